@@ -1,0 +1,66 @@
+# Workflows. Every target creates .venv and installs what it needs on first use.
+#
+#   make test        run the test suite (tests/ only)
+#   make bench       run the default study, the tutorial reproduction, the report and the
+#                    pytest-benchmark suite; everything lands in results/
+#   make lint        ruff and mypy
+#   make reference   copy the newest run's report into results/reference/ (committed)
+#
+# GPU users: make TORCH="torch==2.13.0" PIP_TORCH_ARGS="--index-url <your CUDA wheel index>"
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+PIP_TORCH_ARGS ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.initsuite-installed
+
+# The default study (make bench): every built-in Linear scheme plus the gain-matched variants.
+STUDY_SCHEMES ?= all,xavier_uniform:gain=auto,orthogonal:gain=auto
+STUDY_ACTIVATIONS ?= linear,tanh,relu,selu,gelu
+STUDY_DEPTHS ?= 10,50,100,200
+STUDY_WIDTHS ?= 64,128,256,512,1024
+STUDY_SEEDS ?= 3
+RUN ?= results/runs/$(shell date -u +%Y%m%dT%H%M%SZ)
+
+.PHONY: test bench lint reference venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(PIP_TORCH_ARGS) "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check initsuite tests bench
+	$(BIN)/ruff format --check initsuite tests bench
+	$(BIN)/mypy initsuite
+
+bench: $(STAMP)
+	@mkdir -p $(RUN)
+	@echo "== default study -> $(RUN)/study"
+	$(BIN)/initsuite sweep --schemes $(STUDY_SCHEMES) --activations $(STUDY_ACTIVATIONS) \
+		--depths $(STUDY_DEPTHS) --widths $(STUDY_WIDTHS) --seeds $(STUDY_SEEDS) \
+		--out $(RUN)/study --quiet
+	@echo "== tutorial reproduction -> $(RUN)/tutorial"
+	$(BIN)/initsuite reproduce tutorial --out $(RUN)/tutorial --quiet
+	$(BIN)/initsuite report $(RUN)/study --tutorial $(RUN)/tutorial
+	@echo "== pytest-benchmark suite -> results/benchmarks"
+	$(BIN)/python -m pytest bench -q --benchmark-autosave \
+		--benchmark-storage=file://results/benchmarks --benchmark-columns=median,iqr,ops,rounds
+	ln -sfn $(abspath $(RUN)) results/latest
+	@echo "report: $(RUN)/study/report.md"
+
+reference: $(STAMP)
+	test -e results/latest/study/report.md || (echo "run 'make bench' first" && exit 1)
+	$(BIN)/initsuite report results/latest/study --tutorial results/latest/tutorial \
+		--out results/reference
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,119 @@
+"""End to end: ``initsuite.sweep`` against the plain tutorial-style loop it replaces.
+
+Both compute the same statistics for the same grid: every cell's per-layer std of the
+activations, for a bias-free MLP fed x ~ N(0, 1) of shape (batch, width), every draw from a
+``torch.Generator`` seeded with the cell's seed. The loop is what one writes by hand: one
+``nn.Sequential`` per cell (whose constructor draws every weight once more), ``torch.nn.init``
+on each layer, and a ``.std().item()`` per layer. ``test_baseline_tutorial_loop`` sorts first
+in the group, so ``test_sweep`` reads as a fraction of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+import initsuite
+
+Init = Callable[[torch.Tensor, torch.Generator], object]
+
+TORCH_INIT: dict[str, Init] = {
+    "xavier_uniform": lambda w, g: nn.init.xavier_uniform_(w, generator=g),
+    "kaiming_normal": lambda w, g: nn.init.kaiming_normal_(w, generator=g),
+    "orthogonal": lambda w, g: nn.init.orthogonal_(w, generator=g),
+    "torch_default": lambda w, g: nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g),
+}
+ACTIVATION: dict[str, Callable[[], nn.Module]] = {
+    "linear": nn.Identity,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+}
+
+
+@dataclass(frozen=True)
+class Grid:
+    schemes: tuple[str, ...]
+    activations: tuple[str, ...]
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    seeds: int
+    batch: int = 16
+
+    @property
+    def cells(self) -> int:
+        return (len(self.schemes) * len(self.activations) * len(self.depths)
+                * len(self.widths) * self.seeds)  # fmt: skip
+
+
+FULL = Grid(tuple(TORCH_INIT), tuple(ACTIVATION), (10, 50), (64, 256), seeds=2)
+QUICK = Grid(tuple(TORCH_INIT), tuple(ACTIVATION), (10,), (64,), seeds=1)
+
+
+def _grid(benchmark, quick: bool, device: torch.device, name: str) -> Grid:
+    grid = QUICK if quick else FULL
+    benchmark.group = f"sweep {grid.cells} cells"
+    benchmark.extra_info.update(
+        {"method": name, "cells": grid.cells, "schemes": list(grid.schemes),
+         "activations": list(grid.activations), "depths": list(grid.depths),
+         "widths": list(grid.widths), "seeds": grid.seeds, "batch": grid.batch,
+         "dtype": "float32", "device": str(device)}
+    )  # fmt: skip
+    return grid
+
+
+def tutorial_loop(grid: Grid, device: torch.device) -> list[list[float]]:
+    """The hand-written sweep: one module per cell, per-layer stds, one cell at a time."""
+    out = []
+    for scheme in grid.schemes:
+        init = TORCH_INIT[scheme]
+        for act in grid.activations:
+            for depth in grid.depths:
+                for width in grid.widths:
+                    for seed in range(grid.seeds):
+                        g = torch.Generator(device=device).manual_seed(seed)
+                        net = nn.Sequential(
+                            *(
+                                nn.Sequential(
+                                    nn.Linear(width, width, bias=False, device=device),
+                                    ACTIVATION[act](),
+                                )
+                                for _ in range(depth)
+                            )
+                        )
+                        for block in net:
+                            init(block[0].weight, g)
+                        x = torch.randn(grid.batch, width, generator=g, device=device)
+                        stds = []
+                        with torch.no_grad():
+                            for block in net:
+                                x = block(x)
+                                stds.append(x.std().item())
+                        out.append(stds)
+    return out
+
+
+def test_baseline_tutorial_loop(benchmark, run_timed, quick, device):
+    grid = _grid(benchmark, quick, device, "tutorial loop")
+    results: list[list[list[float]]] = []
+    run_timed(lambda: results.append(tutorial_loop(grid, device)), reference=True)
+    assert len(results[-1]) == grid.cells
+
+
+def test_sweep(benchmark, run_timed, quick, device):
+    grid = _grid(benchmark, quick, device, "initsuite.sweep")
+    results: list[initsuite.SweepResult] = []
+
+    def run() -> None:
+        res = initsuite.sweep(
+            list(grid.schemes), list(grid.activations), list(grid.depths), list(grid.widths),
+            batch=grid.batch, seeds=grid.seeds, devices=str(device), timing=False,
+            progress=False,
+        )  # fmt: skip
+        results.append(res)
+
+    run_timed(run, reference=False)
+    assert len(results[-1].cells) == grid.cells

@@ -1,0 +1,30 @@
+"""initsuite: a benchmarking harness for neural-network weight initialization.
+
+    >>> import initsuite
+    >>> initsuite.schemes.list("kaiming*")
+    ['kaiming_normal', 'kaiming_uniform']
+    >>> res = initsuite.sweep(["xavier_uniform", "kaiming_normal"], ["tanh", "relu"],
+    ...                       depths=[10, 100], widths=256, seeds=3)
+    >>> res.cells.head()
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import activations, columns, schemes
+from .config import SweepConfig
+from .errors import InitsuiteError
+from .results import SweepResult
+from .sweep import sweep
+
+__all__ = [
+    "InitsuiteError",
+    "SweepConfig",
+    "SweepResult",
+    "__version__",
+    "activations",
+    "columns",
+    "schemes",
+    "sweep",
+]

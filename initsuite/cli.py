@@ -1,0 +1,197 @@
+"""The ``initsuite`` command: parses arguments, calls the Python API, prints. No logic here.
+
+Bad input exits with status 2 and one line on stderr, before anything is computed or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from .errors import InitsuiteError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like every other input error, instead of argparse's usage block.
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _split_specs(text: str) -> list[str]:
+    """Split a comma list of specs; ``k=v`` items continue the previous spec's parameters.
+
+    ``"kaiming_uniform:a=0.5,mode=fan_out,xavier_normal"`` →
+    ``["kaiming_uniform:a=0.5,mode=fan_out", "xavier_normal"]``.
+    """
+    out: list[str] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        if "=" in token and ":" not in token and out and ":" in out[-1]:
+            out[-1] += "," + token
+        else:
+            out.append(token)
+    if not out:
+        raise argparse.ArgumentTypeError(f"empty list {text!r}")
+    return out
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _str_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="initsuite", description="Benchmark neural-network weight initialization.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("schemes", help="list registered initialization schemes")
+    s.add_argument("pattern", nargs="?", default="*", help="wildcard filter, e.g. 'kaiming*'")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+
+    a = sub.add_parser("activations", help="list activations and their gains")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+
+    w = sub.add_parser("sweep", help="run a sweep and save its tables")
+    w.add_argument("--schemes", type=_split_specs, required=True,
+                   help="comma list of scheme specs, wildcards, or 'all'")
+    w.add_argument("--activations", type=_split_specs, default=["linear", "tanh", "relu"])
+    w.add_argument("--depths", type=_int_list, default=[10, 100])
+    w.add_argument("--widths", type=_int_list, default=[256])
+    w.add_argument("--batch", type=int, default=16)
+    w.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
+    w.add_argument("--devices", type=_str_list, default=["cpu"])
+    w.add_argument("--dtypes", type=_str_list, default=["float32"])
+    w.add_argument("--arch", default="mlp")
+    w.add_argument("--bias", action="store_true", help="Linear layers with (default-init) bias")
+    w.add_argument("--explode-at", type=float, default=None,
+                   help="also flag std above this multiple of the input std")
+    w.add_argument("--vanish-at", type=float, default=None,
+                   help="also flag std below this multiple of the input std")
+    w.add_argument("--no-timing", action="store_true", help="skip the timing pass")
+    w.add_argument("--timing-repeats", type=int, default=7)
+    w.add_argument("--out", required=True, help="results directory (must not hold results)")
+    w.add_argument("--overwrite", action="store_true", help="replace an existing results dir")
+    w.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    r = sub.add_parser("report", help="write report.md and figures for a results directory")
+    r.add_argument("dir", help="results directory written by 'initsuite sweep'")
+    r.add_argument("--tutorial", default=None, help="a 'reproduce tutorial' directory to include")
+    r.add_argument("--out", default=None, help="where to write (default: DIR)")
+
+    t = sub.add_parser("reproduce", help="reproduce a classic study")
+    t.add_argument("study", choices=["tutorial"], help="which study")
+    t.add_argument("--out", required=True, help="results directory (must not hold results)")
+    t.add_argument("--seeds", type=int, default=10)
+    t.add_argument("--overwrite", action="store_true")
+    t.add_argument("--quiet", action="store_true")
+    return p  # fmt: skip
+
+
+def _print_table(df: object, as_json: bool) -> None:
+    import pandas as pd
+
+    assert isinstance(df, pd.DataFrame)
+    if as_json:
+        print(json.dumps(df.to_dict(orient="records"), indent=2, default=str))
+    else:
+        with pd.option_context("display.width", 200, "display.max_colwidth", 60,
+                               "display.max_rows", None, "display.float_format", "{:.4g}".format):  # fmt: skip
+            print(df.to_string(index=False))
+
+
+def _cmd_schemes(args: argparse.Namespace) -> None:
+    from . import schemes
+
+    table = schemes.table()
+    table = table[table["scheme"].isin(schemes.list(args.pattern))]
+    if not args.json:
+        table = table.drop(columns=["summary"])
+    _print_table(table, args.json)
+
+
+def _cmd_activations(args: argparse.Namespace) -> None:
+    from . import activations
+
+    _print_table(activations.table(), args.json)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> None:
+    from . import schemes, store
+    from .config import SweepConfig
+    from .sweep import run
+
+    cfg = SweepConfig.build(
+        schemes.expand(args.schemes), args.activations, args.depths, args.widths,
+        batch=args.batch, seeds=args.seeds, devices=args.devices, dtypes=args.dtypes,
+        arch=args.arch, bias=args.bias, explode_at=args.explode_at, vanish_at=args.vanish_at,
+        timing=not args.no_timing, timing_repeats=args.timing_repeats,
+    )  # fmt: skip
+    store.check_target(args.out, overwrite=args.overwrite)
+    result = run(cfg, progress=False if args.quiet else None)
+    result.meta["command"] = " ".join(["initsuite", *sys.argv[1:]])
+    path = result.save(args.out, overwrite=args.overwrite)
+    if not args.quiet:
+        _print_table(result.summary(), as_json=False)
+        print(f"\nwrote {len(result.cells)} cells, {len(result.layers)} layer rows to {path}")
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from .report import write_report
+
+    print(f"wrote {write_report(args.dir, tutorial_dir=args.tutorial, out_dir=args.out)}")
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> None:
+    from . import store
+    from .tutorial import reproduce
+
+    store.check_target(args.out, overwrite=args.overwrite)
+    result = reproduce(seeds=args.seeds, progress=False if args.quiet else None)
+    result.meta["command"] = " ".join(["initsuite", *sys.argv[1:]])
+    path = result.save(args.out, overwrite=args.overwrite)
+    if not args.quiet:
+        cols = ["experiment", "quantity", "expected", "measured_mean", "measured_sd",
+                "tolerance", "agree"]  # fmt: skip
+        _print_table(result.claims[cols], as_json=False)
+        print(f"\nwrote {path}")
+
+
+_COMMANDS = {
+    "schemes": _cmd_schemes,
+    "activations": _cmd_activations,
+    "sweep": _cmd_sweep,
+    "report": _cmd_report,
+    "reproduce": _cmd_reproduce,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``initsuite`` command; returns the exit status."""
+    args = _build_parser().parse_args(argv)
+    try:
+        _COMMANDS[args.command](args)
+    except InitsuiteError as exc:
+        print(f"initsuite: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("initsuite: interrupted; no results were written", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `initsuite schemes | head`
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

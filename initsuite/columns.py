@@ -1,0 +1,86 @@
+"""Every column name of the result tables, defined once, with its dtype and meaning.
+
+Tables are tidy (long): one row per cell, per layer of a cell, or per timing point. Later
+stages (store, report, compare) refer to these names only through this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "CELLS",
+    "CELL_KEYS",
+    "DIVERGENCE_KINDS",
+    "LAYERS",
+    "TIMING",
+    "TIMING_KEYS",
+    "coerce",
+    "describe",
+    "frame",
+]
+
+# name -> (pandas dtype, meaning)
+_SPEC: dict[str, tuple[str, str]] = {
+    "arch": ("string", "architecture (mlp: depth × Linear(width, width) + activation)"),
+    "scheme": ("string", "canonical scheme spec, e.g. kaiming_uniform:a=0.5"),
+    "activation": ("string", "canonical activation spec"),
+    "depth": ("int64", "number of layers"),
+    "width": ("int64", "units per layer (fan_in = fan_out = width)"),
+    "batch": ("int64", "rows of the N(0, 1) input"),
+    "seed": ("int64", "seed of the cell's torch.Generator"),
+    "device": ("string", "torch device the cell ran on"),
+    "dtype": ("string", "dtype of weights and activations"),
+    "bias": ("bool", "Linear layers with bias (U(±1/√fan_in), PyTorch's default)"),
+    "layer": ("int64", "1-based layer index"),
+    "std": ("float64", "std (correction=1) of the layer's post-activation values"),
+    "mean": ("float64", "mean of the layer's post-activation values"),
+    "input_std": ("float64", "std of the input x"),
+    "divergence_layer": ("Int64", "first layer that overflowed/underflowed/crossed a threshold"),
+    "divergence_kind": ("string", "overflow | underflow | explode | vanish; null if none"),
+    "final_std": ("float64", "std after the last computed layer (NaN if it overflowed)"),
+    "growth_per_layer": ("float64", "geometric mean of the per-layer std ratio"),
+    "error": ("string", "why the cell failed (null when it ran)"),
+    "init_ms": ("float64", "median time to initialise one width×width weight, ms"),
+    "init_ms_iqr": ("float64", "interquartile range of init_ms, ms"),
+    "forward_ms": ("float64", "median time of one layer's forward (batch × width), ms"),
+    "forward_ms_iqr": ("float64", "interquartile range of forward_ms, ms"),
+    "repeats": ("int64", "timed repeats behind the medians"),
+}
+
+CELL_KEYS: tuple[str, ...] = (
+    "arch", "scheme", "activation", "depth", "width", "batch", "seed", "device", "dtype",
+)  # fmt: skip
+"""The columns that identify a cell."""
+
+CELLS: tuple[str, ...] = (
+    *CELL_KEYS, "bias", "input_std", "divergence_layer", "divergence_kind", "final_std",
+    "growth_per_layer", "error",
+)  # fmt: skip
+
+LAYERS: tuple[str, ...] = (*CELL_KEYS, "layer", "std", "mean")
+
+TIMING_KEYS: tuple[str, ...] = ("scheme", "width", "device", "dtype")
+TIMING: tuple[str, ...] = (
+    *TIMING_KEYS, "init_ms", "init_ms_iqr", "forward_ms", "forward_ms_iqr", "repeats",
+)  # fmt: skip
+
+DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish")
+
+
+def frame(columns: tuple[str, ...], records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Build a table with exactly ``columns``, in order, each with its declared dtype."""
+    return coerce(pd.DataFrame.from_records(list(records), columns=list(columns)), columns)
+
+
+def coerce(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``df`` restricted to ``columns``, in order, each cast to its declared dtype."""
+    return df[list(columns)].astype({c: _SPEC[c][0] for c in columns})
+
+
+def describe(columns: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(name, dtype, meaning) for each column, for docs and the report."""
+    return [(c, *_SPEC[c]) for c in columns]

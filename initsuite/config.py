@@ -1,0 +1,231 @@
+"""The sweep configuration: a typed, frozen grid, validated before any compute is spent."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+import torch
+
+from . import activations, schemes
+from .errors import InitsuiteError, unknown
+
+__all__ = ["ARCHS", "DTYPES", "Arch", "SweepConfig", "check_device", "parse_dtype"]
+
+Arch = Literal["mlp"]
+ARCHS: tuple[str, ...] = get_args(Arch)
+
+DTYPES: dict[str, torch.dtype] = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+_DTYPE_ALIASES = {
+    "double": "float64", "fp64": "float64", "f64": "float64",
+    "float": "float32", "fp32": "float32", "f32": "float32",
+    "bf16": "bfloat16",
+    "half": "float16", "fp16": "float16", "f16": "float16",
+}  # fmt: skip
+
+
+def parse_dtype(name: str) -> str:
+    """The canonical dtype name (``"fp16"`` → ``"float16"``)."""
+    key = str(name).strip().lower().removeprefix("torch.")
+    key = _DTYPE_ALIASES.get(key, key)
+    if key not in DTYPES:
+        raise InitsuiteError(unknown("dtype", name, DTYPES))
+    return key
+
+
+def check_device(name: str) -> str:
+    """The canonical device string; raises if unknown or not available on this machine."""
+    text = str(name).strip().lower()
+    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", text):
+        raise InitsuiteError(unknown("device", name, ["cpu", "cuda", "cuda:N", "mps"]))
+    if text.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InitsuiteError(
+                f"device {text!r} is not available: this torch build sees no CUDA device "
+                "(torch.cuda.is_available() is False); use 'cpu'"
+            )
+        count = torch.cuda.device_count()
+        index = int(text.split(":")[1]) if ":" in text else 0
+        if index >= count:
+            have = ", ".join(f"cuda:{i}" for i in range(count))
+            raise InitsuiteError(f"device {text!r} is not available; this machine has {have}")
+    if text == "mps" and not torch.backends.mps.is_available():
+        raise InitsuiteError("device 'mps' is not available on this machine; use 'cpu'")
+    return text
+
+
+def _tuple(value: object) -> tuple:
+    if isinstance(value, (str, int, float)) or not isinstance(value, Iterable):
+        return (value,)
+    return tuple(value)
+
+
+def _positive_ints(name: str, values: Iterable[object]) -> tuple[int, ...]:
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int):
+            try:
+                iv = int(str(v))
+            except ValueError:
+                raise InitsuiteError(f"{name} must be whole numbers, got {v!r}") from None
+        else:
+            iv = v
+        if iv < 1:
+            raise InitsuiteError(f"{name} must be >= 1, got {iv}")
+        out.append(iv)
+    if not out:
+        raise InitsuiteError(f"{name} must not be empty")
+    return tuple(dict.fromkeys(out))
+
+
+def _unique(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep grid: the product of every list below is the set of cells.
+
+    Schemes and activations are stored as canonical spec strings, seeds as explicit values
+    (``seeds=3`` means seeds 0, 1, 2). Thresholds ``explode_at``/``vanish_at`` are multiples of
+    the input's std that also count as divergence (None: only overflow/underflow do).
+    """
+
+    schemes: tuple[str, ...]
+    activations: tuple[str, ...]
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    batch: int = 16
+    seeds: tuple[int, ...] = (0,)
+    devices: tuple[str, ...] = ("cpu",)
+    dtypes: tuple[str, ...] = ("float32",)
+    arch: str = "mlp"
+    bias: bool = False
+    explode_at: float | None = None
+    vanish_at: float | None = None
+    timing: bool = True
+    timing_repeats: int = 7
+    _scheme_objs: tuple[schemes.Scheme, ...] = field(default=(), repr=False, compare=False)
+
+    @classmethod
+    def build(
+        cls,
+        schemes: str | Iterable[str],
+        activations: str | Iterable[str],
+        depths: int | Iterable[int],
+        widths: int | Iterable[int],
+        batch: int = 16,
+        seeds: int | Iterable[int] = 1,
+        devices: str | Iterable[str] = ("cpu",),
+        dtypes: str | Iterable[str] = ("float32",),
+        arch: str = "mlp",
+        bias: bool = False,
+        explode_at: float | None = None,
+        vanish_at: float | None = None,
+        timing: bool = True,
+        timing_repeats: int = 7,
+    ) -> SweepConfig:
+        """Normalise user input (single values or lists, ``seeds`` as a count) and validate."""
+        if isinstance(seeds, bool):
+            raise InitsuiteError(f"seeds must be a count or a list of seeds, got {seeds!r}")
+        if isinstance(seeds, int):
+            (count,) = _positive_ints("seeds", [seeds])
+            seed_values: tuple[int, ...] = tuple(range(count))
+        else:
+            seed_values = tuple(int(s) for s in _tuple(seeds))
+            if not seed_values or any(s < 0 for s in seed_values):
+                raise InitsuiteError(f"seeds must be non-negative integers, got {seeds!r}")
+        return cls(
+            schemes=_tuple(schemes),
+            activations=_tuple(activations),
+            depths=_tuple(depths),
+            widths=_tuple(widths),
+            batch=batch,
+            seeds=tuple(dict.fromkeys(seed_values)),
+            devices=_tuple(devices),
+            dtypes=_tuple(dtypes),
+            arch=arch,
+            bias=bias,
+            explode_at=explode_at,
+            vanish_at=vanish_at,
+            timing=timing,
+            timing_repeats=timing_repeats,
+        )
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
+        if self.arch not in ARCHS:
+            raise InitsuiteError(unknown("arch", self.arch, ARCHS))
+        if not self.schemes:
+            raise InitsuiteError("no schemes given")
+        if not self.activations:
+            raise InitsuiteError("no activations given")
+        objs = tuple(schemes.get(s) for s in self.schemes)
+        for s in objs:
+            if not s.info.accepts_rank(2):
+                raise InitsuiteError(
+                    f"scheme {s.name!r} does not apply to {self.arch} layers: it needs tensors "
+                    f"of rank {s.info.ranks}, Linear weights have rank 2"
+                )
+        acts = tuple(activations.get(a) for a in self.activations)
+        for s in objs:
+            for a in acts:
+                s.resolve(a)  # a missing required parameter or an unresolvable auto fails here
+        set_("_scheme_objs", objs)
+        set_("schemes", _unique([s.spec for s in objs]))
+        set_("activations", _unique([a.spec for a in acts]))
+        set_("depths", _positive_ints("depths", self.depths))
+        set_("widths", _positive_ints("widths", self.widths))
+        (batch,) = _positive_ints("batch", [self.batch])
+        set_("batch", batch)
+        set_("dtypes", _unique([parse_dtype(d) for d in self.dtypes]))
+        set_("devices", _unique([check_device(d) for d in self.devices]))
+        if not isinstance(self.bias, bool):
+            raise InitsuiteError(f"bias must be True or False, got {self.bias!r}")
+        for name in ("explode_at", "vanish_at"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and v > 0):
+                raise InitsuiteError(f"{name} must be a positive number, got {v!r}")
+        if (
+            self.explode_at is not None
+            and self.vanish_at is not None
+            and self.vanish_at >= self.explode_at
+        ):
+            raise InitsuiteError(
+                f"vanish_at ({self.vanish_at}) must be below explode_at ({self.explode_at})"
+            )
+        (repeats,) = _positive_ints("timing_repeats", [self.timing_repeats])
+        set_("timing_repeats", repeats)
+
+    @property
+    def n_cells(self) -> int:
+        return (
+            len(self.schemes) * len(self.activations) * len(self.depths) * len(self.widths)
+            * len(self.seeds) * len(self.devices) * len(self.dtypes)
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, object]:
+        """The configuration as plain JSON-able values (for meta.json)."""
+        return {
+            "schemes": list(self.schemes),
+            "activations": list(self.activations),
+            "depths": list(self.depths),
+            "widths": list(self.widths),
+            "batch": self.batch,
+            "seeds": list(self.seeds),
+            "devices": list(self.devices),
+            "dtypes": list(self.dtypes),
+            "arch": self.arch,
+            "bias": self.bias,
+            "explode_at": self.explode_at,
+            "vanish_at": self.vanish_at,
+            "timing": self.timing,
+            "timing_repeats": self.timing_repeats,
+        }

@@ -1,0 +1,127 @@
+"""The report stage: figures and a Markdown report from a saved sweep.
+
+    >>> from initsuite.report import write_report
+    >>> write_report("results/run1", tutorial_dir="results/tutorial")  # doctest: +SKIP
+    PosixPath('results/run1/report.md')
+
+Reads results through :mod:`initsuite.store` only; never imports torch. seaborn and matplotlib
+are imported when a figure is drawn, not when this package is imported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .. import store
+from ..errors import InitsuiteError
+from ..results import SweepResult
+from . import markdown
+from .figures import (
+    divergence_heatmap,
+    final_std_distribution,
+    init_time_vs_width,
+    save_figure,
+    std_vs_layer,
+    tutorial_std_vs_layer,
+)
+from .markdown import render, summary_table
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "REPORT_NAME",
+    "divergence_heatmap",
+    "final_std_distribution",
+    "init_time_vs_width",
+    "render",
+    "save_figure",
+    "std_vs_layer",
+    "summary_table",
+    "tutorial_std_vs_layer",
+    "write_report",
+]
+
+REPORT_NAME = "report.md"
+
+_TUTORIAL_COLUMNS = {
+    "tutorial": (
+        "experiment", "quantity", "tutorial", "expected", "measured_mean", "measured_sd",
+        "measured_min", "measured_max", "seeds", "tolerance", "agree", "note",
+    ),
+    "layers": ("experiment", "seed", "layer", "std"),
+}  # fmt: skip
+
+
+def _load_tutorial(tutorial_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
+    tables, _ = store.read(tutorial_dir, tuple(_TUTORIAL_COLUMNS))
+    for name, cols in _TUTORIAL_COLUMNS.items():
+        missing = [c for c in cols if c not in tables[name].columns]
+        if missing:
+            raise InitsuiteError(
+                f"{name}.parquet in {str(tutorial_dir)!r} lacks columns {missing}: "
+                "is it a tutorial reproduction directory?"
+            )
+    return tables
+
+
+def write_report(
+    run_dir: str | os.PathLike[str],
+    tutorial_dir: str | os.PathLike[str] | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write ``report.md`` and ``figures/*.png`` for the sweep saved in ``run_dir``.
+
+    Args:
+        run_dir: a results directory written by :meth:`SweepResult.save`.
+        tutorial_dir: a tutorial reproduction directory (``initsuite reproduce tutorial``);
+            adds a "Tutorial reproduction" section. Default: none.
+        out_dir: where to write; default ``run_dir``. Files are written atomically, and
+            figures of an earlier report that this one does not draw are removed.
+
+    Returns:
+        The path of ``report.md``.
+
+    Raises:
+        InitsuiteError: if ``run_dir`` (or ``tutorial_dir``) is not a readable results
+            directory, or the plotting libraries are missing.
+    """
+    result = SweepResult.load(run_dir)
+    tutorial = _load_tutorial(tutorial_dir) if tutorial_dir is not None else None
+    out = Path(out_dir if out_dir is not None else run_dir)
+    fig_dir = out / markdown.FIGURE_DIR
+
+    ran = result.cells[result.cells["error"].isna()]
+    # (name, function, its table, whether there is anything to draw)
+    plan: list[tuple[str, Callable[[pd.DataFrame], Figure], pd.DataFrame, bool]] = [
+        ("std_vs_layer", std_vs_layer, result.layers, not result.layers.empty),
+        ("divergence_heatmap", divergence_heatmap, result.cells, not ran.empty),
+        ("final_std_distribution", final_std_distribution, result.cells, not ran.empty),
+        ("init_time_vs_width", init_time_vs_width, result.timing, not result.timing.empty),
+    ]
+    if tutorial is not None:
+        layers = tutorial["layers"]
+        plan.append((markdown.TUTORIAL_FIGURE, tutorial_std_vs_layer, layers, not layers.empty))
+    written = []
+    for name, make, data, has_data in plan:
+        if has_data:
+            save_figure(make(data), fig_dir / f"{name}.png")
+            written.append(name)
+    # a figure left by an earlier report that this one does not draw would contradict it
+    for name in [*markdown.CAPTIONED, markdown.TUTORIAL_FIGURE]:
+        if name not in written:
+            (fig_dir / f"{name}.png").unlink(missing_ok=True)
+
+    text = render(
+        result,
+        written,
+        tutorial=None if tutorial is None else tutorial["tutorial"],
+        tutorial_layers=None if tutorial is None else tutorial["layers"],
+        title=f"initsuite report: {Path(run_dir).resolve().name}",
+    )
+    return store.atomic_write_text(out / REPORT_NAME, text)

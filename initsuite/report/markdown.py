@@ -1,0 +1,385 @@
+"""The report's text: metadata, how to read it, figure captions and tables, as Markdown.
+
+Takes the tables of a sweep (and optionally of a tutorial reproduction) and returns a string;
+writing files is :func:`initsuite.report.write_report`'s job. Never imports torch or seaborn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..columns import DIVERGENCE_KINDS
+from ..errors import InitsuiteError, unknown
+from ..results import SweepResult
+from .figures import deepest, diverged, levels, ran
+
+__all__ = [
+    "CAPTIONED",
+    "FIGURE_DIR",
+    "TUTORIAL_FIGURE",
+    "render",
+    "summary_table",
+    "timing_table",
+    "tutorial_table",
+]
+
+FIGURE_DIR = "figures"
+_FLOAT = ".3g"
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def summary_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """One row per (scheme, activation) at the deepest depth, pooling all other cell keys.
+
+    Columns: ``cells`` (count), ``failed`` (cells with an error), ``frac_diverged`` (diverged
+    within depth / cells that ran), ``median_div_layer`` (over diverged cells; NaN if none),
+    ``div_kinds`` (distinct kinds, comma-separated), ``median_final_std`` (over cells that ran,
+    an overflow counting as +inf) and ``median_growth`` (median of ``growth_per_layer``).
+    """
+    top = deepest(cells)
+    rows = []
+    for (scheme, act), g in top.groupby(["scheme", "activation"], observed=True, sort=True):
+        ok = ran(g)
+        div = diverged(ok)
+        overflow = (ok["divergence_kind"] == "overflow").fillna(False).astype(bool)
+        final = ok["final_std"].astype(float).where(~overflow, np.inf)
+        kinds = [k for k in DIVERGENCE_KINDS if k in set(ok["divergence_kind"].dropna())]
+        rows.append(
+            {
+                "scheme": scheme,
+                "activation": act,
+                "cells": len(g),
+                "failed": len(g) - len(ok),
+                "frac_diverged": float(div.mean()) if len(ok) else np.nan,
+                "median_div_layer": ok["divergence_layer"].dropna().astype(float).median(),
+                "div_kinds": ",".join(kinds),
+                "median_final_std": final.median() if len(ok) else np.nan,
+                "median_growth": ok["growth_per_layer"].astype(float).median(),
+            }
+        )
+    cols = [
+        "scheme", "activation", "cells", "failed", "frac_diverged", "median_div_layer",
+        "div_kinds", "median_final_std", "median_growth",
+    ]  # fmt: skip
+    return pd.DataFrame.from_records(rows, columns=cols)
+
+
+def timing_table(timing: pd.DataFrame) -> pd.DataFrame:
+    """The timing rows sorted by device, dtype, scheme and width, with readable headers."""
+    out = timing.sort_values(["device", "dtype", "scheme", "width"], kind="stable")
+    return out.rename(
+        columns={
+            "init_ms": "init ms (median)",
+            "init_ms_iqr": "init IQR ms",
+            "forward_ms": "forward ms (median)",
+            "forward_ms_iqr": "forward IQR ms",
+        }
+    ).reset_index(drop=True)
+
+
+def tutorial_table(tutorial: pd.DataFrame) -> pd.DataFrame:
+    """The tutorial comparison: what the tutorial says, what we measured, and whether they agree."""
+    measured = [
+        f"{r.measured_mean:{_FLOAT}} ± {r.measured_sd:{_FLOAT}} "
+        f"[{r.measured_min:{_FLOAT}}, {r.measured_max:{_FLOAT}}] over {int(r.seeds)} seeds"
+        for r in tutorial.itertuples(index=False)
+    ]
+    return pd.DataFrame(
+        {
+            "experiment": tutorial["experiment"].astype(str).to_numpy(),
+            "quantity": tutorial["quantity"].astype(str).to_numpy(),
+            "tutorial": tutorial["tutorial"].astype(str).to_numpy(),
+            "expected": [f"{x:{_FLOAT}}" for x in tutorial["expected"].astype(float)],
+            "measured: mean ± sd [min, max]": measured,
+            "tolerance": [f"{x:{_FLOAT}}" for x in tutorial["tolerance"].astype(float)],
+            "agree": ["✓" if bool(a) else "✗" for a in tutorial["agree"]],
+            "note": tutorial["note"].fillna("").astype(str).to_numpy(),
+        }
+    )
+
+
+def _md(df: pd.DataFrame) -> str:
+    """``df`` as a pipe table: floats to 3 significant digits, pipes and newlines escaped."""
+    clean = df.copy()
+    for c in clean.columns:
+        if clean[c].dtype == object or pd.api.types.is_string_dtype(clean[c]):
+            clean[c] = [
+                "" if v is None or v is pd.NA else str(v).replace("|", r"\|").replace("\n", " ")
+                for v in clean[c]
+            ]
+        elif pd.api.types.is_float_dtype(clean[c]) or pd.api.types.is_extension_array_dtype(
+            clean[c]
+        ):
+            values = clean[c].astype(float)
+            if values.isna().any():  # tabulate prints NaN as "nan"; None gets missingval
+                clean[c] = pd.Series([None if np.isnan(v) else v for v in values], dtype=object)
+    return clean.to_markdown(index=False, floatfmt=_FLOAT, missingval="—")
+
+
+# --- captions --------------------------------------------------------------------------------
+
+
+def _n(df: pd.DataFrame, col: str) -> int:
+    return int(df[col].nunique())
+
+
+def _cap_std(r: SweepResult) -> str:
+    top = deepest(r.layers)
+    return (
+        f"Post-activation std of each layer (log scale) for the deepest cells (depth "
+        f"{int(top['depth'].max())}) at the largest width ({int(top['width'].max())}); one panel "
+        f"per activation, one line per scheme. Lines are the geometric mean over the "
+        f"{_n(top, 'seed')} seeds of the std at each layer, taken over the seeds still running "
+        "there; the band spans the seeds' minimum to maximum. A line stops where its cells "
+        "diverged (× marks the last layer when every seed stopped before the last layer); "
+        "zero stds (e.g. the zeros scheme) cannot be shown on a log axis."
+    )
+
+
+def _cap_div(r: SweepResult) -> str:
+    return (
+        f"Left: for each scheme and activation, the median layer at which cells of depth "
+        f"{int(r.cells['depth'].max())} diverged, over the cells that did (widths and seeds "
+        "pooled); `k/n` says that only k of n cells diverged, and a grey cell with `—` that none "
+        "did. Dark means early. Right: for each depth and width, the fraction of cells that "
+        "diverged within their depth, pooling schemes, activations and seeds."
+        + _failed_note(r.cells)
+    )
+
+
+def _cap_final(r: SweepResult) -> str:
+    top = deepest(ran(r.cells))
+    n_div = int(diverged(top).sum())
+    return (
+        f"log10 of the std after the last layer of each cell of depth {int(top['depth'].max())} "
+        f"that did not diverge, one point per cell (seeds and widths pooled), coloured by "
+        f"activation; {n_div} of {len(top)} cells diverged and are left out (the count per "
+        "scheme is under its name). The dotted line marks the input's std (≈ 1, log10 = 0): "
+        "points left of it lost signal, points right of it grew." + _failed_note(r.cells)
+    )
+
+
+def _cap_timing(r: SweepResult) -> str:
+    reps = sorted(set(r.timing["repeats"].astype(int)))
+    return (
+        "Median time to initialise one width × width weight tensor in place, against width, on "
+        f"log-log axes, one panel per device and dtype. Each point is the median of "
+        f"{', '.join(map(str, reps))} timed repeats after warm-up; the bars span the "
+        "interquartile range, centred on the median (the table stores the IQR's length). "
+        "Points are nudged sideways so that bars do not overlap."
+    )
+
+
+def _cap_tutorial(tl: pd.DataFrame) -> str:
+    return (
+        f"Std of each layer's output (log scale) in the tutorial's experiments: the line is the "
+        f"geometric mean over {_n(tl, 'seed')} seeds, the band spans their minimum to maximum. "
+        "Layers are 1-based; a line ends where the values stopped being finite."
+    )
+
+
+def _failed_note(cells: pd.DataFrame) -> str:
+    failed = int(cells["error"].notna().sum())
+    return f" {failed} cells failed with an error and are left out." if failed else ""
+
+
+_CAPTIONS: dict[str, tuple[str, Callable[[SweepResult], str]]] = {
+    "std_vs_layer": ("Std by layer", _cap_std),
+    "divergence_heatmap": ("Where and how often signals diverge", _cap_div),
+    "final_std_distribution": ("Final std", _cap_final),
+    "init_time_vs_width": ("Initialisation time", _cap_timing),
+}
+CAPTIONED: tuple[str, ...] = tuple(_CAPTIONS)
+"""The sweep's figures, in report order."""
+TUTORIAL_FIGURE = "tutorial_std_vs_layer"
+
+
+def _figure(name: str, title: str, caption: str, number: int) -> str:
+    return (
+        f"![{title}]({FIGURE_DIR}/{name}.png)\n\n"
+        f"*Figure {number}: {title}.* {caption}\n"
+    )  # fmt: skip
+
+
+# --- metadata --------------------------------------------------------------------------------
+
+
+def _join(values: Iterable[Any]) -> str:
+    return ", ".join(f"`{v}`" for v in values) or "—"
+
+
+def _meta_section(r: SweepResult) -> str:
+    env: Mapping[str, Any] = r.meta.get("environment", {}) or {}
+    cfg: Mapping[str, Any] = r.meta.get("config", {}) or {}
+    cells = r.cells
+    gpus = env.get("gpus") or []
+    gpu = ", ".join(f"{g.get('name')} ({g.get('device')})" for g in gpus) or "none used"
+    cuda = f" (CUDA {env['cuda']})" if env.get("cuda") else ""
+    cpu = env.get("cpu", "unknown")
+    if env.get("cpu_count"):
+        cpu += f", {env['cpu_count']} logical cores"
+    lines = [
+        "## Run",
+        "",
+        f"- **Date (UTC):** {env.get('utc_time', 'unknown')}",
+        f"- **Versions:** initsuite {env.get('initsuite', '?')}, torch {env.get('torch', '?')}"
+        f"{cuda}, Python {env.get('python', '?')}",
+        f"- **CPU:** {cpu}; torch threads: {env.get('torch_threads', 'unknown')}",
+        f"- **GPU:** {gpu}",
+        f"- **Platform:** {env.get('platform', 'unknown')}",
+        f"- **Git commit:** {env.get('git_commit') or 'unknown (no git commit found)'}",
+    ]
+    if "sweep_seconds" in r.meta:
+        lines.append(
+            f"- **Run time:** {r.meta['sweep_seconds']} s sweep, "
+            f"{r.meta.get('timing_seconds', '?')} s timing, {len(cells)} cells"
+        )
+
+    def pick(key: str, col: str | None = None) -> Any:
+        if key in cfg:
+            return cfg[key]
+        return levels(cells[col]) if col and col in cells.columns else "unknown"
+
+    def listed(key: str, col: str) -> str:
+        v = pick(key, col)
+        return _join(v) if isinstance(v, list) else str(v)
+
+    config = [
+        ("architecture", str(pick("arch"))),
+        ("schemes", listed("schemes", "scheme")),
+        ("activations", listed("activations", "activation")),
+        ("depths", listed("depths", "depth")),
+        ("widths", listed("widths", "width")),
+        ("batch", listed("batch", "batch")),
+        ("seeds", listed("seeds", "seed")),
+        ("devices", listed("devices", "device")),
+        ("dtypes", listed("dtypes", "dtype")),
+        ("bias", str(pick("bias"))),
+        ("explode_at (× input std)", str(cfg.get("explode_at") or "not set")),
+        ("vanish_at (× input std)", str(cfg.get("vanish_at") or "not set")),
+        (
+            "timing repeats",
+            str(cfg.get("timing_repeats", "—")) if cfg.get("timing", True) else "off",
+        ),
+    ]
+    table = pd.DataFrame(config, columns=["setting", "value"])
+    return "\n".join(lines) + "\n\n### Configuration\n\n" + _md(table) + "\n"
+
+
+_HOW_TO_READ = """\
+## How to read this
+
+Each cell is an MLP of `depth` Linear(width, width) layers, each followed by the activation,
+fed an input x ~ N(0, 1) of shape (batch, width), with every weight drawn by the scheme from
+the cell's seed. **std** is the standard deviation of a layer's post-activation output over all
+its batch × width values; the input's std is about 1, so a well-initialised network keeps std
+near a constant. A cell *diverges* at the first layer where
+**overflow** (the output holds inf or NaN; its std is recorded as NaN),
+**underflow** (std below the dtype's smallest normal number, `torch.finfo(dtype).tiny`,
+including exactly 0), **explode** (std above `explode_at` × input std, if set) or
+**vanish** (std below `vanish_at` × input std, if set) happens; the cell stops there, so
+deeper layers have no rows. **growth_per_layer** is (std_k / input std)^(1/k) at the last
+finite layer k, the geometric mean of the per-layer std ratio: 1 preserves the signal, above
+1 it grows and below 1 it shrinks by that factor per layer. A cell of smaller depth is the
+exact prefix of the deepest one with the same other settings, so per-layer figures use the
+deepest cells only.
+"""
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def render(
+    result: SweepResult,
+    figures: Sequence[str] = (),
+    tutorial: pd.DataFrame | None = None,
+    tutorial_layers: pd.DataFrame | None = None,
+    title: str = "initsuite sweep report",
+) -> str:
+    """The report as Markdown.
+
+    Args:
+        result: the sweep's tables and metadata.
+        figures: names of the figures written to ``figures/<name>.png``, embedded in this
+            order with captions (``tutorial_std_vs_layer`` goes in the tutorial section).
+        tutorial: the ``tutorial`` table of a tutorial reproduction; adds its section.
+        tutorial_layers: its ``layers`` table (for the caption of its figure).
+        title: the first heading.
+    """
+    for name in figures:
+        if name not in _CAPTIONS and name != TUTORIAL_FIGURE:
+            raise InitsuiteError(unknown("figure", name, [*_CAPTIONS, TUTORIAL_FIGURE]))
+    parts = [f"# {title}\n", _meta_section(result), _HOW_TO_READ]
+    number = 0
+    parts.append("## Figures\n")
+    for name in figures:
+        if name in _CAPTIONS:
+            number += 1
+            heading, caption = _CAPTIONS[name]
+            parts.append(_figure(name, heading, caption(result), number))
+    if number == 0:
+        parts.append("No figures: no cell produced data to plot.\n")
+
+    parts.append("## Summary at the deepest depth\n")
+    summary = summary_table(result.cells)
+    parts.append(
+        _md(
+            summary.rename(
+                columns={
+                    "frac_diverged": "fraction diverged",
+                    "median_div_layer": "median divergence layer",
+                    "div_kinds": "divergence kinds",
+                    "median_final_std": "median final std",
+                    "median_growth": "median growth / layer",
+                }
+            )
+        )
+        + "\n"
+    )
+    parts.append(
+        f"One row per scheme and activation for the cells of depth "
+        f"{int(result.cells['depth'].max())}, pooling widths, seeds, devices and dtypes. The "
+        "fraction diverged counts cells that ran; the median divergence layer is over the "
+        "cells that diverged (— if none did); the median final std counts an overflow as "
+        "+inf; growth / layer is defined above.\n"
+    )
+    failed = result.cells[result.cells["error"].notna()]
+    if not failed.empty:
+        parts.append("## Failed cells\n")
+        errors = (
+            failed.astype({"error": str})
+            .groupby(["scheme", "activation", "device", "dtype", "error"], observed=True)
+            .size()
+            .reset_index(name="cells (all depths)")
+        )
+        parts.append(_md(errors) + "\n")
+    parts.append("## Timing\n")
+    if result.timing.empty:
+        parts.append("The sweep ran without its timing pass.\n")
+    else:
+        parts.append(_md(timing_table(result.timing)) + "\n")
+        parts.append(
+            "Medians and interquartile ranges in milliseconds: `init` fills one width × width "
+            "weight in place, `forward` is one (batch, width) product with it, activation "
+            "excluded.\n"
+        )
+    if tutorial is not None:
+        parts.append("## Tutorial reproduction\n")
+        agree = int(tutorial["agree"].astype(bool).sum())
+        parts.append(
+            f"{agree} of {len(tutorial)} of the tutorial's numbers are reproduced within "
+            "tolerance. *Expected* is the tutorial's number in initsuite's units (layers "
+            "1-based); *measured* is the mean ± sd over seeds, with the range in brackets.\n"
+        )
+        parts.append(_md(tutorial_table(tutorial)) + "\n")
+        if TUTORIAL_FIGURE in figures and tutorial_layers is not None:
+            number += 1
+            cap = _cap_tutorial(tutorial_layers)
+            parts.append(_figure(TUTORIAL_FIGURE, "Tutorial std by layer", cap, number))
+    return "\n".join(parts)

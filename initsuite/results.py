@@ -1,0 +1,75 @@
+"""``SweepResult``: the tidy tables of a sweep and their metadata. Never imports torch."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import columns as C
+from . import store
+from .errors import InitsuiteError
+
+__all__ = ["SweepResult"]
+
+_TABLES = {"cells": C.CELLS, "layers": C.LAYERS, "timing": C.TIMING}
+
+
+@dataclass
+class SweepResult:
+    """What a sweep returns.
+
+    Attributes:
+        cells: one row per cell (columns :data:`initsuite.columns.CELLS`).
+        layers: one row per computed layer of each cell (:data:`~initsuite.columns.LAYERS`).
+        timing: one row per (scheme, width, device, dtype) (:data:`~initsuite.columns.TIMING`).
+        meta: configuration and environment (versions, machine, git commit, UTC time).
+    """
+
+    cells: pd.DataFrame
+    layers: pd.DataFrame
+    timing: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
+        """Write cells/layers/timing.parquet and meta.json into ``out_dir`` atomically."""
+        return store.write(
+            out_dir,
+            {"cells": self.cells, "layers": self.layers, "timing": self.timing},
+            self.meta,
+            overwrite=overwrite,
+        )
+
+    @classmethod
+    def load(cls, in_dir: str | os.PathLike[str]) -> SweepResult:
+        """Read a directory written by :meth:`save`, with the declared column dtypes."""
+        tables, meta = store.read(in_dir, tuple(_TABLES))
+        out = {}
+        for name, cols in _TABLES.items():
+            df = tables[name]
+            missing = [c for c in cols if c not in df.columns]
+            if missing:
+                raise InitsuiteError(
+                    f"{name}.parquet in {str(in_dir)!r} lacks columns {missing}"
+                )
+            out[name] = C.coerce(df, cols)
+        return cls(out["cells"], out["layers"], out["timing"], meta)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per (scheme, activation, depth): seeds, cells diverged, median statistics."""
+        df = self.cells
+        keys = ["scheme", "activation", "depth"]
+        g = df.groupby(keys, sort=False, observed=True)
+        out = g.agg(
+            cells=("seed", "size"),
+            diverged=("divergence_layer", lambda s: int(s.notna().sum())),
+            median_div_layer=("divergence_layer", lambda s: s.dropna().median()),
+            median_final_std=("final_std", "median"),
+            median_growth=("growth_per_layer", "median"),
+        ).reset_index()
+        kinds = g["divergence_kind"].agg(lambda s: ",".join(sorted(set(s.dropna())))).values
+        out["kinds"] = kinds
+        return out

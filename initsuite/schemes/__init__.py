@@ -1,0 +1,88 @@
+"""The scheme registry: ``names()``, ``list("kaiming*")``, ``get(spec)``, ``register(...)``.
+
+See :mod:`initsuite.schemes.registry` for the spec syntax and
+:mod:`initsuite.schemes.builtin` for the built-in schemes.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from . import builtin as _builtin  # noqa: F401 - registers the built-ins
+from .builtin import calculate_gain, fans
+from .registry import ENTRY_POINT_GROUP, Scheme, SchemeInfo, get, info, list, names, register
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Scheme",
+    "SchemeInfo",
+    "calculate_gain",
+    "expand",
+    "fans",
+    "get",
+    "info",
+    "list",
+    "names",
+    "register",
+    "table",
+]
+
+
+def table(rank: int | None = None) -> Any:
+    """A DataFrame with one row per scheme: family, variance, ranks, torch twin, paper.
+
+    ``rank`` keeps only schemes that accept tensors of that rank (2 for Linear weights).
+    """
+    import pandas as pd
+
+    rows = []
+    for n in names():
+        i = info(n)
+        if rank is not None and not i.accepts_rank(rank):
+            continue
+        rows.append(
+            {
+                "scheme": n,
+                "family": i.family,
+                "variance": i.variance_formula,
+                "ranks": i.ranks,
+                "params": ", ".join(
+                    p.name if p.required else f"{p.name}={p.default}" for p in i.params.values()
+                ),
+                "torch": f"torch.nn.init.{i.torch_fn}" if i.torch_fn else "",
+                "paper": i.paper,
+                "summary": i.summary,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def expand(specs: str | list[str] | tuple[str, ...], rank: int | None = 2) -> list[str]:
+    """Expand ``all`` and wildcards (``"kaiming*"``) into specs; other specs pass through.
+
+    ``all`` and wildcards take each matching scheme's example spec (which sets required
+    parameters, e.g. ``constant:val=0.01``) and, with ``rank``, only schemes accepting it.
+    """
+    import fnmatch
+
+    from ..errors import InitsuiteError
+
+    items = [specs] if isinstance(specs, str) else builtins.list(specs)
+    out: list[str] = []
+    for item in items:
+        if item.strip() == "all" or any(ch in item for ch in "*?["):
+            pattern = "*" if item.strip() == "all" else item.strip()
+            hits = [
+                info(n).example
+                for n in names()
+                if fnmatch.fnmatchcase(n, pattern) and (rank is None or info(n).accepts_rank(rank))
+            ]
+            if not hits:
+                raise InitsuiteError(f"no scheme matches {item!r} (initsuite schemes lists all)")
+            out.extend(hits)
+        else:
+            out.append(item)
+    return builtins.list(dict.fromkeys(out))
+
+

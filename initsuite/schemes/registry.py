@@ -1,0 +1,303 @@
+"""The scheme registry: a decorator, a lookup, and bound schemes with their parameters.
+
+    >>> from initsuite import schemes
+    >>> schemes.list("kaiming*")
+    ['kaiming_normal', 'kaiming_uniform']
+    >>> w = torch.empty(256, 128)
+    >>> schemes.get("kaiming_uniform:a=0.5,mode=fan_out")(w, generator=torch.Generator().manual_seed(0))
+
+Third-party packages add schemes through the entry-point group ``initsuite.schemes``: each
+entry point names a module or a function; loading it must register the scheme(s) with
+:func:`register`. Entry points are loaded once, on the first lookup.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .. import activations as _activations
+from ..errors import InitsuiteError, unknown
+from ..spec import AUTO, Param, check_keys, format_spec, params_of, parse_spec
+
+__all__ = ["ENTRY_POINT_GROUP", "Scheme", "SchemeInfo", "get", "info", "list", "names", "register"]
+
+ENTRY_POINT_GROUP = "initsuite.schemes"
+
+# Names torch.nn.init.calculate_gain knows besides the activations registered here.
+TORCH_LINEAR_NAMES = (
+    "linear", "conv1d", "conv2d", "conv3d",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+)  # fmt: skip
+
+VarianceFn = Callable[..., "float | None"]
+
+
+@dataclass(frozen=True)
+class SchemeInfo:
+    """A registered scheme and its metadata.
+
+    ``variance(shape, **params)`` gives Var(W) for a tensor of that shape (None for
+    deterministic schemes); ``min_rank``/``max_rank`` bound the tensor ranks it accepts
+    (``max_rank=None``: any rank from ``min_rank`` up).
+    """
+
+    name: str
+    fn: Callable[..., Tensor]
+    family: str
+    variance_formula: str
+    variance: VarianceFn
+    paper: str
+    min_rank: int = 1
+    max_rank: int | None = None
+    torch_fn: str | None = None
+    example: str = ""
+    params: dict[str, Param] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        doc = (self.fn.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    @property
+    def ranks(self) -> str:
+        if self.max_rank is None:
+            return f">={self.min_rank}" if self.min_rank > 1 else "any"
+        if self.max_rank == self.min_rank:
+            return str(self.min_rank)
+        return f"{self.min_rank}-{self.max_rank}"
+
+    def accepts_rank(self, rank: int) -> bool:
+        return rank >= self.min_rank and (self.max_rank is None or rank <= self.max_rank)
+
+
+_REGISTRY: dict[str, SchemeInfo] = {}
+_entry_points_loaded = False
+
+
+def register(
+    name: str | None = None,
+    *,
+    family: str,
+    variance: str,
+    variance_fn: VarianceFn,
+    paper: str,
+    min_rank: int = 1,
+    max_rank: int | None = None,
+    torch_fn: str | None = None,
+    example: str | None = None,
+) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
+    """Decorator: register ``fn(tensor, <params>, *, generator=None) -> tensor``.
+
+    The function fills ``tensor`` in place and returns it; its keyword parameters (with type
+    hints and defaults) become the parameters a spec may set. Registering a name twice raises.
+
+    Args:
+        name: registry name (default: the function's name).
+        family: distribution family, e.g. ``"normal"``, ``"uniform"``, ``"orthogonal"``.
+        variance: Var(W) as a formula, for the scheme table.
+        variance_fn: ``(shape, **params) -> Var(W)``, None for deterministic schemes.
+        paper: the reference (authors, year, title).
+        min_rank, max_rank: tensor ranks accepted (``max_rank=None``: no upper bound).
+        torch_fn: the ``torch.nn.init`` function it matches value for value, if any.
+        example: spec to run when every scheme is swept (default: the name).
+    """
+
+    def deco(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        key = name or fn.__name__
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", key):
+            raise ValueError(f"scheme name {key!r} must be an identifier-like word")
+        if key in _REGISTRY:
+            raise ValueError(f"scheme {key!r} is already registered")
+        _REGISTRY[key] = SchemeInfo(
+            name=key,
+            fn=fn,
+            family=family,
+            variance_formula=variance,
+            variance=variance_fn,
+            paper=paper,
+            min_rank=min_rank,
+            max_rank=max_rank,
+            torch_fn=torch_fn,
+            example=example or key,
+            params=params_of(fn, skip=("generator",)),
+        )
+        return fn
+
+    return deco
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:  # a broken plugin must be named, not skipped
+            raise InitsuiteError(
+                f"could not load scheme plugin {ep.name!r} ({ep.value}): {exc}"
+            ) from None
+
+
+def names() -> list[str]:
+    """Registered scheme names, sorted."""
+    _load_entry_points()
+    return sorted(_REGISTRY)
+
+
+def list(pattern: str = "*") -> list[str]:  # noqa: A001 - mirrors timm.list_models
+    """Registered names matching a shell-style wildcard (``"kaiming*"``), sorted."""
+    return [n for n in names() if fnmatch.fnmatchcase(n, pattern)]
+
+
+def info(name: str) -> SchemeInfo:
+    """The metadata of scheme ``name``."""
+    _load_entry_points()
+    if name not in _REGISTRY:
+        raise InitsuiteError(unknown("scheme", name, _REGISTRY, listing="initsuite schemes"))
+    return _REGISTRY[name]
+
+
+class Scheme:
+    """A registered scheme with the parameters of its spec bound.
+
+    ``scheme(tensor, *, activation=None, generator=None, **params)`` fills ``tensor`` in place
+    and returns it. Call-time ``params`` override the spec's; ``gain=auto`` and
+    ``nonlinearity=auto`` take the gain of ``activation``, the activation that follows the layer.
+    """
+
+    def __init__(self, info: SchemeInfo, params: Mapping[str, Any] | None = None) -> None:
+        self.info = info
+        self.params: dict[str, Any] = self._convert(params or {})
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def spec(self) -> str:
+        """The canonical spec string, e.g. ``"kaiming_uniform:a=0.5,mode=fan_out"``."""
+        return format_spec(self.name, self.params)
+
+    def __repr__(self) -> str:
+        return f"Scheme({self.spec!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Scheme) and other.spec == self.spec
+
+    def __hash__(self) -> int:
+        return hash(self.spec)
+
+    # -- parameters -------------------------------------------------------------------------
+    def _convert(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        owner = f"scheme {self.name!r}"
+        check_keys(owner, given, self.info.params)
+        out: dict[str, Any] = {}
+        for key, value in given.items():
+            param = self.info.params[key]
+            if isinstance(value, str) and value.lower() == AUTO and key in ("gain", "nonlinearity"):
+                out[key] = AUTO
+                continue
+            value = param.convert(value, owner)
+            if key == "nonlinearity":
+                _check_nonlinearity(value, owner)
+            out[key] = value
+        return out
+
+    def with_params(self, **params: Any) -> Scheme:
+        """A copy with ``params`` added to (or overriding) the spec's."""
+        return Scheme(self.info, {**self.params, **params})
+
+    def resolve(
+        self, activation: str | _activations.Activation | None = None, **params: Any
+    ) -> dict[str, Any]:
+        """The concrete parameters for one call: spec, overrides, ``auto`` replaced by gains.
+
+        Two calls with equal resolved parameters draw identical tensors from identical
+        generator states, which lets a sweep share draws across activations.
+        """
+        merged = {**self.params, **self._convert(params)}
+        for key, param in self.info.params.items():
+            if param.required and key not in merged:
+                raise InitsuiteError(
+                    f"scheme {self.name!r} needs parameter {key!r} "
+                    f"(e.g. {self.info.example!r})"
+                )
+        if AUTO not in merged.values():
+            return merged
+        if activation is None:
+            keys = ", ".join(k for k, v in merged.items() if v == AUTO)
+            raise InitsuiteError(
+                f"scheme {self.spec!r}: {keys}=auto needs the activation that follows the layer"
+            )
+        act = _activations.get(activation)
+        if merged.get("gain") == AUTO:
+            merged["gain"] = act.gain
+        if merged.get("nonlinearity") == AUTO:
+            if act.name == "leaky_relu":
+                merged["nonlinearity"] = "leaky_relu"
+                merged["a"] = float(act.params.get("negative_slope", 0.01))
+            else:
+                merged["nonlinearity"] = act.spec
+        return merged
+
+    # -- use --------------------------------------------------------------------------------
+    def check_tensor(self, tensor: Tensor) -> None:
+        """Raise ``ValueError`` (as torch does) if the scheme cannot fill this tensor's rank."""
+        if not self.info.accepts_rank(tensor.dim()):
+            raise ValueError(
+                f"scheme {self.name!r} needs a tensor of rank {self.info.ranks}, "
+                f"got shape {tuple(tensor.shape)}"
+            )
+
+    def __call__(
+        self,
+        tensor: Tensor,
+        *,
+        activation: str | _activations.Activation | None = None,
+        generator: torch.Generator | None = None,
+        **params: Any,
+    ) -> Tensor:
+        self.check_tensor(tensor)
+        return self.info.fn(tensor, **self.resolve(activation, **params), generator=generator)
+
+    def variance(
+        self,
+        shape: tuple[int, ...],
+        activation: str | _activations.Activation | None = None,
+        **params: Any,
+    ) -> float | None:
+        """Var(W) of one entry for a tensor of ``shape``; None for deterministic schemes."""
+        return self.info.variance(tuple(shape), **self.resolve(activation, **params))
+
+
+def get(spec: str | Scheme) -> Scheme:
+    """The scheme named by ``spec``: a name with optional parameters.
+
+    >>> get("xavier_uniform:gain=auto")
+    Scheme('xavier_uniform:gain=auto')
+    """
+    if isinstance(spec, Scheme):
+        return spec
+    name, raw = parse_spec(spec, kind="scheme")
+    return Scheme(info(name), raw)
+
+
+def _check_nonlinearity(value: str, owner: str) -> None:
+    if value in TORCH_LINEAR_NAMES:
+        return
+    try:
+        _activations.get(value)
+    except InitsuiteError:
+        choices = sorted({*TORCH_LINEAR_NAMES, *_activations.names(), AUTO})
+        raise InitsuiteError(f"{owner}: " + unknown("nonlinearity", value, choices)) from None

@@ -1,0 +1,191 @@
+"""The command line: bad input gives one line and exit 2 with nothing written; good input
+writes complete results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from initsuite import columns as C
+from initsuite.cli import _split_specs, main
+
+SMALL = ["--activations", "linear,relu", "--depths", "3,6", "--widths", "16", "--seeds", "2",
+         "--timing-repeats", "1", "--quiet"]  # fmt: skip
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse exits itself
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--schemes", "kaimng_normal"], ["unknown scheme", "'kaiming_normal'"]),
+        (["--schemes", "xavier_uniform", "--activations", "tahn"], ["'tanh'"]),
+        (["--schemes", "xavier_uniform", "--dtypes", "float8"], ["unknown dtype", "float16"]),
+        (["--schemes", "xavier_uniform", "--devices", "gpu"], ["unknown device", "cuda"]),
+        (["--schemes", "xavier_uniform", "--depths", "0"], ["depths must be >= 1"]),
+        (["--schemes", "xavier_uniform", "--widths", "0"], ["widths must be >= 1"]),
+        (["--schemes", "xavier_uniform", "--batch", "0"], ["batch must be >= 1"]),
+        (["--schemes", "xavier_uniform", "--seeds", "0"], ["seeds must be >= 1"]),
+        (["--schemes", "xavier_uniform:gain=banana"], ["gain='banana'"]),
+        (["--schemes", "xavier_uniform:gian=1"], ["'gain'"]),
+        (["--schemes", "dirac"], ["does not apply"]),
+        (["--schemes", "xavier_uniform", "--depths", "ten"], ["--depths", "integers"]),
+    ],
+    ids=[
+        "unknown-scheme", "unknown-activation", "unknown-dtype", "unknown-device", "zero-depth",
+        "zero-width", "zero-batch", "zero-seeds", "bad-param-value", "unknown-param",
+        "conv-only-scheme", "non-integer-depth",
+    ],
+)  # fmt: skip
+def test_bad_sweep_input_is_one_line_exit_2_and_writes_nothing(
+    args: list[str], needles: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    base = ["sweep", "--out", str(out), "--quiet"]
+    code, _, err = run_cli(base + args, capsys)
+    assert_one_line_error(code, err, *needles)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unavailable_cuda_device(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    code, _, err = run_cli(
+        ["sweep", "--schemes", "normal", "--devices", "cuda:7", "--out", str(tmp_path / "o")],
+        capsys,
+    )
+    assert_one_line_error(code, err, "'cuda:7'", "not available")
+    assert not (tmp_path / "o").exists()
+
+
+def test_sweep_writes_tables_and_meta(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code, _, err = run_cli(
+        ["sweep", "--schemes", "kaiming_uniform:a=0.5,mode=fan_out,normal", "--out", str(out),
+         *SMALL], capsys)  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cells.parquet", "layers.parquet", "meta.json", "timing.parquet",
+    ]  # fmt: skip
+    cells = pd.read_parquet(out / "cells.parquet")
+    assert list(cells.columns) == list(C.CELLS)
+    # 2 schemes × 2 activations × 2 depths × 1 width × 2 seeds
+    assert len(cells) == 16
+    assert set(cells["scheme"]) == {"kaiming_uniform:a=0.5,mode=fan_out", "normal"}
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["command"].startswith("initsuite sweep")
+    env = meta["environment"]
+    for key in ("initsuite", "torch", "python", "cpu", "torch_threads", "git_commit", "utc_time"):
+        assert key in env
+    assert meta["config"]["depths"] == [3, 6]
+    # no temporary directories left beside the results
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_existing_results_are_not_overwritten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert run_cli(["sweep", "--schemes", "normal", "--out", str(out), *SMALL], capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    code, _, err = run_cli(["sweep", "--schemes", "zeros", "--out", str(out), *SMALL], capsys)
+    assert_one_line_error(code, err, "already holds results", "--overwrite")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    code, _, _ = run_cli(
+        ["sweep", "--schemes", "zeros", "--out", str(out), "--overwrite", *SMALL], capsys
+    )
+    assert code == 0
+    assert set(pd.read_parquet(out / "cells.parquet")["scheme"]) == {"zeros"}
+
+
+def test_all_expands_to_every_linear_scheme(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from initsuite import schemes
+
+    out = tmp_path / "run"
+    code, _, err = run_cli(
+        ["sweep", "--schemes", "all", "--out", str(out), "--no-timing", *SMALL], capsys
+    )
+    assert code == 0, err
+    cells = pd.read_parquet(out / "cells.parquet")
+    names = {s.split(":")[0] for s in cells["scheme"]}
+    assert names == {n for n in schemes.names() if schemes.info(n).accepts_rank(2)}
+    assert cells["error"].isna().all()
+
+
+def test_split_specs_keeps_parameters_with_their_scheme() -> None:
+    assert _split_specs("kaiming_uniform:a=0.5,mode=fan_out,xavier_normal") == [
+        "kaiming_uniform:a=0.5,mode=fan_out",
+        "xavier_normal",
+    ]
+    assert _split_specs("a, b ,c") == ["a", "b", "c"]
+
+
+def test_schemes_listing(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["schemes", "kaiming*"], capsys)
+    assert code == 0
+    assert "kaiming_normal" in out and "kaiming_uniform" in out and "xavier" not in out
+    code, out, _ = run_cli(["schemes", "--json"], capsys)
+    rows = json.loads(out)
+    assert {r["scheme"] for r in rows} >= {"xavier_uniform", "torch_default", "lecun_normal"}
+    assert {"family", "variance", "ranks", "paper", "torch"} <= set(rows[0])
+
+
+def test_activations_listing_says_where_gains_come_from(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run_cli(["activations", "--json"], capsys)
+    assert code == 0
+    rows = {r["activation"]: r for r in json.loads(out)}
+    assert rows["tanh"]["gain_source"] == "torch"
+    assert rows["gelu"]["gain_source"] == "computed"
+
+
+def test_report_on_missing_dir_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(["report", str(tmp_path / "nope")], capsys)
+    assert_one_line_error(code, err, "nope")
+
+
+def test_python_dash_m_works_and_errors_without_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    ok = subprocess.run(
+        [sys.executable, "-m", "initsuite", "schemes", "xavier*"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert ok.returncode == 0 and "xavier_uniform" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "initsuite", "sweep", "--schemes", "kaimng_normal",
+         "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
+    assert not (tmp_path / "o").exists()

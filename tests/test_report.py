@@ -1,0 +1,273 @@
+"""The report stage: figures, summary table and report.md from a small real sweep."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import initsuite
+from initsuite import store
+from initsuite.errors import InitsuiteError
+from initsuite.report import (
+    divergence_heatmap,
+    final_std_distribution,
+    init_time_vs_width,
+    render,
+    std_vs_layer,
+    summary_table,
+    tutorial_std_vs_layer,
+    write_report,
+)
+
+SCHEMES = ["normal", "kaiming_normal", "zeros"]
+ACTIVATIONS = ["tanh", "relu"]
+DEPTHS = [5, 40]
+WIDTHS = [32, 64]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # explode_at makes normal+relu diverge within a few layers (its std grows ~√(width/2) per
+    # layer); zeros underflows at layer 1; kaiming_normal and normal+tanh never diverge.
+    res = initsuite.sweep(
+        SCHEMES, ACTIVATIONS, DEPTHS, WIDTHS, seeds=2, timing_repeats=2, explode_at=1e6
+    )
+    out = tmp_path_factory.mktemp("sweep") / "run"
+    res.save(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def result(run_dir: Path) -> initsuite.SweepResult:
+    return initsuite.SweepResult.load(run_dir)
+
+
+@pytest.fixture(scope="module")
+def report(run_dir: Path) -> Path:
+    """The report written into the run directory itself (no ``out_dir``), once per module."""
+    return write_report(run_dir)
+
+
+def _tutorial_dir(path: Path) -> Path:
+    """A synthetic tutorial reproduction: one experiment that overflows, one that holds."""
+    rows = []
+    for seed in range(3):
+        for layer in range(1, 41):
+            rows.append(("xavier_tanh", seed, layer, 0.98**layer * (1 + 0.01 * seed), 0.0))
+        for layer in range(1, 32):
+            std = float("nan") if layer == 31 else 16.0**layer * (1 + 0.1 * seed)
+            rows.append(("normal_linear", seed, layer, std, 0.0))
+    layers = pd.DataFrame(rows, columns=["experiment", "seed", "layer", "std", "mean"])
+    tutorial = pd.DataFrame(
+        {
+            "experiment": ["normal_linear", "xavier_tanh"],
+            "quantity": ["first non-finite layer", "std at layer 40"],
+            "tutorial": ["nan at layer 31 (0-based loop index)", "about 0.45 | roughly"],
+            "expected": [32.0, 0.45],
+            "measured_mean": [31.0, 0.4502],
+            "measured_sd": [0.0, 0.0045],
+            "measured_min": [31.0, 0.4457],
+            "measured_max": [31.0, 0.4547],
+            "seeds": [3, 3],
+            "tolerance": [0.5, 0.05],
+            "agree": [False, True],
+            "note": ["the tutorial counts from 0", ""],
+        }
+    )
+    return store.write(path, {"tutorial": tutorial, "layers": layers}, {"kind": "tutorial"})
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path.name} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def _plot_axes(fig) -> list:  # the panels, without colorbars
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+# --- report.md and its figures ---------------------------------------------------------------
+
+
+def test_report_references_every_figure_and_each_is_a_real_png(run_dir: Path, report: Path):
+    assert report == run_dir / "report.md"
+    text = report.read_text()
+    pngs = sorted((run_dir / "figures").glob("*.png"))
+    assert {p.stem for p in pngs} == {
+        "std_vs_layer", "divergence_heatmap", "final_std_distribution", "init_time_vs_width",
+    }  # fmt: skip
+    referenced = set(re.findall(r"\]\((figures/[\w.-]+\.png)\)", text))
+    assert referenced == {f"figures/{p.name}" for p in pngs}
+    for p in pngs:
+        assert 10_000 < p.stat().st_size < 3_000_000, p.name
+        w, h = _png_size(p)
+        assert 400 <= w <= 4000 and 250 <= h <= 3000, (p.name, w, h)
+    assert not [p for p in run_dir.rglob(".*") if p.is_file()], "temporary files left behind"
+    assert "Tutorial reproduction" not in text
+
+
+def test_report_states_metadata_and_configuration(report: Path):
+    text = report.read_text()
+    for needle in ("Date (UTC)", "torch", "Git commit", "batch", "`kaiming_normal`", "`40`"):
+        assert needle in text, needle
+    assert "How to read this" in text and "geometric mean of the per-layer std ratio" in text
+    summary = text.split("## Summary")[1].split("## Timing")[0]
+    assert not re.search(r"\bnan\b", summary)  # missing medians print as —
+    assert summary.count("\n| ") == 1 + len(SCHEMES) * len(ACTIVATIONS)  # header + rows
+
+
+def test_tutorial_section_only_with_a_tutorial_dir(run_dir: Path, tmp_path: Path):
+    tut = _tutorial_dir(tmp_path / "tutorial")
+    out = tmp_path / "out"
+    text = write_report(run_dir, tutorial_dir=tut, out_dir=out).read_text()
+    section = text.split("## Tutorial reproduction")[1]
+    assert "31 ± 0 [31, 31] over 3 seeds" in section
+    assert "| ✗" in section and "| ✓" in section
+    assert r"about 0.45 \| roughly" in section  # a pipe in a cell must not split the table
+    assert "1 of 2" in section
+    assert "](figures/tutorial_std_vs_layer.png)" in section
+    assert _png_size(out / "figures" / "tutorial_std_vs_layer.png")[0] > 400
+
+    # a later report without the tutorial drops its section and its stale figure
+    text = write_report(run_dir, out_dir=out).read_text()
+    assert "Tutorial reproduction" not in text
+    assert not (out / "figures" / "tutorial_std_vs_layer.png").exists()
+
+
+# --- the summary table -----------------------------------------------------------------------
+
+
+def test_summary_table_matches_an_independent_count(result: initsuite.SweepResult):
+    table = summary_table(result.cells)
+    assert len(table) == len(SCHEMES) * len(ACTIVATIONS)
+    assert set(zip(table["scheme"], table["activation"], strict=True)) == {
+        (s, a) for s in SCHEMES for a in ACTIVATIONS
+    }
+    records = result.cells.to_dict("records")
+    for row in table.itertuples(index=False):
+        mine = [
+            r for r in records
+            if r["scheme"] == row.scheme and r["activation"] == row.activation
+            and r["depth"] == max(DEPTHS)
+        ]  # fmt: skip
+        layers = [int(r["divergence_layer"]) for r in mine if not pd.isna(r["divergence_layer"])]
+        assert row.cells == len(mine) == len(WIDTHS) * 2
+        assert row.frac_diverged == pytest.approx(len(layers) / len(mine))
+        if layers:
+            assert row.median_div_layer == statistics.median(layers)
+        else:
+            assert np.isnan(row.median_div_layer)
+    by = table.set_index(["scheme", "activation"])
+    assert by.loc[("zeros", "tanh"), "frac_diverged"] == 1.0
+    assert by.loc[("zeros", "tanh"), "div_kinds"] == "underflow"
+    assert by.loc[("normal", "relu"), "div_kinds"] == "explode"
+    assert by.loc[("kaiming_normal", "tanh"), "frac_diverged"] == 0.0
+
+
+def test_failed_cells_are_counted_and_listed(result: initsuite.SweepResult):
+    cells = result.cells.copy()
+    boom = (cells["scheme"] == "normal") & (cells["seed"] == 0)
+    cells.loc[boom, "error"] = "RuntimeError: boom | bang"
+    broken = initsuite.SweepResult(cells, result.layers, result.timing, result.meta)
+    table = summary_table(cells).set_index(["scheme", "activation"])
+    assert table.loc[("normal", "tanh"), "failed"] == len(WIDTHS)  # one seed of two failed
+    assert table.loc[("normal", "relu"), "frac_diverged"] == 1.0  # over the cells that ran
+    text = render(broken, figures=[])
+    assert r"RuntimeError: boom \| bang" in text.split("## Failed cells")[1]
+    with pytest.raises(InitsuiteError, match="unknown figure 'std_vs_layr'"):
+        render(broken, figures=["std_vs_layr"])
+
+
+# --- figure functions ------------------------------------------------------------------------
+
+
+def test_std_vs_layer_has_one_panel_per_activation(result: initsuite.SweepResult):
+    fig = std_vs_layer(result.layers)
+    assert len(fig.axes) == len(ACTIVATIONS)
+    assert all(ax.get_yscale() == "log" for ax in fig.axes)
+    assert f"width {max(WIDTHS)}" in fig.get_suptitle()
+    assert "width 32" in std_vs_layer(result.layers, width=32).get_suptitle()
+    with pytest.raises(InitsuiteError, match=r"unknown width 48.*32, 64"):
+        std_vs_layer(result.layers, width=48)
+
+
+def test_divergence_heatmap_marks_cells_that_never_diverged(result: initsuite.SweepResult):
+    fig = divergence_heatmap(result.cells)
+    left, right = _plot_axes(fig)
+    top = result.cells[result.cells["depth"] == max(DEPTHS)]
+    never = top.groupby(["scheme", "activation"])["divergence_layer"].apply(
+        lambda s: s.isna().all()
+    )
+    texts = [t.get_text() for t in left.texts]
+    assert texts.count("—") == int(never.sum())
+    assert "1" in texts  # zeros underflows at layer 1
+    assert len(right.texts) == len(DEPTHS) * len(WIDTHS)
+    assert "Median divergence layer at depth 40" in left.get_title(loc="left")
+
+
+def test_final_std_distribution_counts_the_cells_left_out(result: initsuite.SweepResult):
+    fig = final_std_distribution(result.cells)
+    (ax,) = fig.axes
+    top = result.cells[result.cells["depth"] == max(DEPTHS)]
+    n_div = int(top["divergence_layer"].notna().sum())
+    assert f"{n_div} diverged cells left out" in ax.get_title(loc="left")
+    assert f"{len(top) - n_div} non-diverged cells" in ax.get_title(loc="left")
+    assert any(t.get_text() == "all diverged" for t in ax.texts)  # the zeros scheme
+
+
+def test_init_time_vs_width_has_one_panel_per_device_and_dtype(result: initsuite.SweepResult):
+    fig = init_time_vs_width(result.timing)
+    assert len(fig.axes) == 1
+    assert fig.axes[0].get_xscale() == fig.axes[0].get_yscale() == "log"
+    half = result.timing.assign(dtype="float64", init_ms=result.timing["init_ms"] * 2)
+    fig = init_time_vs_width(pd.concat([result.timing, half], ignore_index=True))
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["cpu, float32", "cpu, float64"]
+
+
+def test_tutorial_std_vs_layer_draws_one_line_per_experiment(tmp_path: Path):
+    layers = pd.read_parquet(_tutorial_dir(tmp_path / "t") / "layers.parquet")
+    fig = tutorial_std_vs_layer(layers)
+    (ax,) = fig.axes
+    # one line per experiment plus the × ending normal_linear, which overflows at layer 31
+    assert len(ax.lines) == 3
+    assert ax.get_yscale() == "log"
+
+
+# --- errors and import weight ----------------------------------------------------------------
+
+
+def test_missing_run_dir_is_one_clear_error(tmp_path: Path):
+    missing = tmp_path / "nope"
+    with pytest.raises(InitsuiteError, match="no results directory") as info:
+        write_report(missing)
+    assert str(missing) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_tutorial_dir_is_not_a_run_dir(tmp_path: Path):
+    tut = _tutorial_dir(tmp_path / "tutorial")
+    with pytest.raises(InitsuiteError, match=r"cells\.parquet.*is missing"):
+        write_report(tut)
+
+
+def test_run_dir_as_tutorial_dir_is_rejected(run_dir: Path, tmp_path: Path):
+    with pytest.raises(InitsuiteError, match=r"tutorial\.parquet.*is missing"):
+        write_report(run_dir, tutorial_dir=run_dir, out_dir=tmp_path)
+
+
+def test_importing_the_report_package_stays_light():
+    code = (
+        "import initsuite.report, sys; "
+        "assert 'seaborn' not in sys.modules and 'matplotlib' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

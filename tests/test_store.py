@@ -1,0 +1,332 @@
+"""Tests of results on disk: round trips, refusing to overwrite, atomic replacement,
+interrupted writes, damaged or incomplete directories, and that storage never needs torch."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import initsuite
+from initsuite import InitsuiteError, SweepResult, store
+
+PACKAGE = Path(initsuite.__file__).resolve().parent
+TABLES = ("cells", "layers", "timing")
+FILES = (*(f"{t}.parquet" for t in TABLES), "meta.json")
+
+
+@pytest.fixture(scope="module")
+def result() -> SweepResult:
+    """A small sweep with diverged cells (zeros → underflow), so the nullable columns hold
+    both values and nulls, plus one error row."""
+    res = initsuite.sweep(
+        ["normal", "zeros"], ["relu", "tanh"], [2, 3], 8, seeds=2, timing_repeats=1
+    )
+    res.cells.loc[0, "error"] = "RuntimeError: made up for the round trip"
+    div = res.cells["divergence_layer"]
+    assert div.notna().any() and div.isna().any()
+    return res
+
+
+@pytest.fixture(scope="module")
+def other() -> SweepResult:
+    return initsuite.sweep("kaiming_normal", "relu", 2, 4, timing=False)
+
+
+def _snapshot(path: Path) -> dict[str, tuple[bytes, int]]:
+    return {f.name: (f.read_bytes(), f.stat().st_mtime_ns) for f in sorted(path.iterdir())}
+
+
+def _siblings(path: Path) -> list[str]:
+    """Everything next to ``path`` except ``path`` itself (temporaries would show up here)."""
+    return sorted(p.name for p in path.parent.iterdir() if p.name != path.name)
+
+
+def _assert_same(a: SweepResult, b: SweepResult) -> None:
+    for t in TABLES:
+        pd.testing.assert_frame_equal(getattr(a, t), getattr(b, t), check_exact=True)
+    assert a.meta == b.meta
+
+
+# -- round trip --------------------------------------------------------------------------------
+
+
+def test_round_trip_preserves_values_and_dtypes(result: SweepResult, tmp_path: Path) -> None:
+    out = tmp_path / "runs" / "first"  # parents are created
+    assert result.save(out) == out
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    loaded = SweepResult.load(out)
+    _assert_same(loaded, result)
+    for t, cols in zip(TABLES, (initsuite.columns.CELLS, initsuite.columns.LAYERS,
+                                initsuite.columns.TIMING), strict=True):  # fmt: skip
+        df = getattr(loaded, t)
+        assert tuple(df.columns) == cols
+        assert df.dtypes.equals(getattr(result, t).dtypes)
+    assert pd.isna(loaded.cells["divergence_layer"]).any()
+    assert loaded.cells.loc[0, "error"] == "RuntimeError: made up for the round trip"
+    assert json.loads((out / "meta.json").read_text()) == result.meta
+    assert _siblings(out) == []
+
+
+def test_save_into_empty_existing_dir(result: SweepResult, tmp_path: Path) -> None:
+    out = tmp_path / "empty"
+    out.mkdir()
+    result.save(out)
+    _assert_same(SweepResult.load(out), result)
+    assert _siblings(out) == []
+
+
+# -- never overwrite by accident ---------------------------------------------------------------
+
+
+def test_existing_results_are_not_overwritten(
+    result: SweepResult, other: SweepResult, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    result.save(out)
+    (out / "notes.txt").write_text("mine")
+    before = _snapshot(out)
+    with pytest.raises(InitsuiteError, match="already holds results") as info:
+        other.save(out)
+    assert str(out) in str(info.value) and "overwrite" in str(info.value)
+    assert _snapshot(out) == before
+    assert _siblings(out) == []
+
+
+def test_output_path_that_is_a_file(result: SweepResult, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.write_text("not a directory")
+    with pytest.raises(InitsuiteError, match="not a directory"):
+        result.save(out, overwrite=True)
+    assert out.read_text() == "not a directory"
+
+
+def test_overwrite_replaces_whole_directory(
+    result: SweepResult, other: SweepResult, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    result.save(out)
+    (out / "notes.txt").write_text("stale")
+    other.save(out, overwrite=True)
+    _assert_same(SweepResult.load(out), other)
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)  # the old dir is gone
+    assert _siblings(out) == []  # no .run.tmp-* / .run.old-* left behind
+
+
+# -- interrupted writes ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def interrupt_second_table(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[str]]:
+    """Arm: ``DataFrame.to_parquet`` raises KeyboardInterrupt on its second call (Ctrl-C in
+    the middle of a save). Returns the paths it was called with."""
+
+    def arm() -> list[str]:
+        calls: list[str] = []
+        real = pd.DataFrame.to_parquet
+
+        def to_parquet(self: pd.DataFrame, path: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(str(path))
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return real(self, path, *args, **kwargs)
+
+        monkeypatch.setattr(pd.DataFrame, "to_parquet", to_parquet)
+        return calls
+
+    return arm
+
+
+def test_interrupted_overwrite_keeps_previous_results(
+    result: SweepResult,
+    other: SweepResult,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    interrupt_second_table: Callable[[], list[str]],
+) -> None:
+    out = tmp_path / "run"
+    result.save(out)
+    before = _snapshot(out)
+    calls = interrupt_second_table()
+    with pytest.raises(KeyboardInterrupt):
+        other.save(out, overwrite=True)
+    monkeypatch.undo()
+    assert len(calls) == 2  # it was the second table that was cut off
+    assert _snapshot(out) == before
+    _assert_same(SweepResult.load(out), result)
+    assert _siblings(out) == []
+
+
+def test_interrupted_first_write_leaves_nothing(
+    result: SweepResult, tmp_path: Path, interrupt_second_table: Callable[[], list[str]]
+) -> None:
+    out = tmp_path / "run"
+    calls = interrupt_second_table()
+    with pytest.raises(KeyboardInterrupt):
+        result.save(out)
+    assert len(calls) == 2
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- damaged or incomplete directories --------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_truncated_parquet_names_the_file(result: SweepResult, tmp_path: Path, table: str):
+    out = tmp_path / "run"
+    result.save(out)
+    f = out / f"{table}.parquet"
+    data = f.read_bytes()
+    f.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InitsuiteError) as info:
+        SweepResult.load(out)
+    msg = str(info.value)
+    assert str(f) in msg and "\n" not in msg
+    assert info.value.__cause__ is None
+
+
+def test_garbage_parquet_names_the_file(result: SweepResult, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result.save(out)
+    f = out / "layers.parquet"
+    f.write_bytes(b"PAR1" + b"\x00not parquet at all" * 10)
+    with pytest.raises(InitsuiteError, match=r"layers\.parquet"):
+        SweepResult.load(out)
+
+
+@pytest.mark.parametrize("name", [f"{t}.parquet" for t in TABLES])
+def test_missing_table_names_the_file(result: SweepResult, tmp_path: Path, name: str) -> None:
+    out = tmp_path / "run"
+    result.save(out)
+    (out / name).unlink()
+    with pytest.raises(InitsuiteError) as info:
+        SweepResult.load(out)
+    assert str(out / name) in str(info.value) and "missing" in str(info.value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "store.read returns meta={} when meta.json is missing: a directory without its "
+        "metadata sidecar (machine, versions, config) loads silently"
+    ),
+)
+def test_missing_meta_names_the_file(result: SweepResult, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result.save(out)
+    (out / "meta.json").unlink()
+    with pytest.raises(InitsuiteError, match=r"meta\.json"):
+        SweepResult.load(out)
+
+
+def test_corrupt_meta_names_the_file(result: SweepResult, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result.save(out)
+    (out / "meta.json").write_text('{"kind": "sweep", ')
+    with pytest.raises(InitsuiteError, match=r"meta\.json") as info:
+        SweepResult.load(out)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(InitsuiteError, match="no results directory"):
+        SweepResult.load(tmp_path / "nowhere")
+
+
+def test_table_lacking_a_column(result: SweepResult, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    tables = {
+        "cells": result.cells.drop(columns="final_std"),
+        "layers": result.layers,
+        "timing": result.timing,
+    }
+    store.write(out, tables, result.meta)
+    with pytest.raises(InitsuiteError, match=r"cells\.parquet") as info:
+        SweepResult.load(out)
+    assert "final_std" in str(info.value)
+
+
+# -- atomic_write_text -------------------------------------------------------------------------
+
+
+def test_atomic_write_text_replaces_content(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "report.md"
+    store.atomic_write_text(target, "first\n")
+    assert target.read_text() == "first\n"
+    with open(target, encoding="utf-8") as held:  # a reader that opened the old file ...
+        store.atomic_write_text(target, "second ünïcode\n")
+        # ... still reads the old content whole: the new file was renamed into place, the old
+        # one was never truncated or rewritten in place.
+        assert held.read() == "first\n"
+    assert target.read_text(encoding="utf-8") == "second ünïcode\n"
+    assert list(target.parent.iterdir()) == [target]
+
+
+def test_atomic_write_text_failure_keeps_old_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "report.md"
+    store.atomic_write_text(target, "old\n")
+
+    def fail(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        store.atomic_write_text(target, "new\n")
+    monkeypatch.undo()
+    assert target.read_text() == "old\n"
+    assert list(tmp_path.iterdir()) == [target]  # the temporary file was removed
+
+
+# -- no torch in storage -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", ["store.py", "results.py", "columns.py", "errors.py"])
+def test_storage_source_does_not_import_torch(module: str) -> None:
+    tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
+    imported = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            imported.append(node.module)
+    assert not [m for m in imported if m.split(".")[0] == "torch"], imported
+
+
+def test_storage_loads_and_works_with_torch_blocked(tmp_path: Path) -> None:
+    """Import ``initsuite.store``/``initsuite.results`` without running the package's
+    ``__init__`` (which imports torch) and with ``import torch`` made to fail, then save and
+    load a result."""
+    code = f"""
+import sys, types
+sys.modules["torch"] = None  # any "import torch" now raises ImportError
+pkg = types.ModuleType("initsuite")
+pkg.__path__ = [{str(PACKAGE)!r}]
+sys.modules["initsuite"] = pkg
+from initsuite import columns, results, store
+cells = columns.frame(columns.CELLS, [])
+layers = columns.frame(columns.LAYERS, [])
+timing = columns.frame(columns.TIMING, [])
+res = results.SweepResult(cells, layers, timing, {{"kind": "sweep"}})
+res.save({str(tmp_path / "run")!r})
+back = results.SweepResult.load({str(tmp_path / "run")!r})
+assert back.meta == {{"kind": "sweep"}} and list(back.cells.columns) == list(columns.CELLS)
+assert sys.modules["torch"] is None
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
