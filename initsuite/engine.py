@@ -4,8 +4,11 @@ A *group* is every cell that consumes the same random numbers: one scheme with o
 resolved parameters, one seed, width, device and dtype. Its activations share the input and
 every weight draw, so the group draws each layer once and pushes all its activations through
 it as one stacked product; its depths are prefixes of the deepest run (layers are drawn in
-order from the seed's generator), so only the deepest is computed. Each cell's numbers are
-still exactly those of a stand-alone run of that cell (tested against a plain reference).
+order from the seed's generator), so only the deepest is computed. Each cell's weights are
+exactly those of a stand-alone run of that cell, and its statistics match a plain reference
+(tested). The one difference: when the batch is not a multiple of the GEMM's row tile, a
+stacked product may round a row differently (a few ulps) from a stand-alone product, which a
+chaotic net amplifies like any other perturbation. The same grid always gives the same bits.
 """
 
 from __future__ import annotations

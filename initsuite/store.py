@@ -38,6 +38,19 @@ def check_target(out_dir: str | os.PathLike[str], overwrite: bool = False) -> Pa
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish_mode(path: Path, directory: bool) -> None:
+    # mkstemp/mkdtemp create 0600/0700 entries; results are ordinary files, so give them the
+    # permissions open()/mkdir() would have (0666/0777 under the umask).
+    with contextlib.suppress(OSError):
+        os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -64,6 +77,7 @@ def write(
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
+        _publish_mode(tmp, directory=True)
         if path.is_dir() and any(path.iterdir()):
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             old.rmdir()
@@ -98,8 +112,10 @@ def read(
         except Exception as exc:  # pyarrow raises several types for damaged files
             raise InitsuiteError(f"{str(f)!r} is not a readable parquet file ({exc})") from None
     meta_path = path / META
+    if not meta_path.exists():
+        raise InitsuiteError(f"{str(meta_path)!r} is missing: {str(path)!r} is not a complete run")
     try:
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        meta = json.loads(meta_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise InitsuiteError(f"{str(meta_path)!r} is not valid JSON ({exc})") from None
     return tables, meta
@@ -115,6 +131,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        _publish_mode(Path(tmp), directory=False)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

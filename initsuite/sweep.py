@@ -165,6 +165,7 @@ def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
 
 
 def _timing(cfg: SweepConfig) -> list[dict[str, Any]]:
+    """Timing rows; a scheme that raises gets none (its cells already carry the error)."""
     first = _activations.get(cfg.activations[0])
     rows = []
     for device in cfg.devices:
@@ -172,8 +173,10 @@ def _timing(cfg: SweepConfig) -> list[dict[str, Any]]:
             for scheme in cfg._scheme_objs:
                 params = scheme.resolve(first)
                 for width in cfg.widths:
-                    rows.append(
-                        time_layer(scheme, params, width, cfg.batch, device, dtype,
-                                   cfg.timing_repeats)
-                    )  # fmt: skip
+                    try:
+                        row = time_layer(scheme, params, width, cfg.batch, device, dtype,
+                                         cfg.timing_repeats)  # fmt: skip
+                    except Exception:
+                        break
+                    rows.append(row)
     return rows

@@ -137,32 +137,7 @@ def test_deterministic_schemes_ignore_the_generator(name: str) -> None:
     assert torch.equal(first, _example(name)(torch.empty(shape), generator=_gen(8)))
 
 
-# Schemes that divide by a fan of 0 instead of leaving a zero-element tensor alone (see the
-# report: torch.nn.init.kaiming_*_ returns such a tensor unchanged).
-ZERO_FAN_BUG = {
-    "kaiming_normal",
-    "kaiming_uniform",
-    "lecun_normal",
-    "lecun_uniform",
-    "torch_default",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                strict=True, raises=ZeroDivisionError, reason="fan_in = 0 divides by zero"
-            ),
-        )
-        if n in ZERO_FAN_BUG
-        else n
-        for n in SCHEMES
-        if schemes.info(n).accepts_rank(2)
-    ],
-)
+@pytest.mark.parametrize("name", [n for n in SCHEMES if schemes.info(n).accepts_rank(2)])
 def test_zero_element_tensor_is_a_no_op(name: str) -> None:
     tensor = torch.empty(5, 0)  # fan_in = 0; torch.nn.init returns such tensors unchanged
     with warnings.catch_warnings():
@@ -978,6 +953,7 @@ def _patch_entry_points(monkeypatch: pytest.MonkeyPatch, *eps: FakeEntryPoint) -
 
     monkeypatch.setattr(registry.metadata, "entry_points", entry_points)
     monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    monkeypatch.setattr(registry, "_loaded_plugins", set())
 
 
 PLUGIN = "test_suite_plugin_scheme"
@@ -1040,11 +1016,6 @@ def test_entry_point_plugin_clashing_with_a_builtin_is_named(
         schemes.info("eye")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="registry._load_entry_points sets _entry_points_loaded before loading, so a broken "
-    "plugin raises once and is then skipped silently (with every plugin after it)",
-)
 def test_entry_point_plugin_that_fails_keeps_failing(
     scratch_registry: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

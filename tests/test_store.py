@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -213,13 +214,6 @@ def test_missing_table_names_the_file(result: SweepResult, tmp_path: Path, name:
     assert str(out / name) in str(info.value) and "missing" in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "store.read returns meta={} when meta.json is missing: a directory without its "
-        "metadata sidecar (machine, versions, config) loads silently"
-    ),
-)
 def test_missing_meta_names_the_file(result: SweepResult, tmp_path: Path) -> None:
     out = tmp_path / "run"
     result.save(out)
@@ -330,3 +324,17 @@ print("ok")
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_results_get_ordinary_permissions(result: SweepResult, tmp_path: Path) -> None:
+    """Temporary files are created 0600; the published ones follow the umask like open()."""
+    mask = os.umask(0o022)
+    try:
+        out = result.save(tmp_path / "run")
+        store.atomic_write_text(tmp_path / "note.txt", "hi")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    for f in out.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644, f.name
+    assert stat.S_IMODE((tmp_path / "note.txt").stat().st_mode) == 0o644

@@ -8,6 +8,7 @@ matches its ``torch.nn.init`` counterpart value for value given the same generat
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Literal
 
 import torch
@@ -47,6 +48,14 @@ def _fan(shape: tuple[int, ...] | torch.Size, mode: str) -> int:
         raise ValueError(f"Mode {mode} not supported, please use one of ['fan_in', 'fan_out']")
     fan_in, fan_out = fans(shape)
     return fan_in if mode == "fan_in" else fan_out
+
+
+def _no_op(tensor: Tensor) -> bool:
+    """True (with torch's warning) for a zero-element tensor, which kaiming_* leave alone."""
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return True
+    return False
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
@@ -284,6 +293,8 @@ def kaiming_uniform(
         nonlinearity: activation whose gain to use (default ``leaky_relu``, which with a=0 is
             ReLU's √2); any registered activation, or ``auto`` for the following one.
     """
+    if _no_op(tensor):
+        return tensor
     fan = _fan(tensor.shape, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     bound = math.sqrt(3.0) * std
@@ -309,6 +320,8 @@ def kaiming_normal(
         nonlinearity: activation whose gain to use (default ``leaky_relu``); any registered
             activation, or ``auto`` for the following one.
     """
+    if _no_op(tensor):
+        return tensor
     fan = _fan(tensor.shape, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     with torch.no_grad():
@@ -344,6 +357,8 @@ def lecun_normal(
     Args:
         gain: scale factor, or ``auto`` for the following activation's gain (default 1).
     """
+    if _no_op(tensor):
+        return tensor
     std = _gain(gain) / math.sqrt(fans(tensor.shape)[0])
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
@@ -359,6 +374,8 @@ def lecun_uniform(
     Args:
         gain: scale factor, or ``auto`` for the following activation's gain (default 1).
     """
+    if _no_op(tensor):
+        return tensor
     bound = math.sqrt(3.0) * _gain(gain) / math.sqrt(fans(tensor.shape)[0])
     with torch.no_grad():
         return tensor.uniform_(-bound, bound, generator=generator)

@@ -80,6 +80,7 @@ class SchemeInfo:
 
 _REGISTRY: dict[str, SchemeInfo] = {}
 _entry_points_loaded = False
+_loaded_plugins: set[str] = set()
 
 
 def register(
@@ -135,17 +136,22 @@ def register(
 
 
 def _load_entry_points() -> None:
+    # The flag is set only once every plugin has loaded: a broken plugin keeps raising (with
+    # its name) on every lookup instead of failing once and then vanishing silently.
     global _entry_points_loaded
     if _entry_points_loaded:
         return
-    _entry_points_loaded = True
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.value in _loaded_plugins:
+            continue
         try:
             ep.load()
         except Exception as exc:  # a broken plugin must be named, not skipped
             raise InitsuiteError(
                 f"could not load scheme plugin {ep.name!r} ({ep.value}): {exc}"
             ) from None
+        _loaded_plugins.add(ep.value)
+    _entry_points_loaded = True
 
 
 def names() -> list[str]:
