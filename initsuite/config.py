@@ -96,6 +96,8 @@ class SweepConfig:
     Schemes and activations are stored as canonical spec strings, seeds as explicit values
     (``seeds=3`` means seeds 0, 1, 2). Thresholds ``explode_at``/``vanish_at`` are multiples of
     the input's std that also count as divergence (None: only overflow/underflow do).
+    ``shared``: serve schemes that are scalings of one base draw from a single draw per layer
+    (common random numbers; see :mod:`initsuite.engine`); False gives every scheme its own.
     """
 
     schemes: tuple[str, ...]
@@ -112,6 +114,7 @@ class SweepConfig:
     vanish_at: float | None = None
     timing: bool = True
     timing_repeats: int = 7
+    shared: bool = True
     _scheme_objs: tuple[schemes.Scheme, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
@@ -131,6 +134,7 @@ class SweepConfig:
         vanish_at: float | None = None,
         timing: bool = True,
         timing_repeats: int = 7,
+        shared: bool = True,
     ) -> SweepConfig:
         """Normalise user input (single values or lists, ``seeds`` as a count) and validate."""
         if isinstance(seeds, bool):
@@ -157,6 +161,7 @@ class SweepConfig:
             vanish_at=vanish_at,
             timing=timing,
             timing_repeats=timing_repeats,
+            shared=shared,
         )
 
     def __post_init__(self) -> None:
@@ -187,8 +192,9 @@ class SweepConfig:
         set_("batch", batch)
         set_("dtypes", _unique([parse_dtype(d) for d in self.dtypes]))
         set_("devices", _unique([check_device(d) for d in self.devices]))
-        if not isinstance(self.bias, bool):
-            raise InitsuiteError(f"bias must be True or False, got {self.bias!r}")
+        for name in ("bias", "shared", "timing"):
+            if not isinstance(getattr(self, name), bool):
+                raise InitsuiteError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("explode_at", "vanish_at"):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and v > 0):
@@ -228,4 +234,5 @@ class SweepConfig:
             "vanish_at": self.vanish_at,
             "timing": self.timing,
             "timing_repeats": self.timing_repeats,
+            "shared": self.shared,
         }

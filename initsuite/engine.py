@@ -1,14 +1,38 @@
 """The MLP engine: runs cells and records per-layer statistics.
 
-A *group* is every cell that consumes the same random numbers: one scheme with one set of
-resolved parameters, one seed, width, device and dtype. Its activations share the input and
-every weight draw, so the group draws each layer once and pushes all its activations through
-it as one stacked product; its depths are prefixes of the deepest run (layers are drawn in
-order from the seed's generator), so only the deepest is computed. Each cell's weights are
-exactly those of a stand-alone run of that cell, and its statistics match a plain reference
-(tested). The one difference: when the batch is not a multiple of the GEMM's row tile, a
-stacked product may round a row differently (a few ulps) from a stand-alone product, which a
-chaotic net amplifies like any other perturbation. The same grid always gives the same bits.
+A *stream* is every cell that consumes the same random numbers: one seed, width, device and
+dtype, and either one base draw (``"normal"`` or ``"uniform"``: common random numbers) or one
+scheme with one set of resolved parameters (the general path). Its cells are the stream's
+*members*, one per (scheme, activation). The stream draws the input once and each layer's
+matrix once, and pushes every member through it as one stacked product:
+
+* Schemes that are a scaling of a base draw (``W = shift + scale·B``, see
+  :class:`~initsuite.schemes.SharedDraw`) are served from one ``B`` per layer. Since
+  ``x·(scale·B)ᵀ = (scale·x)·Bᵀ``, the members' inputs are scaled first (so the product's
+  magnitudes are the stand-alone ones, which matters for float16 overflow) and multiplied by
+  ``B`` in one tall GEMM. A shift adds ``shift · rowsum(x)``.
+* ``orthogonal`` members use the Haar ``Q`` of the same normal ``B``. Only ``x·Qᵀ`` is needed,
+  so the QR is left in Householder form (``geqrf``) and applied with ``ormqr``, half the work
+  of forming ``Q`` (torch forms it, in ``orthogonal_``).
+* Sharing is for float32 and float64. In float16/bfloat16 a scaled base draw rounds
+  differently from a direct draw by up to an ulp per weight (0.4% in bfloat16), and a value
+  that rounds onto ``uniform_``'s upper bound is moved to the lower one: enough to move the
+  stds of narrow nets by a percent, so each scheme draws on its own there.
+* Depths are prefixes of the deepest run (layers are drawn in order from the seed's
+  generator), so only the deepest is computed.
+* A member stops at its divergence layer and drops out of the stack: nothing is computed on
+  inf/nan or on a signal that has vanished.
+* Weights live one layer at a time: memory does not grow with depth. Statistics stay on the
+  device and are read back every ``check_every`` layers (1 on CPU, where the read is free;
+  more on GPUs, where each read is a synchronisation; a member that diverges inside a window
+  is computed to its end, and what follows its divergence is discarded).
+
+Each cell's weights are those of a stand-alone run of that cell, to rounding (tested against
+``schemes.get(spec)`` and against a plain reference loop). The products are rounded
+differently from a stand-alone ``x·Wᵀ`` (a few ulps per layer), which a chaotic net amplifies
+like any perturbation; ``shared=False`` gives every scheme its own stream and reproduces the
+stand-alone numbers exactly when the batch is a multiple of the GEMM's row tile. The same
+grid always gives the same bits.
 """
 
 from __future__ import annotations
@@ -26,16 +50,30 @@ from .activations import Activation
 from .config import DTYPES
 from .schemes import Scheme
 
-__all__ = ["Group", "LayerStats", "derive_cells", "layer_stats", "run_group"]
-
+__all__ = ["LayerStats", "Member", "Stream", "derive_cells", "layer_stats", "run_stream"]
 
 @dataclass(frozen=True)
-class Group:
-    """Cells that share every random draw; see the module docstring."""
+class Member:
+    """One (scheme, activation) row block of a stream: ``W = shift + scale · base``."""
 
     scheme: Scheme
     params: tuple[tuple[str, Any], ...]  # resolved scheme parameters
-    activations: tuple[Activation, ...]
+    activation: Activation
+    scale: float = 1.0
+    shift: float = 0.0
+    orthogonal: bool = False  # base is the Haar Q of the stream's normal draw
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Cells that share every random draw; see the module docstring.
+
+    ``base`` is ``"normal"`` or ``"uniform"`` for a common-random-numbers stream, None for a
+    stream drawn by its single scheme (``members[0].scheme`` with ``members[0].params``).
+    """
+
+    base: str | None
+    members: tuple[Member, ...]
     width: int
     depth: int  # the deepest requested depth; shallower ones are prefixes
     batch: int
@@ -47,7 +85,7 @@ class Group:
 
 @dataclass
 class LayerStats:
-    """The statistics of one activation's run, layer by layer (index 0 is layer 1)."""
+    """The statistics of one member's run, layer by layer (index 0 is layer 1)."""
 
     input_std: float
     std: list[float]
@@ -95,60 +133,164 @@ def classify(
     return None
 
 
-def run_group(
-    group: Group, explode_at: float | None = None, vanish_at: float | None = None
+class _Draw:
+    """Each layer's weight (or its Householder form) and bias, drawn in the stream's order."""
+
+    def __init__(self, stream: Stream, gen: torch.Generator, dtype: torch.dtype) -> None:
+        device, width = torch.device(stream.device), stream.width
+        self.stream, self.gen = stream, gen
+        self.w = torch.empty((width, width), device=device, dtype=dtype)
+        self.b = torch.empty((width,), device=device, dtype=dtype) if stream.bias else None
+        self.bound = 1.0 / math.sqrt(width)  # nn.Linear's default bias init, U(±1/√fan_in)
+        first = stream.members[0]
+        self.fn = first.scheme.info.fn
+        self.params = dict(first.params)
+        self.any_orthogonal = any(m.orthogonal for m in stream.members)
+
+    def next(self) -> None:
+        base, w, gen = self.stream.base, self.w, self.gen
+        if base == "normal":
+            w.normal_(0.0, 1.0, generator=gen)
+        elif base == "uniform":
+            w.uniform_(-1.0, 1.0, generator=gen)
+        else:
+            self.fn(w, **self.params, generator=gen)
+        if self.b is not None:
+            self.b.uniform_(-self.bound, self.bound, generator=gen)
+        self.qr: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def householder(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(a, tau, signs): this layer's QR in Householder form (``geqrf``, computed once per
+        layer) and the signs of R's diagonal, so that the scheme's Q is Q_a · diag(signs)."""
+        if self.qr is None:
+            a, tau = torch.geqrf(self.w)
+            self.qr = (a, tau, torch.diagonal(a).sign())
+        return self.qr
+
+    def project(self, x: Tensor, orthogonal: bool) -> Tensor:
+        """x·Bᵀ + b for rows ``x`` (m, width): B the base draw, or the Haar Q when
+        ``orthogonal``; b the layer's bias if any (fused into the GEMM, as in nn.Linear)."""
+        if not orthogonal:
+            return F.linear(x, self.w, self.b)
+        a, tau, signs = self.householder()
+        # x·(Q·D)ᵀ = (x·D)·Qᵀ, D = diag(signs): the sign fold of orthogonal_ (Mezzadri 2007).
+        out = torch.ormqr(a, tau, x * signs, left=False, transpose=True)
+        return out if self.b is None else out.add_(self.b)
+
+
+def run_stream(
+    stream: Stream,
+    explode_at: float | None = None,
+    vanish_at: float | None = None,
+    check_every: int | None = None,
 ) -> list[LayerStats]:
-    """Run the deepest cell of each activation in ``group``; one LayerStats per activation.
+    """Run the deepest cell of each member of ``stream``; one LayerStats per member.
 
-    A cell stops at its divergence layer; the group stops drawing once every cell has.
+    A member stops at its divergence layer; the stream stops drawing once every member has.
+    ``check_every``: layers between reads of the statistics (default 1 on CPU, 8 elsewhere).
     """
-    device = torch.device(group.device)
-    dtype = DTYPES[group.dtype]
+    device = torch.device(stream.device)
+    dtype = DTYPES[stream.dtype]
     tiny = torch.finfo(dtype).tiny
-    params = dict(group.params)
-    fn = group.scheme.info.fn
-    n, batch, width = len(group.activations), group.batch, group.width
+    every = check_every or (1 if device.type == "cpu" else 8)
+    members = stream.members
+    n, batch, width = len(members), stream.batch, stream.width
 
-    gen = torch.Generator(device=device).manual_seed(group.seed)
+    gen = torch.Generator(device=device).manual_seed(stream.seed)
     x = torch.randn((batch, width), generator=gen, device=device, dtype=dtype)
     s0, _, _ = layer_stats(x.reshape(1, -1))
     input_std = float(s0[0])
     results = [LayerStats(input_std, [], []) for _ in range(n)]
+    draw = _Draw(stream, gen, dtype)
 
-    w = torch.empty((width, width), device=device, dtype=dtype)
-    b = torch.empty((width,), device=device, dtype=dtype) if group.bias else None
-    bound = 1.0 / math.sqrt(width)  # nn.Linear's default bias init, U(±1/√fan_in)
+    scale_all = torch.tensor([m.scale for m in members], device=device, dtype=dtype)
+    shift_all = [m.shift for m in members]
     alive = list(range(n))
-    h_in = x.expand(n, batch, width)
+    h = x.expand(n, batch, width)
+    pending: list[tuple[int, list[int], Tensor, Tensor, Tensor]] = []
     with torch.no_grad():
-        for layer in range(1, group.depth + 1):
-            fn(w, **params, generator=gen)
-            if b is not None:
-                b.uniform_(-bound, bound, generator=gen)
-            k = len(alive)
-            h = F.linear(h_in.reshape(k * batch, width), w, b).view(k, batch, width)
-            y = torch.empty_like(h)
-            for row, i in enumerate(alive):
-                y[row] = group.activations[i](h[row])
-            std_t, mean_t, finite_t = layer_stats(y.view(k, -1))
-            stds, means, finites = std_t.tolist(), mean_t.tolist(), finite_t.tolist()
-            keep = []
-            for row, i in enumerate(alive):
-                res = results[i]
-                res.std.append(stds[row])
-                res.mean.append(means[row])
-                kind = classify(stds[row], finites[row], tiny, input_std, explode_at, vanish_at)
-                if kind is None:
-                    keep.append(row)
-                else:
-                    res.divergence_layer, res.divergence_kind = layer, kind
-            if not keep:
-                break
-            if len(keep) < k:
+        for layer in range(1, stream.depth + 1):
+            draw.next()
+            h = _layer(draw, h, alive, members, scale_all, shift_all)
+            std_t, mean_t, finite_t = layer_stats(h.reshape(len(alive), -1))
+            pending.append((layer, alive, std_t, mean_t, finite_t))
+            if layer % every and layer != stream.depth:
+                continue
+            done = _record(pending, results, tiny, input_std, explode_at, vanish_at)
+            pending = []
+            if done:
+                keep = [row for row, i in enumerate(alive) if i not in done]
+                if not keep:
+                    break
                 alive = [alive[r] for r in keep]
-                y = y[keep]
-            h_in = y
+                h = h[keep]
     return results
+
+
+def _layer(
+    draw: _Draw,
+    h: Tensor,
+    alive: list[int],
+    members: Sequence[Member],
+    scale_all: Tensor,
+    shift_all: list[float],
+) -> Tensor:
+    """One layer for the alive members: h (k, batch, width) → activations (k, batch, width)."""
+    k, batch, width = h.shape
+    idx = torch.tensor(alive, device=h.device)
+    scale = scale_all[idx]
+    if draw.stream.base is not None and not bool((scale == 1).all()):
+        xs = h * scale[:, None, None]
+    else:
+        xs = h
+    ortho = [row for row, i in enumerate(alive) if members[i].orthogonal]
+    if not ortho:
+        pre = draw.project(xs.reshape(k * batch, width), False).view(k, batch, width)
+    else:
+        plain = [row for row, i in enumerate(alive) if not members[i].orthogonal]
+        pre = torch.empty_like(xs)
+        for rows, orth in ((plain, False), (ortho, True)):
+            if rows:
+                part = xs[rows].reshape(len(rows) * batch, width)
+                pre[rows] = draw.project(part, orth).view(len(rows), batch, width)
+    for row, i in enumerate(alive):
+        if shift_all[i]:
+            pre[row] += shift_all[i] * h[row].sum(dim=1, keepdim=True)
+    out = torch.empty_like(pre)
+    start = 0
+    while start < k:  # members are ordered so that equal activations are contiguous
+        act = members[alive[start]].activation
+        stop = start + 1
+        while stop < k and members[alive[stop]].activation == act:
+            stop += 1
+        out[start:stop] = act(pre[start:stop])
+        start = stop
+    return out
+
+
+def _record(
+    pending: list[tuple[int, list[int], Tensor, Tensor, Tensor]],
+    results: list[LayerStats],
+    tiny: float,
+    input_std: float,
+    explode_at: float | None,
+    vanish_at: float | None,
+) -> set[int]:
+    """Append a window of layers' statistics; the members that diverged in it."""
+    done: set[int] = set()
+    for layer, alive, std_t, mean_t, finite_t in pending:
+        stds, means, finites = std_t.tolist(), mean_t.tolist(), finite_t.tolist()
+        for row, i in enumerate(alive):
+            if i in done:
+                continue
+            res = results[i]
+            res.std.append(stds[row])
+            res.mean.append(means[row])
+            kind = classify(stds[row], finites[row], tiny, input_std, explode_at, vanish_at)
+            if kind is not None:
+                res.divergence_layer, res.divergence_kind = layer, kind
+                done.add(i)
+    return done
 
 
 def derive_cells(stats: LayerStats, depths: Sequence[int]) -> Iterator[dict[str, Any]]:

@@ -7,16 +7,19 @@ import math
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from . import activations as _activations
 from . import columns as C
+from .activations import Activation
 from .config import SweepConfig
-from .engine import Group, LayerStats, derive_cells, run_group
+from .engine import LayerStats, Member, Stream, derive_cells, run_stream
 from .env import environment
 from .results import SweepResult
+from .schemes import Scheme
 from .timing import time_layer
 
 __all__ = ["run", "sweep"]
@@ -38,6 +41,7 @@ def sweep(
     vanish_at: float | None = None,
     timing: bool = True,
     timing_repeats: int = 7,
+    shared: bool = True,
     progress: bool | None = None,
 ) -> SweepResult:
     """Sweep scheme × activation × depth × width × seed × device × dtype.
@@ -63,6 +67,11 @@ def sweep(
         timing: run the timing pass (one layer's init and forward per scheme, width, device
             and dtype).
         timing_repeats: timed repeats behind each median.
+        shared: draw once per layer for every scheme that is a scaling of the same base
+            draw (normal, xavier_normal, kaiming_normal, lecun_normal, orthogonal share
+            N(0, 1); the uniform family shares U(-1, 1)). Each cell's weights are still its
+            scheme's own draw from the seed, to rounding; comparisons between schemes become
+            paired (less noise). False: every scheme draws on its own.
         progress: show a progress bar on stderr (default: when stderr is a terminal).
 
     Returns:
@@ -78,7 +87,7 @@ def sweep(
     cfg = SweepConfig.build(
         schemes, activations, depths, widths, batch=batch, seeds=seeds, devices=devices,
         dtypes=dtypes, arch=arch, bias=bias, explode_at=explode_at, vanish_at=vanish_at,
-        timing=timing, timing_repeats=timing_repeats,
+        timing=timing, timing_repeats=timing_repeats, shared=shared,
     )  # fmt: skip
     return run(cfg, progress=progress)
 
@@ -94,22 +103,73 @@ def _highest_precision() -> Iterator[None]:
         torch.set_float32_matmul_precision(previous)
 
 
-def _groups(cfg: SweepConfig) -> Iterator[Group]:
+@dataclass
+class _Plan:
+    """A stream and, for each of its cells, the member whose run the cell reads."""
+
+    stream: Stream
+    cells: list[tuple[Scheme, Activation, int]] = field(default_factory=list)
+    error: str | None = None
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _plans(cfg: SweepConfig) -> Iterator[_Plan]:
+    """The streams of one (device, dtype, width, seed) at a time, in the grid's order.
+
+    Identical members (e.g. xavier_normal and lecun_normal on a square layer) run once.
+    """
     acts = [_activations.get(a) for a in cfg.activations]
+    order = {a.spec: i for i, a in enumerate(acts)}
     for device in cfg.devices:
         for dtype in cfg.dtypes:
+            # Half precision rounds a scaled base draw visibly differently (engine docstring).
+            share = cfg.shared and dtype in ("float32", "float64")
             for width in cfg.widths:
                 for seed in cfg.seeds:
+                    common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch,
+                                  seed=seed, device=device, dtype=dtype, bias=cfg.bias)  # fmt: skip
+                    bases: dict[str, dict[tuple[Any, ...], Member]] = {}
+                    base_cells: dict[str, list[tuple[Scheme, Activation, tuple[Any, ...]]]] = {}
+                    own: dict[tuple[Any, ...], list[tuple[Scheme, Activation]]] = {}
+                    failed: list[tuple[Scheme, Activation, str]] = []
                     for scheme in cfg._scheme_objs:
-                        shared: dict[tuple[tuple[str, Any], ...], list[Any]] = {}
                         for act in acts:
-                            key = tuple(sorted(scheme.resolve(act).items()))
-                            shared.setdefault(key, []).append(act)
-                        for key, members in shared.items():
-                            yield Group(
-                                scheme, key, tuple(members), width, max(cfg.depths),
-                                cfg.batch, seed, device, dtype, cfg.bias,
-                            )  # fmt: skip
+                            params = tuple(sorted(scheme.resolve(act).items()))
+                            try:
+                                draw = (scheme.shared_draw((width, width), dict(params))
+                                        if share else None)  # fmt: skip
+                            except Exception as exc:  # a plugin's shared() that fails
+                                failed.append((scheme, act, _error(exc)))
+                                continue
+                            if draw is None:
+                                own.setdefault((scheme.spec, params), []).append((scheme, act))
+                                continue
+                            base = "uniform" if draw.base == "uniform" else "normal"
+                            ortho = draw.base == "orthogonal"
+                            key = (draw.scale, draw.shift, ortho, act.spec)
+                            members = bases.setdefault(base, {})
+                            members.setdefault(key, Member(scheme, params, act, draw.scale,
+                                                           draw.shift, ortho))  # fmt: skip
+                            base_cells.setdefault(base, []).append((scheme, act, key))
+                    for base, members in bases.items():
+                        keys = sorted(members, key=lambda k: (order[k[3]], list(members).index(k)))
+                        stream = Stream(base, tuple(members[k] for k in keys), **common)
+                        index = {k: i for i, k in enumerate(keys)}
+                        plan = _Plan(stream)
+                        plan.cells = [(s, a, index[k]) for s, a, k in base_cells[base]]
+                        yield plan
+                    for (_, params), pairs in own.items():
+                        scheme = pairs[0][0]
+                        ms = tuple(Member(scheme, params, a) for _, a in pairs)
+                        plan = _Plan(Stream(None, ms, **common))
+                        plan.cells = [(s, a, i) for i, (s, a) in enumerate(pairs)]
+                        yield plan
+                    for scheme, act, err in failed:
+                        stream = Stream(None, (Member(scheme, (), act),), **common)
+                        yield _Plan(stream, [(scheme, act, 0)], error=err)
 
 
 def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
@@ -120,21 +180,26 @@ def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
     cells: list[dict[str, Any]] = []
     layers: dict[str, list[Any]] = {c: [] for c in C.LAYERS}
     depths = sorted(cfg.depths)
+    n_layers = 0
     started = time.perf_counter()
     with _highest_precision(), tqdm(
         total=cfg.n_cells, disable=not show, unit="cell", file=sys.stderr, desc="sweep"
     ) as bar:
-        for group in _groups(cfg):
-            try:
-                stats = run_group(group, cfg.explode_at, cfg.vanish_at)
-            except Exception as exc:  # a failed cell becomes a row with its error
-                error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                stats = [LayerStats(math.nan, [], [], error=error) for _ in group.activations]
-            for act, st in zip(group.activations, stats, strict=True):
+        for plan in _plans(cfg):
+            stream = plan.stream
+            if plan.error is None:
+                try:
+                    stats = run_stream(stream, cfg.explode_at, cfg.vanish_at)
+                except Exception as exc:  # a failed stream becomes rows with its error
+                    plan.error = _error(exc)
+            if plan.error is not None:
+                stats = [LayerStats(math.nan, [], [], error=plan.error) for _ in stream.members]
+            for scheme, act, i in plan.cells:
+                st = stats[i]
                 key = {
-                    "arch": cfg.arch, "scheme": group.scheme.spec, "activation": act.spec,
-                    "width": group.width, "batch": group.batch, "seed": group.seed,
-                    "device": group.device, "dtype": group.dtype,
+                    "arch": cfg.arch, "scheme": scheme.spec, "activation": act.spec,
+                    "width": stream.width, "batch": stream.batch, "seed": stream.seed,
+                    "device": stream.device, "dtype": stream.dtype,
                 }  # fmt: skip
                 for cell in derive_cells(st, depths):
                     cells.append({**key, "bias": cfg.bias, **cell})
@@ -144,21 +209,27 @@ def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
                     layers["layer"].extend(range(1, n + 1))
                     layers["std"].extend(st.std[:n])
                     layers["mean"].extend(st.mean[:n])
-            bar.update(len(group.activations) * len(depths))
+                    n_layers += len(st.std[:n])
+            bar.update(len(plan.cells) * len(depths))
         sweep_s = time.perf_counter() - started
         timing_rows = _timing(cfg) if cfg.timing else []
     import pandas as pd
 
     cells_df = C.frame(C.CELLS, cells)
-    layers_df = C.coerce(pd.DataFrame(layers), C.LAYERS)
     order = [c for c in C.CELL_KEYS if c != "depth"]
-    cells_df = cells_df.sort_values(order + ["depth"], kind="stable").reset_index(drop=True)
+    cells_df = cells_df.sort_values([*order, "depth"], kind="stable").reset_index(drop=True)
+    # Streams finish in their own order; both tables are sorted by the cell's key.
+    layers_df = C.coerce(pd.DataFrame(layers), C.LAYERS)
+    layers_df = layers_df.sort_values([*order, "depth", "layer"], kind="stable")
+    layers_df = layers_df.reset_index(drop=True)
     meta = {
         "kind": "sweep",
         "config": cfg.to_dict(),
         "environment": environment(cfg.devices),
         "cells": cfg.n_cells,
         "sweep_seconds": round(sweep_s, 3),
+        "cells_per_second": round(cfg.n_cells / sweep_s, 1) if sweep_s > 0 else None,
+        "layers_per_second": round(n_layers / sweep_s, 1) if sweep_s > 0 else None,
         "timing_seconds": round(time.perf_counter() - started - sweep_s, 3),
     }
     return SweepResult(cells_df, layers_df, C.frame(C.TIMING, timing_rows), meta)

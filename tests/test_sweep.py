@@ -213,7 +213,7 @@ def no_compute(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cell ran although the input was bad")
 
-    monkeypatch.setattr(sweep_module, "run_group", fail)
+    monkeypatch.setattr(sweep_module, "run_stream", fail)
     monkeypatch.setattr(sweep_module, "time_layer", fail)
     yield
 

@@ -11,12 +11,17 @@ from typing import Any
 
 from . import builtin as _builtin  # noqa: F401 - registers the built-ins
 from .builtin import calculate_gain, fans
-from .registry import ENTRY_POINT_GROUP, Scheme, SchemeInfo, get, info, list, names, register
+from .registry import (
+    ENTRY_POINT_GROUP, SHARED_BASES, Scheme, SchemeInfo, SharedDraw, get, info, list, names,
+    register,
+)  # fmt: skip
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "SHARED_BASES",
     "Scheme",
     "SchemeInfo",
+    "SharedDraw",
     "calculate_gain",
     "expand",
     "fans",

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .. import activations as _activations
 from ..spec import AUTO
-from .registry import TORCH_LINEAR_NAMES, register
+from .registry import TORCH_LINEAR_NAMES, SharedDraw, register
 
 __all__ = ["calculate_gain", "fans"]
 
@@ -86,6 +86,7 @@ def _gain(gain: float | str) -> float:
     variance_fn=lambda shape, a=0.0, b=1.0: (b - a) ** 2 / 12,
     paper="-",
     torch_fn="uniform_",
+    shared=lambda shape, a=0.0, b=1.0: SharedDraw("uniform", (b - a) / 2, (a + b) / 2),
 )
 def uniform(
     tensor: Tensor, a: float = 0.0, b: float = 1.0, *, generator: torch.Generator | None = None
@@ -106,6 +107,7 @@ def uniform(
     variance_fn=lambda shape, mean=0.0, std=1.0: std**2,
     paper="-",
     torch_fn="normal_",
+    shared=lambda shape, mean=0.0, std=1.0: SharedDraw("normal", std, mean),
 )
 def normal(
     tensor: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: torch.Generator | None = None
@@ -236,8 +238,15 @@ def _xavier_var(shape: tuple[int, ...], gain: float = 1.0) -> float:
     return gain**2 * 2.0 / (fan_in + fan_out)
 
 
+def _xavier_std(shape: tuple[int, ...] | torch.Size, gain: Gain) -> float:
+    fan_in, fan_out = fans(shape)
+    return _gain(gain) * math.sqrt(2.0 / float(fan_in + fan_out))
+
+
 @register(family="uniform", variance="gain² · 2 / (fan_in + fan_out)", variance_fn=_xavier_var,
-          paper=_GLOROT, min_rank=2, torch_fn="xavier_uniform_")  # fmt: skip
+          paper=_GLOROT, min_rank=2, torch_fn="xavier_uniform_",
+          shared=lambda shape, gain=1.0: SharedDraw("uniform",
+                                                    math.sqrt(3.0) * _xavier_std(shape, gain)))  # fmt: skip
 def xavier_uniform(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -246,15 +255,15 @@ def xavier_uniform(
     Args:
         gain: scale factor, or ``auto`` for the following activation's gain (default 1).
     """
-    fan_in, fan_out = fans(tensor.shape)
-    std = _gain(gain) * math.sqrt(2.0 / float(fan_in + fan_out))
+    std = _xavier_std(tensor.shape, gain)
     a = math.sqrt(3.0) * std
     with torch.no_grad():
         return tensor.uniform_(-a, a, generator=generator)
 
 
 @register(family="normal", variance="gain² · 2 / (fan_in + fan_out)", variance_fn=_xavier_var,
-          paper=_GLOROT, min_rank=2, torch_fn="xavier_normal_")  # fmt: skip
+          paper=_GLOROT, min_rank=2, torch_fn="xavier_normal_",
+          shared=lambda shape, gain=1.0: SharedDraw("normal", _xavier_std(shape, gain)))  # fmt: skip
 def xavier_normal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -263,8 +272,7 @@ def xavier_normal(
     Args:
         gain: scale factor, or ``auto`` for the following activation's gain (default 1).
     """
-    fan_in, fan_out = fans(tensor.shape)
-    std = _gain(gain) * math.sqrt(2.0 / float(fan_in + fan_out))
+    std = _xavier_std(tensor.shape, gain)
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
 
@@ -275,8 +283,19 @@ def _kaiming_var(
     return calculate_gain(nonlinearity, a) ** 2 / _fan(shape, mode)
 
 
+def _kaiming_std(
+    shape: tuple[int, ...] | torch.Size,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+) -> float:
+    return calculate_gain(nonlinearity, a) / math.sqrt(_fan(shape, mode))
+
+
 @register(family="uniform", variance="gain(nonlinearity, a)² / fan_mode",
-          variance_fn=_kaiming_var, paper=_HE, min_rank=2, torch_fn="kaiming_uniform_")  # fmt: skip
+          variance_fn=_kaiming_var, paper=_HE, min_rank=2, torch_fn="kaiming_uniform_",
+          shared=lambda shape, **p: SharedDraw("uniform",
+                                               math.sqrt(3.0) * _kaiming_std(shape, **p)))  # fmt: skip
 def kaiming_uniform(
     tensor: Tensor,
     a: float = 0.0,
@@ -295,15 +314,15 @@ def kaiming_uniform(
     """
     if _no_op(tensor):
         return tensor
-    fan = _fan(tensor.shape, mode)
-    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    std = _kaiming_std(tensor.shape, a, mode, nonlinearity)
     bound = math.sqrt(3.0) * std
     with torch.no_grad():
         return tensor.uniform_(-bound, bound, generator=generator)
 
 
 @register(family="normal", variance="gain(nonlinearity, a)² / fan_mode",
-          variance_fn=_kaiming_var, paper=_HE, min_rank=2, torch_fn="kaiming_normal_")  # fmt: skip
+          variance_fn=_kaiming_var, paper=_HE, min_rank=2, torch_fn="kaiming_normal_",
+          shared=lambda shape, **p: SharedDraw("normal", _kaiming_std(shape, **p)))  # fmt: skip
 def kaiming_normal(
     tensor: Tensor,
     a: float = 0.0,
@@ -322,8 +341,7 @@ def kaiming_normal(
     """
     if _no_op(tensor):
         return tensor
-    fan = _fan(tensor.shape, mode)
-    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    std = _kaiming_std(tensor.shape, a, mode, nonlinearity)
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
 
@@ -331,7 +349,9 @@ def kaiming_normal(
 @register(family="uniform", variance="1 / (3 · fan_in)",
           variance_fn=lambda shape: 1.0 / (3 * fans(shape)[0]),
           paper="PyTorch nn.Linear / nn.Conv reset_parameters (kaiming_uniform, a=√5)",
-          min_rank=2, torch_fn="kaiming_uniform_(a=√5)")  # fmt: skip
+          min_rank=2, torch_fn="kaiming_uniform_(a=√5)",
+          shared=lambda shape: SharedDraw("uniform",
+                                          math.sqrt(3.0) * _kaiming_std(shape, math.sqrt(5.0))))  # fmt: skip
 def torch_default(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
     r"""PyTorch's default Linear/Conv weight init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 
@@ -344,8 +364,13 @@ def _lecun_var(shape: tuple[int, ...], gain: float = 1.0) -> float:
     return gain**2 / fans(shape)[0]
 
 
+def _lecun_std(shape: tuple[int, ...] | torch.Size, gain: Gain) -> float:
+    return _gain(gain) / math.sqrt(fans(shape)[0])
+
+
 @register(family="normal", variance="gain² / fan_in", variance_fn=_lecun_var,
-          paper=_LECUN, min_rank=2)  # fmt: skip
+          paper=_LECUN, min_rank=2,
+          shared=lambda shape, gain=1.0: SharedDraw("normal", _lecun_std(shape, gain)))  # fmt: skip
 def lecun_normal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -359,13 +384,15 @@ def lecun_normal(
     """
     if _no_op(tensor):
         return tensor
-    std = _gain(gain) / math.sqrt(fans(tensor.shape)[0])
+    std = _lecun_std(tensor.shape, gain)
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
 
 
 @register(family="uniform", variance="gain² / fan_in", variance_fn=_lecun_var,
-          paper=_LECUN, min_rank=2)  # fmt: skip
+          paper=_LECUN, min_rank=2,
+          shared=lambda shape, gain=1.0: SharedDraw("uniform",
+                                                    math.sqrt(3.0) * _lecun_std(shape, gain)))  # fmt: skip
 def lecun_uniform(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -376,7 +403,7 @@ def lecun_uniform(
     """
     if _no_op(tensor):
         return tensor
-    bound = math.sqrt(3.0) * _gain(gain) / math.sqrt(fans(tensor.shape)[0])
+    bound = math.sqrt(3.0) * _lecun_std(tensor.shape, gain)
     with torch.no_grad():
         return tensor.uniform_(-bound, bound, generator=generator)
 
@@ -391,7 +418,9 @@ def _orthogonal_var(shape: tuple[int, ...], gain: float = 1.0) -> float:
 
 
 @register(family="orthogonal", variance="gain² / max(rows, cols)", variance_fn=_orthogonal_var,
-          paper=_SAXE, min_rank=2, torch_fn="orthogonal_")  # fmt: skip
+          paper=_SAXE, min_rank=2, torch_fn="orthogonal_",
+          shared=lambda shape, gain=1.0: (SharedDraw("orthogonal", _gain(gain))
+                                          if len(shape) == 2 and shape[0] == shape[1] else None))  # fmt: skip
 def orthogonal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -27,7 +27,10 @@ from .. import activations as _activations
 from ..errors import InitsuiteError, unknown
 from ..spec import AUTO, Param, check_keys, format_spec, params_of, parse_spec
 
-__all__ = ["ENTRY_POINT_GROUP", "Scheme", "SchemeInfo", "get", "info", "list", "names", "register"]
+__all__ = [
+    "ENTRY_POINT_GROUP", "SHARED_BASES", "Scheme", "SchemeInfo", "SharedDraw",
+    "get", "info", "list", "names", "register",
+]  # fmt: skip
 
 ENTRY_POINT_GROUP = "initsuite.schemes"
 
@@ -38,6 +41,25 @@ TORCH_LINEAR_NAMES = (
 )  # fmt: skip
 
 VarianceFn = Callable[..., "float | None"]
+
+
+class SharedDraw(NamedTuple):
+    """A scheme's draw written as ``shift + scale · B`` for a base draw ``B`` of the shape.
+
+    Bases (each from the same generator state the scheme would use):
+    ``"normal"``: ``B.normal_(0, 1)``; ``"uniform"``: ``B.uniform_(-1, 1)``;
+    ``"orthogonal"``: the Haar Q that ``orthogonal`` forms from a ``"normal"`` draw (so it
+    consumes the normal stream). Schemes with the same base and the same generator state
+    draw the same B, which lets a sweep draw once and serve them all (common random numbers).
+    """
+
+    base: str
+    scale: float
+    shift: float = 0.0
+
+
+SharedFn = Callable[..., "SharedDraw | None"]
+SHARED_BASES = ("normal", "uniform", "orthogonal")
 
 
 @dataclass(frozen=True)
@@ -60,6 +82,7 @@ class SchemeInfo:
     torch_fn: str | None = None
     example: str = ""
     params: dict[str, Param] = field(default_factory=dict)
+    shared: SharedFn | None = None
 
     @property
     def summary(self) -> str:
@@ -94,6 +117,7 @@ def register(
     max_rank: int | None = None,
     torch_fn: str | None = None,
     example: str | None = None,
+    shared: SharedFn | None = None,
 ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
     """Decorator: register ``fn(tensor, <params>, *, generator=None) -> tensor``.
 
@@ -109,6 +133,9 @@ def register(
         min_rank, max_rank: tensor ranks accepted (``max_rank=None``: no upper bound).
         torch_fn: the ``torch.nn.init`` function it matches value for value, if any.
         example: spec to run when every scheme is swept (default: the name).
+        shared: ``(shape, **params) -> SharedDraw | None``: the draw as a scaling of a base
+            draw (see :class:`SharedDraw`), None where it is not one. Optional: it only lets
+            sweeps share draws; it must agree with ``fn`` up to rounding (tested for built-ins).
     """
 
     def deco(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -129,6 +156,7 @@ def register(
             torch_fn=torch_fn,
             example=example or key,
             params=params_of(fn, skip=("generator",)),
+            shared=shared,
         )
         return fn
 
@@ -285,6 +313,16 @@ class Scheme:
     ) -> float | None:
         """Var(W) of one entry for a tensor of ``shape``; None for deterministic schemes."""
         return self.info.variance(tuple(shape), **self.resolve(activation, **params))
+
+    def shared_draw(self, shape: tuple[int, ...], params: Mapping[str, Any]) -> SharedDraw | None:
+        """This scheme's draw for ``shape`` under resolved ``params`` as a scaling of a base
+        draw, or None when it is not one (then a sweep draws it on its own)."""
+        if self.info.shared is None or 0 in shape:
+            return None
+        out = self.info.shared(tuple(shape), **params)
+        if out is not None and out.base not in SHARED_BASES:
+            raise ValueError(f"scheme {self.name!r}: unknown shared base {out.base!r}")
+        return out
 
 
 def get(spec: str | Scheme) -> Scheme:
