@@ -10,6 +10,7 @@ from typing import Literal, get_args
 import torch
 
 from . import activations, schemes
+from . import schemes as schemes_mod  # ``build`` has a parameter named schemes
 from .errors import InitsuiteError, unknown
 
 __all__ = ["ARCHS", "DTYPES", "Arch", "SweepConfig", "check_device", "parse_dtype"]
@@ -147,7 +148,7 @@ class SweepConfig:
             if not seed_values or any(s < 0 for s in seed_values):
                 raise InitsuiteError(f"seeds must be non-negative integers, got {seeds!r}")
         return cls(
-            schemes=_tuple(schemes),
+            schemes=tuple(schemes_mod.expand(list(_tuple(schemes)))),
             activations=_tuple(activations),
             depths=_tuple(depths),
             widths=_tuple(widths),

@@ -254,8 +254,8 @@ def _layer(
                 part = xs[rows].reshape(len(rows) * batch, width)
                 pre[rows] = draw.project(part, orth).view(len(rows), batch, width)
     for row, i in enumerate(alive):
-        if shift_all[i]:
-            pre[row] += shift_all[i] * h[row].sum(dim=1, keepdim=True)
+        if shift_all[i]:  # scaled before the sum, so it overflows only where x·Wᵀ would
+            pre[row] += (h[row] * shift_all[i]).sum(dim=1, keepdim=True)
     out = torch.empty_like(pre)
     start = 0
     while start < k:  # members are ordered so that equal activations are contiguous

@@ -51,7 +51,8 @@ def sweep(
     ``torch.Generator`` seeded with the cell's seed: same seed, same numbers.
 
     Args:
-        schemes: scheme specs (``"kaiming_normal"``, ``"xavier_uniform:gain=auto"``).
+        schemes: scheme specs (``"kaiming_normal"``, ``"xavier_uniform:gain=auto"``);
+            ``"all"`` and wildcards (``"kaiming*"``) expand to every matching Linear scheme.
         activations: activation specs (``"tanh"``, ``"leaky_relu:negative_slope=0.2"``).
         depths: numbers of layers.
         widths: units per layer.
