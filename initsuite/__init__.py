@@ -1,11 +1,11 @@
 """initsuite: a benchmarking harness for neural-network weight initialization.
 
-    >>> import initsuite
-    >>> initsuite.schemes.list("kaiming*")
-    ['kaiming_normal', 'kaiming_uniform']
-    >>> res = initsuite.sweep(["xavier_uniform", "kaiming_normal"], ["tanh", "relu"],
-    ...                       depths=[10, 100], widths=256, seeds=3)
-    >>> res.cells.head()
+>>> import initsuite
+>>> initsuite.schemes.list("kaiming*")
+['kaiming_normal', 'kaiming_uniform']
+>>> res = initsuite.sweep(["xavier_uniform", "kaiming_normal"], ["tanh", "relu"],
+...                       depths=[10, 100], widths=256, seeds=3)
+>>> res.cells.head()
 """
 
 from __future__ import annotations

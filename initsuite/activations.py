@@ -14,6 +14,7 @@ the gain is computed by quadrature. Both are listed by ``initsuite activations``
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 import math
 from collections.abc import Callable, Iterable
@@ -133,12 +134,12 @@ def get(spec: str | Activation) -> Activation:
     return Activation(info, params)
 
 
-def names() -> list[str]:
+def names() -> builtins.list[str]:
     """Registered activation names, sorted."""
     return sorted(_REGISTRY)
 
 
-def list(pattern: str = "*") -> Iterable[str]:  # noqa: A001 - mirrors timm.list_models
+def list(pattern: str = "*") -> Iterable[str]:
     """Registered names matching a shell-style wildcard pattern, sorted."""
     return [n for n in names() if fnmatch.fnmatchcase(n, pattern)]
 

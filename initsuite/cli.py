@@ -45,7 +45,9 @@ def _int_list(text: str) -> list[int]:
     try:
         return [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
 
 
 def _str_list(text: str) -> list[str]:
@@ -64,8 +66,12 @@ def _build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="machine-readable output")
 
     w = sub.add_parser("sweep", help="run a sweep and save its tables")
-    w.add_argument("--schemes", type=_split_specs, required=True,
-                   help="comma list of scheme specs, wildcards, or 'all'")
+    w.add_argument(
+        "--schemes",
+        type=_split_specs,
+        required=True,
+        help="comma list of scheme specs, wildcards, or 'all'",
+    )
     w.add_argument("--activations", type=_split_specs, default=["linear", "tanh", "relu"])
     w.add_argument("--depths", type=_int_list, default=[10, 100])
     w.add_argument("--widths", type=_int_list, default=[256])
@@ -75,10 +81,18 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--dtypes", type=_str_list, default=["float32"])
     w.add_argument("--arch", default="mlp")
     w.add_argument("--bias", action="store_true", help="Linear layers with (default-init) bias")
-    w.add_argument("--explode-at", type=float, default=None,
-                   help="also flag std above this multiple of the input std")
-    w.add_argument("--vanish-at", type=float, default=None,
-                   help="also flag std below this multiple of the input std")
+    w.add_argument(
+        "--explode-at",
+        type=float,
+        default=None,
+        help="also flag std above this multiple of the input std",
+    )
+    w.add_argument(
+        "--vanish-at",
+        type=float,
+        default=None,
+        help="also flag std below this multiple of the input std",
+    )
     w.add_argument("--no-timing", action="store_true", help="skip the timing pass")
     w.add_argument("--no-shared", action="store_true",
                    help="draw every scheme on its own (no common random numbers)")  # fmt: skip
@@ -108,8 +122,9 @@ def _print_table(df: object, as_json: bool) -> None:
     if as_json:
         print(json.dumps(df.to_dict(orient="records"), indent=2, default=str))
     else:
-        with pd.option_context("display.width", 200, "display.max_colwidth", 60,
-                               "display.max_rows", None, "display.float_format", "{:.4g}".format):  # fmt: skip
+        options = ("display.width", 200, "display.max_colwidth", 60, "display.max_rows", None,
+                   "display.float_format", "{:.4g}".format)  # fmt: skip
+        with pd.option_context(*options):
             print(df.to_string(index=False))
 
 

@@ -116,7 +116,7 @@ class SweepConfig:
     timing: bool = True
     timing_repeats: int = 7
     shared: bool = True
-    _scheme_objs: tuple[schemes.Scheme, ...] = field(default=(), repr=False, compare=False)
+    _scheme_objs: tuple[schemes_mod.Scheme, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def build(

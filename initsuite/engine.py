@@ -52,6 +52,7 @@ from .schemes import Scheme
 
 __all__ = ["LayerStats", "Member", "Stream", "derive_cells", "layer_stats", "run_stream"]
 
+
 @dataclass(frozen=True)
 class Member:
     """One (scheme, activation) row block of a stream: ``W = shift + scale · base``."""

@@ -31,9 +31,7 @@ def _rule() -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights
 
 
-def gaussian_expectation(
-    f: Callable[[np.ndarray], np.ndarray], q: float = 1.0
-) -> float:
+def gaussian_expectation(f: Callable[[np.ndarray], np.ndarray], q: float = 1.0) -> float:
     """E[f(sqrt(q)·z)] for z ~ N(0, 1); ``f`` maps a float64 array elementwise."""
     if q < 0:
         raise ValueError(f"variance q must be >= 0, got {q}")

@@ -52,9 +52,7 @@ class SweepResult:
             df = tables[name]
             missing = [c for c in cols if c not in df.columns]
             if missing:
-                raise InitsuiteError(
-                    f"{name}.parquet in {str(in_dir)!r} lacks columns {missing}"
-                )
+                raise InitsuiteError(f"{name}.parquet in {str(in_dir)!r} lacks columns {missing}")
             out[name] = C.coerce(df, cols)
         return cls(out["cells"], out["layers"], out["timing"], meta)
 

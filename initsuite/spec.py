@@ -105,9 +105,7 @@ def check_keys(owner: str, given: Mapping[str, Any], params: Mapping[str, Param]
             valid = ", ".join(params) or "none"
             hint = did_you_mean(key, params)
             tip = f"; did you mean {hint!r}?" if hint else ""
-            raise InitsuiteError(
-                f"{owner} has no parameter {key!r}{tip} (parameters: {valid})"
-            )
+            raise InitsuiteError(f"{owner} has no parameter {key!r}{tip} (parameters: {valid})")
 
 
 def _alternatives(annotation: Any) -> tuple[Any, ...]:

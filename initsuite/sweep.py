@@ -118,12 +118,8 @@ def _error(exc: BaseException) -> str:
 
 
 def _plans(cfg: SweepConfig) -> Iterator[_Plan]:
-    """The streams of one (device, dtype, width, seed) at a time, in the grid's order.
-
-    Identical members (e.g. xavier_normal and lecun_normal on a square layer) run once.
-    """
+    """Every stream of the grid, one (device, dtype, width, seed) at a time."""
     acts = [_activations.get(a) for a in cfg.activations]
-    order = {a.spec: i for i, a in enumerate(acts)}
     for device in cfg.devices:
         for dtype in cfg.dtypes:
             # Half precision rounds a scaled base draw visibly differently (engine docstring).
@@ -132,45 +128,52 @@ def _plans(cfg: SweepConfig) -> Iterator[_Plan]:
                 for seed in cfg.seeds:
                     common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch,
                                   seed=seed, device=device, dtype=dtype, bias=cfg.bias)  # fmt: skip
-                    bases: dict[str, dict[tuple[Any, ...], Member]] = {}
-                    base_cells: dict[str, list[tuple[Scheme, Activation, tuple[Any, ...]]]] = {}
-                    own: dict[tuple[Any, ...], list[tuple[Scheme, Activation]]] = {}
-                    failed: list[tuple[Scheme, Activation, str]] = []
-                    for scheme in cfg._scheme_objs:
-                        for act in acts:
-                            params = tuple(sorted(scheme.resolve(act).items()))
-                            try:
-                                draw = (scheme.shared_draw((width, width), dict(params))
-                                        if share else None)  # fmt: skip
-                            except Exception as exc:  # a plugin's shared() that fails
-                                failed.append((scheme, act, _error(exc)))
-                                continue
-                            if draw is None:
-                                own.setdefault((scheme.spec, params), []).append((scheme, act))
-                                continue
-                            base = "uniform" if draw.base == "uniform" else "normal"
-                            ortho = draw.base == "orthogonal"
-                            key = (draw.scale, draw.shift, ortho, act.spec)
-                            members = bases.setdefault(base, {})
-                            members.setdefault(key, Member(scheme, params, act, draw.scale,
-                                                           draw.shift, ortho))  # fmt: skip
-                            base_cells.setdefault(base, []).append((scheme, act, key))
-                    for base, members in bases.items():
-                        keys = sorted(members, key=lambda k: (order[k[3]], list(members).index(k)))
-                        stream = Stream(base, tuple(members[k] for k in keys), **common)
-                        index = {k: i for i, k in enumerate(keys)}
-                        plan = _Plan(stream)
-                        plan.cells = [(s, a, index[k]) for s, a, k in base_cells[base]]
-                        yield plan
-                    for (_, params), pairs in own.items():
-                        scheme = pairs[0][0]
-                        ms = tuple(Member(scheme, params, a) for _, a in pairs)
-                        plan = _Plan(Stream(None, ms, **common))
-                        plan.cells = [(s, a, i) for i, (s, a) in enumerate(pairs)]
-                        yield plan
-                    for scheme, act, err in failed:
-                        stream = Stream(None, (Member(scheme, (), act),), **common)
-                        yield _Plan(stream, [(scheme, act, 0)], error=err)
+                    yield from _streams(cfg._scheme_objs, acts, share, common)
+
+
+def _streams(
+    scheme_objs: Iterable[Scheme], acts: list[Activation], share: bool, common: dict[str, Any]
+) -> Iterator[_Plan]:
+    """The streams of one (device, dtype, width, seed): one per shared base draw, one per
+    scheme (and resolved parameters) that draws on its own. Identical members (e.g.
+    xavier_normal and lecun_normal on a square layer) run once; members are ordered by
+    activation so that each activation is applied to one contiguous block."""
+    order = {a.spec: i for i, a in enumerate(acts)}
+    shape = (common["width"], common["width"])
+    bases: dict[str, dict[tuple[Any, ...], Member]] = {}
+    base_cells: dict[str, list[tuple[Scheme, Activation, tuple[Any, ...]]]] = {}
+    own: dict[tuple[Any, ...], list[tuple[Scheme, Activation]]] = {}
+    failed: list[tuple[Scheme, Activation, str]] = []
+    for scheme in scheme_objs:
+        for act in acts:
+            params = tuple(sorted(scheme.resolve(act).items()))
+            try:
+                draw = scheme.shared_draw(shape, dict(params)) if share else None
+            except Exception as exc:  # a plugin's shared() that fails
+                failed.append((scheme, act, _error(exc)))
+                continue
+            if draw is None:
+                own.setdefault((scheme.spec, params), []).append((scheme, act))
+                continue
+            base = "uniform" if draw.base == "uniform" else "normal"
+            ortho = draw.base == "orthogonal"
+            key = (draw.scale, draw.shift, ortho, act.spec)
+            member = Member(scheme, params, act, draw.scale, draw.shift, ortho)
+            bases.setdefault(base, {}).setdefault(key, member)
+            base_cells.setdefault(base, []).append((scheme, act, key))
+    for base, members in bases.items():
+        first = {k: i for i, k in enumerate(members)}
+        keys = sorted(members, key=lambda k: (order[k[3]], first[k]))
+        index = {k: i for i, k in enumerate(keys)}
+        stream = Stream(base, tuple(members[k] for k in keys), **common)
+        yield _Plan(stream, [(s, a, index[k]) for s, a, k in base_cells[base]])
+    for (_, params), pairs in own.items():
+        members_own = tuple(Member(pairs[0][0], params, a) for _, a in pairs)
+        stream = Stream(None, members_own, **common)
+        yield _Plan(stream, [(s, a, i) for i, (s, a) in enumerate(pairs)])
+    for scheme, act, err in failed:
+        stream = Stream(None, (Member(scheme, (), act),), **common)
+        yield _Plan(stream, [(scheme, act, 0)], error=err)
 
 
 def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
@@ -183,9 +186,12 @@ def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
     depths = sorted(cfg.depths)
     n_layers = 0
     started = time.perf_counter()
-    with _highest_precision(), tqdm(
-        total=cfg.n_cells, disable=not show, unit="cell", file=sys.stderr, desc="sweep"
-    ) as bar:
+    with (
+        _highest_precision(),
+        tqdm(
+            total=cfg.n_cells, disable=not show, unit="cell", file=sys.stderr, desc="sweep"
+        ) as bar,
+    ):
         for plan in _plans(cfg):
             stream = plan.stream
             if plan.error is None:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .config import DTYPES
 from .schemes import Scheme
 
-__all__ = ["synchronize", "time_layer", "time_fn"]
+__all__ = ["synchronize", "time_fn", "time_layer"]
 
 _TARGET_S = 1e-3  # each repeat lasts at least this long, so timer resolution does not matter
 _MAX_CALLS = 1000

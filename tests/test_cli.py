@@ -139,6 +139,19 @@ def test_all_expands_to_every_linear_scheme(
     assert cells["error"].isna().all()
 
 
+def test_no_shared_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    for flag, shared in (([], True), (["--no-shared"], False)):
+        out = tmp_path / f"run{shared}"
+        code, _, err = run_cli(
+            ["sweep", "--schemes", "kaiming_normal,xavier_normal", "--out", str(out),
+             "--no-timing", *flag, *SMALL], capsys,
+        )  # fmt: skip
+        assert code == 0, err
+        assert json.loads((out / "meta.json").read_text())["config"]["shared"] is shared
+
+
 def test_split_specs_keeps_parameters_with_their_scheme() -> None:
     assert _split_specs("kaiming_uniform:a=0.5,mode=fan_out,xavier_normal") == [
         "kaiming_uniform:a=0.5,mode=fan_out",

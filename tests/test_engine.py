@@ -685,3 +685,107 @@ def test_cuda_statistics_do_not_overflow_before_the_data() -> None:
     assert div in _theory_overflow_layer(torch.float32)
     std = res.layers.sort_values("layer")["std"].to_numpy()
     assert np.all(np.isfinite(std[: div - 1])) and std[div - 2] > 1e35
+
+
+# -- shared draws (common random numbers) ------------------------------------------------------
+
+SHARED_SPECS = [
+    "uniform", "uniform:a=-0.3,b=0.7", "normal", "normal:mean=0.2,std=0.3", "xavier_uniform",
+    "xavier_normal:gain=2.0", "kaiming_uniform:a=0.3,mode=fan_out", "kaiming_normal",
+    "torch_default", "lecun_normal", "lecun_uniform:gain=1.5", "orthogonal:gain=1.3",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", SHARED_SPECS)
+def test_shared_draw_is_the_schemes_own_draw(spec: str, dtype: str) -> None:
+    """``shift + scale·B`` from the same generator state is what ``schemes.get(spec)`` draws,
+    to rounding: one multiply-add per value in the draw's dtype, 4 ulps with margin."""
+    dt = DTYPES[dtype]
+    scheme = schemes.get(spec)
+    shape = (48, 48)
+    draw = scheme.shared_draw(shape, scheme.resolve(None))
+    assert draw is not None
+    w = scheme(torch.empty(shape, dtype=dt), generator=torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(1)
+    b = torch.empty(shape, dtype=dt)
+    if draw.base == "uniform":
+        b.uniform_(-1, 1, generator=g)
+    else:
+        b.normal_(0, 1, generator=g)
+    if draw.base == "orthogonal":  # the Haar Q of that normal draw, computed independently
+        q, r = np.linalg.qr(b.double().numpy())
+        b = torch.from_numpy(q * np.sign(np.diag(r)))
+    got = draw.shift + draw.scale * b.double()
+    # QR in float32 vs float64 differs by ~n·eps in Q; elementwise schemes by a few ulps.
+    tol = (48 if draw.base == "orthogonal" else 4) * torch.finfo(dt).eps
+    assert torch.allclose(got, w.double(), rtol=0, atol=tol * w.double().abs().max().item())
+
+
+def test_schemes_that_are_not_scalings_draw_on_their_own() -> None:
+    for spec in ("trunc_normal", "sparse", "eye", "constant:val=0.1", "zeros", "ones"):
+        scheme = schemes.get(spec)
+        assert scheme.shared_draw((8, 8), scheme.resolve(None)) is None, spec
+    assert schemes.get("orthogonal").shared_draw((8, 4), {"gain": 1.0}) is None  # not square
+
+
+def test_shared_and_own_draws_agree_cell_by_cell() -> None:
+    """The whole family on one grid, shared vs own draws: identical divergence layers and
+    stds within shared_rtol (non-chaotic nets only: relu/tanh with gain ≤ the critical one,
+    and N(0, 1) which overflows identically since its scale is exactly 1)."""
+    kw = dict(activations=["linear", "tanh", "relu"], depths=[3, 25], widths=[32, 64],
+              seeds=[0, 1], timing=False)  # fmt: skip
+    specs = ["normal", "xavier_uniform", "xavier_uniform:gain=auto", "xavier_normal",
+             "kaiming_normal", "kaiming_uniform", "lecun_normal", "torch_default", "orthogonal",
+             "orthogonal:gain=auto"]  # fmt: skip
+    a = initsuite.sweep(specs, shared=True, **kw)
+    b = initsuite.sweep(specs, shared=False, **kw)
+    pd.testing.assert_series_equal(a.cells["divergence_layer"], b.cells["divergence_layer"])
+    ok = a.cells["divergence_layer"].isna()
+    np.testing.assert_allclose(a.cells["final_std"][ok], b.cells["final_std"][ok],
+                               rtol=shared_rtol("float32", 25))  # fmt: skip
+    assert a.meta["config"]["shared"] and not b.meta["config"]["shared"]
+
+
+def test_identical_members_run_once_and_agree() -> None:
+    """xavier_normal and lecun_normal are the same draw on a square layer (2/(n+n) = 1/n):
+    the stream runs them once and both cells carry the same numbers."""
+    res = initsuite.sweep(["xavier_normal", "lecun_normal"], "tanh", 20, 64, timing=False)
+    x = res.layers[res.layers.scheme == "xavier_normal"]["std"].to_numpy()
+    y = res.layers[res.layers.scheme == "lecun_normal"]["std"].to_numpy()
+    assert np.array_equal(x, y)
+
+
+def test_early_exit_does_not_change_reported_values() -> None:
+    """A member that diverges drops out of the stack; the others' numbers are those of a
+    sweep without it (N(0, 1) overflows by layer ~20 at width 64; kaiming keeps going)."""
+    kw = dict(activations="relu", depths=60, widths=64, seeds=[2], timing=False)
+    both = initsuite.sweep(["normal", "kaiming_normal"], **kw)
+    alone = initsuite.sweep("kaiming_normal", **kw)
+    assert both.cells.set_index("scheme").loc["normal", "divergence_kind"] == "overflow"
+    mine = both.layers[both.layers.scheme == "kaiming_normal"].reset_index(drop=True)
+    np.testing.assert_allclose(mine["std"], alone.layers["std"], rtol=shared_rtol("float32", 60))
+
+
+@pytest.mark.parametrize("every", [1, 3, 8])
+def test_windowed_statistics_reads_give_the_same_cells(every: int) -> None:
+    """GPUs read the statistics every few layers; divergence inside a window must be cut at
+    the same layer and nothing after it reported (run here on the CPU with the same code)."""
+    from initsuite import engine
+
+    kw = dict(activations=["linear", "relu"], depths=[7, 40], widths=48, seeds=[0],
+              timing=False)  # fmt: skip
+    base = initsuite.sweep(["normal", "kaiming_normal", "zeros"], **kw)
+    original = engine.run_stream
+
+    def windowed(stream, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return original(stream, *args, check_every=every, **kwargs)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sweep_module, "run_stream", windowed)
+    try:
+        res = initsuite.sweep(["normal", "kaiming_normal", "zeros"], **kw)
+    finally:
+        mp.undo()
+    pd.testing.assert_frame_equal(res.cells, base.cells)
+    pd.testing.assert_frame_equal(res.layers, base.layers)

@@ -12,7 +12,15 @@ from typing import Any
 from . import builtin as _builtin  # noqa: F401 - registers the built-ins
 from .builtin import calculate_gain, fans
 from .registry import (
-    ENTRY_POINT_GROUP, SHARED_BASES, Scheme, SchemeInfo, SharedDraw, get, info, list, names,
+    ENTRY_POINT_GROUP,
+    SHARED_BASES,
+    Scheme,
+    SchemeInfo,
+    SharedDraw,
+    get,
+    info,
+    list,
+    names,
     register,
 )  # fmt: skip
 
@@ -63,7 +71,9 @@ def table(rank: int | None = None) -> Any:
     return pd.DataFrame(rows)
 
 
-def expand(specs: str | list[str] | tuple[str, ...], rank: int | None = 2) -> list[str]:
+def expand(
+    specs: str | builtins.list[str] | tuple[str, ...], rank: int | None = 2
+) -> builtins.list[str]:
     """Expand ``all`` and wildcards (``"kaiming*"``) into specs; other specs pass through.
 
     ``all`` and wildcards take each matching scheme's example spec (which sets required
@@ -74,7 +84,7 @@ def expand(specs: str | list[str] | tuple[str, ...], rank: int | None = 2) -> li
     from ..errors import InitsuiteError
 
     items = [specs] if isinstance(specs, str) else builtins.list(specs)
-    out: list[str] = []
+    out: builtins.list[str] = []
     for item in items:
         if item.strip() == "all" or any(ch in item for ch in "*?["):
             pattern = "*" if item.strip() == "all" else item.strip()
@@ -89,5 +99,3 @@ def expand(specs: str | list[str] | tuple[str, ...], rank: int | None = 2) -> li
         else:
             out.append(item)
     return builtins.list(dict.fromkeys(out))
-
-

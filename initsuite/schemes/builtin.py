@@ -23,10 +23,17 @@ __all__ = ["calculate_gain", "fans"]
 Mode = Literal["fan_in", "fan_out"]
 Gain = float | Literal["auto"]
 
-_GLOROT = "Glorot & Bengio (2010), Understanding the difficulty of training deep feedforward neural networks"
+_GLOROT = (
+    "Glorot & Bengio (2010), Understanding the difficulty of training deep feedforward neural "
+    "networks"
+)
 _HE = "He et al. (2015), Delving deep into rectifiers"
 _LECUN = "LeCun et al. (1998), Efficient BackProp"
-_SAXE = "Saxe et al. (2013), Exact solutions to the nonlinear dynamics of learning in deep linear networks"
+_SAXE = (
+    "Saxe et al. (2013), Exact solutions to the nonlinear dynamics of learning in deep linear "
+    "networks"
+)
+_MARTENS = "Martens (2010), Deep learning via Hessian-free optimization"
 
 
 def fans(shape: tuple[int, ...] | torch.Size) -> tuple[int, int]:
@@ -75,6 +82,16 @@ def _gain(gain: float | str) -> float:
     if gain == AUTO:  # resolved by Scheme.resolve before the function is called
         raise ValueError("gain=auto must be resolved against an activation first")
     return float(gain)
+
+
+def _normal_shared(std: float) -> SharedDraw:
+    """N(0, std²) as std · N(0, 1)."""
+    return SharedDraw("normal", std)
+
+
+def _uniform_shared(std: float) -> SharedDraw:
+    """The zero-mean uniform of this std, U(±√3·std), as √3·std · U(-1, 1)."""
+    return SharedDraw("uniform", math.sqrt(3.0) * std)
 
 
 # -- plain distributions ---------------------------------------------------------------------
@@ -245,8 +262,7 @@ def _xavier_std(shape: tuple[int, ...] | torch.Size, gain: Gain) -> float:
 
 @register(family="uniform", variance="gain² · 2 / (fan_in + fan_out)", variance_fn=_xavier_var,
           paper=_GLOROT, min_rank=2, torch_fn="xavier_uniform_",
-          shared=lambda shape, gain=1.0: SharedDraw("uniform",
-                                                    math.sqrt(3.0) * _xavier_std(shape, gain)))  # fmt: skip
+          shared=lambda shape, gain=1.0: _uniform_shared(_xavier_std(shape, gain)))  # fmt: skip
 def xavier_uniform(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -263,7 +279,7 @@ def xavier_uniform(
 
 @register(family="normal", variance="gain² · 2 / (fan_in + fan_out)", variance_fn=_xavier_var,
           paper=_GLOROT, min_rank=2, torch_fn="xavier_normal_",
-          shared=lambda shape, gain=1.0: SharedDraw("normal", _xavier_std(shape, gain)))  # fmt: skip
+          shared=lambda shape, gain=1.0: _normal_shared(_xavier_std(shape, gain)))  # fmt: skip
 def xavier_normal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -294,8 +310,7 @@ def _kaiming_std(
 
 @register(family="uniform", variance="gain(nonlinearity, a)² / fan_mode",
           variance_fn=_kaiming_var, paper=_HE, min_rank=2, torch_fn="kaiming_uniform_",
-          shared=lambda shape, **p: SharedDraw("uniform",
-                                               math.sqrt(3.0) * _kaiming_std(shape, **p)))  # fmt: skip
+          shared=lambda shape, **p: _uniform_shared(_kaiming_std(shape, **p)))  # fmt: skip
 def kaiming_uniform(
     tensor: Tensor,
     a: float = 0.0,
@@ -322,7 +337,7 @@ def kaiming_uniform(
 
 @register(family="normal", variance="gain(nonlinearity, a)² / fan_mode",
           variance_fn=_kaiming_var, paper=_HE, min_rank=2, torch_fn="kaiming_normal_",
-          shared=lambda shape, **p: SharedDraw("normal", _kaiming_std(shape, **p)))  # fmt: skip
+          shared=lambda shape, **p: _normal_shared(_kaiming_std(shape, **p)))  # fmt: skip
 def kaiming_normal(
     tensor: Tensor,
     a: float = 0.0,
@@ -350,8 +365,7 @@ def kaiming_normal(
           variance_fn=lambda shape: 1.0 / (3 * fans(shape)[0]),
           paper="PyTorch nn.Linear / nn.Conv reset_parameters (kaiming_uniform, a=√5)",
           min_rank=2, torch_fn="kaiming_uniform_(a=√5)",
-          shared=lambda shape: SharedDraw("uniform",
-                                          math.sqrt(3.0) * _kaiming_std(shape, math.sqrt(5.0))))  # fmt: skip
+          shared=lambda shape: _uniform_shared(_kaiming_std(shape, math.sqrt(5.0))))  # fmt: skip
 def torch_default(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
     r"""PyTorch's default Linear/Conv weight init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 
@@ -370,7 +384,7 @@ def _lecun_std(shape: tuple[int, ...] | torch.Size, gain: Gain) -> float:
 
 @register(family="normal", variance="gain² / fan_in", variance_fn=_lecun_var,
           paper=_LECUN, min_rank=2,
-          shared=lambda shape, gain=1.0: SharedDraw("normal", _lecun_std(shape, gain)))  # fmt: skip
+          shared=lambda shape, gain=1.0: _normal_shared(_lecun_std(shape, gain)))  # fmt: skip
 def lecun_normal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -391,8 +405,7 @@ def lecun_normal(
 
 @register(family="uniform", variance="gain² / fan_in", variance_fn=_lecun_var,
           paper=_LECUN, min_rank=2,
-          shared=lambda shape, gain=1.0: SharedDraw("uniform",
-                                                    math.sqrt(3.0) * _lecun_std(shape, gain)))  # fmt: skip
+          shared=lambda shape, gain=1.0: _uniform_shared(_lecun_std(shape, gain)))  # fmt: skip
 def lecun_uniform(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -417,10 +430,16 @@ def _orthogonal_var(shape: tuple[int, ...], gain: float = 1.0) -> float:
     return gain**2 / max(rows, cols)
 
 
+def _orthogonal_shared(shape: tuple[int, ...], gain: Gain = 1.0) -> SharedDraw | None:
+    # Square only: torch transposes wide matrices before the QR, which sweeps never need.
+    if len(shape) == 2 and shape[0] == shape[1]:
+        return SharedDraw("orthogonal", _gain(gain))
+    return None
+
+
 @register(family="orthogonal", variance="gain² / max(rows, cols)", variance_fn=_orthogonal_var,
           paper=_SAXE, min_rank=2, torch_fn="orthogonal_",
-          shared=lambda shape, gain=1.0: (SharedDraw("orthogonal", _gain(gain))
-                                          if len(shape) == 2 and shape[0] == shape[1] else None))  # fmt: skip
+          shared=_orthogonal_shared)  # fmt: skip
 def orthogonal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -460,7 +479,7 @@ def _sparse_var(shape: tuple[int, ...], sparsity: float = 0.9, std: float = 0.01
 
 
 @register(family="sparse_normal", variance="(1 - ceil(sparsity·rows)/rows) · std²",
-          variance_fn=_sparse_var, paper="Martens (2010), Deep learning via Hessian-free optimization",
+          variance_fn=_sparse_var, paper=_MARTENS,
           min_rank=2, max_rank=2, torch_fn="sparse_")  # fmt: skip
 def sparse(
     tensor: Tensor,

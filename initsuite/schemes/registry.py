@@ -4,7 +4,8 @@
     >>> schemes.list("kaiming*")
     ['kaiming_normal', 'kaiming_uniform']
     >>> w = torch.empty(256, 128)
-    >>> schemes.get("kaiming_uniform:a=0.5,mode=fan_out")(w, generator=torch.Generator().manual_seed(0))
+    >>> gen = torch.Generator().manual_seed(0)
+    >>> schemes.get("kaiming_uniform:a=0.5,mode=fan_out")(w, generator=gen)
 
 Third-party packages add schemes through the entry-point group ``initsuite.schemes``: each
 entry point names a module or a function; loading it must register the scheme(s) with
@@ -13,6 +14,7 @@ entry point names a module or a function; loading it must register the scheme(s)
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 import re
 from collections.abc import Callable, Mapping
@@ -182,13 +184,13 @@ def _load_entry_points() -> None:
     _entry_points_loaded = True
 
 
-def names() -> list[str]:
+def names() -> builtins.list[str]:
     """Registered scheme names, sorted."""
     _load_entry_points()
     return sorted(_REGISTRY)
 
 
-def list(pattern: str = "*") -> list[str]:  # noqa: A001 - mirrors timm.list_models
+def list(pattern: str = "*") -> builtins.list[str]:
     """Registered names matching a shell-style wildcard (``"kaiming*"``), sorted."""
     return [n for n in names() if fnmatch.fnmatchcase(n, pattern)]
 
@@ -264,8 +266,7 @@ class Scheme:
         for key, param in self.info.params.items():
             if param.required and key not in merged:
                 raise InitsuiteError(
-                    f"scheme {self.name!r} needs parameter {key!r} "
-                    f"(e.g. {self.info.example!r})"
+                    f"scheme {self.name!r} needs parameter {key!r} (e.g. {self.info.example!r})"
                 )
         if AUTO not in merged.values():
             return merged
