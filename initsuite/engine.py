@@ -13,7 +13,9 @@ matrix once, and pushes every member through it as one stacked product:
   ``B`` in one tall GEMM. A shift adds ``shift · rowsum(x)``.
 * ``orthogonal`` members use the Haar ``Q`` of the same normal ``B``. Only ``x·Qᵀ`` is needed,
   so the QR is left in Householder form (``geqrf``) and applied with ``ormqr``, half the work
-  of forming ``Q`` (torch forms it, in ``orthogonal_``).
+  of forming ``Q`` (torch forms it, in ``orthogonal_``). ``orthogonal_householder`` members
+  build their reflections from ``B`` directly (O(n²), no factorisation) and apply them the
+  same way.
 * Sharing is for float32 and float64. In float16/bfloat16 a scaled base draw rounds
   differently from a direct draw by up to an ulp per weight (0.4% in bfloat16), and a value
   that rounds onto ``uniform_``'s upper bound is moved to the lower one: enough to move the
@@ -49,6 +51,7 @@ from torch import Tensor
 from .activations import Activation
 from .config import DTYPES
 from .schemes import Scheme
+from .schemes.builtin import haar_householder
 
 __all__ = ["LayerStats", "Member", "Stream", "derive_cells", "layer_stats", "run_stream"]
 
@@ -62,7 +65,7 @@ class Member:
     activation: Activation
     scale: float = 1.0
     shift: float = 0.0
-    orthogonal: bool = False  # base is the Haar Q of the stream's normal draw
+    transform: str = "plain"  # "plain" (B itself), "qr" or "householder" (a Haar Q from B)
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,6 @@ class _Draw:
         first = stream.members[0]
         self.fn = first.scheme.info.fn
         self.params = dict(first.params)
-        self.any_orthogonal = any(m.orthogonal for m in stream.members)
 
     def next(self) -> None:
         base, w, gen = self.stream.base, self.w, self.gen
@@ -158,25 +160,72 @@ class _Draw:
             self.fn(w, **self.params, generator=gen)
         if self.b is not None:
             self.b.uniform_(-self.bound, self.bound, generator=gen)
-        self.qr: tuple[Tensor, Tensor, Tensor] | None = None
+        self.factors: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
 
-    def householder(self) -> tuple[Tensor, Tensor, Tensor]:
-        """(a, tau, signs): this layer's QR in Householder form (``geqrf``, computed once per
-        layer) and the signs of R's diagonal, so that the scheme's Q is Q_a · diag(signs)."""
-        if self.qr is None:
-            a, tau = torch.geqrf(self.w)
-            self.qr = (a, tau, torch.diagonal(a).sign())
-        return self.qr
+    def householder(self, transform: str) -> tuple[Tensor, Tensor, Tensor]:
+        """(a, tau, signs) with this layer's Q = H(a, tau) · diag(signs), computed once per
+        layer: ``"qr"`` from ``geqrf`` (orthogonal's Q; signs of R's diagonal), or
+        ``"householder"`` from :func:`~initsuite.schemes.builtin.haar_householder`."""
+        if transform not in self.factors:
+            if transform == "qr":
+                a, tau = torch.geqrf(self.w)
+                self.factors[transform] = (a, tau, torch.diagonal(a).sign())
+            else:
+                self.factors[transform] = haar_householder(self.w)
+        return self.factors[transform]
 
-    def project(self, x: Tensor, orthogonal: bool) -> Tensor:
-        """x·Bᵀ + b for rows ``x`` (m, width): B the base draw, or the Haar Q when
-        ``orthogonal``; b the layer's bias if any (fused into the GEMM, as in nn.Linear)."""
-        if not orthogonal:
+    def project(self, x: Tensor, transform: str) -> Tensor:
+        """x·Bᵀ + b for rows ``x`` (m, width): B the base draw, or the Haar Q that
+        ``transform`` makes of it; b the layer's bias if any (fused into the GEMM, as in
+        nn.Linear)."""
+        if transform == "plain":
             return F.linear(x, self.w, self.b)
-        a, tau, signs = self.householder()
+        a, tau, signs = self.householder(transform)
         # x·(Q·D)ᵀ = (x·D)·Qᵀ, D = diag(signs): the sign fold of orthogonal_ (Mezzadri 2007).
         out = torch.ormqr(a, tau, x * signs, left=False, transpose=True)
         return out if self.b is None else out.add_(self.b)
+
+
+@dataclass
+class _Rows:
+    """The stacked rows of the members still running, as contiguous blocks.
+
+    Rebuilt only when a member drops out, so a layer issues no host-to-device copies:
+    members are ordered by (transform, activation), so each transform and each activation
+    is one slice of the stack.
+    """
+
+    ids: list[int]
+    scale: Tensor | None  # (k, 1, 1), None when every scale is 1
+    transforms: list[tuple[int, int, str]]
+    activations: list[tuple[int, int, Activation]]
+    shifts: list[tuple[int, float]]
+
+    @classmethod
+    def of(cls, members: Sequence[Member], ids: list[int], device: torch.device,
+           dtype: torch.dtype) -> _Rows:  # fmt: skip
+        scales = [members[i].scale for i in ids]
+        scale = None
+        if any(c != 1.0 for c in scales):
+            scale = torch.tensor(scales, device=device, dtype=dtype)[:, None, None]
+        return cls(
+            ids,
+            scale,
+            _runs([members[i].transform for i in ids]),
+            _runs([members[i].activation for i in ids]),
+            [(row, members[i].shift) for row, i in enumerate(ids) if members[i].shift],
+        )
+
+
+def _runs(values: list[Any]) -> list[tuple[int, int, Any]]:
+    """(start, stop, value) for each run of equal consecutive values."""
+    out: list[tuple[int, int, Any]] = []
+    for row, v in enumerate(values):
+        if out and out[-1][2] == v:
+            out[-1] = (out[-1][0], row + 1, v)
+        else:
+            out.append((row, row + 1, v))
+    return out
 
 
 def run_stream(
@@ -204,68 +253,45 @@ def run_stream(
     results = [LayerStats(input_std, [], []) for _ in range(n)]
     draw = _Draw(stream, gen, dtype)
 
-    scale_all = torch.tensor([m.scale for m in members], device=device, dtype=dtype)
-    shift_all = [m.shift for m in members]
-    alive = list(range(n))
+    rows = _Rows.of(members, list(range(n)), device, dtype)
     h = x.expand(n, batch, width)
     pending: list[tuple[int, list[int], Tensor, Tensor, Tensor]] = []
     with torch.no_grad():
         for layer in range(1, stream.depth + 1):
             draw.next()
-            h = _layer(draw, h, alive, members, scale_all, shift_all)
-            std_t, mean_t, finite_t = layer_stats(h.reshape(len(alive), -1))
-            pending.append((layer, alive, std_t, mean_t, finite_t))
+            h = _layer(draw, h, rows)
+            std_t, mean_t, finite_t = layer_stats(h.reshape(len(rows.ids), -1))
+            pending.append((layer, rows.ids, std_t, mean_t, finite_t))
             if layer % every and layer != stream.depth:
                 continue
             done = _record(pending, results, tiny, input_std, explode_at, vanish_at)
             pending = []
             if done:
-                keep = [row for row, i in enumerate(alive) if i not in done]
+                keep = [row for row, i in enumerate(rows.ids) if i not in done]
                 if not keep:
                     break
-                alive = [alive[r] for r in keep]
+                rows = _Rows.of(members, [rows.ids[r] for r in keep], device, dtype)
                 h = h[keep]
     return results
 
 
-def _layer(
-    draw: _Draw,
-    h: Tensor,
-    alive: list[int],
-    members: Sequence[Member],
-    scale_all: Tensor,
-    shift_all: list[float],
-) -> Tensor:
-    """One layer for the alive members: h (k, batch, width) → activations (k, batch, width)."""
+def _layer(draw: _Draw, h: Tensor, rows: _Rows) -> Tensor:
+    """One layer for the running members: h (k, batch, width) → activations, same shape."""
     k, batch, width = h.shape
-    idx = torch.tensor(alive, device=h.device)
-    scale = scale_all[idx]
-    if draw.stream.base is not None and not bool((scale == 1).all()):
-        xs = h * scale[:, None, None]
+    xs = h if rows.scale is None else h * rows.scale
+    if len(rows.transforms) == 1:
+        pre = draw.project(xs.reshape(k * batch, width), rows.transforms[0][2])
+        pre = pre.view(k, batch, width)
     else:
-        xs = h
-    ortho = [row for row, i in enumerate(alive) if members[i].orthogonal]
-    if not ortho:
-        pre = draw.project(xs.reshape(k * batch, width), False).view(k, batch, width)
-    else:
-        plain = [row for row, i in enumerate(alive) if not members[i].orthogonal]
         pre = torch.empty_like(xs)
-        for rows, orth in ((plain, False), (ortho, True)):
-            if rows:
-                part = xs[rows].reshape(len(rows) * batch, width)
-                pre[rows] = draw.project(part, orth).view(len(rows), batch, width)
-    for row, i in enumerate(alive):
-        if shift_all[i]:  # scaled before the sum, so it overflows only where x·Wᵀ would
-            pre[row] += (h[row] * shift_all[i]).sum(dim=1, keepdim=True)
+        for start, stop, transform in rows.transforms:
+            part = xs[start:stop].reshape((stop - start) * batch, width)
+            pre[start:stop] = draw.project(part, transform).view(stop - start, batch, width)
+    for row, shift in rows.shifts:  # scaled before the sum: overflows only where x·Wᵀ would
+        pre[row] += (h[row] * shift).sum(dim=1, keepdim=True)
     out = torch.empty_like(pre)
-    start = 0
-    while start < k:  # members are ordered so that equal activations are contiguous
-        act = members[alive[start]].activation
-        stop = start + 1
-        while stop < k and members[alive[stop]].activation == act:
-            stop += 1
+    for start, stop, act in rows.activations:
         out[start:stop] = act(pre[start:stop])
-        start = stop
     return out
 
 

@@ -131,13 +131,23 @@ def _plans(cfg: SweepConfig) -> Iterator[_Plan]:
                     yield from _streams(cfg._scheme_objs, acts, share, common)
 
 
+# The engine's transform of each shared base (engine.Member), in stacking order.
+_TRANSFORMS = {
+    "normal": "plain",
+    "uniform": "plain",
+    "orthogonal": "qr",
+    "householder": "householder",
+}
+_TRANSFORM_ORDER = {"plain": 0, "qr": 1, "householder": 2}
+
+
 def _streams(
     scheme_objs: Iterable[Scheme], acts: list[Activation], share: bool, common: dict[str, Any]
 ) -> Iterator[_Plan]:
     """The streams of one (device, dtype, width, seed): one per shared base draw, one per
     scheme (and resolved parameters) that draws on its own. Identical members (e.g.
     xavier_normal and lecun_normal on a square layer) run once; members are ordered by
-    activation so that each activation is applied to one contiguous block."""
+    transform and activation so that each is one contiguous block of the stack."""
     order = {a.spec: i for i, a in enumerate(acts)}
     shape = (common["width"], common["width"])
     bases: dict[str, dict[tuple[Any, ...], Member]] = {}
@@ -156,14 +166,14 @@ def _streams(
                 own.setdefault((scheme.spec, params), []).append((scheme, act))
                 continue
             base = "uniform" if draw.base == "uniform" else "normal"
-            ortho = draw.base == "orthogonal"
-            key = (draw.scale, draw.shift, ortho, act.spec)
-            member = Member(scheme, params, act, draw.scale, draw.shift, ortho)
+            transform = _TRANSFORMS[draw.base]
+            key = (transform, draw.scale, draw.shift, act.spec)
+            member = Member(scheme, params, act, draw.scale, draw.shift, transform)
             bases.setdefault(base, {}).setdefault(key, member)
             base_cells.setdefault(base, []).append((scheme, act, key))
     for base, members in bases.items():
         first = {k: i for i, k in enumerate(members)}
-        keys = sorted(members, key=lambda k: (order[k[3]], first[k]))
+        keys = sorted(members, key=lambda k: (_TRANSFORM_ORDER[k[0]], order[k[3]], first[k]))
         index = {k: i for i, k in enumerate(keys)}
         stream = Stream(base, tuple(members[k] for k in keys), **common)
         yield _Plan(stream, [(s, a, index[k]) for s, a, k in base_cells[base]])

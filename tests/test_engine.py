@@ -46,6 +46,7 @@ SCHEMES = [
     "xavier_uniform:gain=auto",
     "kaiming_normal",
     "orthogonal",
+    "orthogonal_householder",
     "torch_default",
     "sparse",
     "trunc_normal",
@@ -693,6 +694,7 @@ SHARED_SPECS = [
     "uniform", "uniform:a=-0.3,b=0.7", "normal", "normal:mean=0.2,std=0.3", "xavier_uniform",
     "xavier_normal:gain=2.0", "kaiming_uniform:a=0.3,mode=fan_out", "kaiming_normal",
     "torch_default", "lecun_normal", "lecun_uniform:gain=1.5", "orthogonal:gain=1.3",
+    "orthogonal_householder:gain=0.7",
 ]  # fmt: skip
 
 
@@ -716,10 +718,29 @@ def test_shared_draw_is_the_schemes_own_draw(spec: str, dtype: str) -> None:
     if draw.base == "orthogonal":  # the Haar Q of that normal draw, computed independently
         q, r = np.linalg.qr(b.double().numpy())
         b = torch.from_numpy(q * np.sign(np.diag(r)))
+    if draw.base == "householder":  # the reflections written out one by one, in float64
+        b = _householder_reference(b.double())
     got = draw.shift + draw.scale * b.double()
     # QR in float32 vs float64 differs by ~n·eps in Q; elementwise schemes by a few ulps.
-    tol = (48 if draw.base == "orthogonal" else 4) * torch.finfo(dt).eps
+    tol = (48 if draw.base in ("orthogonal", "householder") else 4) * torch.finfo(dt).eps
     assert torch.allclose(got, w.double(), rtol=0, atol=tol * w.double().abs().max().item())
+
+
+def _householder_reference(z: torch.Tensor) -> torch.Tensor:
+    """Stewart's construction, plainly: Q = H_0⋯H_{n-1}·D, H_k the reflection that maps
+    z[k:, k] to -s_k‖z[k:, k]‖e_k (s_k its first entry's sign), D = diag(-s)."""
+    n = z.shape[0]
+    q = torch.eye(n, dtype=z.dtype)
+    signs = []
+    for k in range(n):
+        v = z[k:, k].clone()
+        s = 1.0 if v[0] >= 0 else -1.0
+        v[0] += s * v.norm()
+        h = torch.eye(n, dtype=z.dtype)
+        h[k:, k:] -= 2 * torch.outer(v, v) / (v @ v)
+        q = q @ h
+        signs.append(-s)
+    return q * torch.tensor(signs, dtype=z.dtype)
 
 
 def test_schemes_that_are_not_scalings_draw_on_their_own() -> None:
@@ -737,7 +758,7 @@ def test_shared_and_own_draws_agree_cell_by_cell() -> None:
               seeds=[0, 1], timing=False)  # fmt: skip
     specs = ["normal", "xavier_uniform", "xavier_uniform:gain=auto", "xavier_normal",
              "kaiming_normal", "kaiming_uniform", "lecun_normal", "torch_default", "orthogonal",
-             "orthogonal:gain=auto"]  # fmt: skip
+             "orthogonal:gain=auto", "orthogonal_householder:gain=auto"]  # fmt: skip
     a = initsuite.sweep(specs, shared=True, **kw)
     b = initsuite.sweep(specs, shared=False, **kw)
     pd.testing.assert_series_equal(a.cells["divergence_layer"], b.cells["divergence_layer"])

@@ -50,8 +50,9 @@ class SharedDraw(NamedTuple):
 
     Bases (each from the same generator state the scheme would use):
     ``"normal"``: ``B.normal_(0, 1)``; ``"uniform"``: ``B.uniform_(-1, 1)``;
-    ``"orthogonal"``: the Haar Q that ``orthogonal`` forms from a ``"normal"`` draw (so it
-    consumes the normal stream). Schemes with the same base and the same generator state
+    ``"orthogonal"``: the Haar Q that ``orthogonal`` forms from a ``"normal"`` draw by QR;
+    ``"householder"``: the Haar Q of ``orthogonal_householder`` from that draw (both consume
+    the normal stream). Schemes with the same base and the same generator state
     draw the same B, which lets a sweep draw once and serve them all (common random numbers).
     """
 
@@ -61,7 +62,7 @@ class SharedDraw(NamedTuple):
 
 
 SharedFn = Callable[..., "SharedDraw | None"]
-SHARED_BASES = ("normal", "uniform", "orthogonal")
+SHARED_BASES = ("normal", "uniform", "orthogonal", "householder")
 
 
 @dataclass(frozen=True)
