@@ -217,9 +217,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     tr.write_sep("-", "median / median of the group's reference (lower is faster)")
     for group, rows in groups.items():
         refs = [r for r in rows if r.reference]
-        if not refs:
-            continue
-        ref = refs[0].median_s
-        tr.write_line(f"{group}  (reference {refs[0].name}: {ref * 1e3:.3g} ms)")
-        for r in sorted(rows, key=lambda r: (not r.reference, r.median_s)):
-            tr.write_line(f"    {r.median_s / ref:8.2f}x  {r.name}")
+        for ref_row in refs:
+            ref = ref_row.median_s
+            tr.write_line(f"{group}  (reference {ref_row.name}: {ref * 1e3:.3g} ms)")
+            for r in sorted(rows, key=lambda r: (r is not ref_row, r.median_s)):
+                if r.reference and r is not ref_row:
+                    continue
+                tr.write_line(f"    {r.median_s / ref:8.2f}x  {r.name}")

@@ -4,8 +4,9 @@ Both compute the same statistics for the same grid: every cell's per-layer std o
 activations, for a bias-free MLP fed x ~ N(0, 1) of shape (batch, width), every draw from a
 ``torch.Generator`` seeded with the cell's seed. The loop is what one writes by hand: one
 ``nn.Sequential`` per cell (whose constructor draws every weight once more), ``torch.nn.init``
-on each layer, and a ``.std().item()`` per layer. ``test_baseline_tutorial_loop`` sorts first
-in the group, so ``test_sweep`` reads as a fraction of it.
+on each layer, and a ``.std().item()`` per layer. ``test_baseline_floor`` is the other
+reference: only the work no engine can avoid (see :func:`floor`). The summary prints
+``test_sweep`` as a multiple of each.
 """
 
 from __future__ import annotations
@@ -22,11 +23,19 @@ import initsuite
 Init = Callable[[torch.Tensor, torch.Generator], object]
 
 TORCH_INIT: dict[str, Init] = {
+    "normal": lambda w, g: nn.init.normal_(w, generator=g),
+    "lecun_normal": lambda w, g: nn.init.normal_(w, 0.0, 1 / math.sqrt(w.shape[1]), generator=g),
     "xavier_uniform": lambda w, g: nn.init.xavier_uniform_(w, generator=g),
+    "xavier_normal": lambda w, g: nn.init.xavier_normal_(w, generator=g),
+    "kaiming_uniform": lambda w, g: nn.init.kaiming_uniform_(w, generator=g),
     "kaiming_normal": lambda w, g: nn.init.kaiming_normal_(w, generator=g),
-    "orthogonal": lambda w, g: nn.init.orthogonal_(w, generator=g),
     "torch_default": lambda w, g: nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g),
+    "orthogonal": lambda w, g: nn.init.orthogonal_(w, generator=g),
 }
+# The base draw each scheme is a scaling of (what an engine cannot avoid drawing).
+FAMILY = {"normal": "normal", "lecun_normal": "normal", "xavier_normal": "normal",
+          "kaiming_normal": "normal", "orthogonal": "normal", "xavier_uniform": "uniform",
+          "kaiming_uniform": "uniform", "torch_default": "uniform"}  # fmt: skip
 ACTIVATION: dict[str, Callable[[], nn.Module]] = {
     "linear": nn.Identity,
     "tanh": nn.Tanh,
@@ -49,7 +58,9 @@ class Grid:
                 * len(self.widths) * self.seeds)  # fmt: skip
 
 
-FULL = Grid(tuple(TORCH_INIT), tuple(ACTIVATION), (10, 50), (64, 256), seeds=2)
+# The tutorial-style grid of issue 3: 8 schemes × 3 activations × 3 depths × 2 widths × 2
+# seeds = 288 cells, batch 16.
+FULL = Grid(tuple(TORCH_INIT), tuple(ACTIVATION), (10, 50, 200), (64, 256), seeds=2)
 QUICK = Grid(tuple(TORCH_INIT), tuple(ACTIVATION), (10,), (64,), seeds=1)
 
 
@@ -96,11 +107,45 @@ def tutorial_loop(grid: Grid, device: torch.device) -> list[list[float]]:
     return out
 
 
+def floor(grid: Grid, device: torch.device) -> list[torch.Tensor]:
+    """What no engine can avoid on ``grid``: one draw per (family, seed, width, layer) of
+    the deepest depth, the QR that orthogonal needs, and one product with one row per
+    scheme × activation × batch element. No activations, no statistics, no early exit."""
+    out = []
+    for width in grid.widths:
+        for seed in range(grid.seeds):
+            for family in ("normal", "uniform"):
+                members = [s for s in grid.schemes if FAMILY[s] == family]
+                plain = [s for s in members if s != "orthogonal"]
+                g = torch.Generator(device=device).manual_seed(seed)
+                x = torch.randn(grid.batch, width, generator=g, device=device)
+                rows = grid.batch * len(grid.activations)
+                h = x.repeat(len(plain) * len(grid.activations), 1)
+                ho = x.repeat(len(grid.activations), 1) if "orthogonal" in members else None
+                w = torch.empty(width, width, device=device)
+                for _ in range(max(grid.depths)):
+                    if family == "normal":
+                        w.normal_(generator=g)
+                    else:
+                        w.uniform_(-1, 1, generator=g)
+                    h = h @ w.T
+                    if ho is not None:
+                        q, _ = torch.linalg.qr(w)
+                        ho = ho @ q.T
+                out.append(h[:rows])
+    return out
+
+
 def test_baseline_tutorial_loop(benchmark, run_timed, quick, device):
     grid = _grid(benchmark, quick, device, "tutorial loop")
     results: list[list[list[float]]] = []
     run_timed(lambda: results.append(tutorial_loop(grid, device)), reference=True)
     assert len(results[-1]) == grid.cells
+
+
+def test_baseline_floor(benchmark, run_timed, quick, device):
+    grid = _grid(benchmark, quick, device, "floor: draws, QR and products only")
+    run_timed(lambda: floor(grid, device), reference=True)
 
 
 def test_sweep(benchmark, run_timed, quick, device):

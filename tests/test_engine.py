@@ -810,3 +810,25 @@ def test_windowed_statistics_reads_give_the_same_cells(every: int) -> None:
         mp.undo()
     pd.testing.assert_frame_equal(res.cells, base.cells)
     pd.testing.assert_frame_equal(res.layers, base.layers)
+
+
+def test_memory_does_not_grow_with_depth() -> None:
+    """1500 layers × 512 in a fresh process: holding the weights would take 1.6 GB
+    (1500 × 512² × 4 B); the engine keeps one layer's, so the process peaks near what
+    importing torch costs (≈ 0.3-0.4 GB here). 1 GB leaves room for allocator slack and
+    still fails if the weights were kept (≥ 1.9 GB)."""
+    import json
+    import subprocess
+    import sys
+
+    child = (
+        "import json, resource, initsuite\n"
+        "res = initsuite.sweep('kaiming_normal', 'relu', 1500, 512, timing=False)\n"
+        "print(json.dumps({'layers': len(res.layers),"
+        " 'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", child], check=True, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    rec = json.loads(out.stdout.strip().splitlines()[-1])
+    assert rec["layers"] == 1500
+    assert rec["rss_mb"] < 1024, rec

@@ -271,3 +271,13 @@ def test_importing_the_report_package_stays_light():
         "assert 'seaborn' not in sys.modules and 'matplotlib' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_report_says_how_weights_were_drawn() -> None:
+    kw = dict(activations="relu", depths=3, widths=16, timing=False)
+    shared = initsuite.sweep(["kaiming_normal", "xavier_normal"], **kw)
+    own = initsuite.sweep(["kaiming_normal", "xavier_normal"], shared=False, **kw)
+    half = initsuite.sweep("kaiming_normal", dtypes=["float32", "float16"], **kw)
+    assert "**paired**" in render(shared) and "independent samples" not in render(shared)
+    assert "independent samples" in render(own) and "paired" not in render(own)
+    assert "Cells in float16 drew every scheme on its own." in render(half)

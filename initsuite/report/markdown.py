@@ -292,6 +292,29 @@ deepest cells only.
 """
 
 
+def _draws_note(result: SweepResult) -> str:
+    """How the weights were drawn: shared (paired comparisons) or one draw per scheme."""
+    config = result.meta.get("config", {})
+    if not config.get("shared", False):
+        return (
+            "Every scheme drew its own weights from the seed (`shared=False`), so two "
+            "schemes' cells with the same seed are independent samples.\n"
+        )
+    half = [d for d in config.get("dtypes", []) if d in ("float16", "bfloat16")]
+    note = (
+        "Schemes that are a scaling of one base draw (the N(0, 1) family: normal, "
+        "xavier_normal, kaiming_normal, lecun_normal, orthogonal; the U(-1, 1) family: "
+        "uniform, xavier_uniform, kaiming_uniform, lecun_uniform, torch_default) were served "
+        "from one draw per seed, width and layer (common random numbers). Each cell's weights "
+        "are its scheme's own draw from the seed, to rounding; comparisons between schemes "
+        "of one family are **paired**: with the same seed they differ only by the scheme, "
+        "which removes the seed-to-seed noise from their differences."
+    )
+    if half:
+        note += f" Cells in {', '.join(half)} drew every scheme on its own."
+    return note + "\n"
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -315,7 +338,7 @@ def render(
     for name in figures:
         if name not in _CAPTIONS and name != TUTORIAL_FIGURE:
             raise InitsuiteError(unknown("figure", name, [*_CAPTIONS, TUTORIAL_FIGURE]))
-    parts = [f"# {title}\n", _meta_section(result), _HOW_TO_READ]
+    parts = [f"# {title}\n", _meta_section(result), _HOW_TO_READ, _draws_note(result)]
     number = 0
     parts.append("## Figures\n")
     for name in figures:
