@@ -46,7 +46,10 @@ _SPEC: dict[str, tuple[str, str]] = {
     "error": ("string", "why the cell failed (null when it ran)"),
     "init_ms": ("float64", "median time to initialise one width×width weight, ms"),
     "init_ms_iqr": ("float64", "interquartile range of init_ms, ms"),
-    "forward_ms": ("float64", "median time of one layer's forward (batch × width), ms"),
+    "forward_ms": (
+        "float64",
+        "median time of one layer's forward (product and the first activation), ms",
+    ),
     "forward_ms_iqr": ("float64", "interquartile range of forward_ms, ms"),
     "repeats": ("int64", "timed repeats behind the medians"),
 }

@@ -65,8 +65,8 @@ def sweep(
         explode_at: also count a layer whose std exceeds this multiple of the input's std as
             divergence (kind ``"explode"``).
         vanish_at: likewise below this multiple (kind ``"vanish"``).
-        timing: run the timing pass (one layer's init and forward per scheme, width, device
-            and dtype).
+        timing: run the timing pass (one layer's init, and its forward through the first
+            activation, per scheme, width, device and dtype).
         timing_repeats: timed repeats behind each median.
         shared: draw once per layer for every scheme that is a scaling of the same base
             draw (normal, xavier_normal, kaiming_normal, lecun_normal, orthogonal share
@@ -263,7 +263,7 @@ def _timing(cfg: SweepConfig) -> list[dict[str, Any]]:
                 for width in cfg.widths:
                     try:
                         row = time_layer(scheme, params, width, cfg.batch, device, dtype,
-                                         cfg.timing_repeats)  # fmt: skip
+                                         cfg.timing_repeats, activation=first)  # fmt: skip
                     except Exception:
                         break
                     rows.append(row)

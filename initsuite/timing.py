@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from .config import DTYPES
 from .schemes import Scheme
@@ -66,10 +67,13 @@ def time_layer(
     dtype: str,
     repeats: int = 7,
     seed: int = 0,
+    activation: Callable[[Tensor], Tensor] | None = None,
 ) -> dict[str, Any]:
     """One timing row: init of a width×width weight and the (batch, width) forward through it.
 
-    The forward is ``F.linear(x, W)`` alone: the activation's cost does not depend on the scheme.
+    The forward is one layer as the sweep computes it, ``activation(F.linear(x, W))`` (the
+    product alone without ``activation``); neither the engine's sharing nor its stacking
+    enters these times.
     """
     dev = torch.device(device)
     dt = DTYPES[dtype]
@@ -79,7 +83,8 @@ def time_layer(
     fn = scheme.info.fn
     with torch.no_grad():
         init_ms, init_iqr = time_fn(lambda: fn(w, **params, generator=gen), dev, repeats)
-        fwd_ms, fwd_iqr = time_fn(lambda: F.linear(x, w), dev, repeats)
+        act = activation if activation is not None else (lambda t: t)
+        fwd_ms, fwd_iqr = time_fn(lambda: act(F.linear(x, w)), dev, repeats)
     return {
         "scheme": scheme.spec,
         "width": width,

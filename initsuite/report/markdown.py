@@ -292,6 +292,11 @@ deepest cells only.
 """
 
 
+def _first_activation(result: SweepResult) -> str:
+    acts = result.meta.get("config", {}).get("activations") or ["?"]
+    return str(acts[0])
+
+
 def _draws_note(result: SweepResult) -> str:
     """How the weights were drawn: shared (paired comparisons) or one draw per scheme."""
     config = result.meta.get("config", {})
@@ -389,8 +394,8 @@ def render(
         parts.append(_md(timing_table(result.timing)) + "\n")
         parts.append(
             "Medians and interquartile ranges in milliseconds: `init` fills one width × width "
-            "weight in place, `forward` is one (batch, width) product with it, activation "
-            "excluded.\n"
+            f"weight in place, `forward` is one (batch, width) product with it followed by "
+            f"the sweep's first activation (`{_first_activation(result)}`).\n"
         )
     if tutorial is not None:
         parts.append("## Tutorial reproduction\n")
