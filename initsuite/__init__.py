@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 from . import activations, columns, schemes
 from .config import SweepConfig
 from .errors import InitsuiteError
+from .gains import gains
 from .results import SweepResult
 from .sweep import sweep
 
@@ -25,6 +26,7 @@ __all__ = [
     "__version__",
     "activations",
     "columns",
+    "gains",
     "schemes",
     "sweep",
 ]

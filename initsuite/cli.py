@@ -65,6 +65,9 @@ def _build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("activations", help="list activations and their gains")
     a.add_argument("--json", action="store_true", help="machine-readable output")
 
+    gn = sub.add_parser("gains", help="gains per activation and what each preserves")
+    gn.add_argument("--json", action="store_true", help="machine-readable output")
+
     w = sub.add_parser("sweep", help="run a sweep and save its tables")
     w.add_argument(
         "--schemes",
@@ -144,6 +147,18 @@ def _cmd_activations(args: argparse.Namespace) -> None:
     _print_table(activations.table(), args.json)
 
 
+def _cmd_gains(args: argparse.Namespace) -> None:
+    from .gains import gains
+
+    _print_table(gains(), args.json)
+    if not args.json:
+        print(
+            "\nvariance_gain keeps q = E[h²] at 1; std_ratio keeps the first layer's output std"
+            "\nat the input's; fixed_point_* is where a deep net with auto_gain settles; chi1 > 1"
+            "\nmeans chaotic (inputs decorrelate), < 1 ordered. See initsuite/gains.py."
+        )
+
+
 def _cmd_sweep(args: argparse.Namespace) -> None:
     from . import schemes, store
     from .config import SweepConfig
@@ -188,6 +203,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
 _COMMANDS = {
     "schemes": _cmd_schemes,
     "activations": _cmd_activations,
+    "gains": _cmd_gains,
     "sweep": _cmd_sweep,
     "report": _cmd_report,
     "reproduce": _cmd_reproduce,

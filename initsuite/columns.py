@@ -44,6 +44,17 @@ _SPEC: dict[str, tuple[str, str]] = {
     "final_std": ("float64", "std after the last computed layer (NaN if it overflowed)"),
     "growth_per_layer": ("float64", "geometric mean of the per-layer std ratio"),
     "error": ("string", "why the cell failed (null when it ran)"),
+    "theory_std": (
+        "float64",
+        "mean-field prediction of std (theory.py); NaN where it does not apply",
+    ),
+    "theory_final_std": ("float64", "theory_std at the cell's last computed layer"),
+    "theory_divergence_layer": (
+        "Int64",
+        "first layer the prediction leaves the dtype's normal range",
+    ),
+    "theory_divergence_kind": ("string", "overflow | underflow per the prediction; null if none"),
+    "theory_growth_per_layer": ("float64", "theory_final_std^(1/k) at that layer k (input std 1)"),
     "init_ms": ("float64", "median time to initialise one width×width weight, ms"),
     "init_ms_iqr": ("float64", "interquartile range of init_ms, ms"),
     "forward_ms": (
@@ -61,10 +72,11 @@ CELL_KEYS: tuple[str, ...] = (
 
 CELLS: tuple[str, ...] = (
     *CELL_KEYS, "bias", "input_std", "divergence_layer", "divergence_kind", "final_std",
-    "growth_per_layer", "error",
+    "growth_per_layer", "error", "theory_final_std", "theory_divergence_layer",
+    "theory_divergence_kind", "theory_growth_per_layer",
 )  # fmt: skip
 
-LAYERS: tuple[str, ...] = (*CELL_KEYS, "layer", "std", "mean")
+LAYERS: tuple[str, ...] = (*CELL_KEYS, "layer", "std", "mean", "theory_std")
 
 TIMING_KEYS: tuple[str, ...] = ("scheme", "width", "device", "dtype")
 TIMING: tuple[str, ...] = (

@@ -15,11 +15,12 @@ import torch
 from . import activations as _activations
 from . import columns as C
 from .activations import Activation
-from .config import SweepConfig
+from .config import DTYPES, SweepConfig
 from .engine import LayerStats, Member, Stream, derive_cells, run_stream
 from .env import environment
 from .results import SweepResult
 from .schemes import Scheme
+from .theory import CellTheory, cell_theory, weight_prior
 from .timing import time_layer
 
 __all__ = ["run", "sweep"]
@@ -186,6 +187,50 @@ def _streams(
         yield _Plan(stream, [(scheme, act, 0)], error=err)
 
 
+class _Theory:
+    """Mean-field predictions per (scheme, activation, width, dtype), each computed once."""
+
+    def __init__(self, cfg: SweepConfig) -> None:
+        self.cfg = cfg
+        self.depth = max(cfg.depths)
+        self.cache: dict[tuple[str, str, int, str], CellTheory | None] = {}
+
+    def __call__(
+        self, scheme: Scheme, act: Activation, width: int, dtype: str
+    ) -> CellTheory | None:
+        key = (scheme.spec, act.spec, width, dtype)
+        if key not in self.cache:
+            self.cache[key] = self._predict(scheme, act, width, dtype)
+        return self.cache[key]
+
+    def _predict(
+        self, scheme: Scheme, act: Activation, width: int, dtype: str
+    ) -> CellTheory | None:
+        try:
+            prior = weight_prior(scheme, scheme.resolve(act), width, self.cfg.bias)
+        except Exception:  # a scheme whose metadata fails has error rows already
+            return None
+        if prior is None:
+            return None
+        finfo = torch.finfo(DTYPES[dtype])
+        return cell_theory(act, *prior, self.depth, self.cfg.batch * width, finfo.max,
+                           finfo.tiny)  # fmt: skip
+
+
+def _theory_cell(theory: CellTheory | None, depth: int, n: int) -> dict[str, Any]:
+    """The theory columns of a cell of ``depth`` whose run computed ``n`` layers."""
+    div = theory.divergence_layer if theory else None
+    within = div is not None and div <= depth
+    final = theory.std[n - 1] if theory and n > 0 else math.nan
+    growth = final ** (1.0 / n) if n > 0 and math.isfinite(final) and final >= 0 else math.nan
+    return {
+        "theory_final_std": final,
+        "theory_divergence_layer": div if within else None,
+        "theory_divergence_kind": theory.divergence_kind if theory and within else None,
+        "theory_growth_per_layer": growth,
+    }
+
+
 def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
     """Run a validated :class:`SweepConfig`."""
     from tqdm.auto import tqdm
@@ -195,6 +240,7 @@ def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
     layers: dict[str, list[Any]] = {c: [] for c in C.LAYERS}
     depths = sorted(cfg.depths)
     n_layers = 0
+    predict = _Theory(cfg)
     started = time.perf_counter()
     with (
         _highest_precision(),
@@ -218,15 +264,18 @@ def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
                     "width": stream.width, "batch": stream.batch, "seed": stream.seed,
                     "device": stream.device, "dtype": stream.dtype,
                 }  # fmt: skip
+                theory = predict(scheme, act, stream.width, stream.dtype)
                 for cell in derive_cells(st, depths):
-                    cells.append({**key, "bias": cfg.bias, **cell})
                     n = min(cell["depth"], len(st.std))
+                    cells.append({**key, "bias": cfg.bias, **cell,
+                                  **_theory_cell(theory, cell["depth"], n)})  # fmt: skip
                     for col in C.CELL_KEYS:
                         layers[col].extend([cell["depth"] if col == "depth" else key[col]] * n)
                     layers["layer"].extend(range(1, n + 1))
                     layers["std"].extend(st.std[:n])
                     layers["mean"].extend(st.mean[:n])
-                    n_layers += len(st.std[:n])
+                    layers["theory_std"].extend(theory.std[:n] if theory else [math.nan] * n)
+                    n_layers += n
             bar.update(len(plan.cells) * len(depths))
         sweep_s = time.perf_counter() - started
         timing_rows = _timing(cfg) if cfg.timing else []

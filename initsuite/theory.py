@@ -1,24 +1,33 @@
 r"""Mean-field predictions for the MLP: the variance map of Poole et al. (2016).
 
-For a net whose weights have variance σ_w²/fan_in and biases variance σ_b², the
-pre-activation second moment of layer l+1 is
+For a net whose weights are centred with variance σ_w²/fan_in and whose biases have variance
+σ_b², the pre-activation second moment of layer l+1 is
 
     q_{l+1} = σ_w² · E_z[φ(√q_l · z)²] + σ_b²,   z ~ N(0, 1),
 
 with q_1 = σ_w² · E[x²] + σ_b² for the input x. The post-activation values of layer l have
-mean E[φ(√q_l z)] and std sqrt(E[φ²] - E[φ]²). Exact in the infinite-width limit; at finite
-width the log of the std wanders around it (the spread grows like depth / width).
+mean E[φ(√q_l z)] and std sqrt(E[φ²] - E[φ]²). σ_w² = fan_in · Var(W) comes from the scheme's
+own variance formula, so uniform, normal, truncated and orthogonal schemes of equal variance
+get the same prediction. Exact in the infinite-width limit; at finite width the log of the
+std wanders around it (the spread grows like depth / width). Expectations are closed forms for
+linear and (leaky) ReLU, composite Gauss–Legendre quadrature in float64 otherwise.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from . import activations as _activations
-from .quadrature import gaussian_expectation
+from .quadrature import _rule
 
-__all__ = ["LayerMoments", "mlp_moments"]
+__all__ = ["CellTheory", "LayerMoments", "cell_theory", "mlp_moments", "weight_prior"]
+
+_SQRT_2PI = math.sqrt(2 * math.pi)
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,23 @@ class LayerMoments:
     std: float  # post-activation std (mean subtracted)
 
 
+def _moments(act: _activations.Activation) -> Callable[[float], tuple[float, float]]:
+    """q ↦ (E[φ(√q z)], E[φ(√q z)²]), closed form where there is one."""
+    if act.name == "linear":
+        return lambda q: (0.0, q)
+    if act.name in ("relu", "leaky_relu"):
+        a = 0.0 if act.name == "relu" else float(act.params.get("negative_slope", 0.01))
+        return lambda q: ((1 - a) * math.sqrt(q) / _SQRT_2PI, q * (1 + a * a) / 2)
+    nodes, weights = _rule()
+    f = act._numpy
+
+    def quad(q: float) -> tuple[float, float]:
+        v = f(math.sqrt(q) * nodes)
+        return float(np.dot(weights, v)), float(np.dot(weights, v * v))
+
+    return quad
+
+
 def mlp_moments(
     activation: str | _activations.Activation,
     sigma_w2: float,
@@ -38,17 +64,84 @@ def mlp_moments(
     input_q: float = 1.0,
     sigma_b2: float = 0.0,
 ) -> list[LayerMoments]:
-    """Predicted moments of layers 1..depth; ``inf`` once q leaves float64's range."""
+    """Predicted moments of layers 1..depth; ``inf`` once q leaves float64's range.
+
+    Once q sits at a fixed point (to float64 precision) the remaining layers repeat it.
+    """
     act = _activations.get(activation)
-    f = act._numpy
-    out = []
+    moments = _moments(act)
+    out: list[LayerMoments] = []
     q = sigma_w2 * input_q + sigma_b2
     for layer in range(1, depth + 1):
         if not math.isfinite(q) or q > 1e300:
             out.append(LayerMoments(layer, math.inf, math.nan, math.inf))
             continue
-        m1 = gaussian_expectation(f, q)
-        m2 = gaussian_expectation(lambda z: f(z) ** 2, q)
+        m1, m2 = moments(q)
         out.append(LayerMoments(layer, q, m1, math.sqrt(max(m2 - m1 * m1, 0.0))))
-        q = sigma_w2 * m2 + sigma_b2
+        q_next = sigma_w2 * m2 + sigma_b2
+        if q_next == q:  # a fixed point: every later layer is this one
+            out.extend(LayerMoments(k, q, m1, out[-1].std) for k in range(layer + 1, depth + 1))
+            break
+        q = q_next
     return out
+
+
+def weight_prior(
+    scheme: Any, params: dict[str, Any], width: int, bias: bool
+) -> tuple[float, float] | None:
+    """(σ_w², σ_b²) of a width × width Linear layer under ``scheme``, or None where
+    mean-field theory does not apply (a deterministic or non-centred scheme).
+
+    The bias, when present, is nn.Linear's default U(±1/√fan_in): σ_b² = 1/(3·fan_in).
+    """
+    shape = (width, width)
+    var = scheme.info.variance(shape, **params)
+    if var is None:
+        return None
+    mean = 0.0 if scheme.info.mean is None else scheme.info.mean(shape, **params)
+    if mean != 0.0 and var > 0:
+        return None
+    if mean != 0.0:  # a non-zero constant: every unit gets the same input, no mean field
+        return None
+    return width * var, (1.0 / (3 * width) if bias else 0.0)
+
+
+@dataclass(frozen=True)
+class CellTheory:
+    """The prediction for one cell configuration, layers 1..depth (index 0 is layer 1)."""
+
+    std: list[float]
+    divergence_layer: int | None
+    divergence_kind: str | None
+
+
+def cell_theory(
+    activation: _activations.Activation,
+    sigma_w2: float,
+    sigma_b2: float,
+    depth: int,
+    n_values: int,
+    finfo_max: float,
+    finfo_tiny: float,
+) -> CellTheory:
+    """Predicted post-activation std per layer, and the first layer where the prediction
+    leaves the dtype's normal range: ``overflow`` when the largest of ``n_values`` values,
+    φ(±√q · sqrt(2 ln n_values)), exceeds ``finfo_max``; ``underflow`` when the std falls
+    below ``finfo_tiny``."""
+    layers = mlp_moments(activation, sigma_w2, depth, input_q=1.0, sigma_b2=sigma_b2)
+    extreme = math.sqrt(2 * math.log(max(n_values, 2)))
+    f = activation._numpy
+    div: tuple[int, str] | None = None
+    for m in layers:
+        if not math.isfinite(m.q):
+            div = (m.layer, "overflow")
+            break
+        z = math.sqrt(m.q) * extreme
+        peak = float(np.max(np.abs(f(np.array([-z, z])))))
+        if not peak <= finfo_max:
+            div = (m.layer, "overflow")
+            break
+        if m.std < finfo_tiny:
+            div = (m.layer, "underflow")
+            break
+    return CellTheory([m.std for m in layers], div[0] if div else None, div[1] if div else None)

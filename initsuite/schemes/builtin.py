@@ -105,6 +105,7 @@ def _uniform_shared(std: float) -> SharedDraw:
     family="uniform",
     variance="(b - a)² / 12",
     variance_fn=lambda shape, a=0.0, b=1.0: (b - a) ** 2 / 12,
+    mean_fn=lambda shape, a=0.0, b=1.0: (a + b) / 2,
     paper="-",
     torch_fn="uniform_",
     shared=lambda shape, a=0.0, b=1.0: SharedDraw("uniform", (b - a) / 2, (a + b) / 2),
@@ -126,6 +127,7 @@ def uniform(
     family="normal",
     variance="std²",
     variance_fn=lambda shape, mean=0.0, std=1.0: std**2,
+    mean_fn=lambda shape, mean=0.0, std=1.0: mean,
     paper="-",
     torch_fn="normal_",
     shared=lambda shape, mean=0.0, std=1.0: SharedDraw("normal", std, mean),
@@ -143,6 +145,15 @@ def normal(
         return tensor.normal_(mean, std, generator=generator)
 
 
+def _trunc_normal_mean(
+    shape: tuple[int, ...], mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
+) -> float:
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    pdf = lambda x: math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)  # noqa: E731
+    cdf = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2)))  # noqa: E731
+    return mean + std * (pdf(alpha) - pdf(beta)) / (cdf(beta) - cdf(alpha))
+
+
 def _trunc_normal_variance(
     shape: tuple[int, ...], mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
 ) -> float:
@@ -158,6 +169,7 @@ def _trunc_normal_variance(
     family="truncated_normal",
     variance="std²·(1 + (αφ(α) - βφ(β))/Z - ((φ(α) - φ(β))/Z)²), α=(a-mean)/std, β=(b-mean)/std",
     variance_fn=_trunc_normal_variance,
+    mean_fn=_trunc_normal_mean,
     paper="-",
     torch_fn="trunc_normal_",
 )
@@ -190,6 +202,7 @@ def trunc_normal(
 
 
 @register(family="constant", variance="0", variance_fn=lambda shape, val: 0.0,
+          mean_fn=lambda shape, val: val,
           paper="-", torch_fn="constant_", example="constant:val=0.01")  # fmt: skip
 def constant(tensor: Tensor, val: float, *, generator: torch.Generator | None = None) -> Tensor:
     r"""Every entry equal to ``val``.
@@ -210,7 +223,7 @@ def zeros(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor
 
 
 @register(family="constant", variance="0", variance_fn=lambda shape: 0.0,
-          paper="-", torch_fn="ones_")  # fmt: skip
+          mean_fn=lambda shape: 1.0, paper="-", torch_fn="ones_")  # fmt: skip
 def ones(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
     r"""All ones."""
     with torch.no_grad():

@@ -86,6 +86,7 @@ class SchemeInfo:
     example: str = ""
     params: dict[str, Param] = field(default_factory=dict)
     shared: SharedFn | None = None
+    mean: Callable[..., float] | None = None  # E[W]; None: 0
 
     @property
     def summary(self) -> str:
@@ -121,6 +122,7 @@ def register(
     torch_fn: str | None = None,
     example: str | None = None,
     shared: SharedFn | None = None,
+    mean_fn: Callable[..., float] | None = None,
 ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
     """Decorator: register ``fn(tensor, <params>, *, generator=None) -> tensor``.
 
@@ -139,6 +141,8 @@ def register(
         shared: ``(shape, **params) -> SharedDraw | None``: the draw as a scaling of a base
             draw (see :class:`SharedDraw`), None where it is not one. Optional: it only lets
             sweeps share draws; it must agree with ``fn`` up to rounding (tested for built-ins).
+        mean_fn: ``(shape, **params) -> E[W]`` for schemes whose entries are not centred
+            (default: mean 0). Mean-field theory applies only to centred schemes.
     """
 
     def deco(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -160,6 +164,7 @@ def register(
             example=example or key,
             params=params_of(fn, skip=("generator",)),
             shared=shared,
+            mean=mean_fn,
         )
         return fn
 
@@ -315,6 +320,17 @@ class Scheme:
     ) -> float | None:
         """Var(W) of one entry for a tensor of ``shape``; None for deterministic schemes."""
         return self.info.variance(tuple(shape), **self.resolve(activation, **params))
+
+    def mean(
+        self,
+        shape: tuple[int, ...],
+        activation: str | _activations.Activation | None = None,
+        **params: Any,
+    ) -> float:
+        """E[W] of one entry for a tensor of ``shape`` (0 for centred schemes)."""
+        if self.info.mean is None:
+            return 0.0
+        return float(self.info.mean(tuple(shape), **self.resolve(activation, **params)))
 
     def shared_draw(self, shape: tuple[int, ...], params: Mapping[str, Any]) -> SharedDraw | None:
         """This scheme's draw for ``shape`` under resolved ``params`` as a scaling of a base

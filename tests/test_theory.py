@@ -1,0 +1,202 @@
+"""The mean-field predictions (initsuite.theory) against closed forms, quadrature and Monte
+Carlo, and their columns in every sweep."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import initsuite
+from initsuite import activations, schemes, theory
+from initsuite.quadrature import gaussian_expectation
+
+
+@pytest.mark.parametrize("act", ["linear", "relu", "leaky_relu:negative_slope=0.2"])
+@pytest.mark.parametrize("q", [1e-6, 0.3, 1.0, 7.5, 1e8])
+def test_closed_forms_match_quadrature(act: str, q: float) -> None:
+    a = activations.get(act)
+    m1, m2 = theory._moments(a)(q)
+    f = a._numpy
+    # composite Gauss–Legendre integrates these piecewise polynomials to ~1e-14 relative
+    assert m1 == pytest.approx(gaussian_expectation(f, q), rel=1e-12, abs=1e-14 * math.sqrt(q))
+    assert m2 == pytest.approx(gaussian_expectation(lambda z: f(z) ** 2, q), rel=1e-12)
+
+
+def test_relu_map_is_exact() -> None:
+    """σ_w² = 2 (He) keeps q at its input value; the post-activation std is
+    sqrt(q/2 - q/(2π)) at every layer."""
+    layers = theory.mlp_moments("relu", 2.0, 50, input_q=1.0)
+    for m in layers:
+        assert m.q == pytest.approx(2.0)
+        assert m.std == pytest.approx(math.sqrt(1.0 - 1.0 / math.pi), rel=1e-12)
+
+
+def test_fixed_point_shortcut_equals_iteration() -> None:
+    """Once q is at a fixed point the remaining layers are copies; compare with a plain
+    iteration of the map written here."""
+    act = activations.get("tanh")
+    got = theory.mlp_moments(act, (5 / 3) ** 2, 400)
+    q = (5 / 3) ** 2
+    f = act._numpy
+    for m in got:
+        m2 = gaussian_expectation(lambda z: f(z) ** 2, q)
+        assert m.q == pytest.approx(q, rel=1e-12)
+        q = (5 / 3) ** 2 * m2
+
+
+@pytest.mark.parametrize(("dtype", "expected"), [("float32", 32), ("bfloat16", 32), ("float16", 4)])
+def test_tutorial_overflow_layer_is_predicted(dtype: str, expected: int) -> None:
+    """N(0, 1) at width 256, no activation: std 16^l; the largest of 16·256 values is
+    ≈ 4.1·16^l, which passes float32's 3.4e38 at layer 32 and float16's 65504 at layer 4: the
+    layers the engine measures (test_engine)."""
+    res = initsuite.sweep("normal", "linear", 40, 256, dtypes=dtype, timing=False)
+    cell = res.cells.iloc[0]
+    assert cell["theory_divergence_layer"] == expected
+    assert cell["theory_divergence_kind"] == "overflow"
+    assert cell["divergence_layer"] == expected
+
+
+def test_underflow_layer_is_predicted_within_the_finite_width_spread() -> None:
+    """PyTorch's default init with ReLU shrinks the std by 1/√6 per layer (σ_w² = 1/3): the
+    prediction crosses float32's tiny (1.2e-38) at layer ≈ 99. At width 256 the measured log
+    std wanders by about sqrt(5/4 · l / n) ≈ 0.7 (natural log) at l = 100 (Hanin & Rolnick
+    2018), a few layers at 0.9 per layer: 6 layers is ~5 standard deviations."""
+    res = initsuite.sweep("torch_default", "relu", 130, 256, seeds=[0, 1, 2], timing=False)
+    for _, cell in res.cells.iterrows():
+        assert cell["theory_divergence_kind"] == "underflow"
+        assert abs(cell["theory_divergence_layer"] - cell["divergence_layer"]) <= 6
+
+
+MC_SPECS = ["kaiming_normal", "xavier_uniform:gain=auto", "orthogonal:gain=auto",
+            "lecun_normal", "trunc_normal:std=0.03", "sparse:sparsity=0.5,std=0.05"]  # fmt: skip
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu", "gelu", "selu"])
+def test_monte_carlo_wide_shallow_nets_match_theory(act: str) -> None:
+    """Width 512, batch 64, depths 1-4, 4 seeds: the measured std matches theory_std.
+
+    Error budget, relative: each layer's weights scale a unit's variance by a factor with
+    relative sd ≈ sqrt(2/n) = 6.3% for one input; 64 inputs share the weights but see
+    nearly independent directions, leaving ≈ 6.3%/√64·(a few) ≲ 1.5% per layer, and the std
+    over 64·512 values adds 0.4%. Over 4 layers and averaged over 4 seeds that is ≲ 2%;
+    5% is generous yet tight enough to catch a wrong σ_w² (Xavier vs He is a factor √2)."""
+    res = initsuite.sweep(MC_SPECS, act, 4, 512, batch=64, seeds=4, timing=False)
+    layers = res.layers
+    assert layers["theory_std"].notna().all()
+    mean = layers.groupby(["scheme", "layer"])[["std", "theory_std"]].mean()
+    rel = (mean["std"] / mean["theory_std"] - 1).abs()
+    assert rel.max() < 0.05, rel.sort_values().tail()
+
+
+def test_equal_variance_schemes_get_the_same_prediction() -> None:
+    """σ_w² comes from the variance formula: kaiming_uniform, kaiming_normal and
+    orthogonal:gain=√2 all have Var(W) = 2/n."""
+    res = initsuite.sweep(["kaiming_uniform", "kaiming_normal", f"orthogonal:gain={math.sqrt(2)}"],
+                          "tanh", 20, 64, timing=False)  # fmt: skip
+    by = res.layers.groupby("scheme")["theory_std"].apply(lambda s: s.to_numpy())
+    np.testing.assert_allclose(by.iloc[0], by.iloc[1], rtol=1e-12)
+    np.testing.assert_allclose(by.iloc[0], by.iloc[2], rtol=1e-12)
+
+
+def test_theory_does_not_apply_to_deterministic_or_uncentred_schemes() -> None:
+    res = initsuite.sweep(["eye", "constant:val=0.1", "ones", "normal:mean=0.5",
+                           "uniform", "zeros"], "tanh", 3, 16, timing=False)  # fmt: skip
+    cells = res.cells.set_index("scheme")
+    for spec in ("eye", "constant:val=0.1", "ones", "normal:mean=0.5", "uniform"):
+        assert np.isnan(cells.loc[spec, "theory_final_std"]), spec
+        assert res.layers[res.layers.scheme == spec]["theory_std"].isna().all(), spec
+    # zeros is centred with σ_w² = 0: the prediction is a dead signal at layer 1
+    assert cells.loc["zeros", "theory_final_std"] == 0.0
+    assert cells.loc["zeros", "theory_divergence_kind"] == "underflow"
+
+
+def test_bias_enters_as_sigma_b2() -> None:
+    """With nn.Linear's default bias U(±1/√n), σ_b² = 1/(3n); zeros weights then give
+    q = σ_b² at every layer."""
+    res = initsuite.sweep("zeros", "linear", 3, 48, bias=True, timing=False)
+    expected = math.sqrt(1 / (3 * 48))
+    np.testing.assert_allclose(res.layers["theory_std"], expected, rtol=1e-12)
+    prior = theory.weight_prior(schemes.get("kaiming_normal"), {"a": 0.0, "mode": "fan_in",
+                                "nonlinearity": "leaky_relu"}, 48, True)  # fmt: skip
+    assert prior == pytest.approx((2.0, 1 / 144))
+
+
+def test_growth_columns_agree_with_final_std() -> None:
+    res = initsuite.sweep("xavier_normal", "relu", [10, 30], 128, timing=False)
+    for _, c in res.cells.iterrows():
+        assert c["theory_growth_per_layer"] == pytest.approx(
+            c["theory_final_std"] ** (1 / c["depth"])
+        )
+    # Xavier + ReLU halves the variance per layer: std × 1/√2
+    assert res.cells["theory_growth_per_layer"].iloc[-1] == pytest.approx(
+        1 / math.sqrt(2), rel=0.02
+    )
+
+
+def test_theory_in_float16_uses_its_range() -> None:
+    tiny = torch.finfo(torch.float16).tiny
+    res = initsuite.sweep("torch_default", "relu", 40, 64, dtypes="float16", timing=False)
+    c = res.cells.iloc[0]
+    # std 0.58·6^(-(l-1)/2) crosses 6.1e-5 near layer 1 + 2·log(0.58/6.1e-5)/log 6 ≈ 11
+    assert c["theory_divergence_kind"] == "underflow"
+    layer = int(c["theory_divergence_layer"])
+    std = res.layers.set_index("layer")["theory_std"]
+    assert std[layer] < tiny <= std[layer - 1]
+
+
+# -- gains ---------------------------------------------------------------------------------------
+
+
+def test_gains_table() -> None:
+    """Each column against its definition, computed here by Monte Carlo-free closed forms or
+    plain quadrature; and the tutorial's numbers (tanh: 1.59 vs 5/3, settles at 0.65)."""
+    table = initsuite.gains().set_index("activation")
+    assert set(table.index) == set(activations.names())
+    tanh, relu, linear = table.loc["tanh"], table.loc["relu"], table.loc["linear"]
+    assert tanh["torch_gain"] == pytest.approx(5 / 3)
+    assert tanh["variance_gain"] == pytest.approx(1.5930, abs=5e-4)  # 1/sqrt(E tanh(z)²)
+    assert tanh["std_ratio"] == pytest.approx(tanh["variance_gain"], rel=1e-12)  # odd φ
+    assert tanh["fixed_point_std"] == pytest.approx(0.65, abs=0.005)  # the tutorial's 0.65
+    assert tanh["chi1"] > 1  # 5/3 puts tanh nets in the chaotic phase
+    # ReLU: E[relu²] = 1/2, Var = 1/2 - 1/(2π); He's √2 keeps any q, on the edge of chaos
+    assert relu["variance_gain"] == pytest.approx(math.sqrt(2), rel=1e-12)
+    assert relu["std_ratio"] == pytest.approx(1 / math.sqrt(0.5 - 1 / (2 * math.pi)), rel=1e-12)
+    assert relu["fixed_point_q"] == pytest.approx(1.0)
+    assert relu["chi1"] == pytest.approx(1.0, rel=1e-9)
+    assert relu["map_slope"] == pytest.approx(1.0, rel=1e-6)
+    assert linear[["variance_gain", "std_ratio", "fixed_point_std", "chi1"]].tolist() == \
+        pytest.approx([1, 1, 1, 1])  # fmt: skip
+    gelu = table.loc["gelu"]
+    assert math.isnan(gelu["torch_gain"]) and gelu["gain_source"] == "computed"
+    assert gelu["auto_gain"] == pytest.approx(gelu["variance_gain"])
+    assert gelu["map_slope"] > 1  # q = 1 is fixed but repels: deep GELU nets drift
+
+
+def test_chi1_matches_a_finite_difference_of_the_network() -> None:
+    """χ₁ is the mean squared singular value of one layer's Jacobian D·W/… : push a tiny
+    perturbation through a wide tanh layer and compare its growth in squared norm."""
+    from initsuite.gains import chi1, fixed_point
+
+    n, gain = 2048, 5 / 3
+    q = fixed_point("tanh", gain**2)
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(n, generator=g, dtype=torch.float64) * math.sqrt(q)
+    w = torch.randn(n, n, generator=g, dtype=torch.float64) * gain / math.sqrt(n)
+    d = torch.randn(n, generator=g, dtype=torch.float64) * 1e-7
+    out = w @ torch.tanh(h + d) - w @ torch.tanh(h)
+    ratio = (out.norm() / d.norm()).item() ** 2
+    # one draw of a 2048-wide layer: relative sd ≈ sqrt(2/n) ≈ 3%; 10% tolerance
+    assert ratio == pytest.approx(chi1("tanh", gain**2, q), rel=0.1)
+
+
+def test_gains_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from initsuite.cli import main
+
+    assert main(["gains", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["activation"] for r in rows} == set(activations.names())
