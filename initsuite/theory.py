@@ -25,7 +25,10 @@ import numpy as np
 from . import activations as _activations
 from .quadrature import _rule
 
-__all__ = ["CellTheory", "LayerMoments", "cell_theory", "mlp_moments", "weight_prior"]
+__all__ = [
+    "CellTheory", "LayerMoments", "cell_theory", "mlp_moments", "predicted_log_std_sd", "spread",
+    "weight_prior",
+]  # fmt: skip
 
 _SQRT_2PI = math.sqrt(2 * math.pi)
 
@@ -145,3 +148,49 @@ def cell_theory(
             div = (m.layer, "underflow")
             break
     return CellTheory([m.std for m in layers], div[0] if div else None, div[1] if div else None)
+
+
+# Var(log ‖z_L‖²) ≈ c · Σ_l 1/n_l for one input at finite width (Hanin & Rolnick 2018):
+# c = 5 for ReLU nets at He's variance, c = 2 for linear nets (log of a χ²_n/n per layer).
+# The log of a std is half the log of a mean square, so Var(log std) ≈ c · L / (4 n).
+_SPREAD_C = {"relu": 5.0, "linear": 2.0}
+
+
+def predicted_log_std_sd(activation: str, depth: int, width: int) -> float:
+    """Predicted across-seed sd of log(final std) for one input (NaN where unknown)."""
+    c = _SPREAD_C.get(activation.split(":")[0])
+    return math.nan if c is None else math.sqrt(c * depth / (4 * width))
+
+
+def spread(cells: Any) -> Any:
+    """Across-seed spread of log(final std) per (scheme, activation, depth, width, device,
+    dtype) of the cells that did not diverge, beside the mean-field value and the
+    finite-width prediction (``predicted_log_std_sd``, one input; a batch pools inputs, which
+    narrows the spread of linear nets below it). ``expected_log_std`` is the mean-field value
+    less the log-normal bias Var(log std); ``disagree`` flags cells whose mean measured log
+    std is further from it than twice the spread (predicted where known, else measured)."""
+    import pandas as pd
+
+    keys = ["scheme", "activation", "depth", "width", "device", "dtype"]
+    ok = cells[cells["divergence_layer"].isna() & (cells["final_std"] > 0)].copy()
+    ok["log_std"] = np.log(ok["final_std"].astype(float))
+    ok["theory_log_std"] = np.log(ok["theory_final_std"].astype(float).where(
+        ok["theory_final_std"] > 0))  # fmt: skip
+    g = ok.groupby(keys, observed=True)
+    out = pd.DataFrame({
+        "seeds": g["log_std"].count(),
+        "log_std_mean": g["log_std"].mean(),
+        "log_std_sd": g["log_std"].std(ddof=1),
+        "theory_log_std": g["theory_log_std"].first(),
+    }).reset_index()  # fmt: skip
+    out["predicted_log_std_sd"] = [
+        predicted_log_std_sd(str(a), int(d), int(w))
+        for a, d, w in zip(out["activation"], out["depth"], out["width"], strict=True)
+    ]
+    # Mean field predicts the mean square; for a log-normal std the mean of log std sits
+    # below log(theory) by Var(log std).
+    out["expected_log_std"] = out["theory_log_std"] - out["predicted_log_std_sd"].fillna(0) ** 2
+    band = out["predicted_log_std_sd"].fillna(out["log_std_sd"])
+    gap = (out["log_std_mean"] - out["expected_log_std"]).abs()
+    out["disagree"] = (gap > 2 * band) & band.notna() & out["theory_log_std"].notna()
+    return out

@@ -122,9 +122,11 @@ def test_report_states_metadata_and_configuration(report: Path):
     for needle in ("Date (UTC)", "torch", "Git commit", "batch", "`kaiming_normal`", "`40`"):
         assert needle in text, needle
     assert "How to read this" in text and "geometric mean of the per-layer std ratio" in text
-    summary = text.split("## Summary")[1].split("## Timing")[0]
+    summary = text.split("## Summary")[1].split("## Theory vs measurement")[0]
     assert not re.search(r"\bnan\b", summary)  # missing medians print as —
     assert summary.count("\n| ") == 1 + len(SCHEMES) * len(ACTIVATIONS)  # header + rows
+    theory = text.split("## Theory vs measurement")[1].split("## Timing")[0]
+    assert "### Where theory and measurement disagree" in theory
 
 
 def test_tutorial_section_only_with_a_tutorial_dir(run_dir: Path, tmp_path: Path):

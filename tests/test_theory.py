@@ -200,3 +200,28 @@ def test_gains_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["gains", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["activation"] for r in rows} == set(activations.names())
+
+
+# -- finite width --------------------------------------------------------------------------------
+
+
+def test_relu_spread_over_seeds_matches_hanin_rolnick() -> None:
+    """He-initialised ReLU, depth 100, width 256, 16 seeds: sd of log final std ≈
+    sqrt(5·100/(4·256)) = 0.70 (Hanin & Rolnick 2018). An sd from 16 draws has relative
+    error ≈ 1/sqrt(2·15) = 18%; 3 of those: ±55%."""
+    res = initsuite.sweep("kaiming_normal", "relu", 100, 256, seeds=16, timing=False)
+    row = theory.spread(res.cells).iloc[0]
+    assert row["seeds"] == 16
+    assert row["predicted_log_std_sd"] == pytest.approx(math.sqrt(5 * 100 / (4 * 256)))
+    assert 0.45 < row["log_std_sd"] / row["predicted_log_std_sd"] < 1.55
+    assert not row["disagree"]
+    # the final std varies several-fold between seeds: one seed's number means little
+    assert res.cells["final_std"].max() / res.cells["final_std"].min() > 3
+
+
+def test_spread_flags_a_wrong_prediction() -> None:
+    res = initsuite.sweep("kaiming_normal", ["relu", "tanh"], 30, 128, seeds=6, timing=False)
+    cells = res.cells.copy()
+    assert not theory.spread(cells)["disagree"].any()
+    cells["theory_final_std"] *= 3  # a σ_w² off by 9×: far outside any finite-width spread
+    assert theory.spread(cells)["disagree"].all()

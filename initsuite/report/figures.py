@@ -206,8 +206,9 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None) -> Figure:
     Uses the deepest depth only (shallower cells are its prefixes) and one width (default the
     largest). Lines are the geometric mean over seeds of the std at each layer, taken over the
     seeds still running there; bands span min to max over seeds; × marks the last layer of a
-    line that stops early because every seed diverged. With several (device, dtype) pairs,
-    each gets its own row of panels.
+    line that stops early because every seed diverged. Where the table has ``theory_std``, the
+    mean-field prediction is drawn beside each line, thin and dotted in the same colour. With
+    several (device, dtype) pairs, each gets its own row of panels.
 
     Args:
         layers: the ``layers`` table of a sweep.
@@ -220,6 +221,12 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None) -> Figure:
     df = df[df["width"] == w]
     schemes, acts, pairs = levels(df["scheme"]), levels(df["activation"]), combos(df)
     band = seed_band(df, ["device", "dtype", "activation", "scheme", "layer"])
+    keys = ["device", "dtype", "activation", "scheme", "layer"]
+    theory = None
+    if "theory_std" in df.columns and df["theory_std"].notna().any():
+        # the prediction is the same for every seed; take it per layer
+        theory = df.groupby(keys, observed=True)["theory_std"].first().reset_index()
+        theory = theory[theory["theory_std"] > 0]
     panels = [(p, a) for p in pairs for a in acts]
     with _style() as sns:
         from matplotlib.lines import Line2D
@@ -238,6 +245,11 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None) -> Figure:
                 ax.plot(x, y, color=c, dashes=dashes[scheme], lw=1.6)
                 if x[-1] < depth:
                     ax.plot(x[-1], y[-1], color=c, marker="x", ms=6, mew=1.6)
+            if theory is not None:
+                t = theory[(theory["device"] == device) & (theory["dtype"] == dtype)]
+                for scheme, g in t[t["activation"] == act].groupby("scheme", observed=True):
+                    ax.plot(g["layer"], g["theory_std"], color=colors[scheme], ls=":", lw=1.0,
+                            alpha=0.9)  # fmt: skip
             ax.set_yscale("log")
             ax.set_xlim(0, depth)
             ax.set_title(f"{act}" if len(pairs) == 1 else f"{act} · {device} {dtype}")
@@ -249,6 +261,8 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None) -> Figure:
             for s in schemes
         ]  # fmt: skip
         handles.append(Line2D([], [], color="0.3", marker="x", ls="", label="all seeds stopped"))
+        if theory is not None:
+            handles.append(Line2D([], [], color="0.3", ls=":", lw=1.0, label="mean-field theory"))
         _outside_legend(fig, handles, "scheme")
         fig.supxlabel("layer")
         fig.supylabel("post-activation std (geometric mean over seeds, log scale)")

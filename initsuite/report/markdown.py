@@ -138,7 +138,9 @@ def _cap_std(r: SweepResult) -> str:
         f"{_n(top, 'seed')} seeds of the std at each layer, taken over the seeds still running "
         "there; the band spans the seeds' minimum to maximum. A line stops where its cells "
         "diverged (× marks the last layer when every seed stopped before the last layer); "
-        "zero stds (e.g. the zeros scheme) cannot be shown on a log axis."
+        "zero stds (e.g. the zeros scheme) cannot be shown on a log axis. Thin dotted lines in "
+        "the same colour are the mean-field prediction (`theory_std`), where it applies "
+        "(centred random schemes)."
     )
 
 
@@ -292,6 +294,58 @@ deepest cells only.
 """
 
 
+def _theory_section(result: SweepResult) -> str:
+    """Theory vs measurement at the deepest depth: the across-seed spread of log final std
+    beside the finite-width prediction, and the cells where theory and measurement disagree
+    by more than that spread."""
+    from ..theory import spread
+
+    if "theory_final_std" not in result.cells.columns:
+        return ""
+    table = spread(result.cells)
+    lines = ["## Theory vs measurement\n"]
+    if table.empty:
+        return lines[0] + "\nNo cell without divergence to compare.\n"
+    deep = table[table["depth"] == table["depth"].max()]
+    finite = deep[deep["predicted_log_std_sd"].notna() & (deep["seeds"] > 1)]
+    if not finite.empty:
+        show = finite[["scheme", "activation", "width", "seeds", "log_std_sd",
+                       "predicted_log_std_sd"]].rename(columns={
+            "log_std_sd": "measured sd of log final std",
+            "predicted_log_std_sd": "predicted (Hanin & Rolnick)"})  # fmt: skip
+        lines += [
+            f"### Finite width: spread over seeds (depth {int(deep['depth'].max())})\n",
+            _md(show.reset_index(drop=True)) + "\n",
+            "Mean-field theory is the infinite-width limit. At finite width the log of the "
+            "output's std spreads across seeds with a variance that grows like depth / width: "
+            "about 5·L/(4n) for ReLU nets and 2·L/(4n) for linear ones, for one input (Hanin & "
+            "Rolnick 2018; the log of a std is half the log of a squared norm). A batch pools "
+            "inputs, which narrows the spread of linear nets below that. One seed's final std "
+            "is one draw from this spread: compare schemes over several seeds.\n",
+        ]
+    bad = table[table["disagree"]]
+    lines.append("### Where theory and measurement disagree\n")
+    if bad.empty:
+        lines.append(
+            "Every cell that ran without diverging has a mean log final std within twice the "
+            "finite-width spread of the mean-field value (less its log-normal bias).\n"
+        )
+    else:
+        cols = ["scheme", "activation", "depth", "width", "dtype", "seeds", "log_std_mean",
+                "expected_log_std", "log_std_sd", "predicted_log_std_sd"]  # fmt: skip
+        lines += [
+            _md(bad[cols].head(40).reset_index(drop=True)) + "\n",
+            f"{len(bad)} configuration(s) whose mean log final std (natural log, over seeds) "
+            "is further than twice the spread (predicted where known, else measured) from the "
+            "mean-field value less its log-normal bias (`expected_log_std`)"
+            + (" (first 40 shown)" if len(bad) > 40 else "")
+            + ". Typical causes: finite width (deep, narrow nets), finite precision "
+            "(values near the dtype's limits), or an assumption that fails (e.g. GELU and SiLU "
+            "at their variance gain sit on a repelling fixed point: see `initsuite gains`).\n",
+        ]
+    return "\n".join(lines)
+
+
 def _first_activation(result: SweepResult) -> str:
     acts = result.meta.get("config", {}).get("activations") or ["?"]
     return str(acts[0])
@@ -377,6 +431,7 @@ def render(
         "cells that diverged (— if none did); the median final std counts an overflow as "
         "+inf; growth / layer is defined above.\n"
     )
+    parts.append(_theory_section(result))
     failed = result.cells[result.cells["error"].notna()]
     if not failed.empty:
         parts.append("## Failed cells\n")
