@@ -55,6 +55,9 @@ _SPEC: dict[str, tuple[str, str]] = {
     ),
     "theory_divergence_kind": ("string", "overflow | underflow per the prediction; null if none"),
     "theory_growth_per_layer": ("float64", "theory_final_std^(1/k) at that layer k (input std 1)"),
+    "cosine": ("float64", "cosine of the input pair's pre-activations at this layer (c-map)"),
+    "theory_cosine": ("float64", "mean-field c-map prediction of cosine"),
+    "theory_chi1": ("float64", "σ_w²·E[φ'(√q z)²] at the last computed layer: >1 chaotic"),
     "init_ms": ("float64", "median time to initialise one width×width weight, ms"),
     "init_ms_iqr": ("float64", "interquartile range of init_ms, ms"),
     "forward_ms": (
@@ -73,10 +76,12 @@ CELL_KEYS: tuple[str, ...] = (
 CELLS: tuple[str, ...] = (
     *CELL_KEYS, "bias", "input_std", "divergence_layer", "divergence_kind", "final_std",
     "growth_per_layer", "error", "theory_final_std", "theory_divergence_layer",
-    "theory_divergence_kind", "theory_growth_per_layer",
+    "theory_divergence_kind", "theory_growth_per_layer", "theory_chi1",
 )  # fmt: skip
 
-LAYERS: tuple[str, ...] = (*CELL_KEYS, "layer", "std", "mean", "theory_std")
+LAYERS: tuple[str, ...] = (
+    *CELL_KEYS, "layer", "std", "mean", "theory_std", "cosine", "theory_cosine",
+)  # fmt: skip
 
 TIMING_KEYS: tuple[str, ...] = ("scheme", "width", "device", "dtype")
 TIMING: tuple[str, ...] = (

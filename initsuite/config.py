@@ -116,6 +116,7 @@ class SweepConfig:
     timing: bool = True
     timing_repeats: int = 7
     shared: bool = True
+    pair_cosine: float | None = 0.5
     _scheme_objs: tuple[schemes_mod.Scheme, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
@@ -136,6 +137,7 @@ class SweepConfig:
         timing: bool = True,
         timing_repeats: int = 7,
         shared: bool = True,
+        pair_cosine: float | None = 0.5,
     ) -> SweepConfig:
         """Normalise user input (single values or lists, ``seeds`` as a count) and validate."""
         if isinstance(seeds, bool):
@@ -163,6 +165,7 @@ class SweepConfig:
             timing=timing,
             timing_repeats=timing_repeats,
             shared=shared,
+            pair_cosine=pair_cosine,
         )
 
     def __post_init__(self) -> None:
@@ -208,6 +211,10 @@ class SweepConfig:
             raise InitsuiteError(
                 f"vanish_at ({self.vanish_at}) must be below explode_at ({self.explode_at})"
             )
+        c = self.pair_cosine
+        if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float))
+                              or not -1.0 <= c <= 1.0):  # fmt: skip
+            raise InitsuiteError(f"pair_cosine must be a number in [-1, 1], got {c!r}")
         (repeats,) = _positive_ints("timing_repeats", [self.timing_repeats])
         set_("timing_repeats", repeats)
 
@@ -236,4 +243,5 @@ class SweepConfig:
             "timing": self.timing,
             "timing_repeats": self.timing_repeats,
             "shared": self.shared,
+            "pair_cosine": self.pair_cosine,
         }

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -85,6 +85,7 @@ class Stream:
     device: str
     dtype: str
     bias: bool = False
+    pair_cosine: float | None = 0.5  # cosine of the input pair; None: no pair
 
 
 @dataclass
@@ -94,6 +95,7 @@ class LayerStats:
     input_std: float
     std: list[float]
     mean: list[float]
+    cosine: list[float] = field(default_factory=list)
     divergence_layer: int | None = None
     divergence_kind: str | None = None
     error: str | None = None
@@ -228,6 +230,34 @@ def _runs(values: list[Any]) -> list[tuple[int, int, Any]]:
     return out
 
 
+# The input pair has its own generator, so the weights stay those of the seed's stream.
+PAIR_SEED_OFFSET = 0x5EED_C0DE
+
+
+def input_pair(width: int, cosine: float, seed: int, device: torch.device,
+               dtype: torch.dtype) -> Tensor:  # fmt: skip
+    """Two inputs (2, width) of squared norm ``width`` (q = 1) whose cosine is exactly
+    ``cosine``, drawn from a generator seeded with ``seed + PAIR_SEED_OFFSET``."""
+    gen = torch.Generator(device=device).manual_seed(seed + PAIR_SEED_OFFSET)
+    z = torch.randn((2, width), generator=gen, device=device, dtype=torch.float64)
+    u = z[0] / z[0].norm()
+    v = z[1] - (z[1] @ u) * u
+    v = v / v.norm()
+    c = float(cosine)
+    pair = torch.stack([u, c * u + math.sqrt(max(1 - c * c, 0.0)) * v]) * math.sqrt(width)
+    return pair.to(dtype)
+
+
+def _cosine(p: Tensor) -> Tensor:
+    """Cosine of the first two rows of each p[k] (k, m ≥ 2, width), in float64; NaN if not
+    finite."""
+    p = p[:, :2].to(torch.float64)
+    scale = p.abs().amax(dim=(1, 2), keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
+    z = p / scale  # overflow-safe norms, as in layer_stats
+    dot = (z[:, 0] * z[:, 1]).sum(dim=1)
+    return dot / (z[:, 0].norm(dim=1) * z[:, 1].norm(dim=1))
+
+
 def run_stream(
     stream: Stream,
     explode_at: float | None = None,
@@ -255,13 +285,24 @@ def run_stream(
 
     rows = _Rows.of(members, list(range(n)), device, dtype)
     h = x.expand(n, batch, width)
-    pending: list[tuple[int, list[int], Tensor, Tensor, Tensor]] = []
+    pair = None
+    if stream.pair_cosine is not None:
+        p0 = input_pair(width, stream.pair_cosine, stream.seed, device, dtype)
+        # Four rows (the pair twice): a block of 4 rounds the same in a stacked product as
+        # alone (CPU GEMMs tile rows by 4), so a cell's cosine does not depend on its company.
+        pair = p0.repeat(2, 1).expand(n, 4, width)
+    pending: list[tuple[int, list[int], Tensor, Tensor, Tensor, Tensor | None]] = []
     with torch.no_grad():
         for layer in range(1, stream.depth + 1):
             draw.next()
             h = _layer(draw, h, rows)
+            cos_t = None
+            if pair is not None:  # its own product: the batch rows' rounding is unchanged
+                pre = _layer(draw, pair, rows, activate=False)
+                cos_t = _cosine(pre)
+                pair = _activate(pre, rows)
             std_t, mean_t, finite_t = layer_stats(h.reshape(len(rows.ids), -1))
-            pending.append((layer, rows.ids, std_t, mean_t, finite_t))
+            pending.append((layer, rows.ids, std_t, mean_t, finite_t, cos_t))
             if layer % every and layer != stream.depth:
                 continue
             done = _record(pending, results, tiny, input_std, explode_at, vanish_at)
@@ -272,23 +313,30 @@ def run_stream(
                     break
                 rows = _Rows.of(members, [rows.ids[r] for r in keep], device, dtype)
                 h = h[keep]
+                if pair is not None:
+                    pair = pair[keep]
     return results
 
 
-def _layer(draw: _Draw, h: Tensor, rows: _Rows) -> Tensor:
-    """One layer for the running members: h (k, batch, width) → activations, same shape."""
-    k, batch, width = h.shape
+def _layer(draw: _Draw, h: Tensor, rows: _Rows, activate: bool = True) -> Tensor:
+    """One layer for the running members: h (k, m, width) → activations (or, without
+    ``activate``, pre-activations), same shape."""
+    k, m, width = h.shape
     xs = h if rows.scale is None else h * rows.scale
     if len(rows.transforms) == 1:
-        pre = draw.project(xs.reshape(k * batch, width), rows.transforms[0][2])
-        pre = pre.view(k, batch, width)
+        pre = draw.project(xs.reshape(k * m, width), rows.transforms[0][2])
+        pre = pre.view(k, m, width)
     else:
         pre = torch.empty_like(xs)
         for start, stop, transform in rows.transforms:
-            part = xs[start:stop].reshape((stop - start) * batch, width)
-            pre[start:stop] = draw.project(part, transform).view(stop - start, batch, width)
+            part = xs[start:stop].reshape((stop - start) * m, width)
+            pre[start:stop] = draw.project(part, transform).view(stop - start, m, width)
     for row, shift in rows.shifts:  # scaled before the sum: overflows only where x·Wᵀ would
         pre[row] += (h[row] * shift).sum(dim=1, keepdim=True)
+    return _activate(pre, rows) if activate else pre
+
+
+def _activate(pre: Tensor, rows: _Rows) -> Tensor:
     out = torch.empty_like(pre)
     for start, stop, act in rows.activations:
         out[start:stop] = act(pre[start:stop])
@@ -296,7 +344,7 @@ def _layer(draw: _Draw, h: Tensor, rows: _Rows) -> Tensor:
 
 
 def _record(
-    pending: list[tuple[int, list[int], Tensor, Tensor, Tensor]],
+    pending: list[tuple[int, list[int], Tensor, Tensor, Tensor, Tensor | None]],
     results: list[LayerStats],
     tiny: float,
     input_std: float,
@@ -305,14 +353,16 @@ def _record(
 ) -> set[int]:
     """Append a window of layers' statistics; the members that diverged in it."""
     done: set[int] = set()
-    for layer, alive, std_t, mean_t, finite_t in pending:
+    for layer, alive, std_t, mean_t, finite_t, cos_t in pending:
         stds, means, finites = std_t.tolist(), mean_t.tolist(), finite_t.tolist()
+        coss = cos_t.tolist() if cos_t is not None else [math.nan] * len(alive)
         for row, i in enumerate(alive):
             if i in done:
                 continue
             res = results[i]
             res.std.append(stds[row])
             res.mean.append(means[row])
+            res.cosine.append(coss[row])
             kind = classify(stds[row], finites[row], tiny, input_std, explode_at, vanish_at)
             if kind is not None:
                 res.divergence_layer, res.divergence_kind = layer, kind

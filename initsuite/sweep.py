@@ -43,6 +43,7 @@ def sweep(
     timing: bool = True,
     timing_repeats: int = 7,
     shared: bool = True,
+    pair_cosine: float | None = 0.5,
     progress: bool | None = None,
 ) -> SweepResult:
     """Sweep scheme × activation × depth × width × seed × device × dtype.
@@ -74,6 +75,9 @@ def sweep(
             N(0, 1); the uniform family shares U(-1, 1)). Each cell's weights are still its
             scheme's own draw from the seed, to rounding; comparisons between schemes become
             paired (less noise). False: every scheme draws on its own.
+        pair_cosine: cosine of a pair of inputs (squared norm = width) pushed through every
+            cell beside the batch; layers record the cosine of their pre-activations
+            (``cosine``, the c-map) beside the mean-field ``theory_cosine``. None: no pair.
         progress: show a progress bar on stderr (default: when stderr is a terminal).
 
     Returns:
@@ -89,7 +93,7 @@ def sweep(
     cfg = SweepConfig.build(
         schemes, activations, depths, widths, batch=batch, seeds=seeds, devices=devices,
         dtypes=dtypes, arch=arch, bias=bias, explode_at=explode_at, vanish_at=vanish_at,
-        timing=timing, timing_repeats=timing_repeats, shared=shared,
+        timing=timing, timing_repeats=timing_repeats, shared=shared, pair_cosine=pair_cosine,
     )  # fmt: skip
     return run(cfg, progress=progress)
 
@@ -128,7 +132,8 @@ def _plans(cfg: SweepConfig) -> Iterator[_Plan]:
             for width in cfg.widths:
                 for seed in cfg.seeds:
                     common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch,
-                                  seed=seed, device=device, dtype=dtype, bias=cfg.bias)  # fmt: skip
+                                  seed=seed, device=device, dtype=dtype, bias=cfg.bias,
+                                  pair_cosine=cfg.pair_cosine)  # fmt: skip
                     yield from _streams(cfg._scheme_objs, acts, share, common)
 
 
@@ -214,7 +219,7 @@ class _Theory:
             return None
         finfo = torch.finfo(DTYPES[dtype])
         return cell_theory(act, *prior, self.depth, self.cfg.batch * width, finfo.max,
-                           finfo.tiny)  # fmt: skip
+                           finfo.tiny, pair_cosine=self.cfg.pair_cosine)  # fmt: skip
 
 
 def _theory_cell(theory: CellTheory | None, depth: int, n: int) -> dict[str, Any]:
@@ -228,6 +233,7 @@ def _theory_cell(theory: CellTheory | None, depth: int, n: int) -> dict[str, Any
         "theory_divergence_layer": div if within else None,
         "theory_divergence_kind": theory.divergence_kind if theory and within else None,
         "theory_growth_per_layer": growth,
+        "theory_chi1": theory.chi1[n - 1] if theory and theory.chi1 and n > 0 else math.nan,
     }
 
 
@@ -275,6 +281,10 @@ def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
                     layers["std"].extend(st.std[:n])
                     layers["mean"].extend(st.mean[:n])
                     layers["theory_std"].extend(theory.std[:n] if theory else [math.nan] * n)
+                    layers["cosine"].extend(st.cosine[:n] if st.cosine else [math.nan] * n)
+                    layers["theory_cosine"].extend(
+                        theory.cosine[:n] if theory and theory.cosine else [math.nan] * n
+                    )
                     n_layers += n
             bar.update(len(plan.cells) * len(depths))
         sweep_s = time.perf_counter() - started

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -26,8 +27,8 @@ from . import activations as _activations
 from .quadrature import _rule
 
 __all__ = [
-    "CellTheory", "LayerMoments", "cell_theory", "mlp_moments", "predicted_log_std_sd", "spread",
-    "weight_prior",
+    "CellTheory", "LayerMoments", "c_map", "cell_theory", "mlp_moments", "predicted_log_std_sd",
+    "spread", "weight_prior",
 ]  # fmt: skip
 
 _SQRT_2PI = math.sqrt(2 * math.pi)
@@ -116,6 +117,95 @@ class CellTheory:
     std: list[float]
     divergence_layer: int | None
     divergence_kind: str | None
+    cosine: list[float] | None = None  # the c-map from the input pair's cosine
+    chi1: list[float] | None = None  # σ_w²·E[φ'(√q_l z)²] per layer
+
+
+@cache
+def _hermite(n: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilists' Gauss–Hermite nodes and weights normalised to the N(0, 1) density."""
+    x, w = np.polynomial.hermite_e.hermegauss(n)
+    return x, w / math.sqrt(2 * math.pi)
+
+
+def _cross(act: _activations.Activation) -> Callable[[float, float], float]:
+    """(q, c) ↦ E[φ(u)φ(v)] for (u, v) centred normal, variances q, correlation c.
+
+    Closed forms for linear and (leaky) ReLU (the arc-cosine kernel, Cho & Saul 2009); a
+    64×64 Gauss–Hermite product rule otherwise: ~1e-6·q for smooth φ (tanh, GELU, SiLU, ...),
+    within ~2e-3·q for the kinked ELU and SELU, below the finite-width noise of a measured
+    cosine (≈ 1/√width)."""
+    if act.name == "linear":
+        return lambda q, c: q * c
+    if act.name in ("relu", "leaky_relu"):
+        a = 0.0 if act.name == "relu" else float(act.params.get("negative_slope", 0.01))
+
+        def k(q: float, c: float) -> float:  # E[relu(u)·relu(v)], the arc-cosine kernel
+            c = min(max(c, -1.0), 1.0)
+            return q / (2 * math.pi) * (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c)
+
+        # φ(x) = relu(x) - a·relu(-x): E[φ(u)φ(v)] = (1 + a²)·k(c) - 2a·k(-c)
+        return lambda q, c: (1 + a * a) * k(q, c) - 2 * a * k(q, -c)
+    x, w = _hermite()
+    f = act._numpy
+    ww = np.outer(w, w)
+
+    def quad(q: float, c: float) -> float:
+        c = min(max(c, -1.0), 1.0)
+        s = math.sqrt(max(1 - c * c, 0.0))
+        u = math.sqrt(q) * x
+        fu = f(u)[:, None]
+        fv = f(math.sqrt(q) * (c * x[:, None] + s * x[None, :]))
+        return float(np.sum(ww * fu * fv))
+
+    return quad
+
+
+def _chi1(act: _activations.Activation) -> Callable[[float], float]:
+    """q ↦ E[φ'(√q z)²] (times σ_w² by the caller)."""
+    if act.name == "linear":
+        return lambda q: 1.0
+    if act.name == "relu":
+        return lambda q: 0.5
+    import torch
+
+    nodes, weights = _rule()
+
+    def quad(q: float) -> float:
+        z = torch.tensor(math.sqrt(q) * nodes, dtype=torch.float64, requires_grad=True)
+        (grad,) = torch.autograd.grad(act(z).sum(), z)
+        return float(np.dot(weights, grad.numpy() ** 2))
+
+    return quad
+
+
+def c_map(
+    activation: str | _activations.Activation,
+    sigma_w2: float,
+    sigma_b2: float,
+    depth: int,
+    cosine: float,
+) -> list[float]:
+    """Cosine of two inputs' pre-activations at layers 1..depth (Poole et al. 2016): with
+    inputs of q = 1 and cosine ``cosine``,
+    c_{l+1} = (σ_w²·E[φ(u)φ(v)] + σ_b²) / q_{l+1}, (u, v) of variance q_l, correlation c_l."""
+    act = _activations.get(activation)
+    cross, moments = _cross(act), _moments(act)
+    q = sigma_w2 + sigma_b2
+    c = (sigma_w2 * cosine + sigma_b2) / q if q > 0 else math.nan
+    out: list[float] = []
+    for _ in range(depth):
+        out.append(c)
+        if not (math.isfinite(q) and 0 < q < 1e300 and math.isfinite(c)):
+            out.extend([math.nan] * (depth - len(out)))
+            break
+        q_next = sigma_w2 * moments(q)[1] + sigma_b2
+        c_next = (sigma_w2 * cross(q, c) + sigma_b2) / q_next if q_next > 0 else math.nan
+        if q_next == q and abs(c_next - c) <= 1e-15:
+            out.extend([c_next] * (depth - len(out)))
+            break
+        q, c = q_next, c_next
+    return out[:depth]
 
 
 def cell_theory(
@@ -126,6 +216,7 @@ def cell_theory(
     n_values: int,
     finfo_max: float,
     finfo_tiny: float,
+    pair_cosine: float | None = None,
 ) -> CellTheory:
     """Predicted post-activation std per layer, and the first layer where the prediction
     leaves the dtype's normal range: ``overflow`` when the largest of ``n_values`` values,
@@ -147,7 +238,21 @@ def cell_theory(
         if m.std < finfo_tiny:
             div = (m.layer, "underflow")
             break
-    return CellTheory([m.std for m in layers], div[0] if div else None, div[1] if div else None)
+    chi = _chi1(activation)
+    chi1: list[float] = []
+    for m in layers:
+        if chi1 and m.q == layers[m.layer - 2].q:
+            chi1.append(chi1[-1])  # a fixed point: same q, same χ₁
+        elif math.isfinite(m.q) and m.q > 0:
+            chi1.append(sigma_w2 * chi(m.q))
+        else:
+            chi1.append(math.nan)
+    cos = None
+    if pair_cosine is not None:
+        cos = c_map(activation, sigma_w2, sigma_b2, depth, pair_cosine)
+    return CellTheory(
+        [m.std for m in layers], div[0] if div else None, div[1] if div else None, cos, chi1
+    )
 
 
 # Var(log ‖z_L‖²) ≈ c · Σ_l 1/n_l for one input at finite width (Hanin & Rolnick 2018):

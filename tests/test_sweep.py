@@ -31,12 +31,13 @@ CELLS_SCHEMA = {
     "divergence_kind": "string", "final_std": "float64", "growth_per_layer": "float64",
     "error": "string", "theory_final_std": "float64", "theory_divergence_layer": "Int64",
     "theory_divergence_kind": "string", "theory_growth_per_layer": "float64",
+    "theory_chi1": "float64",
 }  # fmt: skip
 LAYERS_SCHEMA = {
     "arch": "string", "scheme": "string", "activation": "string", "depth": "int64",
     "width": "int64", "batch": "int64", "seed": "int64", "device": "string",
     "dtype": "string", "layer": "int64", "std": "float64", "mean": "float64",
-    "theory_std": "float64",
+    "theory_std": "float64", "cosine": "float64", "theory_cosine": "float64",
 }  # fmt: skip
 TIMING_SCHEMA = {
     "scheme": "string", "width": "int64", "device": "string", "dtype": "string",

@@ -4,6 +4,7 @@ Carlo, and their columns in every sweep."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -225,3 +226,99 @@ def test_spread_flags_a_wrong_prediction() -> None:
     assert not theory.spread(cells)["disagree"].any()
     cells["theory_final_std"] *= 3  # a σ_w² off by 9×: far outside any finite-width spread
     assert theory.spread(cells)["disagree"].all()
+
+
+# -- the c-map and the measured cosine -----------------------------------------------------------
+
+
+def _dblquad_cross(act: str, q: float, c: float) -> float:
+    """E[φ(u)φ(v)] by adaptive 1-D quadratures (scipy), split at φ's kink lines."""
+    from scipy import integrate
+
+    f = activations.get(act)._numpy
+    s = math.sqrt(1 - c * c)
+    norm = math.sqrt(2 * math.pi)
+
+    def phi(x: float) -> float:
+        return float(f(np.array([x]))[0])
+
+    def quad(g: Any, cuts: tuple[float, ...]) -> float:
+        edges = (-12.0, *cuts, 12.0)
+        return sum(integrate.quad(g, lo, hi, epsabs=1e-13, limit=200)[0]
+                   for lo, hi in zip(edges[:-1], edges[1:], strict=True))  # fmt: skip
+
+    def inner(z1: float) -> float:
+        def g(z2: float) -> float:
+            return phi(math.sqrt(q) * (c * z1 + s * z2)) * math.exp(-z2 * z2 / 2)
+
+        return phi(math.sqrt(q) * z1) * quad(g, (-c * z1 / s,)) / norm
+
+    return quad(lambda z: inner(z) * math.exp(-z * z / 2), (0.0,)) / norm
+
+
+@pytest.mark.parametrize(
+    ("act", "tol"),
+    [
+        ("relu", 1e-8),
+        ("leaky_relu:negative_slope=0.2", 1e-8),
+        ("tanh", 1e-6),
+        ("gelu", 1e-6),
+        ("selu", 2e-3),
+    ],  # fmt: skip
+)
+def test_cross_moment_against_adaptive_quadrature(act: str, tol: float) -> None:
+    """Closed forms (ReLU family) and the Gauss–Hermite rule (smooth φ: tight; SELU's kink:
+    within 2e-3·q, as documented) against scipy's adaptive quadrature."""
+    cross = theory._cross(activations.get(act))
+    for q, c in ((0.5, -0.9), (0.5, 0.0), (2.0, 0.3), (2.0, 0.95)):
+        assert cross(q, c) == pytest.approx(_dblquad_cross(act, q, c), abs=tol * q), (q, c)
+
+
+def test_linear_c_map_keeps_the_cosine() -> None:
+    assert theory.c_map("linear", 1.0, 0.0, 10, 0.3) == pytest.approx([0.3] * 10)
+    # with a bias the cosine moves towards 1: c₁ = (σ_w²·c₀ + σ_b²)/(σ_w² + σ_b²)
+    assert theory.c_map("linear", 1.0, 1.0, 1, 0.3)[0] == pytest.approx(0.65)
+
+
+def test_orthogonal_linear_net_keeps_the_cosine_exactly() -> None:
+    """An orthogonal map preserves angles, so the measured cosine is the input pair's at
+    every layer (float32 rounding over 50 layers: < 1e-5)."""
+    res = initsuite.sweep("orthogonal", "linear", 50, 128, pair_cosine=0.3, timing=False)
+    np.testing.assert_allclose(res.layers["cosine"], 0.3, atol=1e-5)
+    np.testing.assert_allclose(res.layers["theory_cosine"], 0.3, atol=1e-12)
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+def test_measured_cosine_follows_the_c_map(act: str) -> None:
+    """Width 1024, 4 layers, 6 seeds: one layer moves a cosine by ≈ 1/√n = 0.03 at random;
+    over 4 layers and averaged over 6 seeds, 0.05 absolute is ~3 standard errors."""
+    res = initsuite.sweep("xavier_uniform:gain=auto", act, 4, 1024, seeds=6,
+                          pair_cosine=0.6, timing=False)  # fmt: skip
+    mean = res.layers.groupby("layer")[["cosine", "theory_cosine"]].mean()
+    assert (mean["cosine"] - mean["theory_cosine"]).abs().max() < 0.05
+
+
+def test_the_pair_does_not_change_the_batch_statistics() -> None:
+    kw = dict(activations=["tanh", "relu"], depths=20, widths=48, seeds=[1], timing=False)
+    with_pair = initsuite.sweep(["kaiming_normal", "orthogonal", "sparse"], **kw)
+    without = initsuite.sweep(["kaiming_normal", "orthogonal", "sparse"], pair_cosine=None, **kw)
+    cols = ["scheme", "activation", "layer", "std", "mean"]
+    assert with_pair.layers[cols].equals(without.layers[cols])
+    assert without.layers["cosine"].isna().all() and without.layers["theory_cosine"].isna().all()
+
+
+def test_chaotic_and_ordered_phases() -> None:
+    """tanh at 5/3 is chaotic (χ₁ ≈ 1.21 > 1): the cosine of two inputs falls; ReLU at He's
+    gain sits at χ₁ = 1 and inputs converge (c → 1)."""
+    res = initsuite.sweep("xavier_uniform:gain=auto", ["tanh", "relu"], 40, 256,
+                          pair_cosine=0.5, timing=False)  # fmt: skip
+    cells = res.cells.set_index("activation")
+    assert cells.loc["tanh", "theory_chi1"] == pytest.approx(1.21, abs=0.01)
+    assert cells.loc["relu", "theory_chi1"] == pytest.approx(1.0)
+    last = res.layers[res.layers.layer == 40].set_index("activation")
+    assert last.loc["tanh", "theory_cosine"] < 0.1 and last.loc["relu", "theory_cosine"] > 0.95
+
+
+def test_pair_cosine_is_validated() -> None:
+    with pytest.raises(initsuite.InitsuiteError, match="pair_cosine"):
+        initsuite.sweep("normal", "relu", 2, 8, pair_cosine=1.5)
