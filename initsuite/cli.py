@@ -68,6 +68,14 @@ def _build_parser() -> argparse.ArgumentParser:
     gn = sub.add_parser("gains", help="gains per activation and what each preserves")
     gn.add_argument("--json", action="store_true", help="machine-readable output")
 
+    ph = sub.add_parser("phase", help="order-chaos phase diagram of an activation")
+    ph.add_argument("--activation", required=True, help="activation spec, e.g. tanh")
+    ph.add_argument("--schemes", default="all", help="schemes to place (comma list or 'all')")
+    ph.add_argument("--width", type=int, default=256, help="layer width for σ_w² (default 256)")
+    ph.add_argument("--bias", action="store_true", help="with nn.Linear's default bias")
+    ph.add_argument("--out", help="also write the figure (PNG) to this file")
+    ph.add_argument("--json", action="store_true", help="machine-readable output")
+
     w = sub.add_parser("sweep", help="run a sweep and save its tables")
     w.add_argument(
         "--schemes",
@@ -159,6 +167,26 @@ def _cmd_gains(args: argparse.Namespace) -> None:
         )
 
 
+def _cmd_phase(args: argparse.Namespace) -> None:
+    from . import activations, phase, schemes
+    from .config import _positive_ints
+
+    act = activations.get(args.activation)
+    (width,) = _positive_ints("width", [args.width])
+    specs = schemes.expand(_split_specs(args.schemes))
+    points = phase.scheme_points(act, specs, width, args.bias)
+    _print_table(points, args.json)
+    if not args.json:
+        crit = phase.critical_sigma_w2(act, 1.0 / (3 * width) if args.bias else 0.0)
+        print(f"\ncritical σ_w² (χ₁ = 1) for {act.spec} at this σ_b²: {crit:.4g}")
+    if args.out:
+        from .report.figures import phase_diagram, save_figure
+
+        save_figure(phase_diagram(phase.phase_diagram(act), points), args.out)
+        if not args.json:
+            print(f"wrote {args.out}")
+
+
 def _cmd_sweep(args: argparse.Namespace) -> None:
     from . import schemes, store
     from .config import SweepConfig
@@ -204,6 +232,7 @@ _COMMANDS = {
     "schemes": _cmd_schemes,
     "activations": _cmd_activations,
     "gains": _cmd_gains,
+    "phase": _cmd_phase,
     "sweep": _cmd_sweep,
     "report": _cmd_report,
     "reproduce": _cmd_reproduce,

@@ -323,3 +323,47 @@ def test_chaotic_and_ordered_phases() -> None:
 def test_pair_cosine_is_validated() -> None:
     with pytest.raises(initsuite.InitsuiteError, match="pair_cosine"):
         initsuite.sweep("normal", "relu", 2, 8, pair_cosine=1.5)
+
+
+# -- phase diagram -------------------------------------------------------------------------------
+
+
+def test_critical_lines_match_the_literature() -> None:
+    """ReLU: χ₁ = σ_w²/2, so the critical σ_w² is 2 (He) at any σ_b²; tanh: 1 at σ_b² = 0
+    (approached as q* → 0, so a finite iteration lands within 1%) and ≈ 1.76 at σ_b² = 0.05
+    (Poole et al. 2016, Schoenholz et al. 2017)."""
+    from initsuite import phase
+
+    assert phase.critical_sigma_w2("relu", 0.0) == pytest.approx(2.0, rel=1e-6)
+    assert phase.critical_sigma_w2("relu", 0.3) == pytest.approx(2.0, rel=1e-6)
+    assert phase.critical_sigma_w2("tanh", 0.0) == pytest.approx(1.0, rel=0.01)
+    assert phase.critical_sigma_w2("tanh", 0.05) == pytest.approx(1.76, abs=0.01)
+
+
+def test_phase_diagram_and_scheme_points() -> None:
+    from initsuite import phase
+
+    grid = phase.phase_diagram("tanh", sigma_w2=[0.5, 1.5, 3.0], sigma_b2=[0.0, 0.2])
+    assert len(grid) == 6
+    assert set(grid.columns) >= {"sigma_w2", "sigma_b2", "q_star", "chi1", "depth_scale", "phase"}
+    by = grid.set_index(["sigma_w2", "sigma_b2"])
+    assert by.loc[(0.5, 0.0), "phase"] == "ordered" and by.loc[(3.0, 0.0), "phase"] == "chaotic"
+    chi = by.loc[(3.0, 0.0), "chi1"]
+    assert by.loc[(3.0, 0.0), "depth_scale"] == pytest.approx(1 / math.log(chi))
+    pts = phase.scheme_points("tanh", ["xavier_uniform:gain=auto", "eye", "kaiming_normal"], 64)
+    assert list(pts["scheme"]) == ["xavier_uniform:gain=auto", "kaiming_normal"]  # eye: n/a
+    assert pts.set_index("scheme").loc["xavier_uniform:gain=auto", "chi1"] == pytest.approx(
+        1.21, abs=0.01
+    )
+
+
+def test_phase_cli_writes_a_figure(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from initsuite.cli import main
+
+    out = tmp_path / "phase.png"
+    assert main(["phase", "--activation", "relu", "--schemes", "kaiming_normal",
+                 "--out", str(out)]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "kaiming_normal" in text and "critical σ_w²" in text
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["phase", "--activation", "tanhh"]) == 2

@@ -25,6 +25,7 @@ from .figures import (
     divergence_heatmap,
     final_std_distribution,
     init_time_vs_width,
+    phase_diagram,
     save_figure,
     std_vs_layer,
     tutorial_std_vs_layer,
@@ -39,6 +40,7 @@ __all__ = [
     "divergence_heatmap",
     "final_std_distribution",
     "init_time_vs_width",
+    "phase_diagram",
     "render",
     "save_figure",
     "std_vs_layer",
@@ -68,6 +70,21 @@ def _load_tutorial(tutorial_dir: str | os.PathLike[str]) -> dict[str, pd.DataFra
                 "is it a tutorial reproduction directory?"
             )
     return tables
+
+
+def _phase_figure(result: SweepResult) -> Figure:
+    """The phase diagram of the sweep's activations with its schemes placed on it."""
+    from .. import phase
+
+    config = result.meta.get("config", {})
+    acts = list(dict.fromkeys(result.cells["activation"].astype(str)))
+    width = int(result.cells["width"].max())
+    bias = bool(config.get("bias", False))
+    specs = list(dict.fromkeys(result.cells["scheme"].astype(str)))
+    grid = pd.concat([phase.phase_diagram(a) for a in acts], ignore_index=True)
+    points = pd.concat([phase.scheme_points(a, specs, width, bias) for a in acts],
+                       ignore_index=True)  # fmt: skip
+    return phase_diagram(grid, points)
 
 
 def write_report(
@@ -103,6 +120,7 @@ def write_report(
         ("divergence_heatmap", divergence_heatmap, result.cells, not ran.empty),
         ("final_std_distribution", final_std_distribution, result.cells, not ran.empty),
         ("init_time_vs_width", init_time_vs_width, result.timing, not result.timing.empty),
+        ("phase_diagram", lambda _: _phase_figure(result), result.cells, not ran.empty),
     ]
     if tutorial is not None:
         layers = tutorial["layers"]

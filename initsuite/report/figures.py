@@ -512,3 +512,61 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Pa
 
         plt.close(fig)  # a no-op unless the caller made ``fig`` through pyplot
     return store.atomic_write_bytes(path, buf.getvalue())
+
+
+def phase_diagram(grid: pd.DataFrame, points: pd.DataFrame | None = None) -> Figure:
+    """The order–chaos phase diagram: depth scale ξ = 1/|ln χ₁| (log colour) over
+    (σ_w², σ_b²), one panel per activation, the critical line χ₁ = 1 in black, and schemes as
+    numbered points (keyed beside the panels) where they fall inside the plotted range.
+
+    Args:
+        grid: :func:`initsuite.phase.phase_diagram` tables (one or several activations).
+        points: :func:`initsuite.phase.scheme_points` tables for the same activations.
+    """
+    _need(grid, ("activation", "sigma_w2", "sigma_b2", "chi1", "depth_scale"), "phase grid")
+    acts = levels(grid["activation"])
+    keyed: dict[tuple[float, float], int] = {}
+    key_lines: list[str] = []
+    with _style():
+        ncols = min(_COL_WRAP, len(acts))
+        nrows = math.ceil(len(acts) / ncols)
+        fig = _figure(_PANEL_W * ncols + 3.6, _PANEL_H * nrows + 0.8)
+        axes = _grid(fig, len(acts), ncols)
+        mesh = None
+        for ax, act in zip(axes, acts, strict=True):
+            g = grid[grid["activation"] == act]
+            w = np.unique(g["sigma_w2"].to_numpy())
+            b = np.unique(g["sigma_b2"].to_numpy())
+            xi = g.pivot_table(index="sigma_b2", columns="sigma_w2", values="depth_scale")
+            xi_log = np.log10(np.clip(xi.to_numpy(dtype=float), 0.1, 1e4))
+            chi = g.pivot_table(index="sigma_b2", columns="sigma_w2", values="chi1").to_numpy()
+            mesh = ax.pcolormesh(w, b, xi_log, shading="nearest", cmap="magma", vmin=-1, vmax=3)
+            if np.nanmin(chi) < 1 < np.nanmax(chi):
+                ax.contour(w, b, chi, levels=[1.0], colors="black", linewidths=1.6)
+            if points is not None and not points.empty:
+                inside = (points["activation"] == act) & points["sigma_w2"].between(w[0], w[-1])
+                p = points[inside & points["sigma_b2"].between(b[0], b[-1])]
+                for (sw, sb), names in p.groupby(["sigma_w2", "sigma_b2"])["scheme"]:
+                    spot = (round(float(sw), 6), round(float(sb), 6))
+                    if spot not in keyed:
+                        keyed[spot] = len(keyed) + 1
+                        key_lines.append(
+                            f"{keyed[spot]}: σ_w²={sw:.3g}, σ_b²={sb:.2g}: "
+                            + ", ".join(sorted(set(names)))
+                        )
+                    ax.plot(sw, sb, marker="o", ms=9, color="white", mec="black", mew=0.8)
+                    ax.annotate(str(keyed[spot]), (sw, sb), ha="center", va="center",
+                                fontsize=6.5, color="black")  # fmt: skip
+            ax.set_xlim(w[0], w[-1])
+            ax.set_ylim(b[0], b[-1])
+            ax.set_title(str(act))
+        assert mesh is not None  # one panel per activation, at least one activation
+        cbar = fig.colorbar(mesh, ax=axes[-1], pad=0.03)
+        cbar.set_label("ξ = 1/|ln χ₁| (layers, log10)")
+        if key_lines:
+            fig.text(1.0, 0.5, "\n".join(key_lines), fontsize=7, va="center", ha="left",
+                     family="monospace")  # fmt: skip
+        fig.supxlabel("σ_w² (fan_in · Var W)")
+        fig.supylabel("σ_b² (bias variance)")
+        fig.suptitle("Order (χ₁ < 1, left of the black line) and chaos (χ₁ > 1, right)")
+    return fig

@@ -191,11 +191,26 @@ def _failed_note(cells: pd.DataFrame) -> str:
     return f" {failed} cells failed with an error and are left out." if failed else ""
 
 
+def _cap_phase(r: SweepResult) -> str:
+    width = int(r.cells["width"].max())
+    return (
+        "The mean-field phase diagram of each activation (Poole et al. 2016, Schoenholz et "
+        "al. 2017): colour is the depth scale ξ = 1/|ln χ₁| in layers, χ₁ = σ_w²·E[φ'(√q* z)²] "
+        "at the fixed point q* reached from q = 1; the black line is the critical line χ₁ = 1. "
+        "Left of it (χ₁ < 1) distinct inputs become alike with depth and gradients vanish; "
+        "right of it they decorrelate and gradients explode. Numbered points are this sweep's "
+        f"schemes at width {width} (σ_w² = width · Var W, σ_b² from the bias), keyed on the "
+        "right; schemes outside the plotted range (e.g. N(0, 1), σ_w² = width) are not drawn. "
+        "`initsuite phase --activation NAME` prints the same numbers."
+    )
+
+
 _CAPTIONS: dict[str, tuple[str, Callable[[SweepResult], str]]] = {
     "std_vs_layer": ("Std by layer", _cap_std),
     "divergence_heatmap": ("Where and how often signals diverge", _cap_div),
     "final_std_distribution": ("Final std", _cap_final),
     "init_time_vs_width": ("Initialisation time", _cap_timing),
+    "phase_diagram": ("Order and chaos", _cap_phase),
 }
 CAPTIONED: tuple[str, ...] = tuple(_CAPTIONS)
 """The sweep's figures, in report order."""
