@@ -22,6 +22,7 @@ from ..errors import InitsuiteError
 from ..results import SweepResult
 from . import markdown
 from .figures import (
+    cosine_vs_layer,
     divergence_heatmap,
     final_std_distribution,
     init_time_vs_width,
@@ -72,6 +73,10 @@ def _load_tutorial(tutorial_dir: str | os.PathLike[str]) -> dict[str, pd.DataFra
     return tables
 
 
+def _has_cosine(layers: pd.DataFrame) -> bool:
+    return "cosine" in layers.columns and bool(layers["cosine"].notna().any())
+
+
 def _phase_figure(result: SweepResult) -> Figure:
     """The phase diagram of the sweep's activations with its schemes placed on it."""
     from .. import phase
@@ -120,6 +125,7 @@ def write_report(
         ("divergence_heatmap", divergence_heatmap, result.cells, not ran.empty),
         ("final_std_distribution", final_std_distribution, result.cells, not ran.empty),
         ("init_time_vs_width", init_time_vs_width, result.timing, not result.timing.empty),
+        ("cosine_vs_layer", cosine_vs_layer, result.layers, _has_cosine(result.layers)),
         ("phase_diagram", lambda _: _phase_figure(result), result.cells, not ran.empty),
     ]
     if tutorial is not None:

@@ -570,3 +570,46 @@ def phase_diagram(grid: pd.DataFrame, points: pd.DataFrame | None = None) -> Fig
         fig.supylabel("σ_b² (bias variance)")
         fig.suptitle("Order (χ₁ < 1, left of the black line) and chaos (χ₁ > 1, right)")
     return fig
+
+
+def cosine_vs_layer(layers: pd.DataFrame, width: int | None = None) -> Figure:
+    """The c-map: cosine of the input pair's pre-activations vs layer, one panel per
+    activation, one line per scheme (mean over seeds, band min–max), with the mean-field
+    ``theory_cosine`` dotted in the same colour. Deepest depth, one width (default largest).
+    """
+    _need(layers, ("scheme", "activation", "depth", "width", "seed", "layer", "cosine"), "layers")
+    w = pick_width(layers, width)
+    df = deepest(layers)
+    df = df[(df["width"] == w) & df["cosine"].notna()]
+    depth = int(df["depth"].max()) if not df.empty else 1
+    schemes, acts = levels(df["scheme"]), levels(df["activation"])
+    keys = ["activation", "scheme", "layer"]
+    agg = df.groupby(keys, observed=True).agg(
+        mean=("cosine", "mean"), lo=("cosine", "min"), hi=("cosine", "max"),
+        theory=("theory_cosine", "first"),
+    ).reset_index()  # fmt: skip
+    with _style() as sns:
+        from matplotlib.lines import Line2D
+
+        ncols = min(_COL_WRAP, max(len(acts), 1))
+        fig = _figure(_PANEL_W * ncols + 2.4, _PANEL_H * math.ceil(len(acts) / ncols) + 0.6)
+        axes = _grid(fig, max(len(acts), 1), ncols)
+        colors = _palette(sns, schemes)
+        dashes = dict(zip(schemes, _DASHES * len(schemes), strict=False))
+        for ax, act in zip(axes, acts, strict=False):
+            for scheme, g in agg[agg["activation"] == act].groupby("scheme", observed=True):
+                c = colors[scheme]
+                ax.fill_between(g["layer"], g["lo"], g["hi"], color=c, alpha=0.12, lw=0)
+                ax.plot(g["layer"], g["mean"], color=c, dashes=dashes[scheme], lw=1.5)
+                ax.plot(g["layer"], g["theory"], color=c, ls=":", lw=1.0)
+            ax.set_ylim(-1.05, 1.05)
+            ax.set_xlim(0, depth)
+            ax.set_title(str(act))
+        handles = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8, label=s)
+                   for s in schemes]  # fmt: skip
+        handles.append(Line2D([], [], color="0.3", ls=":", lw=1.0, label="mean-field c-map"))
+        _outside_legend(fig, handles, "scheme")
+        fig.supxlabel("layer")
+        fig.supylabel("cosine of the input pair's pre-activations")
+        fig.suptitle(f"Correlation map at width {w}, depth {depth}; band: min–max over seeds")
+    return fig

@@ -191,6 +191,19 @@ def _failed_note(cells: pd.DataFrame) -> str:
     return f" {failed} cells failed with an error and are left out." if failed else ""
 
 
+def _cap_cosine(r: SweepResult) -> str:
+    c = r.meta.get("config", {}).get("pair_cosine")
+    return (
+        f"Two inputs whose cosine is {c} go through every cell beside the batch; the lines "
+        "are the cosine of their pre-activations at each layer (mean over seeds, band min to "
+        "max) for the deepest cells at the largest width, dotted lines the mean-field c-map. "
+        "In the ordered phase (χ₁ < 1) the cosine rises towards 1: the net forgets how its "
+        "inputs differed. In the chaotic phase (χ₁ > 1) it falls to a fixed point below 1: "
+        "similar inputs are pulled apart. A net can keep its variance and still be chaotic "
+        "(tanh with gain 5/3)."
+    )
+
+
 def _cap_phase(r: SweepResult) -> str:
     width = int(r.cells["width"].max())
     return (
@@ -210,6 +223,7 @@ _CAPTIONS: dict[str, tuple[str, Callable[[SweepResult], str]]] = {
     "divergence_heatmap": ("Where and how often signals diverge", _cap_div),
     "final_std_distribution": ("Final std", _cap_final),
     "init_time_vs_width": ("Initialisation time", _cap_timing),
+    "cosine_vs_layer": ("How two inputs' representations converge or separate", _cap_cosine),
     "phase_diagram": ("Order and chaos", _cap_phase),
 }
 CAPTIONED: tuple[str, ...] = tuple(_CAPTIONS)
