@@ -208,6 +208,48 @@ def c_map(
     return out[:depth]
 
 
+@dataclass(frozen=True)
+class _Maps:
+    moments: list[LayerMoments]
+    chi1: list[float]
+    cosine: list[float] | None
+
+
+_MAPS: dict[tuple[str, float, float, int, float | None], _Maps] = {}
+
+
+def _maps(
+    activation: _activations.Activation,
+    sigma_w2: float,
+    sigma_b2: float,
+    depth: int,
+    pair_cosine: float | None,
+) -> _Maps:
+    """The variance map, χ₁ and c-map of layers 1..depth, memoised: they depend on the
+    activation and (σ_w², σ_b²) only, which many schemes and widths share (Xavier, LeCun and
+    orthogonal all have σ_w² = 1 on square layers, at every width)."""
+    key = (activation.spec, float(sigma_w2), float(sigma_b2), int(depth), pair_cosine)
+    if key in _MAPS:
+        return _MAPS[key]
+    layers = mlp_moments(activation, sigma_w2, depth, input_q=1.0, sigma_b2=sigma_b2)
+    chi = _chi1(activation)
+    chi1: list[float] = []
+    for m in layers:
+        if chi1 and m.q == layers[m.layer - 2].q:
+            chi1.append(chi1[-1])  # a fixed point: same q, same χ₁
+        elif math.isfinite(m.q) and m.q > 0:
+            chi1.append(sigma_w2 * chi(m.q))
+        else:
+            chi1.append(math.nan)
+    cos = None
+    if pair_cosine is not None:
+        cos = c_map(activation, sigma_w2, sigma_b2, depth, pair_cosine)
+    if len(_MAPS) > 4096:  # a long-lived process sweeping many grids: keep memory bounded
+        _MAPS.clear()
+    _MAPS[key] = _Maps(layers, chi1, cos)
+    return _MAPS[key]
+
+
 def cell_theory(
     activation: _activations.Activation,
     sigma_w2: float,
@@ -222,36 +264,27 @@ def cell_theory(
     leaves the dtype's normal range: ``overflow`` when the largest of ``n_values`` values,
     φ(±√q · sqrt(2 ln n_values)), exceeds ``finfo_max``; ``underflow`` when the std falls
     below ``finfo_tiny``."""
-    layers = mlp_moments(activation, sigma_w2, depth, input_q=1.0, sigma_b2=sigma_b2)
+    maps = _maps(activation, sigma_w2, sigma_b2, depth, pair_cosine)
     extreme = math.sqrt(2 * math.log(max(n_values, 2)))
     f = activation._numpy
     div: tuple[int, str] | None = None
-    for m in layers:
-        if not math.isfinite(m.q):
-            div = (m.layer, "overflow")
+    qs = np.array([m.q for m in maps.moments])
+    stds = np.array([m.std for m in maps.moments])
+    finite = np.isfinite(qs)
+    z = np.sqrt(np.where(finite, qs, 0.0)) * extreme
+    peak = np.maximum(np.abs(f(z)), np.abs(f(-z)))  # φ at ±z, every layer at once
+    with np.errstate(invalid="ignore"):
+        over = ~finite | ~(peak <= finfo_max)
+        under = stds < finfo_tiny
+    for layer in range(len(qs)):
+        if over[layer]:
+            div = (layer + 1, "overflow")
             break
-        z = math.sqrt(m.q) * extreme
-        peak = float(np.max(np.abs(f(np.array([-z, z])))))
-        if not peak <= finfo_max:
-            div = (m.layer, "overflow")
+        if under[layer]:
+            div = (layer + 1, "underflow")
             break
-        if m.std < finfo_tiny:
-            div = (m.layer, "underflow")
-            break
-    chi = _chi1(activation)
-    chi1: list[float] = []
-    for m in layers:
-        if chi1 and m.q == layers[m.layer - 2].q:
-            chi1.append(chi1[-1])  # a fixed point: same q, same χ₁
-        elif math.isfinite(m.q) and m.q > 0:
-            chi1.append(sigma_w2 * chi(m.q))
-        else:
-            chi1.append(math.nan)
-    cos = None
-    if pair_cosine is not None:
-        cos = c_map(activation, sigma_w2, sigma_b2, depth, pair_cosine)
     return CellTheory(
-        [m.std for m in layers], div[0] if div else None, div[1] if div else None, cos, chi1
+        list(stds), div[0] if div else None, div[1] if div else None, maps.cosine, maps.chi1
     )
 
 

@@ -89,6 +89,15 @@ def _phase_figure(result: SweepResult) -> Figure:
     grid = pd.concat([phase.phase_diagram(a) for a in acts], ignore_index=True)
     points = pd.concat([phase.scheme_points(a, specs, width, bias) for a in acts],
                        ignore_index=True)  # fmt: skip
+    # what the sweep saw at its deepest depth and largest width, per scheme and activation
+    c = result.cells
+    cells = c[(c["depth"] == c["depth"].max()) & (c["width"] == width) & c["error"].isna()]
+    seen = cells.groupby(["scheme", "activation"], observed=True)["divergence_kind"].agg(
+        lambda k: "none" if k.isna().all() else (
+            str(k.dropna().iloc[0]) if k.notna().all() and k.nunique() == 1 else "mixed")
+    )  # fmt: skip
+    points["measured"] = [seen.get((s, a), "none") for s, a in
+                          zip(points["scheme"], points["activation"], strict=True)]  # fmt: skip
     return phase_diagram(grid, points)
 
 

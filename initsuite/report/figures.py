@@ -514,10 +514,16 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Pa
     return store.atomic_write_bytes(path, buf.getvalue())
 
 
+_MEASURED_COLOR = {"none": "white", "overflow": "tomato", "underflow": "deepskyblue",
+                   "mixed": "gold"}  # fmt: skip
+
+
 def phase_diagram(grid: pd.DataFrame, points: pd.DataFrame | None = None) -> Figure:
     """The order–chaos phase diagram: depth scale ξ = 1/|ln χ₁| (log colour) over
     (σ_w², σ_b²), one panel per activation, the critical line χ₁ = 1 in black, and schemes as
-    numbered points (keyed beside the panels) where they fall inside the plotted range.
+    numbered points (keyed beside the panels) where they fall inside the plotted range. With a
+    ``measured`` column in ``points`` (what a sweep saw at that scheme and activation:
+    ``none``, ``overflow``, ``underflow`` or ``mixed``), the points are coloured by it.
 
     Args:
         grid: :func:`initsuite.phase.phase_diagram` tables (one or several activations).
@@ -525,8 +531,19 @@ def phase_diagram(grid: pd.DataFrame, points: pd.DataFrame | None = None) -> Fig
     """
     _need(grid, ("activation", "sigma_w2", "sigma_b2", "chi1", "depth_scale"), "phase grid")
     acts = levels(grid["activation"])
-    keyed: dict[tuple[float, float], int] = {}
-    key_lines: list[str] = []
+    # one key per (σ_w², σ_b²) spot, naming every scheme there in any panel
+    spots: dict[tuple[float, float], set[str]] = {}
+    w_range = (grid["sigma_w2"].min(), grid["sigma_w2"].max())
+    b_range = (grid["sigma_b2"].min(), grid["sigma_b2"].max())
+    if points is not None and not points.empty:
+        for sw, sb, name in zip(points["sigma_w2"], points["sigma_b2"], points["scheme"],
+                                strict=True):  # fmt: skip
+            if not (w_range[0] <= sw <= w_range[1] and b_range[0] <= sb <= b_range[1]):
+                continue
+            spots.setdefault((round(float(sw), 6), round(float(sb), 6)), set()).add(str(name))
+    keyed = {spot: i for i, spot in enumerate(sorted(spots), start=1)}
+    key_lines = [f"{keyed[(sw, sb)]}: σ_w²={sw:.3g}, σ_b²={sb:.2g}: " + ", ".join(sorted(names))
+                 for (sw, sb), names in sorted(spots.items())]  # fmt: skip
     with _style():
         ncols = min(_COL_WRAP, len(acts))
         nrows = math.ceil(len(acts) / ncols)
@@ -548,13 +565,9 @@ def phase_diagram(grid: pd.DataFrame, points: pd.DataFrame | None = None) -> Fig
                 p = points[inside & points["sigma_b2"].between(b[0], b[-1])]
                 for (sw, sb), names in p.groupby(["sigma_w2", "sigma_b2"])["scheme"]:
                     spot = (round(float(sw), 6), round(float(sb), 6))
-                    if spot not in keyed:
-                        keyed[spot] = len(keyed) + 1
-                        key_lines.append(
-                            f"{keyed[spot]}: σ_w²={sw:.3g}, σ_b²={sb:.2g}: "
-                            + ", ".join(sorted(set(names)))
-                        )
-                    ax.plot(sw, sb, marker="o", ms=9, color="white", mec="black", mew=0.8)
+                    seen = set(p.loc[names.index, "measured"]) if "measured" in p else set()
+                    face = _MEASURED_COLOR.get(seen.pop() if len(seen) == 1 else "mixed", "white")
+                    ax.plot(sw, sb, marker="o", ms=9, color=face, mec="black", mew=0.8)
                     ax.annotate(str(keyed[spot]), (sw, sb), ha="center", va="center",
                                 fontsize=6.5, color="black")  # fmt: skip
             ax.set_xlim(w[0], w[-1])
@@ -564,6 +577,9 @@ def phase_diagram(grid: pd.DataFrame, points: pd.DataFrame | None = None) -> Fig
         cbar = fig.colorbar(mesh, ax=axes[-1], pad=0.03)
         cbar.set_label("ξ = 1/|ln χ₁| (layers, log10)")
         if key_lines:
+            if points is not None and "measured" in points:
+                key_lines += ["", "point colour: what the sweep measured at its deepest depth",
+                              *(f"  {c}: {k}" for k, c in _MEASURED_COLOR.items())]  # fmt: skip
             fig.text(1.0, 0.5, "\n".join(key_lines), fontsize=7, va="center", ha="left",
                      family="monospace")  # fmt: skip
         fig.supxlabel("σ_w² (fan_in · Var W)")

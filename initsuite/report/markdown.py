@@ -213,7 +213,9 @@ def _cap_phase(r: SweepResult) -> str:
         "Left of it (χ₁ < 1) distinct inputs become alike with depth and gradients vanish; "
         "right of it they decorrelate and gradients explode. Numbered points are this sweep's "
         f"schemes at width {width} (σ_w² = width · Var W, σ_b² from the bias), keyed on the "
-        "right; schemes outside the plotted range (e.g. N(0, 1), σ_w² = width) are not drawn. "
+        "right and coloured by what the sweep measured for that scheme and activation at its "
+        "deepest depth (white: no divergence; red: overflow; blue: underflow; gold: mixed over "
+        "seeds); schemes outside the plotted range (e.g. N(0, 1), σ_w² = width) are not drawn. "
         "`initsuite phase --activation NAME` prints the same numbers."
     )
 
