@@ -148,17 +148,27 @@ def test_baseline_floor(benchmark, run_timed, quick, device):
     run_timed(lambda: floor(grid, device), reference=True)
 
 
+def _sweep(grid: Grid, device: torch.device, pair_cosine: float | None) -> initsuite.SweepResult:
+    return initsuite.sweep(
+        list(grid.schemes), list(grid.activations), list(grid.depths), list(grid.widths),
+        batch=grid.batch, seeds=grid.seeds, devices=str(device), timing=False,
+        pair_cosine=pair_cosine, progress=False,
+    )  # fmt: skip
+
+
 def test_sweep(benchmark, run_timed, quick, device):
-    grid = _grid(benchmark, quick, device, "initsuite.sweep")
+    """The engine on the grid: the same work as the loop and the floor (per-layer stds),
+    with the mean-field columns, without the input pair."""
+    grid = _grid(benchmark, quick, device, "initsuite.sweep, pair_cosine=None")
     results: list[initsuite.SweepResult] = []
+    run_timed(lambda: results.append(_sweep(grid, device, None)), reference=False)
+    assert len(results[-1].cells) == grid.cells
 
-    def run() -> None:
-        res = initsuite.sweep(
-            list(grid.schemes), list(grid.activations), list(grid.depths), list(grid.widths),
-            batch=grid.batch, seeds=grid.seeds, devices=str(device), timing=False,
-            progress=False,
-        )  # fmt: skip
-        results.append(res)
 
-    run_timed(run, reference=False)
+def test_sweep_with_pair(benchmark, run_timed, quick, device):
+    """The default sweep: also the input pair's cosine at every layer (the c-map), a second
+    small product per layer that neither the loop nor the floor computes."""
+    grid = _grid(benchmark, quick, device, "initsuite.sweep (default, with the input pair)")
+    results: list[initsuite.SweepResult] = []
+    run_timed(lambda: results.append(_sweep(grid, device, 0.5)), reference=False)
     assert len(results[-1].cells) == grid.cells

@@ -104,17 +104,21 @@ class LayerStats:
 def layer_stats(y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Std (correction=1), mean and all-finite flag of each row of ``y`` (k, n), in float64.
 
-    Values are divided by their largest magnitude before the moments are taken, so the
-    statistics cannot overflow or lose subnormal precision before the data itself does. Rows
-    holding inf/nan get NaN statistics.
+    The moments are taken in float64, where the squares of any float32/bfloat16/float16
+    value neither overflow nor fall into subnormals; float64 input is first divided by its
+    largest magnitude. Either way the statistics cannot overflow or lose precision before
+    the data itself does. Rows holding inf/nan get NaN statistics.
     """
-    y = y.to(torch.float64)
-    finite = torch.isfinite(y).all(dim=1)
-    amax = y.abs().amax(dim=1)
-    scale = torch.where(finite & (amax > 0), amax, torch.ones_like(amax))
-    z = y / scale[:, None]
-    std = z.std(dim=1) * scale
-    mean = z.mean(dim=1) * scale
+    if y.dtype == torch.float64:
+        amax = y.abs().amax(dim=1)
+        scale = torch.where(torch.isfinite(amax) & (amax > 0), amax, torch.ones_like(amax))
+        std, mean = torch.std_mean(y / scale[:, None], dim=1)
+        std, mean = std * scale, mean * scale
+    else:
+        std, mean = torch.std_mean(y.to(torch.float64), dim=1)
+    # an inf or nan anywhere in a row makes its mean or std non-finite (inf - inf = nan),
+    # and finite values cannot overflow here: the flag needs no pass of its own
+    finite = torch.isfinite(std) & torch.isfinite(mean)
     nan = torch.full_like(std, math.nan)
     return torch.where(finite, std, nan), torch.where(finite, mean, nan), finite
 
@@ -337,6 +341,8 @@ def _layer(draw: _Draw, h: Tensor, rows: _Rows, activate: bool = True) -> Tensor
 
 
 def _activate(pre: Tensor, rows: _Rows) -> Tensor:
+    if len(rows.activations) == 1:
+        return rows.activations[0][2](pre)
     out = torch.empty_like(pre)
     for start, stop, act in rows.activations:
         out[start:stop] = act(pre[start:stop])
