@@ -300,13 +300,24 @@ def predicted_log_std_sd(activation: str, depth: int, width: int) -> float:
     return math.nan if c is None else math.sqrt(c * depth / (4 * width))
 
 
+# sqrt(df / χ²_{0.05, df}): the upper 95% confidence limit of an sd over its estimate.
+_SD_UPPER = {1: 15.95, 2: 4.41, 3: 2.92, 4: 2.37, 5: 2.09, 6: 1.92, 7: 1.80, 8: 1.71, 9: 1.65}
+
+
+def _sd_upper_factor(df: int) -> float:
+    if df < 1:
+        return math.nan
+    return _SD_UPPER.get(df, 1 + 1.645 / math.sqrt(2 * df))
+
+
 def spread(cells: Any) -> Any:
     """Across-seed spread of log(final std) per (scheme, activation, depth, width, device,
     dtype) of the cells that did not diverge, beside the mean-field value and the
     finite-width prediction (``predicted_log_std_sd``, one input; a batch pools inputs, which
     narrows the spread of linear nets below it). ``expected_log_std`` is the mean-field value
     less the log-normal bias Var(log std); ``disagree`` flags cells whose mean measured log
-    std is further from it than twice the spread (predicted where known, else measured)."""
+    std is further from it than twice the spread (predicted where known, else the measured
+    sd at its upper 95% confidence limit, which a handful of seeds needs)."""
     import pandas as pd
 
     keys = ["scheme", "activation", "depth", "width", "device", "dtype"]
@@ -328,7 +339,10 @@ def spread(cells: Any) -> Any:
     # Mean field predicts the mean square; for a log-normal std the mean of log std sits
     # below log(theory) by Var(log std).
     out["expected_log_std"] = out["theory_log_std"] - out["predicted_log_std_sd"].fillna(0) ** 2
-    band = out["predicted_log_std_sd"].fillna(out["log_std_sd"])
+    # Where no prediction is known, the measured sd stands in, at its upper 95% confidence
+    # limit: an sd from three seeds can be a fifth of the true one.
+    upper = out["log_std_sd"] * [_sd_upper_factor(int(k) - 1) for k in out["seeds"]]
+    band = out["predicted_log_std_sd"].fillna(upper)
     gap = (out["log_std_mean"] - out["expected_log_std"]).abs()
     out["disagree"] = (gap > 2 * band) & band.notna() & out["theory_log_std"].notna()
     return out

@@ -131,7 +131,7 @@ def reproduce(seeds: int = 10, progress: bool | None = None) -> TutorialResult:
                 values = [float(v) if pd.notna(v) else math.nan for v in cells[exp.quantity]]
             else:
                 values = [float(v) for v in cells[exp.quantity]]
-            lay = res.layers[["seed", "layer", "std", "mean"]].copy()
+            lay = res.layers[["seed", "layer", "std", "mean", "theory_std"]].copy()
             lay.insert(0, "experiment", exp.name)
             layer_frames.append(lay)
         expected = _expected(exp)

@@ -459,7 +459,8 @@ def init_time_vs_width(timing: pd.DataFrame) -> Figure:
 
 
 def tutorial_std_vs_layer(tutorial_layers: pd.DataFrame) -> Figure:
-    """Std (log y) vs layer for each tutorial experiment: geometric mean over seeds, min–max band.
+    """Std (log y) vs layer for each tutorial experiment: geometric mean over seeds, min–max band,
+    and the mean-field prediction dotted where the layers carry ``theory_std``.
 
     Args:
         tutorial_layers: the ``layers`` table of a tutorial reproduction (experiment, seed,
@@ -482,6 +483,11 @@ def tutorial_std_vs_layer(tutorial_layers: pd.DataFrame) -> Figure:
             ax.plot(x, y, color=colors[e], lw=1.6)
             if e in stopped:
                 ax.plot(x[-1], y[-1], color=colors[e], marker="x", ms=6, mew=1.6)
+        if "theory_std" in tutorial_layers.columns:  # the mean-field prediction, dotted
+            theory = tutorial_layers[tutorial_layers["theory_std"] > 0]
+            for e, g in theory.groupby("experiment", observed=True, sort=True):
+                t = g.groupby("layer")["theory_std"].first()
+                ax.plot(t.index, t.to_numpy(), color=colors[e], ls=":", lw=1.0)
         ax.set_yscale("log")
         _decade_ticks([ax])
         ax.set(xlabel="layer (1-based)", ylabel="std (geometric mean over seeds, log scale)")

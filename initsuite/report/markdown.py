@@ -182,7 +182,8 @@ def _cap_tutorial(tl: pd.DataFrame) -> str:
     return (
         f"Std of each layer's output (log scale) in the tutorial's experiments: the line is the "
         f"geometric mean over {_n(tl, 'seed')} seeds, the band spans their minimum to maximum. "
-        "Layers are 1-based; a line ends where the values stopped being finite."
+        "Layers are 1-based; a line ends where the values stopped being finite. Dotted lines "
+        "in the same colour are the mean-field prediction."
     )
 
 
