@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -145,24 +146,28 @@ def normal(
         return tensor.normal_(mean, std, generator=generator)
 
 
-def _trunc_normal_mean(
-    shape: tuple[int, ...], mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
-) -> float:
+def _truncation(mean: float, std: float, a: float, b: float) -> tuple[float, float, float, float]:
+    """(α, β, φ(α) - φ(β), Z) of N(mean, std²) cut to [a, b]: standardised cut-offs, the
+    density difference and the mass kept."""
     alpha, beta = (a - mean) / std, (b - mean) / std
     pdf = lambda x: math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)  # noqa: E731
     cdf = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2)))  # noqa: E731
-    return mean + std * (pdf(alpha) - pdf(beta)) / (cdf(beta) - cdf(alpha))
+    return alpha, beta, pdf(alpha) - pdf(beta), cdf(beta) - cdf(alpha)
+
+
+def _trunc_normal_mean(
+    shape: tuple[int, ...], mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
+) -> float:
+    _, _, dpdf, z = _truncation(mean, std, a, b)
+    return mean + std * dpdf / z
 
 
 def _trunc_normal_variance(
     shape: tuple[int, ...], mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
 ) -> float:
-    alpha, beta = (a - mean) / std, (b - mean) / std
+    alpha, beta, dpdf, z = _truncation(mean, std, a, b)
     pdf = lambda x: math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)  # noqa: E731
-    cdf = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2)))  # noqa: E731
-    z = cdf(beta) - cdf(alpha)
-    ratio = (pdf(alpha) - pdf(beta)) / z
-    return std**2 * (1 + (alpha * pdf(alpha) - beta * pdf(beta)) / z - ratio**2)
+    return std**2 * (1 + (alpha * pdf(alpha) - beta * pdf(beta)) / z - (dpdf / z) ** 2)
 
 
 @register(
@@ -454,6 +459,46 @@ def _orthogonal_shared(shape: tuple[int, ...], gain: Gain = 1.0) -> SharedDraw |
     return None
 
 
+def _qr_haar(z: Tensor) -> Tensor:
+    """torch's orthogonal_: Q of a QR of ``z`` with R's diagonal signs folded in."""
+    q, r = torch.linalg.qr(z)
+    return q * torch.diag(r, 0).sign()
+
+
+def _householder_haar(z: Tensor) -> Tensor:
+    a, tau, d = haar_householder(z)
+    return torch.linalg.householder_product(a, tau) * d
+
+
+def _fill_orthogonal(
+    tensor: Tensor,
+    gain: Gain,
+    generator: torch.Generator | None,
+    haar: Callable[[Tensor], Tensor],
+) -> Tensor:
+    """Fill ``tensor`` (trailing dimensions flattened) with ``gain · haar(Z)``, Z a tall
+    N(0, 1) draw of the flattened shape (transposed when wide, as torch does); the
+    factorisation runs in float32 for float16/bfloat16 tensors."""
+    if tensor.ndimension() < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.size(0)
+    cols = tensor.numel() // rows
+    with torch.no_grad():
+        flat = tensor.new_empty((rows, cols)).normal_(0, 1, generator=generator)
+        if flat.dtype in (torch.float16, torch.bfloat16):
+            flat = flat.float()
+        if rows < cols:
+            flat.t_()
+        q = haar(flat)
+        if rows < cols:
+            q.t_()
+        tensor.view_as(q).copy_(q)
+        tensor.mul_(_gain(gain))
+    return tensor
+
+
 @register(family="orthogonal", variance="gain² / max(rows, cols)", variance_fn=_orthogonal_var,
           paper=_SAXE, min_rank=2, torch_fn="orthogonal_",
           shared=_orthogonal_shared)  # fmt: skip
@@ -469,25 +514,7 @@ def orthogonal(
     Args:
         gain: scale factor, or ``auto`` for the following activation's gain (default 1).
     """
-    if tensor.ndimension() < 2:
-        raise ValueError("Only tensors with 2 or more dimensions are supported")
-    if tensor.numel() == 0:
-        return tensor
-    rows = tensor.size(0)
-    cols = tensor.numel() // rows
-    with torch.no_grad():
-        flat = tensor.new_empty((rows, cols)).normal_(0, 1, generator=generator)
-        if flat.dtype in (torch.float16, torch.bfloat16):
-            flat = flat.float()
-        if rows < cols:
-            flat.t_()
-        q, r = torch.linalg.qr(flat)
-        q *= torch.diag(r, 0).sign()
-        if rows < cols:
-            q.t_()
-        tensor.view_as(q).copy_(q)
-        tensor.mul_(_gain(gain))
-    return tensor
+    return _fill_orthogonal(tensor, gain, generator, _qr_haar)
 
 
 def haar_householder(z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -534,25 +561,7 @@ def orthogonal_householder(
     Args:
         gain: scale factor, or ``auto`` for the following activation's gain (default 1).
     """
-    if tensor.ndimension() < 2:
-        raise ValueError("Only tensors with 2 or more dimensions are supported")
-    if tensor.numel() == 0:
-        return tensor
-    rows = tensor.size(0)
-    cols = tensor.numel() // rows
-    with torch.no_grad():
-        flat = tensor.new_empty((rows, cols)).normal_(0, 1, generator=generator)
-        if flat.dtype in (torch.float16, torch.bfloat16):
-            flat = flat.float()
-        if rows < cols:
-            flat.t_()
-        a, tau, d = haar_householder(flat)
-        q = torch.linalg.householder_product(a, tau) * d
-        if rows < cols:
-            q.t_()
-        tensor.view_as(q).copy_(q)
-        tensor.mul_(_gain(gain))
-    return tensor
+    return _fill_orthogonal(tensor, gain, generator, _householder_haar)
 
 
 def _sparse_var(shape: tuple[int, ...], sparsity: float = 0.9, std: float = 0.01) -> float:
