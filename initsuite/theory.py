@@ -27,8 +27,8 @@ from . import activations as _activations
 from .quadrature import _rule
 
 __all__ = [
-    "CellTheory", "LayerMoments", "c_map", "cell_theory", "mlp_moments", "predicted_log_std_sd",
-    "spread", "weight_prior",
+    "CellTheory", "LayerMoments", "c_map", "cell_theory", "correlation_depth", "mlp_moments",
+    "predicted_log_std_sd", "spread", "weight_prior",
 ]  # fmt: skip
 
 _SQRT_2PI = math.sqrt(2 * math.pi)
@@ -346,3 +346,30 @@ def spread(cells: Any) -> Any:
     gap = (out["log_std_mean"] - out["expected_log_std"]).abs()
     out["disagree"] = (gap > 2 * band) & band.notna() & out["theory_log_std"].notna()
     return out
+
+
+def correlation_depth(layers: Any) -> Any:
+    """Measured depth scale of the c-map per (scheme, activation, depth, width, device, dtype):
+    the number of layers the seed-averaged cosine of the input pair takes to close 1 - 1/e of
+    its gap to the mean-field fixed point c* (``theory_cosine`` at the last layer), to set
+    beside ξ = 1/|ln χ₁|. NaN where the gap at layer 1 is under 0.02 (nothing to measure),
+    where the gap never closes that far, or without a cosine."""
+    import pandas as pd
+
+    keys = ["scheme", "activation", "depth", "width", "device", "dtype"]
+    cols = ["scheme", "activation", "depth", "width", "device", "dtype", "c_star",
+            "measured_depth"]  # fmt: skip
+    if "cosine" not in layers.columns or layers["cosine"].isna().all():
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for key, g in layers.groupby(keys, observed=True):
+        mean = g.groupby("layer")[["cosine", "theory_cosine"]].mean()
+        c_star = float(mean["theory_cosine"].iloc[-1])
+        gap = (mean["cosine"] - c_star).abs().to_numpy()
+        measured = math.nan
+        if math.isfinite(c_star) and len(gap) and gap[0] >= 0.02:
+            closed = np.nonzero(gap <= gap[0] / math.e)[0]
+            if len(closed):
+                measured = float(mean.index[closed[0]] - 1)
+        rows.append((*key, c_star, measured))
+    return pd.DataFrame(rows, columns=cols)

@@ -367,3 +367,17 @@ def test_phase_cli_writes_a_figure(tmp_path: Any, capsys: pytest.CaptureFixture[
     assert "kaiming_normal" in text and "critical σ_w²" in text
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["phase", "--activation", "tanhh"]) == 2
+
+
+def test_correlation_depth_is_measured_from_the_c_map() -> None:
+    """Chaotic tanh (5/3) pulls the pair's cosine from 0.5 towards c* ≈ 0 within tens of
+    layers; the measured e-fold depth is finite and of the order of ξ = 1/ln χ₁ ≈ 5 (the
+    c-map's own rate at c* differs from χ₁, so only the order is checked: 1-60 layers)."""
+    res = initsuite.sweep("xavier_uniform:gain=auto", ["tanh", "linear"], 60, 512, seeds=2,
+                          timing=False)  # fmt: skip
+    d = theory.correlation_depth(res.layers).set_index("activation")
+    assert 1 <= d.loc["tanh", "measured_depth"] <= 60
+    assert abs(d.loc["tanh", "c_star"]) < 0.05
+    assert np.isnan(d.loc["linear", "measured_depth"])  # linear nets keep the cosine: no gap
+    none = initsuite.sweep("kaiming_normal", "relu", 5, 32, pair_cosine=None, timing=False)
+    assert theory.correlation_depth(none.layers).empty

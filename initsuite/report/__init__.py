@@ -98,6 +98,13 @@ def _phase_figure(result: SweepResult) -> Figure:
     )  # fmt: skip
     points["measured"] = [seen.get((s, a), "none") for s, a in
                           zip(points["scheme"], points["activation"], strict=True)]  # fmt: skip
+    from ..theory import correlation_depth
+
+    layers = result.layers
+    deep = layers[(layers["depth"] == layers["depth"].max()) & (layers["width"] == width)]
+    corr = correlation_depth(deep).groupby(["scheme", "activation"])["measured_depth"].median()
+    pairs = zip(points["scheme"], points["activation"], strict=True)
+    points["measured_depth"] = [corr.get((s, a), float("nan")) for s, a in pairs]
     return phase_diagram(grid, points)
 
 

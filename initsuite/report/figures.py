@@ -529,7 +529,9 @@ def phase_diagram(grid: pd.DataFrame, points: pd.DataFrame | None = None) -> Fig
     (σ_w², σ_b²), one panel per activation, the critical line χ₁ = 1 in black, and schemes as
     numbered points (keyed beside the panels) where they fall inside the plotted range. With a
     ``measured`` column in ``points`` (what a sweep saw at that scheme and activation:
-    ``none``, ``overflow``, ``underflow`` or ``mixed``), the points are coloured by it.
+    ``none``, ``overflow``, ``underflow`` or ``mixed``), the points are coloured by it; with
+    ``measured_depth`` (:func:`initsuite.theory.correlation_depth`), that number of layers is
+    written above each point, to compare with the colour's ξ.
 
     Args:
         grid: :func:`initsuite.phase.phase_diagram` tables (one or several activations).
@@ -576,6 +578,12 @@ def phase_diagram(grid: pd.DataFrame, points: pd.DataFrame | None = None) -> Fig
                     ax.plot(sw, sb, marker="o", ms=9, color=face, mec="black", mew=0.8)
                     ax.annotate(str(keyed[spot]), (sw, sb), ha="center", va="center",
                                 fontsize=6.5, color="black")  # fmt: skip
+                    if "measured_depth" in p:
+                        depth = p.loc[names.index, "measured_depth"].median()
+                        if np.isfinite(depth):  # measured depth scale beside the colour's ξ
+                            ax.annotate(f"{depth:.0f}", (sw, sb), xytext=(0, 8),
+                                        textcoords="offset points", ha="center", fontsize=6.5,
+                                        color="white", weight="bold")  # fmt: skip
             ax.set_xlim(w[0], w[-1])
             ax.set_ylim(b[0], b[-1])
             ax.set_title(str(act))

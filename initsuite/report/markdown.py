@@ -216,7 +216,10 @@ def _cap_phase(r: SweepResult) -> str:
         f"schemes at width {width} (σ_w² = width · Var W, σ_b² from the bias), keyed on the "
         "right and coloured by what the sweep measured for that scheme and activation at its "
         "deepest depth (white: no divergence; red: overflow; blue: underflow; gold: mixed over "
-        "seeds); schemes outside the plotted range (e.g. N(0, 1), σ_w² = width) are not drawn. "
+        "seeds); the number above a point is the depth scale measured in the sweep (layers for "
+        "the input pair's mean cosine to close 1 - 1/e of its gap to the fixed point c*), to "
+        "set beside the colour's ξ. Schemes outside the plotted range (e.g. N(0, 1), "
+        "σ_w² = width) are not drawn. "
         "`initsuite phase --activation NAME` prints the same numbers."
     )
 
