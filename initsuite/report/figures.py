@@ -13,6 +13,7 @@ import contextlib
 import io
 import math
 import os
+import textwrap
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -550,8 +551,11 @@ def phase_diagram(grid: pd.DataFrame, points: pd.DataFrame | None = None) -> Fig
                 continue
             spots.setdefault((round(float(sw), 6), round(float(sb), 6)), set()).add(str(name))
     keyed = {spot: i for i, spot in enumerate(sorted(spots), start=1)}
-    key_lines = [f"{keyed[(sw, sb)]}: σ_w²={sw:.3g}, σ_b²={sb:.2g}: " + ", ".join(sorted(names))
-                 for (sw, sb), names in sorted(spots.items())]  # fmt: skip
+    key_lines = [
+        textwrap.fill(f"{keyed[(sw, sb)]}: σ_w²={sw:.3g}, σ_b²={sb:.2g}: "
+                      + ", ".join(sorted(names)), width=64, subsequent_indent="    ")
+        for (sw, sb), names in sorted(spots.items())
+    ]  # fmt: skip
     with _style():
         ncols = min(_COL_WRAP, len(acts))
         nrows = math.ceil(len(acts) / ncols)
