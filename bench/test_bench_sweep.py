@@ -172,3 +172,27 @@ def test_sweep_with_pair(benchmark, run_timed, quick, device):
     results: list[initsuite.SweepResult] = []
     run_timed(lambda: results.append(_sweep(grid, device, 0.5)), reference=False)
     assert len(results[-1].cells) == grid.cells
+
+
+LARGE = dict(schemes=["all"], activations=["linear", "tanh", "relu", "selu", "gelu"],
+             depths=[10, 50, 100], widths=[128, 512], seeds=2)  # fmt: skip
+LARGE_QUICK = dict(schemes=["all"], activations=["tanh", "relu"], depths=[10], widths=[64],
+                   seeds=1)  # fmt: skip
+
+
+def test_sweep_large_grid(benchmark, run_timed, quick, device):
+    """The engine alone on a larger grid (every Linear scheme, five activations: about 1100
+    cells); ``extra_info`` records cells and layers per second."""
+    grid = LARGE_QUICK if quick else LARGE
+    benchmark.group = "sweep, large grid"
+    results: list[initsuite.SweepResult] = []
+
+    def run() -> None:
+        results.append(initsuite.sweep(**grid, devices=str(device), timing=False,
+                                       progress=False))  # fmt: skip
+
+    run_timed(run, reference=True)
+    res = results[-1]
+    benchmark.extra_info.update({"grid": grid, "cells": len(res.cells),
+                                 "cells_per_second": res.meta["cells_per_second"],
+                                 "layers_per_second": res.meta["layers_per_second"]})  # fmt: skip
