@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -141,8 +142,8 @@ def _try(t: Any, value: Any) -> tuple[bool, Any]:
     if t is int:
         if isinstance(value, bool):
             return False, None
-        if isinstance(value, int):
-            return True, value
+        if isinstance(value, numbers.Integral):  # also NumPy's integer scalars
+            return True, int(value)
         if isinstance(value, str):
             try:
                 return True, int(value)
@@ -152,7 +153,7 @@ def _try(t: Any, value: Any) -> tuple[bool, Any]:
     if t is float:
         if isinstance(value, bool):
             return False, None
-        if isinstance(value, (int, float)):
+        if isinstance(value, numbers.Real):  # also NumPy's float32/int64 scalars
             out = float(value)
         elif isinstance(value, str):
             try:

@@ -280,3 +280,16 @@ def test_unknown_message() -> None:
 
 def test_initsuite_error_is_a_value_error() -> None:
     assert issubclass(InitsuiteError, ValueError)
+
+
+def test_numpy_scalars_are_accepted_as_numbers() -> None:
+    """Values from np.linspace / arrays (np.float32, np.float64, np.int64) are numbers."""
+    import numpy as np
+
+    from initsuite import schemes
+
+    assert schemes.get("normal").with_params(std=np.float32(0.5)).params["std"] == 0.5
+    assert schemes.get("normal").with_params(std=np.float64(0.25)).params["std"] == 0.25
+    s = schemes.get("normal").with_params(mean=np.int64(2))
+    assert s.params["mean"] == 2.0 and type(s.params["mean"]) is float
+    assert type(schemes.get("dirac").with_params(groups=np.int64(2)).params["groups"]) is int
