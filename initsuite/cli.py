@@ -105,6 +105,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="also flag std below this multiple of the input std",
     )
     w.add_argument("--no-timing", action="store_true", help="skip the timing pass")
+    w.add_argument("--jacobian", action="store_true",
+                   help="also record each cell's input-output Jacobian spectrum")  # fmt: skip
     w.add_argument("--no-shared", action="store_true",
                    help="draw every scheme on its own (no common random numbers)")  # fmt: skip
     w.add_argument("--timing-repeats", type=int, default=7)
@@ -196,7 +198,8 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
         schemes.expand(args.schemes), args.activations, args.depths, args.widths,
         batch=args.batch, seeds=args.seeds, devices=args.devices, dtypes=args.dtypes,
         arch=args.arch, bias=args.bias, explode_at=args.explode_at, vanish_at=args.vanish_at,
-        timing=not args.no_timing, timing_repeats=args.timing_repeats, shared=not args.no_shared,
+        timing=not args.no_timing, timing_repeats=args.timing_repeats,
+        shared=not args.no_shared, jacobian=args.jacobian,
     )  # fmt: skip
     store.check_target(args.out, overwrite=args.overwrite)
     result = run(cfg, progress=False if args.quiet else None)

@@ -58,6 +58,11 @@ _SPEC: dict[str, tuple[str, str]] = {
     "cosine": ("float64", "cosine of the input pair's pre-activations at this layer (c-map)"),
     "theory_cosine": ("float64", "mean-field c-map prediction of cosine"),
     "theory_chi1": ("float64", "σ_w²·E[φ'(√q z)²] at the last computed layer: >1 chaotic"),
+    "jac_sv2_mean": ("float64", "mean squared singular value of the input-output Jacobian"),
+    "jac_sv2_var": ("float64", "variance of its squared singular values (0: isometric)"),
+    "jac_sv_max": ("float64", "largest singular value of the Jacobian"),
+    "jac_sv_min": ("float64", "smallest singular value of the Jacobian"),
+    "jac_condition": ("float64", "jac_sv_max / jac_sv_min (inf when singular)"),
     "init_ms": ("float64", "median time to initialise one width×width weight, ms"),
     "init_ms_iqr": ("float64", "interquartile range of init_ms, ms"),
     "forward_ms": (
@@ -77,6 +82,7 @@ CELLS: tuple[str, ...] = (
     *CELL_KEYS, "bias", "input_std", "divergence_layer", "divergence_kind", "final_std",
     "growth_per_layer", "error", "theory_final_std", "theory_divergence_layer",
     "theory_divergence_kind", "theory_growth_per_layer", "theory_chi1",
+    "jac_sv2_mean", "jac_sv2_var", "jac_sv_max", "jac_sv_min", "jac_condition",
 )  # fmt: skip
 
 LAYERS: tuple[str, ...] = (

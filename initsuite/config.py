@@ -117,6 +117,7 @@ class SweepConfig:
     timing_repeats: int = 7
     shared: bool = True
     pair_cosine: float | None = 0.5
+    jacobian: bool = False
     _scheme_objs: tuple[schemes_mod.Scheme, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
@@ -138,6 +139,7 @@ class SweepConfig:
         timing_repeats: int = 7,
         shared: bool = True,
         pair_cosine: float | None = 0.5,
+        jacobian: bool = False,
     ) -> SweepConfig:
         """Normalise user input (single values or lists, ``seeds`` as a count) and validate."""
         if isinstance(seeds, bool):
@@ -166,6 +168,7 @@ class SweepConfig:
             timing_repeats=timing_repeats,
             shared=shared,
             pair_cosine=pair_cosine,
+            jacobian=jacobian,
         )
 
     def __post_init__(self) -> None:
@@ -196,7 +199,7 @@ class SweepConfig:
         set_("batch", batch)
         set_("dtypes", _unique([parse_dtype(d) for d in self.dtypes]))
         set_("devices", _unique([check_device(d) for d in self.devices]))
-        for name in ("bias", "shared", "timing"):
+        for name in ("bias", "shared", "timing", "jacobian"):
             if not isinstance(getattr(self, name), bool):
                 raise InitsuiteError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("explode_at", "vanish_at"):
@@ -244,4 +247,5 @@ class SweepConfig:
             "timing_repeats": self.timing_repeats,
             "shared": self.shared,
             "pair_cosine": self.pair_cosine,
+            "jacobian": self.jacobian,
         }

@@ -24,7 +24,56 @@ from . import activations as _activations
 from . import schemes as _schemes
 from .config import DTYPES, check_device, parse_dtype
 
-__all__ = ["jacobian_singular_values", "spectrum_summary"]
+__all__ = ["jacobian_singular_values", "jacobian_summaries", "spectrum_summary"]
+
+
+def _spectra(
+    scheme: str,
+    activation: str,
+    depths: list[int],
+    width: int,
+    seed: int,
+    batch: int,
+    dtype: str,
+    device: str,
+    bias: bool = False,
+) -> dict[int, torch.Tensor]:
+    """Singular values at each of ``depths``, from one pass up to the deepest (a depth-d net
+    is the first d layers of the deepest, as in sweeps). A depth whose Jacobian is not finite
+    (the forward overflowed) gets NaNs, as do all deeper ones."""
+    dev = torch.device(check_device(device))
+    dt = DTYPES[parse_dtype(dtype)]
+    init = _schemes.get(scheme)
+    act = _activations.get(activation)
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    x = torch.randn((batch, width), generator=gen, device=dev, dtype=dt)[:1]
+    w = torch.empty((width, width), device=dev, dtype=dt)
+    b = torch.empty((width,), device=dev, dtype=dt) if bias else None
+    bound = 1.0 / math.sqrt(width)  # nn.Linear's default bias, drawn after each weight
+    jac = torch.eye(width, device=dev, dtype=torch.float64)
+    h = x
+    wanted = set(depths)
+    out: dict[int, torch.Tensor] = {}
+    nan = torch.full((width,), math.nan, dtype=torch.float64)
+    for layer in range(1, max(depths) + 1):
+        if layer > 1:  # D = diag(φ'(h)) of the previous layer's pre-activation
+            z = h.detach().clone().requires_grad_(True)
+            (slope,) = torch.autograd.grad(act(z).sum(), z)
+            jac = slope[0].to(torch.float64)[:, None] * jac
+            h = act(h)
+        with torch.no_grad():
+            init(w, activation=act, generator=gen)
+            if b is not None:  # the bias does not enter J, but it moves the pre-activations
+                b.uniform_(-bound, bound, generator=gen)
+            jac = w.to(torch.float64) @ jac
+            h = torch.nn.functional.linear(h, w, b)
+        if layer in wanted:
+            finite = bool(torch.isfinite(jac).all())
+            out[layer] = torch.linalg.svdvals(jac.cpu()) if finite else nan
+            if not finite:
+                out.update({d: nan for d in depths if d > layer})
+                break
+    return out
 
 
 def jacobian_singular_values(
@@ -36,41 +85,43 @@ def jacobian_singular_values(
     batch: int = 16,
     dtype: str = "float64",
     device: str = "cpu",
+    bias: bool = False,
 ) -> torch.Tensor:
     """Singular values (descending, float64, on the CPU) of the input–output Jacobian of a
     ``depth``-layer, ``width``-wide MLP at the first input row of the sweep's cell with this
     seed and batch (the batch sets how many numbers the input takes from the generator, hence
-    which weights follow).
+    which weights follow), with nn.Linear's default bias drawn after each weight if ``bias``.
 
     The Jacobian is accumulated layer by layer (one width × width product per layer), so
     memory does not grow with depth; the SVD of the final width × width matrix is taken in
     float64.
     """
-    dev = torch.device(check_device(device))
-    dt = DTYPES[parse_dtype(dtype)]
-    init = _schemes.get(scheme)
-    act = _activations.get(activation)
-    gen = torch.Generator(device=dev).manual_seed(seed)
-    x = torch.randn((batch, width), generator=gen, device=dev, dtype=dt)[:1]
-    w = torch.empty((width, width), device=dev, dtype=dt)
-    jac = torch.eye(width, device=dev, dtype=torch.float64)
-    h = x
-    for layer in range(depth):
-        if layer > 0:  # D_l = diag(φ'(h_l)) of the previous pre-activation
-            z = h.detach().clone().requires_grad_(True)
-            (slope,) = torch.autograd.grad(act(z).sum(), z)
-            jac = slope[0].to(torch.float64)[:, None] * jac
-            h = act(h)
-        with torch.no_grad():
-            init(w, activation=act, generator=gen)
-            jac = w.to(torch.float64) @ jac
-            h = h @ w.T
-    return torch.linalg.svdvals(jac.cpu())
+    return _spectra(scheme, activation, [depth], width, seed, batch, dtype, device, bias)[depth]
+
+
+def jacobian_summaries(
+    scheme: str,
+    activation: str,
+    depths: list[int],
+    width: int,
+    seed: int = 0,
+    batch: int = 16,
+    dtype: str = "float64",
+    device: str = "cpu",
+    bias: bool = False,
+) -> dict[int, dict[str, Any]]:
+    """:func:`spectrum_summary` at each depth, from one pass (see :func:`_spectra`)."""
+    spectra = _spectra(scheme, activation, sorted(set(depths)), width, seed, batch, dtype,
+                       device, bias)  # fmt: skip
+    return {d: spectrum_summary(sv) for d, sv in spectra.items()}
 
 
 def spectrum_summary(singular_values: torch.Tensor) -> dict[str, Any]:
     """Mean and variance of the squared singular values, max and min, condition number."""
     sv = singular_values.to(torch.float64)
+    if not bool(torch.isfinite(sv).all()):
+        keys = ("sv2_mean", "sv2_var", "sv_max", "sv_min", "condition")
+        return dict.fromkeys(keys, math.nan)
     sq = sv.square()
     smax, smin = float(sv.max()), float(sv.min())
     return {

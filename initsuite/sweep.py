@@ -44,6 +44,7 @@ def sweep(
     timing_repeats: int = 7,
     shared: bool = True,
     pair_cosine: float | None = 0.5,
+    jacobian: bool = False,
     progress: bool | None = None,
 ) -> SweepResult:
     """Sweep scheme × activation × depth × width × seed × device × dtype.
@@ -78,6 +79,9 @@ def sweep(
         pair_cosine: cosine of a pair of inputs (squared norm = width) pushed through every
             cell beside the batch; layers record the cosine of their pre-activations
             (``cosine``, the c-map) beside the mean-field ``theory_cosine``. None: no pair.
+        jacobian: also record the singular-value spectrum of each cell's input-output
+            Jacobian (``jac_*`` columns; :mod:`initsuite.jacobian`): a width × width product
+            per layer and an SVD per depth, so opt in for widths up to about 1024.
         progress: show a progress bar on stderr (default: when stderr is a terminal).
 
     Returns:
@@ -94,6 +98,7 @@ def sweep(
         schemes, activations, depths, widths, batch=batch, seeds=seeds, devices=devices,
         dtypes=dtypes, arch=arch, bias=bias, explode_at=explode_at, vanish_at=vanish_at,
         timing=timing, timing_repeats=timing_repeats, shared=shared, pair_cosine=pair_cosine,
+        jacobian=jacobian,
     )  # fmt: skip
     return run(cfg, progress=progress)
 
@@ -237,6 +242,21 @@ def _theory_cell(theory: CellTheory | None, depth: int, n: int) -> dict[str, Any
     }
 
 
+def _jacobian(
+    cfg: SweepConfig, scheme: Scheme, act: Activation, stream: Stream
+) -> dict[int, dict[str, Any]]:
+    """The ``jac_*`` columns of a cell at each of its depths (one pass, the cell's own draws)."""
+    from .jacobian import jacobian_summaries
+
+    try:
+        sums = jacobian_summaries(scheme.spec, act.spec, sorted(cfg.depths), stream.width,
+                                  stream.seed, stream.batch, stream.dtype, stream.device,
+                                  bias=cfg.bias)  # fmt: skip
+    except Exception:  # a failed spectrum leaves NaN, like a failed cell
+        return {}
+    return {d: {f"jac_{k}": v for k, v in s.items()} for d, s in sums.items()}
+
+
 def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
     """Run a validated :class:`SweepConfig`."""
     from tqdm.auto import tqdm
@@ -271,10 +291,14 @@ def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
                     "device": stream.device, "dtype": stream.dtype,
                 }  # fmt: skip
                 theory = predict(scheme, act, stream.width, stream.dtype)
+                jac = _jacobian(cfg, scheme, act, stream) if cfg.jacobian and not st.error else {}
                 for cell in derive_cells(st, depths):
                     n = min(cell["depth"], len(st.std))
+                    # no spectrum past a divergence: the cell stopped there
+                    spectrum = {} if cell["divergence_layer"] is not None else jac
                     cells.append({**key, "bias": cfg.bias, **cell,
-                                  **_theory_cell(theory, cell["depth"], n)})  # fmt: skip
+                                  **_theory_cell(theory, cell["depth"], n),
+                                  **spectrum.get(cell["depth"], {})})  # fmt: skip
                     for col in C.CELL_KEYS:
                         layers[col].extend([cell["depth"] if col == "depth" else key[col]] * n)
                     layers["layer"].extend(range(1, n + 1))

@@ -31,7 +31,8 @@ CELLS_SCHEMA = {
     "divergence_kind": "string", "final_std": "float64", "growth_per_layer": "float64",
     "error": "string", "theory_final_std": "float64", "theory_divergence_layer": "Int64",
     "theory_divergence_kind": "string", "theory_growth_per_layer": "float64",
-    "theory_chi1": "float64",
+    "theory_chi1": "float64", "jac_sv2_mean": "float64", "jac_sv2_var": "float64",
+    "jac_sv_max": "float64", "jac_sv_min": "float64", "jac_condition": "float64",
 }  # fmt: skip
 LAYERS_SCHEMA = {
     "arch": "string", "scheme": "string", "activation": "string", "depth": "int64",
