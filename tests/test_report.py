@@ -284,3 +284,15 @@ def test_report_says_how_weights_were_drawn() -> None:
     assert "**paired**" in render(shared) and "independent samples" not in render(shared)
     assert "independent samples" in render(own) and "paired" not in render(own)
     assert "Cells in float16 drew every scheme on its own." in render(half)
+
+
+def test_jacobian_figure_only_for_sweeps_with_spectra(tmp_path: Path) -> None:
+    from initsuite.report import write_report
+
+    kw = dict(activations="relu", depths=3, widths=16, timing=False)
+    with_jac = initsuite.sweep("kaiming_normal", jacobian=True, **kw).save(tmp_path / "a")
+    without = initsuite.sweep("kaiming_normal", **kw).save(tmp_path / "b")
+    text = write_report(with_jac).read_text()
+    assert "figures/jacobian_spectra.png" in text and "Dynamical isometry" in text
+    assert (with_jac / "figures" / "jacobian_spectra.png").read_bytes()[:4] == b"\x89PNG"
+    assert "jacobian_spectra" not in write_report(without).read_text()

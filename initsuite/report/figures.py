@@ -647,3 +647,39 @@ def cosine_vs_layer(layers: pd.DataFrame, width: int | None = None) -> Figure:
         fig.supylabel("cosine of the input pair's pre-activations")
         fig.suptitle(f"Correlation map at width {w}, depth {depth}; band: min–max over seeds")
     return fig
+
+
+def jacobian_spectra(spectra: pd.DataFrame) -> Figure:
+    """Density of the Jacobian's singular values (log10 x), one panel per activation, one
+    line per scheme and depth (colour: scheme; dashes: depth). Exact zeros (ReLU's dead
+    directions) are counted in the caption, not drawn."""
+    _need(spectra, ("scheme", "activation", "depth", "sv"), "spectra")
+    acts, schemes = levels(spectra["activation"]), levels(spectra["scheme"])
+    depths = sorted(int(d) for d in spectra["depth"].unique())
+    with _style() as sns:
+        from matplotlib.lines import Line2D
+
+        fig = _figure(_PANEL_W * len(acts) + 2.6, _PANEL_H + 0.8)
+        axes = _grid(fig, len(acts), len(acts))
+        colors = _palette(sns, schemes)
+        styles = dict(zip(depths, ["-", "--", ":", "-."] * len(depths), strict=False))
+        bins = np.linspace(-4, 2, 61)
+        for ax, act in zip(axes, acts, strict=True):
+            sub = spectra[spectra["activation"] == act]
+            for (scheme, depth), g in sub.groupby(["scheme", "depth"], observed=True):
+                sv = g["sv"].to_numpy()
+                sv = np.log10(sv[sv > 1e-12 * max(sv.max(), 1e-300)])
+                hist, edges = np.histogram(np.clip(sv, bins[0], bins[-1]), bins=bins,
+                                           density=True)  # fmt: skip
+                ax.plot(0.5 * (edges[1:] + edges[:-1]), hist, color=colors[scheme],
+                        ls=styles[int(depth)], lw=1.4)  # fmt: skip
+            ax.axvline(0.0, color="0.4", lw=0.8)
+            ax.set_title(str(act))
+        handles = [Line2D([], [], color=colors[s], lw=1.8, label=s) for s in schemes]
+        handles += [Line2D([], [], color="0.3", ls=styles[d], lw=1.4, label=f"depth {d}")
+                    for d in depths]  # fmt: skip
+        _outside_legend(fig, handles, None)
+        fig.supxlabel("log10 singular value of the input–output Jacobian (0: isometric)")
+        fig.supylabel("density")
+        fig.suptitle("Dynamical isometry: Jacobian spectra, orthogonal vs Gaussian weights")
+    return fig
