@@ -16,10 +16,12 @@ __all__ = [
     "CELL_KEYS",
     "DIVERGENCE_KINDS",
     "LAYERS",
+    "OPTIONAL",
     "TIMING",
     "TIMING_KEYS",
     "coerce",
     "describe",
+    "empty",
     "frame",
 ]
 
@@ -96,6 +98,14 @@ TIMING: tuple[str, ...] = (
 
 DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish")
 
+OPTIONAL: frozenset[str] = frozenset({
+    "theory_std", "cosine", "theory_cosine", "theory_final_std", "theory_divergence_layer",
+    "theory_divergence_kind", "theory_growth_per_layer", "theory_chi1", "jac_sv2_mean",
+    "jac_sv2_var", "jac_sv_max", "jac_sv_min", "jac_condition",
+})  # fmt: skip
+"""Columns added after the first file format: results written before them load with the
+columns empty (null) instead of failing."""
+
 
 def frame(columns: tuple[str, ...], records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Build a table with exactly ``columns``, in order, each with its declared dtype."""
@@ -105,6 +115,13 @@ def frame(columns: tuple[str, ...], records: Iterable[Mapping[str, Any]]) -> pd.
 def coerce(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     """``df`` restricted to ``columns``, in order, each cast to its declared dtype."""
     return df[list(columns)].astype({c: _SPEC[c][0] for c in columns})
+
+
+def empty(column: str, length: int) -> pd.Series:
+    """A null column of ``column``'s declared dtype."""
+    dtype = _SPEC[column][0]
+    return pd.Series([None] * length if dtype != "float64" else [float("nan")] * length,
+                     dtype=dtype)  # fmt: skip
 
 
 def describe(columns: tuple[str, ...]) -> list[tuple[str, str, str]]:

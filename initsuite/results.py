@@ -50,6 +50,9 @@ class SweepResult:
         out = {}
         for name, cols in _TABLES.items():
             df = tables[name]
+            for c in cols:  # written before a column existed: load it empty
+                if c not in df.columns and c in C.OPTIONAL:
+                    df = df.assign(**{c: C.empty(c, len(df))})
             missing = [c for c in cols if c not in df.columns]
             if missing:
                 raise InitsuiteError(f"{name}.parquet in {str(in_dir)!r} lacks columns {missing}")

@@ -106,7 +106,7 @@ def test_report_references_every_figure_and_each_is_a_real_png(run_dir: Path, re
     pngs = sorted((run_dir / "figures").glob("*.png"))
     assert {p.stem for p in pngs} == {
         "std_vs_layer", "divergence_heatmap", "final_std_distribution", "init_time_vs_width",
-        "cosine_vs_layer", "phase_diagram",
+        "cosine_vs_layer", "phase_diagram", "jacobian_spectra",
     }  # fmt: skip
     referenced = set(re.findall(r"\]\((figures/[\w.-]+\.png)\)", text))
     assert referenced == {f"figures/{p.name}" for p in pngs}
@@ -286,13 +286,10 @@ def test_report_says_how_weights_were_drawn() -> None:
     assert "Cells in float16 drew every scheme on its own." in render(half)
 
 
-def test_jacobian_figure_only_for_sweeps_with_spectra(tmp_path: Path) -> None:
+def test_every_report_has_the_isometry_figure(tmp_path: Path) -> None:
     from initsuite.report import write_report
 
-    kw = dict(activations="relu", depths=3, widths=16, timing=False)
-    with_jac = initsuite.sweep("kaiming_normal", jacobian=True, **kw).save(tmp_path / "a")
-    without = initsuite.sweep("kaiming_normal", **kw).save(tmp_path / "b")
-    text = write_report(with_jac).read_text()
+    run = initsuite.sweep("kaiming_normal", "relu", 3, 16, timing=False).save(tmp_path / "a")
+    text = write_report(run).read_text()
     assert "figures/jacobian_spectra.png" in text and "Dynamical isometry" in text
-    assert (with_jac / "figures" / "jacobian_spectra.png").read_bytes()[:4] == b"\x89PNG"
-    assert "jacobian_spectra" not in write_report(without).read_text()
+    assert (run / "figures" / "jacobian_spectra.png").read_bytes()[:4] == b"\x89PNG"

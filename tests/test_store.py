@@ -338,3 +338,26 @@ def test_results_get_ordinary_permissions(result: SweepResult, tmp_path: Path) -
     for f in out.iterdir():
         assert stat.S_IMODE(f.stat().st_mode) == 0o644, f.name
     assert stat.S_IMODE((tmp_path / "note.txt").stat().st_mode) == 0o644
+
+
+def test_results_from_before_the_theory_columns_still_load(
+    result: SweepResult, tmp_path: Path
+) -> None:
+    """A directory written before the optional columns existed loads with them empty."""
+    import pyarrow  # noqa: F401 - parquet engine
+
+    out = result.save(tmp_path / "old")
+    cells = pd.read_parquet(out / "cells.parquet").drop(columns=["theory_chi1", "jac_sv2_mean"])
+    cells.to_parquet(out / "cells.parquet", index=False)
+    layers = pd.read_parquet(out / "layers.parquet").drop(columns=["cosine", "theory_std"])
+    layers.to_parquet(out / "layers.parquet", index=False)
+    back = SweepResult.load(out)
+    assert back.cells["theory_chi1"].isna().all() and back.cells["jac_sv2_mean"].isna().all()
+    assert back.layers["cosine"].isna().all() and back.layers["theory_std"].isna().all()
+    dropped = ["theory_chi1", "jac_sv2_mean"]
+    pd.testing.assert_frame_equal(back.cells.drop(columns=dropped),
+                                  result.cells.drop(columns=dropped))  # fmt: skip
+    # a core column is still required
+    cells.drop(columns=["final_std"]).to_parquet(out / "cells.parquet", index=False)
+    with pytest.raises(InitsuiteError, match="final_std"):
+        SweepResult.load(out)

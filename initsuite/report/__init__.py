@@ -79,12 +79,6 @@ def _has_cosine(layers: pd.DataFrame) -> bool:
     return "cosine" in layers.columns and bool(layers["cosine"].notna().any())
 
 
-def _wants_jacobian(result: SweepResult) -> bool:
-    """Draw the spectra figure when the sweep recorded Jacobians or is the default study."""
-    cols = result.cells.columns
-    return "jac_sv2_mean" in cols and bool(result.cells["jac_sv2_mean"].notna().any())
-
-
 def _isometry_figure() -> Figure:
     from ..jacobian import isometry_study
 
@@ -157,7 +151,7 @@ def write_report(
         ("init_time_vs_width", init_time_vs_width, result.timing, not result.timing.empty),
         ("cosine_vs_layer", cosine_vs_layer, result.layers, _has_cosine(result.layers)),
         ("phase_diagram", lambda _: _phase_figure(result), result.cells, not ran.empty),
-        ("jacobian_spectra", lambda _: _isometry_figure(), result.cells, _wants_jacobian(result)),
+        ("jacobian_spectra", lambda _: _isometry_figure(), result.cells, not ran.empty),
     ]
     if tutorial is not None:
         layers = tutorial["layers"]
