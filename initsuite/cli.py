@@ -50,6 +50,17 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
+def _cosine_arg(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number in [-1, 1] or 'none', got {text!r}"
+        ) from None
+
+
 def _str_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -107,6 +118,8 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--no-timing", action="store_true", help="skip the timing pass")
     w.add_argument("--jacobian", action="store_true",
                    help="also record each cell's input-output Jacobian spectrum")  # fmt: skip
+    w.add_argument("--pair-cosine", type=_cosine_arg, default=0.5,
+                   help="cosine of the c-map's input pair (0.5; 'none': no pair)")  # fmt: skip
     w.add_argument("--no-shared", action="store_true",
                    help="draw every scheme on its own (no common random numbers)")  # fmt: skip
     w.add_argument("--timing-repeats", type=int, default=7)
@@ -199,7 +212,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
         batch=args.batch, seeds=args.seeds, devices=args.devices, dtypes=args.dtypes,
         arch=args.arch, bias=args.bias, explode_at=args.explode_at, vanish_at=args.vanish_at,
         timing=not args.no_timing, timing_repeats=args.timing_repeats,
-        shared=not args.no_shared, jacobian=args.jacobian,
+        shared=not args.no_shared, jacobian=args.jacobian, pair_cosine=args.pair_cosine,
     )  # fmt: skip
     store.check_target(args.out, overwrite=args.overwrite)
     result = run(cfg, progress=False if args.quiet else None)

@@ -315,8 +315,9 @@ def run_stream(
     pair = None
     if stream.pair_cosine is not None:
         p0 = input_pair(width, stream.pair_cosine, stream.seed, device, dtype)
-        # Four rows (the pair twice): a block of 4 rounds the same in a stacked product as
-        # alone (CPU GEMMs tile rows by 4), so a cell's cosine does not depend on its company.
+        # Four rows (the pair twice): blocks of 4 rows came out bit for bit the same stacked
+        # as alone on this CPU's GEMM (odd blocks did not), so a cell's cosine does not depend
+        # on its company (tested).
         pair = p0.repeat(2, 1).expand(n, 4, width)
     pending: list[tuple[int, list[int], Tensor, Tensor, Tensor, Tensor | None]] = []
     with torch.no_grad():

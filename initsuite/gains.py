@@ -28,11 +28,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-import torch
-
 from . import activations as _activations
-from .quadrature import _rule
+from .theory import _chi1 as _chi1_moment
 from .theory import _moments
 
 __all__ = ["chi1", "fixed_point", "gains"]
@@ -64,11 +61,7 @@ def fixed_point(
 def chi1(activation: str | _activations.Activation, sigma_w2: float, q: float) -> float:
     """σ_w²·E[φ'(√q z)²]: the factor by which a small perturbation (and the gradient)
     grows per layer at pre-activation second moment ``q``."""
-    act = _activations.get(activation)
-    nodes, weights = _rule()
-    x = torch.tensor(math.sqrt(q) * nodes, dtype=torch.float64, requires_grad=True)
-    (grad,) = torch.autograd.grad(act(x).sum(), x)
-    return float(sigma_w2 * np.dot(weights, grad.numpy() ** 2))
+    return sigma_w2 * _chi1_moment(_activations.get(activation))(q)
 
 
 def gains() -> Any:

@@ -152,6 +152,21 @@ def test_no_shared_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         assert json.loads((out / "meta.json").read_text())["config"]["shared"] is shared
 
 
+def test_pair_cosine_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for value, expect_nan in (("0.3", False), ("none", True)):
+        out = tmp_path / f"run{value}"
+        code, _, err = run_cli(
+            ["sweep", "--schemes", "orthogonal", "--out", str(out), "--no-timing",
+             "--pair-cosine", value, *SMALL], capsys,
+        )  # fmt: skip
+        assert code == 0, err
+        layers = pd.read_parquet(out / "layers.parquet")
+        assert layers["cosine"].isna().all() == expect_nan
+    code, _, err = run_cli(["sweep", "--schemes", "normal", "--out", str(tmp_path / "x"),
+                            "--pair-cosine", "1.5", *SMALL], capsys)  # fmt: skip
+    assert code == 2 and "pair_cosine" in err and not (tmp_path / "x").exists()
+
+
 def test_split_specs_keeps_parameters_with_their_scheme() -> None:
     assert _split_specs("kaiming_uniform:a=0.5,mode=fan_out,xavier_normal") == [
         "kaiming_uniform:a=0.5,mode=fan_out",
