@@ -47,7 +47,7 @@ bench: $(STAMP)
 	@echo "== default study -> $(RUN)/study"
 	$(BIN)/initsuite sweep --schemes $(STUDY_SCHEMES) --activations $(STUDY_ACTIVATIONS) \
 		--depths $(STUDY_DEPTHS) --widths $(STUDY_WIDTHS) --seeds $(STUDY_SEEDS) \
-		--out $(RUN)/study --quiet
+		--backward --out $(RUN)/study --quiet
 	@echo "== tutorial reproduction -> $(RUN)/tutorial"
 	$(BIN)/initsuite reproduce tutorial --out $(RUN)/tutorial --quiet
 	$(BIN)/initsuite report $(RUN)/study --tutorial $(RUN)/tutorial

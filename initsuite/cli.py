@@ -118,6 +118,9 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--no-timing", action="store_true", help="skip the timing pass")
     w.add_argument("--jacobian", action="store_true",
                    help="also record each cell's input-output Jacobian spectrum")  # fmt: skip
+    w.add_argument("--backward", action="store_true",
+                   help="also back-propagate a random read-out: gradient std and weight-"
+                   "gradient norm per layer")  # fmt: skip
     w.add_argument("--pair-cosine", type=_cosine_arg, default=0.5,
                    help="cosine of the c-map's input pair (0.5; 'none': no pair)")  # fmt: skip
     w.add_argument("--no-shared", action="store_true",
@@ -213,6 +216,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
         arch=args.arch, bias=args.bias, explode_at=args.explode_at, vanish_at=args.vanish_at,
         timing=not args.no_timing, timing_repeats=args.timing_repeats,
         shared=not args.no_shared, jacobian=args.jacobian, pair_cosine=args.pair_cosine,
+        backward=args.backward,
     )  # fmt: skip
     store.check_target(args.out, overwrite=args.overwrite)
     result = run(cfg, progress=False if args.quiet else None)

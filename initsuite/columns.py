@@ -65,6 +65,24 @@ _SPEC: dict[str, tuple[str, str]] = {
     "jac_sv_max": ("float64", "largest singular value of the Jacobian"),
     "jac_sv_min": ("float64", "smallest singular value of the Jacobian"),
     "jac_condition": ("float64", "jac_sv_max / jac_sv_min (inf when singular)"),
+    "grad_std": (
+        "float64",
+        "std of dLoss/d(layer output) for Loss = Σ R⊙h_depth, R ~ N(0, 1) fixed (--backward)",
+    ),
+    "weight_grad_norm": ("float64", "Frobenius norm of dLoss/dW of the layer"),
+    "theory_grad_std": ("float64", "mean-field grad_std: sqrt of the product of χ₁ above"),
+    "theory_weight_grad_norm": ("float64", "mean-field weight_grad_norm"),
+    "input_grad_std": ("float64", "std of dLoss/dx: the backward gain through the whole net"),
+    "theory_input_grad_std": ("float64", "mean-field input_grad_std"),
+    "weight_grad_ratio": (
+        "float64",
+        "largest / smallest weight_grad_norm over the layers (1: alike; inf: one left the range)",
+    ),
+    "grad_divergence_layer": (
+        "Int64",
+        "first layer, walking back from the output, whose gradient left the range (0: dLoss/dx)",
+    ),
+    "grad_divergence_kind": ("string", "overflow | underflow | explode | vanish; null if none"),
     "init_ms": ("float64", "median time to initialise one width×width weight, ms"),
     "init_ms_iqr": ("float64", "interquartile range of init_ms, ms"),
     "forward_ms": (
@@ -85,10 +103,13 @@ CELLS: tuple[str, ...] = (
     "growth_per_layer", "error", "theory_final_std", "theory_divergence_layer",
     "theory_divergence_kind", "theory_growth_per_layer", "theory_chi1",
     "jac_sv2_mean", "jac_sv2_var", "jac_sv_max", "jac_sv_min", "jac_condition",
+    "input_grad_std", "theory_input_grad_std", "weight_grad_ratio", "grad_divergence_layer",
+    "grad_divergence_kind",
 )  # fmt: skip
 
 LAYERS: tuple[str, ...] = (
-    *CELL_KEYS, "layer", "std", "mean", "theory_std", "cosine", "theory_cosine",
+    *CELL_KEYS, "layer", "std", "mean", "theory_std", "cosine", "theory_cosine", "grad_std",
+    "weight_grad_norm", "theory_grad_std", "theory_weight_grad_norm",
 )  # fmt: skip
 
 TIMING_KEYS: tuple[str, ...] = ("scheme", "width", "device", "dtype")
@@ -101,7 +122,9 @@ DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish
 OPTIONAL: frozenset[str] = frozenset({
     "theory_std", "cosine", "theory_cosine", "theory_final_std", "theory_divergence_layer",
     "theory_divergence_kind", "theory_growth_per_layer", "theory_chi1", "jac_sv2_mean",
-    "jac_sv2_var", "jac_sv_max", "jac_sv_min", "jac_condition",
+    "jac_sv2_var", "jac_sv_max", "jac_sv_min", "jac_condition", "grad_std", "weight_grad_norm",
+    "theory_grad_std", "theory_weight_grad_norm", "input_grad_std", "theory_input_grad_std",
+    "weight_grad_ratio", "grad_divergence_layer", "grad_divergence_kind",
 })  # fmt: skip
 """Columns added after the first file format: results written before them load with the
 columns empty (null) instead of failing."""

@@ -118,6 +118,7 @@ class SweepConfig:
     shared: bool = True
     pair_cosine: float | None = 0.5
     jacobian: bool = False
+    backward: bool = False
     _scheme_objs: tuple[schemes_mod.Scheme, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
@@ -140,6 +141,7 @@ class SweepConfig:
         shared: bool = True,
         pair_cosine: float | None = 0.5,
         jacobian: bool = False,
+        backward: bool = False,
     ) -> SweepConfig:
         """Normalise user input (single values or lists, ``seeds`` as a count) and validate."""
         if isinstance(seeds, bool):
@@ -169,6 +171,7 @@ class SweepConfig:
             shared=shared,
             pair_cosine=pair_cosine,
             jacobian=jacobian,
+            backward=backward,
         )
 
     def __post_init__(self) -> None:
@@ -199,7 +202,7 @@ class SweepConfig:
         set_("batch", batch)
         set_("dtypes", _unique([parse_dtype(d) for d in self.dtypes]))
         set_("devices", _unique([check_device(d) for d in self.devices]))
-        for name in ("bias", "shared", "timing", "jacobian"):
+        for name in ("bias", "shared", "timing", "jacobian", "backward"):
             if not isinstance(getattr(self, name), bool):
                 raise InitsuiteError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("explode_at", "vanish_at"):
@@ -248,4 +251,5 @@ class SweepConfig:
             "shared": self.shared,
             "pair_cosine": self.pair_cosine,
             "jacobian": self.jacobian,
+            "backward": self.backward,
         }

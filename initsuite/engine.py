@@ -53,7 +53,9 @@ from .config import DTYPES
 from .schemes import Scheme
 from .schemes.builtin import haar_householder
 
-__all__ = ["LayerStats", "Member", "Stream", "derive_cells", "layer_stats", "run_stream"]
+__all__ = [
+    "GradStats", "LayerStats", "Member", "Stream", "derive_cells", "layer_stats", "run_stream",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,19 @@ class Stream:
 
 
 @dataclass
+class GradStats:
+    """The backward pass of one member's cell of one depth (index 0 is layer 1; NaN below a
+    backward divergence)."""
+
+    grad_std: list[float]  # std of dLoss/dh_l, h_l the layer's output
+    weight_grad_norm: list[float]  # Frobenius norm of dLoss/dW_l
+    input_grad_std: float = math.nan  # std of dLoss/dx
+    # the first layer l, walking back, whose dLoss/dh_l left the range (0: only dLoss/dx)
+    divergence_layer: int | None = None
+    divergence_kind: str | None = None
+
+
+@dataclass
 class LayerStats:
     """The statistics of one member's run, layer by layer (index 0 is layer 1)."""
 
@@ -99,6 +114,7 @@ class LayerStats:
     divergence_layer: int | None = None
     divergence_kind: str | None = None
     error: str | None = None
+    grads: dict[int, GradStats] = field(default_factory=dict)  # by depth (backward runs)
 
 
 def layer_stats(y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -214,6 +230,14 @@ class _Draw:
         out = torch.ormqr(a, tau, x * signs, left=False, transpose=True)
         return out if self.b is None else out.add_(self.b)
 
+    def project_back(self, d: Tensor, transform: str) -> Tensor:
+        """d·B for rows ``d`` (m, width): the transpose of :meth:`project`'s product (the
+        gradient at its input from the gradient ``d`` at its output)."""
+        if transform == "plain":
+            return d @ self.w
+        a, tau, signs = self.householder(transform)
+        return torch.ormqr(a, tau, d, left=False, transpose=False) * signs  # (d·Q)·D
+
 
 @dataclass
 class _Rows:
@@ -290,11 +314,14 @@ def run_stream(
     explode_at: float | None = None,
     vanish_at: float | None = None,
     check_every: int | None = None,
+    backward: Sequence[int] = (),
 ) -> list[LayerStats]:
     """Run the deepest cell of each member of ``stream``; one LayerStats per member.
 
     A member stops at its divergence layer; the stream stops drawing once every member has.
     ``check_every``: layers between reads of the statistics (default 1 on CPU, 8 elsewhere).
+    ``backward``: depths whose cells also get a backward pass (``LayerStats.grads``; see
+    :func:`_backward`), for the members whose forward pass reached that depth in range.
     """
     device = torch.device(stream.device)
     dtype = DTYPES[stream.dtype]
@@ -320,8 +347,13 @@ def run_stream(
         # on its company (tested).
         pair = p0.repeat(2, 1).expand(n, 4, width)
     pending: list[tuple[int, list[int], Tensor, Tensor, Tensor, Tensor | None]] = []
+    top = min(max(backward, default=0), stream.depth)
+    seg = max(1, math.isqrt(top - 1) + 1) if top else 0  # ⌈√top⌉: checkpoint spacing
+    checkpoints: dict[int, _Checkpoint] = {}
     with torch.no_grad():
         for layer in range(1, stream.depth + 1):
+            if seg and layer <= top and (layer - 1) % seg == 0:
+                checkpoints[layer - 1] = _Checkpoint(gen.get_state(), rows.ids, h)
             draw.next()
             h = _layer(draw, h, rows)
             cos_t = None
@@ -343,7 +375,178 @@ def run_stream(
                 h = h[keep]
                 if pair is not None:
                     pair = pair[keep]
+    if top:
+        _backward(stream, draw, checkpoints, seg, results, backward, every, explode_at,
+                  vanish_at)  # fmt: skip
     return results
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    """The forward pass before layer ``l + 1``: the generator's state and the stacked
+    activations h_l of the members then running (``ids``)."""
+
+    state: Tensor
+    ids: list[int]
+    h: Tensor
+
+
+# The loss's random read-out has its own generator, like the input pair.
+GRAD_SEED_OFFSET = 0x0B4C_4B0D
+
+
+def readout(batch: int, width: int, seed: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """R (batch, width) ~ N(0, 1) of the backward loss ``Σ R ⊙ h_L``, drawn from a generator
+    seeded with ``seed + GRAD_SEED_OFFSET`` (the weights stay those of the seed's stream)."""
+    gen = torch.Generator(device=device).manual_seed(seed + GRAD_SEED_OFFSET)
+    return torch.randn((batch, width), generator=gen, device=device, dtype=dtype)
+
+
+def _backward(
+    stream: Stream,
+    draw: _Draw,
+    checkpoints: dict[int, _Checkpoint],
+    seg: int,
+    results: list[LayerStats],
+    depths: Sequence[int],
+    every: int,
+    explode_at: float | None,
+    vanish_at: float | None,
+) -> None:
+    """Back-propagate ``Loss = Σ R ⊙ h_d`` from the output h_d of every cell of ``depths``
+    (R a fixed N(0, 1) tensor: dLoss/dh_d = R, unit variance, one per sample), filling each
+    member's ``grads[d]``.
+
+    Every depth's gradient runs in one sweep from the deepest layer down, stacked like the
+    forward pass: at layer l the stack holds a *track* per (member, depth ≥ l). Weights are
+    never stored: the forward pass kept the generator's state and the activations every
+    ``seg`` = ⌈√depth⌉ layers (checkpoints); each segment, from the top, is recomputed from
+    its checkpoint (keeping the generator state before each layer's draw and the segment's
+    activations), then walked back, each layer's weight drawn again from its saved state.
+    Memory is one weight plus O(√depth) activations of batch × width per member; the cost is
+    two extra draws per layer.
+    """
+    members = stream.members
+    device, dtype = torch.device(stream.device), DTYPES[stream.dtype]
+    tiny = torch.finfo(dtype).tiny
+    gen = draw.gen
+    # tracks (member, depth) whose forward pass reached the depth in range, by member
+    tracks = sorted(
+        (i, d)
+        for d in set(depths)
+        if d <= stream.depth
+        for i, res in enumerate(results)
+        if res.error is None
+        and len(res.std) >= d
+        and (res.divergence_layer is None or res.divergence_layer > d)
+    )
+    for i, d in tracks:
+        results[i].grads[d] = GradStats([math.nan] * d, [math.nan] * d)
+    r = readout(stream.batch, stream.width, stream.seed, device, dtype)
+    r_std = float(layer_stats(r.reshape(1, -1))[0][0])
+    active: list[tuple[int, int]] = []
+    g = r.new_empty((0, stream.batch, stream.width))
+    top = max((d for _, d in tracks), default=0)
+    with torch.no_grad():
+        for a in reversed(range(1, top + 1, seg)):
+            e = min(a + seg - 1, top)
+            need = sorted({i for i, d in [*tracks, *active] if d >= a})
+            if not need:
+                continue
+            ck = checkpoints[a - 1]
+            pos = {i: row for row, i in enumerate(ck.ids)}
+            h = ck.h[[pos[i] for i in need]]
+            seg_rows = _Rows.of(members, need, device, dtype)
+            gen.set_state(ck.state)
+            states, hs, zs = [], [], []
+            for _ in range(a, e + 1):  # recompute the segment, keeping what the walk needs
+                states.append(gen.get_state())
+                draw.next()
+                z = _layer(draw, h, seg_rows, activate=False)
+                hs.append(h)
+                zs.append(z)
+                h = _activate(z, seg_rows)
+            npos = {i: row for row, i in enumerate(need)}
+            rows: _Rows | None = None
+            pending: list[tuple[int, list[tuple[int, int]], Tensor, Tensor, Tensor]] = []
+            for layer in range(e, a - 1, -1):
+                starting = [t for t in tracks if t[1] == layer]
+                if starting:  # these cells' outputs: dLoss/dh = R
+                    tracks = [t for t in tracks if t[1] != layer]
+                    order = sorted(range(len(active) + len(starting)),
+                                   key=lambda k: (active + starting)[k])  # fmt: skip
+                    g = torch.cat([g, r.expand(len(starting), -1, -1)])[order]
+                    active = [(active + starting)[k] for k in order]
+                if not active:
+                    continue
+                if starting or rows is None or len(rows.ids) != len(active):
+                    rows = _Rows.of(members, [i for i, _ in active], device, dtype)
+                idx = [npos[i] for i, _ in active]
+                std_t, _, finite_t = layer_stats(g.reshape(len(active), -1))
+                with torch.enable_grad():  # δ = dLoss/dz = g ⊙ φ'(z), one VJP per block
+                    z = zs[layer - a][idx].requires_grad_(True)
+                    (delta,) = torch.autograd.grad(_activate(z, rows), z, g)
+                norm_t = _frobenius_of_product(delta, hs[layer - a][idx])
+                pending.append((layer, list(active), std_t, finite_t, norm_t))
+                if layer != e:  # the segment's top weight is the one drawn last
+                    gen.set_state(states[layer - a])
+                    draw.next()
+                g = _layer_back(draw, delta, rows)
+                if layer == 1:
+                    std_t, _, finite_t = layer_stats(g.reshape(len(active), -1))
+                    pending.append((0, list(active), std_t, finite_t, norm_t))
+                if every == 1 or layer == a:
+                    done = _record_grads(pending, results, tiny, r_std, explode_at, vanish_at)
+                    pending = []
+                    if done:
+                        keep = [k for k, t in enumerate(active) if t not in done]
+                        active = [active[k] for k in keep]
+                        g = g[keep]
+
+
+def _frobenius_of_product(delta: Tensor, h: Tensor) -> Tensor:
+    """‖δ_kᵀ·h_k‖_F for each k of δ, h (k, m, width), without forming the width × width
+    product: ‖δᵀh‖² = Σ (δδᵀ) ⊙ (hhᵀ), two m × m Grams in float64 of the rows scaled by
+    their largest magnitude (so nothing overflows before the data does)."""
+    out = []
+    for x in (delta, h):
+        x = x.to(torch.float64)
+        s = x.abs().amax(dim=(1, 2), keepdim=True)
+        s = torch.where(torch.isfinite(s) & (s > 0), s, torch.ones_like(s))
+        out.append((x / s, s.reshape(-1)))
+    (d, sd), (x, sx) = out
+    gram = (d @ d.transpose(1, 2)) * (x @ x.transpose(1, 2))
+    return gram.sum(dim=(1, 2)).clamp_min(0.0).sqrt() * sd * sx
+
+
+def _record_grads(
+    pending: list[tuple[int, list[tuple[int, int]], Tensor, Tensor, Tensor]],
+    results: list[LayerStats],
+    tiny: float,
+    r_std: float,
+    explode_at: float | None,
+    vanish_at: float | None,
+) -> set[tuple[int, int]]:
+    """Store a window of layers' backward statistics (layer 0: the input's gradient,
+    dLoss/dx); the tracks whose gradient left the range in it (classified like the forward
+    pass, relative to the read-out's std)."""
+    done: set[tuple[int, int]] = set()
+    for layer, tracks, std_t, finite_t, norm_t in pending:
+        stds, finites, norms = std_t.tolist(), finite_t.tolist(), norm_t.tolist()
+        for row, (i, d) in enumerate(tracks):
+            if (i, d) in done:
+                continue
+            gs = results[i].grads[d]
+            if layer == 0:
+                gs.input_grad_std = stds[row]
+            else:
+                gs.grad_std[layer - 1] = stds[row]
+                gs.weight_grad_norm[layer - 1] = norms[row]
+            kind = classify(stds[row], finites[row], tiny, r_std, explode_at, vanish_at)
+            if kind is not None:
+                gs.divergence_layer, gs.divergence_kind = layer, kind
+                done.add((i, d))
+    return done
 
 
 def _layer(draw: _Draw, h: Tensor, rows: _Rows, activate: bool = True) -> Tensor:
@@ -362,6 +565,24 @@ def _layer(draw: _Draw, h: Tensor, rows: _Rows, activate: bool = True) -> Tensor
     for row, shift in rows.shifts:  # scaled before the sum: overflows only where x·Wᵀ would
         pre[row] += (h[row] * shift).sum(dim=1, keepdim=True)
     return _activate(pre, rows) if activate else pre
+
+
+def _layer_back(draw: _Draw, delta: Tensor, rows: _Rows) -> Tensor:
+    """The transpose of :func:`_layer`'s product: dLoss/dh_{l-1} (k, m, width) from
+    δ = dLoss/dz_l, pre-scaled the same way (x·(s·B)ᵀ's gradient is (s·δ)·B)."""
+    k, m, width = delta.shape
+    ds = delta if rows.scale is None else delta * rows.scale
+    if len(rows.transforms) == 1:
+        out = draw.project_back(ds.reshape(k * m, width), rows.transforms[0][2])
+        out = out.view(k, m, width)
+    else:
+        out = torch.empty_like(ds)
+        for start, stop, transform in rows.transforms:
+            part = ds[start:stop].reshape((stop - start) * m, width)
+            out[start:stop] = draw.project_back(part, transform).view(stop - start, m, width)
+    for row, shift in rows.shifts:  # W = s·B + shift: the shift's term is shift·Σ_i δ_i
+        out[row] += (delta[row] * shift).sum(dim=1, keepdim=True)
+    return out
 
 
 def _activate(pre: Tensor, rows: _Rows) -> Tensor:

@@ -20,7 +20,7 @@ from .engine import LayerStats, Member, Stream, derive_cells, run_stream
 from .env import environment
 from .results import SweepResult
 from .schemes import Scheme
-from .theory import CellTheory, cell_theory, weight_prior
+from .theory import CellTheory, cell_theory, grad_theory, weight_prior
 from .timing import time_layer
 
 __all__ = ["run", "sweep"]
@@ -45,6 +45,7 @@ def sweep(
     shared: bool = True,
     pair_cosine: float | None = 0.5,
     jacobian: bool = False,
+    backward: bool = False,
     progress: bool | None = None,
 ) -> SweepResult:
     """Sweep scheme × activation × depth × width × seed × device × dtype.
@@ -82,6 +83,13 @@ def sweep(
         jacobian: also record the singular-value spectrum of each cell's input-output
             Jacobian (``jac_*`` columns; :mod:`initsuite.jacobian`): a width × width product
             per layer and an SVD per depth, so opt in for widths up to about 1024.
+        backward: also back-propagate Loss = Σ R ⊙ h_depth from every cell's output (R a
+            fixed N(0, 1) tensor of the output's shape, from its own generator, so
+            dLoss/dh_depth has unit variance): per layer ``grad_std`` (of dLoss/dh_l) and
+            ``weight_grad_norm`` (‖dLoss/dW_l‖_F) beside their mean-field values; per cell
+            ``input_grad_std``, ``weight_grad_ratio`` and the backward divergence. Weights are
+            regenerated from the seed's stream, never stored (:func:`engine._backward`);
+            about 2-3× the forward's time. Cells whose forward pass diverged get none.
         progress: show a progress bar on stderr (default: when stderr is a terminal).
 
     Returns:
@@ -98,7 +106,7 @@ def sweep(
         schemes, activations, depths, widths, batch=batch, seeds=seeds, devices=devices,
         dtypes=dtypes, arch=arch, bias=bias, explode_at=explode_at, vanish_at=vanish_at,
         timing=timing, timing_repeats=timing_repeats, shared=shared, pair_cosine=pair_cosine,
-        jacobian=jacobian,
+        jacobian=jacobian, backward=backward,
     )  # fmt: skip
     return run(cfg, progress=progress)
 
@@ -242,6 +250,46 @@ def _theory_cell(theory: CellTheory | None, depth: int, n: int) -> dict[str, Any
     }
 
 
+@dataclass
+class _Grads:
+    cell: dict[str, Any]
+    layers: dict[str, list[float]]
+
+
+_GRAD_LAYERS = ("grad_std", "weight_grad_norm", "theory_grad_std", "theory_weight_grad_norm")
+
+
+def _grad_columns(
+    st: LayerStats, theory: CellTheory | None, depth: int, n: int, stream: Stream
+) -> _Grads:
+    """The backward columns of a cell of ``depth`` (n layers computed); NaN/null where the
+    cell had no backward pass (not asked for, or the forward pass diverged)."""
+    gs = st.grads.get(depth)
+    if gs is None:
+        return _Grads({}, {c: [math.nan] * n for c in _GRAD_LAYERS})
+    gt = grad_theory(theory, depth, stream.batch, stream.width) if theory else None
+    norms = [v for v in gs.weight_grad_norm if math.isfinite(v)]
+    ratio = max(norms) / min(norms) if norms and min(norms) > 0 else math.nan
+    if gs.divergence_layer is not None:
+        ratio = math.inf  # the layers below it get no usable gradient at all
+    nan = [math.nan] * depth
+    return _Grads(
+        {
+            "input_grad_std": gs.input_grad_std,
+            "theory_input_grad_std": gt.input_grad_std if gt else math.nan,
+            "weight_grad_ratio": ratio,
+            "grad_divergence_layer": gs.divergence_layer,
+            "grad_divergence_kind": gs.divergence_kind,
+        },
+        {
+            "grad_std": gs.grad_std,
+            "weight_grad_norm": gs.weight_grad_norm,
+            "theory_grad_std": gt.grad_std if gt else nan,
+            "theory_weight_grad_norm": gt.weight_grad_norm if gt else nan,
+        },
+    )
+
+
 def _jacobian(
     cfg: SweepConfig, scheme: Scheme, act: Activation, stream: Stream
 ) -> dict[int, dict[str, Any]]:
@@ -278,7 +326,8 @@ def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
             stream = plan.stream
             if plan.error is None:
                 try:
-                    stats = run_stream(stream, cfg.explode_at, cfg.vanish_at)
+                    stats = run_stream(stream, cfg.explode_at, cfg.vanish_at,
+                                       backward=depths if cfg.backward else ())  # fmt: skip
                 except Exception as exc:  # a failed stream becomes rows with its error
                     plan.error = _error(exc)
             if plan.error is not None:
@@ -296,9 +345,10 @@ def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
                     n = min(cell["depth"], len(st.std))
                     # no spectrum past a divergence: the cell stopped there
                     spectrum = {} if cell["divergence_layer"] is not None else jac
+                    grads = _grad_columns(st, theory, cell["depth"], n, stream)
                     cells.append({**key, "bias": cfg.bias, **cell,
                                   **_theory_cell(theory, cell["depth"], n),
-                                  **spectrum.get(cell["depth"], {})})  # fmt: skip
+                                  **spectrum.get(cell["depth"], {}), **grads.cell})  # fmt: skip
                     for col in C.CELL_KEYS:
                         layers[col].extend([cell["depth"] if col == "depth" else key[col]] * n)
                     layers["layer"].extend(range(1, n + 1))
@@ -309,6 +359,8 @@ def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
                     layers["theory_cosine"].extend(
                         theory.cosine[:n] if theory and theory.cosine else [math.nan] * n
                     )
+                    for col, values in grads.layers.items():
+                        layers[col].extend(values[:n])
                     n_layers += n
             bar.update(len(plan.cells) * len(depths))
         sweep_s = time.perf_counter() - started

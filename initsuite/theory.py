@@ -27,7 +27,8 @@ from . import activations as _activations
 from .quadrature import _rule
 
 __all__ = [
-    "CellTheory", "LayerMoments", "c_map", "cell_theory", "correlation_depth", "mlp_moments",
+    "CellTheory", "GradTheory", "LayerMoments", "c_map", "cell_theory", "correlation_depth",
+    "grad_theory", "mlp_moments",
     "predicted_log_std_sd", "spread", "weight_prior",
 ]  # fmt: skip
 
@@ -119,6 +120,9 @@ class CellTheory:
     divergence_kind: str | None
     cosine: list[float] | None = None  # the c-map from the input pair's cosine
     chi1: list[float] | None = None  # σ_w²·E[φ'(√q_l z)²] per layer
+    q: list[float] | None = None  # pre-activation second moment per layer
+    sigma_w2: float = math.nan
+    sigma_b2: float = 0.0
 
 
 @cache
@@ -284,8 +288,65 @@ def cell_theory(
             div = (layer + 1, "underflow")
             break
     return CellTheory(
-        list(stds), div[0] if div else None, div[1] if div else None, maps.cosine, maps.chi1
-    )
+        list(stds), div[0] if div else None, div[1] if div else None, maps.cosine, maps.chi1,
+        list(qs), sigma_w2, sigma_b2,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GradTheory:
+    """The mean-field backward pass of one cell (index 0 is layer 1)."""
+
+    grad_std: list[float]  # of dLoss/dh_l
+    weight_grad_norm: list[float]  # ‖dLoss/dW_l‖_F
+    input_grad_std: float  # of dLoss/dx
+
+
+def grad_theory(theory: CellTheory, depth: int, batch: int, width: int) -> GradTheory:
+    r"""Mean-field gradients of the loss Σ R ⊙ h_depth (R ~ N(0, 1), so E[(dLoss/dh_depth)²]
+    = 1) of a depth-``depth`` cell (Schoenholz et al. 2017, under the gradient independence
+    assumption): each layer multiplies the gradient's second moment by its χ₁,
+
+        E[(dLoss/dh_{l-1})²] = χ₁(q_l) · E[(dLoss/dh_l)²],   χ₁ = σ_w²·E[φ'(z_l)²],
+
+    and dLoss/dW_l = Σ_b δ_b h_{l-1,b}ᵀ (δ = dLoss/dz_l) sums ``batch`` independent terms:
+    E‖dLoss/dW_l‖² = batch · width² · E[(dLoss/dh_l)²] · E[φ'²] · E[h_{l-1}²], where
+    E[φ'²] = χ₁/σ_w² and E[h_{l-1}²] = (q_l − σ_b²)/σ_w². Products are taken in logs, so
+    a gradient beyond float64's range comes out inf or 0, not nan."""
+    chi = list(theory.chi1 or [])[:depth]
+    q = list(theory.q or [])[:depth]
+    nan = [math.nan] * depth
+    w2, b2 = theory.sigma_w2, theory.sigma_b2
+    if len(chi) < depth or len(q) < depth or not (w2 > 0):
+        return GradTheory(nan, list(nan), math.nan)
+
+    def log(x: float) -> float:
+        return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+    logs = [log(c) for c in chi]
+    # log E[g_l²] = Σ_{k>l} log χ₁_k, l = depth .. 0
+    log_g2 = [0.0] * (depth + 1)
+    for layer in range(depth, 0, -1):
+        log_g2[layer - 1] = log_g2[layer] + logs[layer - 1]
+    grad = [_exp_half(v) for v in log_g2[1:]]
+    norm = []
+    for layer in range(1, depth + 1):
+        c, ql = chi[layer - 1], q[layer - 1]
+        h2 = (ql - b2) / w2
+        if not (math.isfinite(ql) and h2 >= 0 and c >= 0):
+            norm.append(math.nan)
+            continue
+        log_n2 = (math.log(batch) + 2 * math.log(width) + log_g2[layer] + log(c / w2)
+                  + log(h2))  # fmt: skip
+        norm.append(_exp_half(log_n2))
+    return GradTheory(grad, norm, _exp_half(log_g2[0]))
+
+
+def _exp_half(log_x2: float) -> float:
+    """sqrt(exp(log_x2)), saturating to inf or 0 instead of raising."""
+    if math.isnan(log_x2):
+        return math.nan
+    return math.exp(min(log_x2 / 2, 709.0)) if log_x2 < 1418 else math.inf
 
 
 # Var(log ‖z_L‖²) ≈ c · Σ_l 1/n_l for one input at finite width (Hanin & Rolnick 2018):

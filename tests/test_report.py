@@ -293,3 +293,38 @@ def test_every_report_has_the_isometry_figure(tmp_path: Path) -> None:
     text = write_report(run).read_text()
     assert "figures/jacobian_spectra.png" in text and "Dynamical isometry" in text
     assert (run / "figures" / "jacobian_spectra.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_backward_sweeps_get_gradient_figures_and_table(tmp_path: Path) -> None:
+    """With --backward: two gradient figures and a Gradients table whose numbers are the
+    cells' own (geometric mean of input_grad_std, median weight_grad_ratio); without it,
+    neither (and the figures of an earlier backward report are removed)."""
+    from initsuite.report import write_report
+    from initsuite.report.markdown import gradient_table
+
+    kw = dict(activations=["relu", "tanh"], depths=[4, 12], widths=32, seeds=3, timing=False)
+    res = initsuite.sweep(["kaiming_normal", "xavier_normal"], backward=True, **kw)
+    table = gradient_table(res.cells).set_index(["scheme", "activation"])
+    deep = res.cells[res.cells["depth"] == 12].set_index(["scheme", "activation"])
+    for key, row in table.iterrows():
+        cells = deep.loc[[key]]
+        assert row["cells"] == 3
+        geo = float(np.exp(np.log(cells["input_grad_std"].astype(float)).mean()))
+        assert row["input grad std"] == pytest.approx(geo)
+        assert row["weight-grad ratio"] == pytest.approx(cells["weight_grad_ratio"].median())
+        assert row["backward diverged"] == "0/3"
+    run = res.save(tmp_path / "run")
+    text = write_report(run).read_text()
+    assert "## Gradients" in text
+    for name in ("grad_std_vs_layer", "weight_grad_vs_layer"):
+        assert f"figures/{name}.png" in text
+        assert (run / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    fig = std_vs_layer(res.layers, quantity="grad_std")
+    assert len(_plot_axes(fig)) == 2
+    with pytest.raises(InitsuiteError, match="quantity"):
+        std_vs_layer(res.layers, quantity="grad")
+    plain = initsuite.sweep(["kaiming_normal"], **kw)
+    plain.save(tmp_path / "plain")
+    text = write_report(tmp_path / "plain", out_dir=run).read_text()
+    assert "## Gradients" not in text and "grad_std_vs_layer" not in text
+    assert not (run / "figures" / "grad_std_vs_layer.png").exists()

@@ -33,12 +33,17 @@ CELLS_SCHEMA = {
     "theory_divergence_kind": "string", "theory_growth_per_layer": "float64",
     "theory_chi1": "float64", "jac_sv2_mean": "float64", "jac_sv2_var": "float64",
     "jac_sv_max": "float64", "jac_sv_min": "float64", "jac_condition": "float64",
+    "input_grad_std": "float64", "theory_input_grad_std": "float64",
+    "weight_grad_ratio": "float64", "grad_divergence_layer": "Int64",
+    "grad_divergence_kind": "string",
 }  # fmt: skip
 LAYERS_SCHEMA = {
     "arch": "string", "scheme": "string", "activation": "string", "depth": "int64",
     "width": "int64", "batch": "int64", "seed": "int64", "device": "string",
     "dtype": "string", "layer": "int64", "std": "float64", "mean": "float64",
     "theory_std": "float64", "cosine": "float64", "theory_cosine": "float64",
+    "grad_std": "float64", "weight_grad_norm": "float64", "theory_grad_std": "float64",
+    "theory_weight_grad_norm": "float64",
 }  # fmt: skip
 TIMING_SCHEMA = {
     "scheme": "string", "width": "int64", "device": "string", "dtype": "string",

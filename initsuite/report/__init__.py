@@ -79,6 +79,10 @@ def _has_cosine(layers: pd.DataFrame) -> bool:
     return "cosine" in layers.columns and bool(layers["cosine"].notna().any())
 
 
+def _has(layers: pd.DataFrame, column: str) -> bool:
+    return column in layers.columns and bool(layers[column].notna().any())
+
+
 def _isometry_figure() -> Figure:
     from ..jacobian import isometry_study
 
@@ -149,6 +153,18 @@ def write_report(
         ("divergence_heatmap", divergence_heatmap, result.cells, not ran.empty),
         ("final_std_distribution", final_std_distribution, result.cells, not ran.empty),
         ("init_time_vs_width", init_time_vs_width, result.timing, not result.timing.empty),
+        (
+            "grad_std_vs_layer",
+            lambda df: std_vs_layer(df, quantity="grad_std"),
+            result.layers,
+            _has(result.layers, "grad_std"),
+        ),
+        (
+            "weight_grad_vs_layer",
+            lambda df: std_vs_layer(df, quantity="weight_grad_norm"),
+            result.layers,
+            _has(result.layers, "weight_grad_norm"),
+        ),
         ("cosine_vs_layer", cosine_vs_layer, result.layers, _has_cosine(result.layers)),
         ("phase_diagram", lambda _: _phase_figure(result), result.cells, not ran.empty),
         ("jacobian_spectra", lambda _: _isometry_figure(), result.cells, not ran.empty),

@@ -81,13 +81,15 @@ def combos(df: pd.DataFrame) -> list[tuple[str, str]]:
     return sorted((str(d), str(t)) for d, t in pairs)
 
 
-def seed_band(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """Geometric mean, min, max and count of positive finite ``std`` over seeds, per ``keys``."""
-    ok = df[np.isfinite(df["std"]) & (df["std"] > 0)]
-    log = ok.assign(log_std=np.log(ok["std"].astype(float)))
+def seed_band(df: pd.DataFrame, keys: Sequence[str], column: str = "std") -> pd.DataFrame:
+    """Geometric mean, min, max and count of positive finite ``column`` over seeds, per
+    ``keys``."""
+    ok = df[np.isfinite(df[column]) & (df[column] > 0)]
+    log = ok.assign(log_std=np.log(ok[column].astype(float)))
     out = log.groupby(list(keys), observed=True, sort=True).agg(
-        log_mean=("log_std", "mean"), lo=("std", "min"), hi=("std", "max"), n=("std", "size")
-    )
+        log_mean=("log_std", "mean"), lo=(column, "min"), hi=(column, "max"),
+        n=(column, "size"),
+    )  # fmt: skip
     out["geo_mean"] = np.exp(out.pop("log_mean"))
     return out.reset_index()
 
@@ -201,33 +203,49 @@ def _pooled(df: pd.DataFrame, keys: Sequence[str]) -> str:
 # --- figures ---------------------------------------------------------------------------------
 
 
-def std_vs_layer(layers: pd.DataFrame, width: int | None = None) -> Figure:
-    """Post-activation std (log y) vs layer; one panel per activation, one line per scheme.
+# quantity -> (y label, title, whether its signal runs backward)
+_QUANTITIES = {
+    "std": ("post-activation std", "Std by layer", False),
+    "grad_std": ("std of dLoss/d(layer output)", "Gradient std by layer", True),
+    "weight_grad_norm": ("‖dLoss/dW‖ (Frobenius)", "Weight-gradient norm by layer", True),
+}
 
-    Uses the deepest depth only (shallower cells are its prefixes) and one width (default the
-    largest). Lines are the geometric mean over seeds of the std at each layer, taken over the
-    seeds still running there; bands span min to max over seeds; × marks the last layer of a
-    line that stops early because every seed diverged. Where the table has ``theory_std``, the
-    mean-field prediction is drawn beside each line, thin and dotted in the same colour. With
-    several (device, dtype) pairs, each gets its own row of panels.
+
+def std_vs_layer(layers: pd.DataFrame, width: int | None = None, quantity: str = "std") -> Figure:
+    """A per-layer quantity (log y) vs layer; one panel per activation, one line per scheme.
+
+    Uses the deepest depth only (shallower cells are its prefixes for the forward pass) and
+    one width (default the largest). Lines are the geometric mean over seeds at each layer,
+    taken over the seeds with a value there; bands span min to max over seeds; × marks where
+    a line stops early because every seed diverged (its last layer for the forward ``std``,
+    its first for the gradients, which run from the output down). Where the table has
+    ``theory_<quantity>``, the mean-field prediction is drawn beside each line, thin and
+    dotted in the same colour. With several (device, dtype) pairs, each gets its own row of
+    panels.
 
     Args:
         layers: the ``layers`` table of a sweep.
         width: the width to show; default the largest present.
+        quantity: ``"std"``, or with ``--backward`` ``"grad_std"`` or ``"weight_grad_norm"``.
     """
-    _need(layers, ("scheme", "activation", "depth", "width", "seed", "layer", "std"), "layers")
+    if quantity not in _QUANTITIES:
+        raise InitsuiteError(unknown("quantity", quantity, list(_QUANTITIES)))
+    label, title, backward = _QUANTITIES[quantity]
+    _need(layers, ("scheme", "activation", "depth", "width", "seed", "layer", quantity),
+          "layers")  # fmt: skip
     w = pick_width(layers, width)
     df = deepest(layers)
     depth = int(df["depth"].max())
     df = df[df["width"] == w]
     schemes, acts, pairs = levels(df["scheme"]), levels(df["activation"]), combos(df)
-    band = seed_band(df, ["device", "dtype", "activation", "scheme", "layer"])
+    band = seed_band(df, ["device", "dtype", "activation", "scheme", "layer"], quantity)
     keys = ["device", "dtype", "activation", "scheme", "layer"]
     theory = None
-    if "theory_std" in df.columns and df["theory_std"].notna().any():
+    tcol = f"theory_{quantity}"
+    if tcol in df.columns and df[tcol].notna().any():
         # the prediction is the same for every seed; take it per layer
-        theory = df.groupby(keys, observed=True)["theory_std"].first().reset_index()
-        theory = theory[theory["theory_std"] > 0]
+        theory = df.groupby(keys, observed=True)[tcol].first().reset_index()
+        theory = theory[(theory[tcol] > 0) & np.isfinite(theory[tcol])]
     panels = [(p, a) for p in pairs for a in acts]
     with _style() as sns:
         from matplotlib.lines import Line2D
@@ -244,21 +262,23 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None) -> Figure:
                 c, x, y = colors[scheme], g["layer"].to_numpy(), g["geo_mean"].to_numpy()
                 ax.fill_between(x, g["lo"], g["hi"], color=c, alpha=0.15, lw=0)
                 ax.plot(x, y, color=c, dashes=dashes[scheme], lw=1.6)
-                if x[-1] < depth:
-                    ax.plot(x[-1], y[-1], color=c, marker="x", ms=6, mew=1.6)
+                end = 0 if backward else -1
+                if (x[0] > 1) if backward else (x[-1] < depth):
+                    ax.plot(x[end], y[end], color=c, marker="x", ms=6, mew=1.6)
             if theory is not None:
                 t = theory[(theory["device"] == device) & (theory["dtype"] == dtype)]
                 for scheme, g in t[t["activation"] == act].groupby("scheme", observed=True):
-                    ax.plot(g["layer"], g["theory_std"], color=colors[scheme], ls=":", lw=1.0,
+                    ax.plot(g["layer"], g[tcol], color=colors[scheme], ls=":", lw=1.0,
                             alpha=0.9)  # fmt: skip
             ax.set_yscale("log")
             ax.set_xlim(0, depth)
             ax.set_title(f"{act}" if len(pairs) == 1 else f"{act} · {device} {dtype}")
         _decade_ticks(axes)
         shown = set(band["scheme"])
+        hidden = "std 0: hidden" if not backward else "no gradient: hidden"
         handles = [
             Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8,
-                   label=s if s in shown else f"{s} (std 0: hidden)")
+                   label=s if s in shown else f"{s} ({hidden})")
             for s in schemes
         ]  # fmt: skip
         handles.append(Line2D([], [], color="0.3", marker="x", ls="", label="all seeds stopped"))
@@ -266,11 +286,10 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None) -> Figure:
             handles.append(Line2D([], [], color="0.3", ls=":", lw=1.0, label="mean-field theory"))
         _outside_legend(fig, handles, "scheme")
         fig.supxlabel("layer")
-        fig.supylabel("post-activation std (geometric mean over seeds, log scale)")
+        fig.supylabel(f"{label} (geometric mean over seeds, log scale)")
         combo = f", {pairs[0][0]} {pairs[0][1]}" if len(pairs) == 1 else ""
         fig.suptitle(
-            f"Std by layer at width {w}, depth {depth}{combo}; "
-            f"band: min–max over {_n_seeds(df)} seeds"
+            f"{title} at width {w}, depth {depth}{combo}; band: min–max over {_n_seeds(df)} seeds"
         )
     return fig
 

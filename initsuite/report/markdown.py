@@ -239,8 +239,34 @@ def _cap_phase(r: SweepResult) -> str:
     )
 
 
+def _cap_grad(r: SweepResult) -> str:
+    top = deepest(r.layers)
+    return (
+        f"The backward pass of the deepest cells (depth {int(top['depth'].max())}, width "
+        f"{int(top['width'].max())}): std of dLoss/dh_l, the gradient reaching each layer's "
+        "output, for Loss = Σ R ⊙ h_depth with R a fixed N(0, 1) tensor (so the output's "
+        "gradient has std ≈ 1 at the right edge, and the signal runs right to left). Lines "
+        "are geometric means over seeds, bands min to max; dotted lines the mean-field "
+        "backward map, sqrt of the product of χ₁ over the layers above (Schoenholz et al. "
+        "2017). A scheme whose forward pass diverged at this depth has no gradient (hidden); "
+        "× marks the lowest layer reached where every seed's gradient left the range first."
+    )
+
+
+def _cap_wgrad(r: SweepResult) -> str:
+    return (
+        "Frobenius norm of dLoss/dW_l per layer for the same cells: what an optimiser step "
+        "would move each layer by. A flat line means every layer learns at the same rate; "
+        "a slope means the layers near one end get almost no update (vanishing) or dominate "
+        "it (exploding), the chain-rule argument behind Glorot & Bengio (2010) and He et al. "
+        "(2015). Dotted: mean field, batch · width² · E[g_l²] · E[φ'²] · E[h_{l-1}²]."
+    )
+
+
 _CAPTIONS: dict[str, tuple[str, Callable[[SweepResult], str]]] = {
     "std_vs_layer": ("Std by layer", _cap_std),
+    "grad_std_vs_layer": ("Gradient std by layer", _cap_grad),
+    "weight_grad_vs_layer": ("Weight-gradient norm by layer", _cap_wgrad),
     "divergence_heatmap": ("Where and how often signals diverge", _cap_div),
     "final_std_distribution": ("Final std", _cap_final),
     "init_time_vs_width": ("Initialisation time", _cap_timing),
@@ -397,6 +423,61 @@ def _theory_section(result: SweepResult) -> str:
     return "\n".join(lines)
 
 
+def _geo_mean(s: pd.Series) -> float:
+    x = s.astype(float)
+    x = x[(x > 0) & np.isfinite(x)]
+    return float(np.exp(np.log(x).mean())) if len(x) else float("nan")
+
+
+def gradient_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Backward statistics at the deepest depth per (scheme, activation): cells with a
+    backward pass, geometric-mean input gradient std measured and predicted (over the same
+    cells), median
+    weight-gradient ratio (largest / smallest layer), and backward divergences."""
+    top = deepest(ran(cells))
+    rows = []
+    for (scheme, act), g in top.groupby(["scheme", "activation"], observed=True, sort=True):
+        has = g[g["input_grad_std"].notna() | g["grad_divergence_layer"].notna()]
+        if has.empty:
+            continue
+        x = has["input_grad_std"].astype(float)
+        x = x[(x > 0) & np.isfinite(x)]  # the cells whose measurement and theory pair up
+        kinds = sorted(set(has["grad_divergence_kind"].dropna().astype(str)))
+        div = has["grad_divergence_layer"].dropna()
+        rows.append({
+            "scheme": scheme, "activation": act, "cells": len(has),
+            "input grad std": _geo_mean(x),
+            "theory": _geo_mean(has.loc[x.index, "theory_input_grad_std"]),
+            "weight-grad ratio": float(has["weight_grad_ratio"].astype(float).median()),
+            "backward diverged": f"{len(div)}/{len(has)}" + (f" ({','.join(kinds)})"
+                                                           if kinds else ""),
+            "median layer": float(div.median()) if len(div) else float("nan"),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _gradient_section(result: SweepResult) -> str:
+    cells = result.cells
+    if "input_grad_std" not in cells.columns or not (
+        cells["input_grad_std"].notna().any() or cells["grad_divergence_layer"].notna().any()
+    ):
+        return ""
+    table = gradient_table(cells)
+    depth = int(cells["depth"].max())
+    return (
+        "## Gradients\n\n" + _md(table) + "\n\n"
+        f"The backward pass of the cells of depth {depth} whose forward pass stayed in range "
+        "(`--backward`), pooling widths and seeds. *Input grad std* is the geometric mean "
+        "over cells of the std of dLoss/dx for Loss = Σ R ⊙ h_depth (R ~ N(0, 1), so the "
+        "output's gradient has std ≈ 1): the net's end-to-end backward gain, beside the "
+        "mean-field value (*theory*, the square root of the product of every layer's χ₁). "
+        "*Weight-grad ratio* is the median over cells of the largest over the smallest "
+        "layer's ‖dLoss/dW‖ (1: every layer learns alike; inf: a gradient left the range). "
+        "*Backward diverged* counts cells whose gradient overflowed or underflowed walking "
+        "back from the output, at the median layer given.\n"
+    )
+
+
 def _first_activation(result: SweepResult) -> str:
     acts = result.meta.get("config", {}).get("activations") or ["?"]
     return str(acts[0])
@@ -483,6 +564,7 @@ def render(
         "+inf; growth / layer is defined above.\n"
     )
     parts.append(_theory_section(result))
+    parts.append(_gradient_section(result))
     failed = result.cells[result.cells["error"].notna()]
     if not failed.empty:
         parts.append("## Failed cells\n")
