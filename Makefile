@@ -21,6 +21,11 @@ STUDY_ACTIVATIONS ?= linear,tanh,relu,selu,gelu
 STUDY_DEPTHS ?= 10,50,100,200
 STUDY_WIDTHS ?= 64,128,256,512,1024
 STUDY_SEEDS ?= 3
+# The training study (make bench): He et al.'s deep ReLU result and tanh with Xavier's gain.
+TRAIN_SCHEMES ?= kaiming_normal,xavier_normal,xavier_normal:gain=auto,torch_default
+TRAIN_ACTIVATIONS ?= relu,tanh
+TRAIN_DEPTH ?= 30
+TRAIN_SEEDS ?= 3
 RUN ?= results/runs/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 .PHONY: test bench lint reference venv clean
@@ -50,7 +55,10 @@ bench: $(STAMP)
 		--backward --out $(RUN)/study --quiet
 	@echo "== tutorial reproduction -> $(RUN)/tutorial"
 	$(BIN)/initsuite reproduce tutorial --out $(RUN)/tutorial --quiet
-	$(BIN)/initsuite report $(RUN)/study --tutorial $(RUN)/tutorial
+	@echo "== training study -> $(RUN)/training"
+	$(BIN)/initsuite train --schemes $(TRAIN_SCHEMES) --activations $(TRAIN_ACTIVATIONS) \
+		--depth $(TRAIN_DEPTH) --seeds $(TRAIN_SEEDS) --out $(RUN)/training --quiet
+	$(BIN)/initsuite report $(RUN)/study --tutorial $(RUN)/tutorial --training $(RUN)/training
 	@echo "== pytest-benchmark suite -> results/benchmarks"
 	$(BIN)/python -m pytest bench -q --benchmark-autosave \
 		--benchmark-storage=file://results/benchmarks --benchmark-columns=median,iqr,ops,rounds
@@ -60,7 +68,7 @@ bench: $(STAMP)
 reference: $(STAMP)
 	test -e results/latest/study/report.md || (echo "run 'make bench' first" && exit 1)
 	$(BIN)/initsuite report results/latest/study --tutorial results/latest/tutorial \
-		--out results/reference
+		--training results/latest/training --out results/reference
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

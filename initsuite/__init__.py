@@ -6,6 +6,7 @@
 >>> res = initsuite.sweep(["xavier_uniform", "kaiming_normal"], ["tanh", "relu"],
 ...                       depths=[10, 100], widths=256, seeds=3)
 >>> res.cells.head()
+>>> runs = initsuite.train(["kaiming_normal", "xavier_normal"], "relu", depth=30).runs
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ from .errors import InitsuiteError
 from .gains import gains
 from .results import SweepResult
 from .sweep import sweep
+from .training import TrainingResult, train
 
 __all__ = [
     "InitsuiteError",
     "SweepConfig",
     "SweepResult",
+    "TrainingResult",
     "__version__",
     "activations",
     "columns",
     "gains",
     "schemes",
     "sweep",
+    "train",
 ]

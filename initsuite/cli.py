@@ -130,9 +130,43 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--overwrite", action="store_true", help="replace an existing results dir")
     w.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
+    n = sub.add_parser("train", help="train the MLP from each scheme (does the init learn?)")
+    n.add_argument(
+        "--schemes",
+        type=_split_specs,
+        required=True,
+        help="comma list of scheme specs, wildcards, or 'all'",
+    )
+    n.add_argument("--activations", type=_split_specs, default=["relu"])
+    n.add_argument("--depth", type=int, default=30, help="Linear layers in all (30)")
+    n.add_argument("--width", type=int, default=128, help="hidden units (128)")
+    n.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
+    n.add_argument("--steps", type=int, default=400)
+    n.add_argument("--lr", type=float, default=0.002)
+    n.add_argument("--optimizer", default="sgd", help="sgd (with --momentum) or adam")
+    n.add_argument("--momentum", type=float, default=0.9)
+    n.add_argument("--batch-size", type=int, default=64)
+    n.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="train loss to reach (steps_to_threshold; chance is ln 10 = 2.30)",
+    )
+    n.add_argument(
+        "--eval-every", type=int, default=10, help="steps between full train/test evaluations"
+    )
+    n.add_argument("--bias", action="store_true", help="Linear layers with bias (zero init)")
+    n.add_argument("--dataset", default="digits")
+    n.add_argument("--device", default="cpu")
+    n.add_argument("--dtype", default="float32")
+    n.add_argument("--out", required=True, help="results directory (must not hold results)")
+    n.add_argument("--overwrite", action="store_true")
+    n.add_argument("--quiet", action="store_true")
+
     r = sub.add_parser("report", help="write report.md and figures for a results directory")
     r.add_argument("dir", help="results directory written by 'initsuite sweep'")
     r.add_argument("--tutorial", default=None, help="a 'reproduce tutorial' directory to include")
+    r.add_argument("--training", default=None, help="an 'initsuite train' directory to include")
     r.add_argument("--out", default=None, help="where to write (default: DIR)")
 
     t = sub.add_parser("reproduce", help="reproduce a classic study")
@@ -230,7 +264,28 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
 def _cmd_report(args: argparse.Namespace) -> None:
     from .report import write_report
 
-    print(f"wrote {write_report(args.dir, tutorial_dir=args.tutorial, out_dir=args.out)}")
+    path = write_report(args.dir, tutorial_dir=args.tutorial, training_dir=args.training,
+                        out_dir=args.out)  # fmt: skip
+    print(f"wrote {path}")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from . import store
+    from .training import train
+
+    store.check_target(args.out, overwrite=args.overwrite)
+    result = train(
+        args.schemes, args.activations, args.depth, args.width, args.seeds, steps=args.steps,
+        lr=args.lr, optimizer=args.optimizer, momentum=args.momentum,
+        batch_size=args.batch_size, threshold=args.threshold, eval_every=args.eval_every,
+        bias=args.bias, dataset=args.dataset, device=args.device, dtype=args.dtype,
+        progress=False if args.quiet else None,
+    )  # fmt: skip
+    result.meta["command"] = " ".join(["initsuite", *sys.argv[1:]])
+    path = result.save(args.out, overwrite=args.overwrite)
+    if not args.quiet:
+        _print_table(result.summary(), as_json=False)
+        print(f"\nwrote {len(result.runs)} runs to {path}")
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> None:
@@ -256,6 +311,7 @@ _COMMANDS = {
     "sweep": _cmd_sweep,
     "report": _cmd_report,
     "reproduce": _cmd_reproduce,
+    "train": _cmd_train,
 }
 
 

@@ -19,6 +19,9 @@ __all__ = [
     "OPTIONAL",
     "TIMING",
     "TIMING_KEYS",
+    "TRAINING",
+    "TRAINING_KEYS",
+    "TRAINING_RUNS",
     "coerce",
     "describe",
     "empty",
@@ -83,6 +86,24 @@ _SPEC: dict[str, tuple[str, str]] = {
         "first layer, walking back from the output, whose gradient left the range (0: dLoss/dx)",
     ),
     "grad_divergence_kind": ("string", "overflow | underflow | explode | vanish; null if none"),
+    "step": ("int64", "optimiser steps taken (0: before the first update)"),
+    "batch_loss": ("float64", "cross-entropy of the minibatch at this step (before its update)"),
+    "train_loss": ("float64", "mean cross-entropy over the training split (eval steps only)"),
+    "train_accuracy": ("float64", "accuracy on the training split (eval steps only)"),
+    "test_loss": ("float64", "mean cross-entropy over the test split (eval steps only)"),
+    "test_accuracy": ("float64", "accuracy on the test split (eval steps only)"),
+    "steps": ("int64", "optimiser steps the run was given"),
+    "steps_to_threshold": (
+        "Int64",
+        "first evaluated step whose train_loss reached the threshold; null if never",
+    ),
+    "reached": ("bool", "train_loss reached the threshold within the steps"),
+    "diverged": ("bool", "the loss became inf/nan"),
+    "diverged_step": ("Int64", "step at which it did; null if never"),
+    "initial_train_loss": ("float64", "train_loss at initialisation (ln classes ≈ chance)"),
+    "final_train_loss": ("float64", "train_loss after the last step (NaN if diverged)"),
+    "final_train_accuracy": ("float64", "train accuracy after the last step"),
+    "final_test_accuracy": ("float64", "test accuracy after the last step"),
     "init_ms": ("float64", "median time to initialise one width×width weight, ms"),
     "init_ms_iqr": ("float64", "interquartile range of init_ms, ms"),
     "forward_ms": (
@@ -115,6 +136,17 @@ LAYERS: tuple[str, ...] = (
 TIMING_KEYS: tuple[str, ...] = ("scheme", "width", "device", "dtype")
 TIMING: tuple[str, ...] = (
     *TIMING_KEYS, "init_ms", "init_ms_iqr", "forward_ms", "forward_ms_iqr", "repeats",
+)  # fmt: skip
+
+TRAINING_KEYS: tuple[str, ...] = ("scheme", "activation", "depth", "width", "seed")
+"""The columns that identify a training run (depth counts every Linear layer)."""
+TRAINING: tuple[str, ...] = (
+    *TRAINING_KEYS, "step", "batch_loss", "train_loss", "train_accuracy", "test_loss",
+    "test_accuracy",
+)  # fmt: skip
+TRAINING_RUNS: tuple[str, ...] = (
+    *TRAINING_KEYS, "steps", "steps_to_threshold", "reached", "diverged", "diverged_step",
+    "initial_train_loss", "final_train_loss", "final_train_accuracy", "final_test_accuracy",
 )  # fmt: skip
 
 DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish")

@@ -27,9 +27,11 @@ from .figures import (
     final_std_distribution,
     init_time_vs_width,
     jacobian_spectra,
+    loss_curves,
     phase_diagram,
     save_figure,
     std_vs_layer,
+    steps_to_threshold,
     tutorial_std_vs_layer,
 )
 from .markdown import render, summary_table
@@ -43,10 +45,12 @@ __all__ = [
     "final_std_distribution",
     "init_time_vs_width",
     "jacobian_spectra",
+    "loss_curves",
     "phase_diagram",
     "render",
     "save_figure",
     "std_vs_layer",
+    "steps_to_threshold",
     "summary_table",
     "tutorial_std_vs_layer",
     "write_report",
@@ -124,6 +128,7 @@ def write_report(
     run_dir: str | os.PathLike[str],
     tutorial_dir: str | os.PathLike[str] | None = None,
     out_dir: str | os.PathLike[str] | None = None,
+    training_dir: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write ``report.md`` and ``figures/*.png`` for the sweep saved in ``run_dir``.
 
@@ -131,6 +136,8 @@ def write_report(
         run_dir: a results directory written by :meth:`SweepResult.save`.
         tutorial_dir: a tutorial reproduction directory (``initsuite reproduce tutorial``);
             adds a "Tutorial reproduction" section. Default: none.
+        training_dir: a training study directory (``initsuite train``); adds a "Training"
+            section with its loss curves and steps to threshold. Default: none.
         out_dir: where to write; default ``run_dir``. Files are written atomically, and
             figures of an earlier report that this one does not draw are removed.
 
@@ -143,6 +150,11 @@ def write_report(
     """
     result = SweepResult.load(run_dir)
     tutorial = _load_tutorial(tutorial_dir) if tutorial_dir is not None else None
+    training = None
+    if training_dir is not None:
+        from ..training import TrainingResult
+
+        training = TrainingResult.load(training_dir)
     out = Path(out_dir if out_dir is not None else run_dir)
     fig_dir = out / markdown.FIGURE_DIR
 
@@ -172,13 +184,19 @@ def write_report(
     if tutorial is not None:
         layers = tutorial["layers"]
         plan.append((markdown.TUTORIAL_FIGURE, tutorial_std_vs_layer, layers, not layers.empty))
+    if training is not None:
+        threshold = training.meta.get("config", {}).get("threshold")
+        curves, runs = training.curves, training.runs
+        plan.append((markdown.TRAINING_FIGURES[0], lambda df: loss_curves(df, threshold),
+                     curves, bool(curves["train_loss"].notna().any())))  # fmt: skip
+        plan.append((markdown.TRAINING_FIGURES[1], steps_to_threshold, runs, not runs.empty))
     written = []
     for name, make, data, has_data in plan:
         if has_data:
             save_figure(make(data), fig_dir / f"{name}.png")
             written.append(name)
     # a figure left by an earlier report that this one does not draw would contradict it
-    for name in [*markdown.CAPTIONED, markdown.TUTORIAL_FIGURE]:
+    for name in [*markdown.CAPTIONED, markdown.TUTORIAL_FIGURE, *markdown.TRAINING_FIGURES]:
         if name not in written:
             (fig_dir / f"{name}.png").unlink(missing_ok=True)
 
@@ -187,6 +205,7 @@ def write_report(
         written,
         tutorial=None if tutorial is None else tutorial["tutorial"],
         tutorial_layers=None if tutorial is None else tutorial["layers"],
+        training=training,
         title=f"initsuite report: {Path(run_dir).resolve().name}",
     )
     return store.atomic_write_text(out / REPORT_NAME, text)

@@ -33,8 +33,10 @@ __all__ = [
     "divergence_heatmap",
     "final_std_distribution",
     "init_time_vs_width",
+    "loss_curves",
     "save_figure",
     "std_vs_layer",
+    "steps_to_threshold",
     "tutorial_std_vs_layer",
 ]
 
@@ -701,4 +703,107 @@ def jacobian_spectra(spectra: pd.DataFrame) -> Figure:
         fig.supxlabel("log10 singular value of the input–output Jacobian (0: isometric)")
         fig.supylabel("density")
         fig.suptitle("Dynamical isometry: Jacobian spectra, orthogonal vs Gaussian weights")
+    return fig
+
+
+def loss_curves(curves: pd.DataFrame, threshold: float | None = None) -> Figure:
+    """Full-train-set loss (log y) against step, one panel per activation, one line per
+    scheme: the mean over seeds at each evaluated step, the band min to max. A run that
+    diverged stops (× at its last evaluated loss). Dotted: chance level ln(classes) as the
+    initial mean loss of a silent net would be; dashed: ``threshold``.
+
+    Args:
+        curves: the ``training`` table of ``initsuite train``.
+        threshold: the loss the runs had to reach (drawn when given).
+    """
+    _need(curves, ("scheme", "activation", "seed", "step", "train_loss"), "training")
+    ev = curves[curves["train_loss"].notna() & np.isfinite(curves["train_loss"])]
+    if ev.empty:
+        raise InitsuiteError("the training table has no evaluated steps to plot")
+    schemes, acts = levels(curves["scheme"]), levels(curves["activation"])
+    g = ev.groupby(["activation", "scheme", "step"], observed=True)["train_loss"]
+    band = g.agg(["mean", "min", "max"]).reset_index()
+    last = int(curves["step"].max())
+    ended = curves.groupby(["activation", "scheme", "seed"], observed=True)["step"].max()
+    with _style() as sns:
+        from matplotlib.lines import Line2D
+
+        ncols = min(_COL_WRAP, len(acts))
+        fig = _figure(_PANEL_W * ncols + 2.6, _PANEL_H * math.ceil(len(acts) / ncols) + 0.6)
+        axes = _grid(fig, len(acts), ncols)
+        colors = _palette(sns, schemes)
+        dashes = dict(zip(schemes, _DASHES * len(schemes), strict=False))
+        for ax, act in zip(axes, acts, strict=True):
+            for scheme, b in band[band["activation"] == act].groupby("scheme", observed=True):
+                c = colors[scheme]
+                ax.fill_between(b["step"], b["min"], b["max"], color=c, alpha=0.15, lw=0)
+                ax.plot(b["step"], b["mean"], color=c, dashes=dashes[scheme], lw=1.6)
+                if int(ended.loc[act, scheme].max()) < last:  # every seed stopped early
+                    ax.plot(b["step"].iloc[-1], b["mean"].iloc[-1], color=c, marker="x", ms=6)
+            ax.axhline(math.log(10), color="0.35", ls=":", lw=1.0)
+            if threshold is not None:
+                ax.axhline(threshold, color="0.35", ls="--", lw=1.0)
+            ax.set_yscale("log")
+            ax.set_xlim(0, last)
+            ax.set_title(act)
+        handles = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8, label=s)
+                   for s in schemes]  # fmt: skip
+        handles.append(Line2D([], [], color="0.35", ls=":", label="chance, ln 10"))
+        if threshold is not None:
+            handles.append(Line2D([], [], color="0.35", ls="--", label=f"threshold {threshold}"))
+        _outside_legend(fig, handles, "scheme")
+        fig.supxlabel("optimiser step")
+        fig.supylabel("train loss (cross-entropy, log scale)")
+        depth, width = int(curves["depth"].iloc[0]), int(curves["width"].iloc[0])
+        fig.suptitle(
+            f"Training curves: depth {depth}, width {width}; mean over "
+            f"{_n_seeds(curves)} seeds, band min–max"
+        )
+    return fig
+
+
+def steps_to_threshold(runs: pd.DataFrame) -> Figure:
+    """Steps each scheme needed to reach the loss threshold, one panel per activation: a bar
+    at the median over the seeds that reached it, a dot per seed; schemes with seeds that
+    never reached it say how many did (``k/n``), and a scheme none of whose seeds did is
+    marked "never" (a stalled net) or "diverged".
+
+    Args:
+        runs: the ``runs`` table of ``initsuite train``.
+    """
+    _need(runs, ("scheme", "activation", "seed", "steps", "steps_to_threshold", "reached",
+                 "diverged"), "runs")  # fmt: skip
+    schemes, acts = levels(runs["scheme"]), levels(runs["activation"])
+    budget = int(runs["steps"].max())
+    with _style() as sns:
+        ncols = min(_COL_WRAP, len(acts))
+        fig = _figure(4.2 * ncols, 0.42 * len(schemes) * math.ceil(len(acts) / ncols) + 1.6)
+        axes = _grid(fig, len(acts), ncols)
+        colors = _palette(sns, schemes)
+        for ax, act in zip(axes, acts, strict=True):
+            sub = runs[runs["activation"] == act]
+            for i, scheme in enumerate(schemes):
+                r = sub[sub["scheme"] == scheme]
+                hit = r["steps_to_threshold"].dropna().astype(float)
+                if len(hit):
+                    ax.barh(i, float(hit.median()), color=colors[scheme], alpha=0.55, height=0.6)
+                    ax.plot(hit, [i] * len(hit), "o", color=colors[scheme], ms=4, mec="0.2",
+                            mew=0.5)  # fmt: skip
+                label = None
+                if len(r) and len(hit) < len(r):
+                    label = f"{len(hit)}/{len(r)} reached"
+                    if not len(hit):
+                        label = "diverged" if bool(r["diverged"].all()) else "never (stalled)"
+                if label:
+                    x = float(hit.median()) if len(hit) else 0.0
+                    ax.text(x + budget * 0.02, i, label, va="center", fontsize=8, color="0.25")
+            ax.set_yticks(range(len(schemes)), schemes)
+            ax.set_ylim(len(schemes) - 0.5, -0.5)
+            ax.set_xlim(0, budget * 1.05)
+            ax.axvline(budget, color="0.35", ls=":", lw=1.0)
+            ax.set_title(act)
+            ax.yaxis.grid(False)
+        fig.supxlabel(f"steps to reach the loss threshold (of {budget}; dotted: the budget)")
+        fig.suptitle(f"Steps to threshold: bar = median over seeds that reached it, dots = "
+                     f"seeds ({_n_seeds(runs)})")  # fmt: skip
     return fig

@@ -277,6 +277,7 @@ _CAPTIONS: dict[str, tuple[str, Callable[[SweepResult], str]]] = {
 CAPTIONED: tuple[str, ...] = tuple(_CAPTIONS)
 """The sweep's figures, in report order."""
 TUTORIAL_FIGURE = "tutorial_std_vs_layer"
+TRAINING_FIGURES: tuple[str, str] = ("training_loss", "training_steps")
 
 
 def _figure(name: str, title: str, caption: str, number: int) -> str:
@@ -515,6 +516,7 @@ def render(
     tutorial: pd.DataFrame | None = None,
     tutorial_layers: pd.DataFrame | None = None,
     title: str = "initsuite sweep report",
+    training: Any = None,
 ) -> str:
     """The report as Markdown.
 
@@ -524,11 +526,15 @@ def render(
             order with captions (``tutorial_std_vs_layer`` goes in the tutorial section).
         tutorial: the ``tutorial`` table of a tutorial reproduction; adds its section.
         tutorial_layers: its ``layers`` table (for the caption of its figure).
+        training: a :class:`~initsuite.training.TrainingResult`; adds its section (figures
+            ``training_loss`` and ``training_steps`` when listed in ``figures``).
         title: the first heading.
     """
     for name in figures:
-        if name not in _CAPTIONS and name != TUTORIAL_FIGURE:
-            raise InitsuiteError(unknown("figure", name, [*_CAPTIONS, TUTORIAL_FIGURE]))
+        if name not in _CAPTIONS and name not in (TUTORIAL_FIGURE, *TRAINING_FIGURES):
+            raise InitsuiteError(
+                unknown("figure", name, [*_CAPTIONS, TUTORIAL_FIGURE, *TRAINING_FIGURES])
+            )
     parts = [f"# {title}\n", _meta_section(result), _HOW_TO_READ, _draws_note(result)]
     number = 0
     parts.append("## Figures\n")
@@ -598,4 +604,64 @@ def render(
             number += 1
             cap = _cap_tutorial(tutorial_layers)
             parts.append(_figure(TUTORIAL_FIGURE, "Tutorial std by layer", cap, number))
+    if training is not None:
+        parts.append(_training_section(training, figures, number))
+    return "\n".join(parts)
+
+
+def _training_section(training: Any, figures: Sequence[str], number: int) -> str:
+    cfg = training.meta.get("config", {})
+    data = training.meta.get("dataset", {})
+    summary = training.summary()
+    summary["reached"] = [f"{r}/{n}" for r, n in zip(summary["reached"], summary["runs"],
+                                                     strict=True)]  # fmt: skip
+    summary = summary.drop(columns=["runs"]).rename(columns={
+        "reached": "reached threshold", "median_steps_to_threshold": "median steps",
+        "mean_final_train_loss": "final train loss", "mean_final_test_accuracy":
+        "final test accuracy",
+    })  # fmt: skip
+    opt = str(cfg.get("optimizer", "?"))
+    if opt == "sgd":
+        opt = f"SGD with momentum {cfg.get('momentum')}"
+    name, train, test = data.get("name", "?"), data.get("train", "?"), data.get("test", "?")
+    layers = f"{cfg.get('depth')} {'' if cfg.get('bias') else 'bias-free '}Linear layers"
+    intro = (
+        f"Does the initialisation let the network learn? The MLP ({layers}, width "
+        f"{cfg.get('width')}, the activation after all but the last) trained on {name} "
+        f"({train} training and {test} test examples, {data.get('classes', '?')} classes, "
+        f"shipped with scikit-learn) for {cfg.get('steps')} steps of {opt}, learning rate "
+        f"{cfg.get('lr')}, batches of {cfg.get('batch_size')}, from each scheme with "
+        f"{len(cfg.get('seeds', []))} seeds (the runs of one seed see the same batches). "
+        f"*Reached threshold* counts runs whose full-train-set loss fell to "
+        f"{cfg.get('threshold')} (chance: ln 10 ≈ 2.30), evaluated every "
+        f"{cfg.get('eval_every')} steps; *median steps* is over those runs.\n"
+    )  # fmt: skip
+    parts = [
+        "## Training\n",
+        intro,
+        _md(summary) + "\n",
+        "He et al. (2015): in a deep ReLU net without normalisation, Kaiming's variance "
+        "2/fan_in keeps the signal (χ₁ = 1) and the net trains, while Xavier's 1/fan_in (gain "
+        "1) halves the signal's second moment at every layer and PyTorch's default "
+        "(1/(3·fan_in)) shrinks it faster: after L layers the output and the gradients of "
+        "the first layers are 2^(-L/2) and smaller (3e-5 at L = 30), and SGD stalls at "
+        "chance. Glorot & Bengio (2010): tanh trains from Xavier's init (with the tanh gain "
+        "5/3, the variance-preserving choice).\n",
+    ]
+    captions = {
+        TRAINING_FIGURES[0]: ("Training curves", (
+            "Loss on the whole training split (log scale) every "
+            f"{cfg.get('eval_every')} steps, mean over seeds, band min to max; dotted: chance "
+            "(ln 10), dashed: the threshold. A flat line at chance is a net that does not "
+            "learn at all (its output and gradients vanished at init).")),
+        TRAINING_FIGURES[1]: ("Steps to threshold", (
+            "Steps each scheme needed to bring the training loss to the threshold: bar at the "
+            "median over the seeds that reached it, a dot per seed; `never (stalled)` marks a "
+            "scheme none of whose seeds reached it within the budget.")),
+    }  # fmt: skip
+    for name in TRAINING_FIGURES:
+        if name in figures:
+            number += 1
+            title, cap = captions[name]
+            parts.append(_figure(name, title, cap, number))
     return "\n".join(parts)
