@@ -26,6 +26,8 @@ TRAIN_SCHEMES ?= kaiming_normal,xavier_normal,xavier_normal:gain=auto,torch_defa
 TRAIN_ACTIVATIONS ?= relu,tanh
 TRAIN_DEPTH ?= 30
 TRAIN_SEEDS ?= 3
+# The dynamics study (make bench): Jacobian spectra of orthogonal vs Gaussian weights.
+DYNAMICS_SCHEMES ?= orthogonal,orthogonal:gain=auto,xavier_normal,xavier_normal:gain=auto,kaiming_normal
 RUN ?= results/runs/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 .PHONY: test bench lint reference venv clean
@@ -59,6 +61,11 @@ bench: $(STAMP)
 	$(BIN)/initsuite train --schemes $(TRAIN_SCHEMES) --activations $(TRAIN_ACTIVATIONS) \
 		--depth $(TRAIN_DEPTH) --seeds $(TRAIN_SEEDS) --out $(RUN)/training --quiet
 	$(BIN)/initsuite report $(RUN)/study --tutorial $(RUN)/tutorial --training $(RUN)/training
+	@echo "== dynamics study (Jacobian spectra and gradients) -> $(RUN)/dynamics"
+	$(BIN)/initsuite sweep --schemes $(DYNAMICS_SCHEMES) --activations linear,tanh,relu \
+		--depths 4,16,64 --widths 256 --seeds 3 --jacobian --backward --no-timing \
+		--out $(RUN)/dynamics --quiet
+	$(BIN)/initsuite report $(RUN)/dynamics
 	@echo "== pytest-benchmark suite -> results/benchmarks"
 	$(BIN)/python -m pytest bench -q --benchmark-autosave \
 		--benchmark-storage=file://results/benchmarks --benchmark-columns=median,iqr,ops,rounds
@@ -69,6 +76,7 @@ reference: $(STAMP)
 	test -e results/latest/study/report.md || (echo "run 'make bench' first" && exit 1)
 	$(BIN)/initsuite report results/latest/study --tutorial results/latest/tutorial \
 		--training results/latest/training --out results/reference
+	$(BIN)/initsuite report results/latest/dynamics --out results/reference/dynamics
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -328,3 +328,22 @@ def test_backward_sweeps_get_gradient_figures_and_table(tmp_path: Path) -> None:
     text = write_report(tmp_path / "plain", out_dir=run).read_text()
     assert "## Gradients" not in text and "grad_std_vs_layer" not in text
     assert not (run / "figures" / "grad_std_vs_layer.png").exists()
+
+
+def test_jacobian_sweeps_get_a_spectrum_table() -> None:
+    """The report's Jacobian table is the cells' own jac_* columns (mean over seeds of the
+    moments, median of σ_min and condition); orthogonal linear nets show var σ² ≈ 0."""
+    from initsuite.report.markdown import jacobian_table
+
+    res = initsuite.sweep(["orthogonal", "xavier_normal"], ["linear", "relu"], [3, 12], 32,
+                          seeds=2, timing=False, jacobian=True)  # fmt: skip
+    table = jacobian_table(res.cells).set_index(["scheme", "activation", "depth"])
+    assert len(table) == 8 and (table["cells"] == 2).all()
+    c = res.cells.set_index(["scheme", "activation", "depth"])
+    key = ("xavier_normal", "linear", 12)
+    assert table.loc[key, "sv2_var"] == pytest.approx(c.loc[key, "jac_sv2_var"].mean())
+    assert table.loc[key, "condition"] == pytest.approx(c.loc[key, "jac_condition"].median())
+    assert table.loc[("orthogonal", "linear", 12), "sv2_var"] < 1e-9
+    assert "## Jacobian spectra" in render(res)
+    assert "## Jacobian spectra" not in render(initsuite.sweep("orthogonal", "linear", 3, 16,
+                                                               timing=False))  # fmt: skip
