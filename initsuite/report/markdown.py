@@ -499,21 +499,11 @@ def _jacobian_section(result: SweepResult) -> str:
     cells = result.cells
     if "jac_sv2_mean" not in cells.columns or not cells["jac_sv2_mean"].notna().any():
         return ""
-    table = jacobian_table(cells)
+    names = {"sv2_mean": "mean σ²", "sv2_var": "var σ²", "sv_min": "median σ_min",
+             "condition": "median condition"}  # fmt: skip
+    table = _md(jacobian_table(cells).rename(columns=names))
     width = int(cells.loc[cells["jac_sv2_mean"].notna(), "width"].max())
-    return (
-        "## Jacobian spectra\n\n"
-        + _md(
-            table.rename(
-                columns={
-                    "sv2_mean": "mean σ²",
-                    "sv2_var": "var σ²",
-                    "sv_min": "median σ_min",
-                    "condition": "median condition",
-                }
-            )
-        )  # fmt: skip
-        + "\n\n"
+    text = (
         f"Singular values σ of each cell's input–output Jacobian (`--jacobian`) at width "
         f"{width}, one row per scheme, activation and depth: the mean and variance of σ² "
         "(averaged over the cells), the median smallest σ and condition number σ_max/σ_min. "
@@ -521,6 +511,7 @@ def _jacobian_section(result: SweepResult) -> str:
         "nets; Gaussian weights give var σ² ≈ depth in linear nets; ReLU nets are never "
         "isometric (σ_min ≈ 0, infinite condition).\n"
     )
+    return f"## Jacobian spectra\n\n{table}\n\n{text}"
 
 
 def _first_activation(result: SweepResult) -> str:
