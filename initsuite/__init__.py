@@ -7,6 +7,7 @@
 ...                       depths=[10, 100], widths=256, seeds=3)
 >>> res.cells.head()
 >>> runs = initsuite.train(["kaiming_normal", "xavier_normal"], "relu", depth=30).runs
+>>> frame = initsuite.probe(my_model, inputs, scheme="kaiming_normal", backward=True)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from . import activations, columns, schemes
 from .config import SweepConfig
 from .errors import InitsuiteError
 from .gains import gains
+from .probe import apply, probe
 from .results import SweepResult
 from .sweep import sweep
 from .training import TrainingResult, train
@@ -28,8 +30,10 @@ __all__ = [
     "TrainingResult",
     "__version__",
     "activations",
+    "apply",
     "columns",
     "gains",
+    "probe",
     "schemes",
     "sweep",
     "train",

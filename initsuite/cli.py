@@ -101,7 +101,9 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
     w.add_argument("--devices", type=_str_list, default=["cpu"])
     w.add_argument("--dtypes", type=_str_list, default=["float32"])
-    w.add_argument("--arch", default="mlp")
+    w.add_argument("--arch", type=_split_specs, default=["mlp"],
+                   help="comma list of architectures: mlp, conv:kernel=3,image=8, "
+                   "resmlp:branch=2,scale=1|inv_sqrt_depth|zero")  # fmt: skip
     w.add_argument("--bias", action="store_true", help="Linear layers with (default-init) bias")
     w.add_argument(
         "--explode-at",
@@ -162,6 +164,33 @@ def _build_parser() -> argparse.ArgumentParser:
     n.add_argument("--out", required=True, help="results directory (must not hold results)")
     n.add_argument("--overwrite", action="store_true")
     n.add_argument("--quiet", action="store_true")
+
+    pb = sub.add_parser("probe", help="probe any model: per-module std of its forward "
+                        "(and backward) pass, from its own init and from schemes")  # fmt: skip
+    pb.add_argument("factory", help="package.module:callable returning an nn.Module (the "
+                    "current directory is importable)")  # fmt: skip
+    pb.add_argument("--input-shape", type=_int_list, required=True,
+                    help="shape of the model's one input, e.g. 16,3,32,32")  # fmt: skip
+    pb.add_argument("--tokens", type=int, default=None, metavar="VOCAB",
+                    help="integer token ids in [0, VOCAB) instead of N(0, 1) values")  # fmt: skip
+    pb.add_argument("--schemes", type=_split_specs, default=[],
+                    help="comma list of scheme specs or wildcards; the model's own init "
+                    "('default') is always probed too")  # fmt: skip
+    pb.add_argument("--activation", default=None,
+                    help="activation after the layers, for gain=auto")  # fmt: skip
+    pb.add_argument("--include-embeddings", action="store_true",
+                    help="let the schemes draw nn.Embedding weights too")  # fmt: skip
+    pb.add_argument("--mode", default="train", help="train (default) or eval")
+    pb.add_argument("--backward", action="store_true",
+                    help="also back-propagate a random read-out: gradient std per "
+                    "module")  # fmt: skip
+    pb.add_argument("--seed", type=int, default=0)
+    pb.add_argument("--device", default="cpu")
+    pb.add_argument("--dtype", default="float32")
+    pb.add_argument("--out", required=True, help="results directory (must not hold results)")
+    pb.add_argument("--overwrite", action="store_true")
+    pb.add_argument("--no-report", action="store_true", help="write the tables only")
+    pb.add_argument("--quiet", action="store_true")
 
     r = sub.add_parser("report", help="write report.md and figures for a results directory")
     r.add_argument("dir", help="results directory written by 'initsuite sweep'")
@@ -288,6 +317,40 @@ def _cmd_train(args: argparse.Namespace) -> None:
         print(f"\nwrote {len(result.runs)} runs to {path}")
 
 
+def _cmd_probe(args: argparse.Namespace) -> None:
+    import os
+
+    from . import store
+    from .probe_factory import probe_factory
+
+    store.check_target(args.out, overwrite=args.overwrite)
+    if not args.no_report:
+        from .report.probe import check_dependencies
+
+        check_dependencies()
+    # like `python -m`, let FACTORY name a module in the current directory
+    saved_path = list(sys.path)
+    sys.path.insert(0, os.getcwd())
+    try:
+        result = probe_factory(
+            args.factory, args.input_shape, schemes=args.schemes, tokens=args.tokens,
+            activation=args.activation, backward=args.backward, seed=args.seed,
+            device=args.device, dtype=args.dtype, mode=args.mode,
+            include_embeddings=args.include_embeddings, progress=False if args.quiet else None,
+        )  # fmt: skip
+    finally:
+        sys.path[:] = saved_path
+    result.meta["command"] = " ".join(["initsuite", *sys.argv[1:]])
+    path = result.save(args.out, overwrite=args.overwrite)
+    if not args.no_report:
+        from .report.probe import write_probe_report
+
+        write_probe_report(path)
+    if not args.quiet:
+        _print_table(result.summary(), as_json=False)
+        print(f"\nwrote {len(result.frame)} module calls to {path}")
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> None:
     from . import store
     from .tutorial import reproduce
@@ -312,6 +375,7 @@ _COMMANDS = {
     "report": _cmd_report,
     "reproduce": _cmd_reproduce,
     "train": _cmd_train,
+    "probe": _cmd_probe,
 }
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "DIVERGENCE_KINDS",
     "LAYERS",
     "OPTIONAL",
+    "PROBE",
     "TIMING",
     "TIMING_KEYS",
     "TRAINING",
@@ -112,6 +113,16 @@ _SPEC: dict[str, tuple[str, str]] = {
     ),
     "forward_ms_iqr": ("float64", "interquartile range of forward_ms, ms"),
     "repeats": ("int64", "timed repeats behind the medians"),
+    # initsuite.probe: one row per call of a probed module of any nn.Module (std, mean,
+    # grad_std, dtype, divergence_kind and grad_divergence_kind there describe that call's
+    # output, and the divergence kinds mark only the first such call)
+    "call": ("int64", "1-based position of the module call in execution order (of returns)"),
+    "module": ("string", "qualified name of the module in the model; (root) for the model"),
+    "type": ("string", "class name of the module, e.g. Conv2d"),
+    "reinitialised": ("bool", "the scheme re-drew a weight of this module (initsuite.apply)"),
+    "shape": ("string", "shape of the output tensor recorded, comma-separated; null if none"),
+    "numel": ("Int64", "elements of that tensor; null when the output holds no float tensor"),
+    "nonfinite_fraction": ("float64", "fraction of the output's values that are inf or nan"),
 }
 
 CELL_KEYS: tuple[str, ...] = (
@@ -148,6 +159,13 @@ TRAINING_RUNS: tuple[str, ...] = (
     *TRAINING_KEYS, "steps", "steps_to_threshold", "reached", "diverged", "diverged_step",
     "initial_train_loss", "final_train_loss", "final_train_accuracy", "final_test_accuracy",
 )  # fmt: skip
+
+PROBE: tuple[str, ...] = (
+    "scheme", "seed", "call", "module", "type", "reinitialised", "shape", "dtype", "numel",
+    "std", "mean", "nonfinite_fraction", "grad_std", "divergence_kind", "grad_divergence_kind",
+)  # fmt: skip
+"""``initsuite.probe``: one row per module call (``scheme`` is ``default`` for the model's
+own initialisation)."""
 
 DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish")
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, get_args
 
 import torch
 
 from . import activations, schemes
 from . import schemes as schemes_mod  # ``build`` has a parameter named schemes
+from .archs import Arch, parse_arch
 from .errors import InitsuiteError, unknown
 
-__all__ = ["ARCHS", "DTYPES", "Arch", "SweepConfig", "check_device", "parse_dtype"]
+__all__ = ["ARCHS", "DTYPES", "SweepConfig", "check_device", "parse_dtype"]
 
-Arch = Literal["mlp"]
-ARCHS: tuple[str, ...] = get_args(Arch)
+ARCHS: tuple[str, ...] = ("mlp", "conv", "resmlp")  # see initsuite.archs
 
 DTYPES: dict[str, torch.dtype] = {
     "float64": torch.float64,
@@ -90,6 +89,26 @@ def _unique(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
+def _expand_for(items: list[str], archs: Sequence[Arch]) -> tuple[str, ...]:
+    """Expand ``all`` and wildcards into the schemes that fit every arch of the grid (the
+    weights' rank, and the schemes' own ``archs``); explicit specs pass through (and are
+    checked against the archs later, with a clear error)."""
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or not (
+            item.strip() == "all" or any(c in item for c in "*?[")
+        ):
+            out.append(item)
+            continue
+        hits = schemes_mod.expand([item], rank=archs[0].weight_rank)
+        for spec in hits:
+            info = schemes_mod.get(spec).info
+            if all(info.accepts_rank(a.weight_rank) and (info.archs is None or a.name in info.archs)
+                   for a in archs):  # fmt: skip
+                out.append(spec)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class SweepConfig:
     """A sweep grid: the product of every list below is the set of cells.
@@ -109,7 +128,7 @@ class SweepConfig:
     seeds: tuple[int, ...] = (0,)
     devices: tuple[str, ...] = ("cpu",)
     dtypes: tuple[str, ...] = ("float32",)
-    arch: str = "mlp"
+    archs: tuple[str, ...] = ("mlp",)
     bias: bool = False
     explode_at: float | None = None
     vanish_at: float | None = None
@@ -132,7 +151,7 @@ class SweepConfig:
         seeds: int | Iterable[int] = 1,
         devices: str | Iterable[str] = ("cpu",),
         dtypes: str | Iterable[str] = ("float32",),
-        arch: str = "mlp",
+        arch: str | Iterable[str] = "mlp",
         bias: bool = False,
         explode_at: float | None = None,
         vanish_at: float | None = None,
@@ -153,8 +172,11 @@ class SweepConfig:
             seed_values = tuple(int(s) for s in _tuple(seeds))
             if not seed_values or any(s < 0 for s in seed_values):
                 raise InitsuiteError(f"seeds must be non-negative integers, got {seeds!r}")
+        arch_objs = [parse_arch(a) for a in _tuple(arch)]
+        if not arch_objs:
+            raise InitsuiteError("no arch given")
         return cls(
-            schemes=tuple(schemes_mod.expand(list(_tuple(schemes)))),
+            schemes=_expand_for(list(_tuple(schemes)), arch_objs),
             activations=_tuple(activations),
             depths=_tuple(depths),
             widths=_tuple(widths),
@@ -162,7 +184,7 @@ class SweepConfig:
             seeds=tuple(dict.fromkeys(seed_values)),
             devices=_tuple(devices),
             dtypes=_tuple(dtypes),
-            arch=arch,
+            archs=tuple(a.spec for a in arch_objs),
             bias=bias,
             explode_at=explode_at,
             vanish_at=vanish_at,
@@ -176,18 +198,30 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
-        if self.arch not in ARCHS:
-            raise InitsuiteError(unknown("arch", self.arch, ARCHS))
+        archs = [parse_arch(a) for a in self.archs]
+        if not archs:
+            raise InitsuiteError("no arch given")
+        set_("archs", _unique([a.spec for a in archs]))
         if not self.schemes:
             raise InitsuiteError("no schemes given")
         if not self.activations:
             raise InitsuiteError("no activations given")
         objs = tuple(schemes.get(s) for s in self.schemes)
-        for s in objs:
-            if not s.info.accepts_rank(2):
+        for arch in archs:
+            for s in objs:
+                if not s.info.accepts_rank(arch.weight_rank):
+                    kind = "Conv2d" if arch.name == "conv" else "Linear"
+                    raise InitsuiteError(
+                        f"scheme {s.name!r} does not apply to {arch.name} layers: it needs "
+                        f"tensors of rank {s.info.ranks}, {kind} weights have rank "
+                        f"{arch.weight_rank}"
+                    )
+        other = [arch.spec for arch in archs if arch.name != "mlp"]
+        for name in ("backward", "jacobian"):
+            if getattr(self, name) is True and other:
                 raise InitsuiteError(
-                    f"scheme {s.name!r} does not apply to {self.arch} layers: it needs tensors "
-                    f"of rank {s.info.ranks}, Linear weights have rank 2"
+                    f"{name} statistics are computed for arch 'mlp' only, not {other[0]!r}: "
+                    f"sweep it without --{name}"
                 )
         acts = tuple(activations.get(a) for a in self.activations)
         for s in objs:
@@ -228,7 +262,7 @@ class SweepConfig:
     def n_cells(self) -> int:
         return (
             len(self.schemes) * len(self.activations) * len(self.depths) * len(self.widths)
-            * len(self.seeds) * len(self.devices) * len(self.dtypes)
+            * len(self.seeds) * len(self.devices) * len(self.dtypes) * len(self.archs)
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, object]:
@@ -242,7 +276,7 @@ class SweepConfig:
             "seeds": list(self.seeds),
             "devices": list(self.devices),
             "dtypes": list(self.dtypes),
-            "arch": self.arch,
+            "archs": list(self.archs),
             "bias": self.bias,
             "explode_at": self.explode_at,
             "vanish_at": self.vanish_at,

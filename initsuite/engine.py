@@ -88,6 +88,7 @@ class Stream:
     dtype: str
     bias: bool = False
     pair_cosine: float | None = 0.5  # cosine of the input pair; None: no pair
+    arch: str = "mlp"  # canonical arch spec (initsuite.archs); this module runs "mlp"
 
 
 @dataclass
@@ -194,13 +195,20 @@ class _Draw:
         first = stream.members[0]
         self.fn = first.scheme.info.fn
         self.params = dict(first.params)
+        self.uses_data = "data" in first.scheme.info.uses
 
-    def next(self) -> None:
+    def next(self, h: Tensor | None = None) -> None:
+        """Draw the next layer. ``h`` (1, m, width): the layer's input, for data-dependent
+        schemes (LSUV; their streams have one member), which see its bias-free product."""
         base, w, gen = self.stream.base, self.w, self.gen
         if base == "normal":
             w.normal_(0.0, 1.0, generator=gen)
         elif base == "uniform":
             w.uniform_(-1.0, 1.0, generator=gen)
+        elif self.uses_data:
+            x = h.reshape(-1, self.stream.width) if h is not None else None
+            data = None if x is None else (lambda weight: F.linear(x, weight))
+            self.fn(w, **self.params, generator=gen, data=data)
         else:
             self.fn(w, **self.params, generator=gen)
         if self.b is not None:
@@ -354,7 +362,7 @@ def run_stream(
         for layer in range(1, stream.depth + 1):
             if seg and layer <= top and (layer - 1) % seg == 0:
                 checkpoints[layer - 1] = _Checkpoint(gen.get_state(), rows.ids, h)
-            draw.next()
+            draw.next(h)
             h = _layer(draw, h, rows)
             cos_t = None
             if pair is not None:  # its own product: the batch rows' rounding is unchanged
@@ -461,7 +469,7 @@ def _backward(
             states, hs, zs = [], [], []
             for _ in range(a, e + 1):  # recompute the segment, keeping what the walk needs
                 states.append(gen.get_state())
-                draw.next()
+                draw.next(h)
                 z = _layer(draw, h, seg_rows, activate=False)
                 hs.append(h)
                 zs.append(z)
@@ -490,7 +498,7 @@ def _backward(
                 pending.append((layer, list(active), std_t, finite_t, norm_t))
                 if layer != e:  # the segment's top weight is the one drawn last
                     gen.set_state(states[layer - a])
-                    draw.next()
+                    draw.next(hs[layer - a])
                 g = _layer_back(draw, delta, rows)
                 if layer == 1:
                     std_t, _, finite_t = layer_stats(g.reshape(len(active), -1))

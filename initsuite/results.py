@@ -60,9 +60,12 @@ class SweepResult:
         return cls(out["cells"], out["layers"], out["timing"], meta)
 
     def summary(self) -> pd.DataFrame:
-        """One row per (scheme, activation, depth): seeds, cells diverged, median statistics."""
+        """One row per (scheme, activation, depth), and arch when there are several: seeds,
+        cells diverged, median statistics."""
         df = self.cells
         keys = ["scheme", "activation", "depth"]
+        if df["arch"].nunique() > 1:  # never pool architectures
+            keys = ["arch", *keys]
         g = df.groupby(keys, sort=False, observed=True)
         out = g.agg(
             cells=("seed", "size"),

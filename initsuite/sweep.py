@@ -15,6 +15,8 @@ import torch
 from . import activations as _activations
 from . import columns as C
 from .activations import Activation
+from .arch_engine import run_arch_stream
+from .archs import parse_arch
 from .config import DTYPES, SweepConfig
 from .engine import LayerStats, Member, Stream, derive_cells, run_stream
 from .env import environment
@@ -35,7 +37,7 @@ def sweep(
     seeds: int | Iterable[int] = 1,
     devices: str | Iterable[str] = ("cpu",),
     dtypes: str | Iterable[str] = ("float32",),
-    arch: str = "mlp",
+    arch: str | Iterable[str] = "mlp",
     bias: bool = False,
     *,
     explode_at: float | None = None,
@@ -64,7 +66,10 @@ def sweep(
         seeds: a count (``3`` → seeds 0, 1, 2) or explicit seeds.
         devices: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
         dtypes: ``"float64"``, ``"float32"``, ``"bfloat16"``, ``"float16"``.
-        arch: ``"mlp"``.
+        arch: one or more architecture specs (:mod:`initsuite.archs`): ``"mlp"``,
+            ``"conv:kernel=3,image=8"`` (width = channels), ``"resmlp:branch=2,scale=1"``
+            (``scale``: ``1``, ``inv_sqrt_depth`` or ``zero``). Conv and residual cells draw
+            each scheme on its own and carry no mean-field, gradient or Jacobian columns.
         bias: Linear layers with bias, drawn as nn.Linear does: U(±1/√fan_in).
         explode_at: also count a layer whose std exceeds this multiple of the input's std as
             divergence (kind ``"explode"``).
@@ -136,18 +141,22 @@ def _error(exc: BaseException) -> str:
 
 
 def _plans(cfg: SweepConfig) -> Iterator[_Plan]:
-    """Every stream of the grid, one (device, dtype, width, seed) at a time."""
+    """Every stream of the grid, one (arch, device, dtype, width, seed) at a time."""
     acts = [_activations.get(a) for a in cfg.activations]
-    for device in cfg.devices:
-        for dtype in cfg.dtypes:
-            # Half precision rounds a scaled base draw visibly differently (engine docstring).
-            share = cfg.shared and dtype in ("float32", "float64")
-            for width in cfg.widths:
-                for seed in cfg.seeds:
-                    common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch,
-                                  seed=seed, device=device, dtype=dtype, bias=cfg.bias,
-                                  pair_cosine=cfg.pair_cosine)  # fmt: skip
-                    yield from _streams(cfg._scheme_objs, acts, share, common)
+    for arch in cfg.archs:
+        mlp = arch == "mlp"
+        for device in cfg.devices:
+            for dtype in cfg.dtypes:
+                # Half precision rounds a scaled base draw visibly differently (engine
+                # docstring); conv and residual nets draw every scheme on its own.
+                share = cfg.shared and dtype in ("float32", "float64") and mlp
+                for width in cfg.widths:
+                    for seed in cfg.seeds:
+                        common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch,
+                                      seed=seed, device=device, dtype=dtype, bias=cfg.bias,
+                                      pair_cosine=cfg.pair_cosine if mlp else None,
+                                      arch=arch)  # fmt: skip
+                        yield from _streams(cfg._scheme_objs, acts, share, common)
 
 
 # The engine's transform of each shared base (engine.Member), in stacking order.
@@ -171,7 +180,7 @@ def _streams(
     shape = (common["width"], common["width"])
     bases: dict[str, dict[tuple[Any, ...], Member]] = {}
     base_cells: dict[str, list[tuple[Scheme, Activation, tuple[Any, ...]]]] = {}
-    own: dict[tuple[Any, ...], list[tuple[Scheme, Activation]]] = {}
+    own: dict[tuple[Any, ...], list[tuple[Scheme, Activation]]] = {}  # (spec, params, split)
     failed: list[tuple[Scheme, Activation, str]] = []
     for scheme in scheme_objs:
         for act in acts:
@@ -182,7 +191,9 @@ def _streams(
                 failed.append((scheme, act, _error(exc)))
                 continue
             if draw is None:
-                own.setdefault((scheme.spec, params), []).append((scheme, act))
+                # a data-dependent scheme's weights depend on the activations below it
+                split = act.spec if "data" in scheme.info.uses else None
+                own.setdefault((scheme.spec, params, split), []).append((scheme, act))
                 continue
             base = "uniform" if draw.base == "uniform" else "normal"
             transform = _TRANSFORMS[draw.base]
@@ -196,7 +207,7 @@ def _streams(
         index = {k: i for i, k in enumerate(keys)}
         stream = Stream(base, tuple(members[k] for k in keys), **common)
         yield _Plan(stream, [(s, a, index[k]) for s, a, k in base_cells[base]])
-    for (_, params), pairs in own.items():
+    for (_, params, _), pairs in own.items():
         members_own = tuple(Member(pairs[0][0], params, a) for _, a in pairs)
         stream = Stream(None, members_own, **common)
         yield _Plan(stream, [(s, a, i) for i, (s, a) in enumerate(pairs)])
@@ -324,24 +335,35 @@ def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
     ):
         for plan in _plans(cfg):
             stream = plan.stream
+            mlp = stream.arch == "mlp"
+            by_depth: dict[int, list[LayerStats]] = {}
             if plan.error is None:
                 try:
-                    stats = run_stream(stream, cfg.explode_at, cfg.vanish_at,
-                                       backward=depths if cfg.backward else ())  # fmt: skip
+                    if mlp:
+                        stats = run_stream(stream, cfg.explode_at, cfg.vanish_at,
+                                           backward=depths if cfg.backward else ())  # fmt: skip
+                        by_depth = dict.fromkeys(depths, stats)
+                    else:
+                        by_depth = run_arch_stream(stream, parse_arch(stream.arch), depths,
+                                                   cfg.explode_at, cfg.vanish_at)  # fmt: skip
                 except Exception as exc:  # a failed stream becomes rows with its error
                     plan.error = _error(exc)
             if plan.error is not None:
-                stats = [LayerStats(math.nan, [], [], error=plan.error) for _ in stream.members]
+                failed = [LayerStats(math.nan, [], [], error=plan.error) for _ in stream.members]
+                by_depth = dict.fromkeys(depths, failed)
             for scheme, act, i in plan.cells:
-                st = stats[i]
                 key = {
-                    "arch": cfg.arch, "scheme": scheme.spec, "activation": act.spec,
+                    "arch": stream.arch, "scheme": scheme.spec, "activation": act.spec,
                     "width": stream.width, "batch": stream.batch, "seed": stream.seed,
                     "device": stream.device, "dtype": stream.dtype,
                 }  # fmt: skip
-                theory = predict(scheme, act, stream.width, stream.dtype)
+                # mean field is the MLP's (conv and residual nets: not predicted)
+                theory = predict(scheme, act, stream.width, stream.dtype) if mlp else None
+                st = by_depth[depths[-1]][i]
                 jac = _jacobian(cfg, scheme, act, stream) if cfg.jacobian and not st.error else {}
-                for cell in derive_cells(st, depths):
+                for depth in depths:
+                    st = by_depth[depth][i]
+                    (cell,) = derive_cells(st, [depth])
                     n = min(cell["depth"], len(st.std))
                     # no spectrum past a divergence: the cell stopped there
                     spectrum = {} if cell["divergence_layer"] is not None else jac
@@ -364,7 +386,8 @@ def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
                     n_layers += n
             bar.update(len(plan.cells) * len(depths))
         sweep_s = time.perf_counter() - started
-        timing_rows = _timing(cfg) if cfg.timing else []
+        # timing is per Linear layer: it runs when the grid has the mlp arch
+        timing_rows = _timing(cfg) if cfg.timing and "mlp" in cfg.archs else []
     import pandas as pd
 
     cells_df = C.frame(C.CELLS, cells)

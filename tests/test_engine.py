@@ -694,7 +694,8 @@ SHARED_SPECS = [
     "uniform", "uniform:a=-0.3,b=0.7", "normal", "normal:mean=0.2,std=0.3", "xavier_uniform",
     "xavier_normal:gain=2.0", "kaiming_uniform:a=0.3,mode=fan_out", "kaiming_normal",
     "torch_default", "lecun_normal", "lecun_uniform:gain=1.5", "orthogonal:gain=1.3",
-    "orthogonal_householder:gain=0.7",
+    "orthogonal_householder:gain=0.7", "variance_scaling:scale=2.0,distribution=normal",
+    "variance_scaling:scale=0.5,mode=fan_avg,distribution=uniform",
 ]  # fmt: skip
 
 
@@ -744,7 +745,8 @@ def _householder_reference(z: torch.Tensor) -> torch.Tensor:
 
 
 def test_schemes_that_are_not_scalings_draw_on_their_own() -> None:
-    for spec in ("trunc_normal", "sparse", "eye", "constant:val=0.1", "zeros", "ones"):
+    for spec in ("trunc_normal", "sparse", "eye", "constant:val=0.1", "zeros", "ones",
+                 "variance_scaling", "zero"):  # fmt: skip
         scheme = schemes.get(spec)
         assert scheme.shared_draw((8, 8), scheme.resolve(None)) is None, spec
     assert schemes.get("orthogonal").shared_draw((8, 4), {"gain": 1.0}) is None  # not square

@@ -199,7 +199,7 @@ def test_meta_has_config_and_environment(result: initsuite.SweepResult) -> None:
     assert cfg["schemes"] == GRID["schemes"] and cfg["activations"] == GRID["activations"]
     assert cfg["depths"] == GRID["depths"] and cfg["widths"] == GRID["widths"]
     assert cfg["seeds"] == [0, 1] and cfg["dtypes"] == GRID["dtypes"]
-    assert cfg["devices"] == ["cpu"] and cfg["batch"] == 16 and cfg["arch"] == "mlp"
+    assert cfg["devices"] == ["cpu"] and cfg["batch"] == 16 and cfg["archs"] == ["mlp"]
     assert cfg["bias"] is False and cfg["timing_repeats"] == 2
     env = meta["environment"]
     assert env["torch"] == torch.__version__

@@ -148,7 +148,12 @@ def write_report(
         InitsuiteError: if ``run_dir`` (or ``tutorial_dir``) is not a readable results
             directory, or the plotting libraries are missing.
     """
-    result = SweepResult.load(run_dir)
+    raw = SweepResult.load(run_dir)
+    result = markdown.label_archs(raw)
+    # the phase diagram is mean-field theory for the MLP: its cells only, by scheme name
+    mlp = raw.cells["arch"] == "mlp"
+    mlp_result = SweepResult(raw.cells[mlp], raw.layers[raw.layers["arch"] == "mlp"],
+                             raw.timing, raw.meta)  # fmt: skip
     tutorial = _load_tutorial(tutorial_dir) if tutorial_dir is not None else None
     training = None
     if training_dir is not None:
@@ -178,7 +183,12 @@ def write_report(
             _has(result.layers, "weight_grad_norm"),
         ),
         ("cosine_vs_layer", cosine_vs_layer, result.layers, _has_cosine(result.layers)),
-        ("phase_diagram", lambda _: _phase_figure(result), result.cells, not ran.empty),
+        (
+            "phase_diagram",
+            lambda _: _phase_figure(mlp_result),
+            result.cells,
+            bool((ran["arch"] == "mlp").any()),
+        ),
         ("jacobian_spectra", lambda _: _isometry_figure(), result.cells, not ran.empty),
     ]
     if tutorial is not None:

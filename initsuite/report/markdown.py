@@ -331,7 +331,7 @@ def _meta_section(r: SweepResult) -> str:
         return _join(v) if isinstance(v, list) else str(v)
 
     config = [
-        ("architecture", str(pick("arch"))),
+        ("architectures", listed("archs", "arch") if "arch" not in cfg else str(cfg["arch"])),
         ("schemes", listed("schemes", "scheme")),
         ("activations", listed("activations", "activation")),
         ("depths", listed("depths", "depth")),
@@ -545,6 +545,24 @@ def _draws_note(result: SweepResult) -> str:
 # --- the report ------------------------------------------------------------------------------
 
 
+def label_archs(result: SweepResult) -> SweepResult:
+    """With several architectures in one sweep, ``scheme`` becomes ``scheme @ arch`` in the
+    cells and layers, so that figures and tables never pool two architectures."""
+    cells = result.cells
+    if "arch" not in cells.columns or cells["arch"].nunique() <= 1:
+        return result
+    pairs = zip(cells["scheme"].astype(str), cells["arch"].astype(str), strict=True)
+    if all(s.endswith(f" @ {a}") for s, a in pairs):  # labelled already
+        return result
+
+    def relabel(df: pd.DataFrame) -> pd.DataFrame:
+        label = df["scheme"].astype(str) + " @ " + df["arch"].astype(str)
+        return df.assign(scheme=label.astype("string"))
+
+    return SweepResult(relabel(result.cells), relabel(result.layers), result.timing,
+                       result.meta)  # fmt: skip
+
+
 def render(
     result: SweepResult,
     figures: Sequence[str] = (),
@@ -570,6 +588,7 @@ def render(
             raise InitsuiteError(
                 unknown("figure", name, [*_CAPTIONS, TUTORIAL_FIGURE, *TRAINING_FIGURES])
             )
+    result = label_archs(result)
     parts = [f"# {title}\n", _meta_section(result), _HOW_TO_READ, _draws_note(result)]
     number = 0
     parts.append("## Figures\n")

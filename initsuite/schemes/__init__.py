@@ -10,10 +10,13 @@ import builtins
 from typing import Any
 
 from . import builtin as _builtin  # noqa: F401 - registers the built-ins
+from . import extra as _extra  # noqa: F401 - registers the extra schemes (after the built-ins)
+from . import residual as _residual  # noqa: F401 - residual-branch and data-dependent schemes
 from .builtin import calculate_gain, fans
 from .registry import (
     ENTRY_POINT_GROUP,
     SHARED_BASES,
+    LayerContext,
     Scheme,
     SchemeInfo,
     SharedDraw,
@@ -27,6 +30,7 @@ from .registry import (
 __all__ = [
     "ENTRY_POINT_GROUP",
     "SHARED_BASES",
+    "LayerContext",
     "Scheme",
     "SchemeInfo",
     "SharedDraw",

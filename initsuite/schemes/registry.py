@@ -30,8 +30,8 @@ from ..errors import InitsuiteError, unknown
 from ..spec import AUTO, Param, check_keys, format_spec, params_of, parse_spec
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "SHARED_BASES", "Scheme", "SchemeInfo", "SharedDraw",
-    "get", "info", "list", "names", "register",
+    "ENTRY_POINT_GROUP", "ROLES", "SHARED_BASES", "LayerContext", "Scheme", "SchemeInfo",
+    "SharedDraw", "get", "info", "list", "names", "register",
 ]  # fmt: skip
 
 ENTRY_POINT_GROUP = "initsuite.schemes"
@@ -61,6 +61,31 @@ class SharedDraw(NamedTuple):
     shift: float = 0.0
 
 
+@dataclass(frozen=True)
+class LayerContext:
+    """Where a weight sits in its network, for schemes that depend on it (residual schemes).
+
+    ``role``: ``"layer"`` (a plain layer), or in a residual net ``"branch"`` (a layer of a
+    residual branch other than its last), ``"branch_out"`` (the branch's last layer, the
+    residual projection) and ``"residual_scale"`` (the branch multiplier α, a scalar).
+    Indices are 1-based; ``blocks`` is the number of residual blocks L and ``branch_depth``
+    the layers per branch m (both 0 outside residual nets).
+    """
+
+    index: int  # position of the weight in draw order
+    depth: int  # weights (or blocks, in a residual net) in the network
+    fan_in: int
+    fan_out: int
+    role: str = "layer"
+    block: int = 0
+    blocks: int = 0
+    branch_depth: int = 0
+    position: int = 0  # 1-based position inside the branch
+
+
+ROLES = ("layer", "branch", "branch_out", "residual_scale")
+
+
 SharedFn = Callable[..., "SharedDraw | None"]
 SHARED_BASES = ("normal", "uniform", "orthogonal", "householder")
 
@@ -87,6 +112,8 @@ class SchemeInfo:
     params: dict[str, Param] = field(default_factory=dict)
     shared: SharedFn | None = None
     mean: Callable[..., float] | None = None  # E[W]; None: 0
+    uses: frozenset[str] = frozenset()  # call-time inputs it takes: "context", "data"
+    archs: tuple[str, ...] | None = None  # where ``all`` includes it (None: every arch)
 
     @property
     def summary(self) -> str:
@@ -123,6 +150,7 @@ def register(
     example: str | None = None,
     shared: SharedFn | None = None,
     mean_fn: Callable[..., float] | None = None,
+    archs: tuple[str, ...] | None = None,
 ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
     """Decorator: register ``fn(tensor, <params>, *, generator=None) -> tensor``.
 
@@ -143,6 +171,13 @@ def register(
             sweeps share draws; it must agree with ``fn`` up to rounding (tested for built-ins).
         mean_fn: ``(shape, **params) -> E[W]`` for schemes whose entries are not centred
             (default: mean 0). Mean-field theory applies only to centred schemes.
+        archs: the architectures whose ``all`` expansion includes the scheme (default: every
+            one); e.g. residual-branch schemes list only ``("resmlp",)``.
+
+    A function may also take keyword-only ``context`` (a :class:`LayerContext`: where the
+    weight sits, for schemes that treat residual branches differently) and ``data`` (a
+    function mapping a candidate weight to the layer's output on a data batch, for
+    data-dependent schemes such as LSUV); callers pass them when they have them.
     """
 
     def deco(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -162,13 +197,21 @@ def register(
             max_rank=max_rank,
             torch_fn=torch_fn,
             example=example or key,
-            params=params_of(fn, skip=("generator",)),
+            params=params_of(fn, skip=("generator", "context", "data")),
             shared=shared,
             mean=mean_fn,
+            uses=frozenset(k for k in ("context", "data") if k in _keywords(fn)),
+            archs=archs,
         )
         return fn
 
     return deco
+
+
+def _keywords(fn: Callable[..., Any]) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(fn).parameters)
 
 
 def _load_entry_points() -> None:
@@ -307,10 +350,20 @@ class Scheme:
         *,
         activation: str | _activations.Activation | None = None,
         generator: torch.Generator | None = None,
+        context: LayerContext | None = None,
+        data: Callable[[Tensor], Tensor] | None = None,
         **params: Any,
     ) -> Tensor:
+        """Fill ``tensor``; ``context`` and ``data`` reach schemes that take them (see
+        :func:`register`) and are ignored by the others."""
         self.check_tensor(tensor)
-        return self.info.fn(tensor, **self.resolve(activation, **params), generator=generator)
+        extra: dict[str, Any] = {}
+        if "context" in self.info.uses:
+            extra["context"] = context
+        if "data" in self.info.uses:
+            extra["data"] = data
+        return self.info.fn(tensor, **self.resolve(activation, **params), generator=generator,
+                            **extra)  # fmt: skip
 
     def variance(
         self,

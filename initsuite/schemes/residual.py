@@ -1,0 +1,192 @@
+"""Residual-branch and data-dependent schemes.
+
+Residual schemes treat a weight by where it sits (:class:`~initsuite.schemes.LayerContext`):
+in a residual block ``h + α·f(h)`` whose branch f has m layers, the last branch layer (the
+*residual projection*, role ``branch_out``), the other branch layers (``branch``) and the
+multiplier α (``residual_scale``) are drawn differently. Outside residual nets (role
+``layer``, or no context) each falls back to its base draw. LSUV is data-dependent: it takes
+the layer's output on a batch as a function of the weight.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .registry import LayerContext, get, register
+
+__all__ = ["fixup", "gpt2", "lsuv", "rezero", "skipinit"]
+
+
+def _base_variance(
+    shape: tuple[int, ...], base: str = "kaiming_normal", **_: object
+) -> float | None:
+    return get(base).variance(shape)
+
+
+def _base(tensor: Tensor, base: str, generator: torch.Generator | None) -> Tensor:
+    return get(base)(tensor, generator=generator)
+
+
+def _role(context: LayerContext | None) -> str:
+    return "layer" if context is None else context.role
+
+
+@register(
+    family="residual",
+    variance="base's, × L^(-2/(2m-2)) in branches; 0 for the residual projection",
+    variance_fn=_base_variance,
+    paper="Zhang, Dauphin & Ma (2019), Fixup Initialization: Residual Learning Without "
+    "Normalization",
+    min_rank=2,
+    archs=("resmlp",),
+)
+def fixup(
+    tensor: Tensor,
+    base: str = "kaiming_normal",
+    *,
+    generator: torch.Generator | None = None,
+    context: LayerContext | None = None,
+) -> Tensor:
+    """Fixup: a branch's last layer is zero, its other layers are ``base`` × L^(-1/(2m-2)).
+
+    L residual blocks of m layers each: at init every branch outputs 0, so the network equals
+    its identity path, and the scaling keeps the update size of SGD independent of depth.
+    With m = 1 the branch is its (zeroed) projection alone. Outside residual branches (role
+    ``layer``, or no context) the ``base`` scheme's own draw. Fixup's scalar multipliers and
+    biases are not modelled (α is the architecture's, biases its own).
+    """
+    role = _role(context)
+    if role == "residual_scale":
+        return tensor  # α stays the architecture's
+    if role == "branch_out":
+        with torch.no_grad():
+            return tensor.zero_()
+    _base(tensor, base, generator)
+    if role == "branch" and context is not None and context.branch_depth >= 2:
+        with torch.no_grad():
+            tensor.mul_(context.blocks ** (-1.0 / (2 * context.branch_depth - 2)))
+    return tensor
+
+
+def _zero_branch_scale(
+    tensor: Tensor, base: str, generator: torch.Generator | None, context: LayerContext | None
+) -> Tensor:
+    if _role(context) == "residual_scale":
+        with torch.no_grad():
+            return tensor.zero_()
+    return _base(tensor, base, generator)
+
+
+@register(
+    family="residual",
+    variance="base's (the branch multiplier α = 0)",
+    variance_fn=_base_variance,
+    paper="De & Smith (2020), Batch Normalization Biases Residual Blocks Towards the Identity "
+    "Function in Deep Networks",
+    min_rank=2,  # weights; the scalar α reaches it through the arch with its context
+    archs=("resmlp",),
+)
+def skipinit(
+    tensor: Tensor,
+    base: str = "kaiming_normal",
+    *,
+    generator: torch.Generator | None = None,
+    context: LayerContext | None = None,
+) -> Tensor:
+    """SkipInit: every weight from ``base``; the residual branch multiplier α starts at 0,
+    so each block (and the network) is the identity at init."""
+    return _zero_branch_scale(tensor, base, generator, context)
+
+
+@register(
+    family="residual",
+    variance="base's (the branch multiplier α = 0)",
+    variance_fn=_base_variance,
+    paper="Bachlechner et al. (2020), ReZero is All You Need: Fast Convergence at Large Depth",
+    min_rank=2,
+    archs=("resmlp",),
+)
+def rezero(
+    tensor: Tensor,
+    base: str = "kaiming_normal",
+    *,
+    generator: torch.Generator | None = None,
+    context: LayerContext | None = None,
+) -> Tensor:
+    """ReZero: x + α·f(x) with a learned scalar α initialised to 0 (the same init as SkipInit;
+    ReZero drops the normalisation inside f). Weights from ``base``."""
+    return _zero_branch_scale(tensor, base, generator, context)
+
+
+@register(
+    family="normal",
+    variance="std², std²/(2L) for residual projections",
+    variance_fn=lambda shape, std=0.02: std**2,
+    paper="Radford et al. (2019), Language Models are Unsupervised Multitask Learners (GPT-2)",
+    min_rank=1,
+    archs=("resmlp",),
+)
+def gpt2(
+    tensor: Tensor,
+    std: float = 0.02,
+    *,
+    generator: torch.Generator | None = None,
+    context: LayerContext | None = None,
+) -> Tensor:
+    """GPT-2: N(0, std²) everywhere, N(0, std²/(2L)) for residual projections (L blocks; a
+    GPT-2 layer has two projections, hence 2L). The residual multiplier stays the
+    architecture's."""
+    role = _role(context)
+    if role == "residual_scale":
+        return tensor
+    s = std
+    if role == "branch_out" and context is not None and context.blocks > 0:
+        s = std / math.sqrt(2 * context.blocks)
+    with torch.no_grad():
+        return tensor.normal_(0.0, s, generator=generator)
+
+
+@register(
+    family="data_dependent",
+    variance="data-dependent (an orthogonal start rescaled to unit output std)",
+    variance_fn=lambda shape, tol=0.1, max_iter=10, start="orthogonal": None,
+    paper="Mishkin & Matas (2016), All You Need is a Good Init (LSUV)",
+    min_rank=2,
+    archs=(),  # data-dependent, a QR per layer and activation: sweep it by name, not in `all`
+)
+def lsuv(
+    tensor: Tensor,
+    tol: float = 0.1,
+    max_iter: int = 10,
+    start: str = "orthogonal",
+    *,
+    generator: torch.Generator | None = None,
+    data: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
+    """Layer-sequential unit variance: a ``start`` draw (orthonormal in the paper; any
+    scheme spec, e.g. ``normal``), then divided by the std of the layer's output on a data
+    batch until that std is within ``tol`` of 1 (at most ``max_iter`` passes).
+    ``data(weight)`` gives the layer's output (before its activation, biases at zero as in
+    the paper) on the batch; networks apply it layer by layer in order, each on the output
+    of the layers before it. Without ``data``: the start draw alone."""
+    from ..errors import InitsuiteError
+
+    if not tol > 0 or max_iter < 1:
+        raise InitsuiteError(f"lsuv needs tol > 0 and max_iter >= 1, got {tol}, {max_iter}")
+    if start.split(":")[0] == "lsuv":
+        raise InitsuiteError("lsuv's start must be another scheme, e.g. 'orthogonal'")
+    get(start)(tensor, generator=generator)
+    if data is None:
+        return tensor
+    with torch.no_grad():
+        for _ in range(max_iter):
+            out = data(tensor).to(torch.float64)
+            s = float(out.std())
+            if not math.isfinite(s) or s == 0 or abs(s - 1.0) < tol:
+                break
+            tensor.div_(s)
+    return tensor

@@ -1,0 +1,249 @@
+"""Conv and residual-MLP sweeps, and the residual / data-dependent schemes.
+
+Each architecture is checked against a plain reference loop written here (one generator per
+cell, the input first, then each weight filled by the scheme with its layer context and each
+bias drawn as nn.Conv2d / nn.Linear draw it), and the structural claims of the schemes
+against the nets they build.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import initsuite
+from initsuite import activations, schemes
+from initsuite.archs import parse_arch
+from initsuite.errors import InitsuiteError
+from initsuite.schemes.registry import LayerContext
+
+
+def _std(t: torch.Tensor) -> float:
+    return float(t.double().std())
+
+
+def reference_conv(scheme: str, act: str, depth: int, width: int, batch: int, seed: int,
+                   kernel: int, image: int, bias: bool) -> list[float]:  # fmt: skip
+    init, a = schemes.get(scheme), activations.get(act)
+    gen = torch.Generator().manual_seed(seed)
+    h = torch.randn((batch, width, image, image), generator=gen, dtype=torch.float64)
+    fan = width * kernel * kernel
+    out = []
+    for layer in range(1, depth + 1):
+        w = torch.empty((width, width, kernel, kernel), dtype=torch.float64)
+        init(w, activation=a, generator=gen, context=LayerContext(layer, depth, fan, fan))
+        b = None
+        if bias:
+            b = torch.empty(width, dtype=torch.float64)
+            b.uniform_(-1 / math.sqrt(fan), 1 / math.sqrt(fan), generator=gen)
+        h = a(F.conv2d(h, w, b, padding=kernel // 2))
+        out.append(_std(h))
+    return out
+
+
+def reference_resmlp(scheme: str, act: str, blocks: int, width: int, batch: int, seed: int,
+                     branch: int, scale: str, bias: bool) -> list[float]:  # fmt: skip
+    init, a = schemes.get(scheme), activations.get(act)
+    gen = torch.Generator().manual_seed(seed)
+    h = torch.randn((batch, width), generator=gen, dtype=torch.float64)
+    alpha0 = {"1": 1.0, "inv_sqrt_depth": blocks**-0.5, "zero": 0.0}[scale]
+    out = []
+    for block in range(1, blocks + 1):
+        alpha = torch.full((1,), alpha0, dtype=torch.float64)
+        if "context" in init.info.uses:
+            init.info.fn(alpha, **init.resolve(a), generator=gen,
+                         context=LayerContext(block, blocks, 1, 1, "residual_scale", block,
+                                              blocks, branch, 0))  # fmt: skip
+        u = a(h)
+        for j in range(1, branch + 1):
+            role = "branch_out" if j == branch else "branch"
+            ctx = LayerContext((block - 1) * branch + j, blocks * branch, width, width, role,
+                               block, blocks, branch, j)  # fmt: skip
+            w = torch.empty((width, width), dtype=torch.float64)
+            init(w, activation=a, generator=gen, context=ctx)
+            b = None
+            if bias:
+                b = torch.empty(width, dtype=torch.float64)
+                b.uniform_(-1 / math.sqrt(width), 1 / math.sqrt(width), generator=gen)
+            u = F.linear(u, w, b)
+            if j < branch:
+                u = a(u)
+        h = h + float(alpha[0]) * u
+        out.append(_std(h))
+    return out
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_conv_cells_match_a_plain_loop(kernel: int, bias: bool) -> None:
+    arch = f"conv:kernel={kernel},image=5"
+    res = initsuite.sweep(["kaiming_normal", "xavier_uniform", "orthogonal"], ["relu", "tanh"],
+                          [2, 6], 8, batch=3, seeds=[4], arch=arch, bias=bias,
+                          dtypes="float64", timing=False)  # fmt: skip
+    assert (res.cells["arch"] == parse_arch(arch).spec).all()
+    for (scheme, act, depth), g in res.layers.groupby(["scheme", "activation", "depth"]):
+        ref = reference_conv(scheme, act, depth, 8, 3, 4, kernel, 5, bias)
+        np.testing.assert_allclose(g["std"], ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "branch", "scale"),
+    [("kaiming_normal", 2, "1"), ("kaiming_normal", 3, "inv_sqrt_depth"), ("fixup", 2, "1"),
+     ("fixup", 3, "1"), ("skipinit", 2, "1"), ("gpt2", 2, "1"), ("xavier_normal", 1, "zero")],
+)  # fmt: skip
+def test_resmlp_cells_match_a_plain_loop(scheme: str, branch: int, scale: str) -> None:
+    arch = f"resmlp:branch={branch},scale={scale}"
+    res = initsuite.sweep(scheme, ["relu", "tanh"], [3, 7], 16, batch=4, seeds=[2], arch=arch,
+                          dtypes="float64", bias=True, timing=False)  # fmt: skip
+    for (act, depth), g in res.layers.groupby(["activation", "depth"]):
+        ref = reference_resmlp(scheme, act, depth, 16, 4, 2, branch, scale, True)
+        np.testing.assert_allclose(g["std"], ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("spec", ["fixup", "skipinit", "rezero", "kaiming_normal"])
+def test_identity_at_init(spec: str) -> None:
+    """Fixup (zeroed residual projections), SkipInit/ReZero (α = 0) and any scheme under
+    scale=zero: each block returns its input, so every layer's std is the input's, exactly."""
+    arch = "resmlp:scale=zero" if spec == "kaiming_normal" else "resmlp:branch=3"
+    res = initsuite.sweep(spec, ["relu", "tanh"], [1, 30], 64, seeds=2, arch=arch,
+                          timing=False)  # fmt: skip
+    merged = res.layers.merge(res.cells[["scheme", "activation", "depth", "seed", "input_std"]])
+    np.testing.assert_array_equal(merged["std"], merged["input_std"])
+
+
+def test_fixup_scales_branches_by_depth() -> None:
+    """Fixup's non-final branch layers are the base draw × L^(-1/(2m-2)); the last is zero."""
+    gen = torch.Generator().manual_seed(0)
+    base = torch.empty(256, 256)
+    schemes.get("kaiming_normal")(base, generator=gen)
+    for blocks, m in [(16, 2), (16, 3), (100, 4)]:
+        w = torch.empty(256, 256)
+        ctx = LayerContext(1, blocks * m, 256, 256, "branch", 1, blocks, m, 1)
+        schemes.get("fixup")(w, generator=torch.Generator().manual_seed(0), context=ctx)
+        torch.testing.assert_close(w, base * blocks ** (-1 / (2 * m - 2)))
+        ctx = LayerContext(m, blocks * m, 256, 256, "branch_out", 1, blocks, m, m)
+        assert schemes.get("fixup")(w, context=ctx).abs().max() == 0
+    plain = torch.empty(256, 256)  # outside residual nets: the base draw
+    schemes.get("fixup")(plain, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(plain, base)
+
+
+def test_gpt2_residual_projections() -> None:
+    """std 0.02 everywhere, 0.02/√(2L) on residual projections (L = 12 blocks: 0.00408)."""
+    w = torch.empty(512, 512)
+    gen = torch.Generator().manual_seed(1)
+    ctx = LayerContext(2, 24, 512, 512, "branch_out", 1, 12, 2, 2)
+    s = float(schemes.get("gpt2")(w, generator=gen, context=ctx).std())
+    assert s == pytest.approx(0.02 / math.sqrt(24), rel=0.01)  # 262144 draws: se ≈ 0.14%
+    s = float(schemes.get("gpt2")(w, generator=gen).std())
+    assert s == pytest.approx(0.02, rel=0.01)
+
+
+def test_residual_scaling_tames_depth() -> None:
+    """Kaiming ReLU blocks with α = 1 add variance at every block (the std grows like
+    (1 + c)^(L/2)); α = 1/√L keeps the net's std of order 1 at L = 50."""
+    kw = dict(activations="relu", depths=50, widths=128, seeds=2, timing=False)
+    plain = initsuite.sweep("kaiming_normal", arch="resmlp:scale=1", **kw).cells
+    scaled = initsuite.sweep("kaiming_normal", arch="resmlp:scale=inv_sqrt_depth", **kw).cells
+    assert (plain["final_std"] > 1e3).all()
+    assert (scaled["final_std"] < 5).all() and (scaled["final_std"] > 1).all()
+
+
+def test_lsuv_reaches_unit_std_and_removes_the_tutorials_divergence() -> None:
+    """The tutorial's net (linear, width 256, 100 layers) overflows float32 at layer 32 from
+    N(0, 1); LSUV from the same N(0, 1) start (``lsuv:start=normal``) rescales every layer to
+    unit output std on the batch, within its tolerance, and never diverges; so does its
+    orthogonal default."""
+    kw = dict(activations="linear", depths=100, widths=256, seeds=2, timing=False)
+    normal = initsuite.sweep("normal", **kw).cells
+    assert (normal["divergence_layer"] == 32).all()
+    res = initsuite.sweep(["lsuv:start=normal", "lsuv", "lsuv:tol=0.01"], **kw)
+    assert res.cells["divergence_layer"].isna().all()
+    for spec, g in res.layers.groupby("scheme"):
+        tol = 0.01 if "tol=0.01" in str(spec) else 0.1
+        assert ((g["std"] - 1).abs() < tol).all(), spec
+    # with relu: its pre-activations have unit std, so its outputs sit at sqrt(1/2 - 1/(2π))
+    relu = initsuite.sweep("lsuv", "relu", 50, 256, seeds=2, timing=False).layers
+    np.testing.assert_allclose(relu["std"], math.sqrt(0.5 - 0.5 / math.pi), rtol=0.12)
+
+
+def test_lsuv_in_conv_and_residual_nets() -> None:
+    res = initsuite.sweep("lsuv", "relu", 12, 16, seeds=1, timing=False,
+                          arch=["conv:kernel=3,image=6", "resmlp"])  # fmt: skip
+    assert res.cells["error"].isna().all() and res.cells["divergence_layer"].isna().all()
+    # a bad parameter fails its cells with the reason, like any scheme that raises
+    bad = initsuite.sweep("lsuv:max_iter=0", "relu", 3, 8, timing=False).cells
+    assert bad["error"].str.contains("max_iter >= 1").all()
+
+
+def test_all_expands_per_arch() -> None:
+    def expanded(arch: str | list[str]) -> set[str]:
+        cfg = initsuite.SweepConfig.build("all", "relu", 3, 8, arch=arch)
+        return {s.split(":")[0] for s in cfg.schemes}
+
+    mlp, conv, res = expanded("mlp"), expanded("conv"), expanded("resmlp")
+    assert {"fixup", "skipinit", "rezero", "gpt2", "lsuv"}.isdisjoint(mlp)
+    assert {"fixup", "skipinit", "rezero", "gpt2"} <= res and "lsuv" not in res
+    assert "eye" in mlp and "eye" not in conv and "sparse" not in conv
+    assert "kaiming_normal" in conv
+    assert expanded(["mlp", "conv"]) == mlp & conv
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(schemes="eye", arch="conv"), "does not apply to conv layers"),
+        (dict(schemes="kaiming_normal", arch="conv", backward=True), "arch 'mlp' only"),
+        (dict(schemes="kaiming_normal", arch="resmlp", jacobian=True), "arch 'mlp' only"),
+        (dict(schemes="kaiming_normal", arch="convv"), "did you mean 'conv'"),
+        (dict(schemes="kaiming_normal", arch="conv:kernel=2"), "odd number"),
+        (dict(schemes="kaiming_normal", arch="resmlp:scale=2"), "unknown scale '2'"),
+    ],
+)
+def test_bad_arch_input_is_one_clear_error(kwargs: dict, message: str) -> None:
+    with pytest.raises(InitsuiteError, match=message):
+        initsuite.sweep(activations="relu", depths=3, widths=8, timing=False, **kwargs)
+
+
+def test_mixed_arch_grid_counts_and_keys() -> None:
+    archs = ["mlp", "conv:kernel=3,image=4", "resmlp"]
+    res = initsuite.sweep(["kaiming_normal", "orthogonal"], ["relu", "tanh"], [2, 4], 8,
+                          seeds=2, arch=archs, timing=False)  # fmt: skip
+    assert len(res.cells) == 2 * 2 * 2 * 2 * 3
+    assert set(res.cells["arch"]) == {"mlp", "conv:image=4,kernel=3", "resmlp:branch=2,scale=1"}
+    assert res.cells.duplicated(list(initsuite.columns.CELL_KEYS)).sum() == 0
+    conv = res.cells[res.cells["arch"] != "mlp"]
+    assert conv["theory_final_std"].isna().all()
+
+
+def test_report_never_pools_architectures(tmp_path) -> None:
+    from initsuite.report import write_report
+    from initsuite.report.markdown import label_archs, summary_table
+
+    res = initsuite.sweep(["kaiming_normal", "fixup"], "relu", [3, 6], 16, seeds=2,
+                          arch=["mlp", "resmlp"], timing=False)  # fmt: skip
+    labelled = label_archs(res)
+    assert label_archs(labelled) is labelled  # idempotent
+    rows = summary_table(labelled.cells)
+    assert set(rows["scheme"]) == {f"{s} @ {a}" for s in ("kaiming_normal", "fixup")
+                                   for a in ("mlp", "resmlp:branch=2,scale=1")}  # fmt: skip
+    text = write_report(res.save(tmp_path / "r")).read_text()
+    assert "fixup @ resmlp:branch=2,scale=1" in text and "figures/phase_diagram.png" in text
+
+
+def test_cli_sweeps_several_archs(tmp_path) -> None:
+    from initsuite.cli import main
+
+    out = tmp_path / "run"
+    code = main(["sweep", "--schemes", "kaiming_normal,fixup", "--activations", "relu",
+                 "--depths", "3", "--widths", "8", "--arch",
+                 "mlp,conv:kernel=3,image=4,resmlp:scale=zero", "--no-timing", "--quiet",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0
+    cells = initsuite.SweepResult.load(out).cells
+    assert set(cells["arch"]) == {"mlp", "conv:image=4,kernel=3", "resmlp:branch=2,scale=zero"}
+    assert initsuite.SweepResult.load(out).summary()["arch"].nunique() == 3
