@@ -28,6 +28,9 @@ TRAIN_DEPTH ?= 30
 TRAIN_SEEDS ?= 3
 # The dynamics study (make bench): Jacobian spectra of orthogonal vs Gaussian weights.
 DYNAMICS_SCHEMES ?= orthogonal,orthogonal:gain=auto,xavier_normal,xavier_normal:gain=auto,kaiming_normal
+# The architectures study (make bench): conv and residual nets under plain and residual schemes.
+ARCH_SCHEMES ?= kaiming_normal,xavier_normal,orthogonal,fixup,skipinit,gpt2,lsuv
+ARCH_ARCHS ?= conv:kernel=3,image=8,resmlp:scale=1,resmlp:scale=inv_sqrt_depth
 RUN ?= results/runs/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 .PHONY: test bench lint reference venv clean
@@ -66,6 +69,10 @@ bench: $(STAMP)
 		--depths 4,16,64 --widths 256 --seeds 3 --jacobian --backward --no-timing \
 		--out $(RUN)/dynamics --quiet
 	$(BIN)/initsuite report $(RUN)/dynamics
+	@echo "== architectures study (conv and residual nets) -> $(RUN)/archs"
+	$(BIN)/initsuite sweep --schemes $(ARCH_SCHEMES) --activations relu,tanh --depths 10,50 \
+		--widths 64 --seeds 2 --arch $(ARCH_ARCHS) --no-timing --out $(RUN)/archs --quiet
+	$(BIN)/initsuite report $(RUN)/archs
 	@echo "== pytest-benchmark suite -> results/benchmarks"
 	$(BIN)/python -m pytest bench -q --benchmark-autosave \
 		--benchmark-storage=file://results/benchmarks --benchmark-columns=median,iqr,ops,rounds
@@ -77,6 +84,7 @@ reference: $(STAMP)
 	$(BIN)/initsuite report results/latest/study --tutorial results/latest/tutorial \
 		--training results/latest/training --out results/reference
 	$(BIN)/initsuite report results/latest/dynamics --out results/reference/dynamics
+	$(BIN)/initsuite report results/latest/archs --out results/reference/archs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -247,3 +247,15 @@ def test_cli_sweeps_several_archs(tmp_path) -> None:
     cells = initsuite.SweepResult.load(out).cells
     assert set(cells["arch"]) == {"mlp", "conv:image=4,kernel=3", "resmlp:branch=2,scale=zero"}
     assert initsuite.SweepResult.load(out).summary()["arch"].nunique() == 3
+
+
+def test_delta_orthogonal_conv_sweep_keeps_the_signal() -> None:
+    """A linear stack of same-padded delta-orthogonal convs mixes channels orthogonally at
+    every pixel: the signal's norm is kept exactly at any depth, so its std stays the input's
+    (to the mean's share, tiny here); Kaiming's conv stack at the same gain drifts."""
+    kw = dict(activations="linear", depths=40, widths=16, seeds=2, dtypes="float64",
+              timing=False, arch="conv:kernel=3,image=6")  # fmt: skip
+    delta = initsuite.sweep("delta_orthogonal", **kw).cells
+    np.testing.assert_allclose(delta["final_std"], delta["input_std"], rtol=0.02)
+    kaiming = initsuite.sweep("kaiming_normal:nonlinearity=linear", **kw).cells
+    assert (abs(kaiming["final_std"] / kaiming["input_std"] - 1) > 0.1).all()
