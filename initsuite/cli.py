@@ -269,12 +269,12 @@ def _cmd_phase(args: argparse.Namespace) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> None:
-    from . import schemes, store
+    from . import store
     from .config import SweepConfig
     from .sweep import run
 
     cfg = SweepConfig.build(
-        schemes.expand(args.schemes), args.activations, args.depths, args.widths,
+        args.schemes, args.activations, args.depths, args.widths,
         batch=args.batch, seeds=args.seeds, devices=args.devices, dtypes=args.dtypes,
         arch=args.arch, bias=args.bias, explode_at=args.explode_at, vanish_at=args.vanish_at,
         timing=not args.no_timing, timing_repeats=args.timing_repeats,

@@ -100,12 +100,10 @@ def _expand_for(items: list[str], archs: Sequence[Arch]) -> tuple[str, ...]:
         ):
             out.append(item)
             continue
-        hits = schemes_mod.expand([item], rank=archs[0].weight_rank)
-        for spec in hits:
-            info = schemes_mod.get(spec).info
-            if all(info.accepts_rank(a.weight_rank) and (info.archs is None or a.name in info.archs)
-                   for a in archs):  # fmt: skip
-                out.append(spec)
+        per_arch = [set(schemes_mod.expand([item], rank=a.weight_rank, arch=a.name))
+                    for a in archs]  # fmt: skip
+        first = schemes_mod.expand([item], rank=archs[0].weight_rank, arch=archs[0].name)
+        out.extend(spec for spec in first if all(spec in hits for hits in per_arch))
     return tuple(out)
 
 

@@ -75,13 +75,21 @@ def table(rank: int | None = None) -> Any:
     return pd.DataFrame(rows)
 
 
+def _meant_for(archs: tuple[str, ...] | None, arch: str | None) -> bool:
+    return arch is None or archs is None or arch in archs
+
+
 def expand(
-    specs: str | builtins.list[str] | tuple[str, ...], rank: int | None = 2
+    specs: str | builtins.list[str] | tuple[str, ...],
+    rank: int | None = 2,
+    arch: str | None = "mlp",
 ) -> builtins.list[str]:
     """Expand ``all`` and wildcards (``"kaiming*"``) into specs; other specs pass through.
 
     ``all`` and wildcards take each matching scheme's example spec (which sets required
-    parameters, e.g. ``constant:val=0.01``) and, with ``rank``, only schemes accepting it.
+    parameters, e.g. ``constant:val=0.01``) and, with ``rank``, only schemes accepting it;
+    with ``arch``, only schemes meant for it (residual schemes list ``resmlp`` only; LSUV,
+    data-dependent and costly, no arch: it is swept by name). ``arch=None``: every scheme.
     """
     import fnmatch
 
@@ -95,7 +103,9 @@ def expand(
             hits = [
                 info(n).example
                 for n in names()
-                if fnmatch.fnmatchcase(n, pattern) and (rank is None or info(n).accepts_rank(rank))
+                if fnmatch.fnmatchcase(n, pattern)
+                and (rank is None or info(n).accepts_rank(rank))
+                and _meant_for(info(n).archs, arch)
             ]
             if not hits:
                 raise InitsuiteError(f"no scheme matches {item!r} (initsuite schemes lists all)")

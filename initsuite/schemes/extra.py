@@ -104,6 +104,20 @@ def _scaling_shared(
     return None  # a rejection sampler: not a scaling of one normal or uniform draw
 
 
+_PHI_2 = 0.5 * (1.0 + math.erf(2.0 / math.sqrt(2.0)))  # Φ(2)
+
+
+def standard_truncated_normal(like: Tensor, generator: torch.Generator | None) -> Tensor:
+    """N(0, 1) cut at ±2, of ``like``'s shape, by inverse-CDF sampling as JAX draws it:
+    z = √2 · erfinv(u), u ~ U(2Φ(-2) - 1, 2Φ(2) - 1): one uniform draw, where torch's
+    ``trunc_normal_`` redraws the whole tensor until no value falls outside (about five
+    draws for a million values). Computed in float32 (float64 for float64 tensors)."""
+    work = torch.float64 if like.dtype == torch.float64 else torch.float32
+    u = torch.empty(like.shape, dtype=work, device=like.device)
+    u.uniform_(1.0 - 2 * _PHI_2, 2 * _PHI_2 - 1.0, generator=generator)
+    return u.erfinv_().mul_(math.sqrt(2.0)).clamp_(-2.0, 2.0)
+
+
 @register(
     family="truncated_normal | normal | uniform",
     variance="scale / n, n = fan_in | fan_out | (fan_in + fan_out)/2",
@@ -130,7 +144,8 @@ def variance_scaling(
     * ``truncated_normal``: Z ~ N(0, 1) truncated to [-2, 2], times σ / 0.8796256610…, the
       std of that truncated Z, so the *result* has std σ and |W| <= 2σ / 0.8796…. Unlike
       ``trunc_normal``, whose cut-offs a, b are absolute values: its default N(0, 1) cut at
-      ±2 has std ≈ 0.88, not 1. Z is drawn by torch's ``trunc_normal_``.
+      ±2 has std ≈ 0.88, not 1. Z is drawn by inverse-CDF sampling, as JAX does
+      (:func:`standard_truncated_normal`: one uniform draw, not torch's rejection rounds).
     * ``normal``: N(0, σ²).
     * ``uniform``: U(-limit, limit), limit = sqrt(3 · scale / n).
 
@@ -157,8 +172,8 @@ def variance_scaling(
     std = _scaling_std(tensor.shape, scale, mode, distribution)
     with torch.no_grad():
         if distribution == "truncated_normal":
-            torch.nn.init.trunc_normal_(tensor, 0.0, 1.0, -2.0, 2.0, generator=generator)
-            return tensor.mul_(std / TRUNCATED_NORMAL_STD)
+            return tensor.copy_(standard_truncated_normal(tensor, generator) * std
+                                / TRUNCATED_NORMAL_STD)  # fmt: skip
         elif distribution == "normal":
             return tensor.normal_(0.0, std, generator=generator)
         elif distribution == "uniform":
