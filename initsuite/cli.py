@@ -128,9 +128,27 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--no-shared", action="store_true",
                    help="draw every scheme on its own (no common random numbers)")  # fmt: skip
     w.add_argument("--timing-repeats", type=int, default=7)
-    w.add_argument("--out", required=True, help="results directory (must not hold results)")
+    w.add_argument("--out", required=True,
+                   help="results directory, written in chunks as cells finish")  # fmt: skip
+    w.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a sweep in --out: skip the cells already stored there",
+    )
     w.add_argument("--overwrite", action="store_true", help="replace an existing results dir")
+    w.add_argument(
+        "--executor",
+        choices=["local", "dask"],
+        default="local",
+        help="run groups of cells in process (local) or on a Dask cluster",
+    )
+    w.add_argument(
+        "--scheduler",
+        default=None,
+        help="Dask scheduler address (default: a local cluster of 2 workers)",
+    )
     w.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    w.add_argument("--verbose", action="store_true", help="log each chunk written")
 
     n = sub.add_parser("train", help="train the MLP from each scheme (does the init learn?)")
     n.add_argument(
@@ -269,10 +287,21 @@ def _cmd_phase(args: argparse.Namespace) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> None:
+    import json
+    import logging
+    from pathlib import Path
+
     from . import store
     from .config import SweepConfig
     from .sweep import run
 
+    if args.verbose:
+        logging.basicConfig(format="%(name)s: %(message)s")
+        logging.getLogger("initsuite").setLevel(logging.INFO)
+    if args.resume and args.overwrite:
+        raise InitsuiteError("--resume continues a sweep and --overwrite replaces it: pick one")
+    if args.scheduler and args.executor != "dask":
+        raise InitsuiteError("--scheduler is for --executor dask")
     cfg = SweepConfig.build(
         args.schemes, args.activations, args.depths, args.widths,
         batch=args.batch, seeds=args.seeds, devices=args.devices, dtypes=args.dtypes,
@@ -281,10 +310,39 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
         shared=not args.no_shared, jacobian=args.jacobian, pair_cosine=args.pair_cosine,
         backward=args.backward,
     )  # fmt: skip
-    store.check_target(args.out, overwrite=args.overwrite)
-    result = run(cfg, progress=False if args.quiet else None)
-    result.meta["command"] = " ".join(["initsuite", *sys.argv[1:]])
-    path = result.save(args.out, overwrite=args.overwrite)
+    command = " ".join(["initsuite", *sys.argv[1:]])
+    progress = False if args.quiet else None
+    if args.overwrite:  # computed whole, then swapped in atomically: the old results survive
+        if args.executor != "local":
+            raise InitsuiteError("--overwrite runs in process; use a new --out for --executor")
+        store.check_target(args.out, overwrite=True)
+        result = run(cfg, progress=progress)
+        result.meta["command"] = command
+        path = result.save(args.out, overwrite=True)
+    else:
+        if not args.resume:
+            from . import chunks
+
+            if chunks.has_chunks(args.out):
+                raise InitsuiteError(
+                    f"output directory {args.out!r} holds a sweep: pass --resume to continue "
+                    "it, --overwrite to replace it, or choose a new --out"
+                )
+            store.check_target(args.out)
+        executor = None
+        if args.executor == "dask":
+            from .executors import DaskExecutor
+
+            executor = DaskExecutor(args.scheduler)
+        try:
+            result = run(cfg, progress=progress, out=args.out, resume=args.resume,
+                         executor=executor)  # fmt: skip
+        finally:
+            if executor is not None:
+                executor.close()
+        path = Path(args.out)
+        meta = {**result.meta, "command": command}
+        store.atomic_write_text(path / store.META, json.dumps(meta, indent=2, default=str) + "\n")
     if not args.quiet:
         _print_table(result.summary(), as_json=False)
         print(f"\nwrote {len(result.cells)} cells, {len(result.layers)} layer rows to {path}")
@@ -388,7 +446,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"initsuite: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("initsuite: interrupted; no results were written", file=sys.stderr)
+        print("initsuite: interrupted; what was stored is complete (a sweep with --out keeps "
+              "its finished chunks: rerun it with --resume)", file=sys.stderr)  # fmt: skip
         return 130
     except BrokenPipeError:  # e.g. `initsuite schemes | head`
         return 0

@@ -50,6 +50,10 @@ _SPEC: dict[str, tuple[str, str]] = {
     "final_std": ("float64", "std after the last computed layer (NaN if it overflowed)"),
     "growth_per_layer": ("float64", "geometric mean of the per-layer std ratio"),
     "error": ("string", "why the cell failed (null when it ran)"),
+    "cell_key": (
+        "string",
+        "hash of the cell's key columns, settings and versions (resume, compare)",
+    ),
     "theory_std": (
         "float64",
         "mean-field prediction of std (theory.py); NaN where it does not apply",
@@ -136,7 +140,7 @@ CELLS: tuple[str, ...] = (
     "theory_divergence_kind", "theory_growth_per_layer", "theory_chi1",
     "jac_sv2_mean", "jac_sv2_var", "jac_sv_max", "jac_sv_min", "jac_condition",
     "input_grad_std", "theory_input_grad_std", "weight_grad_ratio", "grad_divergence_layer",
-    "grad_divergence_kind",
+    "grad_divergence_kind", "cell_key",
 )  # fmt: skip
 
 LAYERS: tuple[str, ...] = (
@@ -174,7 +178,7 @@ OPTIONAL: frozenset[str] = frozenset({
     "theory_divergence_kind", "theory_growth_per_layer", "theory_chi1", "jac_sv2_mean",
     "jac_sv2_var", "jac_sv_max", "jac_sv_min", "jac_condition", "grad_std", "weight_grad_norm",
     "theory_grad_std", "theory_weight_grad_norm", "input_grad_std", "theory_input_grad_std",
-    "weight_grad_ratio", "grad_divergence_layer", "grad_divergence_kind",
+    "weight_grad_ratio", "grad_divergence_layer", "grad_divergence_kind", "cell_key",
 })  # fmt: skip
 """Columns added after the first file format: results written before them load with the
 columns empty (null) instead of failing."""

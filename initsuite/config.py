@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -255,6 +256,18 @@ class SweepConfig:
             raise InitsuiteError(f"pair_cosine must be a number in [-1, 1], got {c!r}")
         (repeats,) = _positive_ints("timing_repeats", [self.timing_repeats])
         set_("timing_repeats", repeats)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SweepConfig:
+        """The configuration :meth:`to_dict` wrote (what distributed workers rebuild)."""
+        return cls.build(
+            d["schemes"], d["activations"], d["depths"], d["widths"], batch=d["batch"],
+            seeds=list(d["seeds"]), devices=d["devices"], dtypes=d["dtypes"],
+            arch=d.get("archs", ["mlp"]), bias=d["bias"], explode_at=d["explode_at"],
+            vanish_at=d["vanish_at"], timing=d["timing"], timing_repeats=d["timing_repeats"],
+            shared=d["shared"], pair_cosine=d["pair_cosine"], jacobian=d["jacobian"],
+            backward=d.get("backward", False),
+        )  # fmt: skip
 
     @property
     def n_cells(self) -> int:

@@ -18,6 +18,14 @@ __all__ = ["SweepResult"]
 _TABLES = {"cells": C.CELLS, "layers": C.LAYERS, "timing": C.TIMING}
 
 
+def sort_tables(cells: pd.DataFrame, layers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both tables in the one order every run uses (by the cell's key, then layer)."""
+    order = [c for c in C.CELL_KEYS if c != "depth"]
+    cells = cells.sort_values([*order, "depth"], kind="stable").reset_index(drop=True)
+    layers = layers.sort_values([*order, "depth", "layer"], kind="stable")
+    return cells, layers.reset_index(drop=True)
+
+
 @dataclass
 class SweepResult:
     """What a sweep returns.
@@ -45,8 +53,15 @@ class SweepResult:
 
     @classmethod
     def load(cls, in_dir: str | os.PathLike[str]) -> SweepResult:
-        """Read a directory written by :meth:`save`, with the declared column dtypes."""
-        tables, meta = store.read(in_dir, tuple(_TABLES))
+        """Read a results directory, written whole (:meth:`save`) or in chunks (a sweep with
+        ``out``, :mod:`initsuite.chunks`), with the declared column dtypes."""
+        from . import chunks
+
+        if chunks.has_chunks(in_dir):  # written in chunks by `initsuite sweep --out`
+            tables = chunks.read(in_dir)
+            meta = store.read(in_dir, ())[1]
+        else:
+            tables, meta = store.read(in_dir, tuple(_TABLES))
         out = {}
         for name, cols in _TABLES.items():
             df = tables[name]
@@ -57,6 +72,10 @@ class SweepResult:
             if missing:
                 raise InitsuiteError(f"{name}.parquet in {str(in_dir)!r} lacks columns {missing}")
             out[name] = C.coerce(df, cols)
+        if chunks.has_chunks(in_dir):  # chunks finish in any order
+            out["cells"], out["layers"] = sort_tables(out["cells"], out["layers"])
+            out["timing"] = out["timing"].sort_values(list(C.TIMING_KEYS), kind="stable")
+            out["timing"] = out["timing"].reset_index(drop=True)
         return cls(out["cells"], out["layers"], out["timing"], meta)
 
     def summary(self) -> pd.DataFrame:

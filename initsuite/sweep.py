@@ -3,29 +3,39 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
+import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import activations as _activations
+from . import chunks, store
 from . import columns as C
 from .activations import Activation
 from .arch_engine import run_arch_stream
 from .archs import parse_arch
+from .chunks import cell_key, chunk_name
 from .config import DTYPES, SweepConfig
 from .engine import LayerStats, Member, Stream, derive_cells, run_stream
 from .env import environment
-from .results import SweepResult
+from .errors import InitsuiteError
+from .results import SweepResult, sort_tables
 from .schemes import Scheme
 from .theory import CellTheory, cell_theory, grad_theory, weight_prior
 from .timing import time_layer
 
-__all__ = ["run", "sweep"]
+__all__ = ["fingerprint", "groups", "run", "run_group", "sweep"]
+
+log = logging.getLogger("initsuite")
 
 
 def sweep(
@@ -49,6 +59,9 @@ def sweep(
     jacobian: bool = False,
     backward: bool = False,
     progress: bool | None = None,
+    out: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    executor: Any = None,
 ) -> SweepResult:
     """Sweep scheme × activation × depth × width × seed × device × dtype.
 
@@ -96,6 +109,10 @@ def sweep(
             regenerated from the seed's stream, never stored (:func:`engine._backward`);
             about 2-3× the forward's time. Cells whose forward pass diverged get none.
         progress: show a progress bar on stderr (default: when stderr is a terminal).
+        out: a results directory to write as the sweep goes, one chunk per group of cells
+            (:mod:`initsuite.chunks`); the result is read back from it.
+        resume: continue the sweep stored in ``out``: skip its stored cells.
+        executor: None (in process) or a :class:`~initsuite.executors.DaskExecutor`.
 
     Returns:
         A :class:`SweepResult` with ``cells``, ``layers`` and ``timing`` DataFrames and ``meta``.
@@ -113,7 +130,7 @@ def sweep(
         timing=timing, timing_repeats=timing_repeats, shared=shared, pair_cosine=pair_cosine,
         jacobian=jacobian, backward=backward,
     )  # fmt: skip
-    return run(cfg, progress=progress)
+    return run(cfg, progress=progress, out=out, resume=resume, executor=executor)
 
 
 @contextlib.contextmanager
@@ -316,98 +333,271 @@ def _jacobian(
     return {d: {f"jac_{k}": v for k, v in s.items()} for d, s in sums.items()}
 
 
-def run(cfg: SweepConfig, progress: bool | None = None) -> SweepResult:
-    """Run a validated :class:`SweepConfig`."""
+@dataclass
+class _Rows:
+    """The table rows of a group of streams."""
+
+    cells: list[dict[str, Any]] = field(default_factory=list)
+    layers: dict[str, list[Any]] = field(default_factory=lambda: {c: [] for c in C.LAYERS})
+    n_layers: int = 0
+
+
+GroupKey = tuple[str, str, str, int, int]  # (arch, device, dtype, width, seed)
+
+
+def _group_of(stream: Stream) -> GroupKey:
+    return (stream.arch, stream.device, stream.dtype, stream.width, stream.seed)
+
+
+def groups(cfg: SweepConfig) -> Iterator[tuple[GroupKey, list[_Plan]]]:
+    """The streams of the grid by (arch, device, dtype, width, seed): the unit of work that
+    keeps the engine's sharing (common random numbers, depth prefixes), and of storage."""
+    for key, plans in itertools.groupby(_plans(cfg), key=lambda p: _group_of(p.stream)):
+        yield key, list(plans)
+
+
+def fingerprint(cfg: SweepConfig) -> str:
+    """The settings and versions every cell's numbers depend on, beside its key columns."""
+    from . import __version__
+
+    return json.dumps({
+        "initsuite": __version__, "torch": torch.__version__, "bias": cfg.bias,
+        "explode_at": cfg.explode_at, "vanish_at": cfg.vanish_at, "shared": cfg.shared,
+        "pair_cosine": cfg.pair_cosine, "jacobian": cfg.jacobian, "backward": cfg.backward,
+    }, sort_keys=True)  # fmt: skip
+
+
+def group_cell_keys(cfg: SweepConfig, key: GroupKey, fp: str) -> list[str]:
+    """The ``cell_key`` of every cell of one group, without computing it."""
+    arch, device, dtype, width, seed = key
+    return [
+        cell_key({"arch": arch, "scheme": s, "activation": a, "depth": d, "width": width,
+                  "batch": cfg.batch, "seed": seed, "device": device, "dtype": dtype}, fp)
+        for s in cfg.schemes for a in cfg.activations for d in cfg.depths
+    ]  # fmt: skip
+
+
+def _compute(cfg: SweepConfig, plans: list[_Plan], predict: _Theory, fp: str) -> _Rows:
+    """Run a group's streams; its rows (each cell with its ``cell_key``)."""
+    out = _Rows()
+    cells, layers = out.cells, out.layers
+    depths = sorted(cfg.depths)
+    for plan in plans:
+        stream = plan.stream
+        mlp = stream.arch == "mlp"
+        by_depth: dict[int, list[LayerStats]] = {}
+        if plan.error is None:
+            try:
+                if mlp:
+                    stats = run_stream(stream, cfg.explode_at, cfg.vanish_at,
+                                       backward=depths if cfg.backward else ())  # fmt: skip
+                    by_depth = dict.fromkeys(depths, stats)
+                else:
+                    by_depth = run_arch_stream(stream, parse_arch(stream.arch), depths,
+                                               cfg.explode_at, cfg.vanish_at)  # fmt: skip
+            except Exception as exc:  # a failed stream becomes rows with its error
+                plan.error = _error(exc)
+        if plan.error is not None:
+            failed = [LayerStats(math.nan, [], [], error=plan.error) for _ in stream.members]
+            by_depth = dict.fromkeys(depths, failed)
+        for scheme, act, i in plan.cells:
+            key = {
+                "arch": stream.arch, "scheme": scheme.spec, "activation": act.spec,
+                "width": stream.width, "batch": stream.batch, "seed": stream.seed,
+                "device": stream.device, "dtype": stream.dtype,
+            }  # fmt: skip
+            # mean field is the MLP's (conv and residual nets: not predicted)
+            theory = predict(scheme, act, stream.width, stream.dtype) if mlp else None
+            st = by_depth[depths[-1]][i]
+            jac = _jacobian(cfg, scheme, act, stream) if cfg.jacobian and not st.error else {}
+            for depth in depths:
+                st = by_depth[depth][i]
+                (cell,) = derive_cells(st, [depth])
+                n = min(cell["depth"], len(st.std))
+                # no spectrum past a divergence: the cell stopped there
+                spectrum = {} if cell["divergence_layer"] is not None else jac
+                grads = _grad_columns(st, theory, cell["depth"], n, stream)
+                ck = cell_key({**key, "depth": depth}, fp)
+                cells.append({**key, "bias": cfg.bias, **cell,
+                              **_theory_cell(theory, cell["depth"], n),
+                              **spectrum.get(cell["depth"], {}), **grads.cell,
+                              "cell_key": ck})  # fmt: skip
+                for col in C.CELL_KEYS:
+                    layers[col].extend([cell["depth"] if col == "depth" else key[col]] * n)
+                layers["layer"].extend(range(1, n + 1))
+                layers["std"].extend(st.std[:n])
+                layers["mean"].extend(st.mean[:n])
+                layers["theory_std"].extend(theory.std[:n] if theory else [math.nan] * n)
+                layers["cosine"].extend(st.cosine[:n] if st.cosine else [math.nan] * n)
+                layers["theory_cosine"].extend(
+                    theory.cosine[:n] if theory and theory.cosine else [math.nan] * n
+                )
+                for col, values in grads.layers.items():
+                    layers[col].extend(values[:n])
+                out.n_layers += n
+    return out
+
+
+def _frames(rows: list[_Rows]) -> tuple[Any, Any]:
+    """Cells and layers tables of some groups' rows, sorted by the cell's key."""
+    import pandas as pd
+
+    cells = C.frame(C.CELLS, [c for r in rows for c in r.cells])
+    layers = C.coerce(pd.DataFrame({c: [v for r in rows for v in r.layers[c]]
+                                    for c in C.LAYERS}), C.LAYERS)  # fmt: skip
+    return sort_tables(cells, layers)
+
+
+def run_group(cfg: SweepConfig, key: GroupKey, out: str | None = None) -> int:
+    """Compute one group of ``cfg`` and, with ``out``, store it as a chunk there; the number
+    of cells it holds. What distributed workers run (they rebuild ``cfg`` from its dict)."""
+    fp = fingerprint(cfg)
+    plans = next((p for k, p in groups(cfg) if k == key), None)
+    if plans is None:
+        raise ValueError(f"group {key!r} is not part of this sweep")
+    with _highest_precision():
+        rows = _compute(cfg, plans, _Theory(cfg), fp)
+    if out is not None:
+        _store(out, rows, fp)
+    return len(rows.cells)
+
+
+def _store(out: str | os.PathLike[str], rows: _Rows, fp: str) -> None:
+    cells, layers = _frames([rows])
+    name = chunk_name(cells["cell_key"].astype(str))
+    written = chunks.write_chunk(out, name, {"cells": cells, "layers": layers,
+                                             "timing": C.frame(C.TIMING, [])})  # fmt: skip
+    log.info("%s chunk %s (%d cells)", "wrote" if written else "already had", name, len(cells))
+
+
+def run(
+    cfg: SweepConfig,
+    progress: bool | None = None,
+    out: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    executor: Any = None,
+) -> SweepResult:
+    """Run a validated :class:`SweepConfig`.
+
+    Without ``out``, in memory. With ``out``, each group of cells is stored in ``out`` as a
+    chunk as soon as it is computed (:mod:`initsuite.chunks`), so an interrupted sweep
+    loses at most the groups in flight; ``resume`` skips the groups already stored there
+    (same settings and versions required). ``executor``: None (in process) or a
+    :class:`initsuite.executors.DaskExecutor` (needs ``out``, reachable by every worker).
+    """
     from tqdm.auto import tqdm
 
     show = sys.stderr.isatty() if progress is None else progress
-    cells: list[dict[str, Any]] = []
-    layers: dict[str, list[Any]] = {c: [] for c in C.LAYERS}
-    depths = sorted(cfg.depths)
-    n_layers = 0
-    predict = _Theory(cfg)
+    fp = fingerprint(cfg)
     started = time.perf_counter()
+    stored: set[str] = set()
+    if out is not None:
+        stored = _prepare(out, cfg, fp, resume)
+    elif executor is not None:
+        raise InitsuiteError("a distributed sweep needs an output directory (out=...)")
+    rows: list[_Rows] = []
+    skipped = 0
+    n_layers = 0
     with (
         _highest_precision(),
         tqdm(
             total=cfg.n_cells, disable=not show, unit="cell", file=sys.stderr, desc="sweep"
-        ) as bar,
+        ) as bar,  # fmt: skip
     ):
-        for plan in _plans(cfg):
-            stream = plan.stream
-            mlp = stream.arch == "mlp"
-            by_depth: dict[int, list[LayerStats]] = {}
-            if plan.error is None:
-                try:
-                    if mlp:
-                        stats = run_stream(stream, cfg.explode_at, cfg.vanish_at,
-                                           backward=depths if cfg.backward else ())  # fmt: skip
-                        by_depth = dict.fromkeys(depths, stats)
-                    else:
-                        by_depth = run_arch_stream(stream, parse_arch(stream.arch), depths,
-                                                   cfg.explode_at, cfg.vanish_at)  # fmt: skip
-                except Exception as exc:  # a failed stream becomes rows with its error
-                    plan.error = _error(exc)
-            if plan.error is not None:
-                failed = [LayerStats(math.nan, [], [], error=plan.error) for _ in stream.members]
-                by_depth = dict.fromkeys(depths, failed)
-            for scheme, act, i in plan.cells:
-                key = {
-                    "arch": stream.arch, "scheme": scheme.spec, "activation": act.spec,
-                    "width": stream.width, "batch": stream.batch, "seed": stream.seed,
-                    "device": stream.device, "dtype": stream.dtype,
-                }  # fmt: skip
-                # mean field is the MLP's (conv and residual nets: not predicted)
-                theory = predict(scheme, act, stream.width, stream.dtype) if mlp else None
-                st = by_depth[depths[-1]][i]
-                jac = _jacobian(cfg, scheme, act, stream) if cfg.jacobian and not st.error else {}
-                for depth in depths:
-                    st = by_depth[depth][i]
-                    (cell,) = derive_cells(st, [depth])
-                    n = min(cell["depth"], len(st.std))
-                    # no spectrum past a divergence: the cell stopped there
-                    spectrum = {} if cell["divergence_layer"] is not None else jac
-                    grads = _grad_columns(st, theory, cell["depth"], n, stream)
-                    cells.append({**key, "bias": cfg.bias, **cell,
-                                  **_theory_cell(theory, cell["depth"], n),
-                                  **spectrum.get(cell["depth"], {}), **grads.cell})  # fmt: skip
-                    for col in C.CELL_KEYS:
-                        layers[col].extend([cell["depth"] if col == "depth" else key[col]] * n)
-                    layers["layer"].extend(range(1, n + 1))
-                    layers["std"].extend(st.std[:n])
-                    layers["mean"].extend(st.mean[:n])
-                    layers["theory_std"].extend(theory.std[:n] if theory else [math.nan] * n)
-                    layers["cosine"].extend(st.cosine[:n] if st.cosine else [math.nan] * n)
-                    layers["theory_cosine"].extend(
-                        theory.cosine[:n] if theory and theory.cosine else [math.nan] * n
-                    )
-                    for col, values in grads.layers.items():
-                        layers[col].extend(values[:n])
-                    n_layers += n
-            bar.update(len(plan.cells) * len(depths))
+        todo: list[GroupKey] = []
+        for key in _group_keys(cfg):
+            if stored and set(group_cell_keys(cfg, key, fp)) <= stored:
+                n = len(cfg.schemes) * len(cfg.activations) * len(cfg.depths)
+                skipped += n
+                bar.update(n)
+                continue
+            todo.append(key)
+        if skipped:
+            log.info("resume: %d cells already stored in %s", skipped, out)
+        if executor is not None:
+            assert out is not None
+            for n in executor.map_groups(cfg, todo, str(out)):
+                bar.update(n)
+        else:
+            predict = _Theory(cfg)
+            wanted = set(todo)
+            for key, plans in groups(cfg):
+                if key not in wanted:
+                    continue
+                group = _compute(cfg, plans, predict, fp)
+                n_layers += group.n_layers
+                if out is not None:
+                    _store(out, group, fp)
+                else:
+                    rows.append(group)
+                bar.update(len(group.cells))
         sweep_s = time.perf_counter() - started
         # timing is per Linear layer: it runs when the grid has the mlp arch
-        timing_rows = _timing(cfg) if cfg.timing and "mlp" in cfg.archs else []
-    import pandas as pd
-
-    cells_df = C.frame(C.CELLS, cells)
-    order = [c for c in C.CELL_KEYS if c != "depth"]
-    cells_df = cells_df.sort_values([*order, "depth"], kind="stable").reset_index(drop=True)
-    # Streams finish in their own order; both tables are sorted by the cell's key.
-    layers_df = C.coerce(pd.DataFrame(layers), C.LAYERS)
-    layers_df = layers_df.sort_values([*order, "depth", "layer"], kind="stable")
-    layers_df = layers_df.reset_index(drop=True)
+        timing_rows: list[dict[str, Any]] = []
+        if cfg.timing and "mlp" in cfg.archs and not (out is not None and chunks.has_timing(out)):
+            timing_rows = _timing(cfg)
+            if out is not None and timing_rows:
+                timing = C.frame(C.TIMING, timing_rows)
+                empty = C.frame(C.CELLS, [])
+                chunks.write_chunk(out, chunk_name(["timing", fp, *cfg.schemes]),
+                                   {"cells": empty, "layers": C.frame(C.LAYERS, []),
+                                    "timing": timing})  # fmt: skip
     meta = {
         "kind": "sweep",
         "config": cfg.to_dict(),
+        "fingerprint": json.loads(fp),
         "environment": environment(cfg.devices),
         "cells": cfg.n_cells,
+        "resumed_cells": skipped,
         "sweep_seconds": round(sweep_s, 3),
-        "cells_per_second": round(cfg.n_cells / sweep_s, 1) if sweep_s > 0 else None,
-        "layers_per_second": round(n_layers / sweep_s, 1) if sweep_s > 0 else None,
+        "cells_per_second": round((cfg.n_cells - skipped) / sweep_s, 1) if sweep_s > 0 else None,
+        "layers_per_second": round(n_layers / sweep_s, 1) if sweep_s > 0 and n_layers else None,
         "timing_seconds": round(time.perf_counter() - started - sweep_s, 3),
+        "complete": True,
     }
+    if out is not None:
+        store.atomic_write_text(Path(out) / store.META, json.dumps(meta, indent=2, default=str)
+                                + "\n")  # fmt: skip
+        return SweepResult.load(out)
+    cells_df, layers_df = _frames(rows)
     return SweepResult(cells_df, layers_df, C.frame(C.TIMING, timing_rows), meta)
+
+
+def _group_keys(cfg: SweepConfig) -> list[GroupKey]:
+    """Every group of the grid, in run order, without building its streams."""
+    return [(a, d, t, w, s) for a in cfg.archs for d in cfg.devices for t in cfg.dtypes
+            for w in cfg.widths for s in cfg.seeds]  # fmt: skip
+
+
+def _prepare(out: str | os.PathLike[str], cfg: SweepConfig, fp: str, resume: bool) -> set[str]:
+    """Make ``out`` ready for chunks; the cell keys stored there (resume)."""
+    path = Path(out)
+    meta_path = path / store.META
+    if resume and path.is_dir() and any(path.iterdir()):
+        if not chunks.has_chunks(path):
+            raise InitsuiteError(
+                f"{str(path)!r} holds results written whole, not in chunks: it cannot be "
+                "resumed (choose a new --out)"
+            )
+        try:
+            old = json.loads(meta_path.read_text()).get("fingerprint")
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InitsuiteError(f"{str(meta_path)!r} is missing or damaged ({exc})") from None
+        new = json.loads(fp)
+        if old is not None and old != new:
+            diff = next(k for k in sorted(new) if old.get(k) != new.get(k))
+            raise InitsuiteError(
+                f"{str(path)!r} holds a sweep with {diff}={old.get(diff)!r}, this one has "
+                f"{diff}={new.get(diff)!r}: resume only the same settings and versions "
+                "(choose a new --out)"
+            )
+        return chunks.stored_keys(path)
+    store.check_target(path)
+    path.mkdir(parents=True, exist_ok=True)
+    meta = {"kind": "sweep", "config": cfg.to_dict(), "fingerprint": json.loads(fp),
+            "complete": False}  # fmt: skip
+    store.atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
+    return set()
 
 
 def _timing(cfg: SweepConfig) -> list[dict[str, Any]]:

@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from initsuite import columns as C
 from initsuite.cli import _split_specs, main
+from initsuite.results import SweepResult
 
 SMALL = ["--activations", "linear,relu", "--depths", "3,6", "--widths", "16", "--seeds", "2",
          "--timing-repeats", "1", "--quiet"]  # fmt: skip
@@ -89,10 +89,9 @@ def test_sweep_writes_tables_and_meta(tmp_path: Path, capsys: pytest.CaptureFixt
         ["sweep", "--schemes", "kaiming_uniform:a=0.5,mode=fan_out,normal", "--out", str(out),
          *SMALL], capsys)  # fmt: skip
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == [
-        "cells.parquet", "layers.parquet", "meta.json", "timing.parquet",
-    ]  # fmt: skip
-    cells = pd.read_parquet(out / "cells.parquet")
+    # written in chunks as the sweep goes (initsuite.chunks)
+    assert sorted(p.name for p in out.iterdir()) == ["chunks", "meta.json"]
+    cells = SweepResult.load(out).cells
     assert list(cells.columns) == list(C.CELLS)
     # 2 schemes × 2 activations × 2 depths × 1 width × 2 seeds
     assert len(cells) == 16
@@ -112,15 +111,15 @@ def test_existing_results_are_not_overwritten(
 ) -> None:
     out = tmp_path / "run"
     assert run_cli(["sweep", "--schemes", "normal", "--out", str(out), *SMALL], capsys)[0] == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     code, _, err = run_cli(["sweep", "--schemes", "zeros", "--out", str(out), *SMALL], capsys)
-    assert_one_line_error(code, err, "already holds results", "--overwrite")
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert_one_line_error(code, err, "holds a sweep", "--resume", "--overwrite")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     code, _, _ = run_cli(
         ["sweep", "--schemes", "zeros", "--out", str(out), "--overwrite", *SMALL], capsys
     )
     assert code == 0
-    assert set(pd.read_parquet(out / "cells.parquet")["scheme"]) == {"zeros"}
+    assert set(SweepResult.load(out).cells["scheme"]) == {"zeros"}
 
 
 def test_all_expands_to_every_linear_scheme(
@@ -133,7 +132,7 @@ def test_all_expands_to_every_linear_scheme(
         ["sweep", "--schemes", "all", "--out", str(out), "--no-timing", *SMALL], capsys
     )
     assert code == 0, err
-    cells = pd.read_parquet(out / "cells.parquet")
+    cells = SweepResult.load(out).cells
     names = {s.split(":")[0] for s in cells["scheme"]}
     meant = {n for n in schemes.names() if schemes.info(n).archs in (None, ("mlp",))}
     assert names == {n for n in meant if schemes.info(n).accepts_rank(2)}
@@ -162,7 +161,7 @@ def test_pair_cosine_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
              "--pair-cosine", value, *SMALL], capsys,
         )  # fmt: skip
         assert code == 0, err
-        layers = pd.read_parquet(out / "layers.parquet")
+        layers = SweepResult.load(out).layers
         assert layers["cosine"].isna().all() == expect_nan
     code, _, err = run_cli(["sweep", "--schemes", "normal", "--out", str(tmp_path / "x"),
                             "--pair-cosine", "1.5", *SMALL], capsys)  # fmt: skip

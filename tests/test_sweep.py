@@ -35,7 +35,7 @@ CELLS_SCHEMA = {
     "jac_sv_max": "float64", "jac_sv_min": "float64", "jac_condition": "float64",
     "input_grad_std": "float64", "theory_input_grad_std": "float64",
     "weight_grad_ratio": "float64", "grad_divergence_layer": "Int64",
-    "grad_divergence_kind": "string",
+    "grad_divergence_kind": "string", "cell_key": "string",
 }  # fmt: skip
 LAYERS_SCHEMA = {
     "arch": "string", "scheme": "string", "activation": "string", "depth": "int64",

@@ -1,0 +1,184 @@
+"""Append-only results directories: chunks, --resume, kills, concurrent writers, damage, and
+the Dask executor. Each claim is checked against a clean run of the same grid."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import initsuite
+from initsuite import chunks
+from initsuite.cli import main
+from initsuite.errors import InitsuiteError
+
+GRID = dict(schemes=["kaiming_normal", "normal", "orthogonal", "torch_default"],
+            activations=["relu", "tanh"], depths=[5, 40], widths=[16, 32, 48], seeds=2,
+            timing=False)  # fmt: skip
+CLI_GRID = ["--schemes", "kaiming_normal,normal,orthogonal,torch_default", "--activations",
+            "relu,tanh", "--depths", "5,40", "--widths", "16,32,48", "--seeds", "2",
+            "--no-timing", "--quiet"]  # fmt: skip
+N_GROUPS = 3 * 2  # widths × seeds
+
+
+@pytest.fixture(scope="module")
+def clean() -> initsuite.SweepResult:
+    return initsuite.sweep(**GRID)
+
+
+def _same(a: initsuite.SweepResult, b: initsuite.SweepResult) -> None:
+    pd.testing.assert_frame_equal(a.cells, b.cells)
+    pd.testing.assert_frame_equal(a.layers, b.layers)
+
+
+def _run_cli(args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "initsuite", "sweep", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def test_a_chunked_run_equals_an_in_memory_run(clean, tmp_path: Path) -> None:
+    res = initsuite.sweep(**GRID, out=tmp_path / "run")
+    _same(res, clean)
+    assert len(list((tmp_path / "run" / chunks.CHUNKS).iterdir())) == N_GROUPS
+    assert res.cells["cell_key"].is_unique
+    assert json.loads((tmp_path / "run" / "meta.json").read_text())["complete"] is True
+
+
+def test_resume_computes_only_what_is_missing(clean, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    initsuite.sweep(**GRID, out=out)
+    gone = sorted((out / chunks.CHUNKS).iterdir())[:2]
+    for d in gone:
+        for f in d.iterdir():
+            f.unlink()
+        d.rmdir()
+    res = initsuite.sweep(**GRID, out=out, resume=True)
+    _same(res, clean)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["resumed_cells"] == clean.cells.shape[0] * (N_GROUPS - 2) // N_GROUPS
+    # a resume with nothing left to do computes nothing and changes nothing
+    before = sorted(p.name for p in (out / chunks.CHUNKS).iterdir())
+    again = initsuite.sweep(**GRID, out=out, resume=True)
+    _same(again, clean)
+    assert sorted(p.name for p in (out / chunks.CHUNKS).iterdir()) == before
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_killed_sweep_resumes_to_the_clean_tables(clean, tmp_path: Path, sig: int) -> None:
+    """Kill the CLI (SIGKILL: no cleanup at all; SIGINT: Ctrl-C) once it has stored a first
+    chunk, then resume: the same tables as a clean run, no duplicates, nothing lost."""
+    out = tmp_path / "run"
+    proc = _run_cli([*CLI_GRID, "--out", str(out)])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        root = out / chunks.CHUNKS
+        if root.is_dir() and any(not p.name.startswith(".") for p in root.iterdir()):
+            break
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    proc.communicate(timeout=120)
+    stored = [p for p in (out / chunks.CHUNKS).iterdir() if not p.name.startswith(".")]
+    assert 1 <= len(stored) <= N_GROUPS
+    partial = initsuite.SweepResult.load(out)  # a partial directory reads cleanly
+    assert partial.cells["cell_key"].is_unique
+    code = main(["sweep", *CLI_GRID, "--out", str(out), "--resume"])
+    assert code == 0
+    _same(initsuite.SweepResult.load(out), clean)
+
+
+def test_two_concurrent_writers_leave_a_consistent_store(clean, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    main(["sweep", *CLI_GRID, "--depths", "5", "--widths", "16", "--out", str(out)])
+    procs = [_run_cli([*CLI_GRID, "--out", str(out), "--resume"]) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    res = initsuite.SweepResult.load(out)
+    _same(res, clean)
+    assert not res.cells.duplicated(list(initsuite.columns.CELL_KEYS)).any()
+
+
+def test_damaged_and_foreign_files_are_named(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    initsuite.sweep(**{**GRID, "widths": [16], "seeds": 1}, out=out)
+    (chunk,) = list((out / chunks.CHUNKS).iterdir())
+    (chunk / "cells.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InitsuiteError, match=r"cells\.parquet.*not a readable parquet"):
+        initsuite.SweepResult.load(out)
+    (chunk / "cells.parquet").unlink()
+    with pytest.raises(InitsuiteError, match=r"lacks \['cells'\]"):
+        initsuite.SweepResult.load(out)
+    chunk.rename(chunk.with_name("notes"))
+    with pytest.raises(InitsuiteError, match=r"notes.*not a chunk written by initsuite"):
+        initsuite.SweepResult.load(out)
+    # and through the CLI: one line, exit 2
+    code = main(["report", str(out)])
+    assert code == 2
+
+
+def test_a_leftover_temporary_chunk_is_ignored(clean, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    initsuite.sweep(**GRID, out=out)
+    (out / chunks.CHUNKS / ".tmp-0123-abc").mkdir()  # a writer killed mid-write
+    _same(initsuite.SweepResult.load(out), clean)
+
+
+def test_resume_refuses_other_settings_and_plain_reruns_refuse_to_mix(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    small = ["--schemes", "kaiming_normal", "--depths", "3", "--widths", "8", "--no-timing",
+             "--quiet", "--out", str(out)]  # fmt: skip
+    assert main(["sweep", *small]) == 0
+    assert main(["sweep", *small, "--resume", "--pair-cosine", "0.9"]) == 2  # other settings
+    assert main(["sweep", *small]) == 2  # no --resume: refuses to mix into it
+    assert main(["sweep", *small, "--resume", "--overwrite"]) == 2
+
+
+def test_cells_are_keyed_by_configuration_and_versions(tmp_path: Path) -> None:
+    a = initsuite.sweep("kaiming_normal", "relu", 3, 8, timing=False)
+    b = initsuite.sweep("kaiming_normal", "relu", 3, 8, timing=False, pair_cosine=0.9)
+    c = initsuite.sweep("kaiming_normal", "relu", 3, 8, timing=False)
+    assert a.cells["cell_key"].iloc[0] == c.cells["cell_key"].iloc[0]
+    assert a.cells["cell_key"].iloc[0] != b.cells["cell_key"].iloc[0]
+
+
+def test_dask_local_cluster_sweep_equals_the_local_one(clean, tmp_path: Path) -> None:
+    pytest.importorskip("dask.distributed")
+    from initsuite.executors import DaskExecutor
+
+    with DaskExecutor(workers=2) as ex:
+        res = initsuite.sweep(**GRID, out=tmp_path / "run", executor=ex)
+    _same(res, clean)
+    # resume through the cluster after losing chunks: only those are recomputed
+    root = tmp_path / "run" / chunks.CHUNKS
+    victim = sorted(root.iterdir())[0]
+    for f in victim.iterdir():
+        f.unlink()
+    victim.rmdir()
+    with DaskExecutor(workers=2) as ex:
+        res = initsuite.sweep(**GRID, out=tmp_path / "run", executor=ex, resume=True)
+    _same(res, clean)
+
+
+def test_cli_dask_executor(tmp_path: Path) -> None:
+    pytest.importorskip("dask.distributed")
+    out = tmp_path / "run"
+    code = main(["sweep", *CLI_GRID, "--widths", "16", "--executor", "dask", "--out", str(out)])
+    assert code == 0
+    assert len(initsuite.SweepResult.load(out).cells) == 4 * 2 * 2 * 2
+    assert main(["sweep", *CLI_GRID, "--scheduler", "tcp://x:1", "--out",
+                 str(tmp_path / "b")]) == 2  # fmt: skip
+
+
+def test_unreachable_scheduler_is_one_clear_error() -> None:
+    pytest.importorskip("dask.distributed")
+    from initsuite.executors import DaskExecutor
+
+    with pytest.raises(InitsuiteError, match="cannot reach the Dask scheduler"):
+        DaskExecutor("tcp://127.0.0.1:9", timeout="1s")
