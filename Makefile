@@ -2,7 +2,11 @@
 #
 #   make test        run the test suite (tests/ only)
 #   make bench       run the default study, the tutorial reproduction, the report and the
-#                    pytest-benchmark suite; everything lands in results/
+#                    pytest-benchmark suite; everything lands in results/. When an earlier
+#                    run exists it compares the study with it (initsuite compare
+#                    results/latest/study NEW --fail $(COMPARE_GATES) -> compare.md, plus a
+#                    "Compared with" section in the report); a regression is reported and
+#                    make goes on
 #   make lint        ruff and mypy
 #   make reference   copy the newest run's report into results/reference/ (committed)
 #
@@ -31,6 +35,9 @@ DYNAMICS_SCHEMES ?= orthogonal,orthogonal:gain=auto,xavier_normal,xavier_normal:
 # The architectures study (make bench): conv and residual nets under plain and residual schemes.
 ARCH_SCHEMES ?= kaiming_normal,xavier_normal,orthogonal,fixup,skipinit,gpt2,lsuv
 ARCH_ARCHS ?= conv:kernel=3,image=8,resmlp:scale=1,resmlp:scale=inv_sqrt_depth
+# Gates of the comparison with the previous run (make bench): same seeds give the same numbers,
+# so the cells' gates are tight; timings on a shared machine are not.
+COMPARE_GATES ?= final_std:1%,divergence_layer:0,missing:0,init_ms:50%,forward_ms:50%
 RUN ?= results/runs/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 .PHONY: test bench lint reference venv clean
@@ -58,12 +65,16 @@ bench: $(STAMP)
 	$(BIN)/initsuite sweep --schemes $(STUDY_SCHEMES) --activations $(STUDY_ACTIVATIONS) \
 		--depths $(STUDY_DEPTHS) --widths $(STUDY_WIDTHS) --seeds $(STUDY_SEEDS) \
 		--backward --out $(RUN)/study --quiet
+	@echo "== compared with the previous run (results/latest/study, if any) -> $(RUN)/compare.md"
+	-test ! -e results/latest/study/meta.json || $(BIN)/initsuite compare results/latest/study \
+		$(RUN)/study --fail $(COMPARE_GATES) --out $(RUN)/compare.md
 	@echo "== tutorial reproduction -> $(RUN)/tutorial"
 	$(BIN)/initsuite reproduce tutorial --out $(RUN)/tutorial --quiet
 	@echo "== training study -> $(RUN)/training"
 	$(BIN)/initsuite train --schemes $(TRAIN_SCHEMES) --activations $(TRAIN_ACTIVATIONS) \
 		--depth $(TRAIN_DEPTH) --seeds $(TRAIN_SEEDS) --out $(RUN)/training --quiet
-	$(BIN)/initsuite report $(RUN)/study --tutorial $(RUN)/tutorial --training $(RUN)/training
+	$(BIN)/initsuite report $(RUN)/study --tutorial $(RUN)/tutorial --training $(RUN)/training \
+		$$(test -e $(RUN)/compare.md && echo --compare results/latest/study)
 	@echo "== dynamics study (Jacobian spectra and gradients) -> $(RUN)/dynamics"
 	$(BIN)/initsuite sweep --schemes $(DYNAMICS_SCHEMES) --activations linear,tanh,relu \
 		--depths 4,16,64 --widths 256 --seeds 3 --jacobian --backward --no-timing \

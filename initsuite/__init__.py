@@ -8,13 +8,14 @@
 >>> res.cells.head()
 >>> runs = initsuite.train(["kaiming_normal", "xavier_normal"], "relu", depth=30).runs
 >>> frame = initsuite.probe(my_model, inputs, scheme="kaiming_normal", backward=True)
+>>> initsuite.compare.compare(res, initsuite.SweepResult.load("runs/old"), "final_std:10%").passed
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import activations, columns, schemes
+from . import activations, columns, compare, schemes
 from .config import SweepConfig
 from .errors import InitsuiteError
 from .gains import gains
@@ -32,6 +33,7 @@ __all__ = [
     "activations",
     "apply",
     "columns",
+    "compare",
     "gains",
     "probe",
     "schemes",

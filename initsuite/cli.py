@@ -1,6 +1,7 @@
 """The ``initsuite`` command: parses arguments, calls the Python API, prints. No logic here.
 
 Bad input exits with status 2 and one line on stderr, before anything is computed or written.
+``initsuite compare --fail`` exits with status 1 when a regression gate is exceeded.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .errors import InitsuiteError
@@ -214,7 +215,23 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("dir", help="results directory written by 'initsuite sweep'")
     r.add_argument("--tutorial", default=None, help="a 'reproduce tutorial' directory to include")
     r.add_argument("--training", default=None, help="an 'initsuite train' directory to include")
+    r.add_argument("--compare", default=None, metavar="BASE",
+                   help="an earlier sweep to compare with (a 'Compared with' section)")  # fmt: skip
     r.add_argument("--out", default=None, help="where to write (default: DIR)")
+
+    c = sub.add_parser("compare", help="line up the cells of two sweeps: what changed, and "
+                       "regression gates for CI")  # fmt: skip
+    c.add_argument("base", help="results directory compared against (e.g. the previous run)")
+    c.add_argument("new", help="results directory under test")
+    c.add_argument("--fail", default=None, metavar="GATES",
+                   help="exit 1 when a gate is exceeded, e.g. final_std:10%%,divergence_layer:0,"
+                   "init_ms:20%%; metrics: final_std, growth_per_layer (band on new/base), "
+                   "divergence_layer (layers moved), init_ms, forward_ms (slower only), "
+                   "missing (base cells absent from new)")  # fmt: skip
+    c.add_argument("--top", type=int, default=10, help="changed cells to list (10; also in --out)")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    c.add_argument("--out", default=None, metavar="FILE.md",
+                   help="also write the comparison as Markdown")  # fmt: skip
 
     t = sub.add_parser("reproduce", help="reproduce a classic study")
     t.add_argument("study", choices=["tutorial"], help="which study")
@@ -352,8 +369,39 @@ def _cmd_report(args: argparse.Namespace) -> None:
     from .report import write_report
 
     path = write_report(args.dir, tutorial_dir=args.tutorial, training_dir=args.training,
-                        out_dir=args.out)  # fmt: skip
+                        compare_dir=args.compare, out_dir=args.out)  # fmt: skip
     print(f"wrote {path}")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import store
+    from .compare import compare, parse_gates, render
+    from .results import SweepResult
+
+    gates = parse_gates(args.fail) if args.fail is not None else None
+    if args.top < 0:
+        raise InitsuiteError(f"--top must be >= 0, got {args.top}")
+    if args.out is not None:
+        from .report.comparison import check_tabulate
+
+        check_tabulate()
+        if Path(args.out).is_dir():
+            raise InitsuiteError(f"--out {args.out!r} is a directory; name a .md file")
+    result = compare(SweepResult.load(args.base), SweepResult.load(args.new), gates,
+                     labels=(args.base, args.new))  # fmt: skip
+    if args.out is not None:
+        from .report.comparison import compare_document
+
+        store.atomic_write_text(args.out, compare_document(result, top=args.top))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(render(result, top=args.top))
+        if args.out is not None:
+            print(f"\nwrote {args.out}")
+    return 0 if result.passed else 1
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -424,7 +472,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
         print(f"\nwrote {path}")
 
 
-_COMMANDS = {
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "schemes": _cmd_schemes,
     "activations": _cmd_activations,
     "gains": _cmd_gains,
@@ -434,6 +482,7 @@ _COMMANDS = {
     "reproduce": _cmd_reproduce,
     "train": _cmd_train,
     "probe": _cmd_probe,
+    "compare": _cmd_compare,
 }
 
 
@@ -441,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``initsuite`` command; returns the exit status."""
     args = _build_parser().parse_args(argv)
     try:
-        _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
     except InitsuiteError as exc:
         print(f"initsuite: error: {exc}", file=sys.stderr)
         return 2
@@ -451,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `initsuite schemes | head`
         return 0
-    return 0
+    return code or 0  # compare returns 1 when a gate is exceeded
 
 
 if __name__ == "__main__":

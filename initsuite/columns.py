@@ -14,6 +14,10 @@ import pandas as pd
 __all__ = [
     "CELLS",
     "CELL_KEYS",
+    "COMPARE_CELLS",
+    "COMPARE_FAILURES",
+    "COMPARE_STATUSES",
+    "COMPARE_TIMING",
     "DIVERGENCE_KINDS",
     "LAYERS",
     "OPTIONAL",
@@ -127,6 +131,40 @@ _SPEC: dict[str, tuple[str, str]] = {
     "shape": ("string", "shape of the output tensor recorded, comma-separated; null if none"),
     "numel": ("Int64", "elements of that tensor; null when the output holds no float tensor"),
     "nonfinite_fraction": ("float64", "fraction of the output's values that are inf or nan"),
+    # initsuite.compare: two runs lined up on CELL_KEYS (cells) or TIMING_KEYS (timing); base_*
+    # is the run compared against, new_* the other, and every ratio is new / base
+    "status": ("string", "same | changed | only_base | only_new (see COMPARE_STATUSES)"),
+    "base_divergence_layer": ("Int64", "divergence_layer in the base run"),
+    "new_divergence_layer": ("Int64", "divergence_layer in the new run"),
+    "divergence_shift": (
+        "Int64",
+        "new_divergence_layer - base_divergence_layer, layers; null unless both diverged",
+    ),
+    "base_final_std": ("float64", "final_std in the base run"),
+    "new_final_std": ("float64", "final_std in the new run"),
+    "final_std_ratio": (
+        "float64",
+        "new / base final_std (both 0: 1; only base 0: inf); NaN where either is not finite",
+    ),
+    "base_growth_per_layer": ("float64", "growth_per_layer in the base run"),
+    "new_growth_per_layer": ("float64", "growth_per_layer in the new run"),
+    "growth_per_layer_ratio": ("float64", "new / base growth_per_layer, as final_std_ratio"),
+    "base_error": ("string", "the base cell's error; null when it ran"),
+    "new_error": ("string", "the new cell's error; null when it ran"),
+    "fails": ("string", "the gates this row fails, comma-separated; empty when none"),
+    "base_init_ms": ("float64", "init_ms in the base run, ms"),
+    "new_init_ms": ("float64", "init_ms in the new run, ms"),
+    "init_ms_ratio": ("float64", "new / base init_ms (> 1: slower); NaN unless both ran"),
+    "base_forward_ms": ("float64", "forward_ms in the base run, ms"),
+    "new_forward_ms": ("float64", "forward_ms in the new run, ms"),
+    "forward_ms_ratio": ("float64", "new / base forward_ms (> 1: slower); NaN unless both ran"),
+    "gate": ("string", "a regression gate as written, e.g. final_std:10%"),
+    "metric": ("string", "what the gate bounds: a cells or timing column, or missing"),
+    "key": ("string", "the cell or timing row, as space-separated column=value pairs"),
+    "base": ("float64", "the metric in the base run (NaN: none, e.g. no divergence)"),
+    "new": ("float64", "the metric in the new run"),
+    "value": ("float64", "what the gate tested: a new/base ratio, a shift in layers, or cells"),
+    "limit": ("float64", "the bound exceeded: ratio 1+p (band [1/(1+p), 1+p]), layers, cells"),
 }
 
 CELL_KEYS: tuple[str, ...] = (
@@ -172,6 +210,22 @@ PROBE: tuple[str, ...] = (
 own initialisation)."""
 
 DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish")
+
+COMPARE_STATUSES: tuple[str, ...] = ("same", "changed", "only_base", "only_new")
+"""How a cell of one run relates to the other's (``initsuite.compare``): ``same`` (divergence
+layer, error and final std / growth within the comparison's rtol), ``changed``, or present in
+one run only."""
+COMPARE_CELLS: tuple[str, ...] = (
+    *CELL_KEYS, "status", "base_divergence_layer", "new_divergence_layer", "divergence_shift",
+    "base_final_std", "new_final_std", "final_std_ratio", "base_growth_per_layer",
+    "new_growth_per_layer", "growth_per_layer_ratio", "base_error", "new_error", "fails",
+)  # fmt: skip
+COMPARE_TIMING: tuple[str, ...] = (
+    *TIMING_KEYS, "base_init_ms", "new_init_ms", "init_ms_ratio", "base_forward_ms",
+    "new_forward_ms", "forward_ms_ratio", "fails",
+)  # fmt: skip
+COMPARE_FAILURES: tuple[str, ...] = ("gate", "metric", "key", "base", "new", "value", "limit")
+"""One row per gate violation (``initsuite.compare``)."""
 
 OPTIONAL: frozenset[str] = frozenset({
     "theory_std", "cosine", "theory_cosine", "theory_final_std", "theory_divergence_layer",

@@ -124,11 +124,21 @@ def _phase_figure(result: SweepResult) -> Figure:
     return phase_diagram(grid, points)
 
 
+def _where(path: str | os.PathLike[str]) -> str:
+    """``path`` resolved, relative to the working directory when below it."""
+    full = Path(path).resolve()
+    try:
+        return str(full.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(full)
+
+
 def write_report(
     run_dir: str | os.PathLike[str],
     tutorial_dir: str | os.PathLike[str] | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     training_dir: str | os.PathLike[str] | None = None,
+    compare_dir: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write ``report.md`` and ``figures/*.png`` for the sweep saved in ``run_dir``.
 
@@ -138,6 +148,10 @@ def write_report(
             adds a "Tutorial reproduction" section. Default: none.
         training_dir: a training study directory (``initsuite train``); adds a "Training"
             section with its loss curves and steps to threshold. Default: none.
+        compare_dir: an earlier sweep of the same grid (e.g. the previous benchmark); adds a
+            "Compared with" section: cells whose divergence layer or final std changed, cells
+            in one run only, timing ratios (:func:`initsuite.compare.compare`, no gates).
+            Default: none.
         out_dir: where to write; default ``run_dir``. Files are written atomically, and
             figures of an earlier report that this one does not draw are removed.
 
@@ -145,10 +159,17 @@ def write_report(
         The path of ``report.md``.
 
     Raises:
-        InitsuiteError: if ``run_dir`` (or ``tutorial_dir``) is not a readable results
-            directory, or the plotting libraries are missing.
+        InitsuiteError: if ``run_dir`` (or ``tutorial_dir``, ``training_dir``, ``compare_dir``)
+            is not a readable results directory, or the plotting libraries are missing.
     """
     raw = SweepResult.load(run_dir)
+    comparison = None
+    if compare_dir is not None:
+        from ..compare import compare
+
+        # resolved: results/latest is a link that the next benchmark moves
+        labels = (_where(compare_dir), _where(run_dir))
+        comparison = compare(SweepResult.load(compare_dir), raw, labels=labels)
     result = markdown.label_archs(raw)
     # the phase diagram is mean-field theory for the MLP: its cells only, by scheme name
     mlp = raw.cells["arch"] == "mlp"
@@ -217,5 +238,6 @@ def write_report(
         tutorial_layers=None if tutorial is None else tutorial["layers"],
         training=training,
         title=f"initsuite report: {Path(run_dir).resolve().name}",
+        comparison=comparison,
     )
     return store.atomic_write_text(out / REPORT_NAME, text)

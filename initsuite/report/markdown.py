@@ -7,7 +7,7 @@ writing files is :func:`initsuite.report.write_report`'s job. Never imports torc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,9 @@ from ..columns import DIVERGENCE_KINDS
 from ..errors import InitsuiteError, unknown
 from ..results import SweepResult
 from .figures import deepest, diverged, levels, ran
+
+if TYPE_CHECKING:
+    from ..compare import Comparison
 
 __all__ = [
     "CAPTIONED",
@@ -570,6 +573,7 @@ def render(
     tutorial_layers: pd.DataFrame | None = None,
     title: str = "initsuite sweep report",
     training: Any = None,
+    comparison: Comparison | None = None,
 ) -> str:
     """The report as Markdown.
 
@@ -582,6 +586,8 @@ def render(
         training: a :class:`~initsuite.training.TrainingResult`; adds its section (figures
             ``training_loss`` and ``training_steps`` when listed in ``figures``).
         title: the first heading.
+        comparison: this run against an earlier one (:func:`initsuite.compare.compare`);
+            adds a "Compared with" section after the timing.
     """
     for name in figures:
         if name not in _CAPTIONS and name not in (TUTORIAL_FIGURE, *TRAINING_FIGURES):
@@ -646,6 +652,10 @@ def render(
             f"weight in place, `forward` is one (batch, width) product with it followed by "
             f"the sweep's first activation (`{_first_activation(result)}`).\n"
         )
+    if comparison is not None:
+        from .comparison import compare_section  # it uses _md from this module
+
+        parts.append(compare_section(comparison))
     if tutorial is not None:
         parts.append("## Tutorial reproduction\n")
         agree = int(tutorial["agree"].astype(bool).sum())
