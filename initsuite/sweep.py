@@ -458,12 +458,26 @@ def run_group(cfg: SweepConfig, key: GroupKey, out: str | None = None) -> int:
     with _highest_precision():
         rows = _compute(cfg, plans, _Theory(cfg), fp)
     if out is not None:
-        _store(out, rows, fp)
+        _store(out, rows)
     return len(rows.cells)
 
 
-def _store(out: str | os.PathLike[str], rows: _Rows, fp: str) -> None:
+def _store(out: str | os.PathLike[str], rows: _Rows, have: set[str] | None = None) -> None:
+    """Store a group's cells as a chunk, leaving out the cells in ``have`` (default: read
+    from ``out``): a resumed sweep whose grid grew recomputes whole groups, and the cells
+    stored before keep their first rows."""
     cells, layers = _frames([rows])
+    if have is None:
+        have = chunks.stored_keys(out)
+    if have:
+        old = cells["cell_key"].astype(str).isin(have).to_numpy()
+        if old.all():
+            return
+        if old.any():
+            gone = cells.loc[old, list(C.CELL_KEYS)]
+            mask = layers[list(C.CELL_KEYS)].merge(gone, how="left", indicator=True)["_merge"]
+            layers = layers[(mask == "left_only").to_numpy()].reset_index(drop=True)
+            cells = cells[~old].reset_index(drop=True)
     name = chunk_name(cells["cell_key"].astype(str))
     written = chunks.write_chunk(out, name, {"cells": cells, "layers": layers,
                                              "timing": C.frame(C.TIMING, [])})  # fmt: skip
@@ -527,7 +541,7 @@ def run(
                 group = _compute(cfg, plans, predict, fp)
                 n_layers += group.n_layers
                 if out is not None:
-                    _store(out, group, fp)
+                    _store(out, group, stored)
                 else:
                     rows.append(group)
                 bar.update(len(group.cells))

@@ -182,3 +182,19 @@ def test_unreachable_scheduler_is_one_clear_error() -> None:
 
     with pytest.raises(InitsuiteError, match="cannot reach the Dask scheduler"):
         DaskExecutor("tcp://127.0.0.1:9", timeout="1s")
+
+
+def test_a_grown_grid_stores_only_the_new_cells(tmp_path: Path) -> None:
+    """Resuming with more schemes recomputes the groups they join but stores only the new
+    cells: the old ones keep their first rows, and the directory holds each cell once."""
+    out = tmp_path / "run"
+    small = {**GRID, "schemes": ["kaiming_normal"], "widths": [16], "seeds": 1}
+    first = initsuite.sweep(**small, out=out)
+    grown = initsuite.sweep(**{**small, "schemes": ["kaiming_normal", "orthogonal"]}, out=out,
+                            resume=True)  # fmt: skip
+    root = out / chunks.CHUNKS
+    per_chunk = [len(pd.read_parquet(d / "cells.parquet")) for d in root.iterdir()]
+    assert sorted(per_chunk) == [len(first.cells)] * 2  # the new chunk: orthogonal's cells only
+    old = grown.cells[grown.cells["scheme"] == "kaiming_normal"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(old, first.cells)
+    assert not grown.layers.duplicated([*initsuite.columns.CELL_KEYS, "layer"]).any()
