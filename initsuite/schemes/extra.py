@@ -244,17 +244,16 @@ def delta_orthogonal(
 def sylvester_hadamard(rows: int, cols: int, device: torch.device | str | None = None) -> Tensor:
     """The leading ``rows × cols`` block of Sylvester's ±1 Hadamard matrix, as int64.
 
-    H_0 = [1], H_{m+1} = [[H_m, H_m], [H_m, -H_m]], i.e. H[i, j] = (-1)^popcount(i & j): the
-    block is computed entry by entry, without forming the 2^m × 2^m matrix.
+    H_0 = [1], H_{m+1} = [[H_m, H_m], [H_m, -H_m]], so H_m = H_{m-q} ⊗ H_q; with
+    2^q >= cols, every column index is below 2^q and H_{m-q}[:, 0] = 1, hence
+    H_m[i, j] = H_q[i mod 2^q, j]: H_q is built by doubling and its rows repeated, without
+    forming the 2^m × 2^m matrix.
     """
-    i = torch.arange(rows, device=device).unsqueeze(1)
-    j = torch.arange(cols, device=device).unsqueeze(0)
-    bits = i & j
-    parity = torch.zeros_like(bits)
-    for _ in range(max(rows, cols, 1).bit_length()):
-        parity ^= bits & 1
-        bits = bits >> 1
-    return 1 - 2 * parity
+    h = torch.ones((1, 1), dtype=torch.int64, device=device)
+    for _ in range(max(cols - 1, 0).bit_length()):
+        h = torch.cat([torch.cat([h, h], dim=1), torch.cat([h, -h], dim=1)], dim=0)
+    reps = -(-rows // h.shape[0])
+    return h[:, :cols].repeat(reps, 1)[:rows]
 
 
 def zero_matrix(rows: int, cols: int, device: torch.device | str | None = None) -> Tensor:
