@@ -509,6 +509,8 @@ def run(
         stored = _prepare(out, cfg, fp, resume)
     elif executor is not None:
         raise InitsuiteError("a distributed sweep needs an output directory (out=...)")
+    elif resume:
+        raise InitsuiteError("resume continues the sweep stored in a directory: give out=...")
     rows: list[_Rows] = []
     skipped = 0
     n_layers = 0

@@ -198,3 +198,10 @@ def test_a_grown_grid_stores_only_the_new_cells(tmp_path: Path) -> None:
     old = grown.cells[grown.cells["scheme"] == "kaiming_normal"].reset_index(drop=True)
     pd.testing.assert_frame_equal(old, first.cells)
     assert not grown.layers.duplicated([*initsuite.columns.CELL_KEYS, "layer"]).any()
+
+
+def test_resume_and_executor_need_a_directory() -> None:
+    with pytest.raises(InitsuiteError, match="give out="):
+        initsuite.sweep("kaiming_normal", "relu", 3, 8, timing=False, resume=True)
+    with pytest.raises(InitsuiteError, match="needs an output directory"):
+        initsuite.sweep("kaiming_normal", "relu", 3, 8, timing=False, executor=object())
