@@ -149,6 +149,11 @@ _SPEC: dict[str, tuple[str, str]] = {
     "base_growth_per_layer": ("float64", "growth_per_layer in the base run"),
     "new_growth_per_layer": ("float64", "growth_per_layer in the new run"),
     "growth_per_layer_ratio": ("float64", "new / base growth_per_layer, as final_std_ratio"),
+    "base_input_grad_std": ("float64", "input_grad_std in the base run (--backward)"),
+    "new_input_grad_std": ("float64", "input_grad_std in the new run"),
+    "input_grad_std_ratio": ("float64", "new / base input_grad_std, as final_std_ratio"),
+    "base_grad_divergence_layer": ("Int64", "grad_divergence_layer in the base run"),
+    "new_grad_divergence_layer": ("Int64", "grad_divergence_layer in the new run"),
     "base_error": ("string", "the base cell's error; null when it ran"),
     "new_error": ("string", "the new cell's error; null when it ran"),
     "fails": ("string", "the gates this row fails, comma-separated; empty when none"),
@@ -218,7 +223,9 @@ one run only."""
 COMPARE_CELLS: tuple[str, ...] = (
     *CELL_KEYS, "status", "base_divergence_layer", "new_divergence_layer", "divergence_shift",
     "base_final_std", "new_final_std", "final_std_ratio", "base_growth_per_layer",
-    "new_growth_per_layer", "growth_per_layer_ratio", "base_error", "new_error", "fails",
+    "new_growth_per_layer", "growth_per_layer_ratio", "base_input_grad_std",
+    "new_input_grad_std", "input_grad_std_ratio", "base_grad_divergence_layer",
+    "new_grad_divergence_layer", "base_error", "new_error", "fails",
 )  # fmt: skip
 COMPARE_TIMING: tuple[str, ...] = (
     *TIMING_KEYS, "base_init_ms", "new_init_ms", "init_ms_ratio", "base_forward_ms",

@@ -51,7 +51,8 @@ _ENV_KEYS = ("initsuite", "torch", "cuda", "cpu", "torch_threads", "gpus")
 
 # --- lining up -------------------------------------------------------------------------------
 
-_CELL_VALUES = ("divergence_layer", "final_std", "growth_per_layer", "error")
+_CELL_VALUES = ("divergence_layer", "final_std", "growth_per_layer", "input_grad_std",
+                "grad_divergence_layer", "error")  # fmt: skip
 _TIMING_VALUES = ("init_ms", "forward_ms")
 
 
@@ -82,12 +83,15 @@ def _line_up_cells(base: pd.DataFrame, new: pd.DataFrame, rtol: float) -> pd.Dat
     bd, nd = floats(m["base_divergence_layer"]), floats(m["new_divergence_layer"])
     m["divergence_shift"] = pd.array(np.where(np.isnan(bd) | np.isnan(nd), np.nan, nd - bd),
                                      dtype="Float64")  # fmt: skip
-    for v in ("final_std", "growth_per_layer"):
+    for v in ("final_std", "growth_per_layer", "input_grad_std"):
         m[f"{v}_ratio"] = ratio(floats(m[f"base_{v}"]), floats(m[f"new_{v}"]))
+    bg, ng = floats(m["base_grad_divergence_layer"]), floats(m["new_grad_divergence_layer"])
     changed = (
         layers_moved(bd, nd, 0)
+        | layers_moved(bg, ng, 0)
         | differs(floats(m["base_final_std"]), floats(m["new_final_std"]), rtol)
         | differs(floats(m["base_growth_per_layer"]), floats(m["new_growth_per_layer"]), rtol)
+        | differs(floats(m["base_input_grad_std"]), floats(m["new_input_grad_std"]), rtol)
         | (m["base_error"].isna() != m["new_error"].isna()).to_numpy(bool)
     )
     side = m["_merge"].astype(str).to_numpy()

@@ -6,6 +6,8 @@ pytest-benchmark's ``--benchmark-compare-fail=min:5%`` is, and the NaN-aware tes
   fails at any P.
 - ``divergence_layer:N``: the divergence layer moved by more than N layers, or a divergence
   appeared or disappeared.
+- ``input_grad_std:P%``, ``grad_divergence_layer:N``: the same for the backward pass
+  (sweeps with ``--backward``).
 - ``init_ms:P%``, ``forward_ms:P%``: the new median exceeds the base's by more than P% (slower
   only: a speed-up never fails).
 - ``missing:N``: more than N cells of the base run are absent from the new one.
@@ -37,6 +39,8 @@ GATE_METRICS: dict[str, GateKind] = {
     "final_std": "ratio",
     "growth_per_layer": "ratio",
     "divergence_layer": "layers",
+    "input_grad_std": "ratio",
+    "grad_divergence_layer": "layers",
     "init_ms": "slower",
     "forward_ms": "slower",
     "missing": "cells",

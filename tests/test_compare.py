@@ -414,3 +414,24 @@ def test_ratio_helper_never_warns() -> None:
     n = np.array([0.0, 3.0, 0.0, np.inf, 1.0, 1.0])
     got = _ratio(b, n)
     np.testing.assert_array_equal(got, [1.0, np.inf, 0.0, np.nan, np.nan, 0.5])
+
+
+def test_gradient_gates() -> None:
+    """With --backward: a 20% change of one cell's input gradient std and a moved gradient
+    divergence are changes, and fail input_grad_std:10% and grad_divergence_layer:0; the
+    same sweep twice passes both at 0."""
+    kw = dict(activations="tanh", depths=[5, 100], widths=256, seeds=1, timing=False,
+              backward=True)  # fmt: skip
+    a = initsuite.sweep(["kaiming_normal", "normal"], **kw)
+    b = initsuite.sweep(["kaiming_normal", "normal"], **kw)
+    assert compare(a, b, "input_grad_std:0%,grad_divergence_layer:0").passed
+    cells = a.cells.copy()
+    k = one(cells, scheme="kaiming_normal", depth=5).name
+    cells.loc[k, "input_grad_std"] *= 1.2
+    div = cells.index[cells["grad_divergence_layer"].notna()][0]  # normal, tanh, 100 layers
+    cells.loc[div, "grad_divergence_layer"] += 1
+    c = compare(a, edited(a, cells), "input_grad_std:10%,grad_divergence_layer:0")
+    assert not c.passed
+    assert set(c.failures["metric"]) == {"input_grad_std", "grad_divergence_layer"}
+    assert (c.cells["status"] == "changed").sum() == 2
+    assert compare(a, edited(a, cells), "input_grad_std:25%").passed
