@@ -168,7 +168,8 @@ class Comparison:
         failures: one row per gate violation (:data:`~initsuite.columns.COMPARE_FAILURES`).
         gates: the gates applied (none: nothing can fail).
         labels: names of the base and new runs, for display.
-        rtol: relative change below which final std and growth count as the same.
+        rtol: relative change below which final std, growth and input gradient std count
+            as the same.
         notes: configuration or environment differences that explain or qualify changes.
     """
 
@@ -324,8 +325,8 @@ def compare(
             ``{"final_std": "10%", "divergence_layer": 0}`` (percentages as strings), or the
             dict of :func:`parse_gates`. Default: none (nothing fails). Semantics: see the
             module docstring.
-        rtol: relative change of final std or growth per layer above which a cell counts as
-            ``changed`` (default 1e-4: same seeds give identical numbers, and rounding
+        rtol: relative change of final std, growth per layer or input gradient std above
+            which a cell counts as ``changed`` (default 1e-4: same seeds give identical numbers, and rounding
             differences of a reordered float32 sum stay far below it).
         labels: names of the two runs in summaries (e.g. their directories).
 
