@@ -326,8 +326,8 @@ def compare(
             dict of :func:`parse_gates`. Default: none (nothing fails). Semantics: see the
             module docstring.
         rtol: relative change of final std, growth per layer or input gradient std above
-            which a cell counts as ``changed`` (default 1e-4: same seeds give identical numbers, and rounding
-            differences of a reordered float32 sum stay far below it).
+            which a cell counts as ``changed`` (default 1e-4: same seeds give identical
+            numbers, and rounding differences of a reordered float32 sum stay far below it).
         labels: names of the two runs in summaries (e.g. their directories).
 
     Returns:
