@@ -132,6 +132,7 @@ def _apply(
     activation: str | _activations.Activation | None,
     include_embeddings: bool,
     generator: Callable[[torch.device], torch.Generator],
+    inputs: Inputs | None = None,
 ) -> list[tuple[str, str]]:
     """Draw every target weight the scheme accepts; (module name, parameter name) of each."""
     scheme.resolve(activation)  # gain=auto without an activation fails before any draw
@@ -164,7 +165,56 @@ def _apply(
                 scheme(w, activation=activation, generator=gen)
             if isinstance(m, nn.Embedding) and m.padding_idx is not None:
                 w[m.padding_idx].fill_(0)  # as nn.Embedding.reset_parameters does
+    if "data" in scheme.info.uses:
+        if inputs is None:
+            raise InitsuiteError(
+                f"scheme {scheme.spec!r} is data-dependent: pass inputs= (a batch the model "
+                "takes), as probe does"
+            )
+        defaults = {k: p.default for k, p in scheme.info.params.items()}
+        params = {**defaults, **scheme.resolve(activation)}
+        _fit_unit_variance(model, [m for _, pname, m, _, _ in chosen if pname == "weight"],
+                           inputs, float(params["tol"]), int(params["max_iter"]))  # fmt: skip
     return [(name, pname) for name, pname, *_ in chosen]
+
+
+def _fit_unit_variance(
+    model: nn.Module, layers: list[nn.Module], inputs: Inputs, tol: float, max_iter: int
+) -> None:
+    """LSUV's second step (Mishkin & Matas 2016), layer by layer in the order the forward
+    pass calls them: divide each layer's weight by the std of its output on ``inputs``
+    until that std is within ``tol`` of 1 (at most ``max_iter`` passes). The model's
+    buffers (BatchNorm statistics) are restored after."""
+    args, kwargs = _split_inputs(inputs)
+    order: list[nn.Module] = []
+    handles = [m.register_forward_hook(lambda mod, _i, _o: order.append(mod)) for m in layers]
+    try:
+        with _restored_buffers(model), torch.no_grad():
+            model(*args, **kwargs)
+    finally:
+        for h in handles:
+            h.remove()
+    for m in dict.fromkeys(order):  # each layer once, at its first call
+        seen: list[Tensor | None] = []
+
+        def keep(_m: nn.Module, _i: Any, out: Any, seen: list[Tensor | None] = seen) -> None:
+            seen.append(_first_float(out))
+
+        handle = m.register_forward_hook(keep)
+        weight = m.weight
+        assert isinstance(weight, Tensor)
+        try:
+            with _restored_buffers(model), torch.no_grad():
+                for _ in range(max_iter):
+                    seen.clear()
+                    model(*args, **kwargs)
+                    y = seen[0] if seen else None
+                    std = float(y.double().std()) if y is not None else 0.0
+                    if not math.isfinite(std) or std == 0 or abs(std - 1) < tol:
+                        break
+                    weight.div_(std)
+        finally:
+            handle.remove()
 
 
 def apply(
@@ -174,6 +224,7 @@ def apply(
     activation: str | _activations.Activation | None = None,
     generator: torch.Generator | None = None,
     include_embeddings: bool = False,
+    inputs: Inputs | None = None,
 ) -> list[str]:
     r"""Re-initialise ``model``'s weights in place with the scheme ``spec``, like
     ``torch.nn.init`` applied to each layer in turn.
@@ -200,6 +251,9 @@ def apply(
         include_embeddings: also draw ``nn.Embedding``/``nn.EmbeddingBag`` weights
             (fan_in = embedding_dim; the padding row is zeroed after, as torch does).
             Default False.
+        inputs: a batch the model takes, for data-dependent schemes (``lsuv``): after the
+            start draws, each Linear/Conv weight, in forward order, is divided by the std of
+            its layer's output on the batch until it is within ``tol`` of 1.
 
     Returns:
         The qualified names of the parameters drawn, in draw order.
@@ -218,7 +272,7 @@ def apply(
         raise InitsuiteError(f"apply needs a torch.nn.Module, got {type(model).__name__}")
     scheme = _schemes.get(spec)
     pick = _seeded(0) if generator is None else _fixed(generator)
-    drawn = _apply(model, scheme, activation, include_embeddings, pick)
+    drawn = _apply(model, scheme, activation, include_embeddings, pick, inputs)
     return [f"{name}.{pname}" if name else pname for name, pname in drawn]
 
 
@@ -445,7 +499,8 @@ def probe(
         s = _schemes.get(scheme)
         label = s.spec
         drawn = {name or ROOT for name, _ in
-                 _apply(model, s, activation, include_embeddings, _seeded(seed))}  # fmt: skip
+                 _apply(model, s, activation, include_embeddings, _seeded(seed),
+                        inputs)}  # fmt: skip
     calls = _run(model, args, kwargs, backward, seed)
     return _frame(calls, label, seed, drawn)
 

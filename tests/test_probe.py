@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -735,3 +736,25 @@ def test_report_of_a_non_probe_directory_is_an_error(tmp_path: Path) -> None:
 
 def test_package_exports() -> None:
     assert initsuite.probe is probe and initsuite.apply is apply
+
+
+def test_lsuv_through_probe_reaches_unit_std_layer_by_layer() -> None:
+    """LSUV on a model initsuite did not write: after the start draws, each Conv/Linear, in
+    forward order, is rescaled until its output std on the probe's batch is within tol of 1
+    (BatchNorm's running statistics left as they were); apply needs the batch."""
+    model = resnet()
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    x = torch.randn((8, 3, 16, 16), generator=torch.Generator().manual_seed(1))
+    frame = probe(model, x, scheme="lsuv:tol=0.05")
+    layers = frame[frame["type"].isin(["Conv2d", "Linear"])].drop_duplicates("module")
+    assert len(layers) >= 5
+    np.testing.assert_allclose(layers["std"], 1.0, atol=0.05)
+    for k, v in model.state_dict().items():
+        if "running" in k:
+            torch.testing.assert_close(v, before[k])
+    deep = nn.Sequential(*[m for _ in range(30) for m in (nn.Linear(64, 64), nn.ReLU())])
+    frame = probe(deep, torch.randn(32, 64), scheme="lsuv:start=normal")  # N(0,1) start
+    assert frame["divergence_kind"].isna().all()
+    np.testing.assert_allclose(frame.loc[frame["type"] == "Linear", "std"], 1.0, atol=0.1)
+    with pytest.raises(InitsuiteError, match="data-dependent: pass inputs="):
+        apply(deep, "lsuv")
