@@ -10,22 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
 from initsuite import columns as C
-from initsuite.cli import _split_specs, main
+from initsuite.cli import _split_specs
 from initsuite.results import SweepResult
 
 SMALL = ["--activations", "linear,relu", "--depths", "3,6", "--widths", "16", "--seeds", "2",
          "--timing-repeats", "1", "--quiet"]  # fmt: skip
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as exc:  # argparse exits itself
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code: int, err: str, *needles: str) -> None:

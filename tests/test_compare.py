@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import run_cli
 
 import initsuite
 from initsuite import columns as C
-from initsuite.cli import main
 from initsuite.compare import Gate, compare, parse_gates
 from initsuite.errors import InitsuiteError
 from initsuite.report import render
@@ -89,15 +89,6 @@ def dirs(
     for name, r in (("base", base), ("again", again), ("modified", modified)):
         r.save(root / name)
     return {name: str(root / name) for name in ("base", "again", "modified")}
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as exc:  # argparse exits itself
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # --- the API ---------------------------------------------------------------------------------

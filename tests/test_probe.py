@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import run_cli
 from torch import nn
 
 import initsuite
 from initsuite import columns as C
-from initsuite.cli import main
 from initsuite.engine import GRAD_SEED_OFFSET
 from initsuite.errors import InitsuiteError
 from initsuite.probe import apply, probe
@@ -574,15 +574,6 @@ def factories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.delitem(sys.modules, FACTORIES, raising=False)
     yield folder
     sys.modules.pop(FACTORIES, None)
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as exc:  # argparse exits itself
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_probe_writes_tables_report_and_figure(

@@ -32,7 +32,7 @@ def clean() -> initsuite.SweepResult:
     return initsuite.sweep(**GRID)
 
 
-def _same(a: initsuite.SweepResult, b: initsuite.SweepResult) -> None:
+def assert_same_tables(a: initsuite.SweepResult, b: initsuite.SweepResult) -> None:
     pd.testing.assert_frame_equal(a.cells, b.cells)
     pd.testing.assert_frame_equal(a.layers, b.layers)
 
@@ -44,7 +44,7 @@ def _run_cli(args: list[str]) -> subprocess.Popen[str]:
 
 def test_a_chunked_run_equals_an_in_memory_run(clean, tmp_path: Path) -> None:
     res = initsuite.sweep(**GRID, out=tmp_path / "run")
-    _same(res, clean)
+    assert_same_tables(res, clean)
     assert len(list((tmp_path / "run" / chunks.CHUNKS).iterdir())) == N_GROUPS
     assert res.cells["cell_key"].is_unique
     assert json.loads((tmp_path / "run" / "meta.json").read_text())["complete"] is True
@@ -59,13 +59,13 @@ def test_resume_computes_only_what_is_missing(clean, tmp_path: Path) -> None:
             f.unlink()
         d.rmdir()
     res = initsuite.sweep(**GRID, out=out, resume=True)
-    _same(res, clean)
+    assert_same_tables(res, clean)
     meta = json.loads((out / "meta.json").read_text())
     assert meta["resumed_cells"] == clean.cells.shape[0] * (N_GROUPS - 2) // N_GROUPS
     # a resume with nothing left to do computes nothing and changes nothing
     before = sorted(p.name for p in (out / chunks.CHUNKS).iterdir())
     again = initsuite.sweep(**GRID, out=out, resume=True)
-    _same(again, clean)
+    assert_same_tables(again, clean)
     assert sorted(p.name for p in (out / chunks.CHUNKS).iterdir()) == before
 
 
@@ -89,7 +89,7 @@ def test_a_killed_sweep_resumes_to_the_clean_tables(clean, tmp_path: Path, sig: 
     assert partial.cells["cell_key"].is_unique
     code = main(["sweep", *CLI_GRID, "--out", str(out), "--resume"])
     assert code == 0
-    _same(initsuite.SweepResult.load(out), clean)
+    assert_same_tables(initsuite.SweepResult.load(out), clean)
 
 
 def test_two_concurrent_writers_leave_a_consistent_store(clean, tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ def test_two_concurrent_writers_leave_a_consistent_store(clean, tmp_path: Path) 
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
     res = initsuite.SweepResult.load(out)
-    _same(res, clean)
+    assert_same_tables(res, clean)
     assert not res.cells.duplicated(list(initsuite.columns.CELL_KEYS)).any()
 
 
@@ -126,8 +126,13 @@ def test_damaged_and_foreign_files_are_named(tmp_path: Path) -> None:
 def test_a_leftover_temporary_chunk_is_ignored(clean, tmp_path: Path) -> None:
     out = tmp_path / "run"
     initsuite.sweep(**GRID, out=out)
-    (out / chunks.CHUNKS / ".tmp-0123-abc").mkdir()  # a writer killed mid-write
-    _same(initsuite.SweepResult.load(out), clean)
+    tmp = out / chunks.CHUNKS / ".tmp-0123-abc"  # a writer killed mid-write
+    tmp.mkdir()
+    (tmp / "cells.parquet").write_bytes(b"half a file")
+    res = initsuite.SweepResult.load(out)
+    assert len(res.cells) == len(clean.cells) and res.cells["cell_key"].is_unique
+    assert_same_tables(res, clean)
+    assert chunks.stored_keys(out) == set(clean.cells["cell_key"])
 
 
 def test_resume_refuses_other_settings_and_plain_reruns_refuse_to_mix(tmp_path: Path) -> None:
@@ -154,16 +159,21 @@ def test_dask_local_cluster_sweep_equals_the_local_one(clean, tmp_path: Path) ->
 
     with DaskExecutor(workers=2) as ex:
         res = initsuite.sweep(**GRID, out=tmp_path / "run", executor=ex)
-    _same(res, clean)
-    # resume through the cluster after losing chunks: only those are recomputed
+    assert_same_tables(res, clean)
     root = tmp_path / "run" / chunks.CHUNKS
-    victim = sorted(root.iterdir())[0]
+    names = sorted(p.name for p in root.iterdir())
+    assert len(names) == N_GROUPS  # one chunk per group, written by the workers
+    # resume through the cluster after losing a chunk: only it is recomputed, same name
+    victim = root / names[0]
+    kept = {n: (root / n / "cells.parquet").stat().st_mtime_ns for n in names[1:]}
     for f in victim.iterdir():
         f.unlink()
     victim.rmdir()
     with DaskExecutor(workers=2) as ex:
         res = initsuite.sweep(**GRID, out=tmp_path / "run", executor=ex, resume=True)
-    _same(res, clean)
+    assert_same_tables(res, clean)
+    assert sorted(p.name for p in root.iterdir()) == names
+    assert {n: (root / n / "cells.parquet").stat().st_mtime_ns for n in names[1:]} == kept
 
 
 def test_cli_dask_executor(tmp_path: Path) -> None:
