@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["InitsuiteError", "did_you_mean", "unknown"]
+__all__ = ["InitsuiteError", "InitsuiteTypeError", "did_you_mean", "unknown"]
 
 
 class InitsuiteError(ValueError):
@@ -14,6 +14,11 @@ class InitsuiteError(ValueError):
     The message is one line that names the problem and the nearest valid choice. The CLI prints
     it without a traceback and exits with status 2.
     """
+
+
+class InitsuiteTypeError(InitsuiteError, TypeError):
+    """An argument of the wrong type (a string where a count goes, a numpy array where a
+    tensor goes); still an :class:`InitsuiteError`, so the CLI treats it alike."""
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str | None:
