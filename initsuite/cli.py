@@ -136,7 +136,8 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue a sweep in --out: skip the cells already stored there",
     )
-    w.add_argument("--overwrite", action="store_true", help="replace an existing results dir")
+    w.add_argument("--overwrite", action="store_true",
+                   help="replace a results directory initsuite wrote")  # fmt: skip
     w.add_argument(
         "--executor",
         choices=["local", "dask"],
@@ -218,6 +219,8 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--compare", default=None, metavar="BASE",
                    help="an earlier sweep to compare with (a 'Compared with' section)")  # fmt: skip
     r.add_argument("--out", default=None, help="where to write (default: DIR)")
+    r.add_argument("--partial", action="store_true",
+                   help="report a sweep that did not finish (a note says how much)")  # fmt: skip
 
     c = sub.add_parser("compare", help="line up the cells of two sweeps: what changed, and "
                        "regression gates for CI")  # fmt: skip
@@ -287,6 +290,10 @@ def _cmd_phase(args: argparse.Namespace) -> None:
     from . import activations, phase, schemes
     from .config import _positive_ints
 
+    if args.out is not None:
+        from . import store
+
+        store.check_output(args.out, "file")
     act = activations.get(args.activation)
     (width,) = _positive_ints("width", [args.width])
     specs = schemes.expand(_split_specs(args.schemes))
@@ -327,25 +334,17 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
         shared=not args.no_shared, jacobian=args.jacobian, pair_cosine=args.pair_cosine,
         backward=args.backward,
     )  # fmt: skip
+    if args.overwrite and args.executor != "local":
+        raise InitsuiteError("--overwrite runs in process; use a new --out for --executor")
+    store.check_output(args.out, "replace" if args.overwrite else
+                       "append" if args.resume else "new")  # fmt: skip
     command = " ".join(["initsuite", *sys.argv[1:]])
     progress = False if args.quiet else None
     if args.overwrite:  # computed whole, then swapped in atomically: the old results survive
-        if args.executor != "local":
-            raise InitsuiteError("--overwrite runs in process; use a new --out for --executor")
-        store.check_target(args.out, overwrite=True)
         result = run(cfg, progress=progress)
         result.meta["command"] = command
         path = result.save(args.out, overwrite=True)
     else:
-        if not args.resume:
-            from . import chunks
-
-            if chunks.has_chunks(args.out):
-                raise InitsuiteError(
-                    f"output directory {args.out!r} holds a sweep: pass --resume to continue "
-                    "it, --overwrite to replace it, or choose a new --out"
-                )
-            store.check_target(args.out)
         executor = None
         if args.executor == "dask":
             from .executors import DaskExecutor
@@ -366,16 +365,24 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
-    from .report import write_report
+    import warnings
 
-    path = write_report(args.dir, tutorial_dir=args.tutorial, training_dir=args.training,
-                        compare_dir=args.compare, out_dir=args.out)  # fmt: skip
+    from .report import PartialReportWarning, write_report
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PartialReportWarning)
+        path = write_report(args.dir, tutorial_dir=args.tutorial, training_dir=args.training,
+                            compare_dir=args.compare, out_dir=args.out,
+                            partial=args.partial)  # fmt: skip
+    for w in caught:  # ours as one line; any other warning as Python would show it
+        if issubclass(w.category, PartialReportWarning):
+            print(f"initsuite: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     print(f"wrote {path}")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from . import store
     from .compare import compare, parse_gates, render
     from .results import SweepResult
@@ -387,8 +394,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         from .report.comparison import check_tabulate
 
         check_tabulate()
-        if Path(args.out).is_dir():
-            raise InitsuiteError(f"--out {args.out!r} is a directory; name a .md file")
+        store.check_output(args.out, "file")
     result = compare(SweepResult.load(args.base), SweepResult.load(args.new), gates,
                      labels=(args.base, args.new))  # fmt: skip
     if args.out is not None:
@@ -408,7 +414,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from . import store
     from .training import train
 
-    store.check_target(args.out, overwrite=args.overwrite)
+    store.check_output(args.out, "replace" if args.overwrite else "new")
     result = train(
         args.schemes, args.activations, args.depth, args.width, args.seeds, steps=args.steps,
         lr=args.lr, optimizer=args.optimizer, momentum=args.momentum,
@@ -429,7 +435,7 @@ def _cmd_probe(args: argparse.Namespace) -> None:
     from . import store
     from .probe_factory import probe_factory
 
-    store.check_target(args.out, overwrite=args.overwrite)
+    store.check_output(args.out, "replace" if args.overwrite else "new")
     if not args.no_report:
         from .report.probe import check_dependencies
 
@@ -461,7 +467,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     from . import store
     from .tutorial import reproduce
 
-    store.check_target(args.out, overwrite=args.overwrite)
+    store.check_output(args.out, "replace" if args.overwrite else "new")
     result = reproduce(seeds=args.seeds, progress=False if args.quiet else None)
     result.meta["command"] = " ".join(["initsuite", *sys.argv[1:]])
     path = result.save(args.out, overwrite=args.overwrite)
@@ -500,6 +506,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `initsuite schemes | head`
         return 0
+    except OSError as exc:  # what the checks before computing could not foresee (disk full)
+        where = getattr(args, "out", None) or getattr(args, "dir", None) or exc.filename
+        print(f"initsuite: error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return code or 0  # compare returns 1 when a gate is exceeded
 
 

@@ -259,7 +259,8 @@ def test_missing_run_dir_is_one_clear_error(tmp_path: Path):
 
 def test_a_tutorial_dir_is_not_a_run_dir(tmp_path: Path):
     tut = _tutorial_dir(tmp_path / "tutorial")
-    with pytest.raises(InitsuiteError, match=r"cells\.parquet.*is missing"):
+    # says what it is and how to report it (issue 12, item 17)
+    with pytest.raises(InitsuiteError, match=r"is not a sweep but a tutorial.*--tutorial DIR"):
         write_report(tut)
 
 

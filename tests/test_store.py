@@ -115,7 +115,11 @@ def test_overwrite_replaces_whole_directory(
 ) -> None:
     out = tmp_path / "run"
     result.save(out)
-    (out / "notes.txt").write_text("stale")
+    # a stale report of the old results goes too (a foreign file would be refused:
+    # tests/test_trust_files.py)
+    (out / "report.md").write_text("# initsuite report: stale")
+    (out / "figures").mkdir()
+    (out / "figures" / "std_vs_layer.png").write_bytes(b"stale")
     other.save(out, overwrite=True)
     _assert_same(SweepResult.load(out), other)
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)  # the old dir is gone

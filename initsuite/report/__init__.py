@@ -10,7 +10,9 @@ are imported when a figure is drawn, not when this package is imported.
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +21,7 @@ import pandas as pd
 
 from .. import store
 from ..errors import InitsuiteError
+from ..outputs import FIGURES
 from ..results import SweepResult
 from . import markdown
 from .figures import (
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REPORT_NAME",
+    "PartialReportWarning",
     "divergence_heatmap",
     "final_std_distribution",
     "init_time_vs_width",
@@ -57,6 +61,21 @@ __all__ = [
 ]
 
 REPORT_NAME = "report.md"
+
+
+class PartialReportWarning(UserWarning):
+    """A report written (``partial=True``) for a sweep that did not finish."""
+
+
+# what a report of each other kind of results directory is made by
+_OTHER_KINDS = {
+    "training": "a training directory (initsuite train): include it in a sweep's report with "
+    "`initsuite report SWEEP --training DIR`",
+    "tutorial": "a tutorial reproduction directory (initsuite reproduce tutorial): include it "
+    "in a sweep's report with `initsuite report SWEEP --tutorial DIR`",
+    "probe": "a probe directory: `initsuite probe` writes its report.md itself (again from "
+    "Python: initsuite.report.probe.write_probe_report(DIR))",
+}
 
 _TUTORIAL_COLUMNS = {
     "tutorial": (
@@ -133,12 +152,61 @@ def _where(path: str | os.PathLike[str]) -> str:
         return str(full)
 
 
+def _check_kind(run_dir: str | os.PathLike[str]) -> None:
+    """Raise, naming the command that reports it, when ``run_dir`` holds another kind of
+    results than a sweep."""
+    meta_path = Path(run_dir) / store.META
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # no readable meta.json: the loader names the problem
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    if isinstance(kind, str) and kind in _OTHER_KINDS:
+        raise InitsuiteError(f"{str(run_dir)!r} is not a sweep but {_OTHER_KINDS[kind]}")
+
+
+def _grid_cells(meta: dict[str, object]) -> int | None:
+    """The number of cells of the sweep's grid, from its meta.json; None if not recorded."""
+    cells = meta.get("cells")
+    if isinstance(cells, int):
+        return cells
+    config = meta.get("config")
+    axes = ("schemes", "activations", "depths", "widths", "seeds", "devices", "dtypes", "archs")
+    if not isinstance(config, dict) or not all(isinstance(config.get(a), list) for a in axes):
+        return None
+    n = 1
+    for a in axes:
+        n *= len(config[a])
+    return n
+
+
+def _incomplete_note(run_dir: str | os.PathLike[str], result: SweepResult,
+                     partial: bool) -> str | None:  # fmt: skip
+    """None for a finished sweep; for an unfinished one, refuse unless ``partial``, else warn
+    and return the note that heads the report."""
+    if result.meta.get("complete", True) is not False:
+        return None
+    total = _grid_cells(result.meta)
+    stored = f"{len(result.cells)} of {total if total is not None else '?'} cells"
+    if not partial:
+        raise InitsuiteError(
+            f"{str(run_dir)!r} holds an incomplete sweep ({stored}): finish it with "
+            "`initsuite sweep ... --resume`, or pass --partial (partial=True) to report what "
+            "is stored"
+        )
+    warnings.warn(f"{str(run_dir)!r} holds an incomplete sweep ({stored}): the report covers "
+                  "the stored cells only", PartialReportWarning, stacklevel=3)  # fmt: skip
+    return (f"> **Incomplete sweep:** this report covers {stored} of the grid; the sweep did "
+            "not finish (`initsuite sweep ... --resume` completes it).\n")  # fmt: skip
+
+
 def write_report(
     run_dir: str | os.PathLike[str],
     tutorial_dir: str | os.PathLike[str] | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     training_dir: str | os.PathLike[str] | None = None,
     compare_dir: str | os.PathLike[str] | None = None,
+    partial: bool = False,
 ) -> Path:
     """Write ``report.md`` and ``figures/*.png`` for the sweep saved in ``run_dir``.
 
@@ -152,17 +220,27 @@ def write_report(
             "Compared with" section: cells whose divergence layer or final std changed, cells
             in one run only, timing ratios (:func:`initsuite.compare.compare`, no gates).
             Default: none.
-        out_dir: where to write; default ``run_dir``. Files are written atomically, and
-            figures of an earlier report that this one does not draw are removed.
+        out_dir: where to write; default ``run_dir``. The figures and report.md are drawn
+            into a temporary directory inside it and moved into place when all are done, so
+            a failure leaves it as it was; the figures of an earlier report are replaced
+            whole. An existing ``figures`` or ``report.md`` that initsuite did not write (a
+            symbolic link, a foreign file) is refused.
+        partial: report a sweep that did not finish (meta.json says ``"complete": false``),
+            with a :class:`PartialReportWarning` and a note atop the report saying how many
+            cells of the grid it covers. Default: refuse such a sweep.
 
     Returns:
         The path of ``report.md``.
 
     Raises:
         InitsuiteError: if ``run_dir`` (or ``tutorial_dir``, ``training_dir``, ``compare_dir``)
-            is not a readable results directory, or the plotting libraries are missing.
+            is not a readable results directory, is not a sweep, is an unfinished sweep
+            without ``partial``, if ``out_dir`` cannot be written, or the plotting libraries
+            are missing.
     """
+    _check_kind(run_dir)
     raw = SweepResult.load(run_dir)
+    note = _incomplete_note(run_dir, raw, partial)
     comparison = None
     if compare_dir is not None:
         from ..compare import compare
@@ -181,8 +259,7 @@ def write_report(
         from ..training import TrainingResult
 
         training = TrainingResult.load(training_dir)
-    out = Path(out_dir if out_dir is not None else run_dir)
-    fig_dir = out / markdown.FIGURE_DIR
+    out = out_dir if out_dir is not None else run_dir
 
     ran = result.cells[result.cells["error"].isna()]
     # (name, function, its table, whether there is anything to draw)
@@ -221,23 +298,24 @@ def write_report(
         plan.append((markdown.TRAINING_FIGURES[0], lambda df: loss_curves(df, threshold),
                      curves, bool(curves["train_loss"].notna().any())))  # fmt: skip
         plan.append((markdown.TRAINING_FIGURES[1], steps_to_threshold, runs, not runs.empty))
-    written = []
-    for name, make, data, has_data in plan:
-        if has_data:
-            save_figure(make(data), fig_dir / f"{name}.png")
-            written.append(name)
-    # a figure left by an earlier report that this one does not draw would contradict it
-    for name in [*markdown.CAPTIONED, markdown.TUTORIAL_FIGURE, *markdown.TRAINING_FIGURES]:
-        if name not in written:
-            (fig_dir / f"{name}.png").unlink(missing_ok=True)
-
-    text = render(
-        result,
-        written,
-        tutorial=None if tutorial is None else tutorial["tutorial"],
-        tutorial_layers=None if tutorial is None else tutorial["layers"],
-        training=training,
-        title=f"initsuite report: {Path(run_dir).resolve().name}",
-        comparison=comparison,
-    )
-    return store.atomic_write_text(out / REPORT_NAME, text)
+    owned = {markdown.FIGURE_DIR: FIGURES, REPORT_NAME: None}
+    with store.staged(out, owned) as tmp:
+        written = []
+        for name, make, data, has_data in plan:
+            if has_data:
+                save_figure(make(data), tmp / markdown.FIGURE_DIR / f"{name}.png")
+                written.append(name)
+        text = render(
+            result,
+            written,
+            tutorial=None if tutorial is None else tutorial["tutorial"],
+            tutorial_layers=None if tutorial is None else tutorial["layers"],
+            training=training,
+            title=f"initsuite report: {Path(run_dir).resolve().name}",
+            comparison=comparison,
+        )
+        if note is not None:  # right under the title
+            title, rest = text.split("\n", 1)
+            text = f"{title}\n\n{note}{rest}"
+        store.atomic_write_text(tmp / REPORT_NAME, text)
+    return Path(out) / REPORT_NAME

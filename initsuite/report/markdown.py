@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..columns import DIVERGENCE_KINDS
 from ..errors import InitsuiteError, unknown
+from ..outputs import FIGURE_DIR
 from ..results import SweepResult
 from .figures import deepest, diverged, levels, ran
 
@@ -30,7 +31,6 @@ __all__ = [
     "tutorial_table",
 ]
 
-FIGURE_DIR = "figures"
 _FLOAT = ".3g"
 
 

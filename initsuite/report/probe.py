@@ -22,6 +22,7 @@ import pandas as pd
 from .. import columns as C
 from .. import store
 from ..errors import InitsuiteError
+from ..outputs import FIGURES
 from .figures import (
     _DASHES,
     _decade_ticks,
@@ -351,22 +352,23 @@ def write_probe_report(
     run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None
 ) -> Path:
     """Write ``report.md`` and ``figures/probe_std.png`` for the probe saved in ``run_dir``
-    (default: into ``run_dir``), each file atomically.
+    (default: into ``run_dir``), all or nothing: drawn into a temporary directory inside it
+    and moved into place (:func:`initsuite.store.staged`; an existing ``figures`` or
+    ``report.md`` initsuite did not write is refused).
 
     Returns:
         The path of ``report.md``.
 
     Raises:
-        InitsuiteError: if ``run_dir`` is not a readable probe directory, or the plotting
-            libraries are missing.
+        InitsuiteError: if ``run_dir`` is not a readable probe directory, ``out_dir`` cannot
+            be written, or the plotting libraries are missing.
     """
     frame, meta = read_probe(run_dir)
-    out = Path(out_dir if out_dir is not None else run_dir)
-    figure = out / FIGURE_DIR / f"{PROBE_FIGURE}.png"
-    figures = []
-    if bool(np.isfinite(frame["std"].astype(float)).any()):
-        save_figure(probe_std(frame), figure)
-        figures.append(PROBE_FIGURE)
-    else:  # a figure left by an earlier report would contradict this one
-        figure.unlink(missing_ok=True)
-    return store.atomic_write_text(out / _REPORT, render_probe(frame, meta, figures))
+    out = out_dir if out_dir is not None else run_dir
+    with store.staged(out, {FIGURE_DIR: FIGURES, _REPORT: None}) as tmp:
+        figures = []
+        if bool(np.isfinite(frame["std"].astype(float)).any()):
+            save_figure(probe_std(frame), tmp / FIGURE_DIR / f"{PROBE_FIGURE}.png")
+            figures.append(PROBE_FIGURE)
+        store.atomic_write_text(tmp / _REPORT, render_probe(frame, meta, figures))
+    return Path(out) / _REPORT
