@@ -1,7 +1,8 @@
 """The ``initsuite`` command: parses arguments, calls the Python API, prints. No logic here.
 
 Bad input exits with status 2 and one line on stderr, before anything is computed or written.
-``initsuite compare --fail`` exits with status 1 when a regression gate is exceeded.
+``initsuite compare --fail`` exits with status 1 when a regression gate is exceeded, and
+``initsuite schemes PATTERN`` when no scheme matches.
 """
 
 from __future__ import annotations
@@ -17,10 +18,20 @@ from .errors import InitsuiteError
 __all__ = ["main"]
 
 
+# every character str.splitlines breaks at, shown escaped in an error message
+_LINE_BREAKS = {c: ascii(chr(c))[1:-1] for c in map(ord, "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")}
+
+
+def _one_line(message: str) -> str:
+    """``message`` on one line: a line break the user typed (a newline or U+0085 in a spec,
+    which argparse and some errors quote as is) is shown escaped."""
+    return message.strip().translate(_LINE_BREAKS)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, like every other input error, instead of argparse's usage block.
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, _one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
 
 def _split_specs(text: str) -> list[str]:
@@ -62,8 +73,27 @@ def _cosine_arg(text: str) -> float | None:
         ) from None
 
 
+PROBE_TIMEOUT = 600.0
+"""``initsuite probe --timeout``'s default: seconds per model (the Python API has none), where
+the timeout is available (SIGALRM: not on Windows); else no limit unless one is asked for."""
+
+
+def _timeout_arg(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds or 'none', got {text!r}"
+        ) from None
+
+
 def _str_list(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
+    out = [t.strip() for t in text.split(",") if t.strip()]
+    if not out:  # an empty list of devices or dtypes would be a sweep of no cells
+        raise argparse.ArgumentTypeError(f"empty list {text!r}")
+    return out
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -82,7 +112,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     ph = sub.add_parser("phase", help="order-chaos phase diagram of an activation")
     ph.add_argument("--activation", required=True, help="activation spec, e.g. tanh")
-    ph.add_argument("--schemes", default="all", help="schemes to place (comma list or 'all')")
+    ph.add_argument("--schemes", type=_split_specs, default=["all"],
+                    help="schemes to place (comma list or 'all')")  # fmt: skip
     ph.add_argument("--width", type=int, default=256, help="layer width for σ_w² (default 256)")
     ph.add_argument("--bias", action="store_true", help="with nn.Linear's default bias")
     ph.add_argument("--out", help="also write the figure (PNG) to this file")
@@ -205,6 +236,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="also back-propagate a random read-out: gradient std per "
                     "module")  # fmt: skip
     pb.add_argument("--seed", type=int, default=0)
+    pb.add_argument("--timeout", type=_timeout_arg, default=argparse.SUPPRESS, metavar="SECONDS",
+                    help=f"limit for importing the factory's module and for each model, built "
+                    f"and probed (default {PROBE_TIMEOUT:g}; 'none': no limit)")  # fmt: skip
     pb.add_argument("--device", default="cpu")
     pb.add_argument("--dtype", default="float32")
     pb.add_argument("--out", required=True, help="results directory (must not hold results)")
@@ -258,14 +292,22 @@ def _print_table(df: object, as_json: bool) -> None:
             print(df.to_string(index=False))
 
 
-def _cmd_schemes(args: argparse.Namespace) -> None:
+def _cmd_schemes(args: argparse.Namespace) -> int:
     from . import schemes
 
+    matched = schemes.list(args.pattern)  # a malformed pattern raises: exit 2
+    if not matched:  # like grep: exit 1 when nothing matches
+        if args.json:
+            print("[]")
+        print(f"initsuite: no scheme matches {args.pattern!r} (initsuite schemes lists all)",
+              file=sys.stderr)  # fmt: skip
+        return 1
     table = schemes.table()
-    table = table[table["scheme"].isin(schemes.list(args.pattern))]
+    table = table[table["scheme"].isin(matched)]
     if not args.json:
         table = table.drop(columns=["summary"])
     _print_table(table, args.json)
+    return 0
 
 
 def _cmd_activations(args: argparse.Namespace) -> None:
@@ -296,7 +338,7 @@ def _cmd_phase(args: argparse.Namespace) -> None:
         store.check_output(args.out, "file")
     act = activations.get(args.activation)
     (width,) = _positive_ints("width", [args.width])
-    specs = schemes.expand(_split_specs(args.schemes))
+    specs = schemes.expand(args.schemes)
     points = phase.scheme_points(act, specs, width, args.bias)
     _print_table(points, args.json)
     if not args.json:
@@ -433,8 +475,10 @@ def _cmd_probe(args: argparse.Namespace) -> None:
     import os
 
     from . import store
-    from .probe_factory import probe_factory
+    from .probe_factory import probe_factory, timeout_available
 
+    # not given: the default limit, where the platform has one
+    timeout = getattr(args, "timeout", PROBE_TIMEOUT if timeout_available() else None)
     store.check_output(args.out, "replace" if args.overwrite else "new")
     if not args.no_report:
         from .report.probe import check_dependencies
@@ -449,6 +493,7 @@ def _cmd_probe(args: argparse.Namespace) -> None:
             activation=args.activation, backward=args.backward, seed=args.seed,
             device=args.device, dtype=args.dtype, mode=args.mode,
             include_embeddings=args.include_embeddings, progress=False if args.quiet else None,
+            timeout=timeout,
         )  # fmt: skip
     finally:
         sys.path[:] = saved_path
@@ -498,7 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _COMMANDS[args.command](args)
     except InitsuiteError as exc:
-        print(f"initsuite: error: {exc}", file=sys.stderr)
+        print(_one_line(f"initsuite: error: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("initsuite: interrupted; what was stored is complete (a sweep with --out keeps "
@@ -508,9 +553,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as exc:  # what the checks before computing could not foresee (disk full)
         where = getattr(args, "out", None) or getattr(args, "dir", None) or exc.filename
-        print(f"initsuite: error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        print(_one_line(f"initsuite: error: cannot write {where}: {exc.strerror or exc}"),
+              file=sys.stderr)  # fmt: skip
         return 2
-    return code or 0  # compare returns 1 when a gate is exceeded
+    return code or 0  # compare returns 1 when a gate is exceeded, schemes when none matches
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ Cells are matched on :data:`initsuite.columns.CELL_KEYS`, timing rows on
 ``final_std:10%,divergence_layer:0,init_ms:20%,missing:0``, the way pytest-benchmark's
 ``--benchmark-compare-fail=min:5%`` is. Cells in one run only are always reported; they fail
 only through ``missing:N`` (more than N base cells absent from the new run), and cells only in
-the new run (a grown grid) never fail.
+the new run (a grown grid) never fail. Two runs with no cell in common are said so in a note,
+and fail any gates (failure ``cells_in_common``) unless an explicit ``missing:N`` decides.
 
 Never imports torch.
 """
@@ -48,6 +49,14 @@ __all__ = ["GATE_METRICS", "Comparison", "Gate", "compare", "parse_gates", "rend
 
 # metadata that makes two runs' numbers or timings incomparable when it differs
 _ENV_KEYS = ("initsuite", "torch", "cuda", "cpu", "torch_threads", "gpus")
+
+IN_COMMON_GATE = "cells_in_common"
+"""The ``gate`` of the failure added when gates are applied to two runs with no cell in
+common (its ``base``/``new``: the cells of each run; ``value`` 0, ``limit`` 1: at least one)."""
+NO_CELLS_IN_COMMON = (
+    "no cells in common: no cell key is in both runs, so nothing was compared (any --fail "
+    "gates fail unless an explicit missing:N allows it)"
+)
 
 # --- lining up -------------------------------------------------------------------------------
 
@@ -345,15 +354,37 @@ def compare(
     cells = _line_up_cells(base.cells, new.cells, rtol)
     timing = _line_up_timing(base.timing, new.timing)
     found = [_violations(g, cells, timing) for g in applied]
+    found.append(_nothing_in_common(applied, cells))
     failures = C.frame(C.COMPARE_FAILURES, [])
     if any(len(f) for f in found):
         failures = C.coerce(pd.concat([f for f in found if len(f)], ignore_index=True),
                             C.COMPARE_FAILURES)  # fmt: skip
     commits = (_commit(base.meta), _commit(new.meta))
+    notes = _notes(base.meta, new.meta)
+    if not _in_common(cells):
+        notes = (NO_CELLS_IN_COMMON, *notes)
     return Comparison(
         C.coerce(cells, C.COMPARE_CELLS), C.coerce(timing, C.COMPARE_TIMING), failures,
-        applied, labels, rtol, _notes(base.meta, new.meta), commits,
+        applied, labels, rtol, notes, commits,
     )  # fmt: skip
+
+
+def _in_common(cells: pd.DataFrame) -> int:
+    """Cells present in both runs."""
+    return int(cells["status"].isin(["same", "changed"]).sum())
+
+
+def _nothing_in_common(applied: tuple[Gate, ...], cells: pd.DataFrame) -> pd.DataFrame:
+    """The implicit failure of gates applied to two runs that share no cell: every gate
+    would pass having compared nothing. An explicit ``missing`` gate decides instead."""
+    if not applied or any(g.kind == "cells" for g in applied) or _in_common(cells):
+        return C.frame(C.COMPARE_FAILURES, [])
+    n = cells["status"].value_counts()
+    return pd.DataFrame({
+        "gate": [IN_COMMON_GATE], "metric": ["missing"], "key": ["no cell key in both runs"],
+        "base": [float(n.get("only_base", 0))], "new": [float(n.get("only_new", 0))],
+        "value": [0.0], "limit": [1.0],
+    })  # fmt: skip
 
 
 def _commit(meta: Mapping[str, Any]) -> str | None:
@@ -400,6 +431,8 @@ def gate_table(cmp: Comparison) -> pd.DataFrame:
         worst = float(v.loc[far.idxmax()]) if len(far) else np.nan
         rows.append({"gate": str(g), "violations": len(f), "worst": worst,
                      "result": "FAIL" if len(f) else "pass"})  # fmt: skip
+    if (cmp.failures["gate"] == IN_COMMON_GATE).any():
+        rows.append({"gate": IN_COMMON_GATE, "violations": 1, "worst": 0.0, "result": "FAIL"})
     return pd.DataFrame(rows, columns=["gate", "violations", "worst", "result"])
 
 

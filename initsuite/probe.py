@@ -67,7 +67,7 @@ from . import activations as _activations
 from . import columns as C
 from . import schemes as _schemes
 from .engine import GRAD_SEED_OFFSET, classify, layer_stats
-from .errors import InitsuiteError
+from .errors import InitsuiteError, InitsuiteTypeError
 
 __all__ = ["DEFAULT", "INPUT_SEED_OFFSET", "MODES", "ROOT", "WEIGHTED", "apply", "probe"]
 
@@ -259,6 +259,8 @@ def apply(
         The qualified names of the parameters drawn, in draw order.
 
     Raises:
+        InitsuiteTypeError: an argument of the wrong type (a ``generator`` that is not a
+            ``torch.Generator``, a ``model`` that is not an ``nn.Module``), before any draw.
         InitsuiteError: unknown scheme, ``auto`` without an activation, a lazy parameter
             not materialised yet, or no weight of the model that the scheme accepts.
 
@@ -268,12 +270,47 @@ def apply(
         >>> initsuite.apply(net, "kaiming_normal", generator=torch.Generator().manual_seed(0))
         ['0.weight']
     """
-    if not isinstance(model, nn.Module):
-        raise InitsuiteError(f"apply needs a torch.nn.Module, got {type(model).__name__}")
+    _check_arguments("apply", model, spec, activation, include_embeddings)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise InitsuiteTypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
+    if inputs is not None:
+        _split_inputs(inputs)
     scheme = _schemes.get(spec)
     pick = _seeded(0) if generator is None else _fixed(generator)
     drawn = _apply(model, scheme, activation, include_embeddings, pick, inputs)
     return [f"{name}.{pname}" if name else pname for name, pname in drawn]
+
+
+def _check_arguments(
+    who: str, model: object, spec: object, activation: object, include_embeddings: object
+) -> None:
+    """The types :func:`apply` and :func:`probe` share, checked before the model is touched
+    (a wrong type found halfway would leave some layers re-drawn)."""
+    if not isinstance(model, nn.Module):
+        raise InitsuiteTypeError(f"{who} needs a torch.nn.Module, got {_kind(model)}")
+    if spec is not None and not isinstance(spec, (str, _schemes.Scheme)):
+        raise InitsuiteTypeError(
+            f"scheme must be a spec string or a Scheme (e.g. 'kaiming_normal'), got "
+            f"{type(spec).__name__}"
+        )
+    if activation is not None and not isinstance(activation, (str, _activations.Activation)):
+        raise InitsuiteTypeError(
+            f"activation must be an activation spec (e.g. 'relu') or None, got "
+            f"{type(activation).__name__}"
+        )
+    if not isinstance(include_embeddings, bool):
+        raise InitsuiteTypeError(
+            f"include_embeddings must be True or False, got {include_embeddings!r}"
+        )
+
+
+def _kind(value: object) -> str:
+    """A value's type for a message; a class passed where an instance goes says so."""
+    if isinstance(value, type):
+        return f"the class {value.__name__} (call it to make a model)"
+    return type(value).__name__
 
 
 def _fixed(generator: torch.Generator) -> Callable[[torch.device], torch.Generator]:
@@ -446,7 +483,7 @@ def _split_inputs(inputs: Inputs) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return (), dict(inputs)
     if isinstance(inputs, (tuple, list)):
         return tuple(inputs), {}
-    raise InitsuiteError(
+    raise InitsuiteTypeError(
         f"inputs must be a tensor, a tuple of positional arguments or a dict of keyword "
         f"arguments, got {type(inputs).__name__}"
     )
@@ -483,16 +520,18 @@ def probe(
         :data:`initsuite.columns.PROBE`.
 
     Raises:
+        InitsuiteTypeError: an argument of the wrong type, before the model is touched.
         InitsuiteError: bad arguments, or ``backward=True`` on an output without a floating
             tensor that requires grad. Whatever the model's forward raises propagates
             unchanged (after the hooks are removed and the buffers restored).
     """
-    if not isinstance(model, nn.Module):
-        raise InitsuiteError(f"probe needs a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    _check_arguments("probe", model, scheme, activation, include_embeddings)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InitsuiteTypeError(f"seed must be a non-negative integer, got {seed!r}")
+    if seed < 0:
         raise InitsuiteError(f"seed must be a non-negative integer, got {seed!r}")
     if not isinstance(backward, bool):
-        raise InitsuiteError(f"backward must be True or False, got {backward!r}")
+        raise InitsuiteTypeError(f"backward must be True or False, got {backward!r}")
     args, kwargs = _split_inputs(inputs)
     label, drawn = DEFAULT, set[str]()
     if scheme is not None:

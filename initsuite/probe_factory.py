@@ -8,11 +8,15 @@ the probing itself.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import math
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +30,84 @@ from . import columns as C
 from . import schemes as _schemes
 from .config import DTYPES, check_device, parse_dtype
 from .env import environment
-from .errors import InitsuiteError, did_you_mean, unknown
+from .errors import InitsuiteError, InitsuiteTypeError, did_you_mean, unknown
 from .probe import DEFAULT, INPUT_SEED_OFFSET, MODES, _global_rng, _probed, probe
 from .store import write
 
 __all__ = [
-    "ProbeConfig", "ProbeResult", "load_factory", "make_inputs", "probe_factory", "run_probe",
+    "ProbeConfig", "ProbeResult", "check_timeout", "deadline", "load_factory", "make_inputs",
+    "probe_factory", "run_probe", "timeout_available",
 ]  # fmt: skip
+
+
+# --- user code: exits and hangs --------------------------------------------------------------
+
+
+class _TimedOut(BaseException):
+    """Raised by the alarm inside user code. A BaseException, like KeyboardInterrupt, so that
+    the user's own ``except Exception`` cannot swallow it."""
+
+
+def check_timeout(timeout: float | None) -> float | None:
+    """``timeout`` as a positive finite number of seconds, or None (no limit)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise InitsuiteTypeError(
+            f"timeout must be a number of seconds > 0 or None, got {type(timeout).__name__}"
+        )
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise InitsuiteError(f"timeout must be a number of seconds > 0 or None, got {timeout!r}")
+    return float(timeout)
+
+
+def timeout_available() -> bool:
+    """Whether :func:`deadline` works here: SIGALRM exists and this is the main thread."""
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def deadline(seconds: float | None, what: str, hint: str = "") -> Iterator[None]:
+    """Raise ``InitsuiteError("WHAT did not finish within N s (HINT)")`` if the block runs
+    longer than ``seconds`` (None: no limit).
+
+    SIGALRM through ``signal.setitimer``, so only in the main thread of a platform that has
+    it (else an error saying the timeout is unavailable). The handler and any timer already
+    set are restored after, the timer with what was left of it. The alarm interrupts Python
+    code and sleeps; a single long call into C (one huge matmul) ends before it is seen.
+    """
+    if seconds is None:
+        yield
+        return
+    if not timeout_available():
+        raise InitsuiteError(
+            "timeout is unavailable here (SIGALRM, in the main thread): pass timeout=None"
+        )
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise _TimedOut
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    started = time.monotonic()
+    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)  # disarmed first: no alarm after this
+    except _TimedOut:
+        hint = f" ({hint})" if hint else ""
+        raise InitsuiteError(f"{what} did not finish within {seconds:g} s{hint}") from None
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+        if old_delay > 0:  # the caller's timer goes on, with what was left (at least 1 µs)
+            left = max(old_delay - (time.monotonic() - started), 1e-6)
+            signal.setitimer(signal.ITIMER_REAL, left, old_interval)
+
+
+def _exit_text(exc: SystemExit) -> str:
+    """``sys.exit(3)``, ``sys.exit()``, ``sys.exit('message')``, as the user wrote it."""
+    return "sys.exit()" if exc.code is None else f"sys.exit({exc.code!r})"
 
 
 def load_factory(spec: str) -> Callable[[], nn.Module]:
@@ -57,6 +132,9 @@ def load_factory(spec: str) -> Callable[[], nn.Module]:
     except Exception as exc:  # the user's module raised while importing
         raise InitsuiteError(f"importing {mod_name!r} for factory {text!r} failed: "
                              f"{_one_line(exc)}") from exc  # fmt: skip
+    except SystemExit as exc:  # not KeyboardInterrupt: Ctrl-C still interrupts
+        raise InitsuiteError(f"importing {mod_name!r} for factory {text!r} called "
+                             f"{_exit_text(exc)}") from None  # fmt: skip
     obj: Any = module
     for i, part in enumerate(attr.split(".")):
         if not hasattr(obj, part):
@@ -219,6 +297,7 @@ def probe_factory(
     mode: str = "train",
     include_embeddings: bool = False,
     progress: bool | None = None,
+    timeout: float | None = None,
 ) -> ProbeResult:
     """Probe a fresh model from ``factory`` with its own init and with each scheme.
 
@@ -238,19 +317,35 @@ def probe_factory(
         device, dtype: where the model runs and its floating-point dtype.
         mode: ``"train"`` (default) or ``"eval"``.
         progress: show a progress bar (default: when stderr is a terminal).
+        timeout: seconds allowed to importing the factory's module, and to each model
+            (building it and probing it, per scheme); None (default): no limit. Needs the
+            main thread (see :func:`deadline`).
 
     Raises:
-        InitsuiteError: bad arguments; a factory that fails or returns no ``nn.Module``; a
-            forward pass that fails on these inputs (chained to the model's exception).
+        InitsuiteError: bad arguments; a factory that fails, calls ``sys.exit`` or returns no
+            ``nn.Module``; a forward pass that fails on these inputs (chained to the model's
+            exception) or calls ``sys.exit``; a timeout.
     """
-    cfg = ProbeConfig(
+    limit = check_timeout(timeout)
+    with deadline(limit, f"importing the module of factory {str(factory)!r}",
+                  "raise timeout= / --timeout"):  # fmt: skip
+        cfg = _config(factory, input_shape, schemes, tokens, activation, backward, seed, device,
+                      dtype, mode, include_embeddings)  # fmt: skip
+    return run_probe(cfg, progress=progress, timeout=limit)
+
+
+def _config(
+    factory: str | Callable[[], nn.Module], input_shape: Sequence[int],
+    schemes: str | Iterable[str], tokens: int | None, activation: str | None, backward: bool,
+    seed: int, device: str, dtype: str, mode: str, include_embeddings: bool,
+) -> ProbeConfig:  # fmt: skip
+    return ProbeConfig(
         factory=factory,  # type: ignore[arg-type]  # a callable is named in __post_init__
         input_shape=tuple(input_shape),
         schemes=(schemes,) if isinstance(schemes, str) else tuple(schemes), tokens=tokens,
         activation=activation, backward=backward, seed=seed, device=device, dtype=dtype,
         mode=mode, include_embeddings=include_embeddings,
     )  # fmt: skip
-    return run_probe(cfg, progress=progress)
 
 
 def _build(cfg: ProbeConfig) -> nn.Module:
@@ -261,6 +356,8 @@ def _build(cfg: ProbeConfig) -> nn.Module:
             model = cfg._factory()
     except Exception as exc:
         raise InitsuiteError(f"factory {cfg.factory!r} raised {_one_line(exc)}") from exc
+    except SystemExit as exc:  # not KeyboardInterrupt: Ctrl-C still interrupts
+        raise InitsuiteError(f"factory {cfg.factory!r} called {_exit_text(exc)}") from None
     if not isinstance(model, nn.Module):
         raise InitsuiteError(
             f"factory {cfg.factory!r} returned a {type(model).__name__}, not a torch.nn.Module"
@@ -269,9 +366,36 @@ def _build(cfg: ProbeConfig) -> nn.Module:
     return model.train(cfg.mode == "train")
 
 
-def run_probe(cfg: ProbeConfig, progress: bool | None = None) -> ProbeResult:
-    """Run a validated :class:`ProbeConfig`."""
+def _probe_one(cfg: ProbeConfig, model: nn.Module, x: Tensor, label: str,
+               what: str) -> pd.DataFrame:  # fmt: skip
+    """:func:`probe` one model, naming the factory when its forward or backward fails."""
+    shape = ",".join(map(str, cfg.input_shape))
+    try:
+        return probe(model, x, scheme=None if label == DEFAULT else label,
+                     activation=cfg.activation, backward=cfg.backward, seed=cfg.seed,
+                     include_embeddings=cfg.include_embeddings)  # fmt: skip
+    except InitsuiteError:
+        raise
+    except Exception as exc:  # the model's own forward or backward failed
+        raise InitsuiteError(
+            f"the model from {cfg.factory!r} failed on an input of shape {shape} "
+            f"({what}): {_one_line(exc)}"
+        ) from exc
+    except SystemExit as exc:  # not KeyboardInterrupt: Ctrl-C still interrupts
+        raise InitsuiteError(
+            f"the model from {cfg.factory!r} called {_exit_text(exc)} on an input of shape "
+            f"{shape} ({what})"
+        ) from None
+
+
+def run_probe(
+    cfg: ProbeConfig, progress: bool | None = None, timeout: float | None = None
+) -> ProbeResult:
+    """Run a validated :class:`ProbeConfig`; ``timeout``: seconds per model (building it
+    and probing it), None for no limit."""
     from tqdm.auto import tqdm
+
+    limit = check_timeout(timeout)
 
     x = make_inputs(cfg.input_shape, tokens=cfg.tokens, seed=cfg.seed, device=cfg.device,
                     dtype=cfg.dtype)  # fmt: skip
@@ -283,24 +407,14 @@ def run_probe(cfg: ProbeConfig, progress: bool | None = None) -> ProbeResult:
     with tqdm(cfg.schemes, disable=not show, unit="scheme", file=sys.stderr,
               desc="probe") as bar:  # fmt: skip
         for label in bar:
-            model = _build(cfg)
-            if not model_info:
-                model_info = {"type": type(model).__name__,
-                              "parameters": sum(p.numel() for p in model.parameters()),
-                              "probed_modules": len(_probed(model))}  # fmt: skip
-            try:
-                frames.append(probe(model, x, scheme=None if label == DEFAULT else label,
-                                    activation=cfg.activation, backward=cfg.backward,
-                                    seed=cfg.seed,
-                                    include_embeddings=cfg.include_embeddings))  # fmt: skip
-            except InitsuiteError:
-                raise
-            except Exception as exc:  # the model's own forward or backward failed
-                shape = ",".join(map(str, cfg.input_shape))
-                raise InitsuiteError(
-                    f"the model from {cfg.factory!r} failed on an input of shape {shape} "
-                    f"({what}): {_one_line(exc)}"
-                ) from exc
+            hint = f"building and probing it for scheme {label!r}; raise timeout= / --timeout"
+            with deadline(limit, f"the model from {cfg.factory!r}", hint):
+                model = _build(cfg)
+                if not model_info:
+                    model_info = {"type": type(model).__name__,
+                                  "parameters": sum(p.numel() for p in model.parameters()),
+                                  "probed_modules": len(_probed(model))}  # fmt: skip
+                frames.append(_probe_one(cfg, model, x, label, what))
     meta = {
         "kind": "probe",
         "config": cfg.to_dict(),

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from .. import activations as _activations
-from ..errors import InitsuiteError, unknown
+from ..errors import InitsuiteError, InitsuiteTypeError, unknown
 from ..spec import AUTO, Param, check_keys, format_spec, params_of, parse_spec
 
 __all__ = [
@@ -223,14 +223,29 @@ def _load_entry_points() -> None:
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.value in _loaded_plugins:
             continue
-        try:
-            ep.load()
-        except Exception as exc:  # a broken plugin must be named, not skipped
-            raise InitsuiteError(
-                f"could not load scheme plugin {ep.name!r} ({ep.value}): {exc}"
-            ) from None
+        _load_plugin(ep)
         _loaded_plugins.add(ep.value)
     _entry_points_loaded = True
+
+
+def _load_plugin(ep: metadata.EntryPoint) -> None:
+    """Load one entry point. If it raises (or calls ``sys.exit``), the schemes it registered
+    before failing are removed again, so the next lookup names the same error instead of
+    "already registered" (a retried import registers them anew)."""
+    before = set(_REGISTRY)
+    try:
+        ep.load()
+    except BaseException as exc:
+        for name in set(_REGISTRY) - before:
+            del _REGISTRY[name]
+        if isinstance(exc, SystemExit):
+            why = "called sys.exit()" if exc.code is None else f"called sys.exit({exc.code!r})"
+        elif isinstance(exc, Exception):  # a broken plugin must be named, not skipped
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        else:
+            raise  # KeyboardInterrupt: rolled back, still an interrupt
+        raise InitsuiteError(f"could not load scheme plugin {ep.name!r} ({ep.value}): {why}"
+                             ) from None  # fmt: skip
 
 
 def names() -> builtins.list[str]:
@@ -240,8 +255,40 @@ def names() -> builtins.list[str]:
 
 
 def list(pattern: str = "*") -> builtins.list[str]:
-    """Registered names matching a shell-style wildcard (``"kaiming*"``), sorted."""
+    """Registered names matching a shell-style wildcard (``"kaiming*"``), sorted; ``[]``
+    when a valid pattern matches nothing.
+
+    Raises:
+        InitsuiteError: an empty pattern, or a ``[`` set left open (fnmatch would read it as
+            a literal ``[`` and match nothing, silently).
+    """
+    _check_pattern(pattern)
     return [n for n in names() if fnmatch.fnmatchcase(n, pattern)]
+
+
+def _check_pattern(pattern: str) -> None:
+    """Refuse what :func:`fnmatch.fnmatchcase` would take without complaint but cannot mean:
+    a non-string, an empty pattern, an unclosed ``[`` (``"kaiming["``)."""
+    if not isinstance(pattern, str):
+        raise InitsuiteTypeError(
+            f"pattern must be a string such as 'kaiming*', got {type(pattern).__name__}"
+        )
+    if not pattern:
+        raise InitsuiteError("empty pattern; e.g. 'kaiming*', or '*' for every scheme")
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "[":
+            j = i + 1
+            j += pattern[j : j + 1] == "!"
+            j += pattern[j : j + 1] == "]"  # a ']' first in a set is a literal, as in fnmatch
+            close = pattern.find("]", j)
+            if close < 0:
+                raise InitsuiteError(
+                    f"pattern {pattern!r}: the '[' at position {i} is never closed (a set "
+                    f"such as [abc] needs its ']'; e.g. 'kaiming*')"
+                )
+            i = close
+        i += 1
 
 
 def info(name: str) -> SchemeInfo:
