@@ -340,12 +340,14 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
         if not args.resume:
             from . import chunks
 
-            if chunks.has_chunks(args.out):
+            state = chunks.layout(args.out)
+            if state == "chunked":  # complete, or killed before it was
                 raise InitsuiteError(
                     f"output directory {args.out!r} holds a sweep: pass --resume to continue "
                     "it, --overwrite to replace it, or choose a new --out"
                 )
-            store.check_target(args.out)
+            if state != "empty":  # an empty one may hold a killed writer's meta.json.tmp
+                store.check_target(args.out)
         executor = None
         if args.executor == "dask":
             from .executors import DaskExecutor
