@@ -91,7 +91,8 @@ def check_output(out: str | os.PathLike[str], mode: Mode = "new") -> Path:
         return path
     if path.exists() and not path.is_dir():
         raise InitsuiteError(f"output path {text!r} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
+    # a killed writer's temporaries alone (a meta.json never published) hold no results
+    if path.is_dir() and any(not _LEFTOVER.fullmatch(e.name) for e in path.iterdir()):
         if mode == "new":
             raise InitsuiteError(_holds_results(path))
         if mode == "replace":

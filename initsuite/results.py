@@ -11,11 +11,12 @@ import pandas as pd
 
 from . import columns as C
 from . import store
-from .errors import InitsuiteError
 
 __all__ = ["SweepResult"]
 
 _TABLES = {"cells": C.CELLS, "layers": C.LAYERS, "timing": C.TIMING}
+# the columns that identify a row of each table: never null
+_KEYS = {"cells": C.CELL_KEYS, "layers": (*C.CELL_KEYS, "layer"), "timing": C.TIMING_KEYS}
 
 
 def sort_tables(cells: pd.DataFrame, layers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -54,25 +55,30 @@ class SweepResult:
     @classmethod
     def load(cls, in_dir: str | os.PathLike[str]) -> SweepResult:
         """Read a results directory, written whole (:meth:`save`) or in chunks (a sweep with
-        ``out``, :mod:`initsuite.chunks`), with the declared column dtypes."""
+        ``out``, :mod:`initsuite.chunks`), with the declared column dtypes.
+
+        Every table is checked against the column schema (a missing, renamed or mistyped
+        column is an error naming the file), a chunked one also against each chunk's manifest
+        and meta.json's cell count: a damaged directory raises, never loads smaller.
+
+        Raises:
+            InitsuiteTypeError: ``in_dir`` is not a path.
+            InitsuiteError: it is not a readable results directory of a sweep.
+        """
         from . import chunks
 
-        if chunks.has_chunks(in_dir):  # written in chunks by `initsuite sweep --out`
-            tables = chunks.read(in_dir)
-            meta = store.read(in_dir, ())[1]
+        path = store.as_path(in_dir)
+        chunked = chunks.layout(path) == "chunked"  # written as it went, by `sweep --out`
+        if chunked:
+            meta = store.read(path, ())[1]
+            tables = chunks.read(path, meta)
         else:
-            tables, meta = store.read(in_dir, tuple(_TABLES))
+            tables, meta = store.read(path, tuple(_TABLES))
         out = {}
         for name, cols in _TABLES.items():
-            df = tables[name]
-            for c in cols:  # written before a column existed: load it empty
-                if c not in df.columns and c in C.OPTIONAL:
-                    df = df.assign(**{c: C.empty(c, len(df))})
-            missing = [c for c in cols if c not in df.columns]
-            if missing:
-                raise InitsuiteError(f"{name}.parquet in {str(in_dir)!r} lacks columns {missing}")
-            out[name] = C.coerce(df, cols)
-        if chunks.has_chunks(in_dir):  # chunks finish in any order
+            where = repr(str(path / f"{name}.parquet"))
+            out[name] = C.conform(tables[name], cols, where, _KEYS[name])
+        if chunked:  # chunks finish in any order
             out["cells"], out["layers"] = sort_tables(out["cells"], out["layers"])
             out["timing"] = out["timing"].sort_values(list(C.TIMING_KEYS), kind="stable")
             out["timing"] = out["timing"].reset_index(drop=True)

@@ -23,11 +23,11 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import InitsuiteError
+from .errors import InitsuiteError, InitsuiteTypeError
 from .outputs import META, STAGING, check_output, check_owned, real_target
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "check_output", "check_target", "read",
-           "staged", "write"]  # fmt: skip
+__all__ = ["as_path", "atomic_write_bytes", "atomic_write_text", "check_output",
+           "check_target", "read", "staged", "write"]  # fmt: skip
 
 
 def check_target(out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
@@ -194,11 +194,24 @@ def staged(
         raise
 
 
+def as_path(value: object, what: str = "in_dir") -> Path:
+    """``value`` as a path: a non-empty ``str`` or ``os.PathLike``, else an
+    :class:`InitsuiteTypeError` naming the argument."""
+    if isinstance(value, str | os.PathLike):
+        path = Path(value)
+        if str(value) == "":
+            raise InitsuiteError(f"{what} is an empty path; give a results directory")
+        return path
+    raise InitsuiteTypeError(
+        f"{what} must be a path (str or os.PathLike), got {type(value).__name__} {value!r:.60}"
+    )
+
+
 def read(
     in_dir: str | os.PathLike[str], names: tuple[str, ...]
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Read the named tables and the metadata of a results directory; clear errors if damaged."""
-    path = Path(in_dir)
+    path = as_path(in_dir)
     if not path.is_dir():
         raise InitsuiteError(f"no results directory at {str(path)!r}")
     tables: dict[str, pd.DataFrame] = {}
@@ -209,15 +222,26 @@ def read(
         try:
             tables[name] = pd.read_parquet(f)
         except Exception as exc:  # pyarrow raises several types for damaged files
-            raise InitsuiteError(f"{str(f)!r} is not a readable parquet file ({exc})") from None
+            raise InitsuiteError(
+                f"{str(f)!r} is not a readable parquet file ({_first_line(exc)})"
+            ) from None
     meta_path = path / META
     if not meta_path.exists():
         raise InitsuiteError(f"{str(meta_path)!r} is missing: {str(path)!r} is not a complete run")
     try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InitsuiteError(f"{str(meta_path)!r} is not valid JSON ({exc})") from None
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InitsuiteError(f"{str(meta_path)!r} is not valid JSON ({_first_line(exc)})") from None
+    if not isinstance(meta, dict):
+        raise InitsuiteError(
+            f"{str(meta_path)!r} holds a JSON {type(meta).__name__}, not an object: damaged, "
+            "or not written by initsuite"
+        )
     return tables, meta
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -572,11 +572,19 @@ def run(
         "complete": True,
     }
     if out is not None:
+        # complete only when every cell of this grid is stored (a concurrent writer, or a
+        # worker, may have stored some; none may be missing)
+        meta["complete"] = _grid_keys(cfg, fp) <= chunks.stored_keys(out)
         store.atomic_write_text(Path(out) / store.META, json.dumps(meta, indent=2, default=str)
                                 + "\n")  # fmt: skip
         return SweepResult.load(out)
     cells_df, layers_df = _frames(rows)
     return SweepResult(cells_df, layers_df, C.frame(C.TIMING, timing_rows), meta)
+
+
+def _grid_keys(cfg: SweepConfig, fp: str) -> set[str]:
+    """The ``cell_key`` of every cell of the grid."""
+    return {k for key in _group_keys(cfg) for k in group_cell_keys(cfg, key, fp)}
 
 
 def _group_keys(cfg: SweepConfig) -> list[GroupKey]:
@@ -586,34 +594,125 @@ def _group_keys(cfg: SweepConfig) -> list[GroupKey]:
 
 
 def _prepare(out: str | os.PathLike[str], cfg: SweepConfig, fp: str, resume: bool) -> set[str]:
-    """Make ``out`` ready for chunks; the cell keys stored there (resume)."""
+    """Make ``out`` ready for chunks; the cell keys stored there (resume).
+
+    Every state a killed sweep leaves is resumable: no directory, an empty one (or one with
+    only the temporary of its first meta.json), meta.json and no chunk yet, some chunks (and
+    temporary ones), all of them before meta.json says complete. Two writers that start
+    together write the same meta.json, atomically.
+    """
     path = Path(out)
-    meta_path = path / store.META
-    if resume and path.is_dir() and any(path.iterdir()):
-        if not chunks.has_chunks(path):
-            raise InitsuiteError(
-                f"{str(path)!r} holds results written whole, not in chunks: it cannot be "
-                "resumed (choose a new --out)"
-            )
-        try:
-            old = json.loads(meta_path.read_text()).get("fingerprint")
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InitsuiteError(f"{str(meta_path)!r} is missing or damaged ({exc})") from None
-        new = json.loads(fp)
-        if old is not None and old != new:
-            diff = next(k for k in sorted(new) if old.get(k) != new.get(k))
-            raise InitsuiteError(
-                f"{str(path)!r} holds a sweep with {diff}={old.get(diff)!r}, this one has "
-                f"{diff}={new.get(diff)!r}: resume only the same settings and versions "
-                "(choose a new --out)"
-            )
-        return chunks.stored_keys(path)
-    store.check_target(path)
+    state = chunks.layout(path)
+    if state in ("absent", "empty"):
+        return _start(path, cfg, fp)
+    if state == "chunked":
+        if resume:
+            return _resume(path, cfg, fp)
+        raise InitsuiteError(
+            f"{str(path)!r} holds a sweep: pass resume=True (--resume) to continue it, or "
+            "choose a new out"
+        )
+    if not resume:
+        store.check_target(path)  # raises: the directory holds something else
+        raise InitsuiteError(f"{str(path)!r} already holds something: choose a new out")
+    if state == "whole":
+        raise InitsuiteError(
+            f"{str(path)!r} holds results written whole, by save() or --overwrite, not in "
+            "chunks: it cannot be resumed (choose a new --out)"
+        )
+    elif state == "foreign":
+        raise InitsuiteError(
+            f"{str(path)!r} holds no initsuite sweep (no {store.META}): nothing to resume; "
+            "choose a new --out"
+        )
+    elif state == "file":
+        raise InitsuiteError(f"output path {str(path)!r} exists and is not a directory")
+    else:
+        raise InitsuiteError(f"unknown layout {state!r} of {str(path)!r}")
+
+
+def _sweep_meta(cfg: SweepConfig, fp: str) -> dict[str, Any]:
+    """meta.json while a sweep runs: its grid, settings, size, and not complete yet."""
+    return {"kind": "sweep", "config": cfg.to_dict(), "fingerprint": json.loads(fp),
+            "cells": cfg.n_cells, "complete": False}  # fmt: skip
+
+
+def _start(path: Path, cfg: SweepConfig, fp: str) -> set[str]:
+    """A new sweep in ``path``: meta.json first (atomic: a second writer that started
+    together writes the same file), then chunks."""
     path.mkdir(parents=True, exist_ok=True)
-    meta = {"kind": "sweep", "config": cfg.to_dict(), "fingerprint": json.loads(fp),
-            "complete": False}  # fmt: skip
-    store.atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
+    store.atomic_write_text(path / store.META, json.dumps(_sweep_meta(cfg, fp), indent=2) + "\n")
     return set()
+
+
+def _resume(path: Path, cfg: SweepConfig, fp: str) -> set[str]:
+    """The cells stored in ``path``, after checking that ``cfg`` may continue its sweep: the
+    same settings and versions, and a grid that contains the stored one. meta.json then
+    describes ``cfg``'s grid (not complete) before any cell of it is computed."""
+    meta = store.read(path, ())[1]
+    chunks.check_meta(path, meta)
+    _check_fingerprint(path, meta.get("fingerprint"), json.loads(fp))
+    _check_grid(path, meta.get("config"), cfg)
+    # every stored chunk checked; a missing one is recomputed, and a concurrent writer may
+    # have stored cells of this grid already: bounded by this grid, not the stored meta's
+    keys = set(chunks.read(path)["cells"]["cell_key"])
+    now = _sweep_meta(cfg, fp)
+    chunks.check_total(path, now, len(keys))
+    if meta.get("config") != now["config"] or meta.get("cells") != now["cells"]:
+        store.atomic_write_text(path / store.META, json.dumps(now, indent=2) + "\n")
+    return keys
+
+
+def _check_fingerprint(path: Path, old: Any, new: dict[str, Any]) -> None:
+    """Raise unless the stored fingerprint is present, well formed and ``new``'s."""
+    meta_path = repr(str(path / store.META))
+    if not isinstance(old, dict):
+        what = "has no fingerprint" if old is None else "has a malformed fingerprint"
+        raise InitsuiteError(
+            f"{meta_path} {what}: the settings its cells were computed with are unknown, so it "
+            "cannot be resumed (choose a new --out)"
+        )
+    if set(old) != set(new):
+        odd = sorted(set(old) ^ set(new))
+        raise InitsuiteError(
+            f"{meta_path} has a fingerprint with other keys ({odd}): written by another "
+            "initsuite version, or damaged; it cannot be resumed (choose a new --out)"
+        )
+    diff = next((k for k in sorted(new) if old[k] != new[k]), None)
+    if diff is not None:
+        raise InitsuiteError(
+            f"{str(path)!r} holds a sweep with {diff}={old[diff]!r}, this one has "
+            f"{diff}={new[diff]!r}: resume only the same settings and versions "
+            "(choose a new --out)"
+        )
+
+
+# the axes of the grid a resumed sweep may grow
+_AXES = ("schemes", "activations", "depths", "widths", "seeds", "devices", "dtypes", "archs")
+
+
+def _check_grid(path: Path, old: Any, cfg: SweepConfig) -> None:
+    """Raise unless ``cfg``'s grid contains the stored one on every axis (same batch)."""
+    meta_path = repr(str(path / store.META))
+    if not (isinstance(old, dict) and all(isinstance(old.get(a), list) for a in _AXES)):
+        raise InitsuiteError(
+            f"{meta_path} has no well-formed config (lists of {', '.join(_AXES)}): damaged, "
+            "or not written by initsuite; it cannot be resumed (choose a new --out)"
+        )
+    for axis in _AXES:
+        values = list(getattr(cfg, axis))
+        gone = [v for v in old[axis] if v not in values]
+        if gone:
+            raise InitsuiteError(
+                f"{str(path)!r} holds a sweep with {axis} {gone} not in this one: resume only "
+                f"a grid that contains the stored one (add them to the {axis}, or choose a "
+                "new --out)"
+            )
+    if old.get("batch") != cfg.batch:
+        raise InitsuiteError(
+            f"{str(path)!r} holds a sweep with batch={old.get('batch')!r}, this one has "
+            f"batch={cfg.batch!r}: resume only the same batch (choose a new --out)"
+        )
 
 
 def _timing(cfg: SweepConfig) -> list[dict[str, Any]]:

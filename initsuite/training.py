@@ -41,7 +41,7 @@ from . import schemes as _schemes
 from .config import DTYPES, check_device, parse_dtype
 from .env import environment
 from .errors import InitsuiteError, unknown
-from .store import read, write
+from .store import as_path, read, write
 
 __all__ = [
     "DATASETS", "OPTIMIZERS", "Dataset", "TrainConfig", "TrainingResult", "load_dataset",
@@ -255,7 +255,7 @@ class TrainingResult:
     @classmethod
     def load(cls, in_dir: str | os.PathLike[str]) -> TrainingResult:
         """Read a directory written by :meth:`save`, with the declared column dtypes."""
-        path = Path(in_dir)
+        path = as_path(in_dir)
         if path.is_dir() and not (path / "training.parquet").exists():
             raise InitsuiteError(
                 f"{str(path)!r} has no training.parquet: is it a training directory "

@@ -206,7 +206,7 @@ def check_dependencies() -> None:
 
 def read_probe(in_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The ``probe`` table (declared dtypes) and metadata of a probe directory."""
-    path = Path(in_dir)
+    path = store.as_path(in_dir)
     if path.is_dir() and not (path / "probe.parquet").exists():
         raise InitsuiteError(
             f"{str(path)!r} has no probe.parquet: is it a probe directory ('initsuite probe')?"
