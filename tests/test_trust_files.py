@@ -397,7 +397,7 @@ def unfinished(tmp_path: Path) -> Path:
     assert main(["sweep", "--schemes", "kaiming_normal", *SMALL, "--widths", "4,8", "--out",
                  str(out)]) == 0  # fmt: skip
     meta = json.loads((out / "meta.json").read_text())
-    keep = {k: meta[k] for k in ("kind", "config", "fingerprint")}
+    keep = {k: meta[k] for k in ("kind", "config", "fingerprint", "cells")}
     (out / "meta.json").write_text(json.dumps({**keep, "complete": False}))
     shutil.rmtree(sorted((out / "chunks").iterdir())[0])
     assert len(SweepResult.load(out).cells) == 1

@@ -389,7 +389,7 @@ def _state_meta_tmp_only(run: Path) -> None:
     text = (run / "meta.json").read_text()
     shutil.rmtree(run)
     run.mkdir()
-    (run / ".meta.json.k1ll3d").write_text(text[:20])  # atomic_write_text killed mid-write
+    (run / ".meta.json.k1ll3d_x").write_text(text[:20])  # atomic_write_text killed mid-write
 
 
 def _state_some_chunks(run: Path) -> None:
