@@ -150,6 +150,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     w.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     w.add_argument("--verbose", action="store_true", help="log each chunk written")
+    w.add_argument("--allow-large", action="store_true",
+                   help="run a sweep estimated to take over an hour (its estimate is "
+                   "printed first); without it such a sweep exits 2")  # fmt: skip
 
     n = sub.add_parser("train", help="train the MLP from each scheme (does the init learn?)")
     n.add_argument(
@@ -284,11 +287,10 @@ def _cmd_gains(args: argparse.Namespace) -> None:
 
 
 def _cmd_phase(args: argparse.Namespace) -> None:
-    from . import activations, phase, schemes
-    from .config import _positive_ints
+    from . import activations, phase, schemes, validate
 
     act = activations.get(args.activation)
-    (width,) = _positive_ints("width", [args.width])
+    width = validate.count("width", args.width)
     specs = schemes.expand(_split_specs(args.schemes))
     points = phase.scheme_points(act, specs, width, args.bias)
     _print_table(points, args.json)
@@ -333,7 +335,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
         if args.executor != "local":
             raise InitsuiteError("--overwrite runs in process; use a new --out for --executor")
         store.check_target(args.out, overwrite=True)
-        result = run(cfg, progress=progress)
+        result = run(cfg, progress=progress, allow_large=args.allow_large)
         result.meta["command"] = command
         path = result.save(args.out, overwrite=True)
     else:
@@ -353,7 +355,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
             executor = DaskExecutor(args.scheduler)
         try:
             result = run(cfg, progress=progress, out=args.out, resume=args.resume,
-                         executor=executor)  # fmt: skip
+                         executor=executor, allow_large=args.allow_large)  # fmt: skip
         finally:
             if executor is not None:
                 executor.close()

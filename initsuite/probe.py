@@ -66,6 +66,7 @@ from torch import Tensor, nn
 from . import activations as _activations
 from . import columns as C
 from . import schemes as _schemes
+from . import validate
 from .engine import GRAD_SEED_OFFSET, classify, layer_stats
 from .errors import InitsuiteError
 
@@ -489,8 +490,7 @@ def probe(
     """
     if not isinstance(model, nn.Module):
         raise InitsuiteError(f"probe needs a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InitsuiteError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = validate.seed(seed)
     if not isinstance(backward, bool):
         raise InitsuiteError(f"backward must be True or False, got {backward!r}")
     args, kwargs = _split_inputs(inputs)
