@@ -182,6 +182,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     w.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     w.add_argument("--verbose", action="store_true", help="log each chunk written")
+    w.add_argument("--allow-large", action="store_true",
+                   help="run a sweep estimated to take over an hour (its estimate is "
+                   "printed first); without it such a sweep exits 2")  # fmt: skip
 
     n = sub.add_parser("train", help="train the MLP from each scheme (does the init learn?)")
     n.add_argument(
@@ -329,15 +332,14 @@ def _cmd_gains(args: argparse.Namespace) -> None:
 
 
 def _cmd_phase(args: argparse.Namespace) -> None:
-    from . import activations, phase, schemes
-    from .config import _positive_ints
+    from . import activations, phase, schemes, validate
 
     if args.out is not None:
         from . import store
 
         store.check_output(args.out, "file")
     act = activations.get(args.activation)
-    (width,) = _positive_ints("width", [args.width])
+    width = validate.count("width", args.width)
     specs = schemes.expand(args.schemes)
     points = phase.scheme_points(act, specs, width, args.bias)
     _print_table(points, args.json)
@@ -383,7 +385,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     command = " ".join(["initsuite", *sys.argv[1:]])
     progress = False if args.quiet else None
     if args.overwrite:  # computed whole, then swapped in atomically: the old results survive
-        result = run(cfg, progress=progress)
+        result = run(cfg, progress=progress, allow_large=args.allow_large)
         result.meta["command"] = command
         path = result.save(args.out, overwrite=True)
     else:
@@ -394,7 +396,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
             executor = DaskExecutor(args.scheduler)
         try:
             result = run(cfg, progress=progress, out=args.out, resume=args.resume,
-                         executor=executor)  # fmt: skip
+                         executor=executor, allow_large=args.allow_large)  # fmt: skip
         finally:
             if executor is not None:
                 executor.close()

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from . import activations, schemes
+from . import activations, schemes, validate
 from . import schemes as schemes_mod  # ``build`` has a parameter named schemes
 from .archs import Arch, parse_arch
 from .errors import InitsuiteError, unknown
@@ -66,24 +66,6 @@ def _tuple(value: object) -> tuple:
     if isinstance(value, (str, int, float)) or not isinstance(value, Iterable):
         return (value,)
     return tuple(value)
-
-
-def _positive_ints(name: str, values: Iterable[object]) -> tuple[int, ...]:
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int):
-            try:
-                iv = int(str(v))
-            except ValueError:
-                raise InitsuiteError(f"{name} must be whole numbers, got {v!r}") from None
-        else:
-            iv = v
-        if iv < 1:
-            raise InitsuiteError(f"{name} must be >= 1, got {iv}")
-        out.append(iv)
-    if not out:
-        raise InitsuiteError(f"{name} must not be empty")
-    return tuple(dict.fromkeys(out))
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:
@@ -162,15 +144,7 @@ class SweepConfig:
         backward: bool = False,
     ) -> SweepConfig:
         """Normalise user input (single values or lists, ``seeds`` as a count) and validate."""
-        if isinstance(seeds, bool):
-            raise InitsuiteError(f"seeds must be a count or a list of seeds, got {seeds!r}")
-        if isinstance(seeds, int):
-            (count,) = _positive_ints("seeds", [seeds])
-            seed_values: tuple[int, ...] = tuple(range(count))
-        else:
-            seed_values = tuple(int(s) for s in _tuple(seeds))
-            if not seed_values or any(s < 0 for s in seed_values):
-                raise InitsuiteError(f"seeds must be non-negative integers, got {seeds!r}")
+        seed_values = validate.seeds(seeds)
         arch_objs = [parse_arch(a) for a in _tuple(arch)]
         if not arch_objs:
             raise InitsuiteError("no arch given")
@@ -180,7 +154,7 @@ class SweepConfig:
             depths=_tuple(depths),
             widths=_tuple(widths),
             batch=batch,
-            seeds=tuple(dict.fromkeys(seed_values)),
+            seeds=seed_values,
             devices=_tuple(devices),
             dtypes=_tuple(dtypes),
             archs=tuple(a.spec for a in arch_objs),
@@ -229,10 +203,11 @@ class SweepConfig:
         set_("_scheme_objs", objs)
         set_("schemes", _unique([s.spec for s in objs]))
         set_("activations", _unique([a.spec for a in acts]))
-        set_("depths", _positive_ints("depths", self.depths))
-        set_("widths", _positive_ints("widths", self.widths))
-        (batch,) = _positive_ints("batch", [self.batch])
-        set_("batch", batch)
+        set_("depths", validate.counts("depths", self.depths))
+        set_("widths", validate.counts("widths", self.widths))
+        set_("batch", validate.count("batch", self.batch))
+        # explicit seeds (build turns a count into them); an int here is a count too
+        set_("seeds", validate.seeds(self.seeds))
         set_("dtypes", _unique([parse_dtype(d) for d in self.dtypes]))
         set_("devices", _unique([check_device(d) for d in self.devices]))
         for name in ("bias", "shared", "timing", "jacobian", "backward"):
@@ -254,8 +229,7 @@ class SweepConfig:
         if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float))
                               or not -1.0 <= c <= 1.0):  # fmt: skip
             raise InitsuiteError(f"pair_cosine must be a number in [-1, 1], got {c!r}")
-        (repeats,) = _positive_ints("timing_repeats", [self.timing_repeats])
-        set_("timing_repeats", repeats)
+        set_("timing_repeats", validate.count("timing_repeats", self.timing_repeats))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SweepConfig:

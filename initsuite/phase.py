@@ -24,6 +24,7 @@ import torch
 
 from . import activations as _activations
 from . import schemes as _schemes
+from .errors import InitsuiteError
 from .quadrature import _rule
 from .theory import weight_prior
 
@@ -84,6 +85,17 @@ def _table(act: _activations.Activation, sw2: np.ndarray, sb2: np.ndarray,
             "phase": phase}  # fmt: skip
 
 
+def _grid(name: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """A 1-d grid of finite variances >= 0 (the fixed-point map takes their square roots)."""
+    try:
+        out = np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise InitsuiteError(f"{name} must be numbers, got {values!r}") from None
+    if out.size == 0 or not (np.isfinite(out).all() and (out >= 0).all()):
+        raise InitsuiteError(f"{name} must be finite numbers >= 0, got {values!r}")
+    return out
+
+
 def phase_diagram(
     activation: str | _activations.Activation,
     sigma_w2: Sequence[float] | np.ndarray | None = None,
@@ -99,8 +111,8 @@ def phase_diagram(
     import pandas as pd
 
     act = _activations.get(activation)
-    w = np.linspace(0.05, 4.0, 33) if sigma_w2 is None else np.asarray(sigma_w2, float)
-    b = np.linspace(0.0, 0.5, 17) if sigma_b2 is None else np.asarray(sigma_b2, float)
+    w = np.linspace(0.05, 4.0, 33) if sigma_w2 is None else _grid("sigma_w2", sigma_w2)
+    b = np.linspace(0.0, 0.5, 17) if sigma_b2 is None else _grid("sigma_b2", sigma_b2)
     ww, bb = np.meshgrid(w, b, indexing="ij")
     light = bool(w.max() <= 20 and b.max() <= 1)
     out = pd.DataFrame(_table(act, ww.ravel(), bb.ravel(), iterations, light))
@@ -124,6 +136,11 @@ def scheme_points(
     for spec in _schemes.expand(list(specs)):
         scheme = _schemes.get(spec)
         prior = weight_prior(scheme, scheme.resolve(act), width, bias)
+        if prior is not None and not math.isfinite(prior[0]):
+            raise InitsuiteError(
+                f"scheme {scheme.spec!r}: σ_w² = {prior[0]!r} at width {width} is beyond "
+                "float64's range, so it has no phase"
+            )
         if prior is not None:
             rows.append((scheme.spec, *prior))
     if not rows:
@@ -141,6 +158,7 @@ def critical_sigma_w2(activation: str | _activations.Activation, sigma_b2: float
     """σ_w² on the critical line χ₁ = 1 at this σ_b² (bisection on the ordered/chaotic
     boundary between σ_w² = 1e-3 and 100; NaN if χ₁ does not cross 1 there)."""
     act = _activations.get(activation)
+    (sigma_b2,) = _grid("sigma_b2", [sigma_b2])
 
     def above(sw2: float) -> bool:
         chi = _table(act, np.array([sw2]), np.array([sigma_b2]), 1000)["chi1"][0]

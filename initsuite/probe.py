@@ -66,6 +66,7 @@ from torch import Tensor, nn
 from . import activations as _activations
 from . import columns as C
 from . import schemes as _schemes
+from . import validate
 from .engine import GRAD_SEED_OFFSET, classify, layer_stats
 from .errors import InitsuiteError, InitsuiteTypeError
 
@@ -526,10 +527,7 @@ def probe(
             unchanged (after the hooks are removed and the buffers restored).
     """
     _check_arguments("probe", model, scheme, activation, include_embeddings)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InitsuiteTypeError(f"seed must be a non-negative integer, got {seed!r}")
-    if seed < 0:
-        raise InitsuiteError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = validate.seed(seed)
     if not isinstance(backward, bool):
         raise InitsuiteTypeError(f"backward must be True or False, got {backward!r}")
     args, kwargs = _split_inputs(inputs)

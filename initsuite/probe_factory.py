@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from . import activations as _activations
 from . import columns as C
 from . import schemes as _schemes
+from . import validate
 from .config import DTYPES, check_device, parse_dtype
 from .env import environment
 from .errors import InitsuiteError, InitsuiteTypeError, did_you_mean, unknown
@@ -225,9 +226,7 @@ class ProbeConfig:
         t = self.tokens
         if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
             raise InitsuiteError(f"tokens (the vocabulary size) must be >= 1, got {t!r}")
-        s = self.seed
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise InitsuiteError(f"seed must be a non-negative integer, got {s!r}")
+        set_("seed", validate.seed(self.seed))
         if self.mode not in MODES:
             raise InitsuiteError(unknown("mode", self.mode, MODES))
         for name in ("backward", "include_embeddings"):

@@ -78,12 +78,15 @@ class Param:
 
     def convert(self, value: Any, owner: str) -> Any:
         """Convert a spec string (or check a Python value) against the annotation."""
-        for alt in _alternatives(self.annotation):
+        alts = _alternatives(self.annotation)
+        for alt in alts:
             ok, out = _try(alt, value)
             if ok:
                 return out
+        # nan and ±inf are refused here, once for every scheme and activation parameter
+        why = ": it must be finite" if float in alts and _non_finite(value) else ""
         raise InitsuiteError(
-            f"{owner}: {self.name}={value!r} is not a valid value (expected {self.describe()})"
+            f"{owner}: {self.name}={value!r} is not a valid value (expected {self.describe()}){why}"
         )
 
 
@@ -122,6 +125,18 @@ def _describe(t: Any) -> str:
     if t is type(None):
         return "none"
     return getattr(t, "__name__", str(t))
+
+
+def _non_finite(value: Any) -> bool:
+    """True for a nan or ±inf given as a number or a string."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return False
+    return (
+        isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(value)
+    )
 
 
 _TRUE = {"true", "yes", "1", "on"}

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from . import activations as _activations
-from . import chunks, store
+from . import budget, chunks, store
 from . import columns as C
 from .activations import Activation
 from .arch_engine import run_arch_stream
@@ -62,6 +62,7 @@ def sweep(
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
     executor: Any = None,
+    allow_large: bool = False,
 ) -> SweepResult:
     """Sweep scheme × activation × depth × width × seed × device × dtype.
 
@@ -113,12 +114,16 @@ def sweep(
             (:mod:`initsuite.chunks`); the result is read back from it.
         resume: continue the sweep stored in ``out``: skip its stored cells.
         executor: None (in process) or a :class:`~initsuite.executors.DaskExecutor`.
+        allow_large: run a sweep estimated to take over an hour (:mod:`initsuite.budget`),
+            logging the estimate first; without it such a sweep is refused. A sweep that
+            cannot fit in this machine's memory is refused either way.
 
     Returns:
         A :class:`SweepResult` with ``cells``, ``layers`` and ``timing`` DataFrames and ``meta``.
 
     Raises:
-        InitsuiteError: for bad input, before any compute is spent.
+        InitsuiteError: for bad input (a scheme's out-of-range parameter, a non-integral
+            seed, a size that cannot fit in memory), before any compute is spent.
 
     Example:
         >>> res = initsuite.sweep(["xavier_uniform", "kaiming_normal"], "relu", [10, 50], 256)
@@ -130,7 +135,8 @@ def sweep(
         timing=timing, timing_repeats=timing_repeats, shared=shared, pair_cosine=pair_cosine,
         jacobian=jacobian, backward=backward,
     )  # fmt: skip
-    return run(cfg, progress=progress, out=out, resume=resume, executor=executor)
+    return run(cfg, progress=progress, out=out, resume=resume, executor=executor,
+               allow_large=allow_large)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -490,6 +496,7 @@ def run(
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
     executor: Any = None,
+    allow_large: bool = False,
 ) -> SweepResult:
     """Run a validated :class:`SweepConfig`.
 
@@ -498,8 +505,13 @@ def run(
     loses at most the groups in flight; ``resume`` skips the groups already stored there
     (same settings and versions required). ``executor``: None (in process) or a
     :class:`initsuite.executors.DaskExecutor` (needs ``out``, reachable by every worker).
+    A sweep too large for this machine, or estimated to take over an hour without
+    ``allow_large``, is refused before anything is computed or written
+    (:func:`initsuite.budget.check`).
     """
     from tqdm.auto import tqdm
+
+    budget.check(cfg, allow_large=allow_large, stored=out is not None)
 
     show = sys.stderr.isatty() if progress is None else progress
     fp = fingerprint(cfg)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import activations as _activations
+from .errors import InitsuiteError
 from .quadrature import _rule
 
 __all__ = [
@@ -74,6 +75,9 @@ def mlp_moments(
     Once q sits at a fixed point (to float64 precision) the remaining layers repeat it.
     """
     act = _activations.get(activation)
+    for name, value in (("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2), ("input_q", input_q)):
+        if not value >= 0:  # a negative second moment has no square root (nan included)
+            raise InitsuiteError(f"{name} must be >= 0, got {value!r}")
     moments = _moments(act)
     out: list[LayerMoments] = []
     q = sigma_w2 * input_q + sigma_b2
@@ -100,9 +104,16 @@ def weight_prior(
     The bias, when present, is nn.Linear's default U(±1/√fan_in): σ_b² = 1/(3·fan_in).
     """
     shape = (width, width)
-    var = scheme.info.variance(shape, **params)
+    try:
+        var = scheme.info.variance(shape, **params)
+    except OverflowError:  # gain**2 of a huge (valid, finite) gain: the variance is inf
+        var = math.inf
     if var is None:
         return None
+    if not var >= 0:  # a valid spec never gets here (its check ran); a broken variance_fn might
+        raise InitsuiteError(
+            f"scheme {scheme.spec!r}: its variance for shape {shape} is {var!r}, not >= 0"
+        )
     mean = 0.0 if scheme.info.mean is None else scheme.info.mean(shape, **params)
     if mean != 0.0 and var > 0:
         return None

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from . import activations as _activations
 from . import columns as C
 from . import schemes as _schemes
+from . import validate
 from .config import DTYPES, check_device, parse_dtype
 from .env import environment
 from .errors import InitsuiteError, unknown
@@ -179,13 +180,8 @@ class TrainConfig:
         set_("activations", tuple(dict.fromkeys(a.spec for a in acts)))
         for name, low in (("depth", 2), ("width", 1), ("steps", 1), ("batch_size", 1),
                           ("eval_every", 1)):  # fmt: skip
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise InitsuiteError(f"{name} must be an integer >= {low}, got {v!r}")
-        if not self.seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
-                                 for s in self.seeds):  # fmt: skip
-            raise InitsuiteError(f"seeds must be non-negative integers, got {self.seeds!r}")
-        set_("seeds", tuple(dict.fromkeys(self.seeds)))
+            set_(name, validate.count(name, getattr(self, name), low))
+        set_("seeds", validate.seeds(self.seeds))
         for name in ("lr", "threshold"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0):
@@ -322,15 +318,10 @@ def train(
     """
     from . import config as _config
 
-    if isinstance(seeds, bool):
-        raise InitsuiteError(f"seeds must be a count or a list of seeds, got {seeds!r}")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    if isinstance(seeds, int) and seeds < 1:
-        raise InitsuiteError(f"seeds must be at least 1, got {seeds}")
     cfg = TrainConfig(
         schemes=tuple(_schemes.expand(list(_config._tuple(schemes)))),
         activations=_config._tuple(activations), depth=depth, width=width,
-        seeds=tuple(seed_list), steps=steps, lr=lr, optimizer=optimizer, momentum=momentum,
+        seeds=validate.seeds(seeds), steps=steps, lr=lr, optimizer=optimizer, momentum=momentum,
         batch_size=batch_size, threshold=threshold, eval_every=eval_every, bias=bias,
         dataset=dataset, device=device, dtype=dtype,
     )  # fmt: skip

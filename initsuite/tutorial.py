@@ -20,7 +20,7 @@ from typing import Any, Literal
 import pandas as pd
 import torch
 
-from . import schemes
+from . import schemes, validate
 from .env import environment
 from .errors import InitsuiteError
 from .store import write
@@ -116,9 +116,7 @@ def _tanh_gains(seeds: list[int]) -> list[float]:
 
 def reproduce(seeds: int = 10, progress: bool | None = None) -> TutorialResult:
     """Run every experiment of :data:`EXPERIMENTS` over ``seeds`` seeds (0..seeds-1)."""
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 2:
-        raise InitsuiteError(f"seeds must be an integer >= 2 (a spread needs two), got {seeds!r}")
-    seed_list = list(range(seeds))
+    seed_list = list(range(validate.count("seeds", seeds, low=2)))  # a spread needs two
     claims, layer_frames = [], []
     for exp in EXPERIMENTS:
         if exp.quantity == "tanh_gain":

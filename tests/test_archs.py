@@ -175,9 +175,9 @@ def test_lsuv_in_conv_and_residual_nets() -> None:
     res = initsuite.sweep("lsuv", "relu", 12, 16, seeds=1, timing=False,
                           arch=["conv:kernel=3,image=6", "resmlp"])  # fmt: skip
     assert res.cells["error"].isna().all() and res.cells["divergence_layer"].isna().all()
-    # a bad parameter fails its cells with the reason, like any scheme that raises
-    bad = initsuite.sweep("lsuv:max_iter=0", "relu", 3, 8, timing=False).cells
-    assert bad["error"].str.contains("max_iter >= 1").all()
+    # a bad parameter is refused before any compute (issue 12), like every scheme's
+    with pytest.raises(InitsuiteError, match=r"'lsuv:max_iter=0': max_iter must be >= 1"):
+        initsuite.sweep("lsuv:max_iter=0", "relu", 3, 8, timing=False)
 
 
 def test_all_expands_per_arch() -> None:

@@ -153,7 +153,7 @@ def test_cli_train_writes_a_directory(tmp_path: Path, capsys: pytest.CaptureFixt
     ("argv", "message"),
     [
         (["--optimizer", "adamw"], "unknown optimizer 'adamw'; did you mean 'adam'?"),
-        (["--depth", "1"], "depth must be an integer >= 2"),
+        (["--depth", "1"], "depth must be >= 2, got 1"),
         (["--dtype", "float16"], "use 'float32'"),
         (["--lr", "0"], "lr must be a positive number"),
         (["--momentum", "1.5"], "momentum must be in [0, 1)"),

@@ -15,7 +15,7 @@ the suite's time budget holds; commands whose valid run takes seconds (phase, re
 reproduce) always get at least one bad argument. The example budget is fixed and derandomised
 (tests/conftest.py), so every run tries the same lists. Values listed as bad must be refused
 (exit 2; checked one at a time too); dubious ones and random text may go either way. Bad
-input that other items of issue 12 fix is kept out for now: see ``PENDING``.
+input that each item of issue 12 fixed is a named family: see ``FAMILIES``.
 """
 
 from __future__ import annotations
@@ -35,10 +35,9 @@ from hypothesis import strategies as st
 
 import initsuite
 
-# Families of bad input that other items of issue 12 fix; they stay out of the generators
-# until those fixes are merged (the integrator switches them on: add the family to ENABLED, or
-# set INITSUITE_FUZZ_PENDING=all, or a comma list of families, to try them now).
-PENDING: dict[str, str] = {
+# Families of bad input, each with the item of issue 12 that fixed it. All are on;
+# INITSUITE_FUZZ_SKIP (a comma list of families) leaves some out while bisecting a regression.
+FAMILIES: dict[str, str] = {
     "scheme_params_out_of_range": "items 3, 10, 14: normal:std=-1, uniform:a=1,b=0, "
                                   "xavier_uniform:gain=-1, sparse:sparsity=2 give numbers or a "
                                   "traceback instead of exit 2",
@@ -49,9 +48,8 @@ PENDING: dict[str, str] = {
                      "phase --out DIR: OSError tracebacks",
     "overwrite_foreign": "item 1: --overwrite deletes a directory initsuite did not write",
 }  # fmt: skip
-_asked = os.environ.get("INITSUITE_FUZZ_PENDING", "")
-ENABLED: frozenset[str] = frozenset(PENDING if _asked == "all" else
-                                    [f for f in _asked.split(",") if f])  # fmt: skip
+_skipped = {f for f in os.environ.get("INITSUITE_FUZZ_SKIP", "").split(",") if f}
+ENABLED: frozenset[str] = frozenset(FAMILIES) - _skipped
 
 # examples per subcommand: a few seconds in all (each valid sweep is ~0.1 s); the variable
 # INITSUITE_FUZZ_EXAMPLES multiplies them for a longer search by hand
@@ -60,10 +58,10 @@ EXAMPLES = 12 * _SCALE
 HEAVY_EXAMPLES = 8 * _SCALE  # commands that always get a bad argument: cheap
 
 
-def pending(family: str, *values: str) -> list[str]:
-    """``values`` when ``family`` is switched on, else none."""
-    assert family in PENDING, family
-    return list(values) if family in ENABLED else []
+def family(name: str, *values: str) -> list[str]:
+    """``values`` unless the family ``name`` is skipped."""
+    assert name in FAMILIES, name
+    return list(values) if name in ENABLED else []
 
 
 # --- the vocabulary --------------------------------------------------------------------------
@@ -82,12 +80,12 @@ ODD_FLOATS = ["inf", "1e400", "٣"]  # infinity (never flag), an Arabic-Indic 3:
 BAD_SCHEMES = ["", ",", "nope", "kaimng_normal", "normal:", "normal:std", "normal:std=",
                "normal:std=x", "normal:bogus=1", "normal:std=1,std=2", ":", "[", "normal:=1",
                "ü", "orthogonal:gain=nan", "normal:std=inf",
-               "constant", "eye:gain=1", *pending("scheme_params_out_of_range",
+               "constant", "eye:gain=1", *family("scheme_params_out_of_range",
                "normal:std=-1", "uniform:a=1,b=0", "xavier_uniform:gain=-1",
                "sparse:sparsity=2", "trunc_normal:a=2,b=1")]  # fmt: skip
 BAD_ACTIVATIONS = ["", "nope", "leaky_relu:negative_slope=x", "tanh:", "relu:x=1", "ReLU!", "ж"]
-BAD_PATHS_OUT = ["{file}", "{full}", *pending("empty_out", ""),
-                 *pending("bad_out_paths", "{file}/sub", "/proc/initsuite-fuzz/x",
+BAD_PATHS_OUT = ["{file}", "{full}", *family("empty_out", ""),
+                 *family("bad_out_paths", "{file}/sub", "/proc/initsuite-fuzz/x",
                           "{out}" + "n" * 300)]  # fmt: skip
 TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8)
 
@@ -132,17 +130,17 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
         Opt("--schemes", ["normal", "kaiming_normal,orthogonal"], BAD_SCHEMES, text=True),
         Opt("--width", ["4", "64"], BAD_NUMBERS),
         Opt("--bias", switch=True), Opt("--json", switch=True),
-        Opt("--out", ["{out}.png"], pending("bad_out_paths", "{full}", "{file}/x.png")),
+        Opt("--out", ["{out}.png"], family("bad_out_paths", "{full}", "{file}/x.png")),
     ], heavy=True),
     Command("sweep", [
         SCHEMES,
         Opt("--activations", ["tanh", "relu,linear"], BAD_ACTIVATIONS, text=True, small=True),
-        Opt("--depths", ["1", "2,3"], [*BAD_SIZES, *pending("huge_sizes", "1000000000")],
+        Opt("--depths", ["1", "2,3"], [*BAD_SIZES, *family("huge_sizes", "1000000000")],
             small=True),
-        Opt("--widths", ["2", "4,3"], [*BAD_SIZES, *pending("huge_sizes", "1000000")],
+        Opt("--widths", ["2", "4,3"], [*BAD_SIZES, *family("huge_sizes", "1000000")],
             small=True),
-        Opt("--batch", ["1", "3"], [*BAD_NUMBERS, *pending("huge_sizes", "1000000000")]),
-        Opt("--seeds", ["1", "2"], [*BAD_NUMBERS, *pending("huge_sizes", "1000000000")]),
+        Opt("--batch", ["1", "3"], [*BAD_NUMBERS, *family("huge_sizes", "1000000000")]),
+        Opt("--seeds", ["1", "2"], [*BAD_NUMBERS, *family("huge_sizes", "1000000000")]),
         Opt("--dtypes", ["float32", "float64,float32"], ["float8", "int32", "", "bfloat17"],
             text=True),
         Opt("--devices", ["cpu"], ["gpu", "tpu", "", "cpu,cpu:x"], text=True),
@@ -161,7 +159,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
         Opt("--tutorial", [], ["{missing}", "{file}"]),
         Opt("--training", [], ["{missing}", "{file}"]),
         Opt("--compare", ["{new}"], ["{missing}", "{file}"]),
-        Opt("--out", ["{out}"], pending("bad_out_paths", "{file}")),
+        Opt("--out", ["{out}"], family("bad_out_paths", "{file}")),
     ], heavy=True),
     Command("compare", [
         Opt(None, ["{base}"], ["{missing}", "{file}", "{full}", ""], required=True),
@@ -171,7 +169,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
              "missing:1.5", "missing:-1", "final_std:-5%", "final_std:nan%"], text=True),
         Opt("--top", ["0", "3"], ["-1", "x", "2.5"]),
         Opt("--json", switch=True),
-        Opt("--out", ["{out}.md"], ["{full}", *pending("bad_out_paths", "{file}/x.md")]),
+        Opt("--out", ["{out}.md"], ["{full}", *family("bad_out_paths", "{file}/x.md")]),
     ], verdict=True),
     Command("reproduce", [
         Opt(None, ["tutorial"], ["tutorials", "", "Tutorial"], required=True),
@@ -435,7 +433,7 @@ def test_every_bad_value_alone_is_refused(
             check(drawn, command, workdir, stored, capsys)
 
 
-def test_pending_families_are_named() -> None:
-    """Each family kept out names the item that fixes it; switching on is explicit."""
-    assert all("item" in why for why in PENDING.values())
-    assert set(PENDING) >= ENABLED
+def test_families_are_named_and_on() -> None:
+    """Each family names the item that fixed it, and every one is fuzzed unless skipped."""
+    assert all("item" in why for why in FAMILIES.values())
+    assert ENABLED == frozenset(FAMILIES) - _skipped

@@ -99,6 +99,67 @@ def _uniform_shared(std: float) -> SharedDraw:
     return SharedDraw("uniform", math.sqrt(3.0) * std)
 
 
+# -- parameter checks (run by Scheme.resolve before any draw; see register's ``check``) ----
+
+
+def _at_least(name: str, value: float, low: float = 0.0) -> None:
+    if not value >= low:
+        raise ValueError(f"{name} must be >= {low:g}, got {value!r}")
+
+
+def _below(a: float, b: float) -> None:
+    if not a < b:
+        raise ValueError(f"needs a < b, got a={a!r}, b={b!r}")
+    if not math.isfinite(b - a):  # torch refuses a range wider than the largest double
+        raise ValueError(f"b - a must be finite, got a={a!r}, b={b!r}")
+
+
+def _check_gain(shape: tuple[int, ...] | None, gain: float) -> None:
+    # a negative gain makes a negative std (torch raises) or an empty U(-a, a)
+    _at_least("gain", gain)
+
+
+def _check_trunc_normal(
+    shape: tuple[int, ...] | None, mean: float, std: float, a: float, b: float
+) -> None:
+    if not std > 0:
+        raise ValueError(f"std must be > 0, got {std!r}")
+    _below(a, b)
+    # torch only warns that its values "may be incorrect" out here; refuse instead
+    if not a - 2 * std <= mean <= b + 2 * std:
+        raise ValueError(
+            f"mean={mean!r} is more than 2 std from [a, b] = [{a!r}, {b!r}]: torch's sampler "
+            "is inexact there"
+        )
+    kept = _truncation(mean, std, a, b)[3]
+    if not kept > 1e-12:  # torch maps [a, b] to CDF values in double: the width must show
+        raise ValueError(
+            f"[a, b] = [{a!r}, {b!r}] keeps {kept:.3g} of N({mean!r}, {std!r}²)'s mass, "
+            "too little for torch's sampler"
+        )
+
+
+def _check_dirac(shape: tuple[int, ...] | None, groups: int) -> None:
+    _at_least("groups", groups, 1)
+    if shape is not None and len(shape) >= 1 and shape[0] % groups:
+        raise ValueError(f"dim 0 must be divisible by groups, got shape {shape}, groups={groups}")
+
+
+def _check_kaiming(shape: tuple[int, ...] | None, a: float, mode: str, nonlinearity: str) -> None:
+    try:  # torch's leaky_relu gain squares a: a huge slope overflows instead of giving ~0
+        gain = calculate_gain(nonlinearity, a)
+    except ArithmeticError:
+        raise ValueError(f"the gain of {nonlinearity!r} with a={a!r} cannot be computed") from None
+    if not (math.isfinite(gain) and gain >= 0):
+        raise ValueError(f"the gain of {nonlinearity!r} with a={a!r} is {gain!r}")
+
+
+def _check_sparse(shape: tuple[int, ...] | None, sparsity: float, std: float) -> None:
+    if not 0.0 <= sparsity <= 1.0:
+        raise ValueError(f"sparsity must be in [0, 1], got {sparsity!r}")
+    _at_least("std", std)
+
+
 # -- plain distributions ---------------------------------------------------------------------
 
 
@@ -110,6 +171,7 @@ def _uniform_shared(std: float) -> SharedDraw:
     paper="-",
     torch_fn="uniform_",
     shared=lambda shape, a=0.0, b=1.0: SharedDraw("uniform", (b - a) / 2, (a + b) / 2),
+    check=lambda shape, a, b: _below(a, b),
 )
 def uniform(
     tensor: Tensor, a: float = 0.0, b: float = 1.0, *, generator: torch.Generator | None = None
@@ -132,6 +194,7 @@ def uniform(
     paper="-",
     torch_fn="normal_",
     shared=lambda shape, mean=0.0, std=1.0: SharedDraw("normal", std, mean),
+    check=lambda shape, mean, std: _at_least("std", std),
 )
 def normal(
     tensor: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: torch.Generator | None = None
@@ -177,6 +240,7 @@ def _trunc_normal_variance(
     mean_fn=_trunc_normal_mean,
     paper="-",
     torch_fn="trunc_normal_",
+    check=_check_trunc_normal,
 )
 def trunc_normal(
     tensor: Tensor,
@@ -247,7 +311,7 @@ def eye(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
 
 
 @register(family="identity", variance="0 (deterministic)", variance_fn=lambda shape, groups=1: None,
-          paper="-", min_rank=3, max_rank=5, torch_fn="dirac_")  # fmt: skip
+          paper="-", min_rank=3, max_rank=5, torch_fn="dirac_", check=_check_dirac)  # fmt: skip
 def dirac(tensor: Tensor, groups: int = 1, *, generator: torch.Generator | None = None) -> Tensor:
     r"""Dirac delta at the kernel centre (index ``k // 2``): Conv layers pass channels through.
 
@@ -284,7 +348,8 @@ def _xavier_std(shape: tuple[int, ...] | torch.Size, gain: Gain) -> float:
 
 @register(family="uniform", variance="gain² · 2 / (fan_in + fan_out)", variance_fn=_xavier_var,
           paper=_GLOROT, min_rank=2, torch_fn="xavier_uniform_",
-          shared=lambda shape, gain=1.0: _uniform_shared(_xavier_std(shape, gain)))  # fmt: skip
+          shared=lambda shape, gain=1.0: _uniform_shared(_xavier_std(shape, gain)),
+          check=_check_gain)  # fmt: skip
 def xavier_uniform(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -301,7 +366,8 @@ def xavier_uniform(
 
 @register(family="normal", variance="gain² · 2 / (fan_in + fan_out)", variance_fn=_xavier_var,
           paper=_GLOROT, min_rank=2, torch_fn="xavier_normal_",
-          shared=lambda shape, gain=1.0: _normal_shared(_xavier_std(shape, gain)))  # fmt: skip
+          shared=lambda shape, gain=1.0: _normal_shared(_xavier_std(shape, gain)),
+          check=_check_gain)  # fmt: skip
 def xavier_normal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -332,7 +398,8 @@ def _kaiming_std(
 
 @register(family="uniform", variance="gain(nonlinearity, a)² / fan_mode",
           variance_fn=_kaiming_var, paper=_HE, min_rank=2, torch_fn="kaiming_uniform_",
-          shared=lambda shape, **p: _uniform_shared(_kaiming_std(shape, **p)))  # fmt: skip
+          shared=lambda shape, **p: _uniform_shared(_kaiming_std(shape, **p)),
+          check=_check_kaiming)  # fmt: skip
 def kaiming_uniform(
     tensor: Tensor,
     a: float = 0.0,
@@ -359,7 +426,8 @@ def kaiming_uniform(
 
 @register(family="normal", variance="gain(nonlinearity, a)² / fan_mode",
           variance_fn=_kaiming_var, paper=_HE, min_rank=2, torch_fn="kaiming_normal_",
-          shared=lambda shape, **p: _normal_shared(_kaiming_std(shape, **p)))  # fmt: skip
+          shared=lambda shape, **p: _normal_shared(_kaiming_std(shape, **p)),
+          check=_check_kaiming)  # fmt: skip
 def kaiming_normal(
     tensor: Tensor,
     a: float = 0.0,
@@ -406,7 +474,8 @@ def _lecun_std(shape: tuple[int, ...] | torch.Size, gain: Gain) -> float:
 
 @register(family="normal", variance="gain² / fan_in", variance_fn=_lecun_var,
           paper=_LECUN, min_rank=2,
-          shared=lambda shape, gain=1.0: _normal_shared(_lecun_std(shape, gain)))  # fmt: skip
+          shared=lambda shape, gain=1.0: _normal_shared(_lecun_std(shape, gain)),
+          check=_check_gain)  # fmt: skip
 def lecun_normal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -427,7 +496,8 @@ def lecun_normal(
 
 @register(family="uniform", variance="gain² / fan_in", variance_fn=_lecun_var,
           paper=_LECUN, min_rank=2,
-          shared=lambda shape, gain=1.0: _uniform_shared(_lecun_std(shape, gain)))  # fmt: skip
+          shared=lambda shape, gain=1.0: _uniform_shared(_lecun_std(shape, gain)),
+          check=_check_gain)  # fmt: skip
 def lecun_uniform(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -571,7 +641,7 @@ def _sparse_var(shape: tuple[int, ...], sparsity: float = 0.9, std: float = 0.01
 
 @register(family="sparse_normal", variance="(1 - ceil(sparsity·rows)/rows) · std²",
           variance_fn=_sparse_var, paper=_MARTENS,
-          min_rank=2, max_rank=2, torch_fn="sparse_")  # fmt: skip
+          min_rank=2, max_rank=2, torch_fn="sparse_", check=_check_sparse)  # fmt: skip
 def sparse(
     tensor: Tensor,
     sparsity: float = 0.9,

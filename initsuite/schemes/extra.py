@@ -70,6 +70,11 @@ def _check_scaling(scale: float, mode: str, distribution: str) -> None:
         raise ValueError(f"variance_scaling needs scale > 0, got scale={scale}")
 
 
+def _check_scale(shape: tuple[int, ...] | None, scale: float, **_: object) -> None:
+    if not scale > 0:
+        raise ValueError(f"needs scale > 0, got scale={scale!r}")
+
+
 def _scaling_std(
     shape: tuple[int, ...] | torch.Size,
     scale: float = 1.0,
@@ -125,6 +130,7 @@ def standard_truncated_normal(like: Tensor, generator: torch.Generator | None) -
     paper=_KERAS,
     min_rank=2,
     shared=_scaling_shared,
+    check=_check_scale,
 )
 def variance_scaling(
     tensor: Tensor,

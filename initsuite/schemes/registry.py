@@ -87,6 +87,7 @@ ROLES = ("layer", "branch", "branch_out", "residual_scale")
 
 
 SharedFn = Callable[..., "SharedDraw | None"]
+CheckFn = Callable[..., None]
 SHARED_BASES = ("normal", "uniform", "orthogonal", "householder")
 
 
@@ -114,6 +115,7 @@ class SchemeInfo:
     mean: Callable[..., float] | None = None  # E[W]; None: 0
     uses: frozenset[str] = frozenset()  # call-time inputs it takes: "context", "data"
     archs: tuple[str, ...] | None = None  # where ``all`` includes it (None: every arch)
+    check: CheckFn | None = None  # raises ValueError for parameters (and shapes) it cannot take
 
     @property
     def summary(self) -> str:
@@ -151,6 +153,7 @@ def register(
     shared: SharedFn | None = None,
     mean_fn: Callable[..., float] | None = None,
     archs: tuple[str, ...] | None = None,
+    check: CheckFn | None = None,
 ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
     """Decorator: register ``fn(tensor, <params>, *, generator=None) -> tensor``.
 
@@ -173,6 +176,14 @@ def register(
             (default: mean 0). Mean-field theory applies only to centred schemes.
         archs: the architectures whose ``all`` expansion includes the scheme (default: every
             one); e.g. residual-branch schemes list only ``("resmlp",)``.
+        check: ``(shape, **params) -> None``, raising ``ValueError`` with a short message
+            (``"std must be >= 0, got -1.0"``) for parameters the scheme cannot take. It gets
+            every parameter (defaults filled in, ``auto`` resolved) and the tensor's shape, or
+            None where no tensor is known yet (a sweep's configuration: check the shape only
+            when it is given). Every path runs it before drawing (:meth:`Scheme.resolve`),
+            and a failure reaches the user as one line naming the spec:
+            ``scheme 'normal:std=-1.0': std must be >= 0, got -1.0``. Float parameters are
+            finite before it is called (a spec's ``nan`` or ``inf`` is refused when parsed).
 
     A function may also take keyword-only ``context`` (a :class:`LayerContext`: where the
     weight sits, for schemes that treat residual branches differently) and ``data`` (a
@@ -202,6 +213,7 @@ def register(
             mean=mean_fn,
             uses=frozenset(k for k in ("context", "data") if k in _keywords(fn)),
             archs=archs,
+            check=check,
         )
         return fn
 
@@ -356,37 +368,72 @@ class Scheme:
         """The concrete parameters for one call: spec, overrides, ``auto`` replaced by gains.
 
         Two calls with equal resolved parameters draw identical tensors from identical
-        generator states, which lets a sweep share draws across activations.
+        generator states, which lets a sweep share draws across activations. Raises
+        :class:`InitsuiteError` for parameters the scheme cannot take (its ``check``), so
+        every caller validates before drawing.
         """
-        merged = {**self.params, **self._convert(params)}
+        return self._resolve(activation, params, None)
+
+    def _resolve(
+        self,
+        activation: str | _activations.Activation | None,
+        params: Mapping[str, Any],
+        shape: tuple[int, ...] | None,
+    ) -> dict[str, Any]:
+        given = {**self.params, **self._convert(params)}
         for key, param in self.info.params.items():
-            if param.required and key not in merged:
+            if param.required and key not in given:
                 raise InitsuiteError(
                     f"scheme {self.name!r} needs parameter {key!r} (e.g. {self.info.example!r})"
                 )
-        if AUTO not in merged.values():
-            return merged
-        if activation is None:
-            keys = ", ".join(k for k, v in merged.items() if v == AUTO)
-            raise InitsuiteError(
-                f"scheme {self.spec!r}: {keys}=auto needs the activation that follows the layer"
-            )
-        act = _activations.get(activation)
-        if merged.get("gain") == AUTO:
-            merged["gain"] = act.gain
-        if merged.get("nonlinearity") == AUTO:
-            if act.name == "leaky_relu":
-                merged["nonlinearity"] = "leaky_relu"
-                merged["a"] = float(act.params.get("negative_slope", 0.01))
-            else:
-                merged["nonlinearity"] = act.spec
+        merged = dict(given)
+        if AUTO in merged.values():
+            if activation is None:
+                keys = ", ".join(k for k, v in merged.items() if v == AUTO)
+                raise InitsuiteError(
+                    f"scheme {self.spec!r}: {keys}=auto needs the activation that follows the layer"
+                )
+            act = _activations.get(activation)
+            if merged.get("gain") == AUTO:
+                merged["gain"] = act.gain
+            if merged.get("nonlinearity") == AUTO:
+                if act.name == "leaky_relu":
+                    merged["nonlinearity"] = "leaky_relu"
+                    merged["a"] = float(act.params.get("negative_slope", 0.01))
+                else:
+                    merged["nonlinearity"] = act.spec
+        self._check(merged, shape, format_spec(self.name, given))
         return merged
+
+    def _check(self, resolved: dict[str, Any], shape: tuple[int, ...] | None, spec: str) -> None:
+        """Run the scheme's ``check`` on every parameter (defaults filled in)."""
+        if self.info.check is None:
+            return
+        defaults = {k: p.default for k, p in self.info.params.items() if not p.required}
+        try:
+            self.info.check(shape, **{**defaults, **resolved})
+        except ValueError as exc:  # InitsuiteError included: one line, naming the spec
+            lines = str(exc).strip().splitlines()
+            detail = lines[0] if lines else type(exc).__name__
+            raise InitsuiteError(f"scheme {spec!r}: {detail}") from None
 
     # -- use --------------------------------------------------------------------------------
     def check_tensor(self, tensor: Tensor) -> None:
-        """Raise ``ValueError`` (as torch does) if the scheme cannot fill this tensor's rank."""
+        """Raise :class:`InitsuiteTypeError` for an argument that is not a tensor, and
+        :class:`InitsuiteError` (a ``ValueError``, as torch raises) for a tensor the scheme
+        cannot fill: not floating point, or of a rank it does not take."""
+        if not isinstance(tensor, Tensor):
+            kind = type(tensor)
+            name = kind.__qualname__ if kind.__module__ == "builtins" else (
+                f"{kind.__module__}.{kind.__qualname__}")  # fmt: skip
+            hint = "; convert it with torch.from_numpy(...)" if name == "numpy.ndarray" else ""
+            raise InitsuiteTypeError(f"scheme {self.name!r} fills a torch.Tensor, got {name}{hint}")
+        if not tensor.is_floating_point():
+            raise InitsuiteError(
+                f"scheme {self.name!r} needs a floating-point tensor, got {tensor.dtype}"
+            )
         if not self.info.accepts_rank(tensor.dim()):
-            raise ValueError(
+            raise InitsuiteError(
                 f"scheme {self.name!r} needs a tensor of rank {self.info.ranks}, "
                 f"got shape {tuple(tensor.shape)}"
             )
@@ -404,13 +451,13 @@ class Scheme:
         """Fill ``tensor``; ``context`` and ``data`` reach schemes that take them (see
         :func:`register`) and are ignored by the others."""
         self.check_tensor(tensor)
+        resolved = self._resolve(activation, params, tuple(tensor.shape))
         extra: dict[str, Any] = {}
         if "context" in self.info.uses:
             extra["context"] = context
         if "data" in self.info.uses:
             extra["data"] = data
-        return self.info.fn(tensor, **self.resolve(activation, **params), generator=generator,
-                            **extra)  # fmt: skip
+        return self.info.fn(tensor, **resolved, generator=generator, **extra)
 
     def variance(
         self,
@@ -419,7 +466,8 @@ class Scheme:
         **params: Any,
     ) -> float | None:
         """Var(W) of one entry for a tensor of ``shape``; None for deterministic schemes."""
-        return self.info.variance(tuple(shape), **self.resolve(activation, **params))
+        shape = tuple(shape)
+        return self.info.variance(shape, **self._resolve(activation, params, shape))
 
     def mean(
         self,
@@ -430,7 +478,8 @@ class Scheme:
         """E[W] of one entry for a tensor of ``shape`` (0 for centred schemes)."""
         if self.info.mean is None:
             return 0.0
-        return float(self.info.mean(tuple(shape), **self.resolve(activation, **params)))
+        shape = tuple(shape)
+        return float(self.info.mean(shape, **self._resolve(activation, params, shape)))
 
     def shared_draw(self, shape: tuple[int, ...], params: Mapping[str, Any]) -> SharedDraw | None:
         """This scheme's draw for ``shape`` under resolved ``params`` as a scaling of a base

@@ -31,6 +31,36 @@ def _base(tensor: Tensor, base: str, generator: torch.Generator | None) -> Tenso
     return get(base)(tensor, generator=generator)
 
 
+def _check_scheme_param(name: str, spec: str, shape: tuple[int, ...] | None) -> None:
+    """A scheme named by a parameter (``base``, ``start``) must resolve on its own (no
+    activation: ``auto`` has none to follow) and, with a shape, take the tensor's rank."""
+    inner = get(spec)
+    inner.resolve()
+    if shape is not None and not inner.info.accepts_rank(len(shape)):
+        raise ValueError(
+            f"{name}={spec!r} needs a tensor of rank {inner.info.ranks}, got shape {shape}"
+        )
+
+
+def _check_std(std: float) -> None:
+    if not std >= 0:
+        raise ValueError(f"std must be >= 0, got {std!r}")
+
+
+def _check_base(shape: tuple[int, ...] | None, base: str) -> None:
+    _check_scheme_param("base", base, shape)
+
+
+def _check_lsuv(shape: tuple[int, ...] | None, tol: float, max_iter: int, start: str) -> None:
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0, got {tol!r}")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be >= 1, got {max_iter!r}")
+    if start.split(":")[0].strip() == "lsuv":
+        raise ValueError("start must be another scheme, e.g. 'orthogonal', not lsuv")
+    _check_scheme_param("start", start, shape)
+
+
 def _role(context: LayerContext | None) -> str:
     return "layer" if context is None else context.role
 
@@ -43,6 +73,7 @@ def _role(context: LayerContext | None) -> str:
     "Normalization",
     min_rank=2,
     archs=("resmlp",),
+    check=_check_base,
 )
 def fixup(
     tensor: Tensor,
@@ -89,6 +120,7 @@ def _zero_branch_scale(
     "Function in Deep Networks",
     min_rank=2,  # weights; the scalar α reaches it through the arch with its context
     archs=("resmlp",),
+    check=_check_base,
 )
 def skipinit(
     tensor: Tensor,
@@ -109,6 +141,7 @@ def skipinit(
     paper="Bachlechner et al. (2020), ReZero is All You Need: Fast Convergence at Large Depth",
     min_rank=2,
     archs=("resmlp",),
+    check=_check_base,
 )
 def rezero(
     tensor: Tensor,
@@ -129,6 +162,7 @@ def rezero(
     paper="Radford et al. (2019), Language Models are Unsupervised Multitask Learners (GPT-2)",
     min_rank=1,
     archs=("resmlp",),
+    check=lambda shape, std: _check_std(std),
 )
 def gpt2(
     tensor: Tensor,
@@ -157,6 +191,7 @@ def gpt2(
     paper="Mishkin & Matas (2016), All You Need is a Good Init (LSUV)",
     min_rank=2,
     archs=(),  # data-dependent, a QR per layer and activation: sweep it by name, not in `all`
+    check=_check_lsuv,
 )
 def lsuv(
     tensor: Tensor,
