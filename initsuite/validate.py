@@ -15,12 +15,17 @@ The CLI parses its integers itself; these checks are for the Python API.
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from numbers import Integral, Number
 
 from .errors import InitsuiteError, InitsuiteTypeError
 
-__all__ = ["count", "counts", "seed", "seeds"]
+__all__ = ["MAX_SEED", "MAX_SEEDS", "count", "counts", "seed", "seeds"]
+
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a 64-bit seed
+# A count above this is a slip, not a study: the seeds are listed in the configuration (and
+# meta.json) before the size budget can look at the grid, so a huge count must stop here.
+MAX_SEEDS = 100_000
 
 
 def _as_int(value: object) -> int | None:
@@ -53,8 +58,11 @@ def counts(name: str, values: object, low: int = 1) -> tuple[int, ...]:
 
 
 def seed(value: object, name: str = "seed") -> int:
-    """A single seed: an integer >= 0."""
-    return count(name, value, low=0)
+    """A single seed: an integer in [0, 2**63 - 1]."""
+    out = count(name, value, low=0)
+    if out > MAX_SEED:
+        raise InitsuiteError(f"{name} must be at most 2**63 - 1, got {out}")
+    return out
 
 
 def seeds(value: object, name: str = "seeds") -> tuple[int, ...]:
@@ -64,10 +72,14 @@ def seeds(value: object, name: str = "seeds") -> tuple[int, ...]:
     if n is not None:
         if n < 1:
             raise InitsuiteError(f"{name} must be >= 1 (a count), got {n}")
+        if n > MAX_SEEDS:
+            raise InitsuiteError(f"{name}={n} is more than {MAX_SEEDS} seeds: give a smaller count")
         return tuple(range(n))
     what = f"{name} must be an int count or a list of ints, got"
     if isinstance(value, (str, bytes, Number)) or not isinstance(value, Iterable):
         raise InitsuiteTypeError(f"{what} {value!r}")
+    if isinstance(value, Sized) and len(value) > MAX_SEEDS:  # before listing a huge range
+        raise InitsuiteError(f"{name} lists {len(value)} seeds, more than {MAX_SEEDS}")
     items = _list(name, value)
     if not items:
         raise InitsuiteError(f"{name} must not be empty")
@@ -78,6 +90,8 @@ def seeds(value: object, name: str = "seeds") -> tuple[int, ...]:
             raise InitsuiteTypeError(f"{what} {v!r} in {_short(items)}")
         if s < 0:
             raise InitsuiteError(f"{name} must be integers >= 0, got {s}")
+        if s > MAX_SEED:
+            raise InitsuiteError(f"{name} must be at most 2**63 - 1, got {s}")
         out.append(s)
     return tuple(dict.fromkeys(out))
 

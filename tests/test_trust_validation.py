@@ -458,3 +458,16 @@ def test_scheme_on_a_1d_tensor() -> None:
 def test_sweep_seeds_of_strings_is_a_type_error() -> None:
     with pytest.raises(InitsuiteTypeError, match=r"got 'a' in \['a'\]"):
         initsuite.sweep("normal", "relu", 2, 8, seeds=["a"], timing=False)
+
+
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [
+        (10**9, "more than 100000 seeds"),  # a count is listed: it must stop before
+        (range(10**9), "lists 1000000000 seeds"),
+        ([2**64], "at most 2\\*\\*63 - 1"),  # torch.Generator takes 64-bit seeds
+    ],
+)
+def test_huge_seed_counts_and_values_are_refused_before_listing(seeds: object, message: str):
+    with pytest.raises(InitsuiteError, match=message):
+        initsuite.sweep("normal", "linear", 2, 2, seeds=seeds, timing=False)
