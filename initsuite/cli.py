@@ -62,15 +62,23 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
-def _cosine_arg(text: str) -> float | None:
-    if text.strip().lower() == "none":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number in [-1, 1] or 'none', got {text!r}"
-        ) from None
+def _number_or_none(expected: str) -> Callable[[str], float | None]:
+    """An argparse type: a float, or None for 'none'; ``expected`` names the number."""
+
+    def parse(text: str) -> float | None:
+        if text.strip().lower() == "none":
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {expected} or 'none', got {text!r}"
+            ) from None
+
+    return parse
+
+
+_cosine_arg = _number_or_none("a number in [-1, 1]")
 
 
 PROBE_TIMEOUT = 600.0
@@ -78,15 +86,7 @@ PROBE_TIMEOUT = 600.0
 the timeout is available (SIGALRM: not on Windows); else no limit unless one is asked for."""
 
 
-def _timeout_arg(text: str) -> float | None:
-    if text.strip().lower() == "none":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of seconds or 'none', got {text!r}"
-        ) from None
+_timeout_arg = _number_or_none("a number of seconds")
 
 
 def _str_list(text: str) -> list[str]:
