@@ -224,7 +224,9 @@ def test_integral_values_of_another_width_still_load(clean: SweepResult, tmp_pat
     out = clean.save(tmp_path / "whole")
     cells = clean.cells.astype({"depth": "int32", "divergence_layer": "float64"})
     cells.to_parquet(out / "cells.parquet", index=False)
-    _same(SweepResult.load(out), clean)
+    loaded = SweepResult.load(out)
+    assert str(loaded.cells["depth"].dtype) == str(clean.cells["depth"].dtype)
+    _same(loaded, clean)
 
 
 BAD = {

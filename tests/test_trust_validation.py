@@ -190,8 +190,9 @@ def test_theory_takes_a_huge_valid_std_as_infinite_variance() -> None:
 def test_every_valid_builtin_example_resolves() -> None:
     for name in schemes.names():
         info = schemes.info(name)
-        s = schemes.get(info.example)
-        s.resolve("relu")
+        params = schemes.get(info.example).resolve("relu")
+        # every parameter checked and concrete: no unresolved auto, no key the scheme lacks
+        assert "auto" not in params.values() and set(params) <= set(info.params), name
 
 
 def test_float_parameters_refuse_nan_and_inf() -> None:
