@@ -1,4 +1,4 @@
-"""The ``initsuite`` command: parses arguments, calls the Python API, prints. No logic here.
+"""The ``initsuite`` command: parses arguments, calls the Python API, prints.
 
 Bad input exits with status 2 and one line on stderr, before anything is computed or written.
 ``initsuite compare --fail`` exits with status 1 when a regression gate is exceeded, and
@@ -101,7 +101,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("schemes", help="list registered initialization schemes")
-    s.add_argument("pattern", nargs="?", default="*", help="wildcard filter, e.g. 'kaiming*'")
+    s.add_argument(
+        "pattern",
+        nargs="?",
+        default="*",
+        help="wildcard filter, e.g. 'kaiming*' (exit 1 when none matches)",
+    )
     s.add_argument("--json", action="store_true", help="machine-readable output")
 
     a = sub.add_parser("activations", help="list activations and their gains")

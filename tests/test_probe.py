@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import run_cli
+from helpers import module_on_path, run_cli
 from torch import nn
 
 import initsuite
@@ -567,13 +567,7 @@ class Zoo:
 @pytest.fixture
 def factories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The factory module, written into its own folder on sys.path."""
-    folder = tmp_path / "factories"
-    folder.mkdir()
-    (folder / f"{FACTORIES}.py").write_text(FACTORY_SOURCE)
-    monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.delitem(sys.modules, FACTORIES, raising=False)
-    yield folder
-    sys.modules.pop(FACTORIES, None)
+    yield from module_on_path(tmp_path, monkeypatch, FACTORIES, FACTORY_SOURCE)
 
 
 def test_cli_probe_writes_tables_report_and_figure(

@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from helpers import FakeEntryPoint, patch_entry_points
 from scipy import stats
 from torch import Tensor, nn
 
@@ -962,29 +962,6 @@ def test_custom_scheme_through_the_decorator(scratch_registry: None) -> None:
         schemes.get(f"{CUSTOM}:scale=big")
 
 
-@dataclass
-class FakeEntryPoint:
-    name: str
-    value: str
-    group: str
-    load_fn: Callable[[], Any]
-    loads: int = 0
-
-    def load(self) -> Any:
-        self.loads += 1
-        return self.load_fn()
-
-
-def _patch_entry_points(monkeypatch: pytest.MonkeyPatch, *eps: FakeEntryPoint) -> None:
-    def entry_points(**kwargs: Any) -> list[FakeEntryPoint]:
-        assert kwargs == {"group": schemes.ENTRY_POINT_GROUP}
-        return [ep for ep in eps if ep.group == kwargs["group"]]
-
-    monkeypatch.setattr(registry.metadata, "entry_points", entry_points)
-    monkeypatch.setattr(registry, "_entry_points_loaded", False)
-    monkeypatch.setattr(registry, "_loaded_plugins", set())
-
-
 PLUGIN = "test_suite_plugin_scheme"
 
 
@@ -1009,7 +986,7 @@ def test_entry_point_plugin_is_loaded_once_lazily(
         PLUGIN, "fake_pkg.schemes:plugin_scheme", schemes.ENTRY_POINT_GROUP, _load_plugin
     )
     other = FakeEntryPoint("other", "x:y", "some.other.group", lambda: pytest.fail("wrong group"))
-    _patch_entry_points(monkeypatch, ep, other)
+    patch_entry_points(monkeypatch, ep, other)
     assert ep.loads == 0  # nothing happens until the first lookup
     assert PLUGIN in schemes.names()
     assert schemes.list("test_suite_plugin*") == [PLUGIN]
@@ -1024,7 +1001,7 @@ def test_entry_point_plugin_that_fails_is_named(
     def boom() -> Any:
         raise ImportError("No module named 'broken_pkg'")
 
-    _patch_entry_points(
+    patch_entry_points(
         monkeypatch, FakeEntryPoint("broken", "broken_pkg:scheme", schemes.ENTRY_POINT_GROUP, boom)
     )
     with pytest.raises(InitsuiteError) as exc:
@@ -1040,7 +1017,7 @@ def test_entry_point_plugin_clashing_with_a_builtin_is_named(
     ep = FakeEntryPoint(
         "clash", "clash:x", schemes.ENTRY_POINT_GROUP, lambda: _register_noop("eye")
     )
-    _patch_entry_points(monkeypatch, ep)
+    patch_entry_points(monkeypatch, ep)
     with pytest.raises(InitsuiteError, match=r"plugin 'clash'.*'eye' is already registered"):
         schemes.info("eye")
 
@@ -1051,7 +1028,7 @@ def test_entry_point_plugin_that_fails_keeps_failing(
     def boom() -> Any:
         raise ImportError("No module named 'broken_pkg'")
 
-    _patch_entry_points(
+    patch_entry_points(
         monkeypatch, FakeEntryPoint("broken", "broken_pkg:scheme", schemes.ENTRY_POINT_GROUP, boom)
     )
     with pytest.raises(InitsuiteError):

@@ -9,13 +9,12 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from helpers import run_cli
+from helpers import FakeEntryPoint, module_on_path, patch_entry_points, run_cli
 from torch import Tensor, nn
 
 import initsuite
@@ -143,13 +142,7 @@ def fine():
 
 @pytest.fixture
 def factories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    folder = tmp_path / "factories"
-    folder.mkdir()
-    (folder / f"{FACTORIES}.py").write_text(FACTORY_SOURCE)
-    monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.delitem(sys.modules, FACTORIES, raising=False)
-    yield folder
-    sys.modules.pop(FACTORIES, None)
+    yield from module_on_path(tmp_path, monkeypatch, FACTORIES, FACTORY_SOURCE)
 
 
 def _probe_cli(args: list[str], tmp_path: Path,
@@ -267,17 +260,6 @@ def test_cli_timeout_flag_bad_values(
 # --- 20: a plugin that registers, then raises ------------------------------------------------
 
 
-@dataclass
-class FakeEntryPoint:
-    name: str
-    value: str
-    group: str
-    load_fn: Callable[[], Any]
-
-    def load(self) -> Any:
-        return self.load_fn()
-
-
 PLUGIN = "test_trust_plugin_scheme"
 
 
@@ -295,11 +277,8 @@ def broken_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
         raise RuntimeError("plugin config missing")
 
-    ep = FakeEntryPoint("halfway", "halfway_pkg.schemes", schemes.ENTRY_POINT_GROUP, load)
-    monkeypatch.setattr(registry.metadata, "entry_points",
-                        lambda **kw: [ep] if kw.get("group") == ep.group else [])  # fmt: skip
-    monkeypatch.setattr(registry, "_entry_points_loaded", False)
-    monkeypatch.setattr(registry, "_loaded_plugins", set())
+    patch_entry_points(monkeypatch, FakeEntryPoint("halfway", "halfway_pkg.schemes",
+                                                   schemes.ENTRY_POINT_GROUP, load))  # fmt: skip
     before = set(registry._REGISTRY)
     yield
     for name in set(registry._REGISTRY) - before:
@@ -332,10 +311,9 @@ def test_a_plugin_exiting_on_import_is_named_and_rolled_back(
                          paper="-")(lambda t, *, generator=None: t)  # fmt: skip
         sys.exit(5)
 
-    ep = FakeEntryPoint("exiting", "exiting_pkg", schemes.ENTRY_POINT_GROUP, load)
-    monkeypatch.setattr(registry.metadata, "entry_points", lambda **kw: [ep])
-    monkeypatch.setattr(registry, "_entry_points_loaded", False)
-    monkeypatch.setattr(registry, "_loaded_plugins", set())
+    patch_entry_points(
+        monkeypatch, FakeEntryPoint("exiting", "exiting_pkg", schemes.ENTRY_POINT_GROUP, load)
+    )
     with pytest.raises(InitsuiteError, match=r"plugin 'exiting'.*sys\.exit\(5\)"):
         schemes.names()
     assert PLUGIN not in registry._REGISTRY
