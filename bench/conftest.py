@@ -27,10 +27,10 @@ import torch
 from pytest_benchmark.logger import PytestBenchmarkWarning
 
 import initsuite
-from initsuite.config import check_device
-from initsuite.env import environment
-from initsuite.errors import InitsuiteError
-from initsuite.timing import synchronize
+from initsuite.core.devices import check_device
+from initsuite.core.env import environment
+from initsuite.core.errors import InitsuiteError
+from initsuite.engine.timing import synchronize
 
 # Shapes (rows, cols) of the weights timed in test_bench_schemes.py.
 FULL_SHAPES: tuple[tuple[int, int], ...] = ((256, 256), (1024, 1024), (4096, 1024))

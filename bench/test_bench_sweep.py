@@ -1,4 +1,4 @@
-"""End to end: ``initsuite.sweep`` against the plain tutorial-style loop it replaces.
+"""End to end: ``initsuite.studies.sweep.runner`` against the plain tutorial-style loop it replaces.
 
 Both compute the same statistics for the same grid: every cell's per-layer std of the
 activations, for a bias-free MLP fed x ~ N(0, 1) of shape (batch, width), every draw from a
@@ -159,7 +159,7 @@ def _sweep(grid: Grid, device: torch.device, pair_cosine: float | None) -> inits
 def test_sweep(benchmark, run_timed, quick, device):
     """The engine on the grid: the same work as the loop and the floor (per-layer stds),
     with the mean-field columns, without the input pair."""
-    grid = _grid(benchmark, quick, device, "initsuite.sweep, pair_cosine=None")
+    grid = _grid(benchmark, quick, device, "initsuite.studies.sweep.runner, pair_cosine=None")
     results: list[initsuite.SweepResult] = []
     run_timed(lambda: results.append(_sweep(grid, device, None)), reference=False)
     assert len(results[-1].cells) == grid.cells
@@ -168,7 +168,9 @@ def test_sweep(benchmark, run_timed, quick, device):
 def test_sweep_with_pair(benchmark, run_timed, quick, device):
     """The default sweep: also the input pair's cosine at every layer (the c-map), a second
     small product per layer that neither the loop nor the floor computes."""
-    grid = _grid(benchmark, quick, device, "initsuite.sweep (default, with the input pair)")
+    grid = _grid(
+        benchmark, quick, device, "initsuite.studies.sweep.runner (default, with the input pair)"
+    )
     results: list[initsuite.SweepResult] = []
     run_timed(lambda: results.append(_sweep(grid, device, 0.5)), reference=False)
     assert len(results[-1].cells) == grid.cells

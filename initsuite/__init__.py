@@ -7,36 +7,69 @@
 ...                       depths=[10, 100], widths=256, seeds=3)
 >>> res.cells.head()
 >>> runs = initsuite.train(["kaiming_normal", "xavier_normal"], "relu", depth=30).runs
->>> frame = initsuite.probe(my_model, inputs, scheme="kaiming_normal", backward=True)
->>> initsuite.compare.compare(res, initsuite.SweepResult.load("runs/old"), "final_std:10%").passed
+>>> layers = initsuite.probe(my_model, inputs, scheme="kaiming_normal", backward=True)
+>>> initsuite.compare(res, initsuite.SweepResult.load("runs/old"), "final_std:10%").passed
+
+The package root is lazy (PEP 562): ``import initsuite`` loads nothing heavy, and each name
+below imports its stage on first use. No name here is also a submodule's name.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from . import activations, columns, compare, schemes
-from .config import SweepConfig
-from .errors import InitsuiteError
-from .gains import gains
-from .probe import apply, probe
-from .results import SweepResult
-from .sweep import sweep
-from .training import TrainingResult, train
+from initsuite.core.version import __version__
 
-__all__ = [
-    "InitsuiteError",
-    "SweepConfig",
-    "SweepResult",
-    "TrainingResult",
-    "__version__",
-    "activations",
-    "apply",
-    "columns",
-    "compare",
-    "gains",
-    "probe",
-    "schemes",
-    "sweep",
-    "train",
-]
+# public name -> the module that defines it
+_API: dict[str, str] = {
+    "InitsuiteError": "initsuite.core.errors",
+    "SweepConfig": "initsuite.studies.sweep.config",
+    "SweepResult": "initsuite.results.sweep",
+    "TrainingResult": "initsuite.studies.training",
+    "ProbeResult": "initsuite.studies.probe_factory",
+    "TutorialResult": "initsuite.studies.tutorial",
+    "Comparison": "initsuite.results.comparison",
+    "sweep": "initsuite.studies.sweep",
+    "train": "initsuite.studies.training",
+    "probe": "initsuite.studies.probe",
+    "apply": "initsuite.studies.probe",
+    "reproduce": "initsuite.studies.tutorial",
+    "gains": "initsuite.theory.gains",
+    "phase_diagram": "initsuite.theory.phase",
+    "critical_sigma_w2": "initsuite.theory.phase",
+    "compare": "initsuite.results.comparison",
+    "write_report": "initsuite.report",
+}
+_SUBMODULES = ("activations", "schemes")
+
+__all__ = ["__version__", *_SUBMODULES, *sorted(_API)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"initsuite.{name}")
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
+    raise AttributeError(f"module 'initsuite' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static checkers and IDEs see the eager imports
+    from initsuite import activations, schemes
+    from initsuite.core.errors import InitsuiteError
+    from initsuite.report import write_report
+    from initsuite.results.comparison import Comparison, compare
+    from initsuite.results.sweep import SweepResult
+    from initsuite.studies.probe import apply, probe
+    from initsuite.studies.probe_factory import ProbeResult
+    from initsuite.studies.sweep import SweepConfig, sweep
+    from initsuite.studies.training import TrainingResult, train
+    from initsuite.studies.tutorial import TutorialResult, reproduce
+    from initsuite.theory.gains import gains
+    from initsuite.theory.phase import critical_sigma_w2, phase_diagram

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import InitsuiteError, unknown
-from .quadrature import gaussian_expectation
-from .spec import Param, check_keys, format_spec, params_of, parse_spec
+from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.core.quadrature import gaussian_expectation
+from initsuite.core.spec import Param, check_keys, format_spec, params_of, parse_spec
 
 __all__ = ["Activation", "ActivationInfo", "get", "list", "names", "register", "table"]
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from .errors import InitsuiteError
+from initsuite.core.errors import InitsuiteError
 
 __all__ = ["main"]
 
@@ -301,7 +301,7 @@ def _print_table(df: object, as_json: bool) -> None:
 
 
 def _cmd_schemes(args: argparse.Namespace) -> int:
-    from . import schemes
+    from initsuite import schemes
 
     matched = schemes.list(args.pattern)  # a malformed pattern raises: exit 2
     if not matched:  # like grep: exit 1 when nothing matches
@@ -319,13 +319,13 @@ def _cmd_schemes(args: argparse.Namespace) -> int:
 
 
 def _cmd_activations(args: argparse.Namespace) -> None:
-    from . import activations
+    from initsuite import activations
 
     _print_table(activations.table(), args.json)
 
 
 def _cmd_gains(args: argparse.Namespace) -> None:
-    from .gains import gains
+    from initsuite.theory.gains import gains
 
     _print_table(gains(), args.json)
     if not args.json:
@@ -337,10 +337,12 @@ def _cmd_gains(args: argparse.Namespace) -> None:
 
 
 def _cmd_phase(args: argparse.Namespace) -> None:
-    from . import activations, phase, schemes, validate
+    from initsuite import activations, schemes
+    from initsuite.core import validate
+    from initsuite.theory import phase
 
     if args.out is not None:
-        from . import store
+        from initsuite.results import store
 
         store.check_output(args.out, "file")
     act = activations.get(args.activation)
@@ -352,7 +354,7 @@ def _cmd_phase(args: argparse.Namespace) -> None:
         crit = phase.critical_sigma_w2(act, 1.0 / (3 * width) if args.bias else 0.0)
         print(f"\ncritical σ_w² (χ₁ = 1) for {act.spec} at this σ_b²: {crit:.4g}")
     if args.out:
-        from .report.figures import phase_diagram, save_figure
+        from initsuite.report.figures import phase_diagram, save_figure
 
         save_figure(phase_diagram(phase.phase_diagram(act), points), args.out)
         if not args.json:
@@ -364,9 +366,9 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     import logging
     from pathlib import Path
 
-    from . import store
-    from .config import SweepConfig
-    from .sweep import run
+    from initsuite.results import store
+    from initsuite.studies.sweep.config import SweepConfig
+    from initsuite.studies.sweep.runner import run
 
     if args.verbose:
         logging.basicConfig(format="%(name)s: %(message)s")
@@ -396,7 +398,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     else:
         executor = None
         if args.executor == "dask":
-            from .executors import DaskExecutor
+            from initsuite.studies.sweep.executors import DaskExecutor
 
             executor = DaskExecutor(args.scheduler)
         try:
@@ -416,7 +418,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
 def _cmd_report(args: argparse.Namespace) -> None:
     import warnings
 
-    from .report import PartialReportWarning, write_report
+    from initsuite.report import PartialReportWarning, write_report
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PartialReportWarning)
@@ -432,22 +434,22 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from . import store
-    from .compare import compare, parse_gates, render
-    from .results import SweepResult
+    from initsuite.results import store
+    from initsuite.results.comparison import compare, parse_gates, render
+    from initsuite.results.sweep import SweepResult
 
     gates = parse_gates(args.fail) if args.fail is not None else None
     if args.top < 0:
         raise InitsuiteError(f"--top must be >= 0, got {args.top}")
     if args.out is not None:
-        from .report.comparison import check_tabulate
+        from initsuite.report.comparison import check_tabulate
 
         check_tabulate()
         store.check_output(args.out, "file")
     result = compare(SweepResult.load(args.base), SweepResult.load(args.new), gates,
                      labels=(args.base, args.new))  # fmt: skip
     if args.out is not None:
-        from .report.comparison import compare_document
+        from initsuite.report.comparison import compare_document
 
         store.atomic_write_text(args.out, compare_document(result, top=args.top))
     if args.json:
@@ -460,8 +462,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from . import store
-    from .training import train
+    from initsuite.results import store
+    from initsuite.studies.training import train
 
     store.check_output(args.out, "replace" if args.overwrite else "new")
     result = train(
@@ -481,14 +483,14 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_probe(args: argparse.Namespace) -> None:
     import os
 
-    from . import store
-    from .probe_factory import probe_factory, timeout_available
+    from initsuite.results import store
+    from initsuite.studies.probe_factory import probe_factory, timeout_available
 
     # not given: the default limit, where the platform has one
     timeout = getattr(args, "timeout", PROBE_TIMEOUT if timeout_available() else None)
     store.check_output(args.out, "replace" if args.overwrite else "new")
     if not args.no_report:
-        from .report.probe import check_dependencies
+        from initsuite.report.probe_report import check_dependencies
 
         check_dependencies()
     # like `python -m`, let FACTORY name a module in the current directory
@@ -507,7 +509,7 @@ def _cmd_probe(args: argparse.Namespace) -> None:
     result.meta["command"] = " ".join(["initsuite", *sys.argv[1:]])
     path = result.save(args.out, overwrite=args.overwrite)
     if not args.no_report:
-        from .report.probe import write_probe_report
+        from initsuite.report.probe_report import write_probe_report
 
         write_probe_report(path)
     if not args.quiet:
@@ -516,8 +518,8 @@ def _cmd_probe(args: argparse.Namespace) -> None:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> None:
-    from . import store
-    from .tutorial import reproduce
+    from initsuite.results import store
+    from initsuite.studies.tutorial import reproduce
 
     store.check_output(args.out, "replace" if args.overwrite else "new")
     result = reproduce(seeds=args.seeds, progress=False if args.quiet else None)

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from scipy import integrate, special
 
 from initsuite import activations
-from initsuite.errors import InitsuiteError
-from initsuite.quadrature import gaussian_expectation
+from initsuite.core.errors import InitsuiteError
+from initsuite.core.quadrature import gaussian_expectation
 
 # -- independent references ------------------------------------------------------------------
 

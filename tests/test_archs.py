@@ -17,8 +17,8 @@ import torch.nn.functional as F
 
 import initsuite
 from initsuite import activations, schemes
-from initsuite.archs import parse_arch
-from initsuite.errors import InitsuiteError
+from initsuite.core.errors import InitsuiteError
+from initsuite.engine.archs import parse_arch
 from initsuite.schemes.registry import LayerContext
 
 
@@ -215,7 +215,7 @@ def test_mixed_arch_grid_counts_and_keys() -> None:
                           seeds=2, arch=archs, timing=False)  # fmt: skip
     assert len(res.cells) == 2 * 2 * 2 * 2 * 3
     assert set(res.cells["arch"]) == {"mlp", "conv:image=4,kernel=3", "resmlp:branch=2,scale=1"}
-    assert res.cells.duplicated(list(initsuite.columns.CELL_KEYS)).sum() == 0
+    assert res.cells.duplicated(list(initsuite.results.columns.CELL_KEYS)).sum() == 0
     conv = res.cells[res.cells["arch"] != "mlp"]
     assert conv["theory_final_std"].isna().all()
 

@@ -20,11 +20,11 @@ import torch.nn.functional as F
 import initsuite
 from initsuite import activations, schemes
 from initsuite.cli import main
-from initsuite.config import SweepConfig
-from initsuite.engine import readout, run_stream
-from initsuite.theory import CellTheory, grad_theory
+from initsuite.engine.mlp import readout, run_stream
+from initsuite.studies.sweep.config import SweepConfig
+from initsuite.theory.meanfield import CellTheory, grad_theory
 
-sweep_module = importlib.import_module("initsuite.sweep")
+sweep_module = importlib.import_module("initsuite.studies.sweep.runner")
 
 
 def reference_grads(

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-from initsuite import columns as C
 from initsuite.cli import _split_specs
-from initsuite.results import SweepResult
+from initsuite.results import columns as C
+from initsuite.results.sweep import SweepResult
 
 SMALL = ["--activations", "linear,relu", "--depths", "3,6", "--widths", "16", "--seeds", "2",
          "--timing-repeats", "1", "--quiet"]  # fmt: skip
@@ -81,7 +81,7 @@ def test_sweep_writes_tables_and_meta(tmp_path: Path, capsys: pytest.CaptureFixt
         ["sweep", "--schemes", "kaiming_uniform:a=0.5,mode=fan_out,normal", "--out", str(out),
          *SMALL], capsys)  # fmt: skip
     assert code == 0, err
-    # written in chunks as the sweep goes (initsuite.chunks)
+    # written in chunks as the sweep goes (initsuite.results.chunks)
     assert sorted(p.name for p in out.iterdir()) == ["chunks", "meta.json"]
     cells = SweepResult.load(out).cells
     assert list(cells.columns) == list(C.CELLS)

@@ -14,10 +14,10 @@ import pytest
 from helpers import run_cli
 
 import initsuite
-from initsuite import columns as C
-from initsuite.compare import Gate, compare, parse_gates
-from initsuite.errors import InitsuiteError
+from initsuite.core.errors import InitsuiteError
 from initsuite.report import render
+from initsuite.results import columns as C
+from initsuite.results.comparison import Gate, compare, parse_gates
 
 # normal+linear at width 64 grows 8× per layer and overflows float32 at layer 42 (final std
 # NaN), zeros underflows at layer 1 (final std 0): both edge cases of a ratio are in the grid.
@@ -399,7 +399,7 @@ def test_report_cli_with_compare(
 
 def test_ratio_helper_never_warns() -> None:
     # pytest turns warnings into errors (pyproject): 0/0, x/0 and inf/inf must be silent
-    from initsuite.gates import ratio as _ratio
+    from initsuite.results.gates import ratio as _ratio
 
     b = np.array([0.0, 0.0, 1.0, np.inf, np.nan, 2.0])
     n = np.array([0.0, 3.0, 0.0, np.inf, 1.0, 1.0])

@@ -1,7 +1,7 @@
 """Tests of the MLP engine: every cell against a plain reference written here.
 
 The reference below is the tutorial's loop, written as plainly as possible and independently
-of ``initsuite.engine``: one ``torch.Generator`` per cell, ``x = randn`` first, then for each
+of ``initsuite.engine.mlp``: one ``torch.Generator`` per cell, ``x = randn`` first, then for each
 layer the scheme fills a fresh weight (and ``uniform_`` a bias), ``F.linear``, the activation,
 and the statistics in float64 with an exact power-of-two rescaling (NumPy, not torch's
 reductions). The engine instead shares draws across activations, stacks their products and
@@ -27,11 +27,11 @@ import torch.nn.functional as F
 
 import initsuite
 from initsuite import activations, schemes
-from initsuite.engine import classify, layer_stats
+from initsuite.engine.mlp import classify, layer_stats
 from initsuite.schemes import registry
 
-# The engine module itself (``initsuite.sweep`` the attribute is the function, not the module).
-sweep_module = importlib.import_module("initsuite.sweep")
+# The engine module itself (``initsuite.studies.sweep.runner`` the attribute is the function, not the module).
+sweep_module = importlib.import_module("initsuite.studies.sweep.runner")
 
 DTYPES = {
     "float64": torch.float64,
@@ -176,7 +176,7 @@ def assert_close(actual: float, expected: float, rtol: float, what: str, atol: f
 
 
 def layer_groups(res: initsuite.SweepResult) -> dict[tuple, pd.DataFrame]:
-    keys = list(initsuite.columns.CELL_KEYS)
+    keys = list(initsuite.results.columns.CELL_KEYS)
     return {k: g.sort_values("layer") for k, g in res.layers.groupby(keys, sort=False)}
 
 
@@ -229,7 +229,7 @@ def assert_sweep_matches_reference(
     """Every cell against its reference run; ``rtol=None``: exact (STAT_RTOL) for sweeps run
     with ``shared=False``, :func:`shared_rtol` for shared draws."""
     groups = layer_groups(res)
-    keys = initsuite.columns.CELL_KEYS
+    keys = initsuite.results.columns.CELL_KEYS
     shared = res.meta["config"]["shared"]
     assert len(res.cells) > 0
     for cell in cell_rows(res):
@@ -796,7 +796,7 @@ def test_early_exit_does_not_change_reported_values() -> None:
 def test_windowed_statistics_reads_give_the_same_cells(every: int) -> None:
     """GPUs read the statistics every few layers; divergence inside a window must be cut at
     the same layer and nothing after it reported (run here on the CPU with the same code)."""
-    from initsuite import engine
+    from initsuite.engine import mlp as engine
 
     kw = dict(activations=["linear", "relu"], depths=[7, 40], widths=48, seeds=[0],
               timing=False)  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from initsuite import schemes
-from initsuite.jacobian import jacobian_singular_values, spectrum_summary
+from initsuite.engine.jacobian import jacobian_singular_values, spectrum_summary
 
 
 @pytest.mark.parametrize("depth", [1, 10, 50])
@@ -54,7 +54,7 @@ def test_sweep_records_the_spectrum_per_depth() -> None:
     """``jacobian=True`` adds the jac_* columns at every depth, equal to the module's own
     numbers for the cell; without it they are NaN."""
     import initsuite
-    from initsuite.jacobian import jacobian_summaries
+    from initsuite.engine.jacobian import jacobian_summaries
 
     kw = dict(depths=[3, 12], widths=48, seeds=[2], timing=False)
     res = initsuite.sweep(["orthogonal", "kaiming_normal"], ["linear", "relu"], jacobian=True,

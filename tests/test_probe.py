@@ -1,4 +1,4 @@
-"""``initsuite.probe`` / ``initsuite.apply`` / ``initsuite probe`` on models initsuite did not
+"""``initsuite.studies.probe`` / ``initsuite.apply`` / ``initsuite probe`` on models initsuite did not
 write: a ResNet-style CNN defined here, deep linear stacks with known growth, attention, and a
 Hugging Face BERT built from its config (when transformers is installed)."""
 
@@ -20,12 +20,12 @@ from helpers import module_on_path, run_cli
 from torch import nn
 
 import initsuite
-from initsuite import columns as C
-from initsuite.engine import GRAD_SEED_OFFSET
-from initsuite.errors import InitsuiteError
-from initsuite.probe import apply, probe
-from initsuite.probe_factory import ProbeResult
-from initsuite.report.probe import probe_summary, read_probe, write_probe_report
+from initsuite.core.errors import InitsuiteError
+from initsuite.engine.mlp import GRAD_SEED_OFFSET
+from initsuite.report.probe_report import probe_summary, read_probe, write_probe_report
+from initsuite.results import columns as C
+from initsuite.studies.probe import apply, probe
+from initsuite.studies.probe_factory import ProbeResult
 
 # --- models initsuite did not write ---------------------------------------------------------
 

@@ -14,8 +14,7 @@ import pandas as pd
 import pytest
 
 import initsuite
-from initsuite import store
-from initsuite.errors import InitsuiteError
+from initsuite.core.errors import InitsuiteError
 from initsuite.report import (
     divergence_heatmap,
     final_std_distribution,
@@ -26,6 +25,7 @@ from initsuite.report import (
     tutorial_std_vs_layer,
     write_report,
 )
+from initsuite.results import store
 
 SCHEMES = ["normal", "kaiming_normal", "zeros"]
 ACTIVATIONS = ["tanh", "relu"]

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 import initsuite
-from initsuite import chunks
 from initsuite.cli import main
-from initsuite.errors import InitsuiteError
+from initsuite.core.errors import InitsuiteError
+from initsuite.results import chunks
 
 GRID = dict(schemes=["kaiming_normal", "normal", "orthogonal", "torch_default"],
             activations=["relu", "tanh"], depths=[5, 40], widths=[16, 32, 48], seeds=2,
@@ -102,7 +102,7 @@ def test_two_concurrent_writers_leave_a_consistent_store(clean, tmp_path: Path) 
         assert p.returncode == 0, err
     res = initsuite.SweepResult.load(out)
     assert_same_tables(res, clean)
-    assert not res.cells.duplicated(list(initsuite.columns.CELL_KEYS)).any()
+    assert not res.cells.duplicated(list(initsuite.results.columns.CELL_KEYS)).any()
 
 
 def test_damaged_and_foreign_files_are_named(tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ def test_cells_are_keyed_by_configuration_and_versions(tmp_path: Path) -> None:
 
 def test_dask_local_cluster_sweep_equals_the_local_one(clean, tmp_path: Path) -> None:
     pytest.importorskip("dask.distributed")
-    from initsuite.executors import DaskExecutor
+    from initsuite.studies.sweep.executors import DaskExecutor
 
     with DaskExecutor(workers=2) as ex:
         res = initsuite.sweep(**GRID, out=tmp_path / "run", executor=ex)
@@ -188,7 +188,7 @@ def test_cli_dask_executor(tmp_path: Path) -> None:
 
 def test_unreachable_scheduler_is_one_clear_error() -> None:
     pytest.importorskip("dask.distributed")
-    from initsuite.executors import DaskExecutor
+    from initsuite.studies.sweep.executors import DaskExecutor
 
     with pytest.raises(InitsuiteError, match="cannot reach the Dask scheduler"):
         DaskExecutor("tcp://127.0.0.1:9", timeout="1s")
@@ -207,7 +207,7 @@ def test_a_grown_grid_stores_only_the_new_cells(tmp_path: Path) -> None:
     assert sorted(per_chunk) == [len(first.cells)] * 2  # the new chunk: orthogonal's cells only
     old = grown.cells[grown.cells["scheme"] == "kaiming_normal"].reset_index(drop=True)
     pd.testing.assert_frame_equal(old, first.cells)
-    assert not grown.layers.duplicated([*initsuite.columns.CELL_KEYS, "layer"]).any()
+    assert not grown.layers.duplicated([*initsuite.results.columns.CELL_KEYS, "layer"]).any()
 
 
 def test_resume_and_executor_need_a_directory() -> None:

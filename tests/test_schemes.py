@@ -21,7 +21,7 @@ from scipy import stats
 from torch import Tensor, nn
 
 from initsuite import activations, schemes
-from initsuite.errors import InitsuiteError
+from initsuite.core.errors import InitsuiteError
 from initsuite.schemes import registry
 
 init = torch.nn.init

@@ -18,7 +18,7 @@ from scipy import stats
 from torch import Tensor, nn
 
 from initsuite import schemes
-from initsuite.errors import InitsuiteError
+from initsuite.core.errors import InitsuiteError
 from initsuite.schemes.extra import TRUNCATED_NORMAL_STD, sylvester_hadamard, zero_matrix
 
 init = torch.nn.init

@@ -1,4 +1,4 @@
-"""Unit tests of initsuite.spec: parsing, formatting, typed conversion, key checks."""
+"""Unit tests of initsuite.core.spec: parsing, formatting, typed conversion, key checks."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 import pytest
 
-from initsuite.errors import InitsuiteError, did_you_mean, unknown
-from initsuite.spec import AUTO, Param, check_keys, format_spec, params_of, parse_spec
+from initsuite.core.errors import InitsuiteError, did_you_mean, unknown
+from initsuite.core.spec import AUTO, Param, check_keys, format_spec, params_of, parse_spec
 
 OWNER = "scheme 'test'"
 

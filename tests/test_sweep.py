@@ -1,4 +1,4 @@
-"""Tests of ``initsuite.sweep`` as a whole: table schemas, the grid, reproducibility, timing,
+"""Tests of ``initsuite.studies.sweep.runner`` as a whole: table schemas, the grid, reproducibility, timing,
 metadata, and one named test per kind of bad input.
 
 The numbers inside the cells are checked against a plain reference in ``test_engine.py``.
@@ -19,9 +19,10 @@ import pytest
 import torch
 
 import initsuite
-from initsuite import InitsuiteError, SweepConfig
+from initsuite.core.errors import InitsuiteError
+from initsuite.studies.sweep.config import SweepConfig
 
-sweep_module = importlib.import_module("initsuite.sweep")
+sweep_module = importlib.import_module("initsuite.studies.sweep.runner")
 
 # The schemas, as the project's spec declares them (a change here is a change of file format).
 CELLS_SCHEMA = {
@@ -76,13 +77,17 @@ def _assert_schema(df: pd.DataFrame, schema: dict[str, str]) -> None:
 
 
 def test_declared_columns_are_the_spec() -> None:
-    assert tuple(CELLS_SCHEMA) == initsuite.columns.CELLS
-    assert tuple(LAYERS_SCHEMA) == initsuite.columns.LAYERS
-    assert tuple(TIMING_SCHEMA) == initsuite.columns.TIMING
+    assert tuple(CELLS_SCHEMA) == initsuite.results.columns.CELLS
+    assert tuple(LAYERS_SCHEMA) == initsuite.results.columns.LAYERS
+    assert tuple(TIMING_SCHEMA) == initsuite.results.columns.TIMING
     declared = {
         name: dtype
-        for cols in (initsuite.columns.CELLS, initsuite.columns.LAYERS, initsuite.columns.TIMING)
-        for name, dtype, _ in initsuite.columns.describe(cols)
+        for cols in (
+            initsuite.results.columns.CELLS,
+            initsuite.results.columns.LAYERS,
+            initsuite.results.columns.TIMING,
+        )
+        for name, dtype, _ in initsuite.results.columns.describe(cols)
     }
     assert declared == {**CELLS_SCHEMA, **LAYERS_SCHEMA, **TIMING_SCHEMA}
 
@@ -117,7 +122,7 @@ def test_one_cell_per_grid_point(result: initsuite.SweepResult) -> None:
 
 
 def test_layer_rows_per_cell(result: initsuite.SweepResult) -> None:
-    keys = list(initsuite.columns.CELL_KEYS)
+    keys = list(initsuite.results.columns.CELL_KEYS)
     layers = {k: sorted(g["layer"]) for k, g in result.layers.groupby(keys)}
     assert len(layers) == len(result.cells)
     cut_short = 0
@@ -133,7 +138,7 @@ def test_same_seed_same_tables(result: initsuite.SweepResult) -> None:
     again = initsuite.sweep(**GRID, timing_repeats=2)
     pd.testing.assert_frame_equal(again.cells, result.cells, check_exact=True)
     pd.testing.assert_frame_equal(again.layers, result.layers, check_exact=True)
-    key = list(initsuite.columns.TIMING_KEYS)
+    key = list(initsuite.results.columns.TIMING_KEYS)
     pd.testing.assert_frame_equal(again.timing[key], result.timing[key])
 
 
@@ -182,7 +187,7 @@ def test_explicit_seed_list() -> None:
 
 def test_timing_rows(result: initsuite.SweepResult) -> None:
     t = result.timing
-    keys = list(initsuite.columns.TIMING_KEYS)
+    keys = list(initsuite.results.columns.TIMING_KEYS)
     expected = set(itertools.product(GRID["schemes"], GRID["widths"], ["cpu"], GRID["dtypes"]))
     assert len(t) == len(expected)
     assert set(map(tuple, t[keys].itertuples(index=False))) == expected

@@ -1,4 +1,4 @@
-"""The mean-field predictions (initsuite.theory) against closed forms, quadrature and Monte
+"""The mean-field predictions (initsuite.theory.meanfield) against closed forms, quadrature and Monte
 Carlo, and their columns in every sweep."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import pytest
 import torch
 
 import initsuite
-from initsuite import activations, schemes, theory
-from initsuite.quadrature import gaussian_expectation
+from initsuite import activations, schemes
+from initsuite.core.quadrature import gaussian_expectation
+from initsuite.theory import meanfield as theory
 
 
 @pytest.mark.parametrize("act", ["linear", "relu", "leaky_relu:negative_slope=0.2"])
@@ -180,7 +181,7 @@ def test_gains_table() -> None:
 def test_chi1_matches_a_finite_difference_of_the_network() -> None:
     """χ₁ is the mean squared singular value of one layer's Jacobian D·W/… : push a tiny
     perturbation through a wide tanh layer and compare its growth in squared norm."""
-    from initsuite.gains import chi1, fixed_point
+    from initsuite.theory.gains import chi1, fixed_point
 
     n, gain = 2048, 5 / 3
     q = fixed_point("tanh", gain**2)
@@ -332,7 +333,7 @@ def test_critical_lines_match_the_literature() -> None:
     """ReLU: χ₁ = σ_w²/2, so the critical σ_w² is 2 (He) at any σ_b²; tanh: 1 at σ_b² = 0
     (approached as q* → 0, so a finite iteration lands within 1%) and ≈ 1.76 at σ_b² = 0.05
     (Poole et al. 2016, Schoenholz et al. 2017)."""
-    from initsuite import phase
+    from initsuite.theory import phase
 
     assert phase.critical_sigma_w2("relu", 0.0) == pytest.approx(2.0, rel=1e-6)
     assert phase.critical_sigma_w2("relu", 0.3) == pytest.approx(2.0, rel=1e-6)
@@ -341,7 +342,7 @@ def test_critical_lines_match_the_literature() -> None:
 
 
 def test_phase_diagram_and_scheme_points() -> None:
-    from initsuite import phase
+    from initsuite.theory import phase
 
     grid = phase.phase_diagram("tanh", sigma_w2=[0.5, 1.5, 3.0], sigma_b2=[0.0, 0.2])
     assert len(grid) == 6

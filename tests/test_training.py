@@ -14,8 +14,8 @@ import torch
 import initsuite
 from initsuite import activations, schemes
 from initsuite.cli import main
-from initsuite.errors import InitsuiteError
-from initsuite.training import TrainingResult, load_dataset, make_mlp, train
+from initsuite.core.errors import InitsuiteError
+from initsuite.studies.training import TrainingResult, load_dataset, make_mlp, train
 
 # Small but deep enough to show the effect: 16 ReLU layers of 48 units, 120 SGD steps.
 SMALL = dict(depth=16, width=48, steps=120, lr=0.005, eval_every=10)
@@ -69,8 +69,8 @@ def test_same_seed_same_curves_and_seeds_differ() -> None:
 
 def test_tables_are_tidy(classic: TrainingResult) -> None:
     curves, runs = classic.curves, classic.runs
-    assert tuple(curves.columns) == initsuite.columns.TRAINING
-    assert tuple(runs.columns) == initsuite.columns.TRAINING_RUNS
+    assert tuple(curves.columns) == initsuite.results.columns.TRAINING
+    assert tuple(runs.columns) == initsuite.results.columns.TRAINING_RUNS
     for _, g in curves.groupby(["scheme", "seed"]):
         assert g["step"].tolist() == list(range(0, SMALL["steps"] + 1))
         evaluated = g.loc[g["train_loss"].notna(), "step"].tolist()

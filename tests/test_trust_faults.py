@@ -23,9 +23,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import initsuite
-from initsuite import InitsuiteError, SweepResult, chunks
 from initsuite.cli import main
-from initsuite.columns import CELL_KEYS
+from initsuite.core.errors import InitsuiteError
+from initsuite.results import chunks
+from initsuite.results.columns import CELL_KEYS
+from initsuite.results.sweep import SweepResult
 
 SMALL: dict[str, Any] = dict(schemes=["kaiming_normal", "normal"], activations=["relu"],
                              depths=[2, 3], widths=[4, 8], seeds=1, timing=False)  # fmt: skip

@@ -25,10 +25,12 @@ import pytest
 from helpers import run_cli
 
 import initsuite.report as R
-import initsuite.report.probe as RP
-from initsuite import InitsuiteError, SweepResult, outputs, store
+import initsuite.report.probe_report as RP
 from initsuite.cli import main
+from initsuite.core.errors import InitsuiteError
 from initsuite.report import PartialReportWarning, write_report
+from initsuite.results import outputs, store
+from initsuite.results.sweep import SweepResult
 
 SMALL = ["--activations", "relu", "--depths", "2", "--widths", "4", "--no-timing", "--quiet"]
 
@@ -200,9 +202,9 @@ def test_overwrite_refuses_the_working_directory(
 
 def _kind_dir(kind: str, out: Path) -> None:
     """A directory of ``kind`` written by that kind's own ``save``, with a report in it."""
-    from initsuite.probe_factory import ProbeResult
-    from initsuite.training import TrainingResult
-    from initsuite.tutorial import TutorialResult
+    from initsuite.studies.probe_factory import ProbeResult
+    from initsuite.studies.training import TrainingResult
+    from initsuite.studies.tutorial import TutorialResult
 
     df = pd.DataFrame({"x": [1.0]})
     meta = {"kind": kind}
@@ -563,9 +565,9 @@ def test_read_only_out_is_refused_before_compute(
 ) -> None:
     import importlib
 
-    # (initsuite.sweep is the function: the modules from sys.modules)
-    for module, name in (("initsuite.sweep", "run"), ("initsuite.training", "train"),
-                         ("initsuite.phase", "scheme_points")):  # fmt: skip
+    # (initsuite.studies.sweep.runner is the function: the modules from sys.modules)
+    for module, name in (("initsuite.studies.sweep.runner", "run"), ("initsuite.studies.training", "train"),
+                         ("initsuite.theory.phase", "scheme_points")):  # fmt: skip
         monkeypatch.setattr(importlib.import_module(module), name, _no_compute)
     parent = sweep_dir.parent
     read_only(parent)

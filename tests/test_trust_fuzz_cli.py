@@ -321,7 +321,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]
     (root / "factories").mkdir()
     (root / "factories" / f"{FACTORY_MODULE}.py").write_text(FACTORY_SOURCE)
     sys.path.insert(0, str(root / "factories"))
-    from initsuite.probe_factory import probe_factory
+    from initsuite.studies.probe_factory import probe_factory
 
     probe_factory(f"{FACTORY_MODULE}:tiny", (2, 4)).save(root / "probe")
     yield {"root": root, "base": root / "base", "new": root / "new", "probe": root / "probe"}

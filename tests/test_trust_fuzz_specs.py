@@ -19,10 +19,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from initsuite import activations, budget, schemes, theory
-from initsuite.archs import ARCH_NAMES, parse_arch
-from initsuite.config import SweepConfig
-from initsuite.errors import InitsuiteError
+from initsuite import activations, schemes
+from initsuite.core.errors import InitsuiteError
+from initsuite.engine.archs import ARCH_NAMES, parse_arch
+from initsuite.studies.sweep import budget
+from initsuite.studies.sweep.config import SweepConfig
+from initsuite.theory import meanfield as theory
 
 T = TypeVar("T")
 

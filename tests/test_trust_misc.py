@@ -19,11 +19,11 @@ from torch import Tensor, nn
 
 import initsuite
 from initsuite import schemes
-from initsuite.compare import compare, gate_table, render
-from initsuite.errors import InitsuiteError, InitsuiteTypeError
-from initsuite.probe import apply, probe
-from initsuite.probe_factory import deadline, probe_factory
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
+from initsuite.results.comparison import compare, gate_table, render
 from initsuite.schemes import registry
+from initsuite.studies.probe import apply, probe
+from initsuite.studies.probe_factory import deadline, probe_factory
 
 
 def _one_line_error(code: int, err: str) -> str:
@@ -443,7 +443,7 @@ def test_cli_default_timeout_only_where_available(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     """No SIGALRM (Windows): the default is no limit, an explicit --timeout is an error."""
-    from initsuite import probe_factory as pf
+    from initsuite.studies import probe_factory as pf
 
     seen: list[float | None] = []
     real = pf.run_probe

@@ -16,9 +16,10 @@ import pytest
 from helpers import run_cli
 
 import initsuite
-from initsuite import InitsuiteError, SweepResult, chunks, store
 from initsuite.cli import main
-from initsuite.errors import InitsuiteTypeError
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
+from initsuite.results import chunks, store
+from initsuite.results.sweep import SweepResult
 
 SMALL: dict[str, Any] = dict(schemes=["kaiming_normal", "normal"], activations=["relu"],
                              depths=[2, 3], widths=[4, 8], seeds=1, timing=False)  # fmt: skip
@@ -259,8 +260,8 @@ def test_report_and_compare_on_bad_stored_data_print_one_line(
 
 @pytest.mark.parametrize("bad", [42, None, 3.5, b"run", ["run"]])
 def test_load_functions_refuse_a_non_path(bad: Any) -> None:
-    from initsuite.probe_factory import ProbeResult
-    from initsuite.training import TrainingResult
+    from initsuite.studies.probe_factory import ProbeResult
+    from initsuite.studies.training import TrainingResult
 
     for load in (SweepResult.load, TrainingResult.load, ProbeResult.load,
                  lambda p: store.read(p, ())):  # fmt: skip

@@ -19,11 +19,15 @@ from helpers import run_cli
 from torch import Tensor
 
 import initsuite
-from initsuite import budget, phase, schemes, theory, validate
-from initsuite.config import SweepConfig
-from initsuite.errors import InitsuiteError, InitsuiteTypeError
+from initsuite import schemes
+from initsuite.core import validate
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
+from initsuite.core.spec import parse_spec
 from initsuite.schemes import registry
-from initsuite.spec import parse_spec
+from initsuite.studies.sweep import budget
+from initsuite.studies.sweep.config import SweepConfig
+from initsuite.theory import meanfield as theory
+from initsuite.theory import phase
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -306,7 +310,7 @@ def test_sizes_accept_numpy_integers() -> None:
 
 
 def test_train_probe_reproduce_take_the_same_rule() -> None:
-    from initsuite import probe_factory, training, tutorial
+    from initsuite.studies import probe_factory, training, tutorial
 
     for kwargs in ({"seeds": 2.5}, {"seeds": 3.0}, {"depth": 30.0}, {"width": "128"}):
         with pytest.raises(InitsuiteTypeError):

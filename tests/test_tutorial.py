@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from initsuite import columns as C
-from initsuite.tutorial import EXPERIMENTS, reproduce
+from initsuite.results import columns as C
+from initsuite.studies.tutorial import EXPERIMENTS, reproduce
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_tutorial_layers_table(claims) -> None:
 
 
 def test_seeds_must_allow_a_spread() -> None:
-    from initsuite import InitsuiteError
+    from initsuite.core.errors import InitsuiteError
 
     with pytest.raises(InitsuiteError, match="seeds"):
         reproduce(seeds=1)

@@ -19,12 +19,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .. import store
-from ..errors import InitsuiteError
-from ..outputs import FIGURES
-from ..results import SweepResult
-from . import markdown
-from .figures import (
+from initsuite.core.errors import InitsuiteError
+from initsuite.report import markdown
+from initsuite.report.figures import (
     cosine_vs_layer,
     divergence_heatmap,
     final_std_distribution,
@@ -37,7 +34,10 @@ from .figures import (
     steps_to_threshold,
     tutorial_std_vs_layer,
 )
-from .markdown import render, summary_table
+from initsuite.report.markdown import render, summary_table
+from initsuite.results import store
+from initsuite.results.outputs import FIGURES
+from initsuite.results.sweep import SweepResult
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -107,14 +107,14 @@ def _has(layers: pd.DataFrame, column: str) -> bool:
 
 
 def _isometry_figure() -> Figure:
-    from ..jacobian import isometry_study
+    from initsuite.engine.jacobian import isometry_study
 
     return jacobian_spectra(isometry_study())
 
 
 def _phase_figure(result: SweepResult) -> Figure:
     """The phase diagram of the sweep's activations with its schemes placed on it."""
-    from .. import phase
+    from initsuite.theory import phase
 
     config = result.meta.get("config", {})
     acts = list(dict.fromkeys(result.cells["activation"].astype(str)))
@@ -133,7 +133,7 @@ def _phase_figure(result: SweepResult) -> Figure:
     )  # fmt: skip
     points["measured"] = [seen.get((s, a), "none") for s, a in
                           zip(points["scheme"], points["activation"], strict=True)]  # fmt: skip
-    from ..theory import correlation_depth
+    from initsuite.theory.meanfield import correlation_depth
 
     layers = result.layers
     deep = layers[(layers["depth"] == layers["depth"].max()) & (layers["width"] == width)]
@@ -243,7 +243,7 @@ def write_report(
     note = _incomplete_note(run_dir, raw, partial)
     comparison = None
     if compare_dir is not None:
-        from ..compare import compare
+        from initsuite.results.comparison import compare
 
         # resolved: results/latest is a link that the next benchmark moves
         labels = (_where(compare_dir), _where(run_dir))
@@ -256,7 +256,7 @@ def write_report(
     tutorial = _load_tutorial(tutorial_dir) if tutorial_dir is not None else None
     training = None
     if training_dir is not None:
-        from ..training import TrainingResult
+        from initsuite.studies.training import TrainingResult
 
         training = TrainingResult.load(training_dir)
     out = out_dir if out_dir is not None else run_dir

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..compare import Comparison, change_table, gate_table, headline, slowest_table
-from ..errors import InitsuiteError
-from .markdown import _md
+from initsuite.core.errors import InitsuiteError
+from initsuite.report.markdown import _md
+from initsuite.results.comparison import (
+    Comparison,
+    change_table,
+    gate_table,
+    headline,
+    slowest_table,
+)
 
 __all__ = ["check_tabulate", "compare_document", "compare_section"]
 

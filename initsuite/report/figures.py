@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .. import store
-from ..errors import InitsuiteError, unknown
+from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.results import store
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..columns import DIVERGENCE_KINDS
-from ..errors import InitsuiteError, unknown
-from ..outputs import FIGURE_DIR
-from ..results import SweepResult
-from .figures import deepest, diverged, levels, ran
+from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.report.figures import deepest, diverged, levels, ran
+from initsuite.results.columns import DIVERGENCE_KINDS
+from initsuite.results.outputs import FIGURE_DIR
+from initsuite.results.sweep import SweepResult
 
 if TYPE_CHECKING:
-    from ..compare import Comparison
+    from initsuite.results.comparison import Comparison
 
 __all__ = [
     "CAPTIONED",
@@ -379,7 +379,7 @@ def _theory_section(result: SweepResult) -> str:
     """Theory vs measurement at the deepest depth: the across-seed spread of log final std
     beside the finite-width prediction, and the cells where theory and measurement disagree
     by more than that spread."""
-    from ..theory import spread
+    from initsuite.theory.meanfield import spread
 
     if "theory_final_std" not in result.cells.columns:
         return ""
@@ -653,7 +653,7 @@ def render(
             f"the sweep's first activation (`{_first_activation(result)}`).\n"
         )
     if comparison is not None:
-        from .comparison import compare_section  # it uses _md from this module
+        from initsuite.report.comparison import compare_section  # it uses _md from this module
 
         parts.append(compare_section(comparison))
     if tutorial is not None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from . import builtin as _builtin  # noqa: F401 - registers the built-ins
-from . import extra as _extra  # noqa: F401 - registers the extra schemes (after the built-ins)
-from . import residual as _residual  # noqa: F401 - residual-branch and data-dependent schemes
-from .builtin import calculate_gain, fans
-from .registry import (
+from initsuite.schemes import builtin as _builtin  # noqa: F401 - registers the built-ins
+from initsuite.schemes import extra as _extra  # noqa: F401 - registers the extra schemes (after the built-ins)
+from initsuite.schemes import residual as _residual  # noqa: F401 - residual-branch and data-dependent schemes
+from initsuite.schemes.builtin import calculate_gain, fans
+from initsuite.schemes.registry import (
     ENTRY_POINT_GROUP,
     SHARED_BASES,
     LayerContext,
@@ -93,7 +93,7 @@ def expand(
     """
     import fnmatch
 
-    from ..errors import InitsuiteError
+    from initsuite.core.errors import InitsuiteError
 
     items = [specs] if isinstance(specs, str) else builtins.list(specs)
     out: builtins.list[str] = []

@@ -15,9 +15,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from .. import activations as _activations
-from ..spec import AUTO
-from .registry import TORCH_LINEAR_NAMES, SharedDraw, register
+from initsuite import activations as _activations
+from initsuite.core.spec import AUTO
+from initsuite.schemes.registry import TORCH_LINEAR_NAMES, SharedDraw, register
 
 __all__ = ["calculate_gain", "fans", "haar_householder"]
 

@@ -13,9 +13,17 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from ..errors import InitsuiteError, unknown
-from .builtin import Gain, _gain, _no_op, _normal_shared, _uniform_shared, fans, orthogonal
-from .registry import SharedDraw, register
+from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.schemes.builtin import (
+    Gain,
+    _gain,
+    _no_op,
+    _normal_shared,
+    _uniform_shared,
+    fans,
+    orthogonal,
+)
+from initsuite.schemes.registry import SharedDraw, register
 
 __all__ = ["TRUNCATED_NORMAL_STD", "sylvester_hadamard", "zero_matrix"]
 

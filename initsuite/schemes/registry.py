@@ -25,9 +25,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from .. import activations as _activations
-from ..errors import InitsuiteError, InitsuiteTypeError, unknown
-from ..spec import AUTO, Param, check_keys, format_spec, params_of, parse_spec
+from initsuite import activations as _activations
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, unknown
+from initsuite.core.spec import AUTO, Param, check_keys, format_spec, params_of, parse_spec
 
 __all__ = [
     "ENTRY_POINT_GROUP", "ROLES", "SHARED_BASES", "LayerContext", "Scheme", "SchemeInfo",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .registry import LayerContext, get, register
+from initsuite.schemes.registry import LayerContext, get, register
 
 __all__ = ["fixup", "gpt2", "lsuv", "rezero", "skipinit"]
 
@@ -208,7 +208,7 @@ def lsuv(
     ``data(weight)`` gives the layer's output (before its activation, biases at zero as in
     the paper) on the batch; networks apply it layer by layer in order, each on the output
     of the layers before it. Without ``data``: the start draw alone."""
-    from ..errors import InitsuiteError
+    from initsuite.core.errors import InitsuiteError
 
     if not tol > 0 or max_iter < 1:
         raise InitsuiteError(f"lsuv needs tol > 0 and max_iter >= 1, got {tol}, {max_iter}")

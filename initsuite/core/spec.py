@@ -1,0 +1,188 @@
+"""Specs: a registry name with optional parameters, ``"kaiming_uniform:a=0.5,mode=fan_out"``.
+
+Parameters are checked and converted against the target function's signature, so a bad value
+fails when the spec is parsed, before any compute is spent.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+from initsuite.core.errors import InitsuiteError, did_you_mean
+
+__all__ = ["AUTO", "Param", "format_spec", "params_of", "parse_spec"]
+
+AUTO = "auto"
+"""The value of ``gain`` / ``nonlinearity`` meaning: the activation that follows the layer."""
+
+
+def parse_spec(spec: str, kind: str = "scheme") -> tuple[str, dict[str, str]]:
+    """Split ``"name:k=v,k=v"`` into the name and its raw string parameters."""
+    if not isinstance(spec, str):
+        raise InitsuiteError(f"a {kind} spec must be a string, got {type(spec).__name__}")
+    name, sep, rest = spec.strip().partition(":")
+    name = name.strip()
+    if not name:
+        raise InitsuiteError(f"empty {kind} name in spec {spec!r}")
+    raw: dict[str, str] = {}
+    if sep and not rest.strip():
+        raise InitsuiteError(f"{kind} spec {spec!r} has ':' but no parameters (write k=v)")
+    for item in rest.split(",") if rest.strip() else []:
+        key, eq, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or not key or not value:
+            raise InitsuiteError(
+                f"{kind} spec {spec!r}: parameter {item.strip()!r} is not of the form key=value"
+            )
+        if key in raw:
+            raise InitsuiteError(f"{kind} spec {spec!r}: parameter {key!r} given twice")
+        raw[key] = value
+    return name, raw
+
+
+def format_spec(name: str, params: Mapping[str, Any]) -> str:
+    """The canonical spec string: the name, then the parameters in the order given."""
+    if not params:
+        return name
+    return name + ":" + ",".join(f"{k}={_fmt(v)}" for k, v in params.items())
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One keyword parameter of a registered function: its name, type and default."""
+
+    name: str
+    annotation: Any
+    default: Any = inspect.Parameter.empty
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+    def describe(self) -> str:
+        """Human-readable type, e.g. ``float | 'auto'``."""
+        return " | ".join(_describe(t) for t in _alternatives(self.annotation))
+
+    def convert(self, value: Any, owner: str) -> Any:
+        """Convert a spec string (or check a Python value) against the annotation."""
+        alts = _alternatives(self.annotation)
+        for alt in alts:
+            ok, out = _try(alt, value)
+            if ok:
+                return out
+        # nan and ±inf are refused here, once for every scheme and activation parameter
+        why = ": it must be finite" if float in alts and _non_finite(value) else ""
+        raise InitsuiteError(
+            f"{owner}: {self.name}={value!r} is not a valid value (expected {self.describe()}){why}"
+        )
+
+
+def params_of(fn: Callable[..., Any], skip: tuple[str, ...] = ()) -> dict[str, Param]:
+    """The keyword parameters of ``fn`` after its first (the tensor), minus ``skip``."""
+    hints = typing.get_type_hints(fn)
+    sig = inspect.signature(fn)
+    out: dict[str, Param] = {}
+    for i, (name, p) in enumerate(sig.parameters.items()):
+        if i == 0 or name in skip or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        out[name] = Param(name, hints.get(name, Any), p.default)
+    return out
+
+
+def check_keys(owner: str, given: Mapping[str, Any], params: Mapping[str, Param]) -> None:
+    """Raise for a key ``params`` does not have, suggesting the nearest one."""
+    for key in given:
+        if key not in params:
+            valid = ", ".join(params) or "none"
+            hint = did_you_mean(key, params)
+            tip = f"; did you mean {hint!r}?" if hint else ""
+            raise InitsuiteError(f"{owner} has no parameter {key!r}{tip} (parameters: {valid})")
+
+
+def _alternatives(annotation: Any) -> tuple[Any, ...]:
+    origin = typing.get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        return tuple(a for arg in typing.get_args(annotation) for a in _alternatives(arg))
+    return (annotation,)
+
+
+def _describe(t: Any) -> str:
+    if typing.get_origin(t) is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(t))
+    if t is type(None):
+        return "none"
+    return getattr(t, "__name__", str(t))
+
+
+def _non_finite(value: Any) -> bool:
+    """True for a nan or ±inf given as a number or a string."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return False
+    return (
+        isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(value)
+    )
+
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def _try(t: Any, value: Any) -> tuple[bool, Any]:
+    if typing.get_origin(t) is Literal:
+        choices = typing.get_args(t)
+        text = value.strip().lower() if isinstance(value, str) else value
+        return (True, text) if text in choices else (False, None)
+    if t is bool:
+        if isinstance(value, bool):
+            return True, value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return True, value.lower() in _TRUE
+        return False, None
+    if t is int:
+        if isinstance(value, bool):
+            return False, None
+        if isinstance(value, numbers.Integral):  # also NumPy's integer scalars
+            return True, int(value)
+        if isinstance(value, str):
+            try:
+                return True, int(value)
+            except ValueError:
+                return False, None
+        return False, None
+    if t is float:
+        if isinstance(value, bool):
+            return False, None
+        if isinstance(value, numbers.Real):  # also NumPy's float32/int64 scalars
+            out = float(value)
+        elif isinstance(value, str):
+            try:
+                out = float(value)
+            except ValueError:
+                return False, None
+        else:
+            return False, None
+        return (True, out) if math.isfinite(out) else (False, None)
+    if t is str:
+        return (True, value) if isinstance(value, str) else (False, None)
+    if t is type(None):
+        is_none = value is None or (isinstance(value, str) and value.lower() == "none")
+        return (True, None) if is_none else (False, None)
+    if t is Any:
+        return True, value
+    return False, None

@@ -1,0 +1,3 @@
+"""The package version (read by pyproject and the environment record)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,163 @@
+r"""Input–output Jacobian spectra of the tutorial's MLP (dynamical isometry).
+
+For the net h_l = W_l · φ(h_{l-1}) (h_0 = x), the Jacobian of the last pre-activation with
+respect to the input is J = W_L D_{L-1} W_{L-1} ⋯ D_1 W_1, D_l = diag(φ'(h_l)). A net is
+*dynamically isometric* when every singular value of J is near 1: signals and gradients then
+pass through every layer undistorted. Known results (Saxe et al. 2013, Pennington et al.
+2017): with orthogonal weights a deep linear net has all singular values exactly 1; with
+Gaussian weights of variance 1/n the squared singular values have mean 1 and a variance that
+grows linearly with depth (L for L layers, in the wide limit); ReLU zeroes half the directions
+at every layer, so it can never be isometric.
+
+The weights are those of the sweep's cell with the same seed: x is drawn first from the seed's
+generator, then each layer's weight in order, by the scheme itself.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from initsuite import activations as _activations
+from initsuite import schemes as _schemes
+from initsuite.core.devices import DTYPES, check_device, parse_dtype
+
+__all__ = [
+    "isometry_study", "jacobian_singular_values", "jacobian_summaries", "spectrum_summary",
+]  # fmt: skip
+
+
+def _spectra(
+    scheme: str,
+    activation: str,
+    depths: list[int],
+    width: int,
+    seed: int,
+    batch: int,
+    dtype: str,
+    device: str,
+    bias: bool = False,
+) -> dict[int, torch.Tensor]:
+    """Singular values at each of ``depths``, from one pass up to the deepest (a depth-d net
+    is the first d layers of the deepest, as in sweeps). A depth whose Jacobian is not finite
+    (the forward overflowed) gets NaNs, as do all deeper ones."""
+    dev = torch.device(check_device(device))
+    dt = DTYPES[parse_dtype(dtype)]
+    init = _schemes.get(scheme)
+    act = _activations.get(activation)
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    x = torch.randn((batch, width), generator=gen, device=dev, dtype=dt)[:1]
+    w = torch.empty((width, width), device=dev, dtype=dt)
+    b = torch.empty((width,), device=dev, dtype=dt) if bias else None
+    bound = 1.0 / math.sqrt(width)  # nn.Linear's default bias, drawn after each weight
+    jac = torch.eye(width, device=dev, dtype=torch.float64)
+    h = x
+    wanted = set(depths)
+    out: dict[int, torch.Tensor] = {}
+    nan = torch.full((width,), math.nan, dtype=torch.float64)
+    for layer in range(1, max(depths) + 1):
+        if layer > 1:  # D = diag(φ'(h)) of the previous layer's pre-activation
+            z = h.detach().clone().requires_grad_(True)
+            (slope,) = torch.autograd.grad(act(z).sum(), z)
+            jac = slope[0].to(torch.float64)[:, None] * jac
+            h = act(h)
+        with torch.no_grad():
+            init(w, activation=act, generator=gen)
+            if b is not None:  # the bias does not enter J, but it moves the pre-activations
+                b.uniform_(-bound, bound, generator=gen)
+            jac = w.to(torch.float64) @ jac
+            h = torch.nn.functional.linear(h, w, b)
+        if layer in wanted:
+            finite = bool(torch.isfinite(jac).all())
+            out[layer] = torch.linalg.svdvals(jac.cpu()) if finite else nan
+            if not finite:
+                out.update({d: nan for d in depths if d > layer})
+                break
+    return out
+
+
+def jacobian_singular_values(
+    scheme: str,
+    activation: str,
+    depth: int,
+    width: int,
+    seed: int = 0,
+    batch: int = 16,
+    dtype: str = "float64",
+    device: str = "cpu",
+    bias: bool = False,
+) -> torch.Tensor:
+    """Singular values (descending, float64, on the CPU) of the input–output Jacobian of a
+    ``depth``-layer, ``width``-wide MLP at the first input row of the sweep's cell with this
+    seed and batch (the batch sets how many numbers the input takes from the generator, hence
+    which weights follow), with nn.Linear's default bias drawn after each weight if ``bias``.
+
+    The Jacobian is accumulated layer by layer (one width × width product per layer), so
+    memory does not grow with depth; the SVD of the final width × width matrix is taken in
+    float64.
+    """
+    return _spectra(scheme, activation, [depth], width, seed, batch, dtype, device, bias)[depth]
+
+
+def jacobian_summaries(
+    scheme: str,
+    activation: str,
+    depths: list[int],
+    width: int,
+    seed: int = 0,
+    batch: int = 16,
+    dtype: str = "float64",
+    device: str = "cpu",
+    bias: bool = False,
+) -> dict[int, dict[str, Any]]:
+    """:func:`spectrum_summary` at each depth, from one pass (see :func:`_spectra`)."""
+    spectra = _spectra(scheme, activation, sorted(set(depths)), width, seed, batch, dtype,
+                       device, bias)  # fmt: skip
+    return {d: spectrum_summary(sv) for d, sv in spectra.items()}
+
+
+def spectrum_summary(singular_values: torch.Tensor) -> dict[str, Any]:
+    """Mean and variance of the squared singular values, max and min, condition number."""
+    sv = singular_values.to(torch.float64)
+    if not bool(torch.isfinite(sv).all()):
+        keys = ("sv2_mean", "sv2_var", "sv_max", "sv_min", "condition")
+        return dict.fromkeys(keys, math.nan)
+    sq = sv.square()
+    smax, smin = float(sv.max()), float(sv.min())
+    return {
+        "sv2_mean": float(sq.mean()),
+        "sv2_var": float(sq.var(correction=0)),
+        "sv_max": smax,
+        "sv_min": smin,
+        "condition": smax / smin if smin > 0 else math.inf,
+    }
+
+
+ISOMETRY_SCHEMES = ("orthogonal:gain=auto", "xavier_normal:gain=auto")
+ISOMETRY_ACTIVATIONS = ("linear", "tanh", "relu")
+
+
+def isometry_study(
+    schemes: tuple[str, ...] = ISOMETRY_SCHEMES,
+    activations: tuple[str, ...] = ISOMETRY_ACTIVATIONS,
+    depths: tuple[int, ...] = (4, 32),
+    width: int = 256,
+    seeds: int = 2,
+) -> Any:
+    """Singular values of the input–output Jacobian for orthogonal vs Gaussian weights (each
+    at the activation's gain), linear vs tanh vs ReLU, as a tidy DataFrame: one row per
+    singular value (scheme, activation, depth, seed, sv), float64 weights."""
+    import pandas as pd
+
+    frames = []
+    for scheme in schemes:
+        for act in activations:
+            for seed in range(seeds):
+                spectra = _spectra(scheme, act, list(depths), width, seed, 16, "float64", "cpu")
+                for depth, sv in spectra.items():
+                    frames.append(pd.DataFrame({"scheme": scheme, "activation": act,
+                                                "depth": depth, "seed": seed,
+                                                "sv": sv.numpy()}))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)

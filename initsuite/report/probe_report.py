@@ -1,0 +1,374 @@
+"""The report of ``initsuite probe``: a figure, a summary per scheme and report.md.
+
+    >>> from initsuite.report.probe import write_probe_report
+    >>> write_probe_report("results/probe-resnet")  # doctest: +SKIP
+    PosixPath('results/probe-resnet/report.md')
+
+Reads the directory through :mod:`initsuite.store` only and never imports torch; seaborn and
+matplotlib are imported when the figure is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from initsuite.core.errors import InitsuiteError
+from initsuite.report.figures import (
+    _DASHES,
+    _decade_ticks,
+    _figure,
+    _need,
+    _outside_legend,
+    _palette,
+    _style,
+    save_figure,
+)
+from initsuite.report.markdown import FIGURE_DIR, _md
+from initsuite.results import columns as C
+from initsuite.results import store
+from initsuite.results.outputs import FIGURES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "PROBE_FIGURE",
+    "check_dependencies",
+    "probe_std",
+    "probe_summary",
+    "read_probe",
+    "render_probe",
+    "type_table",
+    "write_probe_report",
+]
+
+PROBE_FIGURE = "probe_std"
+_REPORT = "report.md"
+
+
+def schemes_in_order(frame: pd.DataFrame) -> list[str]:
+    """The schemes of ``frame`` in the order they were probed (``default`` first)."""
+    return [str(s) for s in dict.fromkeys(frame["scheme"].dropna())]
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def _first(rows: pd.DataFrame, column: str) -> Any:
+    return rows[column].iloc[0] if len(rows) else None
+
+
+def probe_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per scheme, in probe order.
+
+    Columns: ``calls`` (rows), ``modules`` (distinct modules called), ``reinitialised``
+    (modules whose weight the scheme drew), ``last_std`` (std of the last call's output),
+    ``divergence_call``/``_module``/``_kind`` (the first call that overflowed or underflowed;
+    null if none), ``first_grad_std`` (the gradient at the output of the first call that has
+    one: the end-to-end backward gain, R having std ≈ 1) and ``grad_divergence_call``/
+    ``_module``/``_kind`` (the first call, walking back from the output, whose gradient left
+    the range).
+    """
+    _need(frame, C.PROBE, "probe")
+    rows = []
+    for scheme in schemes_in_order(frame):
+        g = frame[frame["scheme"] == scheme].sort_values("call", kind="stable")
+        measured = g[g["numel"].notna()]
+        div = g[g["divergence_kind"].notna()]
+        gdiv = g[g["grad_divergence_kind"].notna()]
+        grads = g[g["grad_std"].notna()]
+        rows.append(
+            {
+                "scheme": scheme,
+                "calls": len(g),
+                "modules": int(g["module"].nunique()),
+                "reinitialised": int(g.loc[g["reinitialised"].astype(bool), "module"].nunique()),
+                "last_std": float(measured["std"].iloc[-1]) if len(measured) else math.nan,
+                "divergence_call": _first(div, "call"),
+                "divergence_module": _first(div, "module"),
+                "divergence_kind": _first(div, "divergence_kind"),
+                "first_grad_std": float(grads["grad_std"].iloc[0]) if len(grads) else math.nan,
+                "grad_divergence_call": _first(gdiv, "call"),
+                "grad_divergence_module": _first(gdiv, "module"),
+                "grad_divergence_kind": _first(gdiv, "grad_divergence_kind"),
+            }
+        )
+    out = pd.DataFrame.from_records(rows)
+    if out.empty:
+        return out
+    return out.astype({"divergence_call": "Int64", "grad_divergence_call": "Int64",
+                       "divergence_module": "string", "divergence_kind": "string",
+                       "grad_divergence_module": "string",
+                       "grad_divergence_kind": "string"})  # fmt: skip
+
+
+def type_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Median output std per module type (rows, in order of first call) and scheme
+    (columns, in probe order), over the calls with a finite std."""
+    ok = frame[np.isfinite(frame["std"].astype(float))]
+    table = ok.pivot_table(index="type", columns="scheme", values="std", aggfunc="median",
+                           observed=True)  # fmt: skip
+    types = [t for t in dict.fromkeys(frame["type"]) if t in table.index]
+    cols = [s for s in schemes_in_order(frame) if s in table.columns]
+    table = table.loc[types, cols]
+    table.columns.name = None
+    return table.reset_index()
+
+
+# --- figure ----------------------------------------------------------------------------------
+
+
+def probe_std(frame: pd.DataFrame) -> Figure:
+    """Std of each probed call's output (log y) against the call's position in execution
+    order, one line per scheme; with gradients, a second panel of ``grad_std``. A dotted
+    vertical line in a scheme's colour marks its first divergence (forward: the first call
+    that overflowed or underflowed; backward: the first, walking back, whose gradient did).
+    Grey bands mark the calls of modules a scheme re-drew. Values a log axis cannot show (NaN
+    at an overflow, 0) are left out.
+
+    Args:
+        frame: the ``probe`` table (:data:`initsuite.columns.PROBE`).
+    """
+    _need(frame, ("scheme", "call", "std", "grad_std", "divergence_kind",
+                  "grad_divergence_kind"), "probe")  # fmt: skip
+    if frame.empty:
+        raise InitsuiteError("the probe table is empty: there is nothing to plot")
+    schemes = schemes_in_order(frame)
+    panels = [("std", "divergence_kind", "std of the module's output")]
+    if bool(frame["grad_std"].notna().any()):
+        panels.append(("grad_std", "grad_divergence_kind", "std of dLoss/d(output)"))
+    last = int(frame["call"].max())
+    # the calls of modules some scheme re-drew (Conv, Linear…): where the scale is set
+    drawn = sorted(set(frame.loc[frame["reinitialised"].astype(bool), "call"].astype(int)))
+    with _style() as sns:
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+        from matplotlib.ticker import MaxNLocator
+
+        fig = _figure(9.5, 2.9 * len(panels) + 0.7)
+        axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False).ravel()
+        colors = _palette(sns, schemes)
+        dashes = dict(zip(schemes, _DASHES * len(schemes), strict=False))
+        for ax, (col, kind_col, label) in zip(axes, panels, strict=True):
+            for call in drawn:
+                ax.axvspan(call - 0.5, call + 0.5, color="0.92", lw=0, zorder=0)
+            plotted = False
+            for scheme in schemes:
+                d = frame[frame["scheme"] == scheme].sort_values("call")
+                values = d[col].astype(float)
+                ok = d[np.isfinite(values) & (values > 0)]
+                c = colors[scheme]
+                if len(ok):
+                    ax.plot(ok["call"], ok[col], color=c, dashes=dashes[scheme], lw=1.4,
+                            marker="o", ms=2.5)  # fmt: skip
+                    plotted = True
+                for call in d.loc[d[kind_col].notna(), "call"]:
+                    ax.axvline(int(call), color=c, ls=":", lw=1.2)
+            ax.set_ylabel(label)
+            ax.set_xlim(0.5, last + 0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if plotted:
+                ax.set_yscale("log")
+                _decade_ticks([ax])
+        axes[-1].set_xlabel("module call, in execution order")
+        handles: list[Any] = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8,
+                                     label=s) for s in schemes]  # fmt: skip
+        if frame[["divergence_kind", "grad_divergence_kind"]].notna().any().any():
+            handles.append(Line2D([], [], color="0.35", ls=":", label="first divergence"))
+        if drawn:
+            handles.append(Patch(color="0.92", label="re-drawn by the schemes"))
+        _outside_legend(fig, handles, "scheme")
+        fig.suptitle("Std of each module's output, in execution order")
+    return fig
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def check_dependencies() -> None:
+    """Raise unless the report's libraries (matplotlib, seaborn, tabulate) import."""
+    for name in ("matplotlib", "seaborn", "tabulate"):
+        try:
+            __import__(name)
+        except ImportError:
+            raise InitsuiteError(
+                f"the probe report needs {name}: pip install 'initsuite[report]' "
+                "(or pass --no-report)"
+            ) from None
+
+
+def read_probe(in_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The ``probe`` table (declared dtypes) and metadata of a probe directory."""
+    path = store.as_path(in_dir)
+    if path.is_dir() and not (path / "probe.parquet").exists():
+        raise InitsuiteError(
+            f"{str(path)!r} has no probe.parquet: is it a probe directory ('initsuite probe')?"
+        )
+    tables, meta = store.read(in_dir, ("probe",))
+    missing = [c for c in C.PROBE if c not in tables["probe"].columns]
+    if missing:
+        raise InitsuiteError(f"probe.parquet in {str(in_dir)!r} lacks columns {missing}")
+    return C.coerce(tables["probe"], C.PROBE), meta
+
+
+def _run_section(frame: pd.DataFrame, meta: Mapping[str, Any]) -> str:
+    cfg: Mapping[str, Any] = meta.get("config", {}) or {}
+    model: Mapping[str, Any] = meta.get("model", {}) or {}
+    env: Mapping[str, Any] = meta.get("environment", {}) or {}
+    inp: Mapping[str, Any] = meta.get("input", {}) or {}
+    schemes = ", ".join(f"`{s}`" for s in schemes_in_order(frame))
+    lines = ["## Run", ""]
+    if model:
+        lines.append(
+            f"- **Model:** `{model.get('type', '?')}` from `{cfg.get('factory', '?')}`, "
+            f"{int(model.get('parameters', 0)):,} parameters, {model.get('probed_modules', '?')} "
+            "probed modules"
+        )
+    if inp:
+        shape = ",".join(str(n) for n in inp.get("shape", []))
+        lines.append(f"- **Input:** one tensor of shape {shape}, {inp.get('values', '?')}")
+    act = cfg.get("activation")
+    lines.append(
+        f"- **Schemes:** {schemes} (`default`: the model's own initialisation)"
+        + (f"; activation `{act}` for gain=auto" if act else "")
+    )
+    if cfg:
+        lines.append(
+            f"- **Mode:** {cfg.get('mode')}; **backward:** {'yes' if cfg.get('backward') else 'no'}"
+            f"; **seed:** {cfg.get('seed')}; **device:** {cfg.get('device')}; **dtype:** "
+            f"{cfg.get('dtype')}; **embeddings re-drawn:** "
+            f"{'yes' if cfg.get('include_embeddings') else 'no'}"
+        )
+    if env:
+        lines.append(
+            f"- **Versions:** initsuite {env.get('initsuite', '?')}, torch "
+            f"{env.get('torch', '?')}, Python {env.get('python', '?')}; "
+            f"**date (UTC):** {env.get('utc_time', 'unknown')}; **git commit:** "
+            f"{env.get('git_commit') or 'unknown'}"
+        )
+    if meta.get("command"):
+        lines.append(f"- **Command:** `{meta['command']}`")
+    return "\n".join(lines) + "\n"
+
+
+def _caption(frame: pd.DataFrame) -> str:
+    grads = bool(frame["grad_std"].notna().any())
+    text = (
+        "Std (log scale) of the output of every call of a probed module (leaf modules, and "
+        "modules holding parameters of their own), in the order the calls returned, one line "
+        "per scheme. A zig-zag is the model's structure: a Conv or Linear layer sets the "
+        "scale, a norm layer resets it to about 1, an activation or pooling shrinks it; grey "
+        "bands mark the calls of the modules the schemes re-drew. A dotted vertical line "
+        "marks a scheme's first divergence (an inf/nan in the output, or a std below the "
+        "dtype's smallest normal number)."
+    )
+    if grads:
+        text += (
+            " Bottom: std of the gradient reaching each call's output, for Loss = Σ R ⊙ y with "
+            "R a fixed N(0, 1) tensor of the model output's shape (so the output's gradient "
+            "has std ≈ 1 at the right edge, and the signal runs right to left); missing "
+            "where an output does not reach y."
+        )
+    return text
+
+
+def _where(call: Any, module: Any, kind: Any) -> str:
+    """``"overflow at call 32 (31)"``, or — when there was none."""
+    return "—" if pd.isna(call) else f"{kind} at call {int(call)} (`{module}`)"
+
+
+def _summary_for_report(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`probe_summary` with each divergence in one readable column, and no gradient
+    columns without a backward pass."""
+    s = probe_summary(frame)
+    out = s[["scheme", "calls", "modules", "reinitialised", "last_std"]].copy()
+    out["first divergence"] = [
+        _where(*r) for r in zip(s["divergence_call"], s["divergence_module"],
+                                s["divergence_kind"], strict=True)]  # fmt: skip
+    if bool(frame["grad_std"].notna().any()):
+        out["first grad std"] = s["first_grad_std"]
+        out["first grad divergence"] = [
+            _where(*r) for r in zip(s["grad_divergence_call"], s["grad_divergence_module"],
+                                    s["grad_divergence_kind"], strict=True)]  # fmt: skip
+    return out.rename(columns={"last_std": "last std"})
+
+
+def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str]) -> str:
+    """report.md's text for a probe table, its metadata and the figures drawn."""
+    cfg: Mapping[str, Any] = meta.get("config", {}) or {}
+    title = cfg.get("factory") or (meta.get("model", {}) or {}).get("type") or "model"
+    parts = [f"# initsuite probe: {title}\n", _run_section(frame, meta)]
+    if PROBE_FIGURE in figures:
+        parts.append("## Figure\n")
+        parts.append(
+            f"![Std by module call]({FIGURE_DIR}/{PROBE_FIGURE}.png)\n\n"
+            f"*Figure 1: Std by module call.* {_caption(frame)}\n"
+        )
+    parts.append("## Summary\n")
+    parts.append(_md(_summary_for_report(frame)) + "\n")
+    parts.append(
+        "One row per scheme. *calls*: rows of the table (a module called twice has two); "
+        "*reinitialised*: modules whose weight the scheme drew (Linear, Conv, ConvTranspose, "
+        "MultiheadAttention, Hugging Face's Conv1D; biases, norms and embeddings keep the "
+        "model's own values unless embeddings were asked for); "
+        "*last std*: the std of the last call's output; *first divergence*: the first call whose "
+        "output overflowed (inf/nan) or underflowed (std below the dtype's smallest normal "
+        "number), — if none."
+        + (
+            " *first grad std*: the gradient at the first call's output, the end-to-end "
+            "backward gain (R has std ≈ 1); *first grad divergence*: the first call, walking back "
+            "from the output, whose gradient left the range."
+            if bool(frame["grad_std"].notna().any())
+            else ""
+        )
+        + "\n"
+    )
+    parts.append("## Median output std by module type\n")
+    parts.append(_md(type_table(frame)) + "\n")
+    parts.append(
+        "## How the numbers are made\n\n"
+        "One forward pass (and, with backward, one backward pass) per scheme, each on a fresh "
+        "model from the factory built with torch's global RNG seeded with the seed (so every "
+        "scheme starts from the same factory draw), with forward hooks on the probed modules. "
+        "A call's output is its tensor, or the first floating-point tensor of a tuple, list or "
+        "dict (Hugging Face outputs included). Std (correction=1) and mean are over all of "
+        "its elements, accumulated in float64 so they cannot overflow before the data does. "
+        "Gradients come from tensor hooks registered as each call returns (so an in-place "
+        "op after it does not change what is recorded); hooks are removed and buffers such "
+        "as BatchNorm's running statistics restored afterwards. `probe.parquet` holds every "
+        "row (`initsuite.columns.PROBE`).\n"
+    )
+    return "\n".join(parts)
+
+
+def write_probe_report(
+    run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """Write ``report.md`` and ``figures/probe_std.png`` for the probe saved in ``run_dir``
+    (default: into ``run_dir``), all or nothing: drawn into a temporary directory inside it
+    and moved into place (:func:`initsuite.store.staged`; an existing ``figures`` or
+    ``report.md`` initsuite did not write is refused).
+
+    Returns:
+        The path of ``report.md``.
+
+    Raises:
+        InitsuiteError: if ``run_dir`` is not a readable probe directory, ``out_dir`` cannot
+            be written, or the plotting libraries are missing.
+    """
+    frame, meta = read_probe(run_dir)
+    out = out_dir if out_dir is not None else run_dir
+    with store.staged(out, {FIGURE_DIR: FIGURES, _REPORT: None}) as tmp:
+        figures = []
+        if bool(np.isfinite(frame["std"].astype(float)).any()):
+            save_figure(probe_std(frame), tmp / FIGURE_DIR / f"{PROBE_FIGURE}.png")
+            figures.append(PROBE_FIGURE)
+        store.atomic_write_text(tmp / _REPORT, render_probe(frame, meta, figures))
+    return Path(out) / _REPORT

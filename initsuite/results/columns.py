@@ -1,0 +1,354 @@
+"""Every column name of the result tables, defined once, with its dtype and meaning.
+
+Tables are tidy (long): one row per cell, per layer of a cell, or per timing point. Later
+stages (store, report, compare) refer to these names only through this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from initsuite.core.errors import InitsuiteError
+
+__all__ = [
+    "CELLS",
+    "CELL_KEYS",
+    "COMPARE_CELLS",
+    "COMPARE_FAILURES",
+    "COMPARE_STATUSES",
+    "COMPARE_TIMING",
+    "DIVERGENCE_KINDS",
+    "LAYERS",
+    "OPTIONAL",
+    "PROBE",
+    "TIMING",
+    "TIMING_KEYS",
+    "TRAINING",
+    "TRAINING_KEYS",
+    "TRAINING_RUNS",
+    "coerce",
+    "conform",
+    "describe",
+    "empty",
+    "frame",
+]
+
+# name -> (pandas dtype, meaning)
+_SPEC: dict[str, tuple[str, str]] = {
+    "arch": ("string", "architecture (mlp: depth × Linear(width, width) + activation)"),
+    "scheme": ("string", "canonical scheme spec, e.g. kaiming_uniform:a=0.5"),
+    "activation": ("string", "canonical activation spec"),
+    "depth": ("int64", "number of layers"),
+    "width": ("int64", "units per layer (fan_in = fan_out = width)"),
+    "batch": ("int64", "rows of the N(0, 1) input"),
+    "seed": ("int64", "seed of the cell's torch.Generator"),
+    "device": ("string", "torch device the cell ran on"),
+    "dtype": ("string", "dtype of weights and activations"),
+    "bias": ("bool", "Linear layers with bias (U(±1/√fan_in), PyTorch's default)"),
+    "layer": ("int64", "1-based layer index"),
+    "std": ("float64", "std (correction=1) of the layer's post-activation values"),
+    "mean": ("float64", "mean of the layer's post-activation values"),
+    "input_std": ("float64", "std of the input x"),
+    "divergence_layer": ("Int64", "first layer that overflowed/underflowed/crossed a threshold"),
+    "divergence_kind": ("string", "overflow | underflow | explode | vanish; null if none"),
+    "final_std": ("float64", "std after the last computed layer (NaN if it overflowed)"),
+    "growth_per_layer": ("float64", "geometric mean of the per-layer std ratio"),
+    "error": ("string", "why the cell failed (null when it ran)"),
+    "cell_key": (
+        "string",
+        "hash of the cell's key columns, settings and versions (resume, compare)",
+    ),
+    "theory_std": (
+        "float64",
+        "mean-field prediction of std (theory.py); NaN where it does not apply",
+    ),
+    "theory_final_std": ("float64", "theory_std at the cell's last computed layer"),
+    "theory_divergence_layer": (
+        "Int64",
+        "first layer the prediction leaves the dtype's normal range",
+    ),
+    "theory_divergence_kind": ("string", "overflow | underflow per the prediction; null if none"),
+    "theory_growth_per_layer": ("float64", "theory_final_std^(1/k) at that layer k (input std 1)"),
+    "cosine": ("float64", "cosine of the input pair's pre-activations at this layer (c-map)"),
+    "theory_cosine": ("float64", "mean-field c-map prediction of cosine"),
+    "theory_chi1": ("float64", "σ_w²·E[φ'(√q z)²] at the last computed layer: >1 chaotic"),
+    "jac_sv2_mean": ("float64", "mean squared singular value of the input-output Jacobian"),
+    "jac_sv2_var": ("float64", "variance of its squared singular values (0: isometric)"),
+    "jac_sv_max": ("float64", "largest singular value of the Jacobian"),
+    "jac_sv_min": ("float64", "smallest singular value of the Jacobian"),
+    "jac_condition": ("float64", "jac_sv_max / jac_sv_min (inf when singular)"),
+    "grad_std": (
+        "float64",
+        "std of dLoss/d(layer output) for Loss = Σ R⊙h_depth, R ~ N(0, 1) fixed (--backward)",
+    ),
+    "weight_grad_norm": ("float64", "Frobenius norm of dLoss/dW of the layer"),
+    "theory_grad_std": ("float64", "mean-field grad_std: sqrt of the product of χ₁ above"),
+    "theory_weight_grad_norm": ("float64", "mean-field weight_grad_norm"),
+    "input_grad_std": ("float64", "std of dLoss/dx: the backward gain through the whole net"),
+    "theory_input_grad_std": ("float64", "mean-field input_grad_std"),
+    "weight_grad_ratio": (
+        "float64",
+        "largest / smallest weight_grad_norm over the layers (1: alike; inf: one left the range)",
+    ),
+    "grad_divergence_layer": (
+        "Int64",
+        "first layer, walking back from the output, whose gradient left the range (0: dLoss/dx)",
+    ),
+    "grad_divergence_kind": ("string", "overflow | underflow | explode | vanish; null if none"),
+    "step": ("int64", "optimiser steps taken (0: before the first update)"),
+    "batch_loss": ("float64", "cross-entropy of the minibatch at this step (before its update)"),
+    "train_loss": ("float64", "mean cross-entropy over the training split (eval steps only)"),
+    "train_accuracy": ("float64", "accuracy on the training split (eval steps only)"),
+    "test_loss": ("float64", "mean cross-entropy over the test split (eval steps only)"),
+    "test_accuracy": ("float64", "accuracy on the test split (eval steps only)"),
+    "steps": ("int64", "optimiser steps the run was given"),
+    "steps_to_threshold": (
+        "Int64",
+        "first evaluated step whose train_loss reached the threshold; null if never",
+    ),
+    "reached": ("bool", "train_loss reached the threshold within the steps"),
+    "diverged": ("bool", "the loss became inf/nan"),
+    "diverged_step": ("Int64", "step at which it did; null if never"),
+    "initial_train_loss": ("float64", "train_loss at initialisation (ln classes ≈ chance)"),
+    "final_train_loss": ("float64", "train_loss after the last step (NaN if diverged)"),
+    "final_train_accuracy": ("float64", "train accuracy after the last step"),
+    "final_test_accuracy": ("float64", "test accuracy after the last step"),
+    "init_ms": ("float64", "median time to initialise one width×width weight, ms"),
+    "init_ms_iqr": ("float64", "interquartile range of init_ms, ms"),
+    "forward_ms": (
+        "float64",
+        "median time of one layer's forward (product and the first activation), ms",
+    ),
+    "forward_ms_iqr": ("float64", "interquartile range of forward_ms, ms"),
+    "repeats": ("int64", "timed repeats behind the medians"),
+    # initsuite.probe: one row per call of a probed module of any nn.Module (std, mean,
+    # grad_std, dtype, divergence_kind and grad_divergence_kind there describe that call's
+    # output, and the divergence kinds mark only the first such call)
+    "call": ("int64", "1-based position of the module call in execution order (of returns)"),
+    "module": ("string", "qualified name of the module in the model; (root) for the model"),
+    "type": ("string", "class name of the module, e.g. Conv2d"),
+    "reinitialised": ("bool", "the scheme re-drew a weight of this module (initsuite.apply)"),
+    "shape": ("string", "shape of the output tensor recorded, comma-separated; null if none"),
+    "numel": ("Int64", "elements of that tensor; null when the output holds no float tensor"),
+    "nonfinite_fraction": ("float64", "fraction of the output's values that are inf or nan"),
+    # initsuite.compare: two runs lined up on CELL_KEYS (cells) or TIMING_KEYS (timing); base_*
+    # is the run compared against, new_* the other, and every ratio is new / base
+    "status": ("string", "same | changed | only_base | only_new (see COMPARE_STATUSES)"),
+    "base_divergence_layer": ("Int64", "divergence_layer in the base run"),
+    "new_divergence_layer": ("Int64", "divergence_layer in the new run"),
+    "divergence_shift": (
+        "Int64",
+        "new_divergence_layer - base_divergence_layer, layers; null unless both diverged",
+    ),
+    "base_final_std": ("float64", "final_std in the base run"),
+    "new_final_std": ("float64", "final_std in the new run"),
+    "final_std_ratio": (
+        "float64",
+        "new / base final_std (both 0: 1; only base 0: inf); NaN where either is not finite",
+    ),
+    "base_growth_per_layer": ("float64", "growth_per_layer in the base run"),
+    "new_growth_per_layer": ("float64", "growth_per_layer in the new run"),
+    "growth_per_layer_ratio": ("float64", "new / base growth_per_layer, as final_std_ratio"),
+    "base_input_grad_std": ("float64", "input_grad_std in the base run (--backward)"),
+    "new_input_grad_std": ("float64", "input_grad_std in the new run"),
+    "input_grad_std_ratio": ("float64", "new / base input_grad_std, as final_std_ratio"),
+    "base_grad_divergence_layer": ("Int64", "grad_divergence_layer in the base run"),
+    "new_grad_divergence_layer": ("Int64", "grad_divergence_layer in the new run"),
+    "base_error": ("string", "the base cell's error; null when it ran"),
+    "new_error": ("string", "the new cell's error; null when it ran"),
+    "fails": ("string", "the gates this row fails, comma-separated; empty when none"),
+    "base_init_ms": ("float64", "init_ms in the base run, ms"),
+    "new_init_ms": ("float64", "init_ms in the new run, ms"),
+    "init_ms_ratio": ("float64", "new / base init_ms (> 1: slower); NaN unless both ran"),
+    "base_forward_ms": ("float64", "forward_ms in the base run, ms"),
+    "new_forward_ms": ("float64", "forward_ms in the new run, ms"),
+    "forward_ms_ratio": ("float64", "new / base forward_ms (> 1: slower); NaN unless both ran"),
+    "gate": ("string", "a regression gate as written, e.g. final_std:10%"),
+    "metric": ("string", "what the gate bounds: a cells or timing column, or missing"),
+    "key": ("string", "the cell or timing row, as space-separated column=value pairs"),
+    "base": ("float64", "the metric in the base run (NaN: none, e.g. no divergence)"),
+    "new": ("float64", "the metric in the new run"),
+    "value": ("float64", "what the gate tested: a new/base ratio, a shift in layers, or cells"),
+    "limit": ("float64", "the bound exceeded: ratio 1+p (band [1/(1+p), 1+p]), layers, cells"),
+}
+
+CELL_KEYS: tuple[str, ...] = (
+    "arch", "scheme", "activation", "depth", "width", "batch", "seed", "device", "dtype",
+)  # fmt: skip
+"""The columns that identify a cell."""
+
+CELLS: tuple[str, ...] = (
+    *CELL_KEYS, "bias", "input_std", "divergence_layer", "divergence_kind", "final_std",
+    "growth_per_layer", "error", "theory_final_std", "theory_divergence_layer",
+    "theory_divergence_kind", "theory_growth_per_layer", "theory_chi1",
+    "jac_sv2_mean", "jac_sv2_var", "jac_sv_max", "jac_sv_min", "jac_condition",
+    "input_grad_std", "theory_input_grad_std", "weight_grad_ratio", "grad_divergence_layer",
+    "grad_divergence_kind", "cell_key",
+)  # fmt: skip
+
+LAYERS: tuple[str, ...] = (
+    *CELL_KEYS, "layer", "std", "mean", "theory_std", "cosine", "theory_cosine", "grad_std",
+    "weight_grad_norm", "theory_grad_std", "theory_weight_grad_norm",
+)  # fmt: skip
+
+TIMING_KEYS: tuple[str, ...] = ("scheme", "width", "device", "dtype")
+TIMING: tuple[str, ...] = (
+    *TIMING_KEYS, "init_ms", "init_ms_iqr", "forward_ms", "forward_ms_iqr", "repeats",
+)  # fmt: skip
+
+TRAINING_KEYS: tuple[str, ...] = ("scheme", "activation", "depth", "width", "seed")
+"""The columns that identify a training run (depth counts every Linear layer)."""
+TRAINING: tuple[str, ...] = (
+    *TRAINING_KEYS, "step", "batch_loss", "train_loss", "train_accuracy", "test_loss",
+    "test_accuracy",
+)  # fmt: skip
+TRAINING_RUNS: tuple[str, ...] = (
+    *TRAINING_KEYS, "steps", "steps_to_threshold", "reached", "diverged", "diverged_step",
+    "initial_train_loss", "final_train_loss", "final_train_accuracy", "final_test_accuracy",
+)  # fmt: skip
+
+PROBE: tuple[str, ...] = (
+    "scheme", "seed", "call", "module", "type", "reinitialised", "shape", "dtype", "numel",
+    "std", "mean", "nonfinite_fraction", "grad_std", "divergence_kind", "grad_divergence_kind",
+)  # fmt: skip
+"""``initsuite.probe``: one row per module call (``scheme`` is ``default`` for the model's
+own initialisation)."""
+
+DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish")
+
+COMPARE_STATUSES: tuple[str, ...] = ("same", "changed", "only_base", "only_new")
+"""How a cell of one run relates to the other's (``initsuite.compare``): ``same`` (divergence
+layer, error and final std / growth within the comparison's rtol), ``changed``, or present in
+one run only."""
+COMPARE_CELLS: tuple[str, ...] = (
+    *CELL_KEYS, "status", "base_divergence_layer", "new_divergence_layer", "divergence_shift",
+    "base_final_std", "new_final_std", "final_std_ratio", "base_growth_per_layer",
+    "new_growth_per_layer", "growth_per_layer_ratio", "base_input_grad_std",
+    "new_input_grad_std", "input_grad_std_ratio", "base_grad_divergence_layer",
+    "new_grad_divergence_layer", "base_error", "new_error", "fails",
+)  # fmt: skip
+COMPARE_TIMING: tuple[str, ...] = (
+    *TIMING_KEYS, "base_init_ms", "new_init_ms", "init_ms_ratio", "base_forward_ms",
+    "new_forward_ms", "forward_ms_ratio", "fails",
+)  # fmt: skip
+COMPARE_FAILURES: tuple[str, ...] = ("gate", "metric", "key", "base", "new", "value", "limit")
+"""One row per gate violation (``initsuite.compare``)."""
+
+OPTIONAL: frozenset[str] = frozenset({
+    "theory_std", "cosine", "theory_cosine", "theory_final_std", "theory_divergence_layer",
+    "theory_divergence_kind", "theory_growth_per_layer", "theory_chi1", "jac_sv2_mean",
+    "jac_sv2_var", "jac_sv_max", "jac_sv_min", "jac_condition", "grad_std", "weight_grad_norm",
+    "theory_grad_std", "theory_weight_grad_norm", "input_grad_std", "theory_input_grad_std",
+    "weight_grad_ratio", "grad_divergence_layer", "grad_divergence_kind", "cell_key",
+})  # fmt: skip
+"""Columns added after the first file format: results written before them load with the
+columns empty (null) instead of failing."""
+
+
+def frame(columns: tuple[str, ...], records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Build a table with exactly ``columns``, in order, each with its declared dtype."""
+    return coerce(pd.DataFrame.from_records(list(records), columns=list(columns)), columns)
+
+
+def coerce(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``df`` restricted to ``columns``, in order, each cast to its declared dtype."""
+    return df[list(columns)].astype({c: _SPEC[c][0] for c in columns})
+
+
+def conform(
+    df: pd.DataFrame, columns: tuple[str, ...], where: str, keys: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """A stored table as ``columns``, each in its declared dtype, refusing what would not
+    convert exactly: a missing column (an :data:`OPTIONAL` one loads null), a value of another
+    type (never coerced to null or truncated), a null in a ``keys`` column. ``where`` names
+    the table (its file) in the one-line :class:`InitsuiteError`."""
+    missing = [c for c in columns if c not in df.columns and c not in OPTIONAL]
+    if missing:
+        foreign = [str(c) for c in df.columns if c not in _SPEC]
+        hint = f" (it holds {foreign}, which initsuite never writes)" if foreign else ""
+        raise InitsuiteError(
+            f"{where} lacks column {missing[0]!r}{hint}: damaged, or not written by initsuite"
+        )
+    frame = df.reset_index(drop=True)
+    changed = {c: empty(c, len(frame)) if c not in frame.columns else _exact(frame[c], c, where)
+               for c in columns
+               if c not in frame.columns or str(frame[c].dtype) != _SPEC[c][0]}  # fmt: skip
+    frame = frame.assign(**changed)[list(columns)] if changed else frame[list(columns)]
+    for c in keys:
+        nulls = np.flatnonzero(frame[c].isna().to_numpy())
+        if len(nulls):
+            raise InitsuiteError(
+                f"column {c!r} of {where} is null in row {int(nulls[0])}: every row needs its "
+                "key; damaged, or not written by initsuite"
+            )
+    return frame
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_number(v: Any) -> bool:
+    return _is_int(v) or isinstance(v, (float, np.floating))
+
+
+# what each declared dtype accepts of a stored value (non-null); anything else is refused
+_ACCEPTS = {
+    "string": ("a string", lambda v: isinstance(v, str)),
+    "int64": ("an integer", _is_int),
+    "Int64": ("an integer", lambda v: _is_int(v) or (_is_number(v) and float(v).is_integer())),
+    "float64": ("a number", _is_number),
+    "bool": ("a boolean", lambda v: isinstance(v, (bool, np.bool_))),
+}
+
+
+def _exact(s: pd.Series, column: str, where: str) -> pd.Series:
+    """``s`` in ``column``'s declared dtype; an error naming the column for any value that
+    would not convert exactly (a string in a number column, a number in a string column)."""
+    want = _SPEC[column][0]
+    if str(s.dtype) == want:
+        return s
+    if want not in _ACCEPTS:
+        raise InitsuiteError(f"column {column!r} has no loader for dtype {want!r}")
+    what, ok = _ACCEPTS[want]
+    if want in ("int64", "bool") and s.isna().any():
+        bad: Any = None
+    else:
+        bad = next((v for v in s.dropna() if not ok(v)), _NONE)
+    if bad is _NONE:
+        try:
+            out = s.astype(want)
+        except (TypeError, ValueError, OverflowError):
+            bad = s.dropna().iloc[0]
+        else:
+            if int(out.isna().sum()) == int(s.isna().sum()):
+                return out
+            bad = s[out.isna() & s.notna()].iloc[0]
+    raise InitsuiteError(
+        f"column {column!r} of {where} holds {_show(bad)} ({s.dtype}), not {what}: damaged, "
+        "or not written by initsuite"
+    )
+
+
+_NONE = object()
+
+
+def _show(v: Any) -> str:
+    text = "a null" if v is None or (isinstance(v, float) and v != v) else repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def empty(column: str, length: int) -> pd.Series:
+    """A null column of ``column``'s declared dtype."""
+    dtype = _SPEC[column][0]
+    return pd.Series([None] * length if dtype != "float64" else [float("nan")] * length,
+                     dtype=dtype)  # fmt: skip
+
+
+def describe(columns: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(name, dtype, meaning) for each column, for docs and the report."""
+    return [(c, *_SPEC[c]) for c in columns]

@@ -1,0 +1,488 @@
+"""``initsuite.compare``: line up two saved sweeps cell by cell and gate regressions.
+
+    >>> from initsuite import SweepResult
+    >>> from initsuite.compare import compare
+    >>> cmp = compare(SweepResult.load("results/old"), SweepResult.load("results/new"),
+    ...               gates="final_std:10%,divergence_layer:0,init_ms:20%")  # doctest: +SKIP
+    >>> cmp.passed, cmp.summary()  # doctest: +SKIP
+
+Cells are matched on :data:`initsuite.columns.CELL_KEYS`, timing rows on
+:data:`~initsuite.columns.TIMING_KEYS`. Every ratio is new / base. Gates
+(:mod:`initsuite.gates`) are parsed from strings such as
+``final_std:10%,divergence_layer:0,init_ms:20%,missing:0``, the way pytest-benchmark's
+``--benchmark-compare-fail=min:5%`` is. Cells in one run only are always reported; they fail
+only through ``missing:N`` (more than N base cells absent from the new run), and cells only in
+the new run (a grown grid) never fail. Two runs with no cell in common are said so in a note,
+and fail any gates (failure ``cells_in_common``) unless an explicit ``missing:N`` decides.
+
+Never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.results import columns as C
+from initsuite.results.gates import (
+    GATE_METRICS,
+    Gate,
+    differs,
+    floats,
+    layers_moved,
+    normalise,
+    outside_band,
+    parse_gates,
+    ratio,
+    same_nonfinite,
+)
+from initsuite.results.sweep import SweepResult
+
+__all__ = ["GATE_METRICS", "Comparison", "Gate", "compare", "parse_gates", "render"]
+
+# metadata that makes two runs' numbers or timings incomparable when it differs
+_ENV_KEYS = ("initsuite", "torch", "cuda", "cpu", "torch_threads", "gpus")
+
+IN_COMMON_GATE = "cells_in_common"
+"""The ``gate`` of the failure added when gates are applied to two runs with no cell in
+common (its ``base``/``new``: the cells of each run; ``value`` 0, ``limit`` 1: at least one)."""
+NO_CELLS_IN_COMMON = (
+    "no cells in common: no cell key is in both runs, so nothing was compared (any --fail "
+    "gates fail unless an explicit missing:N allows it)"
+)
+
+# --- lining up -------------------------------------------------------------------------------
+
+_CELL_VALUES = ("divergence_layer", "final_std", "growth_per_layer", "input_grad_std",
+                "grad_divergence_layer", "error")  # fmt: skip
+_TIMING_VALUES = ("init_ms", "forward_ms")
+
+
+def _check_unique(df: pd.DataFrame, keys: tuple[str, ...], which: str, table: str) -> None:
+    dup = df.duplicated(list(keys), keep=False)
+    if dup.any():
+        first = _key_text(df[dup].iloc[0], keys)
+        raise InitsuiteError(
+            f"the {which} run's {table} has {int(dup.sum())} rows sharing their key "
+            f"(e.g. {first}): is it one sweep?"
+        )
+
+
+def _key_text(row: pd.Series, keys: tuple[str, ...]) -> str:
+    return " ".join(f"{k}={row[k]}" for k in keys)
+
+
+def _join(base: pd.DataFrame, new: pd.DataFrame, keys: tuple[str, ...],
+          values: tuple[str, ...]) -> pd.DataFrame:  # fmt: skip
+    """Outer join on ``keys`` with ``base_*``/``new_*`` value columns and a ``_merge`` side."""
+    b = base[[*keys, *values]].rename(columns={v: f"base_{v}" for v in values})
+    n = new[[*keys, *values]].rename(columns={v: f"new_{v}" for v in values})
+    return b.merge(n, on=list(keys), how="outer", indicator=True, sort=True)
+
+
+def _line_up_cells(base: pd.DataFrame, new: pd.DataFrame, rtol: float) -> pd.DataFrame:
+    m = _join(base, new, C.CELL_KEYS, _CELL_VALUES)
+    bd, nd = floats(m["base_divergence_layer"]), floats(m["new_divergence_layer"])
+    m["divergence_shift"] = pd.array(np.where(np.isnan(bd) | np.isnan(nd), np.nan, nd - bd),
+                                     dtype="Float64")  # fmt: skip
+    for v in ("final_std", "growth_per_layer", "input_grad_std"):
+        m[f"{v}_ratio"] = ratio(floats(m[f"base_{v}"]), floats(m[f"new_{v}"]))
+    bg, ng = floats(m["base_grad_divergence_layer"]), floats(m["new_grad_divergence_layer"])
+    changed = (
+        layers_moved(bd, nd, 0)
+        | layers_moved(bg, ng, 0)
+        | differs(floats(m["base_final_std"]), floats(m["new_final_std"]), rtol)
+        | differs(floats(m["base_growth_per_layer"]), floats(m["new_growth_per_layer"]), rtol)
+        | differs(floats(m["base_input_grad_std"]), floats(m["new_input_grad_std"]), rtol)
+        | (m["base_error"].isna() != m["new_error"].isna()).to_numpy(bool)
+    )
+    side = m["_merge"].astype(str).to_numpy()
+    m["status"] = np.select([side == "left_only", side == "right_only", changed],
+                            ["only_base", "only_new", "changed"], "same")  # fmt: skip
+    m["fails"] = ""
+    return m
+
+
+def _line_up_timing(base: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    m = _join(base, new, C.TIMING_KEYS, _TIMING_VALUES)
+    for v in _TIMING_VALUES:
+        b, n = floats(m[f"base_{v}"]), floats(m[f"new_{v}"])
+        m[f"{v}_ratio"] = np.where(b > 0, ratio(b, n), np.nan)
+    m["fails"] = ""
+    return m
+
+
+# --- gate evaluation -------------------------------------------------------------------------
+
+
+def _violations(gate: Gate, cells: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
+    """``gate``'s failures (columns COMPARE_FAILURES); appends the gate to the ``fails``
+    column of the failing rows of ``cells`` or ``timing``, in place."""
+    if gate.kind == "slower":
+        table, keys = timing, C.TIMING_KEYS
+        b, n = floats(table[f"base_{gate.metric}"]), floats(table[f"new_{gate.metric}"])
+        value = table[f"{gate.metric}_ratio"].to_numpy(float)
+        bad = np.isfinite(value) & (value > gate.bound)
+    elif gate.kind == "cells":
+        table, keys = cells, C.CELL_KEYS
+        dropped = (table["status"] == "only_base").to_numpy(bool)
+        b = n = np.full(len(table), np.nan)
+        value = np.full(len(table), float(dropped.sum()))
+        bad = dropped & (dropped.sum() > gate.limit)
+    else:
+        table, keys = cells, C.CELL_KEYS
+        both = table["status"].isin(["same", "changed"]).to_numpy(bool)
+        b, n = floats(table[f"base_{gate.metric}"]), floats(table[f"new_{gate.metric}"])
+        if gate.kind == "ratio":
+            value = table[f"{gate.metric}_ratio"].to_numpy(float)
+            bad = both & outside_band(b, n, gate.limit)
+        elif gate.kind == "layers":
+            value = np.where(np.isnan(b) | np.isnan(n), np.nan, n - b)
+            bad = both & layers_moved(b, n, gate.limit)
+        else:
+            raise InitsuiteError(
+                unknown("gate kind", gate.kind, sorted(set(GATE_METRICS.values())))
+            )
+    idx = np.flatnonzero(bad)
+    col = table.columns.get_loc("fails")
+    for i in idx:
+        prev = table.iat[i, col]
+        table.iat[i, col] = f"{prev},{gate}" if prev else str(gate)
+    rows = table.iloc[idx]
+    return pd.DataFrame({
+        "gate": str(gate), "metric": gate.metric,
+        "key": [_key_text(r, keys) for _, r in rows.iterrows()],
+        "base": b[idx], "new": n[idx], "value": value[idx], "limit": gate.bound,
+    })  # fmt: skip
+
+
+# --- the comparison --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two sweeps lined up: what :func:`compare` returns.
+
+    Attributes:
+        cells: one row per cell key in either run (columns
+            :data:`~initsuite.columns.COMPARE_CELLS`).
+        timing: one row per timing key in either run (:data:`~initsuite.columns.COMPARE_TIMING`).
+        failures: one row per gate violation (:data:`~initsuite.columns.COMPARE_FAILURES`).
+        gates: the gates applied (none: nothing can fail).
+        labels: names of the base and new runs, for display.
+        rtol: relative change below which final std, growth and input gradient std count
+            as the same.
+        notes: configuration or environment differences that explain or qualify changes.
+    """
+
+    cells: pd.DataFrame
+    timing: pd.DataFrame
+    failures: pd.DataFrame
+    gates: tuple[Gate, ...] = ()
+    labels: tuple[str, str] = ("base", "new")
+    rtol: float = 1e-4
+    notes: tuple[str, ...] = ()
+    commits: tuple[str | None, str | None] = field(default=(None, None))
+
+    @property
+    def passed(self) -> bool:
+        """No gate was exceeded."""
+        return self.failures.empty
+
+    def counts(self) -> dict[str, int]:
+        """Cells per status (every status of COMPARE_STATUSES, zeros included)."""
+        vc = self.cells["status"].value_counts()
+        return {s: int(vc.get(s, 0)) for s in C.COMPARE_STATUSES}
+
+    def summary(self) -> pd.DataFrame:
+        """One row per status: ``cells`` and how many of them fail a gate (``failing``)."""
+        failing = self.cells["fails"].astype(str) != ""
+        return pd.DataFrame({
+            "status": list(C.COMPARE_STATUSES),
+            "cells": list(self.counts().values()),
+            "failing": [int((failing & (self.cells["status"] == s)).sum())
+                        for s in C.COMPARE_STATUSES],
+        })  # fmt: skip
+
+    def largest_changes(self, n: int = 10) -> pd.DataFrame:
+        """The ``n`` changed cells that matter most: those failing a gate first, then the
+        largest divergence shift (one appearing or vanishing counts as infinite), then the
+        largest |log final std ratio| (a change of finiteness counting as infinite)."""
+        c = self.cells[self.cells["status"] == "changed"]
+        b, nd = floats(c["base_divergence_layer"]), floats(c["new_divergence_layer"])
+        moved = np.where(np.isnan(b) & np.isnan(nd), 0.0, np.abs(nd - b))
+        moved = np.where(np.isnan(moved), np.inf, moved)
+        r = c["final_std_ratio"].to_numpy(float)
+        with np.errstate(divide="ignore"):
+            logr = np.abs(np.log(np.where(r > 0, r, np.inf)))  # ratio 0: infinitely far too
+        unchanged = same_nonfinite(floats(c["base_final_std"]), floats(c["new_final_std"]))
+        logr = np.where(np.isnan(r), np.where(unchanged, 0.0, np.inf), logr)
+        order = pd.DataFrame({"f": (c["fails"] != "").to_numpy(bool), "m": moved, "l": logr})
+        idx = order.sort_values(["f", "m", "l"], ascending=False, kind="stable").index[:n]
+        return c.iloc[idx].reset_index(drop=True)
+
+    def only(self, side: Literal["base", "new"]) -> pd.DataFrame:
+        """Cells present in one run only, counted per (arch, scheme, activation)."""
+        c = self.cells[self.cells["status"] == f"only_{side}"]
+        g = c.groupby(["arch", "scheme", "activation"], observed=True, sort=True)
+        return g.size().reset_index(name="cells")
+
+    def timing_ratios(self) -> pd.DataFrame:
+        """Per (device, dtype): timing rows in both runs and the geometric mean, smallest and
+        largest of the init and forward ratios (new / base; > 1 is slower)."""
+        t = self.timing[self.timing["init_ms_ratio"].notna() | self.timing["forward_ms_ratio"]
+                        .notna()]  # fmt: skip
+        rows = []
+        for (device, dtype), g in t.groupby(["device", "dtype"], observed=True, sort=True):
+            row: dict[str, Any] = {"device": device, "dtype": dtype, "rows": len(g)}
+            for v in _TIMING_VALUES:
+                r = g[f"{v}_ratio"].dropna().astype(float)
+                r = r[(r > 0) & np.isfinite(r)]
+                row[f"{v} ratio (geo. mean)"] = float(np.exp(np.log(r).mean())) if len(r) \
+                    else np.nan  # fmt: skip
+                row[f"{v} min"] = float(r.min()) if len(r) else np.nan
+                row[f"{v} max"] = float(r.max()) if len(r) else np.nan
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def slowest(self, n: int = 5) -> pd.DataFrame:
+        """The ``n`` timing rows with the largest init or forward ratio (failing rows first)."""
+        t = self.timing
+        worst = t[["init_ms_ratio", "forward_ms_ratio"]].max(axis=1, skipna=True)
+        order = pd.DataFrame({"f": (t["fails"] != "").to_numpy(bool), "w": worst.to_numpy()})
+        order = order[order["w"].notna()]
+        idx = order.sort_values(["f", "w"], ascending=False, kind="stable").index[:n]
+        return t.iloc[idx].reset_index(drop=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: labels, gates, passed, counts, notes, failures, the cells that are not
+        ``same`` and every timing row (NaN and ±inf as null)."""
+        return {
+            "base": self.labels[0],
+            "new": self.labels[1],
+            "commits": list(self.commits),
+            "gates": [str(g) for g in self.gates],
+            "passed": self.passed,
+            "rtol": self.rtol,
+            "counts": self.counts(),
+            "notes": list(self.notes),
+            "failures": _records(self.failures),
+            "cells": _records(self.cells[self.cells["status"] != "same"]),
+            "timing": _records(self.timing),
+        }
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts of plain Python values; NaN, inf and NA become None (strict JSON)."""
+    out = []
+    for row in df.to_dict(orient="records"):
+        clean: dict[str, Any] = {}
+        for k, v in row.items():
+            if v is None or v is pd.NA or (isinstance(v, float) and not math.isfinite(v)):
+                clean[str(k)] = None
+            elif isinstance(v, np.generic):
+                clean[str(k)] = v.item()
+            else:
+                clean[str(k)] = v
+        out.append(clean)
+    return out
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _notes(base: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
+    """Configuration and environment differences between the two runs' metadata."""
+    notes = []
+    bc, nc = base.get("config") or {}, new.get("config") or {}
+    diff = [k for k in sorted(set(bc) | set(nc)) if bc.get(k) != nc.get(k)]
+    if diff:
+        parts = [f"{k} {_short(bc.get(k))} → {_short(nc.get(k))}" for k in diff]
+        notes.append("configurations differ: " + "; ".join(parts))
+    be, ne = base.get("environment") or {}, new.get("environment") or {}
+    diff = [k for k in _ENV_KEYS if be.get(k) != ne.get(k)]
+    if diff:
+        parts = [f"{k} {_short(be.get(k))} → {_short(ne.get(k))}" for k in diff]
+        notes.append("environments differ (timing ratios compare different setups): "
+                     + "; ".join(parts))  # fmt: skip
+    return tuple(notes)
+
+
+def compare(
+    base: SweepResult,
+    new: SweepResult,
+    gates: str | Mapping[str, Gate | str | int] | None = None,
+    *,
+    rtol: float = 1e-4,
+    labels: tuple[str, str] = ("base", "new"),
+) -> Comparison:
+    """Line up the cells and timing rows of two sweeps and apply regression gates.
+
+    Args:
+        base: the run compared against (e.g. the previous benchmark).
+        new: the run under test.
+        gates: ``"final_std:10%,divergence_layer:0,init_ms:20%"``, a mapping such as
+            ``{"final_std": "10%", "divergence_layer": 0}`` (percentages as strings), or the
+            dict of :func:`parse_gates`. Default: none (nothing fails). Semantics: see the
+            module docstring.
+        rtol: relative change of final std, growth per layer or input gradient std above
+            which a cell counts as ``changed`` (default 1e-4: same seeds give identical
+            numbers, and rounding differences of a reordered float32 sum stay far below it).
+        labels: names of the two runs in summaries (e.g. their directories).
+
+    Returns:
+        A :class:`Comparison`; ``passed`` is False when a gate was exceeded.
+
+    Raises:
+        InitsuiteError: for a malformed gate, or a run with two rows of one key.
+    """
+    applied = normalise(gates)  # bad gates fail before any work
+    if not (math.isfinite(rtol) and rtol >= 0):
+        raise InitsuiteError(f"rtol must be a finite number >= 0, got {rtol!r}")
+    for which, r in (("base", base), ("new", new)):
+        _check_unique(r.cells, C.CELL_KEYS, which, "cells")
+        _check_unique(r.timing, C.TIMING_KEYS, which, "timing")
+    cells = _line_up_cells(base.cells, new.cells, rtol)
+    timing = _line_up_timing(base.timing, new.timing)
+    found = [_violations(g, cells, timing) for g in applied]
+    found.append(_nothing_in_common(applied, cells))
+    failures = C.frame(C.COMPARE_FAILURES, [])
+    if any(len(f) for f in found):
+        failures = C.coerce(pd.concat([f for f in found if len(f)], ignore_index=True),
+                            C.COMPARE_FAILURES)  # fmt: skip
+    commits = (_commit(base.meta), _commit(new.meta))
+    notes = _notes(base.meta, new.meta)
+    if not _in_common(cells):
+        notes = (NO_CELLS_IN_COMMON, *notes)
+    return Comparison(
+        C.coerce(cells, C.COMPARE_CELLS), C.coerce(timing, C.COMPARE_TIMING), failures,
+        applied, labels, rtol, notes, commits,
+    )  # fmt: skip
+
+
+def _in_common(cells: pd.DataFrame) -> int:
+    """Cells present in both runs."""
+    return int(cells["status"].isin(["same", "changed"]).sum())
+
+
+def _nothing_in_common(applied: tuple[Gate, ...], cells: pd.DataFrame) -> pd.DataFrame:
+    """The implicit failure of gates applied to two runs that share no cell: every gate
+    would pass having compared nothing. An explicit ``missing`` gate decides instead."""
+    if not applied or any(g.kind == "cells" for g in applied) or _in_common(cells):
+        return C.frame(C.COMPARE_FAILURES, [])
+    n = cells["status"].value_counts()
+    return pd.DataFrame({
+        "gate": [IN_COMMON_GATE], "metric": ["missing"], "key": ["no cell key in both runs"],
+        "base": [float(n.get("only_base", 0))], "new": [float(n.get("only_new", 0))],
+        "value": [0.0], "limit": [1.0],
+    })  # fmt: skip
+
+
+def _commit(meta: Mapping[str, Any]) -> str | None:
+    commit = (meta.get("environment") or {}).get("git_commit")
+    return None if commit is None else str(commit)
+
+
+# --- plain-text summary (the CLI's) ----------------------------------------------------------
+
+
+def shown_keys(cells: pd.DataFrame) -> list[str]:
+    """The cell keys worth a column: scheme, activation, depth, and any other that varies."""
+    always = ("scheme", "activation", "depth")
+    return [k for k in C.CELL_KEYS if k in always or cells[k].nunique(dropna=True) > 1]
+
+
+def change_table(cmp: Comparison, n: int = 10) -> pd.DataFrame:
+    """:meth:`Comparison.largest_changes` with the columns a reader needs."""
+    top = cmp.largest_changes(n)
+    cols = [*shown_keys(cmp.cells), "base_divergence_layer", "new_divergence_layer",
+            "base_final_std", "new_final_std", "final_std_ratio", "fails"]  # fmt: skip
+    names = {"base_divergence_layer": "base div", "new_divergence_layer": "new div",
+             "base_final_std": "base final std", "new_final_std": "new final std",
+             "final_std_ratio": "ratio"}  # fmt: skip
+    return top[cols].rename(columns=names)
+
+
+def slowest_table(cmp: Comparison, n: int = 5) -> pd.DataFrame:
+    """:meth:`Comparison.slowest` with readable headers."""
+    names = {"base_init_ms": "base init ms", "new_init_ms": "new init ms",
+             "init_ms_ratio": "init ratio", "base_forward_ms": "base fwd ms",
+             "new_forward_ms": "new fwd ms", "forward_ms_ratio": "fwd ratio"}  # fmt: skip
+    return cmp.slowest(n).rename(columns=names)
+
+
+def gate_table(cmp: Comparison) -> pd.DataFrame:
+    """One row per gate: violations and the most extreme failing value (for a two-sided
+    band, the ratio furthest from 1 on a log scale)."""
+    rows = []
+    for g in cmp.gates:
+        f = cmp.failures[cmp.failures["gate"] == str(g)]
+        v = f["value"].astype(float)
+        far = (np.abs(np.log(v[v > 0])) if g.kind == "ratio" else v.abs()).dropna()
+        worst = float(v.loc[far.idxmax()]) if len(far) else np.nan
+        rows.append({"gate": str(g), "violations": len(f), "worst": worst,
+                     "result": "FAIL" if len(f) else "pass"})  # fmt: skip
+    if (cmp.failures["gate"] == IN_COMMON_GATE).any():
+        rows.append({"gate": IN_COMMON_GATE, "violations": 1, "worst": 0.0, "result": "FAIL"})
+    return pd.DataFrame(rows, columns=["gate", "violations", "worst", "result"])
+
+
+def headline(cmp: Comparison) -> str:
+    """One sentence of counts."""
+    c = cmp.counts()
+    n_base = c["same"] + c["changed"] + c["only_base"]
+    n_new = c["same"] + c["changed"] + c["only_new"]
+    return (
+        f"{n_base} cells in base, {n_new} in new: {c['same']} same, {c['changed']} changed "
+        f"(divergence layer moved, error appeared or vanished, or final std / growth beyond "
+        f"rtol {cmp.rtol:g}), {c['only_base']} only in base, {c['only_new']} only in new"
+    )
+
+
+def _cells(n: int) -> str:
+    return f"{n} cell" if n == 1 else f"{n} cells"
+
+
+def _table(df: pd.DataFrame) -> str:
+    options = ("display.width", 200, "display.max_colwidth", 50, "display.max_rows", None,
+               "display.float_format", "{:.4g}".format)  # fmt: skip
+    with pd.option_context(*options):
+        return df.to_string(index=False)
+
+
+def render(cmp: Comparison, top: int = 10) -> str:
+    """The comparison as plain text: counts, the largest changes, cells in one run only,
+    timing ratios and the gates' verdict."""
+    base, new = cmp.labels
+    parts = [f"initsuite compare: {base} (base) -> {new} (new)", headline(cmp)]
+    parts += [f"note: {n}" for n in cmp.notes]
+    changed = cmp.counts()["changed"]
+    if changed and top:
+        shown = min(top, changed)
+        parts += [f"\nlargest changes ({shown} of {changed}; ratio = new/base):",
+                  _table(change_table(cmp, top))]  # fmt: skip
+    sides: tuple[Literal["base", "new"], ...] = ("base", "new")
+    for side in sides:
+        only = cmp.only(side)
+        if not only.empty:
+            parts += [f"\nonly in {side} ({_cells(int(only['cells'].sum()))}):", _table(only)]
+    ratios = cmp.timing_ratios()
+    if not ratios.empty:
+        parts += ["\ntiming ratios (new/base median ms; > 1 is slower):", _table(ratios),
+                  f"\nslowest timing rows ({min(5, len(cmp.slowest(5)))} shown):",
+                  _table(slowest_table(cmp, 5))]  # fmt: skip
+    elif not cmp.timing.empty:
+        parts.append("\ntiming: no timing row is in both runs")
+    if cmp.gates:
+        verdict = "passed" if cmp.passed else f"FAILED ({len(cmp.failures)} violations)"
+        parts += [f"\ngates: {verdict}", _table(gate_table(cmp))]
+    return "\n".join(parts)

@@ -1,0 +1,215 @@
+"""Regression gates for :func:`initsuite.compare.compare`, parsed from strings the way
+pytest-benchmark's ``--benchmark-compare-fail=min:5%`` is, and the NaN-aware tests they apply.
+
+- ``final_std:P%``, ``growth_per_layer:P%``: new / base outside [1/(1+P/100), 1+P/100]. Both
+  NaN (e.g. both overflowed) or both zero is no change; one finite and the other not is, and
+  fails at any P.
+- ``divergence_layer:N``: the divergence layer moved by more than N layers, or a divergence
+  appeared or disappeared.
+- ``input_grad_std:P%``, ``grad_divergence_layer:N``: the same for the backward pass
+  (sweeps with ``--backward``).
+- ``init_ms:P%``, ``forward_ms:P%``: the new median exceeds the base's by more than P% (slower
+  only: a speed-up never fails).
+- ``missing:N``: more than N cells of the base run are absent from the new one.
+
+Never imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from initsuite.core.errors import InitsuiteError, unknown
+
+__all__ = [
+    "GATE_METRICS", "Gate", "GateKind", "differs", "floats", "layers_moved", "normalise",
+    "outside_band", "parse_gates", "ratio", "same_nonfinite",
+]  # fmt: skip
+
+GateKind = Literal["ratio", "layers", "slower", "cells"]
+
+GATE_METRICS: dict[str, GateKind] = {
+    "final_std": "ratio",
+    "growth_per_layer": "ratio",
+    "divergence_layer": "layers",
+    "input_grad_std": "ratio",
+    "grad_divergence_layer": "layers",
+    "init_ms": "slower",
+    "forward_ms": "slower",
+    "missing": "cells",
+}
+"""Gateable metrics and how each is bounded (see the module docstring)."""
+
+_PERCENT = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)%$")
+_COUNT = re.compile(r"^\d+$")
+_EXAMPLE: dict[GateKind, str] = {"ratio": "10%", "slower": "20%", "layers": "0", "cells": "0"}
+
+
+# --- gates -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One regression gate: ``metric`` bounded by ``limit``.
+
+    Args:
+        metric: one of :data:`GATE_METRICS`.
+        limit: a fraction for the percentage metrics (0.1 for ``final_std:10%``), a number of
+            layers for ``divergence_layer``, a number of cells for ``missing``; >= 0.
+
+    Example:
+        >>> Gate.parse("final_std:10%")
+        Gate(metric='final_std', limit=0.1)
+    """
+
+    metric: str
+    limit: float
+
+    def __post_init__(self) -> None:
+        if self.metric not in GATE_METRICS:
+            raise InitsuiteError(unknown("gate metric", self.metric, GATE_METRICS))
+        if not (math.isfinite(self.limit) and self.limit >= 0):
+            raise InitsuiteError(f"gate {self.metric} limit must be >= 0, got {self.limit!r}")
+        if self.kind in ("layers", "cells") and self.limit != int(self.limit):
+            raise InitsuiteError(
+                f"gate {self.metric} limit is a whole number of {self.kind}, got {self.limit!r}"
+            )
+
+    @property
+    def kind(self) -> GateKind:
+        """How the metric is bounded: ratio (two-sided band), slower, layers or cells."""
+        return GATE_METRICS[self.metric]
+
+    @property
+    def bound(self) -> float:
+        """The largest value that passes: ratio 1+p for percentages, else the count."""
+        return 1.0 + self.limit if self.kind in ("ratio", "slower") else self.limit
+
+    def __str__(self) -> str:
+        if self.kind in ("ratio", "slower"):
+            return f"{self.metric}:{self.limit * 100:g}%"
+        return f"{self.metric}:{int(self.limit)}"
+
+    @classmethod
+    def parse(cls, text: str) -> Gate:
+        """A gate from ``METRIC:LIMIT``, e.g. ``final_std:10%`` or ``divergence_layer:0``."""
+        metric, sep, limit = (t.strip() for t in text.strip().partition(":"))
+        if metric not in GATE_METRICS:
+            raise InitsuiteError(unknown("gate metric", metric, GATE_METRICS))
+        if not sep or not limit:
+            raise InitsuiteError(_limit_message(metric, text))
+        return cls(metric, _parse_limit(metric, limit, text))
+
+
+def _limit_message(metric: str, text: str) -> str:
+    kind = GATE_METRICS[metric]
+    what = "a percentage" if kind in ("ratio", "slower") else f"a whole number of {kind}"
+    return f"gate {text.strip()!r}: the limit must be {what}, e.g. {metric}:{_EXAMPLE[kind]}"
+
+
+def _parse_limit(metric: str, limit: str, text: str) -> float:
+    kind = GATE_METRICS[metric]
+    pattern = _PERCENT if kind in ("ratio", "slower") else _COUNT
+    match = pattern.match(limit)
+    if match is None:
+        raise InitsuiteError(_limit_message(metric, text))
+    return float(match.group(1)) / 100 if kind in ("ratio", "slower") else float(limit)
+
+
+def parse_gates(text: str) -> dict[str, Gate]:
+    """Gates from a comma list, keyed by metric: ``"final_std:10%,divergence_layer:0"``.
+
+    Raises:
+        InitsuiteError: for an empty list, an unknown metric (naming the nearest), a limit
+            that is not a percentage (or a whole number, for ``divergence_layer`` and
+            ``missing``), or a metric given twice.
+    """
+    gates: dict[str, Gate] = {}
+    for item in (t for t in text.split(",") if t.strip()):
+        gate = Gate.parse(item)
+        if gate.metric in gates:
+            raise InitsuiteError(f"gate {gate.metric!r} given twice in {text!r}")
+        gates[gate.metric] = gate
+    if not gates:
+        raise InitsuiteError(f"no gates in {text!r}; e.g. final_std:10%,divergence_layer:0")
+    return gates
+
+
+def normalise(gates: str | Mapping[str, Gate | str | int] | None) -> tuple[Gate, ...]:
+    """Normalise ``compare``'s ``gates`` argument (text, mapping or None)."""
+    if gates is None:
+        return ()
+    if isinstance(gates, str):
+        return tuple(parse_gates(gates).values())
+    out = []
+    for metric, limit in gates.items():
+        if isinstance(limit, Gate):
+            if limit.metric != metric:
+                raise InitsuiteError(f"gate {limit} listed under {metric!r}")
+            out.append(limit)
+        elif isinstance(limit, (str, int)) and not isinstance(limit, bool):
+            # parsed as text, so a bare number is accepted only as a count: 0.1 for final_std
+            # could mean 10% or 0.1%, and fails with the message asking for "10%"
+            out.append(Gate.parse(f"{metric}:{limit}"))
+        else:
+            raise InitsuiteError(_limit_message(metric, f"{metric}:{limit!r}"))
+    return tuple(out)
+
+
+# --- numerics --------------------------------------------------------------------------------
+
+
+def floats(s: pd.Series) -> np.ndarray:
+    """A float array with NaN for null (Int64 and float columns alike)."""
+    return pd.to_numeric(s, errors="coerce").astype("Float64").to_numpy(float, na_value=np.nan)
+
+
+def ratio(base: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """new / base where both are finite: 0/0 is 1 (zeros stay zeros), x/0 is ±inf; else NaN."""
+    out = np.full(base.shape, np.nan)
+    finite = np.isfinite(base) & np.isfinite(new)
+    zero = finite & (base == 0)
+    ok = finite & ~zero
+    out[ok] = new[ok] / base[ok]
+    out[zero & (new == 0)] = 1.0
+    grew = zero & (new != 0)
+    out[grew] = np.copysign(np.inf, new[grew])
+    return out
+
+
+def same_nonfinite(base: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Both not finite and alike: both NaN (diverged at the same point) or the same inf."""
+    alike = (np.isnan(base) & np.isnan(new)) | (base == new)
+    return ~np.isfinite(base) & ~np.isfinite(new) & alike
+
+
+def differs(base: np.ndarray, new: np.ndarray, rtol: float) -> np.ndarray:
+    """Changed beyond ``rtol`` (relative to the larger magnitude), NaN-aware."""
+    finite = np.isfinite(base) & np.isfinite(new)
+    scale = np.maximum(np.abs(base), np.abs(new))
+    with np.errstate(invalid="ignore"):  # inf - inf where not finite: masked out below
+        moved = np.abs(new - base) > rtol * scale
+    return np.where(finite, moved, ~same_nonfinite(base, new))
+
+
+def outside_band(base: np.ndarray, new: np.ndarray, p: float) -> np.ndarray:
+    """A ratio gate's failures: new/base outside [1/(1+p), 1+p], or finiteness changed."""
+    finite = np.isfinite(base) & np.isfinite(new)
+    r = ratio(base, new)
+    outside = finite & ((r > 1 + p) | (r < 1 / (1 + p)))
+    return outside | (~finite & ~same_nonfinite(base, new))
+
+
+def layers_moved(base: np.ndarray, new: np.ndarray, n: float) -> np.ndarray:
+    """A divergence gate's failures: moved by more than ``n`` layers, appeared or vanished."""
+    both = ~np.isnan(base) & ~np.isnan(new)
+    with np.errstate(invalid="ignore"):
+        moved = both & (np.abs(new - base) > n)
+    return moved | (np.isnan(base) != np.isnan(new))

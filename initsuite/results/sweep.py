@@ -1,0 +1,104 @@
+"""``SweepResult``: the tidy tables of a sweep and their metadata. Never imports torch."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from initsuite.results import columns as C
+from initsuite.results import store
+
+__all__ = ["SweepResult"]
+
+_TABLES = {"cells": C.CELLS, "layers": C.LAYERS, "timing": C.TIMING}
+# the columns that identify a row of each table: never null
+_KEYS = {"cells": C.CELL_KEYS, "layers": (*C.CELL_KEYS, "layer"), "timing": C.TIMING_KEYS}
+
+
+def sort_tables(cells: pd.DataFrame, layers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both tables in the one order every run uses (by the cell's key, then layer)."""
+    order = [c for c in C.CELL_KEYS if c != "depth"]
+    cells = cells.sort_values([*order, "depth"], kind="stable").reset_index(drop=True)
+    layers = layers.sort_values([*order, "depth", "layer"], kind="stable")
+    return cells, layers.reset_index(drop=True)
+
+
+@dataclass
+class SweepResult:
+    """What a sweep returns.
+
+    Attributes:
+        cells: one row per cell (columns :data:`initsuite.columns.CELLS`).
+        layers: one row per computed layer of each cell (:data:`~initsuite.columns.LAYERS`).
+        timing: one row per (scheme, width, device, dtype) (:data:`~initsuite.columns.TIMING`).
+        meta: configuration and environment (versions, machine, git commit, UTC time).
+    """
+
+    cells: pd.DataFrame
+    layers: pd.DataFrame
+    timing: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
+        """Write cells/layers/timing.parquet and meta.json into ``out_dir`` atomically."""
+        return store.write(
+            out_dir,
+            {"cells": self.cells, "layers": self.layers, "timing": self.timing},
+            self.meta,
+            overwrite=overwrite,
+        )
+
+    @classmethod
+    def load(cls, in_dir: str | os.PathLike[str]) -> SweepResult:
+        """Read a results directory, written whole (:meth:`save`) or in chunks (a sweep with
+        ``out``, :mod:`initsuite.chunks`), with the declared column dtypes.
+
+        Every table is checked against the column schema (a missing, renamed or mistyped
+        column is an error naming the file), a chunked one also against each chunk's manifest
+        and meta.json's cell count: a damaged directory raises, never loads smaller.
+
+        Raises:
+            InitsuiteTypeError: ``in_dir`` is not a path.
+            InitsuiteError: it is not a readable results directory of a sweep.
+        """
+        from initsuite.results import chunks
+
+        path = store.as_path(in_dir)
+        chunked = chunks.layout(path) == "chunked"  # written as it went, by `sweep --out`
+        if chunked:
+            meta = store.read(path, ())[1]
+            tables = chunks.read(path, meta)
+        else:
+            tables, meta = store.read(path, tuple(_TABLES))
+        out = {}
+        for name, cols in _TABLES.items():
+            where = repr(str(path / f"{name}.parquet"))
+            out[name] = C.conform(tables[name], cols, where, _KEYS[name])
+        if chunked:  # chunks finish in any order
+            out["cells"], out["layers"] = sort_tables(out["cells"], out["layers"])
+            out["timing"] = out["timing"].sort_values(list(C.TIMING_KEYS), kind="stable")
+            out["timing"] = out["timing"].reset_index(drop=True)
+        return cls(out["cells"], out["layers"], out["timing"], meta)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per (scheme, activation, depth), and arch when there are several: seeds,
+        cells diverged, median statistics."""
+        df = self.cells
+        keys = ["scheme", "activation", "depth"]
+        if df["arch"].nunique() > 1:  # never pool architectures
+            keys = ["arch", *keys]
+        g = df.groupby(keys, sort=False, observed=True)
+        out = g.agg(
+            cells=("seed", "size"),
+            diverged=("divergence_layer", lambda s: int(s.notna().sum())),
+            median_div_layer=("divergence_layer", lambda s: s.dropna().median()),
+            median_final_std=("final_std", "median"),
+            median_growth=("growth_per_layer", "median"),
+        ).reset_index()
+        kinds = g["divergence_kind"].agg(lambda s: ",".join(sorted(set(s.dropna())))).values
+        out["kinds"] = kinds
+        return out

@@ -1,0 +1,620 @@
+r"""Probe any model: per-module statistics of a real ``nn.Module``'s forward and backward pass.
+
+    >>> import initsuite, torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8),
+    ...                           torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(7200, 10))
+    >>> frame = initsuite.probe(net, torch.randn(16, 3, 32, 32), scheme="kaiming_normal",
+    ...                         backward=True)  # re-draws net's Conv2d and Linear in place
+    >>> frame[["call", "module", "type", "std", "grad_std"]]  # doctest: +SKIP
+
+:func:`apply` re-initialises a model's weights in place with a registry scheme, layer by
+layer, as ``torch.nn.init`` would. :func:`probe` (after applying a scheme, if given) runs one
+forward pass, and optionally one backward pass, with hooks on the model's modules, and
+returns one row per module call (:data:`initsuite.columns.PROBE`). :func:`probe_factory`
+does it for a model factory and several schemes, as ``initsuite probe`` does.
+
+What is probed. Every *leaf* module (no children), and every module holding parameters of
+its own (``nn.MultiheadAttention``, whose ``out_proj`` is never called as a module; a model
+with a learned ``cls_token``). Each call that returns gets a row, in the order the calls
+returned (a module called twice gets two rows; a parent's row follows its children's); a
+module never called gets none. The row describes the call's output: a tensor, or the first
+floating-point tensor met depth-first in a tuple, list or dict (Hugging Face ``ModelOutput``
+included: ``last_hidden_state``, ``logits``). Statistics: std (correction=1) and mean over
+all its elements, accumulated in float64 so that they cannot overflow before the data does
+(:func:`initsuite.engine.layer_stats`), and the fraction of inf/nan values.
+
+Divergence, as in sweeps (:func:`initsuite.engine.classify`): the first call in execution
+order whose output holds an inf/nan (``overflow``) or whose std is below its dtype's smallest
+normal number (``underflow``; an output that is exactly constant counts) gets
+``divergence_kind``; every later row still has its statistics.
+
+Backward (``backward=True``): the gradient of ``Loss = Σ R ⊙ y``, ``y`` the model's output
+(its first floating tensor, as above) and ``R`` a fixed N(0, 1) tensor of its shape from its
+own generator (seed + :data:`~initsuite.engine.GRAD_SEED_OFFSET`): the convention of sweeps'
+``--backward``, so dLoss/dy = R has unit variance. ``grad_std`` is the std of dLoss/d(call
+output), read by a tensor hook registered on the output as the call returns, so it is the
+gradient of that output even when an in-place op (``ReLU(inplace=True)``) overwrites it
+later. NaN where the output does not reach ``y`` (BERT's pooler when ``y`` is
+``last_hidden_state``) or does not require grad. Gradients are taken with
+:func:`torch.autograd.grad`: no ``.grad`` is written. ``grad_divergence_kind`` marks the
+first call, walking back from the output, whose gradient left the range. When ``y`` itself is
+not finite the backward pass is skipped (its gradients would be NaN throughout).
+
+The model is left as it was found, except for the weights a scheme re-draws: hooks are
+removed and buffers (BatchNorm's running statistics) restored afterwards, also when the
+forward pass raises. It runs in its own mode (``model.train()``: BatchNorm normalises with
+the batch's statistics). Random streams, each its own ``torch.Generator`` (changing one never
+moves another): the scheme's weights from ``seed``; R from ``seed + GRAD_SEED_OFFSET``;
+factory inputs from ``seed + INPUT_SEED_OFFSET``; and torch's global RNG (dropout, a
+factory's own init) seeded with ``seed`` inside :func:`torch.random.fork_rng`, so the
+caller's global state is unchanged and the same seed gives the same rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from initsuite import activations as _activations
+from initsuite import schemes as _schemes
+from initsuite.core import validate
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
+from initsuite.engine.mlp import GRAD_SEED_OFFSET, classify, layer_stats
+from initsuite.results import columns as C
+
+__all__ = ["DEFAULT", "INPUT_SEED_OFFSET", "MODES", "ROOT", "WEIGHTED", "apply", "probe"]
+
+DEFAULT = "default"
+"""The ``scheme`` of rows measured with the model's own initialisation."""
+ROOT = "(root)"
+"""The ``module`` name of the model itself (torch names it ``""``)."""
+INPUT_SEED_OFFSET = 0x1A7_0B5E  # factory inputs: a generator seeded with seed + this
+
+Mode = Literal["train", "eval"]
+MODES: tuple[str, ...] = get_args(Mode)
+
+WEIGHTED: tuple[type[nn.Module], ...] = (
+    nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d,
+    nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+)  # fmt: skip
+"""Module types whose ``weight`` :func:`apply` draws (subclasses included), besides
+``nn.MultiheadAttention``'s input projections and, when asked, embeddings."""
+
+Inputs = Tensor | Sequence[Any] | Mapping[str, Any]
+
+
+# --- apply -----------------------------------------------------------------------------------
+
+
+def _is_transposed_linear(m: nn.Module) -> bool:
+    """Hugging Face's ``Conv1D`` (GPT-2 and kin): a Linear whose weight is stored (in, out).
+    Recognised by name and module, so transformers is never imported here."""
+    cls = type(m)
+    return cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers.")
+
+
+def _targets(model: nn.Module, include_embeddings: bool) -> list[tuple[str, str, nn.Module, bool]]:
+    """(module name, parameter name, module, stored transposed) of every weight apply may
+    draw, in module order, each parameter once (tied weights are drawn by their first
+    owner)."""
+    out: list[tuple[str, str, nn.Module, bool]] = []
+    seen: set[int] = set()
+    for name, m in model.named_modules():
+        transposed = _is_transposed_linear(m)
+        if isinstance(m, WEIGHTED) or transposed:
+            names = ["weight"]
+        elif isinstance(m, nn.MultiheadAttention):
+            # one stacked (3E, E) matrix, or three when kdim/vdim differ; out_proj is a Linear
+            names = ["in_proj_weight"] if m.in_proj_weight is not None else [
+                "q_proj_weight", "k_proj_weight", "v_proj_weight"]  # fmt: skip
+        elif include_embeddings and isinstance(m, (nn.Embedding, nn.EmbeddingBag)):
+            names = ["weight"]
+        else:
+            continue
+        for pname in names:
+            w = getattr(m, pname, None)
+            if isinstance(w, Tensor) and id(w) not in seen:
+                seen.add(id(w))
+                out.append((name, pname, m, transposed))
+    return out
+
+
+def _apply(
+    model: nn.Module,
+    scheme: _schemes.Scheme,
+    activation: str | _activations.Activation | None,
+    include_embeddings: bool,
+    generator: Callable[[torch.device], torch.Generator],
+    inputs: Inputs | None = None,
+) -> list[tuple[str, str]]:
+    """Draw every target weight the scheme accepts; (module name, parameter name) of each."""
+    scheme.resolve(activation)  # gain=auto without an activation fails before any draw
+    chosen = []
+    for name, pname, m, transposed in _targets(model, include_embeddings):
+        w = getattr(m, pname)
+        qual = f"{name}.{pname}" if name else pname
+        if isinstance(w, nn.parameter.UninitializedParameter):
+            raise InitsuiteError(
+                f"{qual} is a lazy parameter that has no shape yet: run the model once on "
+                "an input before applying a scheme"
+            )
+        if scheme.info.accepts_rank(w.dim()):
+            chosen.append((name, pname, m, w, transposed))
+    if not chosen:
+        kinds = "Linear, Conv, ConvTranspose, MultiheadAttention or Conv1D weights"
+        if include_embeddings:
+            kinds += " or embeddings"
+        raise InitsuiteError(
+            f"scheme {scheme.spec!r} (tensor rank {scheme.info.ranks}) applies to none of "
+            f"the {type(model).__name__}'s {kinds}"
+        )
+    with torch.no_grad():
+        for _, _, m, w, transposed in chosen:
+            gen = generator(w.device)
+            if transposed:  # drawn as the (out, in) Linear it is: its fans, its values
+                t = torch.empty(w.shape[::-1], dtype=w.dtype, device=w.device)
+                w.copy_(scheme(t, activation=activation, generator=gen).T)
+            else:
+                scheme(w, activation=activation, generator=gen)
+            if isinstance(m, nn.Embedding) and m.padding_idx is not None:
+                w[m.padding_idx].fill_(0)  # as nn.Embedding.reset_parameters does
+    if "data" in scheme.info.uses:
+        if inputs is None:
+            raise InitsuiteError(
+                f"scheme {scheme.spec!r} is data-dependent: pass inputs= (a batch the model "
+                "takes), as probe does"
+            )
+        defaults = {k: p.default for k, p in scheme.info.params.items()}
+        params = {**defaults, **scheme.resolve(activation)}
+        _fit_unit_variance(model, [m for _, pname, m, _, _ in chosen if pname == "weight"],
+                           inputs, float(params["tol"]), int(params["max_iter"]))  # fmt: skip
+    return [(name, pname) for name, pname, *_ in chosen]
+
+
+def _fit_unit_variance(
+    model: nn.Module, layers: list[nn.Module], inputs: Inputs, tol: float, max_iter: int
+) -> None:
+    """LSUV's second step (Mishkin & Matas 2016), layer by layer in the order the forward
+    pass calls them: divide each layer's weight by the std of its output on ``inputs``
+    until that std is within ``tol`` of 1 (at most ``max_iter`` passes). The model's
+    buffers (BatchNorm statistics) are restored after."""
+    args, kwargs = _split_inputs(inputs)
+    order: list[nn.Module] = []
+    handles = [m.register_forward_hook(lambda mod, _i, _o: order.append(mod)) for m in layers]
+    try:
+        with _restored_buffers(model), torch.no_grad():
+            model(*args, **kwargs)
+    finally:
+        for h in handles:
+            h.remove()
+    for m in dict.fromkeys(order):  # each layer once, at its first call
+        seen: list[Tensor | None] = []
+
+        def keep(_m: nn.Module, _i: Any, out: Any, seen: list[Tensor | None] = seen) -> None:
+            seen.append(_first_float(out))
+
+        handle = m.register_forward_hook(keep)
+        weight = m.weight
+        assert isinstance(weight, Tensor)
+        try:
+            with _restored_buffers(model), torch.no_grad():
+                for _ in range(max_iter):
+                    seen.clear()
+                    model(*args, **kwargs)
+                    y = seen[0] if seen else None
+                    std = float(y.double().std()) if y is not None else 0.0
+                    if not math.isfinite(std) or std == 0 or abs(std - 1) < tol:
+                        break
+                    weight.div_(std)
+        finally:
+            handle.remove()
+
+
+def apply(
+    model: nn.Module,
+    spec: str | _schemes.Scheme,
+    *,
+    activation: str | _activations.Activation | None = None,
+    generator: torch.Generator | None = None,
+    include_embeddings: bool = False,
+    inputs: Inputs | None = None,
+) -> list[str]:
+    r"""Re-initialise ``model``'s weights in place with the scheme ``spec``, like
+    ``torch.nn.init`` applied to each layer in turn.
+
+    Draws the ``weight`` of every ``nn.Linear``, ``nn.Conv1d/2d/3d`` and
+    ``nn.ConvTranspose1d/2d/3d`` (subclasses included) and the input projections of every
+    ``nn.MultiheadAttention`` (``in_proj_weight``, or ``q/k/v_proj_weight``; its ``out_proj``
+    is a Linear) whose rank the scheme accepts, in ``model.named_modules()`` order, each
+    tied weight once. Fans are torch's, from the weight's shape (``shape[1]·k`` in,
+    ``shape[0]·k`` out, k the kernel size; so a ConvTranspose weight (in, out/groups, k…) gets
+    fan_in = out/groups·k, as in torch's own ``reset_parameters``; MultiheadAttention's
+    stacked (3E, E) weight fan_out 3E, as in torch). Hugging Face's ``Conv1D`` (GPT-2), a
+    Linear whose weight is stored (in, out), is drawn as that (out, in) Linear and stored
+    transposed. Biases, norm layers (BatchNorm/LayerNorm/GroupNorm…), embeddings and every
+    other module are left as they are.
+
+    Args:
+        model: the model; changed in place (pass a ``copy.deepcopy`` to keep the original).
+        spec: a scheme spec, e.g. ``"kaiming_normal"`` or ``"xavier_uniform:gain=auto"``.
+        activation: the activation after the layers, for ``gain=auto``/``nonlinearity=auto``
+            (default None: such a scheme raises).
+        generator: the generator of every draw, in order (default: a fresh one seeded 0 per
+            device), so the same generator state gives the same weights.
+        include_embeddings: also draw ``nn.Embedding``/``nn.EmbeddingBag`` weights
+            (fan_in = embedding_dim; the padding row is zeroed after, as torch does).
+            Default False.
+        inputs: a batch the model takes, for data-dependent schemes (``lsuv``): after the
+            start draws, each Linear/Conv weight, in forward order, is divided by the std of
+            its layer's output on the batch until it is within ``tol`` of 1.
+
+    Returns:
+        The qualified names of the parameters drawn, in draw order.
+
+    Raises:
+        InitsuiteTypeError: an argument of the wrong type (a ``generator`` that is not a
+            ``torch.Generator``, a ``model`` that is not an ``nn.Module``), before any draw.
+        InitsuiteError: unknown scheme, ``auto`` without an activation, a lazy parameter
+            not materialised yet, or no weight of the model that the scheme accepts.
+
+    Example::
+
+        >>> net = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.LayerNorm(4))
+        >>> initsuite.apply(net, "kaiming_normal", generator=torch.Generator().manual_seed(0))
+        ['0.weight']
+    """
+    _check_arguments("apply", model, spec, activation, include_embeddings)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise InitsuiteTypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
+    if inputs is not None:
+        _split_inputs(inputs)
+    scheme = _schemes.get(spec)
+    pick = _seeded(0) if generator is None else _fixed(generator)
+    drawn = _apply(model, scheme, activation, include_embeddings, pick, inputs)
+    return [f"{name}.{pname}" if name else pname for name, pname in drawn]
+
+
+def _check_arguments(
+    who: str, model: object, spec: object, activation: object, include_embeddings: object
+) -> None:
+    """The types :func:`apply` and :func:`probe` share, checked before the model is touched
+    (a wrong type found halfway would leave some layers re-drawn)."""
+    if not isinstance(model, nn.Module):
+        raise InitsuiteTypeError(f"{who} needs a torch.nn.Module, got {_kind(model)}")
+    if spec is not None and not isinstance(spec, (str, _schemes.Scheme)):
+        raise InitsuiteTypeError(
+            f"scheme must be a spec string or a Scheme (e.g. 'kaiming_normal'), got "
+            f"{type(spec).__name__}"
+        )
+    if activation is not None and not isinstance(activation, (str, _activations.Activation)):
+        raise InitsuiteTypeError(
+            f"activation must be an activation spec (e.g. 'relu') or None, got "
+            f"{type(activation).__name__}"
+        )
+    if not isinstance(include_embeddings, bool):
+        raise InitsuiteTypeError(
+            f"include_embeddings must be True or False, got {include_embeddings!r}"
+        )
+
+
+def _kind(value: object) -> str:
+    """A value's type for a message; a class passed where an instance goes says so."""
+    if isinstance(value, type):
+        return f"the class {value.__name__} (call it to make a model)"
+    return type(value).__name__
+
+
+def _fixed(generator: torch.Generator) -> Callable[[torch.device], torch.Generator]:
+    """``generator`` for every weight, which must share its device type."""
+
+    def pick(device: torch.device) -> torch.Generator:
+        if device.type != generator.device.type:
+            raise InitsuiteError(
+                f"generator is on {generator.device} but the model has weights on {device}"
+            )
+        return generator
+
+    return pick
+
+
+def _seeded(seed: int) -> Callable[[torch.device], torch.Generator]:
+    """One generator per device, each seeded with ``seed``, made when first needed."""
+    gens: dict[torch.device, torch.Generator] = {}
+
+    def pick(device: torch.device) -> torch.Generator:
+        if device not in gens:
+            gens[device] = torch.Generator(device=device).manual_seed(seed)
+        return gens[device]
+
+    return pick
+
+
+# --- probe -----------------------------------------------------------------------------------
+
+
+def _first_float(value: Any) -> Tensor | None:
+    """The first floating-point tensor in ``value``, depth-first through tuples, lists and
+    dicts (a Hugging Face ``ModelOutput`` is a dict of its non-None fields, in order)."""
+    if isinstance(value, Tensor):
+        return value if value.is_floating_point() else None
+    items: Iterable[Any]
+    if isinstance(value, Mapping):
+        items = value.values()
+    elif isinstance(value, (tuple, list)):
+        items = value
+    else:
+        return None
+    for item in items:
+        found = _first_float(item)
+        if found is not None:
+            return found
+    return None
+
+
+def _tensors(value: Any) -> Iterator[Tensor]:
+    if isinstance(value, Tensor):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _tensors(v)
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _tensors(v)
+
+
+def _stats(t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(std, mean, non-finite count) of all of ``t``'s elements, as 0-dim tensors on its
+    device (read back once, at the end); std is NaN below two elements."""
+    y = t.detach().reshape(1, -1)
+    bad = (~torch.isfinite(y)).sum()
+    nan = torch.tensor(math.nan, dtype=torch.float64, device=y.device)
+    if y.shape[1] >= 2:
+        std, mean, _ = layer_stats(y)
+        return std[0], mean[0], bad
+    mean = y[0, 0].to(torch.float64) if y.shape[1] == 1 else nan
+    return nan, mean, bad
+
+
+@dataclass
+class _Call:
+    """One returned call of a probed module; statistics stay tensors until the end."""
+
+    module: str
+    type: str
+    shape: str | None = None
+    dtype: str | None = None
+    numel: int | None = None
+    tiny: float = math.nan
+    stats: tuple[Tensor, Tensor, Tensor] | None = None
+    grad: tuple[Tensor, Tensor, Tensor] | None = None
+
+
+class _Recorder:
+    """The forward hooks' shared state: calls in order of return, open during the forward
+    pass only (a recomputation in backward, e.g. activation checkpointing, adds no rows)."""
+
+    def __init__(self, backward: bool) -> None:
+        self.calls: list[_Call] = []
+        self.open = True
+        self.backward = backward
+
+    def hook(self, name: str) -> Callable[[nn.Module, Any, Any], None]:
+        def forward_hook(module: nn.Module, args: Any, output: Any) -> None:
+            if self.open:
+                self.record(name, module, output)
+
+        return forward_hook
+
+    def record(self, name: str, module: nn.Module, output: Any) -> None:
+        call = _Call(name, type(module).__name__)
+        self.calls.append(call)
+        t = _first_float(output)
+        if t is None:
+            return
+        call.shape = ",".join(str(n) for n in t.shape)
+        call.dtype = str(t.dtype).removeprefix("torch.")
+        call.numel = t.numel()
+        call.tiny = torch.finfo(t.dtype).tiny
+        # now, before a later in-place op (ReLU(inplace=True)) overwrites the tensor
+        call.stats = _stats(t)
+        if self.backward and t.requires_grad:
+            t.register_hook(functools.partial(_grad_hook, call))
+
+
+def _grad_hook(call: _Call, grad: Tensor) -> None:
+    call.grad = _stats(grad)
+
+
+def _probed(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Leaf modules and modules with parameters of their own, each module once."""
+    return [
+        (name or ROOT, m)
+        for name, m in model.named_modules()
+        if next(m.children(), None) is None or next(m.parameters(recurse=False), None) is not None
+    ]
+
+
+@contextlib.contextmanager
+def _restored_buffers(model: nn.Module) -> Iterator[None]:
+    """Put every buffer back (object and values) on exit: a train-mode forward updates
+    BatchNorm's running statistics and its batch count."""
+    saved = []
+    for m in model.modules():
+        for name, b in m._buffers.items():
+            if b is not None:
+                saved.append((m, name, b, b.detach().clone()))
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, name, b, value in saved:
+                m._buffers[name] = b
+                b.copy_(value)
+
+
+@contextlib.contextmanager
+def _global_rng(seed: int, devices: Iterable[torch.device]) -> Iterator[None]:
+    """torch's global RNG (CPU, and the CUDA devices in use) seeded with ``seed`` inside, and
+    restored after: dropout masks and a factory's own init become reproducible without
+    touching the caller's random state."""
+    cuda = sorted({d.index if d.index is not None else torch.cuda.current_device()
+                   for d in devices if d.type == "cuda"})  # fmt: skip
+    with torch.random.fork_rng(devices=cuda):
+        torch.random.default_generator.manual_seed(seed)
+        for index in cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
+def _split_inputs(inputs: Inputs) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if isinstance(inputs, Tensor):
+        return (inputs,), {}
+    if isinstance(inputs, Mapping):
+        return (), dict(inputs)
+    if isinstance(inputs, (tuple, list)):
+        return tuple(inputs), {}
+    raise InitsuiteTypeError(
+        f"inputs must be a tensor, a tuple of positional arguments or a dict of keyword "
+        f"arguments, got {type(inputs).__name__}"
+    )
+
+
+def probe(
+    model: nn.Module,
+    inputs: Inputs,
+    *,
+    scheme: str | _schemes.Scheme | None = None,
+    activation: str | _activations.Activation | None = None,
+    backward: bool = False,
+    seed: int = 0,
+    include_embeddings: bool = False,
+) -> pd.DataFrame:
+    r"""Per-module statistics of one forward (and backward) pass of ``model`` on ``inputs``.
+
+    See the module docstring for what is probed, the loss, divergence and random streams.
+
+    Args:
+        model: any ``nn.Module``, in the mode it should run in (train or eval).
+        inputs: a tensor (``model(x)``), a tuple or list (``model(*inputs)``), or a dict
+            (``model(**inputs)``, e.g. ``{"input_ids": ids}``), already on the model's device.
+        scheme: a scheme spec to :func:`apply` first, **in place**, drawing from a generator
+            seeded with ``seed`` (pass a copy to keep your model). Default None: the model's
+            own weights (``scheme`` column ``"default"``).
+        activation: the activation for ``gain=auto`` (see :func:`apply`).
+        backward: also back-propagate ``Loss = Σ R ⊙ y`` and record ``grad_std``.
+        seed: seed of the scheme's draws, of R and of torch's global RNG during the pass.
+        include_embeddings: let the scheme draw embedding weights too (see :func:`apply`).
+
+    Returns:
+        One row per returned call of a probed module, in execution order, with the columns
+        :data:`initsuite.columns.PROBE`.
+
+    Raises:
+        InitsuiteTypeError: an argument of the wrong type, before the model is touched.
+        InitsuiteError: bad arguments, or ``backward=True`` on an output without a floating
+            tensor that requires grad. Whatever the model's forward raises propagates
+            unchanged (after the hooks are removed and the buffers restored).
+    """
+    _check_arguments("probe", model, scheme, activation, include_embeddings)
+    seed = validate.seed(seed)
+    if not isinstance(backward, bool):
+        raise InitsuiteTypeError(f"backward must be True or False, got {backward!r}")
+    args, kwargs = _split_inputs(inputs)
+    label, drawn = DEFAULT, set[str]()
+    if scheme is not None:
+        s = _schemes.get(scheme)
+        label = s.spec
+        drawn = {name or ROOT for name, _ in
+                 _apply(model, s, activation, include_embeddings, _seeded(seed),
+                        inputs)}  # fmt: skip
+    calls = _run(model, args, kwargs, backward, seed)
+    return _frame(calls, label, seed, drawn)
+
+
+def _run(
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], backward: bool, seed: int
+) -> list[_Call]:
+    rec = _Recorder(backward)
+    devices = {t.device for t in [*model.parameters(), *model.buffers(), *_tensors(args),
+                                  *_tensors(kwargs)]}  # fmt: skip
+    handles = []
+    with _restored_buffers(model):
+        try:
+            for name, m in _probed(model):
+                handles.append(m.register_forward_hook(rec.hook(name)))
+            with _global_rng(seed, devices), torch.set_grad_enabled(backward):
+                output = model(*args, **kwargs)
+                rec.open = False
+                if backward:
+                    _backward(model, output, [*_tensors(args), *_tensors(kwargs)], seed)
+        finally:
+            for h in handles:
+                h.remove()
+    return rec.calls
+
+
+def _backward(model: nn.Module, output: Any, inputs: list[Tensor], seed: int) -> None:
+    """dLoss/d(every hooked output) for Loss = Σ R ⊙ y, through the tensor hooks."""
+    y = _first_float(output)
+    if y is None:
+        raise InitsuiteError(
+            f"backward=True needs a floating-point tensor in the model's output; got "
+            f"{type(output).__name__}"
+        )
+    if not y.requires_grad:
+        raise InitsuiteError(
+            "backward=True: the model's output does not require grad (are its parameters "
+            "frozen, or does it run under torch.no_grad?)"
+        )
+    if not bool(torch.isfinite(y).all()):
+        return  # the forward pass overflowed: every gradient would be NaN
+    leaves: list[Tensor] = [p for p in model.parameters() if p.requires_grad]
+    ids = {id(p) for p in leaves}
+    leaves += [t for t in inputs if t.requires_grad and id(t) not in ids]
+    gen = torch.Generator(device=y.device).manual_seed(seed + GRAD_SEED_OFFSET)
+    r = torch.randn(y.shape, generator=gen, device=y.device, dtype=y.dtype)
+    # autograd.grad, not backward(): the hooks see every gradient, no .grad is written
+    torch.autograd.grad(y, leaves, grad_outputs=r, allow_unused=True)
+
+
+def _frame(calls: list[_Call], label: str, seed: int, drawn: set[str]) -> pd.DataFrame:
+    nan = math.nan
+    rows: list[dict[str, Any]] = []
+    div_seen = False
+    for k, c in enumerate(calls, start=1):
+        std = mean = frac = grad_std = nan
+        kind = None
+        if c.stats is not None and c.numel is not None:
+            std, mean, bad = (float(v) for v in c.stats)
+            frac = bad / c.numel if c.numel else nan
+            if not div_seen and c.numel:
+                kind = classify(std, bad == 0, c.tiny, 1.0, None, None)
+                div_seen = kind is not None
+        if c.grad is not None:
+            grad_std = float(c.grad[0])
+        rows.append({
+            "scheme": label, "seed": seed, "call": k, "module": c.module, "type": c.type,
+            "reinitialised": c.module in drawn, "shape": c.shape, "dtype": c.dtype,
+            "numel": c.numel, "std": std, "mean": mean, "nonfinite_fraction": frac,
+            "grad_std": grad_std, "divergence_kind": kind, "grad_divergence_kind": None,
+        })  # fmt: skip
+    # walking back from the output: the first call whose gradient left the range
+    for row, c in zip(reversed(rows), reversed(calls), strict=True):
+        if c.grad is not None:
+            bad = float(c.grad[2])
+            kind = classify(row["grad_std"], bad == 0, c.tiny, 1.0, None, None)
+            if kind is not None:
+                row["grad_divergence_kind"] = kind
+                break
+    return C.frame(C.PROBE, rows)

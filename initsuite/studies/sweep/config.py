@@ -1,0 +1,228 @@
+"""The sweep configuration: a typed, frozen grid, validated before any compute is spent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from initsuite import activations, schemes
+from initsuite import schemes as schemes_mod  # ``build`` has a parameter named schemes
+from initsuite.core import validate
+from initsuite.core.devices import check_device, parse_dtype
+from initsuite.core.errors import InitsuiteError
+from initsuite.engine.archs import Arch, parse_arch
+
+__all__ = ["SweepConfig"]
+
+
+def _tuple(value: object) -> tuple:
+    if isinstance(value, (str, int, float)) or not isinstance(value, Iterable):
+        return (value,)
+    return tuple(value)
+
+
+def _unique(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _expand_for(items: list[str], archs: Sequence[Arch]) -> tuple[str, ...]:
+    """Expand ``all`` and wildcards into the schemes that fit every arch of the grid (the
+    weights' rank, and the schemes' own ``archs``); explicit specs pass through (and are
+    checked against the archs later, with a clear error)."""
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or not (
+            item.strip() == "all" or any(c in item for c in "*?[")
+        ):
+            out.append(item)
+            continue
+        per_arch = [set(schemes_mod.expand([item], rank=a.weight_rank, arch=a.name))
+                    for a in archs]  # fmt: skip
+        first = schemes_mod.expand([item], rank=archs[0].weight_rank, arch=archs[0].name)
+        out.extend(spec for spec in first if all(spec in hits for hits in per_arch))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep grid: the product of every list below is the set of cells.
+
+    Schemes and activations are stored as canonical spec strings, seeds as explicit values
+    (``seeds=3`` means seeds 0, 1, 2). Thresholds ``explode_at``/``vanish_at`` are multiples of
+    the input's std that also count as divergence (None: only overflow/underflow do).
+    ``shared``: serve schemes that are scalings of one base draw from a single draw per layer
+    (common random numbers; see :mod:`initsuite.engine`); False gives every scheme its own.
+    """
+
+    schemes: tuple[str, ...]
+    activations: tuple[str, ...]
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    batch: int = 16
+    seeds: tuple[int, ...] = (0,)
+    devices: tuple[str, ...] = ("cpu",)
+    dtypes: tuple[str, ...] = ("float32",)
+    archs: tuple[str, ...] = ("mlp",)
+    bias: bool = False
+    explode_at: float | None = None
+    vanish_at: float | None = None
+    timing: bool = True
+    timing_repeats: int = 7
+    shared: bool = True
+    pair_cosine: float | None = 0.5
+    jacobian: bool = False
+    backward: bool = False
+    _scheme_objs: tuple[schemes_mod.Scheme, ...] = field(default=(), repr=False, compare=False)
+
+    @classmethod
+    def build(
+        cls,
+        schemes: str | Iterable[str],
+        activations: str | Iterable[str],
+        depths: int | Iterable[int],
+        widths: int | Iterable[int],
+        batch: int = 16,
+        seeds: int | Iterable[int] = 1,
+        devices: str | Iterable[str] = ("cpu",),
+        dtypes: str | Iterable[str] = ("float32",),
+        arch: str | Iterable[str] = "mlp",
+        bias: bool = False,
+        explode_at: float | None = None,
+        vanish_at: float | None = None,
+        timing: bool = True,
+        timing_repeats: int = 7,
+        shared: bool = True,
+        pair_cosine: float | None = 0.5,
+        jacobian: bool = False,
+        backward: bool = False,
+    ) -> SweepConfig:
+        """Normalise user input (single values or lists, ``seeds`` as a count) and validate."""
+        seed_values = validate.seeds(seeds)
+        arch_objs = [parse_arch(a) for a in _tuple(arch)]
+        if not arch_objs:
+            raise InitsuiteError("no arch given")
+        return cls(
+            schemes=_expand_for(list(_tuple(schemes)), arch_objs),
+            activations=_tuple(activations),
+            depths=_tuple(depths),
+            widths=_tuple(widths),
+            batch=batch,
+            seeds=seed_values,
+            devices=_tuple(devices),
+            dtypes=_tuple(dtypes),
+            archs=tuple(a.spec for a in arch_objs),
+            bias=bias,
+            explode_at=explode_at,
+            vanish_at=vanish_at,
+            timing=timing,
+            timing_repeats=timing_repeats,
+            shared=shared,
+            pair_cosine=pair_cosine,
+            jacobian=jacobian,
+            backward=backward,
+        )
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
+        archs = [parse_arch(a) for a in self.archs]
+        if not archs:
+            raise InitsuiteError("no arch given")
+        set_("archs", _unique([a.spec for a in archs]))
+        if not self.schemes:
+            raise InitsuiteError("no schemes given")
+        if not self.activations:
+            raise InitsuiteError("no activations given")
+        objs = tuple(schemes.get(s) for s in self.schemes)
+        for arch in archs:
+            for s in objs:
+                if not s.info.accepts_rank(arch.weight_rank):
+                    kind = "Conv2d" if arch.name == "conv" else "Linear"
+                    raise InitsuiteError(
+                        f"scheme {s.name!r} does not apply to {arch.name} layers: it needs "
+                        f"tensors of rank {s.info.ranks}, {kind} weights have rank "
+                        f"{arch.weight_rank}"
+                    )
+        other = [arch.spec for arch in archs if arch.name != "mlp"]
+        for name in ("backward", "jacobian"):
+            if getattr(self, name) is True and other:
+                raise InitsuiteError(
+                    f"{name} statistics are computed for arch 'mlp' only, not {other[0]!r}: "
+                    f"sweep it without --{name}"
+                )
+        acts = tuple(activations.get(a) for a in self.activations)
+        for s in objs:
+            for a in acts:
+                s.resolve(a)  # a missing required parameter or an unresolvable auto fails here
+        set_("_scheme_objs", objs)
+        set_("schemes", _unique([s.spec for s in objs]))
+        set_("activations", _unique([a.spec for a in acts]))
+        set_("depths", validate.counts("depths", self.depths))
+        set_("widths", validate.counts("widths", self.widths))
+        set_("batch", validate.count("batch", self.batch))
+        # explicit seeds (build turns a count into them); an int here is a count too
+        set_("seeds", validate.seeds(self.seeds))
+        set_("dtypes", _unique([parse_dtype(d) for d in self.dtypes]))
+        set_("devices", _unique([check_device(d) for d in self.devices]))
+        for name in ("bias", "shared", "timing", "jacobian", "backward"):
+            if not isinstance(getattr(self, name), bool):
+                raise InitsuiteError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        for name in ("explode_at", "vanish_at"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and v > 0):
+                raise InitsuiteError(f"{name} must be a positive number, got {v!r}")
+        if (
+            self.explode_at is not None
+            and self.vanish_at is not None
+            and self.vanish_at >= self.explode_at
+        ):
+            raise InitsuiteError(
+                f"vanish_at ({self.vanish_at}) must be below explode_at ({self.explode_at})"
+            )
+        c = self.pair_cosine
+        if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float))
+                              or not -1.0 <= c <= 1.0):  # fmt: skip
+            raise InitsuiteError(f"pair_cosine must be a number in [-1, 1], got {c!r}")
+        set_("timing_repeats", validate.count("timing_repeats", self.timing_repeats))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SweepConfig:
+        """The configuration :meth:`to_dict` wrote (what distributed workers rebuild)."""
+        return cls.build(
+            d["schemes"], d["activations"], d["depths"], d["widths"], batch=d["batch"],
+            seeds=list(d["seeds"]), devices=d["devices"], dtypes=d["dtypes"],
+            arch=d.get("archs", ["mlp"]), bias=d["bias"], explode_at=d["explode_at"],
+            vanish_at=d["vanish_at"], timing=d["timing"], timing_repeats=d["timing_repeats"],
+            shared=d["shared"], pair_cosine=d["pair_cosine"], jacobian=d["jacobian"],
+            backward=d.get("backward", False),
+        )  # fmt: skip
+
+    @property
+    def n_cells(self) -> int:
+        return (
+            len(self.schemes) * len(self.activations) * len(self.depths) * len(self.widths)
+            * len(self.seeds) * len(self.devices) * len(self.dtypes) * len(self.archs)
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, object]:
+        """The configuration as plain JSON-able values (for meta.json)."""
+        return {
+            "schemes": list(self.schemes),
+            "activations": list(self.activations),
+            "depths": list(self.depths),
+            "widths": list(self.widths),
+            "batch": self.batch,
+            "seeds": list(self.seeds),
+            "devices": list(self.devices),
+            "dtypes": list(self.dtypes),
+            "archs": list(self.archs),
+            "bias": self.bias,
+            "explode_at": self.explode_at,
+            "vanish_at": self.vanish_at,
+            "timing": self.timing,
+            "timing_repeats": self.timing_repeats,
+            "shared": self.shared,
+            "pair_cosine": self.pair_cosine,
+            "jacobian": self.jacobian,
+            "backward": self.backward,
+        }
