@@ -306,10 +306,7 @@ assert back.meta == {{"kind": "sweep"}} and list(back.cells.columns) == list(col
 assert sys.modules["torch"] is None
 print("ok")
 """
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
-    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
 
