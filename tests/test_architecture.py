@@ -1,0 +1,135 @@
+"""The package's shape: stages import one way (import-linter), results and reports load without
+torch, the root is lazy and no public name hides a submodule, and no module reaches into
+another's private names."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import initsuite
+
+PACKAGE = Path(initsuite.__file__).resolve().parent
+ROOT = PACKAGE.parent
+
+
+def _modules(package: str = "initsuite") -> list[str]:
+    pkg = importlib.import_module(package)
+    found = pkgutil.walk_packages(pkg.__path__, f"{package}.")
+    return [package] + [m.name for m in found if not m.name.endswith("__main__")]
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+
+
+def test_import_contracts_hold() -> None:
+    """The layers and forbidden-import contracts of pyproject.toml ([tool.importlinter])."""
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert exe, "import-linter is part of the test extra"
+    proc = subprocess.run([exe], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "0 broken" in proc.stdout
+
+
+def test_import_linter_catches_a_back_arrow(tmp_path: Path) -> None:
+    """The contract is live: a copy of the package with core importing the CLI fails it."""
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert exe
+    shutil.copytree(PACKAGE, tmp_path / "initsuite", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    bad = tmp_path / "initsuite" / "core" / "errors.py"
+    bad.write_text(bad.read_text() + "\nimport initsuite.cli  # noqa\n")
+    env = {"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run([exe], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert proc.returncode != 0
+    assert "initsuite.core.errors -> initsuite.cli" in proc.stdout
+
+
+def test_results_and_report_import_without_torch() -> None:
+    """Every module of initsuite.results and initsuite.report imports with torch unavailable."""
+    code = (
+        "import sys, importlib, pkgutil\n"
+        "sys.modules['torch'] = None\n"
+        "import initsuite.results, initsuite.report\n"
+        "for pkg in (initsuite.results, initsuite.report):\n"
+        "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "        importlib.import_module(m.name)\n"
+        "print('ok')\n"
+    )
+    proc = _run(code)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok"
+
+
+def test_package_root_is_lazy() -> None:
+    """``import initsuite`` (and its version) costs no torch, pandas or matplotlib import."""
+    code = (
+        "import sys, initsuite\n"
+        "assert initsuite.__version__\n"
+        "print(sorted(m for m in ('torch', 'pandas', 'matplotlib', 'numpy') if m in sys.modules))\n"
+    )
+    proc = _run(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_public_names_resolve_and_shadow_no_submodule() -> None:
+    """Every name in ``__all__`` resolves, and no attribute of any package is a function or
+    class named like one of its submodules (``import initsuite.x as m`` is always the module)."""
+    for name in initsuite.__all__:
+        assert getattr(initsuite, name) is not None, name
+    for module in _modules():
+        mod = importlib.import_module(module)
+        if not hasattr(mod, "__path__"):
+            continue
+        for sub in pkgutil.iter_modules(mod.__path__):
+            if sub.name == "__main__":
+                continue
+            full = f"{module}.{sub.name}"
+            importlib.import_module(full)
+            assert getattr(mod, sub.name) is sys.modules[full], f"{module}.{sub.name} is shadowed"
+
+
+def test_root_names_are_not_submodule_names() -> None:
+    submodules = {m.name for m in pkgutil.iter_modules(initsuite.__path__)}
+    functions = {n for n in initsuite.__all__ if n not in ("activations", "schemes")}
+    assert not functions & submodules
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    found = [(str(p), f) for p in sorted(PACKAGE.rglob("*.py")) for f in _private_imports_of(p)]
+    assert not found, found
+
+
+def test_private_import_check_sees_one(tmp_path: Path) -> None:
+    (tmp_path / "x.py").write_text("from initsuite.results.store import _hidden\n")
+    assert _private_imports_of(tmp_path / "x.py") == ["initsuite.results.store._hidden"]
+
+
+def _private_imports_of(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        f"{n.module}.{a.name}"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("initsuite")
+        for a in n.names
+        if a.name.startswith("_") and not a.name.startswith("__")
+    ]
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "initsuite", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and initsuite.__version__ in proc.stdout + proc.stderr
