@@ -141,7 +141,7 @@ def test_cli_help_hook_expands_a_command_and_fails_on_an_unknown_one() -> None:
 
 
 def test_cli_page_documents_every_command() -> None:
-    usage = _load_hook()._help([])
+    usage = _load_hook().help_text([])
     commands = re.search(r"\{([\w,-]+)\}", usage)
     assert commands is not None, usage
     page = (DOCS / "cli.md").read_text(encoding="utf-8")

@@ -20,7 +20,7 @@ _MARKER = re.compile(r"<!-- cli-help:(?P<args>[^>]*)-->")
 _COLUMNS = "100"  # argparse wraps its help to $COLUMNS
 
 
-def _help(args: list[str]) -> str:
+def help_text(args: list[str]) -> str:
     """The text ``initsuite ARGS --help`` prints."""
     from initsuite.cli import main
 
@@ -58,6 +58,6 @@ def on_page_markdown(markdown: str, **_: Any) -> str:
 
     def block(m: re.Match[str]) -> str:
         args = m.group("args").split()
-        return f"```text\n$ initsuite {' '.join([*args, '--help'])}\n{_help(args)}\n```"
+        return f"```text\n$ initsuite {' '.join([*args, '--help'])}\n{help_text(args)}\n```"
 
     return _MARKER.sub(block, markdown)
