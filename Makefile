@@ -7,7 +7,8 @@
 #                    results/latest/study NEW --fail $(COMPARE_GATES) -> compare.md, plus a
 #                    "Compared with" section in the report); a regression is reported and
 #                    make goes on
-#   make lint        ruff and mypy
+#   make lint        ruff, mypy, import-linter's contracts and a strict build of the docs
+#   make docs        build the documentation site (docs/, mkdocs.yml) into site/
 #   make reference   copy the newest run's report into results/reference/ (committed)
 #
 # GPU users: make TORCH="torch==2.13.0" PIP_TORCH_ARGS="--index-url <your CUDA wheel index>"
@@ -40,7 +41,7 @@ ARCH_ARCHS ?= conv:kernel=3,image=8,resmlp:scale=1,resmlp:scale=inv_sqrt_depth
 COMPARE_GATES ?= final_std:1%,divergence_layer:0,missing:0,init_ms:50%,forward_ms:50%
 RUN ?= results/runs/$(shell date -u +%Y%m%dT%H%M%SZ)
 
-.PHONY: test bench lint reference venv clean
+.PHONY: test bench lint docs reference venv clean
 
 venv: $(STAMP)
 
@@ -58,6 +59,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check initsuite tests bench
 	$(BIN)/ruff format --check initsuite tests bench
 	$(BIN)/mypy initsuite
+	$(BIN)/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+	@echo "docs: site/index.html"
 
 bench: $(STAMP)
 	@mkdir -p $(RUN)
@@ -98,4 +105,4 @@ reference: $(STAMP)
 	$(BIN)/initsuite report results/latest/archs --out results/reference/archs
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache site
