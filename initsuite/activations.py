@@ -1,10 +1,13 @@
-"""Registry of activation functions, each with its gain.
+"""Registry of activation functions, each with its gain and its closed forms where known.
 
 The gain of an activation φ is the factor a weight std needs so that a layer followed by φ
 keeps the second moment of its pre-activations: ``1 / sqrt(E[φ(z)²])`` for z ~ N(0, 1).
 Where ``torch.nn.init.calculate_gain`` has a value (linear, sigmoid, tanh, relu, leaky_relu,
 selu) that value is the activation's ``gain``; for the others (elu, gelu, silu, softplus, ...)
-the gain is computed by quadrature. Both are listed by ``initsuite activations``.
+the gain is computed by quadrature. Both are listed by ``initsuite activations``. Gaussian
+expectations known in closed form (moments of φ and φ′ under N(0, q), the kernel
+E[φ(u)φ(v)]) are registered with the activation (``ClosedForms``); the mean-field theory
+asks the activation for them and falls back on quadrature.
 
     >>> from initsuite import activations
     >>> act = activations.get("leaky_relu:negative_slope=0.2")
@@ -16,12 +19,14 @@ from __future__ import annotations
 
 import builtins
 import fnmatch
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -30,36 +35,75 @@ from initsuite.core.errors import InitsuiteError, unknown
 from initsuite.core.quadrature import gaussian_expectation
 from initsuite.core.spec import Param, check_keys, format_spec, params_of, parse_spec
 
-__all__ = ["Activation", "ActivationInfo", "get", "list", "names", "register", "table"]
+__all__ = [
+    "Activation", "ActivationInfo", "ClosedForms", "get", "list", "names", "register", "table",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ClosedForms:
+    """Gaussian expectations of φ in closed form, for z ~ N(0, 1); None where unknown.
+
+    Each takes numpy arrays (or floats), broadcasts, and takes the activation's parameters
+    as keywords. q is a variance (>= 0), c a correlation in [-1, 1].
+
+    Args:
+        mean: q ↦ E[φ(√q·z)].
+        second_moment: q ↦ E[φ(√q·z)²].
+        slope_moment: q ↦ E[φ′(√q·z)²].
+        kernel: (q, c) ↦ E[φ(u)φ(v)] for (u, v) centred normal, variances q, correlation c.
+    """
+
+    mean: Callable[..., Any] | None = None
+    second_moment: Callable[..., Any] | None = None
+    slope_moment: Callable[..., Any] | None = None
+    kernel: Callable[..., Any] | None = None
+
+    def bind(self, **params: Any) -> ClosedForms:
+        """The same forms with the activation's parameters filled in."""
+        return ClosedForms(*(None if f is None else functools.partial(f, **params)
+                             for f in (self.mean, self.second_moment, self.slope_moment,
+                                       self.kernel)))  # fmt: skip
 
 
 @dataclass(frozen=True)
 class ActivationInfo:
-    """A registered activation: its function, formula and torch's gain rule (if any)."""
+    """A registered activation: its function, formula, torch's gain rule (if any) and its
+    closed forms."""
 
     name: str
     fn: Callable[..., Tensor]
     formula: str
     torch_gain: Callable[..., float] | None = None
     params: dict[str, Param] = field(default_factory=dict)
+    closed_forms: ClosedForms = field(default_factory=ClosedForms)
 
 
 _REGISTRY: dict[str, ActivationInfo] = {}
 
 
 def register(
-    name: str, *, formula: str, torch_gain: Callable[..., float] | None = None
+    name: str,
+    *,
+    formula: str,
+    torch_gain: Callable[..., float] | None = None,
+    closed_forms: ClosedForms | None = None,
 ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
     """Decorator: register ``fn(x, **params) -> Tensor`` as activation ``name``.
 
-    ``torch_gain(**params)`` returns ``torch.nn.init.calculate_gain``'s value where torch
-    has one; without it the gain is computed.
+    Args:
+        formula: φ in words, for ``initsuite activations``.
+        torch_gain: ``torch_gain(**params)`` returns ``torch.nn.init.calculate_gain``'s value
+            where torch has one; without it the gain is computed.
+        closed_forms: Gaussian expectations of φ known in closed form; the rest are
+            computed by quadrature.
     """
 
     def deco(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
         if name in _REGISTRY:
             raise ValueError(f"activation {name!r} is already registered")
-        _REGISTRY[name] = ActivationInfo(name, fn, formula, torch_gain, params_of(fn))
+        forms = closed_forms or ClosedForms()
+        _REGISTRY[name] = ActivationInfo(name, fn, formula, torch_gain, params_of(fn), forms)
         return fn
 
     return deco
@@ -97,9 +141,15 @@ class Activation:
         return float(self.info.torch_gain(**self.params))
 
     @cached_property
+    def closed_forms(self) -> ClosedForms:
+        """This activation's closed forms, its parameters (defaults included) bound."""
+        defaults = {k: p.default for k, p in self.info.params.items() if not p.required}
+        return self.info.closed_forms.bind(**(defaults | self.params))
+
+    @cached_property
     def second_moment(self) -> float:
-        """E[φ(z)²] for z ~ N(0, 1)."""
-        return gaussian_expectation(lambda z: self._numpy(z) ** 2)
+        """E[φ(z)²] for z ~ N(0, 1), by quadrature."""
+        return float(gaussian_expectation(lambda z: self.apply(z) ** 2))
 
     @cached_property
     def computed_gain(self) -> float:
@@ -116,8 +166,15 @@ class Activation:
     def gain_source(self) -> str:
         return "torch" if self.info.torch_gain is not None else "computed"
 
-    def _numpy(self, z: Any) -> Any:
+    def apply(self, z: np.ndarray) -> np.ndarray:
+        """φ elementwise on a float64 array (any shape)."""
         return self(torch.from_numpy(z)).numpy()
+
+    def derivative(self, z: np.ndarray) -> np.ndarray:
+        """φ′ elementwise on a float64 array (any shape), by autograd."""
+        x = torch.from_numpy(z).requires_grad_()
+        (grad,) = torch.autograd.grad(self(x).sum(), x)
+        return grad.numpy()
 
 
 def get(spec: str | Activation) -> Activation:
@@ -165,10 +222,53 @@ def table() -> Any:
     return pd.DataFrame(rows)
 
 
+# -- closed forms ---------------------------------------------------------------------------
+
+_SQRT_2PI = math.sqrt(2 * math.pi)
+# glibc's acos, elementwise: numpy's SIMD arccos differs from it in the last bits
+_acos = np.vectorize(math.acos, otypes=[float])
+
+
+def _arccos_kernel(q: Any, c: Any) -> Any:
+    """E[relu(u)·relu(v)]: the arc-cosine kernel of degree 1 (Cho & Saul 2009)."""
+    c = np.clip(c, -1.0, 1.0)
+    return q / (2 * math.pi) * (np.sqrt(1 - c * c) + (math.pi - _acos(c)) * c)
+
+
+def _rectifier_mean(q: Any, negative_slope: float = 0.0) -> Any:
+    return (1 - float(negative_slope)) * np.sqrt(q) / _SQRT_2PI
+
+
+def _rectifier_second_moment(q: Any, negative_slope: float = 0.0) -> Any:
+    a = float(negative_slope)
+    return q * (1 + a * a) / 2
+
+
+def _rectifier_kernel(q: Any, c: Any, negative_slope: float = 0.0) -> Any:
+    # φ(x) = relu(x) - a·relu(-x): E[φ(u)φ(v)] = (1 + a²)·k(c) - 2a·k(-c)
+    a = float(negative_slope)
+    return (1 + a * a) * _arccos_kernel(q, c) - 2 * a * _arccos_kernel(q, -np.asarray(c))
+
+
+_LINEAR = ClosedForms(
+    mean=lambda q: np.zeros(np.shape(q)),
+    second_moment=lambda q: q,
+    slope_moment=lambda q: np.ones(np.shape(q)),
+    kernel=lambda q, c: q * c,
+)
+_LEAKY_RELU = ClosedForms(_rectifier_mean, _rectifier_second_moment, None, _rectifier_kernel)
+_RELU = ClosedForms(
+    _rectifier_mean,
+    _rectifier_second_moment,
+    slope_moment=lambda q: np.full(np.shape(q), 0.5),
+    kernel=_rectifier_kernel,
+)
+
+
 # -- built-ins ------------------------------------------------------------------------------
 
 
-@register("linear", formula="x", torch_gain=lambda: 1.0)
+@register("linear", formula="x", torch_gain=lambda: 1.0, closed_forms=_LINEAR)
 def linear(x: Tensor) -> Tensor:
     return x
 
@@ -183,7 +283,7 @@ def sigmoid(x: Tensor) -> Tensor:
     return torch.sigmoid(x)
 
 
-@register("relu", formula="max(0, x)", torch_gain=lambda: math.sqrt(2.0))
+@register("relu", formula="max(0, x)", torch_gain=lambda: math.sqrt(2.0), closed_forms=_RELU)
 def relu(x: Tensor) -> Tensor:
     return torch.relu(x)
 
@@ -194,6 +294,7 @@ def relu(x: Tensor) -> Tensor:
     torch_gain=lambda negative_slope=0.01: torch.nn.init.calculate_gain(
         "leaky_relu", negative_slope
     ),
+    closed_forms=_LEAKY_RELU,
 )
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     return F.leaky_relu(x, negative_slope)

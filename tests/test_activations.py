@@ -18,7 +18,7 @@ from scipy import integrate, special
 
 from initsuite import activations
 from initsuite.core.errors import InitsuiteError
-from initsuite.core.quadrature import gaussian_expectation
+from initsuite.core.quadrature import gaussian_expectation, hermite_rule, normal_rule
 
 # -- independent references ------------------------------------------------------------------
 
@@ -177,6 +177,28 @@ def test_gaussian_expectation_closed_forms() -> None:
     for q in (0.0, 0.3, 4.0):
         assert gaussian_expectation(lambda x: x**2, q=q) == pytest.approx(q, abs=1e-12)
         assert gaussian_expectation(np.cos, q=q) == pytest.approx(math.exp(-q / 2), abs=1e-12)
+
+
+def test_gaussian_expectation_is_vectorised_over_q() -> None:
+    q = np.array([[0.0, 0.3], [4.0, 1.0]])
+    got = gaussian_expectation(np.cos, q)
+    assert got.shape == (2, 2)
+    np.testing.assert_allclose(got, np.exp(-q / 2), rtol=0, atol=1e-12)
+    assert isinstance(gaussian_expectation(np.cos, 0.3), float)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [hermite_rule(), normal_rule(), normal_rule(8)],
+    ids=["hermite", "legendre24", "legendre8"],
+)
+def test_rules_integrate_gaussian_moments(rule: tuple[np.ndarray, np.ndarray]) -> None:
+    # E[1] = 1, E[z⁴] = 3, E[z⁶] = 15: Gauss–Hermite is exact for these degrees (< 128), the
+    # panels are exact per panel, and the mass beyond |z| = 12 is ~1e-33; float64 sums: 1e-13.
+    nodes, weights = rule
+    assert weights.sum() == pytest.approx(1.0, rel=1e-13)
+    assert weights @ nodes**4 == pytest.approx(3.0, rel=1e-13)
+    assert weights @ nodes**6 == pytest.approx(15.0, rel=1e-13)
 
 
 def test_gaussian_expectation_rejects_negative_variance() -> None:

@@ -1,5 +1,5 @@
-"""The mean-field predictions (initsuite.theory.meanfield) against closed forms, quadrature and Monte
-Carlo, and their columns in every sweep."""
+"""The mean-field maps and predictions (initsuite.theory) against closed forms, quadrature and
+Monte Carlo, and their columns in every sweep."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import torch
 import initsuite
 from initsuite import activations, schemes
 from initsuite.core.quadrature import gaussian_expectation
+from initsuite.theory import maps, tables
 from initsuite.theory import meanfield as theory
 
 
@@ -21,8 +22,8 @@ from initsuite.theory import meanfield as theory
 @pytest.mark.parametrize("q", [1e-6, 0.3, 1.0, 7.5, 1e8])
 def test_closed_forms_match_quadrature(act: str, q: float) -> None:
     a = activations.get(act)
-    m1, m2 = theory._moments(a)(q)
-    f = a._numpy
+    m1, m2 = maps.moments(a, q)
+    f = a.apply
     # composite Gauss–Legendre integrates these piecewise polynomials to ~1e-14 relative
     assert m1 == pytest.approx(gaussian_expectation(f, q), rel=1e-12, abs=1e-14 * math.sqrt(q))
     assert m2 == pytest.approx(gaussian_expectation(lambda z: f(z) ** 2, q), rel=1e-12)
@@ -43,7 +44,7 @@ def test_fixed_point_shortcut_equals_iteration() -> None:
     act = activations.get("tanh")
     got = theory.mlp_moments(act, (5 / 3) ** 2, 400)
     q = (5 / 3) ** 2
-    f = act._numpy
+    f = act.apply
     for m in got:
         m2 = gaussian_expectation(lambda z: f(z) ** 2, q)
         assert m.q == pytest.approx(q, rel=1e-12)
@@ -181,7 +182,7 @@ def test_gains_table() -> None:
 def test_chi1_matches_a_finite_difference_of_the_network() -> None:
     """χ₁ is the mean squared singular value of one layer's Jacobian D·W/… : push a tiny
     perturbation through a wide tanh layer and compare its growth in squared norm."""
-    from initsuite.theory.gains import chi1, fixed_point
+    from initsuite.theory.maps import chi1, fixed_point
 
     n, gain = 2048, 5 / 3
     q = fixed_point("tanh", gain**2)
@@ -213,7 +214,7 @@ def test_relu_spread_over_seeds_matches_hanin_rolnick() -> None:
     sqrt(5·100/(4·256)) = 0.70 (Hanin & Rolnick 2018). An sd from 16 draws has relative
     error ≈ 1/sqrt(2·15) = 18%; 3 of those: ±55%."""
     res = initsuite.sweep("kaiming_normal", "relu", 100, 256, seeds=16, timing=False)
-    row = theory.spread(res.cells).iloc[0]
+    row = tables.spread(res.cells).iloc[0]
     assert row["seeds"] == 16
     assert row["predicted_log_std_sd"] == pytest.approx(math.sqrt(5 * 100 / (4 * 256)))
     assert 0.45 < row["log_std_sd"] / row["predicted_log_std_sd"] < 1.55
@@ -225,9 +226,9 @@ def test_relu_spread_over_seeds_matches_hanin_rolnick() -> None:
 def test_spread_flags_a_wrong_prediction() -> None:
     res = initsuite.sweep("kaiming_normal", ["relu", "tanh"], 30, 128, seeds=6, timing=False)
     cells = res.cells.copy()
-    assert not theory.spread(cells)["disagree"].any()
+    assert not tables.spread(cells)["disagree"].any()
     cells["theory_final_std"] *= 3  # a σ_w² off by 9×: far outside any finite-width spread
-    assert theory.spread(cells)["disagree"].all()
+    assert tables.spread(cells)["disagree"].all()
 
 
 # -- the c-map and the measured cosine -----------------------------------------------------------
@@ -237,7 +238,7 @@ def _dblquad_cross(act: str, q: float, c: float) -> float:
     """E[φ(u)φ(v)] by adaptive 1-D quadratures (scipy), split at φ's kink lines."""
     from scipy import integrate
 
-    f = activations.get(act)._numpy
+    f = activations.get(act).apply
     s = math.sqrt(1 - c * c)
     norm = math.sqrt(2 * math.pi)
 
@@ -271,9 +272,9 @@ def _dblquad_cross(act: str, q: float, c: float) -> float:
 def test_cross_moment_against_adaptive_quadrature(act: str, tol: float) -> None:
     """Closed forms (ReLU family) and the Gauss–Hermite rule (smooth φ: tight; SELU's kink:
     within 2e-3·q, as documented) against scipy's adaptive quadrature."""
-    cross = theory._cross(activations.get(act))
     for q, c in ((0.5, -0.9), (0.5, 0.0), (2.0, 0.3), (2.0, 0.95)):
-        assert cross(q, c) == pytest.approx(_dblquad_cross(act, q, c), abs=tol * q), (q, c)
+        expected = _dblquad_cross(act, q, c)
+        assert maps.kernel(act, q, c) == pytest.approx(expected, abs=tol * q), (q, c)
 
 
 def test_linear_c_map_keeps_the_cosine() -> None:
@@ -376,9 +377,9 @@ def test_correlation_depth_is_measured_from_the_c_map() -> None:
     c-map's own rate at c* differs from χ₁, so only the order is checked: 1-60 layers)."""
     res = initsuite.sweep("xavier_uniform:gain=auto", ["tanh", "linear"], 60, 512, seeds=2,
                           timing=False)  # fmt: skip
-    d = theory.correlation_depth(res.layers).set_index("activation")
+    d = tables.correlation_depth(res.layers).set_index("activation")
     assert 1 <= d.loc["tanh", "measured_depth"] <= 60
     assert abs(d.loc["tanh", "c_star"]) < 0.05
     assert np.isnan(d.loc["linear", "measured_depth"])  # linear nets keep the cosine: no gap
     none = initsuite.sweep("kaiming_normal", "relu", 5, 32, pair_cosine=None, timing=False)
-    assert theory.correlation_depth(none.layers).empty
+    assert tables.correlation_depth(none.layers).empty

@@ -133,7 +133,7 @@ def _phase_figure(result: SweepResult) -> Figure:
     )  # fmt: skip
     points["measured"] = [seen.get((s, a), "none") for s, a in
                           zip(points["scheme"], points["activation"], strict=True)]  # fmt: skip
-    from initsuite.theory.meanfield import correlation_depth
+    from initsuite.theory.tables import correlation_depth
 
     layers = result.layers
     deep = layers[(layers["depth"] == layers["depth"].max()) & (layers["width"] == width)]

@@ -379,7 +379,7 @@ def _theory_section(result: SweepResult) -> str:
     """Theory vs measurement at the deepest depth: the across-seed spread of log final std
     beside the finite-width prediction, and the cells where theory and measurement disagree
     by more than that spread."""
-    from initsuite.theory.meanfield import spread
+    from initsuite.theory.tables import spread
 
     if "theory_final_std" not in result.cells.columns:
         return ""

@@ -1,2 +1,4 @@
-"""Mean-field theory: the variance and correlation maps, their fixed points, χ₁, per-cell
-predictions, the order-chaos phase diagram and the gains that preserve each moment."""
+"""Mean-field theory. ``maps``: the length and correlation maps, χ₁ and the fixed point q*,
+vectorised; ``meanfield``: per-cell predictions; ``phase``: the order–chaos phase diagram;
+``gains``: what each activation's gain preserves; ``tables``: theory read against stored
+tables (no torch)."""

@@ -29,39 +29,9 @@ import math
 from typing import Any
 
 from initsuite import activations as _activations
-from initsuite.theory.meanfield import _chi1 as _chi1_moment
-from initsuite.theory.meanfield import _moments
+from initsuite.theory.maps import chi1, fixed_point, moments
 
-__all__ = ["chi1", "fixed_point", "gains"]
-
-
-def fixed_point(
-    activation: str | _activations.Activation,
-    sigma_w2: float,
-    sigma_b2: float = 0.0,
-    q0: float = 1.0,
-    max_layers: int = 100_000,
-) -> float:
-    """The q* that q ↦ σ_w²·E[φ(√q z)²] + σ_b² reaches from ``q0`` (0 or inf if the signal
-    vanishes or explodes; the last iterate if it has not settled after ``max_layers``)."""
-    moments = _moments(_activations.get(activation))
-    q = q0
-    for _ in range(max_layers):
-        q_next = sigma_w2 * moments(q)[1] + sigma_b2
-        if not q_next < 1e300:
-            return math.inf
-        if q_next < 1e-300:
-            return 0.0
-        if abs(q_next - q) <= 1e-14 * q:
-            return q_next
-        q = q_next
-    return q
-
-
-def chi1(activation: str | _activations.Activation, sigma_w2: float, q: float) -> float:
-    """σ_w²·E[φ'(√q z)²]: the factor by which a small perturbation (and the gradient)
-    grows per layer at pre-activation second moment ``q``."""
-    return sigma_w2 * _chi1_moment(_activations.get(activation))(q)
+__all__ = ["gains"]
 
 
 def gains() -> Any:
@@ -71,16 +41,16 @@ def gains() -> Any:
     rows = []
     for name in _activations.names():
         act = _activations.get(name)
-        m1, m2 = _moments(act)(1.0)
+        m1, m2 = moments(act, 1.0)
         torch_gain = act.torch_gain
         auto = act.gain
         q_star = fixed_point(act, auto**2)
         finite = 0.0 < q_star < math.inf
-        m1s, m2s = _moments(act)(q_star) if finite else (math.nan, math.nan)
+        m1s, m2s = moments(act, q_star) if finite else (math.nan, math.nan)
         slope = math.nan
         if finite:  # central difference of q ↦ gain²·E[φ(√q z)²]; the map is smooth in q
             h = 1e-4 * q_star
-            up, down = _moments(act)(q_star + h)[1], _moments(act)(q_star - h)[1]
+            up, down = moments(act, q_star + h)[1], moments(act, q_star - h)[1]
             slope = auto**2 * (up - down) / (2 * h)
         rows.append(
             {
