@@ -652,7 +652,7 @@ def test_cli_probe_finds_a_factory_in_the_current_directory(
         ([f"{FACTORIES}:cnn", "--input-shape", "4,5,8,8"],
          ["failed on an input of shape 4,5,8,8", "RuntimeError"]),
         ([f"{FACTORIES}:cnn", "--input-shape", "4,x"], ["--input-shape", "integers"]),
-        ([f"{FACTORIES}:cnn", "--input-shape", "4,0,8"], ["input_shape must be positive"]),
+        ([f"{FACTORIES}:cnn", "--input-shape", "4,0,8"], ["input_shape must be >= 1, got 0"]),
         ([f"{FACTORIES}:cnn", "--schemes", "kaimng_normal"], ["did you mean 'kaiming_normal'"]),
         ([f"{FACTORIES}:cnn", "--schemes", "xavier_uniform:gain=auto"],
          ["needs the activation"]),
@@ -744,3 +744,59 @@ def test_lsuv_through_probe_reaches_unit_std_layer_by_layer() -> None:
     np.testing.assert_allclose(frame.loc[frame["type"] == "Linear", "std"], 1.0, atol=0.1)
     with pytest.raises(InitsuiteError, match="data-dependent: pass inputs="):
         apply(deep, "lsuv")
+
+
+def test_probe_returns_a_result_that_saves_loads_and_reports(tmp_path: Path) -> None:
+    """``probe`` on a model gives what ``probe_factory`` gives: a ProbeResult with the calls
+    table and its metadata, saved, loaded (validated) and reported alike."""
+    from initsuite.studies.probe import LOSS, probed_modules
+
+    model = stack(6, 32)
+    result = probe(model, torch.randn(8, 32), scheme="kaiming_normal", backward=True, seed=2)
+    assert isinstance(result, ProbeResult) and tuple(result.calls.columns) == C.PROBE
+    assert result.meta["kind"] == "probe" and result.meta["loss"] == LOSS
+    assert result.meta["config"] == {
+        "scheme": "kaiming_normal", "activation": None, "backward": True, "seed": 2,
+        "include_embeddings": False, "mode": "train",
+    }  # fmt: skip
+    assert result.meta["model"] == {"type": "Sequential", "parameters": 6 * 32 * 32,
+                                    "probed_modules": len(probed_modules(model))}  # fmt: skip
+    assert result.meta["environment"]["torch"] == torch.__version__
+    path = result.save(tmp_path / "p")
+    back = ProbeResult.load(path)
+    pd.testing.assert_frame_equal(back.calls, result.calls, check_exact=True)
+    assert back.meta == json.loads(json.dumps(result.meta))
+    assert "## Summary" in write_probe_report(path).read_text()
+
+
+def test_probed_modules_are_leaves_and_owners_of_parameters() -> None:
+    from initsuite.studies.probe import ROOT, probed_modules
+
+    class Owner(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.token = nn.Parameter(torch.zeros(4))
+            self.body = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+    names = [name for name, _ in probed_modules(Owner())]
+    assert names == [ROOT, "body.0", "body.1"]  # `body` has children and no own parameter
+
+
+def test_seeded_global_rng_seeds_inside_and_restores_after() -> None:
+    from initsuite.studies.probe import seeded_global_rng
+
+    torch.manual_seed(123)
+    expected_after = torch.rand(3)
+    torch.manual_seed(123)
+    with seeded_global_rng(7, [torch.device("cpu")]):
+        inside = torch.rand(3)
+    assert torch.equal(torch.rand(3), expected_after)  # the caller's stream goes on untouched
+    torch.manual_seed(7)
+    assert torch.equal(inside, torch.rand(3))
+
+
+def test_apply_names_its_scheme_argument_as_probe_does() -> None:
+    a, b = nn.Linear(8, 8), nn.Linear(8, 8)
+    apply(a, scheme="orthogonal", generator=torch.Generator().manual_seed(0))
+    probe(b, torch.randn(2, 8), scheme="orthogonal", seed=0)
+    assert torch.equal(a.weight, b.weight)
