@@ -335,11 +335,7 @@ def _train_one(
                    bias=cfg.bias, device=cfg.device, dtype=cfg.dtype)  # fmt: skip
     xtr, ytr = data.x_train.to(device, dtype), data.y_train.to(device)
     xte, yte = data.x_test.to(device, dtype), data.y_test.to(device)
-    opt: torch.optim.Optimizer
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-    else:
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    opt = _optimizer(cfg, net)
     # the order generator lives on the CPU: the same batches on every device
     order_gen = torch.Generator().manual_seed(seed + ORDER_SEED_OFFSET)
     n = len(xtr)
@@ -381,8 +377,22 @@ def _train_one(
                 break
         else:
             rows.append(_unevaluated(step, value))
+    return rows, _summary(cfg, rows, reached, diverged_step)
+
+
+def _optimizer(cfg: TrainConfig, net: torch.nn.Module) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    return torch.optim.Adam(net.parameters(), lr=cfg.lr)
+
+
+def _summary(
+    cfg: TrainConfig, rows: list[dict[str, Any]], reached: int | None, diverged_step: int | None
+) -> dict[str, Any]:
+    """A run's row of the runs table, from its per-step rows."""
+    nan = math.nan
     last = rows[-1] if diverged_step is None else {}
-    summary = {
+    return {
         "steps": cfg.steps,
         "steps_to_threshold": reached,
         "reached": reached is not None,
@@ -393,4 +403,3 @@ def _train_one(
         "final_train_accuracy": last.get("train_accuracy", nan),
         "final_test_accuracy": last.get("test_accuracy", nan),
     }
-    return rows, summary

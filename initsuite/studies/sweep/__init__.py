@@ -42,8 +42,8 @@ def sweep(
     """Run every cell of scheme × activation × depth × width × seed × device × dtype × arch.
 
     Args:
-        schemes: scheme specs (``"xavier_uniform:gain=auto"``); ``"all"`` and wildcards
-            (``"kaiming*"``) expand to every scheme that fits every arch.
+        schemes: scheme specs; ``"all"`` and wildcards (``"kaiming*"``) expand to every
+            scheme that fits every arch.
         activations: activation specs (``"tanh"``, ``"leaky_relu:negative_slope=0.2"``).
         depths: layers per net.
         widths: units per layer (channels for conv).
@@ -51,26 +51,21 @@ def sweep(
         seeds: a count (``3`` → seeds 0, 1, 2) or explicit seeds.
         devices: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
         dtypes: ``"float64"``, ``"float32"``, ``"bfloat16"``, ``"float16"``.
-        archs: architecture specs: ``"mlp"``, ``"conv:kernel=3,image=8"``,
-            ``"resmlp:branch=2,scale=1"``.
+        archs: ``"mlp"``, ``"conv:kernel=3,image=8"``, ``"resmlp:branch=2,scale=1"``.
         bias: None (bias-free layers) or ``"torch_default"`` (nn.Linear's U(±1/√fan_in)).
-        explode_at, vanish_at: also count a layer whose std is above / below this multiple
-            of the input's std as divergence (kinds ``explode``, ``vanish``); None: off.
-        timing: time one layer's init and forward per scheme, width, device and dtype.
-        timing_repeats: timed repeats behind each median.
-        shared: draw once per layer for the schemes that scale one base draw (paired
-            comparisons); False: every scheme draws on its own.
-        pair_cosine: cosine of an input pair pushed through every cell (layers record the
-            c-map); None: no pair.
+        explode_at, vanish_at: multiples of the input's std beyond which a layer's std also
+            counts as divergence (None: off).
+        timing, timing_repeats: time one layer's init and forward per scheme, width, device
+            and dtype; the timed repeats behind each median.
+        shared: serve the schemes that scale one base draw from a single draw per layer.
+        pair_cosine: cosine of an input pair traced through every cell (None: no pair).
         jacobian: record each cell's input-output Jacobian spectrum (``jac_*`` columns).
-        backward: back-propagate Σ R ⊙ h_depth (R ~ N(0, 1)): gradient columns per layer
-            and cell.
+        backward: back-propagate Σ R ⊙ h_depth, R ~ N(0, 1): the gradient columns.
         progress: show a progress bar (default: when stderr is a terminal).
-        out: a directory to store the cells in as they finish (chunks), read back at the end.
+        out: a directory that stores the cells as they finish; the result is read from it.
         resume: continue the sweep stored in ``out``, skipping its stored cells.
         executor: None (in process) or a :class:`~initsuite.studies.sweep.executors.DaskExecutor`.
-        allow_large: run a sweep estimated to take over an hour (one that cannot fit in
-            memory is refused either way).
+        allow_large: run a sweep estimated to take over an hour.
 
     Returns:
         A :class:`~initsuite.results.sweep.SweepResult`: ``cells``, ``layers`` and ``timing``
@@ -83,6 +78,7 @@ def sweep(
         >>> res = initsuite.sweep(["xavier_uniform", "kaiming_normal"], "relu", [10, 50], 256)
         >>> res.cells[["scheme", "depth", "final_std", "growth_per_layer"]]  # doctest: +SKIP
     """
+    # long only in its signature and docstring: every setting of the grid, each named once
     cfg = SweepConfig.build(
         schemes, activations, depths, widths, batch=batch, seeds=seeds, devices=devices,
         dtypes=dtypes, archs=archs, bias=bias, explode_at=explode_at, vanish_at=vanish_at,
