@@ -7,7 +7,7 @@
 ...                       depths=[10, 100], widths=256, seeds=3)
 >>> res.cells.head()
 >>> runs = initsuite.train(["kaiming_normal", "xavier_normal"], "relu", depth=30).runs
->>> layers = initsuite.probe(my_model, inputs, scheme="kaiming_normal", backward=True)
+>>> calls = initsuite.probe(my_model, inputs, scheme="kaiming_normal", backward=True).calls
 >>> initsuite.compare(res, initsuite.SweepResult.load("runs/old"), "final_std:10%").passed
 
 The package root is lazy (PEP 562): ``import initsuite`` loads nothing heavy, and each name
@@ -26,13 +26,14 @@ _API: dict[str, str] = {
     "InitsuiteError": "initsuite.core.errors",
     "SweepConfig": "initsuite.studies.sweep.config",
     "SweepResult": "initsuite.results.sweep",
-    "TrainingResult": "initsuite.studies.training",
-    "ProbeResult": "initsuite.studies.probe_factory",
-    "TutorialResult": "initsuite.studies.tutorial",
+    "TrainingResult": "initsuite.results.training",
+    "ProbeResult": "initsuite.results.probe",
+    "TutorialResult": "initsuite.results.tutorial",
     "Comparison": "initsuite.results.comparison",
     "sweep": "initsuite.studies.sweep",
     "train": "initsuite.studies.training",
     "probe": "initsuite.studies.probe",
+    "probe_factory": "initsuite.studies.probe_factory",
     "apply": "initsuite.studies.probe",
     "reproduce": "initsuite.studies.tutorial",
     "gains": "initsuite.theory.gains",
@@ -60,16 +61,24 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-if TYPE_CHECKING:  # static checkers and IDEs see the eager imports
-    from initsuite import activations, schemes
-    from initsuite.core.errors import InitsuiteError
-    from initsuite.report import write_report
-    from initsuite.results.comparison import Comparison, compare
-    from initsuite.results.sweep import SweepResult
-    from initsuite.studies.probe import apply, probe
-    from initsuite.studies.probe_factory import ProbeResult
-    from initsuite.studies.sweep import SweepConfig, sweep
-    from initsuite.studies.training import TrainingResult, train
-    from initsuite.studies.tutorial import TutorialResult, reproduce
-    from initsuite.theory.gains import gains
-    from initsuite.theory.phase import critical_sigma_w2, phase_diagram
+if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported: X as X)
+    from initsuite import activations as activations
+    from initsuite import schemes as schemes
+    from initsuite.core.errors import InitsuiteError as InitsuiteError
+    from initsuite.report import write_report as write_report
+    from initsuite.results.comparison import Comparison as Comparison
+    from initsuite.results.comparison import compare as compare
+    from initsuite.results.probe import ProbeResult as ProbeResult
+    from initsuite.results.sweep import SweepResult as SweepResult
+    from initsuite.results.training import TrainingResult as TrainingResult
+    from initsuite.results.tutorial import TutorialResult as TutorialResult
+    from initsuite.studies.probe import apply as apply
+    from initsuite.studies.probe import probe as probe
+    from initsuite.studies.probe_factory import probe_factory as probe_factory
+    from initsuite.studies.sweep import SweepConfig as SweepConfig
+    from initsuite.studies.sweep import sweep as sweep
+    from initsuite.studies.training import train as train
+    from initsuite.studies.tutorial import reproduce as reproduce
+    from initsuite.theory.gains import gains as gains
+    from initsuite.theory.phase import critical_sigma_w2 as critical_sigma_w2
+    from initsuite.theory.phase import phase_diagram as phase_diagram

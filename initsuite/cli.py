@@ -141,7 +141,9 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--arch", type=_split_specs, default=["mlp"],
                    help="comma list of architectures: mlp, conv:kernel=3,image=8, "
                    "resmlp:branch=2,scale=1|inv_sqrt_depth|zero")  # fmt: skip
-    w.add_argument("--bias", action="store_true", help="Linear layers with (default-init) bias")
+    w.add_argument("--bias", nargs="?", const="torch_default", default=None, metavar="LAW",
+                   help="Linear layers with bias drawn by LAW (torch_default: nn.Linear's "
+                   "U(±1/√fan_in), the default)")  # fmt: skip
     w.add_argument(
         "--explode-at",
         type=float,
@@ -216,7 +218,8 @@ def _build_parser() -> argparse.ArgumentParser:
     n.add_argument(
         "--eval-every", type=int, default=10, help="steps between full train/test evaluations"
     )
-    n.add_argument("--bias", action="store_true", help="Linear layers with bias (zero init)")
+    n.add_argument("--bias", nargs="?", const="zeros", default=None, metavar="LAW",
+                   help="Linear layers with bias starting at LAW (zeros, the default)")  # fmt: skip
     n.add_argument("--dataset", default="digits")
     n.add_argument("--device", default="cpu")
     n.add_argument("--dtype", default="float32")
@@ -380,7 +383,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     cfg = SweepConfig.build(
         args.schemes, args.activations, args.depths, args.widths,
         batch=args.batch, seeds=args.seeds, devices=args.devices, dtypes=args.dtypes,
-        arch=args.arch, bias=args.bias, explode_at=args.explode_at, vanish_at=args.vanish_at,
+        archs=args.arch, bias=args.bias, explode_at=args.explode_at, vanish_at=args.vanish_at,
         timing=not args.no_timing, timing_repeats=args.timing_repeats,
         shared=not args.no_shared, jacobian=args.jacobian, pair_cosine=args.pair_cosine,
         backward=args.backward,
@@ -467,7 +470,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
     store.check_output(args.out, "replace" if args.overwrite else "new")
     result = train(
-        args.schemes, args.activations, args.depth, args.width, args.seeds, steps=args.steps,
+        args.schemes, args.activations, args.depth, args.width, seeds=args.seeds, steps=args.steps,
         lr=args.lr, optimizer=args.optimizer, momentum=args.momentum,
         batch_size=args.batch_size, threshold=args.threshold, eval_every=args.eval_every,
         bias=args.bias, dataset=args.dataset, device=args.device, dtype=args.dtype,
@@ -514,7 +517,7 @@ def _cmd_probe(args: argparse.Namespace) -> None:
         write_probe_report(path)
     if not args.quiet:
         _print_table(result.summary(), as_json=False)
-        print(f"\nwrote {len(result.frame)} module calls to {path}")
+        print(f"\nwrote {len(result.calls)} module calls to {path}")
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> None:

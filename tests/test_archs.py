@@ -82,7 +82,8 @@ def reference_resmlp(scheme: str, act: str, blocks: int, width: int, batch: int,
 def test_conv_cells_match_a_plain_loop(kernel: int, bias: bool) -> None:
     arch = f"conv:kernel={kernel},image=5"
     res = initsuite.sweep(["kaiming_normal", "xavier_uniform", "orthogonal"], ["relu", "tanh"],
-                          [2, 6], 8, batch=3, seeds=[4], arch=arch, bias=bias,
+                          [2, 6], 8, batch=3, seeds=[4], archs=arch,
+                          bias="torch_default" if bias else None,
                           dtypes="float64", timing=False)  # fmt: skip
     assert (res.cells["arch"] == parse_arch(arch).spec).all()
     for (scheme, act, depth), g in res.layers.groupby(["scheme", "activation", "depth"]):
@@ -97,8 +98,8 @@ def test_conv_cells_match_a_plain_loop(kernel: int, bias: bool) -> None:
 )  # fmt: skip
 def test_resmlp_cells_match_a_plain_loop(scheme: str, branch: int, scale: str) -> None:
     arch = f"resmlp:branch={branch},scale={scale}"
-    res = initsuite.sweep(scheme, ["relu", "tanh"], [3, 7], 16, batch=4, seeds=[2], arch=arch,
-                          dtypes="float64", bias=True, timing=False)  # fmt: skip
+    res = initsuite.sweep(scheme, ["relu", "tanh"], [3, 7], 16, batch=4, seeds=[2], archs=arch,
+                          dtypes="float64", bias="torch_default", timing=False)  # fmt: skip
     for (act, depth), g in res.layers.groupby(["activation", "depth"]):
         ref = reference_resmlp(scheme, act, depth, 16, 4, 2, branch, scale, True)
         np.testing.assert_allclose(g["std"], ref, rtol=1e-12)
@@ -109,7 +110,7 @@ def test_identity_at_init(spec: str) -> None:
     """Fixup (zeroed residual projections), SkipInit/ReZero (α = 0) and any scheme under
     scale=zero: each block returns its input, so every layer's std is the input's, exactly."""
     arch = "resmlp:scale=zero" if spec == "kaiming_normal" else "resmlp:branch=3"
-    res = initsuite.sweep(spec, ["relu", "tanh"], [1, 30], 64, seeds=2, arch=arch,
+    res = initsuite.sweep(spec, ["relu", "tanh"], [1, 30], 64, seeds=2, archs=arch,
                           timing=False)  # fmt: skip
     merged = res.layers.merge(res.cells[["scheme", "activation", "depth", "seed", "input_std"]])
     np.testing.assert_array_equal(merged["std"], merged["input_std"])
@@ -147,8 +148,8 @@ def test_residual_scaling_tames_depth() -> None:
     """Kaiming ReLU blocks with α = 1 add variance at every block (the std grows like
     (1 + c)^(L/2)); α = 1/√L keeps the net's std of order 1 at L = 50."""
     kw = dict(activations="relu", depths=50, widths=128, seeds=2, timing=False)
-    plain = initsuite.sweep("kaiming_normal", arch="resmlp:scale=1", **kw).cells
-    scaled = initsuite.sweep("kaiming_normal", arch="resmlp:scale=inv_sqrt_depth", **kw).cells
+    plain = initsuite.sweep("kaiming_normal", archs="resmlp:scale=1", **kw).cells
+    scaled = initsuite.sweep("kaiming_normal", archs="resmlp:scale=inv_sqrt_depth", **kw).cells
     assert (plain["final_std"] > 1e3).all()
     assert (scaled["final_std"] < 5).all() and (scaled["final_std"] > 1).all()
 
@@ -173,7 +174,7 @@ def test_lsuv_reaches_unit_std_and_removes_the_tutorials_divergence() -> None:
 
 def test_lsuv_in_conv_and_residual_nets() -> None:
     res = initsuite.sweep("lsuv", "relu", 12, 16, seeds=1, timing=False,
-                          arch=["conv:kernel=3,image=6", "resmlp"])  # fmt: skip
+                          archs=["conv:kernel=3,image=6", "resmlp"])  # fmt: skip
     assert res.cells["error"].isna().all() and res.cells["divergence_layer"].isna().all()
     # a bad parameter is refused before any compute (issue 12), like every scheme's
     with pytest.raises(InitsuiteError, match=r"'lsuv:max_iter=0': max_iter must be >= 1"):
@@ -182,7 +183,7 @@ def test_lsuv_in_conv_and_residual_nets() -> None:
 
 def test_all_expands_per_arch() -> None:
     def expanded(arch: str | list[str]) -> set[str]:
-        cfg = initsuite.SweepConfig.build("all", "relu", 3, 8, arch=arch)
+        cfg = initsuite.SweepConfig.build("all", "relu", 3, 8, archs=arch)
         return {s.split(":")[0] for s in cfg.schemes}
 
     mlp, conv, res = expanded("mlp"), expanded("conv"), expanded("resmlp")
@@ -196,12 +197,12 @@ def test_all_expands_per_arch() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(schemes="eye", arch="conv"), "does not apply to conv layers"),
-        (dict(schemes="kaiming_normal", arch="conv", backward=True), "arch 'mlp' only"),
-        (dict(schemes="kaiming_normal", arch="resmlp", jacobian=True), "arch 'mlp' only"),
-        (dict(schemes="kaiming_normal", arch="convv"), "did you mean 'conv'"),
-        (dict(schemes="kaiming_normal", arch="conv:kernel=2"), "odd number"),
-        (dict(schemes="kaiming_normal", arch="resmlp:scale=2"), "unknown scale '2'"),
+        (dict(schemes="eye", archs="conv"), "does not apply to conv layers"),
+        (dict(schemes="kaiming_normal", archs="conv", backward=True), "arch 'mlp' only"),
+        (dict(schemes="kaiming_normal", archs="resmlp", jacobian=True), "arch 'mlp' only"),
+        (dict(schemes="kaiming_normal", archs="convv"), "did you mean 'conv'"),
+        (dict(schemes="kaiming_normal", archs="conv:kernel=2"), "odd number"),
+        (dict(schemes="kaiming_normal", archs="resmlp:scale=2"), "unknown scale '2'"),
     ],
 )
 def test_bad_arch_input_is_one_clear_error(kwargs: dict, message: str) -> None:
@@ -212,7 +213,7 @@ def test_bad_arch_input_is_one_clear_error(kwargs: dict, message: str) -> None:
 def test_mixed_arch_grid_counts_and_keys() -> None:
     archs = ["mlp", "conv:kernel=3,image=4", "resmlp"]
     res = initsuite.sweep(["kaiming_normal", "orthogonal"], ["relu", "tanh"], [2, 4], 8,
-                          seeds=2, arch=archs, timing=False)  # fmt: skip
+                          seeds=2, archs=archs, timing=False)  # fmt: skip
     assert len(res.cells) == 2 * 2 * 2 * 2 * 3
     assert set(res.cells["arch"]) == {"mlp", "conv:image=4,kernel=3", "resmlp:branch=2,scale=1"}
     assert res.cells.duplicated(list(initsuite.results.columns.CELL_KEYS)).sum() == 0
@@ -225,7 +226,7 @@ def test_report_never_pools_architectures(tmp_path) -> None:
     from initsuite.report.markdown import label_archs, summary_table
 
     res = initsuite.sweep(["kaiming_normal", "fixup"], "relu", [3, 6], 16, seeds=2,
-                          arch=["mlp", "resmlp"], timing=False)  # fmt: skip
+                          archs=["mlp", "resmlp"], timing=False)  # fmt: skip
     labelled = label_archs(res)
     assert label_archs(labelled) is labelled  # idempotent
     rows = summary_table(labelled.cells)
@@ -254,7 +255,7 @@ def test_delta_orthogonal_conv_sweep_keeps_the_signal() -> None:
     every pixel: the signal's norm is kept exactly at any depth, so its std stays the input's
     (to the mean's share, tiny here); Kaiming's conv stack at the same gain drifts."""
     kw = dict(activations="linear", depths=40, widths=16, seeds=2, dtypes="float64",
-              timing=False, arch="conv:kernel=3,image=6")  # fmt: skip
+              timing=False, archs="conv:kernel=3,image=6")  # fmt: skip
     delta = initsuite.sweep("delta_orthogonal", **kw).cells
     np.testing.assert_allclose(delta["final_std"], delta["input_std"], rtol=0.02)
     kaiming = initsuite.sweep("kaiming_normal:nonlinearity=linear", **kw).cells

@@ -81,7 +81,7 @@ def test_engine_backward_matches_autograd(bias: bool) -> None:
     to 1e-12, layer by layer."""
     depths = [3, 7, 20]
     cfg = SweepConfig.build(SCHEMES, ["tanh", "relu", "gelu"], depths, 24, batch=4, seeds=[3],
-                            dtypes=["float64"], bias=bias)  # fmt: skip
+                            dtypes=["float64"], bias="torch_default" if bias else None)  # fmt: skip
     checked = 0
     for plan in sweep_module._plans(cfg):
         res = run_stream(plan.stream, backward=depths)

@@ -1,4 +1,4 @@
-"""``initsuite.studies.probe`` / ``initsuite.apply`` / ``initsuite probe`` on models initsuite did not
+"""``initsuite.probe`` / ``initsuite.apply`` / ``initsuite probe`` on models initsuite did not
 write: a ResNet-style CNN defined here, deep linear stacks with known growth, attention, and a
 Hugging Face BERT built from its config (when transformers is installed)."""
 
@@ -22,10 +22,10 @@ from torch import nn
 import initsuite
 from initsuite.core.errors import InitsuiteError
 from initsuite.engine.mlp import GRAD_SEED_OFFSET
-from initsuite.report.probe_report import probe_summary, read_probe, write_probe_report
+from initsuite.report.probe_report import write_probe_report
 from initsuite.results import columns as C
+from initsuite.results.probe import ProbeResult, probe_summary
 from initsuite.studies.probe import apply, probe
-from initsuite.studies.probe_factory import ProbeResult
 
 # --- models initsuite did not write ---------------------------------------------------------
 
@@ -101,7 +101,7 @@ def stack(depth: int, width: int, dtype: torch.dtype = torch.float32) -> nn.Sequ
 
 
 def test_every_leaf_call_has_a_row_in_execution_order() -> None:
-    frame = probe(resnet(), images())
+    frame = probe(resnet(), images()).calls
     assert tuple(frame.columns) == C.PROBE
     assert frame["module"].tolist() == RESNET_CALLS
     assert frame["call"].tolist() == list(range(1, len(RESNET_CALLS) + 1))
@@ -138,7 +138,7 @@ def _manual_forward(model: SmallResNet, x: torch.Tensor) -> dict[str, torch.Tens
 
 def test_stats_equal_a_manual_computation_of_each_modules_output() -> None:
     model, x = resnet(), images()
-    frame = probe(model, x).set_index("module")
+    frame = probe(model, x).calls.set_index("module")
     with torch.no_grad():
         manual = _manual_forward(model, x)
     for name, y in manual.items():
@@ -157,7 +157,7 @@ def test_backward_grad_std_equals_autograd_through_the_same_modules() -> None:
     """grad_std of a module = std of dLoss/d(its output) computed by autograd on a manual
     forward pass, Loss = Σ R ⊙ y with R drawn here from seed + GRAD_SEED_OFFSET."""
     model, x = resnet(), images()
-    frame = probe(model, x, backward=True, seed=7).set_index("module")
+    frame = probe(model, x, backward=True, seed=7).calls.set_index("module")
     manual = _manual_forward(model, x)
     y = manual["fc"]
     r = torch.randn(y.shape, generator=torch.Generator().manual_seed(7 + GRAD_SEED_OFFSET))
@@ -178,7 +178,7 @@ def test_grad_std_matches_hand_written_backprop_through_a_linear_tanh_stack() ->
     model = nn.Sequential(layers[0], nn.Tanh(), layers[1], nn.Tanh(), layers[2], nn.Tanh(),
                           layers[3])  # fmt: skip
     x = torch.randn(16, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
-    frame = probe(model, x, backward=True, seed=2)
+    frame = probe(model, x, backward=True, seed=2).calls
     with torch.no_grad():
         z, h, outs = [], x, []
         for k, lin in enumerate(layers):
@@ -206,7 +206,7 @@ def test_probe_leaves_the_model_and_the_global_rng_as_found() -> None:
     model = resnet().train()
     before = copy.deepcopy(model.state_dict())
     rng = torch.get_rng_state()
-    frame = probe(model, images(), backward=True)
+    frame = probe(model, images(), backward=True).calls
     assert len(frame) == len(RESNET_CALLS)
     assert hooks_left(model) == 0
     after = model.state_dict()
@@ -238,9 +238,9 @@ def test_hooks_are_removed_and_buffers_restored_when_forward_raises() -> None:
 def test_same_seed_same_rows_dropout_included() -> None:
     model = nn.Sequential(nn.Linear(64, 64), nn.Dropout(0.5), nn.Linear(64, 8)).train()
     x = torch.randn(32, 64, generator=torch.Generator().manual_seed(0))
-    a, b = probe(model, x, seed=4), probe(model, x, seed=4)
+    a, b = probe(model, x, seed=4).calls, probe(model, x, seed=4).calls
     pd.testing.assert_frame_equal(a, b)
-    c = probe(model, x, seed=5)  # another dropout mask
+    c = probe(model, x, seed=5).calls  # another dropout mask
     assert c.loc[1, "std"] != a.loc[1, "std"]
 
 
@@ -267,7 +267,7 @@ def test_tuple_and_dict_outputs_attention_and_uncalled_modules() -> None:
 
     model = Net()
     x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(0))
-    frame = probe(model, {"tokens": x}, backward=True)
+    frame = probe(model, {"tokens": x}, backward=True).calls
     assert frame["module"].tolist() == ["attn", "tag", "norm"]
     assert frame["type"].tolist() == ["MultiheadAttention", "Tagged", "LayerNorm"]
     with torch.no_grad():
@@ -286,7 +286,7 @@ def test_overflow_is_found_at_the_predicted_layer() -> None:
     when 16^k reaches finfo.max, at k = log(max)/log(16) ≈ 32. ±1: the largest of the
     8 × 256 outputs is ~4σ (half a layer early) and each layer's ratio fluctuates by a few
     percent around 16."""
-    frame = probe(stack(40, 256), torch.randn(8, 256), scheme="normal")
+    frame = probe(stack(40, 256), torch.randn(8, 256), scheme="normal").calls
     predicted = math.log(torch.finfo(torch.float32).max) / math.log(16)
     flagged = frame[frame["divergence_kind"].notna()]
     assert len(flagged) == 1 and flagged["divergence_kind"].iloc[0] == "overflow"
@@ -300,7 +300,7 @@ def test_overflow_is_found_at_the_predicted_layer() -> None:
 def test_underflow_is_found_at_the_predicted_layer() -> None:
     """std 0.001 × √256 = 0.016 per layer: below float32's smallest normal (1.2e-38) after
     log(tiny)/log(0.016) ≈ 21.1 layers, so at layer 22 (±1 as above)."""
-    frame = probe(stack(40, 256), torch.randn(8, 256), scheme="normal:std=0.001")
+    frame = probe(stack(40, 256), torch.randn(8, 256), scheme="normal:std=0.001").calls
     predicted = math.log(torch.finfo(torch.float32).tiny) / math.log(0.016)
     flagged = frame[frame["divergence_kind"].notna()]
     assert flagged["divergence_kind"].tolist() == ["underflow"]
@@ -308,7 +308,7 @@ def test_underflow_is_found_at_the_predicted_layer() -> None:
 
 
 def test_backward_is_skipped_when_the_output_overflowed() -> None:
-    frame = probe(stack(40, 256), torch.randn(8, 256), scheme="normal", backward=True)
+    frame = probe(stack(40, 256), torch.randn(8, 256), scheme="normal", backward=True).calls
     assert frame["grad_std"].isna().all() and frame["grad_divergence_kind"].isna().all()
 
 
@@ -332,7 +332,7 @@ def test_gradient_overflow_is_marked_walking_back_from_the_output() -> None:
     call 5, 1e45 (> float32's 3.4e38) at call 3, the first overflow walking back."""
     model = nn.Sequential(*[m for _ in range(4) for m in (nn.Linear(16, 16), Amplify())],
                           nn.Linear(16, 16))  # fmt: skip
-    frame = probe(model, torch.randn(8, 16), backward=True)
+    frame = probe(model, torch.randn(8, 16), backward=True).calls
     flagged = frame[frame["grad_divergence_kind"].notna()]
     assert flagged["call"].tolist() == [3] and flagged["grad_divergence_kind"].iloc[0] == "overflow"
     assert frame["divergence_kind"].isna().all()  # the forward pass is fine
@@ -436,7 +436,7 @@ def test_apply_auto_gain_uses_the_activation() -> None:
 
 def test_probe_with_a_scheme_applies_it_in_place_from_the_seed() -> None:
     model, reference = resnet(), resnet()
-    frame = probe(model, images(), scheme="kaiming_normal", seed=3)
+    frame = probe(model, images(), scheme="kaiming_normal", seed=3).calls
     apply(reference, "kaiming_normal", generator=torch.Generator().manual_seed(3))
     for (key, value), ref in zip(model.state_dict().items(), reference.state_dict().values(),
                                  strict=True):  # fmt: skip
@@ -481,7 +481,7 @@ def test_hugging_face_bert_built_from_its_config() -> None:
         model = transformers.BertModel(config).eval()
     ids = torch.randint(0, 100, (2, 8), generator=torch.Generator().manual_seed(0))
     embeddings = model.embeddings.word_embeddings.weight.clone()
-    frame = probe(model, {"input_ids": ids}, scheme="kaiming_normal", backward=True, seed=1)
+    frame = probe(model, {"input_ids": ids}, scheme="kaiming_normal", backward=True, seed=1).calls
     types = frame.groupby("type").size()
     # 2 layers × (query, key, value, attention output, intermediate, output) + the pooler
     assert types["Linear"] >= 13 and types["LayerNorm"] >= 5 and types["Embedding"] >= 3
@@ -524,7 +524,7 @@ def test_hugging_face_gpt2_conv1d_is_drawn_as_the_linear_it_is() -> None:
     # on the stored (32, 96) shape would give 0.14); 3072 draws: 1.3% per σ, so 5% is ~4σ
     assert float(model.h[0].attn.c_attn.weight.detach().std()) == pytest.approx(0.25, rel=0.05)
     ids = torch.randint(0, 100, (2, 8), generator=torch.Generator().manual_seed(0))
-    frame = probe(model, ids, backward=True)
+    frame = probe(model, ids, backward=True).calls
     conv = frame[frame["type"] == "Conv1D"]
     assert len(conv) == 8 and conv["grad_std"].map(math.isfinite).all()
     assert frame["divergence_kind"].isna().all()
@@ -584,7 +584,7 @@ def test_cli_probe_writes_tables_report_and_figure(
                                                      "report.md"]  # fmt: skip
     assert (out / "figures" / "probe_std.png").stat().st_size > 10_000
     result = ProbeResult.load(out)
-    frame = result.frame
+    frame = result.calls
     assert tuple(frame.columns) == C.PROBE
     assert list(dict.fromkeys(frame["scheme"])) == ["default", "kaiming_normal",
                                                     "xavier_uniform:gain=auto"]  # fmt: skip
@@ -604,7 +604,7 @@ def test_cli_probe_writes_tables_report_and_figure(
     again = tmp_path / "runs" / "again"
     assert run_cli([*args[:-1], str(again), "--quiet", "--no-report"], capsys)[0] == 0
     assert not (again / "report.md").exists()
-    pd.testing.assert_frame_equal(ProbeResult.load(again).frame, frame)
+    pd.testing.assert_frame_equal(ProbeResult.load(again).calls, frame)
     assert [p.name for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")] == []
 
 
@@ -616,7 +616,7 @@ def test_cli_probe_token_inputs(
                             "50", "--schemes", "orthogonal", "--out", str(out),
                             "--quiet"], capsys)  # fmt: skip
     assert code == 0, err
-    frame = ProbeResult.load(out).frame
+    frame = ProbeResult.load(out).calls
     rows = frame[frame["scheme"] == "orthogonal"]
     assert rows["type"].tolist() == ["Embedding", "Linear", "Tanh", "Linear"]
     assert rows["reinitialised"].tolist() == [False, True, False, True]
@@ -652,7 +652,7 @@ def test_cli_probe_finds_a_factory_in_the_current_directory(
         ([f"{FACTORIES}:cnn", "--input-shape", "4,5,8,8"],
          ["failed on an input of shape 4,5,8,8", "RuntimeError"]),
         ([f"{FACTORIES}:cnn", "--input-shape", "4,x"], ["--input-shape", "integers"]),
-        ([f"{FACTORIES}:cnn", "--input-shape", "4,0,8"], ["input_shape must be positive"]),
+        ([f"{FACTORIES}:cnn", "--input-shape", "4,0,8"], ["input_shape must be >= 1, got 0"]),
         ([f"{FACTORIES}:cnn", "--schemes", "kaimng_normal"], ["did you mean 'kaiming_normal'"]),
         ([f"{FACTORIES}:cnn", "--schemes", "xavier_uniform:gain=auto"],
          ["needs the activation"]),
@@ -687,14 +687,15 @@ def test_cli_probe_bad_input_is_one_line_exit_2_and_writes_nothing(
 
 
 def test_python_api_frames_save_report_and_summarise(tmp_path: Path) -> None:
-    frames = [probe(stack(40, 256), torch.randn(8, 256), scheme=s, backward=True)
+    frames = [probe(stack(40, 256), torch.randn(8, 256), scheme=s, backward=True).calls
               for s in ("normal", "kaiming_normal:nonlinearity=linear")]  # fmt: skip
     frame = C.coerce(pd.concat(frames, ignore_index=True), C.PROBE)
     path = ProbeResult(frame, {}).save(tmp_path / "p")
-    loaded, meta = read_probe(path)
-    pd.testing.assert_frame_equal(loaded, frame)
-    assert meta == {}
-    summary = probe_summary(loaded).set_index("scheme")
+    loaded = ProbeResult.load(path)
+    pd.testing.assert_frame_equal(loaded.calls, frame)
+    assert loaded.meta == {}
+    summary = loaded.summary().set_index("scheme")
+    pd.testing.assert_frame_equal(summary, probe_summary(frame).set_index("scheme"))
     assert summary.loc["normal", "divergence_kind"] == "overflow"
     assert summary.loc["normal", "divergence_module"] == str(
         int(summary.loc["normal", "divergence_call"]) - 1
@@ -716,7 +717,7 @@ def test_report_of_a_non_probe_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(InitsuiteError, match=r"no probe\.parquet"):
         write_probe_report(tmp_path / "sweep")
     with pytest.raises(InitsuiteError, match="no results directory"):
-        read_probe(tmp_path / "missing")
+        ProbeResult.load(tmp_path / "missing")
 
 
 def test_package_exports() -> None:
@@ -730,7 +731,7 @@ def test_lsuv_through_probe_reaches_unit_std_layer_by_layer() -> None:
     model = resnet()
     before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
     x = torch.randn((8, 3, 16, 16), generator=torch.Generator().manual_seed(1))
-    frame = probe(model, x, scheme="lsuv:tol=0.05")
+    frame = probe(model, x, scheme="lsuv:tol=0.05").calls
     layers = frame[frame["type"].isin(["Conv2d", "Linear"])].drop_duplicates("module")
     assert len(layers) >= 5
     np.testing.assert_allclose(layers["std"], 1.0, atol=0.05)
@@ -738,8 +739,64 @@ def test_lsuv_through_probe_reaches_unit_std_layer_by_layer() -> None:
         if "running" in k:
             torch.testing.assert_close(v, before[k])
     deep = nn.Sequential(*[m for _ in range(30) for m in (nn.Linear(64, 64), nn.ReLU())])
-    frame = probe(deep, torch.randn(32, 64), scheme="lsuv:start=normal")  # N(0,1) start
+    frame = probe(deep, torch.randn(32, 64), scheme="lsuv:start=normal").calls  # N(0,1) start
     assert frame["divergence_kind"].isna().all()
     np.testing.assert_allclose(frame.loc[frame["type"] == "Linear", "std"], 1.0, atol=0.1)
     with pytest.raises(InitsuiteError, match="data-dependent: pass inputs="):
         apply(deep, "lsuv")
+
+
+def test_probe_returns_a_result_that_saves_loads_and_reports(tmp_path: Path) -> None:
+    """``probe`` on a model gives what ``probe_factory`` gives: a ProbeResult with the calls
+    table and its metadata, saved, loaded (validated) and reported alike."""
+    from initsuite.studies.probe import LOSS, probed_modules
+
+    model = stack(6, 32)
+    result = probe(model, torch.randn(8, 32), scheme="kaiming_normal", backward=True, seed=2)
+    assert isinstance(result, ProbeResult) and tuple(result.calls.columns) == C.PROBE
+    assert result.meta["kind"] == "probe" and result.meta["loss"] == LOSS
+    assert result.meta["config"] == {
+        "scheme": "kaiming_normal", "activation": None, "backward": True, "seed": 2,
+        "include_embeddings": False, "mode": "train",
+    }  # fmt: skip
+    assert result.meta["model"] == {"type": "Sequential", "parameters": 6 * 32 * 32,
+                                    "probed_modules": len(probed_modules(model))}  # fmt: skip
+    assert result.meta["environment"]["torch"] == torch.__version__
+    path = result.save(tmp_path / "p")
+    back = ProbeResult.load(path)
+    pd.testing.assert_frame_equal(back.calls, result.calls, check_exact=True)
+    assert back.meta == json.loads(json.dumps(result.meta))
+    assert "## Summary" in write_probe_report(path).read_text()
+
+
+def test_probed_modules_are_leaves_and_owners_of_parameters() -> None:
+    from initsuite.studies.probe import ROOT, probed_modules
+
+    class Owner(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.token = nn.Parameter(torch.zeros(4))
+            self.body = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+    names = [name for name, _ in probed_modules(Owner())]
+    assert names == [ROOT, "body.0", "body.1"]  # `body` has children and no own parameter
+
+
+def test_seeded_global_rng_seeds_inside_and_restores_after() -> None:
+    from initsuite.studies.probe import seeded_global_rng
+
+    torch.manual_seed(123)
+    expected_after = torch.rand(3)
+    torch.manual_seed(123)
+    with seeded_global_rng(7, [torch.device("cpu")]):
+        inside = torch.rand(3)
+    assert torch.equal(torch.rand(3), expected_after)  # the caller's stream goes on untouched
+    torch.manual_seed(7)
+    assert torch.equal(inside, torch.rand(3))
+
+
+def test_apply_names_its_scheme_argument_as_probe_does() -> None:
+    a, b = nn.Linear(8, 8), nn.Linear(8, 8)
+    apply(a, scheme="orthogonal", generator=torch.Generator().manual_seed(0))
+    probe(b, torch.randn(2, 8), scheme="orthogonal", seed=0)
+    assert torch.equal(a.weight, b.weight)

@@ -291,24 +291,86 @@ def test_atomic_write_text_failure_keeps_old_content(
 
 
 def test_storage_loads_and_works_with_torch_blocked(tmp_path: Path) -> None:
-    """With ``import torch`` made to fail, save and load a result through the public package."""
+    """With ``import torch`` made to fail, save and load every Result class."""
     code = f"""
 import sys
 sys.modules["torch"] = None  # any "import torch" now raises ImportError
-from initsuite.results import columns, sweep as results, store
-cells = columns.frame(columns.CELLS, [])
-layers = columns.frame(columns.LAYERS, [])
-timing = columns.frame(columns.TIMING, [])
-res = results.SweepResult(cells, layers, timing, {{"kind": "sweep"}})
-res.save({str(tmp_path / "run")!r})
-back = results.SweepResult.load({str(tmp_path / "run")!r})
-assert back.meta == {{"kind": "sweep"}} and list(back.cells.columns) == list(columns.CELLS)
+from initsuite.results import columns as C, store
+from initsuite.results.probe import ProbeResult
+from initsuite.results.sweep import SweepResult
+from initsuite.results.training import TrainingResult
+from initsuite.results.tutorial import TutorialResult
+root = {str(tmp_path)!r}
+for cls, tables in ((SweepResult, (C.CELLS, C.LAYERS, C.TIMING)),
+                    (TrainingResult, (C.TRAINING, C.TRAINING_RUNS)), (ProbeResult, (C.PROBE,)),
+                    (TutorialResult, (C.TUTORIAL, C.TUTORIAL_LAYERS))):
+    res = cls(*(C.frame(cols, []) for cols in tables), {{"kind": cls.__name__}})
+    back = cls.load(res.save(root + "/" + cls.__name__))
+    assert back.meta == {{"kind": cls.__name__}}, back.meta
+    assert list(vars(back).values())[0].columns.tolist() == list(tables[0])
 assert sys.modules["torch"] is None
 print("ok")
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+# -- bias laws: directories written before they had names ------------------------------------
+
+
+def _set_bias(path: Path, value: object) -> None:
+    meta = json.loads((path / "meta.json").read_text())
+    meta["config"]["bias"] = value
+    (path / "meta.json").write_text(json.dumps(meta))
+
+
+def test_a_sweep_stored_with_bias_true_loads_as_torch_default(tmp_path: Path) -> None:
+    """Sweeps stored ``"bias": true`` (nn.Linear's default bias) before laws had names: they
+    load with the law's name, resume (same cell keys) and compare equal to a new sweep."""
+    grid = dict(schemes="kaiming_normal", activations="tanh", depths=[2, 3], widths=4,
+                timing=False, bias="torch_default")  # fmt: skip
+    new = initsuite.sweep(**grid)
+    assert new.meta["config"]["bias"] == "torch_default" and new.cells["bias"].all()
+    whole = new.save(tmp_path / "whole")
+    initsuite.sweep(**grid, out=tmp_path / "chunked")
+    for path in (whole, tmp_path / "chunked"):
+        _set_bias(path, True)
+        old = SweepResult.load(path)
+        assert old.meta["config"]["bias"] == "torch_default"
+        assert initsuite.compare(old, new, "final_std:0%,divergence_layer:0,missing:0").passed
+    resumed = initsuite.sweep(**grid, out=tmp_path / "chunked", resume=True)
+    assert resumed.meta["resumed_cells"] == len(new.cells)
+    _set_bias(whole, False)
+    assert SweepResult.load(whole).meta["config"]["bias"] is None
+
+
+@pytest.mark.parametrize(
+    ("bias", "message"),
+    [
+        (True, "bias must name its law ('torch_default', None), got True; did you mean "
+               "bias='torch_default'?"),
+        ("zeros", "sweep does not draw bias 'zeros' (choose from 'torch_default', None)"),
+        ("torch-default", "unknown bias law 'torch-default'; did you mean 'torch_default'?"),
+    ],
+)  # fmt: skip
+def test_a_sweep_refuses_a_bias_that_names_no_law_it_draws(bias: object, message: str) -> None:
+    with pytest.raises(InitsuiteError) as info:
+        initsuite.sweep("normal", "relu", 2, 4, timing=False, bias=bias)  # type: ignore[arg-type]
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_cli_sweep_bias_flag_names_the_torch_default(tmp_path: Path, capsys) -> None:
+    from initsuite.cli import main
+
+    base = ["sweep", "--schemes", "normal", "--depths", "2", "--widths", "4", "--no-timing",
+            "--quiet"]  # fmt: skip
+    assert main([*base, "--bias", "--out", str(tmp_path / "a")]) == 0
+    assert SweepResult.load(tmp_path / "a").meta["config"]["bias"] == "torch_default"
+    assert main([*base, "--bias", "zeros", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "sweep does not draw bias 'zeros'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b").exists()
 
 
 def test_results_get_ordinary_permissions(result: SweepResult, tmp_path: Path) -> None:

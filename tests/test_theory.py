@@ -120,7 +120,7 @@ def test_theory_does_not_apply_to_deterministic_or_uncentred_schemes() -> None:
 def test_bias_enters_as_sigma_b2() -> None:
     """With nn.Linear's default bias U(±1/√n), σ_b² = 1/(3n); zeros weights then give
     q = σ_b² at every layer."""
-    res = initsuite.sweep("zeros", "linear", 3, 48, bias=True, timing=False)
+    res = initsuite.sweep("zeros", "linear", 3, 48, bias="torch_default", timing=False)
     expected = math.sqrt(1 / (3 * 48))
     np.testing.assert_allclose(res.layers["theory_std"], expected, rtol=1e-12)
     prior = theory.weight_prior(schemes.get("kaiming_normal"), {"a": 0.0, "mode": "fan_in",

@@ -15,7 +15,8 @@ import initsuite
 from initsuite import activations, schemes
 from initsuite.cli import main
 from initsuite.core.errors import InitsuiteError
-from initsuite.studies.training import TrainingResult, load_dataset, make_mlp, train
+from initsuite.results.training import TrainingResult
+from initsuite.studies.training import load_dataset, make_mlp, train
 
 # Small but deep enough to show the effect: 16 ReLU layers of 48 units, 120 SGD steps.
 SMALL = dict(depth=16, width=48, steps=120, lr=0.005, eval_every=10)
@@ -107,6 +108,68 @@ def test_the_network_is_drawn_by_the_scheme_in_layer_order() -> None:
     assert len(net) == 4 + 3  # an activation after all but the last layer
 
 
+@pytest.mark.parametrize("bias", [None, "zeros"])
+def test_bias_law_zeros_starts_every_bias_at_zero_and_changes_no_weight(bias: str | None) -> None:
+    """``bias="zeros"``: each Linear has a bias, all 0, and the weights are the bias-free
+    net's (the bias draws nothing from the generator)."""
+    nets = [make_mlp("kaiming_normal", "relu", 3, 8, 64, 10, torch.Generator().manual_seed(1),
+                     bias=b) for b in (None, bias)]  # fmt: skip
+    linears = [[m for m in net if isinstance(m, torch.nn.Linear)] for net in nets]
+    for plain, other in zip(*linears, strict=True):
+        assert torch.equal(plain.weight, other.weight)
+        if bias is None:
+            assert other.bias is None
+        else:
+            assert other.bias is not None and not other.bias.any()
+
+
+def test_training_with_zero_biases_is_recorded_by_the_laws_name(tmp_path: Path) -> None:
+    kw = dict(depth=3, width=8, seeds=[0], steps=5, eval_every=5)
+    res = train("kaiming_normal", "relu", bias="zeros", **kw)
+    assert res.meta["config"]["bias"] == "zeros"
+    assert train("kaiming_normal", "relu", **kw).meta["config"]["bias"] is None
+    back = TrainingResult.load(res.save(tmp_path / "t"))
+    assert back.meta["config"]["bias"] == "zeros"
+
+
+@pytest.mark.parametrize(
+    ("bias", "message"),
+    [
+        (True, "bias must name its law ('zeros', None), got True; did you mean bias='zeros'?"),
+        ("zero", "unknown bias law 'zero'; did you mean 'zeros'?"),
+        ("torch_default", "training does not draw bias 'torch_default' (choose from 'zeros', "
+                          "None)"),
+    ],
+)  # fmt: skip
+def test_a_bias_that_names_no_law_training_draws_is_refused(bias: object, message: str) -> None:
+    with pytest.raises(InitsuiteError) as info:
+        train("kaiming_normal", "relu", depth=3, width=8, steps=2, bias=bias)  # type: ignore[arg-type]
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_a_training_directory_stored_with_bias_true_loads_as_zeros(tmp_path: Path) -> None:
+    """Training directories written before bias laws had names stored ``"bias": true``,
+    which meant zero biases; they load with the law's name."""
+    res = train("kaiming_normal", "relu", depth=3, width=8, seeds=[0], steps=2)
+    for stored, law in ((True, "zeros"), (False, None)):
+        meta = {**res.meta, "config": {**res.meta["config"], "bias": stored}}
+        out = TrainingResult(res.curves, res.runs, meta).save(tmp_path / str(stored))
+        assert TrainingResult.load(out).meta["config"]["bias"] == law
+    meta = {**res.meta, "config": {**res.meta["config"], "bias": 3}}
+    out = TrainingResult(res.curves, res.runs, meta).save(tmp_path / "bad")
+    with pytest.raises(InitsuiteError, match=r"meta\.json'.*got 3: damaged"):
+        TrainingResult.load(out)
+
+
+def test_cli_bias_flag_names_zeros_by_default(tmp_path: Path) -> None:
+    base = ["train", "--schemes", "kaiming_normal", "--depth", "3", "--width", "8",
+            "--steps", "2", "--seeds", "1", "--quiet"]  # fmt: skip
+    assert main([*base, "--bias", "--out", str(tmp_path / "a")]) == 0
+    assert main([*base, "--bias", "zeros", "--out", str(tmp_path / "b")]) == 0
+    for d in ("a", "b"):
+        assert TrainingResult.load(tmp_path / d).meta["config"]["bias"] == "zeros"
+
+
 def test_digits_split_and_standardisation() -> None:
     data = load_dataset("digits")
     assert (len(data.x_train), len(data.x_test)) == (1438, 359)
@@ -160,6 +223,7 @@ def test_cli_train_writes_a_directory(tmp_path: Path, capsys: pytest.CaptureFixt
         (["--dataset", "digit"], "did you mean 'digits'?"),
         (["--batch-size", "5000"], "exceeds the 1438 training examples"),
         (["--schemes", "kaiming_nromal"], "did you mean 'kaiming_normal'?"),
+        (["--bias", "torch_default"], "training does not draw bias 'torch_default'"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_writes_nothing(

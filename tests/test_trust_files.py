@@ -202,9 +202,9 @@ def test_overwrite_refuses_the_working_directory(
 
 def _kind_dir(kind: str, out: Path) -> None:
     """A directory of ``kind`` written by that kind's own ``save``, with a report in it."""
-    from initsuite.studies.probe_factory import ProbeResult
-    from initsuite.studies.training import TrainingResult
-    from initsuite.studies.tutorial import TutorialResult
+    from initsuite.results.probe import ProbeResult
+    from initsuite.results.training import TrainingResult
+    from initsuite.results.tutorial import TutorialResult
 
     df = pd.DataFrame({"x": [1.0]})
     meta = {"kind": kind}

@@ -189,7 +189,7 @@ def test_a_hanging_factory_or_forward_is_timed_out(
     line = _one_line_error(code, err)
     assert time.monotonic() - started < 10
     assert f"'{FACTORIES}:{factory}' did not finish within 0.3 s" in line, line
-    assert "raise timeout= / --timeout" in line
+    assert "raise timeout" in line
     assert list((tmp_path / "runs").iterdir()) == []
     assert signal.getsignal(signal.SIGALRM) == handler  # put back, and no timer left
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
@@ -220,7 +220,7 @@ def test_timeout_in_the_api_and_its_validation(factories: Path) -> None:
     with pytest.raises(InitsuiteError, match=r"did not finish within 0\.2 s"):
         probe_factory(f"{FACTORIES}:hangs", (2, 4), timeout=0.2)
     result = probe_factory(f"{FACTORIES}:fine", (2, 4), timeout=30)
-    assert len(result.frame) == 2  # Linear and Tanh
+    assert len(result.calls) == 2  # Linear and Tanh
     assert "timeout" not in result.meta["config"]
     for bad in (0, -1, float("nan"), float("inf"), "5", True):
         with pytest.raises(InitsuiteError, match="timeout must be"):

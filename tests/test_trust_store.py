@@ -260,10 +260,11 @@ def test_report_and_compare_on_bad_stored_data_print_one_line(
 
 @pytest.mark.parametrize("bad", [42, None, 3.5, b"run", ["run"]])
 def test_load_functions_refuse_a_non_path(bad: Any) -> None:
-    from initsuite.studies.probe_factory import ProbeResult
-    from initsuite.studies.training import TrainingResult
+    from initsuite.results.probe import ProbeResult
+    from initsuite.results.training import TrainingResult
+    from initsuite.results.tutorial import TutorialResult
 
-    for load in (SweepResult.load, TrainingResult.load, ProbeResult.load,
+    for load in (SweepResult.load, TrainingResult.load, ProbeResult.load, TutorialResult.load,
                  lambda p: store.read(p, ())):  # fmt: skip
         with pytest.raises(InitsuiteTypeError, match="must be a path") as info:
             load(bad)
@@ -283,7 +284,7 @@ def test_load_functions_refuse_a_non_path(bad: Any) -> None:
         ({"widths": [8]}, r"widths \[4\] not in this one"),
         ({"seeds": [1]}, r"seeds \[0\] not in this one"),
         ({"batch": 32}, r"batch=16, this one has batch=32"),
-        ({"bias": True}, r"bias=False, this one has bias=True"),
+        ({"bias": "torch_default"}, r"bias=False, this one has bias=True"),
     ],
 )
 def test_resume_refuses_another_grid_naming_the_first_difference(
@@ -341,7 +342,7 @@ def test_resume_refuses_a_missing_or_malformed_fingerprint(run_dir: Path, finger
     (run_dir / "meta.json").write_text(json.dumps(meta))
     before = _snapshot(run_dir)
     with pytest.raises(InitsuiteError, match="fingerprint") as info:
-        initsuite.sweep(**{**SMALL, "bias": True}, out=run_dir, resume=True)
+        initsuite.sweep(**{**SMALL, "bias": "torch_default"}, out=run_dir, resume=True)
     assert str(run_dir / "meta.json") in str(info.value)
     assert _snapshot(run_dir) == before
 

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
+import initsuite
+from initsuite.core.errors import InitsuiteError
 from initsuite.results import columns as C
+from initsuite.results.tutorial import TutorialResult
 from initsuite.studies.tutorial import EXPERIMENTS, reproduce
 
 
 @pytest.fixture(scope="module")
-def claims():
+def result() -> TutorialResult:
     # Four seeds: enough for a spread (sd), small enough to keep the suite fast.
-    return reproduce(seeds=4, progress=False).claims.set_index("experiment")
+    return reproduce(seeds=4, progress=False)
+
+
+@pytest.fixture(scope="module")
+def claims(result: TutorialResult) -> pd.DataFrame:
+    return result.claims.set_index("experiment")
 
 
 def test_every_experiment_is_reported_and_agrees(claims) -> None:
@@ -56,18 +66,47 @@ def test_empirical_tanh_gain(claims) -> None:
     assert claims.loc["empirical tanh gain", "measured_mean"] < 5 / 3 - 0.05
 
 
-def test_tutorial_layers_table(claims) -> None:
-    res = reproduce(seeds=2, progress=False)
-    lay = res.layers
-    assert {"experiment", "seed", "layer", "std", "mean"} <= set(lay.columns)
+def test_tutorial_layers_table(result: TutorialResult) -> None:
+    lay = result.layers
+    assert tuple(lay.columns) == C.TUTORIAL_LAYERS
+    assert tuple(result.claims.columns) == C.TUTORIAL
     # the overflowing net stops at its divergence layer
     n01 = lay[(lay["experiment"] == "N(0,1), linear") & (lay["seed"] == 0)]
     assert n01["layer"].max() == 32
     assert set(C.LAYERS) >= {"layer", "std", "mean"}
 
 
-def test_seeds_must_allow_a_spread() -> None:
-    from initsuite.core.errors import InitsuiteError
+@pytest.mark.parametrize("seeds", [1, [7], [3, 3]])
+def test_seeds_must_allow_a_spread(seeds: object) -> None:
+    with pytest.raises(InitsuiteError, match="seeds must be at least 2 seeds"):
+        reproduce(seeds=seeds)  # type: ignore[arg-type]
 
-    with pytest.raises(InitsuiteError, match="seeds"):
-        reproduce(seeds=1)
+
+def test_save_and_load_round_trip(result: TutorialResult, tmp_path: Path) -> None:
+    back = TutorialResult.load(result.save(tmp_path / "tut"))
+    pd.testing.assert_frame_equal(back.claims, result.claims, check_exact=True)
+    pd.testing.assert_frame_equal(back.layers, result.layers, check_exact=True)
+    assert back.meta["kind"] == "tutorial" and back.meta["config"]["bias"] is None
+    assert back.meta["config"]["seeds"] == [0, 1, 2, 3]
+
+
+def test_a_directory_written_with_plain_string_columns_still_loads(
+    result: TutorialResult, tmp_path: Path
+) -> None:
+    """Tutorial directories written before the column schema stored strings as objects."""
+    out = result.save(tmp_path / "old")
+    pd.read_parquet(out / "tutorial.parquet").astype(object).to_parquet(out / "tutorial.parquet")
+    pd.testing.assert_frame_equal(TutorialResult.load(out).claims, result.claims)
+
+
+def test_loading_refuses_a_damaged_table_or_another_kind(
+    result: TutorialResult, tmp_path: Path
+) -> None:
+    out = result.save(tmp_path / "bad")
+    claims = pd.read_parquet(out / "tutorial.parquet")
+    claims.assign(agree=["yes"] * len(claims)).to_parquet(out / "tutorial.parquet")
+    with pytest.raises(InitsuiteError, match=r"column 'agree' of .*tutorial\.parquet.* 'yes'"):
+        TutorialResult.load(out)
+    sweep = initsuite.sweep("normal", "relu", 2, 4, timing=False).save(tmp_path / "sweep")
+    with pytest.raises(InitsuiteError, match="is it a tutorial reproduction directory"):
+        TutorialResult.load(sweep)

@@ -256,7 +256,7 @@ def write_report(
     tutorial = _load_tutorial(tutorial_dir) if tutorial_dir is not None else None
     training = None
     if training_dir is not None:
-        from initsuite.studies.training import TrainingResult
+        from initsuite.results.training import TrainingResult
 
         training = TrainingResult.load(training_dir)
     out = out_dir if out_dir is not None else run_dir

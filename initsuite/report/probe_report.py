@@ -10,7 +10,6 @@ matplotlib are imported when the figure is drawn.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,9 +30,9 @@ from initsuite.report.figures import (
     save_figure,
 )
 from initsuite.report.markdown import FIGURE_DIR, _md
-from initsuite.results import columns as C
 from initsuite.results import store
 from initsuite.results.outputs import FIGURES
+from initsuite.results.probe import ProbeResult, probe_summary, schemes_in_order
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -42,8 +41,6 @@ __all__ = [
     "PROBE_FIGURE",
     "check_dependencies",
     "probe_std",
-    "probe_summary",
-    "read_probe",
     "render_probe",
     "type_table",
     "write_probe_report",
@@ -53,60 +50,7 @@ PROBE_FIGURE = "probe_std"
 _REPORT = "report.md"
 
 
-def schemes_in_order(frame: pd.DataFrame) -> list[str]:
-    """The schemes of ``frame`` in the order they were probed (``default`` first)."""
-    return [str(s) for s in dict.fromkeys(frame["scheme"].dropna())]
-
-
 # --- tables ----------------------------------------------------------------------------------
-
-
-def _first(rows: pd.DataFrame, column: str) -> Any:
-    return rows[column].iloc[0] if len(rows) else None
-
-
-def probe_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per scheme, in probe order.
-
-    Columns: ``calls`` (rows), ``modules`` (distinct modules called), ``reinitialised``
-    (modules whose weight the scheme drew), ``last_std`` (std of the last call's output),
-    ``divergence_call``/``_module``/``_kind`` (the first call that overflowed or underflowed;
-    null if none), ``first_grad_std`` (the gradient at the output of the first call that has
-    one: the end-to-end backward gain, R having std ≈ 1) and ``grad_divergence_call``/
-    ``_module``/``_kind`` (the first call, walking back from the output, whose gradient left
-    the range).
-    """
-    _need(frame, C.PROBE, "probe")
-    rows = []
-    for scheme in schemes_in_order(frame):
-        g = frame[frame["scheme"] == scheme].sort_values("call", kind="stable")
-        measured = g[g["numel"].notna()]
-        div = g[g["divergence_kind"].notna()]
-        gdiv = g[g["grad_divergence_kind"].notna()]
-        grads = g[g["grad_std"].notna()]
-        rows.append(
-            {
-                "scheme": scheme,
-                "calls": len(g),
-                "modules": int(g["module"].nunique()),
-                "reinitialised": int(g.loc[g["reinitialised"].astype(bool), "module"].nunique()),
-                "last_std": float(measured["std"].iloc[-1]) if len(measured) else math.nan,
-                "divergence_call": _first(div, "call"),
-                "divergence_module": _first(div, "module"),
-                "divergence_kind": _first(div, "divergence_kind"),
-                "first_grad_std": float(grads["grad_std"].iloc[0]) if len(grads) else math.nan,
-                "grad_divergence_call": _first(gdiv, "call"),
-                "grad_divergence_module": _first(gdiv, "module"),
-                "grad_divergence_kind": _first(gdiv, "grad_divergence_kind"),
-            }
-        )
-    out = pd.DataFrame.from_records(rows)
-    if out.empty:
-        return out
-    return out.astype({"divergence_call": "Int64", "grad_divergence_call": "Int64",
-                       "divergence_module": "string", "divergence_kind": "string",
-                       "grad_divergence_module": "string",
-                       "grad_divergence_kind": "string"})  # fmt: skip
 
 
 def type_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -202,20 +146,6 @@ def check_dependencies() -> None:
                 f"the probe report needs {name}: pip install 'initsuite[report]' "
                 "(or pass --no-report)"
             ) from None
-
-
-def read_probe(in_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The ``probe`` table (declared dtypes) and metadata of a probe directory."""
-    path = store.as_path(in_dir)
-    if path.is_dir() and not (path / "probe.parquet").exists():
-        raise InitsuiteError(
-            f"{str(path)!r} has no probe.parquet: is it a probe directory ('initsuite probe')?"
-        )
-    tables, meta = store.read(in_dir, ("probe",))
-    missing = [c for c in C.PROBE if c not in tables["probe"].columns]
-    if missing:
-        raise InitsuiteError(f"probe.parquet in {str(in_dir)!r} lacks columns {missing}")
-    return C.coerce(tables["probe"], C.PROBE), meta
 
 
 def _run_section(frame: pd.DataFrame, meta: Mapping[str, Any]) -> str:
@@ -363,7 +293,8 @@ def write_probe_report(
         InitsuiteError: if ``run_dir`` is not a readable probe directory, ``out_dir`` cannot
             be written, or the plotting libraries are missing.
     """
-    frame, meta = read_probe(run_dir)
+    result = ProbeResult.load(run_dir)
+    frame, meta = result.calls, result.meta
     out = out_dir if out_dir is not None else run_dir
     with store.staged(out, {FIGURE_DIR: FIGURES, _REPORT: None}) as tmp:
         figures = []

@@ -30,6 +30,8 @@ __all__ = [
     "TRAINING",
     "TRAINING_KEYS",
     "TRAINING_RUNS",
+    "TUTORIAL",
+    "TUTORIAL_LAYERS",
     "coerce",
     "conform",
     "describe",
@@ -174,6 +176,19 @@ _SPEC: dict[str, tuple[str, str]] = {
     "new": ("float64", "the metric in the new run"),
     "value": ("float64", "what the gate tested: a new/base ratio, a shift in layers, or cells"),
     "limit": ("float64", "the bound exceeded: ratio 1+p (band [1/(1+p), 1+p]), layers, cells"),
+    "experiment": ("string", "a claim of the tutorial (initsuite reproduce tutorial)"),
+    "quantity": ("string", "what the claim measures: a cells column, or tanh_gain"),
+    "tutorial": ("string", "what the tutorial reported"),
+    "expected": ("float64", "the tutorial's number, or the mean-field prediction"),
+    "expected_source": ("string", "tutorial | mean-field"),
+    "measured_mean": ("float64", "mean of the quantity over the seeds that gave a value"),
+    "measured_sd": ("float64", "std (correction=1) of the quantity over those seeds"),
+    "measured_min": ("float64", "smallest value over the seeds"),
+    "measured_max": ("float64", "largest value over the seeds"),
+    "seeds": ("int64", "seeds run"),
+    "tolerance": ("float64", "largest |measured_mean - expected| that agrees"),
+    "agree": ("bool", "every seed gave a value and the mean lies within the tolerance"),
+    "note": ("string", "why seeds gave no value (empty if all did)"),
 }
 
 CELL_KEYS: tuple[str, ...] = (
@@ -217,6 +232,15 @@ PROBE: tuple[str, ...] = (
 )  # fmt: skip
 """``initsuite.probe``: one row per module call (``scheme`` is ``default`` for the model's
 own initialisation)."""
+
+TUTORIAL: tuple[str, ...] = (
+    "experiment", "scheme", "activation", "dtype", "quantity", "tutorial", "expected",
+    "expected_source", "measured_mean", "measured_sd", "measured_min", "measured_max", "seeds",
+    "tolerance", "agree", "note",
+)  # fmt: skip
+"""``initsuite reproduce tutorial``: one row per claim (``tutorial.parquet``)."""
+TUTORIAL_LAYERS: tuple[str, ...] = ("experiment", "seed", "layer", "std", "mean", "theory_std")
+"""The tutorial's nets layer by layer: one row per claim, seed and layer (``layers.parquet``)."""
 
 DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish")
 

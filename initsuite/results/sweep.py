@@ -11,12 +11,18 @@ import pandas as pd
 
 from initsuite.results import columns as C
 from initsuite.results import store
+from initsuite.results.loading import conform_tables, with_bias_law
 
-__all__ = ["SweepResult"]
+__all__ = ["LEGACY_BIAS", "SweepResult", "sort_tables"]
 
-_TABLES = {"cells": C.CELLS, "layers": C.LAYERS, "timing": C.TIMING}
-# the columns that identify a row of each table: never null
-_KEYS = {"cells": C.CELL_KEYS, "layers": (*C.CELL_KEYS, "layer"), "timing": C.TIMING_KEYS}
+# each table's columns, and the columns that identify a row (never null)
+_SCHEMA = {
+    "cells": (C.CELLS, C.CELL_KEYS),
+    "layers": (C.LAYERS, (*C.CELL_KEYS, "layer")),
+    "timing": (C.TIMING, C.TIMING_KEYS),
+}
+LEGACY_BIAS = "torch_default"
+"""What a sweep's stored ``"bias": true`` meant before bias laws had names."""
 
 
 def sort_tables(cells: pd.DataFrame, layers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -55,7 +61,9 @@ class SweepResult:
     @classmethod
     def load(cls, in_dir: str | os.PathLike[str]) -> SweepResult:
         """Read a results directory, written whole (:meth:`save`) or in chunks (a sweep with
-        ``out``, :mod:`initsuite.chunks`), with the declared column dtypes.
+        ``out``, :mod:`initsuite.chunks`), with the declared column dtypes; the stored
+        ``config.bias`` is read as a law's name (:mod:`initsuite.core.bias`), also where an
+        older sweep stored a bool.
 
         Every table is checked against the column schema (a missing, renamed or mistyped
         column is an error naming the file), a chunked one also against each chunk's manifest
@@ -73,16 +81,14 @@ class SweepResult:
             meta = store.read(path, ())[1]
             tables = chunks.read(path, meta)
         else:
-            tables, meta = store.read(path, tuple(_TABLES))
-        out = {}
-        for name, cols in _TABLES.items():
-            where = repr(str(path / f"{name}.parquet"))
-            out[name] = C.conform(tables[name], cols, where, _KEYS[name])
+            tables, meta = store.read(path, tuple(_SCHEMA))
+        out = conform_tables(tables, _SCHEMA, path)
         if chunked:  # chunks finish in any order
             out["cells"], out["layers"] = sort_tables(out["cells"], out["layers"])
             out["timing"] = out["timing"].sort_values(list(C.TIMING_KEYS), kind="stable")
             out["timing"] = out["timing"].reset_index(drop=True)
-        return cls(out["cells"], out["layers"], out["timing"], meta)
+        return cls(out["cells"], out["layers"], out["timing"],
+                   with_bias_law(meta, LEGACY_BIAS, path))  # fmt: skip
 
     def summary(self) -> pd.DataFrame:
         """One row per (scheme, activation, depth), and arch when there are several: seeds,

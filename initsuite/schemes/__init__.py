@@ -11,7 +11,8 @@ from typing import Any
 
 from initsuite.schemes import builtin as _builtin  # noqa: F401 - registers the built-ins
 from initsuite.schemes import extra as _extra  # noqa: F401 - registers the extra schemes (after the built-ins)
-from initsuite.schemes import residual as _residual  # noqa: F401 - residual-branch and data-dependent schemes
+from initsuite.schemes import lsuv as _lsuv  # noqa: F401 - the data-dependent scheme (after residual)
+from initsuite.schemes import residual as _residual  # noqa: F401 - residual-branch schemes
 from initsuite.schemes.builtin import calculate_gain, fans
 from initsuite.schemes.registry import (
     ENTRY_POINT_GROUP,

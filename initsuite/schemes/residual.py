@@ -1,24 +1,22 @@
-"""Residual-branch and data-dependent schemes.
+"""Residual-branch schemes.
 
 Residual schemes treat a weight by where it sits (:class:`~initsuite.schemes.LayerContext`):
 in a residual block ``h + α·f(h)`` whose branch f has m layers, the last branch layer (the
 *residual projection*, role ``branch_out``), the other branch layers (``branch``) and the
 multiplier α (``residual_scale``) are drawn differently. Outside residual nets (role
-``layer``, or no context) each falls back to its base draw. LSUV is data-dependent: it takes
-the layer's output on a batch as a function of the weight.
+``layer``, or no context) each falls back to its base draw.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from initsuite.schemes.registry import LayerContext, get, register
 
-__all__ = ["fixup", "gpt2", "lsuv", "rezero", "skipinit"]
+__all__ = ["check_scheme_param", "fixup", "gpt2", "rezero", "skipinit"]
 
 
 def _base_variance(
@@ -31,7 +29,7 @@ def _base(tensor: Tensor, base: str, generator: torch.Generator | None) -> Tenso
     return get(base)(tensor, generator=generator)
 
 
-def _check_scheme_param(name: str, spec: str, shape: tuple[int, ...] | None) -> None:
+def check_scheme_param(name: str, spec: str, shape: tuple[int, ...] | None) -> None:
     """A scheme named by a parameter (``base``, ``start``) must resolve on its own (no
     activation: ``auto`` has none to follow) and, with a shape, take the tensor's rank."""
     inner = get(spec)
@@ -48,17 +46,7 @@ def _check_std(std: float) -> None:
 
 
 def _check_base(shape: tuple[int, ...] | None, base: str) -> None:
-    _check_scheme_param("base", base, shape)
-
-
-def _check_lsuv(shape: tuple[int, ...] | None, tol: float, max_iter: int, start: str) -> None:
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol!r}")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter!r}")
-    if start.split(":")[0].strip() == "lsuv":
-        raise ValueError("start must be another scheme, e.g. 'orthogonal', not lsuv")
-    _check_scheme_param("start", start, shape)
+    check_scheme_param("base", base, shape)
 
 
 def _role(context: LayerContext | None) -> str:
@@ -182,46 +170,3 @@ def gpt2(
         s = std / math.sqrt(2 * context.blocks)
     with torch.no_grad():
         return tensor.normal_(0.0, s, generator=generator)
-
-
-@register(
-    family="data_dependent",
-    variance="data-dependent (an orthogonal start rescaled to unit output std)",
-    variance_fn=lambda shape, tol=0.1, max_iter=10, start="orthogonal": None,
-    paper="Mishkin & Matas (2016), All You Need is a Good Init (LSUV)",
-    min_rank=2,
-    archs=(),  # data-dependent, a QR per layer and activation: sweep it by name, not in `all`
-    check=_check_lsuv,
-)
-def lsuv(
-    tensor: Tensor,
-    tol: float = 0.1,
-    max_iter: int = 10,
-    start: str = "orthogonal",
-    *,
-    generator: torch.Generator | None = None,
-    data: Callable[[Tensor], Tensor] | None = None,
-) -> Tensor:
-    """Layer-sequential unit variance: a ``start`` draw (orthonormal in the paper; any
-    scheme spec, e.g. ``normal``), then divided by the std of the layer's output on a data
-    batch until that std is within ``tol`` of 1 (at most ``max_iter`` passes).
-    ``data(weight)`` gives the layer's output (before its activation, biases at zero as in
-    the paper) on the batch; networks apply it layer by layer in order, each on the output
-    of the layers before it. Without ``data``: the start draw alone."""
-    from initsuite.core.errors import InitsuiteError
-
-    if not tol > 0 or max_iter < 1:
-        raise InitsuiteError(f"lsuv needs tol > 0 and max_iter >= 1, got {tol}, {max_iter}")
-    if start.split(":")[0] == "lsuv":
-        raise InitsuiteError("lsuv's start must be another scheme, e.g. 'orthogonal'")
-    get(start)(tensor, generator=generator)
-    if data is None:
-        return tensor
-    with torch.no_grad():
-        for _ in range(max_iter):
-            out = data(tensor).to(torch.float64)
-            s = float(out.std())
-            if not math.isfinite(s) or s == 0 or abs(s - 1.0) < tol:
-                break
-            tensor.div_(s)
-    return tensor

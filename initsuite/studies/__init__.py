@@ -1,1 +1,1 @@
-"""Studies: what a user runs (sweep, training, probe, tutorial), each writing a results directory."""
+"""Studies: what a user runs (sweep, training, probe, tutorial); each returns a Result."""

@@ -1,53 +1,15 @@
 r"""Probe any model: per-module statistics of a real ``nn.Module``'s forward and backward pass.
 
-    >>> import initsuite, torch
+:func:`apply` re-draws a model's weights in place with a registry scheme, layer by layer, as
+``torch.nn.init`` would; :func:`probe` (after applying a scheme, if given) runs one forward
+pass, and optionally one backward pass, with hooks on the model's modules, and returns a
+:class:`~initsuite.results.probe.ProbeResult` with one row per module call.
+
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8),
     ...                           torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(7200, 10))
-    >>> frame = initsuite.probe(net, torch.randn(16, 3, 32, 32), scheme="kaiming_normal",
-    ...                         backward=True)  # re-draws net's Conv2d and Linear in place
-    >>> frame[["call", "module", "type", "std", "grad_std"]]  # doctest: +SKIP
-
-:func:`apply` re-initialises a model's weights in place with a registry scheme, layer by
-layer, as ``torch.nn.init`` would. :func:`probe` (after applying a scheme, if given) runs one
-forward pass, and optionally one backward pass, with hooks on the model's modules, and
-returns one row per module call (:data:`initsuite.columns.PROBE`). :func:`probe_factory`
-does it for a model factory and several schemes, as ``initsuite probe`` does.
-
-What is probed. Every *leaf* module (no children), and every module holding parameters of
-its own (``nn.MultiheadAttention``, whose ``out_proj`` is never called as a module; a model
-with a learned ``cls_token``). Each call that returns gets a row, in the order the calls
-returned (a module called twice gets two rows; a parent's row follows its children's); a
-module never called gets none. The row describes the call's output: a tensor, or the first
-floating-point tensor met depth-first in a tuple, list or dict (Hugging Face ``ModelOutput``
-included: ``last_hidden_state``, ``logits``). Statistics: std (correction=1) and mean over
-all its elements, accumulated in float64 so that they cannot overflow before the data does
-(:func:`initsuite.engine.layer_stats`), and the fraction of inf/nan values.
-
-Divergence, as in sweeps (:func:`initsuite.engine.classify`): the first call in execution
-order whose output holds an inf/nan (``overflow``) or whose std is below its dtype's smallest
-normal number (``underflow``; an output that is exactly constant counts) gets
-``divergence_kind``; every later row still has its statistics.
-
-Backward (``backward=True``): the gradient of ``Loss = Σ R ⊙ y``, ``y`` the model's output
-(its first floating tensor, as above) and ``R`` a fixed N(0, 1) tensor of its shape from its
-own generator (seed + :data:`~initsuite.engine.GRAD_SEED_OFFSET`): the convention of sweeps'
-``--backward``, so dLoss/dy = R has unit variance. ``grad_std`` is the std of dLoss/d(call
-output), read by a tensor hook registered on the output as the call returns, so it is the
-gradient of that output even when an in-place op (``ReLU(inplace=True)``) overwrites it
-later. NaN where the output does not reach ``y`` (BERT's pooler when ``y`` is
-``last_hidden_state``) or does not require grad. Gradients are taken with
-:func:`torch.autograd.grad`: no ``.grad`` is written. ``grad_divergence_kind`` marks the
-first call, walking back from the output, whose gradient left the range. When ``y`` itself is
-not finite the backward pass is skipped (its gradients would be NaN throughout).
-
-The model is left as it was found, except for the weights a scheme re-draws: hooks are
-removed and buffers (BatchNorm's running statistics) restored afterwards, also when the
-forward pass raises. It runs in its own mode (``model.train()``: BatchNorm normalises with
-the batch's statistics). Random streams, each its own ``torch.Generator`` (changing one never
-moves another): the scheme's weights from ``seed``; R from ``seed + GRAD_SEED_OFFSET``;
-factory inputs from ``seed + INPUT_SEED_OFFSET``; and torch's global RNG (dropout, a
-factory's own init) seeded with ``seed`` inside :func:`torch.random.fork_rng`, so the
-caller's global state is unchanged and the same seed gives the same rows.
+    >>> calls = initsuite.probe(net, torch.randn(16, 3, 32, 32), scheme="kaiming_normal",
+    ...                         backward=True).calls  # re-draws net's Conv2d and Linear in place
+    >>> calls[["call", "module", "type", "std", "grad_std"]]  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -66,17 +28,25 @@ from torch import Tensor, nn
 from initsuite import activations as _activations
 from initsuite import schemes as _schemes
 from initsuite.core import validate
+from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
 from initsuite.engine.mlp import GRAD_SEED_OFFSET, classify, layer_stats
 from initsuite.results import columns as C
+from initsuite.results.probe import ProbeResult
+from initsuite.schemes.lsuv import rescale_to_unit_std
 
-__all__ = ["DEFAULT", "INPUT_SEED_OFFSET", "MODES", "ROOT", "WEIGHTED", "apply", "probe"]
+__all__ = [
+    "DEFAULT", "INPUT_SEED_OFFSET", "LOSS", "MODES", "ROOT", "WEIGHTED", "apply", "probe",
+    "probed_modules", "seeded_global_rng",
+]  # fmt: skip
 
 DEFAULT = "default"
 """The ``scheme`` of rows measured with the model's own initialisation."""
 ROOT = "(root)"
 """The ``module`` name of the model itself (torch names it ``""``)."""
 INPUT_SEED_OFFSET = 0x1A7_0B5E  # factory inputs: a generator seeded with seed + this
+LOSS = "Σ R ⊙ y, R ~ N(0, 1) of the output's shape, seed + GRAD_SEED_OFFSET"
+"""The loss a backward probe differentiates (``y``: the model's output)."""
 
 Mode = Literal["train", "eval"]
 MODES: tuple[str, ...] = get_args(Mode)
@@ -182,10 +152,10 @@ def _apply(
 def _fit_unit_variance(
     model: nn.Module, layers: list[nn.Module], inputs: Inputs, tol: float, max_iter: int
 ) -> None:
-    """LSUV's second step (Mishkin & Matas 2016), layer by layer in the order the forward
-    pass calls them: divide each layer's weight by the std of its output on ``inputs``
-    until that std is within ``tol`` of 1 (at most ``max_iter`` passes). The model's
-    buffers (BatchNorm statistics) are restored after."""
+    """LSUV's second step (:func:`~initsuite.schemes.lsuv.rescale_to_unit_std`) on each of
+    ``layers`` in the order the forward pass calls them, its output read by a hook on a
+    forward pass of the whole model on ``inputs``. The model's buffers (BatchNorm
+    statistics) are restored after each pass."""
     args, kwargs = _split_inputs(inputs)
     order: list[nn.Module] = []
     handles = [m.register_forward_hook(lambda mod, _i, _o: order.append(mod)) for m in layers]
@@ -201,34 +171,33 @@ def _fit_unit_variance(
         def keep(_m: nn.Module, _i: Any, out: Any, seen: list[Tensor | None] = seen) -> None:
             seen.append(_first_float(out))
 
+        def output(_weight: Tensor, seen: list[Tensor | None] = seen) -> Tensor | None:
+            seen.clear()
+            model(*args, **kwargs)
+            return seen[0] if seen else None
+
         handle = m.register_forward_hook(keep)
         weight = m.weight
-        assert isinstance(weight, Tensor)
+        if not isinstance(weight, Tensor):
+            raise InitsuiteError(f"LSUV needs a weight tensor on {type(m).__name__}")
         try:
-            with _restored_buffers(model), torch.no_grad():
-                for _ in range(max_iter):
-                    seen.clear()
-                    model(*args, **kwargs)
-                    y = seen[0] if seen else None
-                    std = float(y.double().std()) if y is not None else 0.0
-                    if not math.isfinite(std) or std == 0 or abs(std - 1) < tol:
-                        break
-                    weight.div_(std)
+            with _restored_buffers(model):
+                rescale_to_unit_std(weight, output, tol, max_iter)
         finally:
             handle.remove()
 
 
 def apply(
     model: nn.Module,
-    spec: str | _schemes.Scheme,
+    scheme: str | _schemes.Scheme,
     *,
     activation: str | _activations.Activation | None = None,
     generator: torch.Generator | None = None,
     include_embeddings: bool = False,
     inputs: Inputs | None = None,
 ) -> list[str]:
-    r"""Re-initialise ``model``'s weights in place with the scheme ``spec``, like
-    ``torch.nn.init`` applied to each layer in turn.
+    r"""Re-initialise ``model``'s weights in place with ``scheme``, like ``torch.nn.init``
+    applied to each layer in turn.
 
     Draws the ``weight`` of every ``nn.Linear``, ``nn.Conv1d/2d/3d`` and
     ``nn.ConvTranspose1d/2d/3d`` (subclasses included) and the input projections of every
@@ -244,7 +213,7 @@ def apply(
 
     Args:
         model: the model; changed in place (pass a ``copy.deepcopy`` to keep the original).
-        spec: a scheme spec, e.g. ``"kaiming_normal"`` or ``"xavier_uniform:gain=auto"``.
+        scheme: a scheme spec, e.g. ``"kaiming_normal"`` or ``"xavier_uniform:gain=auto"``.
         activation: the activation after the layers, for ``gain=auto``/``nonlinearity=auto``
             (default None: such a scheme raises).
         generator: the generator of every draw, in order (default: a fresh one seeded 0 per
@@ -271,30 +240,29 @@ def apply(
         >>> initsuite.apply(net, "kaiming_normal", generator=torch.Generator().manual_seed(0))
         ['0.weight']
     """
-    _check_arguments("apply", model, spec, activation, include_embeddings)
+    _check_arguments("apply", model, scheme, activation, include_embeddings)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise InitsuiteTypeError(
             f"generator must be a torch.Generator or None, got {type(generator).__name__}"
         )
     if inputs is not None:
         _split_inputs(inputs)
-    scheme = _schemes.get(spec)
     pick = _seeded(0) if generator is None else _fixed(generator)
-    drawn = _apply(model, scheme, activation, include_embeddings, pick, inputs)
+    drawn = _apply(model, _schemes.get(scheme), activation, include_embeddings, pick, inputs)
     return [f"{name}.{pname}" if name else pname for name, pname in drawn]
 
 
 def _check_arguments(
-    who: str, model: object, spec: object, activation: object, include_embeddings: object
+    who: str, model: object, scheme: object, activation: object, include_embeddings: object
 ) -> None:
     """The types :func:`apply` and :func:`probe` share, checked before the model is touched
     (a wrong type found halfway would leave some layers re-drawn)."""
     if not isinstance(model, nn.Module):
         raise InitsuiteTypeError(f"{who} needs a torch.nn.Module, got {_kind(model)}")
-    if spec is not None and not isinstance(spec, (str, _schemes.Scheme)):
+    if scheme is not None and not isinstance(scheme, (str, _schemes.Scheme)):
         raise InitsuiteTypeError(
             f"scheme must be a spec string or a Scheme (e.g. 'kaiming_normal'), got "
-            f"{type(spec).__name__}"
+            f"{type(scheme).__name__}"
         )
     if activation is not None and not isinstance(activation, (str, _activations.Activation)):
         raise InitsuiteTypeError(
@@ -435,8 +403,9 @@ def _grad_hook(call: _Call, grad: Tensor) -> None:
     call.grad = _stats(grad)
 
 
-def _probed(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Leaf modules and modules with parameters of their own, each module once."""
+def probed_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, module) of what :func:`probe` hooks: leaf modules and modules with parameters
+    of their own, each module once; the model itself is named :data:`ROOT`."""
     return [
         (name or ROOT, m)
         for name, m in model.named_modules()
@@ -463,7 +432,7 @@ def _restored_buffers(model: nn.Module) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _global_rng(seed: int, devices: Iterable[torch.device]) -> Iterator[None]:
+def seeded_global_rng(seed: int, devices: Iterable[torch.device]) -> Iterator[None]:
     """torch's global RNG (CPU, and the CUDA devices in use) seeded with ``seed`` inside, and
     restored after: dropout masks and a factory's own init become reproducible without
     touching the caller's random state."""
@@ -499,10 +468,8 @@ def probe(
     backward: bool = False,
     seed: int = 0,
     include_embeddings: bool = False,
-) -> pd.DataFrame:
+) -> ProbeResult:
     r"""Per-module statistics of one forward (and backward) pass of ``model`` on ``inputs``.
-
-    See the module docstring for what is probed, the loss, divergence and random streams.
 
     Args:
         model: any ``nn.Module``, in the mode it should run in (train or eval).
@@ -510,15 +477,15 @@ def probe(
             (``model(**inputs)``, e.g. ``{"input_ids": ids}``), already on the model's device.
         scheme: a scheme spec to :func:`apply` first, **in place**, drawing from a generator
             seeded with ``seed`` (pass a copy to keep your model). Default None: the model's
-            own weights (``scheme`` column ``"default"``).
+            own weights (``scheme`` column ``"default"``). Biases keep the model's values.
         activation: the activation for ``gain=auto`` (see :func:`apply`).
-        backward: also back-propagate ``Loss = Σ R ⊙ y`` and record ``grad_std``.
+        backward: also back-propagate :data:`LOSS` and record ``grad_std``.
         seed: seed of the scheme's draws, of R and of torch's global RNG during the pass.
         include_embeddings: let the scheme draw embedding weights too (see :func:`apply`).
 
     Returns:
-        One row per returned call of a probed module, in execution order, with the columns
-        :data:`initsuite.columns.PROBE`.
+        A :class:`~initsuite.results.probe.ProbeResult` whose ``calls`` table has one row per
+        returned call of a probed module, in execution order.
 
     Raises:
         InitsuiteTypeError: an argument of the wrong type, before the model is touched.
@@ -531,29 +498,45 @@ def probe(
     if not isinstance(backward, bool):
         raise InitsuiteTypeError(f"backward must be True or False, got {backward!r}")
     args, kwargs = _split_inputs(inputs)
-    label, drawn = DEFAULT, set[str]()
+    config = {
+        "scheme": DEFAULT, "activation": None if activation is None
+        else _activations.get(activation).spec, "backward": backward, "seed": seed,
+        "include_embeddings": include_embeddings, "mode": "train" if model.training else "eval",
+    }  # fmt: skip
+    model_info = {"type": type(model).__name__,
+                  "parameters": sum(p.numel() for p in model.parameters()),
+                  "probed_modules": len(probed_modules(model))}  # fmt: skip
+    drawn = set[str]()
     if scheme is not None:
         s = _schemes.get(scheme)
-        label = s.spec
+        config["scheme"] = s.spec
         drawn = {name or ROOT for name, _ in
                  _apply(model, s, activation, include_embeddings, _seeded(seed),
                         inputs)}  # fmt: skip
-    calls = _run(model, args, kwargs, backward, seed)
-    return _frame(calls, label, seed, drawn)
+    devices = {t.device for t in [*model.parameters(), *model.buffers(), *_tensors(args),
+                                  *_tensors(kwargs)]}  # fmt: skip
+    calls = _run(model, args, kwargs, backward, seed, devices)
+    meta = {"kind": "probe", "config": config, "model": model_info,
+            "loss": LOSS if backward else None,
+            "environment": environment(sorted({str(d) for d in devices}))}  # fmt: skip
+    return ProbeResult(_frame(calls, str(config["scheme"]), seed, drawn), meta)
 
 
 def _run(
-    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], backward: bool, seed: int
+    model: nn.Module,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    backward: bool,
+    seed: int,
+    devices: Iterable[torch.device],
 ) -> list[_Call]:
     rec = _Recorder(backward)
-    devices = {t.device for t in [*model.parameters(), *model.buffers(), *_tensors(args),
-                                  *_tensors(kwargs)]}  # fmt: skip
     handles = []
     with _restored_buffers(model):
         try:
-            for name, m in _probed(model):
+            for name, m in probed_modules(model):
                 handles.append(m.register_forward_hook(rec.hook(name)))
-            with _global_rng(seed, devices), torch.set_grad_enabled(backward):
+            with seeded_global_rng(seed, devices), torch.set_grad_enabled(backward):
                 output = model(*args, **kwargs)
                 rec.open = False
                 if backward:

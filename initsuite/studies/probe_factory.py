@@ -1,8 +1,8 @@
 """``initsuite probe``: probe a model factory under several schemes and keep the result.
 
 :func:`probe_factory` builds a fresh model per scheme from a ``package.module:callable``
-factory (plus the model's own init, ``default``), feeds each the same inputs and returns a
-:class:`ProbeResult` (one tidy table, saved with ``meta.json``); :mod:`initsuite.probe` does
+factory (plus the model's own init, ``default``), feeds each the same inputs and returns one
+:class:`~initsuite.results.probe.ProbeResult`; :func:`initsuite.studies.probe.probe` does
 the probing itself.
 """
 
@@ -11,14 +11,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
-import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -32,19 +30,19 @@ from initsuite.core.devices import DTYPES, check_device, parse_dtype
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, did_you_mean, unknown
 from initsuite.results import columns as C
-from initsuite.results.store import write
+from initsuite.results.probe import ProbeResult
 from initsuite.studies.probe import (
     DEFAULT,
     INPUT_SEED_OFFSET,
+    LOSS,
     MODES,
-    _global_rng,
-    _probed,
     probe,
+    seeded_global_rng,
 )
 
 __all__ = [
-    "ProbeConfig", "ProbeResult", "check_timeout", "deadline", "load_factory", "make_inputs",
-    "probe_factory", "run_probe", "timeout_available",
+    "ProbeConfig", "check_timeout", "deadline", "load_factory", "make_inputs", "probe_factory",
+    "run_probe", "timeout_available",
 ]  # fmt: skip
 
 
@@ -215,12 +213,9 @@ class ProbeConfig:
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
         shape = tuple(self.input_shape)
-        if not shape or any(isinstance(n, bool) or not isinstance(n, int) or n < 1
-                            for n in shape):  # fmt: skip
-            raise InitsuiteError(
-                f"input_shape must be positive integers, e.g. 16,3,32,32; got {shape!r}"
-            )
-        set_("input_shape", shape)
+        if not shape:
+            raise InitsuiteError("input_shape must not be empty, e.g. (16, 3, 32, 32)")
+        set_("input_shape", tuple(validate.count("input_shape", n) for n in shape))
         if isinstance(self.schemes, str):
             set_("schemes", (self.schemes,))
         act = None if self.activation is None else _activations.get(self.activation)
@@ -228,11 +223,10 @@ class ProbeConfig:
         specs = [s for s in _schemes.expand(list(self.schemes), rank=None) if s != DEFAULT]
         objs = [_schemes.get(s) for s in specs]
         for obj in objs:
-            obj.resolve(act)  # gain=auto without --activation fails here, before any compute
+            obj.resolve(act)  # gain=auto without an activation fails here, before any compute
         set_("schemes", tuple(dict.fromkeys([DEFAULT, *(o.spec for o in objs)])))
-        t = self.tokens
-        if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
-            raise InitsuiteError(f"tokens (the vocabulary size) must be >= 1, got {t!r}")
+        if self.tokens is not None:  # the vocabulary size
+            set_("tokens", validate.count("tokens", self.tokens))
         set_("seed", validate.seed(self.seed))
         if self.mode not in MODES:
             raise InitsuiteError(unknown("mode", self.mode, MODES))
@@ -256,37 +250,6 @@ class ProbeConfig:
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()
                 if not k.startswith("_")}  # fmt: skip
-
-
-@dataclass
-class ProbeResult:
-    """What :func:`probe_factory` returns.
-
-    Attributes:
-        frame: one row per module call per scheme (:data:`initsuite.columns.PROBE`).
-        meta: configuration, model and environment.
-    """
-
-    frame: pd.DataFrame
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def save(self, out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
-        """Write probe.parquet and meta.json into ``out_dir`` atomically."""
-        return write(out_dir, {"probe": self.frame}, self.meta, overwrite=overwrite)
-
-    @classmethod
-    def load(cls, in_dir: str | os.PathLike[str]) -> ProbeResult:
-        """Read a directory written by :meth:`save`, with the declared column dtypes."""
-        from initsuite.report.probe_report import read_probe
-
-        return cls(*read_probe(in_dir))
-
-    def summary(self) -> pd.DataFrame:
-        """One row per scheme: calls, modules, first divergence and gradients (see
-        :func:`initsuite.report.probe.probe_summary`)."""
-        from initsuite.report.probe_report import probe_summary
-
-        return probe_summary(self.frame)
 
 
 def probe_factory(
@@ -334,7 +297,7 @@ def probe_factory(
     """
     limit = check_timeout(timeout)
     with deadline(limit, f"importing the module of factory {str(factory)!r}",
-                  "raise timeout= / --timeout"):  # fmt: skip
+                  "raise timeout"):  # fmt: skip
         cfg = _config(factory, input_shape, schemes, tokens, activation, backward, seed, device,
                       dtype, mode, include_embeddings)  # fmt: skip
     return run_probe(cfg, progress=progress, timeout=limit)
@@ -358,7 +321,7 @@ def _build(cfg: ProbeConfig) -> nn.Module:
     assert cfg._factory is not None  # set by __post_init__
     device = torch.device(cfg.device)
     try:
-        with _global_rng(cfg.seed, [device]):
+        with seeded_global_rng(cfg.seed, [device]):
             model = cfg._factory()
     except Exception as exc:
         raise InitsuiteError(f"factory {cfg.factory!r} raised {_one_line(exc)}") from exc
@@ -373,7 +336,7 @@ def _build(cfg: ProbeConfig) -> nn.Module:
 
 
 def _probe_one(cfg: ProbeConfig, model: nn.Module, x: Tensor, label: str,
-               what: str) -> pd.DataFrame:  # fmt: skip
+               what: str) -> ProbeResult:  # fmt: skip
     """:func:`probe` one model, naming the factory when its forward or backward fails."""
     shape = ",".join(map(str, cfg.input_shape))
     try:
@@ -407,27 +370,23 @@ def run_probe(
                     dtype=cfg.dtype)  # fmt: skip
     what = f"token ids in [0, {cfg.tokens})" if cfg.tokens is not None else "N(0, 1) values"
     show = sys.stderr.isatty() if progress is None else progress
-    frames: list[pd.DataFrame] = []
-    model_info: dict[str, Any] = {}
+    results: list[ProbeResult] = []
     started = time.perf_counter()
     with tqdm(cfg.schemes, disable=not show, unit="scheme", file=sys.stderr,
               desc="probe") as bar:  # fmt: skip
         for label in bar:
-            hint = f"building and probing it for scheme {label!r}; raise timeout= / --timeout"
+            hint = f"building and probing it for scheme {label!r}; raise timeout"
             with deadline(limit, f"the model from {cfg.factory!r}", hint):
                 model = _build(cfg)
-                if not model_info:
-                    model_info = {"type": type(model).__name__,
-                                  "parameters": sum(p.numel() for p in model.parameters()),
-                                  "probed_modules": len(_probed(model))}  # fmt: skip
-                frames.append(_probe_one(cfg, model, x, label, what))
+                results.append(_probe_one(cfg, model, x, label, what))
     meta = {
         "kind": "probe",
         "config": cfg.to_dict(),
-        "model": model_info,
+        "model": results[0].meta["model"],  # every scheme's model is the factory's, redrawn
         "input": {"shape": list(cfg.input_shape), "values": what},
-        "loss": "Σ R ⊙ y, R ~ N(0, 1) of the output's shape, seed + GRAD_SEED_OFFSET",
+        "loss": LOSS,
         "environment": environment([cfg.device]),
         "seconds": round(time.perf_counter() - started, 3),
     }
-    return ProbeResult(C.coerce(pd.concat(frames, ignore_index=True), C.PROBE), meta)
+    calls = pd.concat([r.calls for r in results], ignore_index=True)
+    return ProbeResult(C.coerce(calls, C.PROBE), meta)

@@ -1,52 +1,37 @@
-"""``initsuite.train``: does the initialisation let the network *learn*?
+"""``initsuite.train``: does the initialisation let the network learn?
 
-Trains the tutorial's MLP on a small real dataset that ships inside a package
-(scikit-learn's digits: 1797 8×8 images, 10 classes; no download) for a fixed number of
-steps, once per scheme × activation × seed, and records the loss at every step, the full
-train loss and accuracies every ``eval_every`` steps, the steps needed to reach a loss
-threshold, and whether training diverged. The classic results it reproduces: a deep ReLU net
-(30 layers, no normalisation) trains from Kaiming's init and stalls from Xavier's (gain 1)
-or PyTorch's default, whose signals shrink by √2 and more per layer (He et al. 2015); a
-tanh net trains from Xavier's init with the tanh gain (Glorot & Bengio 2010).
-
-The network: ``depth`` bias-free Linear layers (the first maps the 64 features to
-``width``, the last ``width`` to the 10 classes), each but the last followed by the
-activation; every weight is drawn by the scheme, with its own fans, from one
-``torch.Generator`` seeded with the run's seed, in layer order. Biases (``bias=True``) start
-at zero. Features are standardised with the training split's mean and std; the split (80/20)
-is fixed (seed 0) and the same for every run. Minibatches are drawn without replacement from
-a generator seeded with ``seed + ORDER_SEED_OFFSET``, so the runs of one seed see the same
-batches in the same order whatever the scheme (paired comparisons). Loss: cross-entropy.
+The tutorial's MLP, its weights drawn by each scheme, trained on scikit-learn's digits (1797
+8×8 images, 10 classes, shipped with the package) once per scheme × activation × seed; the
+classic results it reproduces are He et al. (2015) for deep ReLU nets and Glorot & Bengio
+(2010) for tanh.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import os
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from initsuite import activations as _activations
 from initsuite import schemes as _schemes
 from initsuite.core import validate
+from initsuite.core.bias import bias_law
 from initsuite.core.devices import DTYPES, check_device, parse_dtype
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError, unknown
 from initsuite.results import columns as C
-from initsuite.results.store import as_path, read, write
+from initsuite.results.training import TrainingResult
 
 __all__ = [
-    "DATASETS", "OPTIMIZERS", "Dataset", "TrainConfig", "TrainingResult", "load_dataset",
-    "make_mlp", "train",
+    "BIAS_LAWS", "DATASETS", "OPTIMIZERS", "Dataset", "TrainConfig", "load_dataset", "make_mlp",
+    "run_training", "train",
 ]  # fmt: skip
 
 DATASETS: tuple[str, ...] = ("digits",)
@@ -55,6 +40,8 @@ TRAIN_DTYPES: tuple[str, ...] = ("float32", "float64")
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
 ORDER_SEED_OFFSET = 0x0DE7_A5E7  # the minibatch order's generator: seed + this
+BIAS_LAWS: tuple[str, ...] = ("zeros",)
+"""The bias laws training draws (:mod:`initsuite.core.bias`); None: bias-free layers."""
 
 
 @dataclass(frozen=True)
@@ -117,21 +104,31 @@ def make_mlp(
     features: int,
     classes: int,
     generator: torch.Generator,
-    bias: bool = False,
+    bias: str | None = None,
     device: str = "cpu",
     dtype: str = "float32",
 ) -> torch.nn.Sequential:
-    """The tutorial's MLP for classification: ``depth`` Linear layers (features → width →
-    … → width → classes), the activation after all but the last, every weight drawn by
-    ``scheme`` from ``generator`` in layer order (biases zero)."""
+    """The tutorial's MLP for classification, every weight drawn by ``scheme`` in layer order.
+
+    Args:
+        scheme, activation: specs; the activation follows every layer but the last.
+        depth: Linear layers in all (features → width → … → width → classes).
+        width: units of the hidden layers.
+        features, classes: the input's size and the number of classes.
+        generator: the source of every weight's draw, in layer order.
+        bias: None (bias-free layers) or ``"zeros"`` (:data:`BIAS_LAWS`).
+        device, dtype: where the net lives and its dtype (a name, e.g. ``"float32"``).
+    """
+    law = bias_law(bias, BIAS_LAWS, "training")
     init, act = _schemes.get(scheme), _activations.get(activation)
     dims = [features] + [width] * (depth - 1) + [classes]
     modules: list[torch.nn.Module] = []
     for k, (fan_in, fan_out) in enumerate(itertools.pairwise(dims)):
-        layer = torch.nn.Linear(fan_in, fan_out, bias=bias, device=device, dtype=DTYPES[dtype])
+        layer = torch.nn.Linear(fan_in, fan_out, bias=law is not None, device=device,
+                                dtype=DTYPES[dtype])  # fmt: skip
         with torch.no_grad():
             init(layer.weight, activation=act, generator=generator)
-            if layer.bias is not None:
+            if layer.bias is not None:  # law "zeros", the only one training draws
                 layer.bias.zero_()
         modules.append(layer)
         if k < depth - 1:
@@ -141,7 +138,11 @@ def make_mlp(
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A validated training study: scheme × activation × seed at one depth and width."""
+    """A validated training study: scheme × activation × seed at one depth and width.
+
+    ``schemes`` and ``activations`` take one spec or several; ``all`` and wildcards in
+    ``schemes`` expand to every Linear scheme. See :func:`train` for the others.
+    """
 
     schemes: tuple[str, ...]
     activations: tuple[str, ...]
@@ -155,18 +156,19 @@ class TrainConfig:
     batch_size: int = 64
     threshold: float = 0.5
     eval_every: int = 10
-    bias: bool = False
+    bias: str | None = None
     dataset: str = "digits"
     device: str = "cpu"
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
-        if not self.schemes:
-            raise InitsuiteError("no schemes given")
-        if not self.activations:
-            raise InitsuiteError("no activations given")
-        objs = [_schemes.get(s) for s in self.schemes]
+        for name in ("schemes", "activations"):
+            value = getattr(self, name)
+            set_(name, (value,) if isinstance(value, str) else tuple(value))
+            if not getattr(self, name):
+                raise InitsuiteError(f"no {name} given")
+        objs = [_schemes.get(s) for s in _schemes.expand(self.schemes)]
         acts = [_activations.get(a) for a in self.activations]
         for s in objs:
             if not s.info.accepts_rank(2):
@@ -193,8 +195,7 @@ class TrainConfig:
             raise InitsuiteError(unknown("optimizer", self.optimizer, OPTIMIZERS))
         if self.dataset not in DATASETS:
             raise InitsuiteError(unknown("dataset", self.dataset, DATASETS))
-        if not isinstance(self.bias, bool):
-            raise InitsuiteError(f"bias must be True or False, got {self.bias!r}")
+        set_("bias", bias_law(self.bias, BIAS_LAWS, "training"))
         dtype = parse_dtype(self.dtype)
         if dtype not in TRAIN_DTYPES:
             raise InitsuiteError(
@@ -212,71 +213,13 @@ class TrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
 
 
-@dataclass
-class TrainingResult:
-    """What :func:`train` returns.
-
-    Attributes:
-        curves: one row per run and step (:data:`initsuite.columns.TRAINING`): the minibatch
-            loss, and every ``eval_every`` steps (and at step 0, before any update) the full
-            train loss and accuracy and the test loss and accuracy.
-        runs: one row per run (:data:`initsuite.columns.TRAINING_RUNS`).
-        meta: configuration and environment.
-    """
-
-    curves: pd.DataFrame
-    runs: pd.DataFrame
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def save(self, out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
-        """Write training.parquet, runs.parquet and meta.json into ``out_dir`` atomically."""
-        return write(out_dir, {"training": self.curves, "runs": self.runs}, self.meta,
-                     overwrite=overwrite)  # fmt: skip
-
-    def summary(self) -> pd.DataFrame:
-        """One row per (activation, scheme): runs, how many reached the threshold and
-        diverged, median steps to the threshold (over the runs that reached it), mean final
-        train loss and test accuracy."""
-        g = self.runs.groupby(["activation", "scheme"], observed=True, sort=True)
-        out = g.agg(
-            runs=("seed", "size"),
-            reached=("reached", "sum"),
-            diverged=("diverged", "sum"),
-            median_steps_to_threshold=("steps_to_threshold", lambda s: s.dropna().median()),
-            mean_final_train_loss=("final_train_loss", "mean"),
-            mean_final_test_accuracy=("final_test_accuracy", "mean"),
-        ).reset_index()
-        return out.astype({"reached": "int64", "diverged": "int64"})
-
-    @classmethod
-    def load(cls, in_dir: str | os.PathLike[str]) -> TrainingResult:
-        """Read a directory written by :meth:`save`, with the declared column dtypes."""
-        path = as_path(in_dir)
-        if path.is_dir() and not (path / "training.parquet").exists():
-            raise InitsuiteError(
-                f"{str(path)!r} has no training.parquet: is it a training directory "
-                "('initsuite train')?"
-            )
-        tables, meta = read(in_dir, ("training", "runs"))
-        out = []
-        for name, cols in (("training", C.TRAINING), ("runs", C.TRAINING_RUNS)):
-            missing = [c for c in cols if c not in tables[name].columns]
-            if missing:
-                raise InitsuiteError(
-                    f"{name}.parquet in {str(in_dir)!r} lacks columns {missing}: is it a "
-                    "training directory ('initsuite train')?"
-                )
-            out.append(C.coerce(tables[name], cols))
-        return cls(out[0], out[1], meta)
-
-
 def train(
     schemes: str | Iterable[str],
     activations: str | Iterable[str],
     depth: int = 30,
     width: int = 128,
-    seeds: int | Iterable[int] = 3,
     *,
+    seeds: int | Iterable[int] = 3,
     steps: int = 400,
     lr: float = 0.002,
     optimizer: str = "sgd",
@@ -284,43 +227,41 @@ def train(
     batch_size: int = 64,
     threshold: float = 0.5,
     eval_every: int = 10,
-    bias: bool = False,
+    bias: str | None = None,
     dataset: str = "digits",
     device: str = "cpu",
     dtype: str = "float32",
     progress: bool | None = None,
 ) -> TrainingResult:
-    """Train the MLP once per scheme × activation × seed; see the module docstring.
+    """Train the tutorial's MLP once per scheme × activation × seed.
 
     Args:
-        schemes: scheme specs (``"all"`` and wildcards expand as in sweeps).
+        schemes: scheme specs (``"all"`` and wildcards expand to every Linear scheme).
         activations: activation specs.
         depth: Linear layers in all (≥ 2: the input and the output layer).
         width: units of the hidden layers.
         seeds: a count (``3`` → 0, 1, 2) or explicit seeds.
         steps: optimiser steps per run.
         lr: learning rate.
-        optimizer: ``"sgd"`` (with ``momentum``) or ``"adam"``. Adam divides each update by
-            the gradient's own scale, so it partly hides vanishing gradients: the classic
-            results are stated for SGD.
-        momentum: SGD's momentum (ignored by Adam).
+        optimizer: ``"sgd"`` (with ``momentum``) or ``"adam"``.
+        momentum: SGD's momentum, in [0, 1) (ignored by Adam).
         batch_size: examples per step (the last partial batch of an epoch is dropped).
-        threshold: the full-train-set loss a run must reach (``steps_to_threshold``); 0.5 is
-            a fifth of chance level (ln 10 ≈ 2.30) on digits.
+        threshold: the full-train-set loss (nats) a run must reach (``steps_to_threshold``).
         eval_every: steps between evaluations on the full train and test sets.
-        bias: Linear layers with bias (started at zero).
+        bias: None (bias-free layers) or ``"zeros"``.
         dataset: ``"digits"``.
         device, dtype: where and in what precision to train (float32 or float64).
         progress: show a progress bar (default: when stderr is a terminal).
 
     Returns:
-        A :class:`TrainingResult`. Same seed, same curves (on one device and torch build).
-    """
-    from initsuite.studies.sweep import config as _config
+        A :class:`~initsuite.results.training.TrainingResult`; the same seed gives the same
+        curves (on one device and torch build).
 
+    Example:
+        >>> runs = initsuite.train(["kaiming_normal", "xavier_normal"], "relu", depth=30).runs
+    """
     cfg = TrainConfig(
-        schemes=tuple(_schemes.expand(list(_config._tuple(schemes)))),
-        activations=_config._tuple(activations), depth=depth, width=width,
+        schemes=schemes, activations=activations, depth=depth, width=width,  # type: ignore[arg-type]
         seeds=validate.seeds(seeds), steps=steps, lr=lr, optimizer=optimizer, momentum=momentum,
         batch_size=batch_size, threshold=threshold, eval_every=eval_every, bias=bias,
         dataset=dataset, device=device, dtype=dtype,
@@ -394,11 +335,7 @@ def _train_one(
                    bias=cfg.bias, device=cfg.device, dtype=cfg.dtype)  # fmt: skip
     xtr, ytr = data.x_train.to(device, dtype), data.y_train.to(device)
     xte, yte = data.x_test.to(device, dtype), data.y_test.to(device)
-    opt: torch.optim.Optimizer
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-    else:
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    opt = _optimizer(cfg, net)
     # the order generator lives on the CPU: the same batches on every device
     order_gen = torch.Generator().manual_seed(seed + ORDER_SEED_OFFSET)
     n = len(xtr)
@@ -440,8 +377,22 @@ def _train_one(
                 break
         else:
             rows.append(_unevaluated(step, value))
+    return rows, _summary(cfg, rows, reached, diverged_step)
+
+
+def _optimizer(cfg: TrainConfig, net: torch.nn.Module) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    return torch.optim.Adam(net.parameters(), lr=cfg.lr)
+
+
+def _summary(
+    cfg: TrainConfig, rows: list[dict[str, Any]], reached: int | None, diverged_step: int | None
+) -> dict[str, Any]:
+    """A run's row of the runs table, from its per-step rows."""
+    nan = math.nan
     last = rows[-1] if diverged_step is None else {}
-    summary = {
+    return {
         "steps": cfg.steps,
         "steps_to_threshold": reached,
         "reached": reached is not None,
@@ -452,4 +403,3 @@ def _train_one(
         "final_train_accuracy": last.get("train_accuracy", nan),
         "final_test_accuracy": last.get("test_accuracy", nan),
     }
-    return rows, summary

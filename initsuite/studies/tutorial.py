@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,11 +25,12 @@ from initsuite import schemes
 from initsuite.core import validate
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError
-from initsuite.results.store import write
-from initsuite.studies.sweep.runner import sweep
+from initsuite.results import columns as C
+from initsuite.results.tutorial import TutorialResult
+from initsuite.studies.sweep import sweep
 from initsuite.theory.meanfield import mlp_moments
 
-__all__ = ["EXPERIMENTS", "Experiment", "TutorialResult", "reproduce"]
+__all__ = ["EXPERIMENTS", "Experiment", "reproduce"]
 
 WIDTH, DEPTH, BATCH = 256, 100, 16
 _XAVIER_TANH_BOUND = 5.0 / 3 * math.sqrt(6.0 / (WIDTH + WIDTH))
@@ -78,20 +80,6 @@ EXPERIMENTS: tuple[Experiment, ...] = (
 )  # fmt: skip
 
 
-@dataclass
-class TutorialResult:
-    """``claims``: one row per experiment; ``layers``: std and mean per experiment, seed, layer."""
-
-    claims: pd.DataFrame
-    layers: pd.DataFrame
-    meta: dict[str, Any]
-
-    def save(self, out_dir: str, overwrite: bool = False) -> Any:
-        """Write tutorial.parquet, layers.parquet and meta.json into ``out_dir`` atomically."""
-        return write(out_dir, {"tutorial": self.claims, "layers": self.layers}, self.meta,
-                     overwrite=overwrite)  # fmt: skip
-
-
 def _expected(exp: Experiment) -> float:
     if exp.expected is not None:
         return float(exp.expected)
@@ -115,58 +103,75 @@ def _tanh_gains(seeds: list[int]) -> list[float]:
     return out
 
 
-def reproduce(seeds: int = 10, progress: bool | None = None) -> TutorialResult:
-    """Run every experiment of :data:`EXPERIMENTS` over ``seeds`` seeds (0..seeds-1)."""
-    seed_list = list(range(validate.count("seeds", seeds, low=2)))  # a spread needs two
+def _measure(
+    exp: Experiment, seeds: list[int], progress: bool | None
+) -> tuple[list[float], pd.DataFrame | None]:
+    """The experiment's quantity per seed (NaN where a seed gave none) and its net's layers."""
+    if exp.quantity == "tanh_gain":
+        return _tanh_gains(seeds), None
+    res = sweep(exp.scheme, exp.activation, DEPTH, WIDTH, batch=BATCH, seeds=seeds,
+                dtypes=exp.dtype, timing=False, progress=progress)  # fmt: skip
+    values = [float(v) if pd.notna(v) else math.nan for v in res.cells[exp.quantity]]
+    layers = res.layers[["seed", "layer", "std", "mean", "theory_std"]].copy()
+    layers.insert(0, "experiment", exp.name)
+    return values, layers
+
+
+def _claim(exp: Experiment, values: list[float]) -> dict[str, Any]:
+    """The claim's row: what was expected, what was measured, and whether they agree."""
+    expected = _expected(exp)
+    finite = [v for v in values if math.isfinite(v)]
+    mean = statistics.fmean(finite) if finite else math.nan
+    sd = statistics.stdev(finite) if len(finite) >= 2 else math.nan
+    # a fixed (theory) tolerance for divergence layers, else the seed-to-seed spread
+    tol = float(exp.layer_tolerance) if exp.layer_tolerance is not None else 3 * sd + exp.precision
+    return {
+        "experiment": exp.name, "scheme": exp.scheme, "activation": exp.activation,
+        "dtype": exp.dtype, "quantity": exp.quantity, "tutorial": exp.tutorial,
+        "expected": expected,
+        "expected_source": "tutorial" if exp.expected is not None else "mean-field",
+        "measured_mean": mean, "measured_sd": sd,
+        "measured_min": min(finite) if finite else math.nan,
+        "measured_max": max(finite) if finite else math.nan,
+        "seeds": len(values), "tolerance": tol,
+        "agree": bool(len(finite) == len(values) and abs(mean - expected) <= tol),
+        "note": "" if len(finite) == len(values)
+        else f"{len(values) - len(finite)} seeds gave no value",
+    }  # fmt: skip
+
+
+def reproduce(*, seeds: int | Iterable[int] = 10, progress: bool | None = None) -> TutorialResult:
+    """Re-measure every claim of :data:`EXPERIMENTS` over several seeds.
+
+    Dellinger (2019), "Weight Initialization in Neural Networks: A Journey From the Basics
+    to Kaiming": 100 bias-free Linear(256, 256) layers, a batch of 16.
+
+    Args:
+        seeds: a count (``10`` → 0..9) or explicit seeds; at least two (a spread needs two).
+        progress: show a progress bar (default: when stderr is a terminal).
+
+    Returns:
+        A :class:`~initsuite.results.tutorial.TutorialResult`.
+    """
+    seed_list = list(validate.seeds(seeds))
+    if len(seed_list) < 2:
+        raise InitsuiteError(f"seeds must be at least 2 seeds (a spread needs two), got {seeds!r}")
     claims, layer_frames = [], []
     for exp in EXPERIMENTS:
-        if exp.quantity == "tanh_gain":
-            values = _tanh_gains(seed_list)
-        else:
-            res = sweep(exp.scheme, exp.activation, DEPTH, WIDTH, batch=BATCH, seeds=seed_list,
-                        dtypes=exp.dtype, timing=False, progress=progress)  # fmt: skip
-            cells = res.cells
-            if exp.quantity == "divergence_layer":
-                values = [float(v) if pd.notna(v) else math.nan for v in cells[exp.quantity]]
-            else:
-                values = [float(v) for v in cells[exp.quantity]]
-            lay = res.layers[["seed", "layer", "std", "mean", "theory_std"]].copy()
-            lay.insert(0, "experiment", exp.name)
-            layer_frames.append(lay)
-        expected = _expected(exp)
-        finite = [v for v in values if math.isfinite(v)]
-        mean = statistics.fmean(finite) if finite else math.nan
-        sd = statistics.stdev(finite) if len(finite) >= 2 else math.nan
-        if exp.layer_tolerance is not None:
-            tol = float(exp.layer_tolerance)
-        else:
-            tol = 3 * sd + exp.precision
-        agree = bool(len(finite) == len(values) and abs(mean - expected) <= tol)
-        claims.append(
-            {
-                "experiment": exp.name,
-                "scheme": exp.scheme,
-                "activation": exp.activation,
-                "dtype": exp.dtype,
-                "quantity": exp.quantity,
-                "tutorial": exp.tutorial,
-                "expected": expected,
-                "expected_source": "tutorial" if exp.expected is not None else "mean-field",
-                "measured_mean": mean,
-                "measured_sd": sd,
-                "measured_min": min(finite) if finite else math.nan,
-                "measured_max": max(finite) if finite else math.nan,
-                "seeds": len(values),
-                "tolerance": tol,
-                "agree": agree,
-                "note": "" if len(finite) == len(values)
-                else f"{len(values) - len(finite)} seeds gave no value",
-            }
-        )  # fmt: skip
-    layers = pd.concat(layer_frames, ignore_index=True)
+        values, layers = _measure(exp, seed_list, progress)
+        if layers is not None:
+            layer_frames.append(layers)
+        claims.append(_claim(exp, values))
+    layers = C.coerce(pd.concat(layer_frames, ignore_index=True), C.TUTORIAL_LAYERS)
     meta = {
         "kind": "tutorial",
-        "config": {"width": WIDTH, "depth": DEPTH, "batch": BATCH, "seeds": seed_list},
+        "config": {
+            "width": WIDTH,
+            "depth": DEPTH,
+            "batch": BATCH,
+            "bias": None,
+            "seeds": seed_list,
+        },
         "environment": environment(),
     }
-    return TutorialResult(pd.DataFrame(claims), layers, meta)
+    return TutorialResult(C.frame(C.TUTORIAL, claims), layers, meta)

@@ -1,6 +1,89 @@
 """The sweep study: a validated grid (config), its budget, a runner and executors."""
 
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from initsuite.results.sweep import SweepResult
 from initsuite.studies.sweep.config import SweepConfig
-from initsuite.studies.sweep.runner import sweep
+from initsuite.studies.sweep.runner import run
 
 __all__ = ["SweepConfig", "sweep"]
+
+
+def sweep(
+    schemes: str | Iterable[str],
+    activations: str | Iterable[str],
+    depths: int | Iterable[int],
+    widths: int | Iterable[int],
+    *,
+    batch: int = 16,
+    seeds: int | Iterable[int] = 1,
+    devices: str | Iterable[str] = ("cpu",),
+    dtypes: str | Iterable[str] = ("float32",),
+    archs: str | Iterable[str] = "mlp",
+    bias: str | None = None,
+    explode_at: float | None = None,
+    vanish_at: float | None = None,
+    timing: bool = True,
+    timing_repeats: int = 7,
+    shared: bool = True,
+    pair_cosine: float | None = 0.5,
+    jacobian: bool = False,
+    backward: bool = False,
+    progress: bool | None = None,
+    out: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    executor: Any = None,
+    allow_large: bool = False,
+) -> SweepResult:
+    """Run every cell of scheme × activation × depth × width × seed × device × dtype × arch.
+
+    Args:
+        schemes: scheme specs; ``"all"`` and wildcards (``"kaiming*"``) expand to every
+            scheme that fits every arch.
+        activations: activation specs (``"tanh"``, ``"leaky_relu:negative_slope=0.2"``).
+        depths: layers per net.
+        widths: units per layer (channels for conv).
+        batch: rows of the N(0, 1) input.
+        seeds: a count (``3`` → seeds 0, 1, 2) or explicit seeds.
+        devices: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
+        dtypes: ``"float64"``, ``"float32"``, ``"bfloat16"``, ``"float16"``.
+        archs: ``"mlp"``, ``"conv:kernel=3,image=8"``, ``"resmlp:branch=2,scale=1"``.
+        bias: None (bias-free layers) or ``"torch_default"`` (nn.Linear's U(±1/√fan_in)).
+        explode_at, vanish_at: multiples of the input's std beyond which a layer's std also
+            counts as divergence (None: off).
+        timing, timing_repeats: time one layer's init and forward per scheme, width, device
+            and dtype; the timed repeats behind each median.
+        shared: serve the schemes that scale one base draw from a single draw per layer.
+        pair_cosine: cosine of an input pair traced through every cell (None: no pair).
+        jacobian: record each cell's input-output Jacobian spectrum (``jac_*`` columns).
+        backward: back-propagate Σ R ⊙ h_depth, R ~ N(0, 1): the gradient columns.
+        progress: show a progress bar (default: when stderr is a terminal).
+        out: a directory that stores the cells as they finish; the result is read from it.
+        resume: continue the sweep stored in ``out``, skipping its stored cells.
+        executor: None (in process) or a :class:`~initsuite.studies.sweep.executors.DaskExecutor`.
+        allow_large: run a sweep estimated to take over an hour.
+
+    Returns:
+        A :class:`~initsuite.results.sweep.SweepResult`: ``cells``, ``layers`` and ``timing``
+        tables and ``meta``. The same seed gives the same numbers.
+
+    Raises:
+        InitsuiteError: bad input, found before any compute is spent.
+
+    Example:
+        >>> res = initsuite.sweep(["xavier_uniform", "kaiming_normal"], "relu", [10, 50], 256)
+        >>> res.cells[["scheme", "depth", "final_std", "growth_per_layer"]]  # doctest: +SKIP
+    """
+    # long only in its signature and docstring: every setting of the grid, each named once
+    cfg = SweepConfig.build(
+        schemes, activations, depths, widths, batch=batch, seeds=seeds, devices=devices,
+        dtypes=dtypes, archs=archs, bias=bias, explode_at=explode_at, vanish_at=vanish_at,
+        timing=timing, timing_repeats=timing_repeats, shared=shared, pair_cosine=pair_cosine,
+        jacobian=jacobian, backward=backward,
+    )  # fmt: skip
+    return run(cfg, progress=progress, out=out, resume=resume, executor=executor,
+               allow_large=allow_large)  # fmt: skip

@@ -9,11 +9,16 @@ from typing import Any
 from initsuite import activations, schemes
 from initsuite import schemes as schemes_mod  # ``build`` has a parameter named schemes
 from initsuite.core import validate
+from initsuite.core.bias import bias_law, stored_bias_law
 from initsuite.core.devices import check_device, parse_dtype
 from initsuite.core.errors import InitsuiteError
 from initsuite.engine.archs import Arch, parse_arch
+from initsuite.results.sweep import LEGACY_BIAS
 
-__all__ = ["SweepConfig"]
+__all__ = ["BIAS_LAWS", "SweepConfig"]
+
+BIAS_LAWS: tuple[str, ...] = ("torch_default",)
+"""The bias laws sweeps draw (:mod:`initsuite.core.bias`); None: bias-free layers."""
 
 
 def _tuple(value: object) -> tuple:
@@ -64,7 +69,7 @@ class SweepConfig:
     devices: tuple[str, ...] = ("cpu",)
     dtypes: tuple[str, ...] = ("float32",)
     archs: tuple[str, ...] = ("mlp",)
-    bias: bool = False
+    bias: str | None = None
     explode_at: float | None = None
     vanish_at: float | None = None
     timing: bool = True
@@ -86,8 +91,8 @@ class SweepConfig:
         seeds: int | Iterable[int] = 1,
         devices: str | Iterable[str] = ("cpu",),
         dtypes: str | Iterable[str] = ("float32",),
-        arch: str | Iterable[str] = "mlp",
-        bias: bool = False,
+        archs: str | Iterable[str] = "mlp",
+        bias: str | None = None,
         explode_at: float | None = None,
         vanish_at: float | None = None,
         timing: bool = True,
@@ -99,7 +104,7 @@ class SweepConfig:
     ) -> SweepConfig:
         """Normalise user input (single values or lists, ``seeds`` as a count) and validate."""
         seed_values = validate.seeds(seeds)
-        arch_objs = [parse_arch(a) for a in _tuple(arch)]
+        arch_objs = [parse_arch(a) for a in _tuple(archs)]
         if not arch_objs:
             raise InitsuiteError("no arch given")
         return cls(
@@ -164,7 +169,8 @@ class SweepConfig:
         set_("seeds", validate.seeds(self.seeds))
         set_("dtypes", _unique([parse_dtype(d) for d in self.dtypes]))
         set_("devices", _unique([check_device(d) for d in self.devices]))
-        for name in ("bias", "shared", "timing", "jacobian", "backward"):
+        set_("bias", bias_law(self.bias, BIAS_LAWS, "sweep"))
+        for name in ("shared", "timing", "jacobian", "backward"):
             if not isinstance(getattr(self, name), bool):
                 raise InitsuiteError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("explode_at", "vanish_at"):
@@ -191,11 +197,17 @@ class SweepConfig:
         return cls.build(
             d["schemes"], d["activations"], d["depths"], d["widths"], batch=d["batch"],
             seeds=list(d["seeds"]), devices=d["devices"], dtypes=d["dtypes"],
-            arch=d.get("archs", ["mlp"]), bias=d["bias"], explode_at=d["explode_at"],
+            archs=d.get("archs", ["mlp"]), bias=stored_bias_law(d["bias"], LEGACY_BIAS),
+            explode_at=d["explode_at"],
             vanish_at=d["vanish_at"], timing=d["timing"], timing_repeats=d["timing_repeats"],
             shared=d["shared"], pair_cosine=d["pair_cosine"], jacobian=d["jacobian"],
             backward=d.get("backward", False),
         )  # fmt: skip
+
+    @property
+    def torch_bias(self) -> bool:
+        """Whether the layers draw nn.Linear's default bias (law ``"torch_default"``)."""
+        return self.bias == "torch_default"
 
     @property
     def n_cells(self) -> int:

@@ -35,110 +35,9 @@ from initsuite.studies.sweep import budget
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.theory.meanfield import CellTheory, cell_theory, grad_theory, weight_prior
 
-__all__ = ["fingerprint", "groups", "run", "run_group", "sweep"]
+__all__ = ["fingerprint", "groups", "run", "run_group"]
 
 log = logging.getLogger("initsuite")
-
-
-def sweep(
-    schemes: str | Iterable[str],
-    activations: str | Iterable[str],
-    depths: int | Iterable[int],
-    widths: int | Iterable[int],
-    batch: int = 16,
-    seeds: int | Iterable[int] = 1,
-    devices: str | Iterable[str] = ("cpu",),
-    dtypes: str | Iterable[str] = ("float32",),
-    arch: str | Iterable[str] = "mlp",
-    bias: bool = False,
-    *,
-    explode_at: float | None = None,
-    vanish_at: float | None = None,
-    timing: bool = True,
-    timing_repeats: int = 7,
-    shared: bool = True,
-    pair_cosine: float | None = 0.5,
-    jacobian: bool = False,
-    backward: bool = False,
-    progress: bool | None = None,
-    out: str | os.PathLike[str] | None = None,
-    resume: bool = False,
-    executor: Any = None,
-    allow_large: bool = False,
-) -> SweepResult:
-    """Sweep scheme × activation × depth × width × seed × device × dtype.
-
-    Each cell is the tutorial's MLP: ``depth`` Linear(width, width) layers, each followed by
-    the activation, fed x ~ N(0, 1) of shape (batch, width). Every draw comes from a
-    ``torch.Generator`` seeded with the cell's seed: same seed, same numbers.
-
-    Args:
-        schemes: scheme specs (``"kaiming_normal"``, ``"xavier_uniform:gain=auto"``);
-            ``"all"`` and wildcards (``"kaiming*"``) expand to every matching Linear scheme.
-        activations: activation specs (``"tanh"``, ``"leaky_relu:negative_slope=0.2"``).
-        depths: numbers of layers.
-        widths: units per layer.
-        batch: rows of the input.
-        seeds: a count (``3`` → seeds 0, 1, 2) or explicit seeds.
-        devices: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
-        dtypes: ``"float64"``, ``"float32"``, ``"bfloat16"``, ``"float16"``.
-        arch: one or more architecture specs (:mod:`initsuite.archs`): ``"mlp"``,
-            ``"conv:kernel=3,image=8"`` (width = channels), ``"resmlp:branch=2,scale=1"``
-            (``scale``: ``1``, ``inv_sqrt_depth`` or ``zero``). Conv and residual cells draw
-            each scheme on its own and carry no mean-field, gradient or Jacobian columns.
-        bias: Linear layers with bias, drawn as nn.Linear does: U(±1/√fan_in).
-        explode_at: also count a layer whose std exceeds this multiple of the input's std as
-            divergence (kind ``"explode"``).
-        vanish_at: likewise below this multiple (kind ``"vanish"``).
-        timing: run the timing pass (one layer's init, and its forward through the first
-            activation, per scheme, width, device and dtype).
-        timing_repeats: timed repeats behind each median.
-        shared: draw once per layer for every scheme that is a scaling of the same base
-            draw (normal, xavier_normal, kaiming_normal, lecun_normal, orthogonal share
-            N(0, 1); the uniform family shares U(-1, 1)). Each cell's weights are still its
-            scheme's own draw from the seed, to rounding; comparisons between schemes become
-            paired (less noise). False: every scheme draws on its own.
-        pair_cosine: cosine of a pair of inputs (squared norm = width) pushed through every
-            cell beside the batch; layers record the cosine of their pre-activations
-            (``cosine``, the c-map) beside the mean-field ``theory_cosine``. None: no pair.
-        jacobian: also record the singular-value spectrum of each cell's input-output
-            Jacobian (``jac_*`` columns; :mod:`initsuite.jacobian`): a width × width product
-            per layer and an SVD per depth, so opt in for widths up to about 1024.
-        backward: also back-propagate Loss = Σ R ⊙ h_depth from every cell's output (R a
-            fixed N(0, 1) tensor of the output's shape, from its own generator, so
-            dLoss/dh_depth has unit variance): per layer ``grad_std`` (of dLoss/dh_l) and
-            ``weight_grad_norm`` (‖dLoss/dW_l‖_F) beside their mean-field values; per cell
-            ``input_grad_std``, ``weight_grad_ratio`` and the backward divergence. Weights are
-            regenerated from the seed's stream, never stored (:func:`engine._backward`);
-            about 2-3× the forward's time. Cells whose forward pass diverged get none.
-        progress: show a progress bar on stderr (default: when stderr is a terminal).
-        out: a results directory to write as the sweep goes, one chunk per group of cells
-            (:mod:`initsuite.chunks`); the result is read back from it.
-        resume: continue the sweep stored in ``out``: skip its stored cells.
-        executor: None (in process) or a :class:`~initsuite.executors.DaskExecutor`.
-        allow_large: run a sweep estimated to take over an hour (:mod:`initsuite.budget`),
-            logging the estimate first; without it such a sweep is refused. A sweep that
-            cannot fit in this machine's memory is refused either way.
-
-    Returns:
-        A :class:`SweepResult` with ``cells``, ``layers`` and ``timing`` DataFrames and ``meta``.
-
-    Raises:
-        InitsuiteError: for bad input (a scheme's out-of-range parameter, a non-integral
-            seed, a size that cannot fit in memory), before any compute is spent.
-
-    Example:
-        >>> res = initsuite.sweep(["xavier_uniform", "kaiming_normal"], "relu", [10, 50], 256)
-        >>> res.cells[["scheme", "depth", "final_std", "growth_per_layer"]]
-    """
-    cfg = SweepConfig.build(
-        schemes, activations, depths, widths, batch=batch, seeds=seeds, devices=devices,
-        dtypes=dtypes, arch=arch, bias=bias, explode_at=explode_at, vanish_at=vanish_at,
-        timing=timing, timing_repeats=timing_repeats, shared=shared, pair_cosine=pair_cosine,
-        jacobian=jacobian, backward=backward,
-    )  # fmt: skip
-    return run(cfg, progress=progress, out=out, resume=resume, executor=executor,
-               allow_large=allow_large)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -178,7 +77,7 @@ def _plans(cfg: SweepConfig) -> Iterator[_Plan]:
                 for width in cfg.widths:
                     for seed in cfg.seeds:
                         common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch,
-                                      seed=seed, device=device, dtype=dtype, bias=cfg.bias,
+                                      seed=seed, device=device, dtype=dtype, bias=cfg.torch_bias,
                                       pair_cosine=cfg.pair_cosine if mlp else None,
                                       arch=arch)  # fmt: skip
                         yield from _streams(cfg._scheme_objs, acts, share, common)
@@ -261,7 +160,7 @@ class _Theory:
         self, scheme: Scheme, act: Activation, width: int, dtype: str
     ) -> CellTheory | None:
         try:
-            prior = weight_prior(scheme, scheme.resolve(act), width, self.cfg.bias)
+            prior = weight_prior(scheme, scheme.resolve(act), width, self.cfg.torch_bias)
         except Exception:  # a scheme whose metadata fails has error rows already
             return None
         if prior is None:
@@ -335,7 +234,7 @@ def _jacobian(
     try:
         sums = jacobian_summaries(scheme.spec, act.spec, sorted(cfg.depths), stream.width,
                                   stream.seed, stream.batch, stream.dtype, stream.device,
-                                  bias=cfg.bias)  # fmt: skip
+                                  bias=cfg.torch_bias)  # fmt: skip
     except Exception:  # a failed spectrum leaves NaN, like a failed cell
         return {}
     return {d: {f"jac_{k}": v for k, v in s.items()} for d, s in sums.items()}
@@ -369,7 +268,7 @@ def fingerprint(cfg: SweepConfig) -> str:
     from initsuite.core.version import __version__
 
     return json.dumps({
-        "initsuite": __version__, "torch": torch.__version__, "bias": cfg.bias,
+        "initsuite": __version__, "torch": torch.__version__, "bias": cfg.torch_bias,
         "explode_at": cfg.explode_at, "vanish_at": cfg.vanish_at, "shared": cfg.shared,
         "pair_cosine": cfg.pair_cosine, "jacobian": cfg.jacobian, "backward": cfg.backward,
     }, sort_keys=True)  # fmt: skip
@@ -426,7 +325,7 @@ def _compute(cfg: SweepConfig, plans: list[_Plan], predict: _Theory, fp: str) ->
                 spectrum = {} if cell["divergence_layer"] is not None else jac
                 grads = _grad_columns(st, theory, cell["depth"], n, stream)
                 ck = cell_key({**key, "depth": depth}, fp)
-                cells.append({**key, "bias": cfg.bias, **cell,
+                cells.append({**key, "bias": cfg.torch_bias, **cell,
                               **_theory_cell(theory, cell["depth"], n),
                               **spectrum.get(cell["depth"], {}), **grads.cell,
                               "cell_key": ck})  # fmt: skip

@@ -1,0 +1,113 @@
+"""``ProbeResult``: the per-module-call table of a probe and its metadata, and its summary.
+
+Never imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from initsuite.core.errors import InitsuiteError
+from initsuite.results import columns as C
+from initsuite.results import store
+from initsuite.results.loading import read_tables
+
+__all__ = ["PROBE_KEYS", "ProbeResult", "probe_summary", "schemes_in_order"]
+
+PROBE_KEYS: tuple[str, ...] = ("scheme", "seed", "call", "module", "type")
+"""The columns that identify a row of the probe table (never null)."""
+_SCHEMA = {"probe": (C.PROBE, PROBE_KEYS)}
+
+
+@dataclass
+class ProbeResult:
+    """What :func:`initsuite.probe` and :func:`~initsuite.studies.probe_factory.probe_factory`
+    return.
+
+    Attributes:
+        calls: one row per module call (per scheme), in execution order
+            (:data:`initsuite.results.columns.PROBE`; stored as ``probe.parquet``).
+        meta: configuration, model and environment.
+    """
+
+    calls: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
+        """Write probe.parquet and meta.json into ``out_dir`` atomically."""
+        return store.write(out_dir, {"probe": self.calls}, self.meta, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, in_dir: str | os.PathLike[str]) -> ProbeResult:
+        """Read a directory written by :meth:`save`, its table checked against its columns.
+
+        Raises:
+            InitsuiteTypeError: ``in_dir`` is not a path.
+            InitsuiteError: it is not a readable probe directory.
+        """
+        tables, meta = read_tables(in_dir, _SCHEMA, "probe", "initsuite probe")
+        return cls(tables["probe"], meta)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per scheme (:func:`probe_summary`)."""
+        return probe_summary(self.calls)
+
+
+def schemes_in_order(calls: pd.DataFrame) -> list[str]:
+    """The schemes of a probe table in the order they were probed (``default`` first)."""
+    return [str(s) for s in dict.fromkeys(calls["scheme"].dropna())]
+
+
+def _first(rows: pd.DataFrame, column: str) -> Any:
+    return rows[column].iloc[0] if len(rows) else None
+
+
+def probe_summary(calls: pd.DataFrame) -> pd.DataFrame:
+    """One row per scheme of a probe table (:data:`~initsuite.results.columns.PROBE`), in
+    probe order.
+
+    Columns: ``calls`` (rows), ``modules`` (distinct modules called), ``reinitialised``
+    (modules whose weight the scheme drew), ``last_std`` (std of the last call's output),
+    ``divergence_call``/``_module``/``_kind`` (the first call that overflowed or underflowed;
+    null if none), ``first_grad_std`` (the gradient at the output of the first call that has
+    one: the end-to-end backward gain, R having std ≈ 1) and ``grad_divergence_call``/
+    ``_module``/``_kind`` (the first call, walking back from the output, whose gradient left
+    the range).
+    """
+    missing = [c for c in C.PROBE if c not in calls.columns]
+    if missing:
+        raise InitsuiteError(f"a probe table needs columns {missing}; got {list(calls.columns)}")
+    rows = []
+    for scheme in schemes_in_order(calls):
+        g = calls[calls["scheme"] == scheme].sort_values("call", kind="stable")
+        measured = g[g["numel"].notna()]
+        div = g[g["divergence_kind"].notna()]
+        gdiv = g[g["grad_divergence_kind"].notna()]
+        grads = g[g["grad_std"].notna()]
+        rows.append({
+            "scheme": scheme,
+            "calls": len(g),
+            "modules": int(g["module"].nunique()),
+            "reinitialised": int(g.loc[g["reinitialised"].astype(bool), "module"].nunique()),
+            "last_std": float(measured["std"].iloc[-1]) if len(measured) else math.nan,
+            "divergence_call": _first(div, "call"),
+            "divergence_module": _first(div, "module"),
+            "divergence_kind": _first(div, "divergence_kind"),
+            "first_grad_std": float(grads["grad_std"].iloc[0]) if len(grads) else math.nan,
+            "grad_divergence_call": _first(gdiv, "call"),
+            "grad_divergence_module": _first(gdiv, "module"),
+            "grad_divergence_kind": _first(gdiv, "grad_divergence_kind"),
+        })  # fmt: skip
+    out = pd.DataFrame.from_records(rows)
+    if out.empty:
+        return out
+    return out.astype({"divergence_call": "Int64", "grad_divergence_call": "Int64",
+                       "divergence_module": "string", "divergence_kind": "string",
+                       "grad_divergence_module": "string",
+                       "grad_divergence_kind": "string"})  # fmt: skip
