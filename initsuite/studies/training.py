@@ -316,11 +316,9 @@ def train(
     Returns:
         A :class:`TrainingResult`. Same seed, same curves (on one device and torch build).
     """
-    from initsuite.studies.sweep import config as _config
-
     cfg = TrainConfig(
-        schemes=tuple(_schemes.expand(list(_config._tuple(schemes)))),
-        activations=_config._tuple(activations), depth=depth, width=width,
+        schemes=tuple(_schemes.expand(list(validate.as_tuple(schemes)))),
+        activations=validate.as_tuple(activations), depth=depth, width=width,
         seeds=validate.seeds(seeds), steps=steps, lr=lr, optimizer=optimizer, momentum=momentum,
         batch_size=batch_size, threshold=threshold, eval_every=eval_every, bias=bias,
         dataset=dataset, device=device, dtype=dtype,
