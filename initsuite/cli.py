@@ -1,6 +1,7 @@
 """The ``initsuite`` command: parses arguments, calls the Python API, prints.
 
-Bad input exits with status 2 and one line on stderr, before anything is computed or written.
+Bad input exits with status 2 and one line on stderr, before anything is computed or written;
+an argument the library's message names is shown as the command's flag.
 ``initsuite compare --fail`` exits with status 1 when a regression gate is exceeded, and
 ``initsuite schemes PATTERN`` when no scheme matches.
 """
@@ -11,10 +12,13 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.core.spec import split_specs
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["main"]
 
@@ -355,10 +359,9 @@ def _build_parser() -> tuple[_Parser, dict[str, _Parser]]:
     return p, commands
 
 
-def _print_table(df: object, as_json: bool) -> None:
+def _print_table(df: pd.DataFrame, as_json: bool) -> None:
     import pandas as pd
 
-    assert isinstance(df, pd.DataFrame)
     if as_json:
         print(json.dumps(df.to_dict(orient="records"), indent=2, default=str))
     else:
@@ -429,7 +432,6 @@ def _cmd_phase(args: argparse.Namespace) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> None:
-    import json
     import logging
     from pathlib import Path
 

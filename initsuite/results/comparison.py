@@ -52,8 +52,8 @@ IN_COMMON_GATE = "cells_in_common"
 """The ``gate`` of the failure added when gates are applied to two runs with no cell in
 common (its ``base``/``new``: the cells of each run; ``value`` 0, ``limit`` 1: at least one)."""
 NO_CELLS_IN_COMMON = (
-    "no cells in common: no cell key is in both runs, so nothing was compared (any --fail "
-    "gates fail unless an explicit missing:N allows it)"
+    "no cells in common: no cell key is in both runs, so nothing was compared (any gates "
+    "fail unless an explicit missing:N allows it)"
 )
 
 # --- lining up -------------------------------------------------------------------------------
