@@ -1,6 +1,7 @@
 """The ``initsuite`` command: parses arguments, calls the Python API, prints.
 
-Bad input exits with status 2 and one line on stderr, before anything is computed or written.
+Bad input exits with status 2 and one line on stderr, before anything is computed or written;
+an argument the library's message names is shown as the command's flag.
 ``initsuite compare --fail`` exits with status 1 when a regression gate is exceeded, and
 ``initsuite schemes PATTERN`` when no scheme matches.
 """
@@ -11,9 +12,13 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from initsuite.core.errors import InitsuiteError
+from initsuite.core.errors import Arg, InitsuiteError
+from initsuite.core.spec import split_specs
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["main"]
 
@@ -29,28 +34,46 @@ def _one_line(message: str) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, recording its flags (:func:`_flag`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.flags: set[str] = set()  # before argparse adds --help
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.flags.update(action.option_strings)
+        return action
+
     def error(self, message: str) -> NoReturn:
         # One line, like every other input error, instead of argparse's usage block.
         self.exit(2, _one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
 
-def _split_specs(text: str) -> list[str]:
-    """Split a comma list of specs; ``k=v`` items continue the previous spec's parameters.
+AddParser = Callable[..., _Parser]
+"""``add_parser(name, help=...)``: a new subcommand's parser."""
 
-    ``"kaiming_uniform:a=0.5,mode=fan_out,xavier_normal"`` →
-    ``["kaiming_uniform:a=0.5,mode=fan_out", "xavier_normal"]``.
-    """
-    out: list[str] = []
-    for token in (t.strip() for t in text.split(",")):
-        if not token:
-            continue
-        if "=" in token and ":" not in token and out and ":" in out[-1]:
-            out[-1] += "," + token
-        else:
-            out.append(token)
-    if not out:
-        raise argparse.ArgumentTypeError(f"empty list {text!r}")
-    return out
+
+def _flag(flags: set[str]) -> Callable[[Arg], str]:
+    """How an error names an argument: as its flag where the command has one (``allow_large``
+    → ``--allow-large``, ``shared=False`` → ``--no-shared``), else as Python spells it."""
+
+    def spell(arg: Arg) -> str:
+        dashed = arg.name.replace("_", "-")
+        flag = f"--no-{dashed}" if arg.value is False else f"--{dashed}"
+        if flag not in flags:
+            return str(arg)
+        return flag if arg.value is None or isinstance(arg.value, bool) else f"{flag} {arg.value}"
+
+    return spell
+
+
+def _split_specs(text: str) -> list[str]:
+    """A comma list of specs (:func:`initsuite.core.spec.split_specs`), as an argparse type."""
+    try:
+        return split_specs(text)
+    except InitsuiteError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _int_list(text: str) -> list[int]:
@@ -96,11 +119,8 @@ def _str_list(text: str) -> list[str]:
     return out
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="initsuite", description="Benchmark neural-network weight initialization.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    s = sub.add_parser("schemes", help="list registered initialization schemes")
+def _add_schemes(add_parser: AddParser) -> None:
+    s = add_parser("schemes", help="list registered initialization schemes")
     s.add_argument(
         "pattern",
         nargs="?",
@@ -108,14 +128,23 @@ def _build_parser() -> argparse.ArgumentParser:
         help="wildcard filter, e.g. 'kaiming*' (exit 1 when none matches)",
     )
     s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(run=_cmd_schemes)
 
-    a = sub.add_parser("activations", help="list activations and their gains")
+
+def _add_activations(add_parser: AddParser) -> None:
+    a = add_parser("activations", help="list activations and their gains")
     a.add_argument("--json", action="store_true", help="machine-readable output")
+    a.set_defaults(run=_cmd_activations)
 
-    gn = sub.add_parser("gains", help="gains per activation and what each preserves")
+
+def _add_gains(add_parser: AddParser) -> None:
+    gn = add_parser("gains", help="gains per activation and what each preserves")
     gn.add_argument("--json", action="store_true", help="machine-readable output")
+    gn.set_defaults(run=_cmd_gains)
 
-    ph = sub.add_parser("phase", help="order-chaos phase diagram of an activation")
+
+def _add_phase(add_parser: AddParser) -> None:
+    ph = add_parser("phase", help="order-chaos phase diagram of an activation")
     ph.add_argument("--activation", required=True, help="activation spec, e.g. tanh")
     ph.add_argument("--schemes", type=_split_specs, default=["all"],
                     help="schemes to place (comma list or 'all')")  # fmt: skip
@@ -123,8 +152,11 @@ def _build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--bias", action="store_true", help="with nn.Linear's default bias")
     ph.add_argument("--out", help="also write the figure (PNG) to this file")
     ph.add_argument("--json", action="store_true", help="machine-readable output")
+    ph.set_defaults(run=_cmd_phase)
 
-    w = sub.add_parser("sweep", help="run a sweep and save its tables")
+
+def _add_sweep(add_parser: AddParser) -> None:
+    w = add_parser("sweep", help="run a sweep and save its tables")
     w.add_argument(
         "--schemes",
         type=_split_specs,
@@ -167,6 +199,12 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--no-shared", action="store_true",
                    help="draw every scheme on its own (no common random numbers)")  # fmt: skip
     w.add_argument("--timing-repeats", type=int, default=7)
+    _add_sweep_run(w)
+    w.set_defaults(run=_cmd_sweep)
+
+
+def _add_sweep_run(w: argparse.ArgumentParser) -> None:
+    """``sweep``'s options on where and how it runs (the grid's are in :func:`_add_sweep`)."""
     w.add_argument("--out", required=True,
                    help="results directory, written in chunks as cells finish")  # fmt: skip
     w.add_argument(
@@ -193,7 +231,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="run a sweep estimated to take over an hour (its estimate is "
                    "printed first); without it such a sweep exits 2")  # fmt: skip
 
-    n = sub.add_parser("train", help="train the MLP from each scheme (does the init learn?)")
+
+def _add_train(add_parser: AddParser) -> None:
+    n = add_parser("train", help="train the MLP from each scheme (does the init learn?)")
     n.add_argument(
         "--schemes",
         type=_split_specs,
@@ -226,8 +266,11 @@ def _build_parser() -> argparse.ArgumentParser:
     n.add_argument("--out", required=True, help="results directory (must not hold results)")
     n.add_argument("--overwrite", action="store_true")
     n.add_argument("--quiet", action="store_true")
+    n.set_defaults(run=_cmd_train)
 
-    pb = sub.add_parser("probe", help="probe any model: per-module std of its forward "
+
+def _add_probe(add_parser: AddParser) -> None:
+    pb = add_parser("probe", help="probe any model: per-module std of its forward "
                         "(and backward) pass, from its own init and from schemes")  # fmt: skip
     pb.add_argument("factory", help="package.module:callable returning an nn.Module (the "
                     "current directory is importable)")  # fmt: skip
@@ -256,8 +299,11 @@ def _build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--overwrite", action="store_true")
     pb.add_argument("--no-report", action="store_true", help="write the tables only")
     pb.add_argument("--quiet", action="store_true")
+    pb.set_defaults(run=_cmd_probe)
 
-    r = sub.add_parser("report", help="write report.md and figures for a results directory")
+
+def _add_report(add_parser: AddParser) -> None:
+    r = add_parser("report", help="write report.md and figures for a results directory")
     r.add_argument("dir", help="results directory written by 'initsuite sweep'")
     r.add_argument("--tutorial", default=None, help="a 'reproduce tutorial' directory to include")
     r.add_argument("--training", default=None, help="an 'initsuite train' directory to include")
@@ -266,8 +312,11 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="where to write (default: DIR)")
     r.add_argument("--partial", action="store_true",
                    help="report a sweep that did not finish (a note says how much)")  # fmt: skip
+    r.set_defaults(run=_cmd_report)
 
-    c = sub.add_parser("compare", help="line up the cells of two sweeps: what changed, and "
+
+def _add_compare(add_parser: AddParser) -> None:
+    c = add_parser("compare", help="line up the cells of two sweeps: what changed, and "
                        "regression gates for CI")  # fmt: skip
     c.add_argument("base", help="results directory compared against (e.g. the previous run)")
     c.add_argument("new", help="results directory under test")
@@ -280,20 +329,42 @@ def _build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.add_argument("--out", default=None, metavar="FILE.md",
                    help="also write the comparison as Markdown")  # fmt: skip
+    c.set_defaults(run=_cmd_compare)
 
-    t = sub.add_parser("reproduce", help="reproduce a classic study")
+
+def _add_reproduce(add_parser: AddParser) -> None:
+    t = add_parser("reproduce", help="reproduce a classic study")
     t.add_argument("study", choices=["tutorial"], help="which study")
     t.add_argument("--out", required=True, help="results directory (must not hold results)")
     t.add_argument("--seeds", type=int, default=10)
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--quiet", action="store_true")
-    return p  # fmt: skip
+    t.set_defaults(run=_cmd_reproduce)
 
 
-def _print_table(df: object, as_json: bool) -> None:
+_COMMANDS = (_add_schemes, _add_activations, _add_gains, _add_phase, _add_sweep, _add_train,
+             _add_probe, _add_report, _add_compare, _add_reproduce)  # fmt: skip
+"""One ``_add_<command>`` per subcommand, in ``initsuite --help``'s order."""
+
+
+def _build_parser() -> tuple[_Parser, dict[str, _Parser]]:
+    """The ``initsuite`` parser, and each subcommand's parser by name."""
+    p = _Parser(prog="initsuite", description="Benchmark neural-network weight initialization.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands: dict[str, _Parser] = {}
+
+    def add_parser(name: str, **kwargs: Any) -> _Parser:
+        commands[name] = sub.add_parser(name, **kwargs)
+        return commands[name]
+
+    for add in _COMMANDS:
+        add(add_parser)
+    return p, commands
+
+
+def _print_table(df: pd.DataFrame, as_json: bool) -> None:
     import pandas as pd
 
-    assert isinstance(df, pd.DataFrame)
     if as_json:
         print(json.dumps(df.to_dict(orient="records"), indent=2, default=str))
     else:
@@ -335,12 +406,12 @@ def _cmd_gains(args: argparse.Namespace) -> None:
         print(
             "\nvariance_gain keeps q = E[h²] at 1; std_ratio keeps the first layer's output std"
             "\nat the input's; fixed_point_* is where a deep net with auto_gain settles; chi1 > 1"
-            "\nmeans chaotic (inputs decorrelate), < 1 ordered. See initsuite/gains.py."
+            "\nmeans chaotic (inputs decorrelate), < 1 ordered. See initsuite/theory/gains.py."
         )
 
 
 def _cmd_phase(args: argparse.Namespace) -> None:
-    from initsuite import activations, schemes
+    from initsuite import activations
     from initsuite.core import validate
     from initsuite.theory import phase
 
@@ -350,8 +421,7 @@ def _cmd_phase(args: argparse.Namespace) -> None:
         store.check_output(args.out, "file")
     act = activations.get(args.activation)
     width = validate.count("width", args.width)
-    specs = schemes.expand(args.schemes)
-    points = phase.scheme_points(act, specs, width, args.bias)
+    points = phase.scheme_points(act, args.schemes, width, args.bias)
     _print_table(points, args.json)
     if not args.json:
         crit = phase.critical_sigma_w2(act, 1.0 / (3 * width) if args.bias else 0.0)
@@ -365,7 +435,6 @@ def _cmd_phase(args: argparse.Namespace) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> None:
-    import json
     import logging
     from pathlib import Path
 
@@ -437,28 +506,30 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from initsuite.report.comparison import (
+        check_tabulate,
+        check_top,
+        compare_document,
+        compare_text,
+    )
     from initsuite.results import store
-    from initsuite.results.comparison import compare, parse_gates, render
+    from initsuite.results.comparison import compare
+    from initsuite.results.gates import parse_gates
     from initsuite.results.sweep import SweepResult
 
     gates = parse_gates(args.fail) if args.fail is not None else None
-    if args.top < 0:
-        raise InitsuiteError(f"--top must be >= 0, got {args.top}")
+    check_top(args.top)
     if args.out is not None:
-        from initsuite.report.comparison import check_tabulate
-
         check_tabulate()
         store.check_output(args.out, "file")
     result = compare(SweepResult.load(args.base), SweepResult.load(args.new), gates,
                      labels=(args.base, args.new))  # fmt: skip
     if args.out is not None:
-        from initsuite.report.comparison import compare_document
-
         store.atomic_write_text(args.out, compare_document(result, top=args.top))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        print(render(result, top=args.top))
+        print(compare_text(result, top=args.top))
         if args.out is not None:
             print(f"\nwrote {args.out}")
     return 0 if result.passed else 1
@@ -535,27 +606,15 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
         print(f"\nwrote {path}")
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
-    "schemes": _cmd_schemes,
-    "activations": _cmd_activations,
-    "gains": _cmd_gains,
-    "phase": _cmd_phase,
-    "sweep": _cmd_sweep,
-    "report": _cmd_report,
-    "reproduce": _cmd_reproduce,
-    "train": _cmd_train,
-    "probe": _cmd_probe,
-    "compare": _cmd_compare,
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``initsuite`` command; returns the exit status."""
-    args = _build_parser().parse_args(argv)
+    parser, commands = _build_parser()
+    args = parser.parse_args(argv)
     try:
-        code = _COMMANDS[args.command](args)
+        code = args.run(args)
     except InitsuiteError as exc:
-        print(_one_line(f"initsuite: error: {exc}"), file=sys.stderr)
+        message = exc.render(_flag(commands[args.command].flags))
+        print(_one_line(f"initsuite: error: {message}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("initsuite: interrupted; what was stored is complete (a sweep with --out keeps "

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-from initsuite.cli import _split_specs
+from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.results import columns as C
 from initsuite.results.sweep import SweepResult
 
@@ -160,14 +160,6 @@ def test_pair_cosine_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert code == 2 and "pair_cosine" in err and not (tmp_path / "x").exists()
 
 
-def test_split_specs_keeps_parameters_with_their_scheme() -> None:
-    assert _split_specs("kaiming_uniform:a=0.5,mode=fan_out,xavier_normal") == [
-        "kaiming_uniform:a=0.5,mode=fan_out",
-        "xavier_normal",
-    ]
-    assert _split_specs("a, b ,c") == ["a", "b", "c"]
-
-
 def test_schemes_listing(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["schemes", "kaiming*"], capsys)
     assert code == 0
@@ -210,3 +202,27 @@ def test_python_dash_m_works_and_errors_without_traceback(tmp_path: Path) -> Non
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_errors_name_arguments_as_the_commands_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An argument in a library error prints as the flag the command has, else as in Python."""
+    from initsuite.results import gates
+    from initsuite.studies.sweep.config import SweepConfig
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise InitsuiteError("a ", Arg("allow_large", True), ", b ", Arg("shared", False),
+                             ", c ", Arg("timing_repeats", 3), ", d ", Arg("out"), ", e ",
+                             Arg("no_such_flag", 1), ", f ", Arg("jacobian", False))  # fmt: skip
+
+    monkeypatch.setattr(SweepConfig, "build", refuse)
+    code, _, err = run_cli(["sweep", "--schemes", "normal", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and err == (
+        "initsuite: error: a --allow-large, b --no-shared, c --timing-repeats 3, d --out, "
+        "e no_such_flag=1, f jacobian=False\n"
+    )
+    monkeypatch.setattr(gates, "parse_gates", refuse)  # compare has --out, not --allow-large
+    code, _, err = run_cli(["compare", "a", "b", "--fail", "x"], capsys)
+    assert code == 2 and err.startswith("initsuite: error: a allow_large=True, b shared=False")
+    assert ", d --out, " in err

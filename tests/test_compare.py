@@ -16,8 +16,10 @@ from helpers import run_cli
 import initsuite
 from initsuite.core.errors import InitsuiteError
 from initsuite.report import render
+from initsuite.report.comparison import compare_document, compare_section, compare_text
 from initsuite.results import columns as C
-from initsuite.results.comparison import Gate, compare, parse_gates
+from initsuite.results.comparison import compare
+from initsuite.results.gates import Gate, Violations, parse_gates
 
 # normal+linear at width 64 grows 8× per layer and overflows float32 at layer 42 (final std
 # NaN), zeros underflows at layer 1 (final std 0): both edge cases of a ratio are in the grid.
@@ -246,6 +248,31 @@ def test_parse_gates() -> None:
     assert gates["final_std"].bound == pytest.approx(1.1)
 
 
+def test_each_gate_evaluates_itself(
+    base: initsuite.SweepResult, modified: initsuite.SweepResult
+) -> None:
+    """A gate finds its failing rows on the lined-up tables, independently of compare()."""
+    cmp = compare(base, modified)  # no gates: fails is empty everywhere
+    cells, timing = cmp.cells, cmp.timing
+    found = Gate.parse("final_std:10%").evaluate(cells, timing)
+    assert isinstance(found, Violations) and found.table == "cells"
+    assert list(found.rows) == list(np.flatnonzero(where(cells, **STD_CELL)))
+    row = found.failures.iloc[0]
+    assert row["value"] == pytest.approx(1.15) and row["limit"] == pytest.approx(1.1)
+    assert row["key"].startswith("arch=mlp scheme=kaiming_normal activation=relu depth=5 ")
+    assert Gate.parse("final_std:20%").evaluate(cells, timing).rows.size == 0
+    moved = Gate.parse("divergence_layer:0").evaluate(cells, timing)
+    assert list(moved.rows) == list(np.flatnonzero(where(cells, **DIV_CELL)))
+    assert moved.failures["value"].tolist() == [1.0]  # 42 → 43
+    slow = Gate.parse("init_ms:20%").evaluate(cells, timing)
+    assert slow.table == "timing"
+    assert list(slow.rows) == list(np.flatnonzero(where(timing, **SLOW_ROW)))
+    missing = Gate.parse("missing:0").evaluate(cells, timing)
+    assert list(missing.rows) == list(np.flatnonzero(where(cells, **DROPPED)))
+    assert missing.failures["value"].tolist() == [1.0]
+    assert Gate.parse("missing:1").evaluate(cells, timing).rows.size == 0
+
+
 @pytest.mark.parametrize(
     ("text", "needles"),
     [
@@ -335,8 +362,9 @@ def test_cli_out_writes_markdown(
     assert code == 1, err
     text = out.read_text()
     assert text.startswith("# initsuite compare:")
-    assert "## Largest changes" in text and "## Cells only in base (1)" in text
-    assert "## Timing ratios" in text and "## Gates: **failed** (1 violations)" in text
+    assert "## Largest changes (2 of 2; ratio = new/base)" in text
+    assert "## Only in base (1 cell)" in text and "## Slowest timing rows (3 shown)" in text
+    assert "## Timing ratios" in text and "## Gates: FAILED (1 violations)" in text
     assert "| kaiming_normal |" in text
 
 
@@ -370,6 +398,60 @@ def test_cli_missing_run_is_exit_2(
     assert code == 2 and "nope" in err and len(err.strip().splitlines()) == 1
 
 
+def test_cli_output_is_the_renderers(
+    dirs: dict[str, str], base: initsuite.SweepResult, modified: initsuite.SweepResult,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The command prints compare_text, and its layout is the one CI scripts read."""
+    args = ["compare", dirs["base"], dirs["modified"], "--fail", "final_std:10%,missing:0",
+            "--top", "1"]  # fmt: skip
+    code, out, _ = run_cli(args, capsys)
+    cmp = compare(base, modified, "final_std:10%,missing:0", labels=(dirs["base"],
+                  dirs["modified"]))  # fmt: skip
+    assert code == 1 and out == compare_text(cmp, top=1) + "\n"
+    lines = out.splitlines()
+    assert lines[0] == f"initsuite compare: {dirs['base']} (base) -> {dirs['modified']} (new)"
+    assert lines[1].startswith(f"{N_CELLS} cells in base, {N_CELLS - 1} in new: ")
+    heads = [lines[i + 1] for i, line in enumerate(lines) if line == ""]  # after a blank line
+    assert heads == [
+        "largest changes (1 of 2; ratio = new/base):", "only in base (1 cell):",
+        "timing ratios (new/base median ms; > 1 is slower):", "slowest timing rows (3 shown):",
+        "gates: FAILED (2 violations)",
+    ]  # fmt: skip
+    assert lines[-3].split() == ["gate", "violations", "worst", "result"]
+    assert lines[-2].split() == ["final_std:10%", "1", "1.15", "FAIL"]
+    assert lines[-1].split() == ["missing:0", "1", "1", "FAIL"]
+
+
+def test_text_and_markdown_show_the_same_sections(
+    base: initsuite.SweepResult, modified: initsuite.SweepResult
+) -> None:
+    cmp = compare(base, modified, "final_std:20%")
+    text, doc = compare_text(cmp), compare_document(cmp)
+    titles = ["largest changes (2 of 2; ratio = new/base)", "only in base (1 cell)",
+              "timing ratios (new/base median ms; > 1 is slower)",
+              "slowest timing rows (3 shown)", "gates: passed"]  # fmt: skip
+    for title in titles:
+        assert f"\n{title}" in text
+        assert f"\n## {title[0].upper()}{title[1:]}\n" in doc
+        assert f"\n### {title[0].upper()}{title[1:]}\n" in compare_section(cmp)
+    assert "Changed cells: those failing a gate first" in doc  # captions: Markdown only
+    assert "Changed cells" not in text
+    no_timing = compare(edited(base, timing=base.timing.iloc[:0]), modified)
+    assert "\ntiming: no timing row is in both runs" in compare_text(no_timing)
+    assert "## Timing: no timing row is in both runs" in compare_document(no_timing)
+
+
+@pytest.mark.parametrize("top", [-1, 1.5, True])
+def test_renderers_refuse_a_bad_top(
+    top: Any, base: initsuite.SweepResult, modified: initsuite.SweepResult
+) -> None:
+    cmp = compare(base, modified)
+    for render_ in (compare_text, compare_document, compare_section):
+        with pytest.raises(InitsuiteError, match=r"^top must be"):
+            render_(cmp, top=top)
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -378,7 +460,7 @@ def test_report_section(base: initsuite.SweepResult, modified: initsuite.SweepRe
     text = render(modified, comparison=cmp)
     section = text[text.index("## Compared with `results/old`") :]
     assert f"{N_CELLS - 1} in new: {N_CELLS - 3} same, 2 changed" in section
-    assert "### Largest changes" in section and "### Cells only in base (1)" in section
+    assert "### Largest changes" in section and "### Only in base (1 cell)" in section
     assert "### Timing ratios" in section and "### Gates" not in section
     rows = [ln for ln in section.splitlines() if ln.startswith("| normal ") and "43" in ln]
     assert len(rows) == 1  # the shifted divergence: 42 → 43

@@ -7,8 +7,16 @@ from typing import Any, Literal
 
 import pytest
 
-from initsuite.core.errors import InitsuiteError, did_you_mean, unknown
-from initsuite.core.spec import AUTO, Param, check_keys, format_spec, params_of, parse_spec
+from initsuite.core.errors import Arg, InitsuiteError, InitsuiteTypeError, did_you_mean, unknown
+from initsuite.core.spec import (
+    AUTO,
+    Param,
+    check_keys,
+    format_spec,
+    params_of,
+    parse_spec,
+    split_specs,
+)
 
 OWNER = "scheme 'test'"
 
@@ -280,6 +288,47 @@ def test_unknown_message() -> None:
 
 def test_initsuite_error_is_a_value_error() -> None:
     assert issubclass(InitsuiteError, ValueError)
+
+
+def test_split_specs_keeps_parameters_with_their_scheme() -> None:
+    assert split_specs("kaiming_uniform:a=0.5,mode=fan_out,xavier_normal") == [
+        "kaiming_uniform:a=0.5,mode=fan_out",
+        "xavier_normal",
+    ]
+    assert split_specs("a, b ,c") == ["a", "b", "c"]
+    assert split_specs("a=1,b") == ["a=1", "b"]  # no spec before it to continue
+    with pytest.raises(InitsuiteError, match="empty list ' , '"):
+        split_specs(" , ")
+
+
+# -- errors that name arguments ----------------------------------------------------------------
+
+
+def test_an_error_names_arguments_as_python_spells_them() -> None:
+    err = InitsuiteError("pass ", Arg("resume", True), " to continue, or a new ", Arg("out"))
+    assert str(err) == "pass resume=True to continue, or a new out"
+    assert err.args == ("pass resume=True to continue, or a new out",)
+    assert err.arguments == ("resume", "out")
+    assert str(Arg("shared", False)) == "shared=False" and str(Arg("seed", 3)) == "seed=3"
+
+
+def test_an_error_renders_its_arguments_another_way() -> None:
+    err = InitsuiteError("pass ", Arg("allow_large", True), " to run it")
+    flag = err.render(lambda a: "--" + a.name.replace("_", "-"))
+    assert flag == "pass --allow-large to run it"
+    plain = InitsuiteError("no argument here")
+    assert plain.render(lambda a: "never called") == "no argument here"
+    assert plain.arguments == ()
+
+
+def test_an_error_with_arguments_pickles_whole() -> None:
+    """A Dask worker's error arrives pickled: its parts survive, its type too."""
+    import pickle
+
+    err = InitsuiteTypeError("bad ", Arg("backward"), ": not a bool")
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is InitsuiteTypeError and back.parts == err.parts
+    assert str(back) == "bad backward: not a bool"
 
 
 def test_numpy_scalars_are_accepted_as_numbers() -> None:

@@ -20,7 +20,8 @@ from torch import Tensor, nn
 import initsuite
 from initsuite import schemes
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
-from initsuite.results.comparison import compare, gate_table, render
+from initsuite.report.comparison import compare_text
+from initsuite.results.comparison import compare
 from initsuite.schemes import registry
 from initsuite.studies.probe import apply, probe
 from initsuite.studies.probe_factory import deadline, probe_factory
@@ -383,9 +384,9 @@ def test_no_cells_in_common_fails_any_gates_unless_missing_allows(
     assert not cmp.passed
     assert list(cmp.failures["gate"]) == ["cells_in_common"]
     assert any("no cells in common" in n for n in cmp.notes)
-    table = gate_table(cmp).set_index("gate")
+    table = cmp.gate_table().set_index("gate")
     assert table.loc["cells_in_common", "result"] == "FAIL"
-    assert "no cells in common" in render(cmp)
+    assert "no cells in common" in compare_text(cmp)
     assert cmp.to_dict()["passed"] is False
     # an explicit missing gate decides: wide enough passes, too narrow fails (as missing)
     assert compare(a, b, "final_std:10%,missing:1").passed
@@ -394,7 +395,7 @@ def test_no_cells_in_common_fails_any_gates_unless_missing_allows(
     # without gates nothing fails, but the fact is said
     plain = compare(a, b)
     assert plain.passed and any("no cells in common" in n for n in plain.notes)
-    assert "no cells in common" in render(plain)
+    assert "no cells in common" in compare_text(plain)
     # cells in common: no note, no implicit failure
     same = compare(a, a, "final_std:10%")
     assert same.passed and not any("in common" in n for n in same.notes)

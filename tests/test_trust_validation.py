@@ -8,9 +8,11 @@ calls on things that are not floating-point tensors of the right rank.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -371,7 +373,8 @@ def test_long_sweeps_need_allow_large(
     assert est.seconds > budget.LARGE_SECONDS and est.host_bytes < 4e9
     with pytest.raises(InitsuiteError) as exc:
         budget.check(cfg)
-    assert "pass allow_large=True (--allow-large)" in _line(exc)
+    assert "pass allow_large=True to run it anyway" in _line(exc)
+    assert exc.value.arguments == ("allow_large",)
     assert "hours" in _line(exc)
     with caplog.at_level(logging.WARNING, logger="initsuite"):
         assert budget.check(cfg, allow_large=True) == est
@@ -387,7 +390,7 @@ def test_allow_large_runs_and_prints_the_estimate(
     base = ["sweep", "--schemes", "normal", "--activations", "relu", "--depths", "2",
             "--widths", "4", "--no-timing", "--quiet", "--out", str(out)]  # fmt: skip
     code, _, err = run_cli(base, capsys)
-    assert code == 2 and "--allow-large" in err and not out.exists()
+    assert code == 2 and "pass --allow-large to run it anyway" in err and not out.exists()
     with caplog.at_level(logging.WARNING, logger="initsuite"):
         code, _, err = run_cli([*base, "--allow-large"], capsys)
     assert code == 0
@@ -476,3 +479,86 @@ def test_sweep_seeds_of_strings_is_a_type_error() -> None:
 def test_huge_seed_counts_and_values_are_refused_before_listing(seeds: object, message: str):
     with pytest.raises(InitsuiteError, match=message):
         initsuite.sweep("normal", "linear", 2, 2, seeds=seeds, timing=False)
+
+
+# --- the shared validators (initsuite.core.validate) ------------------------------------------
+
+
+def test_flag_takes_only_booleans() -> None:
+    assert validate.flag("bias", True) is True and validate.flag("bias", False) is False
+    for value in (1, 0, "yes", None):
+        with pytest.raises(InitsuiteTypeError, match=r"bias must be True or False, got "):
+            validate.flag("bias", value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "good", "bad", "what"),
+    [
+        ({"low": 0, "open_low": True}, [1e-9, 3, math.inf], [0, -1.0, math.nan],
+         "a positive number"),
+        ({"low": -1.0, "high": 1.0}, [-1.0, 0, 1], [1.0001, -2, math.nan, math.inf],
+         r"a number in \[-1, 1\]"),
+        ({"low": 0, "high": 1, "open_high": True}, [0, 0.5], [1, -0.1],
+         r"a number in \[0, 1\)"),
+    ],
+    ids=["positive", "closed", "half-open"],
+)  # fmt: skip
+def test_number_checks_its_interval(
+    kwargs: dict[str, Any], good: list[float], bad: list[float], what: str
+) -> None:
+    for v in good:
+        assert validate.number("x", v, **kwargs) is v  # returned as given
+    for v in bad:
+        with pytest.raises(InitsuiteError, match=rf"^x must be {what}, got "):
+            validate.number("x", v, **kwargs)
+    for v in (True, "0.5", None):
+        with pytest.raises(InitsuiteTypeError, match=rf"^x must be {what}, got "):
+            validate.number("x", v, **kwargs)
+
+
+def test_as_tuple_wraps_one_value_and_lists_an_iterable() -> None:
+    assert validate.as_tuple("relu") == ("relu",)
+    assert validate.as_tuple(3) == (3,) and validate.as_tuple(0.5) == (0.5,)
+    assert validate.as_tuple(["a", "b"]) == ("a", "b")
+    assert validate.as_tuple(x for x in (1, 2)) == (1, 2)
+    assert validate.as_tuple(None) == (None,)  # not iterable: one (bad) value, checked later
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"bias": 1}, "bias must name its law ('torch_default', None), got 1"),
+        ({"shared": "no"}, "shared must be True or False, got 'no'"),
+        ({"explode_at": True}, "explode_at must be a positive number, got True"),
+        ({"vanish_at": -1.0}, "vanish_at must be a positive number, got -1.0"),
+        ({"explode_at": 10, "vanish_at": 10}, "vanish_at (10) must be below explode_at (10)"),
+        ({"pair_cosine": 1.5}, "pair_cosine must be a number in [-1, 1], got 1.5"),
+        ({"timing_repeats": 0}, "timing_repeats must be >= 1, got 0"),
+    ],
+    ids=["bias", "shared", "explode-bool", "vanish-negative", "vanish-not-below", "cosine",
+         "repeats"],
+)  # fmt: skip
+def test_sweep_config_refuses_each_bad_option(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InitsuiteError) as exc:
+        SweepConfig.build("normal", "relu", 2, 4, **kwargs)
+    assert _line(exc) == message
+
+
+@pytest.mark.parametrize("name", ["backward", "jacobian"])
+def test_mlp_only_statistics_name_the_argument(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(InitsuiteError) as exc:
+        SweepConfig.build("normal", "relu", 2, 4, arch="conv", **{name: True})
+    assert _line(exc).endswith(f": sweep it without {name}=True")
+    assert exc.value.arguments == (name,)  # type: ignore[attr-defined]
+    code, _, err = run_cli(["sweep", "--schemes", "normal", "--arch", "conv", f"--{name}",
+                            "--out", str(tmp_path / "o")], capsys)  # fmt: skip
+    assert code == 2 and err.strip().endswith(f": sweep it without --{name}")
+    assert not (tmp_path / "o").exists()
+
+
+def test_sweep_config_exposes_its_scheme_objects() -> None:
+    cfg = SweepConfig.build(["xavier_uniform", "normal:std=2"], "relu", 2, 4)
+    assert [s.spec for s in cfg.scheme_objects] == list(cfg.schemes)
+    assert cfg.schemes == ("xavier_uniform", "normal:std=2.0")

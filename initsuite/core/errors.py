@@ -3,17 +3,62 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["InitsuiteError", "InitsuiteTypeError", "did_you_mean", "unknown"]
+__all__ = ["Arg", "InitsuiteError", "InitsuiteTypeError", "did_you_mean", "unknown"]
+
+
+@dataclass(frozen=True)
+class Arg:
+    """An argument of the Python API named in an error message.
+
+    The message shows it as Python spells it (``allow_large=True``, or ``out`` when ``value``
+    is omitted); the command line shows its flag instead (``--allow-large``, ``--out``).
+
+    Args:
+        name: the argument's name in the Python API, e.g. ``"allow_large"``.
+        value: the value the message asks for (``True``: pass the flag), or ``None`` to name
+            the argument itself.
+    """
+
+    name: str
+    value: Any = None
+
+    def __str__(self) -> str:
+        return self.name if self.value is None else f"{self.name}={self.value!r}"
 
 
 class InitsuiteError(ValueError):
     """Bad input: an unknown name, an out-of-range number, an unavailable device.
 
-    The message is one line that names the problem and the nearest valid choice. The CLI prints
-    it without a traceback and exits with status 2.
+    The message is one line that names the problem and the nearest valid choice. It is built
+    from text and :class:`Arg` parts, so that the CLI can show each argument as its flag
+    (:meth:`render`); ``str(error)`` shows the Python spelling. The CLI prints it without a
+    traceback and exits with status 2.
+
+    Example:
+        >>> err = InitsuiteError("pass ", Arg("resume", True), " to continue it")
+        >>> str(err), err.arguments
+        ('pass resume=True to continue it', ('resume',))
     """
+
+    def __init__(self, *parts: str | Arg) -> None:
+        super().__init__("".join(map(str, parts)))
+        self.parts = parts
+
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        """The names of the arguments the message refers to, in order."""
+        return tuple(p.name for p in self.parts if isinstance(p, Arg))
+
+    def render(self, spell: Callable[[Arg], str]) -> str:
+        """The message with each argument written by ``spell`` (e.g. as a command-line flag)."""
+        return "".join(spell(p) if isinstance(p, Arg) else str(p) for p in self.parts)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled whole (a Dask worker's error)
+        return (type(self), self.parts)
 
 
 class InitsuiteTypeError(InitsuiteError, TypeError):

@@ -17,7 +17,7 @@ from typing import Any, Literal, Union
 
 from initsuite.core.errors import InitsuiteError, did_you_mean
 
-__all__ = ["AUTO", "Param", "format_spec", "params_of", "parse_spec"]
+__all__ = ["AUTO", "Param", "check_keys", "format_spec", "params_of", "parse_spec", "split_specs"]
 
 AUTO = "auto"
 """The value of ``gain`` / ``nonlinearity`` meaning: the activation that follows the layer."""
@@ -45,6 +45,26 @@ def parse_spec(spec: str, kind: str = "scheme") -> tuple[str, dict[str, str]]:
             raise InitsuiteError(f"{kind} spec {spec!r}: parameter {key!r} given twice")
         raw[key] = value
     return name, raw
+
+
+def split_specs(text: str) -> list[str]:
+    """Split a comma list of specs; ``k=v`` items continue the previous spec's parameters.
+
+    Example:
+        >>> split_specs("kaiming_uniform:a=0.5,mode=fan_out,xavier_normal")
+        ['kaiming_uniform:a=0.5,mode=fan_out', 'xavier_normal']
+    """
+    out: list[str] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        if "=" in token and ":" not in token and out and ":" in out[-1]:
+            out[-1] += "," + token
+        else:
+            out.append(token)
+    if not out:
+        raise InitsuiteError(f"empty list {text!r}")
+    return out
 
 
 def format_spec(name: str, params: Mapping[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""Validators for the integers a user passes: counts, sizes, seeds. One rule everywhere.
+"""Validators for the values a user passes: counts, sizes, seeds, flags, numbers. One rule
+everywhere.
 
 An integer argument is a Python ``int`` or a NumPy integer scalar, never a bool, a float
 (``3.0`` included: a float where a count goes is more often a slip than a count) or a string.
@@ -14,13 +15,25 @@ The CLI parses its integers itself; these checks are for the Python API.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Iterable, Sized
 from numbers import Integral, Number
+from typing import Any
 
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
 
-__all__ = ["MAX_SEED", "MAX_SEEDS", "count", "counts", "seed", "seeds"]
+__all__ = [
+    "MAX_SEED",
+    "MAX_SEEDS",
+    "as_tuple",
+    "count",
+    "counts",
+    "flag",
+    "number",
+    "seed",
+    "seeds",
+]
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a 64-bit seed
 # A count above this is a slip, not a study: the seeds are listed in the configuration (and
@@ -94,6 +107,45 @@ def seeds(value: object, name: str = "seeds") -> tuple[int, ...]:
             raise InitsuiteError(f"{name} must be at most 2**63 - 1, got {s}")
         out.append(s)
     return tuple(dict.fromkeys(out))
+
+
+def flag(name: str, value: object) -> bool:
+    """``value`` checked to be ``True`` or ``False`` (not 1, 0 or a string)."""
+    if not isinstance(value, bool):
+        raise InitsuiteTypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def number(
+    name: str,
+    value: object,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> float:
+    """``value``, an int or a float (not a bool), checked to lie between ``low`` and ``high``
+    (each bound included unless ``open_low``/``open_high``); returned as given. NaN never
+    passes; ±inf only where its bound is infinite and included."""
+    if low == 0 and open_low and high == math.inf:
+        what = "a positive number"
+    else:
+        what = f"a number in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InitsuiteTypeError(f"{name} must be {what}, got {value!r}")
+    above = value > low if open_low else value >= low
+    below = value < high if open_high else value <= high
+    if not (above and below):
+        raise InitsuiteError(f"{name} must be {what}, got {value!r}")
+    return value
+
+
+def as_tuple(value: object) -> tuple[Any, ...]:
+    """One value (a string or number) as a 1-tuple; any other iterable as a tuple of its items."""
+    if isinstance(value, (str, int, float)) or not isinstance(value, Iterable):
+        return (value,)
+    return tuple(value)
 
 
 def _list(name: str, values: Iterable[object]) -> list[object]:

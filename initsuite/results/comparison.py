@@ -1,14 +1,14 @@
-"""``initsuite.compare``: line up two saved sweeps cell by cell and gate regressions.
+"""Line up two saved sweeps cell by cell and gate regressions: :func:`compare` and the
+:class:`Comparison` it returns (tables only; :mod:`initsuite.report.comparison` renders them).
 
-    >>> from initsuite import SweepResult
-    >>> from initsuite.compare import compare
+    >>> from initsuite import SweepResult, compare
     >>> cmp = compare(SweepResult.load("results/old"), SweepResult.load("results/new"),
     ...               gates="final_std:10%,divergence_layer:0,init_ms:20%")  # doctest: +SKIP
     >>> cmp.passed, cmp.summary()  # doctest: +SKIP
 
-Cells are matched on :data:`initsuite.columns.CELL_KEYS`, timing rows on
-:data:`~initsuite.columns.TIMING_KEYS`. Every ratio is new / base. Gates
-(:mod:`initsuite.gates`) are parsed from strings such as
+Cells are matched on :data:`initsuite.results.columns.CELL_KEYS`, timing rows on
+:data:`~initsuite.results.columns.TIMING_KEYS`. Every ratio is new / base. Gates
+(:mod:`initsuite.results.gates`) are parsed from strings such as
 ``final_std:10%,divergence_layer:0,init_ms:20%,missing:0``, the way pytest-benchmark's
 ``--benchmark-compare-fail=min:5%`` is. Cells in one run only are always reported; they fail
 only through ``missing:N`` (more than N base cells absent from the new run), and cells only in
@@ -29,23 +29,21 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.core.errors import InitsuiteError
 from initsuite.results import columns as C
 from initsuite.results.gates import (
-    GATE_METRICS,
     Gate,
     differs,
     floats,
+    key_text,
     layers_moved,
     normalise,
-    outside_band,
-    parse_gates,
     ratio,
     same_nonfinite,
 )
 from initsuite.results.sweep import SweepResult
 
-__all__ = ["GATE_METRICS", "Comparison", "Gate", "compare", "parse_gates", "render"]
+__all__ = ["IN_COMMON_GATE", "NO_CELLS_IN_COMMON", "Comparison", "compare"]
 
 # metadata that makes two runs' numbers or timings incomparable when it differs
 _ENV_KEYS = ("initsuite", "torch", "cuda", "cpu", "torch_threads", "gpus")
@@ -54,8 +52,8 @@ IN_COMMON_GATE = "cells_in_common"
 """The ``gate`` of the failure added when gates are applied to two runs with no cell in
 common (its ``base``/``new``: the cells of each run; ``value`` 0, ``limit`` 1: at least one)."""
 NO_CELLS_IN_COMMON = (
-    "no cells in common: no cell key is in both runs, so nothing was compared (any --fail "
-    "gates fail unless an explicit missing:N allows it)"
+    "no cells in common: no cell key is in both runs, so nothing was compared (any gates "
+    "fail unless an explicit missing:N allows it)"
 )
 
 # --- lining up -------------------------------------------------------------------------------
@@ -68,15 +66,11 @@ _TIMING_VALUES = ("init_ms", "forward_ms")
 def _check_unique(df: pd.DataFrame, keys: tuple[str, ...], which: str, table: str) -> None:
     dup = df.duplicated(list(keys), keep=False)
     if dup.any():
-        first = _key_text(df[dup].iloc[0], keys)
+        first = key_text(df[dup].iloc[0], keys)
         raise InitsuiteError(
             f"the {which} run's {table} has {int(dup.sum())} rows sharing their key "
             f"(e.g. {first}): is it one sweep?"
         )
-
-
-def _key_text(row: pd.Series, keys: tuple[str, ...]) -> str:
-    return " ".join(f"{k}={row[k]}" for k in keys)
 
 
 def _join(base: pd.DataFrame, new: pd.DataFrame, keys: tuple[str, ...],
@@ -119,50 +113,6 @@ def _line_up_timing(base: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
-# --- gate evaluation -------------------------------------------------------------------------
-
-
-def _violations(gate: Gate, cells: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
-    """``gate``'s failures (columns COMPARE_FAILURES); appends the gate to the ``fails``
-    column of the failing rows of ``cells`` or ``timing``, in place."""
-    if gate.kind == "slower":
-        table, keys = timing, C.TIMING_KEYS
-        b, n = floats(table[f"base_{gate.metric}"]), floats(table[f"new_{gate.metric}"])
-        value = table[f"{gate.metric}_ratio"].to_numpy(float)
-        bad = np.isfinite(value) & (value > gate.bound)
-    elif gate.kind == "cells":
-        table, keys = cells, C.CELL_KEYS
-        dropped = (table["status"] == "only_base").to_numpy(bool)
-        b = n = np.full(len(table), np.nan)
-        value = np.full(len(table), float(dropped.sum()))
-        bad = dropped & (dropped.sum() > gate.limit)
-    else:
-        table, keys = cells, C.CELL_KEYS
-        both = table["status"].isin(["same", "changed"]).to_numpy(bool)
-        b, n = floats(table[f"base_{gate.metric}"]), floats(table[f"new_{gate.metric}"])
-        if gate.kind == "ratio":
-            value = table[f"{gate.metric}_ratio"].to_numpy(float)
-            bad = both & outside_band(b, n, gate.limit)
-        elif gate.kind == "layers":
-            value = np.where(np.isnan(b) | np.isnan(n), np.nan, n - b)
-            bad = both & layers_moved(b, n, gate.limit)
-        else:
-            raise InitsuiteError(
-                unknown("gate kind", gate.kind, sorted(set(GATE_METRICS.values())))
-            )
-    idx = np.flatnonzero(bad)
-    col = table.columns.get_loc("fails")
-    for i in idx:
-        prev = table.iat[i, col]
-        table.iat[i, col] = f"{prev},{gate}" if prev else str(gate)
-    rows = table.iloc[idx]
-    return pd.DataFrame({
-        "gate": str(gate), "metric": gate.metric,
-        "key": [_key_text(r, keys) for _, r in rows.iterrows()],
-        "base": b[idx], "new": n[idx], "value": value[idx], "limit": gate.bound,
-    })  # fmt: skip
-
-
 # --- the comparison --------------------------------------------------------------------------
 
 
@@ -172,9 +122,10 @@ class Comparison:
 
     Attributes:
         cells: one row per cell key in either run (columns
-            :data:`~initsuite.columns.COMPARE_CELLS`).
-        timing: one row per timing key in either run (:data:`~initsuite.columns.COMPARE_TIMING`).
-        failures: one row per gate violation (:data:`~initsuite.columns.COMPARE_FAILURES`).
+            :data:`~initsuite.results.columns.COMPARE_CELLS`).
+        timing: one row per timing key in either run
+            (:data:`~initsuite.results.columns.COMPARE_TIMING`).
+        failures: one row per gate violation (:data:`~initsuite.results.columns.COMPARE_FAILURES`).
         gates: the gates applied (none: nothing can fail).
         labels: names of the base and new runs, for display.
         rtol: relative change below which final std, growth and input gradient std count
@@ -260,6 +211,22 @@ class Comparison:
         order = order[order["w"].notna()]
         idx = order.sort_values(["f", "w"], ascending=False, kind="stable").index[:n]
         return t.iloc[idx].reset_index(drop=True)
+
+    def gate_table(self) -> pd.DataFrame:
+        """One row per gate: violations and the most extreme failing value (for a two-sided
+        band, the ratio furthest from 1 on a log scale), and the implicit failure of two runs
+        with no cell in common."""
+        rows = []
+        for g in self.gates:
+            f = self.failures[self.failures["gate"] == str(g)]
+            v = f["value"].astype(float)
+            far = (np.abs(np.log(v[v > 0])) if g.kind == "ratio" else v.abs()).dropna()
+            worst = float(v.loc[far.idxmax()]) if len(far) else np.nan
+            rows.append({"gate": str(g), "violations": len(f), "worst": worst,
+                         "result": "FAIL" if len(f) else "pass"})  # fmt: skip
+        if (self.failures["gate"] == IN_COMMON_GATE).any():
+            rows.append({"gate": IN_COMMON_GATE, "violations": 1, "worst": 0.0, "result": "FAIL"})
+        return pd.DataFrame(rows, columns=["gate", "violations", "worst", "result"])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: labels, gates, passed, counts, notes, failures, the cells that are not
@@ -353,7 +320,7 @@ def compare(
         _check_unique(r.timing, C.TIMING_KEYS, which, "timing")
     cells = _line_up_cells(base.cells, new.cells, rtol)
     timing = _line_up_timing(base.timing, new.timing)
-    found = [_violations(g, cells, timing) for g in applied]
+    found = [_apply(g, cells, timing) for g in applied]
     found.append(_nothing_in_common(applied, cells))
     failures = C.frame(C.COMPARE_FAILURES, [])
     if any(len(f) for f in found):
@@ -367,6 +334,18 @@ def compare(
         C.coerce(cells, C.COMPARE_CELLS), C.coerce(timing, C.COMPARE_TIMING), failures,
         applied, labels, rtol, notes, commits,
     )  # fmt: skip
+
+
+def _apply(gate: Gate, cells: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
+    """``gate``'s failures; the gate is appended to the ``fails`` column of the failing rows
+    of ``cells`` or ``timing``, in place."""
+    which, rows, failures = gate.evaluate(cells, timing)
+    table = cells if which == "cells" else timing
+    col = table.columns.get_loc("fails")
+    for i in rows:
+        prev = table.iat[i, col]
+        table.iat[i, col] = f"{prev},{gate}" if prev else str(gate)
+    return failures
 
 
 def _in_common(cells: pd.DataFrame) -> int:
@@ -390,99 +369,3 @@ def _nothing_in_common(applied: tuple[Gate, ...], cells: pd.DataFrame) -> pd.Dat
 def _commit(meta: Mapping[str, Any]) -> str | None:
     commit = (meta.get("environment") or {}).get("git_commit")
     return None if commit is None else str(commit)
-
-
-# --- plain-text summary (the CLI's) ----------------------------------------------------------
-
-
-def shown_keys(cells: pd.DataFrame) -> list[str]:
-    """The cell keys worth a column: scheme, activation, depth, and any other that varies."""
-    always = ("scheme", "activation", "depth")
-    return [k for k in C.CELL_KEYS if k in always or cells[k].nunique(dropna=True) > 1]
-
-
-def change_table(cmp: Comparison, n: int = 10) -> pd.DataFrame:
-    """:meth:`Comparison.largest_changes` with the columns a reader needs."""
-    top = cmp.largest_changes(n)
-    cols = [*shown_keys(cmp.cells), "base_divergence_layer", "new_divergence_layer",
-            "base_final_std", "new_final_std", "final_std_ratio", "fails"]  # fmt: skip
-    names = {"base_divergence_layer": "base div", "new_divergence_layer": "new div",
-             "base_final_std": "base final std", "new_final_std": "new final std",
-             "final_std_ratio": "ratio"}  # fmt: skip
-    return top[cols].rename(columns=names)
-
-
-def slowest_table(cmp: Comparison, n: int = 5) -> pd.DataFrame:
-    """:meth:`Comparison.slowest` with readable headers."""
-    names = {"base_init_ms": "base init ms", "new_init_ms": "new init ms",
-             "init_ms_ratio": "init ratio", "base_forward_ms": "base fwd ms",
-             "new_forward_ms": "new fwd ms", "forward_ms_ratio": "fwd ratio"}  # fmt: skip
-    return cmp.slowest(n).rename(columns=names)
-
-
-def gate_table(cmp: Comparison) -> pd.DataFrame:
-    """One row per gate: violations and the most extreme failing value (for a two-sided
-    band, the ratio furthest from 1 on a log scale)."""
-    rows = []
-    for g in cmp.gates:
-        f = cmp.failures[cmp.failures["gate"] == str(g)]
-        v = f["value"].astype(float)
-        far = (np.abs(np.log(v[v > 0])) if g.kind == "ratio" else v.abs()).dropna()
-        worst = float(v.loc[far.idxmax()]) if len(far) else np.nan
-        rows.append({"gate": str(g), "violations": len(f), "worst": worst,
-                     "result": "FAIL" if len(f) else "pass"})  # fmt: skip
-    if (cmp.failures["gate"] == IN_COMMON_GATE).any():
-        rows.append({"gate": IN_COMMON_GATE, "violations": 1, "worst": 0.0, "result": "FAIL"})
-    return pd.DataFrame(rows, columns=["gate", "violations", "worst", "result"])
-
-
-def headline(cmp: Comparison) -> str:
-    """One sentence of counts."""
-    c = cmp.counts()
-    n_base = c["same"] + c["changed"] + c["only_base"]
-    n_new = c["same"] + c["changed"] + c["only_new"]
-    return (
-        f"{n_base} cells in base, {n_new} in new: {c['same']} same, {c['changed']} changed "
-        f"(divergence layer moved, error appeared or vanished, or final std / growth beyond "
-        f"rtol {cmp.rtol:g}), {c['only_base']} only in base, {c['only_new']} only in new"
-    )
-
-
-def _cells(n: int) -> str:
-    return f"{n} cell" if n == 1 else f"{n} cells"
-
-
-def _table(df: pd.DataFrame) -> str:
-    options = ("display.width", 200, "display.max_colwidth", 50, "display.max_rows", None,
-               "display.float_format", "{:.4g}".format)  # fmt: skip
-    with pd.option_context(*options):
-        return df.to_string(index=False)
-
-
-def render(cmp: Comparison, top: int = 10) -> str:
-    """The comparison as plain text: counts, the largest changes, cells in one run only,
-    timing ratios and the gates' verdict."""
-    base, new = cmp.labels
-    parts = [f"initsuite compare: {base} (base) -> {new} (new)", headline(cmp)]
-    parts += [f"note: {n}" for n in cmp.notes]
-    changed = cmp.counts()["changed"]
-    if changed and top:
-        shown = min(top, changed)
-        parts += [f"\nlargest changes ({shown} of {changed}; ratio = new/base):",
-                  _table(change_table(cmp, top))]  # fmt: skip
-    sides: tuple[Literal["base", "new"], ...] = ("base", "new")
-    for side in sides:
-        only = cmp.only(side)
-        if not only.empty:
-            parts += [f"\nonly in {side} ({_cells(int(only['cells'].sum()))}):", _table(only)]
-    ratios = cmp.timing_ratios()
-    if not ratios.empty:
-        parts += ["\ntiming ratios (new/base median ms; > 1 is slower):", _table(ratios),
-                  f"\nslowest timing rows ({min(5, len(cmp.slowest(5)))} shown):",
-                  _table(slowest_table(cmp, 5))]  # fmt: skip
-    elif not cmp.timing.empty:
-        parts.append("\ntiming: no timing row is in both runs")
-    if cmp.gates:
-        verdict = "passed" if cmp.passed else f"FAILED ({len(cmp.failures)} violations)"
-        parts += [f"\ngates: {verdict}", _table(gate_table(cmp))]
-    return "\n".join(parts)

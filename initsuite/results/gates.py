@@ -1,5 +1,6 @@
-"""Regression gates for :func:`initsuite.compare.compare`, parsed from strings the way
-pytest-benchmark's ``--benchmark-compare-fail=min:5%`` is, and the NaN-aware tests they apply.
+"""Regression gates for :func:`initsuite.results.comparison.compare`: parsed from strings the
+way pytest-benchmark's ``--benchmark-compare-fail=min:5%`` is, evaluated on two lined-up runs
+with NaN-aware tests.
 
 - ``final_std:P%``, ``growth_per_layer:P%``: new / base outside [1/(1+P/100), 1+P/100]. Both
   NaN (e.g. both overflowed) or both zero is no change; one finite and the other not is, and
@@ -21,16 +22,17 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.results import columns as C
 
 __all__ = [
-    "GATE_METRICS", "Gate", "GateKind", "differs", "floats", "layers_moved", "normalise",
-    "outside_band", "parse_gates", "ratio", "same_nonfinite",
+    "GATE_METRICS", "Gate", "GateKind", "Violations", "differs", "floats", "key_text",
+    "layers_moved", "normalise", "outside_band", "parse_gates", "ratio", "same_nonfinite",
 ]  # fmt: skip
 
 GateKind = Literal["ratio", "layers", "slower", "cells"]
@@ -106,6 +108,64 @@ class Gate:
         if not sep or not limit:
             raise InitsuiteError(_limit_message(metric, text))
         return cls(metric, _parse_limit(metric, limit, text))
+
+    def evaluate(self, cells: pd.DataFrame, timing: pd.DataFrame) -> Violations:
+        """Where this gate fails on two lined-up runs.
+
+        Args:
+            cells: one row per cell key with ``status``, ``base_*``, ``new_*`` and ``*_ratio``
+                columns (:data:`~initsuite.results.columns.COMPARE_CELLS`).
+            timing: likewise per timing key (:data:`~initsuite.results.columns.COMPARE_TIMING`).
+        """
+        which, b, n, value, bad = self._measure(cells, timing)
+        table, keys = (timing, C.TIMING_KEYS) if which == "timing" else (cells, C.CELL_KEYS)
+        idx = np.flatnonzero(bad)
+        rows = table.iloc[idx]
+        failures = pd.DataFrame({
+            "gate": str(self), "metric": self.metric,
+            "key": [key_text(r, keys) for _, r in rows.iterrows()],
+            "base": b[idx], "new": n[idx], "value": value[idx], "limit": self.bound,
+        })  # fmt: skip
+        return Violations(which, idx, failures)
+
+    def _measure(self, cells: pd.DataFrame, timing: pd.DataFrame) -> tuple[
+        Literal["cells", "timing"], np.ndarray, np.ndarray, np.ndarray, np.ndarray
+    ]:  # fmt: skip
+        """The table the gate reads; per row the base and new values, the value bounded
+        (a ratio, layers moved, cells missing) and whether the row fails."""
+        m = self.metric
+        if self.kind == "slower":
+            b, n = floats(timing[f"base_{m}"]), floats(timing[f"new_{m}"])
+            value = timing[f"{m}_ratio"].to_numpy(float)
+            return "timing", b, n, value, np.isfinite(value) & (value > self.bound)
+        if self.kind == "cells":
+            dropped = (cells["status"] == "only_base").to_numpy(bool)
+            nan = np.full(len(cells), np.nan)
+            value = np.full(len(cells), float(dropped.sum()))
+            return "cells", nan, nan, value, dropped & (dropped.sum() > self.limit)
+        both = cells["status"].isin(["same", "changed"]).to_numpy(bool)
+        b, n = floats(cells[f"base_{m}"]), floats(cells[f"new_{m}"])
+        if self.kind == "ratio":
+            value = cells[f"{m}_ratio"].to_numpy(float)
+            return "cells", b, n, value, both & outside_band(b, n, self.limit)
+        if self.kind == "layers":
+            value = np.where(np.isnan(b) | np.isnan(n), np.nan, n - b)
+            return "cells", b, n, value, both & layers_moved(b, n, self.limit)
+        raise InitsuiteError(unknown("gate kind", self.kind, sorted(set(GATE_METRICS.values()))))
+
+
+class Violations(NamedTuple):
+    """Where a gate failed: the table (``cells`` or ``timing``), the positions of its failing
+    rows, and one row per failure (columns :data:`~initsuite.results.columns.COMPARE_FAILURES`)."""
+
+    table: Literal["cells", "timing"]
+    rows: np.ndarray
+    failures: pd.DataFrame
+
+
+def key_text(row: pd.Series, keys: tuple[str, ...]) -> str:
+    """A row's key as ``k=v`` pairs, e.g. ``arch=mlp scheme=normal ...``."""
+    return " ".join(f"{k}={row[k]}" for k in keys)
 
 
 def _limit_message(metric: str, text: str) -> str:

@@ -12,6 +12,7 @@ import pandas as pd
 from initsuite.results import columns as C
 from initsuite.results import store
 from initsuite.results.loading import conform_tables, with_bias_law
+from initsuite.results.summary import summarize
 
 __all__ = ["LEGACY_BIAS", "SweepResult", "sort_tables"]
 
@@ -91,20 +92,6 @@ class SweepResult:
                    with_bias_law(meta, LEGACY_BIAS, path))  # fmt: skip
 
     def summary(self) -> pd.DataFrame:
-        """One row per (scheme, activation, depth), and arch when there are several: seeds,
-        cells diverged, median statistics."""
-        df = self.cells
-        keys = ["scheme", "activation", "depth"]
-        if df["arch"].nunique() > 1:  # never pool architectures
-            keys = ["arch", *keys]
-        g = df.groupby(keys, sort=False, observed=True)
-        out = g.agg(
-            cells=("seed", "size"),
-            diverged=("divergence_layer", lambda s: int(s.notna().sum())),
-            median_div_layer=("divergence_layer", lambda s: s.dropna().median()),
-            median_final_std=("final_std", "median"),
-            median_growth=("growth_per_layer", "median"),
-        ).reset_index()
-        kinds = g["divergence_kind"].agg(lambda s: ",".join(sorted(set(s.dropna())))).values
-        out["kinds"] = kinds
-        return out
+        """One row per (scheme, activation, depth), after arch when there are several:
+        :func:`~initsuite.results.summary.summarize` of the cells."""
+        return summarize(self.cells)

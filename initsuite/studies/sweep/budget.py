@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from initsuite.core.errors import InitsuiteError
+from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.engine.archs import Arch, parse_arch
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ __all__ = ["LARGE_SECONDS", "Estimate", "available_memory", "check", "estimate"]
 log = logging.getLogger("initsuite")
 
 LARGE_SECONDS = 3600.0
-"""Sweeps estimated to run longer need ``allow_large=True`` (``--allow-large``)."""
+"""Sweeps estimated to run longer need ``allow_large=True``."""
 
 RNG_PER_S = {"float64": 30e6, "float32": 100e6, "bfloat16": 100e6, "float16": 100e6}
 FLOPS_PER_S = {"float64": 20e9, "float32": 40e9, "bfloat16": 5e9, "float16": 5e9}
@@ -62,7 +62,7 @@ CUDA_SPEEDUP = 10.0
 BYTES_PER_VALUE = 48  # a Python float (24) in a list (8), then the frame (8), with slack
 STORED_BYTES_PER_VALUE = 16  # chunks read back whole: the columns and their concatenation
 BASE_BYTES = 512 * 2**20  # torch, pandas and the interpreter
-_LAYER_COLUMNS = 19  # initsuite.columns.LAYERS (not imported: this module stays light)
+_LAYER_COLUMNS = 19  # initsuite.results.columns.LAYERS (not imported: this module stays light)
 _CELL_COLUMNS = 32
 _ITEMSIZE = {"float64": 8, "float32": 4, "bfloat16": 2, "float16": 2}
 
@@ -243,8 +243,8 @@ def check(cfg: SweepConfig, allow_large: bool = False, stored: bool = False) -> 
         if not allow_large:
             raise InitsuiteError(
                 f"this sweep would take {est.describe()} (over {_duration(LARGE_SECONDS)}): "
-                "pass allow_large=True (--allow-large) to run it anyway"
-            )
+                "pass ", Arg("allow_large", True), " to run it anyway",
+            )  # fmt: skip
         log.warning("initsuite: a large sweep: %s", est.describe())
     return est
 

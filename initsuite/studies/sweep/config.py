@@ -6,12 +6,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from initsuite import activations, schemes
+from initsuite import activations
 from initsuite import schemes as schemes_mod  # ``build`` has a parameter named schemes
 from initsuite.core import validate
 from initsuite.core.bias import bias_law, stored_bias_law
 from initsuite.core.devices import check_device, parse_dtype
-from initsuite.core.errors import InitsuiteError
+from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.engine.archs import Arch, parse_arch
 from initsuite.results.sweep import LEGACY_BIAS
 
@@ -21,13 +21,7 @@ BIAS_LAWS: tuple[str, ...] = ("torch_default",)
 """The bias laws sweeps draw (:mod:`initsuite.core.bias`); None: bias-free layers."""
 
 
-def _tuple(value: object) -> tuple:
-    if isinstance(value, (str, int, float)) or not isinstance(value, Iterable):
-        return (value,)
-    return tuple(value)
-
-
-def _unique(values: Sequence[str]) -> tuple[str, ...]:
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
@@ -47,6 +41,47 @@ def _expand_for(items: list[str], archs: Sequence[Arch]) -> tuple[str, ...]:
         first = schemes_mod.expand([item], rank=archs[0].weight_rank, arch=archs[0].name)
         out.extend(spec for spec in first if all(spec in hits for hits in per_arch))
     return tuple(out)
+
+
+def _parse_archs(specs: Iterable[str]) -> list[Arch]:
+    archs = [parse_arch(a) for a in specs]
+    if not archs:
+        raise InitsuiteError("no arch given")
+    return archs
+
+
+def _check_ranks(objs: Sequence[schemes_mod.Scheme], archs: Sequence[Arch]) -> None:
+    """Every scheme applies to the weights of every arch."""
+    for arch in archs:
+        for s in objs:
+            if not s.info.accepts_rank(arch.weight_rank):
+                kind = "Conv2d" if arch.name == "conv" else "Linear"
+                raise InitsuiteError(
+                    f"scheme {s.name!r} does not apply to {arch.name} layers: it needs "
+                    f"tensors of rank {s.info.ranks}, {kind} weights have rank "
+                    f"{arch.weight_rank}"
+                )
+
+
+def _check_mlp_only(archs: Sequence[Arch], options: dict[str, object]) -> None:
+    """``options`` set to True (backward, jacobian) are computed for arch ``mlp`` only."""
+    other = [arch.spec for arch in archs if arch.name != "mlp"]
+    for name, value in options.items():
+        if value is True and other:
+            raise InitsuiteError(
+                f"{name} statistics are computed for arch 'mlp' only, not {other[0]!r}: "
+                "sweep it without ", Arg(name, True),
+            )  # fmt: skip
+
+
+def _check_thresholds(explode_at: object, vanish_at: object) -> None:
+    """Positive multiples of the input std (or None), ``vanish_at`` below ``explode_at``."""
+    bounds = {}
+    for name, value in (("explode_at", explode_at), ("vanish_at", vanish_at)):
+        if value is not None:
+            bounds[name] = validate.number(name, value, 0, open_low=True)
+    if len(bounds) == 2 and bounds["vanish_at"] >= bounds["explode_at"]:
+        raise InitsuiteError(f"vanish_at ({vanish_at}) must be below explode_at ({explode_at})")
 
 
 @dataclass(frozen=True)
@@ -104,18 +139,16 @@ class SweepConfig:
     ) -> SweepConfig:
         """Normalise user input (single values or lists, ``seeds`` as a count) and validate."""
         seed_values = validate.seeds(seeds)
-        arch_objs = [parse_arch(a) for a in _tuple(archs)]
-        if not arch_objs:
-            raise InitsuiteError("no arch given")
+        arch_objs = _parse_archs(validate.as_tuple(archs))
         return cls(
-            schemes=_expand_for(list(_tuple(schemes)), arch_objs),
-            activations=_tuple(activations),
-            depths=_tuple(depths),
-            widths=_tuple(widths),
+            schemes=_expand_for(list(validate.as_tuple(schemes)), arch_objs),
+            activations=validate.as_tuple(activations),
+            depths=validate.as_tuple(depths),
+            widths=validate.as_tuple(widths),
             batch=batch,
             seeds=seed_values,
-            devices=_tuple(devices),
-            dtypes=_tuple(dtypes),
+            devices=validate.as_tuple(devices),
+            dtypes=validate.as_tuple(dtypes),
             archs=tuple(a.spec for a in arch_objs),
             bias=bias,
             explode_at=explode_at,
@@ -129,67 +162,42 @@ class SweepConfig:
         )
 
     def __post_init__(self) -> None:
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
-        archs = [parse_arch(a) for a in self.archs]
-        if not archs:
-            raise InitsuiteError("no arch given")
-        set_("archs", _unique([a.spec for a in archs]))
+        # frozen: the checked, canonical values are set through object.__setattr__
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        archs = _parse_archs(self.archs)
+        set_("archs", _unique(a.spec for a in archs))
         if not self.schemes:
             raise InitsuiteError("no schemes given")
         if not self.activations:
             raise InitsuiteError("no activations given")
-        objs = tuple(schemes.get(s) for s in self.schemes)
-        for arch in archs:
-            for s in objs:
-                if not s.info.accepts_rank(arch.weight_rank):
-                    kind = "Conv2d" if arch.name == "conv" else "Linear"
-                    raise InitsuiteError(
-                        f"scheme {s.name!r} does not apply to {arch.name} layers: it needs "
-                        f"tensors of rank {s.info.ranks}, {kind} weights have rank "
-                        f"{arch.weight_rank}"
-                    )
-        other = [arch.spec for arch in archs if arch.name != "mlp"]
-        for name in ("backward", "jacobian"):
-            if getattr(self, name) is True and other:
-                raise InitsuiteError(
-                    f"{name} statistics are computed for arch 'mlp' only, not {other[0]!r}: "
-                    f"sweep it without --{name}"
-                )
+        objs = tuple(schemes_mod.get(s) for s in self.schemes)
+        _check_ranks(objs, archs)
+        _check_mlp_only(archs, {"backward": self.backward, "jacobian": self.jacobian})
         acts = tuple(activations.get(a) for a in self.activations)
         for s in objs:
             for a in acts:
                 s.resolve(a)  # a missing required parameter or an unresolvable auto fails here
         set_("_scheme_objs", objs)
-        set_("schemes", _unique([s.spec for s in objs]))
-        set_("activations", _unique([a.spec for a in acts]))
+        set_("schemes", _unique(s.spec for s in objs))
+        set_("activations", _unique(a.spec for a in acts))
         set_("depths", validate.counts("depths", self.depths))
         set_("widths", validate.counts("widths", self.widths))
         set_("batch", validate.count("batch", self.batch))
-        # explicit seeds (build turns a count into them); an int here is a count too
-        set_("seeds", validate.seeds(self.seeds))
-        set_("dtypes", _unique([parse_dtype(d) for d in self.dtypes]))
-        set_("devices", _unique([check_device(d) for d in self.devices]))
+        set_("seeds", validate.seeds(self.seeds))  # an int here is a count too
+        set_("dtypes", _unique(parse_dtype(d) for d in self.dtypes))
+        set_("devices", _unique(check_device(d) for d in self.devices))
         set_("bias", bias_law(self.bias, BIAS_LAWS, "sweep"))
         for name in ("shared", "timing", "jacobian", "backward"):
-            if not isinstance(getattr(self, name), bool):
-                raise InitsuiteError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        for name in ("explode_at", "vanish_at"):
-            v = getattr(self, name)
-            if v is not None and not (isinstance(v, (int, float)) and v > 0):
-                raise InitsuiteError(f"{name} must be a positive number, got {v!r}")
-        if (
-            self.explode_at is not None
-            and self.vanish_at is not None
-            and self.vanish_at >= self.explode_at
-        ):
-            raise InitsuiteError(
-                f"vanish_at ({self.vanish_at}) must be below explode_at ({self.explode_at})"
-            )
-        c = self.pair_cosine
-        if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float))
-                              or not -1.0 <= c <= 1.0):  # fmt: skip
-            raise InitsuiteError(f"pair_cosine must be a number in [-1, 1], got {c!r}")
+            validate.flag(name, getattr(self, name))
+        _check_thresholds(self.explode_at, self.vanish_at)
+        if self.pair_cosine is not None:
+            validate.number("pair_cosine", self.pair_cosine, -1.0, 1.0)
         set_("timing_repeats", validate.count("timing_repeats", self.timing_repeats))
+
+    @property
+    def scheme_objects(self) -> tuple[schemes_mod.Scheme, ...]:
+        """The schemes of :attr:`schemes`, looked up once (in the same order)."""
+        return self._scheme_objs
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SweepConfig:

@@ -2,7 +2,7 @@
 
 A *group* is every cell of one (arch, device, dtype, width, seed): the unit that keeps the
 engine's sharing (common random numbers, depth prefixes) and the unit of storage (one chunk,
-:mod:`initsuite.chunks`). A distributed sweep submits one task per group that is not yet
+:mod:`initsuite.results.chunks`). A distributed sweep submits one task per group that is not yet
 stored; each worker rebuilds the configuration from its plain dict, computes the group and
 writes its chunk into the output directory itself (a filesystem every worker reaches), and
 returns only its cell count. The driver tracks nothing else: if it dies, the chunks written
@@ -69,8 +69,9 @@ class DaskExecutor:
             self.client = Client(self._cluster)
 
     def map_groups(self, config: Any, keys: Sequence[Any], out: str) -> Iterator[int]:
-        """Run ``keys`` (groups of the :class:`~initsuite.config.SweepConfig` ``config``);
-        yield each group's cell count as it finishes."""
+        """Run ``keys``, groups of the sweep ``config`` (a
+        :class:`~initsuite.studies.sweep.config.SweepConfig`); yield each group's cell count as
+        it finishes."""
         from dask.distributed import as_completed
 
         plain = config.to_dict()
