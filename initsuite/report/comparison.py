@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 from initsuite.core.errors import InitsuiteError
-from initsuite.report.markdown import _md
+from initsuite.report.style import md_table as _md
 from initsuite.results.comparison import (
     Comparison,
     change_table,

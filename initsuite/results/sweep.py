@@ -15,8 +15,12 @@ from initsuite.results import store
 __all__ = ["SweepResult"]
 
 _TABLES = {"cells": C.CELLS, "layers": C.LAYERS, "timing": C.TIMING}
+# the theory tables, computed from the configuration: absent from sweeps saved before them
+_THEORY = {"theory": C.THEORY, "phase_points": C.PHASE_POINTS, "phase_grid": C.PHASE_GRID}
 # the columns that identify a row of each table: never null
-_KEYS = {"cells": C.CELL_KEYS, "layers": (*C.CELL_KEYS, "layer"), "timing": C.TIMING_KEYS}
+_KEYS = {"cells": C.CELL_KEYS, "layers": (*C.CELL_KEYS, "layer"), "timing": C.TIMING_KEYS,
+         "theory": C.THEORY_KEYS, "phase_points": C.PHASE_POINTS_KEYS,
+         "phase_grid": C.PHASE_GRID_KEYS}  # fmt: skip
 
 
 def sort_tables(cells: pd.DataFrame, layers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -36,21 +40,25 @@ class SweepResult:
         layers: one row per computed layer of each cell (:data:`~initsuite.columns.LAYERS`).
         timing: one row per (scheme, width, device, dtype) (:data:`~initsuite.columns.TIMING`).
         meta: configuration and environment (versions, machine, git commit, UTC time).
+        theory: per (arch, scheme, activation, depth, width), whether mean-field theory
+            applies and its σ_w², σ_b² (:data:`~initsuite.columns.THEORY`).
+        phase_points: each scheme's place in each activation's phase diagram at the largest
+            width (:data:`~initsuite.columns.PHASE_POINTS`).
+        phase_grid: each activation's phase diagram (:data:`~initsuite.columns.PHASE_GRID`).
     """
 
     cells: pd.DataFrame
     layers: pd.DataFrame
     timing: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    theory: pd.DataFrame = field(default_factory=lambda: C.frame(C.THEORY, []))
+    phase_points: pd.DataFrame = field(default_factory=lambda: C.frame(C.PHASE_POINTS, []))
+    phase_grid: pd.DataFrame = field(default_factory=lambda: C.frame(C.PHASE_GRID, []))
 
     def save(self, out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
-        """Write cells/layers/timing.parquet and meta.json into ``out_dir`` atomically."""
-        return store.write(
-            out_dir,
-            {"cells": self.cells, "layers": self.layers, "timing": self.timing},
-            self.meta,
-            overwrite=overwrite,
-        )
+        """Write every table as ``<name>.parquet`` and meta.json into ``out_dir`` atomically."""
+        tables = {name: getattr(self, name) for name in (*_TABLES, *_THEORY)}
+        return store.write(out_dir, tables, self.meta, overwrite=overwrite)
 
     @classmethod
     def load(cls, in_dir: str | os.PathLike[str]) -> SweepResult:
@@ -73,16 +81,18 @@ class SweepResult:
             meta = store.read(path, ())[1]
             tables = chunks.read(path, meta)
         else:
-            tables, meta = store.read(path, tuple(_TABLES))
+            tables, meta = store.read(path, tuple(_TABLES), optional=tuple(_THEORY))
         out = {}
-        for name, cols in _TABLES.items():
+        for name, cols in {**_TABLES, **_THEORY}.items():
             where = repr(str(path / f"{name}.parquet"))
-            out[name] = C.conform(tables[name], cols, where, _KEYS[name])
+            table = tables.get(name, C.frame(cols, []))
+            out[name] = C.conform(table, cols, where, _KEYS[name])
         if chunked:  # chunks finish in any order
             out["cells"], out["layers"] = sort_tables(out["cells"], out["layers"])
             out["timing"] = out["timing"].sort_values(list(C.TIMING_KEYS), kind="stable")
             out["timing"] = out["timing"].reset_index(drop=True)
-        return cls(out["cells"], out["layers"], out["timing"], meta)
+        return cls(out["cells"], out["layers"], out["timing"], meta, out["theory"],
+                   out["phase_points"], out["phase_grid"])  # fmt: skip
 
     def summary(self) -> pd.DataFrame:
         """One row per (scheme, activation, depth), and arch when there are several: seeds,

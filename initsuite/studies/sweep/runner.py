@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,8 +30,9 @@ from initsuite.results import columns as C
 from initsuite.results.chunks import cell_key, chunk_name
 from initsuite.results.sweep import SweepResult, sort_tables
 from initsuite.schemes import Scheme
-from initsuite.studies.sweep import budget
+from initsuite.studies.sweep import budget, directory
 from initsuite.studies.sweep.config import SweepConfig
+from initsuite.studies.sweep.theory import theory_tables
 from initsuite.theory.meanfield import CellTheory, cell_theory, grad_theory, weight_prior
 
 __all__ = ["fingerprint", "groups", "run", "run_group", "sweep"]
@@ -499,80 +499,155 @@ def run(
     resume: bool = False,
     executor: Any = None,
     allow_large: bool = False,
+    overwrite: bool = False,
+    command: str | None = None,
 ) -> SweepResult:
-    """Run a validated :class:`SweepConfig`.
+    """Run a validated :class:`SweepConfig`, in memory or stored in ``out`` as it goes.
 
-    Without ``out``, in memory. With ``out``, each group of cells is stored in ``out`` as a
-    chunk as soon as it is computed (:mod:`initsuite.chunks`), so an interrupted sweep
-    loses at most the groups in flight; ``resume`` skips the groups already stored there
-    (same settings and versions required). ``executor``: None (in process) or a
-    :class:`initsuite.executors.DaskExecutor` (needs ``out``, reachable by every worker).
     A sweep too large for this machine, or estimated to take over an hour without
     ``allow_large``, is refused before anything is computed or written
     (:func:`initsuite.budget.check`).
+
+    Args:
+        cfg: the sweep.
+        progress: show a progress bar on stderr (default: when stderr is a terminal).
+        out: a results directory: each group of cells is stored there as a chunk as soon as
+            it is computed (:mod:`initsuite.chunks`), so an interrupted sweep loses at most
+            the groups in flight. Default: in memory.
+        resume: skip the groups already stored in ``out`` (same settings and versions).
+        executor: None (in process) or a :class:`initsuite.executors.DaskExecutor` (needs
+            ``out``, reachable by every worker).
+        allow_large: run a sweep estimated to take over an hour.
+        overwrite: replace ``out``, a directory initsuite wrote: the sweep is stored in a
+            temporary sibling, in chunks like any sweep, and swapped into place at the end.
+        command: the command line, recorded in meta.json.
     """
+    budget.check(cfg, allow_large=allow_large, stored=out is not None)
+    _check_out(out, resume, overwrite, executor)
+    show = sys.stderr.isatty() if progress is None else progress
+    if out is None:
+        return _in_memory(cfg, show, command)
+    if overwrite:
+        with store.replacing(out, overwrite=True) as tmp:
+            _stored(cfg, tmp, False, executor, show, command)
+    else:
+        _stored(cfg, out, resume, executor, show, command)
+    return SweepResult.load(out)
+
+
+def _check_out(
+    out: str | os.PathLike[str] | None, resume: bool, overwrite: bool, executor: Any
+) -> None:
+    """Raise for ``run`` arguments that need an output directory, or contradict."""
+    if resume and overwrite:
+        raise InitsuiteError("resume continues a sweep and overwrite replaces it: pick one")
+    if out is not None:
+        return
+    if executor is not None:
+        raise InitsuiteError("a distributed sweep needs an output directory (out=...)")
+    if resume or overwrite:
+        what = "resume continues" if resume else "overwrite replaces"
+        raise InitsuiteError(f"{what} the sweep stored in a directory: give out=...")
+
+
+def _bar(cfg: SweepConfig, show: bool) -> Any:
     from tqdm.auto import tqdm
 
-    budget.check(cfg, allow_large=allow_large, stored=out is not None)
+    return tqdm(total=cfg.n_cells, disable=not show, unit="cell", file=sys.stderr, desc="sweep")
 
-    show = sys.stderr.isatty() if progress is None else progress
+
+def _in_memory(cfg: SweepConfig, show: bool, command: str | None) -> SweepResult:
+    """Run every cell of ``cfg`` and return the tables (nothing written)."""
+    theory = theory_tables(cfg)
     fp = fingerprint(cfg)
     started = time.perf_counter()
-    stored: set[str] = set()
-    if out is not None:
-        stored = _prepare(out, cfg, fp, resume)
-    elif executor is not None:
-        raise InitsuiteError("a distributed sweep needs an output directory (out=...)")
-    elif resume:
-        raise InitsuiteError("resume continues the sweep stored in a directory: give out=...")
-    rows: list[_Rows] = []
-    skipped = 0
-    n_layers = 0
-    with (
-        _highest_precision(),
-        tqdm(
-            total=cfg.n_cells, disable=not show, unit="cell", file=sys.stderr, desc="sweep"
-        ) as bar,  # fmt: skip
-    ):
-        todo: list[GroupKey] = []
-        for key in _group_keys(cfg):
-            if stored and set(group_cell_keys(cfg, key, fp)) <= stored:
-                n = len(cfg.schemes) * len(cfg.activations) * len(cfg.depths)
-                skipped += n
-                bar.update(n)
-                continue
-            todo.append(key)
+    with _highest_precision(), _bar(cfg, show) as bar:
+        rows, n_layers = _execute(cfg, fp, _group_keys(cfg), None, set(), bar)
+        sweep_s = time.perf_counter() - started
+        timing = _timing(cfg) if cfg.timing and "mlp" in cfg.archs else []
+    meta = _final_meta(cfg, fp, started, sweep_s, 0, n_layers, command)
+    cells, layers = _frames(rows)
+    return SweepResult(cells, layers, C.frame(C.TIMING, timing), meta, **theory)
+
+
+def _stored(cfg: SweepConfig, out: str | os.PathLike[str], resume: bool, executor: Any,
+            show: bool, command: str | None) -> None:  # fmt: skip
+    """Run the cells of ``cfg`` not stored in ``out`` yet, storing each group as it is done;
+    meta.json says at the end whether every cell of the grid is there."""
+    fp = fingerprint(cfg)
+    stored = directory.prepare(out, cfg, fp, resume, command)
+    started = time.perf_counter()
+    with _highest_precision(), _bar(cfg, show) as bar:
+        todo, skipped = _skip(cfg, fp, stored, bar)
         if skipped:
             log.info("resume: %d cells already stored in %s", skipped, out)
+        n_layers = 0
         if executor is not None:
-            assert out is not None
             for n in executor.map_groups(cfg, todo, str(out)):
                 bar.update(n)
         else:
-            predict = _Theory(cfg)
-            wanted = set(todo)
-            for key, plans in groups(cfg):
-                if key not in wanted:
-                    continue
-                group = _compute(cfg, plans, predict, fp)
-                n_layers += group.n_layers
-                if out is not None:
-                    _store(out, group, stored)
-                else:
-                    rows.append(group)
-                bar.update(len(group.cells))
+            n_layers = _execute(cfg, fp, todo, out, stored, bar)[1]
         sweep_s = time.perf_counter() - started
-        # timing is per Linear layer: it runs when the grid has the mlp arch
-        timing_rows: list[dict[str, Any]] = []
-        if cfg.timing and "mlp" in cfg.archs and not (out is not None and chunks.has_timing(out)):
-            timing_rows = _timing(cfg)
-            if out is not None and timing_rows:
-                timing = C.frame(C.TIMING, timing_rows)
-                empty = C.frame(C.CELLS, [])
-                chunks.write_chunk(out, chunk_name(["timing", fp, *cfg.schemes]),
-                                   {"cells": empty, "layers": C.frame(C.LAYERS, []),
-                                    "timing": timing})  # fmt: skip
-    meta = {
+        _store_timing(cfg, fp, out)
+    meta = _final_meta(cfg, fp, started, sweep_s, skipped, n_layers, command, out)
+    directory.publish(out, meta)
+
+
+def _skip(cfg: SweepConfig, fp: str, stored: set[str], bar: Any) -> tuple[list[GroupKey], int]:
+    """The groups of the grid still to run, and the number of cells already ``stored``."""
+    todo: list[GroupKey] = []
+    skipped = 0
+    for key in _group_keys(cfg):
+        if stored and set(group_cell_keys(cfg, key, fp)) <= stored:
+            n = len(cfg.schemes) * len(cfg.activations) * len(cfg.depths)
+            skipped += n
+            bar.update(n)
+        else:
+            todo.append(key)
+    return todo, skipped
+
+
+def _execute(cfg: SweepConfig, fp: str, todo: list[GroupKey], out: str | os.PathLike[str] | None,
+             stored: set[str], bar: Any) -> tuple[list[_Rows], int]:  # fmt: skip
+    """Compute the groups ``todo`` in process: stored in ``out`` (their rows not kept), or
+    kept in memory without it; the rows kept and the number of layers computed."""
+    predict = _Theory(cfg)
+    wanted = set(todo)
+    rows: list[_Rows] = []
+    n_layers = 0
+    for key, plans in groups(cfg):
+        if key not in wanted:
+            continue
+        group = _compute(cfg, plans, predict, fp)
+        n_layers += group.n_layers
+        if out is not None:
+            _store(out, group, stored)
+        else:
+            rows.append(group)
+        bar.update(len(group.cells))
+    return rows, n_layers
+
+
+def _store_timing(cfg: SweepConfig, fp: str, out: str | os.PathLike[str]) -> None:
+    """Time the grid's schemes and store the rows as a chunk, unless one is stored already
+    (timing is per Linear layer: only for a grid with the mlp arch)."""
+    if not cfg.timing or "mlp" not in cfg.archs or chunks.has_timing(out):
+        return
+    rows = _timing(cfg)
+    if rows:
+        tables = {"cells": C.frame(C.CELLS, []), "layers": C.frame(C.LAYERS, []),
+                  "timing": C.frame(C.TIMING, rows)}  # fmt: skip
+        chunks.write_chunk(out, chunk_name(["timing", fp, *cfg.schemes]), tables)
+
+
+def _final_meta(cfg: SweepConfig, fp: str, started: float, sweep_s: float, skipped: int,
+                n_layers: int, command: str | None,
+                out: str | os.PathLike[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """meta.json of a finished run: configuration, environment, times; stored in ``out``,
+    whether every cell of the grid is there (a concurrent writer, or a worker, may have
+    stored some; none may be missing) and the theory chunk."""
+    rate = sweep_s > 0
+    meta: dict[str, Any] = {
         "kind": "sweep",
         "config": cfg.to_dict(),
         "fingerprint": json.loads(fp),
@@ -580,20 +655,15 @@ def run(
         "cells": cfg.n_cells,
         "resumed_cells": skipped,
         "sweep_seconds": round(sweep_s, 3),
-        "cells_per_second": round((cfg.n_cells - skipped) / sweep_s, 1) if sweep_s > 0 else None,
-        "layers_per_second": round(n_layers / sweep_s, 1) if sweep_s > 0 and n_layers else None,
+        "cells_per_second": round((cfg.n_cells - skipped) / sweep_s, 1) if rate else None,
+        "layers_per_second": round(n_layers / sweep_s, 1) if rate and n_layers else None,
         "timing_seconds": round(time.perf_counter() - started - sweep_s, 3),
         "complete": True,
     }
     if out is not None:
-        # complete only when every cell of this grid is stored (a concurrent writer, or a
-        # worker, may have stored some; none may be missing)
         meta["complete"] = _grid_keys(cfg, fp) <= chunks.stored_keys(out)
-        store.atomic_write_text(Path(out) / store.META, json.dumps(meta, indent=2, default=str)
-                                + "\n")  # fmt: skip
-        return SweepResult.load(out)
-    cells_df, layers_df = _frames(rows)
-    return SweepResult(cells_df, layers_df, C.frame(C.TIMING, timing_rows), meta)
+        meta[chunks.THEORY_CHUNK] = directory.theory_chunk_name(cfg, fp)
+    return meta if command is None else {**meta, "command": command}
 
 
 def _grid_keys(cfg: SweepConfig, fp: str) -> set[str]:
@@ -605,128 +675,6 @@ def _group_keys(cfg: SweepConfig) -> list[GroupKey]:
     """Every group of the grid, in run order, without building its streams."""
     return [(a, d, t, w, s) for a in cfg.archs for d in cfg.devices for t in cfg.dtypes
             for w in cfg.widths for s in cfg.seeds]  # fmt: skip
-
-
-def _prepare(out: str | os.PathLike[str], cfg: SweepConfig, fp: str, resume: bool) -> set[str]:
-    """Make ``out`` ready for chunks; the cell keys stored there (resume).
-
-    Every state a killed sweep leaves is resumable: no directory, an empty one (or one with
-    only the temporary of its first meta.json), meta.json and no chunk yet, some chunks (and
-    temporary ones), all of them before meta.json says complete. Two writers that start
-    together write the same meta.json, atomically.
-    """
-    path = Path(out)
-    state = chunks.layout(path)
-    if state in ("absent", "empty"):
-        return _start(path, cfg, fp)
-    if state == "chunked":
-        if resume:
-            return _resume(path, cfg, fp)
-        raise InitsuiteError(
-            f"{str(path)!r} holds a sweep: pass resume=True (--resume) to continue it, or "
-            "choose a new out"
-        )
-    if not resume:
-        store.check_target(path)  # raises: the directory holds something else
-        raise InitsuiteError(f"{str(path)!r} already holds something: choose a new out")
-    if state == "whole":
-        raise InitsuiteError(
-            f"{str(path)!r} holds results written whole, by save() or --overwrite, not in "
-            "chunks: it cannot be resumed (choose a new --out)"
-        )
-    elif state == "foreign":
-        raise InitsuiteError(
-            f"{str(path)!r} holds no initsuite sweep (no {store.META}): nothing to resume; "
-            "choose a new --out"
-        )
-    elif state == "file":
-        raise InitsuiteError(f"output path {str(path)!r} exists and is not a directory")
-    else:
-        raise InitsuiteError(f"unknown layout {state!r} of {str(path)!r}")
-
-
-def _sweep_meta(cfg: SweepConfig, fp: str) -> dict[str, Any]:
-    """meta.json while a sweep runs: its grid, settings, size, and not complete yet."""
-    return {"kind": "sweep", "config": cfg.to_dict(), "fingerprint": json.loads(fp),
-            "cells": cfg.n_cells, "complete": False}  # fmt: skip
-
-
-def _start(path: Path, cfg: SweepConfig, fp: str) -> set[str]:
-    """A new sweep in ``path``: meta.json first (atomic: a second writer that started
-    together writes the same file), then chunks."""
-    path.mkdir(parents=True, exist_ok=True)
-    store.atomic_write_text(path / store.META, json.dumps(_sweep_meta(cfg, fp), indent=2) + "\n")
-    return set()
-
-
-def _resume(path: Path, cfg: SweepConfig, fp: str) -> set[str]:
-    """The cells stored in ``path``, after checking that ``cfg`` may continue its sweep: the
-    same settings and versions, and a grid that contains the stored one. meta.json then
-    describes ``cfg``'s grid (not complete) before any cell of it is computed."""
-    meta = store.read(path, ())[1]
-    chunks.check_meta(path, meta)
-    _check_fingerprint(path, meta.get("fingerprint"), json.loads(fp))
-    _check_grid(path, meta.get("config"), cfg)
-    # every stored chunk checked; a missing one is recomputed, and a concurrent writer may
-    # have stored cells of this grid already: bounded by this grid, not the stored meta's
-    keys = set(chunks.read(path)["cells"]["cell_key"])
-    now = _sweep_meta(cfg, fp)
-    chunks.check_total(path, now, len(keys))
-    if meta.get("config") != now["config"] or meta.get("cells") != now["cells"]:
-        store.atomic_write_text(path / store.META, json.dumps(now, indent=2) + "\n")
-    return keys
-
-
-def _check_fingerprint(path: Path, old: Any, new: dict[str, Any]) -> None:
-    """Raise unless the stored fingerprint is present, well formed and ``new``'s."""
-    meta_path = repr(str(path / store.META))
-    if not isinstance(old, dict):
-        what = "has no fingerprint" if old is None else "has a malformed fingerprint"
-        raise InitsuiteError(
-            f"{meta_path} {what}: the settings its cells were computed with are unknown, so it "
-            "cannot be resumed (choose a new --out)"
-        )
-    if set(old) != set(new):
-        odd = sorted(set(old) ^ set(new))
-        raise InitsuiteError(
-            f"{meta_path} has a fingerprint with other keys ({odd}): written by another "
-            "initsuite version, or damaged; it cannot be resumed (choose a new --out)"
-        )
-    diff = next((k for k in sorted(new) if old[k] != new[k]), None)
-    if diff is not None:
-        raise InitsuiteError(
-            f"{str(path)!r} holds a sweep with {diff}={old[diff]!r}, this one has "
-            f"{diff}={new[diff]!r}: resume only the same settings and versions "
-            "(choose a new --out)"
-        )
-
-
-# the axes of the grid a resumed sweep may grow
-_AXES = ("schemes", "activations", "depths", "widths", "seeds", "devices", "dtypes", "archs")
-
-
-def _check_grid(path: Path, old: Any, cfg: SweepConfig) -> None:
-    """Raise unless ``cfg``'s grid contains the stored one on every axis (same batch)."""
-    meta_path = repr(str(path / store.META))
-    if not (isinstance(old, dict) and all(isinstance(old.get(a), list) for a in _AXES)):
-        raise InitsuiteError(
-            f"{meta_path} has no well-formed config (lists of {', '.join(_AXES)}): damaged, "
-            "or not written by initsuite; it cannot be resumed (choose a new --out)"
-        )
-    for axis in _AXES:
-        values = list(getattr(cfg, axis))
-        gone = [v for v in old[axis] if v not in values]
-        if gone:
-            raise InitsuiteError(
-                f"{str(path)!r} holds a sweep with {axis} {gone} not in this one: resume only "
-                f"a grid that contains the stored one (add them to the {axis}, or choose a "
-                "new --out)"
-            )
-    if old.get("batch") != cfg.batch:
-        raise InitsuiteError(
-            f"{str(path)!r} holds a sweep with batch={old.get('batch')!r}, this one has "
-            f"batch={cfg.batch!r}: resume only the same batch (choose a new --out)"
-        )
 
 
 def _timing(cfg: SweepConfig) -> list[dict[str, Any]]:
