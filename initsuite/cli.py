@@ -355,7 +355,7 @@ def _cmd_phase(args: argparse.Namespace) -> None:
         crit = phase.critical_sigma_w2(act, 1.0 / (3 * width) if args.bias else 0.0)
         print(f"\ncritical σ_w² (χ₁ = 1) for {act.spec} at this σ_b²: {crit:.4g}")
     if args.out:
-        from initsuite.report.figures import plot_phase_diagram, save_figure
+        from initsuite.report import plot_phase_diagram, save_figure
 
         save_figure(plot_phase_diagram(phase.phase_diagram(act), points), args.out)
         if not args.json:

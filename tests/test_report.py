@@ -346,7 +346,7 @@ def test_backward_sweeps_get_gradient_figures_and_table(tmp_path: Path) -> None:
     cells' own (geometric mean of input_grad_std, median weight_grad_ratio); without it,
     neither (and the figures of an earlier backward report are removed)."""
     from initsuite.report import write_report
-    from initsuite.report.markdown import gradient_table
+    from initsuite.report.theory_sections import gradient_table
 
     kw = dict(activations=["relu", "tanh"], depths=[4, 12], widths=32, seeds=3, timing=False)
     res = initsuite.sweep(["kaiming_normal", "xavier_normal"], backward=True, **kw)
@@ -379,7 +379,7 @@ def test_backward_sweeps_get_gradient_figures_and_table(tmp_path: Path) -> None:
 def test_jacobian_sweeps_get_a_spectrum_table() -> None:
     """The report's Jacobian table is the cells' own jac_* columns (mean over seeds of the
     moments, median of σ_min and condition); orthogonal linear nets show var σ² ≈ 0."""
-    from initsuite.report.markdown import jacobian_table
+    from initsuite.report.theory_sections import jacobian_table
 
     res = initsuite.sweep(["orthogonal", "xavier_normal"], ["linear", "relu"], [3, 12], 32,
                           seeds=2, timing=False, jacobian=True)  # fmt: skip

@@ -22,27 +22,23 @@ import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
 from initsuite.report.figures import (
-    cosine_vs_layer,
     divergence_heatmap,
     final_std_distribution,
     init_time_vs_width,
-    plot_phase_diagram,
     save_figure,
     std_vs_layer,
 )
 from initsuite.report.isometry import isometry_plan, jacobian_spectra
 from initsuite.report.markdown import label_archs, render, summary_table
+from initsuite.report.phase import cosine_vs_layer, phase_figure, plot_phase_diagram
 from initsuite.report.plan import REPORT_NAME, PlannedFigure, ReportPlan, write_plan
 from initsuite.report.training import TRAINING_FIGURES, loss_curves, steps_to_threshold
 from initsuite.report.tutorial import TUTORIAL_FIGURE, load_tutorial, tutorial_std_vs_layer
 from initsuite.results import store
-from initsuite.results.agreement import correlation_depth
 from initsuite.results.isometry import IsometryResult
 from initsuite.results.sweep import SweepResult
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from initsuite.results.comparison import Comparison
 
 __all__ = [
@@ -206,31 +202,6 @@ def _training_figures(training: Any) -> list[PlannedFigure]:
     if not runs.empty:
         figures.append(PlannedFigure(TRAINING_FIGURES[1], lambda: steps_to_threshold(runs)))
     return figures
-
-
-def phase_figure(result: SweepResult) -> Figure:
-    """The stored phase diagram of an MLP sweep's activations with its schemes placed on it,
-    each coloured by what the sweep measured at its deepest depth and largest width, and the
-    depth scale measured from its cosines written above it."""
-    c = result.cells
-    acts, specs = set(c["activation"].astype(str)), set(c["scheme"].astype(str))
-    grid = result.phase_grid[result.phase_grid["activation"].isin(acts)]
-    pts = result.phase_points
-    points = pts[pts["activation"].isin(acts) & pts["scheme"].isin(specs)].reset_index(drop=True)
-    width = int(c["width"].max())
-    # what the sweep saw at its deepest depth and largest width, per scheme and activation
-    cells = c[(c["depth"] == c["depth"].max()) & (c["width"] == width) & c["error"].isna()]
-    seen = cells.groupby(["scheme", "activation"], observed=True)["divergence_kind"].agg(
-        lambda k: "none" if k.isna().all() else (
-            str(k.dropna().iloc[0]) if k.notna().all() and k.nunique() == 1 else "mixed")
-    )  # fmt: skip
-    pairs = list(zip(points["scheme"], points["activation"], strict=True))
-    points["measured"] = [seen.get(pair, "none") for pair in pairs]
-    layers = result.layers
-    deep = layers[(layers["depth"] == layers["depth"].max()) & (layers["width"] == width)]
-    corr = correlation_depth(deep).groupby(["scheme", "activation"])["measured_depth"].median()
-    points["measured_depth"] = [corr.get(pair, float("nan")) for pair in pairs]
-    return plot_phase_diagram(grid, points)
 
 
 def _comparison(compare_dir: str | os.PathLike[str], run_dir: str | os.PathLike[str],

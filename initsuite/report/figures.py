@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,11 +38,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "cosine_vs_layer",
     "divergence_heatmap",
     "final_std_distribution",
     "init_time_vs_width",
-    "plot_phase_diagram",
     "save_figure",
     "std_vs_layer",
 ]
@@ -157,17 +154,9 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None, quantity: str =
     df = df[df["width"] == w]
     schemes, acts, pairs = levels(df["scheme"]), levels(df["activation"]), combos(df)
     band = seed_band(df, ["device", "dtype", "activation", "scheme", "layer"], quantity)
-    keys = ["device", "dtype", "activation", "scheme", "layer"]
-    theory = None
-    tcol = f"theory_{quantity}"
-    if tcol in df.columns and df[tcol].notna().any():
-        # the prediction is the same for every seed; take it per layer
-        theory = df.groupby(keys, observed=True)[tcol].first().reset_index()
-        theory = theory[(theory[tcol] > 0) & np.isfinite(theory[tcol])]
+    theory = _per_layer_theory(df, f"theory_{quantity}")
     panels = [(p, a) for p in pairs for a in acts]
     with style() as sns:
-        from matplotlib.lines import Line2D
-
         ncols = min(COL_WRAP, len(acts)) if len(pairs) == 1 else len(acts)
         nrows = math.ceil(len(panels) / ncols)
         fig = new_figure(PANEL_W * ncols + 2.4, PANEL_H * nrows + 0.6)
@@ -175,34 +164,22 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None, quantity: str =
         colors = palette(sns, schemes)
         dashes = dict(zip(schemes, DASHES * len(schemes), strict=False))
         for ax, ((device, dtype), act) in zip(axes, panels, strict=True):
-            sub = band[(band["device"] == device) & (band["dtype"] == dtype)]
-            for scheme, g in sub[sub["activation"] == act].groupby("scheme", observed=True):
-                c, x, y = colors[scheme], g["layer"].to_numpy(), g["geo_mean"].to_numpy()
-                ax.fill_between(x, g["lo"], g["hi"], color=c, alpha=0.15, lw=0)
-                ax.plot(x, y, color=c, dashes=dashes[scheme], lw=1.6)
-                end = 0 if backward else -1
-                if (x[0] > 1) if backward else (x[-1] < depth):
-                    ax.plot(x[end], y[end], color=c, marker="x", ms=6, mew=1.6)
+            here = (band["device"] == device) & (band["dtype"] == dtype)
+            _draw_bands(ax, band[here & (band["activation"] == act)], colors, dashes, depth,
+                        backward)  # fmt: skip
             if theory is not None:
                 t = theory[(theory["device"] == device) & (theory["dtype"] == dtype)]
                 for scheme, g in t[t["activation"] == act].groupby("scheme", observed=True):
-                    ax.plot(g["layer"], g[tcol], color=colors[scheme], ls=":", lw=1.0,
-                            alpha=0.9)  # fmt: skip
+                    ax.plot(g["layer"], g[f"theory_{quantity}"], color=colors[scheme], ls=":",
+                            lw=1.0, alpha=0.9)  # fmt: skip
             ax.set_yscale("log")
             ax.set_xlim(0, depth)
             ax.set_title(f"{act}" if len(pairs) == 1 else f"{act} · {device} {dtype}")
         decade_ticks(axes)
-        shown = set(band["scheme"])
         hidden = "std 0: hidden" if not backward else "no gradient: hidden"
-        handles = [
-            Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8,
-                   label=s if s in shown else f"{s} ({hidden})")
-            for s in schemes
-        ]  # fmt: skip
-        handles.append(Line2D([], [], color="0.3", marker="x", ls="", label="all seeds stopped"))
-        if theory is not None:
-            handles.append(Line2D([], [], color="0.3", ls=":", lw=1.0, label="mean-field theory"))
-        outside_legend(fig, handles, "scheme")
+        shown = set(band["scheme"])
+        labels = {s: s if s in shown else f"{s} ({hidden})" for s in schemes}
+        _line_legend(fig, colors, dashes, labels, theory is not None)
         fig.supxlabel("layer")
         fig.supylabel(f"{label} (geometric mean over seeds, log scale)")
         combo = f", {pairs[0][0]} {pairs[0][1]}" if len(pairs) == 1 else ""
@@ -210,6 +187,42 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None, quantity: str =
             f"{title} at width {w}, depth {depth}{combo}; band: min–max over {n_seeds(df)} seeds"
         )
     return fig
+
+
+def _per_layer_theory(df: pd.DataFrame, column: str) -> pd.DataFrame | None:
+    """The positive finite values of the prediction ``column`` per (device, dtype, activation,
+    scheme, layer) (the same for every seed); None where the table has none."""
+    if column not in df.columns or not df[column].notna().any():
+        return None
+    keys = ["device", "dtype", "activation", "scheme", "layer"]
+    theory = df.groupby(keys, observed=True)[column].first().reset_index()
+    return theory[(theory[column] > 0) & np.isfinite(theory[column])]
+
+
+def _draw_bands(ax: Any, band: pd.DataFrame, colors: dict[str, Any],
+                dashes: dict[str, Any], depth: int, backward: bool) -> None:  # fmt: skip
+    """One panel's lines (geometric mean over seeds), bands (min to max) and × where every
+    seed stopped early (the last layer forward, the first backward)."""
+    for scheme, g in band.groupby("scheme", observed=True):
+        c, x, y = colors[scheme], g["layer"].to_numpy(), g["geo_mean"].to_numpy()
+        ax.fill_between(x, g["lo"], g["hi"], color=c, alpha=0.15, lw=0)
+        ax.plot(x, y, color=c, dashes=dashes[scheme], lw=1.6)
+        end = 0 if backward else -1
+        if (x[0] > 1) if backward else (x[-1] < depth):
+            ax.plot(x[end], y[end], color=c, marker="x", ms=6, mew=1.6)
+
+
+def _line_legend(fig: Figure, colors: dict[str, Any], dashes: dict[str, Any],
+                 labels: dict[str, str], theory: bool) -> None:  # fmt: skip
+    """The legend of a per-layer figure: each scheme's line, the ×, and the theory's dots."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8, label=label)
+               for s, label in labels.items()]  # fmt: skip
+    handles.append(Line2D([], [], color="0.3", marker="x", ls="", label="all seeds stopped"))
+    if theory:
+        handles.append(Line2D([], [], color="0.3", ls=":", lw=1.0, label="mean-field theory"))
+    outside_legend(fig, handles, "scheme")
 
 
 def divergence_heatmap(cells: pd.DataFrame) -> Figure:
@@ -233,22 +246,13 @@ def divergence_heatmap(cells: pd.DataFrame) -> Figure:
     schemes, acts = levels(ok["scheme"]), levels(ok["activation"])
     depths, widths = levels(ok["depth"]), levels(ok["width"])
 
-    med = np.full((len(schemes), len(acts)), np.nan)
-    labels = np.full(med.shape, "", dtype=object)
-    for (s, a), g in top.groupby(["scheme", "activation"], observed=True):
-        div = g["divergence_layer"].dropna().astype(float)
-        i, j = schemes.index(s), acts.index(a)
-        if len(div):
-            med[i, j] = div.median()
-            text = f"{med[i, j]:.0f}" if med[i, j] == int(med[i, j]) else f"{med[i, j]:.1f}"
-            labels[i, j] = text if len(div) == len(g) else f"{text}\n{len(div)}/{len(g)}"
+    med, labels = _median_layers(top, schemes, acts)
     frac = (
         ok.assign(d=diverged(ok))
         .pivot_table(index="depth", columns="width", values="d", aggfunc="mean", observed=True)
         .reindex(index=depths, columns=widths)
         .to_numpy(dtype=float)
     )
-
     with style() as sns:
         from matplotlib.ticker import PercentFormatter
 
@@ -287,6 +291,22 @@ def divergence_heatmap(cells: pd.DataFrame) -> Figure:
             ax.tick_params(axis="y", rotation=0)
             ax.tick_params(axis="x", rotation=0 if len(ax.get_xticklabels()) <= 6 else 45)
     return fig
+
+
+def _median_layers(top: pd.DataFrame, schemes: list[Any],
+                   acts: list[Any]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Per scheme (rows) and activation (columns): the median divergence layer over the cells
+    that diverged (NaN where none did), and its label (``k/n`` below when only k of n did)."""
+    med = np.full((len(schemes), len(acts)), np.nan)
+    labels = np.full(med.shape, "", dtype=object)
+    for (s, a), g in top.groupby(["scheme", "activation"], observed=True):
+        div = g["divergence_layer"].dropna().astype(float)
+        i, j = schemes.index(s), acts.index(a)
+        if len(div):
+            med[i, j] = div.median()
+            text = f"{med[i, j]:.0f}" if med[i, j] == int(med[i, j]) else f"{med[i, j]:.1f}"
+            labels[i, j] = text if len(div) == len(g) else f"{text}\n{len(div)}/{len(g)}"
+    return med, labels
 
 
 def final_std_distribution(cells: pd.DataFrame) -> Figure:
@@ -406,133 +426,3 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Pa
 
         plt.close(fig)  # a no-op unless the caller made ``fig`` through pyplot
     return store.atomic_write_bytes(path, buf.getvalue())
-
-
-_MEASURED_COLOR = {"none": "white", "overflow": "tomato", "underflow": "deepskyblue",
-                   "mixed": "gold"}  # fmt: skip
-
-
-def plot_phase_diagram(grid: pd.DataFrame, points: pd.DataFrame | None = None) -> Figure:
-    """The order–chaos phase diagram: depth scale ξ = 1/|ln χ₁| (log colour) over
-    (σ_w², σ_b²), one panel per activation, the critical line χ₁ = 1 in black, and schemes as
-    numbered points (keyed beside the panels) where they fall inside the plotted range. With a
-    ``measured`` column in ``points`` (what a sweep saw at that scheme and activation:
-    ``none``, ``overflow``, ``underflow`` or ``mixed``), the points are coloured by it; with
-    ``measured_depth`` (:func:`initsuite.results.agreement.correlation_depth`), that number of
-    layers is written above each point, to compare with the colour's ξ.
-
-    Args:
-        grid: :func:`initsuite.phase_diagram` tables (a sweep's ``phase_grid``; one or
-            several activations).
-        points: :func:`initsuite.theory.phase.scheme_points` tables for the same activations
-            (a sweep's ``phase_points``).
-    """
-    need(grid, ("activation", "sigma_w2", "sigma_b2", "chi1", "depth_scale"), "phase grid")
-    acts = levels(grid["activation"])
-    # one key per (σ_w², σ_b²) spot, naming every scheme there in any panel
-    spots: dict[tuple[float, float], set[str]] = {}
-    w_range = (grid["sigma_w2"].min(), grid["sigma_w2"].max())
-    b_range = (grid["sigma_b2"].min(), grid["sigma_b2"].max())
-    if points is not None and not points.empty:
-        for sw, sb, name in zip(points["sigma_w2"], points["sigma_b2"], points["scheme"],
-                                strict=True):  # fmt: skip
-            if not (w_range[0] <= sw <= w_range[1] and b_range[0] <= sb <= b_range[1]):
-                continue
-            spots.setdefault((round(float(sw), 6), round(float(sb), 6)), set()).add(str(name))
-    keyed = {spot: i for i, spot in enumerate(sorted(spots), start=1)}
-    key_lines = [
-        textwrap.fill(f"{keyed[(sw, sb)]}: σ_w²={sw:.3g}, σ_b²={sb:.2g}: "
-                      + ", ".join(sorted(names)), width=64, subsequent_indent="    ")
-        for (sw, sb), names in sorted(spots.items())
-    ]  # fmt: skip
-    with style():
-        ncols = min(COL_WRAP, len(acts))
-        nrows = math.ceil(len(acts) / ncols)
-        fig = new_figure(PANEL_W * ncols + 3.6, PANEL_H * nrows + 0.8)
-        axes = facets(fig, len(acts), ncols)
-        mesh = None
-        for ax, act in zip(axes, acts, strict=True):
-            g = grid[grid["activation"] == act]
-            w = np.unique(g["sigma_w2"].to_numpy())
-            b = np.unique(g["sigma_b2"].to_numpy())
-            xi = g.pivot_table(index="sigma_b2", columns="sigma_w2", values="depth_scale")
-            xi_log = np.log10(np.clip(xi.to_numpy(dtype=float), 0.1, 1e4))
-            chi = g.pivot_table(index="sigma_b2", columns="sigma_w2", values="chi1").to_numpy()
-            mesh = ax.pcolormesh(w, b, xi_log, shading="nearest", cmap="magma", vmin=-1, vmax=3)
-            if np.nanmin(chi) < 1 < np.nanmax(chi):
-                ax.contour(w, b, chi, levels=[1.0], colors="black", linewidths=1.6)
-            if points is not None and not points.empty:
-                inside = (points["activation"] == act) & points["sigma_w2"].between(w[0], w[-1])
-                p = points[inside & points["sigma_b2"].between(b[0], b[-1])]
-                for (sw, sb), names in p.groupby(["sigma_w2", "sigma_b2"])["scheme"]:
-                    spot = (round(float(sw), 6), round(float(sb), 6))
-                    seen = set(p.loc[names.index, "measured"]) if "measured" in p else set()
-                    face = _MEASURED_COLOR.get(seen.pop() if len(seen) == 1 else "mixed", "white")
-                    ax.plot(sw, sb, marker="o", ms=9, color=face, mec="black", mew=0.8)
-                    ax.annotate(str(keyed[spot]), (sw, sb), ha="center", va="center",
-                                fontsize=6.5, color="black")  # fmt: skip
-                    if "measured_depth" in p:
-                        depth = p.loc[names.index, "measured_depth"].median()
-                        if np.isfinite(depth):  # measured depth scale beside the colour's ξ
-                            ax.annotate(f"{depth:.0f}", (sw, sb), xytext=(0, 8),
-                                        textcoords="offset points", ha="center", fontsize=6.5,
-                                        color="white", weight="bold")  # fmt: skip
-            ax.set_xlim(w[0], w[-1])
-            ax.set_ylim(b[0], b[-1])
-            ax.set_title(str(act))
-        assert mesh is not None  # one panel per activation, at least one activation
-        cbar = fig.colorbar(mesh, ax=axes[-1], pad=0.03)
-        cbar.set_label("ξ = 1/|ln χ₁| (layers, log10)")
-        if key_lines:
-            if points is not None and "measured" in points:
-                key_lines += ["", "point colour: what the sweep measured at its deepest depth",
-                              *(f"  {c}: {k}" for k, c in _MEASURED_COLOR.items())]  # fmt: skip
-            fig.text(1.0, 0.5, "\n".join(key_lines), fontsize=7, va="center", ha="left",
-                     family="monospace")  # fmt: skip
-        fig.supxlabel("σ_w² (fan_in · Var W)")
-        fig.supylabel("σ_b² (bias variance)")
-        fig.suptitle("Order (χ₁ < 1, left of the black line) and chaos (χ₁ > 1, right)")
-    return fig
-
-
-def cosine_vs_layer(layers: pd.DataFrame, width: int | None = None) -> Figure:
-    """The c-map: cosine of the input pair's pre-activations vs layer, one panel per
-    activation, one line per scheme (mean over seeds, band min–max), with the mean-field
-    ``theory_cosine`` dotted in the same colour. Deepest depth, one width (default largest).
-    """
-    need(layers, ("scheme", "activation", "depth", "width", "seed", "layer", "cosine"), "layers")
-    w = pick_width(layers, width)
-    df = deepest(layers)
-    df = df[(df["width"] == w) & df["cosine"].notna()]
-    depth = int(df["depth"].max()) if not df.empty else 1
-    schemes, acts = levels(df["scheme"]), levels(df["activation"])
-    keys = ["activation", "scheme", "layer"]
-    agg = df.groupby(keys, observed=True).agg(
-        mean=("cosine", "mean"), lo=("cosine", "min"), hi=("cosine", "max"),
-        theory=("theory_cosine", "first"),
-    ).reset_index()  # fmt: skip
-    with style() as sns:
-        from matplotlib.lines import Line2D
-
-        ncols = min(COL_WRAP, max(len(acts), 1))
-        fig = new_figure(PANEL_W * ncols + 2.4, PANEL_H * math.ceil(len(acts) / ncols) + 0.6)
-        axes = facets(fig, max(len(acts), 1), ncols)
-        colors = palette(sns, schemes)
-        dashes = dict(zip(schemes, DASHES * len(schemes), strict=False))
-        for ax, act in zip(axes, acts, strict=False):
-            for scheme, g in agg[agg["activation"] == act].groupby("scheme", observed=True):
-                c = colors[scheme]
-                ax.fill_between(g["layer"], g["lo"], g["hi"], color=c, alpha=0.12, lw=0)
-                ax.plot(g["layer"], g["mean"], color=c, dashes=dashes[scheme], lw=1.5)
-                ax.plot(g["layer"], g["theory"], color=c, ls=":", lw=1.0)
-            ax.set_ylim(-1.05, 1.05)
-            ax.set_xlim(0, depth)
-            ax.set_title(str(act))
-        handles = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8, label=s)
-                   for s in schemes]  # fmt: skip
-        handles.append(Line2D([], [], color="0.3", ls=":", lw=1.0, label="mean-field c-map"))
-        outside_legend(fig, handles, "scheme")
-        fig.supxlabel("layer")
-        fig.supylabel("cosine of the input pair's pre-activations")
-        fig.suptitle(f"Correlation map at width {w}, depth {depth}; band: min–max over seeds")
-    return fig

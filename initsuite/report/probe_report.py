@@ -158,18 +158,7 @@ def probe_std(frame: pd.DataFrame) -> Figure:
         for ax, (col, kind_col, label) in zip(axes, panels, strict=True):
             for call in drawn:
                 ax.axvspan(call - 0.5, call + 0.5, color="0.92", lw=0, zorder=0)
-            plotted = False
-            for scheme in schemes:
-                d = frame[frame["scheme"] == scheme].sort_values("call")
-                values = d[col].astype(float)
-                ok = d[np.isfinite(values) & (values > 0)]
-                c = colors[scheme]
-                if len(ok):
-                    ax.plot(ok["call"], ok[col], color=c, dashes=dashes[scheme], lw=1.4,
-                            marker="o", ms=2.5)  # fmt: skip
-                    plotted = True
-                for call in d.loc[d[kind_col].notna(), "call"]:
-                    ax.axvline(int(call), color=c, ls=":", lw=1.2)
+            plotted = _draw_calls(ax, frame, col, kind_col, colors, dashes)
             ax.set_ylabel(label)
             ax.set_xlim(0.5, last + 0.5)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -186,6 +175,25 @@ def probe_std(frame: pd.DataFrame) -> Figure:
         outside_legend(fig, handles, "scheme")
         fig.suptitle("Std of each module's output, in execution order")
     return fig
+
+
+def _draw_calls(ax: Any, frame: pd.DataFrame, col: str, kind_col: str, colors: dict[str, Any],
+                dashes: dict[str, Any]) -> bool:  # fmt: skip
+    """One panel's line per scheme of ``col`` by call (positive finite values only), and a
+    dotted line at each call ``kind_col`` marks; whether any line was drawn."""
+    plotted = False
+    for scheme in schemes_in_order(frame):
+        d = frame[frame["scheme"] == scheme].sort_values("call")
+        values = d[col].astype(float)
+        ok = d[np.isfinite(values) & (values > 0)]
+        c = colors[scheme]
+        if len(ok):
+            ax.plot(ok["call"], ok[col], color=c, dashes=dashes[scheme], lw=1.4, marker="o",
+                    ms=2.5)  # fmt: skip
+            plotted = True
+        for call in d.loc[d[kind_col].notna(), "call"]:
+            ax.axvline(int(call), color=c, ls=":", lw=1.2)
+    return plotted
 
 
 # --- report ----------------------------------------------------------------------------------

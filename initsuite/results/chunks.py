@@ -42,9 +42,9 @@ from initsuite.results.outputs import CHUNKS, SWEEP_TABLES, THEORY_DIR, THEORY_T
 from initsuite.results.store import META, first_line, fsync_dir, publish_mode
 
 __all__ = [
-    "CHUNKS", "MANIFEST", "TABLES", "THEORY_CHUNK", "THEORY_DIR", "Layout", "cell_key", "check_meta",
-    "check_total", "chunk_name", "has_chunks", "has_timing", "layout", "read", "stored_keys",
-    "theory_stored", "write_chunk",
+    "CHUNKS", "MANIFEST", "TABLES", "THEORY_CHUNK", "THEORY_DIR", "Layout", "cell_key",
+    "check_meta", "check_total", "chunk_name", "has_chunks", "has_timing", "layout", "read",
+    "stored_keys", "theory_stored", "write_chunk",
 ]  # fmt: skip
 
 MANIFEST = "manifest.json"
