@@ -74,7 +74,7 @@ _OTHER_KINDS = {
     "tutorial": "a tutorial reproduction directory (initsuite reproduce tutorial): include it "
     "in a sweep's report with `initsuite report SWEEP --tutorial DIR`",
     "probe": "a probe directory: `initsuite probe` writes its report.md itself (again from "
-    "Python: initsuite.report.probe.write_probe_report(DIR))",
+    "Python: initsuite.report.probe_report.write_probe_report(DIR))",
 }
 
 

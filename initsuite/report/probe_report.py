@@ -1,6 +1,6 @@
 """The report of ``initsuite probe``: a figure, a summary per scheme and report.md.
 
-    >>> from initsuite.report.probe import write_probe_report
+    >>> from initsuite.report.probe_report import write_probe_report
     >>> write_probe_report("results/probe-resnet")  # doctest: +SKIP
     PosixPath('results/probe-resnet/report.md')
 

@@ -50,7 +50,7 @@ def prepare(
     Args:
         out: the results directory.
         cfg: the sweep.
-        fp: its :func:`~initsuite.studies.sweep.runner.fingerprint`.
+        fp: its :func:`~initsuite.studies.sweep.cells.fingerprint`.
         resume: continue the sweep stored in ``out``.
         command: the command line that runs it, recorded in meta.json (None: not recorded).
     """

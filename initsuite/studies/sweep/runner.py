@@ -2,40 +2,38 @@
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import json
 import logging
-import math
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
-import torch
-
 from initsuite import activations as _activations
-from initsuite.activations import Activation
-from initsuite.core.devices import DTYPES
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError
-from initsuite.engine.archs import parse_arch
-from initsuite.engine.mlp import LayerStats, Member, Stream, derive_cells, run_stream
-from initsuite.engine.nets import run_arch_stream
 from initsuite.engine.timing import time_layer
 from initsuite.results import chunks, store
 from initsuite.results import columns as C
-from initsuite.results.chunks import cell_key, chunk_name
-from initsuite.results.sweep import SweepResult, sort_tables
-from initsuite.schemes import Scheme
+from initsuite.results.chunks import chunk_name
+from initsuite.results.sweep import SweepResult
 from initsuite.studies.sweep import budget, directory
+from initsuite.studies.sweep.cells import (
+    GroupKey,
+    Predictions,
+    Rows,
+    compute,
+    fingerprint,
+    frames,
+    group_cell_keys,
+    groups,
+    highest_precision,
+)
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.studies.sweep.theory import theory_tables
-from initsuite.theory.meanfield import CellTheory, cell_theory, grad_theory, weight_prior
 
-__all__ = ["fingerprint", "groups", "run", "run_group", "sweep"]
+__all__ = ["run", "run_group", "sweep"]
 
 log = logging.getLogger("initsuite")
 
@@ -141,321 +139,6 @@ def sweep(
                allow_large=allow_large)  # fmt: skip
 
 
-@contextlib.contextmanager
-def _highest_precision() -> Iterator[None]:
-    # TF32 products change measured stds on GPUs; statistics runs want full float32.
-    previous = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(previous)
-
-
-@dataclass
-class _Plan:
-    """A stream and, for each of its cells, the member whose run the cell reads."""
-
-    stream: Stream
-    cells: list[tuple[Scheme, Activation, int]] = field(default_factory=list)
-    error: str | None = None
-
-
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
-
-
-def _plans(cfg: SweepConfig) -> Iterator[_Plan]:
-    """Every stream of the grid, one (arch, device, dtype, width, seed) at a time."""
-    acts = [_activations.get(a) for a in cfg.activations]
-    for arch in cfg.archs:
-        mlp = arch == "mlp"
-        for device in cfg.devices:
-            for dtype in cfg.dtypes:
-                # Half precision rounds a scaled base draw visibly differently (engine
-                # docstring); conv and residual nets draw every scheme on its own.
-                share = cfg.shared and dtype in ("float32", "float64") and mlp
-                for width in cfg.widths:
-                    for seed in cfg.seeds:
-                        common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch,
-                                      seed=seed, device=device, dtype=dtype, bias=cfg.bias,
-                                      pair_cosine=cfg.pair_cosine if mlp else None,
-                                      arch=arch)  # fmt: skip
-                        yield from _streams(cfg._scheme_objs, acts, share, common)
-
-
-# The engine's transform of each shared base (engine.Member), in stacking order.
-_TRANSFORMS = {
-    "normal": "plain",
-    "uniform": "plain",
-    "orthogonal": "qr",
-    "householder": "householder",
-}
-_TRANSFORM_ORDER = {"plain": 0, "qr": 1, "householder": 2}
-
-
-def _streams(
-    scheme_objs: Iterable[Scheme], acts: list[Activation], share: bool, common: dict[str, Any]
-) -> Iterator[_Plan]:
-    """The streams of one (device, dtype, width, seed): one per shared base draw, one per
-    scheme (and resolved parameters) that draws on its own. Identical members (e.g.
-    xavier_normal and lecun_normal on a square layer) run once; members are ordered by
-    transform and activation so that each is one contiguous block of the stack."""
-    order = {a.spec: i for i, a in enumerate(acts)}
-    shape = (common["width"], common["width"])
-    bases: dict[str, dict[tuple[Any, ...], Member]] = {}
-    base_cells: dict[str, list[tuple[Scheme, Activation, tuple[Any, ...]]]] = {}
-    own: dict[tuple[Any, ...], list[tuple[Scheme, Activation]]] = {}  # (spec, params, split)
-    failed: list[tuple[Scheme, Activation, str]] = []
-    for scheme in scheme_objs:
-        for act in acts:
-            params = tuple(sorted(scheme.resolve(act).items()))
-            try:
-                draw = scheme.shared_draw(shape, dict(params)) if share else None
-            except Exception as exc:  # a plugin's shared() that fails
-                failed.append((scheme, act, _error(exc)))
-                continue
-            if draw is None:
-                # a data-dependent scheme's weights depend on the activations below it
-                split = act.spec if "data" in scheme.info.uses else None
-                own.setdefault((scheme.spec, params, split), []).append((scheme, act))
-                continue
-            base = "uniform" if draw.base == "uniform" else "normal"
-            transform = _TRANSFORMS[draw.base]
-            key = (transform, draw.scale, draw.shift, act.spec)
-            member = Member(scheme, params, act, draw.scale, draw.shift, transform)
-            bases.setdefault(base, {}).setdefault(key, member)
-            base_cells.setdefault(base, []).append((scheme, act, key))
-    for base, members in bases.items():
-        first = {k: i for i, k in enumerate(members)}
-        keys = sorted(members, key=lambda k: (_TRANSFORM_ORDER[k[0]], order[k[3]], first[k]))
-        index = {k: i for i, k in enumerate(keys)}
-        stream = Stream(base, tuple(members[k] for k in keys), **common)
-        yield _Plan(stream, [(s, a, index[k]) for s, a, k in base_cells[base]])
-    for (_, params, _), pairs in own.items():
-        members_own = tuple(Member(pairs[0][0], params, a) for _, a in pairs)
-        stream = Stream(None, members_own, **common)
-        yield _Plan(stream, [(s, a, i) for i, (s, a) in enumerate(pairs)])
-    for scheme, act, err in failed:
-        stream = Stream(None, (Member(scheme, (), act),), **common)
-        yield _Plan(stream, [(scheme, act, 0)], error=err)
-
-
-class _Theory:
-    """Mean-field predictions per (scheme, activation, width, dtype), each computed once."""
-
-    def __init__(self, cfg: SweepConfig) -> None:
-        self.cfg = cfg
-        self.depth = max(cfg.depths)
-        self.cache: dict[tuple[str, str, int, str], CellTheory | None] = {}
-
-    def __call__(
-        self, scheme: Scheme, act: Activation, width: int, dtype: str
-    ) -> CellTheory | None:
-        key = (scheme.spec, act.spec, width, dtype)
-        if key not in self.cache:
-            self.cache[key] = self._predict(scheme, act, width, dtype)
-        return self.cache[key]
-
-    def _predict(
-        self, scheme: Scheme, act: Activation, width: int, dtype: str
-    ) -> CellTheory | None:
-        try:
-            prior = weight_prior(scheme, scheme.resolve(act), width, self.cfg.bias)
-        except Exception:  # a scheme whose metadata fails has error rows already
-            return None
-        if prior is None:
-            return None
-        finfo = torch.finfo(DTYPES[dtype])
-        return cell_theory(act, *prior, self.depth, self.cfg.batch * width, finfo.max,
-                           finfo.tiny, pair_cosine=self.cfg.pair_cosine)  # fmt: skip
-
-
-def _theory_cell(theory: CellTheory | None, depth: int, n: int) -> dict[str, Any]:
-    """The theory columns of a cell of ``depth`` whose run computed ``n`` layers."""
-    div = theory.divergence_layer if theory else None
-    within = div is not None and div <= depth
-    final = theory.std[n - 1] if theory and n > 0 else math.nan
-    growth = final ** (1.0 / n) if n > 0 and math.isfinite(final) and final >= 0 else math.nan
-    return {
-        "theory_final_std": final,
-        "theory_divergence_layer": div if within else None,
-        "theory_divergence_kind": theory.divergence_kind if theory and within else None,
-        "theory_growth_per_layer": growth,
-        "theory_chi1": theory.chi1[n - 1] if theory and theory.chi1 and n > 0 else math.nan,
-    }
-
-
-@dataclass
-class _Grads:
-    cell: dict[str, Any]
-    layers: dict[str, list[float]]
-
-
-_GRAD_LAYERS = ("grad_std", "weight_grad_norm", "theory_grad_std", "theory_weight_grad_norm")
-
-
-def _grad_columns(
-    st: LayerStats, theory: CellTheory | None, depth: int, n: int, stream: Stream
-) -> _Grads:
-    """The backward columns of a cell of ``depth`` (n layers computed); NaN/null where the
-    cell had no backward pass (not asked for, or the forward pass diverged)."""
-    gs = st.grads.get(depth)
-    if gs is None:
-        return _Grads({}, {c: [math.nan] * n for c in _GRAD_LAYERS})
-    gt = grad_theory(theory, depth, stream.batch, stream.width) if theory else None
-    norms = [v for v in gs.weight_grad_norm if math.isfinite(v)]
-    ratio = max(norms) / min(norms) if norms and min(norms) > 0 else math.nan
-    if gs.divergence_layer is not None:
-        ratio = math.inf  # the layers below it get no usable gradient at all
-    nan = [math.nan] * depth
-    return _Grads(
-        {
-            "input_grad_std": gs.input_grad_std,
-            "theory_input_grad_std": gt.input_grad_std if gt else math.nan,
-            "weight_grad_ratio": ratio,
-            "grad_divergence_layer": gs.divergence_layer,
-            "grad_divergence_kind": gs.divergence_kind,
-        },
-        {
-            "grad_std": gs.grad_std,
-            "weight_grad_norm": gs.weight_grad_norm,
-            "theory_grad_std": gt.grad_std if gt else nan,
-            "theory_weight_grad_norm": gt.weight_grad_norm if gt else nan,
-        },
-    )
-
-
-def _jacobian(
-    cfg: SweepConfig, scheme: Scheme, act: Activation, stream: Stream
-) -> dict[int, dict[str, Any]]:
-    """The ``jac_*`` columns of a cell at each of its depths (one pass, the cell's own draws)."""
-    from initsuite.engine.jacobian import jacobian_summaries
-
-    try:
-        sums = jacobian_summaries(scheme.spec, act.spec, sorted(cfg.depths), stream.width,
-                                  stream.seed, stream.batch, stream.dtype, stream.device,
-                                  bias=cfg.bias)  # fmt: skip
-    except Exception:  # a failed spectrum leaves NaN, like a failed cell
-        return {}
-    return {d: {f"jac_{k}": v for k, v in s.items()} for d, s in sums.items()}
-
-
-@dataclass
-class _Rows:
-    """The table rows of a group of streams."""
-
-    cells: list[dict[str, Any]] = field(default_factory=list)
-    layers: dict[str, list[Any]] = field(default_factory=lambda: {c: [] for c in C.LAYERS})
-    n_layers: int = 0
-
-
-GroupKey = tuple[str, str, str, int, int]  # (arch, device, dtype, width, seed)
-
-
-def _group_of(stream: Stream) -> GroupKey:
-    return (stream.arch, stream.device, stream.dtype, stream.width, stream.seed)
-
-
-def groups(cfg: SweepConfig) -> Iterator[tuple[GroupKey, list[_Plan]]]:
-    """The streams of the grid by (arch, device, dtype, width, seed): the unit of work that
-    keeps the engine's sharing (common random numbers, depth prefixes), and of storage."""
-    for key, plans in itertools.groupby(_plans(cfg), key=lambda p: _group_of(p.stream)):
-        yield key, list(plans)
-
-
-def fingerprint(cfg: SweepConfig) -> str:
-    """The settings and versions every cell's numbers depend on, beside its key columns."""
-    from initsuite.core.version import __version__
-
-    return json.dumps({
-        "initsuite": __version__, "torch": torch.__version__, "bias": cfg.bias,
-        "explode_at": cfg.explode_at, "vanish_at": cfg.vanish_at, "shared": cfg.shared,
-        "pair_cosine": cfg.pair_cosine, "jacobian": cfg.jacobian, "backward": cfg.backward,
-    }, sort_keys=True)  # fmt: skip
-
-
-def group_cell_keys(cfg: SweepConfig, key: GroupKey, fp: str) -> list[str]:
-    """The ``cell_key`` of every cell of one group, without computing it."""
-    arch, device, dtype, width, seed = key
-    return [
-        cell_key({"arch": arch, "scheme": s, "activation": a, "depth": d, "width": width,
-                  "batch": cfg.batch, "seed": seed, "device": device, "dtype": dtype}, fp)
-        for s in cfg.schemes for a in cfg.activations for d in cfg.depths
-    ]  # fmt: skip
-
-
-def _compute(cfg: SweepConfig, plans: list[_Plan], predict: _Theory, fp: str) -> _Rows:
-    """Run a group's streams; its rows (each cell with its ``cell_key``)."""
-    out = _Rows()
-    cells, layers = out.cells, out.layers
-    depths = sorted(cfg.depths)
-    for plan in plans:
-        stream = plan.stream
-        mlp = stream.arch == "mlp"
-        by_depth: dict[int, list[LayerStats]] = {}
-        if plan.error is None:
-            try:
-                if mlp:
-                    stats = run_stream(stream, cfg.explode_at, cfg.vanish_at,
-                                       backward=depths if cfg.backward else ())  # fmt: skip
-                    by_depth = dict.fromkeys(depths, stats)
-                else:
-                    by_depth = run_arch_stream(stream, parse_arch(stream.arch), depths,
-                                               cfg.explode_at, cfg.vanish_at)  # fmt: skip
-            except Exception as exc:  # a failed stream becomes rows with its error
-                plan.error = _error(exc)
-        if plan.error is not None:
-            failed = [LayerStats(math.nan, [], [], error=plan.error) for _ in stream.members]
-            by_depth = dict.fromkeys(depths, failed)
-        for scheme, act, i in plan.cells:
-            key = {
-                "arch": stream.arch, "scheme": scheme.spec, "activation": act.spec,
-                "width": stream.width, "batch": stream.batch, "seed": stream.seed,
-                "device": stream.device, "dtype": stream.dtype,
-            }  # fmt: skip
-            # mean field is the MLP's (conv and residual nets: not predicted)
-            theory = predict(scheme, act, stream.width, stream.dtype) if mlp else None
-            st = by_depth[depths[-1]][i]
-            jac = _jacobian(cfg, scheme, act, stream) if cfg.jacobian and not st.error else {}
-            for depth in depths:
-                st = by_depth[depth][i]
-                (cell,) = derive_cells(st, [depth])
-                n = min(cell["depth"], len(st.std))
-                # no spectrum past a divergence: the cell stopped there
-                spectrum = {} if cell["divergence_layer"] is not None else jac
-                grads = _grad_columns(st, theory, cell["depth"], n, stream)
-                ck = cell_key({**key, "depth": depth}, fp)
-                cells.append({**key, "bias": cfg.bias, **cell,
-                              **_theory_cell(theory, cell["depth"], n),
-                              **spectrum.get(cell["depth"], {}), **grads.cell,
-                              "cell_key": ck})  # fmt: skip
-                for col in C.CELL_KEYS:
-                    layers[col].extend([cell["depth"] if col == "depth" else key[col]] * n)
-                layers["layer"].extend(range(1, n + 1))
-                layers["std"].extend(st.std[:n])
-                layers["mean"].extend(st.mean[:n])
-                layers["theory_std"].extend(theory.std[:n] if theory else [math.nan] * n)
-                layers["cosine"].extend(st.cosine[:n] if st.cosine else [math.nan] * n)
-                layers["theory_cosine"].extend(
-                    theory.cosine[:n] if theory and theory.cosine else [math.nan] * n
-                )
-                for col, values in grads.layers.items():
-                    layers[col].extend(values[:n])
-                out.n_layers += n
-    return out
-
-
-def _frames(rows: list[_Rows]) -> tuple[Any, Any]:
-    """Cells and layers tables of some groups' rows, sorted by the cell's key."""
-    import pandas as pd
-
-    cells = C.frame(C.CELLS, [c for r in rows for c in r.cells])
-    layers = C.coerce(pd.DataFrame({c: [v for r in rows for v in r.layers[c]]
-                                    for c in C.LAYERS}), C.LAYERS)  # fmt: skip
-    return sort_tables(cells, layers)
-
-
 def run_group(cfg: SweepConfig, key: GroupKey, out: str | None = None) -> int:
     """Compute one group of ``cfg`` and, with ``out``, store it as a chunk there; the number
     of cells it holds. What distributed workers run (they rebuild ``cfg`` from its dict)."""
@@ -463,18 +146,18 @@ def run_group(cfg: SweepConfig, key: GroupKey, out: str | None = None) -> int:
     plans = next((p for k, p in groups(cfg) if k == key), None)
     if plans is None:
         raise ValueError(f"group {key!r} is not part of this sweep")
-    with _highest_precision():
-        rows = _compute(cfg, plans, _Theory(cfg), fp)
+    with highest_precision():
+        rows = compute(cfg, plans, Predictions(cfg), fp)
     if out is not None:
         _store(out, rows)
     return len(rows.cells)
 
 
-def _store(out: str | os.PathLike[str], rows: _Rows, have: set[str] | None = None) -> None:
+def _store(out: str | os.PathLike[str], rows: Rows, have: set[str] | None = None) -> None:
     """Store a group's cells as a chunk, leaving out the cells in ``have`` (default: read
     from ``out``): a resumed sweep whose grid grew recomputes whole groups, and the cells
     stored before keep their first rows."""
-    cells, layers = _frames([rows])
+    cells, layers = frames([rows])
     if have is None:
         have = chunks.stored_keys(out)
     if have:
@@ -561,12 +244,12 @@ def _in_memory(cfg: SweepConfig, show: bool, command: str | None) -> SweepResult
     theory = theory_tables(cfg)
     fp = fingerprint(cfg)
     started = time.perf_counter()
-    with _highest_precision(), _bar(cfg, show) as bar:
+    with highest_precision(), _bar(cfg, show) as bar:
         rows, n_layers = _execute(cfg, fp, _group_keys(cfg), None, set(), bar)
         sweep_s = time.perf_counter() - started
         timing = _timing(cfg) if cfg.timing and "mlp" in cfg.archs else []
     meta = _final_meta(cfg, fp, started, sweep_s, 0, n_layers, command)
-    cells, layers = _frames(rows)
+    cells, layers = frames(rows)
     return SweepResult(cells, layers, C.frame(C.TIMING, timing), meta, **theory)
 
 
@@ -577,7 +260,7 @@ def _stored(cfg: SweepConfig, out: str | os.PathLike[str], resume: bool, executo
     fp = fingerprint(cfg)
     stored = directory.prepare(out, cfg, fp, resume, command)
     started = time.perf_counter()
-    with _highest_precision(), _bar(cfg, show) as bar:
+    with highest_precision(), _bar(cfg, show) as bar:
         todo, skipped = _skip(cfg, fp, stored, bar)
         if skipped:
             log.info("resume: %d cells already stored in %s", skipped, out)
@@ -608,17 +291,17 @@ def _skip(cfg: SweepConfig, fp: str, stored: set[str], bar: Any) -> tuple[list[G
 
 
 def _execute(cfg: SweepConfig, fp: str, todo: list[GroupKey], out: str | os.PathLike[str] | None,
-             stored: set[str], bar: Any) -> tuple[list[_Rows], int]:  # fmt: skip
+             stored: set[str], bar: Any) -> tuple[list[Rows], int]:  # fmt: skip
     """Compute the groups ``todo`` in process: stored in ``out`` (their rows not kept), or
     kept in memory without it; the rows kept and the number of layers computed."""
-    predict = _Theory(cfg)
+    predict = Predictions(cfg)
     wanted = set(todo)
-    rows: list[_Rows] = []
+    rows: list[Rows] = []
     n_layers = 0
     for key, plans in groups(cfg):
         if key not in wanted:
             continue
-        group = _compute(cfg, plans, predict, fp)
+        group = compute(cfg, plans, predict, fp)
         n_layers += group.n_layers
         if out is not None:
             _store(out, group, stored)
