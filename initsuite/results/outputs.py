@@ -53,8 +53,8 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
 }
 
 # every figure a report draws (initsuite.report: the sweep's, the tutorial's and the training's
-# figures, and initsuite.report.probe's); a figures/ directory holding another was not written
-# by initsuite
+# figures, initsuite.report.probe_report's and the isometry study's); a figures/ directory
+# holding another was not written by initsuite
 FIGURES = frozenset({
     "std_vs_layer", "grad_std_vs_layer", "weight_grad_vs_layer", "divergence_heatmap",
     "final_std_distribution", "init_time_vs_width", "cosine_vs_layer", "phase_diagram",
