@@ -87,6 +87,9 @@ bench: $(STAMP)
 		--depths 4,16,64 --widths 256 --seeds 3 --jacobian --backward --no-timing \
 		--out $(RUN)/dynamics --quiet
 	$(BIN)/initsuite report $(RUN)/dynamics
+	@echo "== isometry study (Jacobian spectra, orthogonal vs Gaussian) -> $(RUN)/isometry"
+	$(BIN)/initsuite reproduce isometry --out $(RUN)/isometry --quiet
+	$(BIN)/initsuite report $(RUN)/isometry
 	@echo "== architectures study (conv and residual nets) -> $(RUN)/archs"
 	$(BIN)/initsuite sweep --schemes $(ARCH_SCHEMES) --activations relu,tanh --depths 10,50 \
 		--widths 64 --seeds 2 --arch $(ARCH_ARCHS) --no-timing --out $(RUN)/archs --quiet

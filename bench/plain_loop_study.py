@@ -1,4 +1,4 @@
-"""The default study's grid, the plain way against ``initsuite.studies.sweep.runner``: one long measurement.
+"""The default study's grid, the plain way against ``initsuite.sweep``: one long measurement.
 
     .venv/bin/python bench/plain_loop_study.py [--seeds 1] [--widths 64,128,256,512,1024]
 

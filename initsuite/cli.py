@@ -334,9 +334,10 @@ def _add_compare(add_parser: AddParser) -> None:
 
 def _add_reproduce(add_parser: AddParser) -> None:
     t = add_parser("reproduce", help="reproduce a classic study")
-    t.add_argument("study", choices=["tutorial"], help="which study")
+    t.add_argument("study", choices=["tutorial", "isometry"], help="which study")
     t.add_argument("--out", required=True, help="results directory (must not hold results)")
-    t.add_argument("--seeds", type=int, default=10)
+    t.add_argument("--seeds", type=int, default=None,
+                   help="number of seeds (tutorial: 10, isometry: 2)")  # fmt: skip
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(run=_cmd_reproduce)
@@ -427,9 +428,9 @@ def _cmd_phase(args: argparse.Namespace) -> None:
         crit = phase.critical_sigma_w2(act, 1.0 / (3 * width) if args.bias else 0.0)
         print(f"\ncritical σ_w² (χ₁ = 1) for {act.spec} at this σ_b²: {crit:.4g}")
     if args.out:
-        from initsuite.report.figures import phase_diagram, save_figure
+        from initsuite.report import plot_phase_diagram, save_figure
 
-        save_figure(phase_diagram(phase.phase_diagram(act), points), args.out)
+        save_figure(plot_phase_diagram(phase.phase_diagram(act), points), args.out)
         if not args.json:
             print(f"wrote {args.out}")
 
@@ -463,25 +464,19 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
                        "append" if args.resume else "new")  # fmt: skip
     command = " ".join(["initsuite", *sys.argv[1:]])
     progress = False if args.quiet else None
-    if args.overwrite:  # computed whole, then swapped in atomically: the old results survive
-        result = run(cfg, progress=progress, allow_large=args.allow_large)
-        result.meta["command"] = command
-        path = result.save(args.out, overwrite=True)
-    else:
-        executor = None
-        if args.executor == "dask":
-            from initsuite.studies.sweep.executors import DaskExecutor
+    executor = None
+    if args.executor == "dask":
+        from initsuite.studies.sweep.executors import DaskExecutor
 
-            executor = DaskExecutor(args.scheduler)
-        try:
-            result = run(cfg, progress=progress, out=args.out, resume=args.resume,
-                         executor=executor, allow_large=args.allow_large)  # fmt: skip
-        finally:
-            if executor is not None:
-                executor.close()
-        path = Path(args.out)
-        meta = {**result.meta, "command": command}
-        store.atomic_write_text(path / store.META, json.dumps(meta, indent=2, default=str) + "\n")
+        executor = DaskExecutor(args.scheduler)
+    try:
+        result = run(cfg, progress=progress, out=args.out, resume=args.resume,
+                     overwrite=args.overwrite, executor=executor,
+                     allow_large=args.allow_large, command=command)  # fmt: skip
+    finally:
+        if executor is not None:
+            executor.close()
+    path = Path(args.out)
     if not args.quiet:
         _print_table(result.summary(), as_json=False)
         print(f"\nwrote {len(result.cells)} cells, {len(result.layers)} layer rows to {path}")
@@ -593,10 +588,19 @@ def _cmd_probe(args: argparse.Namespace) -> None:
 
 def _cmd_reproduce(args: argparse.Namespace) -> None:
     from initsuite.results import store
+    from initsuite.studies.isometry import isometry_study
     from initsuite.studies.tutorial import reproduce
 
     store.check_output(args.out, "replace" if args.overwrite else "new")
-    result = reproduce(seeds=args.seeds, progress=False if args.quiet else None)
+    seeds = {} if args.seeds is None else {"seeds": args.seeds}
+    if args.study == "isometry":
+        study = isometry_study(**seeds)
+        study.meta["command"] = " ".join(["initsuite", *sys.argv[1:]])
+        path = study.save(args.out, overwrite=args.overwrite)
+        if not args.quiet:
+            print(f"wrote {len(study.spectra)} singular values to {path}")
+        return
+    result = reproduce(**seeds, progress=False if args.quiet else None)
     result.meta["command"] = " ".join(["initsuite", *sys.argv[1:]])
     path = result.save(args.out, overwrite=args.overwrite)
     if not args.quiet:

@@ -24,7 +24,7 @@ from initsuite.engine.mlp import readout, run_stream
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.theory.meanfield import CellTheory, grad_theory
 
-sweep_module = importlib.import_module("initsuite.studies.sweep.runner")
+sweep_module = importlib.import_module("initsuite.studies.sweep.cells")
 
 
 def reference_grads(
@@ -83,7 +83,7 @@ def test_engine_backward_matches_autograd(bias: bool) -> None:
     cfg = SweepConfig.build(SCHEMES, ["tanh", "relu", "gelu"], depths, 24, batch=4, seeds=[3],
                             dtypes=["float64"], bias="torch_default" if bias else None)  # fmt: skip
     checked = 0
-    for plan in sweep_module._plans(cfg):
+    for plan in sweep_module.plans(cfg):
         res = run_stream(plan.stream, backward=depths)
         for scheme, act, i in plan.cells:
             for d in depths:
@@ -102,7 +102,7 @@ def test_engine_backward_float32_matches_autograd() -> None:
     rounding: 1e-4 relative over 30 layers."""
     cfg = SweepConfig.build(["kaiming_normal", "orthogonal", "xavier_uniform"], ["tanh", "relu"],
                             [30], 64, batch=8, seeds=[0])  # fmt: skip
-    for plan in sweep_module._plans(cfg):
+    for plan in sweep_module.plans(cfg):
         res = run_stream(plan.stream, backward=[30])
         for scheme, act, i in plan.cells:
             g, n, _ = reference_grads(scheme.spec, act.spec, 30, 64, 8, 0, torch.float32)
@@ -114,7 +114,7 @@ def test_windowed_reads_give_the_same_gradients() -> None:
     """The GPU path reads the backward statistics once per segment (check_every > 1): same
     numbers, same backward divergence as reading every layer."""
     cfg = SweepConfig.build(["normal", "kaiming_normal"], ["tanh"], [10, 40], 64, seeds=[1])
-    for plan in sweep_module._plans(cfg):
+    for plan in sweep_module.plans(cfg):
         a = run_stream(plan.stream, check_every=1, backward=[10, 40])
         b = run_stream(plan.stream, check_every=8, backward=[10, 40])
         for x, y in zip(a, b, strict=True):

@@ -30,8 +30,8 @@ from initsuite import activations, schemes
 from initsuite.engine.mlp import classify, layer_stats
 from initsuite.schemes import registry
 
-# The engine module itself (``initsuite.studies.sweep.runner`` the attribute is the function, not the module).
-sweep_module = importlib.import_module("initsuite.studies.sweep.runner")
+# The module that runs a sweep's streams through the engine.
+sweep_module = importlib.import_module("initsuite.studies.sweep.cells")
 
 DTYPES = {
     "float64": torch.float64,

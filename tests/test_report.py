@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import struct
@@ -106,7 +107,7 @@ def test_report_references_every_figure_and_each_is_a_real_png(run_dir: Path, re
     pngs = sorted((run_dir / "figures").glob("*.png"))
     assert {p.stem for p in pngs} == {
         "std_vs_layer", "divergence_heatmap", "final_std_distribution", "init_time_vs_width",
-        "cosine_vs_layer", "phase_diagram", "jacobian_spectra",
+        "cosine_vs_layer", "phase_diagram",
     }  # fmt: skip
     referenced = set(re.findall(r"\]\((figures/[\w.-]+\.png)\)", text))
     assert referenced == {f"figures/{p.name}" for p in pngs}
@@ -287,13 +288,57 @@ def test_report_says_how_weights_were_drawn() -> None:
     assert "Cells in float16 drew every scheme on its own." in render(half)
 
 
-def test_every_report_has_the_isometry_figure(tmp_path: Path) -> None:
-    from initsuite.report import write_report
+def test_a_sweep_report_runs_no_study_of_its_own(run_dir: Path, report: Path) -> None:
+    """The isometry study is a directory of its own now: a sweep's report neither runs it nor
+    draws its figure."""
+    assert "jacobian_spectra" not in report.read_text()
+    assert not (run_dir / "figures" / "jacobian_spectra.png").exists()
 
-    run = initsuite.sweep("kaiming_normal", "relu", 3, 16, timing=False).save(tmp_path / "a")
+
+def test_the_isometry_study_is_reported_from_its_directory(tmp_path: Path) -> None:
+    from initsuite.report.isometry import spectra_table
+    from initsuite.results.isometry import IsometryResult
+    from initsuite.studies.isometry import isometry_study
+
+    study = isometry_study(["orthogonal", "xavier_normal"], ["linear", "relu"], (2, 6), 24, 2)
+    run = study.save(tmp_path / "iso")
+    back = IsometryResult.load(run)
+    pd.testing.assert_frame_equal(back.spectra, study.spectra, check_exact=True)
+    assert len(back.spectra) == 2 * 2 * 2 * 2 * 24  # schemes × acts × depths × seeds × width
+    assert back.meta["kind"] == "isometry" and back.meta["config"]["depths"] == [2, 6]
     text = write_report(run).read_text()
-    assert "figures/jacobian_spectra.png" in text and "Dynamical isometry" in text
-    assert (run / "figures" / "jacobian_spectra.png").read_bytes()[:4] == b"\x89PNG"
+    assert text.startswith("# initsuite isometry report: iso")
+    assert "](figures/jacobian_spectra.png)" in text and "at depths 2 and 6" in text
+    assert _png_size(run / "figures" / "jacobian_spectra.png")[0] > 400
+    table = spectra_table(back.spectra).set_index(["scheme", "activation", "depth"])
+    # orthogonal linear nets are exactly isometric: every singular value 1
+    assert table.loc[("orthogonal", "linear", 6), "var σ²"] < 1e-20
+    assert table.loc[("orthogonal", "linear", 6), "mean σ²"] == pytest.approx(1.0)
+    # ReLU zeroes about half the directions at every layer
+    assert table.loc[("orthogonal", "relu", 6), "near zero"] > 0.5
+    assert table.loc[("xavier_normal", "linear", 6), "values"] == 2 * 24
+    with pytest.raises(InitsuiteError, match="isometry study: a tutorial, training"):
+        write_report(run, training_dir=run)
+
+
+def test_reproduce_isometry_writes_a_directory_that_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`initsuite reproduce isometry` (a small width stands in for 256 to keep this fast)."""
+    import functools
+
+    import initsuite.studies.isometry as iso
+    from initsuite.cli import main
+
+    monkeypatch.setattr(iso, "isometry_study", functools.partial(iso.isometry_study, width=12))
+    out = tmp_path / "iso"
+    assert main(["reproduce", "isometry", "--out", str(out), "--seeds", "1"]) == 0
+    assert f"wrote {2 * 3 * 2 * 12} singular values to {out}" in capsys.readouterr().out
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["kind"] == "isometry" and meta["config"]["seeds"] == [0]
+    assert meta["command"].startswith("initsuite ")
+    assert main(["report", str(out)]) == 0
+    assert (out / "figures" / "jacobian_spectra.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def test_backward_sweeps_get_gradient_figures_and_table(tmp_path: Path) -> None:
@@ -301,7 +346,7 @@ def test_backward_sweeps_get_gradient_figures_and_table(tmp_path: Path) -> None:
     cells' own (geometric mean of input_grad_std, median weight_grad_ratio); without it,
     neither (and the figures of an earlier backward report are removed)."""
     from initsuite.report import write_report
-    from initsuite.report.markdown import gradient_table
+    from initsuite.report.theory_sections import gradient_table
 
     kw = dict(activations=["relu", "tanh"], depths=[4, 12], widths=32, seeds=3, timing=False)
     res = initsuite.sweep(["kaiming_normal", "xavier_normal"], backward=True, **kw)
@@ -334,7 +379,7 @@ def test_backward_sweeps_get_gradient_figures_and_table(tmp_path: Path) -> None:
 def test_jacobian_sweeps_get_a_spectrum_table() -> None:
     """The report's Jacobian table is the cells' own jac_* columns (mean over seeds of the
     moments, median of σ_min and condition); orthogonal linear nets show var σ² ≈ 0."""
-    from initsuite.report.markdown import jacobian_table
+    from initsuite.report.theory_sections import jacobian_table
 
     res = initsuite.sweep(["orthogonal", "xavier_normal"], ["linear", "relu"], [3, 12], 32,
                           seeds=2, timing=False, jacobian=True)  # fmt: skip

@@ -4,11 +4,13 @@ the Dask executor. Each claim is checked against a clean run of the same grid.""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -215,3 +217,98 @@ def test_resume_and_executor_need_a_directory() -> None:
         initsuite.sweep("kaiming_normal", "relu", 3, 8, timing=False, resume=True)
     with pytest.raises(InitsuiteError, match="needs an output directory"):
         initsuite.sweep("kaiming_normal", "relu", 3, 8, timing=False, executor=object())
+
+
+# -- meta.json and the theory tables: written once per state change ----------------------------
+
+
+@pytest.fixture
+def meta_writes(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Every meta.json written (parsed), in order."""
+    from initsuite.results import store
+
+    written: list[dict] = []
+    real = store.atomic_write_text
+
+    def spy(path: Any, text: str) -> Any:
+        if Path(path).name == "meta.json":
+            written.append(json.loads(text))
+        return real(path, text)
+
+    monkeypatch.setattr(store, "atomic_write_text", spy)
+    return written
+
+
+def test_meta_json_is_written_once_per_state_change(
+    tmp_path: Path, meta_writes: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started (incomplete, naming its theory chunk) and finished: twice for a sweep, from the
+    CLI too (its command recorded in both); a resume of the same grid only finishes it."""
+    out = tmp_path / "run"
+    small = ["--schemes", "kaiming_normal", "--activations", "relu", "--depths", "3",
+             "--widths", "8", "--no-timing", "--quiet", "--out", str(out)]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["initsuite", "sweep", *small])  # the command recorded
+    assert main(["sweep", *small]) == 0
+    assert [m["complete"] for m in meta_writes] == [False, True]
+    started, finished = meta_writes
+    assert started["theory_chunk"] == finished["theory_chunk"]
+    assert started["command"] == finished["command"] == " ".join(["initsuite", "sweep", *small])
+    assert "environment" in finished and "environment" not in started
+    assert json.loads((out / "meta.json").read_text()) == finished
+    meta_writes.clear()
+    assert main(["sweep", *small, "--resume"]) == 0
+    assert [m["complete"] for m in meta_writes] == [True]
+
+
+def test_a_resume_that_grows_the_grid_stores_the_theory_of_the_new_grid(
+    tmp_path: Path, meta_writes: list[dict]
+) -> None:
+    """The phase points depend on the whole grid (its schemes, its largest width): a grown
+    grid gets a new theory chunk, named by a new meta.json before any of its cells run, and
+    the directory then reads as a fresh sweep of the grown grid would."""
+    out = tmp_path / "run"
+    small = {**GRID, "schemes": ["kaiming_normal"], "widths": [16], "seeds": 1}
+    grown = {**small, "schemes": ["kaiming_normal", "orthogonal"], "widths": [16, 32]}
+    first = initsuite.sweep(**small, out=out)
+    meta_writes.clear()
+    res = initsuite.sweep(**grown, out=out, resume=True)
+    fresh = initsuite.sweep(**grown)
+    for name in ("theory", "phase_points", "phase_grid"):
+        pd.testing.assert_frame_equal(getattr(res, name), getattr(fresh, name), check_exact=True)
+    assert [m["complete"] for m in meta_writes] == [False, True]
+    assert meta_writes[0]["theory_chunk"] != first.meta["theory_chunk"]
+    theory = sorted(p.name for p in (out / chunks.THEORY_DIR).iterdir())
+    assert theory == sorted([first.meta["theory_chunk"], res.meta["theory_chunk"]])
+    assert set(res.phase_points["width"]) == {32}
+
+
+def test_a_sweep_killed_before_its_theory_chunk_resumes(
+    clean, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between its first meta.json and its theory chunk: the directory reads as an
+    unfinished sweep without theory tables, and a resume stores them and every cell."""
+    out = tmp_path / "run"
+
+    class Killed(BaseException):
+        pass
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    with monkeypatch.context() as m:
+        m.setattr(chunks, "write_chunk", killed)
+        with pytest.raises(Killed):
+            initsuite.sweep(**GRID, out=out)
+    assert sorted(p.name for p in out.iterdir()) == ["meta.json"]
+    half = initsuite.SweepResult.load(out)
+    assert half.meta["complete"] is False and half.cells.empty and half.phase_grid.empty
+    res = initsuite.sweep(**GRID, out=out, resume=True)
+    assert_same_tables(res, clean)
+    pd.testing.assert_frame_equal(res.phase_points, clean.phase_points, check_exact=True)
+    # a finished sweep whose theory chunk went missing is damaged, and says so
+    (out / chunks.THEORY_DIR / res.meta["theory_chunk"] / "theory.parquet").unlink()
+    with pytest.raises(InitsuiteError, match="lacks"):
+        initsuite.SweepResult.load(out)
+    shutil.rmtree(out / chunks.THEORY_DIR / res.meta["theory_chunk"])
+    with pytest.raises(InitsuiteError, match=r"names the theory chunk .* a chunk is missing"):
+        initsuite.SweepResult.load(out)

@@ -1,5 +1,5 @@
-"""Tests of ``initsuite.studies.sweep.runner`` as a whole: table schemas, the grid, reproducibility, timing,
-metadata, and one named test per kind of bad input.
+"""Tests of ``initsuite.studies.sweep.runner`` as a whole: table schemas, the grid,
+reproducibility, timing, metadata, the theory tables, and one named test per kind of bad input.
 
 The numbers inside the cells are checked against a plain reference in ``test_engine.py``.
 """
@@ -20,9 +20,11 @@ import torch
 
 import initsuite
 from initsuite.core.errors import InitsuiteError
+from initsuite.results import columns as C
 from initsuite.studies.sweep.config import SweepConfig
 
 sweep_module = importlib.import_module("initsuite.studies.sweep.runner")
+cells_module = importlib.import_module("initsuite.studies.sweep.cells")
 
 # The schemas, as the project's spec declares them (a change here is a change of file format).
 CELLS_SCHEMA = {
@@ -227,7 +229,7 @@ def no_compute(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cell ran although the input was bad")
 
-    monkeypatch.setattr(sweep_module, "run_stream", fail)
+    monkeypatch.setattr(cells_module, "run_stream", fail)
     monkeypatch.setattr(sweep_module, "time_layer", fail)
     yield
 
@@ -326,3 +328,65 @@ def test_vanish_at_not_below_explode_at(no_compute: None) -> None:
     msg = _bad(explode_at=2.0, vanish_at=2.0)
     assert "vanish_at" in msg and "explode_at" in msg
     _bad(explode_at=2.0, vanish_at=3.0)
+
+
+# -- the theory tables, stored once from the configuration ------------------------------------
+
+
+def test_the_theory_tables_hold_what_the_report_draws(tmp_path) -> None:
+    """Per (arch, scheme, activation, depth, width): whether mean-field theory applies
+    (centred random schemes in an MLP) and σ_w², σ_b² there; the phase points and grid are
+    theory's own numbers, bit for bit; stored and in-memory sweeps hold the same tables."""
+    from initsuite.theory import phase
+    from initsuite.theory.meanfield import predicted_log_std_sd
+
+    kw: dict[str, Any] = dict(activations=["relu", "tanh"], depths=[2, 5], widths=[8, 16],
+                              arch=["mlp", "resmlp:scale=1"], bias=True, timing=False)  # fmt: skip
+    schemes = ["kaiming_normal", "uniform", "eye"]
+    res = initsuite.sweep(schemes, **kw)
+    th = res.theory
+    assert len(th) == 2 * 3 * 2 * 2 * 2 and not th.duplicated(list(C.THEORY_KEYS)).any()
+    applies = th[th["mean_field"]]
+    # uniform is U(0, 1) (not centred), eye deterministic, resmlp not an MLP: no mean field
+    assert set(applies["scheme"]) == {"kaiming_normal"} and set(applies["arch"]) == {"mlp"}
+    # He: gain √2, Var W = 2 / fan_in (to rounding); the bias U(±1/√fan_in)
+    assert applies["sigma_w2"].tolist() == pytest.approx([2.0] * len(applies), rel=1e-15)
+    assert applies["sigma_b2"].tolist() == pytest.approx((1 / (3 * applies["width"])).tolist())
+    assert th.loc[~th["mean_field"], ["sigma_w2", "sigma_b2"]].isna().all().all()
+    for row in th.itertuples(index=False):
+        want = predicted_log_std_sd(row.activation, row.depth, row.width)
+        assert row.predicted_log_std_sd == want or (
+            pd.isna(want) and pd.isna(row.predicted_log_std_sd)
+        )
+    # the theory columns of the cells are there exactly where the table says theory applies
+    cells = res.cells.merge(th, on=["arch", "scheme", "activation", "depth", "width"])
+    assert (cells["theory_final_std"].notna() == cells["mean_field"]).all()
+    for act in ("relu", "tanh"):
+        points = res.phase_points[res.phase_points["activation"] == act]
+        live = phase.scheme_points(act, schemes, 16, True)
+        assert points["scheme"].tolist() == live["scheme"].tolist() == ["kaiming_normal"]
+        assert (points["width"] == 16).all()
+        for c in ("sigma_w2", "sigma_b2", "q_star", "chi1", "depth_scale"):
+            assert points[c].tolist() == live[c].tolist(), c
+        grid = res.phase_grid[res.phase_grid["activation"] == act].reset_index(drop=True)
+        want = phase.phase_diagram(act)
+        for c in ("sigma_w2", "sigma_b2", "q_star", "chi1", "depth_scale"):
+            assert grid[c].tolist() == want[c].tolist(), c
+    stored = initsuite.sweep(schemes, **kw, out=tmp_path / "run")
+    for name in ("theory", "phase_points", "phase_grid"):
+        pd.testing.assert_frame_equal(getattr(stored, name), getattr(res, name), check_exact=True)
+        _assert_schema(
+            getattr(res, name), {c: t for c, t, _ in C.describe(getattr(C, name.upper()))}
+        )
+
+
+def test_a_sweep_without_an_mlp_has_no_phase_tables() -> None:
+    res = initsuite.sweep("kaiming_normal", "relu", 2, 8, arch="resmlp:scale=1", timing=False)
+    assert res.phase_points.empty and res.phase_grid.empty
+    assert len(res.theory) == 1 and not res.theory["mean_field"].any()
+
+
+def test_a_scheme_with_no_finite_variance_is_left_off_the_phase_diagram() -> None:
+    """N(0, 1e200): σ_w² overflows float64, so it has no phase (the report used to fail)."""
+    res = initsuite.sweep(["normal:std=1e200", "kaiming_normal"], "tanh", 2, 8, timing=False)
+    assert res.phase_points["scheme"].tolist() == ["kaiming_normal"]

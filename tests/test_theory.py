@@ -14,7 +14,7 @@ import torch
 import initsuite
 from initsuite import activations, schemes
 from initsuite.core.quadrature import gaussian_expectation
-from initsuite.theory import maps, tables
+from initsuite.theory import maps
 from initsuite.theory import meanfield as theory
 
 
@@ -206,31 +206,6 @@ def test_gains_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert {r["activation"] for r in rows} == set(activations.names())
 
 
-# -- finite width --------------------------------------------------------------------------------
-
-
-def test_relu_spread_over_seeds_matches_hanin_rolnick() -> None:
-    """He-initialised ReLU, depth 100, width 256, 16 seeds: sd of log final std ≈
-    sqrt(5·100/(4·256)) = 0.70 (Hanin & Rolnick 2018). An sd from 16 draws has relative
-    error ≈ 1/sqrt(2·15) = 18%; 3 of those: ±55%."""
-    res = initsuite.sweep("kaiming_normal", "relu", 100, 256, seeds=16, timing=False)
-    row = tables.spread(res.cells).iloc[0]
-    assert row["seeds"] == 16
-    assert row["predicted_log_std_sd"] == pytest.approx(math.sqrt(5 * 100 / (4 * 256)))
-    assert 0.45 < row["log_std_sd"] / row["predicted_log_std_sd"] < 1.55
-    assert not row["disagree"]
-    # the final std varies several-fold between seeds: one seed's number means little
-    assert res.cells["final_std"].max() / res.cells["final_std"].min() > 3
-
-
-def test_spread_flags_a_wrong_prediction() -> None:
-    res = initsuite.sweep("kaiming_normal", ["relu", "tanh"], 30, 128, seeds=6, timing=False)
-    cells = res.cells.copy()
-    assert not tables.spread(cells)["disagree"].any()
-    cells["theory_final_std"] *= 3  # a σ_w² off by 9×: far outside any finite-width spread
-    assert tables.spread(cells)["disagree"].all()
-
-
 # -- the c-map and the measured cosine -----------------------------------------------------------
 
 
@@ -369,17 +344,3 @@ def test_phase_cli_writes_a_figure(tmp_path: Any, capsys: pytest.CaptureFixture[
     assert "kaiming_normal" in text and "critical σ_w²" in text
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["phase", "--activation", "tanhh"]) == 2
-
-
-def test_correlation_depth_is_measured_from_the_c_map() -> None:
-    """Chaotic tanh (5/3) pulls the pair's cosine from 0.5 towards c* ≈ 0 within tens of
-    layers; the measured e-fold depth is finite and of the order of ξ = 1/ln χ₁ ≈ 5 (the
-    c-map's own rate at c* differs from χ₁, so only the order is checked: 1-60 layers)."""
-    res = initsuite.sweep("xavier_uniform:gain=auto", ["tanh", "linear"], 60, 512, seeds=2,
-                          timing=False)  # fmt: skip
-    d = tables.correlation_depth(res.layers).set_index("activation")
-    assert 1 <= d.loc["tanh", "measured_depth"] <= 60
-    assert abs(d.loc["tanh", "c_star"]) < 0.05
-    assert np.isnan(d.loc["linear", "measured_depth"])  # linear nets keep the cosine: no gap
-    none = initsuite.sweep("kaiming_normal", "relu", 5, 32, pair_cosine=None, timing=False)
-    assert tables.correlation_depth(none.layers).empty

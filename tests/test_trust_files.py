@@ -28,7 +28,7 @@ import initsuite.report as R
 import initsuite.report.probe_report as RP
 from initsuite.cli import main
 from initsuite.core.errors import InitsuiteError
-from initsuite.report import PartialReportWarning, write_report
+from initsuite.report import PartialReportWarning, plan, write_report
 from initsuite.results import outputs, store
 from initsuite.results.sweep import SweepResult
 
@@ -101,13 +101,12 @@ def _stub_save(fig: object, path: str | os.PathLike[str]) -> Path:
 
 @pytest.fixture
 def fast_figures(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every figure function returns nothing and save_figure writes a stub PNG."""
+    """Every figure function returns nothing and the report writer saves a stub PNG."""
     for name in ("std_vs_layer", "divergence_heatmap", "final_std_distribution",
-                 "init_time_vs_width", "cosine_vs_layer", "_phase_figure", "_isometry_figure",
+                 "init_time_vs_width", "cosine_vs_layer", "phase_figure",
                  "tutorial_std_vs_layer", "loss_curves", "steps_to_threshold"):  # fmt: skip
         monkeypatch.setattr(R, name, lambda *a, **k: None)
-    monkeypatch.setattr(R, "save_figure", _stub_save)
-    monkeypatch.setattr(RP, "save_figure", _stub_save)
+    monkeypatch.setattr(plan, "save_figure", _stub_save)
     monkeypatch.setattr(RP, "probe_std", lambda *a, **k: None)
 
 
@@ -202,6 +201,7 @@ def test_overwrite_refuses_the_working_directory(
 
 def _kind_dir(kind: str, out: Path) -> None:
     """A directory of ``kind`` written by that kind's own ``save``, with a report in it."""
+    from initsuite.results.isometry import IsometryResult
     from initsuite.results.probe import ProbeResult
     from initsuite.results.training import TrainingResult
     from initsuite.results.tutorial import TutorialResult
@@ -214,6 +214,8 @@ def _kind_dir(kind: str, out: Path) -> None:
         ProbeResult(df, meta).save(out)
     elif kind == "tutorial":
         TutorialResult(df, df, meta).save(out)
+    elif kind == "isometry":
+        IsometryResult(df, meta).save(out)
     else:
         raise ValueError(kind)
     (out / "report.md").write_text("# initsuite probe: x\n")
@@ -221,7 +223,7 @@ def _kind_dir(kind: str, out: Path) -> None:
     (out / "figures" / "probe_std.png").write_bytes(b"png")
 
 
-@pytest.mark.parametrize("kind", ["training", "probe", "tutorial"])
+@pytest.mark.parametrize("kind", ["training", "probe", "tutorial", "isometry"])
 def test_overwrite_replaces_every_kind_initsuite_writes(kind: str, tmp_path: Path) -> None:
     out = tmp_path / "run"
     _kind_dir(kind, out)
@@ -252,10 +254,12 @@ def test_overwrite_replaces_a_sweep_with_its_report_and_leftovers(
 
 
 def test_every_figure_a_report_draws_is_known_to_the_overwrite_check() -> None:
-    from initsuite.report import markdown
+    from initsuite.report.captions import CAPTIONED
+    from initsuite.report.isometry import ISOMETRY_FIGURE
+    from initsuite.report.training import TRAINING_FIGURES
+    from initsuite.report.tutorial import TUTORIAL_FIGURE
 
-    drawn = {*markdown.CAPTIONED, markdown.TUTORIAL_FIGURE, *markdown.TRAINING_FIGURES,
-             RP.PROBE_FIGURE}  # fmt: skip
+    drawn = {*CAPTIONED, TUTORIAL_FIGURE, *TRAINING_FIGURES, RP.PROBE_FIGURE, ISOMETRY_FIGURE}
     assert drawn == set(outputs.FIGURES)
 
 
@@ -566,7 +570,8 @@ def test_read_only_out_is_refused_before_compute(
     import importlib
 
     # (initsuite.studies.sweep.runner is the function: the modules from sys.modules)
-    for module, name in (("initsuite.studies.sweep.runner", "run"), ("initsuite.studies.training", "train"),
+    for module, name in (("initsuite.studies.sweep.runner", "run"),
+                         ("initsuite.studies.training", "train"),
                          ("initsuite.theory.phase", "scheme_points")):  # fmt: skip
         monkeypatch.setattr(importlib.import_module(module), name, _no_compute)
     parent = sweep_dir.parent
@@ -606,10 +611,11 @@ def test_disk_full_is_one_line_and_leaves_no_partial_file(
         new = parent / "new"  # in chunks: no temporary chunk left
         code, _, err = run_cli(_sweep(new), capsys)
         assert_one_line_error(code, err, f"cannot write {new}: No space left")
-        assert [p.name for p in (new / "chunks").iterdir()] == []
+        for d in ("theory", "chunks"):
+            assert not (new / d).exists() or [p.name for p in (new / d).iterdir()] == []
         shutil.rmtree(new)
     with monkeypatch.context() as m:  # a report: no partial figures, no empty figures/
-        m.setattr(R, "save_figure", _enospc)
+        m.setattr(plan, "save_figure", _enospc)
         assert_one_line_error(*run_cli(["report", str(sweep_dir)], capsys)[::2], full)
         assert _tree(parent) == before
     with monkeypatch.context() as m:  # files: the temporary is removed
@@ -684,10 +690,10 @@ def test_a_kill_at_every_write_step_of_overwrite_keeps_old_or_new_whole(
         assert _same_tables(SweepResult.load(out), clean)
     else:
         pytest.fail("the run never finished")
-    # each table, meta.json, the fsyncs, the swap and the clean-up were all cut
-    for name in ("to_parquet", "write_text", "fsync", "_exchange", "rmtree"):
+    # each table, each manifest, meta.json, the fsyncs, the swap and the clean-up were all cut
+    for name in ("to_parquet", "write_text", "fsync", "replace", "_exchange", "rmtree"):
         assert name in killed_at, killed_at
-    assert killed_at.count("to_parquet") == 3
+    assert killed_at.count("to_parquet") == 6  # the theory chunk's 3 tables, the cells' 3
 
 
 def test_swap_without_renameat2_undoes_a_failed_second_rename(
@@ -701,9 +707,10 @@ def test_swap_without_renameat2_undoes_a_failed_second_rename(
     real, calls = Path.rename, []
 
     def rename(self: Path, target: Any) -> Any:
-        calls.append(target)
-        if len(calls) == 2:  # the new directory into place
-            raise Killed("rename")
+        if sweep_dir in (self, Path(target)):  # the swap's renames (chunks are renamed too)
+            calls.append(target)
+            if len(calls) == 2:  # the new directory into place
+                raise Killed("rename")
         return real(self, target)
 
     with monkeypatch.context() as m:
@@ -715,3 +722,26 @@ def test_swap_without_renameat2_undoes_a_failed_second_rename(
     assert main(_sweep(sweep_dir, "--overwrite")) == 0
     assert _same_tables(SweepResult.load(sweep_dir), clean)
     assert sorted(p.name for p in sweep_dir.parent.iterdir()) == ["run"]
+
+
+def test_overwrite_writes_a_sweep_in_chunks_like_any_other(
+    sweep_dir: Path, clean: SweepResult, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What --overwrite stores is a sweep in chunks (never tables written whole): it resumes,
+    compares and reports like any sweep."""
+    from initsuite.results import chunks
+
+    code, _, err = run_cli(_sweep(sweep_dir, "--overwrite"), capsys)
+    assert code == 0, err
+    assert chunks.layout(sweep_dir) == "chunked" and not list(sweep_dir.glob("*.parquet"))
+    meta = json.loads((sweep_dir / "meta.json").read_text())
+    assert meta["complete"] is True and meta["command"].startswith("initsuite")
+    assert (sweep_dir / "theory" / meta["theory_chunk"]).is_dir()
+    before = _tree(sweep_dir / "chunks")
+    code, _, err = run_cli(_sweep(sweep_dir, "--resume"), capsys)  # nothing left to compute
+    assert code == 0, err
+    assert _tree(sweep_dir / "chunks") == before
+    assert _same_tables(SweepResult.load(sweep_dir), clean)
+    code, _, err = run_cli(["compare", str(sweep_dir), str(sweep_dir), "--fail",
+                            "final_std:0%,divergence_layer:0,missing:0"], capsys)  # fmt: skip
+    assert code == 0, err

@@ -377,7 +377,7 @@ def test_resume_on_a_directory_written_whole_says_so(clean, tmp_path: Path, caps
     out = clean.save(tmp_path / "whole")
     before = _snapshot(out)
     code, _, err = run_cli([*CLI_SMALL, "--out", str(out), "--resume"], capsys)
-    assert code == 2 and "written whole, by save() or --overwrite" in err
+    assert code == 2 and "written whole, by save()" in err
     assert "cannot be resumed" in err and _snapshot(out) == before
 
 

@@ -24,9 +24,7 @@ from initsuite import activations as _activations
 from initsuite import schemes as _schemes
 from initsuite.core.devices import DTYPES, check_device, parse_dtype
 
-__all__ = [
-    "isometry_study", "jacobian_singular_values", "jacobian_summaries", "spectrum_summary",
-]  # fmt: skip
+__all__ = ["jacobian_singular_values", "jacobian_summaries", "spectrum_summary"]
 
 
 def _spectra(
@@ -133,31 +131,3 @@ def spectrum_summary(singular_values: torch.Tensor) -> dict[str, Any]:
         "sv_min": smin,
         "condition": smax / smin if smin > 0 else math.inf,
     }
-
-
-ISOMETRY_SCHEMES = ("orthogonal:gain=auto", "xavier_normal:gain=auto")
-ISOMETRY_ACTIVATIONS = ("linear", "tanh", "relu")
-
-
-def isometry_study(
-    schemes: tuple[str, ...] = ISOMETRY_SCHEMES,
-    activations: tuple[str, ...] = ISOMETRY_ACTIVATIONS,
-    depths: tuple[int, ...] = (4, 32),
-    width: int = 256,
-    seeds: int = 2,
-) -> Any:
-    """Singular values of the input–output Jacobian for orthogonal vs Gaussian weights (each
-    at the activation's gain), linear vs tanh vs ReLU, as a tidy DataFrame: one row per
-    singular value (scheme, activation, depth, seed, sv), float64 weights."""
-    import pandas as pd
-
-    frames = []
-    for scheme in schemes:
-        for act in activations:
-            for seed in range(seeds):
-                spectra = _spectra(scheme, act, list(depths), width, seed, 16, "float64", "cpu")
-                for depth, sv in spectra.items():
-                    frames.append(pd.DataFrame({"scheme": scheme, "activation": act,
-                                                "depth": depth, "seed": seed,
-                                                "sv": sv.numpy()}))  # fmt: skip
-    return pd.concat(frames, ignore_index=True)

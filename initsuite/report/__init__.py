@@ -1,11 +1,13 @@
-"""The report stage: figures and a Markdown report from a saved sweep.
+"""The report stage: figures and a Markdown report from a results directory.
 
     >>> from initsuite.report import write_report
     >>> write_report("results/run1", tutorial_dir="results/tutorial")  # doctest: +SKIP
     PosixPath('results/run1/report.md')
 
-Reads results through :mod:`initsuite.store` only; never imports torch. seaborn and matplotlib
-are imported when a figure is drawn, not when this package is imported.
+A report is a function of its directory: it reads stored tables and meta.json through
+:mod:`initsuite.results` only, never the scheme registry, theory or torch, so it works where
+a sweep's plugins are missing. seaborn and matplotlib are imported when a figure is drawn, not
+when this package is imported.
 """
 
 from __future__ import annotations
@@ -13,54 +15,52 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
-from initsuite.report import markdown
 from initsuite.report.figures import (
-    cosine_vs_layer,
     divergence_heatmap,
     final_std_distribution,
     init_time_vs_width,
-    jacobian_spectra,
-    loss_curves,
-    phase_diagram,
     save_figure,
     std_vs_layer,
-    steps_to_threshold,
-    tutorial_std_vs_layer,
 )
-from initsuite.report.markdown import render, summary_table
+from initsuite.report.isometry import isometry_plan, jacobian_spectra
+from initsuite.report.markdown import label_archs, render, summary_table
+from initsuite.report.phase import cosine_vs_layer, phase_figure, plot_phase_diagram
+from initsuite.report.plan import REPORT_NAME, PlannedFigure, ReportPlan, write_plan
+from initsuite.report.training import TRAINING_FIGURES, loss_curves, steps_to_threshold
+from initsuite.report.tutorial import TUTORIAL_FIGURE, load_tutorial, tutorial_std_vs_layer
 from initsuite.results import store
-from initsuite.results.outputs import FIGURES
+from initsuite.results.isometry import IsometryResult
 from initsuite.results.sweep import SweepResult
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from initsuite.results.comparison import Comparison
 
 __all__ = [
     "REPORT_NAME",
     "PartialReportWarning",
+    "cosine_vs_layer",
     "divergence_heatmap",
     "final_std_distribution",
     "init_time_vs_width",
     "jacobian_spectra",
     "loss_curves",
-    "phase_diagram",
+    "phase_figure",
+    "plot_phase_diagram",
     "render",
     "save_figure",
     "std_vs_layer",
     "steps_to_threshold",
     "summary_table",
+    "sweep_plan",
     "tutorial_std_vs_layer",
     "write_report",
 ]
-
-REPORT_NAME = "report.md"
 
 
 class PartialReportWarning(UserWarning):
@@ -74,73 +74,149 @@ _OTHER_KINDS = {
     "tutorial": "a tutorial reproduction directory (initsuite reproduce tutorial): include it "
     "in a sweep's report with `initsuite report SWEEP --tutorial DIR`",
     "probe": "a probe directory: `initsuite probe` writes its report.md itself (again from "
-    "Python: initsuite.report.probe.write_probe_report(DIR))",
+    "Python: initsuite.report.probe_report.write_probe_report(DIR))",
 }
 
-_TUTORIAL_COLUMNS = {
-    "tutorial": (
-        "experiment", "quantity", "tutorial", "expected", "measured_mean", "measured_sd",
-        "measured_min", "measured_max", "seeds", "tolerance", "agree", "note",
-    ),
-    "layers": ("experiment", "seed", "layer", "std"),
-}  # fmt: skip
 
+def write_report(
+    run_dir: str | os.PathLike[str],
+    tutorial_dir: str | os.PathLike[str] | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    training_dir: str | os.PathLike[str] | None = None,
+    compare_dir: str | os.PathLike[str] | None = None,
+    partial: bool = False,
+) -> Path:
+    """Write ``report.md`` and ``figures/*.png`` for the sweep or isometry study in ``run_dir``.
 
-def _load_tutorial(tutorial_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
-    tables, _ = store.read(tutorial_dir, tuple(_TUTORIAL_COLUMNS))
-    for name, cols in _TUTORIAL_COLUMNS.items():
-        missing = [c for c in cols if c not in tables[name].columns]
-        if missing:
+    Args:
+        run_dir: a sweep's results directory (``initsuite sweep``, :meth:`SweepResult.save`)
+            or an isometry study's (``initsuite reproduce isometry``).
+        tutorial_dir: a tutorial reproduction directory (``initsuite reproduce tutorial``);
+            adds a "Tutorial reproduction" section to a sweep's report. Default: none.
+        training_dir: a training study directory (``initsuite train``); adds a "Training"
+            section with its loss curves and steps to threshold. Default: none.
+        compare_dir: an earlier sweep of the same grid (e.g. the previous benchmark); adds a
+            "Compared with" section: cells whose divergence layer or final std changed, cells
+            in one run only, timing ratios (:func:`initsuite.compare`, no gates). Default: none.
+        out_dir: where to write; default ``run_dir``. Written all or nothing
+            (:func:`~initsuite.report.plan.write_plan`); an existing ``figures`` or
+            ``report.md`` that initsuite did not write is refused.
+        partial: report a sweep that did not finish (meta.json says ``"complete": false``),
+            with a :class:`PartialReportWarning` and a note atop the report saying how many
+            cells of the grid it covers. Default: refuse such a sweep.
+
+    Returns:
+        The path of ``report.md``.
+
+    Raises:
+        InitsuiteError: if ``run_dir`` (or ``tutorial_dir``, ``training_dir``, ``compare_dir``)
+            is not a readable results directory of the right kind, is an unfinished sweep
+            without ``partial``, if ``out_dir`` cannot be written, or the plotting libraries
+            are missing.
+    """
+    out = out_dir if out_dir is not None else run_dir
+    if _kind(run_dir) == "isometry":
+        if not (tutorial_dir is None and training_dir is None and compare_dir is None):
             raise InitsuiteError(
-                f"{name}.parquet in {str(tutorial_dir)!r} lacks columns {missing}: "
-                "is it a tutorial reproduction directory?"
+                f"{str(run_dir)!r} holds an isometry study: a tutorial, training or comparison "
+                "goes with a sweep's report"
             )
-    return tables
+        return write_plan(isometry_plan(IsometryResult.load(run_dir), str(run_dir)), out)
+    plan = sweep_plan(run_dir, tutorial_dir, training_dir, compare_dir, partial)
+    return write_plan(plan, out)
 
 
-def _has_cosine(layers: pd.DataFrame) -> bool:
-    return "cosine" in layers.columns and bool(layers["cosine"].notna().any())
+def sweep_plan(
+    run_dir: str | os.PathLike[str],
+    tutorial_dir: str | os.PathLike[str] | None = None,
+    training_dir: str | os.PathLike[str] | None = None,
+    compare_dir: str | os.PathLike[str] | None = None,
+    partial: bool = False,
+) -> ReportPlan:
+    """The report of the sweep in ``run_dir``: the figures it has data for, and its text
+    (arguments as :func:`write_report`'s)."""
+    raw = SweepResult.load(run_dir)
+    note = _incomplete_note(run_dir, raw, partial)
+    comparison = _comparison(compare_dir, run_dir, raw) if compare_dir is not None else None
+    tutorial = load_tutorial(tutorial_dir) if tutorial_dir is not None else None
+    training = _training(training_dir) if training_dir is not None else None
+    result = label_archs(raw)
+    figures = _sweep_figures(result, raw)
+    if tutorial is not None and not tutorial["layers"].empty:
+        layers = tutorial["layers"]
+        figures.append(PlannedFigure(TUTORIAL_FIGURE, lambda: tutorial_std_vs_layer(layers)))
+    if training is not None:
+        figures += _training_figures(training)
+    text = render(
+        result,
+        [f.name for f in figures],
+        tutorial=None if tutorial is None else tutorial["tutorial"],
+        tutorial_layers=None if tutorial is None else tutorial["layers"],
+        training=training,
+        title=f"initsuite report: {Path(run_dir).resolve().name}",
+        comparison=comparison,
+    )
+    if note is not None:  # right under the title
+        title, rest = text.split("\n", 1)
+        text = f"{title}\n\n{note}{rest}"
+    return ReportPlan(figures, text)
 
 
 def _has(layers: pd.DataFrame, column: str) -> bool:
     return column in layers.columns and bool(layers[column].notna().any())
 
 
-def _isometry_figure() -> Figure:
-    from initsuite.engine.jacobian import isometry_study
+def _sweep_figures(result: SweepResult, raw: SweepResult) -> list[PlannedFigure]:
+    """The sweep's figures that have data to draw, in report order (``result``: the tables
+    labelled by architecture; ``raw``: as stored, for the MLP's phase diagram)."""
+    cells, layers, timing = result.cells, result.layers, result.timing
+    ran = cells[cells["error"].isna()]
+    mlp = raw.cells["arch"] == "mlp"
+    # the phase diagram is mean-field theory for the MLP: its cells only, by scheme name
+    mlp_result = SweepResult(raw.cells[mlp], raw.layers[raw.layers["arch"] == "mlp"],
+                             raw.timing, raw.meta, raw.theory, raw.phase_points,
+                             raw.phase_grid)  # fmt: skip
+    candidates: list[tuple[str, Any, bool]] = [
+        ("std_vs_layer", lambda: std_vs_layer(layers), not layers.empty),
+        ("divergence_heatmap", lambda: divergence_heatmap(cells), not ran.empty),
+        ("final_std_distribution", lambda: final_std_distribution(cells), not ran.empty),
+        ("init_time_vs_width", lambda: init_time_vs_width(timing), not timing.empty),
+        ("grad_std_vs_layer", lambda: std_vs_layer(layers, quantity="grad_std"),
+         _has(layers, "grad_std")),
+        ("weight_grad_vs_layer", lambda: std_vs_layer(layers, quantity="weight_grad_norm"),
+         _has(layers, "weight_grad_norm")),
+        ("cosine_vs_layer", lambda: cosine_vs_layer(layers), _has(layers, "cosine")),
+        ("phase_diagram", lambda: phase_figure(mlp_result),
+         bool((ran["arch"] == "mlp").any()) and not raw.phase_grid.empty),
+    ]  # fmt: skip
+    return [PlannedFigure(name, draw) for name, draw, has_data in candidates if has_data]
 
-    return jacobian_spectra(isometry_study())
+
+def _training_figures(training: Any) -> list[PlannedFigure]:
+    """The training study's figures that have data to draw."""
+    threshold = training.meta.get("config", {}).get("threshold")
+    curves, runs = training.curves, training.runs
+    figures = []
+    if bool(curves["train_loss"].notna().any()):
+        figures.append(PlannedFigure(TRAINING_FIGURES[0], lambda: loss_curves(curves, threshold)))
+    if not runs.empty:
+        figures.append(PlannedFigure(TRAINING_FIGURES[1], lambda: steps_to_threshold(runs)))
+    return figures
 
 
-def _phase_figure(result: SweepResult) -> Figure:
-    """The phase diagram of the sweep's activations with its schemes placed on it."""
-    from initsuite.theory import phase
+def _comparison(compare_dir: str | os.PathLike[str], run_dir: str | os.PathLike[str],
+                raw: SweepResult) -> Comparison:  # fmt: skip
+    from initsuite.results.comparison import compare
 
-    config = result.meta.get("config", {})
-    acts = list(dict.fromkeys(result.cells["activation"].astype(str)))
-    width = int(result.cells["width"].max())
-    bias = bool(config.get("bias", False))
-    specs = list(dict.fromkeys(result.cells["scheme"].astype(str)))
-    grid = pd.concat([phase.phase_diagram(a) for a in acts], ignore_index=True)
-    points = pd.concat([phase.scheme_points(a, specs, width, bias) for a in acts],
-                       ignore_index=True)  # fmt: skip
-    # what the sweep saw at its deepest depth and largest width, per scheme and activation
-    c = result.cells
-    cells = c[(c["depth"] == c["depth"].max()) & (c["width"] == width) & c["error"].isna()]
-    seen = cells.groupby(["scheme", "activation"], observed=True)["divergence_kind"].agg(
-        lambda k: "none" if k.isna().all() else (
-            str(k.dropna().iloc[0]) if k.notna().all() and k.nunique() == 1 else "mixed")
-    )  # fmt: skip
-    points["measured"] = [seen.get((s, a), "none") for s, a in
-                          zip(points["scheme"], points["activation"], strict=True)]  # fmt: skip
-    from initsuite.theory.tables import correlation_depth
+    # resolved: results/latest is a link that the next benchmark moves
+    labels = (_where(compare_dir), _where(run_dir))
+    return compare(SweepResult.load(compare_dir), raw, labels=labels)
 
-    layers = result.layers
-    deep = layers[(layers["depth"] == layers["depth"].max()) & (layers["width"] == width)]
-    corr = correlation_depth(deep).groupby(["scheme", "activation"])["measured_depth"].median()
-    pairs = zip(points["scheme"], points["activation"], strict=True)
-    points["measured_depth"] = [corr.get((s, a), float("nan")) for s, a in pairs]
-    return phase_diagram(grid, points)
+
+def _training(training_dir: str | os.PathLike[str]) -> Any:
+    from initsuite.results.training import TrainingResult
+
+    return TrainingResult.load(training_dir)
 
 
 def _where(path: str | os.PathLike[str]) -> str:
@@ -152,17 +228,19 @@ def _where(path: str | os.PathLike[str]) -> str:
         return str(full)
 
 
-def _check_kind(run_dir: str | os.PathLike[str]) -> None:
-    """Raise, naming the command that reports it, when ``run_dir`` holds another kind of
-    results than a sweep."""
+def _kind(run_dir: str | os.PathLike[str]) -> str | None:
+    """The kind meta.json names; raise, naming the command that reports it, when ``run_dir``
+    holds results reported elsewhere (None: no readable meta.json, the loader names the
+    problem)."""
     meta_path = Path(run_dir) / store.META
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return  # no readable meta.json: the loader names the problem
+        return None
     kind = meta.get("kind") if isinstance(meta, dict) else None
     if isinstance(kind, str) and kind in _OTHER_KINDS:
         raise InitsuiteError(f"{str(run_dir)!r} is not a sweep but {_OTHER_KINDS[kind]}")
+    return kind if isinstance(kind, str) else None
 
 
 def _grid_cells(meta: dict[str, object]) -> int | None:
@@ -198,124 +276,3 @@ def _incomplete_note(run_dir: str | os.PathLike[str], result: SweepResult,
                   "the stored cells only", PartialReportWarning, stacklevel=3)  # fmt: skip
     return (f"> **Incomplete sweep:** this report covers {stored} of the grid; the sweep did "
             "not finish (`initsuite sweep ... --resume` completes it).\n")  # fmt: skip
-
-
-def write_report(
-    run_dir: str | os.PathLike[str],
-    tutorial_dir: str | os.PathLike[str] | None = None,
-    out_dir: str | os.PathLike[str] | None = None,
-    training_dir: str | os.PathLike[str] | None = None,
-    compare_dir: str | os.PathLike[str] | None = None,
-    partial: bool = False,
-) -> Path:
-    """Write ``report.md`` and ``figures/*.png`` for the sweep saved in ``run_dir``.
-
-    Args:
-        run_dir: a results directory written by :meth:`SweepResult.save`.
-        tutorial_dir: a tutorial reproduction directory (``initsuite reproduce tutorial``);
-            adds a "Tutorial reproduction" section. Default: none.
-        training_dir: a training study directory (``initsuite train``); adds a "Training"
-            section with its loss curves and steps to threshold. Default: none.
-        compare_dir: an earlier sweep of the same grid (e.g. the previous benchmark); adds a
-            "Compared with" section: cells whose divergence layer or final std changed, cells
-            in one run only, timing ratios (:func:`initsuite.compare.compare`, no gates).
-            Default: none.
-        out_dir: where to write; default ``run_dir``. The figures and report.md are drawn
-            into a temporary directory inside it and moved into place when all are done, so
-            a failure leaves it as it was; the figures of an earlier report are replaced
-            whole. An existing ``figures`` or ``report.md`` that initsuite did not write (a
-            symbolic link, a foreign file) is refused.
-        partial: report a sweep that did not finish (meta.json says ``"complete": false``),
-            with a :class:`PartialReportWarning` and a note atop the report saying how many
-            cells of the grid it covers. Default: refuse such a sweep.
-
-    Returns:
-        The path of ``report.md``.
-
-    Raises:
-        InitsuiteError: if ``run_dir`` (or ``tutorial_dir``, ``training_dir``, ``compare_dir``)
-            is not a readable results directory, is not a sweep, is an unfinished sweep
-            without ``partial``, if ``out_dir`` cannot be written, or the plotting libraries
-            are missing.
-    """
-    _check_kind(run_dir)
-    raw = SweepResult.load(run_dir)
-    note = _incomplete_note(run_dir, raw, partial)
-    comparison = None
-    if compare_dir is not None:
-        from initsuite.results.comparison import compare
-
-        # resolved: results/latest is a link that the next benchmark moves
-        labels = (_where(compare_dir), _where(run_dir))
-        comparison = compare(SweepResult.load(compare_dir), raw, labels=labels)
-    result = markdown.label_archs(raw)
-    # the phase diagram is mean-field theory for the MLP: its cells only, by scheme name
-    mlp = raw.cells["arch"] == "mlp"
-    mlp_result = SweepResult(raw.cells[mlp], raw.layers[raw.layers["arch"] == "mlp"],
-                             raw.timing, raw.meta)  # fmt: skip
-    tutorial = _load_tutorial(tutorial_dir) if tutorial_dir is not None else None
-    training = None
-    if training_dir is not None:
-        from initsuite.results.training import TrainingResult
-
-        training = TrainingResult.load(training_dir)
-    out = out_dir if out_dir is not None else run_dir
-
-    ran = result.cells[result.cells["error"].isna()]
-    # (name, function, its table, whether there is anything to draw)
-    plan: list[tuple[str, Callable[[pd.DataFrame], Figure], pd.DataFrame, bool]] = [
-        ("std_vs_layer", std_vs_layer, result.layers, not result.layers.empty),
-        ("divergence_heatmap", divergence_heatmap, result.cells, not ran.empty),
-        ("final_std_distribution", final_std_distribution, result.cells, not ran.empty),
-        ("init_time_vs_width", init_time_vs_width, result.timing, not result.timing.empty),
-        (
-            "grad_std_vs_layer",
-            lambda df: std_vs_layer(df, quantity="grad_std"),
-            result.layers,
-            _has(result.layers, "grad_std"),
-        ),
-        (
-            "weight_grad_vs_layer",
-            lambda df: std_vs_layer(df, quantity="weight_grad_norm"),
-            result.layers,
-            _has(result.layers, "weight_grad_norm"),
-        ),
-        ("cosine_vs_layer", cosine_vs_layer, result.layers, _has_cosine(result.layers)),
-        (
-            "phase_diagram",
-            lambda _: _phase_figure(mlp_result),
-            result.cells,
-            bool((ran["arch"] == "mlp").any()),
-        ),
-        ("jacobian_spectra", lambda _: _isometry_figure(), result.cells, not ran.empty),
-    ]
-    if tutorial is not None:
-        layers = tutorial["layers"]
-        plan.append((markdown.TUTORIAL_FIGURE, tutorial_std_vs_layer, layers, not layers.empty))
-    if training is not None:
-        threshold = training.meta.get("config", {}).get("threshold")
-        curves, runs = training.curves, training.runs
-        plan.append((markdown.TRAINING_FIGURES[0], lambda df: loss_curves(df, threshold),
-                     curves, bool(curves["train_loss"].notna().any())))  # fmt: skip
-        plan.append((markdown.TRAINING_FIGURES[1], steps_to_threshold, runs, not runs.empty))
-    owned = {markdown.FIGURE_DIR: FIGURES, REPORT_NAME: None}
-    with store.staged(out, owned) as tmp:
-        written = []
-        for name, make, data, has_data in plan:
-            if has_data:
-                save_figure(make(data), tmp / markdown.FIGURE_DIR / f"{name}.png")
-                written.append(name)
-        text = render(
-            result,
-            written,
-            tutorial=None if tutorial is None else tutorial["tutorial"],
-            tutorial_layers=None if tutorial is None else tutorial["layers"],
-            training=training,
-            title=f"initsuite report: {Path(run_dir).resolve().name}",
-            comparison=comparison,
-        )
-        if note is not None:  # right under the title
-            title, rest = text.split("\n", 1)
-            text = f"{title}\n\n{note}{rest}"
-        store.atomic_write_text(tmp / REPORT_NAME, text)
-    return Path(out) / REPORT_NAME

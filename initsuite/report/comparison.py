@@ -10,7 +10,7 @@ from typing import Literal
 import pandas as pd
 
 from initsuite.core.errors import Arg, InitsuiteError, InitsuiteTypeError
-from initsuite.report.markdown import _md
+from initsuite.report.style import md_table
 from initsuite.results import columns as C
 from initsuite.results.comparison import Comparison
 
@@ -179,7 +179,7 @@ def _markdown(cmp: Comparison, level: int, top: int) -> list[str]:
         heading += f": {s.verdict}" if s.verdict else f" ({s.detail})"
         parts.append(f"{'#' * level} {heading}\n")
         if s.table is not None:
-            parts.append(_md(s.table) + "\n")
+            parts.append(md_table(s.table) + "\n")
         if s.caption:
             parts.append(s.caption + "\n")
     return parts

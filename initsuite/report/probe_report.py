@@ -1,6 +1,6 @@
 """The report of ``initsuite probe``: a figure, a summary per scheme and report.md.
 
-    >>> from initsuite.report.probe import write_probe_report
+    >>> from initsuite.report.probe_report import write_probe_report
     >>> write_probe_report("results/probe-resnet")  # doctest: +SKIP
     PosixPath('results/probe-resnet/report.md')
 
@@ -19,19 +19,18 @@ import numpy as np
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
-from initsuite.report.figures import (
-    _DASHES,
-    _decade_ticks,
-    _figure,
-    _need,
-    _outside_legend,
-    _palette,
-    _style,
-    save_figure,
+from initsuite.report.plan import PlannedFigure, ReportPlan, write_plan
+from initsuite.report.style import (
+    DASHES,
+    decade_ticks,
+    md_table,
+    need,
+    new_figure,
+    outside_legend,
+    palette,
+    style,
 )
-from initsuite.report.markdown import FIGURE_DIR, _md
-from initsuite.results import store
-from initsuite.results.outputs import FIGURES
+from initsuite.results.outputs import FIGURE_DIR
 from initsuite.results.probe import ProbeResult, probe_summary, schemes_in_order
 
 if TYPE_CHECKING:
@@ -47,7 +46,6 @@ __all__ = [
 ]
 
 PROBE_FIGURE = "probe_std"
-_REPORT = "report.md"
 
 
 # --- tables ----------------------------------------------------------------------------------
@@ -80,7 +78,7 @@ def probe_std(frame: pd.DataFrame) -> Figure:
     Args:
         frame: the ``probe`` table (:data:`initsuite.columns.PROBE`).
     """
-    _need(frame, ("scheme", "call", "std", "grad_std", "divergence_kind",
+    need(frame, ("scheme", "call", "std", "grad_std", "divergence_kind",
                   "grad_divergence_kind"), "probe")  # fmt: skip
     if frame.empty:
         raise InitsuiteError("the probe table is empty: there is nothing to plot")
@@ -91,36 +89,25 @@ def probe_std(frame: pd.DataFrame) -> Figure:
     last = int(frame["call"].max())
     # the calls of modules some scheme re-drew (Conv, Linear…): where the scale is set
     drawn = sorted(set(frame.loc[frame["reinitialised"].astype(bool), "call"].astype(int)))
-    with _style() as sns:
+    with style() as sns:
         from matplotlib.lines import Line2D
         from matplotlib.patches import Patch
         from matplotlib.ticker import MaxNLocator
 
-        fig = _figure(9.5, 2.9 * len(panels) + 0.7)
+        fig = new_figure(9.5, 2.9 * len(panels) + 0.7)
         axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False).ravel()
-        colors = _palette(sns, schemes)
-        dashes = dict(zip(schemes, _DASHES * len(schemes), strict=False))
+        colors = palette(sns, schemes)
+        dashes = dict(zip(schemes, DASHES * len(schemes), strict=False))
         for ax, (col, kind_col, label) in zip(axes, panels, strict=True):
             for call in drawn:
                 ax.axvspan(call - 0.5, call + 0.5, color="0.92", lw=0, zorder=0)
-            plotted = False
-            for scheme in schemes:
-                d = frame[frame["scheme"] == scheme].sort_values("call")
-                values = d[col].astype(float)
-                ok = d[np.isfinite(values) & (values > 0)]
-                c = colors[scheme]
-                if len(ok):
-                    ax.plot(ok["call"], ok[col], color=c, dashes=dashes[scheme], lw=1.4,
-                            marker="o", ms=2.5)  # fmt: skip
-                    plotted = True
-                for call in d.loc[d[kind_col].notna(), "call"]:
-                    ax.axvline(int(call), color=c, ls=":", lw=1.2)
+            plotted = _draw_calls(ax, frame, col, kind_col, colors, dashes)
             ax.set_ylabel(label)
             ax.set_xlim(0.5, last + 0.5)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if plotted:
                 ax.set_yscale("log")
-                _decade_ticks([ax])
+                decade_ticks([ax])
         axes[-1].set_xlabel("module call, in execution order")
         handles: list[Any] = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8,
                                      label=s) for s in schemes]  # fmt: skip
@@ -128,9 +115,28 @@ def probe_std(frame: pd.DataFrame) -> Figure:
             handles.append(Line2D([], [], color="0.35", ls=":", label="first divergence"))
         if drawn:
             handles.append(Patch(color="0.92", label="re-drawn by the schemes"))
-        _outside_legend(fig, handles, "scheme")
+        outside_legend(fig, handles, "scheme")
         fig.suptitle("Std of each module's output, in execution order")
     return fig
+
+
+def _draw_calls(ax: Any, frame: pd.DataFrame, col: str, kind_col: str, colors: dict[str, Any],
+                dashes: dict[str, Any]) -> bool:  # fmt: skip
+    """One panel's line per scheme of ``col`` by call (positive finite values only), and a
+    dotted line at each call ``kind_col`` marks; whether any line was drawn."""
+    plotted = False
+    for scheme in schemes_in_order(frame):
+        d = frame[frame["scheme"] == scheme].sort_values("call")
+        values = d[col].astype(float)
+        ok = d[np.isfinite(values) & (values > 0)]
+        c = colors[scheme]
+        if len(ok):
+            ax.plot(ok["call"], ok[col], color=c, dashes=dashes[scheme], lw=1.4, marker="o",
+                    ms=2.5)  # fmt: skip
+            plotted = True
+        for call in d.loc[d[kind_col].notna(), "call"]:
+            ax.axvline(int(call), color=c, ls=":", lw=1.2)
+    return plotted
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -242,7 +248,7 @@ def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str
             f"*Figure 1: Std by module call.* {_caption(frame)}\n"
         )
     parts.append("## Summary\n")
-    parts.append(_md(_summary_for_report(frame)) + "\n")
+    parts.append(md_table(_summary_for_report(frame)) + "\n")
     parts.append(
         "One row per scheme. *calls*: rows of the table (a module called twice has two); "
         "*reinitialised*: modules whose weight the scheme drew (Linear, Conv, ConvTranspose, "
@@ -261,7 +267,7 @@ def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str
         + "\n"
     )
     parts.append("## Median output std by module type\n")
-    parts.append(_md(type_table(frame)) + "\n")
+    parts.append(md_table(type_table(frame)) + "\n")
     parts.append(
         "## How the numbers are made\n\n"
         "One forward pass (and, with backward, one backward pass) per scheme, each on a fresh "
@@ -295,11 +301,8 @@ def write_probe_report(
     """
     result = ProbeResult.load(run_dir)
     frame, meta = result.calls, result.meta
-    out = out_dir if out_dir is not None else run_dir
-    with store.staged(out, {FIGURE_DIR: FIGURES, _REPORT: None}) as tmp:
-        figures = []
-        if bool(np.isfinite(frame["std"].astype(float)).any()):
-            save_figure(probe_std(frame), tmp / FIGURE_DIR / f"{PROBE_FIGURE}.png")
-            figures.append(PROBE_FIGURE)
-        store.atomic_write_text(tmp / _REPORT, render_probe(frame, meta, figures))
-    return Path(out) / _REPORT
+    figures = []
+    if bool(np.isfinite(frame["std"].astype(float)).any()):
+        figures.append(PlannedFigure(PROBE_FIGURE, lambda: probe_std(frame)))
+    text = render_probe(frame, meta, [f.name for f in figures])
+    return write_plan(ReportPlan(figures, text), out_dir if out_dir is not None else run_dir)

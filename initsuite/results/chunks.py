@@ -9,7 +9,10 @@ same cells produce the same name, the second rename fails, and the second writer
 copy. A killed writer leaves at most a temporary directory, which readers ignore.
 ``meta.json`` records the configuration, the grid's number of cells and whether every one is
 stored (``complete``); every cell carries its ``cell_key`` (a hash of its configuration and
-the versions that matter), which ``--resume`` compares to skip what is stored.
+the versions that matter), which ``--resume`` compares to skip what is stored. The sweep's
+theory tables (``theory``, ``phase_points``, ``phase_grid``, computed once from the
+configuration) are one more chunk, in ``DIR/theory/``; meta.json names it (``theory_chunk``),
+so a resumed sweep whose grid grew names a new one in its new meta.json, in one step.
 
 Reading (:func:`read`) lists the chunks and checks each against the column schema and its
 manifest (an unexpected entry, a damaged file, a missing or mistyped column, a row count or
@@ -35,16 +38,18 @@ import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
 from initsuite.results import columns as C
-from initsuite.results.store import META, _first_line, _fsync_dir, _publish_mode
+from initsuite.results.outputs import CHUNKS, SWEEP_TABLES, THEORY_DIR, THEORY_TABLES
+from initsuite.results.store import META, first_line, fsync_dir, publish_mode
 
 __all__ = [
-    "CHUNKS", "MANIFEST", "TABLES", "Layout", "cell_key", "check_meta", "check_total",
-    "chunk_name", "has_chunks", "has_timing", "layout", "read", "stored_keys", "write_chunk",
+    "CHUNKS", "MANIFEST", "TABLES", "THEORY_CHUNK", "THEORY_DIR", "Layout", "cell_key",
+    "check_meta", "check_total", "chunk_name", "has_chunks", "has_timing", "layout", "read",
+    "stored_keys", "theory_stored", "write_chunk",
 ]  # fmt: skip
 
-CHUNKS = "chunks"
 MANIFEST = "manifest.json"
-TABLES: tuple[str, ...] = ("cells", "layers", "timing")
+TABLES: tuple[str, ...] = SWEEP_TABLES
+THEORY_CHUNK = "theory_chunk"  # the key of meta.json naming the theory tables' chunk
 _FORMAT = 1  # of the manifest
 _NAME = re.compile(r"[0-9a-f]{24}")
 _TMP = ".tmp-"
@@ -96,22 +101,30 @@ def layout(path: str | os.PathLike[str]) -> Layout:
 def write_chunk(out_dir: str | os.PathLike[str], name: str,
                 tables: Mapping[str, pd.DataFrame]) -> bool:  # fmt: skip
     """Write one chunk and its manifest atomically; False when a chunk of that name is already
-    there (another writer stored the same cells)."""
-    root = Path(out_dir) / CHUNKS
+    there (another writer stored the same cells).
+
+    Args:
+        out_dir: the sweep's directory.
+        name: the chunk's name (:func:`chunk_name`).
+        tables: the cells, layers and timing of some cells, or the sweep's theory tables.
+    """
+    if set(tables) not in (set(TABLES), set(THEORY_TABLES)):
+        raise ValueError(f"a chunk holds {TABLES} or {THEORY_TABLES}, not {tuple(tables)}")
+    root = Path(out_dir) / (CHUNKS if set(tables) == set(TABLES) else THEORY_DIR)
     root.mkdir(parents=True, exist_ok=True)
     target = root / name
     if target.exists():
         return False
     tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP}{name}-", dir=root))
     try:
-        for table in TABLES:
+        for table in tables:
             tables[table].to_parquet(tmp / f"{table}.parquet", index=False)
         manifest = json.dumps(_manifest(tmp, tables), indent=1) + "\n"
         (tmp / MANIFEST).write_text(manifest, encoding="utf-8")
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        _publish_mode(tmp, directory=True)
+        publish_mode(tmp, directory=True)
         try:
             tmp.rename(target)
         except OSError:  # a concurrent writer got there first: same cells, same rows
@@ -119,7 +132,7 @@ def write_chunk(out_dir: str | os.PathLike[str], name: str,
                 shutil.rmtree(tmp, ignore_errors=True)
                 return False
             raise
-        _fsync_dir(root)
+        fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -135,9 +148,9 @@ def _manifest(tmp: Path, tables: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
             "sha256": _sha256((tmp / f"{t}.parquet").read_bytes()),
             "columns": {str(c): str(d) for c, d in tables[t].dtypes.items()},
         }
-        for t in TABLES
+        for t in tables
     }
-    keys = sorted(tables["cells"]["cell_key"].astype(str))
+    keys = sorted(tables["cells"]["cell_key"].astype(str)) if "cells" in tables else []
     return {"format": _FORMAT, "tables": listed, "cell_keys": keys}
 
 
@@ -145,9 +158,10 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _chunk_dirs(path: Path) -> list[Path]:
-    """The complete chunks under ``path``, each entry checked; temporaries are skipped."""
-    root = path / CHUNKS
+def _chunk_dirs(path: Path, root_name: str = CHUNKS) -> list[Path]:
+    """The complete chunks under ``path/root_name`` (``chunks``: the cells' tables;
+    ``theory``: the theory tables), each entry checked; temporaries are skipped."""
+    root = path / root_name
     if not (root.exists() or root.is_symlink()):
         return []  # a sweep killed before its first chunk
     if root.is_symlink() or not root.is_dir():
@@ -155,8 +169,8 @@ def _chunk_dirs(path: Path) -> list[Path]:
             f"{str(root)!r} is not a directory written by initsuite (a link or a file): move "
             "it away"
         )
+    holds = TABLES if root_name == CHUNKS else THEORY_TABLES
     out = []
-    expected = {MANIFEST, *(f"{t}.parquet" for t in TABLES)}
     for entry in sorted(root.iterdir()):
         if entry.name.startswith(_TMP):
             continue  # being written, or left by a killed writer: not part of the dataset
@@ -165,20 +179,27 @@ def _chunk_dirs(path: Path) -> list[Path]:
                 f"{str(entry)!r} is not a chunk written by initsuite (a foreign file in "
                 f"{str(root)!r}): move it away"
             )
-        names = {f.name for f in entry.iterdir()}
-        if names == expected - {MANIFEST}:
-            raise InitsuiteError(
-                f"chunk {str(entry)!r} has no {MANIFEST}: it was written by an older initsuite "
-                "(chunks carry a manifest since), or damaged; rerun the sweep into a new --out"
-            )
-        missing = sorted(t for t in TABLES if f"{t}.parquet" not in names)
-        extra = sorted(names - expected)
-        if missing or extra or MANIFEST not in names:
-            what = (f"lacks {missing}" if missing else f"holds unexpected {extra}" if extra
-                    else f"lacks its {MANIFEST}")  # fmt: skip
-            raise InitsuiteError(f"chunk {str(entry)!r} {what}: it is damaged or foreign")
+        _check_files(entry, holds)
         out.append(entry)
     return out
+
+
+def _check_files(entry: Path, holds: tuple[str, ...]) -> None:
+    """Raise, naming what is wrong, unless the chunk ``entry`` holds the tables ``holds`` and
+    its manifest, nothing else."""
+    names = {f.name for f in entry.iterdir()}
+    expected = {MANIFEST, *(f"{t}.parquet" for t in holds)}
+    if names == expected - {MANIFEST}:
+        raise InitsuiteError(
+            f"chunk {str(entry)!r} has no {MANIFEST}: it was written by an older initsuite "
+            "(chunks carry a manifest since), or damaged; rerun the sweep into a new --out"
+        )
+    missing = sorted(t for t in holds if f"{t}.parquet" not in names)
+    extra = sorted(names - expected)
+    if missing or extra or MANIFEST not in names:
+        what = (f"lacks {missing}" if missing else f"holds unexpected {extra}" if extra
+                else f"lacks its {MANIFEST}")  # fmt: skip
+        raise InitsuiteError(f"chunk {str(entry)!r} {what}: it is damaged or foreign")
 
 
 def _read_table(f: Path) -> tuple[pd.DataFrame, str]:
@@ -188,7 +209,7 @@ def _read_table(f: Path) -> tuple[pd.DataFrame, str]:
         return pd.read_parquet(io.BytesIO(data)), _sha256(data)
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise InitsuiteError(
-            f"{str(f)!r} is not a readable parquet file ({_first_line(exc)})"
+            f"{str(f)!r} is not a readable parquet file ({first_line(exc)})"
         ) from None
 
 
@@ -196,22 +217,23 @@ def _is_count(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
-def _manifest_of(entry: Path) -> dict[str, Any]:
-    """A chunk's manifest, checked for shape."""
+def _manifest_of(entry: Path, holds: tuple[str, ...] = TABLES) -> dict[str, Any]:
+    """A chunk's manifest, checked for shape (it lists exactly the tables ``holds``)."""
     f = entry / MANIFEST
     try:
         m = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InitsuiteError(
-            f"{str(f)!r} is not valid JSON ({_first_line(exc)}): the chunk is damaged"
+            f"{str(f)!r} is not valid JSON ({first_line(exc)}): the chunk is damaged"
         ) from None
     tables = m.get("tables") if isinstance(m, dict) else None
     ok = (
         isinstance(tables, dict) and m.get("format") == _FORMAT
         and isinstance(m.get("cell_keys"), list)
         and all(isinstance(k, str) for k in m["cell_keys"])
+        and set(tables) == set(holds)
         and all(isinstance(tables.get(t), dict) and _is_count(tables[t].get("rows"))
-                and isinstance(tables[t].get("sha256"), str) for t in TABLES)
+                and isinstance(tables[t].get("sha256"), str) for t in holds)
     )  # fmt: skip
     if not ok:
         raise InitsuiteError(
@@ -221,23 +243,31 @@ def _manifest_of(entry: Path) -> dict[str, Any]:
     return m
 
 
-# the columns that identify a row of each table (a directory holds one sweep configuration)
-_ROW_KEYS = {"cells": list(C.CELL_KEYS), "layers": [*C.CELL_KEYS, "layer"],
-             "timing": list(C.TIMING_KEYS)}  # fmt: skip
-_DECLARED = {"cells": C.CELLS, "layers": C.LAYERS, "timing": C.TIMING}
+# each table's columns, and the columns that identify a row (never null; a directory holds
+# one sweep configuration)
+_SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "cells": (C.CELLS, C.CELL_KEYS),
+    "layers": (C.LAYERS, (*C.CELL_KEYS, "layer")),
+    "timing": (C.TIMING, C.TIMING_KEYS),
+    "theory": (C.THEORY, C.THEORY_KEYS),
+    "phase_points": (C.PHASE_POINTS, C.PHASE_POINTS_KEYS),
+    "phase_grid": (C.PHASE_GRID, C.PHASE_GRID_KEYS),
+}
 
 
-def _read_chunk(entry: Path, names: tuple[str, ...] = TABLES) -> dict[str, pd.DataFrame]:
-    """The named tables of a chunk, each checked against the column schema and the chunk's
-    manifest (rows, cell keys, checksum)."""
-    manifest = _manifest_of(entry)
+def _read_chunk(
+    entry: Path, holds: tuple[str, ...] = TABLES, names: tuple[str, ...] | None = None
+) -> dict[str, pd.DataFrame]:
+    """The named tables (default: all it ``holds``) of a chunk, each checked against the
+    column schema and the chunk's manifest (rows, cell keys, checksum)."""
+    manifest = _manifest_of(entry, holds)
     out = {}
-    for t in names:
+    for t in holds if names is None else names:
         f = entry / f"{t}.parquet"
         where = repr(str(f))
         raw, digest = _read_table(f)
-        keys = (*_ROW_KEYS[t], "cell_key") if t == "cells" else tuple(_ROW_KEYS[t])
-        df = C.conform(raw, _DECLARED[t], where, keys)
+        columns, keys = _SCHEMA[t]
+        df = C.conform(raw, columns, where, (*keys, "cell_key") if t == "cells" else keys)
         listed = manifest["tables"][t]
         if len(df) != listed["rows"]:
             raise InitsuiteError(
@@ -262,13 +292,18 @@ def stored_keys(path: str | os.PathLike[str]) -> set[str]:
     """The ``cell_key`` of every stored cell (each chunk's cells checked)."""
     keys: set[str] = set()
     for entry in _chunk_dirs(Path(path)):
-        keys.update(_read_chunk(entry, ("cells",))["cells"]["cell_key"])
+        keys.update(_read_chunk(entry, names=("cells",))["cells"]["cell_key"])
     return keys
 
 
 def has_timing(path: str | os.PathLike[str]) -> bool:
     """Whether a stored chunk holds timing rows (by its manifest)."""
     return any(_manifest_of(e)["tables"]["timing"]["rows"] for e in _chunk_dirs(Path(path)))
+
+
+def theory_stored(path: str | os.PathLike[str], name: str) -> bool:
+    """Whether the theory chunk ``name`` is stored in ``path`` (complete, its files checked)."""
+    return any(e.name == name for e in _chunk_dirs(Path(path), THEORY_DIR))
 
 
 def check_meta(path: str | os.PathLike[str], meta: Mapping[str, Any]) -> tuple[int, bool]:
@@ -313,7 +348,9 @@ def read(
     path: str | os.PathLike[str], meta: Mapping[str, Any] | None = None
 ) -> dict[str, pd.DataFrame]:
     """Every chunk of a directory as one dataset per table, each row once; with ``meta``
-    (its meta.json), the number of cells checked against it (:func:`check_total`)."""
+    (its meta.json), the number of cells checked against it (:func:`check_total`) and the
+    theory tables read from the chunk it names (empty when it names none, a sweep stored
+    before they were, or an unfinished sweep killed before storing them)."""
     p = Path(path)
     parts: dict[str, list[pd.DataFrame]] = {t: [] for t in TABLES}
     for entry in _chunk_dirs(p):
@@ -321,12 +358,28 @@ def read(
             if len(df):
                 parts[table].append(df)
     out = {}
-    for table in TABLES:
-        if not parts[table]:
-            out[table] = C.frame(_DECLARED[table], [])
+    for table, frames in parts.items():
+        if not frames:
+            out[table] = C.frame(_SCHEMA[table][0], [])
             continue
-        df = pd.concat(parts[table], ignore_index=True)
-        out[table] = df.drop_duplicates(_ROW_KEYS[table], keep="first").reset_index(drop=True)
+        df = pd.concat(frames, ignore_index=True)
+        keys = list(_SCHEMA[table][1])
+        out[table] = df.drop_duplicates(keys, keep="first").reset_index(drop=True)
     if meta is not None:
         check_total(p, meta, len(out["cells"]))
-    return out
+    return {**out, **_theory(p, meta)}
+
+
+def _theory(path: Path, meta: Mapping[str, Any] | None) -> dict[str, pd.DataFrame]:
+    """The theory tables of the chunk ``meta`` names (others are a smaller grid's, before a
+    resume grew it); empty where there is none to read."""
+    named = meta.get(THEORY_CHUNK) if meta is not None else None
+    entry = next((e for e in _chunk_dirs(path, THEORY_DIR) if e.name == named), None)
+    if entry is not None:
+        return _read_chunk(entry, THEORY_TABLES)
+    if isinstance(named, str) and meta is not None and meta.get("complete") is True:
+        raise InitsuiteError(
+            f"{str(path / META)!r} names the theory chunk {named!r}, which "
+            f"{str(path / THEORY_DIR)!r} lacks: a chunk is missing"
+        )
+    return {t: C.frame(_SCHEMA[t][0], []) for t in THEORY_TABLES}

@@ -24,7 +24,15 @@ __all__ = [
     "DIVERGENCE_KINDS",
     "LAYERS",
     "OPTIONAL",
+    "PHASE_GRID",
+    "PHASE_GRID_KEYS",
+    "PHASE_POINTS",
+    "PHASE_POINTS_KEYS",
     "PROBE",
+    "SPECTRA",
+    "SPECTRA_KEYS",
+    "THEORY",
+    "THEORY_KEYS",
     "TIMING",
     "TIMING_KEYS",
     "TRAINING",
@@ -189,6 +197,20 @@ _SPEC: dict[str, tuple[str, str]] = {
     "tolerance": ("float64", "largest |measured_mean - expected| that agrees"),
     "agree": ("bool", "every seed gave a value and the mean lies within the tolerance"),
     "note": ("string", "why seeds gave no value (empty if all did)"),
+    # a sweep's theory tables, computed once from its configuration (what its report draws)
+    "sigma_w2": ("float64", "σ_w² = fan_in · Var W of a width × width layer; NaN if no theory"),
+    "sigma_b2": ("float64", "σ_b², the bias variance (0 without bias); NaN if no theory"),
+    "mean_field": ("bool", "mean-field theory applies: an MLP cell of a centred random scheme"),
+    "predicted_log_std_sd": (
+        "float64",
+        "across-seed sd of log final std at finite width (Hanin & Rolnick 2018); NaN if unknown",
+    ),
+    "q_star": ("float64", "fixed point q* of the variance map, iterated from q = 1"),
+    "chi1": ("float64", "χ₁ = σ_w²·E[φ'(√q* z)²] at the fixed point: > 1 chaotic, < 1 ordered"),
+    "depth_scale": ("float64", "ξ = 1/|ln χ₁|, layers (inf on the critical line)"),
+    "phase": ("string", "ordered | critical | chaotic"),
+    # initsuite reproduce isometry
+    "sv": ("float64", "a singular value of the input–output Jacobian"),
 }
 
 CELL_KEYS: tuple[str, ...] = (
@@ -241,6 +263,28 @@ TUTORIAL: tuple[str, ...] = (
 """``initsuite reproduce tutorial``: one row per claim (``tutorial.parquet``)."""
 TUTORIAL_LAYERS: tuple[str, ...] = ("experiment", "seed", "layer", "std", "mean", "theory_std")
 """The tutorial's nets layer by layer: one row per claim, seed and layer (``layers.parquet``)."""
+THEORY_KEYS: tuple[str, ...] = ("arch", "scheme", "activation", "depth", "width")
+THEORY: tuple[str, ...] = (
+    *THEORY_KEYS, "sigma_w2", "sigma_b2", "mean_field", "predicted_log_std_sd",
+)  # fmt: skip
+"""A sweep's ``theory`` table: per cell configuration, whether and where mean-field theory
+places it (computed from the configuration alone, before any cell runs)."""
+PHASE_POINTS_KEYS: tuple[str, ...] = ("activation", "scheme")
+PHASE_POINTS: tuple[str, ...] = (
+    *PHASE_POINTS_KEYS, "width", "sigma_w2", "sigma_b2", "q_star", "chi1", "depth_scale",
+    "phase",
+)  # fmt: skip
+"""A sweep's ``phase_points``: where each scheme that mean-field theory applies to sits in
+the phase diagram of each activation, at the sweep's largest width."""
+PHASE_GRID_KEYS: tuple[str, ...] = ("activation", "sigma_w2", "sigma_b2")
+PHASE_GRID: tuple[str, ...] = (
+    *PHASE_GRID_KEYS, "q_star", "chi1", "depth_scale", "phase",
+)  # fmt: skip
+"""A sweep's ``phase_grid``: the phase diagram of each of its activations over (σ_w², σ_b²)."""
+
+SPECTRA_KEYS: tuple[str, ...] = ("scheme", "activation", "depth", "seed")
+SPECTRA: tuple[str, ...] = (*SPECTRA_KEYS, "sv")
+"""``initsuite reproduce isometry``: one row per singular value of a Jacobian."""
 
 DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish")
 

@@ -26,26 +26,35 @@ from typing import Any, Literal
 
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
 
-__all__ = ["FIGURES", "LAYOUTS", "META", "Mode", "check_output", "check_owned", "check_replaceable",
-           "first_foreign", "first_foreign_figure", "real_target"]  # fmt: skip
+__all__ = ["CHUNKS", "FIGURES", "LAYOUTS", "META", "SWEEP_TABLES", "THEORY_DIR", "THEORY_TABLES",
+           "Mode", "check_output",
+           "check_owned", "check_replaceable", "first_foreign", "first_foreign_figure",
+           "real_target"]  # fmt: skip
 
 META = "meta.json"
 FIGURE_DIR = "figures"
-CHUNKS = "chunks"
+CHUNKS = "chunks"  # a sweep's cells, one chunk per group (initsuite.chunks)
+THEORY_DIR = "theory"  # a sweep's theory tables, one chunk per grid it ran (initsuite.chunks)
 REPORT_FILES = ("report.md", "compare.md")
 STAGING = ".initsuite-report-"  # a report's temporary directory inside its output directory
 
+# a sweep's measured tables (one chunk per group of cells), and its theory tables (computed once
+# from its configuration: what its report draws without recomputing)
+SWEEP_TABLES: tuple[str, ...] = ("cells", "layers", "timing")
+THEORY_TABLES: tuple[str, ...] = ("theory", "phase_points", "phase_grid")
+
 # the tables each kind of results directory holds: what its ``save`` writes beside meta.json
 LAYOUTS: dict[str, tuple[str, ...]] = {
-    "sweep": ("cells", "layers", "timing"),
+    "sweep": (*SWEEP_TABLES, *THEORY_TABLES),
     "training": ("training", "runs"),
     "probe": ("probe",),
     "tutorial": ("tutorial", "layers"),
+    "isometry": ("spectra",),
 }
 
 # every figure a report draws (initsuite.report: the sweep's, the tutorial's and the training's
-# figures, and initsuite.report.probe's); a figures/ directory holding another was not written
-# by initsuite
+# figures, initsuite.report.probe_report's and the isometry study's); a figures/ directory
+# holding another was not written by initsuite
 FIGURES = frozenset({
     "std_vs_layer", "grad_std_vs_layer", "weight_grad_vs_layer", "divergence_heatmap",
     "final_std_distribution", "init_time_vs_width", "cosine_vs_layer", "phase_diagram",
@@ -207,7 +216,7 @@ def check_replaceable(path: str | os.PathLike[str]) -> None:
         foreign = next((e for e in entries if e.name != META), entries[0])
     if foreign is not None:
         why = "" if kind is not None else (
-            " (and no meta.json names a sweep, training, probe or tutorial)")  # fmt: skip
+            f" (and no meta.json names a {', '.join(LAYOUTS)})")  # fmt: skip
         raise InitsuiteError(
             f"cannot replace {str(path)!r}: {str(foreign)!r} was not written by initsuite{why}; "
             "move it away or choose a new output directory"
@@ -246,7 +255,7 @@ def first_foreign(path: Path, kind: str) -> Path | None:
             bad = None if _ours_file(entry) else entry
         elif entry.is_dir() and name == FIGURE_DIR:
             bad = first_foreign_figure(entry)
-        elif entry.is_dir() and name == CHUNKS and kind == "sweep":
+        elif entry.is_dir() and name in (CHUNKS, THEORY_DIR) and kind == "sweep":
             bad = _first_foreign_chunk(entry)
         elif entry.is_dir() and name.startswith(STAGING):  # left by a killed report
             bad = _first_foreign_staging(entry)

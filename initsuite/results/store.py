@@ -27,7 +27,8 @@ from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
 from initsuite.results.outputs import META, STAGING, check_output, check_owned, real_target
 
 __all__ = ["as_path", "atomic_write_bytes", "atomic_write_text", "check_output",
-           "check_target", "read", "staged", "write"]  # fmt: skip
+           "check_target", "first_line", "fsync_dir", "publish_mode", "read", "read_table",
+           "replacing", "staged", "write"]  # fmt: skip
 
 
 def check_target(out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
@@ -42,14 +43,16 @@ def _umask() -> int:
     return mask
 
 
-def _publish_mode(path: Path, directory: bool) -> None:
-    # mkstemp/mkdtemp create 0600/0700 entries; results are ordinary files, so give them the
-    # permissions open()/mkdir() would have (0666/0777 under the umask).
+def publish_mode(path: Path, directory: bool) -> None:
+    """Give a temporary file or directory the permissions ``open()``/``mkdir()`` would have."""
+    # mkstemp/mkdtemp create 0600/0700 entries; results are ordinary files (0666/0777 under
+    # the umask).
     with contextlib.suppress(OSError):
         os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a directory's entries (a rename into it) to disk, where the platform allows."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -65,18 +68,35 @@ def write(
     overwrite: bool = False,
 ) -> Path:
     """Write ``DIR/<name>.parquet`` for each table and ``DIR/meta.json``, all or nothing."""
-    path = check_target(out_dir, overwrite)
-    real = real_target(path)  # a link's target is replaced; the link keeps pointing at it
-    created = _make_dirs(real.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}.tmp-", dir=real.parent))
-    try:
+    with replacing(out_dir, overwrite) as tmp:
         for name, df in tables.items():
             df.to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        _publish_mode(tmp, directory=True)
+    return Path(out_dir)
+
+
+@contextlib.contextmanager
+def replacing(out_dir: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary sibling of ``out_dir`` to fill; when the block ends without
+    error it takes ``out_dir``'s place whole (a swap, so a kill leaves the old results or the
+    new ones), and on an error it is removed and ``out_dir`` is left as it was.
+
+    Args:
+        out_dir: the results directory; absent, empty, or (``overwrite``) one initsuite wrote
+            (checked before and again just before the swap). A link keeps pointing where it
+            did, at the new results.
+        overwrite: allow replacing a directory initsuite wrote.
+    """
+    path = check_target(out_dir, overwrite)
+    real = real_target(path)  # a link's target is replaced; the link keeps pointing at it
+    created = _make_dirs(real.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}.tmp-", dir=real.parent))
+    try:
+        yield tmp
+        publish_mode(tmp, directory=True)
         if real.is_dir() and any(real.iterdir()):
             check_target(out_dir, overwrite)  # again: nothing foreign arrived during compute
             _exchange(tmp, real)  # tmp now holds the previous results
@@ -84,13 +104,12 @@ def write(
             if real.is_dir():
                 real.rmdir()
             tmp.rename(real)
-        _fsync_dir(real.parent)
+        fsync_dir(real.parent)
         shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         _remove_dirs(created)
         raise
-    return path
 
 
 def _make_dirs(path: Path) -> list[Path]:
@@ -186,7 +205,7 @@ def staged(
                 os.replace(new, old)
             elif old.exists():
                 old.rename(new)  # removed with tmp: it would contradict this write
-        _fsync_dir(out)
+        fsync_dir(out)
         shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -208,30 +227,34 @@ def as_path(value: object, what: str = "in_dir") -> Path:
 
 
 def read(
-    in_dir: str | os.PathLike[str], names: tuple[str, ...]
+    in_dir: str | os.PathLike[str], names: tuple[str, ...], optional: tuple[str, ...] = ()
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Read the named tables and the metadata of a results directory; clear errors if damaged."""
+    """Read the named tables and the metadata of a results directory; clear errors if damaged.
+
+    Args:
+        in_dir: the results directory.
+        names: tables that must be there (``<name>.parquet``).
+        optional: tables read when present (written by newer versions only); absent ones are
+            left out of the returned tables.
+    """
     path = as_path(in_dir)
     if not path.is_dir():
         raise InitsuiteError(f"no results directory at {str(path)!r}")
     tables: dict[str, pd.DataFrame] = {}
-    for name in names:
+    for name in (*names, *optional):
         f = path / f"{name}.parquet"
         if not f.exists():
+            if name in optional:
+                continue
             raise InitsuiteError(f"{str(f)!r} is missing: {str(path)!r} is not a complete run")
-        try:
-            tables[name] = pd.read_parquet(f)
-        except Exception as exc:  # pyarrow raises several types for damaged files
-            raise InitsuiteError(
-                f"{str(f)!r} is not a readable parquet file ({_first_line(exc)})"
-            ) from None
+        tables[name] = read_table(f)
     meta_path = path / META
     if not meta_path.exists():
         raise InitsuiteError(f"{str(meta_path)!r} is missing: {str(path)!r} is not a complete run")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InitsuiteError(f"{str(meta_path)!r} is not valid JSON ({_first_line(exc)})") from None
+        raise InitsuiteError(f"{str(meta_path)!r} is not valid JSON ({first_line(exc)})") from None
     if not isinstance(meta, dict):
         raise InitsuiteError(
             f"{str(meta_path)!r} holds a JSON {type(meta).__name__}, not an object: damaged, "
@@ -240,7 +263,18 @@ def read(
     return tables, meta
 
 
-def _first_line(exc: BaseException) -> str:
+def read_table(path: Path) -> pd.DataFrame:
+    """One parquet file as a DataFrame; an error naming it when it is not readable."""
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise InitsuiteError(
+            f"{str(path)!r} is not a readable parquet file ({first_line(exc)})"
+        ) from None
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none)."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
@@ -254,7 +288,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        _publish_mode(Path(tmp), directory=False)
+        publish_mode(Path(tmp), directory=False)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -24,6 +24,12 @@ _SCHEMA = {
 }
 LEGACY_BIAS = "torch_default"
 """What a sweep's stored ``"bias": true`` meant before bias laws had names."""
+# the theory tables, computed from the configuration: absent from sweeps saved before them
+_THEORY_SCHEMA = {
+    "theory": (C.THEORY, C.THEORY_KEYS),
+    "phase_points": (C.PHASE_POINTS, C.PHASE_POINTS_KEYS),
+    "phase_grid": (C.PHASE_GRID, C.PHASE_GRID_KEYS),
+}
 
 
 def sort_tables(cells: pd.DataFrame, layers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -43,21 +49,25 @@ class SweepResult:
         layers: one row per computed layer of each cell (:data:`~initsuite.columns.LAYERS`).
         timing: one row per (scheme, width, device, dtype) (:data:`~initsuite.columns.TIMING`).
         meta: configuration and environment (versions, machine, git commit, UTC time).
+        theory: per (arch, scheme, activation, depth, width), whether mean-field theory
+            applies and its σ_w², σ_b² (:data:`~initsuite.columns.THEORY`).
+        phase_points: each scheme's place in each activation's phase diagram at the largest
+            width (:data:`~initsuite.columns.PHASE_POINTS`).
+        phase_grid: each activation's phase diagram (:data:`~initsuite.columns.PHASE_GRID`).
     """
 
     cells: pd.DataFrame
     layers: pd.DataFrame
     timing: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    theory: pd.DataFrame = field(default_factory=lambda: C.frame(C.THEORY, []))
+    phase_points: pd.DataFrame = field(default_factory=lambda: C.frame(C.PHASE_POINTS, []))
+    phase_grid: pd.DataFrame = field(default_factory=lambda: C.frame(C.PHASE_GRID, []))
 
     def save(self, out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
-        """Write cells/layers/timing.parquet and meta.json into ``out_dir`` atomically."""
-        return store.write(
-            out_dir,
-            {"cells": self.cells, "layers": self.layers, "timing": self.timing},
-            self.meta,
-            overwrite=overwrite,
-        )
+        """Write every table as ``<name>.parquet`` and meta.json into ``out_dir`` atomically."""
+        tables = {name: getattr(self, name) for name in (*_SCHEMA, *_THEORY_SCHEMA)}
+        return store.write(out_dir, tables, self.meta, overwrite=overwrite)
 
     @classmethod
     def load(cls, in_dir: str | os.PathLike[str]) -> SweepResult:
@@ -82,14 +92,16 @@ class SweepResult:
             meta = store.read(path, ())[1]
             tables = chunks.read(path, meta)
         else:
-            tables, meta = store.read(path, tuple(_SCHEMA))
-        out = conform_tables(tables, _SCHEMA, path)
+            tables, meta = store.read(path, tuple(_SCHEMA), optional=tuple(_THEORY_SCHEMA))
+        empty = {name: C.frame(cols, []) for name, (cols, _) in _THEORY_SCHEMA.items()}
+        out = conform_tables({**empty, **tables}, {**_SCHEMA, **_THEORY_SCHEMA}, path)
         if chunked:  # chunks finish in any order
             out["cells"], out["layers"] = sort_tables(out["cells"], out["layers"])
             out["timing"] = out["timing"].sort_values(list(C.TIMING_KEYS), kind="stable")
             out["timing"] = out["timing"].reset_index(drop=True)
         return cls(out["cells"], out["layers"], out["timing"],
-                   with_bias_law(meta, LEGACY_BIAS, path))  # fmt: skip
+                   with_bias_law(meta, LEGACY_BIAS, path), out["theory"],
+                   out["phase_points"], out["phase_grid"])  # fmt: skip
 
     def summary(self) -> pd.DataFrame:
         """One row per (scheme, activation, depth), after arch when there are several:

@@ -1,0 +1,145 @@
+"""How the report looks: the figures' style and layout helpers, and Markdown tables.
+
+Every report (a sweep's, a probe's, an isometry study's, a comparison) draws and tabulates
+through these, so they look alike. seaborn and matplotlib are imported when a figure is drawn,
+never by importing this module; styling goes through context managers only (no ``sns.set()``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from initsuite.core.errors import InitsuiteError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "COL_WRAP", "DASHES", "FLOAT_FORMAT", "PANEL_H", "PANEL_W", "decade_ticks", "facets",
+    "md_table", "need", "new_figure", "outside_legend", "palette", "style",
+]  # fmt: skip
+
+PANEL_W, PANEL_H = 3.6, 2.8  # inches per facet
+COL_WRAP = 3  # facets per row
+DASHES: list[tuple[float, ...]] = [(), (5, 1.5), (1.5, 1.2), (4, 1.2, 1.2, 1.2), (8, 2)]
+"""Line dashes cycled over schemes, so lines differ in grey print too."""
+FLOAT_FORMAT = ".3g"
+"""How tables print floats: three significant digits."""
+
+
+@contextlib.contextmanager
+def style() -> Iterator[Any]:
+    """seaborn, with the report's style active and seaborn's pandas-3 noise muted."""
+    try:
+        import matplotlib as mpl
+        import seaborn as sns
+    except ImportError as exc:
+        raise InitsuiteError(
+            f"figures need matplotlib and seaborn ({exc.name} is missing): "
+            "pip install 'initsuite[report]'"
+        ) from None
+    rc: Any = {  # Any: matplotlib types the keys as a Literal of every rcParam
+        "font.size": 9,
+        "axes.titlesize": 9.5,
+        "axes.labelsize": 9,
+        "xtick.labelsize": 8,
+        "ytick.labelsize": 8,
+        "legend.fontsize": 8,
+        "legend.title_fontsize": 8.5,
+        "figure.titlesize": 11,
+        "axes.titlelocation": "left",
+    }
+    with (
+        warnings.catch_warnings(),
+        sns.axes_style("whitegrid"),
+        sns.plotting_context("notebook"),
+        mpl.rc_context(rc),
+    ):
+        # seaborn 0.13.2 raises deprecation warnings under pandas 3 for some inputs (none seen
+        # for the calls here with pandas 3.1); keep them from users, for seaborn's code only
+        warnings.filterwarnings("ignore", category=FutureWarning, module="seaborn")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="seaborn")
+        yield sns
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A matplotlib Figure (no pyplot: no backend chosen, no window) of this size in inches."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def palette(sns: Any, names: Sequence[str]) -> dict[str, Any]:
+    """One colour per name: tab10 for up to ten, evenly spaced hues beyond."""
+    colors = sns.color_palette("tab10" if len(names) <= 10 else "husl", len(names))
+    return dict(zip(names, colors, strict=True))
+
+
+def facets(fig: Figure, n: int, ncols: int) -> list[Axes]:
+    """``n`` facets filling ``ncols`` columns row by row, unused slots removed."""
+    nrows = math.ceil(n / ncols)
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+    for ax in axes[n:]:
+        fig.delaxes(ax)
+    for ax in axes[:n]:
+        ax.tick_params(labelbottom=True, labelleft=True)
+    return list(axes[:n])
+
+
+def decade_ticks(axes: Sequence[Axes]) -> None:
+    """Evenly strided powers of ten (at most nine) on log y axes spanning many decades.
+
+    matplotlib's own choice there lands on odd decades (1e-39, 1e-26, ...); over a few decades
+    its labelled minor ticks read better, so those axes are left alone.
+    """
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    lo, hi = axes[0].get_ylim()
+    a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    if b - a <= 8:
+        return
+    steps = (1, 2, 3, 5, 10, 20, 25, 50, 100, 1000)
+    step = next(k for k in steps if b // k - math.ceil(a / k) + 1 <= 9)  # ticks in [a, b]
+    ticks = 10.0 ** np.arange(math.ceil(a / step) * step, b + 1, step)
+    for ax in axes:
+        ax.yaxis.set_major_locator(FixedLocator(ticks.tolist()))
+        ax.yaxis.set_minor_locator(NullLocator())
+
+
+def outside_legend(fig: Figure, handles: list[Any], title: str | None = None) -> None:
+    """A frameless legend right of the panels."""
+    fig.legend(handles=handles, loc="outside right center", title=title, frameon=False)
+
+
+def need(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """Raise unless ``df`` (the table ``what``) has ``columns``, naming the missing ones."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InitsuiteError(f"{what} needs columns {missing}; got {list(df.columns)}")
+
+
+def md_table(df: pd.DataFrame) -> str:
+    """``df`` as a Markdown pipe table: floats to 3 significant digits, missing values as —,
+    pipes and newlines in text escaped (needs ``tabulate``)."""
+    clean = df.copy()
+    for c in clean.columns:
+        if clean[c].dtype == object or pd.api.types.is_string_dtype(clean[c]):
+            clean[c] = [
+                "" if v is None or v is pd.NA else str(v).replace("|", r"\|").replace("\n", " ")
+                for v in clean[c]
+            ]
+        elif pd.api.types.is_float_dtype(clean[c]) or pd.api.types.is_extension_array_dtype(
+            clean[c]
+        ):
+            values = clean[c].astype(float)
+            if values.isna().any():  # tabulate prints NaN as "nan"; None gets missingval
+                clean[c] = pd.Series([None if np.isnan(v) else v for v in values], dtype=object)
+    return clean.to_markdown(index=False, floatfmt=FLOAT_FORMAT, missingval="—")

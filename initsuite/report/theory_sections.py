@@ -1,0 +1,165 @@
+"""The sections of a sweep's report that set measurement beside theory: the spread of the final
+std over seeds, the backward pass, the Jacobian spectra. Each reads stored columns only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from initsuite.report.figures import deepest, ran
+from initsuite.report.style import md_table
+from initsuite.results.agreement import spread
+from initsuite.results.sweep import SweepResult
+
+__all__ = ["gradient_section", "gradient_table", "jacobian_section", "jacobian_table",
+           "theory_section"]  # fmt: skip
+
+
+def theory_section(result: SweepResult) -> str:
+    """The "Theory vs measurement" section at the deepest depth: the across-seed spread of log
+    final std beside its finite-width prediction, and the cells where theory and measurement
+    disagree by more than that spread."""
+    if "theory_final_std" not in result.cells.columns:
+        return ""
+    table = spread(result.cells, result.theory)
+    lines = ["## Theory vs measurement\n"]
+    if table.empty:
+        return lines[0] + "\nNo cell without divergence to compare.\n"
+    if result.theory.empty:  # a sweep stored before its theory tables were
+        lines.append(_NO_THEORY_TABLES)
+    deep = table[table["depth"] == table["depth"].max()]
+    finite = deep[deep["predicted_log_std_sd"].notna() & (deep["seeds"] > 1)]
+    if not finite.empty:
+        show = finite[["scheme", "activation", "width", "seeds", "log_std_sd",
+                       "predicted_log_std_sd"]].rename(columns={
+            "log_std_sd": "measured sd of log final std",
+            "predicted_log_std_sd": "predicted (Hanin & Rolnick)"})  # fmt: skip
+        lines += [
+            f"### Finite width: spread over seeds (depth {int(deep['depth'].max())})\n",
+            md_table(show.reset_index(drop=True)) + "\n",
+            "Mean-field theory is the infinite-width limit. At finite width the log of the "
+            "output's std spreads across seeds with a variance that grows like depth / width: "
+            "about 5·L/(4n) for ReLU nets and 2·L/(4n) for linear ones, for one input (Hanin & "
+            "Rolnick 2018; the log of a std is half the log of a squared norm). A batch pools "
+            "inputs, which narrows the spread of linear nets below that. One seed's final std "
+            "is one draw from this spread: compare schemes over several seeds.\n",
+        ]
+    bad = table[table["disagree"]]
+    lines.append("### Where theory and measurement disagree\n")
+    if bad.empty:
+        lines.append(
+            "Every cell that ran without diverging has a mean log final std within twice the "
+            "finite-width spread of the mean-field value (less its log-normal bias).\n"
+        )
+    else:
+        cols = ["scheme", "activation", "depth", "width", "dtype", "seeds", "log_std_mean",
+                "expected_log_std", "log_std_sd", "predicted_log_std_sd"]  # fmt: skip
+        lines += [
+            md_table(bad[cols].head(40).reset_index(drop=True)) + "\n",
+            f"{len(bad)} configuration(s) whose mean log final std (natural log, over seeds) "
+            "is further than twice the spread (predicted where known, else measured) from the "
+            "mean-field value less its log-normal bias (`expected_log_std`)"
+            + (" (first 40 shown)" if len(bad) > 40 else "")
+            + ". Typical causes: finite width (deep, narrow nets), finite precision "
+            "(values near the dtype's limits), or an assumption that fails (e.g. GELU and SiLU "
+            "at their variance gain sit on a repelling fixed point: see `initsuite gains`).\n",
+        ]
+    return "\n".join(lines)
+
+
+_NO_THEORY_TABLES = (
+    "This sweep was stored without its theory tables (by an initsuite before they were "
+    "stored), so the finite-width predictions are missing below: rerun the sweep for them.\n"
+)
+
+
+def _geo_mean(s: pd.Series) -> float:
+    x = s.astype(float)
+    x = x[(x > 0) & np.isfinite(x)]
+    return float(np.exp(np.log(x).mean())) if len(x) else float("nan")
+
+
+def gradient_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Backward statistics at the deepest depth per (scheme, activation): cells with a
+    backward pass, geometric-mean input gradient std measured and predicted (over the same
+    cells), median
+    weight-gradient ratio (largest / smallest layer), and backward divergences."""
+    top = deepest(ran(cells))
+    rows = []
+    for (scheme, act), g in top.groupby(["scheme", "activation"], observed=True, sort=True):
+        has = g[g["input_grad_std"].notna() | g["grad_divergence_layer"].notna()]
+        if has.empty:
+            continue
+        x = has["input_grad_std"].astype(float)
+        x = x[(x > 0) & np.isfinite(x)]  # the cells whose measurement and theory pair up
+        kinds = sorted(set(has["grad_divergence_kind"].dropna().astype(str)))
+        div = has["grad_divergence_layer"].dropna()
+        rows.append({
+            "scheme": scheme, "activation": act, "cells": len(has),
+            "input grad std": _geo_mean(x),
+            "theory": _geo_mean(has.loc[x.index, "theory_input_grad_std"]),
+            "weight-grad ratio": float(has["weight_grad_ratio"].astype(float).median()),
+            "backward diverged": f"{len(div)}/{len(has)}" + (f" ({','.join(kinds)})"
+                                                           if kinds else ""),
+            "median layer": float(div.median()) if len(div) else float("nan"),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def gradient_section(result: SweepResult) -> str:
+    """The "Gradients" section (a sweep with ``backward``; empty without)."""
+    cells = result.cells
+    if "input_grad_std" not in cells.columns or not (
+        cells["input_grad_std"].notna().any() or cells["grad_divergence_layer"].notna().any()
+    ):
+        return ""
+    table = gradient_table(cells)
+    depth = int(cells["depth"].max())
+    return (
+        "## Gradients\n\n" + md_table(table) + "\n\n"
+        f"The backward pass of the cells of depth {depth} whose forward pass stayed in range "
+        "(`--backward`), pooling widths and seeds. *Input grad std* is the geometric mean "
+        "over cells of the std of dLoss/dx for Loss = Σ R ⊙ h_depth (R ~ N(0, 1), so the "
+        "output's gradient has std ≈ 1): the net's end-to-end backward gain, beside the "
+        "mean-field value (*theory*, the square root of the product of every layer's χ₁). "
+        "*Weight-grad ratio* is the median over cells of the largest over the smallest "
+        "layer's ‖dLoss/dW‖ (1: every layer learns alike; inf: a gradient left the range). "
+        "*Backward diverged* counts cells whose gradient overflowed or underflowed walking "
+        "back from the output, at the median layer given.\n"
+    )
+
+
+def jacobian_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Jacobian spectra (``--jacobian``) at the largest width per (scheme, activation,
+    depth): cells with a spectrum, mean over them of the mean and variance of the squared
+    singular values, median smallest singular value and condition number."""
+    c = cells[cells["jac_sv2_mean"].notna()]
+    c = c[c["width"] == c["width"].max()]
+    g = c.groupby(["scheme", "activation", "depth"], observed=True, sort=True)
+    return g.agg(
+        cells=("seed", "size"),
+        sv2_mean=("jac_sv2_mean", "mean"),
+        sv2_var=("jac_sv2_var", "mean"),
+        sv_min=("jac_sv_min", "median"),
+        condition=("jac_condition", "median"),
+    ).reset_index()
+
+
+def jacobian_section(result: SweepResult) -> str:
+    """The "Jacobian spectra" section (a sweep with ``jacobian``; empty without)."""
+    cells = result.cells
+    if "jac_sv2_mean" not in cells.columns or not cells["jac_sv2_mean"].notna().any():
+        return ""
+    names = {"sv2_mean": "mean σ²", "sv2_var": "var σ²", "sv_min": "median σ_min",
+             "condition": "median condition"}  # fmt: skip
+    table = md_table(jacobian_table(cells).rename(columns=names))
+    width = int(cells.loc[cells["jac_sv2_mean"].notna(), "width"].max())
+    text = (
+        f"Singular values σ of each cell's input–output Jacobian (`--jacobian`) at width "
+        f"{width}, one row per scheme, activation and depth: the mean and variance of σ² "
+        "(averaged over the cells), the median smallest σ and condition number σ_max/σ_min. "
+        "Dynamical isometry is var σ² ≈ 0 with mean σ² ≈ 1: exact for orthogonal linear "
+        "nets; Gaussian weights give var σ² ≈ depth in linear nets; ReLU nets are never "
+        "isometric (σ_min ≈ 0, infinite condition).\n"
+    )
+    return f"## Jacobian spectra\n\n{table}\n\n{text}"

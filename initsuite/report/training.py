@@ -1,0 +1,201 @@
+"""The training study in a sweep's report: its loss curves, steps to threshold and section.
+
+Takes a :class:`~initsuite.TrainingResult` (``initsuite train``); never imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from initsuite.core.errors import InitsuiteError
+from initsuite.report.captions import figure_block
+from initsuite.report.figures import levels, n_seeds
+from initsuite.report.style import (
+    COL_WRAP,
+    DASHES,
+    PANEL_H,
+    PANEL_W,
+    facets,
+    md_table,
+    need,
+    new_figure,
+    outside_legend,
+    palette,
+    style,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["TRAINING_FIGURES", "loss_curves", "steps_to_threshold", "training_section"]
+
+TRAINING_FIGURES: tuple[str, str] = ("training_loss", "training_steps")
+"""The training figures' names: the loss curves, the steps to threshold."""
+
+
+def loss_curves(curves: pd.DataFrame, threshold: float | None = None) -> Figure:
+    """Full-train-set loss (log y) against step, one panel per activation, one line per
+    scheme: the mean over seeds at each evaluated step, the band min to max. A run that
+    diverged stops (× at its last evaluated loss). Dotted: chance level ln(classes) as the
+    initial mean loss of a silent net would be; dashed: ``threshold``.
+
+    Args:
+        curves: the ``training`` table of ``initsuite train``.
+        threshold: the loss the runs had to reach (drawn when given).
+    """
+    need(curves, ("scheme", "activation", "seed", "step", "train_loss"), "training")
+    ev = curves[curves["train_loss"].notna() & np.isfinite(curves["train_loss"])]
+    if ev.empty:
+        raise InitsuiteError("the training table has no evaluated steps to plot")
+    schemes, acts = levels(curves["scheme"]), levels(curves["activation"])
+    g = ev.groupby(["activation", "scheme", "step"], observed=True)["train_loss"]
+    band = g.agg(["mean", "min", "max"]).reset_index()
+    last = int(curves["step"].max())
+    ended = curves.groupby(["activation", "scheme", "seed"], observed=True)["step"].max()
+    with style() as sns:
+        from matplotlib.lines import Line2D
+
+        ncols = min(COL_WRAP, len(acts))
+        fig = new_figure(PANEL_W * ncols + 2.6, PANEL_H * math.ceil(len(acts) / ncols) + 0.6)
+        axes = facets(fig, len(acts), ncols)
+        colors = palette(sns, schemes)
+        dashes = dict(zip(schemes, DASHES * len(schemes), strict=False))
+        for ax, act in zip(axes, acts, strict=True):
+            for scheme, b in band[band["activation"] == act].groupby("scheme", observed=True):
+                c = colors[scheme]
+                ax.fill_between(b["step"], b["min"], b["max"], color=c, alpha=0.15, lw=0)
+                ax.plot(b["step"], b["mean"], color=c, dashes=dashes[scheme], lw=1.6)
+                if int(ended.loc[act, scheme].max()) < last:  # every seed stopped early
+                    ax.plot(b["step"].iloc[-1], b["mean"].iloc[-1], color=c, marker="x", ms=6)
+            ax.axhline(math.log(10), color="0.35", ls=":", lw=1.0)
+            if threshold is not None:
+                ax.axhline(threshold, color="0.35", ls="--", lw=1.0)
+            ax.set_yscale("log")
+            ax.set_xlim(0, last)
+            ax.set_title(act)
+        handles = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8, label=s)
+                   for s in schemes]  # fmt: skip
+        handles.append(Line2D([], [], color="0.35", ls=":", label="chance, ln 10"))
+        if threshold is not None:
+            handles.append(Line2D([], [], color="0.35", ls="--", label=f"threshold {threshold}"))
+        outside_legend(fig, handles, "scheme")
+        fig.supxlabel("optimiser step")
+        fig.supylabel("train loss (cross-entropy, log scale)")
+        depth, width = int(curves["depth"].iloc[0]), int(curves["width"].iloc[0])
+        fig.suptitle(
+            f"Training curves: depth {depth}, width {width}; mean over "
+            f"{n_seeds(curves)} seeds, band min–max"
+        )
+    return fig
+
+
+def steps_to_threshold(runs: pd.DataFrame) -> Figure:
+    """Steps each scheme needed to reach the loss threshold, one panel per activation: a bar
+    at the median over the seeds that reached it, a dot per seed; schemes with seeds that
+    never reached it say how many did (``k/n``), and a scheme none of whose seeds did is
+    marked "never" (a stalled net) or "diverged".
+
+    Args:
+        runs: the ``runs`` table of ``initsuite train``.
+    """
+    need(runs, ("scheme", "activation", "seed", "steps", "steps_to_threshold", "reached",
+                 "diverged"), "runs")  # fmt: skip
+    schemes, acts = levels(runs["scheme"]), levels(runs["activation"])
+    budget = int(runs["steps"].max())
+    with style() as sns:
+        ncols = min(COL_WRAP, len(acts))
+        fig = new_figure(4.2 * ncols, 0.42 * len(schemes) * math.ceil(len(acts) / ncols) + 1.6)
+        axes = facets(fig, len(acts), ncols)
+        colors = palette(sns, schemes)
+        for ax, act in zip(axes, acts, strict=True):
+            sub = runs[runs["activation"] == act]
+            for i, scheme in enumerate(schemes):
+                r = sub[sub["scheme"] == scheme]
+                hit = r["steps_to_threshold"].dropna().astype(float)
+                if len(hit):
+                    ax.barh(i, float(hit.median()), color=colors[scheme], alpha=0.55, height=0.6)
+                    ax.plot(hit, [i] * len(hit), "o", color=colors[scheme], ms=4, mec="0.2",
+                            mew=0.5)  # fmt: skip
+                label = None
+                if len(r) and len(hit) < len(r):
+                    label = f"{len(hit)}/{len(r)} reached"
+                    if not len(hit):
+                        label = "diverged" if bool(r["diverged"].all()) else "never (stalled)"
+                if label:
+                    x = float(hit.median()) if len(hit) else 0.0
+                    ax.text(x + budget * 0.02, i, label, va="center", fontsize=8, color="0.25")
+            ax.set_yticks(range(len(schemes)), schemes)
+            ax.set_ylim(len(schemes) - 0.5, -0.5)
+            ax.set_xlim(0, budget * 1.05)
+            ax.axvline(budget, color="0.35", ls=":", lw=1.0)
+            ax.set_title(act)
+            ax.yaxis.grid(False)
+        fig.supxlabel(f"steps to reach the loss threshold (of {budget}; dotted: the budget)")
+        fig.suptitle(f"Steps to threshold: bar = median over seeds that reached it, dots = "
+                     f"seeds ({n_seeds(runs)})")  # fmt: skip
+    return fig
+
+
+def training_section(training: Any, figures: Sequence[str], number: int) -> str:
+    """The "Training" section of a :class:`~initsuite.TrainingResult`; the figures listed in
+    ``figures`` numbered from ``number + 1``."""
+    cfg = training.meta.get("config", {})
+    data = training.meta.get("dataset", {})
+    summary = training.summary()
+    summary["reached"] = [f"{r}/{n}" for r, n in zip(summary["reached"], summary["runs"],
+                                                     strict=True)]  # fmt: skip
+    summary = summary.drop(columns=["runs"]).rename(columns={
+        "reached": "reached threshold", "median_steps_to_threshold": "median steps",
+        "mean_final_train_loss": "final train loss", "mean_final_test_accuracy":
+        "final test accuracy",
+    })  # fmt: skip
+    opt = str(cfg.get("optimizer", "?"))
+    if opt == "sgd":
+        opt = f"SGD with momentum {cfg.get('momentum')}"
+    name, train, test = data.get("name", "?"), data.get("train", "?"), data.get("test", "?")
+    layers = f"{cfg.get('depth')} {'' if cfg.get('bias') else 'bias-free '}Linear layers"
+    intro = (
+        f"Does the initialisation let the network learn? The MLP ({layers}, width "
+        f"{cfg.get('width')}, the activation after all but the last) trained on {name} "
+        f"({train} training and {test} test examples, {data.get('classes', '?')} classes, "
+        f"shipped with scikit-learn) for {cfg.get('steps')} steps of {opt}, learning rate "
+        f"{cfg.get('lr')}, batches of {cfg.get('batch_size')}, from each scheme with "
+        f"{len(cfg.get('seeds', []))} seeds (the runs of one seed see the same batches). "
+        f"*Reached threshold* counts runs whose full-train-set loss fell to "
+        f"{cfg.get('threshold')} (chance: ln 10 ≈ 2.30), evaluated every "
+        f"{cfg.get('eval_every')} steps; *median steps* is over those runs.\n"
+    )  # fmt: skip
+    parts = [
+        "## Training\n",
+        intro,
+        md_table(summary) + "\n",
+        "He et al. (2015): in a deep ReLU net without normalisation, Kaiming's variance "
+        "2/fan_in keeps the signal (χ₁ = 1) and the net trains, while Xavier's 1/fan_in (gain "
+        "1) halves the signal's second moment at every layer and PyTorch's default "
+        "(1/(3·fan_in)) shrinks it faster: after L layers the output and the gradients of "
+        "the first layers are 2^(-L/2) and smaller (3e-5 at L = 30), and SGD stalls at "
+        "chance. Glorot & Bengio (2010): tanh trains from Xavier's init (with the tanh gain "
+        "5/3, the variance-preserving choice).\n",
+    ]
+    captions = {
+        TRAINING_FIGURES[0]: ("Training curves", (
+            "Loss on the whole training split (log scale) every "
+            f"{cfg.get('eval_every')} steps, mean over seeds, band min to max; dotted: chance "
+            "(ln 10), dashed: the threshold. A flat line at chance is a net that does not "
+            "learn at all (its output and gradients vanished at init).")),
+        TRAINING_FIGURES[1]: ("Steps to threshold", (
+            "Steps each scheme needed to bring the training loss to the threshold: bar at the "
+            "median over the seeds that reached it, a dot per seed; `never (stalled)` marks a "
+            "scheme none of whose seeds reached it within the budget.")),
+    }  # fmt: skip
+    for name in TRAINING_FIGURES:
+        if name in figures:
+            number += 1
+            title, cap = captions[name]
+            parts.append(figure_block(name, title, cap, number))
+    return "\n".join(parts)

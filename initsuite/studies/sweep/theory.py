@@ -1,0 +1,91 @@
+"""The theory tables a sweep stores beside its cells, computed once from its configuration.
+
+They hold what the sweep's report draws from theory (:data:`initsuite.columns.THEORY`,
+:data:`~initsuite.columns.PHASE_POINTS`, :data:`~initsuite.columns.PHASE_GRID`), so that a
+report reads a directory alone: no scheme registry (a plugin scheme may be gone), no theory.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import pandas as pd
+
+from initsuite import activations as _activations
+from initsuite.activations import Activation
+from initsuite.results import columns as C
+from initsuite.schemes import Scheme
+from initsuite.studies.sweep.config import SweepConfig
+from initsuite.theory import phase
+from initsuite.theory.meanfield import predicted_log_std_sd, weight_prior
+
+__all__ = ["theory_tables"]
+
+
+def theory_tables(cfg: SweepConfig) -> dict[str, pd.DataFrame]:
+    """The ``theory``, ``phase_points`` and ``phase_grid`` tables of the sweep ``cfg``.
+
+    The phase tables cover the MLP only (mean-field theory is the MLP's) and are empty
+    without it; the phase grid of an activation is computed once per process.
+    """
+    acts = sorted((_activations.get(a) for a in cfg.activations), key=lambda a: a.spec)
+    tables = {"theory": C.frame(C.THEORY, _theory_rows(cfg, acts)),
+              "phase_points": C.frame(C.PHASE_POINTS, []),
+              "phase_grid": C.frame(C.PHASE_GRID, [])}  # fmt: skip
+    if "mlp" in cfg.archs:
+        tables["phase_points"] = _phase_points(cfg, acts)
+        grids = [_phase_grid(a.spec) for a in acts]
+        tables["phase_grid"] = pd.concat(grids, ignore_index=True)
+    return tables
+
+
+def _prior(scheme: Scheme, act: Activation, width: int, bias: bool) -> tuple[float, float] | None:
+    """(σ_w², σ_b²) of the scheme at this activation and width; None where mean-field theory
+    does not apply, or where the scheme's metadata fails (its cells carry the error)."""
+    try:
+        return weight_prior(scheme, scheme.resolve(act), width, bias)
+    except Exception:
+        return None
+
+
+def _theory_rows(cfg: SweepConfig, acts: list[Activation]) -> list[dict[str, object]]:
+    """One row per (arch, scheme, activation, depth, width) of the grid."""
+    rows = []
+    for arch in cfg.archs:
+        for scheme in cfg._scheme_objs:
+            for act in acts:
+                for width in cfg.widths:
+                    # mean field is the MLP's (conv and residual nets: not predicted)
+                    prior = _prior(scheme, act, width, cfg.torch_bias) if arch == "mlp" else None
+                    sw2, sb2 = prior if prior is not None else (math.nan, math.nan)
+                    rows += [{"arch": arch, "scheme": scheme.spec, "activation": act.spec,
+                              "depth": depth, "width": width, "sigma_w2": sw2, "sigma_b2": sb2,
+                              "mean_field": prior is not None,
+                              "predicted_log_std_sd": predicted_log_std_sd(act.spec, depth,
+                                                                           width)}
+                             for depth in cfg.depths]  # fmt: skip
+    return rows
+
+
+def _phase_points(cfg: SweepConfig, acts: list[Activation]) -> pd.DataFrame:
+    """Each scheme's point in each activation's phase diagram at the largest width, for the
+    schemes mean-field theory applies to with a finite σ_w² (others have no phase), in name
+    order."""
+    width = max(cfg.widths)
+    frames = []
+    for act in acts:
+        specs = sorted(
+            s.spec for s in cfg._scheme_objs
+            if (p := _prior(s, act, width, cfg.torch_bias)) is not None and math.isfinite(p[0])
+        )  # fmt: skip
+        points = phase.scheme_points(act, specs, width, cfg.torch_bias)
+        frames.append(points.assign(width=width))
+    return C.coerce(pd.concat(frames, ignore_index=True), C.PHASE_POINTS)
+
+
+@cache
+def _phase_grid(activation: str) -> pd.DataFrame:
+    """The phase diagram of one activation over the default (σ_w², σ_b²) grid (cached: it
+    depends on nothing else, and takes about a second)."""
+    return C.coerce(phase.phase_diagram(activation), C.PHASE_GRID)

@@ -1,0 +1,123 @@
+"""A report is a function of its directory: it needs neither the sweep's plugins nor torch
+nor theory, only what the sweep stored."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import initsuite
+from initsuite.report import write_report
+
+# what a process that cannot import torch runs first (import torch then raises ImportError)
+BLOCK_TORCH = "import sys; sys.modules['torch'] = None\n"
+# the same, by an import hook: scipy (under seaborn) looks torch up in sys.modules, and a None
+# there breaks it, while a machine without torch has no entry at all
+NO_TORCH = """
+import importlib.abc, sys
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "torch":
+            raise ImportError(f"{name} is not installed here")
+sys.meta_path.insert(0, NoTorch())
+"""
+
+# a sweep with a scheme registered by a plugin, and its report while the plugin is there
+PLUGIN_SWEEP = """
+import sys
+
+import pandas as pd
+import torch
+
+import initsuite
+from initsuite import schemes
+from initsuite.report import write_report
+from initsuite.theory import phase
+
+
+@schemes.register("third_party_normal", family="normal", variance="1.5/fan_in",
+                  variance_fn=lambda shape: 1.5 / shape[1], paper="a plugin")
+def third_party_normal(tensor, *, generator=None):
+    with torch.no_grad():
+        return tensor.normal_(0.0, (1.5 / tensor.shape[1]) ** 0.5, generator=generator)
+
+
+run, report = sys.argv[1], sys.argv[2]
+res = initsuite.sweep(["third_party_normal", "kaiming_normal"], ["tanh", "relu"], [3, 8],
+                      [8, 16], seeds=2, timing=False, out=run)
+# the stored points are what theory computes while the plugin is registered, bit for bit
+live = pd.concat([phase.scheme_points(a, ["kaiming_normal", "third_party_normal"], 16)
+                  for a in ["relu", "tanh"]], ignore_index=True)
+stored = res.phase_points.drop(columns="width")
+assert stored["scheme"].tolist() == live["scheme"].tolist(), stored
+for c in ("sigma_w2", "sigma_b2", "q_star", "chi1", "depth_scale"):
+    assert stored[c].tolist() == live[c].tolist(), c
+write_report(run, out_dir=report)
+"""
+
+REPORT = """
+import sys
+from initsuite.report import write_report
+write_report(sys.argv[1], out_dir=sys.argv[2])
+for name in ("torch", "initsuite.schemes", "initsuite.theory", "initsuite.engine"):
+    assert name not in sys.modules, name
+"""
+
+
+def _python(code: str, *args: object) -> None:
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                          text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_report_and_results_modules_import_without_torch() -> None:
+    code = BLOCK_TORCH + textwrap.dedent("""
+        import importlib, pkgutil
+        import initsuite.report, initsuite.results
+        for pkg in (initsuite.report, initsuite.results):
+            for m in pkgutil.iter_modules(pkg.__path__):
+                importlib.import_module(f"{pkg.__name__}.{m.name}")
+        try:
+            import torch
+        except ImportError:
+            pass
+        else:
+            raise SystemExit("torch was importable: the block did not hold")
+    """)
+    _python(code)
+
+
+def test_a_plugin_sweep_is_reported_where_the_plugin_and_torch_are_missing(
+    tmp_path: Path,
+) -> None:
+    run, with_plugin, without = tmp_path / "run", tmp_path / "a", tmp_path / "b"
+    _python(PLUGIN_SWEEP, run, with_plugin)
+    _python(NO_TORCH + REPORT, run, without)  # a fresh process: no plugin, no torch
+    text = (with_plugin / "report.md").read_text()
+    assert "third_party_normal" in text and "](figures/phase_diagram.png)" in text
+    assert (without / "report.md").read_text() == text
+    for name in ("phase_diagram", "std_vs_layer", "cosine_vs_layer"):  # drawn the same
+        figure = f"figures/{name}.png"
+        assert (without / figure).read_bytes() == (with_plugin / figure).read_bytes(), name
+
+
+def test_a_sweep_stored_before_its_theory_tables_reports_without_them(tmp_path: Path) -> None:
+    res = initsuite.sweep("kaiming_normal", "relu", [3, 8], 16, seeds=3, timing=False)
+    run = res.save(tmp_path / "run")
+    for name in ("theory", "phase_points", "phase_grid"):  # as an older initsuite wrote it
+        (run / f"{name}.parquet").unlink()
+    old = initsuite.SweepResult.load(run)
+    assert old.theory.empty and old.phase_grid.empty and old.phase_points.empty
+    pytest.importorskip("seaborn")
+    text = write_report(run).read_text()
+    assert "phase_diagram" not in text
+    assert "stored without its theory tables" in text.split("## Theory vs measurement")[1]
+    with_tables = write_report(res.save(tmp_path / "new"), out_dir=tmp_path / "r").read_text()
+    assert "stored without its theory tables" not in with_tables
+    assert "](figures/phase_diagram.png)" in with_tables
+    assert json.loads((run / "meta.json").read_text())["kind"] == "sweep"
