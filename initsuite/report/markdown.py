@@ -12,18 +12,17 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError, unknown
 from initsuite.report.captions import CAPTIONS, figure_block
 from initsuite.report.comparison import compare_section
-from initsuite.report.figures import deepest, diverged, levels, ran
+from initsuite.report.figures import deepest, levels
 from initsuite.report.style import md_table
 from initsuite.report.theory_sections import gradient_section, jacobian_section, theory_section
 from initsuite.report.training import TRAINING_FIGURES, training_section
 from initsuite.report.tutorial import TUTORIAL_FIGURE, tutorial_section
-from initsuite.results.columns import DIVERGENCE_KINDS
+from initsuite.results.summary import summarize
 from initsuite.results.sweep import SweepResult
 
 if TYPE_CHECKING:
@@ -42,39 +41,9 @@ __all__ = [
 
 
 def summary_table(cells: pd.DataFrame) -> pd.DataFrame:
-    """One row per (scheme, activation) at the deepest depth, pooling all other cell keys.
-
-    Columns: ``cells`` (count), ``failed`` (cells with an error), ``frac_diverged`` (diverged
-    within depth / cells that ran), ``median_div_layer`` (over diverged cells; NaN if none),
-    ``div_kinds`` (distinct kinds, comma-separated), ``median_final_std`` (over cells that ran,
-    an overflow counting as +inf) and ``median_growth`` (median of ``growth_per_layer``).
-    """
-    top = deepest(cells)
-    rows = []
-    for (scheme, act), g in top.groupby(["scheme", "activation"], observed=True, sort=True):
-        ok = ran(g)
-        div = diverged(ok)
-        overflow = (ok["divergence_kind"] == "overflow").fillna(False).astype(bool)
-        final = ok["final_std"].astype(float).where(~overflow, np.inf)
-        kinds = [k for k in DIVERGENCE_KINDS if k in set(ok["divergence_kind"].dropna())]
-        rows.append(
-            {
-                "scheme": scheme,
-                "activation": act,
-                "cells": len(g),
-                "failed": len(g) - len(ok),
-                "frac_diverged": float(div.mean()) if len(ok) else np.nan,
-                "median_div_layer": ok["divergence_layer"].dropna().astype(float).median(),
-                "div_kinds": ",".join(kinds),
-                "median_final_std": final.median() if len(ok) else np.nan,
-                "median_growth": ok["growth_per_layer"].astype(float).median(),
-            }
-        )
-    cols = [
-        "scheme", "activation", "cells", "failed", "frac_diverged", "median_div_layer",
-        "div_kinds", "median_final_std", "median_growth",
-    ]  # fmt: skip
-    return pd.DataFrame.from_records(rows, columns=cols)
+    """One row per (scheme, activation) at the deepest depth, pooling all other cell keys
+    (:func:`~initsuite.results.summary.summarize`)."""
+    return summarize(deepest(cells), ("scheme", "activation"))
 
 
 def timing_table(timing: pd.DataFrame) -> pd.DataFrame:

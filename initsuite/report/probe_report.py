@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from initsuite.core.errors import InitsuiteError
+from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.report.plan import PlannedFigure, ReportPlan, write_plan
 from initsuite.report.style import (
     DASHES,
@@ -149,8 +149,9 @@ def check_dependencies() -> None:
             __import__(name)
         except ImportError:
             raise InitsuiteError(
-                f"the probe report needs {name}: pip install 'initsuite[report]' "
-                "(or pass --no-report)"
+                f"the probe report needs {name}: pip install 'initsuite[report]' (or pass ",
+                Arg("report", False),
+                ")",
             ) from None
 
 

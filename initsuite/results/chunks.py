@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from initsuite.core.errors import InitsuiteError
+from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.results import columns as C
 from initsuite.results.outputs import CHUNKS, SWEEP_TABLES, THEORY_DIR, THEORY_TABLES
 from initsuite.results.store import META, first_line, fsync_dir, publish_mode
@@ -192,7 +192,8 @@ def _check_files(entry: Path, holds: tuple[str, ...]) -> None:
     if names == expected - {MANIFEST}:
         raise InitsuiteError(
             f"chunk {str(entry)!r} has no {MANIFEST}: it was written by an older initsuite "
-            "(chunks carry a manifest since), or damaged; rerun the sweep into a new --out"
+            "(chunks carry a manifest since), or damaged; rerun the sweep into a new ",
+            Arg("out"),
         )
     missing = sorted(t for t in holds if f"{t}.parquet" not in names)
     extra = sorted(names - expected)

@@ -24,7 +24,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
+from initsuite.core.errors import Arg, InitsuiteError, InitsuiteTypeError
 
 __all__ = ["CHUNKS", "FIGURES", "LAYOUTS", "META", "SWEEP_TABLES", "THEORY_DIR", "THEORY_TABLES",
            "Mode", "check_output",
@@ -103,7 +103,7 @@ def check_output(out: str | os.PathLike[str], mode: Mode = "new") -> Path:
     # a killed writer's temporaries alone (a meta.json never published) hold no results
     if path.is_dir() and any(not _LEFTOVER.fullmatch(e.name) for e in path.iterdir()):
         if mode == "new":
-            raise InitsuiteError(_holds_results(path))
+            raise InitsuiteError(*_holds_results(path))
         if mode == "replace":
             check_replaceable(path)
     # written inside; a new or replaced one also through a temporary sibling of its target
@@ -115,13 +115,15 @@ def check_output(out: str | os.PathLike[str], mode: Mode = "new") -> Path:
     return path
 
 
-def _holds_results(path: Path) -> str:
+def _holds_results(path: Path) -> tuple[str | Arg, ...]:
+    """The parts of the error for an output directory that holds results."""
     meta = _meta(path) or {}
     if (path / CHUNKS).is_dir() or (meta.get("kind") == "sweep" and meta.get("complete") is False):
-        return (f"output directory {str(path)!r} holds a sweep: pass --resume to continue it, "
-                "--overwrite to replace it, or choose a new --out")  # fmt: skip
-    return (f"output directory {str(path)!r} already holds results; choose a new --out or "
-            "pass --overwrite to replace it")  # fmt: skip
+        return (f"output directory {str(path)!r} holds a sweep: pass ", Arg("resume", True),
+                " to continue it, ", Arg("overwrite", True), " to replace it, or choose a new ",
+                Arg("out"))  # fmt: skip
+    return (f"output directory {str(path)!r} already holds results; choose a new ", Arg("out"),
+            " or pass ", Arg("overwrite", True), " to replace it")  # fmt: skip
 
 
 def real_target(path: Path) -> Path:

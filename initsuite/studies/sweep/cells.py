@@ -76,7 +76,7 @@ def plans(cfg: SweepConfig) -> Iterator[Plan]:
                                       seed=seed, device=device, dtype=dtype, bias=cfg.torch_bias,
                                       pair_cosine=cfg.pair_cosine if mlp else None,
                                       arch=arch)  # fmt: skip
-                        yield from _streams(cfg._scheme_objs, acts, share, common)
+                        yield from _streams(cfg.scheme_objects, acts, share, common)
 
 
 # The engine's transform of each shared base (engine.Member), in stacking order.

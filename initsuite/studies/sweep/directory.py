@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from initsuite.core.errors import InitsuiteError
+from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.results import chunks, store
 from initsuite.results.chunks import THEORY_CHUNK, chunk_name
 from initsuite.studies.sweep.config import SweepConfig
@@ -64,21 +64,26 @@ def prepare(
         if resume:
             return _resume(path, cfg, fp, command)
         raise InitsuiteError(
-            f"{str(path)!r} holds a sweep: pass resume=True (--resume) to continue it, or "
-            "choose a new out"
+            f"{str(path)!r} holds a sweep: pass ",
+            Arg("resume", True),
+            " to continue it, or choose a new ",
+            Arg("out"),
         )
     if not resume:
         store.check_target(path)  # raises: the directory holds something else
-        raise InitsuiteError(f"{str(path)!r} already holds something: choose a new out")
+        raise InitsuiteError(f"{str(path)!r} already holds something: choose a new ", Arg("out"))
     if state == "whole":
         raise InitsuiteError(
             f"{str(path)!r} holds results written whole, by save(), not in chunks: it cannot "
-            "be resumed (choose a new --out)"
+            "be resumed (choose a new ",
+            Arg("out"),
+            ")",
         )
     elif state == "foreign":
         raise InitsuiteError(
             f"{str(path)!r} holds no initsuite sweep (no {store.META}): nothing to resume; "
-            "choose a new --out"
+            "choose a new ",
+            Arg("out"),
         )
     elif state == "file":
         raise InitsuiteError(f"output path {str(path)!r} exists and is not a directory")
@@ -135,20 +140,26 @@ def _check_fingerprint(path: Path, old: Any, new: dict[str, Any]) -> None:
         what = "has no fingerprint" if old is None else "has a malformed fingerprint"
         raise InitsuiteError(
             f"{meta_path} {what}: the settings its cells were computed with are unknown, so it "
-            "cannot be resumed (choose a new --out)"
+            "cannot be resumed (choose a new ",
+            Arg("out"),
+            ")",
         )
     if set(old) != set(new):
         odd = sorted(set(old) ^ set(new))
         raise InitsuiteError(
             f"{meta_path} has a fingerprint with other keys ({odd}): written by another "
-            "initsuite version, or damaged; it cannot be resumed (choose a new --out)"
+            "initsuite version, or damaged; it cannot be resumed (choose a new ",
+            Arg("out"),
+            ")",
         )
     diff = next((k for k in sorted(new) if old[k] != new[k]), None)
     if diff is not None:
         raise InitsuiteError(
             f"{str(path)!r} holds a sweep with {diff}={old[diff]!r}, this one has "
             f"{diff}={new[diff]!r}: resume only the same settings and versions "
-            "(choose a new --out)"
+            "(choose a new ",
+            Arg("out"),
+            ")",
         )
 
 
@@ -158,7 +169,9 @@ def _check_grid(path: Path, old: Any, cfg: SweepConfig) -> None:
     if not (isinstance(old, dict) and all(isinstance(old.get(a), list) for a in _AXES)):
         raise InitsuiteError(
             f"{meta_path} has no well-formed config (lists of {', '.join(_AXES)}): damaged, "
-            "or not written by initsuite; it cannot be resumed (choose a new --out)"
+            "or not written by initsuite; it cannot be resumed (choose a new ",
+            Arg("out"),
+            ")",
         )
     for axis in _AXES:
         values = list(getattr(cfg, axis))
@@ -167,10 +180,14 @@ def _check_grid(path: Path, old: Any, cfg: SweepConfig) -> None:
             raise InitsuiteError(
                 f"{str(path)!r} holds a sweep with {axis} {gone} not in this one: resume only "
                 f"a grid that contains the stored one (add them to the {axis}, or choose a "
-                "new --out)"
+                "new ",
+                Arg("out"),
+                ")",
             )
     if old.get("batch") != cfg.batch:
         raise InitsuiteError(
             f"{str(path)!r} holds a sweep with batch={old.get('batch')!r}, this one has "
-            f"batch={cfg.batch!r}: resume only the same batch (choose a new --out)"
+            f"batch={cfg.batch!r}: resume only the same batch (choose a new ",
+            Arg("out"),
+            ")",
         )

@@ -264,7 +264,7 @@ def _timing(cfg: SweepConfig) -> list[dict[str, Any]]:
     rows = []
     for device in cfg.devices:
         for dtype in cfg.dtypes:
-            for scheme in cfg._scheme_objs:
+            for scheme in cfg.scheme_objects:
                 params = scheme.resolve(first)
                 for width in cfg.widths:
                     try:

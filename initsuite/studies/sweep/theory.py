@@ -53,7 +53,7 @@ def _theory_rows(cfg: SweepConfig, acts: list[Activation]) -> list[dict[str, obj
     """One row per (arch, scheme, activation, depth, width) of the grid."""
     rows = []
     for arch in cfg.archs:
-        for scheme in cfg._scheme_objs:
+        for scheme in cfg.scheme_objects:
             for act in acts:
                 for width in cfg.widths:
                     # mean field is the MLP's (conv and residual nets: not predicted)
@@ -76,7 +76,7 @@ def _phase_points(cfg: SweepConfig, acts: list[Activation]) -> pd.DataFrame:
     frames = []
     for act in acts:
         specs = sorted(
-            s.spec for s in cfg._scheme_objs
+            s.spec for s in cfg.scheme_objects
             if (p := _prior(s, act, width, cfg.torch_bias)) is not None and math.isfinite(p[0])
         )  # fmt: skip
         points = phase.scheme_points(act, specs, width, cfg.torch_bias)
