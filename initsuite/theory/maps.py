@@ -93,8 +93,7 @@ def kernel(activation: Act, q: Any, c: Any) -> Any:
     return _out(np.sum(np.outer(w, w) * fu * fv, axis=(-2, -1)))
 
 
-def length_map(activation: Act, q: Any, sigma_w2: Any, sigma_b2: Any = 0.0,
-               order: int = 24) -> Any:  # fmt: skip
+def length_map(activation: Act, q: Any, sigma_w2: Any, sigma_b2: Any = 0.0, order: int = 24) -> Any:
     """q ↦ σ_w²·E[φ(√q z)²] + σ_b²: the next layer's pre-activation second moment."""
     return sigma_w2 * second_moment(activation, q, order) + sigma_b2
 
