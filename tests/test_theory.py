@@ -344,3 +344,15 @@ def test_phase_cli_writes_a_figure(tmp_path: Any, capsys: pytest.CaptureFixture[
     assert "kaiming_normal" in text and "critical σ_w²" in text
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["phase", "--activation", "tanhh"]) == 2
+
+
+def test_phase_at_the_ends_of_float64() -> None:
+    """A vanishing point has q* = 0 and χ₁ its q → 0 limit, σ_w²·E[φ'²] over both sides of
+    the kink (not autograd's one side at 0); an exploding one has q* = inf."""
+    from initsuite.theory import phase
+
+    grid = phase.phase_diagram("leaky_relu:negative_slope=0.2", [0.05, 30.0], [0.0])
+    assert grid["q_star"].tolist() == [0.0, math.inf]
+    assert grid["chi1"].tolist() == pytest.approx([0.05 * 1.04 / 2, 30 * 1.04 / 2], rel=1e-12)
+    elu = phase.phase_diagram("elu:alpha=0.5", [0.05], [0.0]).iloc[0]
+    assert elu["q_star"] == 0.0 and elu["chi1"] == pytest.approx(0.05 * 1.25 / 2, rel=1e-12)

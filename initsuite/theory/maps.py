@@ -93,8 +93,7 @@ def kernel(activation: Act, q: Any, c: Any) -> Any:
     return _out(np.sum(np.outer(w, w) * fu * fv, axis=(-2, -1)))
 
 
-def length_map(activation: Act, q: Any, sigma_w2: Any, sigma_b2: Any = 0.0,
-               order: int = 24) -> Any:  # fmt: skip
+def length_map(activation: Act, q: Any, sigma_w2: Any, sigma_b2: Any = 0.0, order: int = 24) -> Any:
     """q ↦ σ_w²·E[φ(√q z)²] + σ_b²: the next layer's pre-activation second moment."""
     return sigma_w2 * second_moment(activation, q, order) + sigma_b2
 
@@ -145,17 +144,18 @@ def fixed_point(
         order: Gauss–Legendre nodes per panel of the quadrature (see ``moments``).
     """
     act = _activations.get(activation)
-    shape = np.broadcast_shapes(np.shape(sigma_w2), np.shape(sigma_b2), np.shape(q0))
-    q = np.broadcast_to(np.asarray(q0, dtype=float), shape).copy()
-    active = np.ones(shape, dtype=bool)
+    q, w2, b2 = (np.array(a, dtype=float) for a in np.broadcast_arrays(q0, sigma_w2, sigma_b2))
+    active = np.ones(q.shape, dtype=bool)
     for _ in range(max_layers):
-        # stopped points are evaluated too (at q = 0), so the arrays keep their shape
-        q_next = np.asarray(length_map(act, np.where(active, q, 0.0), sigma_w2, sigma_b2, order))
-        with np.errstate(invalid="ignore"):
-            settled = np.abs(q_next - q) <= RTOL * q
+        if active.all():  # the whole array (a scalar stays a scalar)
+            q_old, q_next = q, np.asarray(length_map(act, q, w2, b2, order))
+        else:  # only the points still moving
+            q_old = q[active]
+            q_next = np.asarray(length_map(act, q_old, w2[active], b2[active], order))
+        settled = np.abs(q_next - q_old) <= RTOL * q_old
         q_next = np.where(~(q_next < HUGE), math.inf, np.where(q_next < TINY, 0.0, q_next))
-        q = np.where(active, q_next, q)
-        active &= ~settled & (q > 0) & (q < math.inf)
+        q[active] = q_next
+        active[active] = ~settled & (q_next > 0) & (q_next < math.inf)
         if not active.any():
             break
     return _out(q)
