@@ -82,7 +82,7 @@ def test_sweep_writes_tables_and_meta(tmp_path: Path, capsys: pytest.CaptureFixt
          *SMALL], capsys)  # fmt: skip
     assert code == 0, err
     # written in chunks as the sweep goes (initsuite.results.chunks)
-    assert sorted(p.name for p in out.iterdir()) == ["chunks", "meta.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["chunks", "meta.json", "theory"]
     cells = SweepResult.load(out).cells
     assert list(cells.columns) == list(C.CELLS)
     # 2 schemes × 2 activations × 2 depths × 1 width × 2 seeds

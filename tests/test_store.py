@@ -18,11 +18,12 @@ import pytest
 import initsuite
 from initsuite.core.errors import InitsuiteError
 from initsuite.results import store
+from initsuite.results.outputs import LAYOUTS
 from initsuite.results.sweep import SweepResult
 
 PACKAGE = Path(initsuite.__file__).resolve().parent
 TABLES = ("cells", "layers", "timing")
-FILES = (*(f"{t}.parquet" for t in TABLES), "meta.json")
+FILES = (*(f"{t}.parquet" for t in LAYOUTS["sweep"]), "meta.json")  # the theory tables too
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""``initsuite.sweep``: run a grid of cells and return tidy tables."""
+"""Running a sweep: in memory, or stored in a results directory as it goes (skip the groups
+stored already, run the rest, time the schemes, write meta.json), in process or on workers."""
 
 from __future__ import annotations
 
