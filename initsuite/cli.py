@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.core.spec import split_specs
+from initsuite.core.version import __version__
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -351,6 +352,7 @@ _COMMANDS = (_add_schemes, _add_activations, _add_gains, _add_phase, _add_sweep,
 def _build_parser() -> tuple[_Parser, dict[str, _Parser]]:
     """The ``initsuite`` parser, and each subcommand's parser by name."""
     p = _Parser(prog="initsuite", description="Benchmark neural-network weight initialization.")
+    p.add_argument("--version", action="version", version=f"initsuite {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands: dict[str, _Parser] = {}
 
