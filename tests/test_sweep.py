@@ -207,7 +207,7 @@ def test_meta_has_config_and_environment(result: initsuite.SweepResult) -> None:
     assert cfg["depths"] == GRID["depths"] and cfg["widths"] == GRID["widths"]
     assert cfg["seeds"] == [0, 1] and cfg["dtypes"] == GRID["dtypes"]
     assert cfg["devices"] == ["cpu"] and cfg["batch"] == 16 and cfg["archs"] == ["mlp"]
-    assert cfg["bias"] is False and cfg["timing_repeats"] == 2
+    assert cfg["bias"] is None and cfg["timing_repeats"] == 2
     env = meta["environment"]
     assert env["torch"] == torch.__version__
     assert env["initsuite"] == initsuite.__version__

@@ -186,7 +186,7 @@ def test_arch_specs(spec: str) -> None:
 @given(specs(), st.sampled_from(["relu", "tanh"]) | specs(),
        st.sampled_from(["mlp", "conv", "resmlp"]) | specs())  # fmt: skip
 def test_sweep_config_from_specs(scheme: str, activation: str, arch: str) -> None:
-    cfg = _outcome(SweepConfig.build, scheme, activation, 2, 4, arch=arch, timing=False)
+    cfg = _outcome(SweepConfig.build, scheme, activation, 2, 4, archs=arch, timing=False)
     if cfg is None:
         return
     assert cfg.n_cells >= 1
