@@ -28,9 +28,8 @@ import torch.nn.functional as F
 import initsuite
 from initsuite import activations, schemes
 from initsuite.engine.mlp import classify, layer_stats
-from initsuite.schemes import registry
 
-# The engine module itself (``initsuite.studies.sweep.runner`` the attribute is the function, not the module).
+# The sweep runner module (its run_stream is patched by a test below).
 sweep_module = importlib.import_module("initsuite.studies.sweep.runner")
 
 DTYPES = {
@@ -242,6 +241,32 @@ def assert_sweep_matches_reference(
         if tol is None:
             tol = shared_rtol(cell["dtype"], cell["depth"]) if shared else STAT_RTOL
         assert_cell_matches(cell, groups.get(tuple(cell[k] for k in keys)), ref, tol)
+
+
+# -- the draw-order contract -----------------------------------------------------------------
+
+
+def test_cell_draws_follow_the_contract() -> None:
+    """x first, then per layer the weight and the bias U(±1/√fan_in) (fan_in from the
+    weight's shape, kernel included), all from one generator seeded with the cell's seed."""
+    from initsuite.engine.draws import CellDraws
+
+    f64 = torch.float64
+    draws = CellDraws(7, torch.device("cpu"))
+    x = draws.input((5, 6), f64)
+    conv_w, conv_b = torch.empty((4, 6, 3, 3), dtype=f64), torch.empty(4, dtype=f64)
+    draws.layer(conv_w, conv_b, lambda weight, gen: weight.normal_(generator=gen))
+    w = torch.empty((4, 6), dtype=f64)
+    draws.layer(w, None, lambda weight, gen: weight.uniform_(generator=gen))
+    after = torch.rand(3, generator=draws.generator, dtype=f64)
+
+    gen = torch.Generator().manual_seed(7)
+    assert torch.equal(x, torch.randn((5, 6), generator=gen, dtype=f64))
+    assert torch.equal(conv_w, torch.empty((4, 6, 3, 3), dtype=f64).normal_(generator=gen))
+    bound = 1 / math.sqrt(6 * 3 * 3)
+    assert torch.equal(conv_b, torch.empty(4, dtype=f64).uniform_(-bound, bound, generator=gen))
+    assert torch.equal(w, torch.empty((4, 6), dtype=f64).uniform_(generator=gen))
+    assert torch.equal(after, torch.rand(3, generator=gen, dtype=f64))  # no bias drawn
 
 
 # -- the sweep against the reference ----------------------------------------------------------
@@ -629,7 +654,7 @@ def raising_scheme() -> Iterator[str]:
     try:
         yield name
     finally:
-        registry._REGISTRY.pop(name, None)
+        schemes.unregister(name)
 
 
 def test_failing_scheme_becomes_error_rows(raising_scheme: str) -> None:

@@ -1,46 +1,17 @@
-"""The MLP engine: runs cells and records per-layer statistics.
+"""The MLP engine: runs streams of cells and records per-layer statistics.
 
-A *stream* is every cell that consumes the same random numbers: one seed, width, device and
-dtype, and either one base draw (``"normal"`` or ``"uniform"``: common random numbers) or one
-scheme with one set of resolved parameters (the general path). Its cells are the stream's
-*members*, one per (scheme, activation). The stream draws the input once and each layer's
-matrix once, and pushes every member through it as one stacked product:
-
-* Schemes that are a scaling of a base draw (``W = shift + scale·B``, see
-  :class:`~initsuite.schemes.SharedDraw`) are served from one ``B`` per layer. Since
-  ``x·(scale·B)ᵀ = (scale·x)·Bᵀ``, the members' inputs are scaled first (so the product's
-  magnitudes are the stand-alone ones, which matters for float16 overflow) and multiplied by
-  ``B`` in one tall GEMM. A shift adds ``shift · rowsum(x)``.
-* ``orthogonal`` members use the Haar ``Q`` of the same normal ``B``. Only ``x·Qᵀ`` is needed,
-  so the QR is left in Householder form (``geqrf``) and applied with ``ormqr``, half the work
-  of forming ``Q`` (torch forms it, in ``orthogonal_``). ``orthogonal_householder`` members
-  build their reflections from ``B`` directly (O(n²), no factorisation) and apply them the
-  same way.
-* Sharing is for float32 and float64. In float16/bfloat16 a scaled base draw rounds
-  differently from a direct draw by up to an ulp per weight (0.4% in bfloat16), and a value
-  that rounds onto ``uniform_``'s upper bound is moved to the lower one: enough to move the
-  stds of narrow nets by a percent, so each scheme draws on its own there.
-* Depths are prefixes of the deepest run (layers are drawn in order from the seed's
-  generator), so only the deepest is computed.
-* A member stops at its divergence layer and drops out of the stack: nothing is computed on
-  inf/nan or on a signal that has vanished.
-* Weights live one layer at a time: memory does not grow with depth. Statistics stay on the
-  device and are read back every ``check_every`` layers (1 on CPU, where the read is free;
-  more on GPUs, where each read is a synchronisation; a member that diverges inside a window
-  is computed to its end, and what follows its divergence is discarded).
-
-Each cell's weights are those of a stand-alone run of that cell, to rounding (tested against
-``schemes.get(spec)`` and against a plain reference loop). The products are rounded
-differently from a stand-alone ``x·Wᵀ`` (a few ulps per layer), which a chaotic net amplifies
-like any perturbation; ``shared=False`` gives every scheme its own stream and reproduces the
-stand-alone numbers exactly when the batch is a multiple of the GEMM's row tile. The same
-grid always gives the same bits.
+A *stream* is every cell that consumes the same random numbers (one seed, width, device and
+dtype, and one base draw or one scheme with its resolved parameters); its *members* are its
+(scheme, activation) cells. Each layer is drawn once (:mod:`initsuite.engine.draws`) and every
+member is pushed through it as one stacked product; depths are prefixes of the deepest run;
+a member stops at its divergence layer. The docs' engine page explains the sharing, its
+rounding and the backward pass's checkpoints.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +21,9 @@ from torch import Tensor
 
 from initsuite.activations import Activation
 from initsuite.core.devices import DTYPES
-from initsuite.schemes import Scheme
-from initsuite.schemes.builtin import haar_householder
+from initsuite.engine.draws import CellDraws, Fill
+from initsuite.schemes import LayerContext, Scheme
+from initsuite.schemes.structured import haar_householder
 
 __all__ = [
     "GradStats", "LayerStats", "Member", "Stream", "derive_cells", "layer_stats", "run_stream",
@@ -68,6 +40,18 @@ class Member:
     scale: float = 1.0
     shift: float = 0.0
     transform: str = "plain"  # "plain" (B itself), "qr" or "householder" (a Haar Q from B)
+
+    def fill(
+        self,
+        weight: Tensor,
+        generator: torch.Generator,
+        context: LayerContext | None = None,
+        data: Callable[[Tensor], Tensor] | None = None,
+    ) -> None:
+        """Draw ``weight`` with the member's scheme and resolved parameters
+        (:meth:`Scheme.fill`)."""
+        self.scheme.fill(weight, dict(self.params), generator=generator, context=context,
+                         data=data)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -183,42 +167,46 @@ def classify(
     return None
 
 
-class _Draw:
-    """Each layer's weight (or its Householder form) and bias, drawn in the stream's order."""
+def _normal_base(weight: Tensor, generator: torch.Generator) -> None:
+    weight.normal_(0.0, 1.0, generator=generator)
 
-    def __init__(self, stream: Stream, gen: torch.Generator, dtype: torch.dtype) -> None:
-        device, width = torch.device(stream.device), stream.width
-        self.stream, self.gen = stream, gen
+
+def _uniform_base(weight: Tensor, generator: torch.Generator) -> None:
+    weight.uniform_(-1.0, 1.0, generator=generator)
+
+
+# The base draw B of a common-random-numbers stream (SharedDraw's "normal" and "uniform").
+_BASE_FILLS: dict[str, Fill] = {"normal": _normal_base, "uniform": _uniform_base}
+
+
+class _Draw:
+    """Each layer's weight (or its Householder form) and bias, drawn by :class:`CellDraws`."""
+
+    def __init__(self, stream: Stream, draws: CellDraws, dtype: torch.dtype) -> None:
+        device, width = draws.device, stream.width
+        self.stream, self.draws = stream, draws
         self.w = torch.empty((width, width), device=device, dtype=dtype)
         self.b = torch.empty((width,), device=device, dtype=dtype) if stream.bias else None
-        self.bound = 1.0 / math.sqrt(width)  # nn.Linear's default bias init, U(±1/√fan_in)
-        first = stream.members[0]
-        self.fn = first.scheme.info.fn
-        self.params = dict(first.params)
-        self.uses_data = "data" in first.scheme.info.uses
+        self.member = stream.members[0]  # the drawing scheme of a stream without a base
+        self.uses_data = "data" in self.member.scheme.info.uses
 
     def next(self, h: Tensor | None = None) -> None:
         """Draw the next layer. ``h`` (1, m, width): the layer's input, for data-dependent
         schemes (LSUV; their streams have one member), which see its bias-free product."""
-        base, w, gen = self.stream.base, self.w, self.gen
-        if base == "normal":
-            w.normal_(0.0, 1.0, generator=gen)
-        elif base == "uniform":
-            w.uniform_(-1.0, 1.0, generator=gen)
-        elif self.uses_data:
-            x = h.reshape(-1, self.stream.width) if h is not None else None
-            data = None if x is None else (lambda weight: F.linear(x, weight))
-            self.fn(w, **self.params, generator=gen, data=data)
-        else:
-            self.fn(w, **self.params, generator=gen)
-        if self.b is not None:
-            self.b.uniform_(-self.bound, self.bound, generator=gen)
+        fill = _BASE_FILLS.get(self.stream.base) if self.stream.base is not None else None
+        if fill is None:
+            data = None
+            if self.uses_data and h is not None:
+                x = h.reshape(-1, self.stream.width)
+                data = lambda weight: F.linear(x, weight)  # noqa: E731
+            fill = lambda weight, gen: self.member.fill(weight, gen, data=data)  # noqa: E731
+        self.draws.layer(self.w, self.b, fill)
         self.factors: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
 
     def householder(self, transform: str) -> tuple[Tensor, Tensor, Tensor]:
         """(a, tau, signs) with this layer's Q = H(a, tau) · diag(signs), computed once per
         layer: ``"qr"`` from ``geqrf`` (orthogonal's Q; signs of R's diagonal), or
-        ``"householder"`` from :func:`~initsuite.schemes.builtin.haar_householder`."""
+        ``"householder"`` from :func:`~initsuite.schemes.structured.haar_householder`."""
         if transform not in self.factors:
             if transform == "qr":
                 a, tau = torch.geqrf(self.w)
@@ -327,41 +315,65 @@ def run_stream(
     """Run the deepest cell of each member of ``stream``; one LayerStats per member.
 
     A member stops at its divergence layer; the stream stops drawing once every member has.
-    ``check_every``: layers between reads of the statistics (default 1 on CPU, 8 elsewhere).
-    ``backward``: depths whose cells also get a backward pass (``LayerStats.grads``; see
-    :func:`_backward`), for the members whose forward pass reached that depth in range.
+
+    Args:
+        stream: the cells to run (see :class:`Stream`).
+        explode_at, vanish_at: also stop a member whose std leaves this multiple of the
+            input std (None: only overflow and underflow stop it).
+        check_every: layers between reads of the statistics (default 1 on CPU, 8 elsewhere).
+        backward: depths whose cells also get a backward pass (``LayerStats.grads``; see
+            :func:`_backward`), for the members whose forward pass reached that depth in range.
     """
     device = torch.device(stream.device)
     dtype = DTYPES[stream.dtype]
-    tiny = torch.finfo(dtype).tiny
     every = check_every or (1 if device.type == "cpu" else 8)
-    members = stream.members
-    n, batch, width = len(members), stream.batch, stream.width
-
-    gen = torch.Generator(device=device).manual_seed(stream.seed)
-    x = torch.randn((batch, width), generator=gen, device=device, dtype=dtype)
+    draws = CellDraws(stream.seed, device)
+    x = draws.input((stream.batch, stream.width), dtype)
     s0, _, _ = layer_stats(x.reshape(1, -1))
-    input_std = float(s0[0])
-    results = [LayerStats(input_std, [], []) for _ in range(n)]
-    draw = _Draw(stream, gen, dtype)
+    results = [LayerStats(float(s0[0]), [], []) for _ in stream.members]
+    draw = _Draw(stream, draws, dtype)
+    top = min(max(backward, default=0), stream.depth)
+    seg = max(1, math.isqrt(top - 1) + 1) if top else 0  # ⌈√top⌉: checkpoint spacing
+    checkpoints = _forward(stream, draw, x, results, every, explode_at, vanish_at, top, seg)
+    if top:
+        _backward(stream, draw, checkpoints, seg, results, backward, every, explode_at,
+                  vanish_at)  # fmt: skip
+    return results
 
+
+def _forward(
+    stream: Stream,
+    draw: _Draw,
+    x: Tensor,
+    results: list[LayerStats],
+    every: int,
+    explode_at: float | None,
+    vanish_at: float | None,
+    top: int,
+    seg: int,
+) -> dict[int, _Checkpoint]:
+    """Push every member from the input ``x`` (batch, width) through the stream's layers,
+    appending to ``results``; the checkpoints the backward pass needs (every ``seg`` layers
+    up to ``top``)."""
+    members, n = stream.members, len(stream.members)
+    device, dtype = draw.draws.device, x.dtype
+    tiny, input_std = torch.finfo(dtype).tiny, results[0].input_std
     rows = _Rows.of(members, list(range(n)), device, dtype)
-    h = x.expand(n, batch, width)
+    h = x.expand(n, stream.batch, stream.width)
     pair = None
     if stream.pair_cosine is not None:
-        p0 = input_pair(width, stream.pair_cosine, stream.seed, device, dtype)
+        p0 = input_pair(stream.width, stream.pair_cosine, stream.seed, device, dtype)
         # Four rows (the pair twice): blocks of 4 rows came out bit for bit the same stacked
         # as alone on this CPU's GEMM (odd blocks did not), so a cell's cosine does not depend
         # on its company (tested).
-        pair = p0.repeat(2, 1).expand(n, 4, width)
+        pair = p0.repeat(2, 1).expand(n, 4, stream.width)
     pending: list[tuple[int, list[int], Tensor, Tensor, Tensor, Tensor | None]] = []
-    top = min(max(backward, default=0), stream.depth)
-    seg = max(1, math.isqrt(top - 1) + 1) if top else 0  # ⌈√top⌉: checkpoint spacing
     checkpoints: dict[int, _Checkpoint] = {}
     with torch.no_grad():
         for layer in range(1, stream.depth + 1):
             if seg and layer <= top and (layer - 1) % seg == 0:
-                checkpoints[layer - 1] = _Checkpoint(gen.get_state(), rows.ids, h)
+                checkpoints[layer - 1] = _Checkpoint(draw.draws.generator.get_state(),
+                                                     rows.ids, h)  # fmt: skip
             draw.next(h)
             h = _layer(draw, h, rows)
             cos_t = None
@@ -383,10 +395,7 @@ def run_stream(
                 h = h[keep]
                 if pair is not None:
                     pair = pair[keep]
-    if top:
-        _backward(stream, draw, checkpoints, seg, results, backward, every, explode_at,
-                  vanish_at)  # fmt: skip
-    return results
+    return checkpoints
 
 
 @dataclass(frozen=True)
@@ -410,6 +419,32 @@ def readout(batch: int, width: int, seed: int, device: torch.device, dtype: torc
     return torch.randn((batch, width), generator=gen, device=device, dtype=dtype)
 
 
+@dataclass
+class _Walk:
+    """The backward sweep's state between segments: the tracks (member, depth) yet to start,
+    the active ones, stacked in ``g`` (dLoss/dh at the current layer), and the read-out R."""
+
+    tracks: list[tuple[int, int]]
+    active: list[tuple[int, int]]
+    g: Tensor
+    r: Tensor
+    r_std: float
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """Layers ``first``..``last`` recomputed from their checkpoint for the members ``ids``:
+    the generator state before each layer's draw, each layer's input h and pre-activation z
+    (stacked over ``ids``)."""
+
+    first: int
+    last: int
+    ids: list[int]
+    states: list[Tensor]
+    hs: list[Tensor]
+    zs: list[Tensor]
+
+
 def _backward(
     stream: Stream,
     draw: _Draw,
@@ -422,22 +457,13 @@ def _backward(
     vanish_at: float | None,
 ) -> None:
     """Back-propagate ``Loss = Σ R ⊙ h_d`` from the output h_d of every cell of ``depths``
-    (R a fixed N(0, 1) tensor: dLoss/dh_d = R, unit variance, one per sample), filling each
-    member's ``grads[d]``.
+    (R a fixed N(0, 1) tensor, :func:`readout`), filling each member's ``grads[d]``.
 
     Every depth's gradient runs in one sweep from the deepest layer down, stacked like the
-    forward pass: at layer l the stack holds a *track* per (member, depth ≥ l). Weights are
-    never stored: the forward pass kept the generator's state and the activations every
-    ``seg`` = ⌈√depth⌉ layers (checkpoints); each segment, from the top, is recomputed from
-    its checkpoint (keeping the generator state before each layer's draw and the segment's
-    activations), then walked back, each layer's weight drawn again from its saved state.
-    Memory is one weight plus O(√depth) activations of batch × width per member; the cost is
-    two extra draws per layer.
+    forward pass: segments of ``seg`` layers, from the top, are recomputed from their
+    checkpoints (:func:`_recompute`), then walked back (:func:`_walk_back`). Memory is one
+    weight plus O(√depth) activations per member; the cost is two extra draws per layer.
     """
-    members = stream.members
-    device, dtype = torch.device(stream.device), DTYPES[stream.dtype]
-    tiny = torch.finfo(dtype).tiny
-    gen = draw.gen
     # tracks (member, depth) whose forward pass reached the depth in range, by member
     tracks = sorted(
         (i, d)
@@ -450,66 +476,92 @@ def _backward(
     )
     for i, d in tracks:
         results[i].grads[d] = GradStats([math.nan] * d, [math.nan] * d)
-    r = readout(stream.batch, stream.width, stream.seed, device, dtype)
+    r = readout(stream.batch, stream.width, stream.seed, draw.draws.device, draw.w.dtype)
     r_std = float(layer_stats(r.reshape(1, -1))[0][0])
-    active: list[tuple[int, int]] = []
-    g = r.new_empty((0, stream.batch, stream.width))
+    walk = _Walk(tracks, [], r.new_empty((0, stream.batch, stream.width)), r, r_std)
     top = max((d for _, d in tracks), default=0)
     with torch.no_grad():
         for a in reversed(range(1, top + 1, seg)):
-            e = min(a + seg - 1, top)
-            need = sorted({i for i, d in [*tracks, *active] if d >= a})
+            need = sorted({i for i, d in [*walk.tracks, *walk.active] if d >= a})
             if not need:
                 continue
-            ck = checkpoints[a - 1]
-            pos = {i: row for row, i in enumerate(ck.ids)}
-            h = ck.h[[pos[i] for i in need]]
-            seg_rows = _Rows.of(members, need, device, dtype)
-            gen.set_state(ck.state)
-            states, hs, zs = [], [], []
-            for _ in range(a, e + 1):  # recompute the segment, keeping what the walk needs
-                states.append(gen.get_state())
-                draw.next(h)
-                z = _layer(draw, h, seg_rows, activate=False)
-                hs.append(h)
-                zs.append(z)
-                h = _activate(z, seg_rows)
-            npos = {i: row for row, i in enumerate(need)}
-            rows: _Rows | None = None
-            pending: list[tuple[int, list[tuple[int, int]], Tensor, Tensor, Tensor]] = []
-            for layer in range(e, a - 1, -1):
-                starting = [t for t in tracks if t[1] == layer]
-                if starting:  # these cells' outputs: dLoss/dh = R
-                    tracks = [t for t in tracks if t[1] != layer]
-                    order = sorted(range(len(active) + len(starting)),
-                                   key=lambda k: (active + starting)[k])  # fmt: skip
-                    g = torch.cat([g, r.expand(len(starting), -1, -1)])[order]
-                    active = [(active + starting)[k] for k in order]
-                if not active:
-                    continue
-                if starting or rows is None or len(rows.ids) != len(active):
-                    rows = _Rows.of(members, [i for i, _ in active], device, dtype)
-                idx = [npos[i] for i, _ in active]
-                std_t, _, finite_t = layer_stats(g.reshape(len(active), -1))
-                with torch.enable_grad():  # δ = dLoss/dz = g ⊙ φ'(z), one VJP per block
-                    z = zs[layer - a][idx].requires_grad_(True)
-                    (delta,) = torch.autograd.grad(_activate(z, rows), z, g)
-                norm_t = _frobenius_of_product(delta, hs[layer - a][idx])
-                pending.append((layer, list(active), std_t, finite_t, norm_t))
-                if layer != e:  # the segment's top weight is the one drawn last
-                    gen.set_state(states[layer - a])
-                    draw.next(hs[layer - a])
-                g = _layer_back(draw, delta, rows)
-                if layer == 1:
-                    std_t, _, finite_t = layer_stats(g.reshape(len(active), -1))
-                    pending.append((0, list(active), std_t, finite_t, norm_t))
-                if every == 1 or layer == a:
-                    done = _record_grads(pending, results, tiny, r_std, explode_at, vanish_at)
-                    pending = []
-                    if done:
-                        keep = [k for k, t in enumerate(active) if t not in done]
-                        active = [active[k] for k in keep]
-                        g = g[keep]
+            segment = _recompute(stream, draw, checkpoints[a - 1], need, a, min(a + seg - 1, top))
+            _walk_back(stream, draw, segment, walk, results, every, explode_at, vanish_at)
+
+
+def _recompute(
+    stream: Stream, draw: _Draw, ck: _Checkpoint, need: list[int], first: int, last: int
+) -> _Segment:
+    """Layers ``first``..``last`` of the members ``need``, recomputed from the checkpoint
+    before ``first``, keeping what the walk back needs."""
+    pos = {i: row for row, i in enumerate(ck.ids)}
+    h = ck.h[[pos[i] for i in need]]
+    rows = _Rows.of(stream.members, need, draw.draws.device, draw.w.dtype)
+    gen = draw.draws.generator
+    gen.set_state(ck.state)
+    segment = _Segment(first, last, need, [], [], [])
+    for _ in range(first, last + 1):
+        segment.states.append(gen.get_state())
+        draw.next(h)
+        z = _layer(draw, h, rows, activate=False)
+        segment.hs.append(h)
+        segment.zs.append(z)
+        h = _activate(z, rows)
+    return segment
+
+
+def _walk_back(
+    stream: Stream,
+    draw: _Draw,
+    segment: _Segment,
+    walk: _Walk,
+    results: list[LayerStats],
+    every: int,
+    explode_at: float | None,
+    vanish_at: float | None,
+) -> None:
+    """Walk ``segment`` back from its top layer, starting the tracks whose depth it holds
+    (dLoss/dh = R there) and recording each layer's gradient statistics; each layer's
+    weight is drawn again from its saved generator state (the top one is the last drawn)."""
+    device, dtype = draw.draws.device, draw.w.dtype
+    tiny = torch.finfo(dtype).tiny
+    a, e = segment.first, segment.last
+    npos = {i: row for row, i in enumerate(segment.ids)}
+    rows: _Rows | None = None
+    pending: list[tuple[int, list[tuple[int, int]], Tensor, Tensor, Tensor]] = []
+    for layer in range(e, a - 1, -1):
+        starting = [t for t in walk.tracks if t[1] == layer]
+        if starting:  # these cells' outputs: dLoss/dh = R
+            walk.tracks = [t for t in walk.tracks if t[1] != layer]
+            merged = walk.active + starting
+            order = sorted(range(len(merged)), key=lambda k: merged[k])
+            walk.g = torch.cat([walk.g, walk.r.expand(len(starting), -1, -1)])[order]
+            walk.active = [merged[k] for k in order]
+        if not walk.active:
+            continue
+        if starting or rows is None or len(rows.ids) != len(walk.active):
+            rows = _Rows.of(stream.members, [i for i, _ in walk.active], device, dtype)
+        idx = [npos[i] for i, _ in walk.active]
+        std_t, _, finite_t = layer_stats(walk.g.reshape(len(walk.active), -1))
+        with torch.enable_grad():  # δ = dLoss/dz = g ⊙ φ'(z), one VJP per block
+            z = segment.zs[layer - a][idx].requires_grad_(True)
+            (delta,) = torch.autograd.grad(_activate(z, rows), z, walk.g)
+        norm_t = _frobenius_of_product(delta, segment.hs[layer - a][idx])
+        pending.append((layer, list(walk.active), std_t, finite_t, norm_t))
+        if layer != e:  # the segment's top weight is the one drawn last
+            draw.draws.generator.set_state(segment.states[layer - a])
+            draw.next(segment.hs[layer - a])
+        walk.g = _layer_back(draw, delta, rows)
+        if layer == 1:
+            std_t, _, finite_t = layer_stats(walk.g.reshape(len(walk.active), -1))
+            pending.append((0, list(walk.active), std_t, finite_t, norm_t))
+        if every == 1 or layer == a:
+            done = _record_grads(pending, results, tiny, walk.r_std, explode_at, vanish_at)
+            pending = []
+            if done:
+                keep = [k for k, t in enumerate(walk.active) if t not in done]
+                walk.active = [walk.active[k] for k in keep]
+                walk.g = walk.g[keep]
 
 
 def _frobenius_of_product(delta: Tensor, h: Tensor) -> Tensor:

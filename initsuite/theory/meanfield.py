@@ -26,6 +26,7 @@ import numpy as np
 from initsuite import activations as _activations
 from initsuite.core.errors import InitsuiteError
 from initsuite.core.quadrature import _rule
+from initsuite.schemes import default_bias_variance
 
 __all__ = [
     "CellTheory", "GradTheory", "LayerMoments", "c_map", "cell_theory", "correlation_depth",
@@ -119,7 +120,7 @@ def weight_prior(
         return None
     if mean != 0.0:  # a non-zero constant: every unit gets the same input, no mean field
         return None
-    return width * var, (1.0 / (3 * width) if bias else 0.0)
+    return width * var, (default_bias_variance(width) if bias else 0.0)
 
 
 @dataclass(frozen=True)
