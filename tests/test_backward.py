@@ -20,7 +20,8 @@ import torch.nn.functional as F
 import initsuite
 from initsuite import activations, schemes
 from initsuite.cli import main
-from initsuite.engine.mlp import readout, run_stream
+from initsuite.engine.backward import readout
+from initsuite.engine.mlp import run_stream
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.theory.meanfield import CellTheory, grad_theory
 

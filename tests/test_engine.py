@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 import initsuite
 from initsuite import activations, schemes
-from initsuite.engine.mlp import classify, layer_stats
+from initsuite.engine.stats import classify, layer_stats
 
 # The sweep runner module (its run_stream is patched by a test below).
 sweep_module = importlib.import_module("initsuite.studies.sweep.runner")

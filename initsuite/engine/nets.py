@@ -20,7 +20,8 @@ from torch import Tensor
 from initsuite.core.devices import DTYPES
 from initsuite.engine.archs import Arch
 from initsuite.engine.draws import CellDraws
-from initsuite.engine.mlp import LayerStats, Member, Stream, classify, layer_stats
+from initsuite.engine.stack import Member, Stream
+from initsuite.engine.stats import LayerStats, classify, layer_stats
 from initsuite.schemes import LayerContext
 
 __all__ = ["run_arch_stream"]

@@ -139,6 +139,7 @@ _entry_points_loaded = False
 _loaded_plugins: set[str] = set()
 
 
+# Over 60 lines: most are the Args of a public decorator with one argument per field.
 def register(
     name: str | None = None,
     *,
@@ -177,18 +178,13 @@ def register(
         archs: the architectures whose ``all`` expansion includes the scheme (default: every
             one); e.g. residual-branch schemes list only ``("resmlp",)``.
         check: ``(shape, **params) -> None``, raising ``ValueError`` with a short message
-            (``"std must be >= 0, got -1.0"``) for parameters the scheme cannot take. It gets
-            every parameter (defaults filled in, ``auto`` resolved) and the tensor's shape, or
-            None where no tensor is known yet (a sweep's configuration: check the shape only
-            when it is given). Every path runs it before drawing (:meth:`Scheme.resolve`),
-            and a failure reaches the user as one line naming the spec:
-            ``scheme 'normal:std=-1.0': std must be >= 0, got -1.0``. Float parameters are
-            finite before it is called (a spec's ``nan`` or ``inf`` is refused when parsed).
+            (``"std must be >= 0, got -1.0"``) for parameters the scheme cannot take; it gets
+            every parameter (defaults filled in, ``auto`` resolved, floats finite) and the
+            tensor's shape, or None where no tensor is known yet. :meth:`Scheme.resolve` runs
+            it before any draw.
 
-    A function may also take keyword-only ``context`` (a :class:`LayerContext`: where the
-    weight sits, for schemes that treat residual branches differently) and ``data`` (a
-    function mapping a candidate weight to the layer's output on a data batch, for
-    data-dependent schemes such as LSUV); callers pass them when they have them.
+    The function may also take keyword-only ``context`` (a :class:`LayerContext`) and
+    ``data`` (``weight -> the layer's output on a batch``); :meth:`Scheme.fill` passes them.
     """
 
     def deco(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:

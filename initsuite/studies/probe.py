@@ -67,7 +67,8 @@ from initsuite import activations as _activations
 from initsuite import schemes as _schemes
 from initsuite.core import validate
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
-from initsuite.engine.mlp import GRAD_SEED_OFFSET, classify, layer_stats
+from initsuite.engine.backward import GRAD_SEED_OFFSET
+from initsuite.engine.stats import classify, layer_stats
 from initsuite.results import columns as C
 
 __all__ = ["DEFAULT", "INPUT_SEED_OFFSET", "MODES", "ROOT", "WEIGHTED", "apply", "probe"]

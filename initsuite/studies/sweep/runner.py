@@ -23,8 +23,10 @@ from initsuite.core.devices import DTYPES
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError
 from initsuite.engine.archs import parse_arch
-from initsuite.engine.mlp import LayerStats, Member, Stream, derive_cells, run_stream
+from initsuite.engine.mlp import derive_cells, run_stream
 from initsuite.engine.nets import run_arch_stream
+from initsuite.engine.stack import Member, Stream
+from initsuite.engine.stats import LayerStats
 from initsuite.engine.timing import time_layer
 from initsuite.results import chunks, store
 from initsuite.results import columns as C
