@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 import initsuite
 from initsuite import activations, schemes
-from initsuite.engine.stats import classify, layer_stats
+from initsuite.engine.stats import classify, frobenius_of_product, layer_stats, pair_cosine
 
 # The sweep runner module (its run_stream is patched by a test below).
 sweep_module = importlib.import_module("initsuite.studies.sweep.runner")
@@ -637,6 +637,29 @@ def test_classify_precedence() -> None:
     # Without thresholds only overflow/underflow count.
     assert classify(1e30, True, tiny, 1.0, None, None) is None
     assert classify(1e-30, True, tiny, 1.0, None, None) is None
+
+
+def test_pair_cosine_is_the_cosine_of_the_first_two_rows() -> None:
+    gen = torch.Generator().manual_seed(3)
+    p = torch.randn((3, 4, 16), generator=gen, dtype=torch.float32)
+    want = F.cosine_similarity(p[:, 0].double(), p[:, 1].double(), dim=1)
+    torch.testing.assert_close(pair_cosine(p), want, rtol=1e-12, atol=1e-12)
+    # scaled by the largest magnitude first: float32's largest values do not overflow
+    torch.testing.assert_close(
+        pair_cosine(p * (3e38 / float(p.abs().max()))), want, rtol=1e-6, atol=0
+    )
+
+
+def test_frobenius_of_product_against_the_formed_product() -> None:
+    gen = torch.Generator().manual_seed(4)
+    delta = torch.randn((3, 5, 7), generator=gen, dtype=torch.float64)
+    h = torch.randn((3, 5, 7), generator=gen, dtype=torch.float64)
+    want = torch.linalg.matrix_norm(delta.transpose(1, 2) @ h)  # ‖δᵀh‖_F, formed
+    torch.testing.assert_close(frobenius_of_product(delta, h), want, rtol=1e-12, atol=0)
+    # rows near float32's largest value: the formed float32 product would overflow, this not
+    big = (delta * 1e38).float(), (h * 1e38).float()
+    got = frobenius_of_product(*big)
+    torch.testing.assert_close(got, want * 1e76, rtol=1e-6, atol=0)  # float32 inputs: 1e-7
 
 
 # -- a scheme that raises ----------------------------------------------------------------------
