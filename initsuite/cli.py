@@ -414,7 +414,7 @@ def _cmd_gains(args: argparse.Namespace) -> None:
 
 
 def _cmd_phase(args: argparse.Namespace) -> None:
-    from initsuite import activations
+    from initsuite import activations, schemes
     from initsuite.core import validate
     from initsuite.theory import phase
 
@@ -427,7 +427,8 @@ def _cmd_phase(args: argparse.Namespace) -> None:
     points = phase.scheme_points(act, args.schemes, width, args.bias)
     _print_table(points, args.json)
     if not args.json:
-        crit = phase.critical_sigma_w2(act, 1.0 / (3 * width) if args.bias else 0.0)
+        sigma_b2 = schemes.default_bias_variance(width) if args.bias else 0.0
+        crit = phase.critical_sigma_w2(act, sigma_b2)
         print(f"\ncritical σ_w² (χ₁ = 1) for {act.spec} at this σ_b²: {crit:.4g}")
     if args.out:
         from initsuite.report import plot_phase_diagram, save_figure

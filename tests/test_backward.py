@@ -20,7 +20,10 @@ import torch.nn.functional as F
 import initsuite
 from initsuite import activations, schemes
 from initsuite.cli import main
-from initsuite.engine.mlp import readout, run_stream
+from initsuite.engine.backward import checkpoint_spacing, readout
+from initsuite.engine.draws import CellDraws
+from initsuite.engine.mlp import run_stream
+from initsuite.engine.stack import LayerDraw, Member, Rows, Stream, layer_backward, layer_forward
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.theory.meanfield import CellTheory, grad_theory
 
@@ -234,6 +237,40 @@ def test_grad_theory_closed_forms() -> None:
     assert grad_theory(huge, 400, 1, 1).input_grad_std == math.inf
     tiny = CellTheory([1.0] * 400, None, None, None, [1e-10] * 400, [1.0] * 400, 1e-10, 0.0)
     assert grad_theory(tiny, 400, 1, 1).input_grad_std == 0.0
+
+
+@pytest.mark.parametrize(("top", "spacing"), [(0, 0), (1, 1), (2, 2), (4, 2), (5, 3), (1000, 32)])
+def test_checkpoint_spacing_is_the_ceiling_of_the_square_root(top: int, spacing: int) -> None:
+    assert checkpoint_spacing(top) == spacing
+
+
+def test_layer_backward_is_the_adjoint_of_layer_forward() -> None:
+    """<layer_forward(h), d> = <h, layer_backward(d)> for every transform (plain B, the QR and
+    Householder Haar Q), with scales and a shift, in float64: the backward pass's transpose."""
+    tanh = activations.get("tanh")
+    normal = schemes.get("normal")
+    members = (
+        Member(normal, (), tanh, scale=0.5, shift=0.1),
+        Member(normal, (), tanh, scale=1.5),
+        Member(normal, (), tanh, scale=1.0, transform="qr"),
+        Member(normal, (), tanh, scale=2.0, transform="householder"),
+    )
+    stream = Stream("normal", members, width=8, depth=1, batch=3, seed=0, device="cpu",
+                    dtype="float64")  # fmt: skip
+    cpu, f64 = torch.device("cpu"), torch.float64
+    draw = LayerDraw(stream, CellDraws(0, cpu), f64)
+    draw.next()
+    rows = Rows.of(members, [0, 1, 2, 3], cpu, f64)
+    gen = torch.Generator().manual_seed(1)
+    h = torch.randn((4, 3, 8), generator=gen, dtype=f64)
+    d = torch.randn((4, 3, 8), generator=gen, dtype=f64)
+    pre = layer_forward(draw, h, rows, activate=False)
+    back = layer_backward(draw, d, rows)
+    lhs, rhs = (pre * d).sum(dim=(1, 2)), (h * back).sum(dim=(1, 2))
+    torch.testing.assert_close(lhs, rhs, rtol=1e-12, atol=1e-12)  # float64 rounding: ~1e-15
+    # and the forward product is the member's own W = shift + scale·B (plain rows)
+    w0 = 0.1 + 0.5 * draw.w
+    torch.testing.assert_close(pre[0], h[0] @ w0.T, rtol=1e-12, atol=1e-12)
 
 
 def test_backward_memory_does_not_grow_with_depth() -> None:

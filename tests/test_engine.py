@@ -27,8 +27,7 @@ import torch.nn.functional as F
 
 import initsuite
 from initsuite import activations, schemes
-from initsuite.engine.mlp import classify, layer_stats
-from initsuite.schemes import registry
+from initsuite.engine.stats import classify, frobenius_of_product, layer_stats, pair_cosine
 
 # The module that runs a sweep's streams through the engine.
 sweep_module = importlib.import_module("initsuite.studies.sweep.cells")
@@ -242,6 +241,32 @@ def assert_sweep_matches_reference(
         if tol is None:
             tol = shared_rtol(cell["dtype"], cell["depth"]) if shared else STAT_RTOL
         assert_cell_matches(cell, groups.get(tuple(cell[k] for k in keys)), ref, tol)
+
+
+# -- the draw-order contract -----------------------------------------------------------------
+
+
+def test_cell_draws_follow_the_contract() -> None:
+    """x first, then per layer the weight and the bias U(±1/√fan_in) (fan_in from the
+    weight's shape, kernel included), all from one generator seeded with the cell's seed."""
+    from initsuite.engine.draws import CellDraws
+
+    f64 = torch.float64
+    draws = CellDraws(7, torch.device("cpu"))
+    x = draws.input((5, 6), f64)
+    conv_w, conv_b = torch.empty((4, 6, 3, 3), dtype=f64), torch.empty(4, dtype=f64)
+    draws.layer(conv_w, conv_b, lambda weight, gen: weight.normal_(generator=gen))
+    w = torch.empty((4, 6), dtype=f64)
+    draws.layer(w, None, lambda weight, gen: weight.uniform_(generator=gen))
+    after = torch.rand(3, generator=draws.generator, dtype=f64)
+
+    gen = torch.Generator().manual_seed(7)
+    assert torch.equal(x, torch.randn((5, 6), generator=gen, dtype=f64))
+    assert torch.equal(conv_w, torch.empty((4, 6, 3, 3), dtype=f64).normal_(generator=gen))
+    bound = 1 / math.sqrt(6 * 3 * 3)
+    assert torch.equal(conv_b, torch.empty(4, dtype=f64).uniform_(-bound, bound, generator=gen))
+    assert torch.equal(w, torch.empty((4, 6), dtype=f64).uniform_(generator=gen))
+    assert torch.equal(after, torch.rand(3, generator=gen, dtype=f64))  # no bias drawn
 
 
 # -- the sweep against the reference ----------------------------------------------------------
@@ -614,6 +639,29 @@ def test_classify_precedence() -> None:
     assert classify(1e-30, True, tiny, 1.0, None, None) is None
 
 
+def test_pair_cosine_is_the_cosine_of_the_first_two_rows() -> None:
+    gen = torch.Generator().manual_seed(3)
+    p = torch.randn((3, 4, 16), generator=gen, dtype=torch.float32)
+    want = F.cosine_similarity(p[:, 0].double(), p[:, 1].double(), dim=1)
+    torch.testing.assert_close(pair_cosine(p), want, rtol=1e-12, atol=1e-12)
+    # scaled by the largest magnitude first: float32's largest values do not overflow
+    torch.testing.assert_close(
+        pair_cosine(p * (3e38 / float(p.abs().max()))), want, rtol=1e-6, atol=0
+    )
+
+
+def test_frobenius_of_product_against_the_formed_product() -> None:
+    gen = torch.Generator().manual_seed(4)
+    delta = torch.randn((3, 5, 7), generator=gen, dtype=torch.float64)
+    h = torch.randn((3, 5, 7), generator=gen, dtype=torch.float64)
+    want = torch.linalg.matrix_norm(delta.transpose(1, 2) @ h)  # ‖δᵀh‖_F, formed
+    torch.testing.assert_close(frobenius_of_product(delta, h), want, rtol=1e-12, atol=0)
+    # rows near float32's largest value: the formed float32 product would overflow, this not
+    big = (delta * 1e38).float(), (h * 1e38).float()
+    got = frobenius_of_product(*big)
+    torch.testing.assert_close(got, want * 1e76, rtol=1e-6, atol=0)  # float32 inputs: 1e-7
+
+
 # -- a scheme that raises ----------------------------------------------------------------------
 
 
@@ -629,7 +677,7 @@ def raising_scheme() -> Iterator[str]:
     try:
         yield name
     finally:
-        registry._REGISTRY.pop(name, None)
+        schemes.unregister(name)
 
 
 def test_failing_scheme_becomes_error_rows(raising_scheme: str) -> None:

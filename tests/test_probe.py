@@ -21,7 +21,7 @@ from torch import nn
 
 import initsuite
 from initsuite.core.errors import InitsuiteError
-from initsuite.engine.mlp import GRAD_SEED_OFFSET
+from initsuite.engine.backward import GRAD_SEED_OFFSET
 from initsuite.report.probe_report import write_probe_report
 from initsuite.results import columns as C
 from initsuite.results.probe import ProbeResult, probe_summary

@@ -321,6 +321,47 @@ def test_torch_default_equals_a_fresh_layer(
 
 
 @pytest.mark.parametrize(
+    ("make", "fan_in"),
+    [
+        pytest.param(lambda: nn.Linear(100, 300), 100, id="Linear"),
+        pytest.param(lambda: nn.Conv2d(16, 32, 3), 16 * 9, id="Conv2d"),
+        pytest.param(lambda: nn.Conv1d(4, 6, 5), 4 * 5, id="Conv1d"),
+    ],
+)
+def test_default_bias_equals_a_fresh_layers_bias(
+    make: Callable[[], nn.Module], fan_in: int
+) -> None:
+    # torch draws the weight, then the bias, from the global generator: replay the weight's
+    # draw from the same seed, then ours must be the layer's bias value for value.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        layer = make()
+        torch.manual_seed(SEED)
+        init.kaiming_uniform_(torch.empty(layer.weight.shape), a=math.sqrt(5))
+        ours = schemes.default_bias_(torch.empty(layer.bias.shape), fan_in)
+    assert torch.equal(ours, layer.bias.detach())
+
+
+@pytest.mark.parametrize("fan_in", [1, 3, 24, 1000])
+def test_default_bias_bound_and_variance(fan_in: int) -> None:
+    bound = schemes.default_bias_bound(fan_in)
+    assert bound == 1 / math.sqrt(fan_in)
+    assert schemes.default_bias_variance(fan_in) == pytest.approx(bound**2 / 3, rel=1e-15)
+    # the weight of torch_default has the same law
+    assert schemes.get("torch_default").variance((7, fan_in)) == schemes.default_bias_variance(
+        fan_in
+    )
+    b = schemes.default_bias_(torch.empty(200_000, dtype=torch.float64), fan_in, generator=_gen())
+    assert float(b.abs().max()) <= bound
+    # the sample variance of n = 2e5 uniforms has relative sd sqrt(0.8/n) ≈ 0.2%: 1% is 5 sd
+    assert float(b.var()) == pytest.approx(schemes.default_bias_variance(fan_in), rel=0.01)
+
+
+def test_default_bias_of_an_empty_layer_is_zero_width() -> None:
+    assert schemes.default_bias_bound(0) == 0.0  # torch's reset_parameters: no division by 0
+
+
+@pytest.mark.parametrize(
     ("rows", "cols", "sparsity"), [(50, 40, 0.3), (48, 32, 0.9), (10, 7, 0.05)]
 )
 def test_sparse_values_are_torchs_normal_draw(rows: int, cols: int, sparsity: float) -> None:
@@ -908,25 +949,25 @@ def _register_noop(name: str) -> None:
 
 
 def test_registering_a_name_twice_raises() -> None:
-    before = dict(registry._REGISTRY)
+    before = schemes.names(), schemes.info("xavier_uniform")
     with pytest.raises(ValueError, match="'xavier_uniform' is already registered"):
         _register_noop("xavier_uniform")
-    assert before == registry._REGISTRY
+    assert (schemes.names(), schemes.info("xavier_uniform")) == before
 
 
 def test_registering_a_bad_name_raises() -> None:
     with pytest.raises(ValueError, match="identifier-like"):
         _register_noop("has space")
-    assert "has space" not in registry._REGISTRY
+    assert "has space" not in schemes.names()
 
 
 @pytest.fixture
 def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Remove whatever a test registers; monkeypatch restores the entry-point flag after."""
-    before = set(registry._REGISTRY)
+    before = set(registry._REGISTRY)  # a snapshot that loads no plugin (names() would)
     yield
     for name in set(registry._REGISTRY) - before:
-        del registry._REGISTRY[name]
+        schemes.unregister(name)
 
 
 CUSTOM = "test_suite_scaled_normal"
@@ -960,6 +1001,53 @@ def test_custom_scheme_through_the_decorator(scratch_registry: None) -> None:
     assert torch.equal(ours, torch.empty(10, 10).normal_(0.0, 2.5, generator=_gen()))
     with pytest.raises(InitsuiteError, match="scale='big'"):
         schemes.get(f"{CUSTOM}:scale=big")
+
+
+def test_unregister_removes_a_scheme(scratch_registry: None) -> None:
+    _register_noop("test_suite_unregistered")
+    assert "test_suite_unregistered" in schemes.names()
+    schemes.unregister("test_suite_unregistered")
+    assert "test_suite_unregistered" not in schemes.names()
+    _register_noop("test_suite_unregistered")  # the name is free again
+
+
+def test_error_unregister_unknown_scheme_suggests_nearest() -> None:
+    with pytest.raises(InitsuiteError, match="did you mean 'kaiming_normal'"):
+        schemes.unregister("kaiming_norml")
+
+
+def test_fill_is_the_call_with_resolved_parameters() -> None:
+    for spec in ("kaiming_uniform:nonlinearity=auto", "xavier_normal:gain=auto", "orthogonal"):
+        scheme = schemes.get(spec)
+        called = scheme(torch.empty(12, 9), activation="tanh", generator=_gen())
+        filled = scheme.fill(torch.empty(12, 9), scheme.resolve("tanh"), generator=_gen())
+        assert torch.equal(filled, called)
+
+
+def test_fill_passes_context_and_data_only_to_schemes_that_take_them(
+    scratch_registry: None,
+) -> None:
+    seen: dict[str, Any] = {}
+
+    @schemes.register("test_suite_takes_both", family="constant", variance="0",
+                      variance_fn=lambda shape: 0.0, paper="-")  # fmt: skip
+    def takes_both(
+        tensor: Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        context: schemes.LayerContext | None = None,
+        data: Callable[[Tensor], Tensor] | None = None,
+    ) -> Tensor:
+        seen.update(context=context, data=data)
+        return tensor
+
+    ctx = schemes.LayerContext(2, 4, 3, 3, "branch_out", 1, 2, 2, 2)
+    data = lambda weight: weight  # noqa: E731
+    schemes.get("test_suite_takes_both").fill(torch.empty(3, 3), {}, context=ctx, data=data)
+    assert seen == {"context": ctx, "data": data}
+    # a plain scheme is called without them (its function takes no such keywords)
+    w = schemes.get("zeros").fill(torch.ones(3, 3), {}, context=ctx, data=data)
+    assert torch.equal(w, torch.zeros(3, 3))
 
 
 PLUGIN = "test_suite_plugin_scheme"

@@ -19,7 +19,8 @@ from torch import Tensor, nn
 
 from initsuite import schemes
 from initsuite.core.errors import InitsuiteError
-from initsuite.schemes.extra import TRUNCATED_NORMAL_STD, sylvester_hadamard, zero_matrix
+from initsuite.schemes.scaling import TRUNCATED_NORMAL_STD
+from initsuite.schemes.structured import sylvester_hadamard, zero_matrix
 
 init = torch.nn.init
 SEED = 1234

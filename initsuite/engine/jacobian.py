@@ -9,8 +9,7 @@ Gaussian weights of variance 1/n the squared singular values have mean 1 and a v
 grows linearly with depth (L for L layers, in the wide limit); ReLU zeroes half the directions
 at every layer, so it can never be isometric.
 
-The weights are those of the sweep's cell with the same seed: x is drawn first from the seed's
-generator, then each layer's weight in order, by the scheme itself.
+The weights are those of the sweep's cell with the same seed (:mod:`initsuite.engine.draws`).
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import torch
 from initsuite import activations as _activations
 from initsuite import schemes as _schemes
 from initsuite.core.devices import DTYPES, check_device, parse_dtype
+from initsuite.engine.draws import CellDraws
 
 __all__ = ["jacobian_singular_values", "jacobian_summaries", "spectrum_summary"]
 
@@ -45,11 +45,10 @@ def _spectra(
     dt = DTYPES[parse_dtype(dtype)]
     init = _schemes.get(scheme)
     act = _activations.get(activation)
-    gen = torch.Generator(device=dev).manual_seed(seed)
-    x = torch.randn((batch, width), generator=gen, device=dev, dtype=dt)[:1]
+    draws = CellDraws(seed, dev)
+    x = draws.input((batch, width), dt)[:1]
     w = torch.empty((width, width), device=dev, dtype=dt)
     b = torch.empty((width,), device=dev, dtype=dt) if bias else None
-    bound = 1.0 / math.sqrt(width)  # nn.Linear's default bias, drawn after each weight
     jac = torch.eye(width, device=dev, dtype=torch.float64)
     h = x
     wanted = set(depths)
@@ -61,10 +60,8 @@ def _spectra(
             (slope,) = torch.autograd.grad(act(z).sum(), z)
             jac = slope[0].to(torch.float64)[:, None] * jac
             h = act(h)
-        with torch.no_grad():
-            init(w, activation=act, generator=gen)
-            if b is not None:  # the bias does not enter J, but it moves the pre-activations
-                b.uniform_(-bound, bound, generator=gen)
+        with torch.no_grad():  # the bias does not enter J, but it moves the pre-activations
+            draws.layer(w, b, lambda weight, gen: init(weight, activation=act, generator=gen))
             jac = w.to(torch.float64) @ jac
             h = torch.nn.functional.linear(h, w, b)
         if layer in wanted:

@@ -1,19 +1,17 @@
-"""The conv and residual-MLP engines (:mod:`initsuite.archs`): a stream's members share
-every draw and differ by activation; each runs on its own tensors.
+"""The conv and residual-MLP engines (:mod:`initsuite.engine.archs`): a stream's members
+share every draw (:mod:`initsuite.engine.draws`) and differ by activation; each runs on its
+own tensors.
 
-As in the MLP engine, every number comes from the seed's generator in a fixed order (the
-input, then each layer's weight and, with ``bias``, its bias as nn.Conv2d/nn.Linear draw
-it), weights live one layer at a time, and a member stops at its divergence layer. Conv
-depths are prefixes of the deepest run. Residual nets are run once per depth: α = 1/√L and
-the residual schemes (Fixup, GPT-2) depend on the number of blocks L, so a shallower net is
-not a prefix of a deeper one.
+Weights live one layer at a time, and a member stops at its divergence layer. Conv depths
+are prefixes of the deepest run. Residual nets are run once per depth: α = 1/√L and the
+residual schemes (Fixup, GPT-2) depend on the number of blocks L, so a shallower net is not
+a prefix of a deeper one.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,23 +19,12 @@ from torch import Tensor
 
 from initsuite.core.devices import DTYPES
 from initsuite.engine.archs import Arch
-from initsuite.engine.mlp import LayerStats, Member, Stream, classify, layer_stats
-from initsuite.schemes.registry import LayerContext
+from initsuite.engine.draws import CellDraws
+from initsuite.engine.stack import Member, Stream
+from initsuite.engine.stats import LayerStats, classify, layer_stats
+from initsuite.schemes import LayerContext
 
 __all__ = ["run_arch_stream"]
-
-
-def _fill(member: Member, w: Tensor, gen: torch.Generator, context: LayerContext,
-          data: Callable[[Tensor], Tensor] | None) -> None:  # fmt: skip
-    """Draw ``w`` with the member's scheme (its resolved parameters), passing the layer's
-    context and data to schemes that take them."""
-    info = member.scheme.info
-    extra: dict[str, Any] = {}
-    if "context" in info.uses:
-        extra["context"] = context
-    if "data" in info.uses:
-        extra["data"] = data
-    info.fn(w, **dict(member.params), generator=gen, **extra)
 
 
 def run_arch_stream(
@@ -62,17 +49,16 @@ def _run(
 ) -> list[LayerStats]:
     device, dtype = torch.device(stream.device), DTYPES[stream.dtype]
     tiny = torch.finfo(dtype).tiny
-    gen = torch.Generator(device=device).manual_seed(stream.seed)
+    draws = CellDraws(stream.seed, device)
     width, batch = stream.width, stream.batch
     members = stream.members
     conv = arch.name == "conv"
     shape = (batch, width, arch.get("image"), arch.get("image")) if conv else (batch, width)
-    x = torch.randn(shape, generator=gen, device=device, dtype=dtype)
+    x = draws.input(shape, dtype)
     input_std = float(layer_stats(x.reshape(1, -1))[0][0])
     results = [LayerStats(input_std, [], []) for _ in members]
     hs: dict[int, Tensor] = dict.fromkeys(range(len(members)), x)
     fan = arch.fan(width)
-    bound = 1.0 / math.sqrt(fan)  # nn.Linear/nn.Conv2d's default bias, U(±1/√fan_in)
     k = arch.get("kernel") if conv else 1
     w = torch.empty((width, width, k, k) if conv else (width, width), device=device, dtype=dtype)
     b = torch.empty((width,), device=device, dtype=dtype) if stream.bias else None
@@ -85,9 +71,8 @@ def _run(
     def draw(context: LayerContext, first_input: Tensor) -> None:
         # data-dependent schemes (LSUV) see the layer's bias-free output on the first
         # member's input (their streams have one member: the data depend on the activation)
-        _fill(members[0], w, gen, context, lambda weight: layer(first_input, weight))
-        if b is not None:
-            b.uniform_(-bound, bound, generator=gen)
+        data = lambda weight: layer(first_input, weight)  # noqa: E731
+        draws.layer(w, b, lambda weight, gen: members[0].fill(weight, gen, context, data))
 
     with torch.no_grad():
         for step in range(1, depth + 1):
@@ -98,7 +83,7 @@ def _run(
                 draw(LayerContext(step, depth, fan, fan), hs[first])
                 out = {i: members[i].activation(layer(h, w, b)) for i, h in hs.items()}
             else:
-                out = _block(arch, members, hs, step, depth, w, gen, draw,
+                out = _block(arch, members, hs, step, depth, w, draws.generator, draw,
                              lambda h, weight: layer(h, weight, b))  # fmt: skip
             for i, y in out.items():
                 std_t, mean_t, finite_t = layer_stats(y.reshape(1, -1))
@@ -133,7 +118,7 @@ def _block(
     scheme = members[0].scheme
     if "context" in scheme.info.uses:  # SkipInit/ReZero set α; other schemes leave it
         ctx = LayerContext(block, blocks, 1, 1, "residual_scale", block, blocks, m, 0)
-        _fill(members[0], alpha, gen, ctx, None)
+        members[0].fill(alpha, gen, ctx)
     a = float(alpha[0])
     us = {i: members[i].activation(h) for i, h in hs.items()}
     for j in range(1, m + 1):

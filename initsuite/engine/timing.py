@@ -80,9 +80,8 @@ def time_layer(
     gen = torch.Generator(device=dev).manual_seed(seed)
     w = torch.empty((width, width), device=dev, dtype=dt)
     x = torch.randn((batch, width), generator=gen, device=dev, dtype=dt)
-    fn = scheme.info.fn
     with torch.no_grad():
-        init_ms, init_iqr = time_fn(lambda: fn(w, **params, generator=gen), dev, repeats)
+        init_ms, init_iqr = time_fn(lambda: scheme.fill(w, params, generator=gen), dev, repeats)
         act = activation if activation is not None else (lambda t: t)
         fwd_ms, fwd_iqr = time_fn(lambda: act(F.linear(x, w)), dev, repeats)
     return {

@@ -1,7 +1,13 @@
-"""The scheme registry: ``names()``, ``list("kaiming*")``, ``get(spec)``, ``register(...)``.
+"""Weight-initialisation schemes: ``names()``, ``list("kaiming*")``, ``get(spec)``,
+``register(...)``.
 
-See :mod:`initsuite.schemes.registry` for the spec syntax and
-:mod:`initsuite.schemes.builtin` for the built-in schemes.
+Modules by idea: :mod:`~initsuite.schemes.registry` (the registry and bound schemes),
+:mod:`~initsuite.schemes.plain` (torch's plain distributions and constants),
+:mod:`~initsuite.schemes.scaling` (Glorot, He, LeCun, JAX/Keras variance scaling, PyTorch's
+default layer init, weight and bias), :mod:`~initsuite.schemes.structured` (eye, dirac,
+orthogonal, sparse, delta-orthogonal, ZerO), :mod:`~initsuite.schemes.residual` (Fixup,
+SkipInit, ReZero, GPT-2, LSUV) and :mod:`~initsuite.schemes.common` (fans, gains, shared
+helpers).
 """
 
 from __future__ import annotations
@@ -9,11 +15,14 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from initsuite.schemes import builtin as _builtin  # noqa: F401 - registers the built-ins
-from initsuite.schemes import extra as _extra  # noqa: F401 - registers the extra schemes (after the built-ins)
-from initsuite.schemes import lsuv as _lsuv  # noqa: F401 - the data-dependent scheme (after residual)
-from initsuite.schemes import residual as _residual  # noqa: F401 - residual-branch schemes
-from initsuite.schemes.builtin import calculate_gain, fans
+from initsuite.schemes import lsuv as _lsuv  # noqa: F401 - the data-dependent scheme
+
+# Importing the scheme modules registers their schemes.
+from initsuite.schemes import plain as _plain  # noqa: F401
+from initsuite.schemes import residual as _residual  # noqa: F401
+from initsuite.schemes import scaling as _scaling  # noqa: F401
+from initsuite.schemes import structured as _structured  # noqa: F401
+from initsuite.schemes.common import calculate_gain, fans
 from initsuite.schemes.registry import (
     ENTRY_POINT_GROUP,
     SHARED_BASES,
@@ -26,7 +35,9 @@ from initsuite.schemes.registry import (
     list,
     names,
     register,
+    unregister,
 )  # fmt: skip
+from initsuite.schemes.scaling import default_bias_, default_bias_bound, default_bias_variance
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -36,6 +47,9 @@ __all__ = [
     "SchemeInfo",
     "SharedDraw",
     "calculate_gain",
+    "default_bias_",
+    "default_bias_bound",
+    "default_bias_variance",
     "expand",
     "fans",
     "get",
@@ -44,6 +58,7 @@ __all__ = [
     "names",
     "register",
     "table",
+    "unregister",
 ]
 
 

@@ -31,7 +31,7 @@ from initsuite.core.spec import AUTO, Param, check_keys, format_spec, params_of,
 
 __all__ = [
     "ENTRY_POINT_GROUP", "ROLES", "SHARED_BASES", "LayerContext", "Scheme", "SchemeInfo",
-    "SharedDraw", "get", "info", "list", "names", "register",
+    "SharedDraw", "get", "info", "list", "names", "register", "unregister",
 ]  # fmt: skip
 
 ENTRY_POINT_GROUP = "initsuite.schemes"
@@ -139,6 +139,7 @@ _entry_points_loaded = False
 _loaded_plugins: set[str] = set()
 
 
+# Over 60 lines: most are the Args of a public decorator with one argument per field.
 def register(
     name: str | None = None,
     *,
@@ -177,18 +178,13 @@ def register(
         archs: the architectures whose ``all`` expansion includes the scheme (default: every
             one); e.g. residual-branch schemes list only ``("resmlp",)``.
         check: ``(shape, **params) -> None``, raising ``ValueError`` with a short message
-            (``"std must be >= 0, got -1.0"``) for parameters the scheme cannot take. It gets
-            every parameter (defaults filled in, ``auto`` resolved) and the tensor's shape, or
-            None where no tensor is known yet (a sweep's configuration: check the shape only
-            when it is given). Every path runs it before drawing (:meth:`Scheme.resolve`),
-            and a failure reaches the user as one line naming the spec:
-            ``scheme 'normal:std=-1.0': std must be >= 0, got -1.0``. Float parameters are
-            finite before it is called (a spec's ``nan`` or ``inf`` is refused when parsed).
+            (``"std must be >= 0, got -1.0"``) for parameters the scheme cannot take; it gets
+            every parameter (defaults filled in, ``auto`` resolved, floats finite) and the
+            tensor's shape, or None where no tensor is known yet. :meth:`Scheme.resolve` runs
+            it before any draw.
 
-    A function may also take keyword-only ``context`` (a :class:`LayerContext`: where the
-    weight sits, for schemes that treat residual branches differently) and ``data`` (a
-    function mapping a candidate weight to the layer's output on a data batch, for
-    data-dependent schemes such as LSUV); callers pass them when they have them.
+    The function may also take keyword-only ``context`` (a :class:`LayerContext`) and
+    ``data`` (``weight -> the layer's output on a batch``); :meth:`Scheme.fill` passes them.
     """
 
     def deco(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -220,6 +216,18 @@ def register(
     return deco
 
 
+def unregister(name: str) -> None:
+    """Remove scheme ``name`` from the registry (a plugin's rollback, a test's cleanup).
+
+    Raises:
+        InitsuiteError: no scheme of that name is registered.
+    """
+    if name not in _REGISTRY:
+        choices = sorted(_REGISTRY)
+        raise InitsuiteError(unknown("scheme", name, choices, listing="initsuite schemes"))
+    del _REGISTRY[name]
+
+
 def _keywords(fn: Callable[..., Any]) -> set[str]:
     import inspect
 
@@ -249,7 +257,7 @@ def _load_plugin(ep: metadata.EntryPoint) -> None:
         ep.load()
     except BaseException as exc:
         for name in set(_REGISTRY) - before:
-            del _REGISTRY[name]
+            unregister(name)
         if isinstance(exc, SystemExit):
             why = "called sys.exit()" if exc.code is None else f"called sys.exit({exc.code!r})"
         elif isinstance(exc, Exception):  # a broken plugin must be named, not skipped
@@ -307,7 +315,7 @@ def info(name: str) -> SchemeInfo:
     """The metadata of scheme ``name``."""
     _load_entry_points()
     if name not in _REGISTRY:
-        raise InitsuiteError(unknown("scheme", name, _REGISTRY, listing="initsuite schemes"))
+        raise InitsuiteError(unknown("scheme", name, names(), listing="initsuite schemes"))
     return _REGISTRY[name]
 
 
@@ -448,16 +456,37 @@ class Scheme:
         data: Callable[[Tensor], Tensor] | None = None,
         **params: Any,
     ) -> Tensor:
-        """Fill ``tensor``; ``context`` and ``data`` reach schemes that take them (see
-        :func:`register`) and are ignored by the others."""
+        """Check ``tensor``, resolve the parameters against ``activation`` and :meth:`fill`."""
         self.check_tensor(tensor)
         resolved = self._resolve(activation, params, tuple(tensor.shape))
+        return self.fill(tensor, resolved, generator=generator, context=context, data=data)
+
+    def fill(
+        self,
+        tensor: Tensor,
+        params: Mapping[str, Any],
+        *,
+        generator: torch.Generator | None = None,
+        context: LayerContext | None = None,
+        data: Callable[[Tensor], Tensor] | None = None,
+    ) -> Tensor:
+        """Fill ``tensor`` in place with resolved ``params`` (:meth:`resolve`'s), unchecked:
+        the draw alone, as engines repeat it layer after layer.
+
+        Args:
+            tensor: the weight to fill.
+            params: every parameter, ``auto`` resolved.
+            generator: the source of every random number.
+            context: where the weight sits (:class:`LayerContext`), for schemes that take it.
+            data: ``weight -> the layer's output on a batch``, for data-dependent schemes.
+                Schemes that take neither never see them.
+        """
         extra: dict[str, Any] = {}
         if "context" in self.info.uses:
             extra["context"] = context
         if "data" in self.info.uses:
             extra["data"] = data
-        return self.info.fn(tensor, **resolved, generator=generator, **extra)
+        return self.info.fn(tensor, **params, generator=generator, **extra)
 
     def variance(
         self,

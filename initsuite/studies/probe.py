@@ -30,7 +30,8 @@ from initsuite import schemes as _schemes
 from initsuite.core import validate
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
-from initsuite.engine.mlp import GRAD_SEED_OFFSET, classify, layer_stats
+from initsuite.engine.backward import GRAD_SEED_OFFSET
+from initsuite.engine.stats import classify, layer_stats
 from initsuite.results import columns as C
 from initsuite.results.probe import ProbeResult
 from initsuite.schemes.lsuv import rescale_to_unit_std

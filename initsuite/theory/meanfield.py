@@ -17,6 +17,7 @@ import numpy as np
 
 from initsuite import activations as _activations
 from initsuite.core.errors import InitsuiteError
+from initsuite.schemes import default_bias_variance
 from initsuite.theory.maps import HUGE, chi1, correlation_map, moments
 
 __all__ = [
@@ -91,7 +92,7 @@ def weight_prior(
         return None
     if mean != 0.0:  # a non-zero constant: every unit gets the same input, no mean field
         return None
-    return width * var, (1.0 / (3 * width) if bias else 0.0)
+    return width * var, (default_bias_variance(width) if bias else 0.0)
 
 
 @dataclass(frozen=True)

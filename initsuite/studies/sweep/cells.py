@@ -22,8 +22,10 @@ from initsuite import activations as _activations
 from initsuite.activations import Activation
 from initsuite.core.devices import DTYPES
 from initsuite.engine.archs import parse_arch
-from initsuite.engine.mlp import LayerStats, Member, Stream, derive_cells, run_stream
+from initsuite.engine.mlp import derive_cells, run_stream
 from initsuite.engine.nets import run_arch_stream
+from initsuite.engine.stack import Member, Stream
+from initsuite.engine.stats import LayerStats
 from initsuite.results import columns as C
 from initsuite.results.chunks import cell_key
 from initsuite.results.sweep import sort_tables
