@@ -21,9 +21,9 @@ module never called gets none. The row describes the call's output: a tensor, or
 floating-point tensor met depth-first in a tuple, list or dict (Hugging Face ``ModelOutput``
 included: ``last_hidden_state``, ``logits``). Statistics: std (correction=1) and mean over
 all its elements, accumulated in float64 so that they cannot overflow before the data does
-(:func:`initsuite.engine.layer_stats`), and the fraction of inf/nan values.
+(:func:`initsuite.engine.stats.layer_stats`), and the fraction of inf/nan values.
 
-Divergence, as in sweeps (:func:`initsuite.engine.classify`): the first call in execution
+Divergence, as in sweeps (:func:`initsuite.engine.stats.classify`): the first call in execution
 order whose output holds an inf/nan (``overflow``) or whose std is below its dtype's smallest
 normal number (``underflow``; an output that is exactly constant counts) gets
 ``divergence_kind``; every later row still has its statistics.
