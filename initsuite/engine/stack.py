@@ -186,36 +186,33 @@ def _runs(values: list[Any]) -> list[tuple[int, int, Any]]:
 def layer_forward(draw: LayerDraw, h: Tensor, rows: Rows, activate: bool = True) -> Tensor:
     """One layer for the running members: h (k, m, width) → activations (or, without
     ``activate``, pre-activations), same shape."""
-    k, m, width = h.shape
     xs = h if rows.scale is None else h * rows.scale
-    if len(rows.transforms) == 1:
-        pre = draw.project(xs.reshape(k * m, width), rows.transforms[0][2])
-        pre = pre.view(k, m, width)
-    else:
-        pre = torch.empty_like(xs)
-        for start, stop, transform in rows.transforms:
-            part = xs[start:stop].reshape((stop - start) * m, width)
-            pre[start:stop] = draw.project(part, transform).view(stop - start, m, width)
+    pre = _by_transform(xs, rows, draw.project)
     for row, shift in rows.shifts:  # scaled before the sum: overflows only where x·Wᵀ would
         pre[row] += (h[row] * shift).sum(dim=1, keepdim=True)
     return apply_activations(pre, rows) if activate else pre
 
 
 def layer_backward(draw: LayerDraw, delta: Tensor, rows: Rows) -> Tensor:
-    """The transpose of :func:`_layer`'s product: dLoss/dh_{l-1} (k, m, width) from
+    """The transpose of :func:`layer_forward`'s product: dLoss/dh_{l-1} (k, m, width) from
     δ = dLoss/dz_l, pre-scaled the same way (x·(s·B)ᵀ's gradient is (s·δ)·B)."""
-    k, m, width = delta.shape
     ds = delta if rows.scale is None else delta * rows.scale
-    if len(rows.transforms) == 1:
-        out = draw.project_back(ds.reshape(k * m, width), rows.transforms[0][2])
-        out = out.view(k, m, width)
-    else:
-        out = torch.empty_like(ds)
-        for start, stop, transform in rows.transforms:
-            part = ds[start:stop].reshape((stop - start) * m, width)
-            out[start:stop] = draw.project_back(part, transform).view(stop - start, m, width)
+    out = _by_transform(ds, rows, draw.project_back)
     for row, shift in rows.shifts:  # W = s·B + shift: the shift's term is shift·Σ_i δ_i
         out[row] += (delta[row] * shift).sum(dim=1, keepdim=True)
+    return out
+
+
+def _by_transform(x: Tensor, rows: Rows, project: Callable[[Tensor, str], Tensor]) -> Tensor:
+    """``project(block, transform)`` on each transform's block of rows of x (k, m, width),
+    as one product per block."""
+    k, m, width = x.shape
+    if len(rows.transforms) == 1:
+        return project(x.reshape(k * m, width), rows.transforms[0][2]).view(k, m, width)
+    out = torch.empty_like(x)
+    for start, stop, transform in rows.transforms:
+        part = x[start:stop].reshape((stop - start) * m, width)
+        out[start:stop] = project(part, transform).view(stop - start, m, width)
     return out
 
 
