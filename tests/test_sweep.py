@@ -341,7 +341,8 @@ def test_the_theory_tables_hold_what_the_report_draws(tmp_path) -> None:
     from initsuite.theory.meanfield import predicted_log_std_sd
 
     kw: dict[str, Any] = dict(activations=["relu", "tanh"], depths=[2, 5], widths=[8, 16],
-                              arch=["mlp", "resmlp:scale=1"], bias=True, timing=False)  # fmt: skip
+                              archs=["mlp", "resmlp:scale=1"], bias="torch_default",
+                              timing=False)  # fmt: skip
     schemes = ["kaiming_normal", "uniform", "eye"]
     res = initsuite.sweep(schemes, **kw)
     th = res.theory
@@ -381,7 +382,7 @@ def test_the_theory_tables_hold_what_the_report_draws(tmp_path) -> None:
 
 
 def test_a_sweep_without_an_mlp_has_no_phase_tables() -> None:
-    res = initsuite.sweep("kaiming_normal", "relu", 2, 8, arch="resmlp:scale=1", timing=False)
+    res = initsuite.sweep("kaiming_normal", "relu", 2, 8, archs="resmlp:scale=1", timing=False)
     assert res.phase_points.empty and res.phase_grid.empty
     assert len(res.theory) == 1 and not res.theory["mean_field"].any()
 

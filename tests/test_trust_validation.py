@@ -549,7 +549,7 @@ def test_mlp_only_statistics_name_the_argument(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(InitsuiteError) as exc:
-        SweepConfig.build("normal", "relu", 2, 4, arch="conv", **{name: True})
+        SweepConfig.build("normal", "relu", 2, 4, archs="conv", **{name: True})
     assert _line(exc).endswith(f": sweep it without {name}=True")
     assert exc.value.arguments == (name,)  # type: ignore[attr-defined]
     code, _, err = run_cli(["sweep", "--schemes", "normal", "--arch", "conv", f"--{name}",
