@@ -75,16 +75,25 @@ def _phase_points(cfg: SweepConfig, acts: list[Activation]) -> pd.DataFrame:
     width = max(cfg.widths)
     frames = []
     for act in acts:
-        specs = sorted(
-            s.spec for s in cfg.scheme_objects
-            if (p := _prior(s, act, width, cfg.torch_bias)) is not None and math.isfinite(p[0])
-        )  # fmt: skip
-        points = phase.scheme_points(act, specs, width, cfg.torch_bias)
+        priors = {s.spec: p for s in cfg.scheme_objects
+                  if (p := _prior(s, act, width, cfg.torch_bias)) is not None
+                  and math.isfinite(p[0])}  # fmt: skip
+        key = tuple((spec, priors[spec]) for spec in sorted(priors))
+        points = _scheme_points(act.spec, key, width, cfg.torch_bias)
         frames.append(points.assign(width=width))
     return C.coerce(pd.concat(frames, ignore_index=True), C.PHASE_POINTS)
 
 
 @cache
+def _scheme_points(
+    activation: str, key: tuple[tuple[str, tuple[float, float]], ...], width: int, bias: bool
+) -> pd.DataFrame:
+    """:func:`phase.scheme_points` of the schemes in ``key`` ((spec, (σ_w², σ_b²)) pairs: a
+    scheme re-registered with another law misses the cache), once per process: a fixed
+    point per scheme costs milliseconds that repeated small sweeps would pay every time."""
+    return phase.scheme_points(activation, [spec for spec, _ in key], width, bias)
+
+
 def _phase_grid(activation: str) -> pd.DataFrame:
     """The phase diagram of one activation over the default (σ_w², σ_b²) grid (cached: it
     depends on nothing else, and takes about a second)."""
