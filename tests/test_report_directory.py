@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -73,23 +72,6 @@ def _python(code: str, *args: object) -> None:
     proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
                           text=True)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-
-
-def test_report_and_results_modules_import_without_torch() -> None:
-    code = BLOCK_TORCH + textwrap.dedent("""
-        import importlib, pkgutil
-        import initsuite.report, initsuite.results
-        for pkg in (initsuite.report, initsuite.results):
-            for m in pkgutil.iter_modules(pkg.__path__):
-                importlib.import_module(f"{pkg.__name__}.{m.name}")
-        try:
-            import torch
-        except ImportError:
-            pass
-        else:
-            raise SystemExit("torch was importable: the block did not hold")
-    """)
-    _python(code)
 
 
 def test_a_plugin_sweep_is_reported_where_the_plugin_and_torch_are_missing(
