@@ -465,7 +465,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
         raise InitsuiteError("--overwrite runs in process; use a new --out for --executor")
     store.check_output(args.out, "replace" if args.overwrite else
                        "append" if args.resume else "new")  # fmt: skip
-    command = " ".join(["initsuite", *sys.argv[1:]])
+    command = args.command_line
     progress = False if args.quiet else None
     executor = None
     if args.executor == "dask":
@@ -545,7 +545,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         bias=args.bias, dataset=args.dataset, device=args.device, dtype=args.dtype,
         progress=False if args.quiet else None,
     )  # fmt: skip
-    result.meta["command"] = " ".join(["initsuite", *sys.argv[1:]])
+    result.meta["command"] = args.command_line
     path = result.save(args.out, overwrite=args.overwrite)
     if not args.quiet:
         _print_table(result.summary(), as_json=False)
@@ -578,7 +578,7 @@ def _cmd_probe(args: argparse.Namespace) -> None:
         )  # fmt: skip
     finally:
         sys.path[:] = saved_path
-    result.meta["command"] = " ".join(["initsuite", *sys.argv[1:]])
+    result.meta["command"] = args.command_line
     path = result.save(args.out, overwrite=args.overwrite)
     if not args.no_report:
         from initsuite.report.probe_report import write_probe_report
@@ -598,13 +598,13 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     seeds = {} if args.seeds is None else {"seeds": args.seeds}
     if args.study == "isometry":
         study = isometry_study(**seeds)
-        study.meta["command"] = " ".join(["initsuite", *sys.argv[1:]])
+        study.meta["command"] = args.command_line
         path = study.save(args.out, overwrite=args.overwrite)
         if not args.quiet:
             print(f"wrote {len(study.spectra)} singular values to {path}")
         return
     result = reproduce(**seeds, progress=False if args.quiet else None)
-    result.meta["command"] = " ".join(["initsuite", *sys.argv[1:]])
+    result.meta["command"] = args.command_line
     path = result.save(args.out, overwrite=args.overwrite)
     if not args.quiet:
         cols = ["experiment", "quantity", "expected", "measured_mean", "measured_sd",
@@ -617,6 +617,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``initsuite`` command; returns the exit status."""
     parser, commands = _build_parser()
     args = parser.parse_args(argv)
+    # what meta.json records: the arguments parsed here, not the host process's (pytest, Dask)
+    args.command_line = " ".join(["initsuite", *(sys.argv[1:] if argv is None else argv)])
     try:
         code = args.run(args)
     except InitsuiteError as exc:

@@ -336,7 +336,7 @@ def test_reproduce_isometry_writes_a_directory_that_reports(
     assert f"wrote {2 * 3 * 2 * 12} singular values to {out}" in capsys.readouterr().out
     meta = json.loads((out / "meta.json").read_text())
     assert meta["kind"] == "isometry" and meta["config"]["seeds"] == [0]
-    assert meta["command"].startswith("initsuite ")
+    assert meta["command"] == f"initsuite reproduce isometry --out {out} --seeds 1"
     assert main(["report", str(out)]) == 0
     assert (out / "figures" / "jacobian_spectra.png").read_bytes()[:8] == PNG_MAGIC
 

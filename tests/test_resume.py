@@ -247,7 +247,6 @@ def test_meta_json_is_written_once_per_state_change(
     out = tmp_path / "run"
     small = ["--schemes", "kaiming_normal", "--activations", "relu", "--depths", "3",
              "--widths", "8", "--no-timing", "--quiet", "--out", str(out)]  # fmt: skip
-    monkeypatch.setattr(sys, "argv", ["initsuite", "sweep", *small])  # the command recorded
     assert main(["sweep", *small]) == 0
     assert [m["complete"] for m in meta_writes] == [False, True]
     started, finished = meta_writes
