@@ -77,6 +77,7 @@ class ActivationInfo:
     torch_gain: Callable[..., float] | None = None
     params: dict[str, Param] = field(default_factory=dict)
     closed_forms: ClosedForms = field(default_factory=ClosedForms)
+    homogeneous: bool = False  # φ(a·x) = a·φ(x) for every a > 0
 
 
 _REGISTRY: dict[str, ActivationInfo] = {}
@@ -88,6 +89,7 @@ def register(
     formula: str,
     torch_gain: Callable[..., float] | None = None,
     closed_forms: ClosedForms | None = None,
+    homogeneous: bool = False,
 ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
     """Decorator: register ``fn(x, **params) -> Tensor`` as activation ``name``.
 
@@ -97,13 +99,17 @@ def register(
             where torch has one; without it the gain is computed.
         closed_forms: Gaussian expectations of φ known in closed form; the rest are
             computed by quadrature.
+        homogeneous: φ is positively homogeneous, φ(a·x) = a·φ(x) for a > 0 (ReLU, leaky
+            ReLU, linear): every q is then a fixed point of the variance map at the right
+            σ_w², and where a net settles depends on its input's scale.
     """
 
     def deco(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
         if name in _REGISTRY:
             raise ValueError(f"activation {name!r} is already registered")
         forms = closed_forms or ClosedForms()
-        _REGISTRY[name] = ActivationInfo(name, fn, formula, torch_gain, params_of(fn), forms)
+        _REGISTRY[name] = ActivationInfo(name, fn, formula, torch_gain, params_of(fn), forms,
+                                         homogeneous)  # fmt: skip
         return fn
 
     return deco
@@ -132,6 +138,11 @@ class Activation:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Activation) and other.spec == self.spec
+
+    @property
+    def homogeneous(self) -> bool:
+        """φ(a·x) = a·φ(x) for every a > 0 (see ``register``)."""
+        return self.info.homogeneous
 
     @property
     def torch_gain(self) -> float | None:
@@ -268,7 +279,7 @@ _RELU = ClosedForms(
 # -- built-ins ------------------------------------------------------------------------------
 
 
-@register("linear", formula="x", torch_gain=lambda: 1.0, closed_forms=_LINEAR)
+@register("linear", formula="x", torch_gain=lambda: 1.0, closed_forms=_LINEAR, homogeneous=True)
 def linear(x: Tensor) -> Tensor:
     return x
 
@@ -283,7 +294,8 @@ def sigmoid(x: Tensor) -> Tensor:
     return torch.sigmoid(x)
 
 
-@register("relu", formula="max(0, x)", torch_gain=lambda: math.sqrt(2.0), closed_forms=_RELU)
+@register("relu", formula="max(0, x)", torch_gain=lambda: math.sqrt(2.0), closed_forms=_RELU,
+          homogeneous=True)  # fmt: skip
 def relu(x: Tensor) -> Tensor:
     return torch.relu(x)
 
@@ -295,6 +307,7 @@ def relu(x: Tensor) -> Tensor:
         "leaky_relu", negative_slope
     ),
     closed_forms=_LEAKY_RELU,
+    homogeneous=True,
 )
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     return F.leaky_relu(x, negative_slope)

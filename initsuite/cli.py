@@ -409,7 +409,10 @@ def _cmd_gains(args: argparse.Namespace) -> None:
         print(
             "\nvariance_gain keeps q = E[h²] at 1; std_ratio keeps the first layer's output std"
             "\nat the input's; fixed_point_* is where a deep net with auto_gain settles; chi1 > 1"
-            "\nmeans chaotic (inputs decorrelate), < 1 ordered. See initsuite/theory/gains.py."
+            "\nmeans chaotic (inputs decorrelate), < 1 ordered. 'any (scale-invariant)': for"
+            "\nReLU, leaky ReLU and linear every q is a fixed point at the auto gain, so a net"
+            "\nkeeps the scale its input gives it; the values shown are for a unit-variance"
+            "\ninput (q = gain² at every layer). See initsuite/theory/gains.py."
         )
 
 

@@ -165,10 +165,18 @@ def test_gains_table() -> None:
     assert tanh["std_ratio"] == pytest.approx(tanh["variance_gain"], rel=1e-12)  # odd φ
     assert tanh["fixed_point_std"] == pytest.approx(0.65, abs=0.005)  # the tutorial's 0.65
     assert tanh["chi1"] > 1  # 5/3 puts tanh nets in the chaotic phase
-    # ReLU: E[relu²] = 1/2, Var = 1/2 - 1/(2π); He's √2 keeps any q, on the edge of chaos
+    # ReLU: E[relu²] = 1/2, Var = 1/2 - 1/(2π); He's √2 keeps any q, on the edge of chaos:
+    # the table gives the q a sweep's unit-variance input keeps, q₁ = 2, post-activation std
+    # sqrt(2·(1/2 - 1/(2π))) = 0.8256 (not 0.584, the std at q = 1)
     assert relu["variance_gain"] == pytest.approx(math.sqrt(2), rel=1e-12)
     assert relu["std_ratio"] == pytest.approx(1 / math.sqrt(0.5 - 1 / (2 * math.pi)), rel=1e-12)
-    assert relu["fixed_point_q"] == pytest.approx(1.0)
+    assert relu["fixed_point"] == "any (scale-invariant)"
+    assert relu["fixed_point_q"] == pytest.approx(2.0)
+    assert relu["fixed_point_std"] == pytest.approx(math.sqrt(1 - 1 / math.pi), rel=1e-12)
+    leaky = table.loc["leaky_relu"]
+    assert leaky["fixed_point"] == "any (scale-invariant)"
+    assert leaky["fixed_point_q"] == pytest.approx(leaky["auto_gain"] ** 2)
+    assert tanh["fixed_point"] == "attracting"
     assert relu["chi1"] == pytest.approx(1.0, rel=1e-9)
     assert relu["map_slope"] == pytest.approx(1.0, rel=1e-6)
     assert linear[["variance_gain", "std_ratio", "fixed_point_std", "chi1"]].tolist() == \
@@ -177,6 +185,7 @@ def test_gains_table() -> None:
     assert math.isnan(gelu["torch_gain"]) and gelu["gain_source"] == "computed"
     assert gelu["auto_gain"] == pytest.approx(gelu["variance_gain"])
     assert gelu["map_slope"] > 1  # q = 1 is fixed but repels: deep GELU nets drift
+    assert gelu["fixed_point"] == "repelling"
 
 
 def test_chi1_matches_a_finite_difference_of_the_network() -> None:

@@ -86,19 +86,30 @@ def _cap_cosine(r: SweepResult) -> str:
 
 def _cap_phase(r: SweepResult) -> str:
     width = int(r.cells["width"].max())
+    stored = "xi_c" in r.phase_grid and r.phase_grid["xi_c"].notna().any()
+    colour = (
+        "colour is the correlation depth scale ξ_c = −1/ln χ_c in layers, χ_c = "
+        "σ_w²·E[φ'(u₁)φ'(u₂)] at the correlation map's stable fixed point c* (c* = 1 in the "
+        "ordered phase, where ξ_c = 1/|ln χ₁|; c* < 1 in the chaotic phase, where it is not: "
+        "tanh at gain 5/3 has ξ_c = 12.1 against 1/|ln χ₁| = 5.25)"
+        if stored else
+        "colour is ξ₁ = 1/|ln χ₁| in layers (this directory was stored before ξ_c was: in "
+        "the chaotic phase ξ₁ is not the depth at which correlations settle; rerun the sweep "
+        "for ξ_c)"
+    )  # fmt: skip
     return (
         "The mean-field phase diagram of each activation (Poole et al. 2016, Schoenholz et "
-        "al. 2017): colour is the depth scale ξ = 1/|ln χ₁| in layers, χ₁ = σ_w²·E[φ'(√q* z)²] "
-        "at the fixed point q* reached from q = 1; the black line is the critical line χ₁ = 1. "
+        f"al. 2017): {colour}; χ₁ = σ_w²·E[φ'(√q* z)²] at the fixed point q* of the variance "
+        "map, and the black line is the critical line χ₁ = 1. "
         "Left of it (χ₁ < 1) distinct inputs become alike with depth and gradients vanish; "
         "right of it they decorrelate and gradients explode. Numbered points are this sweep's "
         f"schemes at width {width} (σ_w² = width · Var W, σ_b² from the bias), keyed on the "
         "right and coloured by what the sweep measured for that scheme and activation at its "
         "deepest depth (white: no divergence; red: overflow; blue: underflow; gold: mixed over "
-        "seeds); the number above a point is the depth scale measured in the sweep (layers for "
-        "the input pair's mean cosine to close 1 - 1/e of its gap to the fixed point c*), to "
-        "set beside the colour's ξ. Schemes outside the plotted range (e.g. N(0, 1), "
-        "σ_w² = width) are not drawn. "
+        'seeds); above a point, "measured | predicted": the depth scale measured in the '
+        "sweep (layers for the input pair's mean cosine to close 1 - 1/e of its gap to the "
+        "fixed point c*) beside the ξ_c it measures. Schemes outside the plotted range (e.g. "
+        "N(0, 1), σ_w² = width) are not drawn. "
         "`initsuite phase --activation NAME` prints the same numbers."
     )
 

@@ -73,12 +73,14 @@ def phase_figure(result: SweepResult) -> Figure:
 def plot_phase_diagram(grid: pd.DataFrame, points: pd.DataFrame | None = None) -> Figure:
     """The order–chaos phase diagram (Poole et al. 2016, Schoenholz et al. 2017).
 
-    Depth scale ξ = 1/|ln χ₁| (log colour) over (σ_w², σ_b²), one panel per activation, the
-    critical line χ₁ = 1 in black, and schemes as numbered points (keyed beside the panels)
-    where they fall inside the plotted range. With a ``measured`` column in ``points`` (what a
-    sweep saw there: ``none``, ``overflow``, ``underflow`` or ``mixed``) the points are
-    coloured by it; with ``measured_depth`` (:func:`initsuite.results.agreement.
-    correlation_depth`) that number of layers is written above each point, beside ξ.
+    The correlation depth scale ξ_c = −1/ln χ_c (log colour; :mod:`initsuite.theory.phase`)
+    over (σ_w², σ_b²), one panel per activation, the critical line χ₁ = 1 in black, and
+    schemes as numbered points (keyed beside the panels) where they fall inside the plotted
+    range. A grid stored before ξ_c was (all null) is coloured by ξ₁ = 1/|ln χ₁| instead, and
+    says so. With a ``measured`` column in ``points`` (what a sweep saw there: ``none``,
+    ``overflow``, ``underflow`` or ``mixed``) the points are coloured by it; with
+    ``measured_depth`` (:func:`initsuite.results.agreement.correlation_depth`) that number of
+    layers is written above each point as "measured | predicted ξ_c".
 
     Args:
         grid: :func:`initsuite.phase_diagram` tables (a sweep's ``phase_grid``; one or
@@ -87,6 +89,7 @@ def plot_phase_diagram(grid: pd.DataFrame, points: pd.DataFrame | None = None) -
             (a sweep's ``phase_points``).
     """
     need(grid, ("activation", "sigma_w2", "sigma_b2", "chi1", "depth_scale"), "phase grid")
+    xi = _xi_column(grid)
     acts = levels(grid["activation"])
     points = points if points is not None and not points.empty else None
     spots = _spots(grid, points)
@@ -98,16 +101,17 @@ def plot_phase_diagram(grid: pd.DataFrame, points: pd.DataFrame | None = None) -
         axes = facets(fig, len(acts), ncols)
         mesh = None
         for ax, act in zip(axes, acts, strict=True):
-            w, b, mesh = _draw_grid(ax, grid[grid["activation"] == act])
+            w, b, mesh = _draw_grid(ax, grid[grid["activation"] == act], xi)
             if points is not None:
                 inside = (points["activation"] == act) & points["sigma_w2"].between(w[0], w[-1])
-                _draw_points(ax, points[inside & points["sigma_b2"].between(b[0], b[-1])], keyed)
+                _draw_points(ax, points[inside & points["sigma_b2"].between(b[0], b[-1])], keyed,
+                             xi)  # fmt: skip
             ax.set_xlim(w[0], w[-1])
             ax.set_ylim(b[0], b[-1])
             ax.set_title(str(act))
         assert mesh is not None  # one panel per activation, at least one activation
         cbar = fig.colorbar(mesh, ax=axes[-1], pad=0.03)
-        cbar.set_label("ξ = 1/|ln χ₁| (layers, log10)")
+        cbar.set_label(_XI_LABEL[xi])
         key_lines = _key_lines(spots, keyed, points is not None and "measured" in points)
         if key_lines:
             fig.text(1.0, 0.5, "\n".join(key_lines), fontsize=7, va="center", ha="left",
@@ -146,12 +150,21 @@ def _key_lines(spots: dict[Spot, set[str]], keyed: dict[Spot, int], measured: bo
     return lines
 
 
-def _draw_grid(ax: Any, g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, Any]:
-    """One activation's ξ as colour and its critical line; the panel's σ_w² and σ_b² values
-    and the colour mesh."""
+_XI_LABEL = {"xi_c": "ξ_c = −1/ln χ_c (layers, log10)",
+             "depth_scale": "ξ₁ = 1/|ln χ₁| (layers, log10; stored before ξ_c)"}  # fmt: skip
+
+
+def _xi_column(table: pd.DataFrame) -> str:
+    """``xi_c`` where the table stores it, else ``depth_scale`` (a table from before ξ_c)."""
+    return "xi_c" if "xi_c" in table and table["xi_c"].notna().any() else "depth_scale"
+
+
+def _draw_grid(ax: Any, g: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray, Any]:
+    """One activation's depth scale ``column`` as colour and its critical line; the panel's
+    σ_w² and σ_b² values and the colour mesh."""
     w = np.unique(g["sigma_w2"].to_numpy())
     b = np.unique(g["sigma_b2"].to_numpy())
-    xi = g.pivot_table(index="sigma_b2", columns="sigma_w2", values="depth_scale")
+    xi = g.pivot_table(index="sigma_b2", columns="sigma_w2", values=column, dropna=False)
     xi_log = np.log10(np.clip(xi.to_numpy(dtype=float), 0.1, 1e4))
     chi = g.pivot_table(index="sigma_b2", columns="sigma_w2", values="chi1").to_numpy()
     mesh = ax.pcolormesh(w, b, xi_log, shading="nearest", cmap="magma", vmin=-1, vmax=3)
@@ -160,9 +173,9 @@ def _draw_grid(ax: Any, g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, Any]:
     return w, b, mesh
 
 
-def _draw_points(ax: Any, p: pd.DataFrame, keyed: dict[Spot, int]) -> None:
+def _draw_points(ax: Any, p: pd.DataFrame, keyed: dict[Spot, int], column: str) -> None:
     """The schemes' numbered points of one panel, coloured by what was measured there, with
-    the measured depth scale above."""
+    the measured depth scale and the prediction (``column``) above."""
     for (sw, sb), names in p.groupby(["sigma_w2", "sigma_b2"])["scheme"]:
         spot = (round(float(sw), 6), round(float(sb), 6))
         seen = set(p.loc[names.index, "measured"]) if "measured" in p else set()
@@ -172,8 +185,10 @@ def _draw_points(ax: Any, p: pd.DataFrame, keyed: dict[Spot, int]) -> None:
                     color="black")  # fmt: skip
         if "measured_depth" in p:
             depth = p.loc[names.index, "measured_depth"].median()
-            if np.isfinite(depth):  # measured depth scale beside the colour's ξ
-                ax.annotate(f"{depth:.0f}", (sw, sb), xytext=(0, 8), textcoords="offset points",
+            if np.isfinite(depth):  # measured depth scale beside the prediction it measures
+                predicted = p.loc[names.index, column].median() if column in p else np.nan
+                text = f"{depth:.0f}" + (f" | {predicted:.3g}" if np.isfinite(predicted) else "")
+                ax.annotate(text, (sw, sb), xytext=(0, 8), textcoords="offset points",
                             ha="center", fontsize=6.5, color="white", weight="bold")  # fmt: skip
 
 

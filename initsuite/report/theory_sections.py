@@ -8,11 +8,11 @@ import pandas as pd
 
 from initsuite.report.figures import deepest, ran
 from initsuite.report.style import md_table
-from initsuite.results.agreement import spread
+from initsuite.results.agreement import correlation_depth, spread
 from initsuite.results.sweep import SweepResult
 
-__all__ = ["gradient_section", "gradient_table", "jacobian_section", "jacobian_table",
-           "theory_section"]  # fmt: skip
+__all__ = ["correlation_depth_table", "gradient_section", "gradient_table", "jacobian_section",
+           "jacobian_table", "theory_section"]  # fmt: skip
 
 
 def theory_section(result: SweepResult) -> str:
@@ -33,23 +33,28 @@ def theory_section(result: SweepResult) -> str:
         show = finite[["scheme", "activation", "width", "seeds", "log_std_sd",
                        "predicted_log_std_sd"]].rename(columns={
             "log_std_sd": "measured sd of log final std",
-            "predicted_log_std_sd": "predicted (Hanin & Rolnick)"})  # fmt: skip
+            "predicted_log_std_sd": "predicted"})  # fmt: skip
         lines += [
             f"### Finite width: spread over seeds (depth {int(deep['depth'].max())})\n",
             md_table(show.reset_index(drop=True)) + "\n",
             "Mean-field theory is the infinite-width limit. At finite width the log of the "
-            "output's std spreads across seeds with a variance that grows like depth / width: "
-            "about 5·L/(4n) for ReLU nets and 2·L/(4n) for linear ones, for one input (Hanin & "
-            "Rolnick 2018; the log of a std is half the log of a squared norm). A batch pools "
-            "inputs, which narrows the spread of linear nets below that. One seed's final std "
+            "output's std spreads across seeds with a variance that grows like depth / width "
+            "(Hanin & Rolnick 2018), by a constant that depends on the weights' law: for one "
+            "input about 5·L/(4n) for ReLU nets with Gaussian weights and 2·L/(4n) for linear "
+            "ones, 3·L/(4n) for ReLU and 0 for linear nets with orthogonal weights (which keep "
+            "norms), more for sparse weights; a batch pools inputs, which narrows it while they "
+            "stay uncorrelated (`initsuite.theory.spread`). Predicted for bias-free ReLU, leaky "
+            "ReLU and linear nets; for other activations none is known. One seed's final std "
             "is one draw from this spread: compare schemes over several seeds.\n",
         ]
+    lines.append(_correlation_depth_lines(result))
     bad = table[table["disagree"]]
     lines.append("### Where theory and measurement disagree\n")
     if bad.empty:
         lines.append(
             "Every cell that ran without diverging has a mean log final std within twice the "
-            "finite-width spread of the mean-field value (less its log-normal bias).\n"
+            "finite-width spread of the mean-field value (less its log-normal bias), or within "
+            "2/width of it.\n"
         )
     else:
         cols = ["scheme", "activation", "depth", "width", "dtype", "seeds", "log_std_mean",
@@ -57,14 +62,57 @@ def theory_section(result: SweepResult) -> str:
         lines += [
             md_table(bad[cols].head(40).reset_index(drop=True)) + "\n",
             f"{len(bad)} configuration(s) whose mean log final std (natural log, over seeds) "
-            "is further than twice the spread (predicted where known, else measured) from the "
-            "mean-field value less its log-normal bias (`expected_log_std`)"
+            "is further than twice the spread (predicted where known, else measured) and "
+            "further than 2/width (mean field's own finite-width error is of order 1/width) "
+            "from the mean-field value less its log-normal bias (`expected_log_std`)"
             + (" (first 40 shown)" if len(bad) > 40 else "")
             + ". Typical causes: finite width (deep, narrow nets), finite precision "
             "(values near the dtype's limits), or an assumption that fails (e.g. GELU and SiLU "
             "at their variance gain sit on a repelling fixed point: see `initsuite gains`).\n",
         ]
     return "\n".join(lines)
+
+
+def correlation_depth_table(result: SweepResult) -> pd.DataFrame:
+    """Per (scheme, activation) of the MLP at the deepest depth and largest width: the
+    c-map's depth scale measured from the input pair's cosines (median over device and
+    dtype) beside the stored predictions, ξ_c (the one it measures) and ξ₁; empty without
+    cosines or a stored ``xi_c``."""
+    points = result.phase_points
+    cols = ["scheme", "activation", "c_star", "xi_c", "depth_scale", "measured_depth"]
+    layers = result.layers
+    if points.empty or points["xi_c"].isna().all() or "cosine" not in layers:
+        return pd.DataFrame(columns=cols)
+    if "arch" in layers:
+        layers = layers[layers["arch"] == "mlp"]
+    deep = layers[(layers["depth"] == layers["depth"].max())
+                  & (layers["width"] == layers["width"].max())]  # fmt: skip
+    measured = correlation_depth(deep)
+    if measured.empty or measured["measured_depth"].isna().all():
+        return pd.DataFrame(columns=cols)
+    med = measured.groupby(["scheme", "activation"], observed=True)["measured_depth"].median()
+    out = points.merge(med.reset_index(), on=["scheme", "activation"], how="inner")
+    return out[out["measured_depth"].notna()][cols].reset_index(drop=True)
+
+
+def _correlation_depth_lines(result: SweepResult) -> str:
+    table = correlation_depth_table(result)
+    if table.empty:
+        return ""
+    names = {"c_star": "c*", "xi_c": "predicted ξ_c", "depth_scale": "ξ₁ = 1/|ln χ₁|",
+             "measured_depth": "measured"}  # fmt: skip
+    return (
+        "### Correlation depth: measured beside predicted\n\n"
+        + md_table(table.rename(columns=names))
+        + "\n\n"
+        "Layers the input pair's mean cosine takes to close 1 − 1/e of its gap to the "
+        "mean-field fixed point c* (deepest cells, largest width), beside the depth scale that "
+        "predicts it, ξ_c = −1/ln χ_c with χ_c = σ_w²·E[φ'(u₁)φ'(u₂)] at c* (Schoenholz et al. "
+        "2017). In the ordered phase c* = 1 and ξ_c = ξ₁; in the chaotic phase c* < 1 and "
+        "ξ₁ (the gradients' depth scale) is not the one the cosines follow. The measurement "
+        "starts from the pair's cosine, not from near c*, so it matches ξ_c only roughly "
+        "where the early layers are far from linear.\n"
+    )
 
 
 _NO_THEORY_TABLES = (

@@ -205,9 +205,14 @@ _SPEC: dict[str, tuple[str, str]] = {
         "float64",
         "across-seed sd of log final std at finite width (Hanin & Rolnick 2018); NaN if unknown",
     ),
-    "q_star": ("float64", "fixed point q* of the variance map, iterated from q = 1"),
+    "q_star": ("float64", "fixed point q* the variance map reaches from q = 1 (0: vanishes)"),
     "chi1": ("float64", "χ₁ = σ_w²·E[φ'(√q* z)²] at the fixed point: > 1 chaotic, < 1 ordered"),
-    "depth_scale": ("float64", "ξ = 1/|ln χ₁|, layers (inf on the critical line)"),
+    "depth_scale": ("float64", "ξ₁ = 1/|ln χ₁|: perturbation and gradient depth scale, layers"),
+    "c_star": ("float64", "stable fixed point c* of the correlation map (1 when ordered)"),
+    "chi_c": ("float64", "χ_c = σ_w²·E[φ'(u₁)φ'(u₂)] at c*: the correlation map's slope there"),
+    "xi_c": ("float64", "ξ_c = -1/ln χ_c: layers for the correlation to close 1/e of its gap"),
+    "chi_q": ("float64", "χ_q: slope of the variance map at q* (NaN where q* is 0 or inf)"),
+    "xi_q": ("float64", "ξ_q = -1/ln χ_q: layers for q to close 1/e of its gap to q*"),
     "phase": ("string", "ordered | critical | chaotic"),
     # initsuite reproduce isometry
     "sv": ("float64", "a singular value of the input–output Jacobian"),
@@ -272,13 +277,14 @@ places it (computed from the configuration alone, before any cell runs)."""
 PHASE_POINTS_KEYS: tuple[str, ...] = ("activation", "scheme")
 PHASE_POINTS: tuple[str, ...] = (
     *PHASE_POINTS_KEYS, "width", "sigma_w2", "sigma_b2", "q_star", "chi1", "depth_scale",
-    "phase",
+    "c_star", "chi_c", "xi_c", "chi_q", "xi_q", "phase",
 )  # fmt: skip
 """A sweep's ``phase_points``: where each scheme that mean-field theory applies to sits in
 the phase diagram of each activation, at the sweep's largest width."""
 PHASE_GRID_KEYS: tuple[str, ...] = ("activation", "sigma_w2", "sigma_b2")
 PHASE_GRID: tuple[str, ...] = (
-    *PHASE_GRID_KEYS, "q_star", "chi1", "depth_scale", "phase",
+    *PHASE_GRID_KEYS, "q_star", "chi1", "depth_scale", "c_star", "chi_c", "xi_c", "chi_q",
+    "xi_q", "phase",
 )  # fmt: skip
 """A sweep's ``phase_grid``: the phase diagram of each of its activations over (σ_w², σ_b²)."""
 
@@ -312,6 +318,7 @@ OPTIONAL: frozenset[str] = frozenset({
     "jac_sv2_var", "jac_sv_max", "jac_sv_min", "jac_condition", "grad_std", "weight_grad_norm",
     "theory_grad_std", "theory_weight_grad_norm", "input_grad_std", "theory_input_grad_std",
     "weight_grad_ratio", "grad_divergence_layer", "grad_divergence_kind", "cell_key",
+    "c_star", "chi_c", "xi_c", "chi_q", "xi_q",
 })  # fmt: skip
 """Columns added after the first file format: results written before them load with the
 columns empty (null) instead of failing."""

@@ -25,8 +25,9 @@ from initsuite import activations as _activations
 from initsuite.core.quadrature import gaussian_expectation, hermite_rule
 
 __all__ = [
-    "chi1", "correlation_map", "fixed_point", "kernel", "length_map", "moments",
-    "second_moment", "slope_moment",
+    "chi1", "correlation_fixed_point", "correlation_map", "fixed_point", "kernel",
+    "length_map", "length_slope", "moments", "pair_moment", "second_moment", "slope_kernel",
+    "slope_moment",
 ]  # fmt: skip
 
 Act = str | _activations.Activation
@@ -72,6 +73,22 @@ def slope_moment(activation: Act, q: Any) -> Any:
     return _expect(act.closed_forms.slope_moment, lambda z: act.derivative(z) ** 2, q, 24)
 
 
+def pair_moment(f: Any, g: Any, q: Any, c: Any, nodes: int = 64) -> Any:
+    """E[f(u)g(v)] for (u, v) centred normal with variances q and correlation c (clipped to
+    [-1, 1]), by a ``nodes`` × ``nodes`` Gauss–Hermite product rule; q and c broadcast.
+
+    ~1e-6·q for smooth integrands at 64 nodes, within ~2e-3·q across a kink.
+    """
+    x, w = hermite_rule(nodes)
+    q, c = np.broadcast_arrays(np.asarray(q, dtype=float), np.asarray(c, dtype=float))
+    c = np.clip(c, -1.0, 1.0)
+    s = np.sqrt(np.maximum(1 - c * c, 0.0))[..., None, None]
+    root = np.sqrt(q)
+    fu = f(root[..., None] * x)[..., :, None]
+    gv = g(root[..., None, None] * (c[..., None, None] * x[:, None] + s * x[None, :]))
+    return _out(np.sum(np.outer(w, w) * fu * gv, axis=(-2, -1)))
+
+
 def kernel(activation: Act, q: Any, c: Any) -> Any:
     """E[φ(u)φ(v)] for (u, v) centred normal with variances q and correlation c (clipped to
     [-1, 1]); q and c broadcast.
@@ -83,14 +100,24 @@ def kernel(activation: Act, q: Any, c: Any) -> Any:
     act = _activations.get(activation)
     if act.closed_forms.kernel is not None:
         return _out(act.closed_forms.kernel(q, c))
-    x, w = hermite_rule()
-    q, c = np.broadcast_arrays(np.asarray(q, dtype=float), np.asarray(c, dtype=float))
-    c = np.clip(c, -1.0, 1.0)
-    s = np.sqrt(np.maximum(1 - c * c, 0.0))[..., None, None]
-    root = np.sqrt(q)
-    fu = act.apply(root[..., None] * x)[..., :, None]
-    fv = act.apply(root[..., None, None] * (c[..., None, None] * x[:, None] + s * x[None, :]))
-    return _out(np.sum(np.outer(w, w) * fu * fv, axis=(-2, -1)))
+    return pair_moment(act.apply, act.apply, q, c)
+
+
+def slope_kernel(activation: Act, q: Any, c: Any) -> Any:
+    """E[φ′(u)φ′(v)] for (u, v) as in ``kernel``: σ_w² times it is the slope χ_c of the
+    correlation map at c (Schoenholz et al. 2017). A 64×64 Gauss–Hermite product rule."""
+    act = _activations.get(activation)
+    return pair_moment(act.derivative, act.derivative, q, c)
+
+
+def length_slope(activation: Act, q: Any, sigma_w2: Any, order: int = 24) -> Any:
+    """χ_q = d/dq of the length map at q: σ_w²·E[z·φ(√q z)·φ′(√q z)]/√q (differentiating
+    under the expectation), q > 0; the rate at which q approaches its fixed point."""
+    act = _activations.get(activation)
+    q = np.asarray(q, dtype=float)
+    # E[x·φ(x)·φ′(x)] over x = √q·z is √q times the expectation above
+    moment = gaussian_expectation(lambda x: x * act.apply(x) * act.derivative(x), q, order)
+    return _out(sigma_w2 * np.asarray(moment) / q)
 
 
 def length_map(activation: Act, q: Any, sigma_w2: Any, sigma_b2: Any = 0.0, order: int = 24) -> Any:
@@ -122,40 +149,159 @@ def chi1(activation: Act, sigma_w2: Any, q: Any) -> Any:
     return sigma_w2 * slope_moment(activation, q)
 
 
+# Steps of the plain iteration before the root finder takes over: a point whose map contracts
+# by 0.6 or better per step has settled to 1e-14 by then, as iterated.
+WARM_LAYERS = 64
+
+
 def fixed_point(
     activation: Act,
     sigma_w2: Any,
     sigma_b2: Any = 0.0,
     q0: Any = 1.0,
-    max_layers: int = 100_000,
+    max_layers: int | None = None,
     order: int = 24,
 ) -> Any:
-    """q* of the length map, iterated from ``q0`` as a deep net would be, per point.
+    """q* = lim q_l of the length map q_{l+1} = f(q_l) from q_1 = ``q0``: where a deep net's
+    pre-activation second moment settles, per point; 0 where it vanishes, inf where it
+    explodes.
 
-    A point stops once a step moves it by at most 1e-14·q (its last iterate is returned),
-    at 0 once it falls below 1e-300 (the signal vanishes), or at inf once it reaches 1e300
-    (it explodes); after ``max_layers`` steps its last iterate is returned.
+    The map is increasing in q, so its iterates move monotonically toward q*, the first root
+    of g(q) = f(q) − q beyond ``q0`` in the direction of motion. Up to 64 steps of the
+    iteration are taken first (a point stops once a step moves it by at most 1e-14·q); a
+    point still moving (near the order–chaos transition, where f′(q*) → 1 and the
+    iteration crawls) is bracketed by doubling its last step until g changes sign, and the
+    root is found by bisection to 1e-15 relative. A point whose bracket search meets a NaN
+    falls back to the iteration, for up to 100 000 layers.
 
     Args:
         activation: an activation or its spec.
         sigma_w2, sigma_b2: σ_w² = fan_in·Var(W) and Var(b), broadcast with ``q0``.
         q0: the input's second moment.
-        max_layers: the most layers iterated.
+        max_layers: None for the limit; a number for the iterate after at most that many
+            layers (a net of that depth), by plain iteration.
         order: Gauss–Legendre nodes per panel of the quadrature (see ``moments``).
     """
     act = _activations.get(activation)
     q, w2, b2 = (np.array(a, dtype=float) for a in np.broadcast_arrays(q0, sigma_w2, sigma_b2))
-    active = np.ones(q.shape, dtype=bool)
-    for _ in range(max_layers):
+    layers = WARM_LAYERS if max_layers is None else max_layers
+    active, step = _iterate(act, q, w2, b2, np.ones(q.shape, dtype=bool), layers, order)
+    if max_layers is None and active.any():
+        lost = _solve(act, q, w2, b2, active, step, order)
+        _iterate(act, q, w2, b2, lost, 100_000, order)
+    return _out(q)
+
+
+def _iterate(act: Any, q: np.ndarray, w2: np.ndarray, b2: np.ndarray, active: np.ndarray,
+             layers: int, order: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Iterate the ``active`` points of ``q`` in place for up to ``layers`` steps; the points
+    still moving and each point's last step f(q) − q."""
+    step = np.zeros(q.shape)
+    for _ in range(layers):
+        if not active.any():
+            break
         if active.all():  # the whole array (a scalar stays a scalar)
-            q_old, q_next = q, np.asarray(length_map(act, q, w2, b2, order))
+            q_old, q_next = q.copy(), np.asarray(length_map(act, q, w2, b2, order))
         else:  # only the points still moving
             q_old = q[active]
             q_next = np.asarray(length_map(act, q_old, w2[active], b2[active], order))
         settled = np.abs(q_next - q_old) <= RTOL * q_old
+        step[active] = q_next - q_old
         q_next = np.where(~(q_next < HUGE), math.inf, np.where(q_next < TINY, 0.0, q_next))
         q[active] = q_next
         active[active] = ~settled & (q_next > 0) & (q_next < math.inf)
-        if not active.any():
+    return active, step
+
+
+def _solve(act: Any, q: np.ndarray, w2: np.ndarray, b2: np.ndarray, active: np.ndarray,
+           step: np.ndarray, order: int) -> np.ndarray:  # fmt: skip
+    """Solve g(q) = f(q) − q = 0 for the ``active`` points of ``q`` in place (see
+    ``fixed_point``); the points whose bracket search met a NaN (left as they were)."""
+    idx = np.flatnonzero(active)
+    flat_q = q.reshape(-1)
+    near, sign = flat_q[idx].copy(), np.sign(step.reshape(-1)[idx])
+    w, b = w2.reshape(-1)[idx], b2.reshape(-1)[idx]
+
+    def g(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+        return np.asarray(length_map(act, x, w[k], b[k], order)) - x
+
+    # Bracket: `near` keeps g's sign (the iterates' side), `far` has the other sign.
+    far = np.full(idx.shape, math.nan)
+    result = np.full(idx.shape, math.nan)
+    open_ = np.ones(idx.shape, dtype=bool)
+    delta = step.reshape(-1)[idx]
+    for _ in range(4096):
+        k = np.flatnonzero(open_)
+        if not k.size:
             break
-    return _out(q)
+        cand = near[k] + 2 * delta[k]
+        down = cand <= near[k] / 16  # moving down past 0: shrink geometrically instead
+        cand = np.where(down & (sign[k] < 0), near[k] / 16, cand)
+        out = (cand >= HUGE) | (cand < TINY)
+        result[k[out]] = np.where(cand[out] >= HUGE, math.inf, 0.0)
+        gk = g(cand, k)
+        # a sign within float64's rounding of f(q) (~1e-16·q) is no evidence of a root:
+        # at the critical point itself g(q) = O(q²) and q* = 0 is reached through it
+        crossed = ~out & (np.sign(gk) != sign[k]) & (np.abs(gk) > 1e-15 * cand)
+        bad = ~out & np.isnan(gk)
+        far[k[crossed]] = cand[crossed]
+        moving = ~out & ~crossed & ~bad
+        delta[k[moving]] = cand[moving] - near[k[moving]]
+        near[k[moving]] = cand[moving]
+        open_[k[out | crossed | bad]] = False
+        result[k[bad]] = math.nan
+    lost = np.isnan(result) & np.isnan(far)
+    # Bisection (geometric while the bracket spans more than a factor 4).
+    live = ~np.isnan(far)
+    for _ in range(400):
+        k = np.flatnonzero(live)
+        if not k.size:
+            break
+        lo, hi = np.minimum(near[k], far[k]), np.maximum(near[k], far[k])
+        done = hi - lo <= 1e-15 * hi
+        mid = np.where(hi > 4 * lo, np.sqrt(lo * hi), 0.5 * (lo + hi))
+        gm = g(mid, k)
+        same = np.sign(gm) == sign[k]
+        near[k] = np.where(same & ~done, mid, near[k])
+        far[k] = np.where(~same & ~done, mid, far[k])
+        zero = gm == 0
+        result[k[zero]] = mid[zero]
+        result[k[done & ~zero]] = near[k[done & ~zero]]
+        live[k[done | zero]] = False
+    keep = ~lost
+    flat_q[idx[keep]] = result[keep]
+    mask = np.zeros(q.size, dtype=bool)
+    mask[idx[lost]] = True
+    return mask.reshape(q.shape)
+
+
+def correlation_fixed_point(
+    activation: Act, q: Any, sigma_w2: Any, sigma_b2: Any = 0.0, steps: int = 40
+) -> Any:
+    """The stable fixed point c* of the correlation map at a fixed point q* of the length map
+    (c ↦ (σ_w²·E[φ(u)φ(v)] + σ_b²)/q*), per point; broadcasts.
+
+    Where χ₁ <= 1 (ordered) c = 1 attracts and c* = 1. Where χ₁ > 1 (chaotic) c = 1 repels
+    and c* < 1 is the root of h(c) = map(c) − c in [0, 1): h(0) >= 0 (for σ_b² >= 0 the map
+    sends 0 to (σ_w²·E[φ]² + σ_b²)/q* >= 0) and h < 0 just below 1, so bisection (``steps``
+    halvings: c* to 2^-40) finds it. q* must be the length map's fixed point, 0 < q* < inf.
+    """
+    act = _activations.get(activation)
+    q, w2, b2 = (np.array(a, dtype=float) for a in np.broadcast_arrays(q, sigma_w2, sigma_b2))
+    out = np.ones(q.shape)
+    chaotic = np.asarray(chi1(act, w2, q)) > 1
+    if chaotic.any():
+        qc, wc, bc = q[chaotic], w2[chaotic], b2[chaotic]
+
+        def h(c: np.ndarray) -> np.ndarray:
+            return (wc * np.asarray(kernel(act, qc, c)) + bc) / qc - c
+
+        lo, hi = np.zeros(qc.shape), np.ones(qc.shape)
+        # odd φ without bias: c* = 0 exactly (h(0) = 0 up to the rule's rounding, ~1e-13)
+        fixed = np.abs(h(lo)) <= 1e-12
+        for _ in range(steps):
+            mid = 0.5 * (lo + hi)
+            up = h(mid) > 0
+            lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+        out[chaotic] = np.where(fixed, 0.0, 0.5 * (lo + hi))
+    return _out(out)

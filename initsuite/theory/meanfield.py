@@ -22,8 +22,7 @@ from initsuite.theory.maps import HUGE, chi1, correlation_map, moments
 
 __all__ = [
     "CellTheory", "GradTheory", "LayerMoments", "c_map", "cell_theory",
-    "grad_theory", "mlp_moments",
-    "predicted_log_std_sd", "weight_prior",
+    "grad_theory", "mlp_moments", "weight_prior",
 ]  # fmt: skip
 
 
@@ -271,15 +270,3 @@ def _exp_half(log_x2: float) -> float:
     if math.isnan(log_x2):
         return math.nan
     return math.exp(min(log_x2 / 2, 709.0)) if log_x2 < 1418 else math.inf
-
-
-# Var(log ‖z_L‖²) ≈ c · Σ_l 1/n_l for one input at finite width (Hanin & Rolnick 2018):
-# c = 5 for ReLU nets at He's variance, c = 2 for linear nets (log of a χ²_n/n per layer).
-# The log of a std is half the log of a mean square, so Var(log std) ≈ c · L / (4 n).
-_SPREAD_C = {"relu": 5.0, "linear": 2.0}
-
-
-def predicted_log_std_sd(activation: str, depth: int, width: int) -> float:
-    """Predicted across-seed sd of log(final std) for one input (NaN where unknown)."""
-    c = _SPREAD_C.get(activation.split(":")[0])
-    return math.nan if c is None else math.sqrt(c * depth / (4 * width))

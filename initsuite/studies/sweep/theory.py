@@ -18,7 +18,8 @@ from initsuite.results import columns as C
 from initsuite.schemes import Scheme
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.theory import phase
-from initsuite.theory.meanfield import predicted_log_std_sd, weight_prior
+from initsuite.theory.meanfield import weight_prior
+from initsuite.theory.spread import WeightLaw, predicted_log_std_sd, weight_law
 
 __all__ = ["theory_tables"]
 
@@ -59,13 +60,22 @@ def _theory_rows(cfg: SweepConfig, acts: list[Activation]) -> list[dict[str, obj
                     # mean field is the MLP's (conv and residual nets: not predicted)
                     prior = _prior(scheme, act, width, cfg.torch_bias) if arch == "mlp" else None
                     sw2, sb2 = prior if prior is not None else (math.nan, math.nan)
+                    law = _law(scheme, act, width) if prior is not None else None
                     rows += [{"arch": arch, "scheme": scheme.spec, "activation": act.spec,
                               "depth": depth, "width": width, "sigma_w2": sw2, "sigma_b2": sb2,
                               "mean_field": prior is not None,
-                              "predicted_log_std_sd": predicted_log_std_sd(act.spec, depth,
-                                                                           width)}
+                              "predicted_log_std_sd": predicted_log_std_sd(
+                                  act, depth, width, law, cfg.batch, bool(sb2))}
                              for depth in cfg.depths]  # fmt: skip
     return rows
+
+
+def _law(scheme: Scheme, act: Activation, width: int) -> WeightLaw | None:
+    """The law of the scheme's width × width weights (None: its spread is not modelled)."""
+    try:
+        return weight_law(scheme.info.family, scheme.resolve(act), (width, width))
+    except Exception:  # a scheme whose metadata fails has error rows already
+        return None
 
 
 def _phase_points(cfg: SweepConfig, acts: list[Activation]) -> pd.DataFrame:
