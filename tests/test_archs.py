@@ -157,7 +157,7 @@ def test_residual_scaling_tames_depth() -> None:
 def test_lsuv_reaches_unit_std_and_removes_the_tutorials_divergence() -> None:
     """The tutorial's net (linear, width 256, 100 layers) overflows float32 at layer 32 from
     N(0, 1); LSUV from the same N(0, 1) start (``lsuv:start=normal``) rescales every layer to
-    unit output std on the batch, within its tolerance, and never diverges; so does its
+    unit output variance on the batch, within its tolerance, and never diverges; so does its
     orthogonal default."""
     kw = dict(activations="linear", depths=100, widths=256, seeds=2, timing=False)
     normal = initsuite.sweep("normal", **kw).cells
@@ -166,7 +166,7 @@ def test_lsuv_reaches_unit_std_and_removes_the_tutorials_divergence() -> None:
     assert res.cells["divergence_layer"].isna().all()
     for spec, g in res.layers.groupby("scheme"):
         tol = 0.01 if "tol=0.01" in str(spec) else 0.1
-        assert ((g["std"] - 1).abs() < tol).all(), spec
+        assert ((g["std"] ** 2 - 1).abs() < tol).all(), spec  # the paper's rule: on Var
     # with relu: its pre-activations have unit std, so its outputs sit at sqrt(1/2 - 1/(2π))
     relu = initsuite.sweep("lsuv", "relu", 50, 256, seeds=2, timing=False).layers
     np.testing.assert_allclose(relu["std"], math.sqrt(0.5 - 0.5 / math.pi), rtol=0.12)

@@ -1,4 +1,4 @@
-"""LSUV, the data-dependent scheme: a start draw, then rescaled to unit output std.
+"""LSUV, the data-dependent scheme: a start draw, then rescaled to unit output variance.
 
 Mishkin & Matas (2016), "All You Need is a Good Init". One implementation of the rescaling,
 :func:`rescale_to_unit_std`, serves the registered scheme (networks pass the layer's output
@@ -35,22 +35,24 @@ def rescale_to_unit_std(
     tol: float = 0.1,
     max_iter: int = 10,
 ) -> Tensor:
-    """LSUV's second step: divide ``weight`` by the std of its layer's output until that std
-    is within ``tol`` of 1.
+    """LSUV's second step (Algorithm 1 of Mishkin & Matas): divide ``weight`` by the std of
+    its layer's output until the output's variance is within ``tol`` of 1.
 
     Args:
         weight: the layer's weight, rescaled in place and returned.
         output: maps the weight to the layer's output on a data batch (any shape; the std,
             correction=1, is taken over all of it in float64). A None output, a std of 0 or
             a non-finite std stops the rescaling.
-        tol: the tolerance on |std - 1|.
-        max_iter: the most outputs computed (each a forward pass).
+        tol: the tolerance on the variance, |Var - 1| < tol stops (the paper's Tol_var; its
+            0.1 is the default). A tolerance on the std would be about twice as loose:
+            |std - 1| < 0.1 accepts variances from 0.81 to 1.21.
+        max_iter: the most outputs computed (each a forward pass; the paper's T_max).
     """
     with torch.no_grad():
         for _ in range(max_iter):
             out = output(weight)
             std = float(out.to(torch.float64).std()) if out is not None else 0.0
-            if not math.isfinite(std) or std == 0 or abs(std - 1.0) < tol:
+            if not math.isfinite(std) or std == 0 or abs(std * std - 1.0) < tol:
                 break
             weight.div_(std)
     return weight
@@ -58,7 +60,7 @@ def rescale_to_unit_std(
 
 @register(
     family="data_dependent",
-    variance="data-dependent (an orthogonal start rescaled to unit output std)",
+    variance="data-dependent (a start draw rescaled until |Var(output) - 1| < tol)",
     variance_fn=lambda shape, tol=0.1, max_iter=10, start="orthogonal": None,
     paper="Mishkin & Matas (2016), All You Need is a Good Init (LSUV)",
     min_rank=2,
@@ -74,13 +76,15 @@ def lsuv(
     generator: torch.Generator | None = None,
     data: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
-    """Layer-sequential unit variance: a ``start`` draw rescaled to unit output std.
+    """Layer-sequential unit variance: a ``start`` draw rescaled to unit output variance.
 
-    Mishkin & Matas (2016), "All You Need is a Good Init".
+    Mishkin & Matas (2016), "All You Need is a Good Init": the weight is divided by the std
+    of its layer's output until |Var(output) - 1| < ``tol`` (their Algorithm 1).
 
     Args:
         tensor: the weight, filled in place.
-        tol: the tolerance on |std - 1| of the layer's output.
+        tol: the tolerance on the variance of the layer's output, |Var - 1| (default 0.1,
+            the paper's Tol_var).
         max_iter: the most forward passes per layer.
         start: the scheme of the start draw (orthonormal in the paper; any spec but lsuv).
         generator: the generator of the start draw.

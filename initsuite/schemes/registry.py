@@ -446,6 +446,22 @@ class Scheme:
                 f"got shape {tuple(tensor.shape)}"
             )
 
+    def check_shape(
+        self,
+        shape: tuple[int, ...],
+        activation: str | _activations.Activation | None = None,
+        **params: Any,
+    ) -> None:
+        """Raise :class:`InitsuiteError` if the scheme cannot fill a tensor of ``shape``: its
+        rank, or its parameters for that shape (its ``check``); lets a caller that fills many
+        tensors refuse before drawing the first."""
+        shape = tuple(shape)
+        if not self.info.accepts_rank(len(shape)):
+            raise InitsuiteError(
+                f"scheme {self.name!r} needs a tensor of rank {self.info.ranks}, got shape {shape}"
+            )
+        self._resolve(activation, params, shape)
+
     def __call__(
         self,
         tensor: Tensor,

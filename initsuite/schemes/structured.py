@@ -265,40 +265,67 @@ def sparse(
 # -- delta-orthogonal, at the kernel's centre tap ----------------------------------------------
 
 
-def _check_conv(tensor: Tensor) -> tuple[slice | int, ...]:
-    """The index of the centre tap (``k // 2`` along each spatial dimension) of a rank 3-5
+def _check_conv(tensor: Tensor, centre: Callable[[int], int]) -> tuple[slice | int, ...]:
+    """The index of the centre tap (``centre(k)`` along each spatial dimension) of a rank 3-5
     conv kernel: ``tensor[index]`` is the (out × in) matrix there."""
     if tensor.ndimension() not in (3, 4, 5):
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
-    return (slice(None), slice(None), *(s // 2 for s in tensor.shape[2:]))
+    return (slice(None), slice(None), *(centre(s) for s in tensor.shape[2:]))
+
+
+def _torch_centre(k: int) -> int:
+    """torch's ``dirac_`` (and ZerO's): ``k // 2``, the later of the two middles of an even k."""
+    return k // 2
+
+
+def _same_padding_centre(k: int) -> int:
+    """JAX's ``delta_orthogonal``: ``(k - 1) // 2``, the earlier middle of an even k, the tap
+    that "same" padding (``(k - 1) // 2`` before, ``k // 2`` after, in torch and XLA) aligns
+    with the output pixel."""
+    return (k - 1) // 2
+
+
+def _check_delta_orthogonal(shape: tuple[int, ...] | None, gain: float = 1.0) -> None:
+    # Xiao et al. (2018) and JAX: an isometry needs orthonormal columns, so in <= out
+    if shape is not None and len(shape) >= 2 and shape[1] > shape[0]:
+        raise ValueError(
+            f"in_channels must be <= out_channels (Xiao et al. 2018), got shape "
+            f"{tuple(shape)}: {shape[1]} in, {shape[0]} out; 'orthogonal' fills a narrowing conv"
+        )
 
 
 def _delta_orthogonal_var(shape: tuple[int, ...], gain: float = 1.0) -> float:
-    out_c, in_c = shape[0], shape[1]
-    return gain**2 * min(out_c, in_c) / (out_c * in_c * math.prod(shape[2:]))
+    return gain**2 / (shape[0] * math.prod(shape[2:]))
 
 
 @register(
     family="orthogonal",
-    variance="gain² · min(out, in) / (out · in · K), K = prod(kernel)",
+    variance="gain² / (out · K), K = prod(kernel); needs in <= out",
     variance_fn=_delta_orthogonal_var,
     paper=_XIAO,
     min_rank=3,
     max_rank=5,
+    check=_check_delta_orthogonal,
 )
 def delta_orthogonal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
     r"""Delta-orthogonal conv kernel: ``gain`` × a Haar orthogonal matrix at the centre tap.
 
-    W[:, :, c] = gain · Q with Q an (out × in) (semi-)orthogonal matrix drawn exactly as
-    ``orthogonal`` draws one (same generator, same values), and zeros at every other tap; c is
-    index ``k // 2`` along each spatial dimension, torch's ``dirac_`` convention (the centre
-    for odd k). A stride-1 conv with "same" padding is then Q applied at every pixel: for
-    out >= in (the paper's case) Q has orthonormal columns and, with gain 1, the layer
-    preserves the norm of its input exactly, at any depth (dynamical isometry). For out < in
-    Q has orthonormal rows (as ``orthogonal`` fills wide matrices), which is not an isometry.
-    Each entry has E[W²] = gain² · min(out, in) / (out · in · K), K = prod(kernel).
+    W[:, :, c] = gain · Q with Q an (out × in) matrix with orthonormal columns, drawn exactly
+    as ``orthogonal`` draws one (same generator, same values), and zeros at every other tap.
+    A stride-1 conv with "same" padding is then Q applied at every pixel: with gain 1 the layer
+    preserves the norm of its input exactly, at any depth (dynamical isometry). That needs
+    in <= out (Xiao et al. 2018, Algorithm 2; JAX's ``delta_orthogonal`` refuses the rest
+    too): a narrowing layer has no isometry, so in > out raises (``orthogonal`` fills one).
+    Each entry has E[W²] = gain² / (out · K), K = prod(kernel).
+
+    The centre c is index ``(k - 1) // 2`` along each spatial dimension, as in JAX. For odd k
+    that is the middle (as in torch's ``dirac_``, ``k // 2``: the same values); for even k it
+    is the earlier of the two middles, the tap that "same" padding (``padding="same"`` in
+    torch, ``SAME`` in XLA: (k - 1) // 2 zeros before, k // 2 after) aligns with the output
+    pixel, so even kernels keep the norm exactly too, where ``dirac_``'s k // 2 would shift the
+    image by one pixel.
 
     Args:
         gain: scale factor, or ``auto`` for the following activation's gain (default 1).
@@ -307,7 +334,8 @@ def delta_orthogonal(
         >>> conv = torch.nn.Conv2d(16, 16, 3, padding=1, bias=False)
         >>> delta_orthogonal(conv.weight, generator=torch.Generator().manual_seed(0))
     """
-    centre = _check_conv(tensor)
+    centre = _check_conv(tensor, _same_padding_centre)
+    _check_delta_orthogonal(tuple(tensor.shape))
     if tensor.numel() == 0:
         return tensor
     with torch.no_grad():
@@ -385,7 +413,7 @@ def zero(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         w = zero_matrix(rows, cols, tensor.device)
         if tensor.ndimension() == 2:
             return tensor.copy_(w)
-        centre = _check_conv(tensor)
+        centre = _check_conv(tensor, _torch_centre)
         tensor.zero_()
         tensor[centre] = w
     return tensor

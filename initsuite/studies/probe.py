@@ -127,6 +127,11 @@ def _apply(
             f"scheme {scheme.spec!r} (tensor rank {scheme.info.ranks}) applies to none of "
             f"the {type(model).__name__}'s {kinds}"
         )
+    for name, pname, _, w, transposed in chosen:  # every shape, before the first draw
+        try:
+            scheme.check_shape(tuple(w.shape[::-1] if transposed else w.shape), activation)
+        except InitsuiteError as exc:
+            raise InitsuiteError(f"{name}.{pname}: {exc}" if name else f"{pname}: {exc}") from None
     with torch.no_grad():
         for _, _, m, w, transposed in chosen:
             gen = generator(w.device)
@@ -224,7 +229,8 @@ def apply(
             Default False.
         inputs: a batch the model takes, for data-dependent schemes (``lsuv``): after the
             start draws, each Linear/Conv weight, in forward order, is divided by the std of
-            its layer's output on the batch until it is within ``tol`` of 1.
+            its layer's output on the batch until that output's variance is within ``tol``
+            of 1.
 
     Returns:
         The qualified names of the parameters drawn, in draw order.
