@@ -170,7 +170,8 @@ def fixed_point(
     of g(q) = f(q) − q beyond ``q0`` in the direction of motion. Up to 64 steps of the
     iteration are taken first (a point stops once a step moves it by at most 1e-14·q); a
     point still moving (near the order–chaos transition, where f′(q*) → 1 and the
-    iteration crawls) is bracketed by doubling its last step until g changes sign, and the
+    iteration crawls) is bracketed by doubling its last step until g changes sign (or q
+    passes 1e30 or 1e-30, beyond which a Lipschitz φ's map is linear: inf or 0), and the
     root is found by bisection to 1e-15 relative. A point whose bracket search meets a NaN
     falls back to the iteration, for up to 100 000 layers.
 
@@ -213,6 +214,12 @@ def _iterate(act: Any, q: np.ndarray, w2: np.ndarray, b2: np.ndarray, active: np
     return active, step
 
 
+# Where the bracket search gives up: above 1e30 (below 1e-30) an activation that grows at
+# most linearly (every registered one) has a length map in its linear regime, f(q) ≈ a·q + b,
+# whose g = f(q) − q keeps its sign from there on: q explodes (vanishes).
+_FAR = 1e30
+
+
 def _solve(act: Any, q: np.ndarray, w2: np.ndarray, b2: np.ndarray, active: np.ndarray,
            step: np.ndarray, order: int) -> np.ndarray:  # fmt: skip
     """Solve g(q) = f(q) − q = 0 for the ``active`` points of ``q`` in place (see
@@ -237,8 +244,8 @@ def _solve(act: Any, q: np.ndarray, w2: np.ndarray, b2: np.ndarray, active: np.n
         cand = near[k] + 2 * delta[k]
         down = cand <= near[k] / 16  # moving down past 0: shrink geometrically instead
         cand = np.where(down & (sign[k] < 0), near[k] / 16, cand)
-        out = (cand >= HUGE) | (cand < TINY)
-        result[k[out]] = np.where(cand[out] >= HUGE, math.inf, 0.0)
+        out = (cand >= _FAR) | (cand < 1 / _FAR)
+        result[k[out]] = np.where(cand[out] >= _FAR, math.inf, 0.0)
         gk = g(cand, k)
         # a sign within float64's rounding of f(q) (~1e-16·q) is no evidence of a root:
         # at the critical point itself g(q) = O(q²) and q* = 0 is reached through it
@@ -276,32 +283,61 @@ def _solve(act: Any, q: np.ndarray, w2: np.ndarray, b2: np.ndarray, active: np.n
 
 
 def correlation_fixed_point(
-    activation: Act, q: Any, sigma_w2: Any, sigma_b2: Any = 0.0, steps: int = 40
+    activation: Act, q: Any, sigma_w2: Any, sigma_b2: Any = 0.0, steps: int = 60
 ) -> Any:
     """The stable fixed point c* of the correlation map at a fixed point q* of the length map
     (c ↦ (σ_w²·E[φ(u)φ(v)] + σ_b²)/q*), per point; broadcasts.
 
     Where χ₁ <= 1 (ordered) c = 1 attracts and c* = 1. Where χ₁ > 1 (chaotic) c = 1 repels
     and c* < 1 is the root of h(c) = map(c) − c in [0, 1): h(0) >= 0 (for σ_b² >= 0 the map
-    sends 0 to (σ_w²·E[φ]² + σ_b²)/q* >= 0) and h < 0 just below 1, so bisection (``steps``
-    halvings: c* to 2^-40) finds it. q* must be the length map's fixed point, 0 < q* < inf.
+    sends 0 to (σ_w²·E[φ]² + σ_b²)/q* >= 0) and h < 0 just below 1. Halving [0, 1) until a
+    point with h < 0 is found keeps c = 1 (a root too) out of the bracket; the Illinois
+    variant of regula falsi then solves to 1e-12 in c, within ``steps`` evaluations in all.
+    q* must be the length map's fixed point, 0 < q* < inf.
     """
     act = _activations.get(activation)
     q, w2, b2 = (np.array(a, dtype=float) for a in np.broadcast_arrays(q, sigma_w2, sigma_b2))
     out = np.ones(q.shape)
     chaotic = np.asarray(chi1(act, w2, q)) > 1
     if chaotic.any():
-        qc, wc, bc = q[chaotic], w2[chaotic], b2[chaotic]
-
-        def h(c: np.ndarray) -> np.ndarray:
-            return (wc * np.asarray(kernel(act, qc, c)) + bc) / qc - c
-
-        lo, hi = np.zeros(qc.shape), np.ones(qc.shape)
-        # odd φ without bias: c* = 0 exactly (h(0) = 0 up to the rule's rounding, ~1e-13)
-        fixed = np.abs(h(lo)) <= 1e-12
-        for _ in range(steps):
-            mid = 0.5 * (lo + hi)
-            up = h(mid) > 0
-            lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
-        out[chaotic] = np.where(fixed, 0.0, 0.5 * (lo + hi))
+        out[chaotic] = _correlation_root(act, q[chaotic], w2[chaotic], b2[chaotic], steps)
     return _out(out)
+
+
+def _correlation_root(act: Any, q: np.ndarray, w2: np.ndarray, b2: np.ndarray,
+                      steps: int) -> np.ndarray:  # fmt: skip
+    """c* of chaotic points (see ``correlation_fixed_point``)."""
+
+    def h(c: np.ndarray, k: np.ndarray) -> np.ndarray:
+        return (w2[k] * np.asarray(kernel(act, q[k], c)) + b2[k]) / q[k] - c
+
+    every = np.arange(q.size)
+    lo, hi = np.zeros(q.size), np.ones(q.size)
+    h_lo, h_hi = h(lo, every), np.zeros(q.size)
+    # odd φ without bias: c* = 0 exactly (h(0) = 0 up to the rule's rounding, ~1e-13)
+    done = np.abs(h_lo) <= 1e-12
+    result = np.where(done, 0.0, np.nan)
+    side = np.zeros(q.size)  # Illinois: which end moved last (+1 lo, −1 hi)
+    for _ in range(steps):
+        k = np.flatnonzero(~done)
+        if not k.size:
+            break
+        open_ = h_hi[k] == 0  # no point with h < 0 yet: halve towards 1
+        mid = np.where(open_, 0.5 * (lo[k] + hi[k]),
+                       (lo[k] * h_hi[k] - hi[k] * h_lo[k]) / (h_hi[k] - h_lo[k]))  # fmt: skip
+        hm = h(mid, k)
+        up = hm > 0
+        lo[k], hi[k] = np.where(up, mid, lo[k]), np.where(up, hi[k], mid)
+        # Illinois: halve the stale end's value when the same end moves twice
+        stale_hi = up & (side[k] > 0) & ~open_
+        stale_lo = ~up & (side[k] < 0) & ~open_
+        h_lo[k] = np.where(up, hm, h_lo[k])
+        h_hi[k] = np.where(up, np.where(stale_hi, 0.5 * h_hi[k], h_hi[k]), hm)
+        h_lo[k] = np.where(stale_lo, 0.5 * h_lo[k], h_lo[k])
+        side[k] = np.where(up, 1.0, -1.0)
+        settled = (hi[k] - lo[k] <= 1e-12) | (hm == 0)
+        result[k[settled]] = mid[settled]
+        done[k[settled]] = True
+    left = ~done
+    result[left] = 0.5 * (lo[left] + hi[left])
+    return result
