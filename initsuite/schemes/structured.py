@@ -285,6 +285,7 @@ def _delta_orthogonal_var(shape: tuple[int, ...], gain: float = 1.0) -> float:
     paper=_XIAO,
     min_rank=3,
     max_rank=5,
+    taps="centre",
 )
 def delta_orthogonal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
