@@ -347,8 +347,9 @@ def test_the_theory_tables_hold_what_the_report_draws(tmp_path) -> None:
     th = res.theory
     assert len(th) == 2 * 3 * 2 * 2 * 2 and not th.duplicated(list(C.THEORY_KEYS)).any()
     applies = th[th["mean_field"]]
-    # uniform is U(0, 1) (not centred), eye deterministic, resmlp not an MLP: no mean field
-    assert set(applies["scheme"]) == {"kaiming_normal"} and set(applies["arch"]) == {"mlp"}
+    # uniform is U(0, 1) (not centred), eye deterministic: no mean field (MLP or resmlp)
+    assert set(applies["scheme"]) == {"kaiming_normal"}
+    assert set(applies["arch"]) == {"mlp", "resmlp:branch=2,scale=1"}
     # He: gain √2, Var W = 2 / fan_in (to rounding); the bias U(±1/√fan_in)
     assert applies["sigma_w2"].tolist() == pytest.approx([2.0] * len(applies), rel=1e-15)
     assert applies["sigma_b2"].tolist() == pytest.approx((1 / (3 * applies["width"])).tolist())
@@ -380,7 +381,7 @@ def test_the_theory_tables_hold_what_the_report_draws(tmp_path) -> None:
 def test_a_sweep_without_an_mlp_has_no_phase_tables() -> None:
     res = initsuite.sweep("kaiming_normal", "relu", 2, 8, archs="resmlp:scale=1", timing=False)
     assert res.phase_points.empty and res.phase_grid.empty
-    assert len(res.theory) == 1 and not res.theory["mean_field"].any()
+    assert len(res.theory) == 1 and res.theory["mean_field"].all()  # resmlp's own mean field
 
 
 def test_a_scheme_with_no_finite_variance_is_left_off_the_phase_diagram() -> None:

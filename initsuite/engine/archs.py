@@ -12,7 +12,8 @@
   ``inv_sqrt_depth`` (1/√L for L blocks) or ``zero`` (a learned scalar initialised to 0, as
   in ReZero/SkipInit). Schemes that take a layer context (fixup, skipinit, rezero, gpt2) see
   each weight's role: ``branch``, ``branch_out`` (the residual projection) or
-  ``residual_scale`` (α itself).
+  ``residual_scale`` (α itself), and the network's count of residual projections (one per
+  block: N = L, GPT-2's 1/√N).
 """
 
 from __future__ import annotations

@@ -117,15 +117,11 @@ def _block(
     alpha = torch.full((1,), arch.alpha(blocks), dtype=torch.float64)
     scheme = members[0].scheme
     if "context" in scheme.info.uses:  # SkipInit/ReZero set α; other schemes leave it
-        ctx = LayerContext(block, blocks, 1, 1, "residual_scale", block, blocks, m, 0)
-        members[0].fill(alpha, gen, ctx)
+        members[0].fill(alpha, gen, LayerContext.resmlp(block, blocks, m, 0, width))
     a = float(alpha[0])
     us = {i: members[i].activation(h) for i, h in hs.items()}
     for j in range(1, m + 1):
-        role = "branch_out" if j == m else "branch"
-        ctx = LayerContext((block - 1) * m + j, blocks * m, width, width, role, block, blocks,
-                           m, j)  # fmt: skip
-        draw(ctx, us[next(iter(us))])
+        draw(LayerContext.resmlp(block, blocks, m, j, width), us[next(iter(us))])
         us = {i: layer(u, w) for i, u in us.items()}
         if j < m:
             us = {i: members[i].activation(u) for i, u in us.items()}

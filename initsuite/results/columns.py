@@ -74,7 +74,7 @@ _SPEC: dict[str, tuple[str, str]] = {
     ),
     "theory_std": (
         "float64",
-        "mean-field prediction of std (theory.py); NaN where it does not apply",
+        "mean-field prediction of std (initsuite.theory); NaN where it does not apply",
     ),
     "theory_final_std": ("float64", "theory_std at the cell's last computed layer"),
     "theory_divergence_layer": (
@@ -198,9 +198,13 @@ _SPEC: dict[str, tuple[str, str]] = {
     "agree": ("bool", "every seed gave a value and the mean lies within the tolerance"),
     "note": ("string", "why seeds gave no value (empty if all did)"),
     # a sweep's theory tables, computed once from its configuration (what its report draws)
-    "sigma_w2": ("float64", "σ_w² = fan_in · Var W of a width × width layer; NaN if no theory"),
+    "sigma_w2": (
+        "float64",
+        "σ_w² = fan_in · Var W of a layer (conv: fan_in = width·k²; resmlp: a branch's first "
+        "layer); NaN if no theory",
+    ),
     "sigma_b2": ("float64", "σ_b², the bias variance (0 without bias); NaN if no theory"),
-    "mean_field": ("bool", "mean-field theory applies: an MLP cell of a centred random scheme"),
+    "mean_field": ("bool", "mean-field theory applies: a cell of a centred random scheme"),
     "predicted_log_std_sd": (
         "float64",
         "across-seed sd of log final std at finite width (Hanin & Rolnick 2018); NaN if unknown",

@@ -26,6 +26,7 @@ from initsuite.schemes.common import calculate_gain, fans
 from initsuite.schemes.registry import (
     ENTRY_POINT_GROUP,
     SHARED_BASES,
+    TAPS,
     LayerContext,
     Scheme,
     SchemeInfo,
@@ -42,6 +43,7 @@ from initsuite.schemes.scaling import default_bias_, default_bias_bound, default
 __all__ = [
     "ENTRY_POINT_GROUP",
     "SHARED_BASES",
+    "TAPS",
     "LayerContext",
     "Scheme",
     "SchemeInfo",

@@ -30,7 +30,7 @@ from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, unknown
 from initsuite.core.spec import AUTO, Param, check_keys, format_spec, params_of, parse_spec
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "ROLES", "SHARED_BASES", "LayerContext", "Scheme", "SchemeInfo",
+    "ENTRY_POINT_GROUP", "ROLES", "SHARED_BASES", "TAPS", "LayerContext", "Scheme", "SchemeInfo",
     "SharedDraw", "get", "info", "list", "names", "register", "unregister",
 ]  # fmt: skip
 
@@ -69,7 +69,9 @@ class LayerContext:
     residual branch other than its last), ``"branch_out"`` (the branch's last layer, the
     residual projection) and ``"residual_scale"`` (the branch multiplier α, a scalar).
     Indices are 1-based; ``blocks`` is the number of residual blocks L and ``branch_depth``
-    the layers per branch m (both 0 outside residual nets).
+    the layers per branch m (both 0 outside residual nets). ``residual_projections`` is N,
+    the number of residual projections in the whole network (GPT-2's count: one per
+    ``resmlp`` block, two per transformer block); 0 where unknown or outside residual nets.
     """
 
     index: int  # position of the weight in draw order
@@ -81,13 +83,34 @@ class LayerContext:
     blocks: int = 0
     branch_depth: int = 0
     position: int = 0  # 1-based position inside the branch
+    residual_projections: int = 0  # N: residual projections in the network (0: unknown)
+
+    @classmethod
+    def resmlp(
+        cls, block: int, blocks: int, branch_depth: int, position: int, width: int
+    ) -> LayerContext:
+        """The context of a weight of a ``resmlp`` net (:mod:`initsuite.engine.archs`) of
+        ``blocks`` blocks, each branch ``branch_depth`` = m layers of ``width`` units:
+        ``position`` j = 1..m is the branch's j-th layer (the m-th is the residual
+        projection, ``branch_out``), 0 the multiplier α (``residual_scale``, a scalar). One
+        residual projection per block: N = L."""
+        if position == 0:
+            return cls(block, blocks, 1, 1, "residual_scale", block, blocks, branch_depth, 0,
+                       blocks)  # fmt: skip
+        role = "branch_out" if position == branch_depth else "branch"
+        return cls((block - 1) * branch_depth + position, blocks * branch_depth, width, width,
+                   role, block, blocks, branch_depth, position, blocks)  # fmt: skip
 
 
 ROLES = ("layer", "branch", "branch_out", "residual_scale")
+TAPS = ("all", "centre")
+"""Where a scheme puts a conv kernel's variance: ``"all"`` (every tap drawn alike) or
+``"centre"`` (the whole kernel at its centre tap, zeros elsewhere: delta-orthogonal)."""
 
 
 SharedFn = Callable[..., "SharedDraw | None"]
 CheckFn = Callable[..., None]
+RoleVarianceFn = Callable[..., "float | None"]
 SHARED_BASES = ("normal", "uniform", "orthogonal", "householder")
 
 
@@ -96,8 +119,12 @@ class SchemeInfo:
     """A registered scheme and its metadata.
 
     ``variance(shape, **params)`` gives Var(W) for a tensor of that shape (None for
-    deterministic schemes); ``min_rank``/``max_rank`` bound the tensor ranks it accepts
-    (``max_rank=None``: any rank from ``min_rank`` up).
+    deterministic schemes), and :meth:`layer_variance` the variance of a weight at a
+    :class:`LayerContext` (``role_variance``, where the scheme has one);
+    ``min_rank``/``max_rank`` bound the tensor ranks it accepts (``max_rank=None``: any rank
+    from ``min_rank`` up). ``taps`` (:data:`TAPS`) says where it puts a conv kernel's
+    variance; ``residual_scale`` is the value it gives a residual branch's multiplier α
+    (None: α stays the architecture's).
     """
 
     name: str
@@ -116,6 +143,18 @@ class SchemeInfo:
     uses: frozenset[str] = frozenset()  # call-time inputs it takes: "context", "data"
     archs: tuple[str, ...] | None = None  # where ``all`` includes it (None: every arch)
     check: CheckFn | None = None  # raises ValueError for parameters (and shapes) it cannot take
+    role_variance: RoleVarianceFn | None = None  # (shape, context, **params); None: variance
+    taps: str = "all"  # conv kernels: "all" taps alike, or "centre" only (TAPS)
+    residual_scale: float | None = None  # α it sets (SkipInit, ReZero: 0); None: the arch's
+
+    def layer_variance(
+        self, shape: tuple[int, ...], context: LayerContext | None, **params: Any
+    ) -> float | None:
+        """Var(W) of a weight of ``shape`` at ``context`` (resolved ``params``): the scheme's
+        ``role_variance`` where it has one and a context is given, else its ``variance``."""
+        if self.role_variance is None or context is None:
+            return self.variance(shape, **params)
+        return self.role_variance(shape, context, **params)
 
     @property
     def summary(self) -> str:
@@ -155,6 +194,9 @@ def register(
     mean_fn: Callable[..., float] | None = None,
     archs: tuple[str, ...] | None = None,
     check: CheckFn | None = None,
+    role_variance_fn: RoleVarianceFn | None = None,
+    taps: str = "all",
+    residual_scale: float | None = None,
 ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
     """Decorator: register ``fn(tensor, <params>, *, generator=None) -> tensor``.
 
@@ -182,6 +224,14 @@ def register(
             every parameter (defaults filled in, ``auto`` resolved, floats finite) and the
             tensor's shape, or None where no tensor is known yet. :meth:`Scheme.resolve` runs
             it before any draw.
+        role_variance_fn: ``(shape, context, **params) -> Var(W)`` of a weight at a
+            :class:`LayerContext`, for schemes whose draw depends on where the weight sits
+            (Fixup, GPT-2); default: ``variance_fn`` whatever the role. The mean-field theory
+            of residual nets reads each branch weight's variance from it.
+        taps: where a conv kernel's variance sits (:data:`TAPS`): ``"all"`` (default, every
+            tap drawn alike) or ``"centre"`` (delta-orthogonal kernels).
+        residual_scale: the value the scheme gives a residual branch's multiplier α (SkipInit
+            and ReZero: 0); default None: α stays the architecture's.
 
     The function may also take keyword-only ``context`` (a :class:`LayerContext`) and
     ``data`` (``weight -> the layer's output on a batch``); :meth:`Scheme.fill` passes them.
@@ -189,6 +239,8 @@ def register(
 
     def deco(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
         key = name or fn.__name__
+        if taps not in TAPS:
+            raise ValueError(f"scheme {key!r}: " + unknown("taps", taps, TAPS))
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", key):
             raise ValueError(f"scheme name {key!r} must be an identifier-like word")
         if key in _REGISTRY:
@@ -210,6 +262,9 @@ def register(
             uses=frozenset(k for k in ("context", "data") if k in _keywords(fn)),
             archs=archs,
             check=check,
+            role_variance=role_variance_fn,
+            taps=taps,
+            residual_scale=residual_scale,
         )
         return fn
 

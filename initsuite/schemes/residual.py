@@ -14,6 +14,7 @@ import math
 import torch
 from torch import Tensor
 
+from initsuite.core.errors import InitsuiteError
 from initsuite.schemes.registry import LayerContext, get, register
 
 __all__ = ["check_scheme_param", "fixup", "gpt2", "rezero", "skipinit"]
@@ -23,6 +24,24 @@ def _base_variance(
     shape: tuple[int, ...], base: str = "kaiming_normal", **_: object
 ) -> float | None:
     return get(base).variance(shape)
+
+
+def _fixup_branch_factor(context: LayerContext | None) -> float:
+    """Fixup's multiplier of a branch layer other than the last: L^(-1/(2m-2)) (m >= 2)."""
+    if context is not None and context.role == "branch" and context.branch_depth >= 2:
+        return float(context.blocks ** (-1.0 / (2 * context.branch_depth - 2)))
+    return 1.0
+
+
+def _fixup_variance(
+    shape: tuple[int, ...], context: LayerContext, base: str = "kaiming_normal", **_: object
+) -> float | None:
+    """Var(W) of a Fixup weight at ``context``: 0 for residual projections, the base's
+    variance × L^(-2/(2m-2)) in the other branch layers, the base's elsewhere."""
+    if context.role == "branch_out":
+        return 0.0
+    var = get(base).variance(shape)
+    return None if var is None else var * _fixup_branch_factor(context) ** 2
 
 
 def _base(tensor: Tensor, base: str, generator: torch.Generator | None) -> Tensor:
@@ -57,6 +76,7 @@ def _role(context: LayerContext | None) -> str:
     family="residual",
     variance="base's, × L^(-2/(2m-2)) in branches; 0 for the residual projection",
     variance_fn=_base_variance,
+    role_variance_fn=_fixup_variance,
     paper="Zhang, Dauphin & Ma (2019), Fixup Initialization: Residual Learning Without "
     "Normalization",
     min_rank=2,
@@ -85,9 +105,10 @@ def fixup(
         with torch.no_grad():
             return tensor.zero_()
     _base(tensor, base, generator)
-    if role == "branch" and context is not None and context.branch_depth >= 2:
+    factor = _fixup_branch_factor(context)
+    if factor != 1.0:
         with torch.no_grad():
-            tensor.mul_(context.blocks ** (-1.0 / (2 * context.branch_depth - 2)))
+            tensor.mul_(factor)
     return tensor
 
 
@@ -104,6 +125,7 @@ def _zero_branch_scale(
     family="residual",
     variance="base's (the branch multiplier α = 0)",
     variance_fn=_base_variance,
+    residual_scale=0.0,
     paper="De & Smith (2020), Batch Normalization Biases Residual Blocks Towards the Identity "
     "Function in Deep Networks",
     min_rank=2,  # weights; the scalar α reaches it through the arch with its context
@@ -126,6 +148,7 @@ def skipinit(
     family="residual",
     variance="base's (the branch multiplier α = 0)",
     variance_fn=_base_variance,
+    residual_scale=0.0,
     paper="Bachlechner et al. (2020), ReZero is All You Need: Fast Convergence at Large Depth",
     min_rank=2,
     archs=("resmlp",),
@@ -143,10 +166,33 @@ def rezero(
     return _zero_branch_scale(tensor, base, generator, context)
 
 
+def _gpt2_projection_std(std: float, context: LayerContext | None) -> float:
+    """GPT-2's std of a weight at ``context``: std/√N for a residual projection (N residual
+    projections in the network), std elsewhere. A residual projection whose context does not
+    count the network's projections (N = 0) is refused: N is what sets its scale."""
+    if context is None or context.role != "branch_out":
+        return std
+    n = context.residual_projections
+    if n < 1:
+        raise InitsuiteError(
+            "gpt2 scales a residual projection by 1/sqrt(N), N the residual projections in "
+            f"the network; its LayerContext has residual_projections={n} (set it, e.g. to "
+            "the number of blocks of a resmlp, 2 per transformer block)"
+        )
+    return std / math.sqrt(n)
+
+
+def _gpt2_variance(
+    shape: tuple[int, ...], context: LayerContext, std: float = 0.02, **_: object
+) -> float:
+    return _gpt2_projection_std(std, context) ** 2
+
+
 @register(
     family="normal",
-    variance="std², std²/(2L) for residual projections",
+    variance="std², std²/N for residual projections (N in the network)",
     variance_fn=lambda shape, std=0.02: std**2,
+    role_variance_fn=_gpt2_variance,
     paper="Radford et al. (2019), Language Models are Unsupervised Multitask Learners (GPT-2)",
     min_rank=1,
     archs=("resmlp",),
@@ -159,14 +205,21 @@ def gpt2(
     generator: torch.Generator | None = None,
     context: LayerContext | None = None,
 ) -> Tensor:
-    """GPT-2: N(0, std²) everywhere, N(0, std²/(2L)) for residual projections (L blocks; a
-    GPT-2 layer has two projections, hence 2L). The residual multiplier stays the
-    architecture's."""
+    """GPT-2: N(0, std²) everywhere, N(0, std²/N) for residual projections.
+
+    N is the number of residual projections in the network, from the layer context
+    (``LayerContext.residual_projections``): GPT-2's transformer block has two (attention and
+    MLP outputs), hence 1/√(2·n_layer) there; a ``resmlp`` block has one, so N = L blocks.
+    A residual projection whose context has N = 0 (unknown) raises rather than guess. The
+    residual multiplier stays the architecture's; outside residual nets (no context, role
+    ``layer``) every weight is N(0, std²).
+
+    Args:
+        std: the standard deviation of every weight but the residual projections (0.02).
+    """
     role = _role(context)
     if role == "residual_scale":
         return tensor
-    s = std
-    if role == "branch_out" and context is not None and context.blocks > 0:
-        s = std / math.sqrt(2 * context.blocks)
+    s = _gpt2_projection_std(std, context)
     with torch.no_grad():
         return tensor.normal_(0.0, s, generator=generator)

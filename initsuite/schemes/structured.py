@@ -306,6 +306,7 @@ def _delta_orthogonal_var(shape: tuple[int, ...], gain: float = 1.0) -> float:
     min_rank=3,
     max_rank=5,
     check=_check_delta_orthogonal,
+    taps="centre",
 )
 def delta_orthogonal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None

@@ -21,7 +21,7 @@ from initsuite.schemes import default_bias_variance
 from initsuite.theory.maps import HUGE, chi1, correlation_map, moments
 
 __all__ = [
-    "CellTheory", "GradTheory", "LayerMoments", "c_map", "cell_theory",
+    "CellTheory", "GradTheory", "LayerMoments", "c_map", "cell_theory", "first_divergence",
     "grad_theory", "mlp_moments", "weight_prior",
 ]  # fmt: skip
 
@@ -68,16 +68,25 @@ def mlp_moments(
 
 
 def weight_prior(
-    scheme: Any, params: dict[str, Any], width: int, bias: bool
+    scheme: Any,
+    params: dict[str, Any],
+    width: int,
+    bias: bool,
+    shape: tuple[int, ...] | None = None,
+    context: Any = None,
 ) -> tuple[float, float] | None:
     """(σ_w², σ_b²) of a width × width Linear layer under ``scheme``, or None where
     mean-field theory does not apply (a deterministic or non-centred scheme).
 
-    The bias, when present, is nn.Linear's default U(±1/√fan_in): σ_b² = 1/(3·fan_in).
+    σ_w² = fan_in·Var(W). ``shape`` (default (width, width)) is the weight's, e.g. a conv
+    kernel's (out, in, k, k) with fan_in = in·k²; ``context`` (a ``LayerContext``) where the
+    weight sits, for schemes whose variance depends on it (Fixup, GPT-2). The bias, when
+    present, is nn.Linear's (and nn.Conv2d's) default U(±1/√fan_in): σ_b² = 1/(3·fan_in).
     """
-    shape = (width, width)
+    shape = (width, width) if shape is None else tuple(shape)
+    fan_in = math.prod(shape[1:])
     try:
-        var = scheme.info.variance(shape, **params)
+        var = scheme.info.layer_variance(shape, context, **params)
     except OverflowError:  # gain**2 of a huge (valid, finite) gain: the variance is inf
         var = math.inf
     if var is None:
@@ -87,11 +96,9 @@ def weight_prior(
             f"scheme {scheme.spec!r}: its variance for shape {shape} is {var!r}, not >= 0"
         )
     mean = 0.0 if scheme.info.mean is None else scheme.info.mean(shape, **params)
-    if mean != 0.0 and var > 0:
+    if mean != 0.0:  # a non-zero constant or mean: every unit gets the same input, no mean field
         return None
-    if mean != 0.0:  # a non-zero constant: every unit gets the same input, no mean field
-        return None
-    return width * var, (default_bias_variance(width) if bias else 0.0)
+    return fan_in * var, (default_bias_variance(fan_in) if bias else 0.0)
 
 
 @dataclass(frozen=True)
@@ -194,26 +201,33 @@ def cell_theory(
     maps = _maps(activation, sigma_w2, sigma_b2, depth, pair_cosine)
     extreme = math.sqrt(2 * math.log(max(n_values, 2)))
     f = activation.apply
-    div: tuple[int, str] | None = None
     qs = np.array([m.q for m in maps.moments])
     stds = np.array([m.std for m in maps.moments])
     finite = np.isfinite(qs)
     z = np.sqrt(np.where(finite, qs, 0.0)) * extreme
     peak = np.maximum(np.abs(f(z)), np.abs(f(-z)))  # φ at ±z, every layer at once
-    with np.errstate(invalid="ignore"):
-        over = ~finite | ~(peak <= finfo_max)
-        under = stds < finfo_tiny
-    for layer in range(len(qs)):
-        if over[layer]:
-            div = (layer + 1, "overflow")
-            break
-        if under[layer]:
-            div = (layer + 1, "underflow")
-            break
+    div = first_divergence(np.where(finite, peak, math.inf), stds, finfo_max, finfo_tiny)
     return CellTheory(
         list(stds), div[0] if div else None, div[1] if div else None, maps.cosine, maps.chi1,
         list(qs), sigma_w2, sigma_b2,
     )  # fmt: skip
+
+
+def first_divergence(
+    peak: np.ndarray, std: np.ndarray, finfo_max: float, finfo_tiny: float
+) -> tuple[int, str] | None:
+    """The first layer (1-based) whose predicted values leave a dtype's normal range, and
+    how: ``overflow`` where the largest value ``peak`` exceeds ``finfo_max`` (or is not a
+    number), ``underflow`` where the ``std`` falls below ``finfo_tiny``; None if none does."""
+    with np.errstate(invalid="ignore"):
+        over = ~(np.asarray(peak) <= finfo_max)
+        under = np.asarray(std) < finfo_tiny
+    for layer in range(len(over)):
+        if over[layer]:
+            return layer + 1, "overflow"
+        if under[layer]:
+            return layer + 1, "underflow"
+    return None
 
 
 @dataclass(frozen=True)

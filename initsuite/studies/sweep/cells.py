@@ -21,7 +21,7 @@ import torch
 from initsuite import activations as _activations
 from initsuite.activations import Activation
 from initsuite.core.devices import DTYPES
-from initsuite.engine.archs import parse_arch
+from initsuite.engine.archs import Arch, parse_arch
 from initsuite.engine.mlp import derive_cells, run_stream
 from initsuite.engine.nets import run_arch_stream
 from initsuite.engine.stack import Member, Stream
@@ -32,6 +32,13 @@ from initsuite.results.sweep import sort_tables
 from initsuite.schemes import Scheme
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.theory.meanfield import CellTheory, cell_theory, grad_theory, weight_prior
+from initsuite.theory.nets import (
+    conv_prior,
+    conv_theory,
+    residual_scale,
+    resmlp_priors,
+    resmlp_theory,
+)
 
 __all__ = ["GroupKey", "Plan", "Predictions", "Rows", "compute", "fingerprint", "frames",
            "group_cell_keys", "groups", "highest_precision", "plans"]  # fmt: skip
@@ -139,33 +146,62 @@ def _streams(
 
 
 class Predictions:
-    """Mean-field predictions per (scheme, activation, width, dtype), each computed once."""
+    """Mean-field predictions per (scheme, activation, width, dtype, arch), each computed
+    once: at the deepest depth for MLPs and conv nets (shallower cells are prefixes), per
+    depth for residual nets (α, Fixup and GPT-2 depend on the number of blocks)."""
 
     def __init__(self, cfg: SweepConfig) -> None:
         self.cfg = cfg
         self.depth = max(cfg.depths)
-        self.cache: dict[tuple[str, str, int, str], CellTheory | None] = {}
+        self.cache: dict[tuple[str, str, int, str, str, int], CellTheory | None] = {}
 
     def __call__(
-        self, scheme: Scheme, act: Activation, width: int, dtype: str
+        self,
+        scheme: Scheme,
+        act: Activation,
+        width: int,
+        dtype: str,
+        arch: str = "mlp",
+        depth: int | None = None,
     ) -> CellTheory | None:
-        key = (scheme.spec, act.spec, width, dtype)
+        parsed = parse_arch(arch)
+        depth = depth if parsed.name == "resmlp" and depth is not None else self.depth
+        key = (scheme.spec, act.spec, width, dtype, parsed.spec, depth)
         if key not in self.cache:
-            self.cache[key] = self._predict(scheme, act, width, dtype)
+            self.cache[key] = self._predict(scheme, act, width, dtype, parsed, depth)
         return self.cache[key]
 
     def _predict(
-        self, scheme: Scheme, act: Activation, width: int, dtype: str
+        self, scheme: Scheme, act: Activation, width: int, dtype: str, arch: Arch, depth: int
     ) -> CellTheory | None:
+        bias, batch = self.cfg.torch_bias, self.cfg.batch
+        if arch.name not in ("mlp", "conv", "resmlp"):
+            raise ValueError(f"no mean-field theory for arch {arch.name!r}")
         try:
-            prior = weight_prior(scheme, scheme.resolve(act), width, self.cfg.torch_bias)
+            params = scheme.resolve(act)
+            if arch.name == "conv":
+                prior = conv_prior(scheme, params, width, arch.get("kernel"), bias)
+            elif arch.name == "resmlp":
+                priors = resmlp_priors(scheme, params, width, depth, arch.get("branch"), bias)
+            else:
+                prior = weight_prior(scheme, params, width, bias)
         except Exception:  # a scheme whose metadata fails has error rows already
             return None
+        finfo = torch.finfo(DTYPES[dtype])
+        limits = (finfo.max, finfo.tiny)
+        if arch.name == "resmlp":
+            if priors is None:
+                return None
+            alpha = residual_scale(scheme, arch.alpha(depth))
+            return resmlp_theory(act, priors, alpha, batch * width, *limits)
         if prior is None:
             return None
-        finfo = torch.finfo(DTYPES[dtype])
-        return cell_theory(act, *prior, self.depth, self.cfg.batch * width, finfo.max,
-                           finfo.tiny, pair_cosine=self.cfg.pair_cosine)  # fmt: skip
+        if arch.name == "conv":
+            image = arch.get("image")
+            return conv_theory(act, prior, depth, arch.get("kernel"), image, scheme.info.taps,
+                               batch * width * image * image, *limits)  # fmt: skip
+        return cell_theory(act, *prior, depth, batch * width, *limits,
+                           pair_cosine=self.cfg.pair_cosine)  # fmt: skip
 
 
 def _theory_cell(theory: CellTheory | None, depth: int, n: int) -> dict[str, Any]:
@@ -312,12 +348,11 @@ def compute(cfg: SweepConfig, group: list[Plan], predict: Predictions, fp: str) 
                 "width": stream.width, "batch": stream.batch, "seed": stream.seed,
                 "device": stream.device, "dtype": stream.dtype,
             }  # fmt: skip
-            # mean field is the MLP's (conv and residual nets: not predicted)
-            theory = predict(scheme, act, stream.width, stream.dtype) if mlp else None
             st = by_depth[depths[-1]][i]
             jac = _jacobian(cfg, scheme, act, stream) if cfg.jacobian and not st.error else {}
             for depth in depths:
                 st = by_depth[depth][i]
+                theory = predict(scheme, act, stream.width, stream.dtype, stream.arch, depth)
                 (cell,) = derive_cells(st, [depth])
                 n = min(cell["depth"], len(st.std))
                 # no spectrum past a divergence: the cell stopped there

@@ -14,11 +14,13 @@ import pandas as pd
 
 from initsuite import activations as _activations
 from initsuite.activations import Activation
+from initsuite.engine.archs import Arch, parse_arch
 from initsuite.results import columns as C
 from initsuite.schemes import Scheme
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.theory import phase
 from initsuite.theory.meanfield import weight_prior
+from initsuite.theory.nets import conv_prior, resmlp_priors
 from initsuite.theory.spread import WeightLaw, predicted_log_std_sd, weight_law
 
 __all__ = ["theory_tables"]
@@ -27,7 +29,7 @@ __all__ = ["theory_tables"]
 def theory_tables(cfg: SweepConfig) -> dict[str, pd.DataFrame]:
     """The ``theory``, ``phase_points`` and ``phase_grid`` tables of the sweep ``cfg``.
 
-    The phase tables cover the MLP only (mean-field theory is the MLP's) and are empty
+    The phase tables cover the MLP only (the phase diagram is the MLP's) and are empty
     without it; the phase grid of an activation is computed once per process.
     """
     acts = sorted((_activations.get(a) for a in cfg.activations), key=lambda a: a.spec)
@@ -41,32 +43,56 @@ def theory_tables(cfg: SweepConfig) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def _prior(scheme: Scheme, act: Activation, width: int, bias: bool) -> tuple[float, float] | None:
-    """(σ_w², σ_b²) of the scheme at this activation and width; None where mean-field theory
-    does not apply, or where the scheme's metadata fails (its cells carry the error)."""
+def _prior(
+    scheme: Scheme,
+    act: Activation,
+    width: int,
+    bias: bool,
+    arch: Arch | None = None,
+    depth: int = 1,
+) -> tuple[float, float] | None:
+    """(σ_w², σ_b²) of the scheme at this activation and width (conv: of its k × k kernel;
+    resmlp: of a branch's first layer in a net of ``depth`` blocks); None where mean-field
+    theory does not apply, or where the scheme's metadata fails (its cells carry the error)."""
     try:
-        return weight_prior(scheme, scheme.resolve(act), width, bias)
+        params = scheme.resolve(act)
+        if arch is None or arch.name == "mlp":
+            return weight_prior(scheme, params, width, bias)
+        if arch.name == "conv":
+            return conv_prior(scheme, params, width, arch.get("kernel"), bias)
+        priors = resmlp_priors(scheme, params, width, depth, arch.get("branch"), bias)
+        return None if priors is None else priors[0][0]
     except Exception:
         return None
 
 
 def _theory_rows(cfg: SweepConfig, acts: list[Activation]) -> list[dict[str, object]]:
-    """One row per (arch, scheme, activation, depth, width) of the grid."""
+    """One row per (arch, scheme, activation, depth, width) of the grid. The finite-width
+    spread (``predicted_log_std_sd``, :mod:`initsuite.theory.spread`) is the MLP's: NaN for
+    conv and residual nets."""
     rows = []
-    for arch in cfg.archs:
+    for spec in cfg.archs:
+        arch = parse_arch(spec)
+        if arch.name not in ("mlp", "conv", "resmlp"):
+            raise ValueError(f"no mean-field theory for arch {arch.name!r}")
         for scheme in cfg.scheme_objects:
             for act in acts:
                 for width in cfg.widths:
-                    # mean field is the MLP's (conv and residual nets: not predicted)
-                    prior = _prior(scheme, act, width, cfg.torch_bias) if arch == "mlp" else None
-                    sw2, sb2 = prior if prior is not None else (math.nan, math.nan)
-                    law = _law(scheme, act, width) if prior is not None else None
-                    rows += [{"arch": arch, "scheme": scheme.spec, "activation": act.spec,
-                              "depth": depth, "width": width, "sigma_w2": sw2, "sigma_b2": sb2,
-                              "mean_field": prior is not None,
-                              "predicted_log_std_sd": predicted_log_std_sd(
-                                  act, depth, width, law, cfg.batch, bool(sb2))}
-                             for depth in cfg.depths]  # fmt: skip
+                    # σ_w² depends on the depth in residual nets only (Fixup, GPT-2)
+                    each = arch.name == "resmlp"
+                    fixed = None if each else _prior(scheme, act, width, cfg.torch_bias, arch)
+                    # the finite-width spread is derived for the MLP (initsuite.theory.spread)
+                    law = _law(scheme, act, width) if arch.name == "mlp" else None
+                    for depth in cfg.depths:
+                        prior = (_prior(scheme, act, width, cfg.torch_bias, arch, depth)
+                                 if each else fixed)  # fmt: skip
+                        sw2, sb2 = prior if prior is not None else (math.nan, math.nan)
+                        sd = (predicted_log_std_sd(act, depth, width, law, cfg.batch, bool(sb2))
+                              if prior is not None and law is not None else math.nan)  # fmt: skip
+                        rows.append({"arch": spec, "scheme": scheme.spec, "activation": act.spec,
+                                     "depth": depth, "width": width, "sigma_w2": sw2,
+                                     "sigma_b2": sb2, "mean_field": prior is not None,
+                                     "predicted_log_std_sd": sd})  # fmt: skip
     return rows
 
 
