@@ -159,3 +159,15 @@ def test_a_flag_needs_a_difference_that_matters() -> None:
     assert row["log_std_sd"] < 2e-4 and not row["disagree"]
     far = list(theory * np.exp(3 / 256 + 1e-4 * rng.standard_normal(6)))  # 1.5× the floor
     assert spread(_cells(far, theory, 256), no_theory).iloc[0]["disagree"]
+
+
+def test_architectures_are_never_pooled() -> None:
+    """One scheme in an MLP and a residual net: two configurations, each with its own
+    prediction (the residual net's spread is not derived: NaN)."""
+    res = initsuite.sweep("kaiming_normal", "relu", 6, 16, seeds=3, archs=["mlp", "resmlp"],
+                          timing=False)  # fmt: skip
+    table = spread(res.cells, res.theory).set_index("arch")
+    assert sorted(table.index) == ["mlp", "resmlp:branch=2,scale=1"]
+    assert (table["seeds"] == 3).all()
+    assert table.loc["mlp", "predicted_log_std_sd"] > 0
+    assert math.isnan(table.loc["resmlp:branch=2,scale=1", "predicted_log_std_sd"])

@@ -20,6 +20,12 @@ _SD_UPPER = {1: 15.95, 2: 4.41, 3: 2.92, 4: 2.37, 5: 2.09, 6: 1.92, 7: 1.80, 8: 
 _KEYS = ["scheme", "activation", "depth", "width", "device", "dtype"]
 
 
+def _keys(table: pd.DataFrame) -> list[str]:
+    """The grouping keys, led by ``arch`` where the table has it: an MLP, a conv and a
+    residual net of one scheme are three configurations, never pooled."""
+    return ["arch", *_KEYS] if "arch" in table.columns else list(_KEYS)
+
+
 def _sd_upper_factor(df: int) -> float:
     if df < 1:
         return math.nan
@@ -28,8 +34,10 @@ def _sd_upper_factor(df: int) -> float:
 
 def _predicted(groups: pd.DataFrame, theory: pd.DataFrame) -> np.ndarray:
     """``predicted_log_std_sd`` of the ``theory`` table for each row of ``groups``, looked up
-    by (scheme, activation, depth, width); NaN where the table has none."""
+    by ([arch,] scheme, activation, depth, width); NaN where the table has none."""
     keys = ["scheme", "activation", "depth", "width"]
+    if "arch" in groups.columns and "arch" in theory.columns:
+        keys = ["arch", *keys]
     table = theory.drop_duplicates(keys).set_index(keys)["predicted_log_std_sd"]
     wanted = pd.MultiIndex.from_frame(groups[keys])
     return table.reindex(wanted).to_numpy(dtype=float)
@@ -57,7 +65,7 @@ def spread(cells: pd.DataFrame, theory: pd.DataFrame) -> pd.DataFrame:
     ok["log_std"] = np.log(ok["final_std"].astype(float))
     ok["theory_log_std"] = np.log(ok["theory_final_std"].astype(float).where(
         ok["theory_final_std"] > 0))  # fmt: skip
-    g = ok.groupby(_KEYS, observed=True)
+    g = ok.groupby(_keys(ok), observed=True)
     out = pd.DataFrame({
         "seeds": g["log_std"].count(),
         "log_std_mean": g["log_std"].mean(),
@@ -89,11 +97,11 @@ def correlation_depth(layers: pd.DataFrame) -> pd.DataFrame:
     Args:
         layers: a sweep's ``layers`` table.
     """
-    cols = [*_KEYS, "c_star", "measured_depth"]
+    cols = [*_keys(layers), "c_star", "measured_depth"]
     if "cosine" not in layers.columns or layers["cosine"].isna().all():
         return pd.DataFrame(columns=cols)
     rows = []
-    for key, g in layers.groupby(_KEYS, observed=True):
+    for key, g in layers.groupby(_keys(layers), observed=True):
         mean = g.groupby("layer")[["cosine", "theory_cosine"]].mean()
         c_star = float(mean["theory_cosine"].iloc[-1])
         gap = (mean["cosine"] - c_star).abs().to_numpy()
