@@ -106,6 +106,7 @@ reference: $(STAMP)
 		--training results/latest/training --out results/reference
 	$(BIN)/initsuite report results/latest/dynamics --out results/reference/dynamics
 	$(BIN)/initsuite report results/latest/archs --out results/reference/archs
+	$(BIN)/initsuite report results/latest/isometry --out results/reference/isometry
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache site
