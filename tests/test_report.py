@@ -393,3 +393,22 @@ def test_jacobian_sweeps_get_a_spectrum_table() -> None:
     assert "## Jacobian spectra" in render(res)
     assert "## Jacobian spectra" not in render(initsuite.sweep("orthogonal", "linear", 3, 16,
                                                                timing=False))  # fmt: skip
+
+
+def test_final_std_distribution_is_the_same_every_time() -> None:
+    """seaborn jitters strip plots from NumPy's global generator: drawn twice from one table,
+    the points must land in the same places, and the caller's generator must be untouched."""
+    import numpy as np
+
+    from initsuite.report.figures import final_std_distribution
+
+    res = initsuite.sweep(["kaiming_normal", "xavier_normal"], ["relu", "tanh"], 6, 16, seeds=4,
+                          timing=False)  # fmt: skip
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    a, b = final_std_distribution(res.cells), final_std_distribution(res.cells)
+    offsets = [[c.get_offsets().data.copy() for c in f.axes[0].collections] for f in (a, b)]
+    assert len(offsets[0]) > 0
+    for x, y in zip(*offsets, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert (np.random.get_state()[1] == before).all()

@@ -8,10 +8,11 @@ are dropped.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -309,6 +310,18 @@ def _median_layers(top: pd.DataFrame, schemes: list[Any],
     return med, labels
 
 
+@contextlib.contextmanager
+def _seeded_jitter(seed: int = 0) -> Iterator[None]:
+    """NumPy's global generator seeded while the block runs, then as it was: seaborn jitters
+    strip plots from it, and a report drawn twice from one directory must come out the same."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
 def final_std_distribution(cells: pd.DataFrame) -> Figure:
     """log10(final std) at the deepest depth per scheme, one colour per activation.
 
@@ -335,11 +348,12 @@ def final_std_distribution(cells: pd.DataFrame) -> Figure:
         fig = new_figure(7.5, max(3.0, 0.3 * len(schemes) * max(1.0, len(acts) / 2.5) + 1.4))
         ax = fig.subplots()
         if not data.empty:
-            sns.stripplot(
-                data=data, x="log10_final_std", y="scheme", hue="activation", order=schemes,
-                hue_order=acts, dodge=True, jitter=0.15, size=4, alpha=0.85, ax=ax,
-                palette="colorblind",
-            )  # fmt: skip
+            with _seeded_jitter():
+                sns.stripplot(
+                    data=data, x="log10_final_std", y="scheme", hue="activation", order=schemes,
+                    hue_order=acts, dodge=True, jitter=0.15, size=4, alpha=0.85, ax=ax,
+                    palette="colorblind",
+                )  # fmt: skip
             sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), frameon=False)
         ax.set_ylim(len(schemes) - 0.5, -0.5)
         ok = ran(top)
