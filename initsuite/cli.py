@@ -416,7 +416,7 @@ def _cmd_conventions(args: argparse.Namespace) -> None:
     if args.diff and args.framework:
         raise InitsuiteError("--diff A B compares two conventions: give no others")
     if args.diff:
-        table = conv.diff(*args.diff, layer=args.layer)
+        table = conv.diff(args.diff[0], args.diff[1], layer=args.layer)
     else:
         table = conv.conventions(args.framework or None, layer=args.layer)
     if args.markdown:

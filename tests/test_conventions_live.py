@@ -56,9 +56,12 @@ def _apply(model: nn.Module, name: str, seed: int = 0) -> list[str]:
 # --- torch: the convention is torch's own reset_parameters ------------------------------------
 
 
-@pytest.mark.parametrize("make", [lambda: nn.Linear(40, 30), lambda: nn.Conv2d(6, 8, 3),
-                                  lambda: nn.Conv1d(5, 7, 2), lambda: nn.ConvTranspose2d(6, 4, 3),
-                                  lambda: nn.Embedding(50, 16), lambda: nn.LayerNorm(9)])  # fmt: skip
+_LAYERS = [lambda: nn.Linear(40, 30), lambda: nn.Conv2d(6, 8, 3), lambda: nn.Conv1d(5, 7, 2),
+           lambda: nn.ConvTranspose2d(6, 4, 3), lambda: nn.Embedding(50, 16),
+           lambda: nn.LayerNorm(9)]  # fmt: skip
+
+
+@pytest.mark.parametrize("make", _LAYERS)
 def test_torch_convention_is_reset_parameters_bit_for_bit(make) -> None:
     torch.manual_seed(3)
     ref = make()

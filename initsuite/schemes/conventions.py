@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
 from typing import Any
 
 from initsuite.core.errors import InitsuiteError, unknown
@@ -359,8 +358,9 @@ def conventions(framework: str | list[str] | None = None, layer: str | None = No
         for lay in layers:
             for param in PARAMETERS[lay]:
                 r = conv.rules[lay, param]
+                stacked = param == "in_proj_weight" and not r.per_projection
                 rows.append({"convention": conv.name, "layer": lay, "parameter": param,
-                             "law": r.law or "", **law_summary(r.law, param == "in_proj_weight" and not r.per_projection),
+                             "law": r.law or "", **law_summary(r.law, stacked),
                              "per_projection": r.per_projection, "note": r.note,
                              "framework": conv.framework, "checked": conv.checked,
                              "source": conv.source})  # fmt: skip

@@ -132,8 +132,10 @@ def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
                 continue
             seen.add(id(t))
             if isinstance(t, nn.parameter.UninitializedParameter):
-                raise InitsuiteError(f"{qual} is a lazy parameter that has no shape yet: run "
-                                     "the model once on an input before applying a convention")  # fmt: skip
+                raise InitsuiteError(
+                    f"{qual} is a lazy parameter that has no shape yet: run the model once on "
+                    "an input before applying a convention"
+                )
             rule = conv.rules[layer, cparam]
             if rule.law is None:
                 untouched[qual] = f"{type(m).__name__}: {name} has no {layer} {cparam}"
