@@ -40,6 +40,7 @@ _API: dict[str, str] = {
     "phase_diagram": "initsuite.theory.phase",
     "critical_sigma_w2": "initsuite.theory.phase",
     "compare": "initsuite.results.comparison",
+    "conventions": "initsuite.schemes.conventions",
     "write_report": "initsuite.report",
 }
 _SUBMODULES = ("activations", "schemes")
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite.results.sweep import SweepResult as SweepResult
     from initsuite.results.training import TrainingResult as TrainingResult
     from initsuite.results.tutorial import TutorialResult as TutorialResult
+    from initsuite.schemes.conventions import conventions as conventions
     from initsuite.studies.probe import apply as apply
     from initsuite.studies.probe import probe as probe
     from initsuite.studies.probe_factory import probe_factory as probe_factory

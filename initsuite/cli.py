@@ -344,8 +344,21 @@ def _add_reproduce(add_parser: AddParser) -> None:
     t.set_defaults(run=_cmd_reproduce)
 
 
+def _add_conventions(add_parser: AddParser) -> None:
+    c = add_parser("conventions", help="each framework's layer defaults (torch, flax, keras, "
+                   "timm, hf, ...), or where two differ")  # fmt: skip
+    c.add_argument("framework", nargs="*", help="conventions to show (default: all)")
+    c.add_argument("--diff", nargs=2, metavar=("A", "B"),
+                   help="only the layers and parameters where A and B differ")  # fmt: skip
+    c.add_argument("--layer", help="one layer type, e.g. linear, embedding, layer_norm")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    c.add_argument("--markdown", action="store_true", help="a Markdown report section")
+    c.set_defaults(run=_cmd_conventions)
+
+
 _COMMANDS = (_add_schemes, _add_activations, _add_gains, _add_phase, _add_sweep, _add_train,
-             _add_probe, _add_report, _add_compare, _add_reproduce)  # fmt: skip
+             _add_probe, _add_report, _add_compare, _add_reproduce,
+             _add_conventions)  # fmt: skip
 """One ``_add_<command>`` per subcommand, in ``initsuite --help``'s order."""
 
 
@@ -393,6 +406,29 @@ def _cmd_schemes(args: argparse.Namespace) -> int:
         table = table.drop(columns=["summary"])
     _print_table(table, args.json)
     return 0
+
+
+def _cmd_conventions(args: argparse.Namespace) -> None:
+    from initsuite.schemes import conventions as conv
+
+    if args.json and args.markdown:
+        raise InitsuiteError("--json and --markdown: pick one")
+    if args.diff and args.framework:
+        raise InitsuiteError("--diff A B compares two conventions: give no others")
+    if args.diff:
+        table = conv.diff(args.diff[0], args.diff[1], layer=args.layer)
+    else:
+        table = conv.conventions(args.framework or None, layer=args.layer)
+    if args.markdown:
+        from initsuite.report.conventions import conventions_section
+
+        title = f"{args.diff[0]} vs {args.diff[1]}" if args.diff else "Framework conventions"
+        print(conventions_section(table, title))
+    elif args.json:
+        _print_table(table, True)
+    else:
+        drop = ["note", "framework", "source"] if not args.diff else []
+        _print_table(table.drop(columns=drop), False)
 
 
 def _cmd_activations(args: argparse.Namespace) -> None:

@@ -34,7 +34,9 @@ from initsuite.engine.backward import GRAD_SEED_OFFSET
 from initsuite.engine.stats import classify, layer_stats
 from initsuite.results import columns as C
 from initsuite.results.probe import ProbeResult
+from initsuite.schemes import conventions as _conventions
 from initsuite.schemes.lsuv import rescale_to_unit_std
+from initsuite.studies.port import apply_convention
 
 __all__ = [
     "DEFAULT", "INPUT_SEED_OFFSET", "LOSS", "MODES", "ROOT", "WEIGHTED", "apply", "probe",
@@ -203,7 +205,16 @@ def apply(
     inputs: Inputs | None = None,
 ) -> list[str]:
     r"""Re-initialise ``model``'s weights in place with ``scheme``, like ``torch.nn.init``
-    applied to each layer in turn.
+    applied to each layer in turn, or with a framework's layer defaults.
+
+    ``scheme`` may name a convention (``"flax"``, ``"keras"``, ``"hf_bert"``, ...;
+    ``initsuite conventions`` lists them): then every parameter of every layer a convention
+    covers (Linear and Conv1D, Conv, ConvTranspose, Embedding, Layer/Batch/GroupNorm,
+    MultiheadAttention: weights, biases, norm scales and shifts) is drawn from the law that
+    framework gives that layer (:mod:`initsuite.schemes.conventions`), in module order, and
+    the parameters it has no law for are left as they are, listed in the result's
+    ``untouched`` (``{name: why}``) and named, by module type, in a warning. ``activation``
+    does not apply, embeddings are always drawn, and ``inputs`` must be None.
 
     Draws the ``weight`` of every ``nn.Linear``, ``nn.Conv1d/2d/3d`` and
     ``nn.ConvTranspose1d/2d/3d`` (subclasses included) and the input projections of every
@@ -255,6 +266,11 @@ def apply(
     if inputs is not None:
         _split_inputs(inputs)
     pick = _seeded(0) if generator is None else _fixed(generator)
+    if isinstance(scheme, str) and scheme.strip() in _conventions.CONVENTIONS:
+        if inputs is not None:
+            raise InitsuiteError(f"convention {scheme!r} draws no data-dependent law: pass no "
+                                 "inputs")  # fmt: skip
+        return apply_convention(model, scheme.strip(), pick)
     drawn = _apply(model, _schemes.get(scheme), activation, include_embeddings, pick, inputs)
     return [f"{name}.{pname}" if name else pname for name, pname in drawn]
 

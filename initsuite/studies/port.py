@@ -1,0 +1,168 @@
+r"""Re-initialise a torch model with another framework's layer defaults (a *convention*).
+
+:func:`apply_convention` walks the model's modules, maps each to a layer type of
+:mod:`initsuite.schemes.conventions` (``nn.Linear`` and Hugging Face's ``Conv1D`` →
+``linear``, ``nn.ConvTranspose*`` → ``conv_transpose``, a norm's ``weight``/``bias`` →
+``scale``/``shift``, ...) and draws each parameter from the convention's law, in module order.
+:func:`initsuite.apply` calls it when its ``scheme`` is a convention name::
+
+    >>> drawn = initsuite.apply(net, "flax", generator=torch.Generator().manual_seed(0))
+    >>> drawn.untouched  # parameters with no counterpart: {name: why}
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from initsuite import schemes as _schemes
+from initsuite.core.errors import InitsuiteError
+from initsuite.core.spec import parse_spec
+from initsuite.schemes import conventions as _conv
+from initsuite.schemes.common import fans
+
+__all__ = ["Applied", "apply_convention", "layer_type"]
+
+Pick = Callable[[torch.device], torch.Generator]
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+class Applied(list[str]):
+    """The qualified names of the parameters drawn, in draw order, with ``untouched``:
+    ``{name: why}`` of every parameter the convention has no law for (left as it was)."""
+
+    untouched: dict[str, str]
+
+
+def _is_conv1d_hf(m: nn.Module) -> bool:
+    cls = type(m)
+    return cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers.")
+
+
+def layer_type(m: nn.Module) -> str | None:
+    """The convention layer type of module ``m``, or None when no convention covers it.
+    LayerNorms of other libraries (``BertLayerNorm``, timm's ``LayerNorm2d``) are matched by
+    class name, as transformers' own ``_init_weights`` does."""
+    if isinstance(m, nn.Linear) or _is_conv1d_hf(m):
+        return "linear"
+    for k, cls in enumerate(_CONVS, start=1):
+        if isinstance(m, cls):
+            return f"conv{k}d"
+    if isinstance(m, _CONV_T):
+        return "conv_transpose"
+    if isinstance(m, (nn.Embedding, nn.EmbeddingBag)):
+        return "embedding"
+    if isinstance(m, nn.modules.batchnorm._NormBase):
+        return "batch_norm"
+    if isinstance(m, nn.GroupNorm):
+        return "group_norm"
+    if isinstance(m, nn.LayerNorm) or "LayerNorm" in type(m).__name__:
+        return "layer_norm"
+    if isinstance(m, nn.MultiheadAttention):
+        return "multihead_attention"
+    return None
+
+
+_NORM_PARAM = {"weight": "scale", "bias": "shift"}
+
+
+def _parameters(m: nn.Module, layer: str) -> Iterator[tuple[str, str, nn.Module]]:
+    """(torch parameter name, convention parameter, owner module) of a module of ``layer``."""
+    if layer == "multihead_attention":
+        if not isinstance(m, nn.MultiheadAttention):
+            raise InitsuiteError(f"{type(m).__name__} is not a MultiheadAttention")
+        if m.in_proj_weight is not None:
+            yield "in_proj_weight", "in_proj_weight", m
+        else:
+            for p in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                yield p, "in_proj_weight", m
+        yield "in_proj_bias", "in_proj_bias", m
+        yield "out_proj.weight", "out_proj_weight", m.out_proj
+        yield "out_proj.bias", "out_proj_bias", m.out_proj
+    elif layer in ("layer_norm", "batch_norm", "group_norm"):
+        for p in ("weight", "bias"):
+            yield p, _NORM_PARAM[p], m
+    else:
+        yield from ((p, p, m) for p in _conv.PARAMETERS[layer])
+
+
+def _weight_shape(m: nn.Module) -> tuple[int, ...]:
+    """The layer's weight shape in torch's (out, in, k…) layout (Conv1D's is stored (in, out))."""
+    w = m.weight
+    if not isinstance(w, Tensor):
+        raise InitsuiteError(f"{type(m).__name__} has no weight tensor to take its fans from")
+    return tuple(w.shape[::-1]) if _is_conv1d_hf(m) else tuple(w.shape)
+
+
+def _draw(law: str, t: Tensor, owner: nn.Module, transposed: bool, gen: torch.Generator) -> None:
+    """Fill ``t`` in place from ``law``."""
+    name, raw = parse_spec(law, kind="law")
+    if name == _conv.FAN_UNIFORM:
+        fan_in, fan_out = fans(_weight_shape(owner))
+        fan = fan_in if raw.get("mode", "fan_in") == "fan_in" else fan_out
+        bound = 1.0 / math.sqrt(fan) if fan > 0 else 0.0
+        t.uniform_(-bound, bound, generator=gen)
+    elif transposed:  # drawn as the (out, in) Linear it is, stored (in, out)
+        tmp = torch.empty(t.shape[::-1], dtype=t.dtype, device=t.device)
+        t.copy_(_schemes.get(law)(tmp, generator=gen).T)
+    else:
+        _schemes.get(law)(t, generator=gen)
+
+
+def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
+    """Draw every parameter of ``model`` that convention ``name`` has a law for (see
+    :func:`initsuite.apply`); warn naming the module types of the parameters left alone."""
+    conv = _conv.get(name)
+    plan: list[tuple[str, Tensor, str, nn.Module, bool, bool]] = []
+    seen: set[int] = set()
+    untouched: dict[str, str] = {}
+    for mname, m in model.named_modules():
+        layer = layer_type(m)
+        if layer is None:
+            continue
+        for pname, cparam, owner in _parameters(m, layer):
+            t = getattr(owner, pname.rpartition(".")[2], None)
+            qual = f"{mname}.{pname}" if mname else pname
+            if not isinstance(t, Tensor) or id(t) in seen:
+                continue
+            seen.add(id(t))
+            if isinstance(t, nn.parameter.UninitializedParameter):
+                raise InitsuiteError(
+                    f"{qual} is a lazy parameter that has no shape yet: run the model once on "
+                    "an input before applying a convention"
+                )
+            rule = conv.rules[layer, cparam]
+            if rule.law is None:
+                untouched[qual] = f"{type(m).__name__}: {name} has no {layer} {cparam}"
+                continue
+            if not rule.law.startswith(_conv.FAN_UNIFORM):
+                _schemes.get(rule.law)  # a bad law fails before the first draw
+            per = rule.per_projection and pname == "in_proj_weight"
+            plan.append((qual, t, rule.law, owner, per, rule.zero_padding))
+    for mname, m in model.named_modules():  # parameters of modules no convention covers
+        for pname, t in m.named_parameters(recurse=False):
+            qual = f"{mname}.{pname}" if mname else pname
+            if id(t) not in seen:
+                seen.add(id(t))
+                untouched[qual] = f"{type(m).__name__}: not a layer type of the conventions"
+    with torch.no_grad():
+        for qual, t, law, owner, per, zero_padding in plan:
+            gen = pick(t.device)
+            blocks = t.chunk(3, dim=0) if per else (t,)  # q, k, v: a layer each
+            for block in blocks:
+                _draw(law, block, owner, _is_conv1d_hf(owner) and qual.endswith("weight"), gen)
+            padding = getattr(owner, "padding_idx", None)
+            if zero_padding and padding is not None:
+                t[padding].fill_(0)
+    if untouched:
+        kinds = sorted({why.partition(":")[0] for why in untouched.values()})
+        warnings.warn(f"convention {name!r} left {len(untouched)} parameter(s) as they were, "
+                      f"of {', '.join(kinds)} (see .untouched)", stacklevel=3)  # fmt: skip
+    out = Applied(q for q, *_ in plan)
+    out.untouched = untouched
+    return out

@@ -1,0 +1,250 @@
+"""Framework conventions (issue 15) checked against the frameworks' own layers, and the unit
+behaviour of ``initsuite.conventions`` / ``apply(model, CONVENTION)`` / the CLI.
+
+Live checks draw a layer in the framework and the same layer in torch after
+``initsuite.apply(layer, CONVENTION)``, and compare each parameter's distribution:
+
+* constants: exactly equal;
+* variance: relative difference within 6·√(2/n) + 6·√(2/m) (the sample variance's relative
+  standard error is ≈ √(2/n) for a normal, less for a uniform; 6 standard errors: a false
+  failure about once in 10⁸ comparisons);
+* support: max |w| of ours within the framework's bound, and the two maxima within 10% (with
+  n ≥ 4096 draws the sample maximum of a bounded law is within 0.1% of its bound);
+* two-sample KS: p > 1e-4 (about 30 comparisons here: a false failure < 1 in 300 runs; a
+  wrong law, e.g. untruncated for truncated or a fan off by k, gives p ≈ 0 at these sizes).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import ks_2samp
+from torch import nn
+
+import initsuite
+from initsuite.core.errors import InitsuiteError
+from initsuite.schemes import conventions as conv
+from tests.helpers import run_cli
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().double().numpy().ravel()
+
+
+def same_law(ref: np.ndarray, ours: np.ndarray, bounded: bool = False) -> None:
+    ref, ours = np.asarray(ref, dtype=np.float64).ravel(), np.asarray(ours, np.float64).ravel()
+    if np.all(ref == ref[0]):
+        np.testing.assert_array_equal(ours, np.full_like(ours, ref[0]))
+        return
+    tol = 6 * (np.sqrt(2 / ref.size) + np.sqrt(2 / ours.size))
+    assert abs(ours.var() / ref.var() - 1) < tol, (ours.var(), ref.var())
+    if bounded:
+        assert abs(np.abs(ours).max() / np.abs(ref).max() - 1) < 0.1
+    assert ks_2samp(ref, ours).pvalue > 1e-4
+
+
+def _apply(model: nn.Module, name: str, seed: int = 0) -> list[str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return initsuite.apply(model, name, generator=torch.Generator().manual_seed(seed))
+
+
+# --- torch: the convention is torch's own reset_parameters ------------------------------------
+
+
+_LAYERS = [lambda: nn.Linear(40, 30), lambda: nn.Conv2d(6, 8, 3), lambda: nn.Conv1d(5, 7, 2),
+           lambda: nn.ConvTranspose2d(6, 4, 3), lambda: nn.Embedding(50, 16),
+           lambda: nn.LayerNorm(9)]  # fmt: skip
+
+
+@pytest.mark.parametrize("make", _LAYERS)
+def test_torch_convention_is_reset_parameters_bit_for_bit(make) -> None:
+    torch.manual_seed(3)
+    ref = make()
+    ours = copy.deepcopy(ref)
+    nn.init.normal_(ours.weight)  # something else first
+    initsuite.apply(ours, "torch", generator=torch.Generator().manual_seed(3))
+    for (n, a), (_, b) in zip(ref.named_parameters(), ours.named_parameters(), strict=True):
+        assert torch.equal(a, b), n
+
+
+def test_torch_convention_multihead_attention_same_law() -> None:
+    # torch draws out_proj first (at construction), then in_proj: no bit-equality, same law
+    torch.manual_seed(0)
+    ref = nn.MultiheadAttention(256, 4)
+    m = copy.deepcopy(ref)
+    _apply(m, "torch", seed=1)
+    for (_, a), (_, b) in zip(ref.named_parameters(), m.named_parameters(), strict=True):
+        same_law(_np(a), _np(b), bounded=True)
+
+
+# --- flax (linen and nnx) ----------------------------------------------------------------------
+
+
+def test_flax_linen_layers_match() -> None:
+    jax = pytest.importorskip("jax")
+    linen = pytest.importorskip("flax.linen")
+    key = jax.random.PRNGKey(0)
+
+    def init(layer, x):
+        return jax.tree_util.tree_map(np.asarray, layer.init(key, x)["params"])
+
+    p = init(linen.Dense(256), np.ones((1, 512), np.float32))
+    t = nn.Linear(512, 256)
+    _apply(t, "flax")
+    same_law(p["kernel"].T, _np(t.weight), bounded=True)
+    same_law(p["bias"], _np(t.bias))
+    p = init(linen.Conv(64, (3, 3)), np.ones((1, 8, 8, 32), np.float32))
+    t = nn.Conv2d(32, 64, 3)
+    _apply(t, "flax")
+    same_law(p["kernel"], _np(t.weight), bounded=True)
+    same_law(p["bias"], _np(t.bias))
+    p = init(linen.ConvTranspose(64, (3, 3)), np.ones((1, 8, 8, 16), np.float32))
+    t = nn.ConvTranspose2d(16, 64, 3)  # Flax fan_in 16·9 = torch's fan_out of (16, 64, 3, 3)
+    _apply(t, "flax")
+    same_law(p["kernel"], _np(t.weight), bounded=True)
+    p = init(linen.Embed(2000, 64), np.zeros((1,), np.int32))
+    t = nn.Embedding(2000, 64)
+    _apply(t, "flax")
+    same_law(p["embedding"], _np(t.weight))
+    for flax_norm, torch_norm in ((linen.LayerNorm(), nn.LayerNorm(8)),
+                                  (linen.BatchNorm(use_running_average=True), nn.BatchNorm1d(8)),
+                                  (linen.GroupNorm(num_groups=2), nn.GroupNorm(2, 8))):  # fmt: skip
+        p = init(flax_norm, np.ones((2, 8), np.float32))
+        _apply(torch_norm, "flax")
+        same_law(p["scale"], _np(torch_norm.weight))
+        same_law(p["bias"], _np(torch_norm.bias))
+
+
+def test_flax_attention_and_nnx_match() -> None:
+    jax = pytest.importorskip("jax")
+    linen = pytest.importorskip("flax.linen")
+    nnx = pytest.importorskip("flax.nnx")
+    x = np.ones((1, 4, 256), np.float32)
+    p = linen.MultiHeadDotProductAttention(num_heads=4).init(jax.random.PRNGKey(0), x, x)
+    p = p["params"]
+    t = nn.MultiheadAttention(256, 4)
+    _apply(t, "flax")
+    qkv = np.concatenate([np.asarray(p[k]["kernel"]).ravel() for k in ("query", "key", "value")])
+    same_law(qkv, _np(t.in_proj_weight), bounded=True)
+    same_law(np.asarray(p["out"]["kernel"]), _np(t.out_proj.weight), bounded=True)
+    same_law(np.asarray(p["query"]["bias"]), _np(t.in_proj_bias))
+    # nnx: the same laws as linen (no separate convention needed)
+    rngs = nnx.Rngs(0)
+    lin, emb = nnx.Linear(512, 256, rngs=rngs), nnx.Embed(2000, 64, rngs=rngs)
+    t, e = nn.Linear(512, 256), nn.Embedding(2000, 64)
+    _apply(t, "flax"), _apply(e, "flax")
+    same_law(np.asarray(lin.kernel[...]), _np(t.weight), bounded=True)
+    same_law(np.asarray(lin.bias[...]), _np(t.bias))
+    same_law(np.asarray(emb.embedding[...]), _np(e.weight))
+
+
+# --- keras 3 (torch backend) -------------------------------------------------------------------
+
+
+def test_keras_layers_match() -> None:
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"keras runs on {keras.backend.backend()}, not torch")
+
+    def built(layer, shape):
+        layer.build(shape)
+        return [w.value.detach().numpy() for w in layer.weights]  # torch tensors
+
+    k, b = built(keras.layers.Dense(256), (None, 512))
+    t = nn.Linear(512, 256)
+    _apply(t, "keras")
+    same_law(k, _np(t.weight), bounded=True)
+    same_law(b, _np(t.bias))
+    k, b = built(keras.layers.Conv2D(64, 3), (None, 8, 8, 32))
+    t = nn.Conv2d(32, 64, 3)
+    _apply(t, "keras")
+    same_law(k, _np(t.weight), bounded=True)
+    (k,) = built(keras.layers.Embedding(2000, 64), (None, 3))
+    t = nn.Embedding(2000, 64)
+    _apply(t, "keras")
+    same_law(k, _np(t.weight), bounded=True)
+    g, beta = built(keras.layers.LayerNormalization(), (None, 8))
+    t = nn.LayerNorm(8)
+    _apply(t, "keras")
+    same_law(g, _np(t.weight)), same_law(beta, _np(t.bias))
+
+
+# --- transformers: _init_weights is the ground truth ------------------------------------------
+
+
+def _hf_check(model: nn.Module, name: str, skip: str = "") -> None:
+    ref = {n: _np(p) for n, p in model.named_parameters()}
+    drawn = _apply(model, name, seed=5)
+    assert not drawn.untouched, drawn.untouched
+    for n, p in model.named_parameters():
+        if skip and skip in n:
+            continue
+        same_law(ref[n], _np(p))
+
+
+def test_hf_bert_and_gpt2_match_init_weights() -> None:
+    tr = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=1000, num_hidden_layers=2, num_attention_heads=2)
+    bert = tr.BertModel(tr.BertConfig(hidden_size=128, intermediate_size=256,
+                                      max_position_embeddings=64, **cfg))  # fmt: skip
+    _hf_check(bert, "hf_bert")
+    gpt2 = tr.GPT2Model(tr.GPT2Config(n_embd=128, n_layer=2, n_head=2, n_positions=64,
+                                      vocab_size=1000))  # fmt: skip
+    _hf_check(gpt2, "hf_gpt2", skip="c_proj")  # c_proj: 0.02/√(2·n_layer), in the note
+
+
+# --- the table, diff, errors, CLI --------------------------------------------------------------
+
+
+def test_table_covers_every_convention_layer_and_parameter() -> None:
+    t = initsuite.conventions()
+    n = sum(len(v) for v in conv.PARAMETERS.values())
+    assert len(t) == n * len(conv.names())
+    assert set(t["checked"][t["convention"].isin(["timm_vit", "lua_torch", "flux"])]) == {
+        "not checked live"}  # fmt: skip
+    row = t[(t.convention == "torch") & (t.layer == "linear") & (t.parameter == "weight")]
+    assert row["variance_fan_in"].item() == pytest.approx(1 / 3)
+    mha = t[(t.convention == "torch") & (t.parameter == "in_proj_weight")]
+    assert mha["variance_fan_in"].item() == pytest.approx(0.5)  # xavier on the stacked (3E, E)
+
+
+def test_diff_torch_flax() -> None:
+    d = conv.diff("torch", "flax")
+    assert ("linear", "bias") in set(zip(d.layer, d.parameter, strict=True))
+    assert ("layer_norm", "scale") not in set(zip(d.layer, d.parameter, strict=True))
+
+
+@pytest.mark.parametrize("call", [lambda: initsuite.conventions("flx"),
+                                  lambda: initsuite.conventions(layer="lineer"),
+                                  lambda: conv.diff("torch", "torch")])  # fmt: skip
+def test_bad_input_is_one_line(call) -> None:
+    with pytest.raises(InitsuiteError) as exc:
+        call()
+    assert "\n" not in str(exc.value)
+
+
+def test_uncovered_parameters_are_left_and_listed() -> None:
+    net = nn.Sequential(nn.Linear(4, 4), nn.PReLU())
+    before = net[1].weight.detach().clone()
+    with pytest.warns(UserWarning, match="PReLU"):
+        drawn = initsuite.apply(net, "flax")
+    assert drawn == ["0.weight", "0.bias"]
+    assert list(drawn.untouched) == ["1.weight"]
+    assert torch.equal(net[1].weight, before)
+    with pytest.raises(InitsuiteError, match="inputs"):
+        initsuite.apply(net, "flax", inputs=torch.ones(1, 4))
+
+
+def test_cli_conventions(capsys) -> None:
+    code, out, _ = run_cli(["conventions", "--diff", "torch", "flax"], capsys)
+    assert code == 0 and "fan_uniform" in out
+    code, out, _ = run_cli(["conventions", "keras", "--layer", "embedding", "--markdown"], capsys)
+    assert code == 0 and out.startswith("## ") and "uniform:a=-0.05,b=0.05" in out
+    code, _, err = run_cli(["conventions", "flx"], capsys)
+    assert code == 2 and "did you mean 'flux'" in err and len(err.strip().splitlines()) == 1
