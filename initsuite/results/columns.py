@@ -229,7 +229,8 @@ _SPEC: dict[str, tuple[str, str]] = {
     "model": ("string", "a net of the frameworks study, e.g. mlp_relu_100"),
     "critical_sigma_w2": (
         "float64",
-        "σ_w² on the critical line χ₁ = 1 at the run's σ_b² (mlp, conv); NaN where no theory",
+        "σ_w² on the critical line χ₁ = 1 at the run's σ_b² to 2 digits (mlp, conv); NaN "
+        "where no theory",
     ),
 }
 

@@ -150,7 +150,8 @@ def _critical(activation: str, sigma_b2: float) -> float:
 
 def _sigma2(model: nn.Module, spec: ModelSpec) -> tuple[float, float, float]:
     """(σ_w², σ_b², critical σ_w²): fan_in·E[W²] and E[b²] averaged over the net's Linear
-    and Conv layers as drawn; the critical value only for the plain stacks (NaN otherwise)."""
+    and Conv layers as drawn; the critical value (at σ_b² to two significant digits) only for
+    the plain stacks (NaN otherwise)."""
     sw, sb = [], []
     for m in model.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d)):
@@ -162,7 +163,9 @@ def _sigma2(model: nn.Module, spec: ModelSpec) -> tuple[float, float, float]:
     sigma_w2, sigma_b2 = sum(sw) / len(sw), sum(sb) / len(sb)
     if spec.arch not in _MEAN_FIELD:
         return sigma_w2, sigma_b2, math.nan
-    return sigma_w2, sigma_b2, _critical(spec.activation, round(sigma_b2, 12))
+    # at σ_b² to two digits: one bisection per activation and bias law, not per run (a
+    # 0.5% change of σ_b² moves tanh's critical σ_w² by about 1e-4)
+    return sigma_w2, sigma_b2, _critical(spec.activation, float(f"{sigma_b2:.2g}"))
 
 
 def _first(
