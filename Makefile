@@ -36,6 +36,10 @@ DYNAMICS_SCHEMES ?= orthogonal,orthogonal:gain=auto,xavier_normal,xavier_normal:
 # The architectures study (make bench): conv and residual nets under plain and residual schemes.
 ARCH_SCHEMES ?= kaiming_normal,xavier_normal,orthogonal,fixup,skipinit,gpt2,lsuv
 ARCH_ARCHS ?= conv:kernel=3,image=8,resmlp:scale=1,resmlp:scale=inv_sqrt_depth
+# The frameworks study (make bench): each framework's layer defaults on the same torch nets.
+# Conventions (initsuite.apply(model, "flax")) or scheme specs, e.g. the weight laws alone:
+# FRAMEWORKS_LAWS=torch_default,kaiming_normal,xavier_uniform
+FRAMEWORKS_LAWS ?= torch,flax,keras,hf_bert,timm_vit
 # Gates of the comparison with the previous run (make bench): same seeds give the same numbers,
 # so the cells' gates are tight; timings on a shared machine are not.
 COMPARE_GATES ?= final_std:1%,divergence_layer:0,missing:0,init_ms:50%,forward_ms:50%
@@ -90,6 +94,9 @@ bench: $(STAMP)
 	@echo "== isometry study (Jacobian spectra, orthogonal vs Gaussian) -> $(RUN)/isometry"
 	$(BIN)/initsuite reproduce isometry --out $(RUN)/isometry --quiet
 	$(BIN)/initsuite report $(RUN)/isometry
+	@echo "== frameworks study (same model, different framework) -> $(RUN)/frameworks"
+	$(BIN)/initsuite reproduce frameworks --laws $(FRAMEWORKS_LAWS) --out $(RUN)/frameworks --quiet
+	$(BIN)/initsuite report $(RUN)/frameworks
 	@echo "== architectures study (conv and residual nets) -> $(RUN)/archs"
 	$(BIN)/initsuite sweep --schemes $(ARCH_SCHEMES) --activations relu,tanh --depths 10,50 \
 		--widths 64 --seeds 2 --arch $(ARCH_ARCHS) --no-timing --out $(RUN)/archs --quiet
@@ -107,6 +114,7 @@ reference: $(STAMP)
 	$(BIN)/initsuite report results/latest/dynamics --out results/reference/dynamics
 	$(BIN)/initsuite report results/latest/archs --out results/reference/archs
 	$(BIN)/initsuite report results/latest/isometry --out results/reference/isometry
+	$(BIN)/initsuite report results/latest/frameworks --out results/reference/frameworks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache site

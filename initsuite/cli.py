@@ -335,10 +335,13 @@ def _add_compare(add_parser: AddParser) -> None:
 
 def _add_reproduce(add_parser: AddParser) -> None:
     t = add_parser("reproduce", help="reproduce a classic study")
-    t.add_argument("study", choices=["tutorial", "isometry"], help="which study")
+    t.add_argument("study", choices=["tutorial", "isometry", "frameworks"], help="which study")
     t.add_argument("--out", required=True, help="results directory (must not hold results)")
     t.add_argument("--seeds", type=int, default=None,
-                   help="number of seeds (tutorial: 10, isometry: 2)")  # fmt: skip
+                   help="number of seeds (tutorial: 10, isometry: 2, frameworks: 2)")  # fmt: skip
+    t.add_argument("--laws", type=_split_specs, default=None,
+                   help="frameworks: conventions or scheme specs to apply, comma-separated "
+                   "(default: torch,flax,keras,hf_bert,timm_vit)")  # fmt: skip
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(run=_cmd_reproduce)
@@ -635,6 +638,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
 
     store.check_output(args.out, "replace" if args.overwrite else "new")
     seeds = {} if args.seeds is None else {"seeds": args.seeds}
+    if args.laws is not None and args.study != "frameworks":
+        raise InitsuiteError(f"--laws belongs to 'reproduce frameworks', not {args.study!r}")
+    if args.study == "frameworks":
+        _reproduce_frameworks(args, seeds)
+        return
     if args.study == "isometry":
         study = isometry_study(**seeds)
         study.meta["command"] = args.command_line
@@ -650,6 +658,17 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
                 "tolerance", "agree"]  # fmt: skip
         _print_table(result.claims[cols], as_json=False)
         print(f"\nwrote {path}")
+
+
+def _reproduce_frameworks(args: argparse.Namespace, seeds: dict[str, int]) -> None:
+    from initsuite.studies.frameworks import LAWS, SEEDS, frameworks_study
+
+    laws = args.laws if args.laws is not None else LAWS
+    study = frameworks_study(laws, seeds=seeds.get("seeds", SEEDS))
+    study.meta["command"] = args.command_line
+    path = study.save(args.out, overwrite=args.overwrite)
+    if not args.quiet:
+        print(f"wrote {len(study.runs)} runs, {len(study.layers)} layer rows to {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

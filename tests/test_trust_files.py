@@ -255,11 +255,13 @@ def test_overwrite_replaces_a_sweep_with_its_report_and_leftovers(
 
 def test_every_figure_a_report_draws_is_known_to_the_overwrite_check() -> None:
     from initsuite.report.captions import CAPTIONED
+    from initsuite.report.frameworks import FRAMEWORKS_FIGURES
     from initsuite.report.isometry import ISOMETRY_FIGURE
     from initsuite.report.training import TRAINING_FIGURES
     from initsuite.report.tutorial import TUTORIAL_FIGURE
 
-    drawn = {*CAPTIONED, TUTORIAL_FIGURE, *TRAINING_FIGURES, RP.PROBE_FIGURE, ISOMETRY_FIGURE}
+    drawn = {*CAPTIONED, TUTORIAL_FIGURE, *TRAINING_FIGURES, RP.PROBE_FIGURE, ISOMETRY_FIGURE,
+             *FRAMEWORKS_FIGURES}  # fmt: skip
     assert drawn == set(outputs.FIGURES)
 
 

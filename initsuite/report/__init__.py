@@ -28,6 +28,7 @@ from initsuite.report.figures import (
     save_figure,
     std_vs_layer,
 )
+from initsuite.report.frameworks import frameworks_plan
 from initsuite.report.isometry import isometry_plan, jacobian_spectra
 from initsuite.report.markdown import label_archs, render, summary_table
 from initsuite.report.phase import cosine_vs_layer, phase_figure, plot_phase_diagram
@@ -35,6 +36,7 @@ from initsuite.report.plan import REPORT_NAME, PlannedFigure, ReportPlan, write_
 from initsuite.report.training import TRAINING_FIGURES, loss_curves, steps_to_threshold
 from initsuite.report.tutorial import TUTORIAL_FIGURE, load_tutorial, tutorial_std_vs_layer
 from initsuite.results import store
+from initsuite.results.frameworks import FrameworksResult
 from initsuite.results.isometry import IsometryResult
 from initsuite.results.sweep import SweepResult
 
@@ -86,11 +88,13 @@ def write_report(
     compare_dir: str | os.PathLike[str] | None = None,
     partial: bool = False,
 ) -> Path:
-    """Write ``report.md`` and ``figures/*.png`` for the sweep or isometry study in ``run_dir``.
+    """Write ``report.md`` and ``figures/*.png`` for the sweep, isometry or frameworks study in
+    ``run_dir``.
 
     Args:
-        run_dir: a sweep's results directory (``initsuite sweep``, :meth:`SweepResult.save`)
-            or an isometry study's (``initsuite reproduce isometry``).
+        run_dir: a sweep's results directory (``initsuite sweep``, :meth:`SweepResult.save`),
+            an isometry study's (``initsuite reproduce isometry``) or a frameworks study's
+            (``initsuite reproduce frameworks``).
         tutorial_dir: a tutorial reproduction directory (``initsuite reproduce tutorial``);
             adds a "Tutorial reproduction" section to a sweep's report. Default: none.
         training_dir: a training study directory (``initsuite train``); adds a "Training"
@@ -115,13 +119,18 @@ def write_report(
             are missing.
     """
     out = out_dir if out_dir is not None else run_dir
-    if _kind(run_dir) == "isometry":
+    kind = _kind(run_dir)
+    if kind in ("isometry", "frameworks"):
         if not (tutorial_dir is None and training_dir is None and compare_dir is None):
             raise InitsuiteError(
-                f"{str(run_dir)!r} holds an isometry study: a tutorial, training or comparison "
-                "goes with a sweep's report"
+                f"{str(run_dir)!r} holds {'an' if kind == 'isometry' else 'a'} {kind} study: a "
+                "tutorial, training or comparison goes with a sweep's report"
             )
-        return write_plan(isometry_plan(IsometryResult.load(run_dir), str(run_dir)), out)
+        if kind == "isometry":
+            plan = isometry_plan(IsometryResult.load(run_dir), str(run_dir))
+        else:
+            plan = frameworks_plan(FrameworksResult.load(run_dir), str(run_dir))
+        return write_plan(plan, out)
     plan = sweep_plan(run_dir, tutorial_dir, training_dir, compare_dir, partial)
     return write_plan(plan, out)
 

@@ -22,6 +22,10 @@ __all__ = [
     "COMPARE_STATUSES",
     "COMPARE_TIMING",
     "DIVERGENCE_KINDS",
+    "FRAMEWORK_KEYS",
+    "FRAMEWORK_LAYERS",
+    "FRAMEWORK_LAYERS_KEYS",
+    "FRAMEWORK_RUNS",
     "LAYERS",
     "OPTIONAL",
     "PHASE_GRID",
@@ -220,6 +224,14 @@ _SPEC: dict[str, tuple[str, str]] = {
     "phase": ("string", "ordered | critical | chaotic"),
     # initsuite reproduce isometry
     "sv": ("float64", "a singular value of the input–output Jacobian"),
+    # initsuite reproduce frameworks
+    "law": ("string", "a framework convention (torch, flax, ...) or a scheme spec, as applied"),
+    "model": ("string", "a net of the frameworks study, e.g. mlp_relu_100"),
+    "critical_sigma_w2": (
+        "float64",
+        "σ_w² on the critical line χ₁ = 1 at the run's σ_b² to 2 digits (mlp, conv); NaN "
+        "where no theory",
+    ),
 }
 
 CELL_KEYS: tuple[str, ...] = (
@@ -295,6 +307,17 @@ PHASE_GRID: tuple[str, ...] = (
 SPECTRA_KEYS: tuple[str, ...] = ("scheme", "activation", "depth", "seed")
 SPECTRA: tuple[str, ...] = (*SPECTRA_KEYS, "sv")
 """``initsuite reproduce isometry``: one row per singular value of a Jacobian."""
+
+FRAMEWORK_KEYS: tuple[str, ...] = ("law", "model", "seed")
+FRAMEWORK_LAYERS_KEYS: tuple[str, ...] = (*FRAMEWORK_KEYS, "layer")
+FRAMEWORK_LAYERS: tuple[str, ...] = (*FRAMEWORK_LAYERS_KEYS, "std", "mean", "grad_std")
+"""``initsuite reproduce frameworks``: one row per law, model, seed and layer (block)."""
+FRAMEWORK_RUNS: tuple[str, ...] = (
+    *FRAMEWORK_KEYS, "arch", "activation", "depth", "width", "input_std", "final_std",
+    "divergence_layer", "divergence_kind", "input_grad_std", "grad_divergence_layer",
+    "grad_divergence_kind", "sigma_w2", "sigma_b2", "critical_sigma_w2",
+)  # fmt: skip
+"""``initsuite reproduce frameworks``: one row per law, model and seed."""
 
 DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish")
 

@@ -50,15 +50,17 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "probe": ("probe",),
     "tutorial": ("tutorial", "layers"),
     "isometry": ("spectra",),
+    "frameworks": ("layers", "runs"),
 }
 
 # every figure a report draws (initsuite.report: the sweep's, the tutorial's and the training's
-# figures, initsuite.report.probe_report's and the isometry study's); a figures/ directory
-# holding another was not written by initsuite
+# figures, initsuite.report.probe_report's, the isometry and frameworks studies'); a figures/
+# directory holding another was not written by initsuite
 FIGURES = frozenset({
     "std_vs_layer", "grad_std_vs_layer", "weight_grad_vs_layer", "divergence_heatmap",
     "final_std_distribution", "init_time_vs_width", "cosine_vs_layer", "phase_diagram",
     "jacobian_spectra", "tutorial_std_vs_layer", "training_loss", "training_steps", "probe_std",
+    "frameworks_final_std", "frameworks_sigma_w2",
 })  # fmt: skip
 
 Mode = Literal["new", "replace", "append", "file"]

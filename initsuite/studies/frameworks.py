@@ -1,0 +1,260 @@
+"""The frameworks study: the same model, initialised as each framework would.
+
+Four nets built in torch from code (the tutorial's MLP with ReLU and tanh at two depths, a
+3×3 conv stack, a residual MLP and a small pre-LN transformer), each re-drawn by every *law*
+(a framework convention such as ``"flax"``, or a scheme spec such as ``"torch_default"``)
+through :func:`initsuite.apply`, then run forward and backward once. It records each layer's
+output std and gradient std, where and how the signal left the range (the engine's
+:func:`~initsuite.engine.stats.classify` rule), and σ_w² = fan_in·E[W²] of the drawn weights
+against the critical σ_w² of the activation (mean-field theory, at the drawn biases' σ_b²).
+``initsuite reproduce frameworks --out DIR`` runs it; ``initsuite report DIR`` draws it.
+
+    >>> from initsuite.studies.frameworks import frameworks_study
+    >>> frameworks_study(["torch_default", "kaiming_normal"], seeds=1).runs
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from initsuite.core import validate
+from initsuite.core.env import environment
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
+from initsuite.engine.backward import GRAD_SEED_OFFSET
+from initsuite.engine.stats import classify, layer_stats
+from initsuite.results import columns as C
+from initsuite.results.frameworks import KIND, FrameworksResult
+from initsuite.studies.probe import INPUT_SEED_OFFSET, apply, seeded_global_rng
+from initsuite.theory.phase import critical_sigma_w2
+
+__all__ = [
+    "EXPLODE_AT", "LAWS", "MODELS", "SCHEME_LAWS", "SEEDS", "VANISH_AT", "ModelSpec", "build_model",
+    "check_laws", "frameworks_study",
+]  # fmt: skip
+
+LAWS: tuple[str, ...] = ("torch", "flax", "keras", "hf_bert", "timm_vit")
+"""The default laws: each framework's whole-model convention (``initsuite.apply(model, NAME)``)."""
+SCHEME_LAWS: tuple[str, ...] = (
+    "torch_default",  # PyTorch's Linear/Conv weight: U(±1/√fan_in)
+    "kaiming_normal",  # He et al. 2015
+    "variance_scaling:scale=1,mode=fan_in,distribution=truncated_normal",  # Flax Dense/Conv
+    "xavier_uniform",  # Keras Dense
+)
+"""Scheme specs that stand for the frameworks' weight laws (biases stay torch's)."""
+SEEDS = 2
+EXPLODE_AT, VANISH_AT = 10.0, 0.1  # a decade either way of the input's std
+_BATCH, _TOKENS, _DTYPE, _DEVICE = 64, 16, "float32", "cpu"
+# the bias-free feed-forward stacks, where the variance map has a critical σ_w²
+_MEAN_FIELD = ("mlp", "conv")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One net of the study: what it is built of, and the seed of its construction."""
+
+    name: str
+    arch: str  # mlp | conv | resmlp | transformer
+    activation: str  # relu | tanh
+    depth: int  # layers (blocks) whose outputs are recorded
+    width: int  # features, channels, or d_model
+    build_seed: int  # torch's own init draws from this (its global RNG, restored after)
+
+
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec("mlp_relu_30", "mlp", "relu", 30, 256, 101),
+    ModelSpec("mlp_relu_100", "mlp", "relu", 100, 256, 102),
+    ModelSpec("mlp_tanh_30", "mlp", "tanh", 30, 256, 103),
+    ModelSpec("mlp_tanh_100", "mlp", "tanh", 100, 256, 104),
+    ModelSpec("conv_relu_20", "conv", "relu", 20, 32, 105),
+    ModelSpec("resmlp_relu_30", "resmlp", "relu", 30, 256, 106),
+    ModelSpec("transformer_4", "transformer", "relu", 4, 64, 107),
+)
+"""The study's nets. No normalisation in the MLP, conv and residual nets; the transformer
+is pre-LN (``norm_first=True``, as GPT-2 and ViT), whose residual stream carries the law's
+scale to the output where a post-LN block would renormalise it away."""
+_ACTS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+class _Residual(nn.Module):
+    """h + f(h) with the pre-activation branch f(h) = W₂ φ(W₁ φ(h)) (a sweep's resmlp)."""
+
+    def __init__(self, width: int, act: Callable[[], nn.Module]) -> None:
+        super().__init__()
+        self.branch = nn.Sequential(act(), nn.Linear(width, width), act(),
+                                    nn.Linear(width, width))  # fmt: skip
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h + self.branch(h)
+
+
+def _blocks(spec: ModelSpec) -> list[nn.Module]:
+    act, w = _ACTS[spec.activation], spec.width
+    if spec.arch == "mlp":
+        return [nn.Sequential(nn.Linear(w, w), act()) for _ in range(spec.depth)]
+    if spec.arch == "conv":
+        return [nn.Sequential(nn.Conv2d(w, w, 3, padding=1), act()) for _ in range(spec.depth)]
+    if spec.arch == "resmlp":
+        return [_Residual(w, act) for _ in range(spec.depth)]
+    if spec.arch == "transformer":
+        return [nn.TransformerEncoderLayer(w, nhead=4, dim_feedforward=4 * w, dropout=0.0,
+                                           activation=spec.activation, batch_first=True,
+                                           norm_first=True) for _ in range(spec.depth)]  # fmt: skip
+    raise InitsuiteError(f"unknown arch {spec.arch!r} (choose from mlp, conv, resmlp, transformer)")
+
+
+def build_model(spec: ModelSpec) -> nn.Sequential:
+    """``spec``'s net as torch builds it (its own init, from ``spec.build_seed``): one block
+    per recorded layer."""
+    with seeded_global_rng(spec.build_seed, [torch.device(_DEVICE)]):
+        return nn.Sequential(*_blocks(spec))
+
+
+def _input(spec: ModelSpec, seed: int) -> Tensor:
+    shape = {"mlp": (_BATCH, spec.width), "resmlp": (_BATCH, spec.width),
+             "conv": (_BATCH // 4, spec.width, 8, 8),
+             "transformer": (_BATCH // 8, _TOKENS, spec.width)}[spec.arch]  # fmt: skip
+    gen = torch.Generator().manual_seed(seed + INPUT_SEED_OFFSET)
+    return torch.randn(shape, generator=gen)
+
+
+def check_laws(laws: Sequence[str]) -> tuple[str, ...]:
+    """The laws, each checked by applying it to a small net of every layer type the study
+    holds (Linear, Conv2d, a transformer block); one line naming the first that fails."""
+    if isinstance(laws, str) or not isinstance(laws, Sequence):
+        raise InitsuiteTypeError(f"laws must be a list of law names, got {laws!r:.60}")
+    if not laws:
+        raise InitsuiteError("laws must not be empty: give convention names or scheme specs")
+    probe_net = nn.Sequential(nn.Linear(4, 4), nn.Conv2d(2, 2, 3),
+                              nn.TransformerEncoderLayer(8, 2, 16, batch_first=True))  # fmt: skip
+    for law in laws:
+        if not isinstance(law, str):
+            raise InitsuiteTypeError(f"a law must be a string, got {law!r:.60}")
+        try:
+            apply(probe_net, law, generator=torch.Generator().manual_seed(0))
+        except InitsuiteError as exc:
+            raise InitsuiteError(f"law {law!r}: {exc}") from None
+    return tuple(dict.fromkeys(laws))
+
+
+@functools.lru_cache(maxsize=256)
+def _critical(activation: str, sigma_b2: float) -> float:
+    return critical_sigma_w2(activation, sigma_b2)
+
+
+def _sigma2(model: nn.Module, spec: ModelSpec) -> tuple[float, float, float]:
+    """(σ_w², σ_b², critical σ_w²): fan_in·E[W²] and E[b²] averaged over the net's Linear
+    and Conv layers as drawn; the critical value (at σ_b² to two significant digits) only for
+    the plain stacks (NaN otherwise)."""
+    sw, sb = [], []
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            w = m.weight.detach().double()
+            sw.append(w[0].numel() * float(w.square().mean()))
+            sb.append(
+                float(m.bias.detach().double().square().mean()) if m.bias is not None else 0.0
+            )
+    sigma_w2, sigma_b2 = sum(sw) / len(sw), sum(sb) / len(sb)
+    if spec.arch not in _MEAN_FIELD:
+        return sigma_w2, sigma_b2, math.nan
+    # at σ_b² to two digits: one bisection per activation and bias law, not per run (a
+    # 0.5% change of σ_b² moves tanh's critical σ_w² by about 1e-4)
+    return sigma_w2, sigma_b2, _critical(spec.activation, float(f"{sigma_b2:.2g}"))
+
+
+def _first(
+    stds: list[float], finite: list[bool], tiny: float, ref: float
+) -> tuple[int | None, str | None]:
+    """The first index (1-based) classify flags, and its kind."""
+    for k, (s, f) in enumerate(zip(stds, finite, strict=True), start=1):
+        kind = classify(s, f, tiny, ref, EXPLODE_AT, VANISH_AT)
+        if kind is not None:
+            return k, kind
+    return None, None
+
+
+def _measure(model: nn.Sequential, x: Tensor, seed: int) -> dict[str, Any]:
+    """One forward and backward pass (Loss = Σ R⊙y, R ~ N(0, 1) from seed + GRAD_SEED_OFFSET):
+    each block's output std and mean, the gradient std at it, and the summary."""
+    tiny = torch.finfo(x.dtype).tiny
+    x = x.clone().requires_grad_(True)
+    hs, h = [], x
+    for block in model:
+        h = block(h)
+        hs.append(h)
+    stats = [layer_stats(t.detach().reshape(1, -1)) for t in (x, *hs)]
+    std = [float(s[0][0]) for s in stats]
+    finite = [bool(s[2][0]) for s in stats]
+    grads = [math.nan] * (len(hs) + 1)
+    gfinite = [False] * (len(hs) + 1)
+    if all(finite):  # an overflowed forward pass has no gradient to speak of
+        gen = torch.Generator().manual_seed(seed + GRAD_SEED_OFFSET)
+        r = torch.randn(hs[-1].shape, generator=gen, dtype=hs[-1].dtype)
+        gstats = [layer_stats(g.reshape(1, -1))
+                  for g in torch.autograd.grad(hs[-1], [x, *hs], grad_outputs=r)]  # fmt: skip
+        grads = [float(g[0][0]) for g in gstats]
+        gfinite = [bool(g[2][0]) for g in gstats]
+    div_layer, div_kind = _first(std[1:], finite[1:], tiny, std[0])
+    r_std = grads[-1]
+    # walking back from the output, as the engine does: layer 0 is dLoss/dx
+    back, kind = _first(grads[::-1], gfinite[::-1], tiny, r_std)
+    grad_layer = None if back is None else len(hs) + 1 - back
+    layers = [{"layer": k, "std": std[k], "mean": float(stats[k][1][0]), "grad_std": grads[k]}
+              for k in range(1, len(hs) + 1)]  # fmt: skip
+    final = std[-1] if finite[-1] else math.nan
+    summary = {"input_std": std[0], "final_std": final, "divergence_layer": div_layer,
+               "divergence_kind": div_kind, "input_grad_std": grads[0],
+               "grad_divergence_layer": grad_layer, "grad_divergence_kind": kind}  # fmt: skip
+    return {"layers": layers, "summary": summary}
+
+
+def frameworks_study(
+    laws: Sequence[str] = LAWS,
+    seeds: int = SEEDS,
+    models: Sequence[ModelSpec] = MODELS,
+) -> FrameworksResult:
+    """Each law applied to each of the study's nets, once per seed, measured forward and back.
+
+    Args:
+        laws: convention names (``"torch"``, ``"flax"``…) or scheme specs, each applied with
+            ``initsuite.apply(model, law, generator=torch.Generator().manual_seed(seed))``.
+        seeds: a count: seeds 0 .. seeds-1 (the law's draws, the input and R).
+        models: the nets (default :data:`MODELS`).
+
+    Returns:
+        A :class:`~initsuite.results.frameworks.FrameworksResult`: ``layers`` (one row per
+        law, model, seed and layer) and ``runs`` (one per law, model and seed).
+
+    Raises:
+        InitsuiteError: an unknown law, or seeds not a positive count, before any compute.
+    """
+    law_list = check_laws(laws)
+    seed_list = list(range(validate.count("seeds", seeds)))
+    layer_rows: list[dict[str, Any]] = []
+    run_rows: list[dict[str, Any]] = []
+    for spec in models:
+        for law in law_list:
+            for seed in seed_list:
+                model = build_model(spec)
+                apply(model, law, generator=torch.Generator().manual_seed(seed))
+                sigma_w2, sigma_b2, crit = _sigma2(model, spec)
+                out = _measure(model, _input(spec, seed), seed)
+                key = {"law": law, "model": spec.name, "seed": seed}
+                layer_rows += [{**key, **row} for row in out["layers"]]
+                run_rows.append({**key, "arch": spec.arch, "activation": spec.activation,
+                                 "depth": spec.depth, "width": spec.width, **out["summary"],
+                                 "sigma_w2": sigma_w2, "sigma_b2": sigma_b2,
+                                 "critical_sigma_w2": crit})  # fmt: skip
+    config = {"laws": list(law_list), "seeds": seed_list, "models": [vars(m) for m in models],
+              "batch": _BATCH, "tokens": _TOKENS, "dtype": _DTYPE, "device": _DEVICE,
+              "explode_at": EXPLODE_AT, "vanish_at": VANISH_AT,
+              "loss": "Σ R ⊙ y, R ~ N(0, 1), seed + GRAD_SEED_OFFSET"}  # fmt: skip
+    meta = {"kind": KIND, "config": config, "environment": environment([_DEVICE])}
+    return FrameworksResult(C.frame(C.FRAMEWORK_LAYERS, layer_rows),
+                            C.frame(C.FRAMEWORK_RUNS, run_rows), meta)  # fmt: skip

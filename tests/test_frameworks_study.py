@@ -1,0 +1,173 @@
+"""The frameworks study (``initsuite reproduce frameworks``): what it measures against plain
+torch, σ_w² against each law's formula, its divergence rule, its directory and report."""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from initsuite.core.errors import InitsuiteError
+from initsuite.results.frameworks import FrameworksResult
+from initsuite.studies import frameworks as FW
+from initsuite.studies.probe import INPUT_SEED_OFFSET, apply
+from tests.helpers import run_cli
+from tests.test_report_directory import NO_TORCH
+
+ROOT = Path(__file__).resolve().parents[1]
+# small nets keep the file to a few seconds; the study's own are 4-10x wider and deeper
+SMALL = (
+    FW.ModelSpec("mlp_relu_8", "mlp", "relu", 8, 128, 11),
+    FW.ModelSpec("conv_relu_3", "conv", "relu", 3, 8, 13),
+    FW.ModelSpec("resmlp_relu_3", "resmlp", "relu", 3, 32, 14),
+    FW.ModelSpec("transformer_1", "transformer", "relu", 1, 16, 15),
+)
+
+
+@pytest.fixture(scope="module")
+def study() -> FrameworksResult:
+    return FW.frameworks_study(["torch_default", "kaiming_normal"], seeds=1, models=SMALL)
+
+
+def test_layer_stds_match_a_plain_forward_loop(study: FrameworksResult) -> None:
+    """Each layer's std is torch.std of the block's output, the net built and drawn by hand."""
+    spec, seed = SMALL[0], 0
+    model = FW.build_model(spec)
+    apply(model, "kaiming_normal", generator=torch.Generator().manual_seed(seed))
+    h = torch.randn(
+        64, spec.width, generator=torch.Generator().manual_seed(seed + INPUT_SEED_OFFSET)
+    )
+    want = []
+    with torch.no_grad():
+        for block in model:
+            h = block(h)
+            want.append(float(h.double().std()))
+    got = study.layers.query("law == 'kaiming_normal' and model == @spec.name and seed == @seed")
+    assert got["layer"].tolist() == list(range(1, spec.depth + 1))
+    # float32 forward both ways; the statistics differ only in their float64 accumulation
+    assert got["std"].to_numpy() == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.parametrize(("law", "sigma_w2"), [("torch_default", 1 / 3), ("kaiming_normal", 2.0)])
+def test_sigma_w2_is_the_laws_variance_times_fan_in(
+    study: FrameworksResult, law: str, sigma_w2: float
+) -> None:
+    """torch_default: U(±1/√fan_in), variance 1/(3 fan_in); kaiming_normal: N(0, 2/fan_in).
+    Biases stay torch's U(±1/√fan_in) under a scheme spec: σ_b² = 1/(3·fan_in)."""
+    runs = study.runs.query("law == @law and model == 'mlp_relu_8'")
+    # 8 × 128² draws: the sd of the mean of W² is √(2/n) ≈ 0.4% (normal); 3% is > 7 sd
+    assert runs["sigma_w2"].to_numpy() == pytest.approx(sigma_w2, rel=0.03)
+    # 8 × 128 biases: sd of their mean square ≈ 3%; 15% is 5 sd
+    assert runs["sigma_b2"].to_numpy() == pytest.approx(1 / (3 * 128), rel=0.15)
+    assert runs["critical_sigma_w2"].to_numpy() == pytest.approx(2.0, rel=1e-6)  # ReLU: 2
+
+
+def test_only_plain_stacks_have_a_critical_sigma_w2(study: FrameworksResult) -> None:
+    crit = study.runs.groupby("model")["critical_sigma_w2"].first()
+    assert crit[["resmlp_relu_3", "transformer_1"]].isna().all()
+    assert crit[["mlp_relu_8", "conv_relu_3"]].notna().all()
+
+
+def test_divergence_is_the_first_layer_out_of_the_engines_range(study: FrameworksResult) -> None:
+    """torch_default on a ReLU stack (σ_w² = 1/3, critical 2) vanishes at the first layer whose
+    std falls below VANISH_AT × the input's; He's init stays in range."""
+    for (law, model, seed), run in study.runs.groupby(["law", "model", "seed"]):
+        layers = study.layers.query("law == @law and model == @model and seed == @seed")
+        std = layers["std"].to_numpy() / run["input_std"].iloc[0]
+        out = (std < FW.VANISH_AT) | (std > FW.EXPLODE_AT)
+        want = int(out.argmax()) + 1 if out.any() else None
+        got = run["divergence_layer"].iloc[0]
+        assert (None if pd.isna(got) else int(got)) == want, (law, model, seed)
+    relu = study.runs.query("model == 'mlp_relu_8'").set_index(["law", "seed"])
+    assert (relu.loc["torch_default", "divergence_kind"] == "vanish").all()
+    assert relu.loc["kaiming_normal", "divergence_kind"].isna().all()
+
+
+def test_store_round_trip_and_a_damaged_table_refused(
+    study: FrameworksResult, tmp_path: Path
+) -> None:
+    path = study.save(tmp_path / "fw")
+    back = FrameworksResult.load(path)
+    pd.testing.assert_frame_equal(back.runs, study.runs)
+    pd.testing.assert_frame_equal(back.layers, study.layers)
+    assert back.meta["kind"] == "frameworks"
+    runs = pd.read_parquet(path / "runs.parquet")
+    runs["final_std"] = runs["final_std"].astype(str)
+    runs.to_parquet(path / "runs.parquet", index=False)
+    with pytest.raises(InitsuiteError, match=r"column 'final_std' of .*runs\.parquet"):
+        FrameworksResult.load(path)
+
+
+def test_the_report_renders_from_the_directory_alone(
+    study: FrameworksResult, tmp_path: Path
+) -> None:
+    """``initsuite report DIR`` with torch unavailable: the directory is all it reads."""
+    path = study.save(tmp_path / "fw")
+    code = (
+        NO_TORCH + "import sys\n"
+        "from initsuite.cli import main\n"
+        f"sys.exit(main(['report', {str(path)!r}]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = (path / "report.md").read_text()
+    assert text.startswith("# initsuite frameworks report: fw")
+    assert "## Which defaults keep a deep unnormalised net in range" in text
+    assert "- **torch_default** keeps in range:" in text
+    assert "mlp_relu_8: σ_w² 0.33" in text and "ordered" in text
+    assert sorted(p.name for p in (path / "figures").iterdir()) == [
+        "frameworks_final_std.png", "frameworks_sigma_w2.png"]  # fmt: skip
+
+
+def test_reproduce_frameworks_writes_a_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`initsuite reproduce frameworks` (one small net stands in for the study's seven)."""
+    monkeypatch.setattr(FW, "frameworks_study",
+                        functools.partial(FW.frameworks_study, models=SMALL[:1]))  # fmt: skip
+    out = tmp_path / "fw"
+    args = ["reproduce", "frameworks", "--out", str(out), "--laws",
+            "torch_default,xavier_uniform", "--seeds", "1"]  # fmt: skip
+    code, stdout, err = run_cli(args, capsys)
+    assert code == 0, err
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["config"]["laws"] == ["torch_default", "xavier_uniform"]
+    assert meta["config"]["seeds"] == [0]
+    assert len(FrameworksResult.load(out).runs) == 2
+    assert "wrote 2 runs" in stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--laws", "torch_default,kaimng_normal"],
+         "law 'kaimng_normal': unknown scheme 'kaimng_normal'; did you mean 'kaiming_normal'?"),
+        (["--laws", "torch_default", "--seeds", "0"], "seeds must be >= 1, got 0"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_writes_nothing(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "fw"
+    code, stdout, err = run_cli(["reproduce", "frameworks", "--out", str(out), *args], capsys)
+    assert code == 2 and stdout == ""
+    assert err.count("\n") == 1 and message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_laws_are_checked_before_any_net_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    def built(_spec: object) -> None:
+        raise AssertionError("a net was built before the laws were checked")
+
+    monkeypatch.setattr(FW, "build_model", built)
+    with pytest.raises(InitsuiteError, match=r"^law 'nope': unknown scheme 'nope'"):
+        FW.frameworks_study(["torch_default", "nope"], seeds=1, models=SMALL)
+    with pytest.raises(InitsuiteError, match="laws must not be empty"):
+        FW.frameworks_study([], seeds=1, models=SMALL)
