@@ -1,0 +1,496 @@
+r"""Framework-qualified schemes: other frameworks' initializers in their own vocabulary.
+
+``jax:he_normal``, ``flax:lecun_normal``, ``keras:glorot_uniform``, ``timm:trunc_normal``,
+``hf:normal``, ``lua_torch:default``, ``flux:kaiming_uniform``... Each is a thin registration
+over one of torch's or JAX's laws already here (:mod:`~initsuite.schemes.scaling`,
+:mod:`~initsuite.schemes.plain`, :mod:`~initsuite.schemes.structured`) with the framework's
+parameters, names and defaults, filling a weight in torch's layout ``(out, in, *kernel)``.
+
+Fans. JAX and Flax kernels are ``(*kernel, in, out)``, Keras' Dense kernels ``(in, out)`` and
+conv kernels ``(*kernel, in, out)``, Flux's ``(out, in)`` and ``(*kernel, in, out)``: each
+framework's fan_in is the input axis times the receptive field, fan_out the output axis times
+it, the same numbers torch computes from ``(out, in, *kernel)`` for the same layer. So every
+scheme here computes its fans as torch does, and draws the same law as the framework would for
+the corresponding layer. (An embedding table is a rank-2 tensor like any other here: which of
+its axes a framework calls fan_in is a layer convention, not the initializer's.)
+
+``checked`` in each scheme's metadata is the library version its law was compared against by
+``tests/test_frameworks_live.py`` (variance, support and a two-sample KS test against draws
+from the library itself), or ``"not checked live"`` where the library cannot be installed here
+(timm, Lua Torch, Flux.jl): those follow their documented source, linked in ``source``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from initsuite.schemes.common import fans
+from initsuite.schemes.plain import normal, trunc_normal, trunc_normal_variance, uniform
+from initsuite.schemes.registry import register
+from initsuite.schemes.scaling import (
+    lecun_normal,
+    lecun_uniform,
+    torch_default,
+    variance_scaling,
+    variance_scaling_variance,
+    xavier_normal,
+    xavier_uniform,
+)
+from initsuite.schemes.structured import delta_orthogonal, eye, orthogonal
+
+__all__ = ["CHECKED", "FRAMEWORKS", "NOT_CHECKED_LIVE", "SOURCES"]
+
+NOT_CHECKED_LIVE = "not checked live"
+
+CHECKED: dict[str, str] = {
+    "jax": "jax 0.10.2",
+    "flax": "flax 0.12.8",
+    "keras": "keras 3.15.1",
+    "hf": "transformers 5.24.0",
+    "timm": NOT_CHECKED_LIVE,
+    "lua_torch": NOT_CHECKED_LIVE,
+    "flux": NOT_CHECKED_LIVE,
+}
+"""Per framework, the version whose behaviour the live tests compared (``"jax 0.10.2"``), or
+:data:`NOT_CHECKED_LIVE`. The live tests fail when the installed version differs, so that a
+new release is compared before the table claims it."""
+
+FRAMEWORKS: tuple[str, ...] = tuple(CHECKED)
+
+SOURCES: dict[str, str] = {
+    "jax": "https://github.com/jax-ml/jax/blob/jax-v0.10.2/jax/_src/nn/initializers.py",
+    "flax": "https://github.com/google/flax/blob/v0.12.8/flax/linen/initializers.py",
+    "keras": "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/initializers/",
+    "hf": "https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/"
+    "models/bert/modeling_bert.py",
+    "timm": "https://github.com/huggingface/pytorch-image-models/blob/main/timm/layers/"
+    "weight_init.py",
+    "lua_torch": "https://github.com/torch/nn/blob/master/Linear.lua",
+    "flux": "https://github.com/FluxML/Flux.jl/blob/master/src/utils.jl",
+}
+
+Fill = Callable[..., Tensor]
+
+
+def _qualified(
+    framework: str,
+    local: str,
+    *,
+    family: str,
+    variance: str,
+    variance_fn: Callable[..., float | None],
+    min_rank: int = 2,
+    max_rank: int | None = None,
+    **extra: Any,
+) -> Callable[[Fill], Fill]:
+    """Register ``fn`` as ``framework:local`` with the framework's metadata."""
+    return register(
+        f"{framework}:{local}", family=family, variance=variance, variance_fn=variance_fn,
+        paper=f"{framework} {local} ({SOURCES[framework]})", min_rank=min_rank,
+        max_rank=max_rank, framework=framework, checked=CHECKED[framework],
+        source=SOURCES[framework], **extra,
+    )  # fmt: skip
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+# -- variance scaling presets: JAX, Flax (which re-exports JAX's), Keras ----------------------
+
+_PRESETS: dict[str, tuple[float, str, str]] = {
+    "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
+    "glorot_uniform": (1.0, "fan_avg", "uniform"),
+    "he_normal": (2.0, "fan_in", "truncated_normal"),
+    "he_uniform": (2.0, "fan_in", "uniform"),
+    "lecun_normal": (1.0, "fan_in", "truncated_normal"),
+    "lecun_uniform": (1.0, "fan_in", "uniform"),
+}
+_N = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_avg": "(fan_in + fan_out)/2"}
+
+
+def _preset(framework: str, local: str, scale: float, mode: str, distribution: str) -> None:
+    def fill(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return variance_scaling(tensor, scale, mode, distribution, generator=generator)  # type: ignore[arg-type]
+
+    law = "N(0,1) cut at ±2, rescaled" if distribution == "truncated_normal" else distribution
+    fill.__doc__ = f"{framework}'s {local}: variance scaling, {law}, Var = {scale:g} / {_N[mode]}."
+    _qualified(framework, local, family=distribution, variance=f"{scale:g} / {_N[mode]}",
+               variance_fn=lambda shape: variance_scaling_variance(shape, scale, mode, distribution),
+               )(fill)  # fmt: skip
+
+
+for _fw in ("jax", "flax", "keras"):
+    for _local, (_scale, _mode, _dist) in _PRESETS.items():
+        _preset(_fw, _local, _scale, _mode, _dist)
+
+
+# -- JAX and Flax: the rest of jax.nn.initializers -------------------------------------------
+
+JaxMode = Literal["fan_in", "fan_out", "fan_avg", "fan_geo_avg"]
+JaxDistribution = Literal["truncated_normal", "normal", "uniform"]
+
+
+def _jax_n(shape: tuple[int, ...] | torch.Size, mode: str) -> float:
+    fan_in, fan_out = fans(shape)
+    if mode == "fan_in":
+        return float(fan_in)
+    elif mode == "fan_out":
+        return float(fan_out)
+    elif mode == "fan_avg":
+        return (fan_in + fan_out) / 2.0
+    elif mode == "fan_geo_avg":
+        return math.sqrt(fan_in * fan_out)
+    else:
+        raise ValueError(f"mode must be one of fan_in, fan_out, fan_avg, fan_geo_avg, got {mode!r}")
+
+
+def _jax_scaling(
+    tensor: Tensor,
+    scale: float,
+    mode: JaxMode,
+    distribution: JaxDistribution,
+    *,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""JAX's variance_scaling: Var = scale / n, n = fan_in | fan_out | fan_avg | fan_geo_avg.
+
+    ``fan_geo_avg`` (√(fan_in · fan_out)) is drawn as ``fan_avg`` with the scale that gives
+    the same variance.
+    """
+    if mode != "fan_geo_avg" or 0 in tensor.shape or tensor.dim() < 2:
+        return variance_scaling(tensor, scale, mode, distribution, generator=generator)  # type: ignore[arg-type]
+    rescale = scale * _jax_n(tensor.shape, "fan_avg") / _jax_n(tensor.shape, "fan_geo_avg")
+    return variance_scaling(tensor, rescale, "fan_avg", distribution, generator=generator)
+
+
+def _jax_normal(
+    tensor: Tensor, stddev: float = 1e-2, *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""JAX's normal: N(0, stddev²), stddev 0.01 by default."""
+    return normal(tensor, 0.0, stddev, generator=generator)
+
+
+def _jax_uniform(
+    tensor: Tensor, scale: float = 1e-2, *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""JAX's uniform: U[0, scale), not centred (torch's uniform_ is U(a, b))."""
+    return uniform(tensor, 0.0, scale, generator=generator)
+
+
+def _jax_truncated_normal(
+    tensor: Tensor,
+    stddev: float = 1e-2,
+    lower: float = -2.0,
+    upper: float = 2.0,
+    *,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""JAX's truncated_normal: stddev · N(0, 1) cut to [lower, upper], not rescaled."""
+    return trunc_normal(tensor, 0.0, stddev, lower * stddev, upper * stddev, generator=generator)
+
+
+def _jax_orthogonal(
+    tensor: Tensor, scale: float = 1.0, *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""JAX's orthogonal: scale · a Haar orthogonal matrix, the kernel flattened to 2-D."""
+    return orthogonal(tensor, scale, generator=generator)
+
+
+def _jax_delta_orthogonal(
+    tensor: Tensor, scale: float = 1.0, *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""JAX's delta_orthogonal: scale · Haar orthogonal at the tap (k - 1)//2, zeros elsewhere."""
+    return delta_orthogonal(tensor, scale, generator=generator)
+
+
+def _zeros(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+    r"""All zeros."""
+    with torch.no_grad():
+        return tensor.zero_()
+
+
+def _ones(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+    r"""All ones."""
+    with torch.no_grad():
+        return tensor.fill_(1.0)
+
+
+def _check_scaling(shape: tuple[int, ...] | None, scale: float, **_: object) -> None:
+    _positive("scale", scale)
+
+
+def _check_jax_trunc(shape: tuple[int, ...] | None, stddev: float, lower: float, upper: float
+                     ) -> None:  # fmt: skip
+    _positive("stddev", stddev)
+    if not lower < upper:
+        raise ValueError(f"needs lower < upper, got lower={lower!r}, upper={upper!r}")
+
+
+def _check_delta(shape: tuple[int, ...] | None, scale: float) -> None:
+    if shape is not None and len(shape) >= 2 and shape[1] > shape[0]:
+        raise ValueError(f"needs in_channels <= out_channels (JAX's rule), got shape {shape}")
+
+
+def _orthogonal_var(shape: tuple[int, ...], scale: float = 1.0) -> float:
+    rows = shape[0]
+    cols = math.prod(shape[1:])
+    return scale**2 / max(rows, cols)
+
+
+def _register_jax(fw: str) -> None:
+    q = lambda local, **kw: _qualified(fw, local, **kw)  # noqa: E731
+    q("variance_scaling", family="truncated_normal | normal | uniform",
+      variance="scale / n, n = fan_in | fan_out | fan_avg | fan_geo_avg",
+      variance_fn=lambda shape, scale, mode, distribution: scale / _jax_n(shape, mode),
+      example=f"{fw}:variance_scaling:scale=2.0,mode=fan_in,distribution=truncated_normal",
+      check=_check_scaling)(_jax_scaling)  # fmt: skip
+    q("normal", family="normal", variance="stddev²", min_rank=1,
+      variance_fn=lambda shape, stddev=1e-2: stddev**2)(_jax_normal)  # fmt: skip
+    q("uniform", family="uniform", variance="scale² / 12", min_rank=1,
+      variance_fn=lambda shape, scale=1e-2: scale**2 / 12,
+      mean_fn=lambda shape, scale=1e-2: scale / 2,
+      check=lambda shape, scale: _positive("scale", scale))(_jax_uniform)  # fmt: skip
+    q("truncated_normal", family="truncated_normal", variance="stddev² · Var(N(0,1) | [lower, upper])",
+      min_rank=1, check=_check_jax_trunc,
+      variance_fn=lambda shape, stddev=1e-2, lower=-2.0, upper=2.0: trunc_normal_variance(
+          shape, 0.0, stddev, lower * stddev, upper * stddev))(_jax_truncated_normal)  # fmt: skip
+    q("orthogonal", family="orthogonal", variance="scale² / max(rows, cols)",
+      variance_fn=_orthogonal_var)(_jax_orthogonal)  # fmt: skip
+    q("delta_orthogonal", family="orthogonal", variance="scale² / (out · K); needs in <= out",
+      variance_fn=lambda shape, scale=1.0: scale**2 / (shape[0] * math.prod(shape[2:])),
+      min_rank=3, max_rank=5, check=_check_delta, taps="centre")(_jax_delta_orthogonal)  # fmt: skip
+    q("zeros", family="constant", variance="0", variance_fn=lambda shape: 0.0, min_rank=1)(_zeros)
+    q("ones", family="constant", variance="0", variance_fn=lambda shape: 0.0, min_rank=1,
+      mean_fn=lambda shape: 1.0)(_ones)  # fmt: skip
+
+
+for _fw in ("jax", "flax"):
+    _register_jax(_fw)
+
+
+# -- Keras 3 -----------------------------------------------------------------------------------
+
+KerasMode = Literal["fan_in", "fan_out", "fan_avg"]
+KerasDistribution = Literal["truncated_normal", "untruncated_normal", "normal", "uniform"]
+_KERAS_DIST = {"truncated_normal": "truncated_normal", "normal": "truncated_normal",
+               "untruncated_normal": "normal", "uniform": "uniform"}  # fmt: skip
+
+
+def _keras_dist(distribution: str) -> str:
+    if distribution not in _KERAS_DIST:
+        raise ValueError(f"distribution must be one of {', '.join(_KERAS_DIST)}, got "
+                         f"{distribution!r}")  # fmt: skip
+    return _KERAS_DIST[distribution]
+
+
+def _keras_scaling(
+    tensor: Tensor,
+    scale: float = 1.0,
+    mode: KerasMode = "fan_in",
+    distribution: KerasDistribution = "truncated_normal",
+    *,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""Keras' VarianceScaling: Var = scale / n; ``normal`` means truncated, as in Keras."""
+    dist = _keras_dist(distribution)
+    return variance_scaling(tensor, scale, mode, dist, generator=generator)  # type: ignore[arg-type]
+
+
+def _keras_random_normal(
+    tensor: Tensor, mean: float = 0.0, stddev: float = 0.05, *,
+    generator: torch.Generator | None = None,
+) -> Tensor:  # fmt: skip
+    r"""Keras' RandomNormal: N(mean, stddev²), stddev 0.05 by default."""
+    return normal(tensor, mean, stddev, generator=generator)
+
+
+def _keras_random_uniform(
+    tensor: Tensor, minval: float = -0.05, maxval: float = 0.05, *,
+    generator: torch.Generator | None = None,
+) -> Tensor:  # fmt: skip
+    r"""Keras' RandomUniform: U(minval, maxval), ±0.05 by default."""
+    return uniform(tensor, minval, maxval, generator=generator)
+
+
+def _keras_truncated_normal(
+    tensor: Tensor, mean: float = 0.0, stddev: float = 0.05, *,
+    generator: torch.Generator | None = None,
+) -> Tensor:  # fmt: skip
+    r"""Keras' TruncatedNormal: N(mean, stddev²) cut at mean ± 2·stddev, not rescaled."""
+    return trunc_normal(tensor, mean, stddev, mean - 2 * stddev, mean + 2 * stddev,
+                        generator=generator)  # fmt: skip
+
+
+def _keras_orthogonal(
+    tensor: Tensor, gain: float = 1.0, *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""Keras' Orthogonal: gain · a Haar orthogonal matrix, the kernel flattened to 2-D."""
+    return orthogonal(tensor, gain, generator=generator)
+
+
+def _keras_identity(
+    tensor: Tensor, gain: float = 1.0, *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""Keras' Identity: gain · the (rectangular) identity matrix, Dense kernels only."""
+    eye(tensor)
+    with torch.no_grad():
+        return tensor.mul_(gain)
+
+
+def _keras_trunc_var(shape: tuple[int, ...], mean: float = 0.0, stddev: float = 0.05) -> float:
+    return stddev**2 * trunc_normal_variance(shape, 0.0, 1.0, -2.0, 2.0)
+
+
+_q = lambda local, **kw: _qualified("keras", local, **kw)  # noqa: E731
+_q("variance_scaling", family="truncated_normal | normal | uniform",
+  variance="scale / n, n = fan_in | fan_out | (fan_in + fan_out)/2",
+  variance_fn=lambda shape, scale=1.0, mode="fan_in", distribution="truncated_normal":
+      variance_scaling_variance(shape, scale, mode, _keras_dist(distribution)),
+  check=_check_scaling)(_keras_scaling)  # fmt: skip
+_q("random_normal", family="normal", variance="stddev²", min_rank=1,
+  variance_fn=lambda shape, mean=0.0, stddev=0.05: stddev**2,
+  mean_fn=lambda shape, mean=0.0, stddev=0.05: mean,
+  check=lambda shape, mean, stddev: _positive("stddev", stddev))(_keras_random_normal)  # fmt: skip
+_q("random_uniform", family="uniform", variance="(maxval - minval)² / 12", min_rank=1,
+  variance_fn=lambda shape, minval=-0.05, maxval=0.05: (maxval - minval) ** 2 / 12,
+  mean_fn=lambda shape, minval=-0.05, maxval=0.05: (minval + maxval) / 2,
+  check=lambda shape, minval, maxval: _positive("maxval - minval", maxval - minval),
+  )(_keras_random_uniform)  # fmt: skip
+_q("truncated_normal", family="truncated_normal", variance="stddev² · 0.7737 (cut at ±2 stddev)",
+  min_rank=1, variance_fn=_keras_trunc_var,
+  mean_fn=lambda shape, mean=0.0, stddev=0.05: mean,
+  check=lambda shape, mean, stddev: _positive("stddev", stddev))(_keras_truncated_normal)  # fmt: skip
+_q("orthogonal", family="orthogonal", variance="gain² / max(rows, cols)",
+  variance_fn=lambda shape, gain=1.0: _orthogonal_var(shape, gain))(_keras_orthogonal)  # fmt: skip
+_q("identity", family="identity", variance="0 (deterministic)", variance_fn=lambda shape, gain=1.0: None,
+  min_rank=2, max_rank=2)(_keras_identity)  # fmt: skip
+_q("zeros", family="constant", variance="0", variance_fn=lambda shape: 0.0, min_rank=1)(_zeros)
+_q("ones", family="constant", variance="0", variance_fn=lambda shape: 0.0, min_rank=1,
+  mean_fn=lambda shape: 1.0)(_ones)  # fmt: skip
+
+
+# -- timm (from its source, not checked live) --------------------------------------------------
+
+
+def _timm_trunc_normal(
+    tensor: Tensor, mean: float = 0.0, std: float = 0.02, a: float = -2.0, b: float = 2.0, *,
+    generator: torch.Generator | None = None,
+) -> Tensor:  # fmt: skip
+    r"""timm's trunc_normal_ with its models' std .02: cut at ABSOLUTE [a, b] = ±2 (torch's
+    convention), so at std .02 practically uncut, Var ≈ std²."""
+    return trunc_normal(tensor, mean, std, a, b, generator=generator)
+
+
+def _timm_trunc_normal_tf(
+    tensor: Tensor, mean: float = 0.0, std: float = 0.02, a: float = -2.0, b: float = 2.0, *,
+    generator: torch.Generator | None = None,
+) -> Tensor:  # fmt: skip
+    r"""timm's trunc_normal_tf_: N(0, 1) cut at [a, b], then times std plus mean (TF/JAX
+    style: the cut is in units of std, and the variance is std² · 0.7737, not std²)."""
+    trunc_normal(tensor, 0.0, 1.0, a, b, generator=generator)
+    with torch.no_grad():
+        return tensor.mul_(std).add_(mean)
+
+
+def _timm_lecun_normal(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+    r"""timm's lecun_normal_: variance_scaling_ with fan_in and a truncated normal, Var = 1/fan_in."""
+    return variance_scaling(tensor, 1.0, "fan_in", "truncated_normal", generator=generator)
+
+
+def _check_timm(shape: tuple[int, ...] | None, mean: float, std: float, a: float, b: float) -> None:
+    _positive("std", std)
+    if not a < b:
+        raise ValueError(f"needs a < b, got a={a!r}, b={b!r}")
+
+
+_qualified("timm", "trunc_normal", family="truncated_normal", min_rank=1, check=_check_timm,
+           variance="std²·Var(N(0,1) | [(a-mean)/std, (b-mean)/std]) ≈ std² at std .02",
+           variance_fn=lambda shape, mean=0.0, std=0.02, a=-2.0, b=2.0:
+               trunc_normal_variance(shape, mean, std, a, b),
+           mean_fn=lambda shape, mean=0.0, std=0.02, a=-2.0, b=2.0: mean)(_timm_trunc_normal)  # fmt: skip
+_qualified("timm", "trunc_normal_tf", family="truncated_normal", min_rank=1, check=_check_timm,
+           variance="std² · Var(N(0,1) | [a, b])",
+           variance_fn=lambda shape, mean=0.0, std=0.02, a=-2.0, b=2.0:
+               std**2 * trunc_normal_variance(shape, 0.0, 1.0, a, b),
+           mean_fn=lambda shape, mean=0.0, std=0.02, a=-2.0, b=2.0:
+               mean)(_timm_trunc_normal_tf)  # fmt: skip
+_qualified("timm", "lecun_normal", family="truncated_normal", variance="1 / fan_in",
+           variance_fn=lambda shape: 1.0 / fans(shape)[0])(_timm_lecun_normal)  # fmt: skip
+
+
+# -- Hugging Face transformers -----------------------------------------------------------------
+
+
+def _hf_normal(
+    tensor: Tensor, initializer_range: float = 0.02, *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""transformers' _init_weights (BERT, GPT-2): N(0, initializer_range²), 0.02 by default."""
+    return normal(tensor, 0.0, initializer_range, generator=generator)
+
+
+_qualified("hf", "normal", family="normal", variance="initializer_range²", min_rank=1,
+           variance_fn=lambda shape, initializer_range=0.02: initializer_range**2,
+           check=lambda shape, initializer_range: _positive("initializer_range",
+                                                            initializer_range))(_hf_normal)  # fmt: skip
+
+
+# -- Lua Torch and Flux.jl (from their source, not checked live) -------------------------------
+
+
+def _lua_default(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+    r"""Lua Torch's nn.Linear/SpatialConvolution reset(): U(±1/√fan_in), Var = 1/(3·fan_in)."""
+    return torch_default(tensor, generator=generator)
+
+
+def _flux_glorot_uniform(
+    tensor: Tensor, gain: float = 1.0, *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""Flux's glorot_uniform (Dense's default): U(±gain·√(6/(fan_in + fan_out)))."""
+    return xavier_uniform(tensor, gain, generator=generator)
+
+
+def _flux_glorot_normal(
+    tensor: Tensor, gain: float = 1.0, *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""Flux's glorot_normal: N(0, gain² · 2/(fan_in + fan_out)), not truncated."""
+    return xavier_normal(tensor, gain, generator=generator)
+
+
+def _flux_kaiming_uniform(
+    tensor: Tensor, gain: float = math.sqrt(2.0), *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""Flux's kaiming_uniform: U(±gain·√(3/fan_in)), gain √2 by default."""
+    return lecun_uniform(tensor, gain, generator=generator)
+
+
+def _flux_kaiming_normal(
+    tensor: Tensor, gain: float = math.sqrt(2.0), *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""Flux's kaiming_normal: N(0, gain²/fan_in), not truncated, gain √2 by default."""
+    return lecun_normal(tensor, gain, generator=generator)
+
+
+def _check_gain(shape: tuple[int, ...] | None, gain: float) -> None:
+    if not gain >= 0:
+        raise ValueError(f"gain must be >= 0, got {gain!r}")
+
+
+_qualified("lua_torch", "default", family="uniform", variance="1 / (3 · fan_in)",
+           variance_fn=lambda shape: 1.0 / (3 * fans(shape)[0]))(_lua_default)  # fmt: skip
+for _local, _fn, _family in (("glorot_uniform", _flux_glorot_uniform, "uniform"),
+                             ("glorot_normal", _flux_glorot_normal, "normal")):  # fmt: skip
+    _qualified("flux", _local, family=_family, variance="gain² · 2 / (fan_in + fan_out)",
+               variance_fn=lambda shape, gain=1.0: gain**2 * 2 / sum(fans(shape)),
+               check=_check_gain)(_fn)  # fmt: skip
+for _local, _fn, _family in (("kaiming_uniform", _flux_kaiming_uniform, "uniform"),
+                             ("kaiming_normal", _flux_kaiming_normal, "normal")):  # fmt: skip
+    _qualified("flux", _local, family=_family, variance="gain² / fan_in (gain √2)",
+               variance_fn=lambda shape, gain=math.sqrt(2.0): gain**2 / fans(shape)[0],
+               check=_check_gain)(_fn)  # fmt: skip
