@@ -32,7 +32,8 @@ from initsuite.core.spec import AUTO, Param, check_keys, format_spec, params_of,
 
 __all__ = [
     "ENTRY_POINT_GROUP", "ROLES", "SHARED_BASES", "TAPS", "LayerContext", "Scheme", "SchemeInfo",
-    "SharedDraw", "get", "info", "list", "names", "register", "unregister",
+    "SharedDraw", "framework_names", "get", "info", "list", "matches", "names", "register",
+    "unregister",
 ]  # fmt: skip
 
 ENTRY_POINT_GROUP = "initsuite.schemes"
@@ -377,7 +378,7 @@ def matches(name: str, pattern: str) -> bool:
     return all(map(fnmatch.fnmatchcase, name.split(":"), pattern.split(":")))
 
 
-def frameworks() -> builtins.list[str]:
+def framework_names() -> builtins.list[str]:
     """The frameworks whose schemes are registered (``"flax"``, ``"jax"``, ``"keras"``...)."""
     return sorted({n.partition(":")[0] for n in names() if ":" in n})
 
@@ -418,11 +419,16 @@ def info(name: str) -> SchemeInfo:
 def _unknown_scheme(name: str) -> str:
     """One line for an unknown name; a framework's names suggest from that framework's."""
     prefix, sep, _ = name.partition(":")
-    if sep and prefix in frameworks():
+    if sep and prefix in framework_names():
         own = [n for n in names() if n.startswith(prefix + ":")]
-        return unknown(f"{prefix} scheme", name, own, listing=f"initsuite schemes '{prefix}:*'")
+        msg = unknown(f"{prefix} scheme", name, own, listing=f"initsuite schemes '{prefix}:*'")
+        twin = _twin(name, own)  # torch's word for it, "keras:kaiming_normal": keras:he_normal
+        if twin is not None:
+            msg = (f"unknown {prefix} scheme {name!r}; did you mean {twin!r}? ({prefix}'s name "
+                   f"for it; initsuite schemes '{prefix}:*' lists all)")  # fmt: skip
+        return msg
     if sep:
-        return unknown("framework", prefix, frameworks(), listing=None) + f" in {name!r}"
+        return f"{name!r}: " + unknown("framework", prefix, framework_names())
     return unknown("scheme", name, names(), listing="initsuite schemes")
 
 
@@ -652,11 +658,25 @@ def get(spec: str | Scheme) -> Scheme:
     """
     if isinstance(spec, Scheme):
         return spec
-    known = frameworks()
+    known = framework_names()
     if isinstance(spec, str):
         _check_framework(spec, known)
     name, raw = parse_spec(spec, kind="scheme", namespaces=known)
     return Scheme(info(name), raw)
+
+
+_TWINS = (("kaiming", "he"), ("xavier", "glorot"), ("he", "kaiming"), ("glorot", "xavier"),
+          ("trunc_normal", "truncated_normal"), ("truncated_normal", "trunc_normal"),
+          ("eye", "identity"), ("uniform", "random_uniform"), ("normal", "random_normal"))
+
+
+def _twin(name: str, own: builtins.list[str]) -> str | None:
+    """The framework's name for what torch (or another framework) calls ``name``'s scheme."""
+    prefix, _, local = name.partition(":")
+    for theirs, ours in _TWINS:
+        if local.startswith(theirs) and f"{prefix}:{ours}{local[len(theirs):]}" in own:
+            return f"{prefix}:{ours}{local[len(theirs):]}"
+    return None
 
 
 def _check_framework(spec: str, known: builtins.list[str]) -> None:
@@ -667,7 +687,7 @@ def _check_framework(spec: str, known: builtins.list[str]) -> None:
     if not sep or prefix in known or prefix in _REGISTRY or "=" in local or "," in local:
         return
     if difflib.get_close_matches(prefix, known, n=1, cutoff=0.6) or local in _local_names():
-        raise InitsuiteError(unknown("framework", prefix, known) + f" in scheme spec {spec!r}")
+        raise InitsuiteError(f"scheme spec {spec!r}: " + unknown("framework", prefix, known))
 
 
 def _local_names() -> set[str]:
