@@ -29,7 +29,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from initsuite.schemes.common import fans
+from initsuite.schemes.common import at_least, fans
 from initsuite.schemes.plain import normal, trunc_normal, trunc_normal_variance, uniform
 from initsuite.schemes.registry import register
 from initsuite.schemes.scaling import (
@@ -252,7 +252,8 @@ def _register_jax(fw: str) -> None:
       example=f"{fw}:variance_scaling:scale=2.0,mode=fan_in,distribution=truncated_normal",
       check=_check_scaling)(_jax_scaling)  # fmt: skip
     q("normal", family="normal", variance="stddev²", min_rank=1,
-      variance_fn=lambda shape, stddev=1e-2: stddev**2)(_jax_normal)  # fmt: skip
+      variance_fn=lambda shape, stddev=1e-2: stddev**2,
+      check=lambda shape, stddev: at_least("stddev", stddev))(_jax_normal)  # fmt: skip
     q("uniform", family="uniform", variance="scale² / 12", min_rank=1,
       variance_fn=lambda shape, scale=1e-2: scale**2 / 12,
       mean_fn=lambda shape, scale=1e-2: scale / 2,
