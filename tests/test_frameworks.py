@@ -9,8 +9,8 @@ import math
 
 import pytest
 import torch
-
 from helpers import run_cli
+
 from initsuite import schemes
 from initsuite.core.errors import InitsuiteError
 from initsuite.core.spec import parse_spec, split_specs
@@ -38,7 +38,8 @@ def _one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
         ("keras:scale=2", ("keras", {"scale": "2"})),
         # old specs parse exactly as before, namespaces or not
         ("kaiming_uniform:a=0.5", ("kaiming_uniform", {"a": "0.5"})),
-        ("kaiming_uniform:a=0.5,mode=fan_out", ("kaiming_uniform", {"a": "0.5", "mode": "fan_out"})),
+        ("kaiming_uniform:a=0.5,mode=fan_out",
+         ("kaiming_uniform", {"a": "0.5", "mode": "fan_out"})),
     ],
 )  # fmt: skip
 def test_parse_qualified_names(spec: str, expected: tuple[str, dict[str, str]]) -> None:
@@ -65,7 +66,10 @@ def test_parse_malformed_qualified_specs(spec: str, message: str) -> None:
 
 
 def test_split_specs_with_qualified_names() -> None:
-    text = "keras:he_normal,kaiming_uniform:a=0.5,mode=fan_out,jax:variance_scaling:scale=2,mode=fan_avg,xavier_normal"
+    text = (
+        "keras:he_normal,kaiming_uniform:a=0.5,mode=fan_out,"
+        "jax:variance_scaling:scale=2,mode=fan_avg,xavier_normal"
+    )
     assert split_specs(text) == [
         "keras:he_normal",
         "kaiming_uniform:a=0.5,mode=fan_out",
@@ -101,7 +105,8 @@ def test_all_is_torch_vocabulary_and_wildcards_reach_frameworks() -> None:
     assert not any(":" in schemes.get(s).name for s in schemes.expand("all"))
     assert "keras:he_normal" in schemes.expand("keras:*")
     assert "jax:variance_scaling:scale=2.0,mode=fan_in,distribution=truncated_normal" in (
-        schemes.expand("jax:*"))  # the example spec sets the required parameters
+        schemes.expand("jax:*")
+    )  # the example spec sets the required parameters
 
 
 def test_table_has_framework_metadata() -> None:
@@ -134,6 +139,7 @@ def test_a_framework_name_must_match_its_framework() -> None:
 def test_same_name_different_laws() -> None:
     """torch's lecun_normal is a plain normal; JAX's and Keras' truncate at ±2 std and rescale;
     Keras reads distribution="normal" as truncated where JAX does not."""
+
     def spread(spec: str) -> float:
         w = schemes.get(spec)(torch.empty(512, 256, dtype=torch.float64),
                               generator=torch.Generator().manual_seed(0))  # fmt: skip
@@ -153,7 +159,8 @@ def test_same_name_different_laws() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("keras:he_norml", "unknown keras scheme 'keras:he_norml'; did you mean 'keras:he_normal'?"),
+        ("keras:he_norml",
+         "unknown keras scheme 'keras:he_norml'; did you mean 'keras:he_normal'?"),
         ("keras:kaiming_normal", "did you mean 'keras:he_normal'? (keras's name for it"),
         ("jax:xavier_uniform", "did you mean 'jax:glorot_uniform'?"),
         ("kers:he_normal", "unknown framework 'kers'; did you mean 'keras'?"),
@@ -171,7 +178,7 @@ def test_errors_are_one_line_with_the_nearest_name(spec: str, message: str) -> N
 
 
 def test_cli_unknown_qualified_scheme_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(["sweep", "--schemes", "keras:he_nrmal,kaiming_uniform:a=0.5,"
+    code, _, err = run_cli(["sweep", "--schemes", "keras:he_nrmal,kaiming_uniform:a=0.5,"
                               "mode=fan_out", "--out", "/nonexistent/never"], capsys)  # fmt: skip
     assert code == 2
     assert "did you mean 'keras:he_normal'?" in err

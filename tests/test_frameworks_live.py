@@ -174,7 +174,9 @@ JAX: dict[str, Callable[[Any], Any]] = {
 
 
 def _jax_draws(init: Any, shape: tuple[int, ...]) -> np.ndarray:
-    jax = pytest.importorskip("jax", reason="jax is not installed (pip install initsuite[conventions])")
+    jax = pytest.importorskip(
+        "jax", reason="jax is not installed (pip install initsuite[conventions])"
+    )
     keys = jax.random.split(jax.random.key(0), _reps(shape))
     # Op by op: jit would compile each initializer for each shape (~1 s apiece); eager
     # primitives compile once per shape and serve every initializer.
@@ -185,7 +187,9 @@ def _jax_draws(init: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 @pytest.mark.parametrize(("spec", "shape"), _cases("jax", JAX))
 def test_jax_scheme_matches_jax(spec: str, shape: tuple[int, ...]) -> None:
-    jax = pytest.importorskip("jax", reason="jax is not installed (pip install initsuite[conventions])")
+    jax = pytest.importorskip(
+        "jax", reason="jax is not installed (pip install initsuite[conventions])"
+    )
     _compare(spec, shape, _jax_draws(JAX[spec](jax.nn.initializers), shape))
 
 
@@ -238,7 +242,9 @@ KERAS: dict[str, Callable[[Any, int], Any]] = {
 
 @pytest.mark.parametrize(("spec", "shape"), _cases("keras", KERAS))
 def test_keras_scheme_matches_keras(spec: str, shape: tuple[int, ...]) -> None:
-    keras = pytest.importorskip("keras", reason="keras is not installed (pip install initsuite[conventions])")
+    keras = pytest.importorskip(
+        "keras", reason="keras is not installed (pip install initsuite[conventions])"
+    )
     make = KERAS[spec]
     draws = [make(keras.initializers, seed)(_to_theirs(shape), dtype="float32")
              for seed in range(_reps(shape))]  # fmt: skip
@@ -302,7 +308,9 @@ def test_checked_version_is_the_installed_one(framework: str) -> None:
     once made "normal" mean truncated), and the draws above compare laws, so the version
     that passed them is the one the table may claim. Upgrading means re-running them and
     updating ``CHECKED``."""
-    module = pytest.importorskip(MODULES[framework], reason=f"{MODULES[framework]} is not installed")
+    module = pytest.importorskip(
+        MODULES[framework], reason=f"{MODULES[framework]} is not installed"
+    )
     recorded = CHECKED[framework]
     assert recorded == f"{MODULES[framework]} {module.__version__}", (
         f"{framework}'s schemes were checked against {recorded!r}, installed is "
@@ -326,7 +334,9 @@ def test_every_framework_scheme_has_metadata() -> None:
 def test_the_check_tells_a_truncated_normal_from_a_plain_one() -> None:
     """The comparison has the power it needs: JAX's he_normal (truncated, rescaled) against
     torch's kaiming_normal (plain normal, the same variance) fails on the support."""
-    jax = pytest.importorskip("jax", reason="jax is not installed (pip install initsuite[conventions])")
+    jax = pytest.importorskip(
+        "jax", reason="jax is not installed (pip install initsuite[conventions])"
+    )
     shape = (64, 128)
     theirs = _jax_draws(jax.nn.initializers.he_normal(), shape)
     _compare("jax:he_normal", shape, theirs)

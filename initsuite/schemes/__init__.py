@@ -130,8 +130,9 @@ def expand(
     ``all`` and wildcards take each matching scheme's example spec (which sets required
     parameters, e.g. ``constant:val=0.01``) and, with ``rank``, only schemes accepting it;
     ``all`` and wildcards without ``:`` name torch's vocabulary; ``"keras:*"`` a framework's
-    (:func:`list`). With ``arch``, only schemes meant for it (residual schemes list ``resmlp`` only; LSUV,
-    data-dependent and costly, no arch: it is swept by name). ``arch=None``: every scheme.
+    (:func:`list`). With ``arch``, only schemes meant for it (residual schemes list ``resmlp``
+    only; LSUV, data-dependent and costly, no arch: it is swept by name). ``arch=None``: every
+    scheme.
     """
     from initsuite.core.errors import InitsuiteError
 

@@ -117,12 +117,13 @@ _N = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_avg": "(fan_in + fan_out)/2
 
 def _preset(framework: str, local: str, scale: float, mode: str, distribution: str) -> None:
     def fill(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        return variance_scaling(tensor, scale, mode, distribution, generator=generator)  # type: ignore[arg-type]
+        return variance_scaling(tensor, scale, mode, distribution, generator=generator)
 
     law = "N(0,1) cut at ±2, rescaled" if distribution == "truncated_normal" else distribution
     fill.__doc__ = f"{framework}'s {local}: variance scaling, {law}, Var = {scale:g} / {_N[mode]}."
     _qualified(framework, local, family=distribution, variance=f"{scale:g} / {_N[mode]}",
-               variance_fn=lambda shape: variance_scaling_variance(shape, scale, mode, distribution),
+               variance_fn=lambda shape: variance_scaling_variance(shape, scale, mode,
+                                                                   distribution),
                )(fill)  # fmt: skip
 
 
@@ -165,7 +166,7 @@ def _jax_scaling(
     the same variance.
     """
     if mode != "fan_geo_avg" or 0 in tensor.shape or tensor.dim() < 2:
-        return variance_scaling(tensor, scale, mode, distribution, generator=generator)  # type: ignore[arg-type]
+        return variance_scaling(tensor, scale, mode, distribution, generator=generator)
     rescale = scale * _jax_n(tensor.shape, "fan_avg") / _jax_n(tensor.shape, "fan_geo_avg")
     return variance_scaling(tensor, rescale, "fan_avg", distribution, generator=generator)
 
@@ -258,7 +259,8 @@ def _register_jax(fw: str) -> None:
       variance_fn=lambda shape, scale=1e-2: scale**2 / 12,
       mean_fn=lambda shape, scale=1e-2: scale / 2,
       check=lambda shape, scale: _positive("scale", scale))(_jax_uniform)  # fmt: skip
-    q("truncated_normal", family="truncated_normal", variance="stddev² · Var(N(0,1) | [lower, upper])",
+    q("truncated_normal", family="truncated_normal",
+      variance="stddev² · Var(N(0,1) | [lower, upper])",
       min_rank=1, check=_check_jax_trunc,
       variance_fn=lambda shape, stddev=1e-2, lower=-2.0, upper=2.0: trunc_normal_variance(
           shape, 0.0, stddev, lower * stddev, upper * stddev))(_jax_truncated_normal)  # fmt: skip
@@ -301,7 +303,7 @@ def _keras_scaling(
 ) -> Tensor:
     r"""Keras' VarianceScaling: Var = scale / n; ``normal`` means truncated, as in Keras."""
     dist = _keras_dist(distribution)
-    return variance_scaling(tensor, scale, mode, dist, generator=generator)  # type: ignore[arg-type]
+    return variance_scaling(tensor, scale, mode, dist, generator=generator)
 
 
 def _keras_random_normal(
@@ -367,10 +369,12 @@ _q("random_uniform", family="uniform", variance="(maxval - minval)² / 12", min_
 _q("truncated_normal", family="truncated_normal", variance="stddev² · 0.7737 (cut at ±2 stddev)",
   min_rank=1, variance_fn=_keras_trunc_var,
   mean_fn=lambda shape, mean=0.0, stddev=0.05: mean,
-  check=lambda shape, mean, stddev: _positive("stddev", stddev))(_keras_truncated_normal)  # fmt: skip
+  check=lambda shape, mean, stddev: _positive("stddev", stddev),
+  )(_keras_truncated_normal)  # fmt: skip
 _q("orthogonal", family="orthogonal", variance="gain² / max(rows, cols)",
   variance_fn=lambda shape, gain=1.0: _orthogonal_var(shape, gain))(_keras_orthogonal)  # fmt: skip
-_q("identity", family="identity", variance="0 (deterministic)", variance_fn=lambda shape, gain=1.0: None,
+_q("identity", family="identity", variance="0 (deterministic)",
+   variance_fn=lambda shape, gain=1.0: None,
   min_rank=2, max_rank=2)(_keras_identity)  # fmt: skip
 _q("zeros", family="constant", variance="0", variance_fn=lambda shape: 0.0, min_rank=1)(_zeros)
 _q("ones", family="constant", variance="0", variance_fn=lambda shape: 0.0, min_rank=1,
@@ -401,7 +405,7 @@ def _timm_trunc_normal_tf(
 
 
 def _timm_lecun_normal(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-    r"""timm's lecun_normal_: variance_scaling_ with fan_in and a truncated normal, Var = 1/fan_in."""
+    r"""timm's lecun_normal_: variance_scaling_, fan_in, truncated normal: Var = 1/fan_in."""
     return variance_scaling(tensor, 1.0, "fan_in", "truncated_normal", generator=generator)
 
 
@@ -415,7 +419,8 @@ _qualified("timm", "trunc_normal", family="truncated_normal", min_rank=1, check=
            variance="std²·Var(N(0,1) | [(a-mean)/std, (b-mean)/std]) ≈ std² at std .02",
            variance_fn=lambda shape, mean=0.0, std=0.02, a=-2.0, b=2.0:
                trunc_normal_variance(shape, mean, std, a, b),
-           mean_fn=lambda shape, mean=0.0, std=0.02, a=-2.0, b=2.0: mean)(_timm_trunc_normal)  # fmt: skip
+           mean_fn=lambda shape, mean=0.0, std=0.02, a=-2.0, b=2.0: mean,
+           )(_timm_trunc_normal)  # fmt: skip
 _qualified("timm", "trunc_normal_tf", family="truncated_normal", min_rank=1, check=_check_timm,
            variance="std² · Var(N(0,1) | [a, b])",
            variance_fn=lambda shape, mean=0.0, std=0.02, a=-2.0, b=2.0:
@@ -439,10 +444,14 @@ def _hf_normal(
 _qualified("hf", "normal", family="normal", variance="initializer_range²", min_rank=1,
            variance_fn=lambda shape, initializer_range=0.02: initializer_range**2,
            check=lambda shape, initializer_range: _positive("initializer_range",
-                                                            initializer_range))(_hf_normal)  # fmt: skip
+                                                            initializer_range),
+           )(_hf_normal)  # fmt: skip
 
 
 # -- Lua Torch and Flux.jl (from their source, not checked live) -------------------------------
+
+
+_SQRT2 = math.sqrt(2.0)  # Flux's default gain for kaiming_*
 
 
 def _lua_default(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
@@ -465,14 +474,14 @@ def _flux_glorot_normal(
 
 
 def _flux_kaiming_uniform(
-    tensor: Tensor, gain: float = math.sqrt(2.0), *, generator: torch.Generator | None = None
+    tensor: Tensor, gain: float = _SQRT2, *, generator: torch.Generator | None = None
 ) -> Tensor:
     r"""Flux's kaiming_uniform: U(±gain·√(3/fan_in)), gain √2 by default."""
     return lecun_uniform(tensor, gain, generator=generator)
 
 
 def _flux_kaiming_normal(
-    tensor: Tensor, gain: float = math.sqrt(2.0), *, generator: torch.Generator | None = None
+    tensor: Tensor, gain: float = _SQRT2, *, generator: torch.Generator | None = None
 ) -> Tensor:
     r"""Flux's kaiming_normal: N(0, gain²/fan_in), not truncated, gain √2 by default."""
     return lecun_normal(tensor, gain, generator=generator)
@@ -493,5 +502,5 @@ for _local, _fn, _family in (("glorot_uniform", _flux_glorot_uniform, "uniform")
 for _local, _fn, _family in (("kaiming_uniform", _flux_kaiming_uniform, "uniform"),
                              ("kaiming_normal", _flux_kaiming_normal, "normal")):  # fmt: skip
     _qualified("flux", _local, family=_family, variance="gain² / fan_in (gain √2)",
-               variance_fn=lambda shape, gain=math.sqrt(2.0): gain**2 / fans(shape)[0],
+               variance_fn=lambda shape, gain=_SQRT2: gain**2 / fans(shape)[0],
                check=_check_gain)(_fn)  # fmt: skip

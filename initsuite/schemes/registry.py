@@ -665,17 +665,25 @@ def get(spec: str | Scheme) -> Scheme:
     return Scheme(info(name), raw)
 
 
-_TWINS = (("kaiming", "he"), ("xavier", "glorot"), ("he", "kaiming"), ("glorot", "xavier"),
-          ("trunc_normal", "truncated_normal"), ("truncated_normal", "trunc_normal"),
-          ("eye", "identity"), ("uniform", "random_uniform"), ("normal", "random_normal"))
+_TWINS = (
+    ("kaiming", "he"),
+    ("xavier", "glorot"),
+    ("he", "kaiming"),
+    ("glorot", "xavier"),
+    ("trunc_normal", "truncated_normal"),
+    ("truncated_normal", "trunc_normal"),
+    ("eye", "identity"),
+    ("uniform", "random_uniform"),
+    ("normal", "random_normal"),
+)
 
 
 def _twin(name: str, own: builtins.list[str]) -> str | None:
     """The framework's name for what torch (or another framework) calls ``name``'s scheme."""
     prefix, _, local = name.partition(":")
     for theirs, ours in _TWINS:
-        if local.startswith(theirs) and f"{prefix}:{ours}{local[len(theirs):]}" in own:
-            return f"{prefix}:{ours}{local[len(theirs):]}"
+        if local.startswith(theirs) and f"{prefix}:{ours}{local[len(theirs) :]}" in own:
+            return f"{prefix}:{ours}{local[len(theirs) :]}"
     return None
 
 
