@@ -7,7 +7,8 @@ Modules by idea: :mod:`~initsuite.schemes.registry` (the registry and bound sche
 default layer init, weight and bias), :mod:`~initsuite.schemes.structured` (eye, dirac,
 orthogonal, sparse, delta-orthogonal, ZerO), :mod:`~initsuite.schemes.residual` (Fixup,
 SkipInit, ReZero, GPT-2, LSUV), :mod:`~initsuite.schemes.frameworks` (other frameworks'
-initializers, ``"keras:he_normal"``, ``"flax:lecun_normal"``) and
+initializers, ``"keras:he_normal"``, ``"flax:lecun_normal"``), :mod:`~initsuite.schemes.zoo`
+(``"timm:trunc_normal"``, ``"hf:normal"``, ``"lua_torch:default"``, ``"flux:..."``) and
 :mod:`~initsuite.schemes.common` (fans, gains, shared helpers).
 """
 
@@ -24,6 +25,7 @@ from initsuite.schemes import plain as _plain  # noqa: F401
 from initsuite.schemes import residual as _residual  # noqa: F401
 from initsuite.schemes import scaling as _scaling  # noqa: F401
 from initsuite.schemes import structured as _structured  # noqa: F401
+from initsuite.schemes import zoo as _zoo  # noqa: F401 - "timm:trunc_normal", "hf:normal"...
 from initsuite.schemes.common import calculate_gain, fans
 from initsuite.schemes.registry import (
     ENTRY_POINT_GROUP,

@@ -1,7 +1,8 @@
 r"""Framework-qualified schemes: other frameworks' initializers in their own vocabulary.
 
 ``jax:he_normal``, ``flax:lecun_normal``, ``keras:glorot_uniform``, ``timm:trunc_normal``,
-``hf:normal``, ``lua_torch:default``, ``flux:kaiming_uniform``... Each is a thin registration
+``hf:normal``, ``lua_torch:default``, ``flux:kaiming_uniform``... (the last four in
+:mod:`~initsuite.schemes.zoo`, registered with :func:`qualified`). Each is a thin registration
 over one of torch's or JAX's laws already here (:mod:`~initsuite.schemes.scaling`,
 :mod:`~initsuite.schemes.plain`, :mod:`~initsuite.schemes.structured`) with the framework's
 parameters, names and defaults, filling a weight in torch's layout ``(out, in, *kernel)``.
@@ -33,17 +34,12 @@ from initsuite.schemes.common import at_least, fans
 from initsuite.schemes.plain import normal, trunc_normal, trunc_normal_variance, uniform
 from initsuite.schemes.registry import register
 from initsuite.schemes.scaling import (
-    lecun_normal,
-    lecun_uniform,
-    torch_default,
     variance_scaling,
     variance_scaling_variance,
-    xavier_normal,
-    xavier_uniform,
 )
 from initsuite.schemes.structured import delta_orthogonal, eye, orthogonal
 
-__all__ = ["CHECKED", "FRAMEWORKS", "NOT_CHECKED_LIVE", "SOURCES"]
+__all__ = ["CHECKED", "FRAMEWORKS", "NOT_CHECKED_LIVE", "SOURCES", "positive", "qualified"]
 
 NOT_CHECKED_LIVE = "not checked live"
 
@@ -77,7 +73,7 @@ SOURCES: dict[str, str] = {
 Fill = Callable[..., Tensor]
 
 
-def _qualified(
+def qualified(
     framework: str,
     local: str,
     *,
@@ -88,7 +84,8 @@ def _qualified(
     max_rank: int | None = None,
     **extra: Any,
 ) -> Callable[[Fill], Fill]:
-    """Register ``fn`` as ``framework:local`` with the framework's metadata."""
+    """Decorator: register ``fn`` as ``framework:local`` with the framework's metadata
+    (:data:`CHECKED`, :data:`SOURCES`); the other arguments are :func:`register`'s."""
     return register(
         f"{framework}:{local}", family=family, variance=variance, variance_fn=variance_fn,
         paper=f"{framework} {local} ({SOURCES[framework]})", min_rank=min_rank,
@@ -97,7 +94,8 @@ def _qualified(
     )  # fmt: skip
 
 
-def _positive(name: str, value: float) -> None:
+def positive(name: str, value: float) -> None:
+    """Raise ValueError unless ``value > 0`` (NaN fails)."""
     if not value > 0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
 
@@ -121,7 +119,7 @@ def _preset(framework: str, local: str, scale: float, mode: str, distribution: s
 
     law = "N(0,1) cut at ±2, rescaled" if distribution == "truncated_normal" else distribution
     fill.__doc__ = f"{framework}'s {local}: variance scaling, {law}, Var = {scale:g} / {_N[mode]}."
-    _qualified(framework, local, family=distribution, variance=f"{scale:g} / {_N[mode]}",
+    qualified(framework, local, family=distribution, variance=f"{scale:g} / {_N[mode]}",
                variance_fn=lambda shape: variance_scaling_variance(shape, scale, mode,
                                                                    distribution),
                )(fill)  # fmt: skip
@@ -224,12 +222,12 @@ def _ones(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor
 
 
 def _check_scaling(shape: tuple[int, ...] | None, scale: float, **_: object) -> None:
-    _positive("scale", scale)
+    positive("scale", scale)
 
 
 def _check_jax_trunc(shape: tuple[int, ...] | None, stddev: float, lower: float, upper: float
                      ) -> None:  # fmt: skip
-    _positive("stddev", stddev)
+    positive("stddev", stddev)
     if not lower < upper:
         raise ValueError(f"needs lower < upper, got lower={lower!r}, upper={upper!r}")
 
@@ -246,7 +244,7 @@ def _orthogonal_var(shape: tuple[int, ...], scale: float = 1.0) -> float:
 
 
 def _register_jax(fw: str) -> None:
-    q = lambda local, **kw: _qualified(fw, local, **kw)  # noqa: E731
+    q = lambda local, **kw: qualified(fw, local, **kw)  # noqa: E731
     q("variance_scaling", family="truncated_normal | normal | uniform",
       variance="scale / n, n = fan_in | fan_out | fan_avg | fan_geo_avg",
       variance_fn=lambda shape, scale, mode, distribution: scale / _jax_n(shape, mode),
@@ -258,7 +256,7 @@ def _register_jax(fw: str) -> None:
     q("uniform", family="uniform", variance="scale² / 12", min_rank=1,
       variance_fn=lambda shape, scale=1e-2: scale**2 / 12,
       mean_fn=lambda shape, scale=1e-2: scale / 2,
-      check=lambda shape, scale: _positive("scale", scale))(_jax_uniform)  # fmt: skip
+      check=lambda shape, scale: positive("scale", scale))(_jax_uniform)  # fmt: skip
     q("truncated_normal", family="truncated_normal",
       variance="stddev² · Var(N(0,1) | [lower, upper])",
       min_rank=1, check=_check_jax_trunc,
@@ -351,7 +349,7 @@ def _keras_trunc_var(shape: tuple[int, ...], mean: float = 0.0, stddev: float = 
     return stddev**2 * trunc_normal_variance(shape, 0.0, 1.0, -2.0, 2.0)
 
 
-_q = lambda local, **kw: _qualified("keras", local, **kw)  # noqa: E731
+_q = lambda local, **kw: qualified("keras", local, **kw)  # noqa: E731
 _q("variance_scaling", family="truncated_normal | normal | uniform",
   variance="scale / n, n = fan_in | fan_out | (fan_in + fan_out)/2",
   variance_fn=lambda shape, scale=1.0, mode="fan_in", distribution="truncated_normal":
@@ -360,16 +358,16 @@ _q("variance_scaling", family="truncated_normal | normal | uniform",
 _q("random_normal", family="normal", variance="stddev²", min_rank=1,
   variance_fn=lambda shape, mean=0.0, stddev=0.05: stddev**2,
   mean_fn=lambda shape, mean=0.0, stddev=0.05: mean,
-  check=lambda shape, mean, stddev: _positive("stddev", stddev))(_keras_random_normal)  # fmt: skip
+  check=lambda shape, mean, stddev: positive("stddev", stddev))(_keras_random_normal)  # fmt: skip
 _q("random_uniform", family="uniform", variance="(maxval - minval)² / 12", min_rank=1,
   variance_fn=lambda shape, minval=-0.05, maxval=0.05: (maxval - minval) ** 2 / 12,
   mean_fn=lambda shape, minval=-0.05, maxval=0.05: (minval + maxval) / 2,
-  check=lambda shape, minval, maxval: _positive("maxval - minval", maxval - minval),
+  check=lambda shape, minval, maxval: positive("maxval - minval", maxval - minval),
   )(_keras_random_uniform)  # fmt: skip
 _q("truncated_normal", family="truncated_normal", variance="stddev² · 0.7737 (cut at ±2 stddev)",
   min_rank=1, variance_fn=_keras_trunc_var,
   mean_fn=lambda shape, mean=0.0, stddev=0.05: mean,
-  check=lambda shape, mean, stddev: _positive("stddev", stddev),
+  check=lambda shape, mean, stddev: positive("stddev", stddev),
   )(_keras_truncated_normal)  # fmt: skip
 _q("orthogonal", family="orthogonal", variance="gain² / max(rows, cols)",
   variance_fn=lambda shape, gain=1.0: _orthogonal_var(shape, gain))(_keras_orthogonal)  # fmt: skip
@@ -379,128 +377,3 @@ _q("identity", family="identity", variance="0 (deterministic)",
 _q("zeros", family="constant", variance="0", variance_fn=lambda shape: 0.0, min_rank=1)(_zeros)
 _q("ones", family="constant", variance="0", variance_fn=lambda shape: 0.0, min_rank=1,
   mean_fn=lambda shape: 1.0)(_ones)  # fmt: skip
-
-
-# -- timm (from its source, not checked live) --------------------------------------------------
-
-
-def _timm_trunc_normal(
-    tensor: Tensor, mean: float = 0.0, std: float = 0.02, a: float = -2.0, b: float = 2.0, *,
-    generator: torch.Generator | None = None,
-) -> Tensor:  # fmt: skip
-    r"""timm's trunc_normal_ with its models' std .02: cut at ABSOLUTE [a, b] = ±2 (torch's
-    convention), so at std .02 practically uncut, Var ≈ std²."""
-    return trunc_normal(tensor, mean, std, a, b, generator=generator)
-
-
-def _timm_trunc_normal_tf(
-    tensor: Tensor, mean: float = 0.0, std: float = 0.02, a: float = -2.0, b: float = 2.0, *,
-    generator: torch.Generator | None = None,
-) -> Tensor:  # fmt: skip
-    r"""timm's trunc_normal_tf_: N(0, 1) cut at [a, b], then times std plus mean (TF/JAX
-    style: the cut is in units of std, and the variance is std² · 0.7737, not std²)."""
-    trunc_normal(tensor, 0.0, 1.0, a, b, generator=generator)
-    with torch.no_grad():
-        return tensor.mul_(std).add_(mean)
-
-
-def _timm_lecun_normal(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-    r"""timm's lecun_normal_: variance_scaling_, fan_in, truncated normal: Var = 1/fan_in."""
-    return variance_scaling(tensor, 1.0, "fan_in", "truncated_normal", generator=generator)
-
-
-def _check_timm(shape: tuple[int, ...] | None, mean: float, std: float, a: float, b: float) -> None:
-    _positive("std", std)
-    if not a < b:
-        raise ValueError(f"needs a < b, got a={a!r}, b={b!r}")
-
-
-_qualified("timm", "trunc_normal", family="truncated_normal", min_rank=1, check=_check_timm,
-           variance="std²·Var(N(0,1) | [(a-mean)/std, (b-mean)/std]) ≈ std² at std .02",
-           variance_fn=lambda shape, mean=0.0, std=0.02, a=-2.0, b=2.0:
-               trunc_normal_variance(shape, mean, std, a, b),
-           mean_fn=lambda shape, mean=0.0, std=0.02, a=-2.0, b=2.0: mean,
-           )(_timm_trunc_normal)  # fmt: skip
-_qualified("timm", "trunc_normal_tf", family="truncated_normal", min_rank=1, check=_check_timm,
-           variance="std² · Var(N(0,1) | [a, b])",
-           variance_fn=lambda shape, mean=0.0, std=0.02, a=-2.0, b=2.0:
-               std**2 * trunc_normal_variance(shape, 0.0, 1.0, a, b),
-           mean_fn=lambda shape, mean=0.0, std=0.02, a=-2.0, b=2.0:
-               mean)(_timm_trunc_normal_tf)  # fmt: skip
-_qualified("timm", "lecun_normal", family="truncated_normal", variance="1 / fan_in",
-           variance_fn=lambda shape: 1.0 / fans(shape)[0])(_timm_lecun_normal)  # fmt: skip
-
-
-# -- Hugging Face transformers -----------------------------------------------------------------
-
-
-def _hf_normal(
-    tensor: Tensor, initializer_range: float = 0.02, *, generator: torch.Generator | None = None
-) -> Tensor:
-    r"""transformers' _init_weights (BERT, GPT-2): N(0, initializer_range²), 0.02 by default."""
-    return normal(tensor, 0.0, initializer_range, generator=generator)
-
-
-_qualified("hf", "normal", family="normal", variance="initializer_range²", min_rank=1,
-           variance_fn=lambda shape, initializer_range=0.02: initializer_range**2,
-           check=lambda shape, initializer_range: _positive("initializer_range",
-                                                            initializer_range),
-           )(_hf_normal)  # fmt: skip
-
-
-# -- Lua Torch and Flux.jl (from their source, not checked live) -------------------------------
-
-
-_SQRT2 = math.sqrt(2.0)  # Flux's default gain for kaiming_*
-
-
-def _lua_default(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-    r"""Lua Torch's nn.Linear/SpatialConvolution reset(): U(±1/√fan_in), Var = 1/(3·fan_in)."""
-    return torch_default(tensor, generator=generator)
-
-
-def _flux_glorot_uniform(
-    tensor: Tensor, gain: float = 1.0, *, generator: torch.Generator | None = None
-) -> Tensor:
-    r"""Flux's glorot_uniform (Dense's default): U(±gain·√(6/(fan_in + fan_out)))."""
-    return xavier_uniform(tensor, gain, generator=generator)
-
-
-def _flux_glorot_normal(
-    tensor: Tensor, gain: float = 1.0, *, generator: torch.Generator | None = None
-) -> Tensor:
-    r"""Flux's glorot_normal: N(0, gain² · 2/(fan_in + fan_out)), not truncated."""
-    return xavier_normal(tensor, gain, generator=generator)
-
-
-def _flux_kaiming_uniform(
-    tensor: Tensor, gain: float = _SQRT2, *, generator: torch.Generator | None = None
-) -> Tensor:
-    r"""Flux's kaiming_uniform: U(±gain·√(3/fan_in)), gain √2 by default."""
-    return lecun_uniform(tensor, gain, generator=generator)
-
-
-def _flux_kaiming_normal(
-    tensor: Tensor, gain: float = _SQRT2, *, generator: torch.Generator | None = None
-) -> Tensor:
-    r"""Flux's kaiming_normal: N(0, gain²/fan_in), not truncated, gain √2 by default."""
-    return lecun_normal(tensor, gain, generator=generator)
-
-
-def _check_gain(shape: tuple[int, ...] | None, gain: float) -> None:
-    if not gain >= 0:
-        raise ValueError(f"gain must be >= 0, got {gain!r}")
-
-
-_qualified("lua_torch", "default", family="uniform", variance="1 / (3 · fan_in)",
-           variance_fn=lambda shape: 1.0 / (3 * fans(shape)[0]))(_lua_default)  # fmt: skip
-for _local, _fn, _family in (("glorot_uniform", _flux_glorot_uniform, "uniform"),
-                             ("glorot_normal", _flux_glorot_normal, "normal")):  # fmt: skip
-    _qualified("flux", _local, family=_family, variance="gain² · 2 / (fan_in + fan_out)",
-               variance_fn=lambda shape, gain=1.0: gain**2 * 2 / sum(fans(shape)),
-               check=_check_gain)(_fn)  # fmt: skip
-for _local, _fn, _family in (("kaiming_uniform", _flux_kaiming_uniform, "uniform"),
-                             ("kaiming_normal", _flux_kaiming_normal, "normal")):  # fmt: skip
-    _qualified("flux", _local, family=_family, variance="gain² / fan_in (gain √2)",
-               variance_fn=lambda shape, gain=_SQRT2: gain**2 / fans(shape)[0],
-               check=_check_gain)(_fn)  # fmt: skip
