@@ -126,7 +126,8 @@ def test_all_expands_to_every_linear_scheme(
     assert code == 0, err
     cells = SweepResult.load(out).cells
     names = {s.split(":")[0] for s in cells["scheme"]}
-    meant = {n for n in schemes.names() if schemes.info(n).archs in (None, ("mlp",))}
+    # "all" is torch's vocabulary: framework-qualified schemes ("keras:*") are swept by name
+    meant = {n for n in schemes.list("*") if schemes.info(n).archs in (None, ("mlp",))}
     assert names == {n for n in meant if schemes.info(n).accepts_rank(2)}
     assert {"fixup", "lsuv"}.isdisjoint(names)  # residual-only, and swept by name
     assert cells["error"].isna().all()

@@ -11,7 +11,7 @@ import math
 import numbers
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
@@ -23,12 +23,26 @@ AUTO = "auto"
 """The value of ``gain`` / ``nonlinearity`` meaning: the activation that follows the layer."""
 
 
-def parse_spec(spec: str, kind: str = "scheme") -> tuple[str, dict[str, str]]:
-    """Split ``"name:k=v,k=v"`` into the name and its raw string parameters."""
+def parse_spec(
+    spec: str, kind: str = "scheme", namespaces: Collection[str] = ()
+) -> tuple[str, dict[str, str]]:
+    """Split ``"name:k=v,k=v"`` into the name and its raw string parameters.
+
+    A name may be qualified by one of ``namespaces`` (a framework: ``"keras:he_normal"``).
+    In ``"a:b..."`` with ``a`` a namespace, a segment ``b`` after the first ``:`` without
+    ``=`` is part of the name, and parameters follow the next ``:``
+    (``"jax:variance_scaling:scale=2,mode=fan_avg"``); any other spec parses as before.
+    """
     if not isinstance(spec, str):
         raise InitsuiteError(f"a {kind} spec must be a string, got {type(spec).__name__}")
     name, sep, rest = spec.strip().partition(":")
     name = name.strip()
+    if sep and name in namespaces:
+        local, sep2, after = rest.partition(":")
+        if "=" not in local:  # "keras:he_normal[:params]": the segment names the scheme
+            name, sep, rest = f"{name}:{local.strip()}", sep2, after
+            if name.endswith(":"):
+                raise InitsuiteError(f"empty {kind} name after {name!r} in spec {spec!r}")
     if not name:
         raise InitsuiteError(f"empty {kind} name in spec {spec!r}")
     raw: dict[str, str] = {}
@@ -51,14 +65,15 @@ def split_specs(text: str) -> list[str]:
     """Split a comma list of specs; ``k=v`` items continue the previous spec's parameters.
 
     Example:
-        >>> split_specs("kaiming_uniform:a=0.5,mode=fan_out,xavier_normal")
-        ['kaiming_uniform:a=0.5,mode=fan_out', 'xavier_normal']
+        >>> split_specs("kaiming_uniform:a=0.5,mode=fan_out,keras:he_normal")
+        ['kaiming_uniform:a=0.5,mode=fan_out', 'keras:he_normal']
     """
     out: list[str] = []
     for token in (t.strip() for t in text.split(",")):
         if not token:
             continue
-        if "=" in token and ":" not in token and out and ":" in out[-1]:
+        # continue only a spec that has parameters: "keras:he_normal" is a qualified name
+        if "=" in token and ":" not in token and out and "=" in out[-1]:
             out[-1] += "," + token
         else:
             out.append(token)

@@ -6,8 +6,10 @@ Modules by idea: :mod:`~initsuite.schemes.registry` (the registry and bound sche
 :mod:`~initsuite.schemes.scaling` (Glorot, He, LeCun, JAX/Keras variance scaling, PyTorch's
 default layer init, weight and bias), :mod:`~initsuite.schemes.structured` (eye, dirac,
 orthogonal, sparse, delta-orthogonal, ZerO), :mod:`~initsuite.schemes.residual` (Fixup,
-SkipInit, ReZero, GPT-2, LSUV) and :mod:`~initsuite.schemes.common` (fans, gains, shared
-helpers).
+SkipInit, ReZero, GPT-2, LSUV), :mod:`~initsuite.schemes.frameworks` (other frameworks'
+initializers, ``"keras:he_normal"``, ``"flax:lecun_normal"``), :mod:`~initsuite.schemes.zoo`
+(``"timm:trunc_normal"``, ``"hf:normal"``, ``"lua_torch:default"``, ``"flux:..."``) and
+:mod:`~initsuite.schemes.common` (fans, gains, shared helpers).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
+from initsuite.schemes import frameworks as _frameworks  # noqa: F401 - "keras:he_normal"...
 from initsuite.schemes import lsuv as _lsuv  # noqa: F401 - the data-dependent scheme
 
 # Importing the scheme modules registers their schemes.
@@ -22,6 +25,7 @@ from initsuite.schemes import plain as _plain  # noqa: F401
 from initsuite.schemes import residual as _residual  # noqa: F401
 from initsuite.schemes import scaling as _scaling  # noqa: F401
 from initsuite.schemes import structured as _structured  # noqa: F401
+from initsuite.schemes import zoo as _zoo  # noqa: F401 - "timm:trunc_normal", "hf:normal"...
 from initsuite.schemes.common import calculate_gain, fans
 from initsuite.schemes.registry import (
     ENTRY_POINT_GROUP,
@@ -31,9 +35,11 @@ from initsuite.schemes.registry import (
     Scheme,
     SchemeInfo,
     SharedDraw,
+    framework_names,
     get,
     info,
     list,
+    matches,
     names,
     register,
     unregister,
@@ -54,6 +60,7 @@ __all__ = [
     "default_bias_variance",
     "expand",
     "fans",
+    "framework_names",
     "get",
     "info",
     "list",
@@ -87,10 +94,28 @@ def table(rank: int | None = None) -> Any:
                 ),
                 "torch": f"torch.nn.init.{i.torch_fn}" if i.torch_fn else "",
                 "paper": i.paper,
+                "framework": i.framework or "torch",
+                "var_x_fan_in": _var_x_fan_in(n),
+                "checked": i.checked or "",
                 "summary": i.summary,
             }
         )
     return pd.DataFrame(rows)
+
+
+def _var_x_fan_in(name: str) -> float | None:
+    """σ_w² in units of 1/fan_in, Var(W) · fan_in, for a square 256 × 256 Linear weight (None
+    where the scheme needs an activation, a context or data to say)."""
+    from initsuite.core.errors import InitsuiteError
+
+    scheme = get(info(name).example)
+    if scheme.info.uses or not scheme.info.accepts_rank(2):
+        return None
+    try:
+        var = scheme.variance((256, 256))
+    except InitsuiteError:  # gain=auto: the activation decides
+        return None
+    return None if var is None else round(var * 256, 6)
 
 
 def _meant_for(archs: tuple[str, ...] | None, arch: str | None) -> bool:
@@ -106,11 +131,11 @@ def expand(
 
     ``all`` and wildcards take each matching scheme's example spec (which sets required
     parameters, e.g. ``constant:val=0.01``) and, with ``rank``, only schemes accepting it;
-    with ``arch``, only schemes meant for it (residual schemes list ``resmlp`` only; LSUV,
-    data-dependent and costly, no arch: it is swept by name). ``arch=None``: every scheme.
+    ``all`` and wildcards without ``:`` name torch's vocabulary; ``"keras:*"`` a framework's
+    (:func:`list`). With ``arch``, only schemes meant for it (residual schemes list ``resmlp``
+    only; LSUV, data-dependent and costly, no arch: it is swept by name). ``arch=None``: every
+    scheme.
     """
-    import fnmatch
-
     from initsuite.core.errors import InitsuiteError
 
     items = [specs] if isinstance(specs, str) else builtins.list(specs)
@@ -121,7 +146,7 @@ def expand(
             hits = [
                 info(n).example
                 for n in names()
-                if fnmatch.fnmatchcase(n, pattern)
+                if matches(n, pattern)
                 and (rank is None or info(n).accepts_rank(rank))
                 and _meant_for(info(n).archs, arch)
             ]

@@ -16,7 +16,10 @@ from torch import Tensor
 from initsuite.schemes.common import at_least, below
 from initsuite.schemes.registry import SharedDraw, register
 
-__all__ = ["constant", "normal", "ones", "trunc_normal", "uniform", "zeros"]
+__all__ = [
+    "constant", "normal", "ones", "trunc_normal", "trunc_normal_mean", "trunc_normal_variance",
+    "uniform", "zeros",
+]  # fmt: skip
 
 
 def _check_trunc_normal(
@@ -97,16 +100,18 @@ def _truncation(mean: float, std: float, a: float, b: float) -> tuple[float, flo
     return alpha, beta, pdf(alpha) - pdf(beta), cdf(beta) - cdf(alpha)
 
 
-def _trunc_normal_mean(
+def trunc_normal_mean(
     shape: tuple[int, ...], mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
 ) -> float:
+    """E[W] of N(mean, std²) cut to [a, b] (absolute cut-offs)."""
     _, _, dpdf, z = _truncation(mean, std, a, b)
     return mean + std * dpdf / z
 
 
-def _trunc_normal_variance(
+def trunc_normal_variance(
     shape: tuple[int, ...], mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
 ) -> float:
+    """Var(W) of N(mean, std²) cut to [a, b] (absolute cut-offs)."""
     alpha, beta, dpdf, z = _truncation(mean, std, a, b)
     pdf = lambda x: math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)  # noqa: E731
     return std**2 * (1 + (alpha * pdf(alpha) - beta * pdf(beta)) / z - (dpdf / z) ** 2)
@@ -115,8 +120,8 @@ def _trunc_normal_variance(
 @register(
     family="truncated_normal",
     variance="std²·(1 + (αφ(α) - βφ(β))/Z - ((φ(α) - φ(β))/Z)²), α=(a-mean)/std, β=(b-mean)/std",
-    variance_fn=_trunc_normal_variance,
-    mean_fn=_trunc_normal_mean,
+    variance_fn=trunc_normal_variance,
+    mean_fn=trunc_normal_mean,
     paper="-",
     torch_fn="trunc_normal_",
     check=_check_trunc_normal,

@@ -15,6 +15,7 @@ entry point names a module or a function; loading it must register the scheme(s)
 from __future__ import annotations
 
 import builtins
+import difflib
 import fnmatch
 import re
 from collections.abc import Callable, Mapping
@@ -31,7 +32,8 @@ from initsuite.core.spec import AUTO, Param, check_keys, format_spec, params_of,
 
 __all__ = [
     "ENTRY_POINT_GROUP", "ROLES", "SHARED_BASES", "TAPS", "LayerContext", "Scheme", "SchemeInfo",
-    "SharedDraw", "get", "info", "list", "names", "register", "unregister",
+    "SharedDraw", "framework_names", "get", "info", "list", "matches", "names", "register",
+    "unregister",
 ]  # fmt: skip
 
 ENTRY_POINT_GROUP = "initsuite.schemes"
@@ -146,6 +148,9 @@ class SchemeInfo:
     role_variance: RoleVarianceFn | None = None  # (shape, context, **params); None: variance
     taps: str = "all"  # conv kernels: "all" taps alike, or "centre" only (TAPS)
     residual_scale: float | None = None  # α it sets (SkipInit, ReZero: 0); None: the arch's
+    framework: str | None = None  # whose vocabulary: "jax", "keras", ...; None: torch's
+    checked: str | None = None  # the version its law was checked against, or "not checked live"
+    source: str | None = None  # a link to the framework's source of the initializer
 
     def layer_variance(
         self, shape: tuple[int, ...], context: LayerContext | None, **params: Any
@@ -174,6 +179,8 @@ class SchemeInfo:
 
 
 _REGISTRY: dict[str, SchemeInfo] = {}
+_WORD = r"[A-Za-z_][A-Za-z0-9_.\-]*"
+_NAME = rf"{_WORD}(:{_WORD})?"  # torch's vocabulary, or "framework:name"
 _entry_points_loaded = False
 _loaded_plugins: set[str] = set()
 
@@ -197,6 +204,9 @@ def register(
     role_variance_fn: RoleVarianceFn | None = None,
     taps: str = "all",
     residual_scale: float | None = None,
+    framework: str | None = None,
+    checked: str | None = None,
+    source: str | None = None,
 ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
     """Decorator: register ``fn(tensor, <params>, *, generator=None) -> tensor``.
 
@@ -232,6 +242,11 @@ def register(
             tap drawn alike) or ``"centre"`` (delta-orthogonal kernels).
         residual_scale: the value the scheme gives a residual branch's multiplier α (SkipInit
             and ReZero: 0); default None: α stays the architecture's.
+        framework: the framework whose initializer this is (``"jax"``, ``"keras"``, ...); its
+            name is then qualified, ``"keras:he_normal"``. Default None: torch's vocabulary.
+        checked: the framework version the law was checked against (``"jax 0.10.2"``), or
+            ``"not checked live"``.
+        source: a link to the framework's source of the initializer.
 
     The function may also take keyword-only ``context`` (a :class:`LayerContext`) and
     ``data`` (``weight -> the layer's output on a batch``); :meth:`Scheme.fill` passes them.
@@ -241,8 +256,13 @@ def register(
         key = name or fn.__name__
         if taps not in TAPS:
             raise ValueError(f"scheme {key!r}: " + unknown("taps", taps, TAPS))
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", key):
+        if not re.fullmatch(_NAME, key):
             raise ValueError(f"scheme name {key!r} must be an identifier-like word")
+        if (key.partition(":")[0] if ":" in key else None) != framework:
+            raise ValueError(
+                f"scheme {key!r}: a framework's scheme is named 'framework:name' "
+                f"(framework={framework!r})"
+            )
         if key in _REGISTRY:
             raise ValueError(f"scheme {key!r} is already registered")
         _REGISTRY[key] = SchemeInfo(
@@ -265,6 +285,9 @@ def register(
             role_variance=role_variance_fn,
             taps=taps,
             residual_scale=residual_scale,
+            framework=framework,
+            checked=checked,
+            source=source,
         )
         return fn
 
@@ -329,16 +352,35 @@ def names() -> builtins.list[str]:
     return sorted(_REGISTRY)
 
 
-def list(pattern: str = "*") -> builtins.list[str]:
+def list(pattern: str | None = None) -> builtins.list[str]:
     """Registered names matching a shell-style wildcard (``"kaiming*"``), sorted; ``[]``
-    when a valid pattern matches nothing.
+    when a valid pattern matches nothing; every name when ``pattern`` is None.
+
+    ``:`` separates a framework from its scheme, and wildcards do not cross it (as ``/`` in
+    a path): ``"*_normal"`` and ``"*"`` match torch's vocabulary only, ``"keras:*"`` Keras'
+    schemes, ``"*:he_normal"`` every framework's ``he_normal``, ``"*:*"`` every framework's.
 
     Raises:
         InitsuiteError: an empty pattern, or a ``[`` set left open (fnmatch would read it as
             a literal ``[`` and match nothing, silently).
     """
+    if pattern is None:
+        return names()
     _check_pattern(pattern)
-    return [n for n in names() if fnmatch.fnmatchcase(n, pattern)]
+    return [n for n in names() if matches(n, pattern)]
+
+
+def matches(name: str, pattern: str) -> bool:
+    """Whether scheme ``name`` matches ``pattern``, part by part around ``:`` (see
+    :func:`list`)."""
+    if name.count(":") != pattern.count(":"):
+        return False
+    return all(map(fnmatch.fnmatchcase, name.split(":"), pattern.split(":")))
+
+
+def framework_names() -> builtins.list[str]:
+    """The frameworks whose schemes are registered (``"flax"``, ``"jax"``, ``"keras"``...)."""
+    return sorted({n.partition(":")[0] for n in names() if ":" in n})
 
 
 def _check_pattern(pattern: str) -> None:
@@ -370,8 +412,24 @@ def info(name: str) -> SchemeInfo:
     """The metadata of scheme ``name``."""
     _load_entry_points()
     if name not in _REGISTRY:
-        raise InitsuiteError(unknown("scheme", name, names(), listing="initsuite schemes"))
+        raise InitsuiteError(_unknown_scheme(name)) from None
     return _REGISTRY[name]
+
+
+def _unknown_scheme(name: str) -> str:
+    """One line for an unknown name; a framework's names suggest from that framework's."""
+    prefix, sep, _ = name.partition(":")
+    if sep and prefix in framework_names():
+        own = [n for n in names() if n.startswith(prefix + ":")]
+        msg = unknown(f"{prefix} scheme", name, own, listing=f"initsuite schemes '{prefix}:*'")
+        twin = _twin(name, own)  # torch's word for it, "keras:kaiming_normal": keras:he_normal
+        if twin is not None:
+            msg = (f"unknown {prefix} scheme {name!r}; did you mean {twin!r}? ({prefix}'s name "
+                   f"for it; initsuite schemes '{prefix}:*' lists all)")  # fmt: skip
+        return msg
+    if sep:
+        return f"{name!r}: " + unknown("framework", prefix, framework_names())
+    return unknown("scheme", name, names(), listing="initsuite schemes")
 
 
 class Scheme:
@@ -600,8 +658,48 @@ def get(spec: str | Scheme) -> Scheme:
     """
     if isinstance(spec, Scheme):
         return spec
-    name, raw = parse_spec(spec, kind="scheme")
+    known = framework_names()
+    if isinstance(spec, str):
+        _check_framework(spec, known)
+    name, raw = parse_spec(spec, kind="scheme", namespaces=known)
     return Scheme(info(name), raw)
+
+
+_TWINS = (
+    ("kaiming", "he"),
+    ("xavier", "glorot"),
+    ("he", "kaiming"),
+    ("glorot", "xavier"),
+    ("trunc_normal", "truncated_normal"),
+    ("truncated_normal", "trunc_normal"),
+    ("eye", "identity"),
+    ("uniform", "random_uniform"),
+    ("normal", "random_normal"),
+)
+
+
+def _twin(name: str, own: builtins.list[str]) -> str | None:
+    """The framework's name for what torch (or another framework) calls ``name``'s scheme."""
+    prefix, _, local = name.partition(":")
+    for theirs, ours in _TWINS:
+        if local.startswith(theirs) and f"{prefix}:{ours}{local[len(theirs) :]}" in own:
+            return f"{prefix}:{ours}{local[len(theirs) :]}"
+    return None
+
+
+def _check_framework(spec: str, known: builtins.list[str]) -> None:
+    """Name a misspelt framework (``"kers:he_normal"``), which would otherwise read as a
+    scheme ``kers`` with a malformed parameter ``he_normal``."""
+    prefix, sep, rest = (part.strip() for part in spec.strip().partition(":"))
+    local = rest.partition(":")[0]
+    if not sep or prefix in known or prefix in _REGISTRY or "=" in local or "," in local:
+        return
+    if difflib.get_close_matches(prefix, known, n=1, cutoff=0.6) or local in _local_names():
+        raise InitsuiteError(f"scheme spec {spec!r}: " + unknown("framework", prefix, known))
+
+
+def _local_names() -> set[str]:
+    return {n.partition(":")[2] for n in _REGISTRY if ":" in n}
 
 
 def _check_nonlinearity(value: str, owner: str) -> None:

@@ -32,7 +32,8 @@ from initsuite.schemes.registry import SharedDraw, register
 __all__ = [
     "TRUNCATED_NORMAL_STD", "default_bias_", "default_bias_bound", "default_bias_variance",
     "kaiming_normal", "kaiming_uniform", "lecun_normal", "lecun_uniform",
-    "standard_truncated_normal", "torch_default", "variance_scaling", "xavier_normal",
+    "standard_truncated_normal", "torch_default", "variance_scaling",
+    "variance_scaling_variance", "xavier_normal",
     "xavier_uniform",
 ]  # fmt: skip
 
@@ -315,12 +316,13 @@ def _scaling_std(
     return math.sqrt(scale / _scaling_n(shape, mode))
 
 
-def _scaling_var(
+def variance_scaling_variance(
     shape: tuple[int, ...],
     scale: float = 1.0,
     mode: str = "fan_in",
     distribution: str = "truncated_normal",
 ) -> float:
+    """Var(W) of ``variance_scaling`` for a weight of ``shape``: scale / n."""
     return _scaling_std(shape, scale, mode, distribution) ** 2
 
 
@@ -355,7 +357,7 @@ def standard_truncated_normal(like: Tensor, generator: torch.Generator | None) -
 @register(
     family="truncated_normal | normal | uniform",
     variance="scale / n, n = fan_in | fan_out | (fan_in + fan_out)/2",
-    variance_fn=_scaling_var,
+    variance_fn=variance_scaling_variance,
     paper=_KERAS,
     min_rank=2,
     shared=_scaling_shared,
