@@ -35,7 +35,7 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().double().numpy().ravel()
 
 
-def same_law(ref: np.ndarray, ours: np.ndarray, bounded: bool = False) -> None:
+def assert_same_law(ref: np.ndarray, ours: np.ndarray, bounded: bool = False) -> None:
     ref, ours = np.asarray(ref, dtype=np.float64).ravel(), np.asarray(ours, np.float64).ravel()
     if np.all(ref == ref[0]):
         np.testing.assert_array_equal(ours, np.full_like(ours, ref[0]))
@@ -79,7 +79,7 @@ def test_torch_convention_multihead_attention_same_law() -> None:
     m = copy.deepcopy(ref)
     _apply(m, "torch", seed=1)
     for (_, a), (_, b) in zip(ref.named_parameters(), m.named_parameters(), strict=True):
-        same_law(_np(a), _np(b), bounded=True)
+        assert_same_law(_np(a), _np(b), bounded=True)
 
 
 # --- flax (linen and nnx) ----------------------------------------------------------------------
@@ -96,28 +96,28 @@ def test_flax_linen_layers_match() -> None:
     p = init(linen.Dense(256), np.ones((1, 512), np.float32))
     t = nn.Linear(512, 256)
     _apply(t, "flax")
-    same_law(p["kernel"].T, _np(t.weight), bounded=True)
-    same_law(p["bias"], _np(t.bias))
+    assert_same_law(p["kernel"].T, _np(t.weight), bounded=True)
+    assert_same_law(p["bias"], _np(t.bias))
     p = init(linen.Conv(64, (3, 3)), np.ones((1, 8, 8, 32), np.float32))
     t = nn.Conv2d(32, 64, 3)
     _apply(t, "flax")
-    same_law(p["kernel"], _np(t.weight), bounded=True)
-    same_law(p["bias"], _np(t.bias))
+    assert_same_law(p["kernel"], _np(t.weight), bounded=True)
+    assert_same_law(p["bias"], _np(t.bias))
     p = init(linen.ConvTranspose(64, (3, 3)), np.ones((1, 8, 8, 16), np.float32))
     t = nn.ConvTranspose2d(16, 64, 3)  # Flax fan_in 16·9 = torch's fan_out of (16, 64, 3, 3)
     _apply(t, "flax")
-    same_law(p["kernel"], _np(t.weight), bounded=True)
+    assert_same_law(p["kernel"], _np(t.weight), bounded=True)
     p = init(linen.Embed(2000, 64), np.zeros((1,), np.int32))
     t = nn.Embedding(2000, 64)
     _apply(t, "flax")
-    same_law(p["embedding"], _np(t.weight))
+    assert_same_law(p["embedding"], _np(t.weight))
     for flax_norm, torch_norm in ((linen.LayerNorm(), nn.LayerNorm(8)),
                                   (linen.BatchNorm(use_running_average=True), nn.BatchNorm1d(8)),
                                   (linen.GroupNorm(num_groups=2), nn.GroupNorm(2, 8))):  # fmt: skip
         p = init(flax_norm, np.ones((2, 8), np.float32))
         _apply(torch_norm, "flax")
-        same_law(p["scale"], _np(torch_norm.weight))
-        same_law(p["bias"], _np(torch_norm.bias))
+        assert_same_law(p["scale"], _np(torch_norm.weight))
+        assert_same_law(p["bias"], _np(torch_norm.bias))
 
 
 def test_flax_attention_and_nnx_match() -> None:
@@ -130,17 +130,17 @@ def test_flax_attention_and_nnx_match() -> None:
     t = nn.MultiheadAttention(256, 4)
     _apply(t, "flax")
     qkv = np.concatenate([np.asarray(p[k]["kernel"]).ravel() for k in ("query", "key", "value")])
-    same_law(qkv, _np(t.in_proj_weight), bounded=True)
-    same_law(np.asarray(p["out"]["kernel"]), _np(t.out_proj.weight), bounded=True)
-    same_law(np.asarray(p["query"]["bias"]), _np(t.in_proj_bias))
+    assert_same_law(qkv, _np(t.in_proj_weight), bounded=True)
+    assert_same_law(np.asarray(p["out"]["kernel"]), _np(t.out_proj.weight), bounded=True)
+    assert_same_law(np.asarray(p["query"]["bias"]), _np(t.in_proj_bias))
     # nnx: the same laws as linen (no separate convention needed)
     rngs = nnx.Rngs(0)
     lin, emb = nnx.Linear(512, 256, rngs=rngs), nnx.Embed(2000, 64, rngs=rngs)
     t, e = nn.Linear(512, 256), nn.Embedding(2000, 64)
     _apply(t, "flax"), _apply(e, "flax")
-    same_law(np.asarray(lin.kernel[...]), _np(t.weight), bounded=True)
-    same_law(np.asarray(lin.bias[...]), _np(t.bias))
-    same_law(np.asarray(emb.embedding[...]), _np(e.weight))
+    assert_same_law(np.asarray(lin.kernel[...]), _np(t.weight), bounded=True)
+    assert_same_law(np.asarray(lin.bias[...]), _np(t.bias))
+    assert_same_law(np.asarray(emb.embedding[...]), _np(e.weight))
 
 
 # --- keras 3 (torch backend) -------------------------------------------------------------------
@@ -158,20 +158,20 @@ def test_keras_layers_match() -> None:
     k, b = built(keras.layers.Dense(256), (None, 512))
     t = nn.Linear(512, 256)
     _apply(t, "keras")
-    same_law(k, _np(t.weight), bounded=True)
-    same_law(b, _np(t.bias))
+    assert_same_law(k, _np(t.weight), bounded=True)
+    assert_same_law(b, _np(t.bias))
     k, b = built(keras.layers.Conv2D(64, 3), (None, 8, 8, 32))
     t = nn.Conv2d(32, 64, 3)
     _apply(t, "keras")
-    same_law(k, _np(t.weight), bounded=True)
+    assert_same_law(k, _np(t.weight), bounded=True)
     (k,) = built(keras.layers.Embedding(2000, 64), (None, 3))
     t = nn.Embedding(2000, 64)
     _apply(t, "keras")
-    same_law(k, _np(t.weight), bounded=True)
+    assert_same_law(k, _np(t.weight), bounded=True)
     g, beta = built(keras.layers.LayerNormalization(), (None, 8))
     t = nn.LayerNorm(8)
     _apply(t, "keras")
-    same_law(g, _np(t.weight)), same_law(beta, _np(t.bias))
+    assert_same_law(g, _np(t.weight)), assert_same_law(beta, _np(t.bias))
 
 
 # --- transformers: _init_weights is the ground truth ------------------------------------------
@@ -184,7 +184,7 @@ def _hf_check(model: nn.Module, name: str, skip: str = "") -> None:
     for n, p in model.named_parameters():
         if skip and skip in n:
             continue
-        same_law(ref[n], _np(p))
+        assert_same_law(ref[n], _np(p))
 
 
 def test_hf_bert_and_gpt2_match_init_weights() -> None:

@@ -99,7 +99,7 @@ def _bound(spec: str, shape: tuple[int, ...]) -> float | None:
     return BOUNDS[family](var)
 
 
-def _compare(spec: str, shape: tuple[int, ...], theirs: np.ndarray) -> None:
+def _assert_matches(spec: str, shape: tuple[int, ...], theirs: np.ndarray) -> None:
     """Theirs (reps draws in torch layout) against ours of the same shape."""
     from scipy import stats
 
@@ -190,7 +190,7 @@ def test_jax_scheme_matches_jax(spec: str, shape: tuple[int, ...]) -> None:
     jax = pytest.importorskip(
         "jax", reason="jax is not installed (pip install initsuite[conventions])"
     )
-    _compare(spec, shape, _jax_draws(JAX[spec](jax.nn.initializers), shape))
+    _assert_matches(spec, shape, _jax_draws(JAX[spec](jax.nn.initializers), shape))
 
 
 def test_every_jax_scheme_is_checked_live() -> None:
@@ -250,7 +250,7 @@ def test_keras_scheme_matches_keras(spec: str, shape: tuple[int, ...]) -> None:
              for seed in range(_reps(shape))]  # fmt: skip
     # torch backend: the draws are torch tensors
     theirs = np.stack([_to_torch(torch.as_tensor(d).double().numpy()) for d in draws])
-    _compare(spec, shape, theirs)
+    _assert_matches(spec, shape, theirs)
 
 
 def test_every_keras_scheme_is_checked_live() -> None:
@@ -339,7 +339,7 @@ def test_the_check_tells_a_truncated_normal_from_a_plain_one() -> None:
     )
     shape = (64, 128)
     theirs = _jax_draws(jax.nn.initializers.he_normal(), shape)
-    _compare("jax:he_normal", shape, theirs)
+    _assert_matches("jax:he_normal", shape, theirs)
     with pytest.raises(AssertionError, match="max \\|w\\| / bound"):
         _compare_support("kaiming_normal", "jax:he_normal", shape, theirs)
 

@@ -30,10 +30,11 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from initsuite.schemes.common import at_least, fans
+from initsuite.schemes.common import at_least
 from initsuite.schemes.plain import normal, trunc_normal, trunc_normal_variance, uniform
 from initsuite.schemes.registry import register
 from initsuite.schemes.scaling import (
+    scaling_n,
     variance_scaling,
     variance_scaling_variance,
 )
@@ -136,20 +137,6 @@ JaxMode = Literal["fan_in", "fan_out", "fan_avg", "fan_geo_avg"]
 JaxDistribution = Literal["truncated_normal", "normal", "uniform"]
 
 
-def _jax_n(shape: tuple[int, ...] | torch.Size, mode: str) -> float:
-    fan_in, fan_out = fans(shape)
-    if mode == "fan_in":
-        return float(fan_in)
-    elif mode == "fan_out":
-        return float(fan_out)
-    elif mode == "fan_avg":
-        return (fan_in + fan_out) / 2.0
-    elif mode == "fan_geo_avg":
-        return math.sqrt(fan_in * fan_out)
-    else:
-        raise ValueError(f"mode must be one of fan_in, fan_out, fan_avg, fan_geo_avg, got {mode!r}")
-
-
 def _jax_scaling(
     tensor: Tensor,
     scale: float,
@@ -165,7 +152,7 @@ def _jax_scaling(
     """
     if mode != "fan_geo_avg" or 0 in tensor.shape or tensor.dim() < 2:
         return variance_scaling(tensor, scale, mode, distribution, generator=generator)
-    rescale = scale * _jax_n(tensor.shape, "fan_avg") / _jax_n(tensor.shape, "fan_geo_avg")
+    rescale = scale * scaling_n(tensor.shape, "fan_avg") / scaling_n(tensor.shape, "fan_geo_avg")
     return variance_scaling(tensor, rescale, "fan_avg", distribution, generator=generator)
 
 
@@ -247,7 +234,7 @@ def _register_jax(fw: str) -> None:
     q = lambda local, **kw: qualified(fw, local, **kw)  # noqa: E731
     q("variance_scaling", family="truncated_normal | normal | uniform",
       variance="scale / n, n = fan_in | fan_out | fan_avg | fan_geo_avg",
-      variance_fn=lambda shape, scale, mode, distribution: scale / _jax_n(shape, mode),
+      variance_fn=lambda shape, scale, mode, distribution: scale / scaling_n(shape, mode),
       example=f"{fw}:variance_scaling:scale=2.0,mode=fan_in,distribution=truncated_normal",
       check=_check_scaling)(_jax_scaling)  # fmt: skip
     q("normal", family="normal", variance="stddev²", min_rank=1,

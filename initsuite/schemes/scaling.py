@@ -31,7 +31,7 @@ from initsuite.schemes.registry import SharedDraw, register
 
 __all__ = [
     "TRUNCATED_NORMAL_STD", "default_bias_", "default_bias_bound", "default_bias_variance",
-    "kaiming_normal", "kaiming_uniform", "lecun_normal", "lecun_uniform",
+    "kaiming_normal", "kaiming_uniform", "lecun_normal", "lecun_uniform", "scaling_n",
     "standard_truncated_normal", "torch_default", "variance_scaling",
     "variance_scaling_variance", "xavier_normal",
     "xavier_uniform",
@@ -275,8 +275,9 @@ def lecun_uniform(
 # -- variance scaling (JAX / Keras) ------------------------------------------------------------
 
 
-def _scaling_n(shape: tuple[int, ...] | torch.Size, mode: str) -> float:
-    """The n of scale/n: fan_in, fan_out or their mean, fans as torch computes them."""
+def scaling_n(shape: tuple[int, ...] | torch.Size, mode: str) -> float:
+    """The n of scale/n: fan_in, fan_out, their mean (``fan_avg``) or, as JAX also offers,
+    their geometric mean (``fan_geo_avg``); fans as torch computes them."""
     fan_in, fan_out = fans(shape)
     if mode == "fan_in":
         return float(fan_in)
@@ -284,8 +285,12 @@ def _scaling_n(shape: tuple[int, ...] | torch.Size, mode: str) -> float:
         return float(fan_out)
     elif mode == "fan_avg":
         return (fan_in + fan_out) / 2.0
+    elif mode == "fan_geo_avg":
+        return math.sqrt(fan_in * fan_out)
     else:
-        raise InitsuiteError("scheme 'variance_scaling': " + unknown("mode", mode, MODES))
+        raise InitsuiteError(
+            "scheme 'variance_scaling': " + unknown("mode", mode, (*MODES, "fan_geo_avg"))
+        )
 
 
 def _check_scaling(scale: float, mode: str, distribution: str) -> None:
@@ -313,7 +318,7 @@ def _scaling_std(
 ) -> float:
     """sqrt(scale / n), the std of the result, after checking every parameter."""
     _check_scaling(scale, mode, distribution)
-    return math.sqrt(scale / _scaling_n(shape, mode))
+    return math.sqrt(scale / scaling_n(shape, mode))
 
 
 def variance_scaling_variance(
