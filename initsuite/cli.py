@@ -342,6 +342,9 @@ def _add_reproduce(add_parser: AddParser) -> None:
     t.add_argument("--laws", type=_split_specs, default=None,
                    help="frameworks: conventions or scheme specs to apply, comma-separated "
                    "(default: torch,flax,keras,hf_bert,timm_vit)")  # fmt: skip
+    t.add_argument("--train-steps", type=int, default=None,
+                   help="frameworks: SGD steps of each law's digits MLP (default 400; 0: no "
+                   "training)")  # fmt: skip
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(run=_cmd_reproduce)
@@ -638,8 +641,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
 
     store.check_output(args.out, "replace" if args.overwrite else "new")
     seeds = {} if args.seeds is None else {"seeds": args.seeds}
-    if args.laws is not None and args.study != "frameworks":
-        raise InitsuiteError(f"--laws belongs to 'reproduce frameworks', not {args.study!r}")
+    for flag, value in (("--laws", args.laws), ("--train-steps", args.train_steps)):
+        if value is not None and args.study != "frameworks":
+            raise InitsuiteError(f"{flag} belongs to 'reproduce frameworks', not {args.study!r}")
     if args.study == "frameworks":
         _reproduce_frameworks(args, seeds)
         return
@@ -661,14 +665,16 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
 
 
 def _reproduce_frameworks(args: argparse.Namespace, seeds: dict[str, int]) -> None:
-    from initsuite.studies.frameworks import LAWS, SEEDS, frameworks_study
+    from initsuite.studies.frameworks import LAWS, SEEDS, TRAIN_STEPS, frameworks_study
 
     laws = args.laws if args.laws is not None else LAWS
-    study = frameworks_study(laws, seeds=seeds.get("seeds", SEEDS))
+    steps = TRAIN_STEPS if args.train_steps is None else args.train_steps
+    study = frameworks_study(laws, seeds=seeds.get("seeds", SEEDS), train_steps=steps)
     study.meta["command"] = args.command_line
     path = study.save(args.out, overwrite=args.overwrite)
     if not args.quiet:
-        print(f"wrote {len(study.runs)} runs, {len(study.layers)} layer rows to {path}")
+        print(f"wrote {len(study.runs)} runs, {len(study.layers)} layer rows and "
+              f"{len(study.training_runs)} training runs to {path}")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -174,6 +174,32 @@ def test_keras_layers_match() -> None:
     assert_same_law(g, _np(t.weight)), assert_same_law(beta, _np(t.bias))
 
 
+def test_keras_attention_matches() -> None:
+    """Keras 3's MultiHeadAttention: Glorot uniform on each q, k, v and output kernel with
+    the fans of the (E, E) projection (its EinsumDense sums the fans over the input and the
+    output axes), zero biases."""
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"keras runs on {keras.backend.backend()}, not torch")
+    e, heads = 256, 4
+    layer = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=e // heads)
+    x = np.zeros((1, 3, e), np.float32)
+    layer(x, x)
+    w = {v.path.rpartition("/")[0].rpartition("/")[2] + "/" + v.name: v.value.detach().numpy()
+         for v in layer.weights}  # fmt: skip
+    t = nn.MultiheadAttention(e, heads)
+    drawn = _apply(t, "keras")
+    assert not drawn.untouched
+    qkv = np.concatenate([w[f"{k}/kernel"].ravel() for k in ("query", "key", "value")])
+    assert_same_law(qkv, _np(t.in_proj_weight), bounded=True)
+    for block in t.in_proj_weight.detach().chunk(3):  # each projection on its own, not stacked
+        assert np.abs(_np(block)).max() <= np.sqrt(6 / (2 * e))
+        assert _np(block).var() == pytest.approx(1 / e, rel=0.05)
+    assert_same_law(w["attention_output/kernel"], _np(t.out_proj.weight), bounded=True)
+    assert_same_law(w["query/bias"], _np(t.in_proj_bias))
+    assert_same_law(w["attention_output/bias"], _np(t.out_proj.bias))
+
+
 # --- transformers: _init_weights is the ground truth ------------------------------------------
 
 
@@ -196,7 +222,31 @@ def test_hf_bert_and_gpt2_match_init_weights() -> None:
     _hf_check(bert, "hf_bert")
     gpt2 = tr.GPT2Model(tr.GPT2Config(n_embd=128, n_layer=2, n_head=2, n_positions=64,
                                       vocab_size=1000))  # fmt: skip
-    _hf_check(gpt2, "hf_gpt2", skip="c_proj")  # c_proj: 0.02/√(2·n_layer), in the note
+    _hf_check(gpt2, "hf_gpt2")  # c_proj too: N(0, 0.02²/(2·n_layer))
+    cproj = torch.cat([p.detach().ravel() for n, p in gpt2.named_parameters()
+                       if n.endswith("c_proj.weight")])  # fmt: skip
+    assert float(cproj.std()) == pytest.approx(0.02 / 2, rel=0.02)  # n_layer = 2
+
+
+def test_residual_projections_without_a_config_count_themselves() -> None:
+    """A GPT-2-style torch model of one's own (nanoGPT's names, no config): N is the number
+    of ``c_proj`` weights; every other Linear keeps N(0, 0.02²)."""
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c_attn, self.c_proj = nn.Linear(64, 192), nn.Linear(64, 64)
+            self.mlp = nn.Sequential()
+            self.mlp.c_fc, self.mlp.c_proj = nn.Linear(64, 256), nn.Linear(256, 64)
+
+    net = nn.Sequential(*[Block() for _ in range(4)])
+    _apply(net, "hf_gpt2")
+    for name, p in net.named_parameters():
+        if name.endswith("weight"):
+            want = 0.02 / np.sqrt(8) if name.endswith("c_proj.weight") else 0.02
+            assert float(p.detach().std()) == pytest.approx(want, rel=0.1), name
+    _apply(net, "hf_bert")  # BERT has no residual rule
+    assert float(net[0].c_proj.weight.detach().std()) == pytest.approx(0.02, rel=0.1)
 
 
 # --- the table, diff, errors, CLI --------------------------------------------------------------

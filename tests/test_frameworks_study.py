@@ -4,7 +4,9 @@ torch, σ_w² against each law's formula, its divergence rule, its directory and
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ import torch
 
 from initsuite.core.errors import InitsuiteError
 from initsuite.results.frameworks import FrameworksResult
+from initsuite.schemes import conventions
 from initsuite.studies import frameworks as FW
 from initsuite.studies.probe import INPUT_SEED_OFFSET, apply
 from tests.helpers import run_cli
@@ -32,7 +35,15 @@ SMALL = (
 
 @pytest.fixture(scope="module")
 def study() -> FrameworksResult:
-    return FW.frameworks_study(["torch_default", "kaiming_normal"], seeds=1, models=SMALL)
+    return FW.frameworks_study(["torch_default", "kaiming_normal"], seeds=1, models=SMALL,
+                               train_steps=0)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained() -> FrameworksResult:
+    """Two conventions, each law's digits MLP trained (200 steps: keras' tanh net reaches the
+    threshold near step 100)."""
+    return FW.frameworks_study(["keras", "hf_bert"], seeds=1, models=SMALL[:1], train_steps=200)
 
 
 def test_layer_stds_match_a_plain_forward_loop(study: FrameworksResult) -> None:
@@ -148,7 +159,10 @@ def test_reproduce_frameworks_writes_a_directory(
     ("args", "message"),
     [
         (["--laws", "torch_default,kaimng_normal"],
-         "law 'kaimng_normal': unknown scheme 'kaimng_normal'; did you mean 'kaiming_normal'?"),
+         "law 'kaimng_normal': unknown scheme or convention 'kaimng_normal'; did you mean "
+         "'kaiming_normal'?"),
+        (["--laws", "hf-bert"], "unknown scheme or convention 'hf-bert'; did you mean 'hf_bert'?"),
+        (["--laws", "torch", "--train-steps", "-1"], "train_steps must be >= 0, got -1"),
         (["--laws", "torch_default", "--seeds", "0"], "seeds must be >= 1, got 0"),
     ],
 )  # fmt: skip
@@ -167,7 +181,107 @@ def test_laws_are_checked_before_any_net_is_built(monkeypatch: pytest.MonkeyPatc
         raise AssertionError("a net was built before the laws were checked")
 
     monkeypatch.setattr(FW, "build_model", built)
-    with pytest.raises(InitsuiteError, match=r"^law 'nope': unknown scheme 'nope'"):
+    with pytest.raises(InitsuiteError, match=r"^law 'nope': unknown scheme or convention 'nope'"):
         FW.frameworks_study(["torch_default", "nope"], seeds=1, models=SMALL)
     with pytest.raises(InitsuiteError, match="laws must not be empty"):
         FW.frameworks_study([], seeds=1, models=SMALL)
+
+
+def test_training_follows_sigma_w2_against_the_critical_value(trained: FrameworksResult) -> None:
+    """Keras' Glorot uniform puts a tanh net on the critical line (σ_w² ≈ 1) and it trains;
+    BERT's N(0, 0.02²) at width 128 gives σ_w² = 128·4e-4 = 0.05, deep in the ordered phase,
+    and the net sits at chance; no framework default reaches ReLU's critical 2."""
+    runs = trained.training_runs.set_index(["law", "activation"])
+    assert len(runs) == 4 and (runs["depth"] == FW.TRAIN_DEPTH).all()
+    assert bool(runs.loc[("keras", "tanh"), "reached"].item())
+    assert runs.loc[("keras", "tanh"), "final_test_accuracy"].item() > 0.85
+    for key in [("hf_bert", "tanh"), ("hf_bert", "relu"), ("keras", "relu")]:
+        assert not bool(runs.loc[key, "reached"].item()), key
+        assert abs(runs.loc[key, "final_train_loss"].item() - math.log(10)) < 0.05, key
+    # σ_w² = fan_in·E[W²] averaged over the 30 layers: Glorot's 2·fan_in/(fan_in + fan_out)
+    dims = [64] + [FW.TRAIN_WIDTH] * (FW.TRAIN_DEPTH - 1) + [10]
+    glorot = sum(2 * a / (a + b) for a, b in itertools.pairwise(dims)) / FW.TRAIN_DEPTH
+    assert runs.loc[("keras", "tanh"), "sigma_w2"].item() == pytest.approx(glorot, rel=0.02)
+    assert runs.loc[("hf_bert", "tanh"), "sigma_w2"].item() == pytest.approx(
+        sum(a * 4e-4 for a in dims[:-1]) / FW.TRAIN_DEPTH, rel=0.02)  # fmt: skip
+    assert runs.loc[("keras", "tanh"), "critical_sigma_w2"].item() == pytest.approx(1, abs=1e-6)
+    assert runs.loc[("keras", "relu"), "critical_sigma_w2"].item() == pytest.approx(2, abs=1e-6)
+
+
+def test_training_curves_are_fit_on_the_law_drawn_net(trained: FrameworksResult) -> None:
+    """The stored curve of (keras, tanh) is what fit() records on the net drawn by hand:
+    torch builds it, apply re-draws it with the seed, the training study's loop trains it."""
+    from initsuite.studies.training import FitConfig, fit, load_dataset
+
+    data = load_dataset()
+    net = FW.digits_mlp("tanh", FW.TRAIN_DEPTH, FW.TRAIN_WIDTH, data)
+    apply(net, "keras", generator=torch.Generator().manual_seed(0))
+    assert isinstance(net[0], torch.nn.Linear) and net[0].bias is not None
+    assert float(net[0].bias.detach().abs().max()) == 0.0  # Keras: zero bias
+    rows, _ = fit(net, data, 0, FitConfig(steps=200))
+    stored = trained.training[(trained.training["law"] == "keras")
+                              & (trained.training["activation"] == "tanh")]  # fmt: skip
+    assert stored["train_loss"].tolist() == pytest.approx([r["train_loss"] for r in rows],
+                                                          nan_ok=True)  # fmt: skip
+    assert stored["step"].tolist() == [r["step"] for r in rows]
+
+
+def test_training_and_rules_round_trip_and_older_directories_load(
+    trained: FrameworksResult, tmp_path: Path
+) -> None:
+    path = trained.save(tmp_path / "fw")
+    back = FrameworksResult.load(path)
+    for name in ("training", "training_runs", "conventions"):
+        pd.testing.assert_frame_equal(getattr(back, name), getattr(trained, name))
+    rules = back.conventions.set_index(["convention", "layer_type", "parameter"])
+    assert rules.loc[("keras", "linear", "weight"), "rule"] == "xavier_uniform"
+    assert rules.loc[("hf_bert", "embedding", "weight"), "rule"] == "normal:std=0.02"
+    assert len(rules) == 2 * sum(len(p) for p in conventions.PARAMETERS.values())
+    bad = pd.read_parquet(path / "training_runs.parquet").drop(columns="reached")
+    bad.to_parquet(path / "training_runs.parquet", index=False)
+    with pytest.raises(InitsuiteError, match=r"training_runs\.parquet' lacks column 'reached'"):
+        FrameworksResult.load(path)
+    for name in ("training", "training_runs", "conventions"):  # as written before they existed
+        (path / f"{name}.parquet").unlink()
+    old = FrameworksResult.load(path)
+    assert old.training.empty and old.training_runs.empty and old.conventions.empty
+    assert list(old.training_runs.columns) == list(trained.training_runs.columns)
+
+
+def test_the_report_answers_which_defaults_train(trained: FrameworksResult, tmp_path: Path) -> None:
+    from initsuite.report.frameworks import frameworks_plan
+
+    plan = frameworks_plan(trained, str(tmp_path))
+    assert [f.name for f in plan.figures] == [
+        "frameworks_final_std", "frameworks_sigma_w2", "frameworks_training"]  # fmt: skip
+    text = plan.text
+    assert "## Training on digits" in text
+    assert (
+        "- **tanh**, depth 30 (critical σ_w² ≈ 1): trains from keras (σ_w² 1.02, critical)" in text
+    )
+    assert "does not (within 200 steps) from hf_bert (σ_w² 0.05" in text
+    assert "- **relu**, depth 30 (critical σ_w² ≈ 2): trains from no law" in text
+    assert "## The conventions applied" in text
+    assert "| keras        | linear              | weight          | xavier_uniform" in text
+    untrained = FrameworksResult(trained.layers, trained.runs, trained.meta)
+    assert "Not trained in this study" in frameworks_plan(untrained, str(tmp_path)).text
+
+
+def test_apply_suggests_the_convention_a_typo_meant() -> None:
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    with pytest.raises(
+        InitsuiteError, match=r"did you mean 'hf_bert'\? \(conventions: torch, flax"
+    ):
+        apply(net, "hf-bert")
+    with pytest.raises(InitsuiteError, match=r"did you mean 'kaiming_normal'\?"):
+        apply(net, "kaiming_norml")
+
+
+def test_train_steps_belongs_to_the_frameworks_study(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "iso"
+    code, _, err = run_cli(["reproduce", "isometry", "--out", str(out), "--train-steps", "5"],
+                           capsys)  # fmt: skip
+    assert code == 2 and "--train-steps belongs to 'reproduce frameworks'" in err
+    assert not out.exists()

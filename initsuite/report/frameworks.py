@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from initsuite.report.captions import figure_block
+from initsuite.report.conventions import conventions_section
 from initsuite.report.figures import levels
 from initsuite.report.markdown import run_lines
 from initsuite.report.plan import PlannedFigure, ReportPlan
@@ -29,6 +30,7 @@ from initsuite.report.style import (
     palette,
     style,
 )
+from initsuite.report.training import loss_curves
 from initsuite.results.frameworks import FrameworksResult
 
 if TYPE_CHECKING:
@@ -36,10 +38,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FRAMEWORKS_FIGURES", "final_std_heatmap", "frameworks_plan", "law_table",
-    "sigma_w2_figure",
+    "sigma_w2_figure", "training_table",
 ]  # fmt: skip
 
-FRAMEWORKS_FIGURES: tuple[str, ...] = ("frameworks_final_std", "frameworks_sigma_w2")
+FRAMEWORKS_FIGURES: tuple[str, ...] = (
+    "frameworks_final_std", "frameworks_sigma_w2", "frameworks_training",
+)  # fmt: skip
 _NEAR = 0.05  # |σ_w²/critical − 1| within this: on the critical line (a 256-wide draw's spread)
 
 
@@ -52,6 +56,11 @@ def frameworks_plan(result: FrameworksResult, run_dir: str) -> ReportPlan:
     theory = runs[runs["critical_sigma_w2"].notna()] if not runs.empty else runs
     if not theory.empty:
         figures.append(PlannedFigure(FRAMEWORKS_FIGURES[1], lambda: sigma_w2_figure(theory)))
+    curves = result.training
+    if curves["train_loss"].notna().any():
+        threshold = _training_cfg(result.meta).get("threshold")
+        plot = lambda: loss_curves(curves, threshold, hue="law")  # noqa: E731
+        figures.append(PlannedFigure(FRAMEWORKS_FIGURES[2], plot))
     return ReportPlan(figures, _render(result, run_dir, [f.name for f in figures]))
 
 
@@ -106,6 +115,82 @@ def _answer(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _training_cfg(meta: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (meta.get("config", {}) or {}).get("training") or {}
+
+
+def training_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (activation, law), over seeds: how many runs reached the loss threshold, the median
+    steps they took, the median final test accuracy, how many diverged, and σ_w² of the
+    trained net as drawn against the critical value."""
+    rows = []
+    for (act, law), g in runs.groupby(["activation", "law"], observed=True, sort=False):
+        hit = g["steps_to_threshold"].dropna()
+        sw2, crit = float(g["sigma_w2"].median()), float(g["critical_sigma_w2"].median())
+        rows.append({
+            "activation": act, "law": law, "reached": f"{int(g['reached'].sum())}/{len(g)}",
+            "median steps": float(hit.median()) if len(hit) else math.nan,
+            "final test accuracy": float(g["final_test_accuracy"].median()),
+            "diverged": f"{int(g['diverged'].sum())}/{len(g)}", "σ_w²": sw2,
+            "σ_b²": float(g["sigma_b2"].median()), "critical σ_w²": crit,
+            "phase": _phase(sw2 / crit),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _training_answer(table: pd.DataFrame, cfg: Mapping[str, Any]) -> list[str]:
+    """Which laws' defaults trained the deep MLP, per activation, and σ_w² beside each."""
+    lines = []
+    for act in levels(table["activation"]):
+        sub = table[table["activation"] == act]
+        done = sub["reached"].str.partition("/")
+        full = done[0] == done[2]
+        trained = [f"{law} (σ_w² {s:.3g}, {p})" for law, s, p, ok in
+                   zip(sub["law"], sub["σ_w²"], sub["phase"], full, strict=True) if ok]  # fmt: skip
+        failed = [f"{law} (σ_w² {s:.3g}, {p}; {r} reached)" for law, s, p, r, ok in
+                  zip(sub["law"], sub["σ_w²"], sub["phase"], sub["reached"], full,
+                      strict=True) if not ok]  # fmt: skip
+        crit = float(sub["critical σ_w²"].median())
+        lines.append(
+            f"- **{act}**, depth {cfg.get('depth', '?')} (critical σ_w² ≈ {crit:.3g}): trains "
+            f"from {', '.join(trained) or 'no law'}; does not (within {cfg.get('steps', '?')} "
+            f"steps) from {', '.join(failed) or 'none'}."
+        )
+    return lines
+
+
+def _training_section(result: FrameworksResult) -> list[str]:
+    cfg = _training_cfg(result.meta)
+    runs = result.training_runs
+    if runs.empty:
+        return ["## Training on digits\n", "Not trained in this study (`--train-steps 0`, or "
+                "a directory written before the study trained).\n"]  # fmt: skip
+    table = training_table(runs)
+    opt = f"SGD with momentum {cfg.get('momentum')}" if cfg.get("optimizer") == "sgd" else (
+        str(cfg.get("optimizer", "?")))  # fmt: skip
+    intro = (
+        "Which framework's defaults train a deep unnormalised net? The training study's MLP "
+        f"({cfg.get('depth', '?')} Linear layers, width {cfg.get('width', '?')}, with biases, "
+        "each parameter drawn by the law) trained on scikit-learn's digits for "
+        f"{cfg.get('steps', '?')} steps of {opt}, learning rate {cfg.get('lr', '?')}, batches "
+        f"of {cfg.get('batch_size', '?')}; *reached* counts the runs whose full-train-set loss "
+        f"fell to {cfg.get('threshold', '?')} nats (chance: ln 10 ≈ 2.30). σ_w² = "
+        "fan_in·E[W²] of the net as drawn (averaged over its layers), against the critical "
+        "σ_w² of the activation at the drawn biases' σ_b².\n"
+    )
+    return ["## Training on digits\n", intro, "\n".join(_training_answer(table, cfg)) + "\n",
+            md_table(table) + "\n", _WHY_TRAIN]  # fmt: skip
+
+
+_WHY_TRAIN = (
+    "A net trains when its signal and its gradients reach both ends at init: on the critical "
+    "line (χ₁ ≈ 1) at any depth, and off it only while the depth is small against the depth "
+    "scale ξ₁ = 1/|ln χ₁|. A law with σ_w² well below the critical value starts ordered: the "
+    "output forgets the input and the first layers' gradients vanish geometrically, so SGD "
+    "sits at chance; far above it, the signal and the steps explode.\n"
+)
+
+
 def _render(result: FrameworksResult, run_dir: str, drawn: list[str]) -> str:
     cfg: Mapping[str, Any] = result.meta.get("config", {}) or {}
     parts = [
@@ -114,8 +199,8 @@ def _render(result: FrameworksResult, run_dir: str, drawn: list[str]) -> str:
         "## Figures\n",
     ]
     captions = {FRAMEWORKS_FIGURES[0]: ("Final std by law and net", _caption_heatmap(cfg)),
-                FRAMEWORKS_FIGURES[1]: ("σ_w² against the critical value",
-                                        _CAPTION_SIGMA)}  # fmt: skip
+                FRAMEWORKS_FIGURES[1]: ("σ_w² against the critical value", _CAPTION_SIGMA),
+                FRAMEWORKS_FIGURES[2]: ("Training curves by law", _CAPTION_TRAIN)}  # fmt: skip
     for k, name in enumerate(drawn, start=1):
         parts.append(figure_block(name, *captions[name], k))
     if not drawn:
@@ -123,8 +208,19 @@ def _render(result: FrameworksResult, run_dir: str, drawn: list[str]) -> str:
     table = law_table(result.runs) if not result.runs.empty else pd.DataFrame()
     parts += ["## Which defaults keep a deep unnormalised net in range\n"]
     parts += ["\n".join(_answer(table)) + "\n" if not table.empty else "No runs.\n", _WHY]
+    parts += _training_section(result)
     parts += ["## Runs\n", (md_table(table) if not table.empty else "No runs.") + "\n",
               _table_note(cfg)]  # fmt: skip
+    if not result.conventions.empty:
+        rules = result.conventions.rename(columns={"layer_type": "layer", "rule": "law"})
+        parts.append(conventions_section(rules, "The conventions applied"))
+    left = result.meta.get("untouched") or {}
+    if left:
+        lines = [f"- {law} in {model}: {'; '.join(why)}" for law, models in left.items()
+                 for model, why in models.items()]  # fmt: skip
+        parts.append("Parameters a convention has no law for were left as torch built them "
+                     "(`initsuite.apply` lists them in `.untouched`):\n\n" + "\n".join(lines)
+                     + "\n")  # fmt: skip
     return "\n".join(parts)
 
 
@@ -152,6 +248,12 @@ def _caption_heatmap(cfg: Mapping[str, Any]) -> str:
         "the Linear/Conv/attention weights only, the biases staying torch's U(±1/√fan_in)."
     )
 
+
+_CAPTION_TRAIN = (
+    "Loss on the whole digits training split (log scale) of each law's deep MLP, mean over "
+    "seeds, band min to max, one panel per activation; dotted: chance (ln 10), dashed: the "
+    "threshold. A flat line at chance is a net whose signal or gradients vanished at init."
+)
 
 _CAPTION_SIGMA = (
     "Final std / input std against σ_w² = fan_in·E[W²] measured from the drawn weights, for "

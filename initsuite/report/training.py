@@ -38,25 +38,28 @@ TRAINING_FIGURES: tuple[str, str] = ("training_loss", "training_steps")
 """The training figures' names: the loss curves, the steps to threshold."""
 
 
-def loss_curves(curves: pd.DataFrame, threshold: float | None = None) -> Figure:
+def loss_curves(
+    curves: pd.DataFrame, threshold: float | None = None, hue: str = "scheme"
+) -> Figure:
     """Full-train-set loss (log y) against step, one panel per activation, one line per
-    scheme: the mean over seeds at each evaluated step, the band min to max. A run that
-    diverged stops (× at its last evaluated loss). Dotted: chance level ln(classes) as the
-    initial mean loss of a silent net would be; dashed: ``threshold``.
+    ``hue`` value (a scheme): the mean over seeds at each evaluated step, the band min to
+    max. A run that diverged stops (× at its last evaluated loss). Dotted: chance level
+    ln(classes) as the initial mean loss of a silent net would be; dashed: ``threshold``.
 
     Args:
         curves: the ``training`` table of ``initsuite train``.
         threshold: the loss the runs had to reach (drawn when given).
+        hue: the column whose values are the lines (the frameworks study's: ``"law"``).
     """
-    need(curves, ("scheme", "activation", "seed", "step", "train_loss"), "training")
+    need(curves, (hue, "activation", "seed", "step", "train_loss"), "training")
     ev = curves[curves["train_loss"].notna() & np.isfinite(curves["train_loss"])]
     if ev.empty:
         raise InitsuiteError("the training table has no evaluated steps to plot")
-    schemes, acts = levels(curves["scheme"]), levels(curves["activation"])
-    g = ev.groupby(["activation", "scheme", "step"], observed=True)["train_loss"]
+    schemes, acts = levels(curves[hue]), levels(curves["activation"])
+    g = ev.groupby(["activation", hue, "step"], observed=True)["train_loss"]
     band = g.agg(["mean", "min", "max"]).reset_index()
     last = int(curves["step"].max())
-    ended = curves.groupby(["activation", "scheme", "seed"], observed=True)["step"].max()
+    ended = curves.groupby(["activation", hue, "seed"], observed=True)["step"].max()
     with style() as sns:
         from matplotlib.lines import Line2D
 
@@ -66,7 +69,7 @@ def loss_curves(curves: pd.DataFrame, threshold: float | None = None) -> Figure:
         colors = palette(sns, schemes)
         dashes = dict(zip(schemes, DASHES * len(schemes), strict=False))
         for ax, act in zip(axes, acts, strict=True):
-            for scheme, b in band[band["activation"] == act].groupby("scheme", observed=True):
+            for scheme, b in band[band["activation"] == act].groupby(hue, observed=True):
                 c = colors[scheme]
                 ax.fill_between(b["step"], b["min"], b["max"], color=c, alpha=0.15, lw=0)
                 ax.plot(b["step"], b["mean"], color=c, dashes=dashes[scheme], lw=1.6)
@@ -83,7 +86,7 @@ def loss_curves(curves: pd.DataFrame, threshold: float | None = None) -> Figure:
         handles.append(Line2D([], [], color="0.35", ls=":", label="chance, ln 10"))
         if threshold is not None:
             handles.append(Line2D([], [], color="0.35", ls="--", label=f"threshold {threshold}"))
-        outside_legend(fig, handles, "scheme")
+        outside_legend(fig, handles, hue)
         fig.supxlabel("optimiser step")
         fig.supylabel("train loss (cross-entropy, log scale)")
         depth, width = int(curves["depth"].iloc[0]), int(curves["width"].iloc[0])

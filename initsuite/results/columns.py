@@ -22,10 +22,15 @@ __all__ = [
     "COMPARE_STATUSES",
     "COMPARE_TIMING",
     "DIVERGENCE_KINDS",
+    "FRAMEWORK_CONVENTIONS",
+    "FRAMEWORK_CONVENTIONS_KEYS",
     "FRAMEWORK_KEYS",
     "FRAMEWORK_LAYERS",
     "FRAMEWORK_LAYERS_KEYS",
     "FRAMEWORK_RUNS",
+    "FRAMEWORK_TRAINING",
+    "FRAMEWORK_TRAINING_KEYS",
+    "FRAMEWORK_TRAINING_RUNS",
     "LAYERS",
     "OPTIONAL",
     "PHASE_GRID",
@@ -227,6 +232,38 @@ _SPEC: dict[str, tuple[str, str]] = {
     # initsuite reproduce frameworks
     "law": ("string", "a framework convention (torch, flax, ...) or a scheme spec, as applied"),
     "model": ("string", "a net of the frameworks study, e.g. mlp_relu_100"),
+    "convention": ("string", "a framework convention (initsuite conventions lists them)"),
+    "layer_type": (
+        "string",
+        "a convention's layer type: linear, conv2d, embedding, layer_norm, ...",
+    ),
+    "parameter": (
+        "string",
+        "a layer type's parameter: weight, bias, scale, shift, in_proj_weight, ...",
+    ),
+    "rule": (
+        "string",
+        "the parameter's law: a scheme spec in torch's layout, fan_uniform:mode=..., or "
+        "empty (no such parameter)",
+    ),
+    "distribution": (
+        "string",
+        "the law's distribution: normal, truncated_normal, uniform, constant, ...",
+    ),
+    "variance_fan_in": (
+        "float64",
+        "σ²·fan_in of a square layer, where the law scales as 1/fan_in; else NaN",
+    ),
+    "variance": ("float64", "σ² where the law's variance is a fixed number; else NaN"),
+    "truncation": ("string", "how the law is bounded: none, bounded, ±2σ rescaled, ..."),
+    "per_projection": (
+        "bool",
+        "an attention in_proj law applied to each of q, k, v as a layer of its own",
+    ),
+    "checked": (
+        "string",
+        "the framework version the law was checked against, or 'not checked live'",
+    ),
     "critical_sigma_w2": (
         "float64",
         "σ_w² on the critical line χ₁ = 1 at the run's σ_b² to 2 digits (mlp, conv); NaN "
@@ -318,6 +355,24 @@ FRAMEWORK_RUNS: tuple[str, ...] = (
     "grad_divergence_kind", "sigma_w2", "sigma_b2", "critical_sigma_w2",
 )  # fmt: skip
 """``initsuite reproduce frameworks``: one row per law, model and seed."""
+FRAMEWORK_TRAINING_KEYS: tuple[str, ...] = ("law", "activation", "depth", "width", "seed")
+FRAMEWORK_TRAINING: tuple[str, ...] = (
+    *FRAMEWORK_TRAINING_KEYS, "step", "batch_loss", "train_loss", "train_accuracy", "test_loss",
+    "test_accuracy",
+)  # fmt: skip
+"""``initsuite reproduce frameworks``: each law's digits MLP in training, one row per step."""
+FRAMEWORK_TRAINING_RUNS: tuple[str, ...] = (
+    *FRAMEWORK_TRAINING_KEYS, "steps", "steps_to_threshold", "reached", "diverged",
+    "diverged_step", "initial_train_loss", "final_train_loss", "final_train_accuracy",
+    "final_test_accuracy", "sigma_w2", "sigma_b2", "critical_sigma_w2",
+)  # fmt: skip
+"""``initsuite reproduce frameworks``: one row per law, activation and seed of training."""
+FRAMEWORK_CONVENTIONS_KEYS: tuple[str, ...] = ("convention", "layer_type", "parameter")
+FRAMEWORK_CONVENTIONS: tuple[str, ...] = (
+    *FRAMEWORK_CONVENTIONS_KEYS, "rule", "distribution", "variance_fan_in", "variance",
+    "truncation", "per_projection", "checked",
+)  # fmt: skip
+"""``initsuite reproduce frameworks``: the rules of the conventions it applied, as applied."""
 
 DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish")
 

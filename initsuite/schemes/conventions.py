@@ -94,6 +94,9 @@ class Convention:
         checked: the version its laws were checked against live, or ``"not checked live"``.
         source: a link to the source the laws are read from.
         rules: (layer type, parameter) -> :class:`Rule`, every pair of :data:`PARAMETERS`.
+        residual: ``(name, std)``: a Linear weight whose qualified name ends in ``name`` is a
+            residual-branch output projection, drawn N(0, std²/N) with N the model's residual
+            projections (GPT-2's ``c_proj``: ``2·config.n_layer``); None: no such rule.
     """
 
     name: str
@@ -101,6 +104,7 @@ class Convention:
     checked: str
     source: str
     rules: Mapping[tuple[str, str], Rule] = field(repr=False)
+    residual: tuple[str, float] | None = None
 
 
 def _dense(weight: str, bias: str | None, note: str = "") -> dict[str, Rule]:
@@ -166,9 +170,10 @@ _KERAS_LAYERS: dict[str, dict[str, Rule]] = {
     "embedding": {"weight": Rule("uniform:a=-0.05,b=0.05", note="RandomUniform(-0.05, 0.05)")},
     "layer_norm": _norms(), "batch_norm": _norms(), "group_norm": _norms(),
     "multihead_attention": _mha(
-        None, None, per_projection=True,
-        note="glorot_uniform on EinsumDense kernels (E, heads, head_dim): Keras' fans "
-             "E·heads and E·head_dim have no torch counterpart"),
+        "xavier_uniform", "xavier_uniform", per_projection=True,
+        note="glorot_uniform on EinsumDense kernels (E, heads, head_dim), fans over the "
+             "input and the output axes (E and heads·head_dim = E): Glorot on each (E, E) "
+             "projection"),
 }  # fmt: skip
 
 _FLUX_LAYERS: dict[str, dict[str, Rule]] = {
@@ -233,10 +238,11 @@ CONVENTIONS: Mapping[str, Convention] = {
         Convention("hf_gpt2", "transformers GPT2PreTrainedModel._init_weights",
                    "transformers 5.24.0", _HF_SRC + "models/gpt2/modeling_gpt2.py",
                    _over_torch(linear=_dense(
-                       _HF, "zeros", "Conv1D too; GPT-2's c_proj gets 0.02/√(2·n_layer), "
-                       "which apply does not draw"), **_HF_CONV,
+                       _HF, "zeros", "Conv1D too; GPT-2's residual projections c_proj: "
+                       "N(0, 0.02²/(2·n_layer))"), **_HF_CONV,
                        conv_transpose=_dense(_HF, "zeros", "1d and 2d; 3d keeps torch's"),
-                       embedding=_HF_EMB, multihead_attention=_HF_MHA)),
+                       embedding=_HF_EMB, multihead_attention=_HF_MHA),
+                   residual=("c_proj.weight", 0.02)),
         Convention("lua_torch", "Lua Torch torch/nn reset()", "not checked live",
                    "https://github.com/torch/nn/blob/master/Linear.lua", _build(_LUA_LAYERS)),
         Convention("flux", "Flux.jl layers", "not checked live",

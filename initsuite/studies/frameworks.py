@@ -7,6 +7,9 @@ through :func:`initsuite.apply`, then run forward and backward once. It records 
 output std and gradient std, where and how the signal left the range (the engine's
 :func:`~initsuite.engine.stats.classify` rule), and σ_w² = fan_in·E[W²] of the drawn weights
 against the critical σ_w² of the activation (mean-field theory, at the drawn biases' σ_b²).
+Then each law's digits MLP (ReLU and tanh, :data:`TRAIN_DEPTH` Linear layers with biases)
+is trained as the training study trains (:func:`initsuite.studies.training.fit`), and the
+rules of the conventions applied are stored beside the measurements.
 ``initsuite reproduce frameworks --out DIR`` runs it; ``initsuite report DIR`` draws it.
 
     >>> from initsuite.studies.frameworks import frameworks_study
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,12 +35,15 @@ from initsuite.engine.backward import GRAD_SEED_OFFSET
 from initsuite.engine.stats import classify, layer_stats
 from initsuite.results import columns as C
 from initsuite.results.frameworks import KIND, FrameworksResult
+from initsuite.schemes import conventions as _conventions
 from initsuite.studies.probe import INPUT_SEED_OFFSET, apply, seeded_global_rng
+from initsuite.studies.training import Dataset, FitConfig, check_batch, fit, load_dataset
 from initsuite.theory.phase import critical_sigma_w2
 
 __all__ = [
-    "EXPLODE_AT", "LAWS", "MODELS", "SCHEME_LAWS", "SEEDS", "VANISH_AT", "ModelSpec", "build_model",
-    "check_laws", "frameworks_study",
+    "EXPLODE_AT", "LAWS", "MODELS", "SCHEME_LAWS", "SEEDS", "TRAIN_ACTIVATIONS", "TRAIN_DEPTH",
+    "TRAIN_STEPS", "TRAIN_WIDTH", "VANISH_AT", "ModelSpec", "build_model", "check_laws",
+    "digits_mlp", "frameworks_study",
 ]  # fmt: skip
 
 LAWS: tuple[str, ...] = ("torch", "flax", "keras", "hf_bert", "timm_vit")
@@ -53,6 +60,11 @@ EXPLODE_AT, VANISH_AT = 10.0, 0.1  # a decade either way of the input's std
 _BATCH, _TOKENS, _DTYPE, _DEVICE = 64, 16, "float32", "cpu"
 # the bias-free feed-forward stacks, where the variance map has a critical σ_w²
 _MEAN_FIELD = ("mlp", "conv")
+TRAIN_DEPTH, TRAIN_WIDTH, TRAIN_STEPS = 30, 128, 400
+"""The trained net: the training study's MLP (64 → 128 × 29 → 10 Linear layers, with
+biases, as the frameworks draw them), trained for 400 SGD steps."""
+TRAIN_ACTIVATIONS: tuple[str, ...] = ("relu", "tanh")
+_TRAIN_BUILD_SEED = 111
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,18 @@ def build_model(spec: ModelSpec) -> nn.Sequential:
         return nn.Sequential(*_blocks(spec))
 
 
+def digits_mlp(activation: str, depth: int, width: int, data: Dataset) -> nn.Sequential:
+    """The trained net as torch builds it (its own init, from a fixed seed): ``depth``
+    Linear layers with biases, features → width → … → width → classes, ``activation``
+    after each but the last."""
+    act, dims = _ACTS[activation], [data.features] + [width] * (depth - 1) + [data.classes]
+    with seeded_global_rng(_TRAIN_BUILD_SEED, [torch.device(_DEVICE)]):
+        mods: list[nn.Module] = []
+        for k in range(depth):
+            mods += [nn.Linear(dims[k], dims[k + 1])] + ([act()] if k < depth - 1 else [])
+        return nn.Sequential(*mods)
+
+
 def _input(spec: ModelSpec, seed: int) -> Tensor:
     shape = {"mlp": (_BATCH, spec.width), "resmlp": (_BATCH, spec.width),
              "conv": (_BATCH // 4, spec.width, 8, 8),
@@ -137,10 +161,25 @@ def check_laws(laws: Sequence[str]) -> tuple[str, ...]:
         if not isinstance(law, str):
             raise InitsuiteTypeError(f"a law must be a string, got {law!r:.60}")
         try:
-            apply(probe_net, law, generator=torch.Generator().manual_seed(0))
+            _apply(probe_net, law, 0)
         except InitsuiteError as exc:
             raise InitsuiteError(f"law {law!r}: {exc}") from None
     return tuple(dict.fromkeys(laws))
+
+
+def _apply(model: nn.Module, law: str, seed: int) -> list[str]:
+    """``initsuite.apply(model, law)`` with the law's generator seeded ``seed``; the warning
+    naming the parameters a convention leaves alone is not raised (they are recorded)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"convention .* left", category=UserWarning)
+        return apply(model, law, generator=torch.Generator().manual_seed(seed))
+
+
+def _left(drawn: list[str], law: str, where: str, into: dict[str, dict[str, list[str]]]) -> None:
+    """Record why a convention left parameters of ``where`` alone (``meta["untouched"]``)."""
+    why = sorted(set(getattr(drawn, "untouched", {}).values()))
+    if why:
+        into.setdefault(law, {})[where] = why
 
 
 @functools.lru_cache(maxsize=256)
@@ -148,7 +187,7 @@ def _critical(activation: str, sigma_b2: float) -> float:
     return critical_sigma_w2(activation, sigma_b2)
 
 
-def _sigma2(model: nn.Module, spec: ModelSpec) -> tuple[float, float, float]:
+def _sigma2(model: nn.Module, arch: str, activation: str) -> tuple[float, float, float]:
     """(σ_w², σ_b², critical σ_w²): fan_in·E[W²] and E[b²] averaged over the net's Linear
     and Conv layers as drawn; the critical value (at σ_b² to two significant digits) only for
     the plain stacks (NaN otherwise)."""
@@ -161,11 +200,11 @@ def _sigma2(model: nn.Module, spec: ModelSpec) -> tuple[float, float, float]:
                 float(m.bias.detach().double().square().mean()) if m.bias is not None else 0.0
             )
     sigma_w2, sigma_b2 = sum(sw) / len(sw), sum(sb) / len(sb)
-    if spec.arch not in _MEAN_FIELD:
+    if arch not in _MEAN_FIELD:
         return sigma_w2, sigma_b2, math.nan
     # at σ_b² to two digits: one bisection per activation and bias law, not per run (a
     # 0.5% change of σ_b² moves tanh's critical σ_w² by about 1e-4)
-    return sigma_w2, sigma_b2, _critical(spec.activation, float(f"{sigma_b2:.2g}"))
+    return sigma_w2, sigma_b2, _critical(activation, float(f"{sigma_b2:.2g}"))
 
 
 def _first(
@@ -214,36 +253,81 @@ def _measure(model: nn.Sequential, x: Tensor, seed: int) -> dict[str, Any]:
     return {"layers": layers, "summary": summary}
 
 
+def _train(
+    laws: Sequence[str], seeds: Sequence[int], cfg: FitConfig, data: Dataset
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each law's digits MLP trained once per activation and seed: (curves, runs) rows."""
+    curves: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
+    for act in TRAIN_ACTIVATIONS:
+        for law in laws:
+            for seed in seeds:
+                net = digits_mlp(act, TRAIN_DEPTH, TRAIN_WIDTH, data)
+                _apply(net, law, seed)
+                sigma_w2, sigma_b2, crit = _sigma2(net, "mlp", act)
+                rows, summary = fit(net, data, seed, cfg)
+                key = {"law": law, "activation": act, "depth": TRAIN_DEPTH,
+                       "width": TRAIN_WIDTH, "seed": seed}  # fmt: skip
+                curves += [{**key, **r} for r in rows]
+                runs.append({**key, **summary, "sigma_w2": sigma_w2, "sigma_b2": sigma_b2,
+                             "critical_sigma_w2": crit})  # fmt: skip
+    return curves, runs
+
+
+def _rules(laws: Sequence[str]) -> list[dict[str, Any]]:
+    """The rules of the laws that are conventions, one row per layer type and parameter."""
+    names = [law for law in laws if law in _conventions.CONVENTIONS]
+    if not names:
+        return []
+    table = _conventions.conventions(names)
+    table = table.rename(columns={"layer": "layer_type", "law": "rule"})
+    return table[list(C.FRAMEWORK_CONVENTIONS)].to_dict("records")
+
+
 def frameworks_study(
     laws: Sequence[str] = LAWS,
     seeds: int = SEEDS,
     models: Sequence[ModelSpec] = MODELS,
+    train_steps: int = TRAIN_STEPS,
 ) -> FrameworksResult:
-    """Each law applied to each of the study's nets, once per seed, measured forward and back.
+    """Each law applied to each of the study's nets, once per seed, measured forward and back;
+    then each law's digits MLP trained.
 
     Args:
         laws: convention names (``"torch"``, ``"flax"``…) or scheme specs, each applied with
             ``initsuite.apply(model, law, generator=torch.Generator().manual_seed(seed))``.
-        seeds: a count: seeds 0 .. seeds-1 (the law's draws, the input and R).
+        seeds: a count: seeds 0 .. seeds-1 (the law's draws, the input and R; in training,
+            the draws and the minibatch order).
         models: the nets (default :data:`MODELS`).
+        train_steps: SGD steps of each training run (the training study's settings otherwise:
+            lr 0.002, momentum 0.9, batch 64, threshold 0.5 nats); 0 trains nothing.
 
     Returns:
         A :class:`~initsuite.results.frameworks.FrameworksResult`: ``layers`` (one row per
-        law, model, seed and layer) and ``runs`` (one per law, model and seed).
+        law, model, seed and layer), ``runs`` (one per law, model and seed), ``training`` and
+        ``training_runs`` (per step, and per law, activation and seed), ``conventions`` (the
+        rules of the conventions among the laws).
 
     Raises:
-        InitsuiteError: an unknown law, or seeds not a positive count, before any compute.
+        InitsuiteError: an unknown law, seeds not a positive count, or a bad train_steps,
+            before any compute.
     """
     law_list = check_laws(laws)
     seed_list = list(range(validate.count("seeds", seeds)))
+    steps = validate.count("train_steps", train_steps, 0)
+    fit_cfg = FitConfig(steps=max(steps, 1), device=_DEVICE, dtype=_DTYPE)
+    data = load_dataset(fit_cfg.dataset) if steps else None
+    if data is not None:
+        check_batch(fit_cfg, data)
     layer_rows: list[dict[str, Any]] = []
     run_rows: list[dict[str, Any]] = []
+    untouched: dict[str, dict[str, list[str]]] = {}
     for spec in models:
         for law in law_list:
             for seed in seed_list:
                 model = build_model(spec)
-                apply(model, law, generator=torch.Generator().manual_seed(seed))
-                sigma_w2, sigma_b2, crit = _sigma2(model, spec)
+                _left(_apply(model, law, seed), law, spec.name, untouched)
+                sigma_w2, sigma_b2, crit = _sigma2(model, spec.arch, spec.activation)
                 out = _measure(model, _input(spec, seed), seed)
                 key = {"law": law, "model": spec.name, "seed": seed}
                 layer_rows += [{**key, **row} for row in out["layers"]]
@@ -251,10 +335,20 @@ def frameworks_study(
                                  "depth": spec.depth, "width": spec.width, **out["summary"],
                                  "sigma_w2": sigma_w2, "sigma_b2": sigma_b2,
                                  "critical_sigma_w2": crit})  # fmt: skip
+    curves, train_runs = ([], []) if data is None else _train(law_list, seed_list, fit_cfg, data)
+    training = None if data is None else {
+        "depth": TRAIN_DEPTH, "width": TRAIN_WIDTH, "activations": list(TRAIN_ACTIVATIONS),
+        "bias": "the law's", **fit_cfg.to_dict()}  # fmt: skip
     config = {"laws": list(law_list), "seeds": seed_list, "models": [vars(m) for m in models],
               "batch": _BATCH, "tokens": _TOKENS, "dtype": _DTYPE, "device": _DEVICE,
               "explode_at": EXPLODE_AT, "vanish_at": VANISH_AT,
-              "loss": "Σ R ⊙ y, R ~ N(0, 1), seed + GRAD_SEED_OFFSET"}  # fmt: skip
-    meta = {"kind": KIND, "config": config, "environment": environment([_DEVICE])}
-    return FrameworksResult(C.frame(C.FRAMEWORK_LAYERS, layer_rows),
-                            C.frame(C.FRAMEWORK_RUNS, run_rows), meta)  # fmt: skip
+              "loss": "Σ R ⊙ y, R ~ N(0, 1), seed + GRAD_SEED_OFFSET",
+              "training": training}  # fmt: skip
+    meta = {"kind": KIND, "config": config, "untouched": untouched,
+            "environment": environment([_DEVICE])}  # fmt: skip
+    return FrameworksResult(
+        C.frame(C.FRAMEWORK_LAYERS, layer_rows), C.frame(C.FRAMEWORK_RUNS, run_rows), meta,
+        training=C.frame(C.FRAMEWORK_TRAINING, curves),
+        training_runs=C.frame(C.FRAMEWORK_TRAINING_RUNS, train_runs),
+        conventions=C.frame(C.FRAMEWORK_CONVENTIONS, _rules(law_list)),
+    )  # fmt: skip

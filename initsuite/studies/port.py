@@ -114,11 +114,32 @@ def _draw(law: str, t: Tensor, owner: nn.Module, transposed: bool, gen: torch.Ge
         _schemes.get(law)(t, generator=gen)
 
 
+Plan = list[tuple[str, Tensor, str, nn.Module, bool, bool]]
+
+
+def _residual_laws(model: nn.Module, plan: Plan, suffix: str, std: float) -> Plan:
+    """``plan`` with the law of each residual projection (a weight named ``*suffix``) set to
+    N(0, std²/N): N = 2·``model.config.n_layer`` where the model has one (Hugging Face's
+    GPT-2, nanoGPT: an attention and an MLP projection per block), else the number of such
+    weights."""
+    hits = [k for k, (qual, *_) in enumerate(plan) if qual == suffix or qual.endswith("." + suffix)]
+    if not hits:
+        return plan
+    n_layer = getattr(getattr(model, "config", None), "n_layer", None)
+    n = 2 * n_layer if isinstance(n_layer, int) and n_layer > 0 else len(hits)
+    law = f"normal:std={std / math.sqrt(n)!r}"
+    out = list(plan)
+    for k in hits:
+        qual, t, _, owner, per, zero_padding = out[k]
+        out[k] = (qual, t, law, owner, per, zero_padding)
+    return out
+
+
 def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
     """Draw every parameter of ``model`` that convention ``name`` has a law for (see
     :func:`initsuite.apply`); warn naming the module types of the parameters left alone."""
     conv = _conv.get(name)
-    plan: list[tuple[str, Tensor, str, nn.Module, bool, bool]] = []
+    plan: Plan = []
     seen: set[int] = set()
     untouched: dict[str, str] = {}
     for mname, m in model.named_modules():
@@ -150,6 +171,8 @@ def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
             if id(t) not in seen:
                 seen.add(id(t))
                 untouched[qual] = f"{type(m).__name__}: not a layer type of the conventions"
+    if conv.residual is not None:
+        plan = _residual_laws(model, plan, *conv.residual)
     with torch.no_grad():
         for qual, t, law, owner, per, zero_padding in plan:
             gen = pick(t.device)

@@ -29,7 +29,7 @@ from initsuite import activations as _activations
 from initsuite import schemes as _schemes
 from initsuite.core import validate
 from initsuite.core.env import environment
-from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, did_you_mean
 from initsuite.engine.backward import GRAD_SEED_OFFSET
 from initsuite.engine.stats import classify, layer_stats
 from initsuite.results import columns as C
@@ -271,8 +271,28 @@ def apply(
             raise InitsuiteError(f"convention {scheme!r} draws no data-dependent law: pass no "
                                  "inputs")  # fmt: skip
         return apply_convention(model, scheme.strip(), pick)
-    drawn = _apply(model, _schemes.get(scheme), activation, include_embeddings, pick, inputs)
+    drawn = _apply(model, _scheme_or_convention(scheme), activation, include_embeddings, pick,
+                   inputs)  # fmt: skip
     return [f"{name}.{pname}" if name else pname for name, pname in drawn]
+
+
+def _scheme_or_convention(spec: str | _schemes.Scheme) -> _schemes.Scheme:
+    """The scheme ``spec`` names; an unknown name suggests the nearest scheme *or* convention
+    (``apply(model, "flx")`` most likely meant the convention ``flax``)."""
+    try:
+        return _schemes.get(spec)
+    except InitsuiteError as exc:
+        name = spec.strip() if isinstance(spec, str) else ""
+        if not str(exc).startswith("unknown scheme") or not name:
+            raise
+        choices = [*_conventions.CONVENTIONS, *_schemes.names()]
+        hint = did_you_mean(name, choices)
+        raise InitsuiteError(
+            f"unknown scheme or convention {name!r}"
+            + (f"; did you mean {hint!r}?" if hint else "")
+            + f" (conventions: {', '.join(_conventions.CONVENTIONS)}; initsuite schemes lists "
+            "the schemes)"
+        ) from None
 
 
 def _check_arguments(

@@ -30,8 +30,8 @@ from initsuite.results import columns as C
 from initsuite.results.training import TrainingResult
 
 __all__ = [
-    "BIAS_LAWS", "DATASETS", "OPTIMIZERS", "Dataset", "TrainConfig", "load_dataset", "make_mlp",
-    "run_training", "train",
+    "BIAS_LAWS", "DATASETS", "OPTIMIZERS", "Dataset", "FitConfig", "TrainConfig", "check_batch",
+    "fit", "load_dataset", "make_mlp", "run_training", "train",
 ]  # fmt: skip
 
 DATASETS: tuple[str, ...] = ("digits",)
@@ -137,8 +137,56 @@ def make_mlp(
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """A validated training study: scheme × activation × seed at one depth and width.
+class FitConfig:
+    """How :func:`fit` trains a net: the optimiser, the schedule of evaluations, the loss a
+    run must reach, and where it runs. Validated on construction (one line per bad value)."""
+
+    steps: int = 400
+    lr: float = 0.002
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    batch_size: int = 64
+    threshold: float = 0.5
+    eval_every: int = 10
+    dataset: str = "digits"
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
+        for name in ("steps", "batch_size", "eval_every"):
+            set_(name, validate.count(name, getattr(self, name)))
+        for name in ("lr", "threshold"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0):
+                raise InitsuiteError(f"{name} must be a positive number, got {v!r}")
+        m = self.momentum
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < 1:
+            raise InitsuiteError(f"momentum must be in [0, 1), got {m!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise InitsuiteError(unknown("optimizer", self.optimizer, OPTIMIZERS))
+        if self.dataset not in DATASETS:
+            raise InitsuiteError(unknown("dataset", self.dataset, DATASETS))
+        dtype = parse_dtype(self.dtype)
+        if dtype not in TRAIN_DTYPES:
+            raise InitsuiteError(
+                f"training runs in {' or '.join(TRAIN_DTYPES)} (plain SGD/Adam in {dtype} "
+                "would need loss scaling); use 'float32'"
+            )
+        set_("dtype", dtype)
+        set_("device", check_device(self.device))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+_FIT_FIELDS = tuple(FitConfig.__dataclass_fields__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(FitConfig):
+    """A validated training study: scheme × activation × seed at one depth and width, each
+    run trained as :class:`FitConfig` says.
 
     ``schemes`` and ``activations`` take one spec or several; ``all`` and wildcards in
     ``schemes`` expand to every Linear scheme. See :func:`train` for the others.
@@ -149,17 +197,7 @@ class TrainConfig:
     depth: int = 30
     width: int = 128
     seeds: tuple[int, ...] = (0, 1, 2)
-    steps: int = 400
-    lr: float = 0.002
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    batch_size: int = 64
-    threshold: float = 0.5
-    eval_every: int = 10
     bias: str | None = None
-    dataset: str = "digits"
-    device: str = "cpu"
-    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
@@ -180,30 +218,16 @@ class TrainConfig:
                 s.resolve(a)
         set_("schemes", tuple(dict.fromkeys(s.spec for s in objs)))
         set_("activations", tuple(dict.fromkeys(a.spec for a in acts)))
-        for name, low in (("depth", 2), ("width", 1), ("steps", 1), ("batch_size", 1),
-                          ("eval_every", 1)):  # fmt: skip
-            set_(name, validate.count(name, getattr(self, name), low))
+        set_("depth", validate.count("depth", self.depth, 2))
+        set_("width", validate.count("width", self.width))
         set_("seeds", validate.seeds(self.seeds))
-        for name in ("lr", "threshold"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0):
-                raise InitsuiteError(f"{name} must be a positive number, got {v!r}")
-        m = self.momentum
-        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < 1:
-            raise InitsuiteError(f"momentum must be in [0, 1), got {m!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise InitsuiteError(unknown("optimizer", self.optimizer, OPTIMIZERS))
-        if self.dataset not in DATASETS:
-            raise InitsuiteError(unknown("dataset", self.dataset, DATASETS))
+        super().__post_init__()
         set_("bias", bias_law(self.bias, BIAS_LAWS, "training"))
-        dtype = parse_dtype(self.dtype)
-        if dtype not in TRAIN_DTYPES:
-            raise InitsuiteError(
-                f"training runs in {' or '.join(TRAIN_DTYPES)} (plain SGD/Adam in {dtype} "
-                "would need loss scaling); use 'float32'"
-            )
-        set_("dtype", dtype)
-        set_("device", check_device(self.device))
+
+    @property
+    def fit(self) -> FitConfig:
+        """The optimisation settings, as :func:`fit` takes them."""
+        return FitConfig(**{k: getattr(self, k) for k in _FIT_FIELDS})
 
     @property
     def n_runs(self) -> int:
@@ -274,11 +298,7 @@ def run_training(cfg: TrainConfig, progress: bool | None = None) -> TrainingResu
     from tqdm.auto import tqdm
 
     data = load_dataset(cfg.dataset)
-    if cfg.batch_size > len(data.x_train):
-        raise InitsuiteError(
-            f"batch_size {cfg.batch_size} exceeds the {len(data.x_train)} training examples "
-            f"of {data.name}"
-        )
+    check_batch(cfg.fit, data)
     show = sys.stderr.isatty() if progress is None else progress
     curves: list[dict[str, Any]] = []
     runs: list[dict[str, Any]] = []
@@ -290,7 +310,11 @@ def run_training(cfg: TrainConfig, progress: bool | None = None) -> TrainingResu
                 for seed in cfg.seeds:
                     key = {"scheme": scheme, "activation": act, "depth": cfg.depth,
                            "width": cfg.width, "seed": seed}  # fmt: skip
-                    rows, summary = _train_one(cfg, data, scheme, act, seed)
+                    gen = torch.Generator(device=torch.device(cfg.device)).manual_seed(seed)
+                    net = make_mlp(scheme, act, cfg.depth, cfg.width, data.features,
+                                   data.classes, gen, bias=cfg.bias, device=cfg.device,
+                                   dtype=cfg.dtype)  # fmt: skip
+                    rows, summary = fit(net, data, seed, cfg.fit)
                     curves.extend({**key, **r} for r in rows)
                     runs.append({**key, **summary})
                     bar.update(1)
@@ -325,14 +349,32 @@ def _unevaluated(step: int, batch_loss: float) -> dict[str, Any]:
             "test_loss": nan, "test_accuracy": nan}  # fmt: skip
 
 
-def _train_one(
-    cfg: TrainConfig, data: Dataset, scheme: str, act: str, seed: int
+def check_batch(cfg: FitConfig, data: Dataset) -> None:
+    """Refuse a batch larger than the training split, before any run."""
+    if cfg.batch_size > len(data.x_train):
+        raise InitsuiteError(
+            f"batch_size {cfg.batch_size} exceeds the {len(data.x_train)} training examples "
+            f"of {data.name}"
+        )
+
+
+def fit(
+    net: torch.nn.Module, data: Dataset, seed: int, cfg: FitConfig
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """One run: its per-step rows and its summary."""
+    """Train ``net`` (a classifier of ``data``: features in, class logits out, already on
+    ``cfg.device`` in ``cfg.dtype``) in place with cross-entropy, and record it.
+
+    The minibatch order comes from a CPU generator seeded ``seed + ORDER_SEED_OFFSET`` (the
+    same batches on every device); the full train and test sets are evaluated at step 0, every
+    ``eval_every`` steps and at the end. A non-finite batch loss, or train loss after an
+    update, stops the run (``diverged``).
+
+    Returns:
+        (rows, summary): one row per step (:data:`~initsuite.columns.TRAINING`'s measured
+        columns; NaN where not evaluated) and the run's summary
+        (:data:`~initsuite.columns.TRAINING_RUNS`'s).
+    """
     device, dtype = torch.device(cfg.device), DTYPES[cfg.dtype]
-    gen = torch.Generator(device=device).manual_seed(seed)
-    net = make_mlp(scheme, act, cfg.depth, cfg.width, data.features, data.classes, gen,
-                   bias=cfg.bias, device=cfg.device, dtype=cfg.dtype)  # fmt: skip
     xtr, ytr = data.x_train.to(device, dtype), data.y_train.to(device)
     xte, yte = data.x_test.to(device, dtype), data.y_test.to(device)
     opt = _optimizer(cfg, net)
@@ -380,14 +422,14 @@ def _train_one(
     return rows, _summary(cfg, rows, reached, diverged_step)
 
 
-def _optimizer(cfg: TrainConfig, net: torch.nn.Module) -> torch.optim.Optimizer:
+def _optimizer(cfg: FitConfig, net: torch.nn.Module) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     return torch.optim.Adam(net.parameters(), lr=cfg.lr)
 
 
 def _summary(
-    cfg: TrainConfig, rows: list[dict[str, Any]], reached: int | None, diverged_step: int | None
+    cfg: FitConfig, rows: list[dict[str, Any]], reached: int | None, diverged_step: int | None
 ) -> dict[str, Any]:
     """A run's row of the runs table, from its per-step rows."""
     nan = math.nan
