@@ -113,6 +113,17 @@ the timeout is available (SIGALRM: not on Windows); else no limit unless one is 
 _timeout_arg = _number_or_none("a number of seconds")
 
 
+def _max_parameters(text: str) -> int | None:
+    """``--max-parameters``: a whole number (``5e8`` is fine) or ``none``."""
+    value = _number_or_none("a number of parameters")(text)
+    if value is None:
+        return None
+    if not (value >= 1 and float(value).is_integer()):
+        raise argparse.ArgumentTypeError(f"expected a whole number of parameters >= 1 or "
+                                         f"'none', got {text!r}")  # fmt: skip
+    return int(value)
+
+
 def _str_list(text: str) -> list[str]:
     out = [t.strip() for t in text.split(",") if t.strip()]
     if not out:  # an empty list of devices or dtypes would be a sweep of no cells
@@ -273,15 +284,27 @@ def _add_train(add_parser: AddParser) -> None:
 def _add_probe(add_parser: AddParser) -> None:
     pb = add_parser("probe", help="probe any model: per-module std of its forward "
                         "(and backward) pass, from its own init and from schemes")  # fmt: skip
-    pb.add_argument("factory", help="package.module:callable returning an nn.Module (the "
-                    "current directory is importable)")  # fmt: skip
-    pb.add_argument("--input-shape", type=_int_list, required=True,
-                    help="shape of the model's one input, e.g. 16,3,32,32")  # fmt: skip
+    pb.add_argument("factory", help="a model by name, built from code with no download: "
+                    "timm:NAME, torchvision:NAME or hf:MODEL_TYPE, each with KEY=VALUE "
+                    "overrides (hf:gpt2,n_layer=24,n_embd=256); or package.module:callable "
+                    "returning an nn.Module (the current directory is importable)")  # fmt: skip
+    pb.add_argument("--input-shape", type=_int_list, default=None,
+                    help="shape of the model's one input, e.g. 16,3,32,32 (inferred for a "
+                    "model by name: --batch images of its size, or --batch × 128 "
+                    "tokens)")  # fmt: skip
+    pb.add_argument("--batch", type=int, default=2,
+                    help="examples in an inferred input (default 2)")  # fmt: skip
     pb.add_argument("--tokens", type=int, default=None, metavar="VOCAB",
-                    help="integer token ids in [0, VOCAB) instead of N(0, 1) values")  # fmt: skip
+                    help="integer token ids in [0, VOCAB) instead of N(0, 1) values (a text "
+                    "model's vocabulary by default)")  # fmt: skip
+    pb.add_argument("--max-parameters", type=_max_parameters, default=argparse.SUPPRESS,
+                    metavar="N",
+                    help="refuse a model by name with more parameters (default 5e8; 'none': "
+                    "no limit)")  # fmt: skip
     pb.add_argument("--schemes", type=_split_specs, default=[],
-                    help="comma list of scheme specs or wildcards; the model's own init "
-                    "('default') is always probed too")  # fmt: skip
+                    help="comma list of scheme specs, wildcards or framework conventions "
+                    "(flax, keras, ...); the model's own init ('as_built') is always probed "
+                    "first")  # fmt: skip
     pb.add_argument("--activation", default=None,
                     help="activation after the layers, for gain=auto")  # fmt: skip
     pb.add_argument("--include-embeddings", action="store_true",
@@ -614,8 +637,10 @@ def _cmd_probe(args: argparse.Namespace) -> None:
     saved_path = list(sys.path)
     sys.path.insert(0, os.getcwd())
     try:
+        limit = {"max_parameters": args.max_parameters} if "max_parameters" in args else {}
         result = probe_factory(
             args.factory, args.input_shape, schemes=args.schemes, tokens=args.tokens,
+            batch=args.batch, **limit,
             activation=args.activation, backward=args.backward, seed=args.seed,
             device=args.device, dtype=args.dtype, mode=args.mode,
             include_embeddings=args.include_embeddings, progress=False if args.quiet else None,

@@ -109,7 +109,7 @@ def test_every_leaf_call_has_a_row_in_execution_order() -> None:
     assert frame["shape"].tolist()[:2] == ["4,8,8,8", "4,8,8,8"]
     assert frame["shape"].iloc[-1] == "4,10"
     assert (frame["numel"] == [math.prod(map(int, s.split(","))) for s in frame["shape"]]).all()
-    assert (frame["scheme"] == "default").all() and not frame["reinitialised"].any()
+    assert (frame["scheme"] == "as_built").all() and not frame["reinitialised"].any()
     assert (frame["nonfinite_fraction"] == 0).all() and frame["divergence_kind"].isna().all()
     assert frame["grad_std"].isna().all()  # no backward asked
 
@@ -586,10 +586,10 @@ def test_cli_probe_writes_tables_report_and_figure(
     result = ProbeResult.load(out)
     frame = result.calls
     assert tuple(frame.columns) == C.PROBE
-    assert list(dict.fromkeys(frame["scheme"])) == ["default", "kaiming_normal",
+    assert list(dict.fromkeys(frame["scheme"])) == ["as_built", "kaiming_normal",
                                                     "xavier_uniform:gain=auto"]  # fmt: skip
     assert frame.groupby("scheme").size().tolist() == [6, 6, 6]
-    assert not frame.loc[frame["scheme"] == "default", "reinitialised"].any()
+    assert not frame.loc[frame["scheme"] == "as_built", "reinitialised"].any()
     assert frame["grad_std"].notna().all()
     meta = json.loads((out / "meta.json").read_text())
     assert meta["kind"] == "probe" and meta["config"]["backward"] is True

@@ -168,12 +168,19 @@ def _run_section(frame: pd.DataFrame, meta: Mapping[str, Any]) -> str:
             f"{int(model.get('parameters', 0)):,} parameters, {model.get('probed_modules', '?')} "
             "probed modules"
         )
+        src = model.get("source") or {}
+        if src:
+            lines.append(
+                f"- **Built by:** {src.get('library')} {src.get('version', '?')} "
+                f"from code and its shipped config, no download (`{src.get('spec')}`)"
+            )
     if inp:
         shape = ",".join(str(n) for n in inp.get("shape", []))
         lines.append(f"- **Input:** one tensor of shape {shape}, {inp.get('values', '?')}")
     act = cfg.get("activation")
     lines.append(
-        f"- **Schemes:** {schemes} (`default`: the model's own initialisation)"
+        f"- **Schemes:** {schemes} (`as_built`: the model's own initialisation, as its "
+        "library or factory built it; `default` in older directories)"
         + (f"; activation `{act}` for gain=auto" if act else "")
     )
     if cfg:

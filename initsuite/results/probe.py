@@ -60,7 +60,7 @@ class ProbeResult:
 
 
 def schemes_in_order(calls: pd.DataFrame) -> list[str]:
-    """The schemes of a probe table in the order they were probed (``default`` first)."""
+    """The schemes of a probe table in the order they were probed (``as_built`` first)."""
     return [str(s) for s in dict.fromkeys(calls["scheme"].dropna())]
 
 

@@ -43,8 +43,10 @@ __all__ = [
     "probed_modules", "seeded_global_rng",
 ]  # fmt: skip
 
-DEFAULT = "default"
-"""The ``scheme`` of rows measured with the model's own initialisation."""
+DEFAULT = "as_built"
+"""The ``scheme`` of rows measured with the model's own initialisation (as its library built
+it: timm's and Hugging Face's ``_init_weights`` included). Directories written before 0.2
+call it ``default``, which is still accepted as a name for it."""
 ROOT = "(root)"
 """The ``module`` name of the model itself (torch names it ``""``)."""
 INPUT_SEED_OFFSET = 0x1A7_0B5E  # factory inputs: a generator seeded with seed + this
@@ -518,9 +520,10 @@ def probe(
         model: any ``nn.Module``, in the mode it should run in (train or eval).
         inputs: a tensor (``model(x)``), a tuple or list (``model(*inputs)``), or a dict
             (``model(**inputs)``, e.g. ``{"input_ids": ids}``), already on the model's device.
-        scheme: a scheme spec to :func:`apply` first, **in place**, drawing from a generator
-            seeded with ``seed`` (pass a copy to keep your model). Default None: the model's
-            own weights (``scheme`` column ``"default"``). Biases keep the model's values.
+        scheme: a scheme spec or a framework convention (``"flax"``) to :func:`apply` first,
+            **in place**, drawing from a generator seeded with ``seed`` (pass a copy to keep
+            your model). Default None: the model's own weights (``scheme`` column
+            ``"as_built"``). A scheme leaves biases as they are; a convention draws them.
         activation: the activation for ``gain=auto`` (see :func:`apply`).
         backward: also back-propagate :data:`LOSS` and record ``grad_std``.
         seed: seed of the scheme's draws, of R and of torch's global RNG during the pass.
@@ -550,8 +553,12 @@ def probe(
                   "parameters": sum(p.numel() for p in model.parameters()),
                   "probed_modules": len(probed_modules(model))}  # fmt: skip
     drawn = set[str]()
-    if scheme is not None:
-        s = _schemes.get(scheme)
+    if isinstance(scheme, str) and scheme.strip() in _conventions.CONVENTIONS:
+        config["scheme"] = scheme.strip()
+        drawn = {q.rpartition(".")[0] or ROOT
+                 for q in apply_convention(model, scheme.strip(), _seeded(seed))}  # fmt: skip
+    elif scheme is not None:
+        s = _scheme_or_convention(scheme)
         config["scheme"] = s.spec
         drawn = {name or ROOT for name, _ in
                  _apply(model, s, activation, include_embeddings, _seeded(seed),

@@ -1,7 +1,8 @@
 """``initsuite probe``: probe a model factory under several schemes and keep the result.
 
-:func:`probe_factory` builds a fresh model per scheme from a ``package.module:callable``
-factory (plus the model's own init, ``default``), feeds each the same inputs and returns one
+:func:`probe_factory` builds a fresh model per scheme from a model source (``timm:resnet50``,
+``hf:gpt2,n_layer=24``: :mod:`initsuite.studies.sources`) or a ``package.module:callable``
+factory (plus the model's own init, ``as_built``), feeds each the same inputs and returns one
 :class:`~initsuite.results.probe.ProbeResult`; :func:`initsuite.studies.probe.probe` does
 the probing itself.
 """
@@ -31,6 +32,8 @@ from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, did_you_mean, unknown
 from initsuite.results import columns as C
 from initsuite.results.probe import ProbeResult
+from initsuite.schemes import conventions as _conventions
+from initsuite.studies import sources as _sources
 from initsuite.studies.probe import (
     DEFAULT,
     INPUT_SEED_OFFSET,
@@ -185,20 +188,49 @@ def _factory_name(factory: Callable[..., Any]) -> str:
     return f"{module}:{getattr(factory, '__qualname__', type(factory).__name__)}"
 
 
+_BASELINE = (DEFAULT, "default")  # "default": its name before 0.2
+
+
+def _check_schemes(schemes: str | Iterable[str], activation: str | None) -> tuple[str, ...]:
+    """``as_built`` first, then each scheme (canonical spec, wildcards expanded) or
+    convention, once; every scheme resolved for ``activation`` before any compute."""
+    items = [schemes] if isinstance(schemes, str) else list(schemes)
+    act = None if activation is None else _activations.get(activation)
+    out: list[str] = [DEFAULT]
+    for item in items:
+        name = item.strip() if isinstance(item, str) else item
+        if name in _BASELINE:
+            continue
+        if isinstance(name, str) and name in _conventions.CONVENTIONS:
+            out.append(name)
+            continue
+        for spec in _schemes.expand([name], rank=None):
+            obj = _schemes.get(spec)
+            obj.resolve(act)  # gain=auto without an activation fails here, before any compute
+            out.append(obj.spec)
+    return tuple(dict.fromkeys(out))
+
+
 @dataclass(frozen=True)
 class ProbeConfig:
     """A validated probe of a model factory: one fresh model per scheme, the same inputs.
 
-    ``schemes`` always starts with ``"default"``, the model as the factory initialised it
-    (the baseline); ``factory`` is stored as ``"module:name"`` (the callable itself in
-    ``_factory``). ``input_shape`` is the shape of the one input tensor passed positionally;
-    with ``tokens`` it holds integer ids in ``[0, tokens)``. ``mode`` is set on each model
-    (``train``: BatchNorm uses the batch's statistics and dropout is active, as in the first
-    training step; ``eval``: running statistics, no dropout).
+    ``factory`` is a model source (``hf:gpt2,n_layer=24``, ``timm:resnet50``: see
+    :mod:`initsuite.studies.sources`) or a ``package.module:callable``; stored as the
+    source's canonical spec or ``"module:name"`` (the callable itself in ``_factory``).
+    ``schemes`` always starts with ``"as_built"`` (alias ``"default"``), the model as its
+    library or factory initialised it (the baseline); the others are scheme specs, wildcards
+    or framework conventions (``"flax"``). ``input_shape`` is the shape of the one input
+    tensor passed positionally; None: inferred from a source (``batch`` examples of its image
+    size, or of 128 tokens). With ``tokens`` (inferred for text models) it holds integer ids
+    in ``[0, tokens)``. ``mode`` is set on each model (``train``: BatchNorm uses the batch's
+    statistics and dropout is active, as in the first training step; ``eval``: running
+    statistics, no dropout). ``max_parameters`` refuses a source larger than that (None: no
+    limit).
     """
 
     factory: str
-    input_shape: tuple[int, ...]
+    input_shape: tuple[int, ...] | None = None
     schemes: tuple[str, ...] = (DEFAULT,)
     tokens: int | None = None
     activation: str | None = None
@@ -208,23 +240,24 @@ class ProbeConfig:
     dtype: str = "float32"
     mode: str = "train"
     include_embeddings: bool = False
+    batch: int = 2
+    max_parameters: int | None = _sources.MAX_PARAMETERS
+    source: dict[str, Any] | None = None
     _factory: Callable[[], nn.Module] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
-        shape = tuple(self.input_shape)
-        if not shape:
-            raise InitsuiteError("input_shape must not be empty, e.g. (16, 3, 32, 32)")
-        set_("input_shape", tuple(validate.count("input_shape", n) for n in shape))
-        if isinstance(self.schemes, str):
-            set_("schemes", (self.schemes,))
+        if self.input_shape is not None:
+            shape = tuple(self.input_shape)
+            if not shape:
+                raise InitsuiteError("input_shape must not be empty, e.g. (16, 3, 32, 32)")
+            set_("input_shape", tuple(validate.count("input_shape", n) for n in shape))
+        set_("batch", validate.count("batch", self.batch))
+        if self.max_parameters is not None:
+            set_("max_parameters", validate.count("max_parameters", self.max_parameters))
+        set_("schemes", _check_schemes(self.schemes, self.activation))
         act = None if self.activation is None else _activations.get(self.activation)
         set_("activation", None if act is None else act.spec)
-        specs = [s for s in _schemes.expand(list(self.schemes), rank=None) if s != DEFAULT]
-        objs = [_schemes.get(s) for s in specs]
-        for obj in objs:
-            obj.resolve(act)  # gain=auto without an activation fails here, before any compute
-        set_("schemes", tuple(dict.fromkeys([DEFAULT, *(o.spec for o in objs)])))
         if self.tokens is not None:  # the vocabulary size
             set_("tokens", validate.count("tokens", self.tokens))
         set_("seed", validate.seed(self.seed))
@@ -237,15 +270,28 @@ class ProbeConfig:
         set_("device", check_device(self.device))
         # last: importing the user's module may be slow (transformers), so cheap checks go first
         factory: Any = self.factory
-        if isinstance(factory, str):
+        if _sources.is_source(factory):
+            src = _sources.parse(factory, self.max_parameters)
+            set_("_factory", src.build)
+            set_("factory", src.spec)
+            set_("source", dict(_sources.describe(src)))
+            if self.input_shape is None:
+                set_("input_shape", src.input_shape(self.batch))
+            if self.tokens is None:
+                set_("tokens", src.tokens)
+        elif isinstance(factory, str):
             set_("_factory", load_factory(factory))
             set_("factory", factory.strip())
         elif callable(factory):
             set_("_factory", factory)
             set_("factory", _factory_name(factory))
         else:
-            raise InitsuiteError(f"factory must be 'module:callable' or a callable, got "
+            raise InitsuiteError(f"factory must be a model source ('hf:gpt2'), "
+                                 f"'module:callable' or a callable, got "
                                  f"{type(factory).__name__}")  # fmt: skip
+        if self.input_shape is None:
+            raise InitsuiteError(f"input_shape is needed for factory {self.factory!r} (only a "
+                                 "model source, e.g. timm:resnet50, has one to infer)")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()
@@ -254,7 +300,7 @@ class ProbeConfig:
 
 def probe_factory(
     factory: str | Callable[[], nn.Module],
-    input_shape: Sequence[int],
+    input_shape: Sequence[int] | None = None,
     *,
     schemes: str | Iterable[str] = (),
     tokens: int | None = None,
@@ -265,56 +311,57 @@ def probe_factory(
     dtype: str = "float32",
     mode: str = "train",
     include_embeddings: bool = False,
+    batch: int = 2,
+    max_parameters: int | None = _sources.MAX_PARAMETERS,
     progress: bool | None = None,
     timeout: float | None = None,
 ) -> ProbeResult:
     """Probe a fresh model from ``factory`` with its own init and with each scheme.
 
-    Each model is built by calling ``factory()`` with torch's global RNG seeded with
-    ``seed`` (forked: the caller's state is untouched), so every scheme starts from the same
-    factory draw and what a scheme leaves alone (biases, norms, embeddings) is identical
-    across schemes; then moved to ``device`` and ``dtype``, set to ``mode`` and probed
-    (:func:`probe`) on the same inputs (:func:`make_inputs`).
+    Each model is built by ``factory`` with torch's global RNG seeded with ``seed`` (forked:
+    the caller's state is untouched), so every scheme starts from the same draw and what a
+    scheme leaves alone (biases, norms, embeddings) is identical across schemes; then moved
+    to ``device`` and ``dtype``, set to ``mode`` and probed (:func:`probe`) on the same
+    inputs (:func:`make_inputs`).
 
     Args:
-        factory: ``"package.module:callable"`` or a callable returning an ``nn.Module``.
-        input_shape: shape of the model's one positional input.
-        schemes: scheme specs or wildcards (any tensor rank); ``"default"``, the model's own
-            init, is always probed first.
-        tokens: draw integer ids in ``[0, tokens)`` instead of N(0, 1) values.
+        factory: a model source (``"timm:resnet50"``, ``"hf:gpt2,n_layer=24"``: see
+            :mod:`initsuite.studies.sources`), ``"package.module:callable"``, or a callable
+            returning an ``nn.Module``.
+        input_shape: shape of the model's one positional input; None: inferred from a
+            source (``batch`` images of its size, or ``batch`` × 128 token ids).
+        schemes: scheme specs, wildcards (any tensor rank) or conventions (``"flax"``);
+            ``"as_built"``, the model's own init, is always probed first.
+        tokens: draw integer ids in ``[0, tokens)`` instead of N(0, 1) values (a text
+            source's vocabulary by default).
         activation, backward, seed, include_embeddings: as in :func:`probe`.
         device, dtype: where the model runs and its floating-point dtype.
         mode: ``"train"`` (default) or ``"eval"``.
+        batch: examples in an inferred input.
+        max_parameters: refuse a source with more parameters (None: no limit).
         progress: show a progress bar (default: when stderr is a terminal).
         timeout: seconds allowed to importing the factory's module, and to each model
             (building it and probing it, per scheme); None (default): no limit. Needs the
             main thread (see :func:`deadline`).
 
     Raises:
-        InitsuiteError: bad arguments; a factory that fails, calls ``sys.exit`` or returns no
-            ``nn.Module``; a forward pass that fails on these inputs (chained to the model's
-            exception) or calls ``sys.exit``; a timeout.
+        InitsuiteError: bad arguments (an unknown model, override key or scheme); a factory
+            that fails, calls ``sys.exit`` or returns no ``nn.Module``; a forward pass that
+            fails on these inputs (chained to the model's exception) or calls ``sys.exit``;
+            a timeout.
     """
     limit = check_timeout(timeout)
     with deadline(limit, f"importing the module of factory {str(factory)!r}",
                   "raise timeout"):  # fmt: skip
-        cfg = _config(factory, input_shape, schemes, tokens, activation, backward, seed, device,
-                      dtype, mode, include_embeddings)  # fmt: skip
+        cfg = ProbeConfig(
+            factory=factory,  # type: ignore[arg-type]  # a callable is named in __post_init__
+            input_shape=None if input_shape is None else tuple(input_shape),
+            schemes=(schemes,) if isinstance(schemes, str) else tuple(schemes), tokens=tokens,
+            activation=activation, backward=backward, seed=seed, device=device, dtype=dtype,
+            mode=mode, include_embeddings=include_embeddings, batch=batch,
+            max_parameters=max_parameters,
+        )  # fmt: skip
     return run_probe(cfg, progress=progress, timeout=limit)
-
-
-def _config(
-    factory: str | Callable[[], nn.Module], input_shape: Sequence[int],
-    schemes: str | Iterable[str], tokens: int | None, activation: str | None, backward: bool,
-    seed: int, device: str, dtype: str, mode: str, include_embeddings: bool,
-) -> ProbeConfig:  # fmt: skip
-    return ProbeConfig(
-        factory=factory,  # type: ignore[arg-type]  # a callable is named in __post_init__
-        input_shape=tuple(input_shape),
-        schemes=(schemes,) if isinstance(schemes, str) else tuple(schemes), tokens=tokens,
-        activation=activation, backward=backward, seed=seed, device=device, dtype=dtype,
-        mode=mode, include_embeddings=include_embeddings,
-    )  # fmt: skip
 
 
 def _build(cfg: ProbeConfig) -> nn.Module:
@@ -338,7 +385,7 @@ def _build(cfg: ProbeConfig) -> nn.Module:
 def _probe_one(cfg: ProbeConfig, model: nn.Module, x: Tensor, label: str,
                what: str) -> ProbeResult:  # fmt: skip
     """:func:`probe` one model, naming the factory when its forward or backward fails."""
-    shape = ",".join(map(str, cfg.input_shape))
+    shape = ",".join(map(str, cfg.input_shape or ()))
     try:
         return probe(model, x, scheme=None if label == DEFAULT else label,
                      activation=cfg.activation, backward=cfg.backward, seed=cfg.seed,
@@ -366,6 +413,7 @@ def run_probe(
 
     limit = check_timeout(timeout)
 
+    assert cfg.input_shape is not None  # set by __post_init__
     x = make_inputs(cfg.input_shape, tokens=cfg.tokens, seed=cfg.seed, device=cfg.device,
                     dtype=cfg.dtype)  # fmt: skip
     what = f"token ids in [0, {cfg.tokens})" if cfg.tokens is not None else "N(0, 1) values"
@@ -382,7 +430,8 @@ def run_probe(
     meta = {
         "kind": "probe",
         "config": cfg.to_dict(),
-        "model": results[0].meta["model"],  # every scheme's model is the factory's, redrawn
+        # every scheme's model is the factory's, redrawn
+        "model": {**results[0].meta["model"], **({"source": cfg.source} if cfg.source else {})},
         "input": {"shape": list(cfg.input_shape), "values": what},
         "loss": LOSS,
         "environment": environment([cfg.device]),

@@ -1,0 +1,309 @@
+"""Real models by name, built from code and the configs their packages ship (no download).
+
+A *model source* is ``LIBRARY:NAME[,KEY=VALUE...]``:
+
+* ``timm:resnet50``, ``timm:vit_small_patch16_224,depth=24``: ``timm.create_model(NAME,
+  pretrained=False, **overrides)``; the input size is the model's ``pretrained_cfg``'s.
+* ``torchvision:resnet18``: ``torchvision.models.get_model(NAME, weights=None, **overrides)``;
+  images of 224 px unless the builder's weights say otherwise.
+* ``hf:gpt2,n_layer=48,n_embd=256``, ``hf:bert``, ``hf:llama,num_hidden_layers=4``: the
+  transformers config class of that ``model_type`` with its defaults and the overrides (each
+  key checked against the config), built by ``AutoModel.from_config`` (the base model, with
+  the library's ``_init_weights``); token batches for text models, pixel batches for vision.
+
+The size of every model is counted on the ``meta`` device before it is built, so a default
+LLaMA (6.7e9 parameters) is refused in one line instead of exhausting memory.
+
+    >>> src = parse("hf:gpt2,n_layer=2,n_embd=64")
+    >>> src.input_shape(batch=2), src.tokens
+    ((2, 128), 50257)
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from initsuite.core.errors import InitsuiteError, did_you_mean, unknown
+
+__all__ = ["LIBRARIES", "MAX_PARAMETERS", "ModelSource", "is_source", "parse"]
+
+LIBRARIES: tuple[str, ...] = ("timm", "torchvision", "hf")
+MAX_PARAMETERS = 500_000_000
+"""Models above this many parameters are refused unless asked for (``max_parameters``): 2 GB
+of float32 weights, as much again for their gradients, and the activations on top."""
+_PIP = {"timm": "timm", "torchvision": "torchvision", "hf": "transformers"}
+_TEXT_TOKENS = 128  # the sequence length of a text model's token batch (capped by its positions)
+_IMAGE = 224  # the image size when the library names none
+
+
+def is_source(text: object) -> bool:
+    """Whether ``text`` names a model source (``timm:``, ``torchvision:`` or ``hf:``)."""
+    return isinstance(text, str) and text.strip().partition(":")[0] in LIBRARIES
+
+
+def _value(text: str) -> Any:
+    """An override's value: int, float, true/false, none, or the string itself."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _import(library: str, spec: str) -> Any:
+    module = {"timm": "timm", "torchvision": "torchvision.models", "hf": "transformers"}[library]
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise InitsuiteError(
+            f"{spec} needs {_PIP[library]} ({type(exc).__name__}: {exc}): pip install "
+            f"'initsuite[zoo]' (or {_PIP[library]} alone)"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model named by library, name and constructor overrides; see :func:`parse`.
+
+    Attributes:
+        library: ``timm``, ``torchvision`` or ``hf``.
+        name: the library's model name (``resnet50``) or ``model_type`` (``gpt2``).
+        overrides: keyword overrides of the constructor or config, in the order given.
+        parameters: the model's parameter count (counted on the meta device).
+        tokens: the vocabulary size of a text model (its input is token ids), else None.
+        sample_shape: one example's input shape: ``(channels, height, width)`` or
+            ``(sequence,)``.
+        version: the library's version.
+    """
+
+    library: str
+    name: str
+    overrides: tuple[tuple[str, Any], ...]
+    parameters: int
+    tokens: int | None
+    sample_shape: tuple[int, ...]
+    version: str
+    _build: Callable[[], nn.Module] = field(repr=False, compare=False)
+
+    @property
+    def spec(self) -> str:
+        """The canonical spec: ``library:name,key=value,...``."""
+        return ",".join([f"{self.library}:{self.name}",
+                         *(f"{k}={v}" for k, v in self.overrides)])  # fmt: skip
+
+    def build(self) -> nn.Module:
+        """A fresh model with the library's own initialisation, from torch's global RNG."""
+        try:
+            return self._build()
+        except (TypeError, ValueError) as exc:
+            raise InitsuiteError(f"{self.spec}: the constructor refused it: {_first(exc)}") from exc
+
+    def input_shape(self, batch: int) -> tuple[int, ...]:
+        """The probe's input shape for ``batch`` examples."""
+        return (batch, *self.sample_shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"library": self.library, "name": self.name, "overrides": dict(self.overrides),
+                "parameters": self.parameters, "version": self.version}  # fmt: skip
+
+
+def _first(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def parse(text: str, max_parameters: int | None = MAX_PARAMETERS) -> ModelSource:
+    """The model source ``text`` names, checked: the library importable, the name known (else
+    the nearest names), every override a key the config has (hf), the model no larger than
+    ``max_parameters`` (None: no limit).
+
+    Raises:
+        InitsuiteError: one line naming what is wrong and the valid choices.
+    """
+    spec = str(text).strip()
+    head, *items = [p.strip() for p in spec.split(",")]
+    library, _, name = head.partition(":")
+    if library not in LIBRARIES:
+        raise InitsuiteError(unknown("model library", library, LIBRARIES))
+    if not name:
+        raise InitsuiteError(f"{spec!r} names no model: write {library}:NAME, e.g. "
+                             f"{_EXAMPLES[library]}")  # fmt: skip
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip() or not value.strip():
+            raise InitsuiteError(f"{spec!r}: override {item!r} is not KEY=VALUE, e.g. "
+                                 f"{_OVERRIDE[library]}")  # fmt: skip
+        if key.strip() in overrides:
+            raise InitsuiteError(f"{spec!r}: override {key.strip()!r} is given twice")
+        overrides[key.strip()] = _value(value.strip())
+    lib = _import(library, spec)
+    make = {"timm": _timm, "torchvision": _torchvision, "hf": _hf}[library]
+    source = make(lib, name, overrides, spec)
+    if max_parameters is not None and source.parameters > max_parameters:
+        raise InitsuiteError(
+            f"{source.spec} has {source.parameters:.3g} parameters "
+            f"({4 * source.parameters / 1e9:.3g} GB in float32), more than the limit "
+            f"{max_parameters:.3g}: make it smaller with overrides (e.g. {_SMALLER[library]}) "
+            "or raise the limit (--max-parameters)"
+        )
+    return source
+
+
+_EXAMPLES = {"timm": "timm:resnet50", "torchvision": "torchvision:resnet18", "hf": "hf:gpt2"}
+_OVERRIDE = {"timm": "timm:vit_small_patch16_224,depth=24",
+             "torchvision": "torchvision:resnet18,num_classes=10",
+             "hf": "hf:gpt2,n_layer=48,n_embd=256"}  # fmt: skip
+_SMALLER = {"timm": "timm:vit_small_patch16_224,depth=6",
+            "torchvision": "a smaller builder, e.g. torchvision:resnet18",
+            "hf": "hf:llama,num_hidden_layers=4,hidden_size=256,intermediate_size=688"}  # fmt: skip
+
+
+def _count(make: Callable[[], nn.Module]) -> tuple[int, nn.Module]:
+    """The parameter count of the model ``make`` builds, built on the meta device (no memory,
+    no random draws), and that meta model."""
+    with torch.device("meta"):
+        model = make()
+    return sum(p.numel() for p in model.parameters()), model
+
+
+def _nearest(name: str, names: list[str], spec: str, listing: str) -> InitsuiteError:
+    hint = did_you_mean(name, names)
+    near = f"; did you mean {hint!r}?" if hint else ""
+    return InitsuiteError(f"unknown model {name!r} in {spec!r}{near} ({listing} lists them)")
+
+
+# --- the libraries -----------------------------------------------------------------------------
+
+
+def _timm(timm: Any, name: str, overrides: dict[str, Any], spec: str) -> ModelSource:
+    names = list(timm.list_models())
+    if name not in names:
+        near = timm.list_models(f"*{name}*")
+        hint = f"; e.g. {', '.join(near[:5])}" if near else ""
+        err = _nearest(name, names, spec, "timm.list_models('*pattern*')")
+        raise InitsuiteError(str(err) + hint) from None
+
+    def build() -> nn.Module:
+        return timm.create_model(name, pretrained=False, **overrides)
+
+    n, meta_model = _count_or_refuse(build, spec)
+    cfg = getattr(meta_model, "pretrained_cfg", None) or {}
+    shape = tuple(int(v) for v in cfg.get("input_size", (3, _IMAGE, _IMAGE)))
+    if "img_size" in overrides:  # a ViT built for another size takes that size
+        size = overrides["img_size"]
+        shape = (shape[0], *((size, size) if isinstance(size, int) else size))
+    return ModelSource("timm", name, tuple(overrides.items()), n, None, shape,
+                       str(timm.__version__), build)  # fmt: skip
+
+
+def _torchvision(models: Any, name: str, overrides: dict[str, Any], spec: str) -> ModelSource:
+    names = list(models.list_models())
+    if name not in names:
+        raise _nearest(name, names, spec, "torchvision.models.list_models()") from None
+
+    def build() -> nn.Module:
+        return models.get_model(name, weights=None, **overrides)
+
+    n, _ = _count_or_refuse(build, spec)
+    size = _IMAGE
+    try:  # the weights' metadata ship with torchvision: the size they were trained at
+        weights = models.get_model_weights(name)
+        size = int(next(iter(weights)).transforms().crop_size[0])
+    except (ValueError, StopIteration, AttributeError, TypeError, IndexError):
+        pass
+    import torchvision
+
+    return ModelSource("torchvision", name, tuple(overrides.items()), n, None, (3, size, size),
+                       str(torchvision.__version__), build)  # fmt: skip
+
+
+def _hf(tr: Any, name: str, overrides: dict[str, Any], spec: str) -> ModelSource:
+    mapping = tr.CONFIG_MAPPING
+    names = sorted(mapping.keys())
+    if name not in mapping:
+        raise _nearest(name, names, spec, "transformers.CONFIG_MAPPING.keys()") from None
+    cls = mapping[name]
+    defaults = cls()
+    valid = {*defaults.to_dict(), *getattr(cls, "attribute_map", {})}
+    # the keys of this architecture, not those every config has (dtype, id2label, ...)
+    own = sorted(valid - set(tr.PretrainedConfig().to_dict()) - {"model_type"})
+    for key, value in overrides.items():
+        if key not in valid:
+            hint = did_you_mean(key, own) or did_you_mean(key, sorted(valid))
+            near = f"; did you mean {hint!r}?" if hint else ""
+            raise InitsuiteError(f"{spec!r}: {cls.__name__} has no key {key!r}{near} (its "
+                                 f"keys: {', '.join(own)})")  # fmt: skip
+        _check_type(spec, key, value, getattr(defaults, key, None))
+    try:
+        config = cls(**overrides)
+    except (TypeError, ValueError) as exc:
+        raise InitsuiteError(f"{spec!r}: {cls.__name__} refused it: {_first(exc)}") from None
+
+    def build() -> nn.Module:
+        return tr.AutoModel.from_config(config)
+
+    n, _ = _count_or_refuse(build, spec)
+    tokens, shape = _hf_input(config, spec)
+    return ModelSource("hf", name, tuple(overrides.items()), n, tokens, shape,
+                       str(tr.__version__), build)  # fmt: skip
+
+
+_ARTICLE = {int: "an"}
+
+
+def _check_type(spec: str, key: str, value: Any, default: Any) -> None:
+    """An override must have its default's type (an int where a float is expected is fine)."""
+    if default is None or value is None:
+        return
+    want = type(default)
+    ok = isinstance(value, want) and not (isinstance(value, bool) and want is not bool)
+    ok = ok or (want is float and isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        raise InitsuiteError(f"{spec!r}: {key} must be {_ARTICLE.get(want, 'a')} {want.__name__} "
+                             f"(its default is "
+                             f"{default!r}), got {value!r}")  # fmt: skip
+
+
+def _hf_input(config: Any, spec: str) -> tuple[int | None, tuple[int, ...]]:
+    """(vocabulary, one example's shape): token ids for a text model, pixels for vision."""
+    vocab = getattr(config, "vocab_size", None)
+    if isinstance(vocab, int) and vocab > 0:
+        positions = [getattr(config, k, None) for k in ("max_position_embeddings", "n_positions")]
+        cap = min([p for p in positions if isinstance(p, int) and p > 0], default=_TEXT_TOKENS)
+        return vocab, (min(_TEXT_TOKENS, cap),)
+    channels = getattr(config, "num_channels", None)
+    if isinstance(channels, int) and channels > 0:
+        size = getattr(config, "image_size", _IMAGE)
+        h, w = (size, size) if isinstance(size, int) else tuple(size)
+        return None, (channels, int(h), int(w))
+    raise InitsuiteError(f"cannot tell what {spec!r} takes as input (no vocab_size, no "
+                         "num_channels): pass --input-shape")  # fmt: skip
+
+
+def _count_or_refuse(build: Callable[[], nn.Module], spec: str) -> tuple[int, nn.Module]:
+    try:
+        n, model = _count(build)
+    except (TypeError, ValueError, RuntimeError, NotImplementedError) as exc:
+        raise InitsuiteError(f"{spec!r}: the constructor refused it: {_first(exc)}") from None
+    if not math.isfinite(n) or n <= 0:
+        raise InitsuiteError(f"{spec!r} built a model without parameters")
+    return n, model
+
+
+def describe(source: ModelSource) -> Mapping[str, Any]:
+    """What a results directory records about the source (``meta["model"]["source"]``)."""
+    return {"spec": source.spec, **source.to_dict()}
