@@ -260,8 +260,8 @@ def test_every_figure_a_report_draws_is_known_to_the_overwrite_check() -> None:
     from initsuite.report.training import TRAINING_FIGURES
     from initsuite.report.tutorial import TUTORIAL_FIGURE
 
-    drawn = {*CAPTIONED, TUTORIAL_FIGURE, *TRAINING_FIGURES, RP.PROBE_FIGURE, ISOMETRY_FIGURE,
-             *FRAMEWORKS_FIGURES}  # fmt: skip
+    drawn = {*CAPTIONED, TUTORIAL_FIGURE, *TRAINING_FIGURES, RP.PROBE_FIGURE, RP.BLOCKS_FIGURE,
+             ISOMETRY_FIGURE, *FRAMEWORKS_FIGURES}  # fmt: skip
     assert drawn == set(outputs.FIGURES)
 
 

@@ -37,8 +37,11 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "BLOCKS_FIGURE",
     "PROBE_FIGURE",
+    "block_table",
     "check_dependencies",
+    "probe_blocks",
     "probe_std",
     "render_probe",
     "type_table",
@@ -46,6 +49,7 @@ __all__ = [
 ]
 
 PROBE_FIGURE = "probe_std"
+BLOCKS_FIGURE = "probe_blocks"
 
 
 # --- tables ----------------------------------------------------------------------------------
@@ -137,6 +141,111 @@ def _draw_calls(ax: Any, frame: pd.DataFrame, col: str, kind_col: str, colors: d
         for call in d.loc[d[kind_col].notna(), "call"]:
             ax.axvline(int(call), color=c, ls=":", lw=1.2)
     return plotted
+
+
+def probe_blocks(blocks: pd.DataFrame) -> Figure:
+    """The residual stream block by block, one line per scheme: the std of each block's
+    output (log y) and the ratio of what the block added to the stream's std before it
+    (symmetric log: linear below 10⁻³, so a block that adds nothing shows at 0); with
+    gradients, a third panel of the gradient's std at each block's output.
+
+    Args:
+        blocks: the ``blocks`` table (:data:`initsuite.columns.PROBE_BLOCKS`).
+    """
+    need(blocks, ("scheme", "block", "stream_std", "update_ratio", "stream_grad_std"),
+         "blocks")  # fmt: skip
+    if blocks.empty:
+        raise InitsuiteError("the blocks table is empty: there is nothing to plot")
+    schemes = schemes_in_order(blocks)
+    panels = [("stream_std", "std of the stream after the block", "log"),
+              ("update_ratio", "std added / std before", "symlog")]  # fmt: skip
+    if bool(blocks["stream_grad_std"].notna().any()):
+        panels.append(("stream_grad_std", "std of dLoss/d(block output)", "log"))
+    with style() as sns:
+        from matplotlib.lines import Line2D
+        from matplotlib.ticker import MaxNLocator
+
+        fig = new_figure(8.5, 2.5 * len(panels) + 0.7)
+        axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False).ravel()
+        colors = palette(sns, schemes)
+        dashes = dict(zip(schemes, DASHES * len(schemes), strict=False))
+        for ax, (col, label, scale) in zip(axes, panels, strict=True):
+            plotted = False
+            for scheme in schemes:
+                d = blocks[blocks["scheme"] == scheme].sort_values("block")
+                v = d[col].astype(float)
+                ok = d[np.isfinite(v) & ((v > 0) if scale == "log" else (v >= 0))]
+                if len(ok):
+                    ax.plot(ok["block"], ok[col], color=colors[scheme], dashes=dashes[scheme],
+                            lw=1.4, marker="o", ms=3)  # fmt: skip
+                    plotted = True
+            ax.set_ylabel(label)
+            if plotted and scale == "log":
+                ax.set_yscale("log")
+                decade_ticks([ax])
+            elif plotted:
+                ax.set_yscale("symlog", linthresh=1e-3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[-1].set_xlabel("residual block, in execution order")
+        handles: list[Any] = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8,
+                                     label=s) for s in schemes]  # fmt: skip
+        outside_legend(fig, handles, "scheme")
+        fig.suptitle("The residual stream, block by block")
+    return fig
+
+
+def block_table(blocks: pd.DataFrame) -> pd.DataFrame:
+    """One row per scheme of the ``blocks`` table, in probe order: the blocks recorded, the
+    stream's std after the first and the last block, the median and largest update ratio,
+    and (with gradients) the gradient's std at the first block's output."""
+    rows = []
+    grads = bool(blocks["stream_grad_std"].notna().any())
+    for scheme in schemes_in_order(blocks):
+        d = blocks[blocks["scheme"] == scheme].sort_values("block", kind="stable")
+        ratio = d["update_ratio"].astype(float)
+        row = {"scheme": scheme, "blocks": len(d),
+               "first stream std": float(d["stream_std"].iloc[0]),
+               "last stream std": float(d["stream_std"].iloc[-1]),
+               "median update ratio": float(ratio.median()),
+               "largest update ratio": float(ratio.max())}  # fmt: skip
+        if grads:
+            row["first block grad std"] = float(d["stream_grad_std"].iloc[0])
+        rows.append(row)
+    return pd.DataFrame.from_records(rows)
+
+
+def _blocks_caption(blocks: pd.DataFrame) -> str:
+    text = (
+        "One point per call of a known residual block (a transformer layer, a ResNet or "
+        "ConvNeXt block: `initsuite.studies.blocks.KNOWN_BLOCKS`), in execution order, one "
+        "line per scheme. Top: std (log scale) of the block's output, the residual stream "
+        "after it. Next: std of what the block added (output − input) over the std of its "
+        "input: how much each block changes the stream (0 when its branches output nothing, "
+        "as under Fixup; the axis is linear below 10⁻³). A block whose output and input "
+        "differ in shape (a downsampling block) has no point."
+    )
+    if bool(blocks["stream_grad_std"].notna().any()):
+        text += (
+            " Bottom: std of the gradient at each block's output, for the loss of the module "
+            "figure (Σ R ⊙ y): how much of the output's gradient reaches the stream there."
+        )
+    return text
+
+
+def _blocks_section(blocks: pd.DataFrame, figures: list[str], number: int) -> str:
+    parts = ["## Residual blocks\n"]
+    if BLOCKS_FIGURE in figures:
+        parts.append(
+            f"![The residual stream by block]({FIGURE_DIR}/{BLOCKS_FIGURE}.png)\n\n"
+            f"*Figure {number}: The residual stream by block.* {_blocks_caption(blocks)}\n"
+        )
+    parts.append(md_table(block_table(blocks)) + "\n")
+    parts.append(
+        "One row per scheme (`blocks.parquet`, `initsuite.columns.PROBE_BLOCKS`). *update "
+        "ratio*: std of what a block added over the stream's std before it; *first block "
+        "grad std*: the gradient's std at the first block's output.\n"
+    )
+    return "\n".join(parts)
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -244,8 +353,10 @@ def _summary_for_report(frame: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"last_std": "last std"})
 
 
-def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str]) -> str:
-    """report.md's text for a probe table, its metadata and the figures drawn."""
+def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str],
+                 blocks: pd.DataFrame | None = None) -> str:  # fmt: skip
+    """report.md's text for a probe table, its metadata and the figures drawn (and its
+    ``blocks`` table, when not empty)."""
     cfg: Mapping[str, Any] = meta.get("config", {}) or {}
     title = cfg.get("factory") or (meta.get("model", {}) or {}).get("type") or "model"
     parts = [f"# initsuite probe: {title}\n", _run_section(frame, meta)]
@@ -274,6 +385,8 @@ def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str
         )
         + "\n"
     )
+    if blocks is not None and not blocks.empty:
+        parts.append(_blocks_section(blocks, figures, 2 if PROBE_FIGURE in figures else 1))
     parts.append("## Median output std by module type\n")
     parts.append(md_table(type_table(frame)) + "\n")
     parts.append(
@@ -295,7 +408,8 @@ def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str
 def write_probe_report(
     run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None
 ) -> Path:
-    """Write ``report.md`` and ``figures/probe_std.png`` for the probe saved in ``run_dir``
+    """Write ``report.md``, ``figures/probe_std.png`` and, when the model has known residual
+    blocks, ``figures/probe_blocks.png`` for the probe saved in ``run_dir``
     (default: into ``run_dir``), all or nothing: drawn into a temporary directory inside it
     and moved into place (:func:`initsuite.store.staged`; an existing ``figures`` or
     ``report.md`` initsuite did not write is refused).
@@ -308,9 +422,11 @@ def write_probe_report(
             be written, or the plotting libraries are missing.
     """
     result = ProbeResult.load(run_dir)
-    frame, meta = result.calls, result.meta
+    frame, meta, blocks = result.calls, result.meta, result.blocks
     figures = []
     if bool(np.isfinite(frame["std"].astype(float)).any()):
         figures.append(PlannedFigure(PROBE_FIGURE, lambda: probe_std(frame)))
-    text = render_probe(frame, meta, [f.name for f in figures])
+    if bool(np.isfinite(blocks["stream_std"].astype(float)).any()):
+        figures.append(PlannedFigure(BLOCKS_FIGURE, lambda: probe_blocks(blocks)))
+    text = render_probe(frame, meta, [f.name for f in figures], blocks)
     return write_plan(ReportPlan(figures, text), out_dir if out_dir is not None else run_dir)

@@ -38,6 +38,8 @@ __all__ = [
     "PHASE_POINTS",
     "PHASE_POINTS_KEYS",
     "PROBE",
+    "PROBE_BLOCKS",
+    "PROBE_BLOCKS_KEYS",
     "SPECTRA",
     "SPECTRA_KEYS",
     "THEORY",
@@ -154,6 +156,13 @@ _SPEC: dict[str, tuple[str, str]] = {
     "shape": ("string", "shape of the output tensor recorded, comma-separated; null if none"),
     "numel": ("Int64", "elements of that tensor; null when the output holds no float tensor"),
     "nonfinite_fraction": ("float64", "fraction of the output's values that are inf or nan"),
+    # initsuite.probe's blocks table: one row per call of a known residual block
+    # (initsuite.studies.blocks.KNOWN_BLOCKS) whose output has its input's shape
+    "block": ("int64", "1-based position of the block call in execution order (of returns)"),
+    "stream_std": ("float64", "std of the block's output: the residual stream after it"),
+    "update_std": ("float64", "std of output - input: what the block added to the stream"),
+    "update_ratio": ("float64", "update_std / std of the block's input (the stream before)"),
+    "stream_grad_std": ("float64", "std of dLoss/d(block output) (--backward); NaN without"),
     # initsuite.compare: two runs lined up on CELL_KEYS (cells) or TIMING_KEYS (timing); base_*
     # is the run compared against, new_* the other, and every ratio is new / base
     "status": ("string", "same | changed | only_base | only_new (see COMPARE_STATUSES)"),
@@ -312,6 +321,11 @@ PROBE: tuple[str, ...] = (
 )  # fmt: skip
 """``initsuite.probe``: one row per module call (``scheme`` is ``default`` for the model's
 own initialisation)."""
+PROBE_BLOCKS_KEYS: tuple[str, ...] = ("scheme", "seed", "block", "module", "type")
+PROBE_BLOCKS: tuple[str, ...] = (
+    *PROBE_BLOCKS_KEYS, "stream_std", "update_std", "update_ratio", "stream_grad_std",
+)  # fmt: skip
+"""``initsuite.probe``'s ``blocks`` table: one row per call of a known residual block."""
 
 TUTORIAL: tuple[str, ...] = (
     "experiment", "scheme", "activation", "dtype", "quantity", "tutorial", "expected",

@@ -37,7 +37,11 @@ def conform_tables(
 
 
 def read_tables(
-    in_dir: str | os.PathLike[str], schema: Schema, kind: str, command: str
+    in_dir: str | os.PathLike[str],
+    schema: Schema,
+    kind: str,
+    command: str,
+    optional: Schema | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """The tables of ``schema`` and meta.json of a directory written whole by a Result's
     ``save``, each table conformed to its columns.
@@ -47,6 +51,8 @@ def read_tables(
         schema: the tables to read; the first names the kind of directory.
         kind: what the directory holds, for messages (``"training"``).
         command: the command that writes it, for messages (``"initsuite train"``).
+        optional: tables added after the first file format: read and conformed where
+            present, empty (no rows) where a directory written before them lacks them.
 
     Raises:
         InitsuiteTypeError: ``in_dir`` is not a path.
@@ -59,8 +65,10 @@ def read_tables(
         raise InitsuiteError(
             f"{str(path)!r} has no {first}.parquet: is it a {kind} directory ({command!r})?"
         )
-    tables, meta = store.read(path, tuple(schema))
-    return conform_tables(tables, schema, path), meta
+    extra = dict(optional or {})
+    tables, meta = store.read(path, tuple(schema), optional=tuple(extra))
+    empty = {name: C.frame(cols, []) for name, (cols, _) in extra.items() if name not in tables}
+    return conform_tables({**tables, **empty}, {**schema, **extra}, path), meta
 
 
 def with_bias_law(meta: dict[str, Any], legacy: str, path: os.PathLike[str]) -> dict[str, Any]:

@@ -47,7 +47,7 @@ THEORY_TABLES: tuple[str, ...] = ("theory", "phase_points", "phase_grid")
 LAYOUTS: dict[str, tuple[str, ...]] = {
     "sweep": (*SWEEP_TABLES, *THEORY_TABLES),
     "training": ("training", "runs"),
-    "probe": ("probe",),
+    "probe": ("probe", "blocks"),
     "tutorial": ("tutorial", "layers"),
     "isometry": ("spectra",),
     "frameworks": ("layers", "runs"),
@@ -60,7 +60,7 @@ FIGURES = frozenset({
     "std_vs_layer", "grad_std_vs_layer", "weight_grad_vs_layer", "divergence_heatmap",
     "final_std_distribution", "init_time_vs_width", "cosine_vs_layer", "phase_diagram",
     "jacobian_spectra", "tutorial_std_vs_layer", "training_loss", "training_steps", "probe_std",
-    "frameworks_final_std", "frameworks_sigma_w2", "frameworks_training",
+    "probe_blocks", "frameworks_final_std", "frameworks_sigma_w2", "frameworks_training",
 })  # fmt: skip
 
 Mode = Literal["new", "replace", "append", "file"]

@@ -1,4 +1,5 @@
-"""``ProbeResult``: the per-module-call table of a probe and its metadata, and its summary.
+"""``ProbeResult``: the per-module-call and per-block tables of a probe and its metadata, and
+its summary.
 
 Never imports torch.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,11 @@ __all__ = ["PROBE_KEYS", "ProbeResult", "probe_summary", "schemes_in_order"]
 PROBE_KEYS: tuple[str, ...] = ("scheme", "seed", "call", "module", "type")
 """The columns that identify a row of the probe table (never null)."""
 _SCHEMA = {"probe": (C.PROBE, PROBE_KEYS)}
+_OPTIONAL = {"blocks": (C.PROBE_BLOCKS, C.PROBE_BLOCKS_KEYS)}  # written since the blocks table
+
+
+def _no_blocks() -> pd.DataFrame:
+    return C.frame(C.PROBE_BLOCKS, [])
 
 
 @dataclass
@@ -34,29 +41,67 @@ class ProbeResult:
         calls: one row per module call (per scheme), in execution order
             (:data:`initsuite.results.columns.PROBE`; stored as ``probe.parquet``).
         meta: configuration, model and environment.
+        blocks: one row per call of a known residual block (per scheme), in execution order
+            (:data:`initsuite.results.columns.PROBE_BLOCKS`; stored as ``blocks.parquet``,
+            absent when empty); empty for a model without known blocks, or a directory
+            written before the table.
     """
 
     calls: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    blocks: pd.DataFrame = field(default_factory=_no_blocks)
 
     def save(self, out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
-        """Write probe.parquet and meta.json into ``out_dir`` atomically."""
-        return store.write(out_dir, {"probe": self.calls}, self.meta, overwrite=overwrite)
+        """Write probe.parquet, blocks.parquet (when the model has known residual blocks) and
+        meta.json into ``out_dir`` atomically."""
+        tables = {"probe": self.calls, **({"blocks": self.blocks} if len(self.blocks) else {})}
+        return store.write(out_dir, tables, self.meta, overwrite=overwrite)
 
     @classmethod
     def load(cls, in_dir: str | os.PathLike[str]) -> ProbeResult:
-        """Read a directory written by :meth:`save`, its table checked against its columns.
+        """Read a directory written by :meth:`save`, its tables checked against their
+        columns (``blocks.parquet`` may be absent: written before the table, it loads empty).
 
         Raises:
             InitsuiteTypeError: ``in_dir`` is not a path.
             InitsuiteError: it is not a readable probe directory.
         """
-        tables, meta = read_tables(in_dir, _SCHEMA, "probe", "initsuite probe")
-        return cls(tables["probe"], meta)
+        tables, meta = read_tables(in_dir, _SCHEMA, "probe", "initsuite probe", _OPTIONAL)
+        calls, blocks = tables["probe"], tables["blocks"]
+        stray = sorted(set(blocks["scheme"]) - set(calls["scheme"]))
+        if stray:
+            where = os.path.join(store.as_path(in_dir), "blocks.parquet")
+            raise InitsuiteError(
+                f"{where!r} holds scheme {stray[0]!r}, which probe.parquet lacks: damaged, or "
+                "not written by initsuite"
+            )
+        return cls(calls, meta, blocks)
+
+    @classmethod
+    def concat(cls, results: Sequence[ProbeResult], meta: dict[str, Any]) -> ProbeResult:
+        """One result of several probes (one per scheme, say): their ``calls`` and their
+        ``blocks`` one after the other, with ``meta``.
+
+        Raises:
+            InitsuiteError: ``results`` is empty.
+        """
+        if not results:
+            raise InitsuiteError("ProbeResult.concat needs at least one result")
+        return cls(_concat([r.calls for r in results], C.PROBE), meta,
+                   _concat([r.blocks for r in results], C.PROBE_BLOCKS))  # fmt: skip
 
     def summary(self) -> pd.DataFrame:
         """One row per scheme (:func:`probe_summary`)."""
         return probe_summary(self.calls)
+
+
+def _concat(frames: Sequence[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+    """``frames`` one after the other in ``columns`` (empty ones left out: pandas would let
+    their dtypes decide the result's)."""
+    full = [f for f in frames if len(f)]
+    if not full:
+        return C.frame(columns, [])
+    return C.coerce(pd.concat(full, ignore_index=True), columns)
 
 
 def schemes_in_order(calls: pd.DataFrame) -> list[str]:

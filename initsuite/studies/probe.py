@@ -36,6 +36,7 @@ from initsuite.results import columns as C
 from initsuite.results.probe import ProbeResult
 from initsuite.schemes import conventions as _conventions
 from initsuite.schemes.lsuv import rescale_to_unit_std
+from initsuite.studies.blocks import BlockRecorder, is_transposed_linear, residual_roles
 from initsuite.studies.port import apply_convention
 
 __all__ = [
@@ -69,13 +70,6 @@ Inputs = Tensor | Sequence[Any] | Mapping[str, Any]
 # --- apply -----------------------------------------------------------------------------------
 
 
-def _is_transposed_linear(m: nn.Module) -> bool:
-    """Hugging Face's ``Conv1D`` (GPT-2 and kin): a Linear whose weight is stored (in, out).
-    Recognised by name and module, so transformers is never imported here."""
-    cls = type(m)
-    return cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers.")
-
-
 def _targets(model: nn.Module, include_embeddings: bool) -> list[tuple[str, str, nn.Module, bool]]:
     """(module name, parameter name, module, stored transposed) of every weight apply may
     draw, in module order, each parameter once (tied weights are drawn by their first
@@ -83,7 +77,7 @@ def _targets(model: nn.Module, include_embeddings: bool) -> list[tuple[str, str,
     out: list[tuple[str, str, nn.Module, bool]] = []
     seen: set[int] = set()
     for name, m in model.named_modules():
-        transposed = _is_transposed_linear(m)
+        transposed = is_transposed_linear(m)
         if isinstance(m, WEIGHTED) or transposed:
             names = ["weight"]
         elif isinstance(m, nn.MultiheadAttention):
@@ -110,8 +104,11 @@ def _apply(
     generator: Callable[[torch.device], torch.Generator],
     inputs: Inputs | None = None,
 ) -> list[tuple[str, str]]:
-    """Draw every target weight the scheme accepts; (module name, parameter name) of each."""
+    """Draw every target weight the scheme accepts; (module name, parameter name) of each.
+    Schemes that take a layer context get each residual branch weight's
+    (:func:`~initsuite.studies.blocks.residual_roles`); the others never see one."""
     scheme.resolve(activation)  # gain=auto without an activation fails before any draw
+    roles = residual_roles(model) if "context" in scheme.info.uses else {}
     chosen = []
     for name, pname, m, transposed in _targets(model, include_embeddings):
         w = getattr(m, pname)
@@ -137,13 +134,14 @@ def _apply(
         except InitsuiteError as exc:
             raise InitsuiteError(f"{name}.{pname}: {exc}" if name else f"{pname}: {exc}") from None
     with torch.no_grad():
-        for _, _, m, w, transposed in chosen:
+        for name, pname, m, w, transposed in chosen:
             gen = generator(w.device)
+            ctx = roles.get(f"{name}.{pname}" if name else pname)
             if transposed:  # drawn as the (out, in) Linear it is: its fans, its values
                 t = torch.empty(w.shape[::-1], dtype=w.dtype, device=w.device)
-                w.copy_(scheme(t, activation=activation, generator=gen).T)
+                w.copy_(scheme(t, activation=activation, generator=gen, context=ctx).T)
             else:
-                scheme(w, activation=activation, generator=gen)
+                scheme(w, activation=activation, generator=gen, context=ctx)
             if isinstance(m, nn.Embedding) and m.padding_idx is not None:
                 w[m.padding_idx].fill_(0)  # as nn.Embedding.reset_parameters does
     if "data" in scheme.info.uses:
@@ -229,6 +227,17 @@ def apply(
     Linear whose weight is stored (in, out), is drawn as that (out, in) Linear and stored
     transposed. Biases, norm layers (BatchNorm/LayerNorm/GroupNorm…), embeddings and every
     other module are left as they are.
+
+    Residual roles: in the residual blocks initsuite knows (Hugging Face's GPT-2, BERT and
+    LLaMA layers, torch's ``nn.TransformerEncoderLayer``/``DecoderLayer``, timm's ViT,
+    ConvNeXt and ResNet blocks, torchvision's ResNet blocks:
+    :data:`~initsuite.studies.blocks.KNOWN_BLOCKS`), each weight of a residual branch is
+    drawn at its :class:`~initsuite.schemes.LayerContext`
+    (:func:`initsuite.studies.blocks.residual_roles` lists them), for the schemes that take
+    one: ``gpt2`` draws the residual projections (GPT-2's ``c_proj``) at std/√N, N the
+    model's residual projections (2·n_layer), and ``fixup`` zeroes them and scales the other
+    branch layers by L^(-1/(2m-2)). Every other scheme, and every weight outside a known
+    block, is drawn as without roles.
 
     Args:
         model: the model; changed in place (pass a ``copy.deepcopy`` to keep the original).
@@ -565,11 +574,13 @@ def probe(
                         inputs)}  # fmt: skip
     devices = {t.device for t in [*model.parameters(), *model.buffers(), *_tensors(args),
                                   *_tensors(kwargs)]}  # fmt: skip
-    calls = _run(model, args, kwargs, backward, seed, devices)
+    blocks = BlockRecorder(model, backward)
+    calls = _run(model, args, kwargs, backward, seed, devices, blocks)
     meta = {"kind": "probe", "config": config, "model": model_info,
             "loss": LOSS if backward else None,
             "environment": environment(sorted({str(d) for d in devices}))}  # fmt: skip
-    return ProbeResult(_frame(calls, str(config["scheme"]), seed, drawn), meta)
+    return ProbeResult(_frame(calls, str(config["scheme"]), seed, drawn), meta,
+                       blocks.frame(str(config["scheme"]), seed))  # fmt: skip
 
 
 def _run(
@@ -579,6 +590,7 @@ def _run(
     backward: bool,
     seed: int,
     devices: Iterable[torch.device],
+    blocks: BlockRecorder,
 ) -> list[_Call]:
     rec = _Recorder(backward)
     handles = []
@@ -586,9 +598,10 @@ def _run(
         try:
             for name, m in probed_modules(model):
                 handles.append(m.register_forward_hook(rec.hook(name)))
+            handles += blocks.attach()
             with seeded_global_rng(seed, devices), torch.set_grad_enabled(backward):
                 output = model(*args, **kwargs)
-                rec.open = False
+                rec.open = blocks.open = False
                 if backward:
                     _backward(model, output, [*_tensors(args), *_tensors(kwargs)], seed)
         finally:
