@@ -285,3 +285,19 @@ def test_train_steps_belongs_to_the_frameworks_study(
                            capsys)  # fmt: skip
     assert code == 2 and "--train-steps belongs to 'reproduce frameworks'" in err
     assert not out.exists()
+
+
+def test_overwrite_replaces_a_frameworks_directory_it_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every table the study writes (training, conventions too) is known to be initsuite's."""
+    monkeypatch.setattr(FW, "frameworks_study",
+                        functools.partial(FW.frameworks_study, models=SMALL[:1]))  # fmt: skip
+    out = tmp_path / "fw"
+    args = ["reproduce", "frameworks", "--out", str(out), "--laws", "keras", "--seeds", "1",
+            "--train-steps", "2"]  # fmt: skip
+    assert run_cli(args, capsys)[0] == 0
+    assert (out / "conventions.parquet").exists() and (out / "training.parquet").exists()
+    code, _, err = run_cli([*args, "--overwrite"], capsys)
+    assert code == 0, err
+    assert len(FrameworksResult.load(out).training_runs) == 2

@@ -50,7 +50,7 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "probe": ("probe", "blocks"),
     "tutorial": ("tutorial", "layers"),
     "isometry": ("spectra",),
-    "frameworks": ("layers", "runs"),
+    "frameworks": ("layers", "runs", "training", "training_runs", "conventions"),
 }
 
 # every figure a report draws (initsuite.report: the sweep's, the tutorial's and the training's

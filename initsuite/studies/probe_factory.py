@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
 import torch
 from torch import Tensor, nn
 
@@ -30,7 +29,6 @@ from initsuite.core import validate
 from initsuite.core.devices import DTYPES, check_device, parse_dtype
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, did_you_mean, unknown
-from initsuite.results import columns as C
 from initsuite.results.probe import ProbeResult
 from initsuite.schemes import conventions as _conventions
 from initsuite.studies import sources as _sources
@@ -437,5 +435,4 @@ def run_probe(
         "environment": environment([cfg.device]),
         "seconds": round(time.perf_counter() - started, 3),
     }
-    calls = pd.concat([r.calls for r in results], ignore_index=True)
-    return ProbeResult(C.coerce(calls, C.PROBE), meta)
+    return ProbeResult.concat(results, meta)
