@@ -125,6 +125,9 @@ def test_probe_a_source_as_built_against_schemes_and_a_convention() -> None:
     flax = calls[calls["scheme"] == "flax"]
     assert flax.loc[flax["type"].isin(["Conv1D", "LayerNorm"]), "reinitialised"].all()
     assert calls["std"].dropna().map(math.isfinite).all()
+    # every scheme's residual blocks are kept (two GPT-2 blocks each)
+    assert result.blocks.groupby("scheme", observed=True).size().to_dict() == {
+        "as_built": 2, "normal:std=0.02": 2, "flax": 2}  # fmt: skip
 
 
 def test_source_input_shape_and_tokens_can_be_overridden() -> None:
