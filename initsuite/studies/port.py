@@ -24,6 +24,7 @@ from initsuite.core.errors import InitsuiteError
 from initsuite.core.spec import parse_spec
 from initsuite.schemes import conventions as _conv
 from initsuite.schemes.common import fans
+from initsuite.studies.blocks import is_transposed_linear
 
 __all__ = ["Applied", "apply_convention", "layer_type"]
 
@@ -39,16 +40,11 @@ class Applied(list[str]):
     untouched: dict[str, str]
 
 
-def _is_conv1d_hf(m: nn.Module) -> bool:
-    cls = type(m)
-    return cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers.")
-
-
 def layer_type(m: nn.Module) -> str | None:
     """The convention layer type of module ``m``, or None when no convention covers it.
     LayerNorms of other libraries (``BertLayerNorm``, timm's ``LayerNorm2d``) are matched by
     class name, as transformers' own ``_init_weights`` does."""
-    if isinstance(m, nn.Linear) or _is_conv1d_hf(m):
+    if isinstance(m, nn.Linear) or is_transposed_linear(m):
         return "linear"
     for k, cls in enumerate(_CONVS, start=1):
         if isinstance(m, cls):
@@ -96,7 +92,7 @@ def _weight_shape(m: nn.Module) -> tuple[int, ...]:
     w = m.weight
     if not isinstance(w, Tensor):
         raise InitsuiteError(f"{type(m).__name__} has no weight tensor to take its fans from")
-    return tuple(w.shape[::-1]) if _is_conv1d_hf(m) else tuple(w.shape)
+    return tuple(w.shape[::-1]) if is_transposed_linear(m) else tuple(w.shape)
 
 
 def _draw(law: str, t: Tensor, owner: nn.Module, transposed: bool, gen: torch.Generator) -> None:
@@ -177,8 +173,9 @@ def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
         for qual, t, law, owner, per, zero_padding in plan:
             gen = pick(t.device)
             blocks = t.chunk(3, dim=0) if per else (t,)  # q, k, v: a layer each
+            transposed = is_transposed_linear(owner) and qual.endswith("weight")
             for block in blocks:
-                _draw(law, block, owner, _is_conv1d_hf(owner) and qual.endswith("weight"), gen)
+                _draw(law, block, owner, transposed, gen)
             padding = getattr(owner, "padding_idx", None)
             if zero_padding and padding is not None:
                 t[padding].fill_(0)
