@@ -154,6 +154,12 @@ _SPEC: dict[str, tuple[str, str]] = {
     "shape": ("string", "shape of the output tensor recorded, comma-separated; null if none"),
     "numel": ("Int64", "elements of that tensor; null when the output holds no float tensor"),
     "nonfinite_fraction": ("float64", "fraction of the output's values that are inf or nan"),
+    "autocast": ("string", "autocast precision of the pass: float32 (none), bfloat16, float16"),
+    "weight_norm": ("float64", "Frobenius norm of the module's own weight; null if it has none"),
+    "weight_update_ratio": (
+        "float64",
+        "weight_grad_norm / weight_norm: the relative size of an SGD step at learning rate 1",
+    ),
     # initsuite.compare: two runs lined up on CELL_KEYS (cells) or TIMING_KEYS (timing); base_*
     # is the run compared against, new_* the other, and every ratio is new / base
     "status": ("string", "same | changed | only_base | only_new (see COMPARE_STATUSES)"),
@@ -307,11 +313,13 @@ TRAINING_RUNS: tuple[str, ...] = (
 )  # fmt: skip
 
 PROBE: tuple[str, ...] = (
-    "scheme", "seed", "call", "module", "type", "reinitialised", "shape", "dtype", "numel",
-    "std", "mean", "nonfinite_fraction", "grad_std", "divergence_kind", "grad_divergence_kind",
+    "scheme", "seed", "autocast", "call", "module", "type", "reinitialised", "shape", "dtype",
+    "numel", "std", "mean", "nonfinite_fraction", "grad_std", "weight_norm", "weight_grad_norm",
+    "weight_update_ratio", "divergence_kind", "grad_divergence_kind",
 )  # fmt: skip
 """``initsuite.probe``: one row per module call (``scheme`` is ``default`` for the model's
-own initialisation)."""
+own initialisation; the weight columns describe the module's own ``weight``, its gradient
+summed over every call of the pass)."""
 
 TUTORIAL: tuple[str, ...] = (
     "experiment", "scheme", "activation", "dtype", "quantity", "tutorial", "expected",
@@ -400,7 +408,7 @@ OPTIONAL: frozenset[str] = frozenset({
     "jac_sv2_var", "jac_sv_max", "jac_sv_min", "jac_condition", "grad_std", "weight_grad_norm",
     "theory_grad_std", "theory_weight_grad_norm", "input_grad_std", "theory_input_grad_std",
     "weight_grad_ratio", "grad_divergence_layer", "grad_divergence_kind", "cell_key",
-    "c_star", "chi_c", "xi_c", "chi_q", "xi_q",
+    "c_star", "chi_c", "xi_c", "chi_q", "xi_q", "autocast", "weight_norm", "weight_update_ratio",
 })  # fmt: skip
 """Columns added after the first file format: results written before them load with the
 columns empty (null) instead of failing."""
