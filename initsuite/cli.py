@@ -317,8 +317,17 @@ def _add_probe(add_parser: AddParser) -> None:
     pb.add_argument("--timeout", type=_timeout_arg, default=argparse.SUPPRESS, metavar="SECONDS",
                     help=f"limit for importing the factory's module and for each model, built "
                     f"and probed (default {PROBE_TIMEOUT:g}; 'none': no limit)")  # fmt: skip
+    pb.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
+                    help="sweep an override of a model by name, e.g. n_layer=6,12,24 (repeat "
+                    "for a grid): one model per point, in one table")  # fmt: skip
+    pb.add_argument("--dtypes", type=_split_specs, default=["float32"],
+                    metavar="P1,P2,...",
+                    help="precisions of the forward pass: float32 (no autocast), bfloat16, "
+                    "float16 (torch.autocast); each model is probed at each (default "
+                    "float32)")  # fmt: skip
     pb.add_argument("--device", default="cpu")
-    pb.add_argument("--dtype", default="float32")
+    pb.add_argument("--dtype", default="float32",
+                    help="dtype of the model's parameters (default float32)")  # fmt: skip
     pb.add_argument("--out", required=True, help="results directory (must not hold results)")
     pb.add_argument("--overwrite", action="store_true")
     pb.add_argument("--no-report", action="store_true", help="write the tables only")
@@ -643,8 +652,8 @@ def _cmd_probe(args: argparse.Namespace) -> None:
             batch=args.batch, **limit,
             activation=args.activation, backward=args.backward, seed=args.seed,
             device=args.device, dtype=args.dtype, mode=args.mode,
-            include_embeddings=args.include_embeddings, progress=False if args.quiet else None,
-            timeout=timeout,
+            include_embeddings=args.include_embeddings, autocast=args.dtypes, vary=args.vary,
+            progress=False if args.quiet else None, timeout=timeout,
         )  # fmt: skip
     finally:
         sys.path[:] = saved_path

@@ -757,7 +757,7 @@ def test_probe_returns_a_result_that_saves_loads_and_reports(tmp_path: Path) -> 
     assert result.meta["kind"] == "probe" and result.meta["loss"] == LOSS
     assert result.meta["config"] == {
         "scheme": "kaiming_normal", "activation": None, "backward": True, "seed": 2,
-        "include_embeddings": False, "mode": "train",
+        "include_embeddings": False, "mode": "train", "autocast": "float32",
     }  # fmt: skip
     assert result.meta["model"] == {"type": "Sequential", "parameters": 6 * 32 * 32,
                                     "probed_modules": len(probed_modules(model))}  # fmt: skip

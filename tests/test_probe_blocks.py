@@ -329,7 +329,7 @@ def test_a_block_that_changes_the_shape_records_no_row() -> None:
     rec = BlockRecorder(encoder(1), backward=False)
     rec.record("layers.0", nn.Identity(), torch.randn(2, 3), torch.randn(2, 4))
     rec.record("layers.0", nn.Identity(), torch.randn(2, 3), None)
-    assert rec.frame("default", 0).empty
+    assert rec.frame("M", "as_built", 0).empty
     assert probe(nn.Sequential(nn.Linear(4, 4)), torch.randn(2, 4)).blocks.empty
 
 
@@ -359,7 +359,8 @@ def test_a_damaged_blocks_table_is_refused(tmp_path: Path) -> None:
     result.save(tmp_path / "p")
     stray = result.blocks.assign(scheme="xavier_normal")
     stray.to_parquet(tmp_path / "p" / "blocks.parquet", index=False)
-    with pytest.raises(InitsuiteError, match=r"blocks\.parquet.* holds scheme 'xavier_normal'"):
+    stray_rx = r"blocks\.parquet.* holds model, scheme and autocast \('GPT2Model', 'xavier_normal'"
+    with pytest.raises(InitsuiteError, match=stray_rx):
         ProbeResult.load(tmp_path / "p")
     result.blocks.drop(columns="stream_std").to_parquet(tmp_path / "p" / "blocks.parquet")
     with pytest.raises(InitsuiteError, match=r"blocks\.parquet.* lacks column 'stream_std'"):

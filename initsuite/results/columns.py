@@ -163,6 +163,12 @@ _SPEC: dict[str, tuple[str, str]] = {
     "update_std": ("float64", "std of output - input: what the block added to the stream"),
     "update_ratio": ("float64", "update_std / std of the block's input (the stream before)"),
     "stream_grad_std": ("float64", "std of dLoss/d(block output) (--backward); NaN without"),
+    "autocast": ("string", "autocast precision of the pass: float32 (none), bfloat16, float16"),
+    "weight_norm": ("float64", "Frobenius norm of the module's own weight; null if it has none"),
+    "weight_update_ratio": (
+        "float64",
+        "weight_grad_norm / weight_norm: the relative size of an SGD step at learning rate 1",
+    ),
     # initsuite.compare: two runs lined up on CELL_KEYS (cells) or TIMING_KEYS (timing); base_*
     # is the run compared against, new_* the other, and every ratio is new / base
     "status": ("string", "same | changed | only_base | only_new (see COMPARE_STATUSES)"),
@@ -240,7 +246,11 @@ _SPEC: dict[str, tuple[str, str]] = {
     "sv": ("float64", "a singular value of the input–output Jacobian"),
     # initsuite reproduce frameworks
     "law": ("string", "a framework convention (torch, flax, ...) or a scheme spec, as applied"),
-    "model": ("string", "a net of the frameworks study, e.g. mlp_relu_100"),
+    "model": (
+        "string",
+        "the model: a net of the frameworks study (mlp_relu_100), or what a "
+        "probe built (hf:gpt2,n_layer=12: its source, with the overrides of --vary)",
+    ),
     "convention": ("string", "a framework convention (initsuite conventions lists them)"),
     "layer_type": (
         "string",
@@ -316,12 +326,16 @@ TRAINING_RUNS: tuple[str, ...] = (
 )  # fmt: skip
 
 PROBE: tuple[str, ...] = (
-    "scheme", "seed", "call", "module", "type", "reinitialised", "shape", "dtype", "numel",
-    "std", "mean", "nonfinite_fraction", "grad_std", "divergence_kind", "grad_divergence_kind",
+    "model", "scheme", "seed", "autocast", "call", "module", "type", "reinitialised", "shape",
+    "dtype", "numel", "std", "mean", "nonfinite_fraction", "grad_std", "weight_norm",
+    "weight_grad_norm", "weight_update_ratio", "divergence_kind", "grad_divergence_kind",
 )  # fmt: skip
-"""``initsuite.probe``: one row per module call (``scheme`` is ``default`` for the model's
-own initialisation)."""
-PROBE_BLOCKS_KEYS: tuple[str, ...] = ("scheme", "seed", "block", "module", "type")
+"""``initsuite.probe``: one row per module call (``scheme`` is ``as_built`` for the model's
+own initialisation; the weight columns describe the module's own ``weight``, its gradient
+summed over every call of the pass)."""
+PROBE_BLOCKS_KEYS: tuple[str, ...] = (
+    "model", "scheme", "seed", "autocast", "block", "module", "type",
+)  # fmt: skip
 PROBE_BLOCKS: tuple[str, ...] = (
     *PROBE_BLOCKS_KEYS, "stream_std", "update_std", "update_ratio", "stream_grad_std",
 )  # fmt: skip
@@ -414,7 +428,8 @@ OPTIONAL: frozenset[str] = frozenset({
     "jac_sv2_var", "jac_sv_max", "jac_sv_min", "jac_condition", "grad_std", "weight_grad_norm",
     "theory_grad_std", "theory_weight_grad_norm", "input_grad_std", "theory_input_grad_std",
     "weight_grad_ratio", "grad_divergence_layer", "grad_divergence_kind", "cell_key",
-    "c_star", "chi_c", "xi_c", "chi_q", "xi_q",
+    "c_star", "chi_c", "xi_c", "chi_q", "xi_q", "autocast", "weight_norm", "weight_update_ratio",
+    "model",
 })  # fmt: skip
 """Columns added after the first file format: results written before them load with the
 columns empty (null) instead of failing."""

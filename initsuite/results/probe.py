@@ -20,12 +20,19 @@ from initsuite.results import columns as C
 from initsuite.results import store
 from initsuite.results.loading import read_tables
 
-__all__ = ["PROBE_KEYS", "ProbeResult", "probe_summary", "schemes_in_order"]
+__all__ = [
+    "GROUP", "PROBE_KEYS", "ProbeResult", "models_in_order", "probe_summary", "schemes_in_order",
+    "series",
+]  # fmt: skip
 
-PROBE_KEYS: tuple[str, ...] = ("scheme", "seed", "call", "module", "type")
+PROBE_KEYS: tuple[str, ...] = ("model", "scheme", "seed", "autocast", "call", "module", "type")
 """The columns that identify a row of the probe table (never null)."""
-_SCHEMA = {"probe": (C.PROBE, PROBE_KEYS)}
-_OPTIONAL = {"blocks": (C.PROBE_BLOCKS, C.PROBE_BLOCKS_KEYS)}  # written since the blocks table
+GROUP: tuple[str, ...] = ("model", "scheme", "autocast")
+"""One probe pass: a model (variant), a scheme and an autocast precision."""
+_LEGACY = ("model", "autocast")  # keys added in 0.2: null in directories written before
+_SCHEMA = {"probe": (C.PROBE, tuple(k for k in PROBE_KEYS if k not in _LEGACY))}
+_OPTIONAL = {"blocks": (C.PROBE_BLOCKS,  # written since the blocks table
+                        tuple(k for k in C.PROBE_BLOCKS_KEYS if k not in _LEGACY))}  # fmt: skip
 
 
 def _no_blocks() -> pd.DataFrame:
@@ -67,13 +74,17 @@ class ProbeResult:
             InitsuiteError: it is not a readable probe directory.
         """
         tables, meta = read_tables(in_dir, _SCHEMA, "probe", "initsuite probe", _OPTIONAL)
-        calls, blocks = tables["probe"], tables["blocks"]
-        stray = sorted(set(blocks["scheme"]) - set(calls["scheme"]))
+        path = store.as_path(in_dir)
+        config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+        legacy = {"model": str(config.get("factory") or "model"), "autocast": "float32"}
+        calls, blocks = (_fill_legacy(tables[name], legacy, path / f"{file}.parquet")
+                         for name, file in (("probe", "probe"), ("blocks", "blocks")))  # fmt: skip
+        groups = set(calls[list(GROUP)].itertuples(index=False, name=None))
+        stray = sorted(set(blocks[list(GROUP)].itertuples(index=False, name=None)) - groups)
         if stray:
-            where = os.path.join(store.as_path(in_dir), "blocks.parquet")
             raise InitsuiteError(
-                f"{where!r} holds scheme {stray[0]!r}, which probe.parquet lacks: damaged, or "
-                "not written by initsuite"
+                f"{str(path / 'blocks.parquet')!r} holds model, scheme and autocast {stray[0]}, "
+                "which probe.parquet lacks: damaged, or not written by initsuite"
             )
         return cls(calls, meta, blocks)
 
@@ -95,6 +106,19 @@ class ProbeResult:
         return probe_summary(self.calls)
 
 
+def _fill_legacy(table: pd.DataFrame, values: dict[str, str], where: Path) -> pd.DataFrame:
+    """``table`` with each key column of :data:`_LEGACY` that is wholly null (a directory
+    written before it: one model, no autocast) set to ``values``; one partly null is damage."""
+    for column, value in values.items():
+        null = table[column].isna()
+        if null.all():
+            table = table.assign(**{column: pd.Series(value, index=table.index, dtype="string")})
+        elif null.any():
+            raise InitsuiteError(f"{str(where)!r} has a null {column!r}, a key; damaged, or not "
+                                 "written by initsuite")  # fmt: skip
+    return table
+
+
 def _concat(frames: Sequence[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
     """``frames`` one after the other in ``columns`` (empty ones left out: pandas would let
     their dtypes decide the result's)."""
@@ -109,15 +133,30 @@ def schemes_in_order(calls: pd.DataFrame) -> list[str]:
     return [str(s) for s in dict.fromkeys(calls["scheme"].dropna())]
 
 
+def models_in_order(calls: pd.DataFrame) -> list[str]:
+    """The models (variants) of a probe or blocks table in the order they were probed."""
+    return [str(s) for s in dict.fromkeys(calls["model"].dropna())]
+
+
+def series(table: pd.DataFrame) -> pd.Series:
+    """A label per row for a plot's legend: the scheme, with the autocast precision when the
+    table holds more than one (``"kaiming_normal · bfloat16"``)."""
+    label = table["scheme"].astype("string")
+    if table["autocast"].nunique() > 1:
+        label = label + " · " + table["autocast"].astype("string")
+    return label
+
+
 def _first(rows: pd.DataFrame, column: str) -> Any:
     return rows[column].iloc[0] if len(rows) else None
 
 
 def probe_summary(calls: pd.DataFrame) -> pd.DataFrame:
-    """One row per scheme of a probe table (:data:`~initsuite.results.columns.PROBE`), in
-    probe order.
+    """One row per probe pass (model, scheme, autocast: :data:`GROUP`) of a probe table
+    (:data:`~initsuite.results.columns.PROBE`), in probe order.
 
-    Columns: ``calls`` (rows), ``modules`` (distinct modules called), ``reinitialised``
+    Columns: ``model``, ``scheme``, ``autocast``, ``calls`` (rows), ``modules`` (distinct
+    modules called), ``reinitialised``
     (modules whose weight the scheme drew), ``last_std`` (std of the last call's output),
     ``divergence_call``/``_module``/``_kind`` (the first call that overflowed or underflowed;
     null if none), ``first_grad_std`` (the gradient at the output of the first call that has
@@ -129,14 +168,16 @@ def probe_summary(calls: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise InitsuiteError(f"a probe table needs columns {missing}; got {list(calls.columns)}")
     rows = []
-    for scheme in schemes_in_order(calls):
-        g = calls[calls["scheme"] == scheme].sort_values("call", kind="stable")
+    for (model, scheme, autocast), g in calls.groupby(list(GROUP), sort=False, dropna=False):
+        g = g.sort_values("call", kind="stable")
         measured = g[g["numel"].notna()]
         div = g[g["divergence_kind"].notna()]
         gdiv = g[g["grad_divergence_kind"].notna()]
         grads = g[g["grad_std"].notna()]
         rows.append({
+            "model": model,
             "scheme": scheme,
+            "autocast": autocast,
             "calls": len(g),
             "modules": int(g["module"].nunique()),
             "reinitialised": int(g.loc[g["reinitialised"].astype(bool), "module"].nunique()),
@@ -152,7 +193,8 @@ def probe_summary(calls: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame.from_records(rows)
     if out.empty:
         return out
-    return out.astype({"divergence_call": "Int64", "grad_divergence_call": "Int64",
+    return out.astype({"model": "string", "scheme": "string", "autocast": "string",
+                       "divergence_call": "Int64", "grad_divergence_call": "Int64",
                        "divergence_module": "string", "divergence_kind": "string",
                        "grad_divergence_module": "string",
                        "grad_divergence_kind": "string"})  # fmt: skip

@@ -335,7 +335,8 @@ class BlockRecorder:
         if self.backward and y.requires_grad:
             y.register_hook(functools.partial(_set_grad, call))
 
-    def frame(self, scheme: str, seed: int) -> pd.DataFrame:
+    def frame(self, model: str, scheme: str, seed: int, precision: str = "float32"
+              ) -> pd.DataFrame:  # fmt: skip
         """The ``blocks`` table (:data:`~initsuite.results.columns.PROBE_BLOCKS`) of the
         calls recorded, in order of return."""
         values = _read([t for c in self.calls for t in (c.stream, c.update, c.ratio)] +
@@ -345,7 +346,8 @@ class BlockRecorder:
         for k, c in enumerate(self.calls):
             stream, update, ratio = values[3 * k : 3 * k + 3]
             rows.append({
-                "scheme": scheme, "seed": seed, "block": k + 1, "module": c.module,
+                "model": model, "scheme": scheme, "seed": seed, "autocast": precision,
+                "block": k + 1, "module": c.module,
                 "type": c.type, "stream_std": stream, "update_std": update,
                 "update_ratio": ratio,
                 "stream_grad_std": next(grads) if c.grad is not None else math.nan,

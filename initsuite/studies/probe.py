@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -40,8 +41,8 @@ from initsuite.studies.blocks import BlockRecorder, is_transposed_linear, residu
 from initsuite.studies.port import apply_convention
 
 __all__ = [
-    "DEFAULT", "INPUT_SEED_OFFSET", "LOSS", "MODES", "ROOT", "WEIGHTED", "apply", "probe",
-    "probed_modules", "seeded_global_rng",
+    "AUTOCAST", "DEFAULT", "INPUT_SEED_OFFSET", "LOSS", "MODES", "ROOT", "WEIGHTED", "apply",
+    "check_autocast", "probe", "probed_modules", "seeded_global_rng",
 ]  # fmt: skip
 
 DEFAULT = "as_built"
@@ -53,6 +54,9 @@ ROOT = "(root)"
 INPUT_SEED_OFFSET = 0x1A7_0B5E  # factory inputs: a generator seeded with seed + this
 LOSS = "Σ R ⊙ y, R ~ N(0, 1) of the output's shape, seed + GRAD_SEED_OFFSET"
 """The loss a backward probe differentiates (``y``: the model's output)."""
+
+AUTOCAST: tuple[str, ...] = ("float32", "bfloat16", "float16")
+"""The precisions :func:`probe` runs a pass at (``autocast=``): float32 is no autocast."""
 
 Mode = Literal["train", "eval"]
 MODES: tuple[str, ...] = get_args(Mode)
@@ -394,17 +398,130 @@ def _tensors(value: Any) -> Iterator[Tensor]:
             yield from _tensors(v)
 
 
-def _stats(t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(std, mean, non-finite count) of all of ``t``'s elements, as 0-dim tensors on its
-    device (read back once, at the end); std is NaN below two elements."""
-    y = t.detach().reshape(1, -1)
-    bad = (~torch.isfinite(y)).sum()
-    nan = torch.tensor(math.nan, dtype=torch.float64, device=y.device)
-    if y.shape[1] >= 2:
-        std, mean, _ = layer_stats(y)
-        return std[0], mean[0], bad
-    mean = y[0, 0].to(torch.float64) if y.shape[1] == 1 else nan
-    return nan, mean, bad
+# Elements per float64 block of the sums. On a CPU 2^19 (4 MiB, in cache): the fastest of
+# 2^15..2^21 on 1 and 2 threads; converting a whole 2M-element tensor at once ran 1.5x slower
+# and sum(dtype=float64) of float32 (a scalar loop) 2.5x. Elsewhere 2^25 (256 MiB): a bounded
+# copy without a Python loop of blocks.
+_BLOCK_CPU = 1 << 19
+_BLOCK_DEVICE = 1 << 25
+
+
+def _blocks(flat: Tensor, buf: Tensor) -> Iterator[Tensor]:
+    """1-D ``flat`` in float64, block by block, each copied into ``buf`` (one block's length)."""
+    n, size = flat.numel(), buf.numel()
+    if n == size:  # most tensors: one block, no slicing
+        yield buf.copy_(flat)
+        return
+    for i in range(0, n, size):
+        part = flat[i : i + size]
+        yield buf[: part.numel()].copy_(part)
+
+
+def _sums(flat: Tensor, buf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(K, Σy, Σ(y − K)²) over 1-D float32/bfloat16/float16 ``flat``, in float64, K the mean
+    of its first block.
+
+    The values and their squares are exact in float64 and cannot overflow there, and the
+    shift takes the mean out before squaring: var = (Σ(y−K)² − n·(mean − K)²)/(n − 1) is
+    within about 2e-15·(1 + (mean − K)²/var) of exact, where (mean − K)²/var ≤ n/block (K
+    averages a block of the same data) and is O(1) in practice; mean = Σy/n as in
+    :func:`~initsuite.engine.stats.layer_stats`. Its accuracy in one pass of cached blocks,
+    without a float64 copy of the tensor.
+    """
+    k: Tensor | None = None
+    s1, s2 = [], []
+    for block in _blocks(flat, buf):
+        s1.append(block.sum())
+        if k is None:
+            k = s1[0] / block.numel()
+        s2.append(torch.dot(block.sub_(k), block))
+    if k is None:
+        raise InitsuiteError("no elements to sum")  # callers pass n >= 2
+    if len(s1) == 1:
+        return k, s1[0], s2[0]
+    return k, torch.stack(s1).sum(), torch.stack(s2).sum()
+
+
+def _plain_sums(flat: Tensor, buf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(0, Σy, Σy²): :func:`_sums` without the shift, one pass fewer over each block, within
+    about 2e-15·(1 + mean²/var) of exact."""
+    s1, s2 = [], []
+    for block in _blocks(flat, buf):
+        s1.append(block.sum())
+        s2.append(torch.dot(block, block))
+    if len(s1) == 1:
+        return torch.zeros_like(s1[0]), s1[0], s2[0]
+    return torch.zeros_like(s1[0]), torch.stack(s1).sum(), torch.stack(s2).sum()
+
+
+def _nonfinite(y: Tensor) -> Tensor:
+    return (~torch.isfinite(y)).sum().to(torch.float64)
+
+
+def _stats(t: Tensor, buffer: Callable[[torch.device, int], Tensor]) -> Tensor:
+    """What :func:`_finish` turns into the std, mean and non-finite count of all of ``t``'s
+    elements: float64 on its device, read back once, at the end of the pass.
+
+    Below float64, sums [K, Σy, Σ(y − K)², count] in float64 blocks from ``buffer(device,
+    block length)``; float64 takes layer_stats' exact path, and under two elements there is
+    nothing to sum: both give [std, mean, count]. Off the CPU every decision would be a
+    synchronisation: the shifted :func:`_sums` and the non-finite count always run. On a CPU
+    reading a host value costs nothing, so, as layer_stats does, it takes the cheaper
+    :func:`_plain_sums` and redoes them shifted only where the mean exceeds 5 std (the error
+    stays under ~5e-14), and counts the non-finite values (a costlier pass than the sums)
+    only when there are some.
+    """
+    y = t.detach().reshape(-1)
+    n = y.numel()
+    if n < 2:
+        nan = torch.full((), math.nan, dtype=torch.float64, device=y.device)
+        mean = y[0].to(torch.float64) if n == 1 else nan
+        return torch.stack([nan, mean, _nonfinite(y)])
+    if y.dtype == torch.float64:
+        std, mean, _ = layer_stats(y.view(1, -1))
+        return torch.stack([std[0], mean[0], _nonfinite(y)])
+    if y.device.type != "cpu":
+        size = min(n, _BLOCK_DEVICE)
+        return torch.stack([*_sums(y, buffer(y.device, size)), _nonfinite(y)])
+    buf = buffer(y.device, min(n, _BLOCK_CPU))
+    k, s1, s2 = _plain_sums(y, buf)
+    # an inf or nan anywhere makes Σy² inf or nan; mean² ≤ 25·var ⇔ 26·(Σy)² ≤ 25·n·Σy²
+    finite = s2 < math.inf
+    if bool(finite & (26 * s1 * s1 <= 25 * n * s2)):
+        return torch.stack([k, s1, s2, torch.zeros_like(s2)])
+    if bool(finite):
+        return torch.stack([*_sums(y, buf), torch.zeros_like(s2)])
+    return torch.stack([k, s1, s2, _nonfinite(y)])
+
+
+def _finish(values: list[float], n: int) -> tuple[float, float, float]:
+    """(std, mean, non-finite count) of a tensor of ``n`` elements from what :func:`_stats`
+    recorded, in float64 arithmetic; std and mean are NaN when a value is inf or nan (as in
+    layer_stats)."""
+    if len(values) == 3:
+        std, mean, bad = values
+        return std, mean, bad
+    k, s1, s2, bad = values
+    if bad:
+        return math.nan, math.nan, bad
+    mean = s1 / n
+    return math.sqrt(max((s2 - n * (mean - k) ** 2) / (n - 1), 0.0)), mean, bad
+
+
+def _norm(t: Tensor, buffer: Callable[[torch.device, int], Tensor]) -> Tensor:
+    """Frobenius norm of ``t``: float64, 0-dim, on its device; finite unless ``t`` holds an
+    inf or nan."""
+    y = t.detach().reshape(-1)
+    n = y.numel()
+    if n == 0:
+        return torch.zeros((), dtype=torch.float64, device=y.device)
+    if y.dtype == torch.float64:  # squares could overflow: scaled by the largest magnitude
+        s = y.abs().amax()
+        s = torch.where(torch.isfinite(s) & (s > 0), s, torch.ones_like(s))
+        return torch.linalg.vector_norm(y / s) * s
+    size = min(n, _BLOCK_CPU if y.device.type == "cpu" else _BLOCK_DEVICE)
+    squares = [torch.dot(b, b) for b in _blocks(y, buffer(y.device, size))]
+    return (squares[0] if len(squares) == 1 else torch.stack(squares).sum()).sqrt()
 
 
 @dataclass
@@ -417,8 +534,10 @@ class _Call:
     dtype: str | None = None
     numel: int | None = None
     tiny: float = math.nan
-    stats: tuple[Tensor, Tensor, Tensor] | None = None
-    grad: tuple[Tensor, Tensor, Tensor] | None = None
+    stats: Tensor | None = None  # what _stats recorded of the output
+    grad: Tensor | None = None  # the same of dLoss/d(output)
+    weight: Tensor | None = None  # the module's own ``weight`` parameter
+    norms: Tensor | None = None  # [‖weight‖, ‖dLoss/dweight‖]
 
 
 class _Recorder:
@@ -429,6 +548,8 @@ class _Recorder:
         self.calls: list[_Call] = []
         self.open = True
         self.backward = backward
+        self._buffers: dict[torch.device, Tensor] = {}
+        self._seen: dict[int, tuple[weakref.ref[Tensor], int, Tensor]] = {}
 
     def hook(self, name: str) -> Callable[[nn.Module, Any, Any], None]:
         def forward_hook(module: nn.Module, args: Any, output: Any) -> None:
@@ -440,6 +561,8 @@ class _Recorder:
     def record(self, name: str, module: nn.Module, output: Any) -> None:
         call = _Call(name, type(module).__name__)
         self.calls.append(call)
+        weight = module._parameters.get("weight")
+        call.weight = weight if isinstance(weight, Tensor) else None
         t = _first_float(output)
         if t is None:
             return
@@ -448,13 +571,48 @@ class _Recorder:
         call.numel = t.numel()
         call.tiny = torch.finfo(t.dtype).tiny
         # now, before a later in-place op (ReLU(inplace=True)) overwrites the tensor
-        call.stats = _stats(t)
+        call.stats = self.stats(t)
         if self.backward and t.requires_grad:
-            t.register_hook(functools.partial(_grad_hook, call))
+            t.register_hook(functools.partial(_grad_hook, self, call))
+
+    def stats(self, t: Tensor) -> Tensor:
+        """:func:`_stats` of ``t``, taken once per tensor and version: a module that returns
+        its input (Identity, Dropout in eval mode) and the gradient of a tensor two calls
+        returned reuse it."""
+        if t.is_inference():  # no version counter to tell a later in-place change by
+            return _stats(t, self.buffer)
+        seen = self._seen.get(id(t))
+        if seen is not None and seen[0]() is t and seen[1] == t._version:
+            return seen[2]
+        out = _stats(t, self.buffer)
+        self._seen[id(t)] = (weakref.ref(t), t._version, out)
+        return out
+
+    def buffer(self, device: torch.device, size: int) -> Tensor:
+        """A float64 block of ``size`` elements on ``device``, reused from call to call."""
+        buf = self._buffers.get(device)
+        if buf is None or buf.numel() < size:
+            buf = self._buffers[device] = torch.empty(size, dtype=torch.float64, device=device)
+        return buf[:size]
+
+    def weigh(self, grads: Mapping[int, Tensor]) -> None:
+        """[‖W‖, ‖dLoss/dW‖] of each call's weight W, on its device, each weight once;
+        ``grads`` maps id(W) to its gradient (a weight without one gets NaN)."""
+        done: dict[int, Tensor] = {}
+        for call in self.calls:
+            w = call.weight
+            if w is None:
+                continue
+            if id(w) not in done:
+                g = grads.get(id(w))
+                nan = torch.full((), math.nan, dtype=torch.float64, device=w.device)
+                gnorm = _norm(g, self.buffer) if g is not None else nan
+                done[id(w)] = torch.stack([_norm(w, self.buffer), gnorm])
+            call.norms = done[id(w)]
 
 
-def _grad_hook(call: _Call, grad: Tensor) -> None:
-    call.grad = _stats(grad)
+def _grad_hook(rec: _Recorder, call: _Call, grad: Tensor) -> None:
+    call.grad = rec.stats(grad)
 
 
 def probed_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -522,6 +680,8 @@ def probe(
     backward: bool = False,
     seed: int = 0,
     include_embeddings: bool = False,
+    autocast: str | None = None,
+    name: str | None = None,
 ) -> ProbeResult:
     r"""Per-module statistics of one forward (and backward) pass of ``model`` on ``inputs``.
 
@@ -534,9 +694,14 @@ def probe(
             your model). Default None: the model's own weights (``scheme`` column
             ``"as_built"``). A scheme leaves biases as they are; a convention draws them.
         activation: the activation for ``gain=auto`` (see :func:`apply`).
-        backward: also back-propagate :data:`LOSS` and record ``grad_std``.
+        backward: also back-propagate :data:`LOSS` and record ``grad_std`` and each module's
+            ``weight_grad_norm`` (no ``.grad`` is written).
         seed: seed of the scheme's draws, of R and of torch's global RNG during the pass.
         include_embeddings: let the scheme draw embedding weights too (see :func:`apply`).
+        autocast: run the forward pass under ``torch.autocast`` at this precision, one of
+            :data:`AUTOCAST` (None or ``"float32"``: no autocast); the ``dtype`` column then
+            shows what each module's output actually was.
+        name: the ``model`` column of the tables (default: the model's class name).
 
     Returns:
         A :class:`~initsuite.results.probe.ProbeResult` whose ``calls`` table has one row per
@@ -552,11 +717,19 @@ def probe(
     seed = validate.seed(seed)
     if not isinstance(backward, bool):
         raise InitsuiteTypeError(f"backward must be True or False, got {backward!r}")
+    precision = check_autocast(autocast)
+    if name is not None and not isinstance(name, str):
+        raise InitsuiteTypeError(f"name must be a string, got {type(name).__name__}")
+    label = type(model).__name__ if name is None else name
     args, kwargs = _split_inputs(inputs)
+    devices = {t.device for t in [*model.parameters(), *model.buffers(), *_tensors(args),
+                                  *_tensors(kwargs)]}  # fmt: skip
+    _autocast(precision, devices)  # a device without autocast fails before any draw
     config = {
         "scheme": DEFAULT, "activation": None if activation is None
         else _activations.get(activation).spec, "backward": backward, "seed": seed,
         "include_embeddings": include_embeddings, "mode": "train" if model.training else "eval",
+        "autocast": precision,
     }  # fmt: skip
     model_info = {"type": type(model).__name__,
                   "parameters": sum(p.numel() for p in model.parameters()),
@@ -575,12 +748,13 @@ def probe(
     devices = {t.device for t in [*model.parameters(), *model.buffers(), *_tensors(args),
                                   *_tensors(kwargs)]}  # fmt: skip
     blocks = BlockRecorder(model, backward)
-    calls = _run(model, args, kwargs, backward, seed, devices, blocks)
+    calls = _run(model, args, kwargs, backward, seed, devices, blocks, precision)
     meta = {"kind": "probe", "config": config, "model": model_info,
             "loss": LOSS if backward else None,
             "environment": environment(sorted({str(d) for d in devices}))}  # fmt: skip
-    return ProbeResult(_frame(calls, str(config["scheme"]), seed, drawn), meta,
-                       blocks.frame(str(config["scheme"]), seed))  # fmt: skip
+    scheme_label = str(config["scheme"])
+    return ProbeResult(_frame(calls, label, scheme_label, seed, drawn, precision), meta,
+                       blocks.frame(label, scheme_label, seed, precision))  # fmt: skip
 
 
 def _run(
@@ -591,8 +765,10 @@ def _run(
     seed: int,
     devices: Iterable[torch.device],
     blocks: BlockRecorder,
+    precision: str = "float32",
 ) -> list[_Call]:
     rec = _Recorder(backward)
+    grads: dict[int, Tensor] = {}
     handles = []
     with _restored_buffers(model):
         try:
@@ -600,18 +776,22 @@ def _run(
                 handles.append(m.register_forward_hook(rec.hook(name)))
             handles += blocks.attach()
             with seeded_global_rng(seed, devices), torch.set_grad_enabled(backward):
-                output = model(*args, **kwargs)
+                with _autocast(precision, devices):  # backward runs outside, as torch advises
+                    output = model(*args, **kwargs)
                 rec.open = blocks.open = False
                 if backward:
-                    _backward(model, output, [*_tensors(args), *_tensors(kwargs)], seed)
+                    grads = _backward(model, output, [*_tensors(args), *_tensors(kwargs)], seed)
         finally:
             for h in handles:
                 h.remove()
+    rec.weigh(grads)
     return rec.calls
 
 
-def _backward(model: nn.Module, output: Any, inputs: list[Tensor], seed: int) -> None:
-    """dLoss/d(every hooked output) for Loss = Σ R ⊙ y, through the tensor hooks."""
+def _backward(model: nn.Module, output: Any, inputs: list[Tensor], seed: int) -> dict[int, Tensor]:
+    """dLoss/d(every hooked output) for Loss = Σ R ⊙ y, through the tensor hooks; returns
+    dLoss/dW by id(W) for every parameter W the loss reaches ({} when the forward pass
+    overflowed)."""
     y = _first_float(output)
     if y is None:
         raise InitsuiteError(
@@ -624,42 +804,110 @@ def _backward(model: nn.Module, output: Any, inputs: list[Tensor], seed: int) ->
             "frozen, or does it run under torch.no_grad?)"
         )
     if not bool(torch.isfinite(y).all()):
-        return  # the forward pass overflowed: every gradient would be NaN
+        return {}  # the forward pass overflowed: every gradient would be NaN
     leaves: list[Tensor] = [p for p in model.parameters() if p.requires_grad]
     ids = {id(p) for p in leaves}
     leaves += [t for t in inputs if t.requires_grad and id(t) not in ids]
     gen = torch.Generator(device=y.device).manual_seed(seed + GRAD_SEED_OFFSET)
     r = torch.randn(y.shape, generator=gen, device=y.device, dtype=y.dtype)
     # autograd.grad, not backward(): the hooks see every gradient, no .grad is written
-    torch.autograd.grad(y, leaves, grad_outputs=r, allow_unused=True)
+    grads = torch.autograd.grad(y, leaves, grad_outputs=r, allow_unused=True)
+    return {id(t): g for t, g in zip(leaves, grads, strict=True) if g is not None}
 
 
-def _frame(calls: list[_Call], label: str, seed: int, drawn: set[str]) -> pd.DataFrame:
+def check_autocast(autocast: object) -> str:
+    """The ``autocast`` argument as its precision's name (``float32``: none)."""
+    if autocast is None:
+        return "float32"
+    if not isinstance(autocast, str):
+        raise InitsuiteTypeError(
+            f"autocast must be None or one of {', '.join(AUTOCAST)}, got {type(autocast).__name__}"
+        )
+    if autocast not in AUTOCAST:
+        hint = did_you_mean(autocast, AUTOCAST)
+        raise InitsuiteError(
+            f"unknown autocast precision {autocast!r}"
+            + (f"; did you mean {hint!r}?" if hint else "")
+            + f" (choose from None, {', '.join(AUTOCAST)})"
+        )
+    return autocast
+
+
+def _autocast(
+    precision: str, devices: Iterable[torch.device]
+) -> contextlib.AbstractContextManager[Any]:
+    """``torch.autocast`` at ``precision`` on the devices' type (a no-op for float32)."""
+    if precision == "float32":
+        return contextlib.nullcontext()
+    kinds = sorted({d.type for d in devices})
+    if len(kinds) != 1:
+        raise InitsuiteError(
+            f"autocast={precision!r} needs the model and its inputs on one device type, got "
+            f"{', '.join(kinds) or 'no tensors'}"
+        )
+    if not torch.amp.is_autocast_available(kinds[0]):
+        raise InitsuiteError(f"autocast={precision!r}: torch has no autocast on {kinds[0]}")
+    return torch.autocast(kinds[0], dtype=getattr(torch, precision))
+
+
+def _read_back(vectors: list[Tensor]) -> list[list[float]]:
+    """The values of the 1-D ``vectors``, read with one ``tolist`` per device: one
+    synchronisation of a GPU per pass, not one per value."""
+    by_device: dict[torch.device, list[int]] = {}
+    for i, v in enumerate(vectors):
+        by_device.setdefault(v.device, []).append(i)
+    out: list[list[float]] = [[] for _ in vectors]
+    for index in by_device.values():
+        values = torch.cat([vectors[i] for i in index]).tolist()
+        start = 0
+        for i in index:
+            out[i] = values[start : start + vectors[i].numel()]
+            start += vectors[i].numel()
+    return out
+
+
+def _ratio(num: float, den: float) -> float:
+    """num / den, with x/0 as IEEE division has it (inf, or NaN for 0/0)."""
+    if den == 0:
+        return math.nan if num == 0 or math.isnan(num) else math.inf
+    return num / den
+
+
+def _frame(calls: list[_Call], model: str, label: str, seed: int, drawn: set[str],
+           precision: str = "float32") -> pd.DataFrame:  # fmt: skip
     nan = math.nan
+    pending = [v for c in calls for v in (c.stats, c.grad, c.norms) if v is not None]
+    values = iter(_read_back(pending))
+    read = [[next(values) if v is not None else None for v in (c.stats, c.grad, c.norms)]
+            for c in calls]  # fmt: skip
     rows: list[dict[str, Any]] = []
+    grad_finite: list[bool] = []
     div_seen = False
-    for k, c in enumerate(calls, start=1):
-        std = mean = frac = grad_std = nan
+    for k, (c, (stats, grad, norms)) in enumerate(zip(calls, read, strict=True), start=1):
+        std = mean = frac = nan
         kind = None
-        if c.stats is not None and c.numel is not None:
-            std, mean, bad = (float(v) for v in c.stats)
+        if stats is not None and c.numel is not None:
+            std, mean, bad = _finish(stats, c.numel)
             frac = bad / c.numel if c.numel else nan
             if not div_seen and c.numel:
                 kind = classify(std, bad == 0, c.tiny, 1.0, None, None)
                 div_seen = kind is not None
-        if c.grad is not None:
-            grad_std = float(c.grad[0])
+        wnorm, gnorm = norms if norms is not None else (nan, nan)
+        grad_std, _, grad_bad = _finish(grad, c.numel or 0) if grad is not None else (nan, 0, 0)
+        grad_finite.append(grad_bad == 0)
         rows.append({
-            "scheme": label, "seed": seed, "call": k, "module": c.module, "type": c.type,
-            "reinitialised": c.module in drawn, "shape": c.shape, "dtype": c.dtype,
-            "numel": c.numel, "std": std, "mean": mean, "nonfinite_fraction": frac,
-            "grad_std": grad_std, "divergence_kind": kind, "grad_divergence_kind": None,
+            "model": model, "scheme": label, "seed": seed, "autocast": precision, "call": k,
+            "module": c.module, "type": c.type, "reinitialised": c.module in drawn,
+            "shape": c.shape, "dtype": c.dtype, "numel": c.numel, "std": std, "mean": mean,
+            "nonfinite_fraction": frac, "grad_std": grad_std,
+            "weight_norm": wnorm, "weight_grad_norm": gnorm,
+            "weight_update_ratio": _ratio(gnorm, wnorm), "divergence_kind": kind,
+            "grad_divergence_kind": None,
         })  # fmt: skip
     # walking back from the output: the first call whose gradient left the range
-    for row, c in zip(reversed(rows), reversed(calls), strict=True):
+    for row, c, finite in zip(reversed(rows), reversed(calls), reversed(grad_finite), strict=True):
         if c.grad is not None:
-            bad = float(c.grad[2])
-            kind = classify(row["grad_std"], bad == 0, c.tiny, 1.0, None, None)
+            kind = classify(row["grad_std"], finite, c.tiny, 1.0, None, None)
             if kind is not None:
                 row["grad_divergence_kind"] = kind
                 break

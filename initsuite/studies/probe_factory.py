@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,10 +33,12 @@ from initsuite.results.probe import ProbeResult
 from initsuite.schemes import conventions as _conventions
 from initsuite.studies import sources as _sources
 from initsuite.studies.probe import (
+    AUTOCAST,
     DEFAULT,
     INPUT_SEED_OFFSET,
     LOSS,
     MODES,
+    check_autocast,
     probe,
     seeded_global_rng,
 )
@@ -209,6 +211,26 @@ def _check_schemes(schemes: str | Iterable[str], activation: str | None) -> tupl
     return tuple(dict.fromkeys(out))
 
 
+def _check_autocast(autocast: str | Iterable[str | None]) -> tuple[str, ...]:
+    """Each precision once, in the order given (None: float32)."""
+    items = [autocast] if isinstance(autocast, str) or autocast is None else list(autocast)
+    if not items:
+        raise InitsuiteError(f"autocast needs at least one precision of {', '.join(AUTOCAST)}")
+    return tuple(dict.fromkeys(check_autocast(a) for a in items))
+
+
+@dataclass(frozen=True)
+class _Variant:
+    """One model of a probe: a factory or source (with its grid's values) and its input."""
+
+    name: str
+    build: Callable[[], nn.Module] | None
+    input_shape: tuple[int, ...]
+    tokens: int | None
+    values: dict[str, Any]
+    source: dict[str, Any] | None
+
+
 @dataclass(frozen=True)
 class ProbeConfig:
     """A validated probe of a model factory: one fresh model per scheme, the same inputs.
@@ -224,7 +246,12 @@ class ProbeConfig:
     in ``[0, tokens)``. ``mode`` is set on each model (``train``: BatchNorm uses the batch's
     statistics and dropout is active, as in the first training step; ``eval``: running
     statistics, no dropout). ``max_parameters`` refuses a source larger than that (None: no
-    limit).
+    limit). ``autocast`` lists the precisions each model is probed at (``float32``: no
+    autocast; ``bfloat16``, ``float16``: the forward under ``torch.autocast``). ``vary``
+    sweeps a source's overrides: ``(("n_layer", (6, 12, 24)),)`` probes one model per point
+    of the grid (:func:`~initsuite.studies.sources.parse_vary` takes the CLI's
+    ``n_layer=6,12,24`` or a mapping); ``models`` then lists them, each as its spec and the
+    values it took.
     """
 
     factory: str
@@ -241,7 +268,11 @@ class ProbeConfig:
     batch: int = 2
     max_parameters: int | None = _sources.MAX_PARAMETERS
     source: dict[str, Any] | None = None
+    autocast: tuple[str, ...] = ("float32",)
+    vary: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    models: tuple[dict[str, Any], ...] = ()
     _factory: Callable[[], nn.Module] | None = field(default=None, repr=False, compare=False)
+    _variants: tuple[_Variant, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
@@ -266,13 +297,27 @@ class ProbeConfig:
                 raise InitsuiteError(f"{name} must be True or False, got {getattr(self, name)!r}")
         set_("dtype", parse_dtype(self.dtype))
         set_("device", check_device(self.device))
+        set_("autocast", _check_autocast(self.autocast))
+        set_("vary", _sources.parse_vary(self.vary) if self.vary else ())
+        if self.vary and not _sources.is_source(self.factory):
+            raise InitsuiteError(
+                f"vary needs a model by name (hf:gpt2, timm:resnet50, torchvision:resnet18), "
+                f"whose overrides it sets; factory {str(self.factory)!r} has none"
+            )
         # last: importing the user's module may be slow (transformers), so cheap checks go first
         factory: Any = self.factory
         if _sources.is_source(factory):
-            src = _sources.parse(factory, self.max_parameters)
+            # the base model is not built when it is varied: only its grid is (each checked)
+            src = _sources.parse(factory, None if self.vary else self.max_parameters)
             set_("_factory", src.build)
             set_("factory", src.spec)
             set_("source", dict(_sources.describe(src)))
+            grid = _sources.grid(src, self.vary, self.max_parameters) if self.vary else [(src, {})]
+            set_("_variants", tuple(
+                _Variant(v.spec, v.build, self.input_shape or v.input_shape(self.batch),
+                         v.tokens if self.tokens is None else self.tokens, values,
+                         dict(_sources.describe(v)))
+                for v, values in grid))  # fmt: skip
             if self.input_shape is None:
                 set_("input_shape", src.input_shape(self.batch))
             if self.tokens is None:
@@ -290,10 +335,18 @@ class ProbeConfig:
         if self.input_shape is None:
             raise InitsuiteError(f"input_shape is needed for factory {self.factory!r} (only a "
                                  "model source, e.g. timm:resnet50, has one to infer)")  # fmt: skip
+        if not self._variants:
+            set_("_variants", (_Variant(self.factory, self._factory, self.input_shape,
+                                        self.tokens, {}, self.source),))  # fmt: skip
+        set_("models", tuple({"model": v.name, "values": dict(v.values),
+                              "input_shape": list(v.input_shape)}
+                             for v in self._variants))  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()
-                if not k.startswith("_")}  # fmt: skip
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()
+               if not k.startswith("_")}  # fmt: skip
+        out["vary"] = {k: list(v) for k, v in self.vary}
+        return out
 
 
 def probe_factory(
@@ -311,6 +364,8 @@ def probe_factory(
     include_embeddings: bool = False,
     batch: int = 2,
     max_parameters: int | None = _sources.MAX_PARAMETERS,
+    autocast: str | Iterable[str] = "float32",
+    vary: Iterable[str] | Mapping[str, Iterable[Any]] = (),
     progress: bool | None = None,
     timeout: float | None = None,
 ) -> ProbeResult:
@@ -336,7 +391,13 @@ def probe_factory(
         device, dtype: where the model runs and its floating-point dtype.
         mode: ``"train"`` (default) or ``"eval"``.
         batch: examples in an inferred input.
-        max_parameters: refuse a source with more parameters (None: no limit).
+        max_parameters: refuse a source with more parameters (None: no limit); each model of
+            a ``vary`` grid is checked.
+        autocast: a precision or several (``("float32", "bfloat16")``): each model is probed
+            at each, the forward pass under ``torch.autocast`` (``float32``: none).
+        vary: a sweep of a source's overrides, ``{"n_layer": [6, 12, 24]}`` or the CLI's
+            ``["n_layer=6,12,24", "n_embd=128,256"]``: one model per point of the grid, in
+            one table (its ``model`` column names each: ``hf:gpt2,n_layer=6``).
         progress: show a progress bar (default: when stderr is a terminal).
         timeout: seconds allowed to importing the factory's module, and to each model
             (building it and probing it, per scheme); None (default): no limit. Needs the
@@ -358,79 +419,103 @@ def probe_factory(
             activation=activation, backward=backward, seed=seed, device=device, dtype=dtype,
             mode=mode, include_embeddings=include_embeddings, batch=batch,
             max_parameters=max_parameters,
+            autocast=(autocast,) if isinstance(autocast, str) else tuple(autocast),
+            vary=vary if isinstance(vary, Mapping) else tuple(vary),  # type: ignore[arg-type]
         )  # fmt: skip
     return run_probe(cfg, progress=progress, timeout=limit)
 
 
-def _build(cfg: ProbeConfig) -> nn.Module:
-    assert cfg._factory is not None  # set by __post_init__
+def _build(cfg: ProbeConfig, variant: _Variant) -> nn.Module:
+    assert variant.build is not None  # set by __post_init__
     device = torch.device(cfg.device)
     try:
         with seeded_global_rng(cfg.seed, [device]):
-            model = cfg._factory()
+            model = variant.build()
+    except InitsuiteError:
+        raise
     except Exception as exc:
-        raise InitsuiteError(f"factory {cfg.factory!r} raised {_one_line(exc)}") from exc
+        raise InitsuiteError(f"factory {variant.name!r} raised {_one_line(exc)}") from exc
     except SystemExit as exc:  # not KeyboardInterrupt: Ctrl-C still interrupts
-        raise InitsuiteError(f"factory {cfg.factory!r} called {_exit_text(exc)}") from None
+        raise InitsuiteError(f"factory {variant.name!r} called {_exit_text(exc)}") from None
     if not isinstance(model, nn.Module):
         raise InitsuiteError(
-            f"factory {cfg.factory!r} returned a {type(model).__name__}, not a torch.nn.Module"
+            f"factory {variant.name!r} returned a {type(model).__name__}, not a torch.nn.Module"
         )
     model.to(device=device, dtype=DTYPES[cfg.dtype])
     return model.train(cfg.mode == "train")
 
 
-def _probe_one(cfg: ProbeConfig, model: nn.Module, x: Tensor, label: str,
-               what: str) -> ProbeResult:  # fmt: skip
-    """:func:`probe` one model, naming the factory when its forward or backward fails."""
-    shape = ",".join(map(str, cfg.input_shape or ()))
+def _what(variant: _Variant) -> str:
+    """The values of a variant's input, in words."""
+    if variant.tokens is not None:
+        return f"token ids in [0, {variant.tokens})"
+    return "N(0, 1) values"
+
+
+def _probe_one(cfg: ProbeConfig, variant: _Variant, model: nn.Module, x: Tensor, label: str,
+               precision: str) -> ProbeResult:  # fmt: skip
+    """:func:`probe` one model, naming the model, scheme and precision when its forward or
+    backward fails."""
+    shape = ",".join(map(str, variant.input_shape))
+    where = f"scheme {label!r}" + ("" if precision == "float32" else f", autocast {precision}")
     try:
         return probe(model, x, scheme=None if label == DEFAULT else label,
                      activation=cfg.activation, backward=cfg.backward, seed=cfg.seed,
-                     include_embeddings=cfg.include_embeddings)  # fmt: skip
+                     include_embeddings=cfg.include_embeddings, autocast=precision,
+                     name=variant.name)  # fmt: skip
     except InitsuiteError:
         raise
     except Exception as exc:  # the model's own forward or backward failed
         raise InitsuiteError(
-            f"the model from {cfg.factory!r} failed on an input of shape {shape} "
-            f"({what}): {_one_line(exc)}"
+            f"the model from {variant.name!r} failed on an input of shape {shape} "
+            f"({_what(variant)}; {where}): {_one_line(exc)}"
         ) from exc
     except SystemExit as exc:  # not KeyboardInterrupt: Ctrl-C still interrupts
         raise InitsuiteError(
-            f"the model from {cfg.factory!r} called {_exit_text(exc)} on an input of shape "
-            f"{shape} ({what})"
+            f"the model from {variant.name!r} called {_exit_text(exc)} on an input of shape "
+            f"{shape} ({where})"
         ) from None
 
 
 def run_probe(
     cfg: ProbeConfig, progress: bool | None = None, timeout: float | None = None
 ) -> ProbeResult:
-    """Run a validated :class:`ProbeConfig`; ``timeout``: seconds per model (building it
-    and probing it), None for no limit."""
+    """Run a validated :class:`ProbeConfig`: for each model (one, or each point of its
+    ``vary`` grid), each autocast precision and each scheme, a fresh model probed on that
+    model's inputs; ``timeout``: seconds per model (building it and probing it), None for no
+    limit."""
     from tqdm.auto import tqdm
 
     limit = check_timeout(timeout)
-
-    assert cfg.input_shape is not None  # set by __post_init__
-    x = make_inputs(cfg.input_shape, tokens=cfg.tokens, seed=cfg.seed, device=cfg.device,
-                    dtype=cfg.dtype)  # fmt: skip
-    what = f"token ids in [0, {cfg.tokens})" if cfg.tokens is not None else "N(0, 1) values"
     show = sys.stderr.isatty() if progress is None else progress
     results: list[ProbeResult] = []
     started = time.perf_counter()
-    with tqdm(cfg.schemes, disable=not show, unit="scheme", file=sys.stderr,
-              desc="probe") as bar:  # fmt: skip
-        for label in bar:
+    passes = [(v, p, s) for v in cfg._variants for p in cfg.autocast for s in cfg.schemes]
+    inputs: dict[str, Tensor] = {}
+    with tqdm(passes, disable=not show, unit="pass", file=sys.stderr, desc="probe") as bar:
+        for variant, precision, label in bar:
+            if variant.name not in inputs:  # one input per model, the same for every pass
+                inputs = {variant.name: make_inputs(
+                    variant.input_shape, tokens=variant.tokens, seed=cfg.seed,
+                    device=cfg.device, dtype=cfg.dtype)}  # fmt: skip
             hint = f"building and probing it for scheme {label!r}; raise timeout"
-            with deadline(limit, f"the model from {cfg.factory!r}", hint):
-                model = _build(cfg)
-                results.append(_probe_one(cfg, model, x, label, what))
+            with deadline(limit, f"the model from {variant.name!r}", hint):
+                model = _build(cfg, variant)
+                results.append(_probe_one(cfg, variant, model, inputs[variant.name], label,
+                                          precision))  # fmt: skip
+    first = cfg._variants[0]
+    per_model = len(cfg.autocast) * len(cfg.schemes)
+    models = [{**m, "parameters": r.meta["model"]["parameters"], "input_values": _what(v)}
+              for m, v, r in zip(cfg.models, cfg._variants, results[::per_model],
+                                 strict=True)]  # fmt: skip
+    source = {"source": first.source} if first.source else {}
     meta = {
         "kind": "probe",
         "config": cfg.to_dict(),
         # every scheme's model is the factory's, redrawn
-        "model": {**results[0].meta["model"], **({"source": cfg.source} if cfg.source else {})},
-        "input": {"shape": list(cfg.input_shape), "values": what},
+        "model": {**results[0].meta["model"], **source},
+        "models": models,
+        "input": {"shape": list(first.input_shape), "values": _what(first)},
         "loss": LOSS,
         "environment": environment([cfg.device]),
         "seconds": round(time.perf_counter() - started, 3),

@@ -22,8 +22,9 @@ LLaMA (6.7e9 parameters) is refused in one line instead of exhausting memory.
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,9 @@ from torch import nn
 
 from initsuite.core.errors import InitsuiteError, did_you_mean, unknown
 
-__all__ = ["LIBRARIES", "MAX_PARAMETERS", "ModelSource", "is_source", "parse"]
+__all__ = [
+    "LIBRARIES", "MAX_PARAMETERS", "ModelSource", "grid", "is_source", "parse", "parse_vary",
+]  # fmt: skip
 
 LIBRARIES: tuple[str, ...] = ("timm", "torchvision", "hf")
 MAX_PARAMETERS = 500_000_000
@@ -302,6 +305,66 @@ def _count_or_refuse(build: Callable[[], nn.Module], spec: str) -> tuple[int, nn
     if not math.isfinite(n) or n <= 0:
         raise InitsuiteError(f"{spec!r} built a model without parameters")
     return n, model
+
+
+def parse_vary(items: Iterable[str] | Mapping[str, Iterable[Any]]
+               ) -> tuple[tuple[str, tuple[Any, ...]], ...]:  # fmt: skip
+    """The axes of a sweep: ``["n_layer=6,12,24", "n_embd=128,256"]`` (the CLI's ``--vary``,
+    values as in a spec) or ``{"n_layer": [6, 12, 24]}`` → ``(("n_layer", (6, 12, 24)),
+    ...)``, each key once, each axis's values distinct.
+
+    Raises:
+        InitsuiteError: an item that is not KEY=V1,V2,..., a key given twice, an empty or
+            repeated value.
+    """
+    pairs: list[tuple[str, tuple[Any, ...]]] = []
+    if isinstance(items, Mapping):
+        for key, values in items.items():
+            vals = [values] if isinstance(values, str | int | float) else list(values)
+            pairs.append((str(key).strip(),
+                          tuple(_value(v.strip()) if isinstance(v, str) else v
+                                for v in vals)))  # fmt: skip
+    elif isinstance(items, str):
+        raise InitsuiteError(f"vary takes a list of KEY=V1,V2,... items or a mapping, got the "
+                             f"string {items!r}: write [{items!r}]")  # fmt: skip
+    else:
+        for item in items:
+            key, eq, values = str(item).partition("=")
+            vals = [v.strip() for v in values.split(",")]
+            if not eq or not key.strip() or not all(vals):
+                raise InitsuiteError(f"--vary {item!r} is not KEY=V1,V2,..., e.g. "
+                                     "n_layer=6,12,24")  # fmt: skip
+            pairs.append((key.strip(), tuple(_value(v) for v in vals)))
+    seen: set[str] = set()
+    for key, vals in pairs:
+        if not key or not vals:
+            raise InitsuiteError(f"--vary {key}= needs at least one value, e.g. n_layer=6,12,24")
+        if key in seen:
+            raise InitsuiteError(f"--vary {key!r} is given twice: list its values once")
+        seen.add(key)
+        if len({repr(v) for v in vals}) < len(vals):
+            raise InitsuiteError(f"--vary {key}={','.join(map(str, vals))} repeats a value")
+    return tuple(pairs)
+
+
+def grid(
+    base: ModelSource,
+    vary: Sequence[tuple[str, Sequence[Any]]],
+    max_parameters: int | None = MAX_PARAMETERS,
+) -> list[tuple[ModelSource, dict[str, Any]]]:
+    """Every model of the grid ``vary`` spans around ``base`` (the last axis fastest), each
+    with the values it took: ``base``'s overrides with the axes' keys set (an axis's key
+    replaces the base's), every variant checked by :func:`parse` (keys, types, size) before
+    any is built.
+    """
+    out = []
+    for combo in itertools.product(*(vals for _, vals in vary)):
+        values = dict(zip((k for k, _ in vary), combo, strict=True))
+        overrides = {**dict(base.overrides), **values}
+        spec = ",".join([f"{base.library}:{base.name}",
+                         *(f"{k}={v}" for k, v in overrides.items())])  # fmt: skip
+        out.append((parse(spec, max_parameters), values))
+    return out
 
 
 def describe(source: ModelSource) -> Mapping[str, Any]:
