@@ -338,7 +338,7 @@ class ProbeConfig:
         if not self._variants:
             set_("_variants", (_Variant(self.factory, self._factory, self.input_shape,
                                         self.tokens, {}, self.source),))  # fmt: skip
-        set_("models", tuple({"model": v.name, "values": dict(v.values),
+        set_("models", tuple({"model": v.name, "base": self.factory, "values": dict(v.values),
                               "input_shape": list(v.input_shape)}
                              for v in self._variants))  # fmt: skip
 
