@@ -1,4 +1,6 @@
-"""The report of ``initsuite probe``: a figure, a summary per scheme and report.md.
+"""The report of ``initsuite probe``: report.md over the tables and figures of
+:mod:`~initsuite.report.probe_tables` and :mod:`~initsuite.report.probe_figures`, for one
+model or for several (``--vary``, the zoo study).
 
     >>> from initsuite.report.probe_report import write_probe_report
     >>> write_probe_report("results/probe-resnet")  # doctest: +SKIP
@@ -13,205 +15,68 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.report.plan import PlannedFigure, ReportPlan, write_plan
-from initsuite.report.style import (
-    DASHES,
-    decade_ticks,
-    md_table,
-    need,
-    new_figure,
-    outside_legend,
-    palette,
-    style,
+from initsuite.report.probe_figures import (
+    blocks_by_model,
+    probe_blocks,
+    probe_scaling,
+    probe_std,
 )
+from initsuite.report.probe_tables import (
+    GRAD_LOST,
+    block_table,
+    scaling_table,
+    type_table,
+    varied,
+    verdict_table,
+)
+from initsuite.report.style import md_table
+from initsuite.results import columns as C
 from initsuite.results.outputs import FIGURE_DIR
-from initsuite.results.probe import ProbeResult, probe_summary, schemes_in_order
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from initsuite.results.probe import (
+    ProbeResult,
+    models_in_order,
+    probe_summary,
+    schemes_in_order,
+    series,
+)
 
 __all__ = [
     "BLOCKS_FIGURE",
+    "BLOCK_GRAD_FIGURE",
+    "BLOCK_STD_FIGURE",
     "PROBE_FIGURE",
-    "block_table",
+    "SCALING_FIGURE",
     "check_dependencies",
-    "probe_blocks",
-    "probe_std",
     "render_probe",
-    "type_table",
     "write_probe_report",
 ]
 
 PROBE_FIGURE = "probe_std"
 BLOCKS_FIGURE = "probe_blocks"
+# a directory of several models (--vary, the zoo study)
+SCALING_FIGURE = "probe_scaling"
+BLOCK_STD_FIGURE = "probe_blocks_std"
+BLOCK_GRAD_FIGURE = "probe_blocks_grad"
+
+
+def _labelled(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` whose ``scheme`` is each row's legend label: the scheme, with its autocast
+    precision when the table holds several (the figures of one model draw one line per
+    scheme and precision)."""
+    return table.assign(scheme=series(table)) if len(table) else table
 
 
 # --- tables ----------------------------------------------------------------------------------
 
 
-def type_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Median output std per module type (rows, in order of first call) and scheme
-    (columns, in probe order), over the calls with a finite std."""
-    ok = frame[np.isfinite(frame["std"].astype(float))]
-    table = ok.pivot_table(index="type", columns="scheme", values="std", aggfunc="median",
-                           observed=True)  # fmt: skip
-    types = [t for t in dict.fromkeys(frame["type"]) if t in table.index]
-    cols = [s for s in schemes_in_order(frame) if s in table.columns]
-    table = table.loc[types, cols]
-    table.columns.name = None
-    return table.reset_index()
-
-
 # --- figure ----------------------------------------------------------------------------------
-
-
-def probe_std(frame: pd.DataFrame) -> Figure:
-    """Std of each probed call's output (log y) against the call's position in execution
-    order, one line per scheme; with gradients, a second panel of ``grad_std``. A dotted
-    vertical line in a scheme's colour marks its first divergence (forward: the first call
-    that overflowed or underflowed; backward: the first, walking back, whose gradient did).
-    Grey bands mark the calls of modules a scheme re-drew. Values a log axis cannot show (NaN
-    at an overflow, 0) are left out.
-
-    Args:
-        frame: the ``probe`` table (:data:`initsuite.columns.PROBE`).
-    """
-    need(frame, ("scheme", "call", "std", "grad_std", "divergence_kind",
-                  "grad_divergence_kind"), "probe")  # fmt: skip
-    if frame.empty:
-        raise InitsuiteError("the probe table is empty: there is nothing to plot")
-    schemes = schemes_in_order(frame)
-    panels = [("std", "divergence_kind", "std of the module's output")]
-    if bool(frame["grad_std"].notna().any()):
-        panels.append(("grad_std", "grad_divergence_kind", "std of dLoss/d(output)"))
-    last = int(frame["call"].max())
-    # the calls of modules some scheme re-drew (Conv, Linear…): where the scale is set
-    drawn = sorted(set(frame.loc[frame["reinitialised"].astype(bool), "call"].astype(int)))
-    with style() as sns:
-        from matplotlib.lines import Line2D
-        from matplotlib.patches import Patch
-        from matplotlib.ticker import MaxNLocator
-
-        fig = new_figure(9.5, 2.9 * len(panels) + 0.7)
-        axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False).ravel()
-        colors = palette(sns, schemes)
-        dashes = dict(zip(schemes, DASHES * len(schemes), strict=False))
-        for ax, (col, kind_col, label) in zip(axes, panels, strict=True):
-            for call in drawn:
-                ax.axvspan(call - 0.5, call + 0.5, color="0.92", lw=0, zorder=0)
-            plotted = _draw_calls(ax, frame, col, kind_col, colors, dashes)
-            ax.set_ylabel(label)
-            ax.set_xlim(0.5, last + 0.5)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            if plotted:
-                ax.set_yscale("log")
-                decade_ticks([ax])
-        axes[-1].set_xlabel("module call, in execution order")
-        handles: list[Any] = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8,
-                                     label=s) for s in schemes]  # fmt: skip
-        if frame[["divergence_kind", "grad_divergence_kind"]].notna().any().any():
-            handles.append(Line2D([], [], color="0.35", ls=":", label="first divergence"))
-        if drawn:
-            handles.append(Patch(color="0.92", label="re-drawn by the schemes"))
-        outside_legend(fig, handles, "scheme")
-        fig.suptitle("Std of each module's output, in execution order")
-    return fig
-
-
-def _draw_calls(ax: Any, frame: pd.DataFrame, col: str, kind_col: str, colors: dict[str, Any],
-                dashes: dict[str, Any]) -> bool:  # fmt: skip
-    """One panel's line per scheme of ``col`` by call (positive finite values only), and a
-    dotted line at each call ``kind_col`` marks; whether any line was drawn."""
-    plotted = False
-    for scheme in schemes_in_order(frame):
-        d = frame[frame["scheme"] == scheme].sort_values("call")
-        values = d[col].astype(float)
-        ok = d[np.isfinite(values) & (values > 0)]
-        c = colors[scheme]
-        if len(ok):
-            ax.plot(ok["call"], ok[col], color=c, dashes=dashes[scheme], lw=1.4, marker="o",
-                    ms=2.5)  # fmt: skip
-            plotted = True
-        for call in d.loc[d[kind_col].notna(), "call"]:
-            ax.axvline(int(call), color=c, ls=":", lw=1.2)
-    return plotted
-
-
-def probe_blocks(blocks: pd.DataFrame) -> Figure:
-    """The residual stream block by block, one line per scheme: the std of each block's
-    output (log y) and the ratio of what the block added to the stream's std before it
-    (symmetric log: linear below 10⁻³, so a block that adds nothing shows at 0); with
-    gradients, a third panel of the gradient's std at each block's output.
-
-    Args:
-        blocks: the ``blocks`` table (:data:`initsuite.columns.PROBE_BLOCKS`).
-    """
-    need(blocks, ("scheme", "block", "stream_std", "update_ratio", "stream_grad_std"),
-         "blocks")  # fmt: skip
-    if blocks.empty:
-        raise InitsuiteError("the blocks table is empty: there is nothing to plot")
-    schemes = schemes_in_order(blocks)
-    panels = [("stream_std", "std of the stream after the block", "log"),
-              ("update_ratio", "std added / std before", "symlog")]  # fmt: skip
-    if bool(blocks["stream_grad_std"].notna().any()):
-        panels.append(("stream_grad_std", "std of dLoss/d(block output)", "log"))
-    with style() as sns:
-        from matplotlib.lines import Line2D
-        from matplotlib.ticker import MaxNLocator
-
-        fig = new_figure(8.5, 2.5 * len(panels) + 0.7)
-        axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False).ravel()
-        colors = palette(sns, schemes)
-        dashes = dict(zip(schemes, DASHES * len(schemes), strict=False))
-        for ax, (col, label, scale) in zip(axes, panels, strict=True):
-            plotted = False
-            for scheme in schemes:
-                d = blocks[blocks["scheme"] == scheme].sort_values("block")
-                v = d[col].astype(float)
-                ok = d[np.isfinite(v) & ((v > 0) if scale == "log" else (v >= 0))]
-                if len(ok):
-                    ax.plot(ok["block"], ok[col], color=colors[scheme], dashes=dashes[scheme],
-                            lw=1.4, marker="o", ms=3)  # fmt: skip
-                    plotted = True
-            ax.set_ylabel(label)
-            if plotted and scale == "log":
-                ax.set_yscale("log")
-                decade_ticks([ax])
-            elif plotted:
-                ax.set_yscale("symlog", linthresh=1e-3)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes[-1].set_xlabel("residual block, in execution order")
-        handles: list[Any] = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8,
-                                     label=s) for s in schemes]  # fmt: skip
-        outside_legend(fig, handles, "scheme")
-        fig.suptitle("The residual stream, block by block")
-    return fig
-
-
-def block_table(blocks: pd.DataFrame) -> pd.DataFrame:
-    """One row per scheme of the ``blocks`` table, in probe order: the blocks recorded, the
-    stream's std after the first and the last block, the median and largest update ratio,
-    and (with gradients) the gradient's std at the first block's output."""
-    rows = []
-    grads = bool(blocks["stream_grad_std"].notna().any())
-    for scheme in schemes_in_order(blocks):
-        d = blocks[blocks["scheme"] == scheme].sort_values("block", kind="stable")
-        ratio = d["update_ratio"].astype(float)
-        row = {"scheme": scheme, "blocks": len(d),
-               "first stream std": float(d["stream_std"].iloc[0]),
-               "last stream std": float(d["stream_std"].iloc[-1]),
-               "median update ratio": float(ratio.median()),
-               "largest update ratio": float(ratio.max())}  # fmt: skip
-        if grads:
-            row["first block grad std"] = float(d["stream_grad_std"].iloc[0])
-        rows.append(row)
-    return pd.DataFrame.from_records(rows)
 
 
 def _blocks_caption(blocks: pd.DataFrame) -> str:
@@ -270,8 +135,11 @@ def _run_section(frame: pd.DataFrame, meta: Mapping[str, Any]) -> str:
     env: Mapping[str, Any] = meta.get("environment", {}) or {}
     inp: Mapping[str, Any] = meta.get("input", {}) or {}
     schemes = ", ".join(f"`{s}`" for s in schemes_in_order(frame))
+    models = models_in_order(frame)
     lines = ["## Run", ""]
-    if model:
+    if len(models) > 1:
+        lines.append(f"- **Models:** {len(models)} (see *Models* below)")
+    elif model:
         lines.append(
             f"- **Model:** `{model.get('type', '?')}` from `{cfg.get('factory', '?')}`, "
             f"{int(model.get('parameters', 0)):,} parameters, {model.get('probed_modules', '?')} "
@@ -283,7 +151,7 @@ def _run_section(frame: pd.DataFrame, meta: Mapping[str, Any]) -> str:
                 f"- **Built by:** {src.get('library')} {src.get('version', '?')} "
                 f"from code and its shipped config, no download (`{src.get('spec')}`)"
             )
-    if inp:
+    if inp and len(models) == 1:
         shape = ",".join(str(n) for n in inp.get("shape", []))
         lines.append(f"- **Input:** one tensor of shape {shape}, {inp.get('values', '?')}")
     act = cfg.get("activation")
@@ -292,6 +160,12 @@ def _run_section(frame: pd.DataFrame, meta: Mapping[str, Any]) -> str:
         "library or factory built it; `default` in older directories)"
         + (f"; activation `{act}` for gain=auto" if act else "")
     )
+    precisions = list(dict.fromkeys(frame["autocast"].dropna()))
+    if precisions != ["float32"]:
+        lines.append(
+            "- **Precisions:** " + ", ".join(f"`{p}`" for p in precisions) + " (the forward "
+            "pass under `torch.autocast`; `float32`: none); each model probed at each"
+        )
     if cfg:
         lines.append(
             f"- **Mode:** {cfg.get('mode')}; **backward:** {'yes' if cfg.get('backward') else 'no'}"
@@ -338,10 +212,12 @@ def _where(call: Any, module: Any, kind: Any) -> str:
 
 
 def _summary_for_report(frame: pd.DataFrame) -> pd.DataFrame:
-    """:func:`probe_summary` with each divergence in one readable column, and no gradient
-    columns without a backward pass."""
+    """:func:`probe_summary` with each divergence in one readable column, the model and
+    precision only when there are several, and no gradient columns without a backward
+    pass."""
     s = probe_summary(frame)
-    out = s[["scheme", "calls", "modules", "reinitialised", "last_std"]].copy()
+    keys = [c for c in ("model", "autocast") if s[c].nunique() > 1]
+    out = s[[*keys, "scheme", "calls", "modules", "reinitialised", "last_std"]].copy()
     out["first divergence"] = [
         _where(*r) for r in zip(s["divergence_call"], s["divergence_module"],
                                 s["divergence_kind"], strict=True)]  # fmt: skip
@@ -353,23 +229,101 @@ def _summary_for_report(frame: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"last_std": "last std"})
 
 
-def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str],
-                 blocks: pd.DataFrame | None = None) -> str:  # fmt: skip
-    """report.md's text for a probe table, its metadata and the figures drawn (and its
-    ``blocks`` table, when not empty)."""
-    cfg: Mapping[str, Any] = meta.get("config", {}) or {}
-    title = cfg.get("factory") or (meta.get("model", {}) or {}).get("type") or "model"
-    parts = [f"# initsuite probe: {title}\n", _run_section(frame, meta)]
+def _figure(name: str, title: str, number: int, caption: str) -> str:
+    return f"![{title}]({FIGURE_DIR}/{name}.png)\n\n*Figure {number}: {title}.* {caption}\n"
+
+
+def _one_model(frame: pd.DataFrame, figures: list[str], blocks: pd.DataFrame | None) -> list[str]:
+    """The sections of a probe of one model: its calls, blocks and module types."""
+    parts = []
     if PROBE_FIGURE in figures:
-        parts.append("## Figure\n")
-        parts.append(
-            f"![Std by module call]({FIGURE_DIR}/{PROBE_FIGURE}.png)\n\n"
-            f"*Figure 1: Std by module call.* {_caption(frame)}\n"
+        parts += ["## Figure\n", _figure(PROBE_FIGURE, "Std by module call", 1, _caption(frame))]
+    parts += ["## Summary\n", md_table(_summary_for_report(frame)) + "\n", _summary_note(frame)]
+    if blocks is not None and not blocks.empty:
+        parts.append(_blocks_section(_labelled(blocks), figures,
+                                     2 if PROBE_FIGURE in figures else 1))  # fmt: skip
+    parts += ["## Median output std by module type\n", md_table(type_table(frame)) + "\n"]
+    return parts
+
+
+def _models_table(meta: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per model probed: its spec, parameters and input (from ``meta["models"]``;
+    the table's models alone for a directory without it)."""
+    entries = {str(m.get("model")): m for m in meta.get("models", []) or []
+               if isinstance(m, dict)}  # fmt: skip
+    rows = []
+    for model in models_in_order(frame):
+        m = entries.get(model, {})
+        shape = ",".join(str(n) for n in m.get("input_shape", []))
+        size = f"{int(m['parameters']):,}" if "parameters" in m else "?"
+        inputs = f"{shape} ({m.get('input_values', '?')})" if shape else "?"
+        rows.append({"model": f"`{model}`", "parameters": size, "input": inputs})
+    return pd.DataFrame.from_records(rows)
+
+
+_SCALING_CAPTION = (
+    "One column per swept model, against the varied key (log scale), one line per scheme. "
+    "Top: std of the residual stream after the last block (of the last module's output for "
+    "a model without known blocks): a scheme that keeps it flat keeps the signal's scale "
+    "with depth; one that grows like √L adds a fixed variance per block. Bottom: std of the "
+    "gradient at the first block's output, for Loss = Σ R ⊙ y (R ~ N(0, 1)): how much of "
+    "the output's gradient reaches the bottom of the network. GPT-2 draws its residual "
+    "output projections (`c_proj`) at 0.02/√(2L) (`gpt2`, and Hugging Face's `as_built`) "
+    "against plain N(0, 0.02) everywhere (`normal:std=0.02`)."
+)
+
+
+def _several_models(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str],
+                    blocks: pd.DataFrame | None) -> list[str]:  # fmt: skip
+    """The sections of a probe of several models (``--vary``, the zoo study)."""
+    number = 0
+    parts = ["## Models\n", md_table(_models_table(meta, frame)) + "\n"]
+    if varied(meta):
+        table = scaling_table(frame, blocks if blocks is not None else
+                              C.frame(C.PROBE_BLOCKS, []), meta)  # fmt: skip
+        parts.append("## Scaling with the varied key\n")
+        if SCALING_FIGURE in figures:
+            number += 1
+            parts.append(_figure(SCALING_FIGURE, "Stream and gradient against the varied key",
+                                 number, _SCALING_CAPTION))  # fmt: skip
+        key = str(table["key"].iloc[0]) if len(table) else "value"
+        dropped = ["model", "key", *(["base"] if table["base"].nunique() == 1 else [])]
+        shown = table.drop(columns=dropped).rename(columns={"value": key})
+        parts.append(md_table(shown) + "\n")
+    if blocks is not None and not blocks.empty:
+        parts.append("## The residual stream, model by model\n")
+        for name, title, text in (
+            (BLOCK_STD_FIGURE, "Std of the residual stream by block",
+             "std (log scale) of each known block's output, the residual stream after it"),
+            (BLOCK_GRAD_FIGURE, "Gradient by block",
+             "std (log scale) of the gradient at each known block's output"),
+        ):  # fmt: skip
+            if name in figures:
+                number += 1
+                parts.append(_figure(name, title, number,
+                                     f"One panel per model with known residual blocks, one "
+                                     f"line per scheme: {text}, in execution order "
+                                     f"(`blocks.parquet`)."))  # fmt: skip
+    parts += [
+        "## Which model × scheme diverges or loses its gradient\n",
+        md_table(verdict_table(frame)) + "\n",
+        "*overflow* / *underflow*: the first module whose output held inf/nan or fell below "
+        "the dtype's smallest normal number (*gradient …*: walking back from the output); "
+        f"*gradient lost*: the gradient reaching the first module has std below "
+        f"{GRAD_LOST:g}; *ok* shows that gradient's std (R has std ≈ 1).\n",
+        "## Summary\n", md_table(_summary_for_report(frame)) + "\n", _summary_note(frame),
+    ]  # fmt: skip
+    return parts
+
+
+def _summary_note(frame: pd.DataFrame) -> str:
+    return (
+        (
+            "One row per scheme. "
+            if frame["model"].nunique() == 1 and frame["autocast"].nunique() == 1
+            else "One row per model, scheme and precision probed. "
         )
-    parts.append("## Summary\n")
-    parts.append(md_table(_summary_for_report(frame)) + "\n")
-    parts.append(
-        "One row per scheme. *calls*: rows of the table (a module called twice has two); "
+        + "*calls*: rows of the table (a module called twice has two); "
         "*reinitialised*: modules whose weight the scheme drew (Linear, Conv, ConvTranspose, "
         "MultiheadAttention, Hugging Face's Conv1D; biases, norms and embeddings keep the "
         "model's own values unless embeddings were asked for); "
@@ -385,15 +339,28 @@ def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str
         )
         + "\n"
     )
-    if blocks is not None and not blocks.empty:
-        parts.append(_blocks_section(blocks, figures, 2 if PROBE_FIGURE in figures else 1))
-    parts.append("## Median output std by module type\n")
-    parts.append(md_table(type_table(frame)) + "\n")
+
+
+def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str],
+                 blocks: pd.DataFrame | None = None) -> str:  # fmt: skip
+    """report.md's text for a probe table, its metadata and the figures drawn (and its
+    ``blocks`` table, when not empty); a table of several models (``--vary``, the zoo study)
+    gets the sections comparing them instead of the per-call ones."""
+    cfg: Mapping[str, Any] = meta.get("config", {}) or {}
+    title = cfg.get("factory") or (meta.get("model", {}) or {}).get("type") or "model"
+    if meta.get("study"):
+        title = f"the {meta['study']} study"
+    parts = [f"# initsuite probe: {title}\n", _run_section(frame, meta)]
+    if len(models_in_order(frame)) > 1:
+        parts += _several_models(frame, meta, figures, blocks)
+    else:
+        parts += _one_model(_labelled(frame), figures, blocks)
     parts.append(
         "## How the numbers are made\n\n"
-        "One forward pass (and, with backward, one backward pass) per scheme, each on a fresh "
-        "model from the factory built with torch's global RNG seeded with the seed (so every "
-        "scheme starts from the same factory draw), with forward hooks on the probed modules. "
+        "One forward pass (and, with backward, one backward pass) per model, scheme and "
+        "precision, each on a fresh model from the factory built with torch's global RNG "
+        "seeded with the seed (so every scheme starts from the same factory draw), with "
+        "forward hooks on the probed modules. "
         "A call's output is its tensor, or the first floating-point tensor of a tuple, list or "
         "dict (Hugging Face outputs included). Std (correction=1) and mean are over all of "
         "its elements, accumulated in float64 so they cannot overflow before the data does. "
@@ -408,11 +375,13 @@ def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str
 def write_probe_report(
     run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None
 ) -> Path:
-    """Write ``report.md``, ``figures/probe_std.png`` and, when the model has known residual
-    blocks, ``figures/probe_blocks.png`` for the probe saved in ``run_dir``
-    (default: into ``run_dir``), all or nothing: drawn into a temporary directory inside it
-    and moved into place (:func:`initsuite.store.staged`; an existing ``figures`` or
-    ``report.md`` initsuite did not write is refused).
+    """Write ``report.md`` and its figures for the probe saved in ``run_dir`` (default: into
+    ``run_dir``): for one model ``figures/probe_std.png`` and, when it has known residual
+    blocks, ``figures/probe_blocks.png``; for several (``--vary``, the zoo study) the scaling
+    figure of each swept model and the stream and gradient by block, model by model. All or
+    nothing: drawn into a temporary directory inside it and moved into place
+    (:func:`initsuite.store.staged`; an existing ``figures`` or ``report.md`` initsuite did
+    not write is refused).
 
     Returns:
         The path of ``report.md``.
@@ -424,9 +393,21 @@ def write_probe_report(
     result = ProbeResult.load(run_dir)
     frame, meta, blocks = result.calls, result.meta, result.blocks
     figures = []
-    if bool(np.isfinite(frame["std"].astype(float)).any()):
-        figures.append(PlannedFigure(PROBE_FIGURE, lambda: probe_std(frame)))
-    if bool(np.isfinite(blocks["stream_std"].astype(float)).any()):
-        figures.append(PlannedFigure(BLOCKS_FIGURE, lambda: probe_blocks(blocks)))
+    has_blocks = bool(np.isfinite(blocks["stream_std"].astype(float)).any())
+    if len(models_in_order(frame)) > 1:
+        table = scaling_table(frame, blocks, meta)
+        if len(table):
+            figures.append(PlannedFigure(SCALING_FIGURE, lambda: probe_scaling(table)))
+        if has_blocks:
+            figures.append(PlannedFigure(BLOCK_STD_FIGURE, lambda: blocks_by_model(
+                blocks, "stream_std", "std of the stream")))  # fmt: skip
+        if bool(np.isfinite(blocks["stream_grad_std"].astype(float)).any()):
+            figures.append(PlannedFigure(BLOCK_GRAD_FIGURE, lambda: blocks_by_model(
+                blocks, "stream_grad_std", "std of dLoss/d(block output)")))  # fmt: skip
+    else:
+        if bool(np.isfinite(frame["std"].astype(float)).any()):
+            figures.append(PlannedFigure(PROBE_FIGURE, lambda: probe_std(_labelled(frame))))
+        if has_blocks:
+            figures.append(PlannedFigure(BLOCKS_FIGURE, lambda: probe_blocks(_labelled(blocks))))
     text = render_probe(frame, meta, [f.name for f in figures], blocks)
     return write_plan(ReportPlan(figures, text), out_dir if out_dir is not None else run_dir)

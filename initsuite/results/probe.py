@@ -75,7 +75,8 @@ class ProbeResult:
         """
         tables, meta = read_tables(in_dir, _SCHEMA, "probe", "initsuite probe", _OPTIONAL)
         path = store.as_path(in_dir)
-        config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+        config = meta.get("config")
+        config = config if isinstance(config, dict) else {}
         legacy = {"model": str(config.get("factory") or "model"), "autocast": "float32"}
         calls, blocks = (_fill_legacy(tables[name], legacy, path / f"{file}.parquet")
                          for name, file in (("probe", "probe"), ("blocks", "blocks")))  # fmt: skip

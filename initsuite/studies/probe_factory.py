@@ -269,7 +269,7 @@ class ProbeConfig:
     max_parameters: int | None = _sources.MAX_PARAMETERS
     source: dict[str, Any] | None = None
     autocast: tuple[str, ...] = ("float32",)
-    vary: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    vary: _sources.Axes = ()
     models: tuple[dict[str, Any], ...] = ()
     _factory: Callable[[], nn.Module] | None = field(default=None, repr=False, compare=False)
     _variants: tuple[_Variant, ...] = field(default=(), repr=False, compare=False)

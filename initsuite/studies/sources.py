@@ -307,11 +307,20 @@ def _count_or_refuse(build: Callable[[], nn.Module], spec: str) -> tuple[int, nn
     return n, model
 
 
-def parse_vary(items: Iterable[str] | Mapping[str, Iterable[Any]]
-               ) -> tuple[tuple[str, tuple[Any, ...]], ...]:  # fmt: skip
+Axes = tuple[tuple[str, tuple[Any, ...]], ...]
+"""The axes of a sweep: (key, its values) pairs."""
+
+
+def _axis(key: object, values: object) -> tuple[str, tuple[Any, ...]]:
+    items: list[Any] = [values] if isinstance(values, str | int | float) else list(values)  # type: ignore[call-overload]
+    return str(key).strip(), tuple(_value(v.strip()) if isinstance(v, str) else v for v in items)
+
+
+def parse_vary(items: Iterable[str | tuple[str, Iterable[Any]]] | Mapping[str, Iterable[Any]]
+               ) -> Axes:  # fmt: skip
     """The axes of a sweep: ``["n_layer=6,12,24", "n_embd=128,256"]`` (the CLI's ``--vary``,
-    values as in a spec) or ``{"n_layer": [6, 12, 24]}`` → ``(("n_layer", (6, 12, 24)),
-    ...)``, each key once, each axis's values distinct.
+    values as in a spec), ``{"n_layer": [6, 12, 24]}`` or (key, values) pairs →
+    ``(("n_layer", (6, 12, 24)), ...)``, each key once, each axis's values distinct.
 
     Raises:
         InitsuiteError: an item that is not KEY=V1,V2,..., a key given twice, an empty or
@@ -319,31 +328,30 @@ def parse_vary(items: Iterable[str] | Mapping[str, Iterable[Any]]
     """
     pairs: list[tuple[str, tuple[Any, ...]]] = []
     if isinstance(items, Mapping):
-        for key, values in items.items():
-            vals = [values] if isinstance(values, str | int | float) else list(values)
-            pairs.append((str(key).strip(),
-                          tuple(_value(v.strip()) if isinstance(v, str) else v
-                                for v in vals)))  # fmt: skip
+        pairs = [_axis(key, values) for key, values in items.items()]
     elif isinstance(items, str):
         raise InitsuiteError(f"vary takes a list of KEY=V1,V2,... items or a mapping, got the "
                              f"string {items!r}: write [{items!r}]")  # fmt: skip
     else:
         for item in items:
+            if isinstance(item, tuple) and len(item) == 2:
+                pairs.append(_axis(*item))
+                continue
             key, eq, values = str(item).partition("=")
-            vals = [v.strip() for v in values.split(",")]
-            if not eq or not key.strip() or not all(vals):
+            texts = [v.strip() for v in values.split(",")]
+            if not eq or not key.strip() or not all(texts):
                 raise InitsuiteError(f"--vary {item!r} is not KEY=V1,V2,..., e.g. "
                                      "n_layer=6,12,24")  # fmt: skip
-            pairs.append((key.strip(), tuple(_value(v) for v in vals)))
+            pairs.append((key.strip(), tuple(_value(v) for v in texts)))
     seen: set[str] = set()
-    for key, vals in pairs:
-        if not key or not vals:
-            raise InitsuiteError(f"--vary {key}= needs at least one value, e.g. n_layer=6,12,24")
-        if key in seen:
-            raise InitsuiteError(f"--vary {key!r} is given twice: list its values once")
-        seen.add(key)
-        if len({repr(v) for v in vals}) < len(vals):
-            raise InitsuiteError(f"--vary {key}={','.join(map(str, vals))} repeats a value")
+    for name, axis in pairs:
+        if not name or not axis:
+            raise InitsuiteError(f"--vary {name}= needs at least one value, e.g. n_layer=6,12,24")
+        if name in seen:
+            raise InitsuiteError(f"--vary {name!r} is given twice: list its values once")
+        seen.add(name)
+        if len({repr(v) for v in axis}) < len(axis):
+            raise InitsuiteError(f"--vary {name}={','.join(map(str, axis))} repeats a value")
     return tuple(pairs)
 
 
