@@ -123,3 +123,5 @@ def test_report_of_a_sweep_draws_the_scaling_and_per_model_figures(sweep_dir: Pa
     for n in (2, 8):
         assert f"`{BASE},n_layer={n}`" in report
     assert re.search(r"\|\s*n_layer\s*\|\s*scheme\s*\|", report)  # the scaling table
+    # initsuite knows its own figures: writing the report again replaces them
+    assert write_probe_report(sweep_dir).read_text() == report

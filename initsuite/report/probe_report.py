@@ -287,7 +287,10 @@ def _several_models(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[
             parts.append(_figure(SCALING_FIGURE, "Stream and gradient against the varied key",
                                  number, _SCALING_CAPTION))  # fmt: skip
         key = str(table["key"].iloc[0]) if len(table) else "value"
-        dropped = ["model", "key", *(["base"] if table["base"].nunique() == 1 else [])]
+        dropped = ["model", "key", *(["base"] if table["base"].nunique() == 1 else []),
+                   *(["autocast"] if table["autocast"].nunique() == 1 else []),
+                   *(c for c in ("first_block_grad_std", "first_grad_std")
+                     if table[c].isna().all())]  # fmt: skip
         shown = table.drop(columns=dropped).rename(columns={"value": key})
         parts.append(md_table(shown) + "\n")
     if blocks is not None and not blocks.empty:
