@@ -165,3 +165,16 @@ def test_cli_vary_and_dtypes_write_one_directory(
                             str(tmp_path / "bad")], capsys)  # fmt: skip
     assert code == 2 and "unknown autocast precision 'float8'" in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_forward_that_raises_names_the_model_scheme_and_module(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "p"
+    # ids past the vocabulary: GPT-2's token embedding raises
+    code, _, err = run_cli(["probe", f"{BASE},n_layer=1", "--tokens", "1000", "--schemes",
+                            "gpt2", "--out", str(out)], capsys)  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"the model from '{BASE},n_layer=1' failed on an input of shape 2,16" in err
+    assert "scheme 'as_built') in module 'wte' (Embedding): IndexError" in err
+    assert not out.exists()

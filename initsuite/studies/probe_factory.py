@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ from initsuite.studies.probe import (
     INPUT_SEED_OFFSET,
     LOSS,
     MODES,
+    ROOT,
     check_autocast,
     probe,
     seeded_global_rng,
@@ -452,6 +454,19 @@ def _what(variant: _Variant) -> str:
     return "N(0, 1) values"
 
 
+def _failing_module(model: nn.Module, exc: BaseException) -> str | None:
+    """``'name' (Type)`` of the innermost module of ``model`` whose code was running when
+    ``exc`` was raised (read from the traceback, so probing costs nothing for it); None when
+    no module's code is in it (autograd's backward, say)."""
+    names = {id(m): (name or ROOT, type(m).__name__) for name, m in model.named_modules()}
+    found = None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        owner = frame.f_locals.get("self")
+        if owner is not None and id(owner) in names:
+            found = names[id(owner)]
+    return None if found is None else f"{found[0]!r} ({found[1]})"
+
+
 def _probe_one(cfg: ProbeConfig, variant: _Variant, model: nn.Module, x: Tensor, label: str,
                precision: str) -> ProbeResult:  # fmt: skip
     """:func:`probe` one model, naming the model, scheme and precision when its forward or
@@ -466,9 +481,11 @@ def _probe_one(cfg: ProbeConfig, variant: _Variant, model: nn.Module, x: Tensor,
     except InitsuiteError:
         raise
     except Exception as exc:  # the model's own forward or backward failed
+        module = _failing_module(model, exc)
         raise InitsuiteError(
             f"the model from {variant.name!r} failed on an input of shape {shape} "
-            f"({_what(variant)}; {where}): {_one_line(exc)}"
+            f"({_what(variant)}; {where})"
+            + (f" in module {module}" if module else "") + f": {_one_line(exc)}"
         ) from exc
     except SystemExit as exc:  # not KeyboardInterrupt: Ctrl-C still interrupts
         raise InitsuiteError(
