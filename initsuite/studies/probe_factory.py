@@ -485,7 +485,8 @@ def _probe_one(cfg: ProbeConfig, variant: _Variant, model: nn.Module, x: Tensor,
         raise InitsuiteError(
             f"the model from {variant.name!r} failed on an input of shape {shape} "
             f"({_what(variant)}; {where})"
-            + (f" in module {module}" if module else "") + f": {_one_line(exc)}"
+            + (f" in module {module}" if module else "")
+            + f": {_one_line(exc)}"
         ) from exc
     except SystemExit as exc:  # not KeyboardInterrupt: Ctrl-C still interrupts
         raise InitsuiteError(
