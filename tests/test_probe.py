@@ -746,6 +746,82 @@ def test_lsuv_through_probe_reaches_unit_std_layer_by_layer() -> None:
         apply(deep, "lsuv")
 
 
+def _lsuv_by_the_paper(model: nn.Module, x: torch.Tensor, tol: float, max_iter: int) -> None:
+    """Mishkin & Matas' loop as written: each layer in forward order, a full forward pass per
+    rescaling, the running statistics put back after each pass."""
+    order: list[nn.Module] = []
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    hooks = [m.register_forward_hook(lambda m, i, o: order.append(m)) for m in layers]
+    state = copy.deepcopy(model.state_dict())
+    with torch.no_grad():
+        model(x)
+        for h in hooks:
+            h.remove()
+        for layer in dict.fromkeys(order):
+            seen: list[torch.Tensor] = []
+            hook = layer.register_forward_hook(lambda m, i, o, seen=seen: seen.append(o))
+            for _ in range(max_iter):
+                seen.clear()
+                model(x)
+                model.load_state_dict(
+                    {
+                        **state,
+                        **{
+                            k: v
+                            for k, v in model.state_dict().items()
+                            if "running" not in k and "num_batches" not in k
+                        },
+                    }
+                )
+                std = float(seen[0].double().std())
+                if abs(std * std - 1) < tol:
+                    break
+                layer.weight.div_(std)
+            hook.remove()
+
+
+def test_lsuv_in_one_pass_equals_the_papers_loop_of_full_passes() -> None:
+    """apply's LSUV rescales each layer at its first call inside one forward pass: the
+    weights equal those of the paper's loop (a full pass per rescaling), bit for bit, on a
+    residual net with BatchNorm in train mode and a layer called twice; the model's forward
+    runs once."""
+
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = resnet()
+            self.shared = nn.Linear(10, 10)
+            self.out = nn.Linear(10, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(self.shared(self.shared(self.body(x))))
+
+    x = images(8, 16)
+    for spec, tol, max_iter in (
+        ("lsuv:start=normal", 0.1, 10),
+        ("lsuv:start=normal,tol=0.001,max_iter=2", 0.001, 2),
+    ):
+        with torch.random.fork_rng():
+            torch.manual_seed(3)
+            ours = Twice()
+        start = copy.deepcopy(ours)
+        apply(
+            start, "lsuv:start=normal,tol=1e9", generator=torch.Generator().manual_seed(5), inputs=x
+        )  # the start draws alone: the first std is within 1e9 of 1
+        reference = copy.deepcopy(start)
+        _lsuv_by_the_paper(reference, x, tol, max_iter)
+        passes: list[int] = []
+        ours.register_forward_hook(lambda m, i, o, passes=passes: passes.append(1))
+        apply(ours, spec, generator=torch.Generator().manual_seed(5), inputs=x)
+        assert len(passes) == 1
+        for (name, a), b in zip(
+            ours.state_dict().items(), reference.state_dict().values(), strict=True
+        ):
+            torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+        for a, b in zip(ours.parameters(), start.parameters(), strict=True):
+            assert a.dim() < 2 or not torch.equal(a, b)  # every weight rescaled
+
+
 def test_probe_returns_a_result_that_saves_loads_and_reports(tmp_path: Path) -> None:
     """``probe`` on a model gives what ``probe_factory`` gives: a ProbeResult with the calls
     table and its metadata, saved, loaded (validated) and reported alike."""

@@ -46,7 +46,8 @@ def rescale_to_unit_std(
         tol: the tolerance on the variance, |Var - 1| < tol stops (the paper's Tol_var; its
             0.1 is the default). A tolerance on the std would be about twice as loose:
             |std - 1| < 0.1 accepts variances from 0.81 to 1.21.
-        max_iter: the most outputs computed (each a forward pass; the paper's T_max).
+        max_iter: the most outputs computed (the paper's T_max; through apply, each a call of
+            the layer alone on the input a single forward pass gave it).
     """
     with torch.no_grad():
         for _ in range(max_iter):

@@ -165,38 +165,41 @@ def _fit_unit_variance(
     model: nn.Module, layers: list[nn.Module], inputs: Inputs, tol: float, max_iter: int
 ) -> None:
     """LSUV's second step (:func:`~initsuite.schemes.lsuv.rescale_to_unit_std`) on each of
-    ``layers`` in the order the forward pass calls them, its output read by a hook on a
-    forward pass of the whole model on ``inputs``. The model's buffers (BatchNorm
-    statistics) are restored after each pass."""
+    ``layers`` in the order the forward pass calls them, in one forward pass of the whole
+    model on ``inputs``: at a layer's first call, a hook rescales its weight by calling the
+    layer alone on the input it was given, then hands the rescaled layer's output on, so each
+    layer sees the output of the layers before it as already rescaled (what a full pass per
+    rescaling, the paper's loop, computes, at the cost of one pass). The model's buffers
+    (BatchNorm statistics) are restored afterwards."""
     args, kwargs = _split_inputs(inputs)
-    order: list[nn.Module] = []
-    handles = [m.register_forward_hook(lambda mod, _i, _o: order.append(mod)) for m in layers]
+    todo = set(layers)
+    done: set[nn.Module] = set()
+
+    def fit(m: nn.Module, m_args: tuple[Any, ...], m_kwargs: dict[str, Any], out: Any) -> Any:
+        if m not in todo or m in done:  # a later call, or the layer's own call below
+            return None
+        done.add(m)
+        weight = m.weight
+        if not isinstance(weight, Tensor):
+            raise InitsuiteError(f"LSUV needs a weight tensor on {type(m).__name__}")
+        last: list[Any] = [out, weight._version]
+
+        def output(_weight: Tensor) -> Tensor | None:
+            if last[1] != weight._version:  # rescaled since: the layer again, alone
+                last[:] = [m(*m_args, **m_kwargs), weight._version]
+            return _first_float(last[0])
+
+        rescale_to_unit_std(weight, output, tol, max_iter)
+        output(weight)  # the output of the weight as left (after a last division)
+        return last[0]
+
+    handles = [m.register_forward_hook(fit, with_kwargs=True) for m in dict.fromkeys(layers)]
     try:
         with _restored_buffers(model), torch.no_grad():
             model(*args, **kwargs)
     finally:
         for h in handles:
             h.remove()
-    for m in dict.fromkeys(order):  # each layer once, at its first call
-        seen: list[Tensor | None] = []
-
-        def keep(_m: nn.Module, _i: Any, out: Any, seen: list[Tensor | None] = seen) -> None:
-            seen.append(_first_float(out))
-
-        def output(_weight: Tensor, seen: list[Tensor | None] = seen) -> Tensor | None:
-            seen.clear()
-            model(*args, **kwargs)
-            return seen[0] if seen else None
-
-        handle = m.register_forward_hook(keep)
-        weight = m.weight
-        if not isinstance(weight, Tensor):
-            raise InitsuiteError(f"LSUV needs a weight tensor on {type(m).__name__}")
-        try:
-            with _restored_buffers(model):
-                rescale_to_unit_std(weight, output, tol, max_iter)
-        finally:
-            handle.remove()
 
 
 def apply(
