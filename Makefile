@@ -101,6 +101,9 @@ bench: $(STAMP)
 	$(BIN)/initsuite sweep --schemes $(ARCH_SCHEMES) --activations relu,tanh --depths 10,50 \
 		--widths 64 --seeds 2 --arch $(ARCH_ARCHS) --no-timing --out $(RUN)/archs --quiet
 	$(BIN)/initsuite report $(RUN)/archs
+	@echo "== zoo study (ResNet-50/18, ConvNeXt-T, ViT-S, GPT-2 and BERT depth sweeps) -> $(RUN)/zoo"
+	$(BIN)/initsuite reproduce zoo --out $(RUN)/zoo --quiet
+	$(BIN)/initsuite report $(RUN)/zoo
 	@echo "== pytest-benchmark suite -> results/benchmarks"
 	$(BIN)/python -m pytest bench -q --benchmark-autosave \
 		--benchmark-storage=file://results/benchmarks --benchmark-columns=median,iqr,ops,rounds
@@ -115,6 +118,7 @@ reference: $(STAMP)
 	$(BIN)/initsuite report results/latest/archs --out results/reference/archs
 	$(BIN)/initsuite report results/latest/isometry --out results/reference/isometry
 	$(BIN)/initsuite report results/latest/frameworks --out results/reference/frameworks
+	$(BIN)/initsuite report results/latest/zoo --out results/reference/zoo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache site

@@ -367,7 +367,8 @@ def _add_compare(add_parser: AddParser) -> None:
 
 def _add_reproduce(add_parser: AddParser) -> None:
     t = add_parser("reproduce", help="reproduce a classic study")
-    t.add_argument("study", choices=["tutorial", "isometry", "frameworks"], help="which study")
+    t.add_argument("study", choices=["tutorial", "isometry", "frameworks", "zoo"],
+                   help="which study")  # fmt: skip
     t.add_argument("--out", required=True, help="results directory (must not hold results)")
     t.add_argument("--seeds", type=int, default=None,
                    help="number of seeds (tutorial: 10, isometry: 2, frameworks: 2)")  # fmt: skip
@@ -377,6 +378,13 @@ def _add_reproduce(add_parser: AddParser) -> None:
     t.add_argument("--train-steps", type=int, default=None,
                    help="frameworks: SGD steps of each law's digits MLP (default 400; 0: no "
                    "training)")  # fmt: skip
+    t.add_argument("--models", default=None, metavar="SOURCES",
+                   help="zoo: model sources, comma-separated, a KEY=VALUE item overriding the "
+                   "model before it, e.g. timm:resnet50,hf:gpt2,n_layer=6 (default: ResNet-50, "
+                   "ConvNeXt-T, ViT-S, GPT-2 and BERT depth sweeps from transformers)")  # fmt: skip
+    t.add_argument("--schemes", type=_split_specs, default=None,
+                   help="zoo: schemes every model gets after as_built (default: kaiming_normal,"
+                   "xavier_normal,normal:std=0.02; gpt2 or lsuv added by kind)")  # fmt: skip
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(run=_cmd_reproduce)
@@ -675,11 +683,20 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
 
     store.check_output(args.out, "replace" if args.overwrite else "new")
     seeds = {} if args.seeds is None else {"seeds": args.seeds}
-    for flag, value in (("--laws", args.laws), ("--train-steps", args.train_steps)):
-        if value is not None and args.study != "frameworks":
-            raise InitsuiteError(f"{flag} belongs to 'reproduce frameworks', not {args.study!r}")
+    for flag, value, owner in (("--laws", args.laws, "frameworks"),
+                               ("--train-steps", args.train_steps, "frameworks"),
+                               ("--models", args.models, "zoo"),
+                               ("--schemes", args.schemes, "zoo")):  # fmt: skip
+        if value is not None and args.study != owner:
+            raise InitsuiteError(f"{flag} belongs to 'reproduce {owner}', not {args.study!r}")
+    if args.seeds is not None and args.study == "zoo":
+        raise InitsuiteError("--seeds does not apply to 'reproduce zoo' (one seed, 0: its "
+                             "models differ by architecture, not by draw)")  # fmt: skip
     if args.study == "frameworks":
         _reproduce_frameworks(args, seeds)
+        return
+    if args.study == "zoo":
+        _reproduce_zoo(args)
         return
     if args.study == "isometry":
         study = isometry_study(**seeds)
@@ -709,6 +726,20 @@ def _reproduce_frameworks(args: argparse.Namespace, seeds: dict[str, int]) -> No
     if not args.quiet:
         print(f"wrote {len(study.runs)} runs, {len(study.layers)} layer rows and "
               f"{len(study.training_runs)} training runs to {path}")  # fmt: skip
+
+
+def _reproduce_zoo(args: argparse.Namespace) -> None:
+    from initsuite.studies.zoo import SCHEMES, split_models, zoo_study
+
+    models = None if args.models is None else split_models(args.models)
+    schemes = SCHEMES if args.schemes is None else args.schemes
+    study = zoo_study(models, schemes, progress=False if args.quiet else None)
+    study.meta["command"] = args.command_line
+    path = study.save(args.out, overwrite=args.overwrite)
+    if not args.quiet:
+        n = len(study.meta["models"])
+        print(f"wrote {len(study.calls)} module calls of {n} model{'s' if n != 1 else ''} "
+              f"to {path} ({study.meta['seconds']:.0f} s)")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

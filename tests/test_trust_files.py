@@ -261,6 +261,7 @@ def test_every_figure_a_report_draws_is_known_to_the_overwrite_check() -> None:
     from initsuite.report.tutorial import TUTORIAL_FIGURE
 
     drawn = {*CAPTIONED, TUTORIAL_FIGURE, *TRAINING_FIGURES, RP.PROBE_FIGURE, RP.BLOCKS_FIGURE,
+             RP.SCALING_FIGURE, RP.BLOCK_STD_FIGURE, RP.BLOCK_GRAD_FIGURE,
              ISOMETRY_FIGURE, *FRAMEWORKS_FIGURES}  # fmt: skip
     assert drawn == set(outputs.FIGURES)
 
@@ -446,7 +447,6 @@ def test_report_of_an_unfinished_sweep_with_partial_says_so(
     [
         ("training", ("is not a sweep but a training directory", "--training DIR")),
         ("tutorial", ("is not a sweep but a tutorial", "--tutorial DIR")),
-        ("probe", ("is not a sweep but a probe directory", "`initsuite probe` writes")),
     ],
 )
 def test_report_names_the_kind_of_directory_and_its_command(

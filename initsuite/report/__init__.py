@@ -33,6 +33,7 @@ from initsuite.report.isometry import isometry_plan, jacobian_spectra
 from initsuite.report.markdown import label_archs, render, summary_table
 from initsuite.report.phase import cosine_vs_layer, phase_figure, plot_phase_diagram
 from initsuite.report.plan import REPORT_NAME, PlannedFigure, ReportPlan, write_plan
+from initsuite.report.probe_report import write_probe_report
 from initsuite.report.training import TRAINING_FIGURES, loss_curves, steps_to_threshold
 from initsuite.report.tutorial import TUTORIAL_FIGURE, load_tutorial, tutorial_std_vs_layer
 from initsuite.results import store
@@ -75,8 +76,6 @@ _OTHER_KINDS = {
     "`initsuite report SWEEP --training DIR`",
     "tutorial": "a tutorial reproduction directory (initsuite reproduce tutorial): include it "
     "in a sweep's report with `initsuite report SWEEP --tutorial DIR`",
-    "probe": "a probe directory: `initsuite probe` writes its report.md itself (again from "
-    "Python: initsuite.report.probe_report.write_probe_report(DIR))",
 }
 
 
@@ -88,13 +87,14 @@ def write_report(
     compare_dir: str | os.PathLike[str] | None = None,
     partial: bool = False,
 ) -> Path:
-    """Write ``report.md`` and ``figures/*.png`` for the sweep, isometry or frameworks study in
-    ``run_dir``.
+    """Write ``report.md`` and ``figures/*.png`` for the sweep, isometry or frameworks study,
+    or the probe, in ``run_dir``.
 
     Args:
         run_dir: a sweep's results directory (``initsuite sweep``, :meth:`SweepResult.save`),
-            an isometry study's (``initsuite reproduce isometry``) or a frameworks study's
-            (``initsuite reproduce frameworks``).
+            an isometry study's (``initsuite reproduce isometry``), a frameworks study's
+            (``initsuite reproduce frameworks``) or a probe's (``initsuite probe``,
+            ``initsuite reproduce zoo``: :func:`~initsuite.report.probe_report.write_probe_report`).
         tutorial_dir: a tutorial reproduction directory (``initsuite reproduce tutorial``);
             adds a "Tutorial reproduction" section to a sweep's report. Default: none.
         training_dir: a training study directory (``initsuite train``); adds a "Training"
@@ -120,12 +120,17 @@ def write_report(
     """
     out = out_dir if out_dir is not None else run_dir
     kind = _kind(run_dir)
-    if kind in ("isometry", "frameworks"):
+    if kind in ("isometry", "frameworks", "probe"):
         if not (tutorial_dir is None and training_dir is None and compare_dir is None):
             raise InitsuiteError(
                 f"{str(run_dir)!r} holds {'an' if kind == 'isometry' else 'a'} {kind} study: a "
                 "tutorial, training or comparison goes with a sweep's report"
             )
+        if partial:
+            raise InitsuiteError(f"{str(run_dir)!r} holds a {kind} study, written whole: "
+                                 "--partial is for an unfinished sweep")  # fmt: skip
+        if kind == "probe":
+            return write_probe_report(run_dir, out)
         if kind == "isometry":
             plan = isometry_plan(IsometryResult.load(run_dir), str(run_dir))
         else:

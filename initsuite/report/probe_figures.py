@@ -17,6 +17,7 @@ import pandas as pd
 from initsuite.core.errors import InitsuiteError
 from initsuite.report.style import (
     DASHES,
+    at_least_a_decade,
     decade_ticks,
     need,
     new_figure,
@@ -202,6 +203,7 @@ def probe_scaling(table: pd.DataFrame) -> Figure:
                 ax.minorticks_off()
                 if ax.lines:
                     ax.set_yscale("log")
+                    at_least_a_decade(ax)
                     decade_ticks([ax])
                 if j == 0:
                     ax.set_ylabel(label)
@@ -258,6 +260,7 @@ def blocks_by_model(blocks: pd.DataFrame, column: str, label: str) -> Figure:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if ax.lines:
                 ax.set_yscale("log")
+                at_least_a_decade(ax)
         for ax in axes[-ncols:]:
             ax.set_xlabel("residual block")
         for ax in axes[::ncols]:

@@ -248,16 +248,24 @@ def _one_model(frame: pd.DataFrame, figures: list[str], blocks: pd.DataFrame | N
 
 def _models_table(meta: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     """One row per model probed: its spec, parameters and input (from ``meta["models"]``;
-    the table's models alone for a directory without it)."""
+    the table's models alone for a directory without it), and the architecture it stands
+    for where the study recorded one (the zoo's ``stands_for``)."""
     entries = {str(m.get("model")): m for m in meta.get("models", []) or []
                if isinstance(m, dict)}  # fmt: skip
+    config = meta.get("config")
+    listed = config.get("models", []) if isinstance(config, Mapping) else []
+    stands = {str(e.get("spec")): str(e["stands_for"]) for e in listed or []
+              if isinstance(e, Mapping) and e.get("stands_for")}  # fmt: skip
     rows = []
     for model in models_in_order(frame):
         m = entries.get(model, {})
         shape = ",".join(str(n) for n in m.get("input_shape", []))
         size = f"{int(m['parameters']):,}" if "parameters" in m else "?"
         inputs = f"{shape} ({m.get('input_values', '?')})" if shape else "?"
-        rows.append({"model": f"`{model}`", "parameters": size, "input": inputs})
+        row = {"model": f"`{model}`", "parameters": size, "input": inputs}
+        if stands:
+            row["stands for"] = stands.get(str(m.get("base", model)), "")
+        rows.append(row)
     return pd.DataFrame.from_records(rows)
 
 
@@ -286,8 +294,10 @@ def _several_models(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[
             number += 1
             parts.append(_figure(SCALING_FIGURE, "Stream and gradient against the varied key",
                                  number, _SCALING_CAPTION))  # fmt: skip
-        key = str(table["key"].iloc[0]) if len(table) else "value"
-        dropped = ["model", "key", *(["base"] if table["base"].nunique() == 1 else []),
+        one_key = table["key"].nunique() == 1
+        key = str(table["key"].iloc[0]) if len(table) and one_key else "value"
+        dropped = ["model", *(["key"] if one_key else []),
+                   *(["base"] if table["base"].nunique() == 1 else []),
                    *(["autocast"] if table["autocast"].nunique() == 1 else []),
                    *(c for c in ("first_block_grad_std", "first_grad_std")
                      if table[c].isna().all())]  # fmt: skip

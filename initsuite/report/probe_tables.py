@@ -106,7 +106,9 @@ def _verdict(row: pd.Series) -> str:
 def verdict_table(calls: pd.DataFrame, schemes: Sequence[str] | None = None) -> pd.DataFrame:
     """Model (and precision) rows × scheme columns: where each pass first overflowed or
     underflowed (forward, then backward), ``gradient lost`` when the gradient reaching the
-    first module is below :data:`GRAD_LOST`, else ``ok`` with that gradient's std."""
+    first module is below :data:`GRAD_LOST`, else ``ok`` with that gradient's std; ``—``
+    where the model was not probed with the scheme (the zoo's ``gpt2`` for text models,
+    ``lsuv`` for images)."""
     summary = probe_summary(calls)
     if summary.empty:
         return pd.DataFrame(columns=["model"])
@@ -117,6 +119,7 @@ def verdict_table(calls: pd.DataFrame, schemes: Sequence[str] | None = None) -> 
     rows = list(dict.fromkeys(summary[index].itertuples(index=False, name=None)))
     table = table.loc[[r if len(r) > 1 else r[0] for r in rows],
                       [s for s in order if s in table.columns]]  # fmt: skip
+    table = table.fillna("—")
     table.columns.name = None
     return table.reset_index()
 

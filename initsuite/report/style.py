@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "COL_WRAP", "DASHES", "FLOAT_FORMAT", "PANEL_H", "PANEL_W", "decade_ticks", "facets",
+    "COL_WRAP", "DASHES", "FLOAT_FORMAT", "PANEL_H", "PANEL_W", "at_least_a_decade", "decade_ticks",
+    "facets",
     "md_table", "need", "new_figure", "outside_legend", "palette", "style",
 ]  # fmt: skip
 
@@ -112,6 +113,19 @@ def decade_ticks(axes: Sequence[Axes]) -> None:
     for ax in axes:
         ax.yaxis.set_major_locator(FixedLocator(ticks.tolist()))
         ax.yaxis.set_minor_locator(NullLocator())
+
+
+def at_least_a_decade(ax: Axes) -> None:
+    """Widen a log y axis whose lines span less than a factor of 10 to one decade about their
+    geometric middle, so that noise about a constant (a post-LayerNorm stream's std of
+    1.00002) reads as flat instead of being magnified into ticks labelled alike."""
+    values = [np.asarray(line.get_ydata(), dtype=float) for line in ax.lines]
+    v = np.concatenate(values) if values else np.empty(0)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0 or v.max() >= 10 * v.min():
+        return
+    mid = math.sqrt(float(v.min()) * float(v.max()))
+    ax.set_ylim(mid / math.sqrt(10), mid * math.sqrt(10))
 
 
 def outside_legend(fig: Figure, handles: list[Any], title: str | None = None) -> None:

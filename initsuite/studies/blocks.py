@@ -111,6 +111,25 @@ KNOWN_BLOCKS: tuple[BlockKind, ...] = (
                              ("self_attn.o_proj",))),
         Branch("mlp", (("mlp.gate_proj", "mlp.up_proj"), ("mlp.down_proj",))),
     ), _HF),
+    BlockKind("ViTLayer", "transformers.models.vit", "hidden_states", (
+        Branch("attention", (("attention.q_proj", "attention.k_proj", "attention.v_proj"),
+                             ("attention.o_proj",))),
+        Branch("mlp", (("mlp.fc1",), ("mlp.fc2",))),
+    ), _HF),
+    # h + γ·f(h): f's last Linear is scaled by a layer scale (1e-6 by default) after it
+    BlockKind("ConvNextLayer", "transformers.models.convnext", "features", (
+        Branch("conv_mlp", (("dwconv",), ("pwconv1",), ("pwconv2",))),
+    ), _HF),
+    # relu(h + f(h)), not h + f(h): the stream after the block is rectified, so its "update"
+    # (output − input) is f(h) plus what the ReLU took away; the first layer of each stage
+    # has a projection shortcut (and the recorder skips it when it changes the shape)
+    BlockKind("ResNetBottleNeckLayer", "transformers.models.resnet", "hidden_state", (
+        Branch("conv", (("layer.0.convolution",), ("layer.1.convolution",),
+                        ("layer.2.convolution",))),
+    ), _HF),
+    BlockKind("ResNetBasicLayer", "transformers.models.resnet", "hidden_state", (
+        Branch("conv", (("layer.0.convolution",), ("layer.1.convolution",))),
+    ), _HF),
     BlockKind("TransformerEncoderLayer", "torch.nn.modules.transformer", "src", (
         Branch("self_attn", (("self_attn",), ("self_attn.out_proj",))), *_MHA_FF,
     ), _TORCH),

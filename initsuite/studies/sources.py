@@ -35,6 +35,7 @@ from initsuite.core.errors import InitsuiteError, did_you_mean, unknown
 
 __all__ = [
     "LIBRARIES", "MAX_PARAMETERS", "ModelSource", "grid", "is_source", "parse", "parse_vary",
+    "split_items",
 ]  # fmt: skip
 
 LIBRARIES: tuple[str, ...] = ("timm", "torchvision", "hf")
@@ -51,8 +52,39 @@ def is_source(text: object) -> bool:
     return isinstance(text, str) and text.strip().partition(":")[0] in LIBRARIES
 
 
+def split_items(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets, each item stripped: a list value
+    (``depths=[2,2,2,2]``) stays one item.
+
+        >>> split_items("hf:resnet,depths=[2,2,2,2],layer_type=basic")
+        ['hf:resnet', 'depths=[2,2,2,2]', 'layer_type=basic']
+
+    Raises:
+        InitsuiteError: an unbalanced bracket.
+    """
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                break
+        elif ch == "," and depth == 0:
+            items.append(text[start:i].strip())
+            start = i + 1
+    if depth != 0:
+        raise InitsuiteError(f"{text!r}: unbalanced brackets; write a list value as "
+                             "KEY=[V1,V2,...], e.g. depths=[2,2,2,2]")  # fmt: skip
+    return [*items, text[start:].strip()]
+
+
 def _value(text: str) -> Any:
-    """An override's value: int, float, true/false, none, or the string itself."""
+    """An override's value: int, float, true/false, none, a bracketed list of these
+    (``[64,128]``), or the string itself."""
+    if text.startswith("[") and text.endswith("]"):
+        inner = text[1:-1].strip()
+        return [_value(v) for v in split_items(inner)] if inner else []
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
@@ -105,7 +137,7 @@ class ModelSource:
     def spec(self) -> str:
         """The canonical spec: ``library:name,key=value,...``."""
         return ",".join([f"{self.library}:{self.name}",
-                         *(f"{k}={v}" for k, v in self.overrides)])  # fmt: skip
+                         *(f"{k}={_text(v)}" for k, v in self.overrides)])  # fmt: skip
 
     def build(self) -> nn.Module:
         """A fresh model with the library's own initialisation, from torch's global RNG."""
@@ -123,6 +155,13 @@ class ModelSource:
                 "parameters": self.parameters, "version": self.version}  # fmt: skip
 
 
+def _text(value: Any) -> str:
+    """An override's value as a spec writes it (:func:`_value`'s inverse)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_text(v) for v in value) + "]"
+    return str(value)
+
+
 def _first(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
@@ -137,7 +176,7 @@ def parse(text: str, max_parameters: int | None = MAX_PARAMETERS) -> ModelSource
         InitsuiteError: one line naming what is wrong and the valid choices.
     """
     spec = str(text).strip()
-    head, *items = [p.strip() for p in spec.split(",")]
+    head, *items = split_items(spec)
     library, _, name = head.partition(":")
     if library not in LIBRARIES:
         raise InitsuiteError(unknown("model library", library, LIBRARIES))
@@ -250,7 +289,7 @@ def _hf(tr: Any, name: str, overrides: dict[str, Any], spec: str) -> ModelSource
             near = f"; did you mean {hint!r}?" if hint else ""
             raise InitsuiteError(f"{spec!r}: {cls.__name__} has no key {key!r}{near} (its "
                                  f"keys: {', '.join(own)})")  # fmt: skip
-        _check_type(spec, key, value, getattr(defaults, key, None))
+        overrides[key] = _check_type(spec, key, value, getattr(defaults, key, None))
     try:
         config = cls(**overrides)
     except (TypeError, ValueError) as exc:
@@ -268,17 +307,25 @@ def _hf(tr: Any, name: str, overrides: dict[str, Any], spec: str) -> ModelSource
 _ARTICLE = {int: "an"}
 
 
-def _check_type(spec: str, key: str, value: Any, default: Any) -> None:
-    """An override must have its default's type (an int where a float is expected is fine)."""
+def _check_type(spec: str, key: str, value: Any, default: Any) -> Any:
+    """An override must have its default's type (an int where a float is expected is fine; a
+    list where a tuple is, each item of the type of the default's first): returned as that
+    type."""
     if default is None or value is None:
-        return
+        return value
     want = type(default)
+    if isinstance(default, (list, tuple)) and isinstance(value, list):
+        if default:
+            for item in value:
+                _check_type(spec, f"{key}'s item", item, default[0])
+        return want(value)
     ok = isinstance(value, want) and not (isinstance(value, bool) and want is not bool)
     ok = ok or (want is float and isinstance(value, int) and not isinstance(value, bool))
     if not ok:
         raise InitsuiteError(f"{spec!r}: {key} must be {_ARTICLE.get(want, 'a')} {want.__name__} "
                              f"(its default is "
                              f"{default!r}), got {value!r}")  # fmt: skip
+    return value
 
 
 def _hf_input(config: Any, spec: str) -> tuple[int | None, tuple[int, ...]]:
@@ -370,7 +417,7 @@ def grid(
         values = dict(zip((k for k, _ in vary), combo, strict=True))
         overrides = {**dict(base.overrides), **values}
         spec = ",".join([f"{base.library}:{base.name}",
-                         *(f"{k}={v}" for k, v in overrides.items())])  # fmt: skip
+                         *(f"{k}={_text(v)}" for k, v in overrides.items())])  # fmt: skip
         out.append((parse(spec, max_parameters), values))
     return out
 
