@@ -273,7 +273,7 @@ def test_block_stats_match_the_hidden_states_hugging_face_returns() -> None:
     grads = torch.autograd.grad(y, hs[1:], grad_outputs=r)
     for k, row in blocks.iterrows():
         i = int(k) + 1  # type: ignore[call-overload]
-        added = _std(hs[i] - hs[i - 1])
+        added = _std(hs[i].double() - hs[i - 1].double())  # the exact difference
         # float64 statistics of the same float32 tensors: only summation order differs
         assert row["stream_std"] == pytest.approx(_std(hs[i]), rel=1e-9)
         assert row["update_std"] == pytest.approx(added, rel=1e-9)
@@ -291,7 +291,7 @@ def test_decoder_blocks_match_their_hidden_states(make: Any) -> None:
     assert len(blocks) == len(hs) - 1 and blocks["stream_grad_std"].isna().all()
     for k in range(len(blocks) - 1):
         assert blocks["stream_std"].iloc[k] == pytest.approx(_std(hs[k + 1]), rel=1e-9)
-        added = _std(hs[k + 1] - hs[k])
+        added = _std(hs[k + 1].double() - hs[k].double())
         assert blocks["update_ratio"].iloc[k] == pytest.approx(added / _std(hs[k]), rel=1e-9)
 
 
@@ -322,7 +322,7 @@ def test_a_stream_passed_by_keyword_is_recorded() -> None:
         h1 = model.inner.layers[0](x)
     assert list(blocks["module"]) == ["inner.layers.0", "inner.layers.1"]
     assert blocks["stream_std"].iloc[0] == pytest.approx(_std(h1), rel=1e-9)
-    assert blocks["update_std"].iloc[0] == pytest.approx(_std(h1 - x), rel=1e-9)
+    assert blocks["update_std"].iloc[0] == pytest.approx(_std(h1.double() - x.double()), rel=1e-9)
 
 
 def test_a_block_that_changes_the_shape_records_no_row() -> None:

@@ -260,6 +260,32 @@ def test_stats_match_exact_sums_across_blocks_offsets_and_nonfinite_values(
     assert np.isnan(row["std"]) and np.isnan(row["mean"])
 
 
+@pytest.mark.parametrize("block", [1 << 12, None], ids=["many-blocks", "default-blocks"])
+def test_a_blocks_update_is_the_exact_difference(
+    block: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a residual block added, y − x, is measured without forming it: the difference
+    taken in float64 block by block equals the std and mean of the exact difference (math.fsum)
+    at 1e-12, for an update as large as the stream and one 1e-6 of it (ConvNeXt's layer
+    scale); an inf in either tensor makes it non-finite."""
+    if block is not None:
+        monkeypatch.setattr(probe_module, "_BLOCK_CPU", block)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(300_000, generator=gen) * 3 + 2
+    for scale in (1.0, 1e-6):
+        y = x + scale * torch.randn(300_000, generator=gen)
+        rec = probe_module._Recorder(backward=False)
+        std, mean, bad = rec.finish(rec.difference(y, x).tolist(), y.numel())
+        d = (y.double() - x.double()).numpy()
+        exact_mean = math.fsum(d) / len(d)
+        exact = math.sqrt(math.fsum((d - exact_mean) ** 2) / (len(d) - 1))
+        assert std == pytest.approx(exact, rel=1e-12) and bad == 0, scale
+        assert abs(mean - exact_mean) <= 1e-12 * exact, scale
+    x[7] = math.inf
+    std, mean, bad = rec.finish(rec.difference(y, x).tolist(), y.numel())
+    assert bad == 1 and math.isnan(std) and math.isnan(mean)
+
+
 def test_a_tensor_seen_twice_is_measured_again_after_an_in_place_change() -> None:
     """Identity returns the tensor it was given: its statistics are reused, unless an
     in-place op (ReLU(inplace=True)) changed the tensor in between."""

@@ -14,7 +14,16 @@ from torch import Tensor
 
 __all__ = [
     "GradStats", "LayerStats", "classify", "frobenius_of_product", "layer_stats", "pair_cosine",
+    "ratio",
 ]  # fmt: skip
+
+
+def ratio(num: float, den: float) -> float:
+    """num / den, with x/0 as IEEE division has it (±inf, or NaN for 0/0 and NaN/0), where
+    Python's float division raises."""
+    if den == 0:
+        return math.nan if num == 0 or math.isnan(num) else math.copysign(math.inf, num)
+    return num / den
 
 
 @dataclass

@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
-import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from initsuite.core.errors import InitsuiteError
-from initsuite.engine.stats import layer_stats
+from initsuite.engine.stats import ratio
 from initsuite.results import columns as C
 from initsuite.schemes import LayerContext
 
@@ -289,33 +288,49 @@ def _first_tensor(value: Any) -> Tensor | None:
     return None
 
 
-def _std(t: Tensor) -> Tensor:
-    """Std (correction=1) of all of ``t``'s elements in float64, a 0-dim tensor on its device
-    (NaN below two elements or with an inf/nan)."""
-    if t.numel() < 2:
-        return torch.tensor(math.nan, dtype=torch.float64, device=t.device)
-    return layer_stats(t.detach().reshape(1, -1))[0][0]
+class Measure(Protocol):
+    """What :class:`BlockRecorder` measures tensors with: the probe's recorder
+    (:class:`initsuite.studies.probe._Recorder`), whose statistics of a tensor are taken
+    once, so that a block's output already measured as a module's output, and its input
+    measured as the block before's output, cost nothing more."""
+
+    def stats(self, t: Tensor) -> Tensor:
+        """A float64 vector on ``t``'s device that :meth:`finish` reads."""
+        ...
+
+    def difference(self, y: Tensor, x: Tensor) -> Tensor:
+        """The same of ``y − x``, the difference exact (float64)."""
+        ...
+
+    def finish(self, values: list[float], n: int) -> tuple[float, float, float]:
+        """(std, mean, non-finite count) of ``n`` values from what was recorded."""
+        ...
+
+    def read(self, vectors: list[Tensor]) -> list[list[float]]:
+        """The values of what was recorded, one transfer per device."""
+        ...
 
 
 @dataclass
 class _BlockCall:
     module: str
     type: str
+    numel: int
     stream: Tensor
     update: Tensor
-    ratio: Tensor
+    before: Tensor
     grad: Tensor | None = None
 
 
-def _set_grad(call: _BlockCall, grad: Tensor) -> None:
-    call.grad = _std(grad)
+def _set_grad(measure: Measure, call: _BlockCall, grad: Tensor) -> None:
+    call.grad = measure.stats(grad)
 
 
 class BlockRecorder:
     """Forward hooks on the known blocks of a model: per block call, the std of its output
     (the residual stream after it), of output − input (what it added) and their ratio to
     the input's std, and with ``backward`` the std of the gradient at its output; statistics
-    stay 0-dim tensors on the device until :meth:`frame` reads them, once.
+    stay on the device until :meth:`frame` reads them, once.
 
     Attach with :meth:`attach` (the caller removes the handles) and set ``open`` to False
     when the forward pass ends (a recomputation in backward adds no rows). A call whose
@@ -327,8 +342,11 @@ class BlockRecorder:
         self.backward = backward
         self.open = True
         self.calls: list[_BlockCall] = []
+        self.measure: Measure | None = None
 
-    def attach(self) -> list[RemovableHandle]:
+    def attach(self, measure: Measure) -> list[RemovableHandle]:
+        """Hooks on every known block, measuring with ``measure``."""
+        self.measure = measure
         return [m.register_forward_hook(self._hook(name, kind), with_kwargs=True)
                 for name, m, kind in self.blocks]  # fmt: skip
 
@@ -344,44 +362,34 @@ class BlockRecorder:
     def record(self, name: str, module: nn.Module, x: Any, y: Tensor | None) -> None:
         if not (isinstance(x, Tensor) and x.is_floating_point() and y is not None):
             return
-        if x.shape != y.shape:
+        if x.shape != y.shape or self.measure is None:
             return
-        wide = torch.promote_types(torch.promote_types(x.dtype, y.dtype), torch.float32)
-        before = _std(x)
-        update = _std(y.detach().to(wide) - x.detach().to(wide))
-        call = _BlockCall(name, type(module).__name__, _std(y), update, update / before)
+        m = self.measure
+        call = _BlockCall(name, type(module).__name__, y.numel(), m.stats(y),
+                          m.difference(y, x), m.stats(x))  # fmt: skip
         self.calls.append(call)
         if self.backward and y.requires_grad:
-            y.register_hook(functools.partial(_set_grad, call))
+            y.register_hook(functools.partial(_set_grad, m, call))
 
     def frame(self, model: str, scheme: str, seed: int, precision: str = "float32"
               ) -> pd.DataFrame:  # fmt: skip
         """The ``blocks`` table (:data:`~initsuite.results.columns.PROBE_BLOCKS`) of the
         calls recorded, in order of return."""
-        values = _read([t for c in self.calls for t in (c.stream, c.update, c.ratio)] +
-                       [c.grad for c in self.calls if c.grad is not None])  # fmt: skip
-        grads = iter(values[3 * len(self.calls) :])
+        m = self.measure
+        if m is None or not self.calls:
+            return C.frame(C.PROBE_BLOCKS, [])
+        pending = [t for c in self.calls for t in (c.stream, c.update, c.before)]
+        values = m.read(pending + [c.grad for c in self.calls if c.grad is not None])
+        grads = iter(values[len(pending) :])
         rows = []
         for k, c in enumerate(self.calls):
-            stream, update, ratio = values[3 * k : 3 * k + 3]
+            stream, update, before = (m.finish(values[i], c.numel)[0]
+                                      for i in range(3 * k, 3 * k + 3))  # fmt: skip
+            grad = m.finish(next(grads), c.numel)[0] if c.grad is not None else math.nan
             rows.append({
                 "model": model, "scheme": scheme, "seed": seed, "autocast": precision,
                 "block": k + 1, "module": c.module,
                 "type": c.type, "stream_std": stream, "update_std": update,
-                "update_ratio": ratio,
-                "stream_grad_std": next(grads) if c.grad is not None else math.nan,
+                "update_ratio": ratio(update, before), "stream_grad_std": grad,
             })  # fmt: skip
         return C.frame(C.PROBE_BLOCKS, rows)
-
-
-def _read(tensors: Sequence[Tensor]) -> list[float]:
-    """The values of 0-dim tensors, one transfer per device."""
-    out: list[float] = [math.nan] * len(tensors)
-    by_device: dict[torch.device, list[int]] = {}
-    for i, t in enumerate(tensors):
-        by_device.setdefault(t.device, []).append(i)
-    for idx in by_device.values():
-        values = torch.stack([tensors[i].to(torch.float64) for i in idx]).tolist()
-        for i, v in zip(idx, values, strict=True):
-            out[i] = float(v)
-    return out

@@ -32,7 +32,7 @@ from initsuite.core import validate
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, did_you_mean
 from initsuite.engine.backward import GRAD_SEED_OFFSET
-from initsuite.engine.stats import classify, layer_stats
+from initsuite.engine.stats import classify, layer_stats, ratio
 from initsuite.results import columns as C
 from initsuite.results.probe import ProbeResult
 from initsuite.schemes import conventions as _conventions
@@ -409,18 +409,21 @@ _BLOCK_CPU = 1 << 19
 _BLOCK_DEVICE = 1 << 25
 
 
-def _blocks(flat: Tensor, buf: Tensor) -> Iterator[Tensor]:
-    """1-D ``flat`` in float64, block by block, each copied into ``buf`` (one block's length)."""
+def _blocks(flat: Tensor, buf: Tensor, minus: Tensor | None = None) -> Iterator[Tensor]:
+    """1-D ``flat`` (minus 1-D ``minus``, its length) in float64, block by block, each
+    copied into ``buf`` (one block's length); the difference is taken in float64, exact for
+    float32 and narrower values."""
     n, size = flat.numel(), buf.numel()
-    if n == size:  # most tensors: one block, no slicing
-        yield buf.copy_(flat)
-        return
     for i in range(0, n, size):
-        part = flat[i : i + size]
-        yield buf[: part.numel()].copy_(part)
+        end = min(i + size, n)
+        block = buf[: end - i].copy_(flat[i:end] if n != size else flat)
+        if minus is not None:
+            block.sub_(minus[i:end] if n != size else minus)
+        yield block
 
 
-def _sums(flat: Tensor, buf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _sums(flat: Tensor, buf: Tensor, minus: Tensor | None = None
+          ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
     """(K, Σy, Σ(y − K)²) over 1-D float32/bfloat16/float16 ``flat``, in float64, K the mean
     of its first block.
 
@@ -429,11 +432,11 @@ def _sums(flat: Tensor, buf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     within about 2e-15·(1 + (mean − K)²/var) of exact, where (mean − K)²/var ≤ n/block (K
     averages a block of the same data) and is O(1) in practice; mean = Σy/n as in
     :func:`~initsuite.engine.stats.layer_stats`. Its accuracy in one pass of cached blocks,
-    without a float64 copy of the tensor.
+    without a float64 copy of the tensor. With ``minus``: the same of ``flat − minus``.
     """
     k: Tensor | None = None
     s1, s2 = [], []
-    for block in _blocks(flat, buf):
+    for block in _blocks(flat, buf, minus):
         s1.append(block.sum())
         if k is None:
             k = s1[0] / block.numel()
@@ -445,11 +448,12 @@ def _sums(flat: Tensor, buf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return k, torch.stack(s1).sum(), torch.stack(s2).sum()
 
 
-def _plain_sums(flat: Tensor, buf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _plain_sums(flat: Tensor, buf: Tensor, minus: Tensor | None = None
+                ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
     """(0, Σy, Σy²): :func:`_sums` without the shift, one pass fewer over each block, within
     about 2e-15·(1 + mean²/var) of exact."""
     s1, s2 = [], []
-    for block in _blocks(flat, buf):
+    for block in _blocks(flat, buf, minus):
         s1.append(block.sum())
         s2.append(torch.dot(block, block))
     if len(s1) == 1:
@@ -457,11 +461,14 @@ def _plain_sums(flat: Tensor, buf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return torch.zeros_like(s1[0]), torch.stack(s1).sum(), torch.stack(s2).sum()
 
 
-def _nonfinite(y: Tensor) -> Tensor:
-    return (~torch.isfinite(y)).sum().to(torch.float64)
+def _nonfinite(y: Tensor, minus: Tensor | None = None) -> Tensor:
+    """The number of non-finite values of ``y`` (of ``y − minus``: where either is)."""
+    ok = torch.isfinite(y) if minus is None else torch.isfinite(y) & torch.isfinite(minus)
+    return (~ok).sum().to(torch.float64)
 
 
-def _stats(t: Tensor, buffer: Callable[[torch.device, int], Tensor]) -> Tensor:
+def _stats(t: Tensor, buffer: Callable[[torch.device, int], Tensor],
+           minus: Tensor | None = None) -> Tensor:  # fmt: skip
     """What :func:`_finish` turns into the std, mean and non-finite count of all of ``t``'s
     elements: float64 on its device, read back once, at the end of the pass.
 
@@ -473,28 +480,32 @@ def _stats(t: Tensor, buffer: Callable[[torch.device, int], Tensor]) -> Tensor:
     :func:`_plain_sums` and redoes them shifted only where the mean exceeds 5 std (the error
     stays under ~5e-14), and counts the non-finite values (a costlier pass than the sums)
     only when there are some.
+
+    With ``minus`` (``t``'s shape): the same of ``t − minus``, the difference taken in
+    float64 block by block (no copy of the difference).
     """
     y = t.detach().reshape(-1)
+    m = None if minus is None else minus.detach().reshape(-1)
     n = y.numel()
-    if n < 2:
-        nan = torch.full((), math.nan, dtype=torch.float64, device=y.device)
-        mean = y[0].to(torch.float64) if n == 1 else nan
-        return torch.stack([nan, mean, _nonfinite(y)])
-    if y.dtype == torch.float64:
-        std, mean, _ = layer_stats(y.view(1, -1))
-        return torch.stack([std[0], mean[0], _nonfinite(y)])
+    if n < 2 or y.dtype == torch.float64:
+        d = y if m is None else y.to(torch.float64) - m.to(torch.float64)
+        if n < 2:
+            nan = torch.full((), math.nan, dtype=torch.float64, device=y.device)
+            return torch.stack([nan, d[0].to(torch.float64) if n == 1 else nan, _nonfinite(d)])
+        std, mean, _ = layer_stats(d.view(1, -1))
+        return torch.stack([std[0], mean[0], _nonfinite(d)])
     if y.device.type != "cpu":
         size = min(n, _BLOCK_DEVICE)
-        return torch.stack([*_sums(y, buffer(y.device, size)), _nonfinite(y)])
+        return torch.stack([*_sums(y, buffer(y.device, size), m), _nonfinite(y, m)])
     buf = buffer(y.device, min(n, _BLOCK_CPU))
-    k, s1, s2 = _plain_sums(y, buf)
+    k, s1, s2 = _plain_sums(y, buf, m)
     # an inf or nan anywhere makes Σy² inf or nan; mean² ≤ 25·var ⇔ 26·(Σy)² ≤ 25·n·Σy²
     finite = s2 < math.inf
     if bool(finite & (26 * s1 * s1 <= 25 * n * s2)):
         return torch.stack([k, s1, s2, torch.zeros_like(s2)])
     if bool(finite):
-        return torch.stack([*_sums(y, buf), torch.zeros_like(s2)])
-    return torch.stack([k, s1, s2, _nonfinite(y)])
+        return torch.stack([*_sums(y, buf, m), torch.zeros_like(s2)])
+    return torch.stack([k, s1, s2, _nonfinite(y, m)])
 
 
 def _finish(values: list[float], n: int) -> tuple[float, float, float]:
@@ -590,6 +601,20 @@ class _Recorder:
         out = _stats(t, self.buffer)
         self._seen[id(t)] = (weakref.ref(t), t._version, out)
         return out
+
+    def difference(self, y: Tensor, x: Tensor) -> Tensor:
+        """:func:`_stats` of ``y − x`` (same shape), the difference in float64."""
+        return _stats(y, self.buffer, x)
+
+    @staticmethod
+    def finish(values: list[float], n: int) -> tuple[float, float, float]:
+        """(std, mean, non-finite count) of what :meth:`stats` recorded (:func:`_finish`)."""
+        return _finish(values, n)
+
+    @staticmethod
+    def read(vectors: list[Tensor]) -> list[list[float]]:
+        """:func:`_read_back`: one transfer per device."""
+        return _read_back(vectors)
 
     def buffer(self, device: torch.device, size: int) -> Tensor:
         """A float64 block of ``size`` elements on ``device``, reused from call to call."""
@@ -777,7 +802,7 @@ def _run(
         try:
             for name, m in probed_modules(model):
                 handles.append(m.register_forward_hook(rec.hook(name)))
-            handles += blocks.attach()
+            handles += blocks.attach(rec)
             with seeded_global_rng(seed, devices), torch.set_grad_enabled(backward):
                 with _autocast(precision, devices):  # backward runs outside, as torch advises
                     output = model(*args, **kwargs)
@@ -869,13 +894,6 @@ def _read_back(vectors: list[Tensor]) -> list[list[float]]:
     return out
 
 
-def _ratio(num: float, den: float) -> float:
-    """num / den, with x/0 as IEEE division has it (inf, or NaN for 0/0)."""
-    if den == 0:
-        return math.nan if num == 0 or math.isnan(num) else math.inf
-    return num / den
-
-
 def _frame(calls: list[_Call], model: str, label: str, seed: int, drawn: set[str],
            precision: str = "float32") -> pd.DataFrame:  # fmt: skip
     nan = math.nan
@@ -904,7 +922,7 @@ def _frame(calls: list[_Call], model: str, label: str, seed: int, drawn: set[str
             "shape": c.shape, "dtype": c.dtype, "numel": c.numel, "std": std, "mean": mean,
             "nonfinite_fraction": frac, "grad_std": grad_std,
             "weight_norm": wnorm, "weight_grad_norm": gnorm,
-            "weight_update_ratio": _ratio(gnorm, wnorm), "divergence_kind": kind,
+            "weight_update_ratio": ratio(gnorm, wnorm), "divergence_kind": kind,
             "grad_divergence_kind": None,
         })  # fmt: skip
     # walking back from the output: the first call whose gradient left the range
