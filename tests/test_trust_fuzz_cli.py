@@ -155,7 +155,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
         OUT,
     ], always=["--quiet"]),
     Command("report", [
-        Opt(None, [], ["{missing}", "{file}", "{full}", "", "{probe}"], required=True),
+        # a probe directory is reported too (initsuite reproduce zoo): not a bad value
+        Opt(None, [], ["{missing}", "{file}", "{full}", ""], required=True),
         Opt("--tutorial", [], ["{missing}", "{file}"]),
         Opt("--training", [], ["{missing}", "{file}"]),
         Opt("--compare", ["{new}"], ["{missing}", "{file}"]),

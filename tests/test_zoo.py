@@ -283,3 +283,14 @@ def test_reproduce_zoo_bad_input_exits_2_in_one_line_writing_nothing(
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and needle in lines[0], err
     assert not out.exists()
+
+
+def test_report_of_a_probe_refuses_what_belongs_to_a_sweep(
+    tiny: ProbeResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tiny.save(tmp_path / "zoo")
+    for extra, needle in ((["--tutorial", str(path)], "goes with a sweep's report"),
+                          (["--partial"], "--partial is for an unfinished sweep")):  # fmt: skip
+        code, _, err = run_cli(["report", str(path), *extra], capsys)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert not (path / "report.md").exists()
