@@ -171,3 +171,23 @@ def test_architectures_are_never_pooled() -> None:
     assert (table["seeds"] == 3).all()
     assert table.loc["mlp", "predicted_log_std_sd"] > 0
     assert math.isnan(table.loc["resmlp:branch=2,scale=1", "predicted_log_std_sd"])
+
+
+def test_the_layer_correlations_are_computed_once_per_activation_and_depth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sweep asks for the spread of every scheme × width × depth; the correlations behind
+    it depend on the activation and the layer alone, so each (activation, depth) costs one
+    quadrature per layer, whatever the widths and weight laws, with the same numbers."""
+    from initsuite.theory import spread as S
+
+    S._square_correlations.cache_clear()
+    first = [S.predicted_log_std_sd("relu", 12, w, law, batch=16)
+             for w in (64, 256) for law in (S.GAUSSIAN, S.WeightLaw("iid", 1.8))]  # fmt: skip
+    calls: list[int] = []
+    original = S.pair_moment
+    monkeypatch.setattr(S, "pair_moment", lambda *a, **k: calls.append(1) or original(*a, **k))
+    S._square_correlations.cache_clear()
+    again = [S.predicted_log_std_sd("relu", 12, w, law, batch=16)
+             for w in (64, 256) for law in (S.GAUSSIAN, S.WeightLaw("iid", 1.8))]  # fmt: skip
+    assert again == first and len(calls) == 12

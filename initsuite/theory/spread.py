@@ -37,6 +37,7 @@ each layer's noise and no closed form is given here: NaN, "none known".
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -138,22 +139,34 @@ def _effective_batch(act: _activations.Activation, law: WeightLaw, depth: int, w
     """B_l for layers 1..depth (see the module docstring)."""
     if batch == 1:
         return [1.0] * depth
-    m2 = gaussian_expectation(lambda z: act.apply(z) ** 2)
-    m4 = gaussian_expectation(lambda z: act.apply(z) ** 4)
-    square = lambda x: act.apply(x) ** 2  # noqa: E731
     # the spread of the squared singular values of the product of the layers so far (its
     # E[s⁴]/E[s²]²): 1 for the input, +1 + (κ − 3)/n per i.i.d. layer, +0 per orthogonal one
     grow = 0.0 if law.kind == "orthogonal" else 1.0 + (law.kurtosis - 3.0) / width
-    out, c, spread = [], 0.0, 1.0  # layer 1: the pre-activations of independent inputs
-    for _ in range(depth):
-        # homogeneous φ without bias: correlations do not depend on the scale (take q = 1)
-        rho = (float(pair_moment(square, square, 1.0, c)) - m2 * m2) / (m4 - m2 * m2)
-        rho = min(max(rho, 0.0), 1.0)
+    out, spread = [], 1.0
+    for rho in _square_correlations(act.spec, depth):
         inverse = 1 / batch + (1 - 1 / batch) * (rho + (1 - rho) * spread / width)
         out.append(1 / inverse)
-        c = float(correlation_map(act, 1.0, c, 1.0)[1])
         spread += grow
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _square_correlations(activation: str, depth: int) -> tuple[float, ...]:
+    """The correlation of φ(u)² and φ(v)² at layers 1..depth for two independent inputs,
+    (u, v) at the correlation c_l the correlation map gives (c_1 = 0). It depends on the
+    activation and the layer alone (homogeneous φ without bias: correlations do not depend on
+    the scale, so q = 1): a sweep's cells share it, and it is computed once per process for
+    each (activation, depth), a 64 × 64 quadrature per layer."""
+    act = _activations.get(activation)
+    m2 = gaussian_expectation(lambda z: act.apply(z) ** 2)
+    m4 = gaussian_expectation(lambda z: act.apply(z) ** 4)
+    square = lambda x: act.apply(x) ** 2  # noqa: E731
+    out, c = [], 0.0  # layer 1: the pre-activations of independent inputs
+    for _ in range(depth):
+        rho = (float(pair_moment(square, square, 1.0, c)) - m2 * m2) / (m4 - m2 * m2)
+        out.append(min(max(rho, 0.0), 1.0))
+        c = float(correlation_map(act, 1.0, c, 1.0)[1])
+    return tuple(out)
 
 
 def predicted_log_std_sd(
