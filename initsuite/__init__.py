@@ -36,6 +36,8 @@ _API: dict[str, str] = {
     "probe_factory": "initsuite.studies.probe_factory",
     "apply": "initsuite.studies.probe",
     "reproduce": "initsuite.studies.tutorial",
+    "zoo_study": "initsuite.studies.zoo",
+    "ZooModel": "initsuite.studies.zoo",
     "gains": "initsuite.theory.gains",
     "phase_diagram": "initsuite.theory.phase",
     "critical_sigma_w2": "initsuite.theory.phase",
@@ -81,6 +83,8 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite.studies.sweep import sweep as sweep
     from initsuite.studies.training import train as train
     from initsuite.studies.tutorial import reproduce as reproduce
+    from initsuite.studies.zoo import ZooModel as ZooModel
+    from initsuite.studies.zoo import zoo_study as zoo_study
     from initsuite.theory.gains import gains as gains
     from initsuite.theory.phase import critical_sigma_w2 as critical_sigma_w2
     from initsuite.theory.phase import phase_diagram as phase_diagram

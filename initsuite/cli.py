@@ -437,20 +437,34 @@ def _print_table(df: pd.DataFrame, as_json: bool) -> None:
 
 
 def _cmd_schemes(args: argparse.Namespace) -> int:
-    from initsuite import schemes
+    from initsuite.core import catalog, patterns
 
-    matched = schemes.list(args.pattern)  # a malformed pattern raises: exit 2
+    rows = catalog.load()  # the built-in schemes without torch, when no package adds any
+    if rows is None:
+        from initsuite import schemes
+
+        matched = schemes.list(args.pattern)  # a malformed pattern raises: exit 2
+        if matched:
+            table = schemes.table()
+            rows = table[table["scheme"].isin(matched)].to_dict(orient="records")
+    else:
+        if args.pattern is not None:
+            patterns.check_pattern(args.pattern)
+        rows = [r for r in rows if args.pattern is None
+                or patterns.matches(str(r["scheme"]), args.pattern)]  # fmt: skip
+        matched = [str(r["scheme"]) for r in rows]
     if not matched:  # like grep: exit 1 when nothing matches
         if args.json:
             print("[]")
         print(f"initsuite: no scheme matches {args.pattern!r} (initsuite schemes lists all)",
               file=sys.stderr)  # fmt: skip
         return 1
-    table = schemes.table()
-    table = table[table["scheme"].isin(matched)]
-    if not args.json:
-        table = table.drop(columns=["summary"])
-    _print_table(table, args.json)
+    if args.json:  # no pandas either
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    import pandas as pd
+
+    _print_table(pd.DataFrame.from_records(rows).drop(columns=["summary"]), False)
     return 0
 
 

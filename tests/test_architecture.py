@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import initsuite
 
 PACKAGE = Path(initsuite.__file__).resolve().parent
@@ -133,3 +135,58 @@ def test_python_dash_m_runs_the_cli() -> None:
         timeout=120,
     )
     assert proc.returncode == 0 and initsuite.__version__ in proc.stdout + proc.stderr
+
+
+# --- the schemes' catalog: `initsuite schemes` without torch ---------------------------------
+
+
+def test_the_shipped_catalog_is_the_registry_s_table() -> None:
+    """``initsuite schemes`` reads the built-in schemes' table from a JSON file; it must be
+    what the registry gives (read in a fresh process: no scheme a test registered). After
+    adding or changing a scheme: ``python -c "import initsuite.schemes as s;
+    s.write_catalog()"``."""
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from initsuite.core import catalog
+
+    code = ("import json, initsuite.schemes as s; "
+            "print(json.dumps(s.table().to_dict(orient='records')))")  # fmt: skip
+    live = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                          text=True).stdout  # fmt: skip
+    shipped = catalog.load()
+    assert shipped is not None, "no catalog, or a package declares schemes"
+    stale = "initsuite/core/scheme_catalog.json (stale: write_catalog())"
+    pd.testing.assert_frame_equal(pd.DataFrame(shipped), pd.DataFrame(json.loads(live)),
+                                  obj=stale)  # fmt: skip
+
+
+def test_listing_schemes_imports_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from initsuite.cli import main; "
+            "assert main(['schemes', 'kaiming*', '--json']) == 0; "
+            "assert main(['schemes', 'xavier*']) == 0; "
+            "print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout.splitlines()  # fmt: skip
+    assert '"scheme": "kaiming_normal"' in "\n".join(out) and out[-1] == "['pandas']"
+
+
+def test_a_package_that_adds_schemes_is_listed_from_the_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Third-party schemes (entry points) may be any: the registry lists them, not the file."""
+    from importlib import metadata
+
+    from initsuite.core import catalog
+
+    assert catalog.load() is not None
+    ep = metadata.EntryPoint("mine", "my_pkg.schemes:mine", catalog.ENTRY_POINT_GROUP)
+    ours = catalog.ENTRY_POINT_GROUP
+    monkeypatch.setattr(catalog.metadata, "entry_points", lambda group: [ep] * (group == ours))
+    assert catalog.load() is None

@@ -103,6 +103,19 @@ def table(rank: int | None = None) -> Any:
     return pd.DataFrame(rows)
 
 
+def write_catalog() -> None:
+    """Write the built-in schemes' :func:`table` to ``initsuite/core/scheme_catalog.json``
+    (:mod:`initsuite.core.catalog`), which ``initsuite schemes`` reads without importing
+    torch; a test fails while the two differ. Run it after adding or changing a scheme:
+    ``python -c "import initsuite.schemes as s; s.write_catalog()"``."""
+    import json
+
+    from initsuite.core.catalog import PATH
+
+    rows = table().to_dict(orient="records")
+    PATH.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def _var_x_fan_in(name: str) -> float | None:
     """σ_w² in units of 1/fan_in, Var(W) · fan_in, for a square 256 × 256 Linear weight (None
     where the scheme needs an activation, a context or data to say)."""

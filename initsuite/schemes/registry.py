@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import builtins
 import difflib
-import fnmatch
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +26,9 @@ import torch
 from torch import Tensor
 
 from initsuite import activations as _activations
+from initsuite.core.catalog import ENTRY_POINT_GROUP
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, unknown
+from initsuite.core.patterns import check_pattern, matches
 from initsuite.core.spec import AUTO, Param, check_keys, format_spec, params_of, parse_spec
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "unregister",
 ]  # fmt: skip
 
-ENTRY_POINT_GROUP = "initsuite.schemes"
 
 # Names torch.nn.init.calculate_gain knows besides the activations registered here.
 TORCH_LINEAR_NAMES = (
@@ -366,46 +366,13 @@ def list(pattern: str | None = None) -> builtins.list[str]:
     """
     if pattern is None:
         return names()
-    _check_pattern(pattern)
+    check_pattern(pattern)
     return [n for n in names() if matches(n, pattern)]
-
-
-def matches(name: str, pattern: str) -> bool:
-    """Whether scheme ``name`` matches ``pattern``, part by part around ``:`` (see
-    :func:`list`)."""
-    if name.count(":") != pattern.count(":"):
-        return False
-    return all(map(fnmatch.fnmatchcase, name.split(":"), pattern.split(":")))
 
 
 def framework_names() -> builtins.list[str]:
     """The frameworks whose schemes are registered (``"flax"``, ``"jax"``, ``"keras"``...)."""
     return sorted({n.partition(":")[0] for n in names() if ":" in n})
-
-
-def _check_pattern(pattern: str) -> None:
-    """Refuse what :func:`fnmatch.fnmatchcase` would take without complaint but cannot mean:
-    a non-string, an empty pattern, an unclosed ``[`` (``"kaiming["``)."""
-    if not isinstance(pattern, str):
-        raise InitsuiteTypeError(
-            f"pattern must be a string such as 'kaiming*', got {type(pattern).__name__}"
-        )
-    if not pattern:
-        raise InitsuiteError("empty pattern; e.g. 'kaiming*', or '*' for every scheme")
-    i = 0
-    while i < len(pattern):
-        if pattern[i] == "[":
-            j = i + 1
-            j += pattern[j : j + 1] == "!"
-            j += pattern[j : j + 1] == "]"  # a ']' first in a set is a literal, as in fnmatch
-            close = pattern.find("]", j)
-            if close < 0:
-                raise InitsuiteError(
-                    f"pattern {pattern!r}: the '[' at position {i} is never closed (a set "
-                    f"such as [abc] needs its ']'; e.g. 'kaiming*')"
-                )
-            i = close
-        i += 1
 
 
 def info(name: str) -> SchemeInfo:
