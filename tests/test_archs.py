@@ -261,3 +261,26 @@ def test_delta_orthogonal_conv_sweep_keeps_the_signal() -> None:
     np.testing.assert_allclose(delta["final_std"], delta["input_std"], rtol=0.02)
     kaiming = initsuite.sweep("kaiming_normal:nonlinearity=linear", **kw).cells
     assert (abs(kaiming["final_std"] / kaiming["input_std"] - 1) > 0.1).all()
+
+
+@pytest.mark.parametrize(
+    ("arch", "batch"),
+    [("conv:kernel=3,image=6", 5), ("resmlp:branch=2,scale=1", 5),
+     ("resmlp:branch=2,scale=1", 8)],
+)  # fmt: skip
+def test_stacked_activations_do_not_change_a_cell(arch: str, batch: int) -> None:
+    """A conv or residual stream runs all its activations as one stacked convolution or
+    product per layer (a residual one where the batch is a multiple of 4 rows; otherwise a
+    product per activation); each cell must come out as when its activation runs alone
+    (float32; the float64 moments of stacked rows are reduced in another order: a few ulps)."""
+    kw = dict(depths=[3, 8], widths=8, batch=batch, seeds=[3], archs=arch, timing=False)
+    spec = ["kaiming_normal", "xavier_uniform", "orthogonal", "lsuv"]
+    acts = ["relu", "tanh", "linear"]
+    together = initsuite.sweep(spec, acts, **kw)
+    for act in acts:
+        alone = initsuite.sweep(spec, act, **kw)
+        mine = together.cells[together.cells.activation == act].reset_index(drop=True)
+        np.testing.assert_allclose(mine["final_std"], alone.cells["final_std"], rtol=1e-12)
+        rows = together.layers[together.layers.activation == act]
+        np.testing.assert_allclose(rows["std"], alone.layers["std"], rtol=1e-12)
+        np.testing.assert_allclose(rows["mean"], alone.layers["mean"], rtol=1e-12, atol=1e-15)

@@ -57,72 +57,96 @@ def _run(
     x = draws.input(shape, dtype)
     input_std = float(layer_stats(x.reshape(1, -1))[0][0])
     results = [LayerStats(input_std, [], []) for _ in members]
-    hs: dict[int, Tensor] = dict.fromkeys(range(len(members)), x)
+    alive = list(range(len(members)))  # the members still running, in stack order
+    h = x.expand(len(members), *shape)  # every member's input, stacked: (k, batch, ...)
     fan = arch.fan(width)
     k = arch.get("kernel") if conv else 1
     w = torch.empty((width, width, k, k) if conv else (width, width), device=device, dtype=dtype)
     b = torch.empty((width,), device=device, dtype=dtype) if stream.bias else None
 
-    def layer(h: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    def layer(t: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+        """The layer on stacked inputs t (k, batch, ...): one convolution for all k members,
+        and one product where each member's block of rows is a multiple of 4 rows (blocks
+        of 4 rows come out of this CPU's GEMM bit for bit as when computed alone, odd blocks
+        do not: as in the MLP engine), so that a cell does not depend on its company."""
         if conv:
-            return F.conv2d(h, weight, bias, padding=k // 2)
-        return F.linear(h, weight, bias)
+            flat = t.reshape(-1, *t.shape[2:])
+            return F.conv2d(flat, weight, bias, padding=k // 2).view(t.shape)
+        if t.shape[1] % 4 == 0 or t.shape[0] == 1:
+            return F.linear(t.reshape(-1, t.shape[-1]), weight, bias).view(t.shape)
+        return torch.stack([F.linear(row, weight, bias) for row in t])
 
     def draw(context: LayerContext, first_input: Tensor) -> None:
         # data-dependent schemes (LSUV) see the layer's bias-free output on the first
         # member's input (their streams have one member: the data depend on the activation)
-        data = lambda weight: layer(first_input, weight)  # noqa: E731
+        data = lambda weight: layer(first_input[None], weight)[0]  # noqa: E731
         draws.layer(w, b, lambda weight, gen: members[0].fill(weight, gen, context, data))
 
     with torch.no_grad():
         for step in range(1, depth + 1):
-            if not hs:
+            if not alive:
                 break
-            first = next(iter(hs))
+            acts = [members[i].activation for i in alive]
             if conv:
-                draw(LayerContext(step, depth, fan, fan), hs[first])
-                out = {i: members[i].activation(layer(h, w, b)) for i, h in hs.items()}
+                draw(LayerContext(step, depth, fan, fan), h[0])
+                y = _activate(layer(h, w, b), acts)
             else:
-                out = _block(arch, members, hs, step, depth, w, draws.generator, draw,
-                             lambda h, weight: layer(h, weight, b))  # fmt: skip
-            for i, y in out.items():
-                std_t, mean_t, finite_t = layer_stats(y.reshape(1, -1))
-                std, mean = float(std_t[0]), float(mean_t[0])
+                y = _block(arch, members[0], acts, h, step, depth, w, draws.generator, draw,
+                           lambda t, weight: layer(t, weight, b))  # fmt: skip
+            std_t, mean_t, finite_t = layer_stats(y.reshape(len(alive), -1))
+            stds, means, finites = std_t.tolist(), mean_t.tolist(), finite_t.tolist()
+            keep = []
+            for row, i in enumerate(alive):
                 res = results[i]
-                res.std.append(std)
-                res.mean.append(mean)
+                res.std.append(stds[row])
+                res.mean.append(means[row])
                 res.cosine.append(math.nan)
-                kind = classify(std, bool(finite_t[0]), tiny, input_std, explode_at, vanish_at)
+                kind = classify(stds[row], finites[row], tiny, input_std, explode_at, vanish_at)
                 if kind is not None:
                     res.divergence_layer, res.divergence_kind = step, kind
-                    del hs[i]
                 else:
-                    hs[i] = y
+                    keep.append(row)
+            if len(keep) < len(alive):
+                alive = [alive[row] for row in keep]
+                y = y[keep]
+            h = y
     return results
+
+
+def _activate(t: Tensor, acts: Sequence[Callable[[Tensor], Tensor]]) -> Tensor:
+    """Each member's activation on its rows of the stacked t (k, batch, ...)."""
+    if all(a is acts[0] for a in acts):
+        return acts[0](t)
+    out = torch.empty_like(t)
+    for row, act in enumerate(acts):
+        out[row] = act(t[row])
+    return out
 
 
 def _block(
     arch: Arch,
-    members: Sequence[Member],
-    hs: dict[int, Tensor],
+    first: Member,
+    acts: Sequence[Callable[[Tensor], Tensor]],
+    h: Tensor,
     block: int,
     blocks: int,
     w: Tensor,
     gen: torch.Generator,
     draw: Callable[[LayerContext, Tensor], None],
     layer: Callable[[Tensor, Tensor], Tensor],
-) -> dict[int, Tensor]:
-    """One residual block h + α·f(h), f(h) = W_m φ(⋯ φ(W_1 φ(h))), for every running member."""
+) -> Tensor:
+    """One residual block h + α·f(h), f(h) = W_m φ(⋯ φ(W_1 φ(h))), for the running members'
+    stacked streams h (k, batch, width), member r with activation ``acts[r]``; ``first``
+    draws (every member shares its draws)."""
     m, width = arch.get("branch"), w.shape[0]
     alpha = torch.full((1,), arch.alpha(blocks), dtype=torch.float64)
-    scheme = members[0].scheme
-    if "context" in scheme.info.uses:  # SkipInit/ReZero set α; other schemes leave it
-        members[0].fill(alpha, gen, LayerContext.resmlp(block, blocks, m, 0, width))
+    if "context" in first.scheme.info.uses:  # SkipInit/ReZero set α; other schemes leave it
+        first.fill(alpha, gen, LayerContext.resmlp(block, blocks, m, 0, width))
     a = float(alpha[0])
-    us = {i: members[i].activation(h) for i, h in hs.items()}
+    u = _activate(h, acts)
     for j in range(1, m + 1):
-        draw(LayerContext.resmlp(block, blocks, m, j, width), us[next(iter(us))])
-        us = {i: layer(u, w) for i, u in us.items()}
+        draw(LayerContext.resmlp(block, blocks, m, j, width), u[0])
+        u = layer(u, w)
         if j < m:
-            us = {i: members[i].activation(u) for i, u in us.items()}
-    return {i: hs[i] + a * us[i] if a != 0.0 else hs[i].clone() for i in hs}
+            u = _activate(u, acts)
+    return h + a * u if a != 0.0 else h.clone()
