@@ -284,3 +284,29 @@ def test_stacked_activations_do_not_change_a_cell(arch: str, batch: int) -> None
         rows = together.layers[together.layers.activation == act]
         np.testing.assert_allclose(rows["std"], alone.layers["std"], rtol=1e-12)
         np.testing.assert_allclose(rows["mean"], alone.layers["mean"], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("arch", ["conv:kernel=3,image=5", "resmlp:branch=2,scale=1"])
+def test_conv_and_residual_nets_share_a_family_s_draws(arch: str) -> None:
+    """Common random numbers: the schemes that scale one N(0, 1) or U(-1, 1) base draw
+    (kaiming_normal, xavier_normal; kaiming_uniform, xavier_uniform) run as one stream per
+    base, with the values of each scheme drawn on its own (float64, to 1e-12); orthogonal,
+    the residual schemes (their law depends on the block) and LSUV keep their own streams."""
+    from initsuite.studies.sweep.cells import plans
+
+    spec = ["kaiming_normal", "xavier_normal", "kaiming_uniform", "xavier_uniform", "orthogonal",
+            "fixup", "lsuv"]  # fmt: skip
+    kw = dict(depths=[2, 5], widths=8, batch=4, seeds=[1], archs=arch, dtypes="float64",
+              timing=False)  # fmt: skip
+    cfg = initsuite.SweepConfig.build(spec, ["relu", "tanh"], **kw)
+    streams = {p.stream.base: {m.scheme.spec for m in p.stream.members} for p in plans(cfg)
+               if p.stream.base is not None}  # fmt: skip
+    assert streams == {"normal": {"kaiming_normal", "xavier_normal"},
+                       "uniform": {"kaiming_uniform", "xavier_uniform"}}  # fmt: skip
+    shared = initsuite.sweep(spec, ["relu", "tanh"], **kw)
+    alone = initsuite.sweep(spec, ["relu", "tanh"], shared=False, **kw)
+    keys = ["scheme", "activation", "depth", "layer"]
+    a = shared.layers.sort_values(keys).reset_index(drop=True)
+    b = alone.layers.sort_values(keys).reset_index(drop=True)
+    np.testing.assert_allclose(a["std"], b["std"], rtol=1e-12)
+    np.testing.assert_allclose(a["mean"], b["mean"], rtol=1e-12, atol=1e-15)

@@ -1,6 +1,7 @@
 """The conv and residual-MLP engines (:mod:`initsuite.engine.archs`): a stream's members
-share every draw (:mod:`initsuite.engine.draws`) and differ by activation; each runs on its
-own tensors.
+share every draw (:mod:`initsuite.engine.draws`) and differ by activation and, in a stream of
+a shared base draw B (common random numbers), by the scale s of their weights s·B; they run
+stacked, one convolution or product per layer.
 
 Weights live one layer at a time, and a member stops at its divergence layer. Conv depths
 are prefixes of the deepest run. Residual nets are run once per depth: α = 1/√L and the
@@ -20,7 +21,7 @@ from torch import Tensor
 from initsuite.core.devices import DTYPES
 from initsuite.engine.archs import Arch
 from initsuite.engine.draws import CellDraws
-from initsuite.engine.stack import Member, Stream
+from initsuite.engine.stack import Member, Stream, base_fill
 from initsuite.engine.stats import LayerStats, classify, layer_stats
 from initsuite.schemes import LayerContext
 
@@ -77,22 +78,38 @@ def _run(
         return torch.stack([F.linear(row, weight, bias) for row in t])
 
     def draw(context: LayerContext, first_input: Tensor) -> None:
+        if stream.base is not None:  # B itself; each member's scale goes on its input
+            draws.layer(w, b, base_fill(stream.base))
+            return
         # data-dependent schemes (LSUV) see the layer's bias-free output on the first
         # member's input (their streams have one member: the data depend on the activation)
         data = lambda weight: layer(first_input[None], weight)[0]  # noqa: E731
         draws.layer(w, b, lambda weight, gen: members[0].fill(weight, gen, context, data))
+
+    def scaled(t: Tensor, rows: list[int]) -> Tensor:
+        """Each member's rows times its scale s: (s·x)·Bᵀ is x·(s·B)ᵀ, as in the MLP engine."""
+        scales = [members[i].scale for i in rows]
+        if all(c == 1.0 for c in scales):
+            return t
+        view = (len(rows),) + (1,) * (t.dim() - 1)
+        return t * torch.tensor(scales, device=t.device, dtype=t.dtype).view(view)
 
     with torch.no_grad():
         for step in range(1, depth + 1):
             if not alive:
                 break
             acts = [members[i].activation for i in alive]
+            rows = list(alive)
             if conv:
                 draw(LayerContext(step, depth, fan, fan), h[0])
-                y = _activate(layer(h, w, b), acts)
+                y = _activate(layer(scaled(h, rows), w, b), acts)
             else:
+
+                def branch(t: Tensor, weight: Tensor, rows: list[int] = rows) -> Tensor:
+                    return layer(scaled(t, rows), weight, b)
+
                 y = _block(arch, members[0], acts, h, step, depth, w, draws.generator, draw,
-                           lambda t, weight: layer(t, weight, b))  # fmt: skip
+                           branch)  # fmt: skip
             std_t, mean_t, finite_t = layer_stats(y.reshape(len(alive), -1))
             stds, means, finites = std_t.tolist(), mean_t.tolist(), finite_t.tolist()
             keep = []

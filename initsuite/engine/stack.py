@@ -23,7 +23,7 @@ from initsuite.schemes import LayerContext, Scheme
 from initsuite.schemes.structured import haar_householder
 
 __all__ = [
-    "LayerDraw", "Member", "Rows", "Stream", "apply_activations", "layer_backward",
+    "LayerDraw", "Member", "Rows", "Stream", "apply_activations", "base_fill", "layer_backward",
     "layer_forward",
 ]  # fmt: skip
 
@@ -83,6 +83,11 @@ def _uniform_base(weight: Tensor, generator: torch.Generator) -> None:
 
 # The base draw B of a common-random-numbers stream (SharedDraw's "normal" and "uniform").
 _BASE_FILLS: dict[str, Fill] = {"normal": _normal_base, "uniform": _uniform_base}
+
+
+def base_fill(base: str) -> Fill:
+    """The fill of a shared base draw B (``"normal"``: N(0, 1); ``"uniform"``: U(-1, 1))."""
+    return _BASE_FILLS[base]
 
 
 class LayerDraw:

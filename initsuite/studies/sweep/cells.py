@@ -29,7 +29,7 @@ from initsuite.engine.stats import LayerStats
 from initsuite.results import columns as C
 from initsuite.results.chunks import cell_key
 from initsuite.results.sweep import sort_tables
-from initsuite.schemes import Scheme
+from initsuite.schemes import Scheme, SharedDraw
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.theory.meanfield import CellTheory, cell_theory, grad_theory, weight_prior
 from initsuite.theory.nets import (
@@ -77,8 +77,8 @@ def plans(cfg: SweepConfig) -> Iterator[Plan]:
         for device in cfg.devices:
             for dtype in cfg.dtypes:
                 # Half precision rounds a scaled base draw visibly differently (engine
-                # docstring); conv and residual nets draw every scheme on its own.
-                share = cfg.shared and dtype in ("float32", "float64") and mlp
+                # docstring): there every scheme draws on its own.
+                share = cfg.shared and dtype in ("float32", "float64")
                 for width in cfg.widths:
                     for seed in cfg.seeds:
                         common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch,
@@ -106,7 +106,10 @@ def _streams(
     xavier_normal and lecun_normal on a square layer) run once; members are ordered by
     transform and activation so that each is one contiguous block of the stack."""
     order = {a.spec: i for i, a in enumerate(acts)}
-    shape = (common["width"], common["width"])
+    arch = parse_arch(common["arch"])
+    width = common["width"]
+    shape = ((width, width, arch.get("kernel"), arch.get("kernel")) if arch.name == "conv"
+             else (width, width))  # fmt: skip
     bases: dict[str, dict[tuple[Any, ...], Member]] = {}
     base_cells: dict[str, list[tuple[Scheme, Activation, tuple[Any, ...]]]] = {}
     own: dict[tuple[Any, ...], list[tuple[Scheme, Activation]]] = {}  # (spec, params, split)
@@ -119,6 +122,8 @@ def _streams(
             except Exception as exc:  # a plugin's shared() that fails
                 failed.append((scheme, act, _error(exc)))
                 continue
+            if draw is not None and arch.name != "mlp" and not _conv_or_res_shareable(scheme, draw):
+                draw = None
             if draw is None:
                 # a data-dependent scheme's weights depend on the activations below it
                 split = act.spec if "data" in scheme.info.uses else None
@@ -143,6 +148,15 @@ def _streams(
     for scheme, act, err in failed:
         stream = Stream(None, (Member(scheme, (), act),), **common)
         yield Plan(stream, [(scheme, act, 0)], error=err)
+
+
+def _conv_or_res_shareable(scheme: Scheme, draw: SharedDraw) -> bool:
+    """Whether a conv or residual net can serve ``scheme`` from the shared base draw: a plain
+    scaling of it (the Householder products and the shift's term are the MLP engine's), and
+    the same law at every layer (no layer context: Fixup's and GPT-2's laws depend on the
+    block and the role)."""
+    return (_TRANSFORMS[draw.base] == "plain" and draw.shift == 0
+            and "context" not in scheme.info.uses)  # fmt: skip
 
 
 class Predictions:
