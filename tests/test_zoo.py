@@ -294,3 +294,23 @@ def test_report_of_a_probe_refuses_what_belongs_to_a_sweep(
         code, _, err = run_cli(["report", str(path), *extra], capsys)
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
     assert not (path / "report.md").exists()
+
+
+def test_a_sweep_of_strings_or_lists_is_reported_in_the_order_swept(tmp_path: Path) -> None:
+    """--vary over a string (an activation) or a list value (ResNet's depths) draws the
+    scaling figure on evenly spaced, labelled positions instead of failing on a log axis."""
+    from initsuite.report.probe_figures import _value_axis
+    from initsuite.report.probe_report import write_probe_report
+    from initsuite.studies.probe_factory import probe_factory
+
+    assert _value_axis([[2, 2], [1, 1], [2, 2]]) == ([0.0, 1.0, 0.0], [0.0, 1.0],
+                                                     ["[2,2]", "[1,1]"], False)  # fmt: skip
+    assert _value_axis([12, 3, 6]) == ([12.0, 3.0, 6.0], [3.0, 6.0, 12.0], ["3", "6", "12"], True)
+    assert sources.parse_vary(["depths=[1,1],[2,2]"]) == (("depths", ([1, 1], [2, 2])),)
+    for vary in ({"activation_function": ["gelu_new", "relu"]}, {"n_layer": [1, 2]}):
+        result = probe_factory(f"{GPT2},n_layer=1" if "n_layer" not in vary else GPT2,
+                               (2, 8), schemes=("gpt2",), vary=vary, progress=False)  # fmt: skip
+        path = result.save(tmp_path / next(iter(vary)))
+        text = write_probe_report(path).read_text()
+        assert "## Scaling with the varied key" in text
+        assert (path / "figures" / "probe_scaling.png").stat().st_size > 0

@@ -188,18 +188,21 @@ def probe_scaling(table: pd.DataFrame) -> Figure:
         dashes = dict(zip(labels, DASHES * len(labels), strict=False))
         for j, base in enumerate(bases):
             d = table[table["base"] == base]
+            x, ticks, names, numeric = _value_axis(list(d["value"]))
+            d = d.assign(x=x)
             for i, (col, label) in enumerate(panels):
                 ax = axes[i][j]
                 for name in labels:
-                    s = d[d["series"] == name].sort_values("value")
+                    s = d[d["series"] == name].sort_values("x")
                     v = s[col].astype(float)
                     ok = s[np.isfinite(v) & (v > 0)]
                     if len(ok):
-                        ax.plot(ok["value"].astype(float), ok[col], color=colors[name],
+                        ax.plot(ok["x"], ok[col], color=colors[name],
                                 dashes=dashes[name], marker="o", ms=4, lw=1.5)  # fmt: skip
-                ax.set_xscale("log", base=2)
-                ax.set_xticks(sorted({float(x) for x in d["value"]}))
-                ax.set_xticklabels([f"{x:g}" for x in sorted({float(x) for x in d["value"]})])
+                if numeric:
+                    ax.set_xscale("log", base=2)
+                ax.set_xticks(ticks)
+                ax.set_xticklabels(names)
                 ax.minorticks_off()
                 if ax.lines:
                     ax.set_yscale("log")
@@ -216,6 +219,28 @@ def probe_scaling(table: pd.DataFrame) -> Figure:
         outside_legend(fig, handles, "scheme")
         fig.suptitle("How the stream and the gradient scale with the varied key")
     return fig
+
+
+def _value_axis(values: list[Any]) -> tuple[list[float], list[float], list[str], bool]:
+    """(x of each value, tick positions, tick labels, log axis?) for a varied key: positive
+    numbers on a log axis at their values; anything else (a string, a list such as
+    ``depths=[2,2,2,2]``, zero) at evenly spaced positions in the order first met."""
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                  for v in values)  # fmt: skip
+    if numeric:
+        ticks = sorted({float(v) for v in values})
+        return [float(v) for v in values], ticks, [f"{t:g}" for t in ticks], True
+    order: dict[str, float] = {}
+    for v in values:
+        order.setdefault(_label(v), float(len(order)))
+    return [order[_label(v)] for v in values], list(order.values()), list(order), False
+
+
+def _label(value: Any) -> str:
+    """A varied value as a spec writes it (lists in brackets, no spaces)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_label(v) for v in value) + "]"
+    return str(value)
 
 
 def blocks_by_model(blocks: pd.DataFrame, column: str, label: str) -> Figure:

@@ -270,7 +270,8 @@ def _models_table(meta: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _SCALING_CAPTION = (
-    "One column per swept model, against the varied key (log scale), one line per scheme. "
+    "One column per swept model, against the varied key (log scale for positive numbers; "
+    "strings and lists in the order swept), one line per scheme. "
     "Top: std of the residual stream after the last block (of the last module's output for "
     "a model without known blocks): a scheme that keeps it flat keeps the signal's scale "
     "with depth; one that grows like √L adds a fixed variance per block. Bottom: std of the "

@@ -385,7 +385,7 @@ def parse_vary(items: Iterable[str | tuple[str, Iterable[Any]]] | Mapping[str, I
                 pairs.append(_axis(*item))
                 continue
             key, eq, values = str(item).partition("=")
-            texts = [v.strip() for v in values.split(",")]
+            texts = split_items(values)
             if not eq or not key.strip() or not all(texts):
                 raise InitsuiteError(f"--vary {item!r} is not KEY=V1,V2,..., e.g. "
                                      "n_layer=6,12,24")  # fmt: skip
