@@ -136,6 +136,77 @@ def floor(grid: Grid, device: torch.device) -> list[torch.Tensor]:
     return out
 
 
+ACTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "linear": lambda t: t, "tanh": torch.tanh, "relu": torch.relu,
+}  # fmt: skip
+
+
+def floor_with_work(grid: Grid, device: torch.device) -> list[torch.Tensor]:
+    """The floor of a default sweep (issue 17's definition): :func:`floor`'s draws and QRs,
+    with the products including the input pair's rows (4 per scheme × activation, as the
+    engine keeps them), each activation on its rows, and the statistics the sweep records per
+    layer (std and mean of each cell's batch rows in float64, the pair's cosine). No
+    divergence checks, early exit, tables or theory."""
+    from initsuite.engine.stats import layer_stats
+
+    out = []
+    acts = [ACTS[a] for a in grid.activations]
+    for width in grid.widths:
+        for seed in range(grid.seeds):
+            for family in ("normal", "uniform"):
+                members = [s for s in grid.schemes if FAMILY[s] == family]
+                plain = [s for s in members if s != "orthogonal"]
+                g = torch.Generator(device=device).manual_seed(seed)
+                x = torch.randn(grid.batch + 4, width, generator=g, device=device)
+                k = len(plain) * len(acts)
+                h = x.repeat(k, 1).view(k, grid.batch + 4, width)
+                ho = (x.repeat(len(acts), 1).view(len(acts), grid.batch + 4, width)
+                      if "orthogonal" in members else None)  # fmt: skip
+                w = torch.empty(width, width, device=device)
+                for _ in range(max(grid.depths)):
+                    if family == "normal":
+                        w.normal_(generator=g)
+                    else:
+                        w.uniform_(-1, 1, generator=g)
+                    stacks = [(h, len(plain))]
+                    if ho is not None:
+                        a, tau = torch.geqrf(w)
+                        ho = torch.ormqr(a, tau, ho.reshape(-1, width), left=False,
+                                         transpose=True).view(ho.shape)  # fmt: skip
+                        stacks.append((ho, 1))
+                    h = (h.reshape(-1, width) @ w.T).view(h.shape)
+                    stacks[0] = (h, len(plain))
+                    for t, per in stacks:
+                        rows = t.view(len(acts), per, grid.batch + 4, width)
+                        for i, act in enumerate(acts):
+                            rows[i] = act(rows[i])
+                        layer_stats(t[:, : grid.batch].reshape(t.shape[0], -1))
+                        pair = t[:, grid.batch :: 2]
+                        torch.nn.functional.cosine_similarity(pair[:, 0], pair[:, 1], dim=1)
+                out.append(h)
+    return out
+
+
+def test_baseline_floor_with_work(benchmark, run_timed, quick, device):
+    grid = _grid(benchmark, quick, device,
+                 "floor with the pair's rows, activations and statistics")  # fmt: skip
+    run_timed(lambda: floor_with_work(grid, device))
+
+
+def test_default_sweep(benchmark, run_timed, quick, device):
+    """``initsuite.sweep`` as a user calls it: input pair on, timing pass on."""
+    grid = _grid(benchmark, quick, device, "initsuite.sweep defaults (pair and timing on)")
+    results: list[initsuite.SweepResult] = []
+
+    def run() -> None:
+        results.append(initsuite.sweep(
+            list(grid.schemes), list(grid.activations), list(grid.depths), list(grid.widths),
+            batch=grid.batch, seeds=grid.seeds, devices=str(device), progress=False))  # fmt: skip
+
+    run_timed(run)
+    assert len(results[-1].cells) == grid.cells
+
+
 def test_baseline_tutorial_loop(benchmark, run_timed, quick, device):
     grid = _grid(benchmark, quick, device, "tutorial loop")
     results: list[list[list[float]]] = []
