@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from initsuite import schemes
 from initsuite.cli import main
@@ -64,3 +65,26 @@ def patch_entry_points(monkeypatch: pytest.MonkeyPatch, *eps: FakeEntryPoint) ->
     monkeypatch.setattr(registry.metadata, "entry_points", entry_points)
     monkeypatch.setattr(registry, "_entry_points_loaded", False)
     monkeypatch.setattr(registry, "_loaded_plugins", set())
+
+
+class _Scale(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, factor: float) -> torch.Tensor:
+        ctx.factor = factor
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return g * ctx.factor, None
+
+
+class Amplify(torch.nn.Module):
+    """The identity forward; backward, the gradient times ``factor``: an overflow (or
+    underflow) walking back from the output at a known call."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _Scale.apply(x, self.factor)

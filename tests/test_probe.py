@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import module_on_path, run_cli
+from helpers import Amplify, module_on_path, run_cli
 from torch import nn
 
 import initsuite
@@ -312,25 +312,10 @@ def test_backward_is_skipped_when_the_output_overflowed() -> None:
     assert frame["grad_std"].isna().all() and frame["grad_divergence_kind"].isna().all()
 
 
-class _Amplify(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx: object, g: torch.Tensor) -> torch.Tensor:
-        return g * 1e15
-
-
-class Amplify(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _Amplify.apply(x)
-
-
 def test_gradient_overflow_is_marked_walking_back_from_the_output() -> None:
     """Each Amplify multiplies the gradient by 1e15 on the way back: 1e15 at call 7, 1e30 at
     call 5, 1e45 (> float32's 3.4e38) at call 3, the first overflow walking back."""
-    model = nn.Sequential(*[m for _ in range(4) for m in (nn.Linear(16, 16), Amplify())],
+    model = nn.Sequential(*[m for _ in range(4) for m in (nn.Linear(16, 16), Amplify(1e15))],
                           nn.Linear(16, 16))  # fmt: skip
     frame = probe(model, torch.randn(8, 16), backward=True).calls
     flagged = frame[frame["grad_divergence_kind"].notna()]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import Amplify
 from torch import nn
 
 import initsuite.studies.probe as probe_module
@@ -147,27 +148,12 @@ def test_float16_divergence_is_flagged_where_float32_has_none(
         assert other["divergence_kind"].isna().all(), precision
 
 
-class _Amplify(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
-        return g * 1e3
-
-
-class Amplify(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _Amplify.apply(x)
-
-
 def test_float16_gradient_overflow_is_flagged_walking_back() -> None:
     """Xavier weights keep the gradient's std on its way back through each Linear(16, 16);
     each Amplify multiplies it by 1e3: ~1 at calls 7 and 6, ~1e3 at 5 and 4, ~1e6 at call 3,
     past float16's 65504 (and far inside float32's range)."""
-    model = nn.Sequential(nn.Linear(16, 16), Amplify(), nn.Linear(16, 16), Amplify(),
-                          nn.Linear(16, 16), Amplify(), nn.Linear(16, 16))  # fmt: skip
+    model = nn.Sequential(nn.Linear(16, 16), Amplify(1e3), nn.Linear(16, 16), Amplify(1e3),
+                          nn.Linear(16, 16), Amplify(1e3), nn.Linear(16, 16))  # fmt: skip
     x = torch.randn(32, 16)
     frame = probe(model, x, scheme="xavier_normal", backward=True, autocast="float16").calls
     flagged = frame[frame["grad_divergence_kind"].notna()]

@@ -15,6 +15,7 @@ import torch
 
 from initsuite import probe
 from initsuite.core.errors import InitsuiteError
+from initsuite.core.spec import split_items
 from initsuite.results.probe import ProbeResult
 from initsuite.studies import sources, zoo
 from initsuite.studies.blocks import residual_roles
@@ -168,7 +169,7 @@ def test_a_list_override_builds_resnet18_and_round_trips_its_spec() -> None:
     assert dict(src.overrides)["depths"] == (2, 2, 2, 2)  # the config's own type
     # torchvision's resnet18 without its 1000-way head: 11,689,512 - 512·1000 - 1000
     assert src.parameters == 11_689_512 - 513_000
-    assert sources.split_items("a,b=[1,[2,3]],c") == ["a", "b=[1,[2,3]]", "c"]
+    assert split_items("a,b=[1,[2,3]],c") == ["a", "b=[1,[2,3]]", "c"]
     for bad, needle in (("hf:resnet,depths=[2,2", "unbalanced"),
                         ("hf:resnet,depths=2]", "unbalanced"),
                         ("hf:resnet,depths=[2,x]", "depths's item must be an int"),

@@ -17,7 +17,10 @@ from typing import Any, Literal, Union
 
 from initsuite.core.errors import InitsuiteError, did_you_mean
 
-__all__ = ["AUTO", "Param", "check_keys", "format_spec", "params_of", "parse_spec", "split_specs"]
+__all__ = [
+    "AUTO", "Param", "check_keys", "format_spec", "format_value", "params_of", "parse_spec",
+    "split_items", "split_specs",
+]  # fmt: skip
 
 AUTO = "auto"
 """The value of ``gain`` / ``nonlinearity`` meaning: the activation that follows the layer."""
@@ -80,6 +83,41 @@ def split_specs(text: str) -> list[str]:
     if not out:
         raise InitsuiteError(f"empty list {text!r}")
     return out
+
+
+def split_items(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets, each item stripped: a list value
+    (``depths=[2,2,2,2]``) stays one item.
+
+        >>> split_items("hf:resnet,depths=[2,2,2,2],layer_type=basic")
+        ['hf:resnet', 'depths=[2,2,2,2]', 'layer_type=basic']
+
+    Raises:
+        InitsuiteError: an unbalanced bracket.
+    """
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                break
+        elif ch == "," and depth == 0:
+            items.append(text[start:i].strip())
+            start = i + 1
+    if depth != 0:
+        raise InitsuiteError(f"{text!r}: unbalanced brackets; write a list value as "
+                             "KEY=[V1,V2,...], e.g. depths=[2,2,2,2]")  # fmt: skip
+    return [*items, text[start:].strip()]
+
+
+def format_value(value: Any) -> str:
+    """A value as a spec writes it: a list or tuple in brackets without spaces
+    (``[2,2,2,2]``, what :func:`split_items` keeps whole), anything else as ``str``."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(format_value(v) for v in value) + "]"
+    return str(value)
 
 
 def format_spec(name: str, params: Mapping[str, Any]) -> str:

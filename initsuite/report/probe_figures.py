@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
+from initsuite.core.spec import format_value
 from initsuite.report.style import (
     DASHES,
     at_least_a_decade,
@@ -232,15 +233,8 @@ def _value_axis(values: list[Any]) -> tuple[list[float], list[float], list[str],
         return [float(v) for v in values], ticks, [f"{t:g}" for t in ticks], True
     order: dict[str, float] = {}
     for v in values:
-        order.setdefault(_label(v), float(len(order)))
-    return [order[_label(v)] for v in values], list(order.values()), list(order), False
-
-
-def _label(value: Any) -> str:
-    """A varied value as a spec writes it (lists in brackets, no spaces)."""
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_label(v) for v in value) + "]"
-    return str(value)
+        order.setdefault(format_value(v), float(len(order)))
+    return [order[format_value(v)] for v in values], list(order.values()), list(order), False
 
 
 def blocks_by_model(blocks: pd.DataFrame, column: str, label: str) -> Figure:

@@ -416,9 +416,9 @@ def _blocks(flat: Tensor, buf: Tensor, minus: Tensor | None = None) -> Iterator[
     n, size = flat.numel(), buf.numel()
     for i in range(0, n, size):
         end = min(i + size, n)
-        block = buf[: end - i].copy_(flat[i:end] if n != size else flat)
+        block = buf[: end - i].copy_(flat[i:end])
         if minus is not None:
-            block.sub_(minus[i:end] if n != size else minus)
+            block.sub_(minus[i:end])
         yield block
 
 

@@ -32,10 +32,10 @@ import torch
 from torch import nn
 
 from initsuite.core.errors import InitsuiteError, did_you_mean, unknown
+from initsuite.core.spec import format_value, split_items
 
 __all__ = [
     "LIBRARIES", "MAX_PARAMETERS", "ModelSource", "grid", "is_source", "parse", "parse_vary",
-    "split_items",
 ]  # fmt: skip
 
 LIBRARIES: tuple[str, ...] = ("timm", "torchvision", "hf")
@@ -50,33 +50,6 @@ _IMAGE = 224  # the image size when the library names none
 def is_source(text: object) -> bool:
     """Whether ``text`` names a model source (``timm:``, ``torchvision:`` or ``hf:``)."""
     return isinstance(text, str) and text.strip().partition(":")[0] in LIBRARIES
-
-
-def split_items(text: str) -> list[str]:
-    """``text`` split at the commas outside brackets, each item stripped: a list value
-    (``depths=[2,2,2,2]``) stays one item.
-
-        >>> split_items("hf:resnet,depths=[2,2,2,2],layer_type=basic")
-        ['hf:resnet', 'depths=[2,2,2,2]', 'layer_type=basic']
-
-    Raises:
-        InitsuiteError: an unbalanced bracket.
-    """
-    items, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-            if depth < 0:
-                break
-        elif ch == "," and depth == 0:
-            items.append(text[start:i].strip())
-            start = i + 1
-    if depth != 0:
-        raise InitsuiteError(f"{text!r}: unbalanced brackets; write a list value as "
-                             "KEY=[V1,V2,...], e.g. depths=[2,2,2,2]")  # fmt: skip
-    return [*items, text[start:].strip()]
 
 
 def _value(text: str) -> Any:
@@ -137,7 +110,7 @@ class ModelSource:
     def spec(self) -> str:
         """The canonical spec: ``library:name,key=value,...``."""
         return ",".join([f"{self.library}:{self.name}",
-                         *(f"{k}={_text(v)}" for k, v in self.overrides)])  # fmt: skip
+                         *(f"{k}={format_value(v)}" for k, v in self.overrides)])  # fmt: skip
 
     def build(self) -> nn.Module:
         """A fresh model with the library's own initialisation, from torch's global RNG."""
@@ -153,13 +126,6 @@ class ModelSource:
     def to_dict(self) -> dict[str, Any]:
         return {"library": self.library, "name": self.name, "overrides": dict(self.overrides),
                 "parameters": self.parameters, "version": self.version}  # fmt: skip
-
-
-def _text(value: Any) -> str:
-    """An override's value as a spec writes it (:func:`_value`'s inverse)."""
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_text(v) for v in value) + "]"
-    return str(value)
 
 
 def _first(exc: BaseException) -> str:
@@ -417,7 +383,7 @@ def grid(
         values = dict(zip((k for k, _ in vary), combo, strict=True))
         overrides = {**dict(base.overrides), **values}
         spec = ",".join([f"{base.library}:{base.name}",
-                         *(f"{k}={_text(v)}" for k, v in overrides.items())])  # fmt: skip
+                         *(f"{k}={format_value(v)}" for k, v in overrides.items())])  # fmt: skip
         out.append((parse(spec, max_parameters), values))
     return out
 

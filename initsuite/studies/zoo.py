@@ -48,6 +48,7 @@ from typing import Any
 from initsuite.core import validate
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
+from initsuite.core.spec import split_items
 from initsuite.results.probe import ProbeResult
 from initsuite.studies import sources as _sources
 from initsuite.studies.probe import LOSS
@@ -151,7 +152,7 @@ def split_models(text: str) -> list[str]:
         InitsuiteError: an empty list, or an item that is neither.
     """
     out: list[str] = []
-    for item in _sources.split_items(str(text)):
+    for item in split_items(str(text)):
         if not item:
             continue
         if _sources.is_source(item):
