@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 import initsuite
 from initsuite import activations, schemes
+from initsuite.engine.mlp import input_pair
 from initsuite.engine.stats import classify, frobenius_of_product, layer_stats, pair_cosine
 
 # The module that runs a sweep's streams through the engine.
@@ -88,6 +89,7 @@ class Ref:
     divergence_layer: int | None
     divergence_kind: str | None
     last_finite: torch.Tensor | None = None  # the last layer's values that were all finite
+    cosine: list[float] | None = None  # the input pair's cosine before each activation
 
     @property
     def final_std(self) -> float:
@@ -114,9 +116,13 @@ def reference_run(
     forward_device: str | None = None,
     explode_at: float | None = None,
     vanish_at: float | None = None,
+    pair_cosine: float | None = None,
 ) -> Ref:
     """The tutorial's loop for one cell. ``forward_device``: where the products run (the draws
-    always happen on ``device``, so a CUDA cell's weights can be pushed through on the CPU)."""
+    always happen on ``device``, so a CUDA cell's weights can be pushed through on the CPU).
+    ``pair_cosine``: also push the engine's input pair through the same layers (each row of
+    the pair twice, the 4 rows the engine keeps) and record its cosine before each activation,
+    as plain float64 arithmetic on the two rows."""
     dt = DTYPES[dtype]
     fwd = forward_device or device
     tiny = torch.finfo(dt).tiny
@@ -126,9 +132,13 @@ def reference_run(
     x = torch.randn((batch, width), generator=g, device=device, dtype=dt)
     input_std, _ = ref_moments(x)
     h = x.to(fwd)
+    pair = None
+    if pair_cosine is not None:
+        pair = input_pair(width, pair_cosine, seed, torch.device(device), dt).repeat(2, 1).to(fwd)
     last_finite = None
     stds: list[float] = []
     means: list[float] = []
+    cosines: list[float] | None = None if pair is None else []
     with torch.no_grad():
         for layer in range(1, depth + 1):
             w = torch.empty((width, width), device=device, dtype=dt)
@@ -139,6 +149,11 @@ def reference_run(
                 b = torch.empty(width, device=device, dtype=dt).uniform_(-bound, bound, generator=g)
                 b = b.to(fwd)
             h = act(F.linear(h, w.to(fwd), b))
+            if pair is not None:
+                pre = F.linear(pair, w.to(fwd), b).double()
+                u, v = pre[0], pre[1]
+                cosines.append(float(u @ v / (u.norm() * v.norm())))  # type: ignore[union-attr]
+                pair = act(pre.to(dt))
             s, m = ref_moments(h)
             stds.append(s)
             means.append(m)
@@ -154,8 +169,8 @@ def reference_run(
                 kind = "vanish"
             else:
                 continue
-            return Ref(input_std, stds, means, layer, kind, last_finite)
-    return Ref(input_std, stds, means, None, None, last_finite)
+            return Ref(input_std, stds, means, layer, kind, last_finite, cosines)
+    return Ref(input_std, stds, means, None, None, last_finite, cosines)
 
 
 # -- comparison helpers ----------------------------------------------------------------------
@@ -207,6 +222,15 @@ def assert_cell_matches(
         # values' magnitude, i.e. with |mean| + std.
         scale = 0.0 if math.isnan(rs) else abs(rm) + rs
         assert_close(m, rm, 0.0, f"{name} layer {k} mean", atol=rtol * scale)
+    if ref.cosine is not None:
+        # A cosine has no scale of its own: its error is absolute. The half-precision CPU
+        # GEMM rounds a row according to the product's shape (the pair's 4 rows alone or
+        # stacked), so there the pair agrees to that precision's rounding.
+        atol = max(rtol, 1e-12)
+        if cell["dtype"] in ("float16", "bfloat16"):
+            atol = torch.finfo(DTYPES[cell["dtype"]]).eps
+        for k, (c, rc) in enumerate(zip(rows["cosine"], ref.cosine, strict=True), start=1):
+            assert_close(c, rc, 0.0, f"{name} layer {k} cosine", atol=atol)
 
 
 def shared_rtol(dtype: str, depth: int) -> float:
@@ -236,6 +260,7 @@ def assert_sweep_matches_reference(
             cell["scheme"], cell["activation"], cell["depth"], cell["width"], cell["batch"],
             cell["seed"], cell["dtype"], bias=cell["bias"], device=cell["device"],
             forward_device=forward_device, explode_at=explode_at, vanish_at=vanish_at,
+            pair_cosine=res.meta["config"]["pair_cosine"],
         )  # fmt: skip
         tol = rtol
         if tol is None:

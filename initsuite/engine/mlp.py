@@ -99,29 +99,41 @@ def _forward(
     device, dtype = draw.draws.device, x.dtype
     tiny, input_std = torch.finfo(dtype).tiny, results[0].input_std
     rows = Rows.of(members, list(range(n)), device, dtype)
-    h = x.expand(n, stream.batch, stream.width)
+    b = stream.batch
+    h = x.expand(n, b, stream.width)
     pair = None
+    joined = False
     if stream.pair_cosine is not None:
         p0 = input_pair(stream.width, stream.pair_cosine, stream.seed, device, dtype)
         # Four rows (the pair twice): blocks of 4 rows came out bit for bit the same stacked
         # as alone on this CPU's GEMM (odd blocks did not), so a cell's cosine does not depend
-        # on its company (tested).
+        # on its company (tested). When the batch is itself a multiple of 4, the pair rides in
+        # the batch's product (every member's block still starts on a multiple of 4, so no
+        # row's rounding changes); otherwise it takes a product of its own.
         pair = p0.repeat(2, 1).expand(n, 4, stream.width)
+        joined = b % 4 == 0
+        if joined:
+            h = torch.cat([h, pair], dim=1)
     pending: list[tuple[int, list[int], Tensor, Tensor, Tensor, Tensor | None]] = []
     checkpoints: dict[int, Checkpoint] = {}
     with torch.no_grad():
         for layer in range(1, stream.depth + 1):
             if seg and layer <= top and (layer - 1) % seg == 0:
                 state = draw.draws.generator.get_state()
-                checkpoints[layer - 1] = Checkpoint(state, rows.ids, h)
-            draw.next(h)
-            h = layer_forward(draw, h, rows)
+                checkpoints[layer - 1] = Checkpoint(state, rows.ids, h[:, :b])
+            draw.next(h[:, :b])
             cos_t = None
-            if pair is not None:  # its own product: the batch rows' rounding is unchanged
-                pre = layer_forward(draw, pair, rows, activate=False)
-                cos_t = pair_cosine(pre)
-                pair = apply_activations(pre, rows)
-            std_t, mean_t, finite_t = layer_stats(h.reshape(len(rows.ids), -1))
+            if joined:
+                pre = layer_forward(draw, h, rows, activate=False)
+                cos_t = pair_cosine(pre[:, b:])
+                h = apply_activations(pre, rows)
+            else:
+                h = layer_forward(draw, h, rows)
+                if pair is not None:  # its own product: the batch rows' rounding is unchanged
+                    pre = layer_forward(draw, pair, rows, activate=False)
+                    cos_t = pair_cosine(pre)
+                    pair = apply_activations(pre, rows)
+            std_t, mean_t, finite_t = layer_stats(h[:, :b])
             pending.append((layer, rows.ids, std_t, mean_t, finite_t, cos_t))
             if layer % every and layer != stream.depth:
                 continue
@@ -133,7 +145,7 @@ def _forward(
                     break
                 rows = Rows.of(members, [rows.ids[r] for r in keep], device, dtype)
                 h = h[keep]
-                if pair is not None:
+                if pair is not None and not joined:
                     pair = pair[keep]
     return checkpoints
 

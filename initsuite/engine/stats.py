@@ -54,7 +54,8 @@ class LayerStats:
 
 
 def layer_stats(y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Std (correction=1), mean and all-finite flag of each row of ``y`` (k, n), in float64.
+    """Std (correction=1), mean and all-finite flag of each row of ``y`` (k, ...), in float64:
+    row i is every value of ``y[i]`` (a strided view is read in place, not copied).
 
     The moments are accumulated in float64, where the squares of any float32/bfloat16/float16
     value neither overflow nor fall into subnormals; float64 input is first divided by its
@@ -72,9 +73,9 @@ def layer_stats(y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         # GPUs: the exact path throughout (choosing rows to redo would read back every layer)
         std, mean = _two_pass(y.to(torch.float64))
     else:
-        n = y.shape[1]
-        s1 = y.sum(dim=1, dtype=torch.float64)
-        s2 = torch.linalg.vector_norm(y, dim=1, dtype=torch.float64).square()
+        n, dims = y[0].numel(), tuple(range(1, y.dim()))
+        s1 = y.sum(dim=dims, dtype=torch.float64)
+        s2 = torch.linalg.vector_norm(y, dim=dims, dtype=torch.float64).square()
         mean = s1 / n
         var = ((s2 - s1 * mean) / (n - 1)).clamp_min(0.0)
         std = var.sqrt()
@@ -92,6 +93,7 @@ def layer_stats(y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 def _two_pass(y: Tensor) -> tuple[Tensor, Tensor]:
     """(std, mean) of each row of float64 ``y``, scaled by its largest magnitude first."""
+    y = y.reshape(y.shape[0], -1)
     amax = y.abs().amax(dim=1)
     scale = torch.where(torch.isfinite(amax) & (amax > 0), amax, torch.ones_like(amax))
     std, mean = torch.std_mean(y / scale[:, None], dim=1)
@@ -121,11 +123,14 @@ def classify(
 def pair_cosine(p: Tensor) -> Tensor:
     """Cosine of the first two rows of each p[k] (k, m ≥ 2, width), in float64; NaN if not
     finite."""
-    p = p[:, :2].to(torch.float64)
-    scale = p.abs().amax(dim=(1, 2), keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
-    z = p / scale  # overflow-safe norms, as in layer_stats
-    dot = (z[:, 0] * z[:, 1]).sum(dim=1)
-    return dot / (z[:, 0].norm(dim=1) * z[:, 1].norm(dim=1))
+    z = p[:, :2].to(torch.float64)
+    if p.dtype == torch.float64:  # squares of float64 values can overflow: scale first
+        scale = z.abs().amax(dim=(1, 2), keepdim=True)
+        z = z / scale.clamp_min(torch.finfo(torch.float64).tiny)
+    # below float64 the squares of any value fit in float64's range: no scaling needed.
+    # One batched product gives both squared norms and the dot product (the 2×2 Gram matrix).
+    gram = torch.bmm(z, z.transpose(1, 2))
+    return gram[:, 0, 1] / (gram[:, 0, 0] * gram[:, 1, 1]).sqrt()
 
 
 def frobenius_of_product(delta: Tensor, h: Tensor) -> Tensor:
