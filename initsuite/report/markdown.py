@@ -22,6 +22,7 @@ from initsuite.report.style import md_table
 from initsuite.report.theory_sections import gradient_section, jacobian_section, theory_section
 from initsuite.report.training import TRAINING_FIGURES, training_section
 from initsuite.report.tutorial import TUTORIAL_FIGURE, tutorial_section
+from initsuite.report.verdict import verdict_section
 from initsuite.results.summary import summarize
 from initsuite.results.sweep import SweepResult
 
@@ -227,8 +228,9 @@ def render(
     for name in figures:
         if name not in known:
             raise InitsuiteError(unknown("figure", name, known))
+    verdict = verdict_section(result, comparison)  # by arch: before the labels fold it in
     result = label_archs(result)
-    parts = [f"# {title}\n", _meta_section(result), _HOW_TO_READ, _draws_note(result)]
+    parts = [f"# {title}\n", verdict, _meta_section(result), _HOW_TO_READ, _draws_note(result)]
     parts += _figures_section(result, figures)
     parts += _summary_section(result)
     parts += [theory_section(result), gradient_section(result), jacobian_section(result)]

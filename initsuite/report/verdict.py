@@ -1,0 +1,202 @@
+"""The verdict a sweep's report opens with: which schemes keep each activation stable at depth.
+
+Read off the stored ``cells`` table alone, at the deepest depth of each architecture. A scheme
+*keeps* an activation when every cell of it that ran there stayed within :data:`BAND` of where
+it started, forward (``final_std / input_std``) and, with ``--backward``, backward
+(``input_grad_std``: the read-out R ~ N(0, 1) starts the gradient at std 1), and none
+diverged. It *diverges* when a cell overflowed, underflowed or crossed a threshold, forward or
+backward; the verdict gives where and how, beside the mean-field prediction's layer. It
+*drifts* otherwise: finite, but out of the band. A tidy frame first (:func:`verdict_table`),
+its Markdown second (:func:`verdict_section`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from initsuite.report.comparison import headline
+from initsuite.report.style import md_table
+
+if TYPE_CHECKING:
+    from initsuite.results.comparison import Comparison
+    from initsuite.results.sweep import SweepResult
+
+__all__ = ["BAND", "verdict_section", "verdict_table"]
+
+BAND = (0.1, 10.0)
+"""A cell keeps its signal when its std ends within this factor of where it started."""
+
+STATUSES = ("keeps", "drifts", "diverges", "failed")
+
+
+def _has(df: pd.DataFrame, column: str) -> bool:
+    return column in df.columns and bool(df[column].notna().any())
+
+
+def _median_int(values: pd.Series) -> int | None:
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    return round(float(v.median())) if len(v) else None
+
+
+def _kinds(values: pd.Series) -> str:
+    seen = [str(k) for k in values.dropna().unique()]
+    return "/".join(sorted(seen))
+
+
+def _median(df: pd.DataFrame, column: str, per: pd.Series | None = None) -> float:
+    """Median of ``column`` (divided by ``per``) over ``df``; NaN without the column."""
+    if not _has(df, column):
+        return math.nan
+    values = df[column] if per is None else df[column] / per
+    return float(values.median())
+
+
+def verdict_table(cells: pd.DataFrame, band: tuple[float, float] = BAND) -> pd.DataFrame:
+    """One row per (arch, activation, scheme) at the arch's deepest depth, all widths, seeds,
+    devices and dtypes pooled.
+
+    Columns: ``arch``, ``activation``, ``scheme``, ``depth``, ``cells``, ``status`` (keeps,
+    drifts, diverges or failed), ``signal`` and ``gradient`` (medians over the cells that ran
+    of final_std / input_std and of input_grad_std: factors, 1 = unchanged; NaN without
+    them), ``theory_signal`` and ``theory_gradient`` (the same from the mean-field
+    predictions ``theory_final_std`` and ``theory_input_grad_std``), ``diverged`` (cells that
+    did), ``layer`` and ``kind`` (median layer and kinds of
+    the first divergence, forward before backward), ``theory_layer`` (the mean-field
+    prediction's median divergence layer; NaN where it predicts none or has no theory) and
+    ``direction`` (forward or backward).
+    """
+    lo, hi = band
+    rows = []
+    arch = cells["arch"] if "arch" in cells.columns else pd.Series("mlp", index=cells.index)
+    cells = cells.assign(arch=arch.astype(str))
+    for (a, act, scheme), g in cells.groupby(["arch", "activation", "scheme"], observed=True,
+                                             sort=True):  # fmt: skip
+        g = g[g["depth"] == g["depth"].max()]
+        ok = g[g["error"].isna()] if "error" in g.columns else g
+        row: dict[str, object] = {"arch": a, "activation": str(act), "scheme": str(scheme),
+                                  "depth": int(g["depth"].max()), "cells": len(g)}  # fmt: skip
+        signal = ok["final_std"] / ok["input_std"]
+        grad = ok["input_grad_std"] if _has(ok, "input_grad_std") else None
+        fwd = ok["divergence_kind"].notna()
+        bwd = fwd & False  # no backward pass: nothing diverged backward
+        if _has(ok, "grad_divergence_kind"):
+            bwd = ok["grad_divergence_kind"].notna()
+        row["signal"] = float(signal.median()) if len(ok) else math.nan
+        row["gradient"] = float(grad.median()) if grad is not None and len(ok) else math.nan
+        row["theory_signal"] = _median(ok, "theory_final_std", ok["input_std"])
+        row["theory_gradient"] = _median(ok, "theory_input_grad_std")
+        row["diverged"] = int((fwd | bwd).sum())
+        row.update(layer=None, kind=None, theory_layer=None, direction=None)
+        if ok.empty:
+            row["status"] = "failed"
+        elif bool(fwd.any()):
+            row.update(status="diverges", direction="forward",
+                       layer=_median_int(ok.loc[fwd, "divergence_layer"]),
+                       kind=_kinds(ok.loc[fwd, "divergence_kind"]))  # fmt: skip
+            if _has(ok, "theory_divergence_layer"):
+                row["theory_layer"] = _median_int(ok["theory_divergence_layer"])
+        elif bool(bwd.any()):
+            row.update(status="diverges", direction="backward",
+                       layer=_median_int(ok.loc[bwd, "grad_divergence_layer"]),
+                       kind=_kinds(ok.loc[bwd, "grad_divergence_kind"]))  # fmt: skip
+        else:
+            inside = signal.between(lo, hi)
+            if grad is not None:
+                inside &= grad.between(lo, hi)
+            row["status"] = "keeps" if bool(inside.all()) else "drifts"
+        rows.append(row)
+    columns = ["arch", "activation", "scheme", "depth", "cells", "status", "signal", "gradient",
+               "theory_signal", "theory_gradient", "diverged", "layer", "kind", "theory_layer",
+               "direction"]  # fmt: skip
+    out = pd.DataFrame.from_records(rows, columns=columns)
+    for c in ("layer", "theory_layer"):
+        out[c] = out[c].astype("Int64")
+    return out
+
+
+def _factor(x: float) -> str:
+    if not np.isfinite(x):
+        return "non-finite"
+    return f"{x:.2g}×"
+
+
+def _diverging(r: pd.Series, has_theory: bool) -> str:
+    how = f"{r['kind']} at layer {r['layer']}"
+    if r["direction"] == "backward":
+        how = f"gradient {how} (from the output)"
+    part = "" if r["diverged"] == r["cells"] else f", {r['diverged']} of {r['cells']} cells"
+    theory = ""
+    if has_theory and r["direction"] == "forward":
+        t = r["theory_layer"]
+        theory = "; theory: none" if pd.isna(t) else f"; theory: {t}"
+    return f"{r['scheme']} ({how}{part}{theory})"
+
+
+def _drifting(r: pd.Series) -> str:
+    parts = [f"signal {_factor(r['signal'])}" + _theory(r["theory_signal"])]
+    if np.isfinite(r["gradient"]):
+        parts.append(f"gradient {_factor(r['gradient'])}" + _theory(r["theory_gradient"]))
+    return f"{r['scheme']} ({', '.join(parts)})"
+
+
+def _theory(x: float) -> str:
+    return f" [theory {_factor(x)}]" if np.isfinite(x) else ""
+
+
+def _row(keys: list[str], key: object, g: pd.DataFrame, has_theory: bool) -> dict[str, str]:
+    """One line of the verdict: the schemes of one (arch,) activation by status."""
+    values = key if isinstance(key, tuple) else (key,)
+    row = {k: str(v) for k, v in zip(keys, values, strict=True)}
+    by = {status: g[g["status"] == status] for status in STATUSES}
+    row["keeps"] = ", ".join(by["keeps"]["scheme"]) or "none"
+    diverging = [_diverging(r, has_theory) for _, r in by["diverges"].iterrows()]
+    row["diverges"] = "; ".join(diverging) or "—"
+    drifting = [_drifting(r) for _, r in by["drifts"].iterrows()]
+    drifting += [f"{s} (failed)" for s in by["failed"]["scheme"]]
+    row["drifts"] = "; ".join(drifting) or "—"
+    return row
+
+
+def verdict_section(result: SweepResult, comparison: Comparison | None = None,
+                    band: tuple[float, float] = BAND) -> str:  # fmt: skip
+    """The report's opening section: per activation (and architecture), the schemes that keep
+    the signal and gradients within ``band`` at the deepest depth, those that diverge (where
+    and how, with the theory's layer) and those that drift; then what changed since the
+    compared run."""
+    table = verdict_table(result.cells, band)
+    lo, hi = band
+    backward = _has(result.cells, "input_grad_std")
+    has_theory = _has(result.cells, "theory_divergence_layer")
+    what = "signal and gradient" if backward else "signal"
+    lines = ["## Verdict\n"]
+    if table.empty:
+        return "\n".join([*lines, "No cell ran: nothing to judge.\n"])
+    several = table["arch"].nunique() > 1
+    depths = sorted(set(table["depth"]))
+    at = f"depth {depths[0]}" if len(depths) == 1 else "each architecture's deepest depth"
+    measured = "final std / input std"
+    if backward:
+        measured += ", and the std of dLoss/dx against the read-out's 1"
+    lines.append(
+        f"At {at}, a scheme **keeps** an activation when every cell (all widths and seeds) "
+        f"ends with its {what} std within {lo:g}-{hi:g}× of where it started ({measured}); "
+        "it **diverges** when a cell overflowed, underflowed or crossed a threshold (median "
+        "layer; the mean-field prediction's beside it); it **drifts** when it stayed finite "
+        "but left the band (median factor).\n"
+    )
+    keys = ["arch", "activation"] if several else ["activation"]
+    out_rows = [_row(keys, key, g, has_theory)
+                for key, g in table.groupby(keys, sort=False, observed=True)]  # fmt: skip
+    shown = pd.DataFrame.from_records(out_rows).rename(columns={
+        "keeps": f"keep the {what} within {lo:g}-{hi:g}×",
+        "diverges": "diverge (median layer, kind; theory's layer)",
+        "drifts": "drift out of the band (median factor [theory's])",
+    })  # fmt: skip
+    lines.append(md_table(shown) + "\n")
+    if comparison is not None:
+        lines.append(f"Since the compared run: {headline(comparison)} (see *Compared with*).\n")
+    return "\n".join(lines)

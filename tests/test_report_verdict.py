@@ -1,0 +1,112 @@
+"""The verdict a sweep's report opens with, against the cells it is read from."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import initsuite
+from initsuite.report.verdict import BAND, verdict_section, verdict_table
+
+pytest.importorskip("tabulate")
+
+
+@pytest.fixture(scope="module")
+def run() -> initsuite.SweepResult:
+    """Width 256, depths 10/40, 2 seeds: N(0, 1) without an activation overflows float32 at
+    layer 32 (×16 a layer); He keeps ReLU; Xavier halves ReLU's variance a layer (2^-20 in
+    std at 40); PyTorch's default shrinks everything."""
+    return initsuite.sweep(["normal", "kaiming_normal", "xavier_normal", "torch_default"],
+                           ["linear", "relu"], [10, 40], 256, seeds=2, backward=True,
+                           timing=False, progress=False)  # fmt: skip
+
+
+def _status(table: pd.DataFrame, scheme: str, act: str) -> pd.Series:
+    row = table[(table["scheme"] == scheme) & (table["activation"] == act)]
+    assert len(row) == 1
+    return row.iloc[0]
+
+
+def test_statuses_follow_the_cells(run: initsuite.SweepResult) -> None:
+    table = verdict_table(run.cells)
+    assert set(table["depth"]) == {40}
+    assert len(table) == 4 * 2 and (table["cells"] == 2).all()
+    normal = _status(table, "normal", "linear")
+    assert normal["status"] == "diverges" and normal["kind"] == "overflow"
+    assert normal["layer"] == 32 and normal["direction"] == "forward"
+    assert normal["theory_layer"] == 32  # 16^L·c leaves float32's range at 32 (c ≈ 2-6)
+    assert _status(table, "kaiming_normal", "relu")["status"] == "keeps"
+    for scheme in ("xavier_normal", "torch_default"):
+        assert _status(table, scheme, "relu")["status"] == "drifts"
+    # each status against a plain reading of the deepest cells
+    deep = run.cells[run.cells["depth"] == 40]
+    for _, r in table.iterrows():
+        g = deep[(deep["scheme"] == r["scheme"]) & (deep["activation"] == r["activation"])]
+        signal = g["final_std"] / g["input_std"]
+        np.testing.assert_allclose(r["signal"], signal.median(), rtol=1e-12)
+        np.testing.assert_allclose(r["gradient"], g["input_grad_std"].median(), rtol=1e-12)
+        if g["divergence_kind"].notna().any() or g["grad_divergence_kind"].notna().any():
+            assert r["status"] == "diverges"
+        else:
+            inside = signal.between(*BAND) & g["input_grad_std"].between(*BAND)
+            assert r["status"] == ("keeps" if inside.all() else "drifts")
+
+
+def test_xavier_relu_drifts_by_the_halving(run: initsuite.SweepResult) -> None:
+    """Var halves a layer: the std after 40 layers is about 2^-20 of the input's, and the
+    mean-field prediction beside it says the same."""
+    r = _status(verdict_table(run.cells), "xavier_normal", "relu")
+    assert 0.2 < r["signal"] / 2.0**-20 < 5
+    assert 0.5 < r["signal"] / r["theory_signal"] < 2
+
+
+def test_one_cell_out_of_the_band_is_enough_to_drift(run: initsuite.SweepResult) -> None:
+    cells = run.cells.copy()
+    he = (cells["scheme"] == "kaiming_normal") & (cells["activation"] == "relu")
+    first = cells.index[he & (cells["depth"] == 40)][0]
+    cells.loc[first, "final_std"] = cells.loc[first, "input_std"] * 11.0
+    assert _status(verdict_table(cells), "kaiming_normal", "relu")["status"] == "drifts"
+    cells.loc[he, "error"] = "boom"
+    assert _status(verdict_table(cells), "kaiming_normal", "relu")["status"] == "failed"
+
+
+def test_the_section_names_each_scheme_in_its_place(run: initsuite.SweepResult) -> None:
+    text = verdict_section(run)
+    assert text.startswith("## Verdict")
+    relu = next(line for line in text.splitlines() if line.startswith("| relu"))
+    keeps, diverges, drifts = (c.strip() for c in relu.strip("|").split("|")[1:])
+    assert keeps == "kaiming_normal"
+    assert "normal (overflow at layer" in diverges and "theory:" in diverges
+    assert "xavier_normal (signal" in drifts and "torch_default (signal" in drifts
+    assert "gradient" in text.splitlines()[2]  # with --backward the band covers gradients
+
+
+def test_the_report_opens_with_the_verdict(tmp_path: Path, run: initsuite.SweepResult) -> None:
+    pytest.importorskip("seaborn")
+    out = tmp_path / "run"
+    initsuite.sweep(["normal", "kaiming_normal"], "relu", 6, 32, timing=False, out=out,
+                    progress=False)  # fmt: skip
+    initsuite.write_report(out)
+    text = (out / "report.md").read_text(encoding="utf-8")
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings[0] == "## Verdict"
+    assert "signal" in text.split("## ", 2)[1] and "gradient std" not in text.split("## ")[1]
+
+
+def test_comparison_is_summarised_in_the_verdict(run: initsuite.SweepResult) -> None:
+    cmp = initsuite.compare(run, run)
+    text = verdict_section(run, cmp)
+    assert "Since the compared run:" in text and f"{len(run.cells)} same" in text
+
+
+def test_architectures_get_a_row_each() -> None:
+    res = initsuite.sweep("kaiming_normal", "relu", [4], 16, archs=["mlp", "resmlp"],
+                          timing=False, progress=False)  # fmt: skip
+    table = verdict_table(res.cells)
+    assert sorted(table["arch"]) == ["mlp", "resmlp:branch=2,scale=1"]
+    text = verdict_section(res)
+    assert "| arch" in text and not math.isnan(table["signal"].iloc[0])
