@@ -133,7 +133,7 @@ def _forward(
                     pre = layer_forward(draw, pair, rows, activate=False)
                     cos_t = pair_cosine(pre)
                     pair = apply_activations(pre, rows)
-            std_t, mean_t, finite_t = layer_stats(h[:, :b])
+            std_t, mean_t, finite_t = layer_stats(h[:, :b].reshape(len(rows.ids), -1))
             pending.append((layer, rows.ids, std_t, mean_t, finite_t, cos_t))
             if layer % every and layer != stream.depth:
                 continue
