@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
+from initsuite.report.families import scheme_colors
 from initsuite.report.figures import (
     divergence_heatmap,
     final_std_distribution,
     init_time_vs_width,
+    levels,
     save_figure,
     std_vs_layer,
 )
@@ -182,24 +184,31 @@ def _has(layers: pd.DataFrame, column: str) -> bool:
 
 def _sweep_figures(result: SweepResult, raw: SweepResult) -> list[PlannedFigure]:
     """The sweep's figures that have data to draw, in report order (``result``: the tables
-    labelled by architecture; ``raw``: as stored, for the MLP's phase diagram)."""
-    cells, layers, timing = result.cells, result.layers, result.timing
+    labelled by architecture, for the per-cell figures; ``raw``: as stored, for the per-layer
+    figures, which draw each architecture as a line style, and the MLP's phase diagram)."""
+    cells, timing = result.cells, result.timing
+    # per-layer figures draw the architecture as line style: the stored, unlabelled table
+    layers = raw.layers
     ran = cells[cells["error"].isna()]
+    # one colour per scheme in every figure, from all the schemes of the run
+    colors = scheme_colors(levels(pd.concat([raw.cells["scheme"], timing["scheme"]])))
     mlp = raw.cells["arch"] == "mlp"
     # the phase diagram is mean-field theory for the MLP: its cells only, by scheme name
     mlp_result = SweepResult(raw.cells[mlp], raw.layers[raw.layers["arch"] == "mlp"],
                              raw.timing, raw.meta, raw.theory, raw.phase_points,
                              raw.phase_grid)  # fmt: skip
     candidates: list[tuple[str, Any, bool]] = [
-        ("std_vs_layer", lambda: std_vs_layer(layers), not layers.empty),
+        ("std_vs_layer", lambda: std_vs_layer(layers, colors=colors), not layers.empty),
         ("divergence_heatmap", lambda: divergence_heatmap(cells), not ran.empty),
         ("final_std_distribution", lambda: final_std_distribution(cells), not ran.empty),
-        ("init_time_vs_width", lambda: init_time_vs_width(timing), not timing.empty),
-        ("grad_std_vs_layer", lambda: std_vs_layer(layers, quantity="grad_std"),
+        ("init_time_vs_width", lambda: init_time_vs_width(timing, colors), not timing.empty),
+        ("grad_std_vs_layer", lambda: std_vs_layer(layers, quantity="grad_std", colors=colors),
          _has(layers, "grad_std")),
-        ("weight_grad_vs_layer", lambda: std_vs_layer(layers, quantity="weight_grad_norm"),
+        ("weight_grad_vs_layer",
+         lambda: std_vs_layer(layers, quantity="weight_grad_norm", colors=colors),
          _has(layers, "weight_grad_norm")),
-        ("cosine_vs_layer", lambda: cosine_vs_layer(layers), _has(layers, "cosine")),
+        ("cosine_vs_layer", lambda: cosine_vs_layer(layers, colors=colors),
+         _has(layers, "cosine")),
         ("phase_diagram", lambda: phase_figure(mlp_result),
          bool((ran["arch"] == "mlp").any()) and not raw.phase_grid.empty),
     ]  # fmt: skip
