@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAMILIES", "MAX_LINES", "OVERRIDES", "REGISTRY_GROUPS", "ROW_H", "Row", "arch_dashes",
-    "family", "family_figure", "family_rows", "key_handles", "key_legend", "row_legend",
-    "scheme_colors",
+    "family", "family_figure", "family_rows", "key_handles", "key_legend", "panel_rows",
+    "row_legend", "scheme_colors",
 ]  # fmt: skip
 
 ROW_H = 2.3  # inches per row of panels: a family's row is shorter than a lone facet
@@ -124,6 +124,24 @@ def family_rows(schemes: Sequence[str], max_lines: int = MAX_LINES) -> list[Row]
         for k in range(n):
             title = fam if n == 1 else f"{fam} {k + 1}/{n}"
             rows.append(Row(fam, tuple(members[k * size : (k + 1) * size]), title))
+    return rows
+
+
+def panel_rows(colors: dict[str, str], present: Sequence[str],
+               max_lines: int = MAX_LINES) -> list[Row]:  # fmt: skip
+    """The rows of a figure that draws the schemes ``present``, laid out over all the schemes
+    of ``colors`` (the report's, :func:`scheme_colors`) and then thinned to ``present``, so
+    that no panel holds two schemes of one colour; rows left empty are dropped."""
+    missing = sorted(set(present) - set(colors))
+    if missing:
+        raise InitsuiteError(f"no colour for schemes {missing}: pass colours of every scheme "
+                             "drawn (scheme_colors of all the report's schemes)")  # fmt: skip
+    keep = set(present)
+    rows = []
+    for row in family_rows(sorted(colors), max_lines):
+        schemes = tuple(s for s in row.schemes if s in keep)
+        if schemes:
+            rows.append(Row(row.family, schemes, row.title))
     return rows
 
 

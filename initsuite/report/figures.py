@@ -24,9 +24,9 @@ from initsuite.report.families import (
     MAX_LINES,
     arch_dashes,
     family_figure,
-    family_rows,
     key_handles,
     key_legend,
+    panel_rows,
     row_legend,
     scheme_colors,
 )
@@ -164,7 +164,7 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None, quantity: str =
     df = df[df["width"] == w]
     pairs, dashes = combos(df), arch_dashes(levels(df["arch"]))
     columns = [(p, a) for p in pairs for a in levels(df["activation"])]
-    rows = family_rows(levels(df["scheme"]), MAX_LINES // len(dashes))  # lines: scheme × arch
+    rows = panel_rows(colors, levels(df["scheme"]), MAX_LINES // len(dashes))  # scheme × arch
     band = seed_band(df, [*_PANEL_KEYS, "arch", "scheme", "layer"], quantity)
     theory = _per_layer_theory(df, f"theory_{quantity}")
     with style():
@@ -414,7 +414,7 @@ def init_time_vs_width(timing: pd.DataFrame, colors: dict[str, str] | None = Non
         raise InitsuiteError("the timing table is empty (the sweep ran with timing=False)")
     schemes, pairs = levels(timing["scheme"]), combos(timing)
     colors = colors if colors is not None else scheme_colors(schemes)
-    rows = family_rows(schemes)
+    rows = panel_rows(colors, schemes)
     with style():
         from matplotlib.ticker import NullLocator
 

@@ -20,9 +20,9 @@ from initsuite.report.families import (
     MAX_LINES,
     arch_dashes,
     family_figure,
-    family_rows,
     key_handles,
     key_legend,
+    panel_rows,
     row_legend,
     scheme_colors,
 )
@@ -222,7 +222,7 @@ def cosine_vs_layer(layers: pd.DataFrame, width: int | None = None,
     df = df[(df["width"] == w) & df["cosine"].notna()]
     depth = int(df["depth"].max()) if not df.empty else 1
     acts, dashes = levels(df["activation"]), arch_dashes(levels(df["arch"]))
-    rows = family_rows(levels(df["scheme"]), MAX_LINES // max(len(dashes), 1))
+    rows = panel_rows(colors, levels(df["scheme"]), MAX_LINES // max(len(dashes), 1))
     theory = df.get("theory_cosine", np.nan)  # a table from before theory_cosine
     agg = df.assign(theory=theory).groupby(["activation", "arch", "scheme", "layer"],
                                            observed=True).agg(
