@@ -176,3 +176,18 @@ def test_report_of_a_multi_arch_sweep_draws_arch_as_line_style(tmp_path: Any) ->
         labels = [t.get_text() for leg in _legends(fig) for t in leg.get_texts()]
         assert "kaiming_normal" in labels and "fixup" in labels, (name, labels)
         assert not [t for t in labels if " @ " in t], (name, labels)
+
+
+def test_timing_figure_uses_the_same_colours(drawn: dict[str, Any]) -> None:
+    from initsuite.report.figures import init_time_vs_width
+
+    timing = pd.DataFrame([
+        dict(scheme=s, width=w, device="cpu", dtype="float32", init_ms=0.01 * w,
+             init_ms_iqr=0.001, forward_ms=0.1, forward_ms_iqr=0.01, repeats=7)
+        for s in SCHEMES for w in (16, 64)
+    ])  # fmt: skip
+    fig = init_time_vs_width(timing)
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    assert _scheme_colors(fig) == _scheme_colors(drawn["std"])
+    assert max(len(_scheme_lines(ax)) for ax in fig.axes) <= MAX_LINES

@@ -65,7 +65,8 @@ OVERRIDES: dict[str, str] = {
 # tab10 without its grey (kept for the key: theory, ×): nine colours, distinct in a panel
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#bcbd22", "#17becf")  # fmt: skip
-_DASHES: tuple[tuple[float, ...], ...] = ((), (5, 1.5), (1.5, 1.2), (4, 1.2, 1.2, 1.2), (8, 2))
+# architectures' line styles: none of them dotted, which is the theory's
+_DASHES: tuple[tuple[float, ...], ...] = ((), (6, 2), (6, 1.5, 1.5, 1.5), (11, 3), (3, 1.5))
 
 
 @functools.cache
@@ -192,7 +193,7 @@ def key_legend(fig: Figure, handles: list[Any]) -> None:
     """The legend of what is the same in every panel (line styles of the architectures, the
     theory's dots, ×), in one line below the panels."""
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
                    frameon=False)  # fmt: skip
 
 

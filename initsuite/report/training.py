@@ -191,6 +191,7 @@ def training_section(training: Any, figures: Sequence[str], number: int) -> str:
     ]
     captions = {
         TRAINING_FIGURES[0]: ("Training curves", (
+            "One row of panels per scheme family, one column per activation. "
             "Loss on the whole training split (log scale) every "
             f"{cfg.get('eval_every')} steps, mean over seeds, band min to max; dotted: chance "
             "(ln 10), dashed: the threshold. A flat line at chance is a net that does not "
