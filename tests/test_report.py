@@ -26,6 +26,7 @@ from initsuite.report import (
     tutorial_std_vs_layer,
     write_report,
 )
+from initsuite.report.families import family
 from initsuite.results import store
 
 SCHEMES = ["normal", "kaiming_normal", "zeros"]
@@ -196,9 +197,12 @@ def test_failed_cells_are_counted_and_listed(result: initsuite.SweepResult):
 # --- figure functions ------------------------------------------------------------------------
 
 
-def test_std_vs_layer_has_one_panel_per_activation(result: initsuite.SweepResult):
+def test_std_vs_layer_has_one_column_per_activation(result: initsuite.SweepResult):
     fig = std_vs_layer(result.layers)
-    assert len(fig.axes) == len(ACTIVATIONS)
+    # one row of panels per scheme family, one column per activation
+    families = {family(s) for s in result.layers["scheme"].unique()}
+    assert len(fig.axes) == len(ACTIVATIONS) * len(families)
+    assert {ax.get_title(loc="left").split(" · ")[-1] for ax in fig.axes} == set(ACTIVATIONS)
     assert all(ax.get_yscale() == "log" for ax in fig.axes)
     assert f"width {max(WIDTHS)}" in fig.get_suptitle()
     assert "width 32" in std_vs_layer(result.layers, width=32).get_suptitle()
@@ -230,13 +234,16 @@ def test_final_std_distribution_counts_the_cells_left_out(result: initsuite.Swee
     assert any(t.get_text() == "all diverged" for t in ax.texts)  # the zeros scheme
 
 
-def test_init_time_vs_width_has_one_panel_per_device_and_dtype(result: initsuite.SweepResult):
+def test_init_time_vs_width_has_one_column_per_device_and_dtype(result: initsuite.SweepResult):
     fig = init_time_vs_width(result.timing)
-    assert len(fig.axes) == 1
+    families = sorted({family(s) for s in result.timing["scheme"].unique()})  # one row each
+    assert len(fig.axes) == len(families) == 2  # normal, structured
     assert fig.axes[0].get_xscale() == fig.axes[0].get_yscale() == "log"
     half = result.timing.assign(dtype="float64", init_ms=result.timing["init_ms"] * 2)
     fig = init_time_vs_width(pd.concat([result.timing, half], ignore_index=True))
-    assert [ax.get_title(loc="left") for ax in fig.axes] == ["cpu, float32", "cpu, float64"]
+    assert [ax.get_title(loc="left") for ax in fig.axes] == [
+        f"{f} · cpu, {t}" for f in families for t in ("float32", "float64")
+    ]
 
 
 def test_tutorial_std_vs_layer_draws_one_line_per_experiment(tmp_path: Path):

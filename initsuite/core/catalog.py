@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENTRY_POINT_GROUP", "PATH", "load"]
+__all__ = ["ENTRY_POINT_GROUP", "PATH", "families", "load"]
 
 PATH = Path(__file__).with_name("scheme_catalog.json")
 """The built-in schemes' table: a JSON list of ``initsuite.schemes.table()``'s rows."""
@@ -34,3 +34,20 @@ def load() -> list[dict[str, Any]] | None:
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         return None
     return rows
+
+
+def families() -> dict[str, str]:
+    """Each built-in scheme's registry family (``SchemeInfo.family``: ``"normal"``,
+    ``"orthogonal"``, ...) by name, from the shipped table whether or not a package adds
+    schemes (theirs are not in it); empty where the file is missing or unreadable."""
+    try:
+        rows = json.loads(PATH.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(rows, list):
+        return {}
+    return {
+        str(r["scheme"]): str(r["family"])
+        for r in rows
+        if isinstance(r, dict) and "scheme" in r and "family" in r
+    }

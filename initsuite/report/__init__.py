@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
+from initsuite.report.families import scheme_colors
 from initsuite.report.figures import (
     divergence_heatmap,
     final_std_distribution,
     init_time_vs_width,
+    levels,
     save_figure,
     std_vs_layer,
 )
@@ -155,12 +157,13 @@ def sweep_plan(
     tutorial = load_tutorial(tutorial_dir) if tutorial_dir is not None else None
     training = _training(training_dir) if training_dir is not None else None
     result = label_archs(raw)
-    figures = _sweep_figures(result, raw)
+    colors = _report_colors(raw, training)
+    figures = _sweep_figures(result, raw, colors)
     if tutorial is not None and not tutorial["layers"].empty:
         layers = tutorial["layers"]
         figures.append(PlannedFigure(TUTORIAL_FIGURE, lambda: tutorial_std_vs_layer(layers)))
     if training is not None:
-        figures += _training_figures(training)
+        figures += _training_figures(training, colors)
     text = render(
         result,
         [f.name for f in figures],
@@ -180,10 +183,23 @@ def _has(layers: pd.DataFrame, column: str) -> bool:
     return column in layers.columns and bool(layers[column].notna().any())
 
 
-def _sweep_figures(result: SweepResult, raw: SweepResult) -> list[PlannedFigure]:
+def _report_colors(raw: SweepResult, training: Any) -> dict[str, str]:
+    """One colour per scheme for every figure of the report, from all the schemes it draws
+    (the sweep's cells and timing, and the training study's)."""
+    names = [raw.cells["scheme"], raw.timing["scheme"]]
+    if training is not None:
+        names.append(training.runs["scheme"])
+    return scheme_colors(levels(pd.concat(names, ignore_index=True)))
+
+
+def _sweep_figures(result: SweepResult, raw: SweepResult,
+                   colors: dict[str, str]) -> list[PlannedFigure]:  # fmt: skip
     """The sweep's figures that have data to draw, in report order (``result``: the tables
-    labelled by architecture; ``raw``: as stored, for the MLP's phase diagram)."""
-    cells, layers, timing = result.cells, result.layers, result.timing
+    labelled by architecture, for the per-cell figures; ``raw``: as stored, for the per-layer
+    figures, which draw each architecture as a line style, and the MLP's phase diagram)."""
+    cells, timing = result.cells, result.timing
+    # per-layer figures draw the architecture as line style: the stored, unlabelled table
+    layers = raw.layers
     ran = cells[cells["error"].isna()]
     mlp = raw.cells["arch"] == "mlp"
     # the phase diagram is mean-field theory for the MLP: its cells only, by scheme name
@@ -191,30 +207,33 @@ def _sweep_figures(result: SweepResult, raw: SweepResult) -> list[PlannedFigure]
                              raw.timing, raw.meta, raw.theory, raw.phase_points,
                              raw.phase_grid)  # fmt: skip
     candidates: list[tuple[str, Any, bool]] = [
-        ("std_vs_layer", lambda: std_vs_layer(layers), not layers.empty),
+        ("std_vs_layer", lambda: std_vs_layer(layers, colors=colors), not layers.empty),
         ("divergence_heatmap", lambda: divergence_heatmap(cells), not ran.empty),
         ("final_std_distribution", lambda: final_std_distribution(cells), not ran.empty),
-        ("init_time_vs_width", lambda: init_time_vs_width(timing), not timing.empty),
-        ("grad_std_vs_layer", lambda: std_vs_layer(layers, quantity="grad_std"),
+        ("init_time_vs_width", lambda: init_time_vs_width(timing, colors), not timing.empty),
+        ("grad_std_vs_layer", lambda: std_vs_layer(layers, quantity="grad_std", colors=colors),
          _has(layers, "grad_std")),
-        ("weight_grad_vs_layer", lambda: std_vs_layer(layers, quantity="weight_grad_norm"),
+        ("weight_grad_vs_layer",
+         lambda: std_vs_layer(layers, quantity="weight_grad_norm", colors=colors),
          _has(layers, "weight_grad_norm")),
-        ("cosine_vs_layer", lambda: cosine_vs_layer(layers), _has(layers, "cosine")),
+        ("cosine_vs_layer", lambda: cosine_vs_layer(layers, colors=colors),
+         _has(layers, "cosine")),
         ("phase_diagram", lambda: phase_figure(mlp_result),
          bool((ran["arch"] == "mlp").any()) and not raw.phase_grid.empty),
     ]  # fmt: skip
     return [PlannedFigure(name, draw) for name, draw, has_data in candidates if has_data]
 
 
-def _training_figures(training: Any) -> list[PlannedFigure]:
-    """The training study's figures that have data to draw."""
+def _training_figures(training: Any, colors: dict[str, str]) -> list[PlannedFigure]:
+    """The training study's figures that have data to draw, in the report's ``colors``."""
     threshold = training.meta.get("config", {}).get("threshold")
     curves, runs = training.curves, training.runs
     figures = []
     if bool(curves["train_loss"].notna().any()):
-        figures.append(PlannedFigure(TRAINING_FIGURES[0], lambda: loss_curves(curves, threshold)))
+        draw = lambda: loss_curves(curves, threshold, colors=colors)  # noqa: E731
+        figures.append(PlannedFigure(TRAINING_FIGURES[0], draw))
     if not runs.empty:
-        figures.append(PlannedFigure(TRAINING_FIGURES[1], lambda: steps_to_threshold(runs)))
+        figures.append(PlannedFigure(TRAINING_FIGURES[1], lambda: steps_to_threshold(runs, colors)))
     return figures
 
 

@@ -21,8 +21,8 @@ def _cap_std(r: SweepResult) -> str:
     top = deepest(r.layers)
     return (
         f"Post-activation std of each layer (log scale) for the deepest cells (depth "
-        f"{int(top['depth'].max())}) at the largest width ({int(top['width'].max())}); one panel "
-        f"per activation, one line per scheme. Lines are the geometric mean over the "
+        f"{int(top['depth'].max())}) at the largest width ({int(top['width'].max())}). "
+        f"{_LAYOUT} Lines are the geometric mean over the "
         f"{_n(top, 'seed')} seeds of the std at each layer, taken over the seeds still running "
         "there; the band spans the seeds' minimum to maximum. A line stops where its cells "
         "diverged (× marks the last layer when every seed stopped before the last layer); "
@@ -30,6 +30,14 @@ def _cap_std(r: SweepResult) -> str:
         "the same colour are the mean-field prediction (`theory_std`), where it applies "
         "(centred random schemes)."
     )
+
+
+_LAYOUT = (
+    "One row of panels per scheme family (normal, uniform, orthogonal, structured, residual, "
+    "data-dependent; a family with many schemes takes several rows), one column per "
+    "activation, one line per scheme, in the scheme's colour throughout the report; with "
+    "several architectures, each has its line style (key under the panels)."
+)
 
 
 def _cap_div(r: SweepResult) -> str:
@@ -59,7 +67,8 @@ def _cap_timing(r: SweepResult) -> str:
     reps = sorted(set(r.timing["repeats"].astype(int)))
     return (
         "Median time to initialise one width × width weight tensor in place, against width, on "
-        f"log-log axes, one panel per device and dtype. Each point is the median of "
+        "log-log axes, one row of panels per scheme family, one column per device and dtype. "
+        f"Each point is the median of "
         f"{', '.join(map(str, reps))} timed repeats after warm-up; the bars span the "
         "interquartile range, centred on the median (the table stores the IQR's length). "
         "Points are nudged sideways so that bars do not overlap."
@@ -77,6 +86,7 @@ def _cap_cosine(r: SweepResult) -> str:
         f"Two inputs whose cosine is {c} go through every cell beside the batch; the lines "
         "are the cosine of their pre-activations at each layer (mean over seeds, band min to "
         "max) for the deepest cells at the largest width, dotted lines the mean-field c-map. "
+        f"{_LAYOUT} "
         "In the ordered phase (χ₁ < 1) the cosine rises towards 1: the net forgets how its "
         "inputs differed. In the chaotic phase (χ₁ > 1) it falls to a fixed point below 1: "
         "similar inputs are pulled apart. A net can keep its variance and still be chaotic "
@@ -120,7 +130,8 @@ def _cap_grad(r: SweepResult) -> str:
         f"The backward pass of the deepest cells (depth {int(top['depth'].max())}, width "
         f"{int(top['width'].max())}): std of dLoss/dh_l, the gradient reaching each layer's "
         "output, for Loss = Σ R ⊙ h_depth with R a fixed N(0, 1) tensor (so the output's "
-        "gradient has std ≈ 1 at the right edge, and the signal runs right to left). Lines "
+        "gradient has std ≈ 1 at the right edge, and the signal runs right to left). "
+        f"{_LAYOUT} Lines "
         "are geometric means over seeds, bands min to max; dotted lines the mean-field "
         "backward map, sqrt of the product of χ₁ over the layers above (Schoenholz et al. "
         "2017). A scheme whose forward pass diverged at this depth has no gradient (hidden); "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
+import itertools
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,17 +20,20 @@ import numpy as np
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.report.families import (
+    MAX_LINES,
+    arch_dashes,
+    family_figure,
+    key_handles,
+    key_legend,
+    panel_rows,
+    row_legend,
+    scheme_colors,
+)
 from initsuite.report.style import (
-    COL_WRAP,
-    DASHES,
-    PANEL_H,
-    PANEL_W,
     decade_ticks,
-    facets,
     need,
     new_figure,
-    outside_legend,
-    palette,
     style,
 )
 from initsuite.results import store
@@ -127,8 +130,11 @@ _QUANTITIES = {
 }
 
 
-def std_vs_layer(layers: pd.DataFrame, width: int | None = None, quantity: str = "std") -> Figure:
-    """A per-layer quantity (log y) vs layer; one panel per activation, one line per scheme.
+def std_vs_layer(layers: pd.DataFrame, width: int | None = None, quantity: str = "std",
+                 colors: dict[str, str] | None = None) -> Figure:  # fmt: skip
+    """A per-layer quantity (log y) vs layer; one row of panels per scheme family (at most
+    eight schemes a panel, :mod:`initsuite.report.families`), one column per activation, one
+    line per scheme and architecture (the architecture as line style).
 
     Uses the deepest depth only (shallower cells are its prefixes for the forward pass) and
     one width (default the largest). Lines are the geometric mean over seeds at each layer,
@@ -136,52 +142,52 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None, quantity: str =
     a line stops early because every seed diverged (its last layer for the forward ``std``,
     its first for the gradients, which run from the output down). Where the table has
     ``theory_<quantity>``, the mean-field prediction is drawn beside each line, thin and
-    dotted in the same colour. With several (device, dtype) pairs, each gets its own row of
-    panels.
+    dotted in the same colour. With several (device, dtype) pairs, each gets its own columns.
 
     Args:
-        layers: the ``layers`` table of a sweep.
+        layers: the ``layers`` table of a sweep (an ``arch`` column: one line style each).
         width: the width to show; default the largest present.
         quantity: ``"std"``, or with ``--backward`` ``"grad_std"`` or ``"weight_grad_norm"``.
+        colors: scheme → colour shared by a report's figures; default
+            :func:`~initsuite.report.families.scheme_colors` of ``layers``' schemes.
     """
     if quantity not in _QUANTITIES:
         raise InitsuiteError(unknown("quantity", quantity, list(_QUANTITIES)))
     label, title, backward = _QUANTITIES[quantity]
     need(layers, ("scheme", "activation", "depth", "width", "seed", "layer", quantity),
           "layers")  # fmt: skip
+    layers = with_arch(layers)
+    colors = colors if colors is not None else scheme_colors(levels(layers["scheme"]))
     w = pick_width(layers, width)
     df = deepest(layers)
     depth = int(df["depth"].max())
     df = df[df["width"] == w]
-    schemes, acts, pairs = levels(df["scheme"]), levels(df["activation"]), combos(df)
-    band = seed_band(df, ["device", "dtype", "activation", "scheme", "layer"], quantity)
+    pairs, dashes = combos(df), arch_dashes(levels(df["arch"]))
+    columns = [(p, a) for p in pairs for a in levels(df["activation"])]
+    rows = panel_rows(colors, levels(df["scheme"]), MAX_LINES // len(dashes))  # scheme × arch
+    band = seed_band(df, [*_PANEL_KEYS, "arch", "scheme", "layer"], quantity)
     theory = _per_layer_theory(df, f"theory_{quantity}")
-    panels = [(p, a) for p in pairs for a in acts]
-    with style() as sns:
-        ncols = min(COL_WRAP, len(acts)) if len(pairs) == 1 else len(acts)
-        nrows = math.ceil(len(panels) / ncols)
-        fig = new_figure(PANEL_W * ncols + 2.4, PANEL_H * nrows + 0.6)
-        axes = facets(fig, len(panels), ncols)
-        colors = palette(sns, schemes)
-        dashes = dict(zip(schemes, DASHES * len(schemes), strict=False))
-        for ax, ((device, dtype), act) in zip(axes, panels, strict=True):
-            here = (band["device"] == device) & (band["dtype"] == dtype)
-            _draw_bands(ax, band[here & (band["activation"] == act)], colors, dashes, depth,
-                        backward)  # fmt: skip
+    with style():
+        fig, axes = family_figure(len(rows), len(columns), "layer")
+        for (i, row), (j, ((device, dtype), act)) in itertools.product(
+            enumerate(rows), enumerate(columns)
+        ):
+            ax, key = axes[i, j], (device, dtype, act)
+            _draw_bands(ax, _panel(band, key, row.schemes), colors, dashes, depth, backward)
             if theory is not None:
-                t = theory[(theory["device"] == device) & (theory["dtype"] == dtype)]
-                for scheme, g in t[t["activation"] == act].groupby("scheme", observed=True):
-                    ax.plot(g["layer"], g[f"theory_{quantity}"], color=colors[scheme], ls=":",
-                            lw=1.0, alpha=0.9)  # fmt: skip
+                _draw_theory(ax, _panel(theory, key, row.schemes), f"theory_{quantity}", colors)
             ax.set_yscale("log")
             ax.set_xlim(0, depth)
-            ax.set_title(f"{act}" if len(pairs) == 1 else f"{act} · {device} {dtype}")
-        decade_ticks(axes)
+            combo = "" if len(pairs) == 1 else f" · {device} {dtype}"
+            ax.set_title(f"{row.title} · {act}{combo}")
+        for row_axes in axes:  # y is shared within a row
+            decade_ticks(list(row_axes))
         hidden = "std 0: hidden" if not backward else "no gradient: hidden"
         shown = set(band["scheme"])
-        labels = {s: s if s in shown else f"{s} ({hidden})" for s in schemes}
-        _line_legend(fig, colors, dashes, labels, theory is not None)
-        fig.supxlabel("layer")
+        for i, row in enumerate(rows):
+            labels = {s: s if s in shown else f"{s} ({hidden})" for s in row.schemes}
+            row_legend(axes[i, -1], row.schemes, colors, labels)
+        key_legend(fig, key_handles(dashes, theory is not None, "mean-field theory"))
         fig.supylabel(f"{label} (geometric mean over seeds, log scale)")
         combo = f", {pairs[0][0]} {pairs[0][1]}" if len(pairs) == 1 else ""
         fig.suptitle(
@@ -190,40 +196,49 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None, quantity: str =
     return fig
 
 
+_PANEL_KEYS = ["device", "dtype", "activation"]
+
+
+def with_arch(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with an ``arch`` column (``"mlp"`` where a table from before archs has none)."""
+    return df if "arch" in df.columns else df.assign(arch="mlp")
+
+
+def _panel(df: pd.DataFrame, key: tuple[str, str, str], schemes: Sequence[str]) -> pd.DataFrame:
+    """The rows of one panel: its (device, dtype, activation) and its row's schemes."""
+    here = (df["device"] == key[0]) & (df["dtype"] == key[1]) & (df["activation"] == key[2])
+    return df[here & df["scheme"].isin(list(schemes))]
+
+
 def _per_layer_theory(df: pd.DataFrame, column: str) -> pd.DataFrame | None:
     """The positive finite values of the prediction ``column`` per (device, dtype, activation,
-    scheme, layer) (the same for every seed); None where the table has none."""
+    arch, scheme, layer) (the same for every seed); None where the table has none."""
     if column not in df.columns or not df[column].notna().any():
         return None
-    keys = ["device", "dtype", "activation", "scheme", "layer"]
+    keys = [*_PANEL_KEYS, "arch", "scheme", "layer"]
     theory = df.groupby(keys, observed=True)[column].first().reset_index()
     return theory[(theory[column] > 0) & np.isfinite(theory[column])]
 
 
+def _draw_theory(ax: Any, theory: pd.DataFrame, column: str, colors: dict[str, Any]) -> None:
+    """One panel's predictions ``column``: thin dots in each scheme's colour, one line per
+    scheme and arch."""
+    for (scheme, _arch), g in theory.groupby(["scheme", "arch"], observed=True):
+        ax.plot(g["layer"], g[column], color=colors[scheme], ls=":", lw=1.0, alpha=0.9)
+
+
 def _draw_bands(ax: Any, band: pd.DataFrame, colors: dict[str, Any],
                 dashes: dict[str, Any], depth: int, backward: bool) -> None:  # fmt: skip
-    """One panel's lines (geometric mean over seeds), bands (min to max) and × where every
-    seed stopped early (the last layer forward, the first backward)."""
-    for scheme, g in band.groupby("scheme", observed=True):
+    """One panel's lines (geometric mean over seeds; colour by scheme, dashes by arch), bands
+    (min to max) and × where every seed stopped early (the last layer forward, the first
+    backward)."""
+    for (scheme, arch), g in band.groupby(["scheme", "arch"], observed=True):
         c, x, y = colors[scheme], g["layer"].to_numpy(), g["geo_mean"].to_numpy()
         ax.fill_between(x, g["lo"], g["hi"], color=c, alpha=0.15, lw=0)
-        ax.plot(x, y, color=c, dashes=dashes[scheme], lw=1.6)
+        ax.plot(x, y, color=c, dashes=dashes[arch], lw=1.6)
         end = 0 if backward else -1
         if (x[0] > 1) if backward else (x[-1] < depth):
-            ax.plot(x[end], y[end], color=c, marker="x", ms=6, mew=1.6)
-
-
-def _line_legend(fig: Figure, colors: dict[str, Any], dashes: dict[str, Any],
-                 labels: dict[str, str], theory: bool) -> None:  # fmt: skip
-    """The legend of a per-layer figure: each scheme's line, the ×, and the theory's dots."""
-    from matplotlib.lines import Line2D
-
-    handles = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8, label=label)
-               for s, label in labels.items()]  # fmt: skip
-    handles.append(Line2D([], [], color="0.3", marker="x", ls="", label="all seeds stopped"))
-    if theory:
-        handles.append(Line2D([], [], color="0.3", ls=":", lw=1.0, label="mean-field theory"))
-    outside_legend(fig, handles, "scheme")
+            ax.plot(x[end], y[end], color=c, marker="x", ms=6, mew=1.6, ls="")
 
 
 def divergence_heatmap(cells: pd.DataFrame) -> Figure:
@@ -382,52 +397,59 @@ def final_std_distribution(cells: pd.DataFrame) -> Figure:
     return fig
 
 
-def init_time_vs_width(timing: pd.DataFrame) -> Figure:
+def init_time_vs_width(timing: pd.DataFrame, colors: dict[str, str] | None = None) -> Figure:
     """Median time to initialise one width×width weight (ms) vs width, log-log, per scheme.
 
     Error bars span the interquartile range of the timed repeats, centred on the median (the
-    table stores the IQR's length, not its quartiles). One panel per (device, dtype).
+    table stores the IQR's length, not its quartiles). One row of panels per scheme family
+    (:mod:`initsuite.report.families`), one column per (device, dtype).
 
     Args:
         timing: the ``timing`` table of a sweep.
+        colors: scheme → colour shared by a report's figures; default
+            :func:`~initsuite.report.families.scheme_colors` of ``timing``'s schemes.
     """
     need(timing, ("scheme", "width", "device", "dtype", "init_ms", "init_ms_iqr"), "timing")
     if timing.empty:
         raise InitsuiteError("the timing table is empty (the sweep ran with timing=False)")
     schemes, pairs = levels(timing["scheme"]), combos(timing)
-    with style() as sns:
-        from matplotlib.lines import Line2D
+    colors = colors if colors is not None else scheme_colors(schemes)
+    rows = panel_rows(colors, schemes)
+    with style():
         from matplotlib.ticker import NullLocator
 
-        n = len(pairs)
-        fig = new_figure(4.2 * min(COL_WRAP, n) + 2.4, 3.4 * math.ceil(n / COL_WRAP))
-        axes = facets(fig, n, min(COL_WRAP, n))
-        colors = palette(sns, schemes)
-        # spread schemes sideways a little so their error bars do not hide each other
-        shift = {s: 10 ** (0.012 * (k - (len(schemes) - 1) / 2)) for k, s in enumerate(schemes)}
-        for ax, (device, dtype) in zip(axes, pairs, strict=True):
+        fig, axes = family_figure(len(rows), len(pairs), "width")
+        for (i, row), (j, (device, dtype)) in itertools.product(enumerate(rows),
+                                                               enumerate(pairs)):  # fmt: skip
+            ax = axes[i, j]
             sub = timing[(timing["device"] == device) & (timing["dtype"] == dtype)]
-            for s, g in sub.groupby("scheme", observed=True, sort=True):
-                g = g.sort_values("width")
-                x = g["width"].to_numpy(dtype=float) * shift[s]
-                y = g["init_ms"].to_numpy(dtype=float)
-                half = g["init_ms_iqr"].to_numpy(dtype=float) / 2
-                lower = np.minimum(half, y * 0.999)  # a log axis cannot go to or below 0
-                ax.errorbar(
-                    x, y, yerr=[lower, half], color=colors[s], marker="o", ms=4, lw=1.3,
-                    capsize=2.5, elinewidth=1,
-                )  # fmt: skip
+            _time_lines(ax, sub[sub["scheme"].isin(list(row.schemes))], row.schemes, colors)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ws = levels(sub["width"])
             ax.set_xticks(ws, [str(w) for w in ws])
             ax.xaxis.set_minor_locator(NullLocator())
-            ax.set(xlabel="width", ylabel="init time per weight, ms (median)")
-            ax.set_title(f"{device}, {dtype}")
-        handles = [Line2D([], [], color=colors[s], marker="o", lw=1.3, label=s) for s in schemes]
-        outside_legend(fig, handles, "scheme")
+            ax.set_title(f"{row.title} · {device}, {dtype}")
+        for i, row in enumerate(rows):
+            row_legend(axes[i, -1], row.schemes, colors)
+        fig.supylabel("init time per weight, ms (median)")
         fig.suptitle("Time to initialise one width × width weight; bars: IQR over repeats")
     return fig
+
+
+def _time_lines(ax: Any, sub: pd.DataFrame, schemes: Sequence[str],
+                colors: dict[str, str]) -> None:  # fmt: skip
+    """One panel's timing lines, medians with IQR bars, one per scheme of ``schemes``."""
+    # spread schemes sideways a little so their error bars do not hide each other
+    shift = {s: 10 ** (0.012 * (k - (len(schemes) - 1) / 2)) for k, s in enumerate(schemes)}
+    for s, g in sub.groupby("scheme", observed=True, sort=True):
+        g = g.sort_values("width")
+        x = g["width"].to_numpy(dtype=float) * shift[s]
+        y = g["init_ms"].to_numpy(dtype=float)
+        half = g["init_ms_iqr"].to_numpy(dtype=float) / 2
+        lower = np.minimum(half, y * 0.999)  # a log axis cannot go to or below 0
+        ax.errorbar(x, y, yerr=[lower, half], color=colors[s], marker="o", ms=4, lw=1.3,
+                    capsize=2.5, elinewidth=1)  # fmt: skip
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:

@@ -8,6 +8,7 @@ what the sweep measured. Never imports torch or theory.
 
 from __future__ import annotations
 
+import itertools
 import math
 import textwrap
 from typing import TYPE_CHECKING, Any
@@ -15,17 +16,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from initsuite.report.figures import deepest, levels, pick_width
+from initsuite.report.families import (
+    MAX_LINES,
+    arch_dashes,
+    family_figure,
+    key_handles,
+    key_legend,
+    panel_rows,
+    row_legend,
+    scheme_colors,
+)
+from initsuite.report.figures import deepest, levels, pick_width, with_arch
 from initsuite.report.style import (
     COL_WRAP,
-    DASHES,
     PANEL_H,
     PANEL_W,
     facets,
     need,
     new_figure,
-    outside_legend,
-    palette,
     style,
 )
 from initsuite.results.agreement import correlation_depth
@@ -192,44 +200,57 @@ def _draw_points(ax: Any, p: pd.DataFrame, keyed: dict[Spot, int], column: str) 
                             ha="center", fontsize=6.5, color="white", weight="bold")  # fmt: skip
 
 
-def cosine_vs_layer(layers: pd.DataFrame, width: int | None = None) -> Figure:
-    """The c-map: cosine of the input pair's pre-activations vs layer, one panel per
-    activation, one line per scheme (mean over seeds, band min–max), with the mean-field
-    ``theory_cosine`` dotted in the same colour. Deepest depth, one width (default largest).
+def cosine_vs_layer(layers: pd.DataFrame, width: int | None = None,
+                    colors: dict[str, str] | None = None) -> Figure:  # fmt: skip
+    """The c-map: cosine of the input pair's pre-activations vs layer; one row of panels per
+    scheme family (at most eight schemes a panel, :mod:`initsuite.report.families`), one
+    column per activation, one line per scheme and architecture (the architecture as line
+    style): mean over seeds, band min–max, the mean-field ``theory_cosine`` dotted in the same
+    colour. Deepest depth, one width (default largest).
+
+    Args:
+        layers: the ``layers`` table of a sweep with its ``cosine`` column.
+        width: the width to show; default the largest present.
+        colors: scheme → colour shared by a report's figures; default
+            :func:`~initsuite.report.families.scheme_colors` of ``layers``' schemes.
     """
     need(layers, ("scheme", "activation", "depth", "width", "seed", "layer", "cosine"), "layers")
+    layers = with_arch(layers)
+    colors = colors if colors is not None else scheme_colors(levels(layers["scheme"]))
     w = pick_width(layers, width)
     df = deepest(layers)
     df = df[(df["width"] == w) & df["cosine"].notna()]
     depth = int(df["depth"].max()) if not df.empty else 1
-    schemes, acts = levels(df["scheme"]), levels(df["activation"])
-    keys = ["activation", "scheme", "layer"]
-    agg = df.groupby(keys, observed=True).agg(
+    acts, dashes = levels(df["activation"]), arch_dashes(levels(df["arch"]))
+    rows = panel_rows(colors, levels(df["scheme"]), MAX_LINES // max(len(dashes), 1))
+    theory = df.get("theory_cosine", np.nan)  # a table from before theory_cosine
+    agg = df.assign(theory=theory).groupby(["activation", "arch", "scheme", "layer"],
+                                           observed=True).agg(
         mean=("cosine", "mean"), lo=("cosine", "min"), hi=("cosine", "max"),
-        theory=("theory_cosine", "first"),
+        theory=("theory", "first"),
     ).reset_index()  # fmt: skip
-    with style() as sns:
-        from matplotlib.lines import Line2D
-
-        ncols = min(COL_WRAP, max(len(acts), 1))
-        fig = new_figure(PANEL_W * ncols + 2.4, PANEL_H * math.ceil(len(acts) / ncols) + 0.6)
-        axes = facets(fig, max(len(acts), 1), ncols)
-        colors = palette(sns, schemes)
-        dashes = dict(zip(schemes, DASHES * len(schemes), strict=False))
-        for ax, act in zip(axes, acts, strict=False):
-            for scheme, g in agg[agg["activation"] == act].groupby("scheme", observed=True):
-                c = colors[scheme]
-                ax.fill_between(g["layer"], g["lo"], g["hi"], color=c, alpha=0.12, lw=0)
-                ax.plot(g["layer"], g["mean"], color=c, dashes=dashes[scheme], lw=1.5)
-                ax.plot(g["layer"], g["theory"], color=c, ls=":", lw=1.0)
+    with style():
+        fig, axes = family_figure(max(len(rows), 1), max(len(acts), 1), "layer")
+        for (i, row), (j, act) in itertools.product(enumerate(rows), enumerate(acts)):
+            ax = axes[i, j]
+            here = agg[(agg["activation"] == act) & agg["scheme"].isin(list(row.schemes))]
+            _cosine_lines(ax, here, colors, dashes)
             ax.set_ylim(-1.05, 1.05)
             ax.set_xlim(0, depth)
-            ax.set_title(str(act))
-        handles = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8, label=s)
-                   for s in schemes]  # fmt: skip
-        handles.append(Line2D([], [], color="0.3", ls=":", lw=1.0, label="mean-field c-map"))
-        outside_legend(fig, handles, "scheme")
-        fig.supxlabel("layer")
+            ax.set_title(f"{row.title} · {act}")
+        for i, row in enumerate(rows):
+            row_legend(axes[i, -1], row.schemes, colors)
+        key_legend(fig, key_handles(dashes, True, "mean-field c-map", stopped=False))
         fig.supylabel("cosine of the input pair's pre-activations")
         fig.suptitle(f"Correlation map at width {w}, depth {depth}; band: min–max over seeds")
     return fig
+
+
+def _cosine_lines(ax: Any, agg: pd.DataFrame, colors: dict[str, str],
+                  dashes: dict[str, Any]) -> None:  # fmt: skip
+    """One panel's c-map lines: band, mean (dashes by arch) and theory (dots) per scheme."""
+    for (scheme, arch), g in agg.groupby(["scheme", "arch"], observed=True):
+        c = colors[scheme]
+        ax.fill_between(g["layer"], g["lo"], g["hi"], color=c, alpha=0.12, lw=0)
+        ax.plot(g["layer"], g["mean"], color=c, dashes=dashes[arch], lw=1.5)
+        ax.plot(g["layer"], g["theory"], color=c, ls=":", lw=1.0)

@@ -5,6 +5,7 @@ Takes a :class:`~initsuite.TrainingResult` (``initsuite train``); never imports 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -14,20 +15,15 @@ import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
 from initsuite.report.captions import figure_block
-from initsuite.report.figures import levels, n_seeds
-from initsuite.report.style import (
-    COL_WRAP,
-    DASHES,
-    PANEL_H,
-    PANEL_W,
-    facets,
-    md_table,
-    need,
-    new_figure,
-    outside_legend,
-    palette,
-    style,
+from initsuite.report.families import (
+    family_figure,
+    key_legend,
+    panel_rows,
+    row_legend,
+    scheme_colors,
 )
+from initsuite.report.figures import levels, n_seeds
+from initsuite.report.style import COL_WRAP, facets, md_table, need, new_figure, style
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -39,40 +35,47 @@ TRAINING_FIGURES: tuple[str, str] = ("training_loss", "training_steps")
 
 
 def loss_curves(
-    curves: pd.DataFrame, threshold: float | None = None, hue: str = "scheme"
+    curves: pd.DataFrame,
+    threshold: float | None = None,
+    hue: str = "scheme",
+    colors: dict[str, str] | None = None,
 ) -> Figure:
-    """Full-train-set loss (log y) against step, one panel per activation, one line per
-    ``hue`` value (a scheme): the mean over seeds at each evaluated step, the band min to
-    max. A run that diverged stops (× at its last evaluated loss). Dotted: chance level
-    ln(classes) as the initial mean loss of a silent net would be; dashed: ``threshold``.
+    """Full-train-set loss (log y) against step: one row of panels per scheme family (at
+    most eight lines a panel, :mod:`initsuite.report.families`), one column per activation,
+    one line per ``hue`` value (a scheme): the mean over seeds at each evaluated step, the
+    band min to max. A run that diverged stops (× at its last evaluated loss). Dotted: chance
+    level ln(classes) as the initial mean loss of a silent net would be; dashed:
+    ``threshold``.
 
     Args:
         curves: the ``training`` table of ``initsuite train``.
         threshold: the loss the runs had to reach (drawn when given).
         hue: the column whose values are the lines (the frameworks study's: ``"law"``).
+        colors: ``hue`` value → colour shared by a report's figures; default
+            :func:`~initsuite.report.families.scheme_colors` of ``curves``' values.
     """
     need(curves, (hue, "activation", "seed", "step", "train_loss"), "training")
     ev = curves[curves["train_loss"].notna() & np.isfinite(curves["train_loss"])]
     if ev.empty:
         raise InitsuiteError("the training table has no evaluated steps to plot")
     schemes, acts = levels(curves[hue]), levels(curves["activation"])
+    colors = colors if colors is not None else scheme_colors(schemes)
+    rows = panel_rows(colors, schemes)
     g = ev.groupby(["activation", hue, "step"], observed=True)["train_loss"]
     band = g.agg(["mean", "min", "max"]).reset_index()
     last = int(curves["step"].max())
     ended = curves.groupby(["activation", hue, "seed"], observed=True)["step"].max()
-    with style() as sns:
+    with style():
         from matplotlib.lines import Line2D
 
-        ncols = min(COL_WRAP, len(acts))
-        fig = new_figure(PANEL_W * ncols + 2.6, PANEL_H * math.ceil(len(acts) / ncols) + 0.6)
-        axes = facets(fig, len(acts), ncols)
-        colors = palette(sns, schemes)
-        dashes = dict(zip(schemes, DASHES * len(schemes), strict=False))
-        for ax, act in zip(axes, acts, strict=True):
-            for scheme, b in band[band["activation"] == act].groupby(hue, observed=True):
+        fig, axes = family_figure(len(rows), len(acts), "optimiser step")
+        for (i, row), (j, act) in itertools.product(enumerate(rows), enumerate(acts)):
+            ax = axes[i, j]
+            here = band[(band["activation"] == act) & band[hue].isin(list(row.schemes))]
+            for scheme, b in here.groupby(hue, observed=True):
                 c = colors[scheme]
                 ax.fill_between(b["step"], b["min"], b["max"], color=c, alpha=0.15, lw=0)
-                ax.plot(b["step"], b["mean"], color=c, dashes=dashes[scheme], lw=1.6)
+                ax.plot(b["step"], b["mean"], color=c, lw=1.6)
                 if int(ended.loc[act, scheme].max()) < last:  # every seed stopped early
                     ax.plot(b["step"].iloc[-1], b["mean"].iloc[-1], color=c, marker="x", ms=6)
             ax.axhline(math.log(10), color="0.35", ls=":", lw=1.0)
@@ -80,14 +83,13 @@ def loss_curves(
                 ax.axhline(threshold, color="0.35", ls="--", lw=1.0)
             ax.set_yscale("log")
             ax.set_xlim(0, last)
-            ax.set_title(act)
-        handles = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8, label=s)
-                   for s in schemes]  # fmt: skip
-        handles.append(Line2D([], [], color="0.35", ls=":", label="chance, ln 10"))
+            ax.set_title(f"{row.title} · {act}")
+        for i, row in enumerate(rows):
+            row_legend(axes[i, -1], row.schemes, colors)
+        handles = [Line2D([], [], color="0.35", ls=":", label="chance, ln 10")]
         if threshold is not None:
             handles.append(Line2D([], [], color="0.35", ls="--", label=f"threshold {threshold}"))
-        outside_legend(fig, handles, hue)
-        fig.supxlabel("optimiser step")
+        key_legend(fig, handles)
         fig.supylabel("train loss (cross-entropy, log scale)")
         depth, width = int(curves["depth"].iloc[0]), int(curves["width"].iloc[0])
         fig.suptitle(
@@ -97,7 +99,7 @@ def loss_curves(
     return fig
 
 
-def steps_to_threshold(runs: pd.DataFrame) -> Figure:
+def steps_to_threshold(runs: pd.DataFrame, colors: dict[str, str] | None = None) -> Figure:
     """Steps each scheme needed to reach the loss threshold, one panel per activation: a bar
     at the median over the seeds that reached it, a dot per seed; schemes with seeds that
     never reached it say how many did (``k/n``), and a scheme none of whose seeds did is
@@ -105,16 +107,18 @@ def steps_to_threshold(runs: pd.DataFrame) -> Figure:
 
     Args:
         runs: the ``runs`` table of ``initsuite train``.
+        colors: scheme → colour shared by a report's figures; default
+            :func:`~initsuite.report.families.scheme_colors` of ``runs``' schemes.
     """
     need(runs, ("scheme", "activation", "seed", "steps", "steps_to_threshold", "reached",
                  "diverged"), "runs")  # fmt: skip
     schemes, acts = levels(runs["scheme"]), levels(runs["activation"])
     budget = int(runs["steps"].max())
-    with style() as sns:
+    colors = colors if colors is not None else scheme_colors(schemes)
+    with style():
         ncols = min(COL_WRAP, len(acts))
         fig = new_figure(4.2 * ncols, 0.42 * len(schemes) * math.ceil(len(acts) / ncols) + 1.6)
         axes = facets(fig, len(acts), ncols)
-        colors = palette(sns, schemes)
         for ax, act in zip(axes, acts, strict=True):
             sub = runs[runs["activation"] == act]
             for i, scheme in enumerate(schemes):
@@ -187,6 +191,7 @@ def training_section(training: Any, figures: Sequence[str], number: int) -> str:
     ]
     captions = {
         TRAINING_FIGURES[0]: ("Training curves", (
+            "One row of panels per scheme family, one column per activation. "
             "Loss on the whole training split (log scale) every "
             f"{cfg.get('eval_every')} steps, mean over seeds, band min to max; dotted: chance "
             "(ln 10), dashed: the threshold. A flat line at chance is a net that does not "
