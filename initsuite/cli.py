@@ -346,6 +346,9 @@ def _add_report(add_parser: AddParser) -> None:
     r.add_argument("--out", default=None, help="where to write (default: DIR)")
     r.add_argument("--partial", action="store_true",
                    help="report a sweep that did not finish (a note says how much)")  # fmt: skip
+    r.add_argument("--html", action="store_true",
+                   help="also write report.html: one self-contained page, interactive figures, "
+                   "sortable tables (needs plotly)")  # fmt: skip
     r.set_defaults(run=_cmd_report)
 
 
@@ -594,13 +597,13 @@ def _cmd_report(args: argparse.Namespace) -> None:
         warnings.simplefilter("always", PartialReportWarning)
         path = write_report(args.dir, tutorial_dir=args.tutorial, training_dir=args.training,
                             compare_dir=args.compare, out_dir=args.out,
-                            partial=args.partial)  # fmt: skip
+                            partial=args.partial, html=args.html)  # fmt: skip
     for w in caught:  # ours as one line; any other warning as Python would show it
         if issubclass(w.category, PartialReportWarning):
             print(f"initsuite: warning: {w.message}", file=sys.stderr)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    print(f"wrote {path}")
+    print(f"wrote {path}" + (f" and {path.with_name('report.html')}" if args.html else ""))
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
+from initsuite.report import interactive
 from initsuite.report.figures import (
     divergence_heatmap,
     final_std_distribution,
@@ -86,9 +87,10 @@ def write_report(
     training_dir: str | os.PathLike[str] | None = None,
     compare_dir: str | os.PathLike[str] | None = None,
     partial: bool = False,
+    html: bool = False,
 ) -> Path:
     """Write ``report.md`` and ``figures/*.png`` for the sweep, isometry or frameworks study,
-    or the probe, in ``run_dir``.
+    or the probe, in ``run_dir`` (and ``report.html`` with ``html``).
 
     Args:
         run_dir: a sweep's results directory (``initsuite sweep``, :meth:`SweepResult.save`),
@@ -108,6 +110,10 @@ def write_report(
         partial: report a sweep that did not finish (meta.json says ``"complete": false``),
             with a :class:`PartialReportWarning` and a note atop the report saying how many
             cells of the grid it covers. Default: refuse such a sweep.
+        html: also write ``report.html``, the same report as one self-contained page with
+            interactive figures and sortable, filterable tables
+            (:func:`initsuite.report.html.plan_html`; needs plotly). Default: Markdown only
+            (an earlier ``report.html`` is removed).
 
     Returns:
         The path of ``report.md``.
@@ -116,7 +122,7 @@ def write_report(
         InitsuiteError: if ``run_dir`` (or ``tutorial_dir``, ``training_dir``, ``compare_dir``)
             is not a readable results directory of the right kind, is an unfinished sweep
             without ``partial``, if ``out_dir`` cannot be written, or the plotting libraries
-            are missing.
+            (or, with ``html``, plotly and python-markdown) are missing.
     """
     out = out_dir if out_dir is not None else run_dir
     kind = _kind(run_dir)
@@ -130,14 +136,14 @@ def write_report(
             raise InitsuiteError(f"{str(run_dir)!r} holds a {kind} study, written whole: "
                                  "--partial is for an unfinished sweep")  # fmt: skip
         if kind == "probe":
-            return write_probe_report(run_dir, out)
+            return write_probe_report(run_dir, out, html=html)
         if kind == "isometry":
             plan = isometry_plan(IsometryResult.load(run_dir), str(run_dir))
         else:
             plan = frameworks_plan(FrameworksResult.load(run_dir), str(run_dir))
-        return write_plan(plan, out)
+        return write_plan(plan, out, html=html)
     plan = sweep_plan(run_dir, tutorial_dir, training_dir, compare_dir, partial)
-    return write_plan(plan, out)
+    return write_plan(plan, out, html=html)
 
 
 def sweep_plan(
@@ -203,7 +209,14 @@ def _sweep_figures(result: SweepResult, raw: SweepResult) -> list[PlannedFigure]
         ("phase_diagram", lambda: phase_figure(mlp_result),
          bool((ran["arch"] == "mlp").any()) and not raw.phase_grid.empty),
     ]  # fmt: skip
-    return [PlannedFigure(name, draw) for name, draw, has_data in candidates if has_data]
+    lines = {
+        "std_vs_layer": lambda: interactive.lines_vs_layer(layers),
+        "grad_std_vs_layer": lambda: interactive.lines_vs_layer(layers, "grad_std"),
+        "weight_grad_vs_layer": lambda: interactive.lines_vs_layer(layers, "weight_grad_norm"),
+        "cosine_vs_layer": lambda: interactive.cosine_lines(layers),
+    }
+    return [PlannedFigure(name, draw, lines.get(name))
+            for name, draw, has_data in candidates if has_data]  # fmt: skip
 
 
 def _training_figures(training: Any) -> list[PlannedFigure]:
@@ -212,7 +225,13 @@ def _training_figures(training: Any) -> list[PlannedFigure]:
     curves, runs = training.curves, training.runs
     figures = []
     if bool(curves["train_loss"].notna().any()):
-        figures.append(PlannedFigure(TRAINING_FIGURES[0], lambda: loss_curves(curves, threshold)))
+        figures.append(
+            PlannedFigure(
+                TRAINING_FIGURES[0],
+                lambda: loss_curves(curves, threshold),
+                lambda: interactive.loss_lines(curves, threshold),
+            )
+        )
     if not runs.empty:
         figures.append(PlannedFigure(TRAINING_FIGURES[1], lambda: steps_to_threshold(runs)))
     return figures
