@@ -366,6 +366,9 @@ def _add_compare(add_parser: AddParser) -> None:
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.add_argument("--out", default=None, metavar="FILE.md",
                    help="also write the comparison as Markdown")  # fmt: skip
+    c.add_argument("--html", default=None, metavar="FILE.html",
+                   help="also write the comparison as one self-contained HTML page (sortable "
+                   "tables)")  # fmt: skip
     c.set_defaults(run=_cmd_compare)
 
 
@@ -611,6 +614,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         check_tabulate,
         check_top,
         compare_document,
+        compare_page,
         compare_text,
     )
     from initsuite.results import store
@@ -620,19 +624,28 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     gates = parse_gates(args.fail) if args.fail is not None else None
     check_top(args.top)
-    if args.out is not None:
+    if args.out is not None or args.html is not None:
         check_tabulate()
+    if args.out is not None:
         store.check_output(args.out, "file")
+    if args.html is not None:
+        from initsuite.report.html import check_markdown
+
+        check_markdown()
+        store.check_output(args.html, "file")
     result = compare(SweepResult.load(args.base), SweepResult.load(args.new), gates,
                      labels=(args.base, args.new))  # fmt: skip
     if args.out is not None:
         store.atomic_write_text(args.out, compare_document(result, top=args.top))
+    if args.html is not None:
+        store.atomic_write_text(args.html, compare_page(result, top=args.top))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(compare_text(result, top=args.top))
-        if args.out is not None:
-            print(f"\nwrote {args.out}")
+        written = [p for p in (args.out, args.html) if p is not None]
+        if written:
+            print(f"\nwrote {' and '.join(written)}")
     return 0 if result.passed else 1
 
 

@@ -26,7 +26,7 @@ from initsuite.core.errors import InitsuiteError
 from initsuite.report.plan import ReportPlan
 from initsuite.results.outputs import HTML_MARK
 
-__all__ = ["check_html_dependencies", "markdown_html", "plan_html"]
+__all__ = ["check_html_dependencies", "check_markdown", "markdown_html", "plan_html"]
 
 _EXTENSIONS = ["tables", "fenced_code", "sane_lists"]
 # an image python-markdown wrote, alone in its paragraph or not
@@ -106,16 +106,21 @@ _TABLE_SCRIPT = """
 """
 
 
-def check_html_dependencies() -> None:
-    """Raise unless python-markdown and plotly import, before any work is done."""
-    from initsuite.report.interactive import check_plotly
-
+def check_markdown() -> None:
+    """Raise unless python-markdown imports (a page without interactive figures)."""
     try:
         import markdown  # noqa: F401
     except ImportError:
         raise InitsuiteError(
             "an HTML report needs python-markdown: pip install 'initsuite[report]'"
         ) from None
+
+
+def check_html_dependencies() -> None:
+    """Raise unless python-markdown and plotly import, before any work is done."""
+    from initsuite.report.interactive import check_plotly
+
+    check_markdown()
     check_plotly()
 
 
@@ -151,11 +156,11 @@ def markdown_html(text: str, figure_dir: Path | None = None,
         return f"{match.group(1) or ''}{inner}{match.group(4) or ''}"
 
     body = _IMG.sub(figure, body)
-    title = text.lstrip().split("\n", 1)[0].lstrip("# ").strip() or "initsuite report"
+    title = text.lstrip().split("\n", 1)[0].lstrip("# ").replace("`", "").strip()
     return (
         f'{HTML_MARK} -->\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n"
+        f"<title>{html.escape(title or 'initsuite report')}</title>\n<style>{_STYLE}</style>\n"
         f"<script>{_ERROR_SCRIPT}</script>\n</head>\n<body>\n"
         '<pre id="initsuite-errors" data-count="0"></pre>\n'
         f"{body}\n<script>{_TABLE_SCRIPT}</script>\n</body>\n</html>\n"
