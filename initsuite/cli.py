@@ -406,6 +406,8 @@ def _add_conventions(add_parser: AddParser) -> None:
     c.add_argument("--layer", help="one layer type, e.g. linear, embedding, layer_norm")
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.add_argument("--markdown", action="store_true", help="a Markdown report section")
+    c.add_argument("--html", default=None, metavar="FILE.html",
+                   help="also write it as one self-contained HTML page")  # fmt: skip
     c.set_defaults(run=_cmd_conventions)
 
 
@@ -482,20 +484,34 @@ def _cmd_conventions(args: argparse.Namespace) -> None:
         raise InitsuiteError("--json and --markdown: pick one")
     if args.diff and args.framework:
         raise InitsuiteError("--diff A B compares two conventions: give no others")
+    if args.html is not None:
+        from initsuite.report.comparison import check_tabulate
+        from initsuite.report.html import check_markdown
+        from initsuite.results import store
+
+        check_tabulate()
+        check_markdown()
+        store.check_output(args.html, "file")
     if args.diff:
         table = conv.diff(args.diff[0], args.diff[1], layer=args.layer)
     else:
         table = conv.conventions(args.framework or None, layer=args.layer)
+    title = f"{args.diff[0]} vs {args.diff[1]}" if args.diff else "Framework conventions"
+    if args.html is not None:
+        from initsuite.report.conventions import conventions_page
+
+        store.atomic_write_text(args.html, conventions_page(table, title))
     if args.markdown:
         from initsuite.report.conventions import conventions_section
 
-        title = f"{args.diff[0]} vs {args.diff[1]}" if args.diff else "Framework conventions"
         print(conventions_section(table, title))
     elif args.json:
         _print_table(table, True)
     else:
         drop = ["note", "framework", "source"] if not args.diff else []
         _print_table(table.drop(columns=drop), False)
+        if args.html is not None:  # not after --json or --markdown: they are read by machines
+            print(f"wrote {args.html}")
 
 
 def _cmd_activations(args: argparse.Namespace) -> None:

@@ -183,6 +183,17 @@ def test_compare_html_writes_the_comparison_as_a_page(
     assert text.count("<table") == _md_tables(md.read_text(encoding="utf-8"))
 
 
+def test_conventions_html_writes_the_table_as_a_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "conventions.html"
+    code, stdout, _ = run_cli(["conventions", "torch", "--html", str(target)], capsys)
+    assert code == 0 and f"wrote {target}" in stdout
+    text = target.read_text(encoding="utf-8")
+    assert text.count("<table") == 1 and "<script src" not in text
+    assert re.search(r"<td[^>]*>torch</td>", text)
+
+
 def test_a_probe_report_gets_a_page_too(tmp_path: Path) -> None:
     model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Tanh(), torch.nn.Linear(8, 4))
     initsuite.probe(model, torch.randn(4, 8), scheme="kaiming_normal").save(tmp_path / "p")
