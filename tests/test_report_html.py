@@ -211,11 +211,12 @@ def test_a_probe_report_gets_a_page_too(tmp_path: Path) -> None:
 def test_std_lines_are_the_geometric_mean_over_seeds_one_trace_per_scheme(run_dir: Path) -> None:
     layers = initsuite.SweepResult.load(run_dir).layers
     fig = lines_vs_layer(layers)
-    assert len(fig.data) == len(SCHEMES) * len(ACTIVATIONS)
+    measured = [t for t in fig.data if not t.name.endswith("(theory)")]
+    assert len(measured) == len(SCHEMES) * len(ACTIVATIONS)
     # one legend entry per scheme; the other panels' traces share its group (toggle together)
     assert sorted(t.name for t in fig.data if t.showlegend) == sorted(SCHEMES)
     assert {t.legendgroup for t in fig.data} == set(SCHEMES)
-    trace = next(t for t in fig.data if t.name == "orthogonal" and "tanh" in t.text[0])
+    trace = next(t for t in measured if t.name == "orthogonal" and "tanh" in t.text[0])
     rows = layers[(layers["scheme"] == "orthogonal") & (layers["activation"] == "tanh")]
     expect = rows.groupby("layer")["std"].apply(lambda s: float(np.exp(np.log(s).mean())))
     np.testing.assert_allclose(trace.y, expect.loc[list(trace.x)].to_numpy(), rtol=1e-12)
@@ -225,12 +226,17 @@ def test_std_lines_are_the_geometric_mean_over_seeds_one_trace_per_scheme(run_di
 
 def test_gradient_cosine_and_loss_lines(run_dir: Path) -> None:
     layers = initsuite.SweepResult.load(run_dir).layers
-    assert len(lines_vs_layer(layers, "grad_std").data) == len(SCHEMES) * len(ACTIVATIONS)
+    grad = lines_vs_layer(layers, "grad_std").data
+    assert sum(t.showlegend for t in grad) == len(SCHEMES)
     cos = cosine_lines(layers)
     assert all(-1 <= y <= 1 for t in cos.data for y in t.y)
+    # the mean-field c-map beside each measured line, toggled with it
+    assert {t.legendgroup for t in cos.data if t.name.endswith("(theory)")} == set(SCHEMES)
     curves = initsuite.TrainingResult.load(run_dir.parent / "train").curves
     loss = loss_lines(curves, threshold=0.5)
     assert {t.name for t in loss.data} == set(SCHEMES[:2])
+    laws = loss_lines(curves.rename(columns={"scheme": "law"}), hue="law")  # frameworks study
+    assert {t.legendgroup for t in laws.data} == set(SCHEMES[:2])
     with pytest.raises(InitsuiteError, match="unknown quantity"):
         lines_vs_layer(layers, "cosines")
 

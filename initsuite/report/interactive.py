@@ -77,7 +77,8 @@ def _cell(i: int) -> dict[str, int]:
 def _add_lines(fig: Figure, frame: pd.DataFrame, panels: Sequence[Any], panel: str, hue: str,
                x: str, y: str, x_name: str, value: str) -> None:  # fmt: skip
     """One trace per ``hue`` value per panel; the first panel's traces carry the legend, the
-    rest share its group so a legend click toggles every panel."""
+    rest share its group so a legend click toggles every panel. A ``theory`` column, where
+    ``frame`` has one, is drawn dotted in the same colour and group."""
     import plotly.graph_objects as go
 
     hues = levels(frame[hue])
@@ -98,6 +99,16 @@ def _add_lines(fig: Figure, frame: pd.DataFrame, panels: Sequence[Any], panel: s
                            "%{y:.4g}<extra></extra>"),
                 **_cell(i),
             )  # fmt: skip
+            if "theory" in g.columns and bool(g["theory"].notna().any()):
+                fig.add_trace(
+                    go.Scatter(x=g[x], y=g["theory"], mode="lines", name=f"{name} (theory)",
+                               legendgroup=str(name), showlegend=False,
+                               line={"color": colors[j], "width": 1.0, "dash": "dot"},
+                               text=text,
+                               hovertemplate=f"%{{text}}<br>{x_name}: %{{x}}<br>mean-field "
+                               f"{value}: %{{y:.4g}}<extra></extra>"),
+                    **_cell(i),
+                )  # fmt: skip
 
 
 def _colors(n: int) -> list[str]:
@@ -111,7 +122,9 @@ def lines_vs_layer(layers: pd.DataFrame, quantity: str = "std", width: int | Non
     """A per-layer quantity (log y) vs layer, one panel per activation (and device, dtype
     pair where there are several), one trace per scheme: the geometric mean over seeds at
     the deepest depth and one width (default the largest), as
-    :func:`~initsuite.report.figures.std_vs_layer` draws it.
+    :func:`~initsuite.report.figures.std_vs_layer` draws it, with the mean-field
+    ``theory_<quantity>`` dotted where the table has it (the PNG's min–max bands are not
+    drawn: hover shows the values).
 
     Args:
         layers: the ``layers`` table of a sweep.
@@ -126,7 +139,13 @@ def lines_vs_layer(layers: pd.DataFrame, quantity: str = "std", width: int | Non
     df = deepest(layers)
     depth = int(df["depth"].max())
     df = df[df["width"] == w]
-    band = seed_band(df, ["device", "dtype", "activation", "scheme", "layer"], quantity)
+    keys = ["device", "dtype", "activation", "scheme", "layer"]
+    band = seed_band(df, keys, quantity)
+    column = f"theory_{quantity}"
+    if column in df.columns and bool(df[column].notna().any()):  # the same for every seed
+        theory = df.groupby(keys, observed=True)[column].first().rename("theory").reset_index()
+        theory = theory[(theory["theory"] > 0) & np.isfinite(theory["theory"])]
+        band = band.merge(theory, on=keys, how="left")
     several = band[["device", "dtype"]].drop_duplicates().shape[0] > 1
     band["panel"] = band["activation"].astype(str)
     if several:
@@ -148,8 +167,10 @@ def cosine_lines(layers: pd.DataFrame, width: int | None = None) -> Figure:
     df = deepest(layers)
     df = df[(df["width"] == w) & df["cosine"].notna()]
     depth = int(df["depth"].max()) if not df.empty else 1
-    agg = df.groupby(["activation", "scheme", "layer"], observed=True)["cosine"].mean()
-    agg = agg.reset_index()
+    aggs = {"cosine": ("cosine", "mean")}
+    if "theory_cosine" in df.columns:  # the mean-field c-map, the same for every seed
+        aggs["theory"] = ("theory_cosine", "first")
+    agg = df.groupby(["activation", "scheme", "layer"], observed=True).agg(**aggs).reset_index()
     panels = levels(agg["activation"])
     fig = _panels(panels, "layer", "cosine (mean over seeds)", False)
     _add_lines(fig, agg, panels, "activation", "scheme", "layer", "cosine", "layer", "cosine")

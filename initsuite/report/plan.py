@@ -53,10 +53,13 @@ def write_plan(plan: ReportPlan, out_dir: str | os.PathLike[str], html: bool = F
     was; the figures of an earlier report are replaced whole. An existing ``figures`` or
     ``report.md`` that initsuite did not write (a symbolic link, a foreign file) is refused.
     """
-    if html:
-        from initsuite.report.html import check_html_dependencies, plan_html
+    if html:  # plotly only where a figure is interactive
+        from initsuite.report.html import check_html_dependencies, check_markdown, plan_html
 
-        check_html_dependencies()
+        if any(f.interactive is not None for f in plan.figures):
+            check_html_dependencies()
+        else:
+            check_markdown()
     owned = {FIGURE_DIR: FIGURES, REPORT_NAME: None, HTML_NAME: None}
     with store.staged(out_dir, owned) as tmp:
         for figure in plan.figures:
