@@ -9,7 +9,8 @@
 #                    make goes on
 #   make lint        ruff, mypy, import-linter's contracts and a strict build of the docs
 #   make docs        build the documentation site (docs/, mkdocs.yml) into site/
-#   make reference   copy the newest run's report into results/reference/ (committed)
+#   make reference   copy the newest run's report into results/reference/ (committed), with
+#                    report.png: its HTML page in headless Chromium (bench/screenshot.py)
 #
 # GPU users: make TORCH="torch==2.13.0" PIP_TORCH_ARGS="--index-url <your CUDA wheel index>"
 
@@ -78,37 +79,37 @@ bench: $(STAMP)
 		--backward --out $(RUN)/study --quiet
 	@echo "== compared with the previous run (results/latest/study, if any) -> $(RUN)/compare.md"
 	-test ! -e results/latest/study/meta.json || $(BIN)/initsuite compare results/latest/study \
-		$(RUN)/study --fail $(COMPARE_GATES) --out $(RUN)/compare.md
+		$(RUN)/study --fail $(COMPARE_GATES) --out $(RUN)/compare.md --html $(RUN)/compare.html
 	@echo "== tutorial reproduction -> $(RUN)/tutorial"
 	$(BIN)/initsuite reproduce tutorial --out $(RUN)/tutorial --quiet
 	@echo "== training study -> $(RUN)/training"
 	$(BIN)/initsuite train --schemes $(TRAIN_SCHEMES) --activations $(TRAIN_ACTIVATIONS) \
 		--depth $(TRAIN_DEPTH) --seeds $(TRAIN_SEEDS) --out $(RUN)/training --quiet
 	$(BIN)/initsuite report $(RUN)/study --tutorial $(RUN)/tutorial --training $(RUN)/training \
-		$$(test -e $(RUN)/compare.md && echo --compare results/latest/study)
+		$$(test -e $(RUN)/compare.md && echo --compare results/latest/study) --html
 	@echo "== dynamics study (Jacobian spectra and gradients) -> $(RUN)/dynamics"
 	$(BIN)/initsuite sweep --schemes $(DYNAMICS_SCHEMES) --activations linear,tanh,relu \
 		--depths 4,16,64 --widths 256 --seeds 3 --jacobian --backward --no-timing \
 		--out $(RUN)/dynamics --quiet
-	$(BIN)/initsuite report $(RUN)/dynamics
+	$(BIN)/initsuite report $(RUN)/dynamics --html
 	@echo "== isometry study (Jacobian spectra, orthogonal vs Gaussian) -> $(RUN)/isometry"
 	$(BIN)/initsuite reproduce isometry --out $(RUN)/isometry --quiet
-	$(BIN)/initsuite report $(RUN)/isometry
+	$(BIN)/initsuite report $(RUN)/isometry --html
 	@echo "== frameworks study (same model, different framework) -> $(RUN)/frameworks"
 	$(BIN)/initsuite reproduce frameworks --laws $(FRAMEWORKS_LAWS) --out $(RUN)/frameworks --quiet
-	$(BIN)/initsuite report $(RUN)/frameworks
+	$(BIN)/initsuite report $(RUN)/frameworks --html
 	@echo "== architectures study (conv and residual nets) -> $(RUN)/archs"
 	$(BIN)/initsuite sweep --schemes $(ARCH_SCHEMES) --activations relu,tanh --depths 10,50 \
 		--widths 64 --seeds 2 --arch $(ARCH_ARCHS) --no-timing --out $(RUN)/archs --quiet
-	$(BIN)/initsuite report $(RUN)/archs
+	$(BIN)/initsuite report $(RUN)/archs --html
 	@echo "== zoo study (ResNet-50/18, ConvNeXt-T, ViT-S, GPT-2 and BERT depth sweeps) -> $(RUN)/zoo"
 	$(BIN)/initsuite reproduce zoo --out $(RUN)/zoo --quiet
-	$(BIN)/initsuite report $(RUN)/zoo
+	$(BIN)/initsuite report $(RUN)/zoo --html
 	@echo "== pytest-benchmark suite -> results/benchmarks"
 	$(BIN)/python -m pytest bench -q --benchmark-autosave \
 		--benchmark-storage=file://results/benchmarks --benchmark-columns=median,iqr,ops,rounds
 	ln -sfn $(abspath $(RUN)) results/latest
-	@echo "report: $(RUN)/study/report.md"
+	@echo "report: $(RUN)/study/report.md (interactive: $(RUN)/study/report.html)"
 
 reference: $(STAMP)
 	test -e results/latest/study/report.md || (echo "run 'make bench' first" && exit 1)
@@ -119,6 +120,7 @@ reference: $(STAMP)
 	$(BIN)/initsuite report results/latest/isometry --out results/reference/isometry
 	$(BIN)/initsuite report results/latest/frameworks --out results/reference/frameworks
 	$(BIN)/initsuite report results/latest/zoo --out results/reference/zoo
+	$(BIN)/python bench/screenshot.py results/reference/report.md results/reference/report.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache site

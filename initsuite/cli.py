@@ -346,6 +346,9 @@ def _add_report(add_parser: AddParser) -> None:
     r.add_argument("--out", default=None, help="where to write (default: DIR)")
     r.add_argument("--partial", action="store_true",
                    help="report a sweep that did not finish (a note says how much)")  # fmt: skip
+    r.add_argument("--html", action="store_true",
+                   help="also write report.html: one self-contained page, interactive figures, "
+                   "sortable tables (needs plotly)")  # fmt: skip
     r.set_defaults(run=_cmd_report)
 
 
@@ -363,6 +366,9 @@ def _add_compare(add_parser: AddParser) -> None:
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.add_argument("--out", default=None, metavar="FILE.md",
                    help="also write the comparison as Markdown")  # fmt: skip
+    c.add_argument("--html", default=None, metavar="FILE.html",
+                   help="also write the comparison as one self-contained HTML page (sortable "
+                   "tables)")  # fmt: skip
     c.set_defaults(run=_cmd_compare)
 
 
@@ -400,6 +406,8 @@ def _add_conventions(add_parser: AddParser) -> None:
     c.add_argument("--layer", help="one layer type, e.g. linear, embedding, layer_norm")
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.add_argument("--markdown", action="store_true", help="a Markdown report section")
+    c.add_argument("--html", default=None, metavar="FILE.html",
+                   help="also write it as one self-contained HTML page")  # fmt: skip
     c.set_defaults(run=_cmd_conventions)
 
 
@@ -476,20 +484,34 @@ def _cmd_conventions(args: argparse.Namespace) -> None:
         raise InitsuiteError("--json and --markdown: pick one")
     if args.diff and args.framework:
         raise InitsuiteError("--diff A B compares two conventions: give no others")
+    if args.html is not None:
+        from initsuite.report.comparison import check_tabulate
+        from initsuite.report.html import check_markdown
+        from initsuite.results import store
+
+        check_tabulate()
+        check_markdown()
+        store.check_output(args.html, "file")
     if args.diff:
         table = conv.diff(args.diff[0], args.diff[1], layer=args.layer)
     else:
         table = conv.conventions(args.framework or None, layer=args.layer)
+    title = f"{args.diff[0]} vs {args.diff[1]}" if args.diff else "Framework conventions"
+    if args.html is not None:
+        from initsuite.report.conventions import conventions_page
+
+        store.atomic_write_text(args.html, conventions_page(table, title))
     if args.markdown:
         from initsuite.report.conventions import conventions_section
 
-        title = f"{args.diff[0]} vs {args.diff[1]}" if args.diff else "Framework conventions"
         print(conventions_section(table, title))
     elif args.json:
         _print_table(table, True)
     else:
         drop = ["note", "framework", "source"] if not args.diff else []
         _print_table(table.drop(columns=drop), False)
+        if args.html is not None:  # not after --json or --markdown: they are read by machines
+            print(f"wrote {args.html}")
 
 
 def _cmd_activations(args: argparse.Namespace) -> None:
@@ -594,13 +616,13 @@ def _cmd_report(args: argparse.Namespace) -> None:
         warnings.simplefilter("always", PartialReportWarning)
         path = write_report(args.dir, tutorial_dir=args.tutorial, training_dir=args.training,
                             compare_dir=args.compare, out_dir=args.out,
-                            partial=args.partial)  # fmt: skip
+                            partial=args.partial, html=args.html)  # fmt: skip
     for w in caught:  # ours as one line; any other warning as Python would show it
         if issubclass(w.category, PartialReportWarning):
             print(f"initsuite: warning: {w.message}", file=sys.stderr)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    print(f"wrote {path}")
+    print(f"wrote {path}" + (f" and {path.with_name('report.html')}" if args.html else ""))
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -608,6 +630,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         check_tabulate,
         check_top,
         compare_document,
+        compare_page,
         compare_text,
     )
     from initsuite.results import store
@@ -617,19 +640,28 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     gates = parse_gates(args.fail) if args.fail is not None else None
     check_top(args.top)
-    if args.out is not None:
+    if args.out is not None or args.html is not None:
         check_tabulate()
+    if args.out is not None:
         store.check_output(args.out, "file")
+    if args.html is not None:
+        from initsuite.report.html import check_markdown
+
+        check_markdown()
+        store.check_output(args.html, "file")
     result = compare(SweepResult.load(args.base), SweepResult.load(args.new), gates,
                      labels=(args.base, args.new))  # fmt: skip
     if args.out is not None:
         store.atomic_write_text(args.out, compare_document(result, top=args.top))
+    if args.html is not None:
+        store.atomic_write_text(args.html, compare_page(result, top=args.top))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(compare_text(result, top=args.top))
-        if args.out is not None:
-            print(f"\nwrote {args.out}")
+        written = [p for p in (args.out, args.html) if p is not None]
+        if written:
+            print(f"\nwrote {' and '.join(written)}")
     return 0 if result.passed else 1
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
+from initsuite.report import interactive
 from initsuite.report.families import scheme_colors
 from initsuite.report.figures import (
     divergence_heatmap,
@@ -88,9 +89,10 @@ def write_report(
     training_dir: str | os.PathLike[str] | None = None,
     compare_dir: str | os.PathLike[str] | None = None,
     partial: bool = False,
+    html: bool = False,
 ) -> Path:
     """Write ``report.md`` and ``figures/*.png`` for the sweep, isometry or frameworks study,
-    or the probe, in ``run_dir``.
+    or the probe, in ``run_dir`` (and ``report.html`` with ``html``).
 
     Args:
         run_dir: a sweep's results directory (``initsuite sweep``, :meth:`SweepResult.save`),
@@ -110,6 +112,10 @@ def write_report(
         partial: report a sweep that did not finish (meta.json says ``"complete": false``),
             with a :class:`PartialReportWarning` and a note atop the report saying how many
             cells of the grid it covers. Default: refuse such a sweep.
+        html: also write ``report.html``, the same report as one self-contained page with
+            interactive figures and sortable, filterable tables
+            (:func:`initsuite.report.html.plan_html`; needs plotly). Default: Markdown only
+            (an earlier ``report.html`` is removed).
 
     Returns:
         The path of ``report.md``.
@@ -118,7 +124,7 @@ def write_report(
         InitsuiteError: if ``run_dir`` (or ``tutorial_dir``, ``training_dir``, ``compare_dir``)
             is not a readable results directory of the right kind, is an unfinished sweep
             without ``partial``, if ``out_dir`` cannot be written, or the plotting libraries
-            are missing.
+            (or, with ``html``, plotly and python-markdown) are missing.
     """
     out = out_dir if out_dir is not None else run_dir
     kind = _kind(run_dir)
@@ -132,14 +138,14 @@ def write_report(
             raise InitsuiteError(f"{str(run_dir)!r} holds a {kind} study, written whole: "
                                  "--partial is for an unfinished sweep")  # fmt: skip
         if kind == "probe":
-            return write_probe_report(run_dir, out)
+            return write_probe_report(run_dir, out, html=html)
         if kind == "isometry":
             plan = isometry_plan(IsometryResult.load(run_dir), str(run_dir))
         else:
             plan = frameworks_plan(FrameworksResult.load(run_dir), str(run_dir))
-        return write_plan(plan, out)
+        return write_plan(plan, out, html=html)
     plan = sweep_plan(run_dir, tutorial_dir, training_dir, compare_dir, partial)
-    return write_plan(plan, out)
+    return write_plan(plan, out, html=html)
 
 
 def sweep_plan(
@@ -221,7 +227,16 @@ def _sweep_figures(result: SweepResult, raw: SweepResult,
         ("phase_diagram", lambda: phase_figure(mlp_result),
          bool((ran["arch"] == "mlp").any()) and not raw.phase_grid.empty),
     ]  # fmt: skip
-    return [PlannedFigure(name, draw) for name, draw, has_data in candidates if has_data]
+    lines = {
+        "std_vs_layer": lambda: interactive.lines_vs_layer(layers, colors=colors),
+        "grad_std_vs_layer": lambda: interactive.lines_vs_layer(layers, "grad_std",
+                                                                colors=colors),
+        "weight_grad_vs_layer": lambda: interactive.lines_vs_layer(layers, "weight_grad_norm",
+                                                                   colors=colors),
+        "cosine_vs_layer": lambda: interactive.cosine_lines(layers, colors=colors),
+    }  # fmt: skip
+    return [PlannedFigure(name, draw, lines.get(name))
+            for name, draw, has_data in candidates if has_data]  # fmt: skip
 
 
 def _training_figures(training: Any, colors: dict[str, str]) -> list[PlannedFigure]:
@@ -231,7 +246,8 @@ def _training_figures(training: Any, colors: dict[str, str]) -> list[PlannedFigu
     figures = []
     if bool(curves["train_loss"].notna().any()):
         draw = lambda: loss_curves(curves, threshold, colors=colors)  # noqa: E731
-        figures.append(PlannedFigure(TRAINING_FIGURES[0], draw))
+        lines = lambda: interactive.loss_lines(curves, threshold, colors=colors)  # noqa: E731
+        figures.append(PlannedFigure(TRAINING_FIGURES[0], draw, lines))
     if not runs.empty:
         figures.append(PlannedFigure(TRAINING_FIGURES[1], lambda: steps_to_threshold(runs, colors)))
     return figures

@@ -15,8 +15,8 @@ from initsuite.results import columns as C
 from initsuite.results.comparison import Comparison
 
 __all__ = [
-    "change_table", "check_tabulate", "check_top", "compare_document", "compare_section",
-    "compare_text", "headline", "slowest_table",
+    "change_table", "check_tabulate", "check_top", "compare_document", "compare_page",
+    "compare_section", "compare_text", "headline", "slowest_table",
 ]  # fmt: skip
 
 
@@ -194,6 +194,14 @@ def compare_document(cmp: Comparison, top: int = 10) -> str:
     """A stand-alone Markdown file, what ``initsuite compare --out`` writes."""
     base, new = cmp.labels
     return "\n".join([f"# initsuite compare: `{base}` → `{new}`\n", *_markdown(cmp, 2, top)])
+
+
+def compare_page(cmp: Comparison, top: int = 10) -> str:
+    """:func:`compare_document` as one self-contained HTML page with sortable, filterable
+    tables, what ``initsuite compare --html`` writes."""
+    from initsuite.report.html import markdown_html
+
+    return markdown_html(compare_document(cmp, top))
 
 
 def check_top(top: object) -> None:

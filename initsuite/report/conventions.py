@@ -11,7 +11,7 @@ import pandas as pd
 
 from initsuite.report.style import md_table
 
-__all__ = ["conventions_section"]
+__all__ = ["conventions_page", "conventions_section"]
 
 _SHOWN = ("convention", "layer", "parameter", "law", "distribution", "variance_fan_in",
           "variance", "truncation", "checked")  # fmt: skip
@@ -36,3 +36,11 @@ def conventions_section(table: pd.DataFrame, title: str = "Framework conventions
         "empty law means the framework has no such parameter.\n\n"
         f"{md_table(body.reset_index(drop=True))}\n"
     )
+
+
+def conventions_page(table: pd.DataFrame, title: str = "Framework conventions") -> str:
+    """:func:`conventions_section` as one self-contained HTML page with a sortable, filterable
+    table, what ``initsuite conventions --html`` writes."""
+    from initsuite.report.html import markdown_html
+
+    return markdown_html(f"# initsuite conventions\n\n{conventions_section(table, title)}")

@@ -17,6 +17,7 @@ import pandas as pd
 from initsuite.report.captions import figure_block
 from initsuite.report.conventions import conventions_section
 from initsuite.report.figures import levels
+from initsuite.report.interactive import loss_lines
 from initsuite.report.markdown import run_lines
 from initsuite.report.plan import PlannedFigure, ReportPlan
 from initsuite.report.style import (
@@ -60,7 +61,8 @@ def frameworks_plan(result: FrameworksResult, run_dir: str) -> ReportPlan:
     if curves["train_loss"].notna().any():
         threshold = _training_cfg(result.meta).get("threshold")
         plot = lambda: loss_curves(curves, threshold, hue="law")  # noqa: E731
-        figures.append(PlannedFigure(FRAMEWORKS_FIGURES[2], plot))
+        lines = lambda: loss_lines(curves, threshold, hue="law")  # noqa: E731
+        figures.append(PlannedFigure(FRAMEWORKS_FIGURES[2], plot, lines))
     return ReportPlan(figures, _render(result, run_dir, [f.name for f in figures]))
 
 

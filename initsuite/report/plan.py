@@ -1,5 +1,6 @@
 """A report as a plan (its figures, each with the function that draws it, and its text) and
-the one writer that puts any plan on disk: ``report.md`` and ``figures/*.png``, all or nothing.
+the one writer that puts any plan on disk: ``report.md`` and ``figures/*.png``, with
+``report.html`` when asked (:mod:`initsuite.report.html`), all or nothing.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from initsuite.report.figures import save_figure
 from initsuite.results import store
@@ -17,17 +18,20 @@ from initsuite.results.outputs import FIGURE_DIR, FIGURES
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["REPORT_NAME", "PlannedFigure", "ReportPlan", "write_plan"]
+__all__ = ["HTML_NAME", "REPORT_NAME", "PlannedFigure", "ReportPlan", "write_plan"]
 
 REPORT_NAME = "report.md"
+HTML_NAME = "report.html"
 
 
 @dataclass(frozen=True)
 class PlannedFigure:
-    """A figure of a report: its name (``figures/<name>.png``) and what draws it."""
+    """A figure of a report: its name (``figures/<name>.png``), what draws it, and what
+    draws its interactive (plotly) version for ``report.html``, where it has one."""
 
     name: str
     draw: Callable[[], Figure]
+    interactive: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -38,18 +42,29 @@ class ReportPlan:
     text: str
 
 
-def write_plan(plan: ReportPlan, out_dir: str | os.PathLike[str]) -> Path:
+def write_plan(plan: ReportPlan, out_dir: str | os.PathLike[str], html: bool = False) -> Path:
     """Draw the plan's figures and write them with its text into ``out_dir``; the path of
-    ``report.md``.
+    ``report.md``. With ``html``, also ``report.html``: the same text as one self-contained
+    page (:func:`initsuite.report.html.plan_html`); without it, an earlier ``report.html``
+    is removed, as it would contradict the new ``report.md``.
 
     Everything is drawn into a temporary directory inside ``out_dir`` and moved into place
     when all is done (:func:`initsuite.store.staged`), so a failure leaves ``out_dir`` as it
     was; the figures of an earlier report are replaced whole. An existing ``figures`` or
     ``report.md`` that initsuite did not write (a symbolic link, a foreign file) is refused.
     """
-    owned = {FIGURE_DIR: FIGURES, REPORT_NAME: None}
+    if html:  # plotly only where a figure is interactive
+        from initsuite.report.html import check_html_dependencies, check_markdown, plan_html
+
+        if any(f.interactive is not None for f in plan.figures):
+            check_html_dependencies()
+        else:
+            check_markdown()
+    owned = {FIGURE_DIR: FIGURES, REPORT_NAME: None, HTML_NAME: None}
     with store.staged(out_dir, owned) as tmp:
         for figure in plan.figures:
             save_figure(figure.draw(), tmp / FIGURE_DIR / f"{figure.name}.png")
         store.atomic_write_text(tmp / REPORT_NAME, plan.text)
+        if html:
+            store.atomic_write_text(tmp / HTML_NAME, plan_html(plan, tmp / FIGURE_DIR))
     return Path(out_dir) / REPORT_NAME

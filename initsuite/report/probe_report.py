@@ -387,7 +387,9 @@ def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str
 
 
 def write_probe_report(
-    run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None
+    run_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    html: bool = False,
 ) -> Path:
     """Write ``report.md`` and its figures for the probe saved in ``run_dir`` (default: into
     ``run_dir``): for one model ``figures/probe_std.png`` and, when it has known residual
@@ -395,7 +397,8 @@ def write_probe_report(
     figure of each swept model and the stream and gradient by block, model by model. All or
     nothing: drawn into a temporary directory inside it and moved into place
     (:func:`initsuite.store.staged`; an existing ``figures`` or ``report.md`` initsuite did
-    not write is refused).
+    not write is refused). With ``html``, also ``report.html``
+    (:func:`~initsuite.report.plan.write_plan`).
 
     Returns:
         The path of ``report.md``.
@@ -424,4 +427,5 @@ def write_probe_report(
         if has_blocks:
             figures.append(PlannedFigure(BLOCKS_FIGURE, lambda: probe_blocks(_labelled(blocks))))
     text = render_probe(frame, meta, [f.name for f in figures], blocks)
-    return write_plan(ReportPlan(figures, text), out_dir if out_dir is not None else run_dir)
+    out = out_dir if out_dir is not None else run_dir
+    return write_plan(ReportPlan(figures, text), out, html=html)

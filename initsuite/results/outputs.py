@@ -26,8 +26,8 @@ from typing import Any, Literal
 
 from initsuite.core.errors import Arg, InitsuiteError, InitsuiteTypeError
 
-__all__ = ["CHUNKS", "FIGURES", "LAYOUTS", "META", "SWEEP_TABLES", "THEORY_DIR", "THEORY_TABLES",
-           "Mode", "check_output",
+__all__ = ["CHUNKS", "FIGURES", "HTML_MARK", "LAYOUTS", "META", "SWEEP_TABLES", "THEORY_DIR",
+           "THEORY_TABLES", "Mode", "check_output",
            "check_owned", "check_replaceable", "first_foreign", "first_foreign_figure",
            "real_target"]  # fmt: skip
 
@@ -35,7 +35,8 @@ META = "meta.json"
 FIGURE_DIR = "figures"
 CHUNKS = "chunks"  # a sweep's cells, one chunk per group (initsuite.chunks)
 THEORY_DIR = "theory"  # a sweep's theory tables, one chunk per grid it ran (initsuite.chunks)
-REPORT_FILES = ("report.md", "compare.md")
+REPORT_FILES = ("report.md", "compare.md", "report.html")
+HTML_MARK = "<!DOCTYPE html>\n<!-- initsuite report"  # how a report.html initsuite wrote starts
 STAGING = ".initsuite-report-"  # a report's temporary directory inside its output directory
 
 # a sweep's measured tables (one chunk per group of cells), and its theory tables (computed once
@@ -70,7 +71,9 @@ _MODES = ("new", "replace", "append", "file")
 _RANDOM = r"[a-z0-9_]{8}"  # the random part of tempfile's names
 _PROBE = ".initsuite-probe-"
 # what a killed atomic write (store.atomic_write_bytes) or writability probe leaves behind
-_LEFTOVER = re.compile(rf"\.(meta\.json|report\.md|compare\.md)\.{_RANDOM}|{re.escape(_PROBE)}\w+")
+_LEFTOVER = re.compile(
+    rf"\.(meta\.json|report\.md|compare\.md|report\.html)\.{_RANDOM}|{re.escape(_PROBE)}\w+"
+)
 _FIGURE = re.compile(rf"(\.?)([a-z0-9_]+)\.png(\.{_RANDOM})?")  # or a killed write's temporary
 _CHUNK = re.compile(r"[0-9a-f]{24}|\.tmp-.+")
 _MARGIN = 32  # room for the temporary names made beside an output (".NAME.tmp-XXXXXXXX")
@@ -272,13 +275,15 @@ def first_foreign(path: Path, kind: str) -> Path | None:
 
 
 def _ours_file(path: Path) -> bool:
-    """A Markdown file initsuite wrote starts with its heading; other names are checked by
-    name only."""
-    if path.suffix != ".md":
+    """A Markdown file initsuite wrote starts with its heading, an HTML report with
+    :data:`HTML_MARK`; other names are checked by name only."""
+    marks = {".md": b"# initsuite", ".html": HTML_MARK.encode()}
+    mark = marks.get(path.suffix)
+    if mark is None:
         return True
     try:
         with open(path, "rb") as fh:
-            return fh.read(11) == b"# initsuite"
+            return fh.read(len(mark)) == mark
     except OSError:
         return False
 
