@@ -37,9 +37,10 @@ FULL_SHAPES: tuple[tuple[int, int], ...] = ((256, 256), (1024, 1024), (4096, 102
 QUICK_SHAPES: tuple[tuple[int, int], ...] = ((64, 64), (256, 256))
 
 # Each benchmark runs rounds until about this many seconds of timed work (one untimed call
-# estimates how many). 0.8 s: the full suite takes about 35 s on an idle 2-core machine and
-# about a minute on a busy one, inside the 2 minutes it is allowed.
-FULL_BUDGET_S = 0.8
+# estimates how many). 0.4 s: the 222 scheme timings took 131 s at 0.8 s on a slow day of
+# the 2-core machine, a large share of make bench's 15 minutes; at 0.4 s each median still
+# pools at least 3 rounds (hundreds for the fast schemes).
+FULL_BUDGET_S = 0.4
 QUICK_BUDGET_S = 0.05
 # At least 3 rounds, so that a median exists for the 0.2-2 s calls (orthogonal and sparse at
 # 4096x1024, whole sweeps); at most 1000, past which the median no longer moves.

@@ -15,6 +15,7 @@ sweep against the forward sweep and its floor (issue 17's targets; ratios, never
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -94,6 +95,7 @@ def _label(benchmark, group: str, method: str, quick: bool) -> dict[str, tuple[i
     return sizes
 
 
+@pytest.mark.long_reference
 def test_conv_a_plain_loop(benchmark, run_timed, quick):
     s = _label(benchmark, "archs conv", "plain loop: scheme fill, F.conv2d, std per layer", quick)
     run_timed(lambda: conv_loop(s["depths"], s["conv_widths"]), reference=True)
@@ -105,6 +107,7 @@ def test_conv_sweep(benchmark, run_timed, quick):
     run_timed(lambda: _sweep(arch, s["depths"], s["conv_widths"]))
 
 
+@pytest.mark.long_reference
 def test_resmlp_a_plain_loop(benchmark, run_timed, quick):
     s = _label(benchmark, "archs resmlp", "plain loop: two Linear per block, std per block", quick)
     run_timed(lambda: resmlp_loop(s["depths"], s["res_widths"]), reference=True)

@@ -35,6 +35,7 @@ print(json.dumps({"seconds": elapsed, "peak_rss_mb": rss_kb / 1024,
 """
 
 
+@pytest.mark.long_reference
 def test_deep_sweep_memory(benchmark, quick, device):
     """Peak memory of a deep sweep, in its own process (one round: it is long)."""
     if device.type != "cpu":

@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pytest
 import torch
 from torch import nn
 
@@ -207,6 +208,7 @@ def test_default_sweep(benchmark, run_timed, quick, device):
     assert len(results[-1].cells) == grid.cells
 
 
+@pytest.mark.long_reference
 def test_baseline_tutorial_loop(benchmark, run_timed, quick, device):
     grid = _grid(benchmark, quick, device, "tutorial loop")
     results: list[list[list[float]]] = []
@@ -253,6 +255,7 @@ LARGE_QUICK = dict(schemes=["all"], activations=["tanh", "relu"], depths=[10], w
                    seeds=1)  # fmt: skip
 
 
+@pytest.mark.long_reference
 def test_sweep_large_grid(benchmark, run_timed, quick, device):
     """The engine alone on a larger grid (every Linear scheme, five activations: about 1100
     cells); ``extra_info`` records cells and layers per second."""

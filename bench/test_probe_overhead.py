@@ -116,6 +116,7 @@ print(json.dumps({"peak_rss_mb": rss_mb("VmHWM"), "before_mb": before}))
 """
 
 
+@pytest.mark.long_reference
 def test_probe_peak_rss(benchmark, quick, device):
     """Peak RSS of a ResNet-50 probe and of its plain pass, each in a fresh process."""
     if device.type != "cpu" or not os.path.exists("/proc/self/status"):
