@@ -10,7 +10,7 @@
 #   make lint        ruff, mypy, import-linter's contracts and a strict build of the docs
 #   make docs        build the documentation site (docs/, mkdocs.yml) into site/
 #   make reference   copy the newest run's report into results/reference/ (committed), with
-#                    report.png: its HTML page in headless Chromium (bench/screenshot.py)
+#                    report.png: the run's report.html in headless Chromium (bench/screenshot.py)
 #
 # GPU users: make TORCH="torch==2.13.0" PIP_TORCH_ARGS="--index-url <your CUDA wheel index>"
 
@@ -126,7 +126,7 @@ reference: $(STAMP)
 	$(BIN)/initsuite report results/latest/isometry --out results/reference/isometry
 	$(BIN)/initsuite report results/latest/frameworks --out results/reference/frameworks
 	$(BIN)/initsuite report results/latest/zoo --out results/reference/zoo
-	$(BIN)/python bench/screenshot.py results/reference/report.md results/reference/report.png
+	$(BIN)/python bench/screenshot.py results/latest/study/report.html results/reference/report.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache site

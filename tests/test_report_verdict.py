@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +52,10 @@ def test_statuses_follow_the_cells(run: initsuite.SweepResult) -> None:
         np.testing.assert_allclose(r["gradient"], g["input_grad_std"].median(), rtol=1e-12)
         if g["divergence_kind"].notna().any() or g["grad_divergence_kind"].notna().any():
             assert r["status"] == "diverges"
-        else:
-            inside = signal.between(*BAND) & g["input_grad_std"].between(*BAND)
-            assert r["status"] == ("keeps" if inside.all() else "drifts")
+        else:  # the medians over seeds decide
+            lo, hi = BAND
+            inside = lo <= signal.median() <= hi and lo <= g["input_grad_std"].median() <= hi
+            assert r["status"] == ("keeps" if inside else "drifts")
 
 
 def test_xavier_relu_drifts_by_the_halving(run: initsuite.SweepResult) -> None:
@@ -64,11 +66,17 @@ def test_xavier_relu_drifts_by_the_halving(run: initsuite.SweepResult) -> None:
     assert 0.5 < r["signal"] / r["theory_signal"] < 2
 
 
-def test_one_cell_out_of_the_band_is_enough_to_drift(run: initsuite.SweepResult) -> None:
+def test_the_medians_at_the_largest_width_decide(run: initsuite.SweepResult) -> None:
     cells = run.cells.copy()
     he = (cells["scheme"] == "kaiming_normal") & (cells["activation"] == "relu")
-    first = cells.index[he & (cells["depth"] == 40)][0]
-    cells.loc[first, "final_std"] = cells.loc[first, "input_std"] * 11.0
+    deep = he & (cells["depth"] == 40)
+    # a narrower width out of the band does not count: the widest cells are judged
+    narrow = cells[deep].assign(width=64, final_std=cells.loc[deep, "input_std"] * 50.0)
+    with_narrow = pd.concat([cells, narrow], ignore_index=True)
+    assert _status(verdict_table(with_narrow), "kaiming_normal", "relu")["status"] == "keeps"
+    # one seed of two far out moves the median (their mean) out of the band
+    first = cells.index[deep][0]
+    cells.loc[first, "final_std"] = cells.loc[first, "input_std"] * 30.0
     assert _status(verdict_table(cells), "kaiming_normal", "relu")["status"] == "drifts"
     cells.loc[he, "error"] = "boom"
     assert _status(verdict_table(cells), "kaiming_normal", "relu")["status"] == "failed"
@@ -80,8 +88,11 @@ def test_the_section_names_each_scheme_in_its_place(run: initsuite.SweepResult) 
     relu = next(line for line in text.splitlines() if line.startswith("| relu"))
     keeps, diverges, drifts = (c.strip() for c in relu.strip("|").split("|")[1:])
     assert keeps == "kaiming_normal"
-    assert "normal (overflow at layer" in diverges and "theory:" in diverges
-    assert "xavier_normal (signal" in drifts and "torch_default (signal" in drifts
+    layer, theory = map(int, re.fullmatch(r"normal: overflow @(\d+) \(theory (\d+)\)",
+                                          diverges).groups())  # fmt: skip
+    assert abs(layer - theory) <= 1  # ReLU halves 16² a layer: about 36
+    assert drifts.startswith("torch_default: ") and "; xavier_normal: " in drifts
+    assert "[" in drifts  # the theory's factors beside the measured ones
     assert "gradient" in text.splitlines()[2]  # with --backward the band covers gradients
 
 

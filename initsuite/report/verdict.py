@@ -1,10 +1,10 @@
 """The verdict a sweep's report opens with: which schemes keep each activation stable at depth.
 
-Read off the stored ``cells`` table alone, at the deepest depth of each architecture. A scheme
-*keeps* an activation when every cell of it that ran there stayed within :data:`BAND` of where
-it started, forward (``final_std / input_std``) and, with ``--backward``, backward
-(``input_grad_std``: the read-out R ~ N(0, 1) starts the gradient at std 1), and none
-diverged. It *diverges* when a cell overflowed, underflowed or crossed a threshold, forward or
+Read off the stored ``cells`` table alone, at the deepest depth and largest width of each
+architecture (where the mean-field picture holds best). A scheme *keeps* an activation when
+none of those cells diverged and the medians over seeds stayed within :data:`BAND` of where
+they started, forward (``final_std / input_std``) and, with ``--backward``, backward
+(``input_grad_std``: the read-out R ~ N(0, 1) starts the gradient at std 1). It *diverges* when a cell overflowed, underflowed or crossed a threshold, forward or
 backward; the verdict gives where and how, beside the mean-field prediction's layer. It
 *drifts* otherwise: finite, but out of the band. A tidy frame first (:func:`verdict_table`),
 its Markdown second (:func:`verdict_section`).
@@ -56,7 +56,7 @@ def _median(df: pd.DataFrame, column: str, per: pd.Series | None = None) -> floa
 
 
 def verdict_table(cells: pd.DataFrame, band: tuple[float, float] = BAND) -> pd.DataFrame:
-    """One row per (arch, activation, scheme) at the arch's deepest depth, all widths, seeds,
+    """One row per (arch, activation, scheme) at its deepest depth and largest width, seeds,
     devices and dtypes pooled.
 
     Columns: ``arch``, ``activation``, ``scheme``, ``depth``, ``cells``, ``status`` (keeps,
@@ -76,9 +76,11 @@ def verdict_table(cells: pd.DataFrame, band: tuple[float, float] = BAND) -> pd.D
     for (a, act, scheme), g in cells.groupby(["arch", "activation", "scheme"], observed=True,
                                              sort=True):  # fmt: skip
         g = g[g["depth"] == g["depth"].max()]
+        g = g[g["width"] == g["width"].max()]  # where the mean-field picture holds best
         ok = g[g["error"].isna()] if "error" in g.columns else g
         row: dict[str, object] = {"arch": a, "activation": str(act), "scheme": str(scheme),
-                                  "depth": int(g["depth"].max()), "cells": len(g)}  # fmt: skip
+                                  "depth": int(g["depth"].max()), "width": int(g["width"].max()),
+                                  "cells": len(g)}  # fmt: skip
         signal = ok["final_std"] / ok["input_std"]
         grad = ok["input_grad_std"] if _has(ok, "input_grad_std") else None
         fwd = ok["divergence_kind"].notna()
@@ -103,15 +105,15 @@ def verdict_table(cells: pd.DataFrame, band: tuple[float, float] = BAND) -> pd.D
             row.update(status="diverges", direction="backward",
                        layer=_median_int(ok.loc[bwd, "grad_divergence_layer"]),
                        kind=_kinds(ok.loc[bwd, "grad_divergence_kind"]))  # fmt: skip
-        else:
-            inside = signal.between(lo, hi)
+        else:  # the medians over seeds: one unlucky seed does not make a scheme drift
+            inside = lo <= row["signal"] <= hi  # type: ignore[operator]
             if grad is not None:
-                inside &= grad.between(lo, hi)
-            row["status"] = "keeps" if bool(inside.all()) else "drifts"
+                inside = inside and lo <= row["gradient"] <= hi  # type: ignore[operator]
+            row["status"] = "keeps" if inside else "drifts"
         rows.append(row)
-    columns = ["arch", "activation", "scheme", "depth", "cells", "status", "signal", "gradient",
-               "theory_signal", "theory_gradient", "diverged", "layer", "kind", "theory_layer",
-               "direction"]  # fmt: skip
+    columns = ["arch", "activation", "scheme", "depth", "width", "cells", "status", "signal",
+               "gradient", "theory_signal", "theory_gradient", "diverged", "layer", "kind",
+               "theory_layer", "direction"]  # fmt: skip
     out = pd.DataFrame.from_records(rows, columns=columns)
     for c in ("layer", "theory_layer"):
         out[c] = out[c].astype("Int64")
@@ -124,27 +126,32 @@ def _factor(x: float) -> str:
     return f"{x:.2g}×"
 
 
-def _diverging(r: pd.Series, has_theory: bool) -> str:
-    how = f"{r['kind']} at layer {r['layer']}"
+def _diverging(r: pd.Series, theory: bool) -> str:
+    """``scheme: kind @layer`` (gradient: counted from the output), the share of cells when
+    not all diverged, and the theory's layer where a prediction applies."""
+    how = f"{r['kind']} @{r['layer']}"
     if r["direction"] == "backward":
-        how = f"gradient {how} (from the output)"
-    part = "" if r["diverged"] == r["cells"] else f", {r['diverged']} of {r['cells']} cells"
-    theory = ""
-    if has_theory and r["direction"] == "forward":
+        how = f"gradient {how}"
+    if r["diverged"] != r["cells"]:
+        how += f" in {r['diverged']}/{r['cells']}"
+    applies = pd.notna(r["theory_layer"]) or bool(np.isfinite(r["theory_signal"]))
+    if theory and r["direction"] == "forward" and applies:
         t = r["theory_layer"]
-        theory = "; theory: none" if pd.isna(t) else f"; theory: {t}"
-    return f"{r['scheme']} ({how}{part}{theory})"
+        how += " (theory: none)" if pd.isna(t) else f" (theory {t})"
+    return f"{r['scheme']}: {how}"
 
 
 def _drifting(r: pd.Series) -> str:
-    parts = [f"signal {_factor(r['signal'])}" + _theory(r["theory_signal"])]
+    """``scheme: signal[/gradient] factors``, the theory's in brackets where it applies."""
+    pairs = [(r["signal"], r["theory_signal"])]
     if np.isfinite(r["gradient"]):
-        parts.append(f"gradient {_factor(r['gradient'])}" + _theory(r["theory_gradient"]))
-    return f"{r['scheme']} ({', '.join(parts)})"
-
-
-def _theory(x: float) -> str:
-    return f" [theory {_factor(x)}]" if np.isfinite(x) else ""
+        pairs.append((r["gradient"], r["theory_gradient"]))
+    measured = "/".join(_factor(m) for m, _ in pairs)
+    predicted = [t for _, t in pairs]
+    theory = ""
+    if all(np.isfinite(t) for t in predicted):
+        theory = " [" + "/".join(_factor(t) for t in predicted) + "]"
+    return f"{r['scheme']}: {measured}{theory}"
 
 
 def _row(keys: list[str], key: object, g: pd.DataFrame, has_theory: bool) -> dict[str, str]:
@@ -176,25 +183,29 @@ def verdict_section(result: SweepResult, comparison: Comparison | None = None,
     if table.empty:
         return "\n".join([*lines, "No cell ran: nothing to judge.\n"])
     several = table["arch"].nunique() > 1
-    depths = sorted(set(table["depth"]))
-    at = f"depth {depths[0]}" if len(depths) == 1 else "each architecture's deepest depth"
+    grids = sorted(set(zip(table["depth"], table["width"], strict=True)))
+    at = "each architecture's deepest depth and largest width"
+    if len(grids) == 1:
+        at = f"depth {grids[0][0]} and width {grids[0][1]} (the deepest and widest cells)"
     measured = "final std / input std"
     if backward:
-        measured += ", and the std of dLoss/dx against the read-out's 1"
+        measured += "; the gradient: std of dLoss/dx against the read-out's 1"
     lines.append(
-        f"At {at}, a scheme **keeps** an activation when every cell (all widths and seeds) "
-        f"ends with its {what} std within {lo:g}-{hi:g}× of where it started ({measured}); "
-        "it **diverges** when a cell overflowed, underflowed or crossed a threshold (median "
-        "layer; the mean-field prediction's beside it); it **drifts** when it stayed finite "
-        "but left the band (median factor).\n"
+        f"At {at}, a scheme **keeps** an activation when its {what} std end within "
+        f"{lo:g}-{hi:g}× of where they started (medians over seeds; {measured}). It "
+        "**diverges** when a cell overflowed or underflowed (or crossed a threshold): at which "
+        "layer (median over the cells that did; a gradient's counted from the input side "
+        "like the forward's), and the mean-field prediction's layer where one applies. It "
+        "**drifts** when it stayed finite but left the band: by how much"
+        f"{' (signal/gradient)' if backward else ''}, the prediction's in brackets.\n"
     )
     keys = ["arch", "activation"] if several else ["activation"]
     out_rows = [_row(keys, key, g, has_theory)
                 for key, g in table.groupby(keys, sort=False, observed=True)]  # fmt: skip
     shown = pd.DataFrame.from_records(out_rows).rename(columns={
         "keeps": f"keep the {what} within {lo:g}-{hi:g}×",
-        "diverges": "diverge (median layer, kind; theory's layer)",
-        "drifts": "drift out of the band (median factor [theory's])",
+        "diverges": "diverge: kind @layer (theory's layer)",
+        "drifts": "drift: factor [theory's]",
     })  # fmt: skip
     lines.append(md_table(shown) + "\n")
     if comparison is not None:
