@@ -4,10 +4,11 @@ Read off the stored ``cells`` table alone, at the deepest depth and largest widt
 architecture (where the mean-field picture holds best). A scheme *keeps* an activation when
 none of those cells diverged and the medians over seeds stayed within :data:`BAND` of where
 they started, forward (``final_std / input_std``) and, with ``--backward``, backward
-(``input_grad_std``: the read-out R ~ N(0, 1) starts the gradient at std 1). It *diverges* when a cell overflowed, underflowed or crossed a threshold, forward or
-backward; the verdict gives where and how, beside the mean-field prediction's layer. It
-*drifts* otherwise: finite, but out of the band. A tidy frame first (:func:`verdict_table`),
-its Markdown second (:func:`verdict_section`).
+(``input_grad_std``: the read-out R ~ N(0, 1) starts the gradient at std 1). It *diverges*
+when a cell overflowed, underflowed or crossed a threshold, forward or backward; the verdict
+gives where and how, beside the mean-field prediction's layer. It *drifts* otherwise: finite,
+but out of the band. A tidy frame first (:func:`verdict_table`), its Markdown second
+(:func:`verdict_section`).
 """
 
 from __future__ import annotations
