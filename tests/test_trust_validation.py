@@ -423,11 +423,12 @@ def test_the_projects_own_sweeps_pass_the_estimate() -> None:
     assert study.n_cells == 5040  # the grid the README measures
     for cfg in (study, dynamics, archs):
         est = budget.estimate(cfg, stored=True)
-        # measured: 287 s and well under 2 GB for the study; the estimate is on the high side
+        # measured: the study's sweep took 159 s (2026-12-01 fresh-clone make bench) and
+        # well under 2 GB; the estimate is on the high side
         assert est.seconds < budget.LARGE_SECONDS / 2
         assert est.host_bytes < 3e9
         budget.check(cfg, stored=True)
-    assert budget.estimate(study, stored=True).seconds > 287  # never below the measured time
+    assert budget.estimate(study, stored=True).seconds > 159  # never below the measured time
 
 
 def test_available_memory_reads_this_machine() -> None:
