@@ -21,12 +21,8 @@ ENTRY_POINT_GROUP = "initsuite.schemes"
 """Where third-party schemes are declared (``initsuite.schemes.registry`` loads them)."""
 
 
-def load() -> list[dict[str, Any]] | None:
-    """The rows of the built-in schemes' table, sorted by name; None where the registry must
-    be read instead: a package declares schemes (entry points), or the file is missing or
-    unreadable."""
-    if metadata.entry_points(group=ENTRY_POINT_GROUP):
-        return None
+def _read() -> list[dict[str, Any]] | None:
+    """The shipped table's rows; None where the file is missing, unreadable or malformed."""
     try:
         rows = json.loads(PATH.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -36,18 +32,18 @@ def load() -> list[dict[str, Any]] | None:
     return rows
 
 
+def load() -> list[dict[str, Any]] | None:
+    """The rows of the built-in schemes' table, sorted by name; None where the registry must
+    be read instead: a package declares schemes (entry points), or the file is missing or
+    unreadable."""
+    if metadata.entry_points(group=ENTRY_POINT_GROUP):
+        return None
+    return _read()
+
+
 def families() -> dict[str, str]:
     """Each built-in scheme's registry family (``SchemeInfo.family``: ``"normal"``,
     ``"orthogonal"``, ...) by name, from the shipped table whether or not a package adds
     schemes (theirs are not in it); empty where the file is missing or unreadable."""
-    try:
-        rows = json.loads(PATH.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(rows, list):
-        return {}
-    return {
-        str(r["scheme"]): str(r["family"])
-        for r in rows
-        if isinstance(r, dict) and "scheme" in r and "family" in r
-    }
+    return {str(r["scheme"]): str(r["family"]) for r in _read() or []
+            if "scheme" in r and "family" in r}  # fmt: skip
