@@ -1,6 +1,19 @@
-# Workflows. Every target creates .venv and installs what it needs on first use.
+# Workflows. Every target creates .venv and installs what it needs on first use, at the exact
+# versions of the committed lock (requirements/lock-<machine>.txt: torch, torchvision, timm,
+# jax, flax, keras, transformers and every test, bench and docs dependency). The package's own
+# metadata (pyproject.toml) keeps ranges: users install into their own environments.
 #
-#   make test        run the test suite (tests/ only)
+#   make test        run the test suite (tests/) on both cores (pytest-xdist), the browser
+#                    checks included: headless Chromium is installed through apt where it is
+#                    missing and this is root; elsewhere one line says so and the suite goes on
+#   make test-portable  the suite again under torch's portable kernels
+#                    (ATEN_CPU_CAPABILITY=default) and 2 torch threads a worker (.ci/run runs it)
+#   make test-latest the newest releases within the package's ranges in .venv-latest, and the
+#                    live checks against jax, flax, keras, transformers, timm and torch; each
+#                    library whose checks all pass is recorded in
+#                    initsuite/core/checked_versions.json (not part of make test)
+#   make lock        refresh the lock from those newest releases (a deliberate commit: the lock,
+#                    the recorded versions and the scheme catalog that quotes them)
 #   make bench       run the default study, the tutorial reproduction, the report and the
 #                    pytest-benchmark suite; everything lands in results/. When an earlier
 #                    run exists it compares the study with it (initsuite compare
@@ -12,14 +25,27 @@
 #   make reference   copy the newest run's report into results/reference/ (committed), with
 #                    report.png: the run's report.html in headless Chromium (bench/screenshot.py)
 #
-# GPU users: make TORCH="torch==2.13.0" PIP_TORCH_ARGS="--index-url <your CUDA wheel index>"
+# GPU users: install into their own environment (pip install -e ".[test]" with their CUDA
+# build of torch); the lock is the CPU machines' environment.
 
 PYTHON ?= python3
 VENV ?= .venv
-TORCH ?= torch==2.13.0
-PIP_TORCH_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.initsuite-installed
+# The lock of this machine's architecture (make lock writes it). torch and torchvision must
+# come as a matching pair: on x86_64, 2.14.1 and 0.29.1 (a CUDA build that runs on the CPU);
+# elsewhere pass LOCK_TORCH to make lock.
+ARCH := $(shell uname -m)
+LOCK ?= requirements/lock-$(ARCH).txt
+LOCK_TORCH ?= torch==2.14.1 torchvision==0.29.1
+LOCK_EXTRAS ?= test,bench,conventions,zoo
+LATEST ?= .venv-latest
+# The live checks: every test marked live(LIBRARY) (tests/live_record.py)
+LIVE_TESTS ?= tests/test_frameworks_live.py tests/test_conventions_live.py \
+	tests/test_delta_orthogonal.py tests/test_sources.py
+# pytest workers: one per core, each with one torch thread (tests/conftest.py)
+TEST_WORKERS ?= 2
+PYTEST_ARGS ?=
 
 # The default study (make bench): every built-in Linear scheme plus the gain-matched variants.
 STUDY_SCHEMES ?= all,xavier_uniform:gain=auto,orthogonal:gain=auto
@@ -52,19 +78,62 @@ RUN ?= results/runs/$(shell date -u +%Y%m%dT%H%M%SZ)
 # runs everything
 BENCH_ARGS ?= -m "not long_reference"
 
-.PHONY: test bench lint docs reference venv clean
+.PHONY: test test-portable test-latest lock browser bench lint docs reference venv clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The environment at the lock's versions; an architecture without a lock installs from the
+# package's ranges (one line says so) until `make lock` is run there
+$(STAMP): pyproject.toml $(wildcard $(LOCK))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(PIP_TORCH_ARGS) "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[test,bench,conventions]" "$(TORCH)"
+	@if [ -f $(LOCK) ]; then \
+		$(BIN)/python -m pip install --quiet -r $(LOCK) && \
+		$(BIN)/python -m pip install --quiet --no-deps -e . ; \
+	else \
+		echo "no lock for $(ARCH) ($(LOCK)): installing from the package's ranges; run make lock"; \
+		$(BIN)/python -m pip install --quiet --upgrade pip && \
+		$(BIN)/python -m pip install --quiet -e ".[$(LOCK_EXTRAS)]" $(LOCK_TORCH) ; \
+	fi
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+# headless Chromium for the browser checks (tests/test_report_html.py): through the machine's
+# package manager where it is missing; where that cannot be done, one line, and make goes on
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+		|| command -v google-chrome >/dev/null \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+			&& { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; } \
+			>/dev/null 2>&1; } \
+		|| echo "headless Chromium could not be installed (apt-get install chromium, as root): the browser checks will skip"
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+test-portable: $(STAMP) browser
+	ATEN_CPU_CAPABILITY=default INITSUITE_TEST_THREADS=2 $(BIN)/python -m pytest \
+		-n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# The newest releases within the package's ranges (torch and torchvision: LOCK_TORCH's pair),
+# in a venv made anew each time
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager \
+		-e ".[$(LOCK_EXTRAS)]" $(LOCK_TORCH)
+	$(LATEST)/bin/python -m pip check
+	$(LATEST)/bin/python -m pip list --format=freeze \
+		| grep -iE '^(torch|torchvision|timm|jax|flax|keras|transformers)=='
+	INITSUITE_RECORD_CHECKED=1 $(LATEST)/bin/python -m pytest -p no:xdist -q $(LIVE_TESTS)
+
+lock: test-latest
+	@mkdir -p $(dir $(LOCK))
+	{ echo "# initsuite's locked environment for $(ARCH), Python $$($(LATEST)/bin/python -c 'import sys; print(*sys.version_info[:2], sep=".")'): make lock wrote it $$(date -u +%Y-%m-%d)"; \
+	  echo "# from $(LOCK_TORCH) and .[$(LOCK_EXTRAS)]; make test installs it, then the package (--no-deps)"; \
+	  $(LATEST)/bin/python -m pip freeze --all --exclude-editable; } > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK)
+	@echo "wrote $(LOCK); commit it with initsuite/core/checked_versions.json and the scheme catalog"
 
 lint: $(STAMP)
 	$(BIN)/ruff check initsuite tests bench
@@ -129,4 +198,4 @@ reference: $(STAMP)
 	$(BIN)/python bench/screenshot.py results/latest/study/report.html results/reference/report.png
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache site
+	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache .mypy_cache site

@@ -1,14 +1,28 @@
 """Test-suite settings: hypothesis runs a fixed, derandomised example budget (same examples in
 every run, CI or not), with no per-example deadline (the first torch call warms up). Keras, where
-a test checks initsuite against it, runs on its torch backend (no TensorFlow is installed)."""
+a test checks initsuite against it, runs on its torch backend (no TensorFlow is installed).
+
+Torch threads: ``INITSUITE_TEST_THREADS`` where set (``make test-portable``: 2), else one per
+pytest-xdist worker (``make test`` runs a worker per core; two threads each would oversubscribe
+the cores), else torch's own default. With ``INITSUITE_NO_SKIPS=1`` (CI) a skipped test fails
+unless it is marked ``cuda``: a missing browser or library must not pass unseen."""
 
 from __future__ import annotations
 
 import os
 
+import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
+
+pytest_plugins = ("live_record", "pytester")
+
+if os.environ.get("INITSUITE_TEST_THREADS"):
+    torch.set_num_threads(int(os.environ["INITSUITE_TEST_THREADS"]))
+elif os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 settings.register_profile(
     "initsuite",
@@ -19,3 +33,16 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("initsuite")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        report.skipped
+        and os.environ.get("INITSUITE_NO_SKIPS") == "1"
+        and item.get_closest_marker("cuda") is None
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"skipped where CI allows no skip but CUDA's: {report.longrepr}"

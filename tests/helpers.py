@@ -88,3 +88,58 @@ class Amplify(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _Scale.apply(x, self.factor)
+
+
+def kernel_rtol(dtype: torch.dtype | str, length: int, depth: int = 1) -> float:
+    """The relative tolerance between two computations of the same values that take different
+    kernel paths: a stacked (k·batch, n) product against k separate (batch, n) ones, another
+    blocking of the GEMM on another CPU (AVX-512, AVX2, or torch's portable kernels under
+    ``ATEN_CPU_CAPABILITY=default``), another thread count, another summation order. Exactness
+    belongs only to the same operations in the same order (common random numbers, resume,
+    determinism on one machine); everything else compares with this.
+
+    Why this wide. A dot product of ``length`` terms summed in another order moves by about
+    ``length · u_acc`` of Σ|xᵢwᵢ| (u_acc: the accumulator's unit roundoff; a CPU accumulates
+    float16 and bfloat16 products in float32), and Σ|xᵢwᵢ| is about √length times |Σxᵢwᵢ| for
+    terms of random sign, so relative to the value ``length^1.5 · u_acc`` at worst, ``length ·
+    u_acc`` typically; the value is then rounded once to the output dtype, u_out. Either side
+    may do it differently: twice that per layer. The statistics of a layer (std, mean over many
+    values) move by the same relative amount. In a net that does not amplify perturbations
+    (every net compared this way: χ₁ ≤ 1, or saturated), the layers' errors add up over
+    ``depth``. A factor of 4 covers activations whose slope exceeds 1 locally (SELU's λ, GELU's
+    bump). A real defect (a wrong gain, fan or draw) moves a std by percents, far past this."""
+    dt = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    u_out = torch.finfo(dt).eps / 2
+    u_acc = torch.finfo(torch.float32).eps / 2 if dt in (torch.float16, torch.bfloat16) else u_out
+    per_layer = 2 * (u_out + length**1.5 * u_acc)
+    return max(1e-12, 4 * depth * per_layer)
+
+
+def peak_growth_mb(code: str, setup: str = "import initsuite, torch") -> tuple[float, str]:
+    """Run ``setup`` then ``code`` in a fresh Python process; return (the process's peak
+    resident memory beyond what it held after ``setup``, in MB; what ``code`` printed last).
+
+    The peak is VmHWM from /proc/self/status (reset by exec), the baseline VmRSS after the
+    imports: what importing torch costs differs between its builds (a CUDA build maps far more)
+    and is not what a memory test is about. ru_maxrss is no use here: it survives exec and
+    reports the forking parent's peak."""
+    import json
+    import subprocess
+
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs Linux's /proc/self/status")
+    child = (
+        f"{setup}\n"
+        "def _kb(key):\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith(key):\n"
+        "            return int(line.split()[1])\n"
+        "_base = _kb('VmRSS:')\n"
+        f"{code}\n"
+        "import json as _json\n"
+        "print(_json.dumps((_kb('VmHWM:') - _base) / 1024))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", child], check=True, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    lines = out.stdout.strip().splitlines()
+    return float(json.loads(lines[-1])), (lines[-2] if len(lines) > 1 else "")

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import peak_growth_mb
 
 import initsuite
 from initsuite import activations, schemes
@@ -275,25 +276,16 @@ def test_layer_backward_is_the_adjoint_of_layer_forward() -> None:
 
 def test_backward_memory_does_not_grow_with_depth() -> None:
     """1000 layers × 512 with the backward pass in a fresh process: storing the weights for
-    the walk back would take 1 GB (1000 × 512² × 4 B) on top of torch's ≈ 0.35 GB; weights
+    the walk back would take 1 GB (1000 × 512² × 4 B) beyond what the imports hold; weights
     are regenerated from saved generator states and activations checkpointed every ⌈√1000⌉
-    = 32 layers (≈ 64 × 32 KB), so the process stays near the forward-only figure."""
-    import json
-    import subprocess
-    import sys
-
-    child = (
-        "import json, resource, initsuite\n"
+    = 32 layers (≈ 64 × 32 KB), so the peak grows by far less than the 400 MB allowed."""
+    growth, grads = peak_growth_mb(
         "res = initsuite.sweep('kaiming_normal', 'relu', 1000, 512, timing=False,"
         " backward=True, pair_cosine=None)\n"
-        "print(json.dumps({'grads': int(res.layers['grad_std'].notna().sum()),"
-        " 'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        "print(int(res.layers['grad_std'].notna().sum()))"
     )
-    out = subprocess.run([sys.executable, "-c", child], check=True, capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
-    rec = json.loads(out.stdout.strip().splitlines()[-1])
-    assert rec["grads"] == 1000
-    assert rec["rss_mb"] < 900, rec
+    assert int(grads) == 1000
+    assert growth < 400, growth
 
 
 def test_cli_backward_writes_gradient_columns(tmp_path: object) -> None:

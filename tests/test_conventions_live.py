@@ -61,6 +61,7 @@ _LAYERS = [lambda: nn.Linear(40, 30), lambda: nn.Conv2d(6, 8, 3), lambda: nn.Con
            lambda: nn.LayerNorm(9)]  # fmt: skip
 
 
+@pytest.mark.live("torch")
 @pytest.mark.parametrize("make", _LAYERS)
 def test_torch_convention_is_reset_parameters_bit_for_bit(make) -> None:
     torch.manual_seed(3)
@@ -72,6 +73,7 @@ def test_torch_convention_is_reset_parameters_bit_for_bit(make) -> None:
         assert torch.equal(a, b), n
 
 
+@pytest.mark.live("torch")
 def test_torch_convention_multihead_attention_same_law() -> None:
     # torch draws out_proj first (at construction), then in_proj: no bit-equality, same law
     torch.manual_seed(0)
@@ -85,6 +87,7 @@ def test_torch_convention_multihead_attention_same_law() -> None:
 # --- flax (linen and nnx) ----------------------------------------------------------------------
 
 
+@pytest.mark.live("flax", "jax")
 def test_flax_linen_layers_match() -> None:
     jax = pytest.importorskip("jax")
     linen = pytest.importorskip("flax.linen")
@@ -120,6 +123,7 @@ def test_flax_linen_layers_match() -> None:
         assert_same_law(p["bias"], _np(torch_norm.bias))
 
 
+@pytest.mark.live("flax", "jax")
 def test_flax_attention_and_nnx_match() -> None:
     jax = pytest.importorskip("jax")
     linen = pytest.importorskip("flax.linen")
@@ -146,6 +150,7 @@ def test_flax_attention_and_nnx_match() -> None:
 # --- keras 3 (torch backend) -------------------------------------------------------------------
 
 
+@pytest.mark.live("keras")
 def test_keras_layers_match() -> None:
     keras = pytest.importorskip("keras")
     if keras.backend.backend() != "torch":
@@ -174,6 +179,7 @@ def test_keras_layers_match() -> None:
     assert_same_law(g, _np(t.weight)), assert_same_law(beta, _np(t.bias))
 
 
+@pytest.mark.live("keras")
 def test_keras_attention_matches() -> None:
     """Keras 3's MultiHeadAttention: Glorot uniform on each q, k, v and output kernel with
     the fans of the (E, E) projection (its EinsumDense sums the fans over the input and the
@@ -213,6 +219,7 @@ def _hf_check(model: nn.Module, name: str, skip: str = "") -> None:
         assert_same_law(ref[n], _np(p))
 
 
+@pytest.mark.live("transformers")
 def test_hf_bert_and_gpt2_match_init_weights() -> None:
     tr = pytest.importorskip("transformers")
     torch.manual_seed(0)

@@ -151,6 +151,7 @@ def test_the_centre_tap_is_k_minus_1_over_2(shape: tuple[int, ...], tap: tuple[i
                                                 generator=_gen()), rtol=0, atol=0)  # fmt: skip
 
 
+@pytest.mark.live("jax")
 @pytest.mark.parametrize(("shape", "tap"), CENTRES, ids=str)
 def test_the_centre_tap_is_jaxs(shape: tuple[int, ...], tap: tuple[int, ...]) -> None:
     """JAX's own initializer (kernel layout (k..., in, out)) puts its matrix at the same tap

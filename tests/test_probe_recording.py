@@ -305,6 +305,7 @@ def test_statistics_are_read_back_once_per_pass(monkeypatch: pytest.MonkeyPatch)
         assert counts == Counter({"tolist": 1}), depth
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_synchronisations_do_not_grow_with_the_calls() -> None:
     """On a GPU the statistics stay on the device: the synchronisations of a pass (the

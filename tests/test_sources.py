@@ -93,7 +93,7 @@ def test_unknown_library_lists_the_valid_ones() -> None:
 
 
 def test_timm_source_live() -> None:
-    timm = pytest.importorskip("timm", reason="timm is not installable here (needs torchvision)")
+    timm = pytest.importorskip("timm", reason="timm is not installed (initsuite[zoo])")
     src = sources.parse("timm:vit_small_patch16_224,depth=2")
     assert src.sample_shape == (3, 224, 224) and src.version == timm.__version__
     assert len(src.build().blocks) == 2
@@ -102,7 +102,7 @@ def test_timm_source_live() -> None:
 
 
 def test_torchvision_source_live() -> None:
-    pytest.importorskip("torchvision", reason="torchvision is not installable here (CUDA wheel)")
+    pytest.importorskip("torchvision", reason="torchvision is not installed (initsuite[zoo])")
     src = sources.parse("torchvision:resnet18,num_classes=10")
     assert src.sample_shape == (3, 224, 224)
     assert src.build().fc.out_features == 10

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from initsuite.core.checked import NOT_CHECKED_LIVE, checked
 from initsuite.core.errors import InitsuiteError, unknown
 
 __all__ = [
@@ -208,44 +209,44 @@ _HF_EMB = {"weight": Rule(_HF, note="padding row zeroed", zero_padding=True)}
 
 CONVENTIONS: Mapping[str, Convention] = {
     c.name: c for c in (
-        Convention("torch", "PyTorch torch.nn (reset_parameters)", "torch 2.13",
+        Convention("torch", "PyTorch torch.nn (reset_parameters)", checked("torch"),
                    "https://github.com/pytorch/pytorch/blob/main/torch/nn/modules/linear.py",
                    _build(_TORCH_LAYERS)),
         Convention("flax", "Flax linen and nnx (Dense, Conv, ConvTranspose, Embed, norms, "
-                   "MultiHeadDotProductAttention)", "flax 0.12.8, jax 0.10.2",
+                   "MultiHeadDotProductAttention)", checked("flax", "jax"),
                    "https://github.com/google/flax/blob/main/flax/linen/linear.py",
                    _build(_FLAX_LAYERS)),
-        Convention("keras", "Keras 3 layers (torch backend)", "keras 3.15.1",
+        Convention("keras", "Keras 3 layers (torch backend)", checked("keras"),
                    "https://github.com/keras-team/keras/blob/master/keras/src/layers/core/dense.py",
                    _build(_KERAS_LAYERS)),
         Convention("timm_vit", "timm VisionTransformer init_weights_vit_timm",
-                   "not checked live", _TIMM_SRC + "vision_transformer.py",
+                   NOT_CHECKED_LIVE, _TIMM_SRC + "vision_transformer.py",
                    _over_torch(linear=_dense(_TIMM, "zeros"),
                                multihead_attention=_mha("xavier_uniform", _TIMM,
                                                         per_projection=False))),
-        Convention("timm_resnet", "timm ResNet init_weights", "not checked live",
+        Convention("timm_resnet", "timm ResNet init_weights", NOT_CHECKED_LIVE,
                    _TIMM_SRC + "resnet.py",
                    _over_torch(conv2d=_dense("kaiming_normal:mode=fan_out,nonlinearity=relu",
                                              _TORCH_B))),
-        Convention("timm_convnext", "timm ConvNeXt _init_weights", "not checked live",
+        Convention("timm_convnext", "timm ConvNeXt _init_weights", NOT_CHECKED_LIVE,
                    _TIMM_SRC + "convnext.py",
                    _over_torch(linear=_dense(_TIMM, "zeros"), conv2d=_dense(_TIMM, "zeros"))),
         Convention("hf_bert", "transformers PreTrainedModel._init_weights (BERT)",
-                   "transformers 5.24.0", _HF_SRC + "modeling_utils.py",
+                   checked("transformers"), _HF_SRC + "modeling_utils.py",
                    _over_torch(linear=_dense(_HF, "zeros"), **_HF_CONV,
                                conv_transpose=_dense(_HF, "zeros", "1d and 2d; 3d keeps torch's"),
                                embedding=_HF_EMB, multihead_attention=_HF_MHA)),
         Convention("hf_gpt2", "transformers GPT2PreTrainedModel._init_weights",
-                   "transformers 5.24.0", _HF_SRC + "models/gpt2/modeling_gpt2.py",
+                   checked("transformers"), _HF_SRC + "models/gpt2/modeling_gpt2.py",
                    _over_torch(linear=_dense(
                        _HF, "zeros", "Conv1D too; GPT-2's residual projections c_proj: "
                        "N(0, 0.02²/(2·n_layer))"), **_HF_CONV,
                        conv_transpose=_dense(_HF, "zeros", "1d and 2d; 3d keeps torch's"),
                        embedding=_HF_EMB, multihead_attention=_HF_MHA),
                    residual=("c_proj.weight", 0.02)),
-        Convention("lua_torch", "Lua Torch torch/nn reset()", "not checked live",
+        Convention("lua_torch", "Lua Torch torch/nn reset()", NOT_CHECKED_LIVE,
                    "https://github.com/torch/nn/blob/master/Linear.lua", _build(_LUA_LAYERS)),
-        Convention("flux", "Flux.jl layers", "not checked live",
+        Convention("flux", "Flux.jl layers", NOT_CHECKED_LIVE,
                    "https://github.com/FluxML/Flux.jl/blob/master/src/layers/basic.jl",
                    _build(_FLUX_LAYERS)),
     )

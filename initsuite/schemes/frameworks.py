@@ -15,10 +15,11 @@ scheme here computes its fans as torch does, and draws the same law as the frame
 the corresponding layer. (An embedding table is a rank-2 tensor like any other here: which of
 its axes a framework calls fan_in is a layer convention, not the initializer's.)
 
-``checked`` in each scheme's metadata is the library version its law was compared against by
-``tests/test_frameworks_live.py`` (variance, support and a two-sample KS test against draws
-from the library itself), or ``"not checked live"`` where the library cannot be installed here
-(timm, Lua Torch, Flux.jl): those follow their documented source, linked in ``source``.
+``checked`` in each scheme's metadata is the library version its law was last confirmed
+against by ``tests/test_frameworks_live.py`` (variance, support and a two-sample KS test
+against draws from the library itself), or ``"not checked live"`` for the frameworks that are
+not Python libraries (Lua Torch, Flux.jl): those follow their documented source, linked in
+``source``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from initsuite.core.checked import NOT_CHECKED_LIVE, checked, load
 from initsuite.schemes.common import at_least
 from initsuite.schemes.plain import normal, trunc_normal, trunc_normal_variance, uniform
 from initsuite.schemes.registry import register
@@ -40,36 +42,41 @@ from initsuite.schemes.scaling import (
 )
 from initsuite.schemes.structured import delta_orthogonal, eye, orthogonal
 
-__all__ = ["CHECKED", "FRAMEWORKS", "NOT_CHECKED_LIVE", "SOURCES", "positive", "qualified"]
+__all__ = [
+    "CHECKED", "FRAMEWORKS", "LIBRARIES", "NOT_CHECKED_LIVE", "SOURCES", "positive", "qualified",
+]  # fmt: skip
 
-NOT_CHECKED_LIVE = "not checked live"
+LIBRARIES: dict[str, str | None] = {
+    "jax": "jax", "flax": "flax", "keras": "keras", "hf": "transformers", "timm": "timm",
+    "lua_torch": None, "flux": None,
+}  # fmt: skip
+"""Per framework, the Python library its laws are compared with live (None: not installable
+as a Python library, so the law follows the framework's source)."""
 
 CHECKED: dict[str, str] = {
-    "jax": "jax 0.10.2",
-    "flax": "flax 0.12.8",
-    "keras": "keras 3.15.1",
-    "hf": "transformers 5.24.0",
-    "timm": NOT_CHECKED_LIVE,
-    "lua_torch": NOT_CHECKED_LIVE,
-    "flux": NOT_CHECKED_LIVE,
+    fw: checked(lib) if lib else NOT_CHECKED_LIVE for fw, lib in LIBRARIES.items()
 }
-"""Per framework, the version whose behaviour the live tests compared (``"jax 0.10.2"``), or
-:data:`NOT_CHECKED_LIVE`. The live tests fail when the installed version differs, so that a
-new release is compared before the table claims it."""
+"""Per framework, the library version whose laws the live tests last confirmed (``"jax
+0.10.2"``, from :mod:`initsuite.core.checked`'s record), or :data:`NOT_CHECKED_LIVE`. A newer
+installed version is compared all the same; a run with ``INITSUITE_RECORD_CHECKED=1``
+updates the record once its live tests pass."""
 
 FRAMEWORKS: tuple[str, ...] = tuple(CHECKED)
 
+_V = load()
 SOURCES: dict[str, str] = {
-    "jax": "https://github.com/jax-ml/jax/blob/jax-v0.10.2/jax/_src/nn/initializers.py",
-    "flax": "https://github.com/google/flax/blob/v0.12.8/flax/linen/initializers.py",
-    "keras": "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/initializers/",
-    "hf": "https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/"
-    "models/bert/modeling_bert.py",
-    "timm": "https://github.com/huggingface/pytorch-image-models/blob/main/timm/layers/"
-    "weight_init.py",
+    "jax": f"https://github.com/jax-ml/jax/blob/jax-v{_V['jax']}/jax/_src/nn/initializers.py",
+    "flax": f"https://github.com/google/flax/blob/v{_V['flax']}/flax/linen/initializers.py",
+    "keras": f"https://github.com/keras-team/keras/blob/v{_V['keras']}/keras/src/initializers/",
+    "hf": f"https://github.com/huggingface/transformers/blob/v{_V['transformers']}/"
+    "src/transformers/models/bert/modeling_bert.py",
+    "timm": f"https://github.com/huggingface/pytorch-image-models/blob/v{_V['timm']}/timm/"
+    "layers/weight_init.py",
     "lua_torch": "https://github.com/torch/nn/blob/master/Linear.lua",
     "flux": "https://github.com/FluxML/Flux.jl/blob/master/src/utils.jl",
 }
+"""Per framework, the source its laws follow (at the recorded version's tag where there is
+one)."""
 
 Fill = Callable[..., Tensor]
 

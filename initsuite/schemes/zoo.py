@@ -1,8 +1,8 @@
 r"""Framework-qualified schemes of the model zoos and older frameworks: ``timm:``, ``hf:``
 (transformers), ``lua_torch:`` and ``flux:`` (Flux.jl), registered with their metadata as in
-:mod:`~initsuite.schemes.frameworks`. transformers' is checked live; timm (its torchvision
-dependency has no CPU build on PyPI here), Lua Torch and Flux.jl follow their source, linked in
-each scheme's ``source``, and are marked ``"not checked live"``.
+:mod:`~initsuite.schemes.frameworks`. transformers' and timm's are checked live; Lua Torch and
+Flux.jl (not Python libraries) follow their source, linked in each scheme's ``source``, and are
+marked ``"not checked live"``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from initsuite.schemes.scaling import (
 __all__: list[str] = []
 
 
-# -- timm (from its source, not checked live) --------------------------------------------------
+# -- timm (checked live against timm.layers) ---------------------------------------------------
 
 
 def _timm_trunc_normal(
