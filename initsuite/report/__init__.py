@@ -146,7 +146,7 @@ def write_report(
         if any(x is not None for x in extras):
             raise InitsuiteError(
                 f"{str(run_dir)!r} holds {'an' if kind == 'isometry' else 'a'} {kind} study: a "
-                "tutorial, training, comparison or benchmarks go with a sweep's report"
+                "tutorial, training, comparison or benchmark file goes with a sweep's report"
             )
         if partial:
             raise InitsuiteError(f"{str(run_dir)!r} holds a {kind} study, written whole: "
