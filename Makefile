@@ -19,7 +19,11 @@
 #                    run exists it compares the study with it (initsuite compare
 #                    results/latest/study NEW --fail $(COMPARE_GATES) -> compare.md, plus a
 #                    "Compared with" section in the report); a regression is reported and
-#                    make goes on
+#                    make goes on. The suite's JSON goes to $(RUN)/benchmarks.json; when the
+#                    previous run stored one (results/latest/benchmarks.json) pytest-benchmark
+#                    compares with it under $(BENCH_GATE) (a regression is reported, make goes
+#                    on) and the report gets a "Benchmarks" section: ratios to each group's
+#                    reference and to the previous run, rows past the gate marked
 #   make lint        ruff, mypy, import-linter's contracts and a strict build of the docs
 #   make docs        build the documentation site (docs/, mkdocs.yml) into site/
 #   make reference   copy the newest run's report into results/reference/ (committed), with
@@ -77,6 +81,10 @@ RUN ?= results/runs/$(shell date -u +%Y%m%dT%H%M%SZ)
 # deep-memory run, the large grid; about 4 minutes) are left to `pytest bench`; BENCH_ARGS=
 # runs everything
 BENCH_ARGS ?= -m "not long_reference"
+# Gate of the suite's comparison with the previous run (make bench), in pytest-benchmark's
+# --benchmark-compare-fail syntax (STAT:P% or STAT:SECONDS): a median 25% slower is reported
+# (pytest-benchmark's list, the report's "Benchmarks" section) and make goes on
+BENCH_GATE ?= median:25%
 
 .PHONY: test test-portable test-latest lock browser bench lint docs reference venv clean
 
@@ -160,8 +168,6 @@ bench: $(STAMP)
 	@echo "== training study -> $(RUN)/training"
 	$(BIN)/initsuite train --schemes $(TRAIN_SCHEMES) --activations $(TRAIN_ACTIVATIONS) \
 		--depth $(TRAIN_DEPTH) --seeds $(TRAIN_SEEDS) --out $(RUN)/training --quiet
-	$(BIN)/initsuite report $(RUN)/study --tutorial $(RUN)/tutorial --training $(RUN)/training \
-		$$(test -e $(RUN)/compare.md && echo --compare results/latest/study) --html
 	@echo "== dynamics study (Jacobian spectra and gradients) -> $(RUN)/dynamics"
 	$(BIN)/initsuite sweep --schemes $(DYNAMICS_SCHEMES) --activations linear,tanh,relu \
 		--depths 4,16,64 --widths 256 --seeds 3 --jacobian --backward --no-timing \
@@ -180,9 +186,17 @@ bench: $(STAMP)
 	@echo "== zoo study (ResNet-50/18, ConvNeXt-T, ViT-S, GPT-2 and BERT depth sweeps) -> $(RUN)/zoo"
 	$(BIN)/initsuite reproduce zoo --out $(RUN)/zoo --quiet
 	$(BIN)/initsuite report $(RUN)/zoo --html
-	@echo "== pytest-benchmark suite -> results/benchmarks"
+	@echo "== pytest-benchmark suite -> results/benchmarks and $(RUN)/benchmarks.json, compared with the previous run (results/latest/benchmarks.json, if any; gate $(BENCH_GATE))"
 	$(BIN)/python -m pytest bench -q $(BENCH_ARGS) --benchmark-autosave \
-		--benchmark-storage=file://results/benchmarks --benchmark-columns=median,iqr,ops,rounds
+		--benchmark-storage=file://results/benchmarks --benchmark-columns=median,iqr,ops,rounds \
+		--benchmark-json=$(RUN)/benchmarks.json --bench-report-regressions \
+		$$(test ! -e results/latest/benchmarks.json || echo \
+		--benchmark-compare=results/latest/benchmarks.json --benchmark-compare-fail=$(BENCH_GATE))
+	$(BIN)/initsuite report $(RUN)/study --tutorial $(RUN)/tutorial --training $(RUN)/training \
+		$$(test -e $(RUN)/compare.md && echo --compare results/latest/study) --html \
+		$$(test ! -e $(RUN)/benchmarks.json || echo --benchmarks $(RUN)/benchmarks.json \
+		--benchmark-gate $(BENCH_GATE)) $$(test ! -e results/latest/benchmarks.json || \
+		echo --benchmarks-previous results/latest/benchmarks.json)
 	ln -sfn $(abspath $(RUN)) results/latest
 	@echo "report: $(RUN)/study/report.md (interactive: $(RUN)/study/report.html)"
 

@@ -8,9 +8,12 @@ Run from the repository root (pyproject's ``testpaths`` keeps ``make test`` away
     pytest bench --bench-threads=1                   # steadier on a busy shared machine
 
 Every benchmark group holds a reference (the raw RNG fill, or the plain tutorial loop) whose
-test name sorts first (``--benchmark-sort=name``); the ratio of each median to that reference
-is printed at the end, since ratios survive a noisy shared machine far better than absolute
-times do.
+test name sorts first (``--benchmark-sort=name``), recorded in its ``extra_info["reference"]``;
+the ratio of each median to that reference is printed at the end
+(:func:`initsuite.results.benchmarks.reference_ratios`, which the report's "Benchmarks"
+section uses too), since ratios survive a noisy shared machine far better than absolute times
+do. ``--bench-report-regressions`` turns a ``--benchmark-compare-fail`` regression into a
+report, leaving the exit status to the tests (``make bench``).
 """
 
 from __future__ import annotations
@@ -19,18 +22,21 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
+import pandas as pd
 import pytest
 import torch
 from pytest_benchmark.logger import PytestBenchmarkWarning
+from pytest_benchmark.session import PerformanceRegression
 
 import initsuite
 from initsuite.core.devices import check_device
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError
 from initsuite.engine.timing import synchronize
+from initsuite.results.benchmarks import REFERENCE_KEY, reference_ratios
 
 # Shapes (rows, cols) of the weights timed in test_bench_schemes.py.
 FULL_SHAPES: tuple[tuple[int, int], ...] = ((256, 256), (1024, 1024), (4096, 1024))
@@ -70,6 +76,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="smoke run: small shapes, a small sweep, few rounds",
+    )
+    group.addoption(
+        "--bench-report-regressions",
+        action="store_true",
+        default=False,
+        help="a --benchmark-compare-fail regression is reported and the run goes on: the exit "
+        "status is the tests' alone (make bench)",
     )
 
 
@@ -188,6 +201,7 @@ class Runner:
         # warmed up, and another would cost as much as a round.
         warmup = 1 if estimate < 0.1 * self.budget_s else 0
         self.benchmark.extra_info["rounds"] = rounds
+        self.benchmark.extra_info[REFERENCE_KEY] = reference  # the report's ratios read it
         self.benchmark.pedantic(timed, rounds=rounds, warmup_rounds=warmup, iterations=1)
         stats = getattr(self.benchmark, "stats", None)  # None under --benchmark-disable
         if stats is not None:
@@ -207,21 +221,32 @@ def run_timed(
     return Runner(benchmark, device, budget, pytestconfig.stash[_RESULTS_KEY])
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    results = config.stash.get(_RESULTS_KEY, [])
+@pytest.hookimpl(wrapper=True)
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Any:
+    """pytest-benchmark's table (and its regression check), then the ratios to each group's
+    reference."""
+    tr = terminalreporter
+    try:
+        outcome = yield
+    except PerformanceRegression:
+        if not config.getoption("bench_report_regressions"):
+            raise
+        tr.write_sep("!", "benchmark gate failed (listed above): reported, the exit status "
+                     "is the tests' (--bench-report-regressions)", red=True)  # fmt: skip
+        outcome = None
+    _ratio_summary(tr, config.stash.get(_RESULTS_KEY, []))
+    return outcome
+
+
+def _ratio_summary(tr: Any, results: list[Timed]) -> None:
     if not results:
         return
-    groups: dict[str, list[Timed]] = {}
-    for r in results:
-        groups.setdefault(r.group, []).append(r)
-    tr = terminalreporter
+    table = pd.DataFrame([asdict(r) for r in results], columns=["group", "name", "median_s",
+                                                                "reference"])  # fmt: skip
     tr.write_sep("-", "median / median of the group's reference (lower is faster)")
-    for group, rows in groups.items():
-        refs = [r for r in rows if r.reference]
-        for ref_row in refs:
-            ref = ref_row.median_s
-            tr.write_line(f"{group}  (reference {ref_row.name}: {ref * 1e3:.3g} ms)")
-            for r in sorted(rows, key=lambda r: (r is not ref_row, r.median_s)):
-                if r.reference and r is not ref_row:
-                    continue
-                tr.write_line(f"    {r.median_s / ref:8.2f}x  {r.name}")
+    for (group, ref), rows in reference_ratios(table).groupby(["group", "reference_name"],
+                                                              sort=False):  # fmt: skip
+        ref_ms = float(rows["reference_median_s"].iloc[0]) * 1e3
+        tr.write_line(f"{group}  (reference {ref}: {ref_ms:.3g} ms)")
+        for name, r in zip(rows["name"], rows["ratio"], strict=True):
+            tr.write_line(f"    {r:8.2f}x  {name}")

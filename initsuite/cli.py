@@ -349,6 +349,15 @@ def _add_report(add_parser: AddParser) -> None:
     r.add_argument("--html", action="store_true",
                    help="also write report.html: one self-contained page, interactive figures, "
                    "sortable tables (needs plotly)")  # fmt: skip
+    r.add_argument("--benchmarks", default=None, metavar="FILE.json",
+                   help="a pytest-benchmark JSON file (make bench: RUN/benchmarks.json): a "
+                   "'Benchmarks' section, each median over its group's reference")  # fmt: skip
+    r.add_argument("--benchmarks-previous", default=None, metavar="FILE.json",
+                   help="the previous run's JSON: this run over it per benchmark, rows past "
+                   "--benchmark-gate marked")  # fmt: skip
+    r.add_argument("--benchmark-gate", default=None, metavar="GATE",
+                   help="in pytest-benchmark's --benchmark-compare-fail syntax (default "
+                   "median:25%%; 'none': no gate)")  # fmt: skip
     r.set_defaults(run=_cmd_report)
 
 
@@ -612,11 +621,15 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
     from initsuite.report import PartialReportWarning, write_report
 
+    gate: dict[str, str | None] = {}  # absent: the API's default gate; "none": no gate
+    if args.benchmark_gate is not None:
+        gate["benchmark_gate"] = None if args.benchmark_gate == "none" else args.benchmark_gate
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PartialReportWarning)
         path = write_report(args.dir, tutorial_dir=args.tutorial, training_dir=args.training,
                             compare_dir=args.compare, out_dir=args.out,
-                            partial=args.partial, html=args.html)  # fmt: skip
+                            partial=args.partial, html=args.html, benchmarks=args.benchmarks,
+                            benchmarks_previous=args.benchmarks_previous, **gate)  # fmt: skip
     for w in caught:  # ours as one line; any other warning as Python would show it
         if issubclass(w.category, PartialReportWarning):
             print(f"initsuite: warning: {w.message}", file=sys.stderr)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from initsuite.core.errors import InitsuiteError
+from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.report import interactive
 from initsuite.report.families import scheme_colors
 from initsuite.report.figures import (
@@ -40,6 +40,7 @@ from initsuite.report.probe_report import write_probe_report
 from initsuite.report.training import TRAINING_FIGURES, loss_curves, steps_to_threshold
 from initsuite.report.tutorial import TUTORIAL_FIGURE, load_tutorial, tutorial_std_vs_layer
 from initsuite.results import store
+from initsuite.results.benchmarks import DEFAULT_GATE
 from initsuite.results.frameworks import FrameworksResult
 from initsuite.results.isometry import IsometryResult
 from initsuite.results.sweep import SweepResult
@@ -90,6 +91,9 @@ def write_report(
     compare_dir: str | os.PathLike[str] | None = None,
     partial: bool = False,
     html: bool = False,
+    benchmarks: str | os.PathLike[str] | None = None,
+    benchmarks_previous: str | os.PathLike[str] | None = None,
+    benchmark_gate: str | None = DEFAULT_GATE,
 ) -> Path:
     """Write ``report.md`` and ``figures/*.png`` for the sweep, isometry or frameworks study,
     or the probe, in ``run_dir`` (and ``report.html`` with ``html``).
@@ -116,23 +120,33 @@ def write_report(
             interactive figures and sortable, filterable tables
             (:func:`initsuite.report.html.plan_html`; needs plotly). Default: Markdown only
             (an earlier ``report.html`` is removed).
+        benchmarks: a pytest-benchmark JSON file (``--benchmark-json``; ``make bench`` writes
+            ``RUN/benchmarks.json``); adds a "Benchmarks" section: each median over its group's
+            reference. Default: none.
+        benchmarks_previous: the previous run's JSON (``make bench``: the one in
+            ``results/latest``); the section then shows this run over it per benchmark, rows
+            past ``benchmark_gate`` marked. Needs ``benchmarks``. Default: none.
+        benchmark_gate: pytest-benchmark's ``--benchmark-compare-fail`` syntax, e.g.
+            ``median:25%`` (the default); None: no gate.
 
     Returns:
         The path of ``report.md``.
 
     Raises:
         InitsuiteError: if ``run_dir`` (or ``tutorial_dir``, ``training_dir``, ``compare_dir``)
-            is not a readable results directory of the right kind, is an unfinished sweep
+            is not a readable results directory of the right kind, a benchmark file is not a
+            pytest-benchmark run, the gate does not parse, is an unfinished sweep
             without ``partial``, if ``out_dir`` cannot be written, or the plotting libraries
             (or, with ``html``, plotly and python-markdown) are missing.
     """
     out = out_dir if out_dir is not None else run_dir
     kind = _kind(run_dir)
     if kind in ("isometry", "frameworks", "probe"):
-        if not (tutorial_dir is None and training_dir is None and compare_dir is None):
+        extras = (tutorial_dir, training_dir, compare_dir, benchmarks, benchmarks_previous)
+        if any(x is not None for x in extras):
             raise InitsuiteError(
                 f"{str(run_dir)!r} holds {'an' if kind == 'isometry' else 'a'} {kind} study: a "
-                "tutorial, training or comparison goes with a sweep's report"
+                "tutorial, training, comparison or benchmark file goes with a sweep's report"
             )
         if partial:
             raise InitsuiteError(f"{str(run_dir)!r} holds a {kind} study, written whole: "
@@ -144,7 +158,8 @@ def write_report(
         else:
             plan = frameworks_plan(FrameworksResult.load(run_dir), str(run_dir))
         return write_plan(plan, out, html=html)
-    plan = sweep_plan(run_dir, tutorial_dir, training_dir, compare_dir, partial)
+    bench = _benchmarks(benchmarks, benchmarks_previous, benchmark_gate)
+    plan = sweep_plan(run_dir, tutorial_dir, training_dir, compare_dir, partial, bench)
     return write_plan(plan, out, html=html)
 
 
@@ -154,9 +169,11 @@ def sweep_plan(
     training_dir: str | os.PathLike[str] | None = None,
     compare_dir: str | os.PathLike[str] | None = None,
     partial: bool = False,
+    benchmarks: str | None = None,
 ) -> ReportPlan:
     """The report of the sweep in ``run_dir``: the figures it has data for, and its text
-    (arguments as :func:`write_report`'s)."""
+    (arguments as :func:`write_report`'s; ``benchmarks``: the "Benchmarks" section's
+    Markdown, :func:`~initsuite.report.benchmarks.benchmarks_section`)."""
     raw = SweepResult.load(run_dir)
     note = _incomplete_note(run_dir, raw, partial)
     comparison = _comparison(compare_dir, run_dir, raw) if compare_dir is not None else None
@@ -178,6 +195,7 @@ def sweep_plan(
         training=training,
         title=f"initsuite report: {Path(run_dir).resolve().name}",
         comparison=comparison,
+        benchmarks=benchmarks,
     )
     if note is not None:  # right under the title
         title, rest = text.split("\n", 1)
@@ -260,6 +278,24 @@ def _comparison(compare_dir: str | os.PathLike[str], run_dir: str | os.PathLike[
     # resolved: results/latest is a link that the next benchmark moves
     labels = (_where(compare_dir), _where(run_dir))
     return compare(SweepResult.load(compare_dir), raw, labels=labels)
+
+
+def _benchmarks(
+    path: str | os.PathLike[str] | None, previous: str | os.PathLike[str] | None, gate: str | None
+) -> str | None:
+    """The "Benchmarks" section's Markdown from the files (loaded and checked before any
+    figure is drawn), or None without ``path``."""
+    if path is None:
+        if previous is not None:
+            raise InitsuiteError(Arg("benchmarks_previous"), " needs ", Arg("benchmarks"),
+                                 ": the run's own pytest-benchmark JSON")  # fmt: skip
+        return None
+    from initsuite.report.benchmarks import benchmarks_section
+    from initsuite.results.benchmarks import BenchmarkGate, load_benchmarks
+
+    parsed = BenchmarkGate.parse(gate) if gate is not None else None
+    base = load_benchmarks(previous) if previous is not None else None
+    return benchmarks_section(load_benchmarks(path), base, parsed)
 
 
 def _training(training_dir: str | os.PathLike[str]) -> Any:

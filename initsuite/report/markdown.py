@@ -209,6 +209,7 @@ def render(
     title: str = "initsuite sweep report",
     training: Any = None,
     comparison: Comparison | None = None,
+    benchmarks: str | None = None,
 ) -> str:
     """The report as Markdown.
 
@@ -223,6 +224,9 @@ def render(
             ``training_loss`` and ``training_steps`` when listed in ``figures``).
         comparison: this run against an earlier one (:func:`initsuite.compare`); adds a
             "Compared with" section after the timing.
+        benchmarks: the "Benchmarks" section's Markdown
+            (:func:`~initsuite.report.benchmarks.benchmarks_section`), placed after the
+            comparison.
     """
     known = [*CAPTIONS, TUTORIAL_FIGURE, *TRAINING_FIGURES]
     for name in figures:
@@ -238,6 +242,8 @@ def render(
     parts += _timing_section(result)
     if comparison is not None:
         parts.append(compare_section(comparison))
+    if benchmarks is not None:
+        parts.append(benchmarks)
     number = sum(name in CAPTIONS for name in figures)  # the figures numbered so far
     if tutorial is not None:
         drawn = TUTORIAL_FIGURE in figures and tutorial_layers is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COL_WRAP", "DASHES", "FLOAT_FORMAT", "PANEL_H", "PANEL_W", "at_least_a_decade", "decade_ticks",
     "facets",
-    "md_table", "need", "new_figure", "outside_legend", "palette", "style",
+    "md_code", "md_table", "need", "new_figure", "outside_legend", "palette", "style",
 ]  # fmt: skip
 
 PANEL_W, PANEL_H = 3.6, 2.8  # inches per facet
@@ -138,6 +139,18 @@ def need(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise InitsuiteError(f"{what} needs columns {missing}; got {list(df.columns)}")
+
+
+def md_code(text: object) -> str:
+    """``text`` read from a file (a benchmark's name, a path) as a Markdown code span, so that
+    neither Markdown nor HTML in it takes effect on the page: python-markdown escapes a code
+    span's ``<``, ``>`` and ``&`` and forms no link inside it. The fence is one backtick
+    longer than the longest run of backticks in ``text``; newlines become spaces."""
+    s = str(text).replace("\r", " ").replace("\n", " ")
+    runs = [len(r) for r in re.findall(r"`+", s)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") or not s.strip() else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
 
 
 def md_table(df: pd.DataFrame) -> str:

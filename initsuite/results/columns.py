@@ -15,6 +15,9 @@ import pandas as pd
 from initsuite.core.errors import InitsuiteError
 
 __all__ = [
+    "BENCHMARKS",
+    "BENCHMARK_CHANGES",
+    "BENCHMARK_RATIOS",
     "CELLS",
     "CELL_KEYS",
     "COMPARE_CELLS",
@@ -288,6 +291,30 @@ _SPEC: dict[str, tuple[str, str]] = {
         "σ_w² on the critical line χ₁ = 1 at the run's σ_b² to 2 digits (mlp, conv); NaN "
         "where no theory",
     ),
+    # pytest-benchmark runs (initsuite.results.benchmarks)
+    "group": ("string", "the benchmark's group, e.g. 'init 1024x1024' (empty when it has none)"),
+    "name": ("string", "the benchmark's test name, e.g. test_scheme[1024x1024-orthogonal]"),
+    "fullname": ("string", "file::name, what pytest-benchmark matches two runs on"),
+    "min_s": ("float64", "fastest round, seconds"),
+    "max_s": ("float64", "slowest round, seconds"),
+    "mean_s": ("float64", "mean of the rounds, seconds"),
+    "stddev_s": ("float64", "standard deviation of the rounds, seconds"),
+    "median_s": ("float64", "median of the rounds, seconds"),
+    "iqr_s": ("float64", "interquartile range of the rounds, seconds"),
+    "ops": ("float64", "calls per second, 1 / mean"),
+    "rounds": ("int64", "timed rounds"),
+    "reference": ("bool", "the row the others of its group are divided by (a floor or loop)"),
+    "reference_name": ("string", "the name of the group's reference row"),
+    "reference_median_s": ("float64", "the reference row's median, seconds"),
+    "ratio": ("float64", "median / the reference's median (below 1 is faster)"),
+    "base_median_s": ("float64", "median of the previous run, seconds"),
+    "new_median_s": ("float64", "median of this run, seconds"),
+    "median_ratio": ("float64", "new / base median (above 1 is slower)"),
+    "gate_value": (
+        "float64",
+        "what the benchmark gate bounds: the change in percent, or in seconds; NaN without "
+        "a gate or a side",
+    ),
 }
 
 CELL_KEYS: tuple[str, ...] = (
@@ -421,6 +448,21 @@ COMPARE_TIMING: tuple[str, ...] = (
 )  # fmt: skip
 COMPARE_FAILURES: tuple[str, ...] = ("gate", "metric", "key", "base", "new", "value", "limit")
 """One row per gate violation (``initsuite.compare``)."""
+
+BENCHMARKS: tuple[str, ...] = (
+    "group", "name", "fullname", "min_s", "max_s", "mean_s", "stddev_s", "median_s", "iqr_s",
+    "ops", "rounds", "reference",
+)  # fmt: skip
+"""One row per benchmark of a pytest-benchmark run (``initsuite.results.benchmarks``)."""
+BENCHMARK_RATIOS: tuple[str, ...] = (
+    "group", "reference_name", "name", "median_s", "reference_median_s", "ratio",
+)  # fmt: skip
+"""Each benchmark's median over its group's reference median, once per reference."""
+BENCHMARK_CHANGES: tuple[str, ...] = (
+    "group", "name", "fullname", "base_median_s", "new_median_s", "median_ratio", "gate_value",
+    "fails",
+)  # fmt: skip
+"""One row per benchmark of either of two runs: this run's median over the previous one's."""
 
 OPTIONAL: frozenset[str] = frozenset({
     "theory_std", "cosine", "theory_cosine", "theory_final_std", "theory_divergence_layer",
