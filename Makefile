@@ -27,7 +27,19 @@
 #   make lint        ruff, mypy, import-linter's contracts and a strict build of the docs
 #   make docs        build the documentation site (docs/, mkdocs.yml) into site/
 #   make reference   copy the newest run's report into results/reference/ (committed), with
-#                    report.png: the run's report.html in headless Chromium (bench/screenshot.py)
+#                    report.png: the run's report.html in headless Chromium (bench/screenshot.py);
+#                    write the run's figures to results/reference/figures.json and rewrite the
+#                    marked figures of README.md and docs/ from it (initsuite.report.prose)
+#
+# Every measured number in README.md and docs/ comes from one dated run. To regenerate them
+# all, on one machine, in this order:
+#
+#   make bench                                                # results/latest, with steps.json
+#   PYTEST_ADDOPTS=--junitxml=results/latest/tests.xml make test   # make test's count and time
+#   make reference                                            # figures.json, then the prose
+#
+# `make bench BENCH_ARGS=` also measures the plain loop and the deep-memory run (about 4 more
+# minutes): without it their figures read "—" (pending) in the prose.
 #
 # GPU users: install into their own environment (pip install -e ".[test]" with their CUDA
 # build of torch); the lock is the CPU machines' environment.
@@ -85,6 +97,12 @@ BENCH_ARGS ?= -m "not long_reference"
 # --benchmark-compare-fail syntax (STAT:P% or STAT:SECONDS): a median 25% slower is reported
 # (pytest-benchmark's list, the report's "Benchmarks" section) and make goes on
 BENCH_GATE ?= median:25%
+# make bench times each step into $(RUN)/steps.json: `$(TIME) STEP -- COMMAND` runs COMMAND
+# and appends its seconds to STEP; set-up and total count from when make read this file
+BENCH_T0 := $(shell date +%s.%N)
+TIME = $(BIN)/python -m initsuite.results.steps $(RUN)/steps.json
+# the files make reference rewrites the marked figures of (initsuite.report.prose)
+FIGURE_PAGES ?= README.md $(wildcard docs/*.md docs/guides/*.md)
 
 .PHONY: test test-portable test-latest lock browser bench lint docs reference venv clean
 
@@ -156,48 +174,52 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	@mkdir -p $(RUN)
+	$(TIME) set-up --since $(BENCH_T0)
 	@echo "== default study -> $(RUN)/study"
-	$(BIN)/initsuite sweep --schemes $(STUDY_SCHEMES) --activations $(STUDY_ACTIVATIONS) \
+	$(TIME) study -- $(BIN)/initsuite sweep --schemes $(STUDY_SCHEMES) --activations $(STUDY_ACTIVATIONS) \
 		--depths $(STUDY_DEPTHS) --widths $(STUDY_WIDTHS) --seeds $(STUDY_SEEDS) \
 		--backward --out $(RUN)/study --quiet
 	@echo "== compared with the previous run (results/latest/study, if any) -> $(RUN)/compare.md"
-	-test ! -e results/latest/study/meta.json || $(BIN)/initsuite compare results/latest/study \
-		$(RUN)/study --fail $(COMPARE_GATES) --out $(RUN)/compare.md --html $(RUN)/compare.html
+	-test ! -e results/latest/study/meta.json || $(TIME) compare -- $(BIN)/initsuite compare \
+		results/latest/study $(RUN)/study --fail $(COMPARE_GATES) --out $(RUN)/compare.md --html $(RUN)/compare.html
 	@echo "== tutorial reproduction -> $(RUN)/tutorial"
-	$(BIN)/initsuite reproduce tutorial --out $(RUN)/tutorial --quiet
+	$(TIME) tutorial -- $(BIN)/initsuite reproduce tutorial --out $(RUN)/tutorial --quiet
 	@echo "== training study -> $(RUN)/training"
-	$(BIN)/initsuite train --schemes $(TRAIN_SCHEMES) --activations $(TRAIN_ACTIVATIONS) \
+	$(TIME) training -- $(BIN)/initsuite train --schemes $(TRAIN_SCHEMES) --activations $(TRAIN_ACTIVATIONS) \
 		--depth $(TRAIN_DEPTH) --seeds $(TRAIN_SEEDS) --out $(RUN)/training --quiet
 	@echo "== dynamics study (Jacobian spectra and gradients) -> $(RUN)/dynamics"
-	$(BIN)/initsuite sweep --schemes $(DYNAMICS_SCHEMES) --activations linear,tanh,relu \
+	$(TIME) dynamics -- $(BIN)/initsuite sweep --schemes $(DYNAMICS_SCHEMES) --activations linear,tanh,relu \
 		--depths 4,16,64 --widths 256 --seeds 3 --jacobian --backward --no-timing \
 		--out $(RUN)/dynamics --quiet
-	$(BIN)/initsuite report $(RUN)/dynamics --html
+	$(TIME) dynamics -- $(BIN)/initsuite report $(RUN)/dynamics --html
 	@echo "== isometry study (Jacobian spectra, orthogonal vs Gaussian) -> $(RUN)/isometry"
-	$(BIN)/initsuite reproduce isometry --out $(RUN)/isometry --quiet
-	$(BIN)/initsuite report $(RUN)/isometry --html
+	$(TIME) isometry -- $(BIN)/initsuite reproduce isometry --out $(RUN)/isometry --quiet
+	$(TIME) isometry -- $(BIN)/initsuite report $(RUN)/isometry --html
 	@echo "== frameworks study (same model, different framework) -> $(RUN)/frameworks"
-	$(BIN)/initsuite reproduce frameworks --laws $(FRAMEWORKS_LAWS) --out $(RUN)/frameworks --quiet
-	$(BIN)/initsuite report $(RUN)/frameworks --html
+	$(TIME) frameworks -- $(BIN)/initsuite reproduce frameworks --laws $(FRAMEWORKS_LAWS) --out $(RUN)/frameworks --quiet
+	$(TIME) frameworks -- $(BIN)/initsuite report $(RUN)/frameworks --html
 	@echo "== architectures study (conv and residual nets) -> $(RUN)/archs"
-	$(BIN)/initsuite sweep --schemes $(ARCH_SCHEMES) --activations relu,tanh --depths 10,50 \
+	$(TIME) archs -- $(BIN)/initsuite sweep --schemes $(ARCH_SCHEMES) --activations relu,tanh --depths 10,50 \
 		--widths 64 --seeds 2 --arch $(ARCH_ARCHS) --no-timing --out $(RUN)/archs --quiet
-	$(BIN)/initsuite report $(RUN)/archs --html
+	$(TIME) archs -- $(BIN)/initsuite report $(RUN)/archs --html
 	@echo "== zoo study (ResNet-50/18, ConvNeXt-T, ViT-S, GPT-2 and BERT depth sweeps) -> $(RUN)/zoo"
-	$(BIN)/initsuite reproduce zoo --out $(RUN)/zoo --quiet
-	$(BIN)/initsuite report $(RUN)/zoo --html
+	$(TIME) zoo -- $(BIN)/initsuite reproduce zoo --out $(RUN)/zoo --quiet
+	$(TIME) zoo -- $(BIN)/initsuite report $(RUN)/zoo --html
 	@echo "== pytest-benchmark suite -> results/benchmarks and $(RUN)/benchmarks.json, compared with the previous run (results/latest/benchmarks.json, if any; gate $(BENCH_GATE))"
-	$(BIN)/python -m pytest bench -q $(BENCH_ARGS) --benchmark-autosave \
+	$(TIME) benchmarks -- $(BIN)/python -m pytest bench -q $(BENCH_ARGS) --benchmark-autosave \
 		--benchmark-storage=file://results/benchmarks --benchmark-columns=median,iqr,ops,rounds \
 		--benchmark-json=$(RUN)/benchmarks.json --bench-report-regressions \
 		$$(test ! -e results/latest/benchmarks.json || echo \
 		--benchmark-compare=results/latest/benchmarks.json --benchmark-compare-fail=$(BENCH_GATE))
-	$(BIN)/initsuite report $(RUN)/study --tutorial $(RUN)/tutorial --training $(RUN)/training \
+	@echo "== the default study's report -> $(RUN)/study/report.md"
+	$(TIME) report -- $(BIN)/initsuite report $(RUN)/study --tutorial $(RUN)/tutorial \
+		--training $(RUN)/training \
 		$$(test -e $(RUN)/compare.md && echo --compare results/latest/study) --html \
 		$$(test ! -e $(RUN)/benchmarks.json || echo --benchmarks $(RUN)/benchmarks.json \
 		--benchmark-gate $(BENCH_GATE)) $$(test ! -e results/latest/benchmarks.json || \
 		echo --benchmarks-previous results/latest/benchmarks.json)
 	ln -sfn $(abspath $(RUN)) results/latest
+	$(TIME) total --since $(BENCH_T0)
 	@echo "report: $(RUN)/study/report.md (interactive: $(RUN)/study/report.html)"
 
 reference: $(STAMP)
@@ -210,6 +232,8 @@ reference: $(STAMP)
 	$(BIN)/initsuite report results/latest/frameworks --out results/reference/frameworks
 	$(BIN)/initsuite report results/latest/zoo --out results/reference/zoo
 	$(BIN)/python bench/screenshot.py results/latest/study/report.html results/reference/report.png
+	$(BIN)/python -m initsuite.results.figures results/latest results/reference/figures.json
+	$(BIN)/python -m initsuite.report.prose results/reference/figures.json $(FIGURE_PAGES)
 
 clean:
 	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache .mypy_cache site
