@@ -3,9 +3,12 @@ every run, CI or not), with no per-example deadline (the first torch call warms 
 a test checks initsuite against it, runs on its torch backend (no TensorFlow is installed).
 
 Torch threads: ``INITSUITE_TEST_THREADS`` where set (``make test-portable``: 2), else one per
-pytest-xdist worker (``make test`` runs a worker per core; two threads each would oversubscribe
-the cores), else torch's own default. With ``INITSUITE_NO_SKIPS=1`` (CI) a skipped test fails
-unless it is marked ``cuda``: a missing browser or library must not pass unseen."""
+pytest-xdist worker (``make test`` runs a worker per core), else torch's own default; child
+processes inherit the setting. Two OpenMP threads on a core that is busy elsewhere wait for
+each other: a 6×6 QR took 15 ms instead of 8 µs on the project's machine under load.
+
+With ``INITSUITE_NO_SKIPS=1`` (CI) a skipped test fails unless it is marked ``cuda``: a missing
+browser or library must not pass unseen."""
 
 from __future__ import annotations
 
@@ -19,10 +22,13 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 pytest_plugins = ("live_record", "pytester")
 
-if os.environ.get("INITSUITE_TEST_THREADS"):
-    torch.set_num_threads(int(os.environ["INITSUITE_TEST_THREADS"]))
-elif os.environ.get("PYTEST_XDIST_WORKER"):
-    torch.set_num_threads(1)
+_threads = os.environ.get("INITSUITE_TEST_THREADS") or (
+    "1" if os.environ.get("PYTEST_XDIST_WORKER") else None
+)
+if _threads:
+    torch.set_num_threads(int(_threads))
+    # and the same for the processes the tests start (CLI runs, kills, memory peaks)
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = _threads
 
 settings.register_profile(
     "initsuite",

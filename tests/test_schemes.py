@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers import FakeEntryPoint, patch_entry_points
+from helpers import FakeEntryPoint, distinct_laws, patch_entry_points
 from scipy import stats
 from torch import Tensor, nn
 
@@ -27,6 +27,9 @@ from initsuite.schemes import registry
 init = torch.nn.init
 
 SCHEMES = schemes.names()
+# The per-scheme contracts run once per distinct law (helpers.distinct_laws: flax:/jax:/keras:
+# twins built by one factory); names and metadata are checked for every name.
+LAWS = distinct_laws(SCHEMES)
 SEED = 1234
 
 # One shape per rank; rank 2 is deliberately non-square so fan_in != fan_out.
@@ -73,7 +76,7 @@ def _one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
 # -- every scheme ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", LAWS)
 def test_fills_in_place_and_returns_the_tensor(name: str) -> None:
     tensor = torch.full(_shape_for(name), math.nan)
     out = _example(name)(tensor, generator=_gen())
@@ -83,7 +86,7 @@ def test_fills_in_place_and_returns_the_tensor(name: str) -> None:
     assert torch.isfinite(out).all(), "some entries were left unfilled"
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", LAWS)
 def test_fills_a_parameter_that_requires_grad(name: str) -> None:
     # Layer weights are leaves that require grad: in-place writes must happen under no_grad.
     weight = nn.Parameter(torch.empty(_shape_for(name)))
@@ -93,7 +96,7 @@ def test_fills_a_parameter_that_requires_grad(name: str) -> None:
     assert weight.grad_fn is None
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", LAWS)
 def test_draws_only_from_the_generator(name: str) -> None:
     # torch's own sparse_ draws its zero pattern from the global RNG; ours must not.
     with torch.random.fork_rng(devices=[]):
@@ -102,7 +105,7 @@ def test_draws_only_from_the_generator(name: str) -> None:
         assert torch.equal(torch.get_rng_state(), before)
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", LAWS)
 @pytest.mark.parametrize("rank", [1, 2, 3, 4, 5])
 def test_accepts_exactly_its_ranks(name: str, rank: int) -> None:
     scheme = _example(name)
@@ -114,7 +117,7 @@ def test_accepts_exactly_its_ranks(name: str, rank: int) -> None:
             scheme(tensor, generator=_gen())
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", LAWS)
 def test_same_seed_same_values(name: str) -> None:
     shape = _shape_for(name)
     first = _example(name)(torch.empty(shape), generator=_gen(7))
@@ -122,7 +125,7 @@ def test_same_seed_same_values(name: str) -> None:
     assert torch.equal(first, second)
 
 
-@pytest.mark.parametrize("name", [n for n in SCHEMES if _is_random(n)])
+@pytest.mark.parametrize("name", [n for n in LAWS if _is_random(n)])
 def test_different_seeds_different_values(name: str) -> None:
     shape = _shape_for(name)
     first = _example(name)(torch.empty(shape), generator=_gen(7))
@@ -130,7 +133,7 @@ def test_different_seeds_different_values(name: str) -> None:
     assert not torch.equal(first, second)
 
 
-@pytest.mark.parametrize("name", [n for n in SCHEMES if not _is_random(n)])
+@pytest.mark.parametrize("name", [n for n in LAWS if not _is_random(n)])
 def test_deterministic_schemes_ignore_the_generator(name: str) -> None:
     shape = _shape_for(name)
     gen = _gen(7)
@@ -140,7 +143,7 @@ def test_deterministic_schemes_ignore_the_generator(name: str) -> None:
     assert torch.equal(first, _example(name)(torch.empty(shape), generator=_gen(8)))
 
 
-@pytest.mark.parametrize("name", [n for n in SCHEMES if schemes.info(n).accepts_rank(2)])
+@pytest.mark.parametrize("name", [n for n in LAWS if schemes.info(n).accepts_rank(2)])
 def test_zero_element_tensor_is_a_no_op(name: str) -> None:
     tensor = torch.empty(5, 0)  # fan_in = 0; torch.nn.init returns such tensors unchanged
     with warnings.catch_warnings():
@@ -416,14 +419,7 @@ def test_trunc_normal_rejects_empty_interval() -> None:
 DTYPES = [torch.float64, torch.float32, torch.bfloat16, torch.float16]
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("name", [n for n in SCHEMES if schemes.info(n).accepts_rank(2)])
-def test_two_dimensional_schemes_in_every_dtype(name: str, dtype: torch.dtype) -> None:
-    tensor = torch.full((64, 48), math.nan, dtype=dtype)
-    out = _example(name)(tensor, generator=_gen())
-    assert out is tensor
-    assert out.dtype == dtype
-    assert torch.isfinite(out).all()
+# Every scheme in every dtype: tests/test_schemes_extra.py (test_every_scheme_in_every_dtype).
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
