@@ -175,6 +175,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	@mkdir -p $(RUN)
 	$(TIME) set-up --since $(BENCH_T0)
+	$(BIN)/python bench/env_cost.py $(VENV) $(LOCK) $(RUN)/environment.json
 	@echo "== default study -> $(RUN)/study"
 	$(TIME) study -- $(BIN)/initsuite sweep --schemes $(STUDY_SCHEMES) --activations $(STUDY_ACTIVATIONS) \
 		--depths $(STUDY_DEPTHS) --widths $(STUDY_WIDTHS) --seeds $(STUDY_SEEDS) \

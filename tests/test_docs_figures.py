@@ -135,8 +135,12 @@ def test_texts_format_a_complete_run() -> None:
             "init": {"256x256": {"orthogonal": 6.21}},
         },
         "tests": {"tests": 1659, "skipped": 3, "seconds": 125.4},
-    }
+        "environment": {"lock": "requirements/lock-x86_64.txt", "venv_mb": 7192,
+                        "import_torch_s": 1.412, "torch": "2.14.1+cu130"},
+    }  # fmt: skip
     t = prose.texts(figures)
+    assert (t["env.venv_gb"], t["env.import_torch"]) == ("7.0 GB", "1.41 s")
+    assert prose.texts({})["env.venv_gb"] == prose.PENDING
     assert t["machine"] == "Test CPU, 2 logical cores, torch 2.13.0+cpu"
     assert (t["date"], t["step.set-up"], t["step.total"]) == (
         "2026-12-01",

@@ -132,6 +132,9 @@ def _run(tmp_path: Path, *, long_refs: bool = True) -> Path:
         'failures="0" skipped="3" tests="1659" time="125.4" timestamp="2026-12-01T08:10:00">'
         "</testsuite></testsuites>"
     )
+    (run / "environment.json").write_text(json.dumps(
+        {"lock": "requirements/lock-x86_64.txt", "venv_mb": 7192, "import_torch_s": 1.412,
+         "torch": "2.14.1+cu130"}))  # fmt: skip
     latest = tmp_path / "latest"
     latest.symlink_to(run, target_is_directory=True)
     return latest
@@ -171,6 +174,8 @@ def test_collect_reads_every_figure_of_a_run(tmp_path: Path) -> None:
         "seconds": 125.4,
         "utc_time": "2026-12-01T08:10:00",
     }
+    assert fig["environment"] == {"lock": "requirements/lock-x86_64.txt", "venv_mb": 7192,
+                                  "import_torch_s": 1.412, "torch": "2.14.1+cu130"}  # fmt: skip
     assert fig["pending"] == {}
 
 
@@ -178,13 +183,15 @@ def test_what_the_run_lacks_is_pending_with_its_reason(tmp_path: Path) -> None:
     run = _run(tmp_path, long_refs=False)
     (run / "tests.xml").unlink()
     (run / "steps.json").unlink()
+    (run / "environment.json").unlink()
     fig = F.collect(run)
-    assert fig["tests"] is None and fig["steps"] is None
+    assert fig["tests"] is None and fig["steps"] is None and fig["environment"] is None
     assert fig["benchmarks"]["ratios"]["loop_vs_sweep"] is None
     assert fig["benchmarks"]["ratios"]["sweep_vs_floor"] == 1.25  # measured without the loop
     assert set(fig["pending"]) == {
         "tests",
         "steps",
+        "environment",
         "benchmarks.loop_vs_default_sweep",
         "benchmarks.loop_vs_sweep",
         "benchmarks.deep_rss_mb",

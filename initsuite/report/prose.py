@@ -109,6 +109,12 @@ def texts(figures: Mapping[str, Any]) -> dict[str, str]:
     out["tests.count"] = _num(tests.get("tests"), "d")
     out["tests.skipped"] = _num(tests.get("skipped"), "d")
     out["tests.time"] = _duration(tests.get("seconds"))
+    env = figures.get("environment") or {}
+    out["env.lock"] = env.get("lock") or PENDING
+    out["env.venv_gb"] = _num(None if env.get("venv_mb") is None else env["venv_mb"] / 1024,
+                              ".1f", " GB")  # fmt: skip
+    out["env.import_torch"] = _num(env.get("import_torch_s"), ".2f", " s")
+    out["env.torch"] = env.get("torch") or PENDING
     return out
 
 

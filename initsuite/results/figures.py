@@ -4,7 +4,8 @@
 the machine and date of the run, ``make bench``'s step times (``steps.json``), the default
 study's size and sweep time, the tutorial's claims, the training study's accuracies, the
 benchmark suite's ratios (``benchmarks.json``) and ``make test``'s count and time
-(``tests.xml``, pytest's JUnit XML). What the run lacks is ``None`` in the record and named,
+(``tests.xml``, pytest's JUnit XML) and what the locked environment costs (``environment.json``:
+its size on disk, ``import torch``'s time). What the run lacks is ``None`` in the record and named,
 with the reason, under ``"pending"``: nothing is typed in. ``make reference`` writes it to
 ``results/reference/figures.json`` (:func:`write`), and :mod:`initsuite.report.prose` puts it
 into the prose. Never imports torch::
@@ -35,6 +36,7 @@ SCHEMA = 1
 BENCH_JSON = "benchmarks.json"
 TESTS_XML = "tests.xml"
 STEPS_JSON = "steps.json"
+ENV_JSON = "environment.json"
 
 # (name, numerator, denominator): medians of the issue-3 grid's group ("sweep 288 cells"),
 # as bench/conftest.py divides them; the plain loop is a long reference (make bench BENCH_ARGS=)
@@ -162,6 +164,20 @@ def _tests(run: Path, pending: dict[str, str]) -> dict[str, Any] | None:
             "utc_time": suites[0].get("timestamp")}  # fmt: skip
 
 
+def _environment(run: Path, pending: dict[str, str]) -> dict[str, Any] | None:
+    """What the locked environment cost (``environment.json``, bench/env_cost.py): its size on
+    disk and the time of ``import torch``."""
+    path = run / ENV_JSON
+    if not path.is_file():
+        pending["environment"] = f"no {path} (make bench writes it)"
+        return None
+    env = _json(path)
+    keys = ("lock", "venv_mb", "import_torch_s", "torch")
+    if not isinstance(env, dict) or any(k not in env for k in keys):
+        raise InitsuiteError(f"{str(path)!r}: expected the keys {', '.join(keys)}")
+    return {k: env[k] for k in keys}
+
+
 def collect(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The figures of the stored run ``run_dir`` (a link such as ``results/latest`` is
     followed, and the run's own name recorded); what it lacks is None and listed in
@@ -189,6 +205,7 @@ def collect(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         "training": _training(run, pending),
         "benchmarks": _benchmarks(run, pending),
         "tests": _tests(run, pending),
+        "environment": _environment(run, pending),
         "pending": pending,
     }
 
