@@ -14,9 +14,9 @@ its own initialisation (``as_built``, the library's ``_init_weights``) against
   unit output variance: the data-dependent answer to BatchNorm-free depth).
 
 The models (:data:`MODELS`) are Hugging Face transformers' configs, built from code without
-download, standing in for timm's and torchvision's builds (timm and torchvision could not be
-installed on the machine this was written on, and transformers could; the architectures are
-the same layer for layer):
+download: the same architectures as timm's and torchvision's builds layer for layer, which
+``models=["timm:resnet50", ...]`` probes instead (both are in the project's locked
+environment):
 
 - ResNet-50 (``hf:resnet``: ``ResNetConfig``'s defaults are ResNet-50), ResNet-18 (its
   basic blocks, depths [2,2,2,2], widths 64 to 512) and ConvNeXt-T (``hf:convnext``: the
