@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,13 @@ from initsuite.cli import main
 from initsuite.core.errors import InitsuiteError
 from initsuite.results import chunks
 
+# shallow (each group is quick), but six groups: a kill lands between chunks, a resume skips
+# some and runs others, two writers and two Dask workers share out the rest
 GRID = dict(schemes=["kaiming_normal", "normal", "orthogonal", "torch_default"],
-            activations=["relu", "tanh"], depths=[5, 40], widths=[16, 32, 48], seeds=2,
+            activations=["relu", "tanh"], depths=[3, 8], widths=[16, 32, 48], seeds=2,
             timing=False)  # fmt: skip
 CLI_GRID = ["--schemes", "kaiming_normal,normal,orthogonal,torch_default", "--activations",
-            "relu,tanh", "--depths", "5,40", "--widths", "16,32,48", "--seeds", "2",
+            "relu,tanh", "--depths", "3,8", "--widths", "16,32,48", "--seeds", "2",
             "--no-timing", "--quiet"]  # fmt: skip
 N_GROUPS = 3 * 2  # widths × seeds
 
@@ -71,10 +74,9 @@ def test_resume_computes_only_what_is_missing(clean, tmp_path: Path) -> None:
     assert sorted(p.name for p in (out / chunks.CHUNKS).iterdir()) == before
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_a_killed_sweep_resumes_to_the_clean_tables(clean, tmp_path: Path, sig: int) -> None:
-    """Kill the CLI (SIGKILL: no cleanup at all; SIGINT: Ctrl-C) once it has stored a first
-    chunk, then resume: the same tables as a clean run, no duplicates, nothing lost."""
+def test_a_killed_sweep_resumes_to_the_clean_tables(clean, tmp_path: Path) -> None:
+    """Kill the CLI process (SIGKILL: no cleanup at all) once it has stored a first chunk,
+    then resume: the same tables as a clean run, no duplicates, nothing lost."""
     out = tmp_path / "run"
     proc = _run_cli([*CLI_GRID, "--out", str(out)])
     deadline = time.monotonic() + 120
@@ -83,7 +85,7 @@ def test_a_killed_sweep_resumes_to_the_clean_tables(clean, tmp_path: Path, sig: 
         if root.is_dir() and any(not p.name.startswith(".") for p in root.iterdir()):
             break
         time.sleep(0.01)
-    proc.send_signal(sig)
+    proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=120)
     stored = [p for p in (out / chunks.CHUNKS).iterdir() if not p.name.startswith(".")]
     assert 1 <= len(stored) <= N_GROUPS
@@ -94,14 +96,55 @@ def test_a_killed_sweep_resumes_to_the_clean_tables(clean, tmp_path: Path, sig: 
     assert_same_tables(initsuite.SweepResult.load(out), clean)
 
 
+def test_ctrl_c_stops_a_sweep_that_then_resumes_to_the_clean_tables(
+    clean, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real SIGINT (Ctrl-C) to the process running the CLI, just after its first chunk
+    is stored: exit 130 and one line saying to resume; the resume gives the clean tables."""
+    out = tmp_path / "run"
+    real = chunks.write_chunk
+
+    def write_then_ctrl_c(*args: Any, **kwargs: Any) -> bool:
+        written = real(*args, **kwargs)
+        if (out / chunks.CHUNKS).is_dir():  # the first cells' chunk (the theory's came first)
+            signal.raise_signal(signal.SIGINT)
+        return written
+
+    monkeypatch.setattr(chunks, "write_chunk", write_then_ctrl_c)
+    # Python's own handler, as in `initsuite sweep` run from a shell (a test runner's worker
+    # may have replaced it)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = main(["sweep", *CLI_GRID, "--out", str(out)])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        monkeypatch.undo()
+    assert code == 130
+    stored = [p for p in (out / chunks.CHUNKS).iterdir() if not p.name.startswith(".")]
+    assert len(stored) == 1
+    partial = initsuite.SweepResult.load(out)
+    assert partial.meta["complete"] is False and partial.cells["cell_key"].is_unique
+    assert len(partial.cells) == len(clean.cells) // N_GROUPS
+    assert main(["sweep", *CLI_GRID, "--out", str(out), "--resume"]) == 0
+    assert_same_tables(initsuite.SweepResult.load(out), clean)
+
+
 def test_two_concurrent_writers_leave_a_consistent_store(clean, tmp_path: Path) -> None:
+    """Two resumes of one grown grid at once: a second process, and this one once the other
+    has started (its meta.json names the grown grid); they race for the same chunks."""
     out = tmp_path / "run"
     out.mkdir()
-    main(["sweep", *CLI_GRID, "--depths", "5", "--widths", "16", "--out", str(out)])
-    procs = [_run_cli([*CLI_GRID, "--out", str(out), "--resume"]) for _ in range(2)]
-    for p in procs:
-        _, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
+    main(["sweep", *CLI_GRID, "--depths", "3", "--widths", "16", "--out", str(out)])
+    proc = _run_cli([*CLI_GRID, "--out", str(out), "--resume"])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if json.loads((out / "meta.json").read_text())["complete"] is False:
+            break  # the other writer has started the grown grid
+        time.sleep(0.005)
+    assert proc.poll() is None, "the other writer finished before this one started"
+    assert main(["sweep", *CLI_GRID, "--out", str(out), "--resume"]) == 0
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
     res = initsuite.SweepResult.load(out)
     assert_same_tables(res, clean)
     assert not res.cells.duplicated(list(initsuite.results.columns.CELL_KEYS)).any()
@@ -155,12 +198,22 @@ def test_cells_are_keyed_by_configuration_and_versions(tmp_path: Path) -> None:
     assert a.cells["cell_key"].iloc[0] != b.cells["cell_key"].iloc[0]
 
 
-def test_dask_local_cluster_sweep_equals_the_local_one(clean, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def dask_cluster() -> Iterator[Any]:
+    """One local cluster (two worker processes) for the module's Dask tests: starting one,
+    and importing torch in each worker, is most of what a Dask test costs."""
     pytest.importorskip("dask.distributed")
     from initsuite.studies.sweep.executors import DaskExecutor
 
     with DaskExecutor(workers=2) as ex:
-        res = initsuite.sweep(**GRID, out=tmp_path / "run", executor=ex)
+        yield ex
+
+
+def test_dask_local_cluster_sweep_equals_the_local_one(
+    clean, dask_cluster: Any, tmp_path: Path
+) -> None:
+    ex = dask_cluster
+    res = initsuite.sweep(**GRID, out=tmp_path / "run", executor=ex)
     assert_same_tables(res, clean)
     root = tmp_path / "run" / chunks.CHUNKS
     names = sorted(p.name for p in root.iterdir())
@@ -171,17 +224,19 @@ def test_dask_local_cluster_sweep_equals_the_local_one(clean, tmp_path: Path) ->
     for f in victim.iterdir():
         f.unlink()
     victim.rmdir()
-    with DaskExecutor(workers=2) as ex:
-        res = initsuite.sweep(**GRID, out=tmp_path / "run", executor=ex, resume=True)
+    res = initsuite.sweep(**GRID, out=tmp_path / "run", executor=ex, resume=True)
     assert_same_tables(res, clean)
     assert sorted(p.name for p in root.iterdir()) == names
     assert {n: (root / n / "cells.parquet").stat().st_mtime_ns for n in names[1:]} == kept
 
 
-def test_cli_dask_executor(tmp_path: Path) -> None:
-    pytest.importorskip("dask.distributed")
+def test_cli_dask_executor(dask_cluster: Any, tmp_path: Path) -> None:
+    """--executor dask with --scheduler: the CLI's sweep runs on that cluster's workers (the
+    local cluster of no --scheduler is DaskExecutor's default, as dask_cluster starts it)."""
     out = tmp_path / "run"
-    code = main(["sweep", *CLI_GRID, "--widths", "16", "--executor", "dask", "--out", str(out)])
+    address = dask_cluster.client.scheduler.address
+    code = main(["sweep", *CLI_GRID, "--widths", "16", "--executor", "dask", "--scheduler",
+                 address, "--out", str(out)])  # fmt: skip
     assert code == 0
     assert len(initsuite.SweepResult.load(out).cells) == 4 * 2 * 2 * 2
     assert main(["sweep", *CLI_GRID, "--scheduler", "tcp://x:1", "--out",

@@ -409,3 +409,28 @@ def test_results_from_before_the_theory_columns_still_load(
     cells.drop(columns=["final_std"]).to_parquet(out / "cells.parquet", index=False)
     with pytest.raises(InitsuiteError, match="final_std"):
         SweepResult.load(out)
+
+
+def test_the_git_commit_is_read_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sweep's meta.json records the commit; git runs for the first only (the code
+    running is what was imported, so the commit read then still describes it)."""
+    from initsuite.core import env
+
+    calls: list[list[str]] = []
+    real = subprocess.run
+
+    def fake_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if cmd[0] != "git":  # platform's own calls (uname -p)
+            return real(cmd, **kwargs)
+        calls.append(cmd)
+        out = "0123abc\n" if cmd[1] == "rev-parse" else " M initsuite/cli.py\n"
+        return subprocess.CompletedProcess(cmd, 0, stdout=out, stderr="")
+
+    monkeypatch.setattr(env.subprocess, "run", fake_run)
+    env._git_commit.cache_clear()
+    try:
+        metas = [env.environment() for _ in range(3)]
+    finally:
+        env._git_commit.cache_clear()  # later tests read the real commit again
+    assert [c[1] for c in calls] == ["rev-parse", "status"]  # git ran for the first only
+    assert [m["git_commit"] for m in metas] == ["0123abc-dirty"] * 3

@@ -95,21 +95,6 @@ def sweep_dir(old_sweep: Path, tmp_path: Path) -> Path:
     return out
 
 
-def _stub_save(fig: object, path: str | os.PathLike[str]) -> Path:
-    return store.atomic_write_bytes(path, b"\x89PNG stub")
-
-
-@pytest.fixture
-def fast_figures(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every figure function returns nothing and the report writer saves a stub PNG."""
-    for name in ("std_vs_layer", "divergence_heatmap", "final_std_distribution",
-                 "init_time_vs_width", "cosine_vs_layer", "phase_figure",
-                 "tutorial_std_vs_layer", "loss_curves", "steps_to_threshold"):  # fmt: skip
-        monkeypatch.setattr(R, name, lambda *a, **k: None)
-    monkeypatch.setattr(plan, "save_figure", _stub_save)
-    monkeypatch.setattr(RP, "probe_std", lambda *a, **k: None)
-
-
 # --- item 1: --overwrite replaces only what initsuite wrote ------------------------------------
 
 

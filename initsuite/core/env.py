@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 import platform
 import subprocess
@@ -26,7 +27,11 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.lru_cache(maxsize=1)
 def _git_commit() -> str | None:
+    """The commit of the checkout initsuite runs from (``-dirty`` with uncommitted changes),
+    or None outside git. Read once per process: the running code is what was imported, so
+    the commit read then describes it (and every sweep no longer pays two git calls)."""
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(

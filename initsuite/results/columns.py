@@ -484,7 +484,10 @@ def frame(columns: tuple[str, ...], records: Iterable[Mapping[str, Any]]) -> pd.
 
 def coerce(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     """``df`` restricted to ``columns``, in order, each cast to its declared dtype."""
-    return df[list(columns)].astype({c: _SPEC[c][0] for c in columns})
+    out = df[list(columns)]
+    # only the columns not in their dtype yet: a cast of each column costs more than the rest
+    cast = {c: t for c in columns if out[c].dtype != pd.api.types.pandas_dtype(t := _SPEC[c][0])}
+    return out.astype(cast) if cast else out
 
 
 def conform(
