@@ -76,3 +76,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     ):
         report.outcome = "failed"
         report.longrepr = f"skipped where CI allows no skip but CUDA's: {report.longrepr}"
+
+
+# --- session fixtures (speed-b: report tests) -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def small_sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smallest sweep that gets a full report (one scheme, ReLU, depth 2, width 4: five
+    small figures), stored once per session, for the claims about the files a report writes
+    whatever its figures show. Read-only: write reports elsewhere (``out_dir``)."""
+    import initsuite
+
+    out = tmp_path_factory.mktemp("small_sweep") / "run"
+    initsuite.sweep("kaiming_normal", "relu", 2, 4, timing=False).save(out)
+    return out

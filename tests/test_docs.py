@@ -56,6 +56,11 @@ def test_strict_build_fails_on_a_broken_link_and_a_missing_page(tmp_path: Path) 
     )
     index = copy / "docs" / "index.md"
     index.write_text(index.read_text(encoding="utf-8") + "\n[broken](not-a-page.md)\n")
+    # the API pages without their mkdocstrings directives (half this build's time): the build
+    # above renders them cleanly, and what this one checks is the links and the nav
+    for api in (copy / "docs" / "api").glob("*.md"):
+        lines = api.read_text(encoding="utf-8").splitlines(keepends=True)
+        api.write_text("".join(ln for ln in lines if not ln.startswith(":::")), encoding="utf-8")
     done = _mkdocs(copy / "mkdocs.yml", tmp_path / "site")
     said = done.stdout + done.stderr
     assert done.returncode != 0

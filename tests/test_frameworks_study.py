@@ -9,6 +9,7 @@ import json
 import math
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -140,19 +141,27 @@ def test_the_report_renders_from_the_directory_alone(
 def test_reproduce_frameworks_writes_a_directory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`initsuite reproduce frameworks` (one small net stands in for the study's seven)."""
-    monkeypatch.setattr(FW, "frameworks_study",
-                        functools.partial(FW.frameworks_study, models=SMALL[:1]))  # fmt: skip
+    """`initsuite reproduce frameworks` (one small net stands in for the study's seven, and
+    two SGD steps for the study's TRAIN_STEPS, which the command asks for by default)."""
+    asked: list[int] = []
+    study = FW.frameworks_study
+
+    def small(laws: Sequence[str], seeds: int, train_steps: int) -> FrameworksResult:
+        asked.append(train_steps)
+        return study(laws, seeds=seeds, models=SMALL[:1], train_steps=2)
+
+    monkeypatch.setattr(FW, "frameworks_study", small)
     out = tmp_path / "fw"
     args = ["reproduce", "frameworks", "--out", str(out), "--laws",
             "torch_default,xavier_uniform", "--seeds", "1"]  # fmt: skip
     code, stdout, err = run_cli(args, capsys)
     assert code == 0, err
+    assert asked == [FW.TRAIN_STEPS]  # no --train-steps: the study's own
     meta = json.loads((out / "meta.json").read_text())
     assert meta["config"]["laws"] == ["torch_default", "xavier_uniform"]
     assert meta["config"]["seeds"] == [0]
     assert len(FrameworksResult.load(out).runs) == 2
-    assert "wrote 2 runs" in stdout
+    assert "wrote 2 runs" in stdout and "and 4 training runs" in stdout
 
 
 @pytest.mark.parametrize(

@@ -132,10 +132,10 @@ def test_report_states_metadata_and_configuration(report: Path):
     assert "### Where theory and measurement disagree" in theory
 
 
-def test_tutorial_section_only_with_a_tutorial_dir(run_dir: Path, tmp_path: Path):
+def test_tutorial_section_only_with_a_tutorial_dir(small_sweep_dir: Path, tmp_path: Path):
     tut = _tutorial_dir(tmp_path / "tutorial")
     out = tmp_path / "out"
-    text = write_report(run_dir, tutorial_dir=tut, out_dir=out).read_text()
+    text = write_report(small_sweep_dir, tutorial_dir=tut, out_dir=out).read_text()
     section = text.split("## Tutorial reproduction")[1]
     assert "31 ± 0 [31, 31] over 3 seeds" in section
     assert "| ✗" in section and "| ✓" in section
@@ -145,7 +145,7 @@ def test_tutorial_section_only_with_a_tutorial_dir(run_dir: Path, tmp_path: Path
     assert _png_size(out / "figures" / "tutorial_std_vs_layer.png")[0] > 400
 
     # a later report without the tutorial drops its section and its stale figure
-    text = write_report(run_dir, out_dir=out).read_text()
+    text = write_report(small_sweep_dir, out_dir=out).read_text()
     assert "Tutorial reproduction" not in text
     assert not (out / "figures" / "tutorial_std_vs_layer.png").exists()
 
@@ -348,7 +348,9 @@ def test_reproduce_isometry_writes_a_directory_that_reports(
     assert (out / "figures" / "jacobian_spectra.png").read_bytes()[:8] == PNG_MAGIC
 
 
-def test_backward_sweeps_get_gradient_figures_and_table(tmp_path: Path) -> None:
+def test_backward_sweeps_get_gradient_figures_and_table(
+    tmp_path: Path, small_sweep_dir: Path
+) -> None:
     """With --backward: two gradient figures and a Gradients table whose numbers are the
     cells' own (geometric mean of input_grad_std, median weight_grad_ratio); without it,
     neither (and the figures of an earlier backward report are removed)."""
@@ -376,9 +378,8 @@ def test_backward_sweeps_get_gradient_figures_and_table(tmp_path: Path) -> None:
     assert len(_plot_axes(fig)) == 2
     with pytest.raises(InitsuiteError, match="quantity"):
         std_vs_layer(res.layers, quantity="grad")
-    plain = initsuite.sweep(["kaiming_normal"], **kw)
-    plain.save(tmp_path / "plain")
-    text = write_report(tmp_path / "plain", out_dir=run).read_text()
+    assert initsuite.SweepResult.load(small_sweep_dir).meta["config"]["backward"] is False
+    text = write_report(small_sweep_dir, out_dir=run).read_text()  # a sweep without backward
     assert "## Gradients" not in text and "grad_std_vs_layer" not in text
     assert not (run / "figures" / "grad_std_vs_layer.png").exists()
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 import initsuite
 from initsuite.report import write_report
@@ -26,38 +28,6 @@ class NoTorch(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, NoTorch())
 """
 
-# a sweep with a scheme registered by a plugin, and its report while the plugin is there
-PLUGIN_SWEEP = """
-import sys
-
-import pandas as pd
-import torch
-
-import initsuite
-from initsuite import schemes
-from initsuite.report import write_report
-from initsuite.theory import phase
-
-
-@schemes.register("third_party_normal", family="normal", variance="1.5/fan_in",
-                  variance_fn=lambda shape: 1.5 / shape[1], paper="a plugin")
-def third_party_normal(tensor, *, generator=None):
-    with torch.no_grad():
-        return tensor.normal_(0.0, (1.5 / tensor.shape[1]) ** 0.5, generator=generator)
-
-
-run, report = sys.argv[1], sys.argv[2]
-res = initsuite.sweep(["third_party_normal", "kaiming_normal"], ["tanh", "relu"], [3, 8],
-                      [8, 16], seeds=2, timing=False, out=run)
-# the stored points are what theory computes while the plugin is registered, bit for bit
-live = pd.concat([phase.scheme_points(a, ["kaiming_normal", "third_party_normal"], 16)
-                  for a in ["relu", "tanh"]], ignore_index=True)
-stored = res.phase_points.drop(columns="width")
-assert stored["scheme"].tolist() == live["scheme"].tolist(), stored
-for c in ("sigma_w2", "sigma_b2", "q_star", "chi1", "depth_scale"):
-    assert stored[c].tolist() == live[c].tolist(), c
-write_report(run, out_dir=report)
-"""
 
 REPORT = """
 import sys
@@ -74,11 +44,43 @@ def _python(code: str, *args: object) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.fixture
+def plugin_scheme() -> Iterator[str]:
+    """A scheme registered as a plugin would register it, for one test (unregistered after)."""
+    from initsuite import schemes
+
+    @schemes.register("third_party_normal", family="normal", variance="1.5/fan_in",
+                      variance_fn=lambda shape: 1.5 / shape[1], paper="a plugin")  # fmt: skip
+    def third_party_normal(tensor: torch.Tensor, *, generator: object = None) -> torch.Tensor:
+        with torch.no_grad():
+            return tensor.normal_(0.0, (1.5 / tensor.shape[1]) ** 0.5, generator=generator)
+
+    try:
+        yield "third_party_normal"
+    finally:
+        schemes.unregister("third_party_normal")
+
+
 def test_a_plugin_sweep_is_reported_where_the_plugin_and_torch_are_missing(
-    tmp_path: Path,
+    tmp_path: Path, plugin_scheme: str
 ) -> None:
+    """Swept and reported here, where the plugin is registered; reported again in a fresh
+    process that has neither the plugin nor torch: the same report, figure for figure."""
+    import pandas as pd
+
+    from initsuite.theory import phase
+
     run, with_plugin, without = tmp_path / "run", tmp_path / "a", tmp_path / "b"
-    _python(PLUGIN_SWEEP, run, with_plugin)
+    res = initsuite.sweep([plugin_scheme, "kaiming_normal"], ["tanh", "relu"], [3, 8], [8, 16],
+                          seeds=2, timing=False, out=run)  # fmt: skip
+    # the stored points are what theory computes while the plugin is registered, bit for bit
+    live = pd.concat([phase.scheme_points(a, ["kaiming_normal", plugin_scheme], 16)
+                      for a in ["relu", "tanh"]], ignore_index=True)  # fmt: skip
+    stored = res.phase_points.drop(columns="width")
+    assert stored["scheme"].tolist() == live["scheme"].tolist(), stored
+    for c in ("sigma_w2", "sigma_b2", "q_star", "chi1", "depth_scale"):
+        assert stored[c].tolist() == live[c].tolist(), c
+    write_report(run, out_dir=with_plugin)
     _python(NO_TORCH + REPORT, run, without)  # a fresh process: no plugin, no torch
     text = (with_plugin / "report.md").read_text()
     assert "third_party_normal" in text and "](figures/phase_diagram.png)" in text

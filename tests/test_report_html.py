@@ -8,7 +8,9 @@ installed.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
 import itertools
 import re
 import shutil
@@ -22,6 +24,7 @@ import pytest
 import torch
 
 import initsuite
+from initsuite.cli import main
 from initsuite.core.errors import InitsuiteError
 from initsuite.report import write_report
 from initsuite.report.interactive import cosine_lines, lines_vs_layer, loss_lines
@@ -50,9 +53,21 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(run_dir: Path) -> Path:
-    write_report(run_dir, training_dir=run_dir.parent / "train", html=True)
-    return run_dir / "report.html"
+def cli_page(run_dir: Path) -> tuple[int, str, Path]:
+    """``initsuite report RUN --training TRAIN --html``, once per module: (exit code, what it
+    printed, the page)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["report", str(run_dir), "--training", str(run_dir.parent / "train"),
+                     "--html"])  # fmt: skip
+    return code, printed.getvalue(), run_dir / "report.html"
+
+
+@pytest.fixture(scope="module")
+def page(cli_page: tuple[int, str, Path]) -> Path:
+    code, _, path = cli_page
+    assert code == 0
+    return path
 
 
 class _Outline(HTMLParser):
@@ -132,11 +147,13 @@ def test_every_section_table_and_figure_of_the_markdown_is_in_the_page(page: Pat
             assert re.search(rf'id="{name}"><img alt="[^"]*" src="data:image/png;base64,', text)
 
 
-def test_writing_markdown_only_removes_an_earlier_page(run_dir: Path, tmp_path: Path) -> None:
+def test_writing_markdown_only_removes_an_earlier_page(
+    small_sweep_dir: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
-    write_report(run_dir, out_dir=out, html=True)
+    write_report(small_sweep_dir, out_dir=out, html=True)
     assert (out / "report.html").is_file()
-    write_report(run_dir, out_dir=out)
+    write_report(small_sweep_dir, out_dir=out)
     assert not (out / "report.html").exists()  # it would contradict the new report.md
 
 
@@ -163,12 +180,11 @@ def test_a_missing_plotly_is_one_line_and_writes_nothing(
     assert err.strip().count("\n") == 0 and "plotly" in err and "Traceback" not in err
 
 
-def test_the_cli_writes_the_page(run_dir: Path, tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    out = tmp_path / "cli"
-    code, stdout, _ = run_cli(["report", str(run_dir), "--out", str(out), "--html"], capsys)
-    assert code == 0 and "report.html" in stdout
-    assert (out / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+def test_the_cli_writes_the_page(cli_page: tuple[int, str, Path]) -> None:
+    """The page every test here reads is the CLI's (``initsuite report --html``)."""
+    code, stdout, path = cli_page
+    assert code == 0 and f"and {path}" in stdout
+    assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
 def test_compare_html_writes_the_comparison_as_a_page(
@@ -307,8 +323,19 @@ window.addEventListener("load", function () {
 </script>"""
 
 
-def test_the_page_runs_in_a_browser_without_errors(page: Path) -> None:
-    dom = _dump_dom(page)
+@pytest.fixture(scope="module")
+def probed_dom(page: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The page's DOM in headless Chromium, loaded once for the browser checks, with _PROBE
+    added: after the page's own scripts ran, it sorts and filters the first table and writes
+    what it saw into ``<pre id="probe-out">`` (it adds no table, and an error of its own would
+    only count against the page)."""
+    probed = tmp_path_factory.mktemp("browser") / "probed.html"
+    probed.write_text(page.read_text(encoding="utf-8").replace("</body>", f"{_PROBE}</body>"))
+    return _dump_dom(probed)
+
+
+def test_the_page_runs_in_a_browser_without_errors(page: Path, probed_dom: str) -> None:
+    dom = probed_dom
     errors = re.search(r'<pre id="initsuite-errors" data-count="(\d+)">([^<]*)</pre>', dom)
     assert errors is not None and errors.group(1) == "0", errors and errors.group(2)
     for name in LINE_FIGURES:  # each interactive figure drew its SVG
@@ -321,13 +348,10 @@ def test_the_page_runs_in_a_browser_without_errors(page: Path) -> None:
     assert dom.count('class="table-filter"') == text.count("<table")
 
 
-def test_tables_sort_and_filter_in_a_browser(page: Path, tmp_path: Path) -> None:
+def test_tables_sort_and_filter_in_a_browser(probed_dom: str) -> None:
     import json
 
-    probed = tmp_path / "probed.html"
-    probed.write_text(page.read_text(encoding="utf-8").replace("</body>", f"{_PROBE}</body>"))
-    dom = _dump_dom(probed)
-    found = re.search(r'<pre id="probe-out">([^<]*)</pre>', dom)
+    found = re.search(r'<pre id="probe-out">([^<]*)</pre>', probed_dom)
     assert found is not None
     out = json.loads(html.unescape(found.group(1)))
     assert out["up"] == sorted(out["up"], key=str.lower)

@@ -182,15 +182,17 @@ def test_digits_split_and_standardisation() -> None:
     assert torch.equal(again.y_test, data.y_test)  # a fixed split
 
 
-def test_save_load_and_report_section(classic: TrainingResult, tmp_path: Path) -> None:
+def test_save_load_and_report_section(
+    classic: TrainingResult, tmp_path: Path, small_sweep_dir: Path
+) -> None:
     from initsuite.report import write_report
 
     classic.save(str(tmp_path / "train"))
     back = TrainingResult.load(str(tmp_path / "train"))
     pd.testing.assert_frame_equal(back.curves, classic.curves)
     pd.testing.assert_frame_equal(back.runs, classic.runs)
-    run = initsuite.sweep("kaiming_normal", "relu", 3, 16, timing=False).save(tmp_path / "s")
-    text = write_report(run, training_dir=tmp_path / "train").read_text()
+    run = tmp_path / "r"
+    text = write_report(small_sweep_dir, training_dir=tmp_path / "train", out_dir=run).read_text()
     assert "## Training" in text
     for name in ("training_loss", "training_steps"):
         assert f"figures/{name}.png" in text
@@ -198,7 +200,7 @@ def test_save_load_and_report_section(classic: TrainingResult, tmp_path: Path) -
     row = next(line for line in text.splitlines() if "| xavier_normal" in line)
     assert "0/1" in row  # reached threshold: 0 of 1 run
     with pytest.raises(InitsuiteError, match="training directory"):
-        TrainingResult.load(str(run))
+        TrainingResult.load(str(small_sweep_dir))
 
 
 def test_cli_train_writes_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
