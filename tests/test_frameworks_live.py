@@ -50,9 +50,16 @@ N = 32768  # values per side (see the module docstring for the tolerances it giv
 VAR_TOL = 6 * math.sqrt(2 / N)
 KS_C = 2.69  # 2·exp(-2c²) = 1e-6
 TRUNC_STD = 0.87962566103423978  # std of N(0, 1) cut at ±2
+# Keras 3's torch backend truncates by drawing 4 normals per value and keeping the first inside
+# ±2σ, or the first of the 4 when none is: a value escapes the cut with probability
+# P(|z| > 2)⁴ = 0.0455⁴ = 4.3e-6, about 0.14 of N values. Up to 5 escapes pass (P(more) ~ 1e-8);
+# initsuite's own truncation never escapes.
+KERAS_ESCAPES = 5
 
-# torch layout (out, in, *kernel): dense both ways, conv k=1 and k=3, an embedding table
-SHAPES = [(64, 128), (128, 64), (32, 16, 1, 1), (32, 16, 3, 3), (1000, 16)]
+# torch layout (out, in, *kernel): dense both ways, conv k=1 and k=3, an embedding table. Each
+# holds (nearly) N values, so one draw per side makes the sample: the libraries' draws cost
+# per call (JAX op by op, Keras per seed), and 64 calls of a 32x16x1x1 kernel took 1.5 s.
+SHAPES = [(256, 128), (128, 256), (256, 128, 1, 1), (64, 32, 3, 3), (2048, 16)]
 
 
 def _to_theirs(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -127,7 +134,11 @@ def _assert_matches(spec: str, shape: tuple[int, ...], theirs: np.ndarray) -> No
     bound = _bound(spec, shape)
     if bound is not None:
         for side, sample in (("initsuite", ours), ("library", theirs)):
-            ratio = np.abs(sample).max() / bound
+            inside = np.abs(sample) <= bound * (1 + 1e-6)
+            escapes = int((~inside).sum())
+            allowed = KERAS_ESCAPES if side == "library" and spec.startswith("keras:") else 0
+            assert escapes <= allowed, f"{side}: {escapes} values past the bound {bound:.4g}"
+            ratio = np.abs(sample[inside]).max() / bound
             assert 0.9 <= ratio <= 1 + 1e-6, f"{side}: max |w| / bound = {ratio:.4f}"
     n = ours.size
     d_crit = KS_C * math.sqrt(2 / n)
