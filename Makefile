@@ -39,7 +39,7 @@
 #   PYTEST_ADDOPTS=--junitxml=results/latest/tests.xml make test   # make test's count and time
 #   make reference                                            # figures.json, then the prose
 #
-# `make bench BENCH_ARGS=` also measures the plain loop and the deep-memory run (about 4 more
+# `make bench BENCH_ARGS=` also measures the deep-memory run and the other long references (about 4 more
 # minutes): without it their figures read "—" (pending) in the prose.
 #
 # GPU users: install into their own environment (pip install -e ".[test]" with their CUDA
@@ -90,7 +90,7 @@ FRAMEWORKS_LAWS ?= torch,flax,keras,hf_bert,timm_vit
 # so the cells' gates are tight; timings on a shared machine are not.
 COMPARE_GATES ?= final_std:1%,divergence_layer:0,missing:0,init_ms:50%,forward_ms:50%
 RUN ?= results/runs/$(shell date -u +%Y%m%dT%H%M%SZ)
-# The benchmark suite's arguments (make bench): the long one-off references (plain loops, the
+# The benchmark suite's arguments (make bench): the long one-off references (conv/resmlp plain loops, the
 # deep-memory run, the large grid; about 4 minutes) are left to `pytest bench`; BENCH_ARGS=
 # runs everything
 BENCH_ARGS ?= -m "not long_reference"

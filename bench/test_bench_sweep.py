@@ -208,7 +208,6 @@ def test_default_sweep(benchmark, run_timed, quick, device):
     assert len(results[-1].cells) == grid.cells
 
 
-@pytest.mark.long_reference
 def test_baseline_tutorial_loop(benchmark, run_timed, quick, device):
     grid = _grid(benchmark, quick, device, "tutorial loop")
     results: list[list[list[float]]] = []
