@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Arg", "InitsuiteError", "InitsuiteTypeError", "did_you_mean", "unknown"]
+__all__ = [
+    "Arg", "InitsuiteError", "InitsuiteTypeError", "did_you_mean", "run_module", "unknown",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -94,3 +97,13 @@ def unknown(kind: str, value: object, choices: Iterable[str], listing: str | Non
     else:
         msg += f" (choose from {', '.join(choices)})"
     return msg
+
+
+def run_module(main: Callable[[], int], prog: str) -> None:
+    """Exit with ``main()``'s status, or with 2 after one line ``PROG: error: MESSAGE`` where it
+    raises :class:`InitsuiteError`: the ``python -m`` entry of a tool module."""
+    try:
+        sys.exit(main())
+    except InitsuiteError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        sys.exit(2)

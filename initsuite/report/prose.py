@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from initsuite.core.errors import InitsuiteError, did_you_mean
+from initsuite.core.errors import InitsuiteError, did_you_mean, run_module
 from initsuite.results.figures import BENCH_RATIOS
 from initsuite.results.steps import STEPS
 
@@ -191,8 +191,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except InitsuiteError as exc:
-        print(f"initsuite.report.prose: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_module(main, "initsuite.report.prose")

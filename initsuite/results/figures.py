@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from initsuite.core.errors import InitsuiteError
+from initsuite.core.errors import InitsuiteError, run_module
 from initsuite.results.outputs import META, check_output
 from initsuite.results.steps import read_steps, step_seconds
 
@@ -232,8 +232,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except InitsuiteError as exc:
-        print(f"initsuite.results.figures: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_module(main, "initsuite.results.figures")

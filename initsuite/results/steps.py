@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from initsuite.core.errors import InitsuiteError
+from initsuite.core.errors import InitsuiteError, run_module
 from initsuite.results.outputs import check_output
 
 __all__ = ["STEPS", "main", "read_steps", "record", "step_seconds"]
@@ -122,8 +122,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except InitsuiteError as exc:
-        print(f"initsuite.results.steps: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_module(main, "initsuite.results.steps")
