@@ -78,7 +78,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.longrepr = f"skipped where CI allows no skip but CUDA's: {report.longrepr}"
 
 
-# --- session fixtures (speed-b: report tests) -------------------------------------------------
+# --- session fixtures: stored results that tests read and never change ---------------------
 
 
 @pytest.fixture(scope="session")

@@ -98,7 +98,11 @@ def _tutorial(out: Path) -> None:
 
 
 def _bench(name: str, group: str, median: float, **extra: object) -> dict:
-    return {"name": name, "group": group, "stats": {"median": median}, "extra_info": extra}
+    """A benchmark as pytest-benchmark's JSON holds it."""
+    stats = {s: median for s in ("min", "max", "mean", "median")}
+    stats.update(stddev=0.0, iqr=0.0, ops=1 / median, rounds=3)
+    return {"name": name, "fullname": f"bench/test_x.py::{name}", "group": group,
+            "stats": stats, "extra_info": extra}  # fmt: skip
 
 
 def _run(tmp_path: Path, *, long_refs: bool = True) -> Path:
@@ -118,7 +122,7 @@ def _run(tmp_path: Path, *, long_refs: bool = True) -> Path:
         _bench("test_sweep", grid, 1.0),
         _bench("test_baseline_floor_with_work", grid, 1.5),
         _bench("test_default_sweep", grid, 2.0),
-        _bench("test_baseline", "init 256x256", 0.2, scheme="baseline:normal_"),
+        _bench("test_baseline[256x256]", "init 256x256", 0.2, scheme="baseline:normal_"),
         _bench("test_scheme[256x256-orthogonal]", "init 256x256", 1.3, scheme="orthogonal"),
     ]
     if long_refs:
@@ -126,7 +130,9 @@ def _run(tmp_path: Path, *, long_refs: bool = True) -> Path:
             _bench("test_baseline_tutorial_loop", grid, 14.0),
             _bench("test_deep_sweep_memory", "deep sweep", 34.0, peak_rss_mb=323.4),
         ]
-    (run / "benchmarks.json").write_text(json.dumps({"benchmarks": rows}))
+    (run / "benchmarks.json").write_text(json.dumps({
+        "machine_info": {}, "commit_info": {}, "benchmarks": rows,
+        "datetime": "2026-12-01T08:00:00", "version": "5.3.1"}))  # fmt: skip
     (run / "tests.xml").write_text(
         '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="0" '
         'failures="0" skipped="3" tests="1659" time="125.4" timestamp="2026-12-01T08:10:00">'
@@ -205,6 +211,10 @@ def test_collect_refuses_a_missing_run_and_a_broken_file(tmp_path: Path) -> None
     run = _run(tmp_path)
     (run / "tests.xml").write_text("<testsuites><testsuite")
     with pytest.raises(InitsuiteError, match=r"tests\.xml"):
+        F.collect(run)
+    run = _run(tmp_path / "other")
+    (run / "benchmarks.json").write_text('{"benchmarks": [{"name": "test_sweep"}]}')
+    with pytest.raises(InitsuiteError, match=r"benchmarks\.json"):
         F.collect(run)
 
 

@@ -61,7 +61,8 @@ _TOP = {"machine_info": dict, "commit_info": dict, "benchmarks": list, "datetime
 @dataclass(frozen=True)
 class BenchmarkRun:
     """One pytest-benchmark run: its benchmarks (:data:`~initsuite.results.columns.BENCHMARKS`,
-    in the file's order), the machine and commit it recorded, when, and which file it is."""
+    in the file's order), the machine and commit it recorded, when, which file it is, and each
+    benchmark's ``extra_info`` by ``fullname`` (a scheme's name, a peak RSS...)."""
 
     source: str
     table: pd.DataFrame
@@ -69,6 +70,7 @@ class BenchmarkRun:
     commit: Mapping[str, Any]
     datetime: str
     version: str
+    extra: Mapping[str, Mapping[str, Any]]
 
 
 def load_benchmarks(path: str | os.PathLike[str]) -> BenchmarkRun:
@@ -109,14 +111,15 @@ def parse_benchmarks(data: object, where: str) -> BenchmarkRun:
             raise bad(f"benchmarks[{i}]: {record['fullname']!r} appears twice")
         seen.add(record["fullname"])
         records.append(record)
-    if not any(REFERENCE_KEY in r.pop("extra") for r in records):
+    extra = {r["fullname"]: r.pop("extra") for r in records}
+    if not any(REFERENCE_KEY in e for e in extra.values()):
         firsts: dict[str, str] = {}
         for r in records:  # the name that sorts first in each group
             firsts[r["group"]] = min(firsts.get(r["group"], r["name"]), r["name"])
         for r in records:
             r["reference"] = r["name"] == firsts[r["group"]]
     return BenchmarkRun(where, C.frame(C.BENCHMARKS, records), data["machine_info"],
-                        data["commit_info"], data["datetime"], data["version"])  # fmt: skip
+                        data["commit_info"], data["datetime"], data["version"], extra)  # fmt: skip
 
 
 def _benchmark(bench: object, at: str, bad: Any) -> dict[str, Any]:

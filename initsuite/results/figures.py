@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError, run_module
+from initsuite.results.benchmarks import BenchmarkRun, load_benchmarks
 from initsuite.results.outputs import META, check_output
 from initsuite.results.steps import read_steps, step_seconds
 
@@ -109,35 +110,36 @@ def _benchmarks(run: Path, pending: dict[str, str]) -> dict[str, Any] | None:
     if not path.is_file():
         pending["benchmarks"] = f"no {path} (make bench's suite step writes it)"
         return None
-    rows = _json(path).get("benchmarks") or []
-    median = {(b.get("group"), b["name"].split("[")[0]): b["stats"]["median"]
-              for b in rows if "[" not in b["name"]}  # fmt: skip
+    bench = load_benchmarks(path)  # checked: a malformed file is one line naming it
+    rows = bench.table.assign(base=bench.table["name"].str.partition("[")[0])
+    plain = rows[~rows["name"].str.contains("[", regex=False)]
     ratios: dict[str, float | None] = {}
     for name, top, bottom in BENCH_RATIOS:
-        num = next((v for (g, n), v in median.items() if n == top), None)
-        den = next((v for (g, n), v in median.items() if n == bottom), None)
-        ratios[name] = None if num is None or den is None else round(num / den, 3)
+        num, den = (plain.loc[plain["base"] == n, "median_s"] for n in (top, bottom))
+        ratios[name] = None if num.empty or den.empty else round(num.iloc[0] / den.iloc[0], 3)
         if ratios[name] is None:
             pending[f"benchmarks.{name}"] = f"{top} or {bottom} not in {path}"
-    deep = [b["extra_info"].get("peak_rss_mb") for b in rows if b.get("group") == "deep sweep"]
+    deep = [bench.extra[f].get("peak_rss_mb") for f in rows.loc[rows["group"] == "deep sweep",
+                                                                  "fullname"]]  # fmt: skip
     if not deep:
         pending["benchmarks.deep_rss_mb"] = "the deep sweep is a long reference: BENCH_ARGS="
-    return {"count": len(rows), "ratios": ratios, "init": _init_ratios(rows, median),
+    return {"count": len(rows), "ratios": ratios, "init": _init_ratios(bench),
             "deep_rss_mb": deep[0] if deep else None}  # fmt: skip
 
 
-def _init_ratios(rows: list[dict[str, Any]], median: dict) -> dict[str, dict[str, float]]:
+def _init_ratios(bench: BenchmarkRun) -> dict[str, dict[str, float]]:
     """Each scheme's median ÷ ``test_baseline``'s (``normal_``), per "init RxC" group."""
     init: dict[str, dict[str, float]] = {}
-    groups = sorted({str(b.get("group")) for b in rows if str(b.get("group")).startswith("init ")})
-    for group in groups:
-        ref = median.get((group, "test_baseline"))
-        if not ref:
+    t = bench.table
+    for group in sorted(g for g in set(t["group"]) if g.startswith("init ")):
+        rows = t[t["group"] == group]
+        ref = rows.loc[rows["name"].str.startswith("test_baseline"), "median_s"]
+        if ref.empty or not ref.iloc[0]:
             continue
         init[group.removeprefix("init ")] = {
-            b["extra_info"]["scheme"]: round(b["stats"]["median"] / ref, 3)
-            for b in rows
-            if b.get("group") == group and not b["name"].startswith("test_baseline")
+            bench.extra[r.fullname]["scheme"]: round(r.median_s / ref.iloc[0], 3)
+            for r in rows.itertuples()
+            if not r.name.startswith("test_baseline") and "scheme" in bench.extra[r.fullname]
         }
     return init
 

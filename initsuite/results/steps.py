@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from initsuite.core.errors import InitsuiteError, run_module
+from initsuite.core.errors import InitsuiteError, run_module, unknown
 from initsuite.results.outputs import check_output
 
 __all__ = ["STEPS", "main", "read_steps", "record", "step_seconds"]
@@ -42,7 +42,7 @@ whole of ``make bench``."""
 
 def _check_step(name: str) -> None:
     if name not in STEPS:
-        raise InitsuiteError(f"unknown step {name!r} (choose from {', '.join(STEPS)})")
+        raise InitsuiteError(unknown("step", name, STEPS))
 
 
 def read_steps(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
