@@ -48,20 +48,9 @@ def fast_figures(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every figure function returns nothing and the report writer saves a stub PNG: for tests
     of a report's files and text (drawing the figures takes seconds; test_report.py covers
     them)."""
-    import initsuite.report as R
-    import initsuite.report.probe_report as RP
-    from initsuite.report import plan
-    from initsuite.results import store
+    from helpers import stub_figures
 
-    def stub_save(fig: object, path: str | os.PathLike[str]) -> Path:
-        return store.atomic_write_bytes(path, b"\x89PNG stub")
-
-    for name in ("std_vs_layer", "divergence_heatmap", "final_std_distribution",
-                 "init_time_vs_width", "cosine_vs_layer", "phase_figure",
-                 "tutorial_std_vs_layer", "loss_curves", "steps_to_threshold"):  # fmt: skip
-        monkeypatch.setattr(R, name, lambda *a, **k: None)
-    monkeypatch.setattr(plan, "save_figure", stub_save)
-    monkeypatch.setattr(RP, "probe_std", lambda *a, **k: None)
+    stub_figures(monkeypatch)
     yield
 
 

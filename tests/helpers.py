@@ -40,6 +40,26 @@ def module_on_path(
     sys.modules.pop(name, None)
 
 
+def stub_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every figure function returns nothing and the report writer saves a stub PNG (the
+    ``fast_figures`` fixture; in a fixture of wider scope:
+    ``with pytest.MonkeyPatch.context() as mp: stub_figures(mp)``)."""
+    import initsuite.report as R
+    import initsuite.report.probe_report as RP
+    from initsuite.report import plan
+    from initsuite.results import store
+
+    def stub_save(fig: object, path: str | Path) -> Path:
+        return store.atomic_write_bytes(path, b"\x89PNG stub")
+
+    for name in ("std_vs_layer", "divergence_heatmap", "final_std_distribution",
+                 "init_time_vs_width", "cosine_vs_layer", "phase_figure",
+                 "tutorial_std_vs_layer", "loss_curves", "steps_to_threshold"):  # fmt: skip
+        monkeypatch.setattr(R, name, lambda *a, **k: None)
+    monkeypatch.setattr(plan, "save_figure", stub_save)
+    monkeypatch.setattr(RP, "probe_std", lambda *a, **k: None)
+
+
 @dataclass
 class FakeEntryPoint:
     """An entry point of a scheme plugin that runs ``load_fn`` when loaded."""
@@ -195,3 +215,79 @@ def distinct_laws(names: list[str]) -> list[str]:
             seen.add(key)
             out.append(name)
     return out
+
+
+# --- HTML pages: what runs in them ------------------------------------------------------------
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def dump_dom(path: Path) -> str:
+    """The page's DOM after its scripts ran, from headless Chromium (skip, saying so, where
+    no browser is installed)."""
+    import shutil
+    import subprocess
+
+    browser = next((found for name in BROWSERS if (found := shutil.which(name))), None)
+    if browser is None:
+        pytest.skip(f"no headless browser ({', '.join(BROWSERS)}) installed: apt-get install "
+                    "chromium to run the browser checks")  # fmt: skip
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+           "--dump-dom", path.resolve().as_uri()]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+# the tags python-markdown writes for initsuite's Markdown, plotly's figure and the page
+_PAGE_TAGS = frozenset({
+    "html", "head", "meta", "title", "style", "script", "body", "pre", "h1", "h2", "h3", "h4",
+    "p", "ul", "ol", "li", "strong", "em", "code", "blockquote", "table", "thead", "tbody", "tr",
+    "th", "td", "figure", "img", "div", "a", "br", "hr",
+})  # fmt: skip
+
+
+_PLOTLY_CONFIG = "window.PlotlyConfig = {MathJaxConfig: 'local'};"
+
+
+def foreign_markup(page: str, own_scripts: tuple[str, ...]) -> list[str]:
+    """What in an HTML page initsuite wrote did not come from initsuite: a tag outside the
+    tags its pages use, an event-handler attribute (``onerror=``), a link or image with a URL
+    that runs or fetches (``javascript:``, another host), or a script that is neither one of
+    ``own_scripts`` nor a plotly figure (plotly's bundle, or its ``Plotly.newPlot`` call
+    carrying the figure as escaped JSON). Empty for a safe page."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Tags(HTMLParser):
+        script: list[str] | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag not in _PAGE_TAGS:
+                found.append(f"tag <{tag}>")
+            for name, value in attrs:
+                url = (value or "").strip().lower()
+                if name.startswith("on"):
+                    found.append(f"attribute {name}= on <{tag}>")
+                elif name == "href" and not url.startswith(("#", "http://", "https://")):
+                    found.append(f"link {value!r}")
+                elif name == "src" and not url.startswith("data:image/png;base64,"):
+                    found.append(f"source {value!r} on <{tag}>")
+            if tag == "script":
+                self.script = []
+
+        def handle_data(self, data: str) -> None:
+            if self.script is not None:
+                self.script.append(data)
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "script" and self.script is not None:
+                text, self.script = "".join(self.script), None
+                plotly = ("Plotly.newPlot(" in text or text.startswith(_PLOTLY_CONFIG)
+                          or text.startswith("/**\n* plotly.js"))  # fmt: skip
+                if text not in own_scripts and not plotly:
+                    found.append(f"script {text[:80]!r}")
+
+    Tags().feed(page)
+    return found

@@ -13,8 +13,6 @@ import html
 import io
 import itertools
 import re
-import shutil
-import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -28,7 +26,7 @@ from initsuite.cli import main
 from initsuite.core.errors import InitsuiteError
 from initsuite.report import write_report
 from initsuite.report.interactive import cosine_lines, lines_vs_layer, loss_lines
-from tests.helpers import run_cli
+from tests.helpers import dump_dom, run_cli
 
 pytest.importorskip("plotly")
 pytest.importorskip("markdown")
@@ -37,7 +35,6 @@ SCHEMES = ["kaiming_normal", "xavier_normal", "orthogonal"]
 ACTIVATIONS = ["tanh", "relu"]
 LINE_FIGURES = ("std_vs_layer", "grad_std_vs_layer", "weight_grad_vs_layer", "cosine_vs_layer",
                 "training_loss")  # fmt: skip
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
 @pytest.fixture(scope="module")
@@ -288,23 +285,6 @@ def test_gradient_cosine_and_loss_lines(run_dir: Path) -> None:
 # --- in a browser ----------------------------------------------------------------------------
 
 
-def _browser() -> str | None:
-    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
-
-
-def _dump_dom(path: Path) -> str:
-    """The page's DOM after its scripts ran, from headless Chromium."""
-    browser = _browser()
-    if browser is None:
-        pytest.skip(f"no headless browser ({', '.join(BROWSERS)}) installed: apt-get install "
-                    "chromium to run the browser checks")  # fmt: skip
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
-           "--dump-dom", path.resolve().as_uri()]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
 _PROBE = """<script>
 window.addEventListener("load", function () {
   var out = {}, table = document.querySelectorAll("table")[0];
@@ -331,7 +311,7 @@ def probed_dom(page: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     only count against the page)."""
     probed = tmp_path_factory.mktemp("browser") / "probed.html"
     probed.write_text(page.read_text(encoding="utf-8").replace("</body>", f"{_PROBE}</body>"))
-    return _dump_dom(probed)
+    return dump_dom(probed)
 
 
 def test_the_page_runs_in_a_browser_without_errors(page: Path, probed_dom: str) -> None:

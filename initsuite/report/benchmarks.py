@@ -99,7 +99,7 @@ def benchmarks_section(run: BenchmarkRun, previous: BenchmarkRun | None = None,
     if ratios.empty:
         parts.append("No group of this run has a reference row.\n")
     else:
-        parts += [md_table(ratios) + "\n", _RATIOS + "\n"]
+        parts += [md_table(ratios, markdown=True) + "\n", _RATIOS + "\n"]
     if previous is None:
         parts.append("No previous run to compare with.\n")
         return "\n".join(parts)
@@ -123,5 +123,5 @@ def benchmarks_section(run: BenchmarkRun, previous: BenchmarkRun | None = None,
     if rows.empty:
         parts.append("\nNo benchmark is in both runs.\n")
     else:
-        parts += ["", md_table(rows) + "\n", _CHANGES + "\n"]
+        parts += ["", md_table(rows, markdown=True) + "\n", _CHANGES + "\n"]
     return "\n".join(parts)

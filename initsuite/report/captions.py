@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from initsuite.report.figures import deepest, diverged, ran
+from initsuite.report.style import md_text
 from initsuite.results.outputs import FIGURE_DIR
 from initsuite.results.sweep import SweepResult
 
@@ -81,7 +82,7 @@ def _failed_note(cells: pd.DataFrame) -> str:
 
 
 def _cap_cosine(r: SweepResult) -> str:
-    c = r.meta.get("config", {}).get("pair_cosine")
+    c = md_text(r.meta.get("config", {}).get("pair_cosine"))
     return (
         f"Two inputs whose cosine is {c} go through every cell beside the batch; the lines "
         "are the cosine of their pre-activations at each layer (mean over seeds, band min to "
@@ -165,7 +166,8 @@ CAPTIONED: tuple[str, ...] = tuple(CAPTIONS)
 
 
 def figure_block(name: str, title: str, caption: str, number: int) -> str:
-    """The Markdown of figure ``number``: the image ``figures/<name>.png`` and its caption."""
+    """The Markdown of figure ``number``: the image ``figures/<name>.png`` and its caption
+    (``title`` and ``caption`` are the report's own Markdown)."""
     return (
         f"![{title}]({FIGURE_DIR}/{name}.png)\n\n"
         f"*Figure {number}: {title}.* {caption}\n"

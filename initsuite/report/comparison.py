@@ -10,7 +10,7 @@ from typing import Literal
 import pandas as pd
 
 from initsuite.core.errors import Arg, InitsuiteError, InitsuiteTypeError
-from initsuite.report.style import md_table
+from initsuite.report.style import md_code, md_table, md_text
 from initsuite.results import columns as C
 from initsuite.results.comparison import Comparison
 
@@ -158,7 +158,7 @@ def compare_text(cmp: Comparison, top: int = 10) -> str:
 
 
 def _commit(commit: str | None) -> str:
-    return f"`{commit[:12]}`" if commit else "unknown"
+    return md_code(commit[:12]) if commit else "unknown"
 
 
 def _markdown(cmp: Comparison, level: int, top: int) -> list[str]:
@@ -167,11 +167,11 @@ def _markdown(cmp: Comparison, level: int, top: int) -> list[str]:
     check_top(top)
     base, new = cmp.labels
     parts = [
-        f"Base `{base}` (git {_commit(cmp.commits[0])}) against `{new}` (git "
+        f"Base {md_code(base)} (git {_commit(cmp.commits[0])}) against {md_code(new)} (git "
         f"{_commit(cmp.commits[1])}), cells matched on their key (arch, scheme, activation, "
         f"depth, width, batch, seed, device, dtype). {headline(cmp)}.\n"
     ]
-    parts += [f"- {note}" for note in cmp.notes]
+    parts += [f"- {md_text(note)}" for note in cmp.notes]
     if cmp.notes:
         parts.append("")
     for s in _sections(cmp, top):
@@ -187,13 +187,14 @@ def _markdown(cmp: Comparison, level: int, top: int) -> list[str]:
 
 def compare_section(cmp: Comparison, top: int = 10) -> str:
     """The report's "Compared with BASE" section (level-2 heading)."""
-    return "\n".join([f"## Compared with `{cmp.labels[0]}`\n", *_markdown(cmp, 3, top)])
+    return "\n".join([f"## Compared with {md_code(cmp.labels[0])}\n", *_markdown(cmp, 3, top)])
 
 
 def compare_document(cmp: Comparison, top: int = 10) -> str:
     """A stand-alone Markdown file, what ``initsuite compare --out`` writes."""
     base, new = cmp.labels
-    return "\n".join([f"# initsuite compare: `{base}` → `{new}`\n", *_markdown(cmp, 2, top)])
+    title = f"# initsuite compare: {md_code(base)} → {md_code(new)}\n"
+    return "\n".join([title, *_markdown(cmp, 2, top)])
 
 
 def compare_page(cmp: Comparison, top: int = 10) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from initsuite.report.style import md_table
+from initsuite.report.style import md_table, md_text
 
 __all__ = ["conventions_page", "conventions_section"]
 
@@ -19,7 +19,7 @@ _SHOWN = ("convention", "layer", "parameter", "law", "distribution", "variance_f
 
 def conventions_section(table: pd.DataFrame, title: str = "Framework conventions") -> str:
     """``table`` (from ``initsuite.conventions()`` or its ``diff``) as a Markdown section:
-    a heading, how to read it, and the table (a diff is shown whole).
+    a heading (``title``, plain text), how to read it, and the table (a diff is shown whole).
 
     Example::
 
@@ -28,7 +28,7 @@ def conventions_section(table: pd.DataFrame, title: str = "Framework conventions
     shown = [c for c in _SHOWN if c in table.columns]
     body = table[shown] if "convention" in table.columns else table
     return (
-        f"## {title}\n\n"
+        f"## {md_text(title)}\n\n"
         "Each row: the law a framework gives one parameter of one layer type, written as an "
         "initsuite scheme spec in torch's layout. `variance_fan_in` is σ²·fan_in of a square "
         "layer where it scales as 1/fan_in; `variance` is σ² where it is a fixed number; — "

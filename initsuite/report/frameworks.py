@@ -25,6 +25,7 @@ from initsuite.report.style import (
     PANEL_W,
     facets,
     md_table,
+    md_text,
     need,
     new_figure,
     outside_legend,
@@ -106,14 +107,15 @@ def _answer(table: pd.DataFrame) -> list[str]:
     lines = []
     for law in levels(table["law"]):
         sub = table[table["law"] == law]
-        kept = [m for m, d in zip(sub["model"], sub["divergence"], strict=True) if d == "none"]
-        lost = [f"{m} ({d})" for m, d in zip(sub["model"], sub["divergence"], strict=True)
-                if d != "none"]  # fmt: skip
-        why = "; ".join(f"{m}: σ_w² {s:.3g} vs critical {c:.3g}, {p}" for m, s, c, p in
+        kept = [md_text(m) for m, d in zip(sub["model"], sub["divergence"], strict=True)
+                if d == "none"]  # fmt: skip
+        lost = [md_text(f"{m} ({d})") for m, d in zip(sub["model"], sub["divergence"],
+                                                      strict=True) if d != "none"]  # fmt: skip
+        why = "; ".join(md_text(f"{m}: σ_w² {s:.3g} vs critical {c:.3g}, {p}") for m, s, c, p in
                         zip(sub["model"], sub["σ_w²"], sub["critical σ_w²"], sub["phase"],
                             strict=True) if math.isfinite(c))  # fmt: skip
-        lines.append(f"- **{law}** keeps in range: {', '.join(kept) or 'none'}; leaves it: "
-                     f"{', '.join(lost) or 'none'}. {why}.")  # fmt: skip
+        lines.append(f"- **{md_text(law)}** keeps in range: {', '.join(kept) or 'none'}; "
+                     f"leaves it: {', '.join(lost) or 'none'}. {why}.")  # fmt: skip
     return lines
 
 
@@ -147,16 +149,16 @@ def _training_answer(table: pd.DataFrame, cfg: Mapping[str, Any]) -> list[str]:
         sub = table[table["activation"] == act]
         done = sub["reached"].str.partition("/")
         full = done[0] == done[2]
-        trained = [f"{law} (σ_w² {s:.3g}, {p})" for law, s, p, ok in
+        trained = [md_text(f"{law} (σ_w² {s:.3g}, {p})") for law, s, p, ok in
                    zip(sub["law"], sub["σ_w²"], sub["phase"], full, strict=True) if ok]  # fmt: skip
-        failed = [f"{law} (σ_w² {s:.3g}, {p}; {r} reached)" for law, s, p, r, ok in
+        failed = [md_text(f"{law} (σ_w² {s:.3g}, {p}; {r} reached)") for law, s, p, r, ok in
                   zip(sub["law"], sub["σ_w²"], sub["phase"], sub["reached"], full,
                       strict=True) if not ok]  # fmt: skip
         crit = float(sub["critical σ_w²"].median())
         lines.append(
-            f"- **{act}**, depth {cfg.get('depth', '?')} (critical σ_w² ≈ {crit:.3g}): trains "
-            f"from {', '.join(trained) or 'no law'}; does not (within {cfg.get('steps', '?')} "
-            f"steps) from {', '.join(failed) or 'none'}."
+            f"- **{md_text(act)}**, depth {md_text(cfg.get('depth', '?'))} (critical σ_w² ≈ "
+            f"{crit:.3g}): trains from {', '.join(trained) or 'no law'}; does not (within "
+            f"{md_text(cfg.get('steps', '?'))} steps) from {', '.join(failed) or 'none'}."
         )
     return lines
 
@@ -168,15 +170,19 @@ def _training_section(result: FrameworksResult) -> list[str]:
         return ["## Training on digits\n", "Not trained in this study (`--train-steps 0`, or "
                 "a directory written before the study trained).\n"]  # fmt: skip
     table = training_table(runs)
-    opt = f"SGD with momentum {cfg.get('momentum')}" if cfg.get("optimizer") == "sgd" else (
-        str(cfg.get("optimizer", "?")))  # fmt: skip
+
+    def get(key: str) -> str:
+        return md_text(cfg.get(key, "?"))
+
+    opt = f"SGD with momentum {get('momentum')}" if cfg.get("optimizer") == "sgd" else (
+        get("optimizer"))  # fmt: skip
     intro = (
         "Which framework's defaults train a deep unnormalised net? The training study's MLP "
-        f"({cfg.get('depth', '?')} Linear layers, width {cfg.get('width', '?')}, with biases, "
+        f"({get('depth')} Linear layers, width {get('width')}, with biases, "
         "each parameter drawn by the law) trained on scikit-learn's digits for "
-        f"{cfg.get('steps', '?')} steps of {opt}, learning rate {cfg.get('lr', '?')}, batches "
-        f"of {cfg.get('batch_size', '?')}; *reached* counts the runs whose full-train-set loss "
-        f"fell to {cfg.get('threshold', '?')} nats (chance: ln 10 ≈ 2.30). σ_w² = "
+        f"{get('steps')} steps of {opt}, learning rate {get('lr')}, batches "
+        f"of {get('batch_size')}; *reached* counts the runs whose full-train-set loss "
+        f"fell to {get('threshold')} nats (chance: ln 10 ≈ 2.30). σ_w² = "
         "fan_in·E[W²] of the net as drawn (averaged over its layers), against the critical "
         "σ_w² of the activation at the drawn biases' σ_b².\n"
     )
@@ -196,7 +202,7 @@ _WHY_TRAIN = (
 def _render(result: FrameworksResult, run_dir: str, drawn: list[str]) -> str:
     cfg: Mapping[str, Any] = result.meta.get("config", {}) or {}
     parts = [
-        f"# initsuite frameworks report: {Path(run_dir).resolve().name}\n",
+        f"# initsuite frameworks report: {md_text(Path(run_dir).resolve().name)}\n",
         "\n".join(run_lines(result.meta)) + "\n",
         "## Figures\n",
     ]
@@ -218,8 +224,8 @@ def _render(result: FrameworksResult, run_dir: str, drawn: list[str]) -> str:
         parts.append(conventions_section(rules, "The conventions applied"))
     left = result.meta.get("untouched") or {}
     if left:
-        lines = [f"- {law} in {model}: {'; '.join(why)}" for law, models in left.items()
-                 for model, why in models.items()]  # fmt: skip
+        lines = ["- " + md_text(f"{law} in {model}: {'; '.join(map(str, why))}")
+                 for law, models in left.items() for model, why in models.items()]  # fmt: skip
         parts.append("Parameters a convention has no law for were left as torch built them "
                      "(`initsuite.apply` lists them in `.untouched`):\n\n" + "\n".join(lines)
                      + "\n")  # fmt: skip
@@ -244,7 +250,8 @@ def _caption_heatmap(cfg: Mapping[str, Any]) -> str:
         "log10 of the median (over "
         f"{len(cfg.get('seeds', []))} seeds) final std / input std of each net under each law, "
         "annotated with the earliest divergence over the seeds (kind @ layer: the engine's "
-        f"rule, with the std leaving [{cfg.get('vanish_at', '?')}, {cfg.get('explode_at', '?')}]"
+        f"rule, with the std leaving [{md_text(cfg.get('vanish_at', '?'))}, "
+        f"{md_text(cfg.get('explode_at', '?'))}]"
         " × the input's std). Each law is applied by `initsuite.apply(model, law)`: a "
         "convention re-draws every parameter as that framework would; a scheme spec re-draws "
         "the Linear/Conv/attention weights only, the biases staying torch's U(±1/√fan_in)."
@@ -266,12 +273,14 @@ _CAPTION_SIGMA = (
 
 
 def _table_note(cfg: Mapping[str, Any]) -> str:
-    models = ", ".join(f"{m['name']} ({m['arch']}, {m['activation']}, depth {m['depth']}, "
-                       f"width {m['width']})" for m in cfg.get("models", []))  # fmt: skip
+    models = ", ".join(md_text(f"{m['name']} ({m['arch']}, {m['activation']}, depth "
+                               f"{m['depth']}, width {m['width']})")
+                       for m in cfg.get("models", []))  # fmt: skip
     return (
         f"One row per net and law, medians over the seeds. Nets: {models or '?'}; "
-        f"{cfg.get('dtype', '?')}, batch {cfg.get('batch', '?')}; backward loss "
-        f"{cfg.get('loss', '?')}. σ_w² and σ_b² are averaged over the net's Linear and Conv "
+        f"{md_text(cfg.get('dtype', '?'))}, batch {md_text(cfg.get('batch', '?'))}; backward "
+        f"loss {md_text(cfg.get('loss', '?'))}. σ_w² and σ_b² are averaged over the net's "
+        "Linear and Conv "
         "layers; the phase is σ_w² against the critical value (within "
         f"{_NEAR:.0%}: critical), for the plain stacks only.\n"
     )

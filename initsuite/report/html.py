@@ -8,6 +8,12 @@ values, drag to zoom), else the PNG inlined as base64. Every script is inlined (
 bundle once, before the first figure), every table gets a filter box and sortable headers
 (:data:`_TABLE_SCRIPT`, no library), and nothing is fetched when the page is viewed.
 
+No script but these and plotly's runs in a page, whoever wrote the directory: the Markdown
+quotes every stored string as text or code (:func:`~initsuite.report.style.md_text`,
+:func:`~initsuite.report.style.md_code`, :func:`~initsuite.report.style.md_table`), the
+conversion passes no raw HTML and no ``javascript:`` link, and plotly's labels are escaped
+(:mod:`initsuite.report.interactive`).
+
     >>> from initsuite.report.html import markdown_html
     >>> markdown_html("# initsuite report: demo\\n\\n| a |\\n|---|\\n| 1 |\\n")[:15]
     '<!DOCTYPE html>'
@@ -26,12 +32,15 @@ from initsuite.core.errors import InitsuiteError
 from initsuite.report.plan import ReportPlan
 from initsuite.results.outputs import HTML_MARK
 
-__all__ = ["check_html_dependencies", "check_markdown", "markdown_html", "plan_html"]
+__all__ = [
+    "PAGE_SCRIPTS", "check_html_dependencies", "check_markdown", "markdown_html", "plan_html",
+]  # fmt: skip
 
 _EXTENSIONS = ["tables", "fenced_code", "sane_lists"]
 # an image python-markdown wrote, alone in its paragraph or not
 _IMG = re.compile(r'(<p>)?<img alt="([^"]*)" src="([^"]*)"\s*/?>(</p>)?')
 _FIGURE_SRC = re.compile(r"(?:\./)?figures/([a-z0-9_]+)\.png")
+_H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.DOTALL)
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1200px;
@@ -106,6 +115,10 @@ _TABLE_SCRIPT = """
 """
 
 
+PAGE_SCRIPTS: tuple[str, ...] = (_ERROR_SCRIPT, _TABLE_SCRIPT)
+"""The scripts of every page: no other script runs in one, but plotly's figures."""
+
+
 def check_markdown() -> None:
     """Raise unless python-markdown imports (a page without interactive figures)."""
     try:
@@ -134,7 +147,7 @@ def plan_html(plan: ReportPlan, figure_dir: Path) -> str:
 def markdown_html(text: str, figure_dir: Path | None = None,
                   interactive: Mapping[str, Any] | None = None) -> str:  # fmt: skip
     """Markdown that initsuite wrote (``report.md``, ``compare.md``) as one self-contained
-    HTML page.
+    HTML page; a tag in the Markdown is shown as text (:func:`_convert`).
 
     Args:
         text: the Markdown; its first line (``# title``) titles the page.
@@ -143,9 +156,7 @@ def markdown_html(text: str, figure_dir: Path | None = None,
         interactive: figure name → a function returning its plotly figure; drawn instead of
             the PNG.
     """
-    import markdown
-
-    body = markdown.markdown(text, extensions=_EXTENSIONS, output_format="html")
+    body = _convert(text)
     state = {"plotly": False}
 
     def figure(match: re.Match[str]) -> str:
@@ -156,7 +167,8 @@ def markdown_html(text: str, figure_dir: Path | None = None,
         return f"{match.group(1) or ''}{inner}{match.group(4) or ''}"
 
     body = _IMG.sub(figure, body)
-    title = text.lstrip().split("\n", 1)[0].lstrip("# ").replace("`", "").strip()
+    heading = _H1.search(body)  # the title as the page shows it: its text, tags removed
+    title = html.unescape(re.sub(r"<[^>]*>", "", heading.group(1))).strip() if heading else ""
     return (
         f'{HTML_MARK} -->\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -165,6 +177,59 @@ def markdown_html(text: str, figure_dir: Path | None = None,
         '<pre id="initsuite-errors" data-count="0"></pre>\n'
         f"{body}\n<script>{_TABLE_SCRIPT}</script>\n</body>\n</html>\n"
     )
+
+
+def _convert(text: str) -> str:
+    """``text`` as HTML by python-markdown, with no raw HTML: a tag written in the Markdown
+    (or in a stored string it quotes) is shown as text, never parsed, and a link or image
+    whose URL is not plain (:func:`_safe_url`) loses it. A pipe in a code span in a table
+    cell is escaped in the Markdown (:func:`~initsuite.report.style.md_table`), as GitHub
+    reads it; python-markdown would show the backslash."""
+    import markdown
+    from markdown.treeprocessors import Treeprocessor
+
+    class SafeUrls(Treeprocessor):
+        def run(self, root: Any) -> None:
+            _drop_unsafe_urls(root)
+            for cell in (*root.iter("td"), *root.iter("th")):  # GitHub's escape, read as it
+                for code in cell.iter("code"):
+                    code.text = (code.text or "").replace("\\|", "|")
+
+    md = markdown.Markdown(extensions=_EXTENSIONS, output_format="html")
+    md.preprocessors.deregister("html_block")  # a block of raw HTML
+    md.inlinePatterns.deregister("html")  # an inline tag, comment or processing instruction
+    md.treeprocessors.register(SafeUrls(md), "initsuite_safe_urls", -10)  # after unescaping
+    return md.convert(text)
+
+
+# a URL's scheme, read as a browser does: after entities are decoded and control characters
+# and spaces (which browsers drop from URLs) removed
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+_LINK_SCHEMES = ("http", "https", "mailto")
+
+
+def _safe_url(url: str, image: bool) -> bool:
+    """Whether a link (an image's source with ``image``) may keep ``url``: a relative URL
+    (``figures/x.png``, ``#section``), and for a link also http(s) and mailto; never
+    ``javascript:``, ``data:`` or another scheme, nor an image from another host."""
+    plain = re.sub(r"[\x00-\x20\x7f]", "", html.unescape(url))
+    found = _SCHEME.match(plain)
+    if found is not None:
+        return not image and found.group(1).lower() in _LINK_SCHEMES
+    return not (image and plain.startswith(("//", "\\\\", "/\\", "\\/")))
+
+
+def _drop_unsafe_urls(root: Any) -> None:
+    """Remove every unsafe URL (:func:`_safe_url`) from the element tree ``root``."""
+    for el in root.iter():
+        if el.tag == "a" and not _safe_url(el.get("href", ""), image=False):
+            el.attrib.pop("href", None)
+        if el.tag == "img":  # alt and src only (the figure pattern reads them)
+            src = el.get("src", "")
+            alt = el.get("alt", "")
+            el.attrib.clear()
+            el.set("alt", alt)
+            el.set("src", src if _safe_url(src, image=True) else "")
 
 
 def _figure(alt: str, src: str, figure_dir: Path | None, interactive: Mapping[str, Any],

@@ -15,6 +15,7 @@ plotly is one clear error (:func:`check_plotly`).
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -52,14 +53,23 @@ def check_plotly() -> None:
         ) from None
 
 
+def _label(value: object) -> str:
+    """A stored value (a scheme's or an activation's name) as plotly text: plotly.js reads
+    a subset of HTML in legend, hover and title text (``<b>``, ``<a href>``, ...) and turns
+    entities back into characters, so the value is escaped to show as written."""
+    return html.escape(str(value), quote=False)
+
+
 def _panels(titles: Sequence[str], x_title: str, y_title: str, log_y: bool) -> Figure:
-    """An empty figure of one panel per title, wrapped in rows of :data:`_COLUMNS`."""
+    """An empty figure of one panel per title (stored values: escaped here), wrapped in rows
+    of :data:`_COLUMNS`."""
     from plotly.subplots import make_subplots
 
     n = max(len(titles), 1)
     cols = min(_COLUMNS, n)
     rows = math.ceil(n / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles), shared_xaxes=False,
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[_label(t) for t in titles],
+                        shared_xaxes=False,
                         horizontal_spacing=0.06, vertical_spacing=0.12 / rows + 0.04)  # fmt: skip
     fig.update_layout(height=_PANEL_HEIGHT * rows + 120, hovermode="closest",
                       legend_title_text="scheme (click to toggle)", template="plotly_white",
@@ -102,11 +112,12 @@ def _add_lines(fig: Figure, frame: pd.DataFrame, panels: Sequence[Any], panel: s
                 g = g.sort_values(x)
                 if g.empty:
                     continue
-                where = f"<br>arch: {arch}" if len(archs) > 1 else ""
-                text = [f"{hue}: {name}<br>activation: {key}{where}"] * len(g)
+                where = f"<br>arch: {_label(arch)}" if len(archs) > 1 else ""
+                text = [f"{_label(hue)}: {_label(name)}<br>activation: {_label(key)}{where}"]
+                text *= len(g)
                 line = {"color": color[name], "width": 1.8, "dash": dashes[arch]}
                 fig.add_trace(
-                    go.Scatter(x=g[x], y=g[y], mode="lines+markers", name=str(name),
+                    go.Scatter(x=g[x], y=g[y], mode="lines+markers", name=_label(name),
                                legendgroup=str(name), showlegend=i == 0 and arch == archs[0],
                                line=line, marker={"size": 4}, text=text,
                                hovertemplate=f"%{{text}}<br>{x_name}: %{{x}}<br>{value}: "
@@ -116,7 +127,7 @@ def _add_lines(fig: Figure, frame: pd.DataFrame, panels: Sequence[Any], panel: s
                 if "theory" in g.columns and bool(g["theory"].notna().any()):
                     fig.add_trace(
                         go.Scatter(x=g[x], y=g["theory"], mode="lines",
-                                   name=f"{name} (theory)", legendgroup=str(name),
+                                   name=f"{_label(name)} (theory)", legendgroup=str(name),
                                    showlegend=False,
                                    line={"color": color[name], "width": 1.0, "dash": "dot"},
                                    text=text,
@@ -126,7 +137,8 @@ def _add_lines(fig: Figure, frame: pd.DataFrame, panels: Sequence[Any], panel: s
                     )  # fmt: skip
     if len(archs) > 1:  # the line styles' key, apart from the schemes
         for arch in archs:
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"arch: {arch}",
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines",
+                                     name=f"arch: {_label(arch)}",
                                      legendgroup="arch", line={"color": "#555",
                                      "dash": dashes[arch]}, hoverinfo="skip"),
                           **_cell(0))  # fmt: skip

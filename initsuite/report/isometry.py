@@ -22,6 +22,7 @@ from initsuite.report.style import (
     PANEL_W,
     facets,
     md_table,
+    md_text,
     need,
     new_figure,
     outside_legend,
@@ -61,7 +62,7 @@ def spectra_table(spectra: pd.DataFrame) -> pd.DataFrame:
 def _render(result: IsometryResult, run_dir: str, drawn: bool) -> str:
     cfg: Mapping[str, Any] = result.meta.get("config", {}) or {}
     parts = [
-        f"# initsuite isometry report: {Path(run_dir).resolve().name}\n",
+        f"# initsuite isometry report: {md_text(Path(run_dir).resolve().name)}\n",
         "\n".join(run_lines(result.meta)) + "\n",
         "## Figures\n",
     ]
@@ -80,12 +81,12 @@ def _render(result: IsometryResult, run_dir: str, drawn: bool) -> str:
 
 
 def _caption(cfg: Mapping[str, Any]) -> str:
-    depths = " and ".join(str(d) for d in cfg.get("depths", [])) or "?"
+    depths = " and ".join(md_text(d) for d in cfg.get("depths", [])) or "?"
     return (
         "Singular values of the input–output Jacobian J = W_L D_{L-1} ⋯ D_1 W_1 of the "
-        f"tutorial's MLP at width {cfg.get('width', '?')} ({len(cfg.get('seeds', []))} seeds, "
-        f"{cfg.get('dtype', 'float64')}), for orthogonal and Gaussian weights at each "
-        f"activation's gain, at depths {depths}. "
+        f"tutorial's MLP at width {md_text(cfg.get('width', '?'))} "
+        f"({len(cfg.get('seeds', []))} seeds, {md_text(cfg.get('dtype', 'float64'))}), for "
+        f"orthogonal and Gaussian weights at each activation's gain, at depths {depths}. "
         "A net is dynamically isometric when the spectrum is a spike at 0 (all singular "
         "values 1): exactly so for orthogonal linear nets at any depth; Gaussian weights "
         "spread it, more with depth (variance of the squared singular values ≈ depth); ReLU "

@@ -18,7 +18,7 @@ from initsuite.core.errors import InitsuiteError, unknown
 from initsuite.report.captions import CAPTIONS, figure_block
 from initsuite.report.comparison import compare_section
 from initsuite.report.figures import deepest, levels
-from initsuite.report.style import md_table
+from initsuite.report.style import md_code, md_table, md_text
 from initsuite.report.theory_sections import gradient_section, jacobian_section, theory_section
 from initsuite.report.training import TRAINING_FIGURES, training_section
 from initsuite.report.tutorial import TUTORIAL_FIGURE, tutorial_section
@@ -64,29 +64,33 @@ def timing_table(timing: pd.DataFrame) -> pd.DataFrame:
 
 
 def _join(values: Iterable[Any]) -> str:
-    return ", ".join(f"`{v}`" for v in values) or "—"
+    return ", ".join(md_code(v) for v in values) or "—"
 
 
 def run_lines(meta: Mapping[str, Any]) -> list[str]:
     """The "Run" section's heading and list of a results directory's ``environment``: date,
-    versions, machine, git commit."""
+    versions, machine, git commit (each stored value as plain text, :func:`md_text`)."""
     env: Mapping[str, Any] = meta.get("environment", {}) or {}
+
+    def get(key: str, default: str) -> str:
+        return md_text(env.get(key, default))
+
     gpus = env.get("gpus") or []
-    gpu = ", ".join(f"{g.get('name')} ({g.get('device')})" for g in gpus) or "none used"
-    cuda = f" (CUDA {env['cuda']})" if env.get("cuda") else ""
-    cpu = env.get("cpu", "unknown")
+    gpu = ", ".join(md_text(f"{g.get('name')} ({g.get('device')})") for g in gpus) or "none used"
+    cuda = f" (CUDA {get('cuda', '')})" if env.get("cuda") else ""
+    cpu = get("cpu", "unknown")
     if env.get("cpu_count"):
-        cpu += f", {env['cpu_count']} logical cores"
+        cpu += f", {get('cpu_count', '')} logical cores"
     return [
         "## Run",
         "",
-        f"- **Date (UTC):** {env.get('utc_time', 'unknown')}",
-        f"- **Versions:** initsuite {env.get('initsuite', '?')}, torch {env.get('torch', '?')}"
-        f"{cuda}, Python {env.get('python', '?')}",
-        f"- **CPU:** {cpu}; torch threads: {env.get('torch_threads', 'unknown')}",
+        f"- **Date (UTC):** {get('utc_time', 'unknown')}",
+        f"- **Versions:** initsuite {get('initsuite', '?')}, torch {get('torch', '?')}"
+        f"{cuda}, Python {get('python', '?')}",
+        f"- **CPU:** {cpu}; torch threads: {get('torch_threads', 'unknown')}",
         f"- **GPU:** {gpu}",
-        f"- **Platform:** {env.get('platform', 'unknown')}",
-        f"- **Git commit:** {env.get('git_commit') or 'unknown (no git commit found)'}",
+        f"- **Platform:** {get('platform', 'unknown')}",
+        f"- **Git commit:** {md_text(env.get('git_commit') or 'unknown (no git commit found)')}",
     ]
 
 
@@ -96,8 +100,8 @@ def _meta_section(r: SweepResult) -> str:
     lines = run_lines(r.meta)
     if "sweep_seconds" in r.meta:
         lines.append(
-            f"- **Run time:** {r.meta['sweep_seconds']} s sweep, "
-            f"{r.meta.get('timing_seconds', '?')} s timing, {len(cells)} cells"
+            f"- **Run time:** {md_text(r.meta['sweep_seconds'])} s sweep, "
+            f"{md_text(r.meta.get('timing_seconds', '?'))} s timing, {len(cells)} cells"
         )
 
     def pick(key: str, col: str | None = None) -> Any:
@@ -107,10 +111,10 @@ def _meta_section(r: SweepResult) -> str:
 
     def listed(key: str, col: str) -> str:
         v = pick(key, col)
-        return _join(v) if isinstance(v, list) else str(v)
+        return _join(v) if isinstance(v, list) else md_text(v)
 
     config = [
-        ("architectures", listed("archs", "arch") if "arch" not in cfg else str(cfg["arch"])),
+        ("architectures", listed("archs", "arch") if "arch" not in cfg else md_text(cfg["arch"])),
         ("schemes", listed("schemes", "scheme")),
         ("activations", listed("activations", "activation")),
         ("depths", listed("depths", "depth")),
@@ -119,16 +123,17 @@ def _meta_section(r: SweepResult) -> str:
         ("seeds", listed("seeds", "seed")),
         ("devices", listed("devices", "device")),
         ("dtypes", listed("dtypes", "dtype")),
-        ("bias", str(pick("bias"))),
-        ("explode_at (× input std)", str(cfg.get("explode_at") or "not set")),
-        ("vanish_at (× input std)", str(cfg.get("vanish_at") or "not set")),
+        ("bias", md_text(pick("bias"))),
+        ("explode_at (× input std)", md_text(cfg.get("explode_at") or "not set")),
+        ("vanish_at (× input std)", md_text(cfg.get("vanish_at") or "not set")),
         (
             "timing repeats",
-            str(cfg.get("timing_repeats", "—")) if cfg.get("timing", True) else "off",
+            md_text(cfg.get("timing_repeats", "—")) if cfg.get("timing", True) else "off",
         ),
     ]
     table = pd.DataFrame(config, columns=["setting", "value"])
-    return "\n".join(lines) + "\n\n### Configuration\n\n" + md_table(table) + "\n"
+    configuration = md_table(table, markdown=["value"])
+    return "\n".join(lines) + "\n\n### Configuration\n\n" + configuration + "\n"
 
 
 _HOW_TO_READ = """\
@@ -219,7 +224,7 @@ def render(
             order with captions (``tutorial_std_vs_layer`` goes in the tutorial section).
         tutorial: the ``tutorial`` table of a tutorial reproduction; adds its section.
         tutorial_layers: its ``layers`` table (for the caption of its figure).
-        title: the first heading.
+        title: the first heading (plain text: shown as written).
         training: a :class:`~initsuite.TrainingResult`; adds its section (figures
             ``training_loss`` and ``training_steps`` when listed in ``figures``).
         comparison: this run against an earlier one (:func:`initsuite.compare`); adds a
@@ -234,7 +239,8 @@ def render(
             raise InitsuiteError(unknown("figure", name, known))
     verdict = verdict_section(result, comparison)  # by arch: before the labels fold it in
     result = label_archs(result)
-    parts = [f"# {title}\n", verdict, _meta_section(result), _HOW_TO_READ, _draws_note(result)]
+    heading = f"# {md_text(title)}\n"
+    parts = [heading, verdict, _meta_section(result), _HOW_TO_READ, _draws_note(result)]
     parts += _figures_section(result, figures)
     parts += _summary_section(result)
     parts += [theory_section(result), gradient_section(result), jacobian_section(result)]
@@ -305,5 +311,5 @@ def _timing_section(result: SweepResult) -> list[str]:
         md_table(timing_table(result.timing)) + "\n",
         "Medians and interquartile ranges in milliseconds: `init` fills one width × width "
         f"weight in place, `forward` is one (batch, width) product with it followed by "
-        f"the sweep's first activation (`{_first_activation(result)}`).\n",
+        f"the sweep's first activation ({md_code(_first_activation(result))}).\n",
     ]

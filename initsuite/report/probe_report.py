@@ -36,7 +36,7 @@ from initsuite.report.probe_tables import (
     varied,
     verdict_table,
 )
-from initsuite.report.style import md_table
+from initsuite.report.style import md_code, md_table, md_text
 from initsuite.results import columns as C
 from initsuite.results.outputs import FIGURE_DIR
 from initsuite.results.probe import (
@@ -134,54 +134,55 @@ def _run_section(frame: pd.DataFrame, meta: Mapping[str, Any]) -> str:
     model: Mapping[str, Any] = meta.get("model", {}) or {}
     env: Mapping[str, Any] = meta.get("environment", {}) or {}
     inp: Mapping[str, Any] = meta.get("input", {}) or {}
-    schemes = ", ".join(f"`{s}`" for s in schemes_in_order(frame))
+    schemes = ", ".join(md_code(s) for s in schemes_in_order(frame))
     models = models_in_order(frame)
     lines = ["## Run", ""]
     if len(models) > 1:
         lines.append(f"- **Models:** {len(models)} (see *Models* below)")
     elif model:
         lines.append(
-            f"- **Model:** `{model.get('type', '?')}` from `{cfg.get('factory', '?')}`, "
-            f"{int(model.get('parameters', 0)):,} parameters, {model.get('probed_modules', '?')} "
-            "probed modules"
+            f"- **Model:** {md_code(model.get('type', '?'))} from "
+            f"{md_code(cfg.get('factory', '?'))}, {int(model.get('parameters', 0)):,} parameters, "
+            f"{md_text(model.get('probed_modules', '?'))} probed modules"
         )
         src = model.get("source") or {}
         if src:
             lines.append(
-                f"- **Built by:** {src.get('library')} {src.get('version', '?')} "
-                f"from code and its shipped config, no download (`{src.get('spec')}`)"
+                f"- **Built by:** {md_text(src.get('library'))} {md_text(src.get('version', '?'))} "
+                f"from code and its shipped config, no download ({md_code(src.get('spec'))})"
             )
     if inp and len(models) == 1:
         shape = ",".join(str(n) for n in inp.get("shape", []))
-        lines.append(f"- **Input:** one tensor of shape {shape}, {inp.get('values', '?')}")
+        lines.append(f"- **Input:** one tensor of shape {md_text(shape)}, "
+                     f"{md_text(inp.get('values', '?'))}")  # fmt: skip
     act = cfg.get("activation")
     lines.append(
         f"- **Schemes:** {schemes} (`as_built`: the model's own initialisation, as its "
         "library or factory built it; `default` in older directories)"
-        + (f"; activation `{act}` for gain=auto" if act else "")
+        + (f"; activation {md_code(act)} for gain=auto" if act else "")
     )
     precisions = list(dict.fromkeys(frame["autocast"].dropna()))
     if precisions != ["float32"]:
         lines.append(
-            "- **Precisions:** " + ", ".join(f"`{p}`" for p in precisions) + " (the forward "
+            "- **Precisions:** " + ", ".join(md_code(p) for p in precisions) + " (the forward "
             "pass under `torch.autocast`; `float32`: none); each model probed at each"
         )
     if cfg:
         lines.append(
-            f"- **Mode:** {cfg.get('mode')}; **backward:** {'yes' if cfg.get('backward') else 'no'}"
-            f"; **seed:** {cfg.get('seed')}; **device:** {cfg.get('device')}; **dtype:** "
-            f"{cfg.get('dtype')}; **embeddings re-drawn:** "
-            f"{'yes' if cfg.get('include_embeddings') else 'no'}"
+            f"- **Mode:** {md_text(cfg.get('mode'))}; **backward:** "
+            f"{'yes' if cfg.get('backward') else 'no'}; **seed:** {md_text(cfg.get('seed'))}; "
+            f"**device:** {md_text(cfg.get('device'))}; **dtype:** {md_text(cfg.get('dtype'))}; "
+            f"**embeddings re-drawn:** {'yes' if cfg.get('include_embeddings') else 'no'}"
         )
     if env:
         lines.append(
-            f"- **Versions:** initsuite {env.get('initsuite', '?')}, torch "
-            f"{env.get('torch', '?')}, Python {env.get('python', '?')}; "
-            f"**date (UTC):** {env.get('utc_time', 'unknown')}; **git commit:** "
-            f"{env.get('git_commit') or 'unknown'}"
+            f"- **Versions:** initsuite {md_text(env.get('initsuite', '?'))}, torch "
+            f"{md_text(env.get('torch', '?'))}, Python {md_text(env.get('python', '?'))}; "
+            f"**date (UTC):** {md_text(env.get('utc_time', 'unknown'))}; **git commit:** "
+            f"{md_text(env.get('git_commit') or 'unknown')}"
         )
     if meta.get("command"):
-        lines.append(f"- **Command:** `{meta['command']}`")
+        lines.append(f"- **Command:** {md_code(meta['command'])}")
     return "\n".join(lines) + "\n"
 
 
@@ -208,7 +209,7 @@ def _caption(frame: pd.DataFrame) -> str:
 
 def _where(call: Any, module: Any, kind: Any) -> str:
     """``"overflow at call 32 (31)"``, or — when there was none."""
-    return "—" if pd.isna(call) else f"{kind} at call {int(call)} (`{module}`)"
+    return "—" if pd.isna(call) else f"{md_text(kind)} at call {int(call)} ({md_code(module)})"
 
 
 def _summary_for_report(frame: pd.DataFrame) -> pd.DataFrame:
@@ -229,6 +230,20 @@ def _summary_for_report(frame: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"last_std": "last std"})
 
 
+def _summary_markdown(frame: pd.DataFrame) -> str:
+    """The summary table in Markdown: its divergence columns are Markdown already."""
+    table = _summary_for_report(frame)
+    written = [c for c in ("first divergence", "first grad divergence") if c in table.columns]
+    return md_table(table, markdown=written) + "\n"
+
+
+def _verdict_markdown(frame: pd.DataFrame) -> str:
+    """The model × scheme verdict in Markdown: its scheme columns are Markdown already."""
+    table = verdict_table(frame)
+    written = [c for c in table.columns if c not in ("model", "autocast")]
+    return md_table(table, markdown=written) + "\n"
+
+
 def _figure(name: str, title: str, number: int, caption: str) -> str:
     return f"![{title}]({FIGURE_DIR}/{name}.png)\n\n*Figure {number}: {title}.* {caption}\n"
 
@@ -238,7 +253,7 @@ def _one_model(frame: pd.DataFrame, figures: list[str], blocks: pd.DataFrame | N
     parts = []
     if PROBE_FIGURE in figures:
         parts += ["## Figure\n", _figure(PROBE_FIGURE, "Std by module call", 1, _caption(frame))]
-    parts += ["## Summary\n", md_table(_summary_for_report(frame)) + "\n", _summary_note(frame)]
+    parts += ["## Summary\n", _summary_markdown(frame), _summary_note(frame)]
     if blocks is not None and not blocks.empty:
         parts.append(_blocks_section(_labelled(blocks), figures,
                                      2 if PROBE_FIGURE in figures else 1))  # fmt: skip
@@ -262,9 +277,9 @@ def _models_table(meta: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
         shape = ",".join(str(n) for n in m.get("input_shape", []))
         size = f"{int(m['parameters']):,}" if "parameters" in m else "?"
         inputs = f"{shape} ({m.get('input_values', '?')})" if shape else "?"
-        row = {"model": f"`{model}`", "parameters": size, "input": inputs}
+        row = {"model": md_code(model), "parameters": size, "input": md_text(inputs)}
         if stands:
-            row["stands for"] = stands.get(str(m.get("base", model)), "")
+            row["stands for"] = md_text(stands.get(str(m.get("base", model)), ""))
         rows.append(row)
     return pd.DataFrame.from_records(rows)
 
@@ -286,7 +301,7 @@ def _several_models(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[
                     blocks: pd.DataFrame | None) -> list[str]:  # fmt: skip
     """The sections of a probe of several models (``--vary``, the zoo study)."""
     number = 0
-    parts = ["## Models\n", md_table(_models_table(meta, frame)) + "\n"]
+    parts = ["## Models\n", md_table(_models_table(meta, frame), markdown=True) + "\n"]
     if varied(meta):
         table = scaling_table(frame, blocks if blocks is not None else
                               C.frame(C.PROBE_BLOCKS, []), meta)  # fmt: skip
@@ -320,12 +335,12 @@ def _several_models(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[
                                      f"(`blocks.parquet`)."))  # fmt: skip
     parts += [
         "## Which model × scheme diverges or loses its gradient\n",
-        md_table(verdict_table(frame)) + "\n",
+        _verdict_markdown(frame),
         "*overflow* / *underflow*: the first module whose output held inf/nan or fell below "
         "the dtype's smallest normal number (*gradient …*: walking back from the output); "
         f"*gradient lost*: the gradient reaching the first module has std below "
         f"{GRAD_LOST:g}; *ok* shows that gradient's std (R has std ≈ 1).\n",
-        "## Summary\n", md_table(_summary_for_report(frame)) + "\n", _summary_note(frame),
+        "## Summary\n", _summary_markdown(frame), _summary_note(frame),
     ]  # fmt: skip
     return parts
 
@@ -364,7 +379,7 @@ def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str
     title = cfg.get("factory") or (meta.get("model", {}) or {}).get("type") or "model"
     if meta.get("study"):
         title = f"the {meta['study']} study"
-    parts = [f"# initsuite probe: {title}\n", _run_section(frame, meta)]
+    parts = [f"# initsuite probe: {md_text(title)}\n", _run_section(frame, meta)]
     if len(models_in_order(frame)) > 1:
         parts += _several_models(frame, meta, figures, blocks)
     else:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from initsuite.report.style import md_code, md_text
 from initsuite.results.probe import GROUP, probe_summary, schemes_in_order
 
 __all__ = [
@@ -89,12 +90,13 @@ def scaling_table(calls: pd.DataFrame, blocks: pd.DataFrame,
 
 
 def _verdict(row: pd.Series) -> str:
-    """One pass's outcome in words: where it diverged forward or backward, whether its
+    """One pass's outcome in Markdown: where it diverged forward or backward, whether its
     gradient was lost, or ok."""
     if pd.notna(row["divergence_kind"]):
-        return f"{row['divergence_kind']} at `{row['divergence_module']}`"
+        return f"{md_text(row['divergence_kind'])} at {md_code(row['divergence_module'])}"
     if pd.notna(row["grad_divergence_kind"]):
-        return f"gradient {row['grad_divergence_kind']} at `{row['grad_divergence_module']}`"
+        return (f"gradient {md_text(row['grad_divergence_kind'])} at "
+                f"{md_code(row['grad_divergence_module'])}")  # fmt: skip
     grad = float(row["first_grad_std"])
     if math.isnan(grad):
         return "ok"
@@ -108,7 +110,7 @@ def verdict_table(calls: pd.DataFrame, schemes: Sequence[str] | None = None) -> 
     underflowed (forward, then backward), ``gradient lost`` when the gradient reaching the
     first module is below :data:`GRAD_LOST`, else ``ok`` with that gradient's std; ``—``
     where the model was not probed with the scheme (the zoo's ``gpt2`` for text models,
-    ``lsuv`` for images)."""
+    ``lsuv`` for images). The scheme columns are Markdown (the module as a code span)."""
     summary = probe_summary(calls)
     if summary.empty:
         return pd.DataFrame(columns=["model"])

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COL_WRAP", "DASHES", "FLOAT_FORMAT", "PANEL_H", "PANEL_W", "at_least_a_decade", "decade_ticks",
     "facets",
-    "md_code", "md_table", "need", "new_figure", "outside_legend", "palette", "style",
+    "md_code", "md_table", "md_text", "need", "new_figure", "outside_legend", "palette", "style",
 ]  # fmt: skip
 
 PANEL_W, PANEL_H = 3.6, 2.8  # inches per facet
@@ -141,32 +141,102 @@ def need(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
         raise InitsuiteError(f"{what} needs columns {missing}; got {list(df.columns)}")
 
 
+# every character that ends a line somewhere (Markdown, a browser, str.splitlines) or is a
+# control character: shown as a space, so a stored string stays on its line and in its cell
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Markdown's inline punctuation, escaped with a backslash (python-markdown and CommonMark
+# both take these) where it could act: ``_`` where it could open or close emphasis (not
+# inside a word), ``]`` where it could end a link's text (before ``(`` or ``[``, or last:
+# what follows is not known), ``#`` where it could close a heading (a run at the end)
+_PUNCTUATION = re.compile(r"[\\`*|]|_(?![^\W_])|(?<![^\W_])_|\](?=[(\[]|$)|#(?=#*\s*$)")
+# written as entities (a backslash before them is no escape in python-markdown); every ``&``,
+# since what follows a string on the page may complete an entity (``&#0`` and ``;``)
+_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+
+
+def _one_line(text: object) -> str:
+    return _BREAKS.sub(" ", str(text))
+
+
+def md_text(text: object) -> str:
+    """``text`` read from a file or given by a user (a directory's name, a model's module
+    class, a meta.json field) as plain Markdown text: on the page it reads as written, in a
+    paragraph, a heading or a table cell. Markdown's punctuation is escaped (no emphasis,
+    link, code span or column break), ``<``, ``>`` and ``&`` are written as entities (no HTML
+    tag or character reference), and line breaks and control characters become spaces.
+
+        >>> print(md_text("a|b <img src=x> *c*"))
+        a\\|b &lt;img src=x&gt; \\*c\\*
+    """
+    s = re.sub(r"[<>&]", lambda m: _ENTITIES[m.group(0)], _one_line(text))
+    return _PUNCTUATION.sub(lambda m: "\\" + m.group(0), s)
+
+
 def md_code(text: object) -> str:
-    """``text`` read from a file (a benchmark's name, a path) as a Markdown code span, so that
-    neither Markdown nor HTML in it takes effect on the page: python-markdown escapes a code
-    span's ``<``, ``>`` and ``&`` and forms no link inside it. The fence is one backtick
-    longer than the longest run of backticks in ``text``; newlines become spaces."""
-    s = str(text).replace("\r", " ").replace("\n", " ")
+    """``text`` read from a file (a benchmark's name, a path, a module's name) as a Markdown
+    code span, so that neither Markdown nor HTML in it takes effect on the page:
+    python-markdown escapes a code span's ``<``, ``>`` and ``&`` and forms no link inside it.
+    The fence is one backtick longer than the longest run of backticks in ``text`` (CommonMark's
+    rule); line breaks and control characters become spaces."""
+    s = _one_line(text)
     runs = [len(r) for r in re.findall(r"`+", s)]
     fence = "`" * (max(runs, default=0) + 1)
     pad = " " if s.startswith("`") or s.endswith("`") or not s.strip() else ""
     return f"{fence}{pad}{s}{pad}{fence}"
 
 
-def md_table(df: pd.DataFrame) -> str:
+# a run of backticks, with the backslashes before it
+_TICKS = re.compile(r"(\\*)(`+)")
+
+
+def _cell_pipes(cell: str) -> str:
+    """A table cell's Markdown whose pipes would end the cell, escaped: outside code spans
+    each ``|`` not escaped yet; inside one every ``|`` (GitHub's tables split a row at a pipe
+    in a code span too; the page shows it unescaped, :mod:`initsuite.report.html`)."""
+    out, i = [], 0
+    while (run := _TICKS.search(cell, i)) is not None:
+        out.append(re.sub(r"(?<!\\)((?:\\\\)*)\|", r"\1\\|", cell[i : run.start(2)]))
+        fence = run.group(2)
+        close = re.compile(rf"(?<!`){fence}(?!`)").search(cell, run.end())
+        if len(run.group(1)) % 2 or close is None:  # an escaped or unclosed run: text
+            out.append(fence)
+            i = run.end()
+            continue
+        out.append(fence + cell[run.end() : close.start()].replace("|", r"\|") + fence)
+        i = close.end()
+    out.append(re.sub(r"(?<!\\)((?:\\\\)*)\|", r"\1\\|", cell[i:]))
+    return "".join(out)
+
+
+def md_table(df: pd.DataFrame, markdown: Sequence[str] | bool = ()) -> str:
     """``df`` as a Markdown pipe table: floats to 3 significant digits, missing values as —,
-    pipes and newlines in text escaped (needs ``tabulate``)."""
+    headers and text cells as plain text (:func:`md_text`: nothing in a stored string acts as
+    Markdown or HTML), needs ``tabulate``.
+
+    Args:
+        df: the table.
+        markdown: the columns whose cells are Markdown already (built with :func:`md_code` and
+            :func:`md_text`): only the pipes that would end a cell are escaped
+            (:func:`_cell_pipes`); ``True``: every column.
+    """
     clean = df.copy()
+    written = set(clean.columns) if markdown is True else set(markdown or ())
+    # columns of strings only: shown as written (tabulate would read "0." or "1e5" as numbers)
+    texts = [i for i, c in enumerate(clean.columns)
+             if all(isinstance(v, str) or v is None or v is pd.NA for v in clean[c])]  # fmt: skip
     for c in clean.columns:
         if clean[c].dtype == object or pd.api.types.is_string_dtype(clean[c]):
             clean[c] = [
-                "" if v is None or v is pd.NA else str(v).replace("|", r"\|").replace("\n", " ")
+                "" if v is None or v is pd.NA
+                else _cell_pipes(_one_line(v)) if c in written else md_text(v)
                 for v in clean[c]
-            ]
+            ]  # fmt: skip
         elif pd.api.types.is_float_dtype(clean[c]) or pd.api.types.is_extension_array_dtype(
             clean[c]
         ):
             values = clean[c].astype(float)
             if values.isna().any():  # tabulate prints NaN as "nan"; None gets missingval
                 clean[c] = pd.Series([None if np.isnan(v) else v for v in values], dtype=object)
-    return clean.to_markdown(index=False, floatfmt=FLOAT_FORMAT, missingval="—")
+    clean.columns = [md_text(c) for c in clean.columns]
+    return clean.to_markdown(index=False, floatfmt=FLOAT_FORMAT, missingval="—",
+                             disable_numparse=texts)  # fmt: skip

@@ -99,8 +99,7 @@ def _correlation_depth_lines(result: SweepResult) -> str:
     table = correlation_depth_table(result)
     if table.empty:
         return ""
-    # a pipe in a header ends its cell: escaped, or the table has one column too many
-    names = {"c_star": "c*", "xi_c": "predicted ξ_c", "depth_scale": r"ξ₁ = 1/\|ln χ₁\|",
+    names = {"c_star": "c*", "xi_c": "predicted ξ_c", "depth_scale": "ξ₁ = 1/|ln χ₁|",
              "measured_depth": "measured"}  # fmt: skip
     return (
         "### Correlation depth: measured beside predicted\n\n"

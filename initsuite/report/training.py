@@ -23,7 +23,7 @@ from initsuite.report.families import (
     scheme_colors,
 )
 from initsuite.report.figures import levels, n_seeds
-from initsuite.report.style import COL_WRAP, facets, md_table, need, new_figure, style
+from initsuite.report.style import COL_WRAP, facets, md_table, md_text, need, new_figure, style
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -153,6 +153,10 @@ def training_section(training: Any, figures: Sequence[str], number: int) -> str:
     ``figures`` numbered from ``number + 1``."""
     cfg = training.meta.get("config", {})
     data = training.meta.get("dataset", {})
+
+    def get(key: str, default: str = "None") -> str:  # a stored value as plain text
+        return md_text(cfg.get(key, default))
+
     summary = training.summary()
     summary["reached"] = [f"{r}/{n}" for r, n in zip(summary["reached"], summary["runs"],
                                                      strict=True)]  # fmt: skip
@@ -161,21 +165,21 @@ def training_section(training: Any, figures: Sequence[str], number: int) -> str:
         "mean_final_train_loss": "final train loss", "mean_final_test_accuracy":
         "final test accuracy",
     })  # fmt: skip
-    opt = str(cfg.get("optimizer", "?"))
-    if opt == "sgd":
-        opt = f"SGD with momentum {cfg.get('momentum')}"
-    name, train, test = data.get("name", "?"), data.get("train", "?"), data.get("test", "?")
-    layers = f"{cfg.get('depth')} {'' if cfg.get('bias') else 'bias-free '}Linear layers"
+    opt = get("optimizer", "?")
+    if cfg.get("optimizer") == "sgd":
+        opt = f"SGD with momentum {get('momentum')}"
+    name, train, test = (md_text(data.get(k, "?")) for k in ("name", "train", "test"))
+    layers = f"{get('depth')} {'' if cfg.get('bias') else 'bias-free '}Linear layers"
     intro = (
         f"Does the initialisation let the network learn? The MLP ({layers}, width "
-        f"{cfg.get('width')}, the activation after all but the last) trained on {name} "
-        f"({train} training and {test} test examples, {data.get('classes', '?')} classes, "
-        f"shipped with scikit-learn) for {cfg.get('steps')} steps of {opt}, learning rate "
-        f"{cfg.get('lr')}, batches of {cfg.get('batch_size')}, from each scheme with "
+        f"{get('width')}, the activation after all but the last) trained on {name} "
+        f"({train} training and {test} test examples, {md_text(data.get('classes', '?'))} "
+        f"classes, shipped with scikit-learn) for {get('steps')} steps of {opt}, learning rate "
+        f"{get('lr')}, batches of {get('batch_size')}, from each scheme with "
         f"{len(cfg.get('seeds', []))} seeds (the runs of one seed see the same batches). "
         f"*Reached threshold* counts runs whose full-train-set loss fell to "
-        f"{cfg.get('threshold')} (chance: ln 10 ≈ 2.30), evaluated every "
-        f"{cfg.get('eval_every')} steps; *median steps* is over those runs.\n"
+        f"{get('threshold')} (chance: ln 10 ≈ 2.30), evaluated every "
+        f"{get('eval_every')} steps; *median steps* is over those runs.\n"
     )  # fmt: skip
     parts = [
         "## Training\n",
@@ -193,7 +197,7 @@ def training_section(training: Any, figures: Sequence[str], number: int) -> str:
         TRAINING_FIGURES[0]: ("Training curves", (
             "One row of panels per scheme family, one column per activation. "
             "Loss on the whole training split (log scale) every "
-            f"{cfg.get('eval_every')} steps, mean over seeds, band min to max; dotted: chance "
+            f"{get('eval_every')} steps, mean over seeds, band min to max; dotted: chance "
             "(ln 10), dashed: the threshold. A flat line at chance is a net that does not "
             "learn at all (its output and gradients vanished at init).")),
         TRAINING_FIGURES[1]: ("Steps to threshold", (
