@@ -259,7 +259,8 @@ def _add_train(add_parser: AddParser) -> None:
     n.add_argument("--steps", type=int, default=400)
     n.add_argument("--lr", type=float, default=0.002)
     n.add_argument("--optimizer", default="sgd", help="sgd (with --momentum) or adam")
-    n.add_argument("--momentum", type=float, default=0.9)
+    n.add_argument("--momentum", type=float, default=None,
+                   help="SGD's momentum, in [0, 1) (default 0.9); adam takes none")  # fmt: skip
     n.add_argument("--batch-size", type=int, default=64)
     n.add_argument(
         "--threshold",

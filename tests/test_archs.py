@@ -204,6 +204,14 @@ def test_all_expands_per_arch() -> None:
         (dict(schemes="kaiming_normal", archs="convv"), "did you mean 'conv'"),
         (dict(schemes="kaiming_normal", archs="conv:kernel=2"), "odd number"),
         (dict(schemes="kaiming_normal", archs="resmlp:scale=2"), "unknown scale '2'"),
+        (
+            dict(schemes="kaiming_normal", archs="conv:kernel=３"),
+            "kernel must be a whole number in ASCII digits, got '３'",
+        ),
+        (
+            dict(schemes="kaiming_normal", archs="conv:image=1_6"),
+            "image must be a whole number in ASCII digits, got '1_6'",
+        ),
     ],
 )
 def test_bad_arch_input_is_one_clear_error(kwargs: dict, message: str) -> None:

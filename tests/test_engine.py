@@ -723,6 +723,48 @@ def test_failing_scheme_with_timing_on_still_returns(raising_scheme: str) -> Non
     assert set(res.timing["scheme"]) == {"normal"}
 
 
+@pytest.fixture
+def unfilling_schemes() -> Iterator[list[str]]:
+    """Plugin schemes that leave their tensor unfilled: one returns a new tensor, one None;
+    and one that fills in place and returns the same memory under another name."""
+    made = {
+        "_test_returns_new": lambda t, g: torch.randn(t.shape, generator=g) / t.shape[1] ** 0.5,
+        "_test_returns_none": lambda t, g: None,
+        "_test_returns_data": lambda t, g: t.normal_(0.0, t.shape[1] ** -0.5, generator=g).data,
+    }
+    for name, fn in made.items():
+        schemes.register(name, family="normal", variance="1/fan_in", paper="-",
+                         variance_fn=lambda shape: 1.0 / shape[1],
+                         )(lambda t, *, generator=None, fn=fn: fn(t, generator))  # fmt: skip
+    try:
+        yield list(made)
+    finally:
+        for name in made:
+            schemes.unregister(name)
+
+
+def test_a_scheme_that_does_not_fill_its_tensor_is_an_error_in_its_cells(
+    unfilling_schemes: list[str],
+) -> None:
+    """The engine reads the tensor it handed the scheme: a scheme that returns another
+    (or nothing) left it holding whatever its memory held, which would pass for a cell's
+    numbers. Its cells carry the error, as a scheme that raises, and get no timing row."""
+    new, none, data = unfilling_schemes
+    res = initsuite.sweep([new, none, data, "kaiming_normal"], "tanh", 3, 8, timing_repeats=1)
+    errors = dict(zip(res.cells["scheme"], res.cells["error"], strict=True))
+    for name, what in ((new, "a new tensor"), (none, "None")):
+        assert errors[name] == (f"InitsuiteError: scheme {name!r} returned {what} instead of "
+                                "the tensor it was given: a scheme fills its tensor in place "
+                                "and returns it")  # fmt: skip
+        assert res.cells.loc[res.cells["scheme"] == name, "final_std"].isna().all()
+    assert pd.isna(errors[data]) and pd.isna(errors["kaiming_normal"])
+    assert set(res.timing["scheme"]) == {data, "kaiming_normal"}
+    with pytest.raises(initsuite.InitsuiteError, match="returned a new tensor"):
+        schemes.get(new)(torch.empty(4, 4))
+    w = torch.empty(4, 4)
+    assert schemes.get(data)(w) is w
+
+
 # -- CUDA ---------------------------------------------------------------------------------------
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -251,6 +251,32 @@ def test_unreachable_scheduler_is_one_clear_error() -> None:
         DaskExecutor("tcp://127.0.0.1:9", timeout="1s")
 
 
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [("not a url", "missing port number"), ("tcp://host", "missing port number"),
+     ("host:abc", "invalid literal"), ("foo://h:1", "unknown address scheme 'foo'"),
+     (":8786", "names no host"), ("tcp://h:99999", "names port 99999, outside 1 to 65535")],
+)  # fmt: skip
+def test_a_malformed_scheduler_address_is_refused_before_connecting(
+    address: str, why: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One line naming --scheduler and the forms Dask takes, exit 2, nothing written (Dask's
+    own ValueError escaped as a traceback, exit 1); the forms the scheduler prints pass."""
+    pytest.importorskip("dask.distributed")
+    from initsuite.studies.sweep.executors import _check_address
+
+    out = tmp_path / "o"
+    code = main(["sweep", *CLI_GRID, "--executor", "dask", "--scheduler", address,
+                 "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"initsuite: error: --scheduler {address!r} ") and why in err, err
+    assert "tcp://HOST:PORT or HOST:PORT" in err and not out.exists()
+    for valid in ("tcp://10.0.0.5:8786", "10.0.0.5:8786", "tcp://[::1]:8786", "tls://h:1",
+                  "ws://h:1"):  # fmt: skip
+        _check_address(valid)
+
+
 def test_a_grown_grid_stores_only_the_new_cells(tmp_path: Path) -> None:
     """Resuming with more schemes recomputes the groups they join but stores only the new
     cells: the old ones keep their first rows, and the directory holds each cell once."""
@@ -265,6 +291,27 @@ def test_a_grown_grid_stores_only_the_new_cells(tmp_path: Path) -> None:
     old = grown.cells[grown.cells["scheme"] == "kaiming_normal"].reset_index(drop=True)
     pd.testing.assert_frame_equal(old, first.cells)
     assert not grown.layers.duplicated([*initsuite.results.columns.CELL_KEYS, "layer"]).any()
+
+
+def test_a_resume_that_grows_the_grid_times_what_is_new(tmp_path: Path) -> None:
+    """A resume that adds a scheme and a width times them (the init_ms gates and the timing
+    figure read every scheme and width of meta.json's grid); what was timed keeps its rows,
+    and a resume with nothing new times nothing."""
+    out = tmp_path / "run"
+    small = {**GRID, "schemes": ["kaiming_normal"], "activations": ["tanh"], "depths": [3],
+             "widths": [16], "seeds": 1, "timing": True, "timing_repeats": 1}  # fmt: skip
+    grown = {**small, "schemes": ["kaiming_normal", "orthogonal"], "widths": [16, 32]}
+    first = initsuite.sweep(**small, out=out)
+    res = initsuite.sweep(**grown, out=out, resume=True)
+    assert res.meta["config"]["timing"] is True
+    keys = set(zip(res.timing["scheme"], res.timing["width"], strict=True))
+    assert keys == {(s, w) for s in grown["schemes"] for w in grown["widths"]}
+    old = res.timing[(res.timing["scheme"] == "kaiming_normal") & (res.timing["width"] == 16)]
+    pd.testing.assert_frame_equal(old.reset_index(drop=True), first.timing)
+    stored = sorted(p.name for p in (out / chunks.CHUNKS).iterdir())
+    again = initsuite.sweep(**grown, out=out, resume=True)
+    assert sorted(p.name for p in (out / chunks.CHUNKS).iterdir()) == stored
+    pd.testing.assert_frame_equal(again.timing, res.timing)
 
 
 def test_resume_and_executor_need_a_directory() -> None:

@@ -141,6 +141,18 @@ def test_float_rejects(value: Any) -> None:
     assert "(expected float)" in msg
 
 
+@pytest.mark.parametrize("value", ["1_0", "１", "٣", "2.５", "1_000.5", "1e1_0", "١٠"])
+@pytest.mark.parametrize("kind", [float, int])
+def test_numbers_are_plain_ascii_digits(value: str, kind: type) -> None:
+    """Python's int() and float() read "1_0" as 10 and other scripts' digits as ASCII ones;
+    a spec refuses them, naming the parameter and the value."""
+    with pytest.raises(InitsuiteError) as exc:
+        Param("std", kind).convert(value, OWNER)
+    assert _single_line(exc) == (f"{OWNER}: std={value!r} is not a valid value (expected "
+                                 f"{kind.__name__}): write numbers in plain ASCII digits (no "
+                                 "'_', no other scripts' digits)")  # fmt: skip
+
+
 @pytest.mark.parametrize(("value", "expected"), [("3", 3), (" 12 ", 12), ("-1", -1), (7, 7)])
 def test_int_accepts(value: Any, expected: int) -> None:
     out = Param("groups", int).convert(value, OWNER)

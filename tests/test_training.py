@@ -16,7 +16,7 @@ from initsuite import activations, schemes
 from initsuite.cli import main
 from initsuite.core.errors import InitsuiteError
 from initsuite.results.training import TrainingResult
-from initsuite.studies.training import load_dataset, make_mlp, train
+from initsuite.studies.training import SGD_MOMENTUM, FitConfig, load_dataset, make_mlp, train
 
 # Small but deep enough to show the effect: 16 ReLU layers of 48 units, 120 SGD steps.
 SMALL = dict(depth=16, width=48, steps=120, lr=0.005, eval_every=10)
@@ -220,8 +220,15 @@ def test_cli_train_writes_a_directory(tmp_path: Path, capsys: pytest.CaptureFixt
         (["--optimizer", "adamw"], "unknown optimizer 'adamw'; did you mean 'adam'?"),
         (["--depth", "1"], "depth must be >= 2, got 1"),
         (["--dtype", "float16"], "use 'float32'"),
-        (["--lr", "0"], "lr must be a positive number"),
-        (["--momentum", "1.5"], "momentum must be in [0, 1)"),
+        (["--lr", "0"], "lr must be a positive finite number, got 0.0"),
+        (["--lr", "inf"], "lr must be a positive finite number, got inf"),
+        (["--threshold", "inf"], "threshold must be a positive finite number, got inf"),
+        (["--momentum", "1.5"], "momentum must be a number in [0, 1), got 1.5"),
+        (
+            ["--optimizer", "adam", "--momentum", "0.5"],
+            "--momentum 0.5 is SGD's: --optimizer adam has no momentum; "
+            "drop --momentum or use --optimizer sgd",
+        ),
         (["--dataset", "digit"], "did you mean 'digits'?"),
         (["--batch-size", "5000"], "exceeds the 1438 training examples"),
         (["--schemes", "kaiming_nromal"], "did you mean 'kaiming_normal'?"),
@@ -239,6 +246,19 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(
     assert message in err and len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
     assert not (tmp_path / "t").exists()
+
+
+def test_momentum_is_sgds_alone() -> None:
+    """SGD takes 0.9 unless given another; Adam has no momentum, so one given with it (which
+    it would ignore) is refused, and its run records none."""
+    assert FitConfig().momentum == SGD_MOMENTUM == 0.9
+    assert FitConfig(momentum=0.0).momentum == 0.0
+    with pytest.raises(InitsuiteError) as exc:
+        FitConfig(optimizer="adam", momentum=0.9)
+    assert str(exc.value) == ("momentum=0.9 is SGD's: optimizer='adam' has no momentum; drop "
+                              "momentum or use optimizer='sgd'")  # fmt: skip
+    res = train("kaiming_normal", "relu", depth=3, width=8, seeds=1, steps=2, optimizer="adam")
+    assert res.meta["config"]["optimizer"] == "adam" and res.meta["config"]["momentum"] is None
 
 
 def test_missing_scikit_learn_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

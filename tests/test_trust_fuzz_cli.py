@@ -184,7 +184,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
         Opt("--width", ["4"], BAD_NUMBERS, small=True),
         Opt("--seeds", ["1"], BAD_NUMBERS, small=True),
         Opt("--steps", ["2"], BAD_NUMBERS, small=True),
-        Opt("--lr", ["0.01"], ["0", *BAD_FLOATS], ODD_FLOATS),
+        Opt("--lr", ["0.01"], ["0", "inf", "1e400", *BAD_FLOATS], ["٣"]),
         Opt("--optimizer", ["sgd", "adam"], ["rmsprop", "", "SGD!"], text=True),
         Opt("--momentum", ["0.9"], ["2", *BAD_FLOATS], ODD_FLOATS),
         Opt("--batch-size", ["8"], BAD_NUMBERS, small=True),

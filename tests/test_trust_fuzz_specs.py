@@ -196,3 +196,48 @@ def test_sweep_config_from_specs(scheme: str, activation: str, arch: str) -> Non
         assert activations.get(spec).spec == spec
     assert SweepConfig.from_dict(cfg.to_dict()) == cfg
     assert math.isfinite(budget.estimate(cfg).seconds)
+
+
+# -- numbers in specs: plain ASCII syntax (issue 27, item 14) -------------------------------------
+
+NUMERIC_PARAMS = sorted(
+    [("scheme", n, k) for n in SCHEME_NAMES for k, p in schemes.info(n).params.items()
+     if {float, int} & set(_alternatives(p.annotation))]
+    + [("activation", n, k) for n in ACT_NAMES for k, p in activations.get(n).info.params.items()
+       if {float, int} & set(_alternatives(p.annotation))]
+    + [("arch", "conv", "kernel"), ("arch", "conv", "image"), ("arch", "resmlp", "branch")]
+)  # fmt: skip
+OTHER_DIGITS = st.characters(categories=["Nd"]).filter(lambda c: not c.isascii())
+
+
+@st.composite
+def odd_numbers(draw: st.DrawFn) -> str:
+    """A number Python's float() reads but a spec refuses: ASCII digits with an underscore
+    between two of them, or with some digits of another script (full-width, Arabic-Indic,
+    Devanagari, ...); maybe signed, with a fraction or an exponent."""
+    digits = list(draw(st.text(alphabet="0123456789", min_size=2, max_size=5)))
+    if draw(st.booleans()):
+        digits.insert(draw(st.integers(1, len(digits) - 1)), "_")
+    else:
+        for i in draw(st.sets(st.integers(0, len(digits) - 1), min_size=1)):
+            digits[i] = draw(OTHER_DIGITS)
+    sign = draw(st.sampled_from(["", "-", "+"]))
+    tail = draw(st.sampled_from(["", ".5", "e1"]))
+    return sign + "".join(digits) + tail
+
+
+@given(st.sampled_from(NUMERIC_PARAMS), odd_numbers())
+def test_numbers_in_specs_are_plain_ascii(target: tuple[str, str, str], text: str) -> None:
+    """Every numeric parameter of every scheme, activation and arch refuses a number written
+    with '_' or another script's digits (Python's float() reads "1_0" as 10 and "１" as 1),
+    in one line naming the parameter and the value."""
+    kind, name, key = target
+    parse = {"scheme": schemes.get, "activation": activations.get, "arch": parse_arch}[kind]
+    float(text)  # a number Python would have read
+    try:
+        parse(f"{name}:{key}={text}")
+    except InitsuiteError as exc:
+        msg = str(exc)
+        assert len(msg.splitlines()) == 1 and key in msg and repr(text) in msg, msg
+    else:
+        raise AssertionError(f"{name}:{key}={text} was accepted")

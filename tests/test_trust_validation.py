@@ -364,6 +364,32 @@ def test_absurd_size_in_the_api(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
+def test_a_huge_batch_counts_its_activations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--batch 100000000 at width 8 (issue 27, item 15) grew to 15 GB in 2 minutes on a 23 GB
+    machine after the budget passed it at 13 GB: the engine holds each stacked value about
+    five times over (input, product, pre-activation, output, a copy for the statistics) and
+    the statistics' float64 workspace. Refused before anything runs, naming --batch."""
+    monkeypatch.setattr(budget, "available_memory", lambda device="cpu": 20e9)
+    cfg = SweepConfig.build("kaiming_normal", "tanh", 3, 8, batch=100_000_000, timing=False)
+    # one stream of one member: 8e8 values × (6 × 4 bytes + 8 bytes of float64) + the input
+    assert budget.estimate(cfg, stored=True).parts["the activations"] == pytest.approx(
+        (100_000_004 * 8) * 32 + 100_000_000 * 8 * 4, rel=1e-6)  # fmt: skip
+    with pytest.raises(InitsuiteError) as exc:
+        budget.check(cfg, stored=True)
+    assert exc.value.arguments == ("batch", "allow_large")
+    out = tmp_path / "o"
+    code, _, err = run_cli(["sweep", "--schemes", "kaiming_normal", "--activations", "tanh",
+                            "--depths", "3", "--widths", "8", "--batch", "100000000",
+                            "--no-timing", "--out", str(out)], capsys)  # fmt: skip
+    assert code == 2 and err.count("\n") == 1 and not out.exists()
+    assert err.startswith("initsuite: error: this sweep needs about 29.3 GB of memory (mostly "
+                          "the activations of a batch of 100,000,000), more than the 20 GB "
+                          "available: use a smaller --batch (--allow-large lifts only the time "
+                          "limit)"), err  # fmt: skip
+
+
 def test_long_sweeps_need_allow_large(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import re
 import types
 import typing
 from collections.abc import Callable, Collection, Mapping
@@ -19,7 +20,7 @@ from initsuite.core.errors import InitsuiteError, did_you_mean
 
 __all__ = [
     "AUTO", "Param", "check_keys", "format_spec", "format_value", "params_of", "parse_spec",
-    "split_items", "split_specs",
+    "plain_float", "plain_int", "split_items", "split_specs",
 ]  # fmt: skip
 
 AUTO = "auto"
@@ -158,6 +159,8 @@ class Param:
                 return out
         # nan and ±inf are refused here, once for every scheme and activation parameter
         why = ": it must be finite" if float in alts and _non_finite(value) else ""
+        if (float in alts or int in alts) and _python_number(value):
+            why = f": {_PLAIN}"
         raise InitsuiteError(
             f"{owner}: {self.name}={value!r} is not a valid value (expected {self.describe()}){why}"
         )
@@ -212,6 +215,42 @@ def _non_finite(value: Any) -> bool:
     )
 
 
+# Numbers in specs are written in plain ASCII decimal syntax. Python's int() and float() also
+# read "1_0" as 10 and other scripts' digits ("１", "٣") as ASCII ones: a spec refuses those
+# rather than misreading them.
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_FLOAT_TEXT = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.IGNORECASE
+)
+_PLAIN = "write numbers in plain ASCII digits (no '_', no other scripts' digits)"
+
+
+def plain_int(text: str) -> int | None:
+    """``text`` (surrounding spaces aside) as an int if it is ASCII decimal digits with an
+    optional sign, else None (``"1_0"``, ``"１"``, ``"0x10"``, ``"2.0"``)."""
+    text = text.strip()
+    return int(text) if _INT_TEXT.fullmatch(text) else None
+
+
+def plain_float(text: str) -> float | None:
+    """``text`` (surrounding spaces aside) as a float if it is written in plain ASCII decimal
+    or exponent syntax (or ``nan``/``inf``, which callers refuse with their own message),
+    else None (``"1_0"``, ``"１"``, ``"0x10"``)."""
+    text = text.strip()
+    return float(text) if _FLOAT_TEXT.fullmatch(text) else None
+
+
+def _python_number(value: Any) -> bool:
+    """True for a string Python's int() or float() reads but the plain syntax refuses."""
+    if not isinstance(value, str) or plain_float(value) is not None:
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
@@ -233,10 +272,8 @@ def _try(t: Any, value: Any) -> tuple[bool, Any]:
         if isinstance(value, numbers.Integral):  # also NumPy's integer scalars
             return True, int(value)
         if isinstance(value, str):
-            try:
-                return True, int(value)
-            except ValueError:
-                return False, None
+            number = plain_int(value)
+            return (False, None) if number is None else (True, number)
         return False, None
     if t is float:
         if isinstance(value, bool):
@@ -244,10 +281,10 @@ def _try(t: Any, value: Any) -> tuple[bool, Any]:
         if isinstance(value, numbers.Real):  # also NumPy's float32/int64 scalars
             out = float(value)
         elif isinstance(value, str):
-            try:
-                out = float(value)
-            except ValueError:
+            parsed = plain_float(value)
+            if parsed is None:
                 return False, None
+            out = parsed
         else:
             return False, None
         return (True, out) if math.isfinite(out) else (False, None)

@@ -129,7 +129,7 @@ def number(
     (each bound included unless ``open_low``/``open_high``); returned as given. NaN never
     passes; ±inf only where its bound is infinite and included."""
     if low == 0 and open_low and high == math.inf:
-        what = "a positive number"
+        what = "a positive finite number" if open_high else "a positive number"
     else:
         what = f"a number in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):

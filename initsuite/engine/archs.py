@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from initsuite.core.errors import InitsuiteError, unknown
-from initsuite.core.spec import parse_spec
+from initsuite.core.spec import parse_spec, plain_int
 
 __all__ = ["ARCH_NAMES", "RESIDUAL_SCALES", "Arch", "parse_arch"]
 
@@ -91,12 +91,11 @@ def _convert(name: str, key: str, value: Any) -> Any:
         if text not in RESIDUAL_SCALES:
             raise InitsuiteError(f"arch {name!r}: " + unknown("scale", value, RESIDUAL_SCALES))
         return text
-    try:
-        number = int(str(value))
-    except ValueError:
+    number = plain_int(str(value))  # ASCII digits: "1_0" and "３" are refused, not misread
+    if number is None:
         raise InitsuiteError(
-            f"arch {name!r}: {key} must be a whole number, got {value!r}"
-        ) from None
+            f"arch {name!r}: {key} must be a whole number in ASCII digits, got {value!r}"
+        )
     if number < 1 or (key == "kernel" and number % 2 == 0):
         what = "an odd number >= 1 (same padding)" if key == "kernel" else "a number >= 1"
         raise InitsuiteError(f"arch {name!r}: {key} must be {what}, got {number}")

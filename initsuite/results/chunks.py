@@ -43,8 +43,8 @@ from initsuite.results.store import META, first_line, fsync_dir, publish_mode
 
 __all__ = [
     "CHUNKS", "MANIFEST", "TABLES", "THEORY_CHUNK", "THEORY_DIR", "Layout", "cell_key",
-    "check_meta", "check_total", "chunk_name", "has_chunks", "has_timing", "layout", "read",
-    "stored_keys", "theory_stored", "write_chunk",
+    "check_meta", "check_total", "chunk_name", "has_chunks", "layout", "read", "stored_keys",
+    "theory_stored", "timed_keys", "write_chunk",
 ]  # fmt: skip
 
 MANIFEST = "manifest.json"
@@ -297,9 +297,15 @@ def stored_keys(path: str | os.PathLike[str]) -> set[str]:
     return keys
 
 
-def has_timing(path: str | os.PathLike[str]) -> bool:
-    """Whether a stored chunk holds timing rows (by its manifest)."""
-    return any(_manifest_of(e)["tables"]["timing"]["rows"] for e in _chunk_dirs(Path(path)))
+def timed_keys(path: str | os.PathLike[str]) -> set[tuple[Any, ...]]:
+    """The ``TIMING_KEYS`` (scheme, width, device, dtype) of every stored timing row (the
+    chunks whose manifest lists timing rows, each checked)."""
+    keys: set[tuple[Any, ...]] = set()
+    for entry in _chunk_dirs(Path(path)):
+        if _manifest_of(entry)["tables"]["timing"]["rows"]:
+            timing = _read_chunk(entry, names=("timing",))["timing"]
+            keys.update(timing[list(C.TIMING_KEYS)].itertuples(index=False, name=None))
+    return keys
 
 
 def theory_stored(path: str | os.PathLike[str], name: str) -> bool:

@@ -576,13 +576,26 @@ class Scheme:
             context: where the weight sits (:class:`LayerContext`), for schemes that take it.
             data: ``weight -> the layer's output on a batch``, for data-dependent schemes.
                 Schemes that take neither never see them.
+
+        Raises:
+            InitsuiteError: the scheme's function returned something other than ``tensor``
+                (a new tensor, None): ``tensor`` was then not filled, and would be read as
+                whatever its memory held.
         """
         extra: dict[str, Any] = {}
         if "context" in self.info.uses:
             extra["context"] = context
         if "data" in self.info.uses:
             extra["data"] = data
-        return self.info.fn(tensor, **params, generator=generator, **extra)
+        out = self.info.fn(tensor, **params, generator=generator, **extra)
+        if out is not tensor and not _same_storage(out, tensor):
+            what = "None" if out is None else (
+                "a new tensor" if isinstance(out, Tensor) else type(out).__name__)  # fmt: skip
+            raise InitsuiteError(
+                f"scheme {self.name!r} returned {what} instead of the tensor it was given: a "
+                "scheme fills its tensor in place and returns it"
+            )
+        return tensor
 
     def variance(
         self,
@@ -677,3 +690,12 @@ def _check_nonlinearity(value: str, owner: str) -> None:
     except InitsuiteError:
         choices = sorted({*TORCH_LINEAR_NAMES, *_activations.names(), AUTO})
         raise InitsuiteError(f"{owner}: " + unknown("nonlinearity", value, choices)) from None
+
+
+def _same_storage(out: object, tensor: Tensor) -> bool:
+    """Whether ``out`` is ``tensor``'s memory under another name (``tensor.data``, a view of
+    all of it): what a scheme filled in place may return instead of ``tensor`` itself."""
+    return (
+        isinstance(out, Tensor) and out.device == tensor.device
+        and out.data_ptr() == tensor.data_ptr() and out.numel() == tensor.numel()
+    )  # fmt: skip

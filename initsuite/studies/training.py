@@ -25,17 +25,19 @@ from initsuite.core import validate
 from initsuite.core.bias import bias_law
 from initsuite.core.devices import DTYPES, check_device, parse_dtype
 from initsuite.core.env import environment
-from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.core.errors import Arg, InitsuiteError, unknown
 from initsuite.results import columns as C
 from initsuite.results.training import TrainingResult
 
 __all__ = [
-    "BIAS_LAWS", "DATASETS", "OPTIMIZERS", "Dataset", "FitConfig", "TrainConfig", "check_batch",
-    "fit", "load_dataset", "make_mlp", "run_training", "train",
+    "BIAS_LAWS", "DATASETS", "OPTIMIZERS", "SGD_MOMENTUM", "Dataset", "FitConfig", "TrainConfig",
+    "check_batch", "fit", "load_dataset", "make_mlp", "run_training", "train",
 ]  # fmt: skip
 
 DATASETS: tuple[str, ...] = ("digits",)
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
+SGD_MOMENTUM = 0.9
+"""SGD's momentum when none is given (Adam takes none)."""
 TRAIN_DTYPES: tuple[str, ...] = ("float32", "float64")
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -139,12 +141,13 @@ def make_mlp(
 @dataclass(frozen=True)
 class FitConfig:
     """How :func:`fit` trains a net: the optimiser, the schedule of evaluations, the loss a
-    run must reach, and where it runs. Validated on construction (one line per bad value)."""
+    run must reach, and where it runs. Validated on construction (one line per bad value);
+    ``momentum`` is SGD's (None: :data:`SGD_MOMENTUM` for SGD), and refused for Adam."""
 
     steps: int = 400
     lr: float = 0.002
     optimizer: str = "sgd"
-    momentum: float = 0.9
+    momentum: float | None = None
     batch_size: int = 64
     threshold: float = 0.5
     eval_every: int = 10
@@ -156,15 +159,11 @@ class FitConfig:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
         for name in ("steps", "batch_size", "eval_every"):
             set_(name, validate.count(name, getattr(self, name)))
-        for name in ("lr", "threshold"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0):
-                raise InitsuiteError(f"{name} must be a positive number, got {v!r}")
-        m = self.momentum
-        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < 1:
-            raise InitsuiteError(f"momentum must be in [0, 1), got {m!r}")
+        for name in ("lr", "threshold"):  # inf is no step size, and no loss to reach
+            validate.number(name, getattr(self, name), 0, open_low=True, open_high=True)
         if self.optimizer not in OPTIMIZERS:
             raise InitsuiteError(unknown("optimizer", self.optimizer, OPTIMIZERS))
+        set_("momentum", _momentum(self.optimizer, self.momentum))
         if self.dataset not in DATASETS:
             raise InitsuiteError(unknown("dataset", self.dataset, DATASETS))
         dtype = parse_dtype(self.dtype)
@@ -178,6 +177,21 @@ class FitConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def _momentum(optimizer: str, momentum: object) -> float | None:
+    """SGD's momentum, in [0, 1) (None: :data:`SGD_MOMENTUM`); Adam's None (it has none: a
+    momentum given with it would be silently ignored, so it is refused)."""
+    if optimizer != "sgd":
+        if momentum is not None:
+            raise InitsuiteError(
+                Arg("momentum", momentum), " is SGD's: ", Arg("optimizer", optimizer),
+                " has no momentum; drop ", Arg("momentum"), " or use ", Arg("optimizer", "sgd"),
+            )  # fmt: skip
+        return None
+    if momentum is None:
+        return SGD_MOMENTUM
+    return validate.number("momentum", momentum, 0, 1, open_high=True)
 
 
 _FIT_FIELDS = tuple(FitConfig.__dataclass_fields__)
@@ -247,7 +261,7 @@ def train(
     steps: int = 400,
     lr: float = 0.002,
     optimizer: str = "sgd",
-    momentum: float = 0.9,
+    momentum: float | None = None,
     batch_size: int = 64,
     threshold: float = 0.5,
     eval_every: int = 10,
@@ -268,7 +282,8 @@ def train(
         steps: optimiser steps per run.
         lr: learning rate.
         optimizer: ``"sgd"`` (with ``momentum``) or ``"adam"``.
-        momentum: SGD's momentum, in [0, 1) (ignored by Adam).
+        momentum: SGD's momentum, in [0, 1) (default :data:`SGD_MOMENTUM`); Adam has none,
+            and refuses one.
         batch_size: examples per step (the last partial batch of an epoch is dropped).
         threshold: the full-train-set loss (nats) a run must reach (``steps_to_threshold``).
         eval_every: steps between evaluations on the full train and test sets.
@@ -424,7 +439,8 @@ def fit(
 
 def _optimizer(cfg: FitConfig, net: torch.nn.Module) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+        # resolved on construction: SGD's momentum is never None
+        return torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum or 0.0)
     return torch.optim.Adam(net.parameters(), lr=cfg.lr)
 
 

@@ -5,26 +5,37 @@ alone; :func:`check` refuses a sweep that cannot fit in the memory available (no
 overrides that), and one estimated to run longer than :data:`LARGE_SECONDS` unless
 ``allow_large`` is given. The estimate is deliberately simple and on the high side; it only
 has to tell a five-minute study from an absurd one (``--widths 1000000``: 4 TB per weight;
-``--depths 1000000000``: a layers table of 10⁹ rows per cell).
+``--depths 1000000000``: a layers table of 10⁹ rows per cell; ``--batch 100000000``: 29 GB
+of activations at width 8).
 
-Memory, in bytes (b: bytes per value of the dtype; M = schemes × activations, the members of
-the widest stacked product; groups run one after another, so the largest counts):
+Memory, in bytes (b: bytes per value of the dtype; m: the members of a group's widest stream,
+the cells one stacked product holds at once, at most schemes × activations; groups, and the
+streams of a group, run one after another, so the largest counts):
 
 * weights: one layer at a time, ``3·width²·b`` (the weight, its QR factors or a scheme's own
   temporaries; conv kernels ``3·width²·k²·b``);
-* activations: ``4·M·(batch + 4)·width·b`` (input, pre-activation, output, the input pair;
-  conv: ``batch·width·image²`` per member, twice over for the convolution's workspace);
-* backward: ``(3·⌈√depth⌉ + 3·len(depths))·M·batch·width·b`` (checkpoints, a segment's
-  activations and gradients);
+* activations: the batch's values, ``V = m·(batch + 4)·width`` (the batch and the input pair
+  stacked; conv: ``m·batch·width·image²``), each held ``6·b + s`` bytes at once (the layer's
+  input, its product or the scale's copy, the pre-activation, the output, a strided copy
+  and an activation's temporary, in the dtype; the statistics' float64 workspace s: 8 bytes
+  on a CPU, 24 on an accelerator, :func:`~initsuite.engine.stats.layer_stats`; resmlp: 3·b
+  more, a block's input, its scaled branch and their sum), plus the input itself,
+  ``batch·width·b`` (conv: ``·image²``). Measured on a CPU: 4 to 7.5 times ``V·b`` in float32
+  (11 for resmlp), 9 in bfloat16; the estimate is 1.1 to 2 times the measured peak;
+* backward: ``V·((3·⌈√depth⌉ + 3)·b + len(depths)·(3·b + 32))`` (checkpoints, a segment's
+  activations; per depth the gradients, δ and their float64 copies for the weight
+  gradients' norms) and the read-out, ``batch·width·b``;
 * jacobian: ``4·width²·8`` (a float64 width × width product and its SVD);
 * tables, on the host: every layer row (``cells × depth``) × 19 columns at
   :data:`BYTES_PER_VALUE` bytes while computed in memory (Python floats in lists, then the
   frame), 16 bytes when stored as chunks (read back whole), plus :data:`BASE_BYTES`.
 
-Time, in seconds: per group and layer, the draws (``streams·width²`` values at
-:data:`RNG_PER_S`), the stacked product (``2·M·(batch + 4)·width²`` flops at
-:data:`FLOPS_PER_S`), a QR per orthogonal scheme (``4/3·width³`` at :data:`QR_FLOPS_PER_S`),
-and :data:`ROW_SECONDS` of bookkeeping per layer row; ``backward`` multiplies the sweep by
+Time, in seconds (M = schemes × activations): per group and layer, the draws
+(``streams·width²`` values at :data:`RNG_PER_S`), the stacked product
+(``2·M·(batch + 4)·width²`` flops at :data:`FLOPS_PER_S`), the elementwise work on its
+``M·(batch + 4)·width`` values (activation, statistics, copies: :data:`VALUE_SECONDS` each),
+a QR per orthogonal scheme (``4/3·width³`` at :data:`QR_FLOPS_PER_S`), and
+:data:`ROW_SECONDS` of bookkeeping per layer row; ``backward`` multiplies the sweep by
 :data:`BACKWARD_FACTOR`, ``jacobian`` adds ``2·width³`` per layer and cell. Rates are about
 half those measured on a 2-core CPU (see ``bench/``); CUDA devices count
 :data:`CUDA_SPEEDUP` times faster. The default ``make bench`` study (6300 cells) is
@@ -57,6 +68,7 @@ RNG_PER_S = {"float64": 30e6, "float32": 100e6, "bfloat16": 100e6, "float16": 10
 FLOPS_PER_S = {"float64": 20e9, "float32": 40e9, "bfloat16": 5e9, "float16": 5e9}
 QR_FLOPS_PER_S = 20e9
 ROW_SECONDS = 20e-6
+VALUE_SECONDS = 30e-9  # per stacked value and layer: measured 10 to 23 ns on 2 CPU cores
 BACKWARD_FACTOR = 3.5  # measured 3.1× the forward-only study (README)
 CUDA_SPEEDUP = 10.0
 BYTES_PER_VALUE = 48  # a Python float (24) in a list (8), then the frame (8), with slack
@@ -65,6 +77,9 @@ BASE_BYTES = 512 * 2**20  # torch, pandas and the interpreter
 _LAYER_COLUMNS = 19  # initsuite.results.columns.LAYERS (not imported: this module stays light)
 _CELL_COLUMNS = 32
 _ITEMSIZE = {"float64": 8, "float32": 4, "bfloat16": 2, "float16": 2}
+_ACTIVATIONS = "the activations"
+_BACKWARD = "the backward pass"
+_BATCH_PARTS = (_ACTIVATIONS, _BACKWARD)  # the parts a smaller batch shrinks
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,7 @@ def estimate(cfg: SweepConfig, stored: bool = False) -> Estimate:
     """The cost of ``cfg`` (see the module docstring for the formulas); ``stored``: the
     sweep writes chunks to a directory instead of holding its rows in memory."""
     from initsuite.schemes import get
+    from initsuite.studies.sweep.cells import widest_stream
 
     n_schemes, n_acts = len(cfg.schemes), len(cfg.activations)
     members = n_schemes * n_acts
@@ -112,7 +128,8 @@ def estimate(cfg: SweepConfig, stored: bool = False) -> Estimate:
         for dev in cfg.devices:
             for dt in cfg.dtypes:
                 for width in cfg.widths:
-                    mem, what = _group_memory(cfg, arch, dt, width, members, depth)
+                    widest = widest_stream(cfg, spec, dev, dt, width)
+                    mem, what = _group_memory(cfg, arch, dev, dt, width, widest, depth)
                     if dev in ("cpu", "mps"):  # mps shares the host's memory
                         host = max(host, BASE_BYTES + tables + mem)
                     else:
@@ -126,24 +143,31 @@ def estimate(cfg: SweepConfig, stored: bool = False) -> Estimate:
 
 
 def _group_memory(
-    cfg: SweepConfig, arch: Arch, dtype: str, width: int, members: int, depth: int
+    cfg: SweepConfig, arch: Arch, device: str, dtype: str, width: int, members: int, depth: int
 ) -> tuple[float, str]:
     """Peak bytes of one group's tensors, and what dominates them."""
     b = _ITEMSIZE[dtype]
+    stats = 8.0 if device == "cpu" else 24.0  # float64 workspace of the statistics, per value
     if arch.name == "conv":
         k, image = arch.get("kernel"), arch.get("image")
         weights = 3.0 * width * width * k * k * b
-        acts = 8.0 * members * cfg.batch * width * image * image * b
+        inputs = float(cfg.batch) * width * image * image
+        values = members * inputs
     else:
         weights = 3.0 * width * width * b
-        acts = 4.0 * members * (cfg.batch + 4) * width * b
+        inputs = float(cfg.batch) * width
+        values = members * (cfg.batch + 4.0) * width
+    held = 6 * b + stats
+    if arch.name == "resmlp":  # and a block's input, its scaled branch and their sum
+        held += 3 * b
+    acts = values * held + inputs * b
     back = 0.0
     if cfg.backward:
-        back = (3 * math.isqrt(max(depth - 1, 0)) + 3 + 3 * len(cfg.depths)) * members
-        back *= cfg.batch * width * b
+        kept = 3 * math.isqrt(max(depth - 1, 0)) + 3  # checkpoints and a segment's layers
+        back = values * (kept * b + len(cfg.depths) * (3 * b + 32)) + inputs * b
     jac = 4.0 * width * width * 8 if cfg.jacobian else 0.0
-    parts = {f"the weights of width {width:,}": weights, "the activations": acts,
-             "the backward pass": back, "the Jacobians": jac}  # fmt: skip
+    parts = {f"the weights of width {width:,}": weights, _ACTIVATIONS: acts,
+             _BACKWARD: back, "the Jacobians": jac}  # fmt: skip
     return sum(parts.values()), max(parts, key=lambda p: parts[p])
 
 
@@ -168,6 +192,7 @@ def _group_seconds(
     elif arch.name == "resmlp":  # one run per depth, ``branch`` layers per block
         layers = float(sum(cfg.depths)) * arch.get("branch")
     per_layer = (n_schemes * w2 / RNG_PER_S[dtype] + 2 * members * rows * w2 / FLOPS_PER_S[dtype]
+                 + members * rows * width * VALUE_SECONDS
                  + n_orth * 4 / 3 * w2 * width / QR_FLOPS_PER_S)  # fmt: skip
     seconds = layers * per_layer * (BACKWARD_FACTOR if cfg.backward else 1.0)
     if cfg.jacobian:  # per cell: a width³ product per layer, an SVD per depth, in float64
@@ -234,11 +259,15 @@ def check(cfg: SweepConfig, allow_large: bool = False, stored: bool = False) -> 
         if have is not None and need > have:
             what = max(est.parts, key=lambda p: est.parts[p])
             where = "" if device == "cpu" else f" on {device}"
-            raise InitsuiteError(
-                f"this sweep needs about {_bytes(need)} of memory{where} (mostly {what}), "
-                f"more than the {_bytes(have)} available: sweep fewer or smaller cells "
-                f"(cells: {est.cells:,}, layer rows: {est.layer_rows:,})"
-            )
+            counts = f"(cells: {est.cells:,}, layer rows: {est.layer_rows:,})"
+            head = (f"this sweep needs about {_bytes(need)} of memory{where} (mostly {what}"
+                    f"{f' of a batch of {cfg.batch:,}' if what in _BATCH_PARTS else ''}), "
+                    f"more than the {_bytes(have)} available: ")  # fmt: skip
+            if what in _BATCH_PARTS:  # memory has no override: allow_large is the time limit's
+                raise InitsuiteError(head, "use a smaller ", Arg("batch"), " (",
+                                     Arg("allow_large", True), " lifts only the time limit) ",
+                                     counts)  # fmt: skip
+            raise InitsuiteError(head, f"sweep fewer or smaller cells {counts}")
     if est.seconds > LARGE_SECONDS:
         if not allow_large:
             raise InitsuiteError(

@@ -41,7 +41,7 @@ from initsuite.theory.nets import (
 )
 
 __all__ = ["GroupKey", "Plan", "Predictions", "Rows", "compute", "fingerprint", "frames",
-           "group_cell_keys", "groups", "highest_precision", "plans"]  # fmt: skip
+           "group_cell_keys", "groups", "highest_precision", "plans", "widest_stream"]  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -73,19 +73,31 @@ def plans(cfg: SweepConfig) -> Iterator[Plan]:
     """Every stream of the grid, one (arch, device, dtype, width, seed) at a time."""
     acts = [_activations.get(a) for a in cfg.activations]
     for arch in cfg.archs:
-        mlp = arch == "mlp"
         for device in cfg.devices:
             for dtype in cfg.dtypes:
-                # Half precision rounds a scaled base draw visibly differently (engine
-                # docstring): there every scheme draws on its own.
-                share = cfg.shared and dtype in ("float32", "float64")
                 for width in cfg.widths:
                     for seed in cfg.seeds:
-                        common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch,
-                                      seed=seed, device=device, dtype=dtype, bias=cfg.torch_bias,
-                                      pair_cosine=cfg.pair_cosine if mlp else None,
-                                      arch=arch)  # fmt: skip
-                        yield from _streams(cfg.scheme_objects, acts, share, common)
+                        yield from _group_plans(cfg, acts, (arch, device, dtype, width, seed))
+
+
+def _group_plans(cfg: SweepConfig, acts: list[Activation], key: GroupKey) -> Iterator[Plan]:
+    """The streams of one group (no tensor is drawn until a stream runs)."""
+    arch, device, dtype, width, seed = key
+    # Half precision rounds a scaled base draw visibly differently (engine docstring): there
+    # every scheme draws on its own.
+    share = cfg.shared and dtype in ("float32", "float64")
+    common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch, seed=seed, device=device,
+                  dtype=dtype, bias=cfg.torch_bias,
+                  pair_cosine=cfg.pair_cosine if arch == "mlp" else None, arch=arch)  # fmt: skip
+    return _streams(cfg.scheme_objects, acts, share, common)
+
+
+def widest_stream(cfg: SweepConfig, arch: str, device: str, dtype: str, width: int) -> int:
+    """The members of the largest stream of a group: the cells one stacked product holds at
+    once (the streams of a group run one after another)."""
+    acts = [_activations.get(a) for a in cfg.activations]
+    key = (arch, device, dtype, width, cfg.seeds[0])
+    return max(len(plan.stream.members) for plan in _group_plans(cfg, acts, key))
 
 
 # The engine's transform of each shared base (engine.Member), in stacking order.

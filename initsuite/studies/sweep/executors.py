@@ -15,9 +15,46 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from initsuite.core.errors import InitsuiteError
+from initsuite.core.errors import Arg, InitsuiteError, InitsuiteTypeError
+from initsuite.results.store import first_line
 
 __all__ = ["DaskExecutor"]
+
+
+# the schemes whose addresses are HOST:PORT (distributed's tcp, tls and websocket comms);
+# others (inproc, ucx) go to Dask as given
+_HOST_PORT_SCHEMES = ("tcp", "tls", "ws", "wss")
+
+
+def _check_address(address: object) -> None:
+    """Raise :class:`InitsuiteError` for a scheduler address Dask cannot parse, before
+    connecting: ``tcp://HOST:PORT`` or ``HOST:PORT`` (tcp), or another of Dask's schemes
+    (``tls://``, ``ws://``, ``wss://``, ``ucx://``, ``inproc://``), as the scheduler prints
+    it; a port from 1 to 65535."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    if not isinstance(address, str):
+        raise InitsuiteTypeError(
+            "a Dask scheduler address is a string such as 'tcp://host:8786', got "
+            f"{type(address).__name__}"
+        )
+    hint = ("give the address the scheduler prints, tcp://HOST:PORT or HOST:PORT (e.g. "
+            "tcp://10.0.0.5:8786)")  # fmt: skip
+    named = (Arg("scheduler"), f" {address!r}")
+    try:
+        scheme, location = parse_address(address)
+        get_backend(scheme)  # an unknown scheme: "foo://"
+        if scheme not in _HOST_PORT_SCHEMES:
+            return
+        host, port = parse_host_port(location)
+    except ValueError as exc:
+        raise InitsuiteError(
+            *named, f" is not a Dask scheduler address ({first_line(exc)}): ", hint
+        ) from None
+    if not host.strip() or not 1 <= port <= 65535:
+        what = f"port {port}, outside 1 to 65535" if host.strip() else "no host"
+        raise InitsuiteError(*named, f" names {what}: ", hint)
 
 
 def _task(config: dict[str, Any], key: Sequence[Any], out: str) -> int:
@@ -57,11 +94,16 @@ class DaskExecutor:
         if client is not None:
             self.client = client
         elif scheduler is not None:
+            _check_address(scheduler)
             try:
                 self.client = Client(scheduler, timeout=timeout)
             except OSError as exc:
                 raise InitsuiteError(
                     f"cannot reach the Dask scheduler at {scheduler!r}: {exc}"
+                ) from None
+            except (ValueError, TypeError) as exc:  # e.g. tls:// without its TLS settings
+                raise InitsuiteError(
+                    f"Dask cannot connect to the scheduler at {scheduler!r}: {first_line(exc)}"
                 ) from None
         else:
             self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1,

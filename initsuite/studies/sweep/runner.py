@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Set
 from typing import Any
 
 from initsuite import activations as _activations
@@ -211,15 +212,18 @@ def _execute(cfg: SweepConfig, fp: str, todo: list[GroupKey], out: str | os.Path
 
 
 def _store_timing(cfg: SweepConfig, fp: str, out: str | os.PathLike[str]) -> None:
-    """Time the grid's schemes and store the rows as a chunk, unless one is stored already
-    (timing is per Linear layer: only for a grid with the mlp arch)."""
-    if not cfg.timing or "mlp" not in cfg.archs or chunks.has_timing(out):
+    """Time what ``out`` holds no timing of yet, (scheme, width, device, dtype) of the grid:
+    all of it in a new sweep, what a resume added to the grid (a scheme, a width), and
+    store the rows as a chunk (timing is per Linear layer: only for a grid with the mlp
+    arch)."""
+    if not cfg.timing or "mlp" not in cfg.archs:
         return
-    rows = _timing(cfg)
+    rows = _timing(cfg, skip=chunks.timed_keys(out))
     if rows:
         tables = {"cells": C.frame(C.CELLS, []), "layers": C.frame(C.LAYERS, []),
                   "timing": C.frame(C.TIMING, rows)}  # fmt: skip
-        chunks.write_chunk(out, chunk_name(["timing", fp, *cfg.schemes]), tables)
+        keys = [json.dumps([row[k] for k in C.TIMING_KEYS]) for row in rows]
+        chunks.write_chunk(out, chunk_name(["timing", fp, *keys]), tables)
 
 
 def _final_meta(cfg: SweepConfig, fp: str, started: float, sweep_s: float, skipped: int,
@@ -259,8 +263,9 @@ def _group_keys(cfg: SweepConfig) -> list[GroupKey]:
             for w in cfg.widths for s in cfg.seeds]  # fmt: skip
 
 
-def _timing(cfg: SweepConfig) -> list[dict[str, Any]]:
-    """Timing rows; a scheme that raises gets none (its cells already carry the error)."""
+def _timing(cfg: SweepConfig, skip: Set[tuple[Any, ...]] = frozenset()) -> list[dict[str, Any]]:
+    """Timing rows of the grid, but for the keys in ``skip`` (``TIMING_KEYS``: timed
+    already); a scheme that raises gets none (its cells already carry the error)."""
     first = _activations.get(cfg.activations[0])
     rows = []
     for device in cfg.devices:
@@ -268,6 +273,8 @@ def _timing(cfg: SweepConfig) -> list[dict[str, Any]]:
             for scheme in cfg.scheme_objects:
                 params = scheme.resolve(first)
                 for width in cfg.widths:
+                    if (scheme.spec, width, device, dtype) in skip:  # TIMING_KEYS order
+                        continue
                     try:
                         row = time_layer(scheme, params, width, cfg.batch, device, dtype,
                                          cfg.timing_repeats, activation=first)  # fmt: skip
