@@ -9,10 +9,11 @@ an argument the library's message names is shown as the command's flag.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from initsuite.core.errors import Arg, InitsuiteError
@@ -79,6 +80,17 @@ def _spell(char: str) -> str:
     return plain or char.encode("ascii", "backslashreplace").decode()
 
 
+@contextlib.contextmanager
+def _named_stdout() -> Iterator[None]:
+    """A failed write to standard output as an error naming it (a closed pipe: as it is)."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise InitsuiteError(f"cannot write standard output: {exc.strerror or exc}") from None
+
+
 class _Stdout:
     """What a command prints goes through this: text the stream's encoding cannot hold is
     spelt in ASCII (:func:`_spell`) instead of failing, and a failed write (a full device) is
@@ -88,23 +100,15 @@ class _Stdout:
         self.stream = stream
 
     def write(self, text: str) -> int:
-        try:
+        with _named_stdout():
             try:
                 return self.stream.write(text)
             except UnicodeEncodeError:  # raised before anything is written
                 return self.stream.write(self._encodable(text))
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise InitsuiteError(f"cannot write standard output: {exc.strerror or exc}") from None
 
     def flush(self) -> None:
-        try:
+        with _named_stdout():
             self.stream.flush()
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise InitsuiteError(f"cannot write standard output: {exc.strerror or exc}") from None
 
     def _encodable(self, text: str) -> str:
         encoding = self.stream.encoding or "ascii"
