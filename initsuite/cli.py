@@ -9,10 +9,12 @@ an argument the library's message names is shown as the command's flag.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.core.spec import split_specs
@@ -20,6 +22,8 @@ from initsuite.core.version import __version__
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from initsuite.results.outputs import Mode
 
 __all__ = ["main"]
 
@@ -49,6 +53,76 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, like every other input error, instead of argparse's usage block.
         self.exit(2, _one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
+
+
+# how text is spelt on a standard output whose encoding cannot hold it (PYTHONIOENCODING=ascii);
+# Greek letters by name (σ → sigma), accents dropped, anything else escaped
+_ASCII = {"—": "-", "–": "-", "−": "-", "±": "+/-", "√": "sqrt", "·": "*", "×": "x", "÷": "/",
+          "²": "^2", "³": "^3", "⁴": "^4", "≈": "~", "≤": "<=", "≥": ">=", "≠": "!=",
+          "→": "->", "←": "<-", "↦": "->", "↔": "<->", "…": "...", "‖": "||", "′": "'",
+          "✓": "yes", "✗": "no"}  # fmt: skip
+
+
+def _spell(char: str) -> str:
+    """``char`` in ASCII: its spelling in :data:`_ASCII`, a Greek letter's name, the letter
+    without its accent, or a backslash escape."""
+    if char in _ASCII:
+        return _ASCII[char]
+    name = unicodedata.name(char, "")
+    if name.startswith("GREEK"):
+        letter = name.split()[-1].lower()
+        return letter.capitalize() if "CAPITAL" in name else letter
+    if "SUBSCRIPT" in name or "SUPERSCRIPT" in name:  # χ₁ → chi1
+        digit = unicodedata.digit(char, None)
+        if digit is not None:
+            return str(digit)
+    plain = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+    return plain or char.encode("ascii", "backslashreplace").decode()
+
+
+@contextlib.contextmanager
+def _named_stdout() -> Iterator[None]:
+    """A failed write to standard output as an error naming it (a closed pipe: as it is)."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise InitsuiteError(f"cannot write standard output: {exc.strerror or exc}") from None
+
+
+class _Stdout:
+    """What a command prints goes through this: text the stream's encoding cannot hold is
+    spelt in ASCII (:func:`_spell`) instead of failing, and a failed write (a full device) is
+    an error naming standard output; a closed pipe stays a ``BrokenPipeError``."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        with _named_stdout():
+            try:
+                return self.stream.write(text)
+            except UnicodeEncodeError:  # raised before anything is written
+                return self.stream.write(self._encodable(text))
+
+    def flush(self) -> None:
+        with _named_stdout():
+            self.stream.flush()
+
+    def _encodable(self, text: str) -> str:
+        encoding = self.stream.encoding or "ascii"
+        out = []
+        for char in text:
+            try:
+                char.encode(encoding)
+            except UnicodeEncodeError:
+                char = _spell(char)
+            out.append(char)
+        return "".join(out)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 AddParser = Callable[..., _Parser]
@@ -455,6 +529,15 @@ def _print_table(df: pd.DataFrame, as_json: bool) -> None:
             print(df.to_string(index=False))
 
 
+def _check_outputs(**outputs: tuple[str | None, Mode]) -> None:
+    """A command's output flags (``out=(args.out, "file")``; None: not given) through the one
+    output check, before anything is computed: no file replaced that initsuite did not write,
+    nothing inside a results directory, no path given for two outputs."""
+    from initsuite.results.outputs import check_outputs
+
+    check_outputs(outputs)
+
+
 def _cmd_schemes(args: argparse.Namespace) -> int:
     from initsuite.core import catalog, patterns
 
@@ -497,11 +580,10 @@ def _cmd_conventions(args: argparse.Namespace) -> None:
     if args.html is not None:
         from initsuite.report.comparison import check_tabulate
         from initsuite.report.html import check_markdown
-        from initsuite.results import store
 
         check_tabulate()
         check_markdown()
-        store.check_output(args.html, "file")
+    _check_outputs(html=(args.html, "file"))
     if args.diff:
         table = conv.diff(args.diff[0], args.diff[1], layer=args.layer)
     else:
@@ -509,6 +591,7 @@ def _cmd_conventions(args: argparse.Namespace) -> None:
     title = f"{args.diff[0]} vs {args.diff[1]}" if args.diff else "Framework conventions"
     if args.html is not None:
         from initsuite.report.conventions import conventions_page
+        from initsuite.results import store
 
         store.atomic_write_text(args.html, conventions_page(table, title))
     if args.markdown:
@@ -550,10 +633,7 @@ def _cmd_phase(args: argparse.Namespace) -> None:
     from initsuite.core import validate
     from initsuite.theory import phase
 
-    if args.out is not None:
-        from initsuite.results import store
-
-        store.check_output(args.out, "file")
+    _check_outputs(out=(args.out, "file"))
     act = activations.get(args.activation)
     width = validate.count("width", args.width)
     points = phase.scheme_points(act, args.schemes, width, args.bias)
@@ -656,13 +736,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     check_top(args.top)
     if args.out is not None or args.html is not None:
         check_tabulate()
-    if args.out is not None:
-        store.check_output(args.out, "file")
     if args.html is not None:
         from initsuite.report.html import check_markdown
 
         check_markdown()
-        store.check_output(args.html, "file")
+    _check_outputs(out=(args.out, "file"), html=(args.html, "file"))
     result = compare(SweepResult.load(args.base), SweepResult.load(args.new), gates,
                      labels=(args.base, args.new))  # fmt: skip
     if args.out is not None:
@@ -809,8 +887,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # what meta.json records: the arguments parsed here, not the host process's (pytest, Dask)
     args.command_line = " ".join(["initsuite", *(sys.argv[1:] if argv is None else argv)])
+    stdout, sys.stdout = sys.stdout, _Stdout(sys.stdout)
     try:
         code = args.run(args)
+        sys.stdout.flush()  # a full device fails here, named, not at exit
     except InitsuiteError as exc:
         message = exc.render(_flag(commands[args.command].flags))
         print(_one_line(f"initsuite: error: {message}"), file=sys.stderr)
@@ -822,10 +902,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `initsuite schemes | head`
         return 0
     except OSError as exc:  # what the checks before computing could not foresee (disk full)
-        where = getattr(args, "out", None) or getattr(args, "dir", None) or exc.filename
+        # the path the command was writing: its output flag's (a report's --html is a switch)
+        named = (getattr(args, dest, None) for dest in ("out", "html", "dir"))
+        where = next((p for p in named if isinstance(p, str)), None) or exc.filename
         print(_one_line(f"initsuite: error: cannot write {where}: {exc.strerror or exc}"),
               file=sys.stderr)  # fmt: skip
         return 2
+    finally:
+        sys.stdout = stdout
     return code or 0  # compare returns 1 when a gate is exceeded, schemes when none matches
 
 

@@ -56,7 +56,7 @@ def stub_figures(monkeypatch: pytest.MonkeyPatch) -> None:
                  "init_time_vs_width", "cosine_vs_layer", "phase_figure",
                  "tutorial_std_vs_layer", "loss_curves", "steps_to_threshold"):  # fmt: skip
         monkeypatch.setattr(R, name, lambda *a, **k: None)
-    monkeypatch.setattr(plan, "save_figure", stub_save)
+    monkeypatch.setattr(plan, "write_figure", stub_save)
     monkeypatch.setattr(RP, "probe_std", lambda *a, **k: None)
 
 

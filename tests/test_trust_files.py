@@ -602,7 +602,7 @@ def test_disk_full_is_one_line_and_leaves_no_partial_file(
             assert not (new / d).exists() or [p.name for p in (new / d).iterdir()] == []
         shutil.rmtree(new)
     with monkeypatch.context() as m:  # a report: no partial figures, no empty figures/
-        m.setattr(plan, "save_figure", _enospc)
+        m.setattr(plan, "write_figure", _enospc)
         assert_one_line_error(*run_cli(["report", str(sweep_dir)], capsys)[::2], full)
         assert _tree(parent) == before
     with monkeypatch.context() as m:  # files: the temporary is removed

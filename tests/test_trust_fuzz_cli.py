@@ -47,6 +47,9 @@ FAMILIES: dict[str, str] = {
     "bad_out_paths": "item 15: --out under a file, in /proc, a 300-character name, "
                      "phase --out DIR: OSError tracebacks",
     "overwrite_foreign": "item 1: --overwrite deletes a directory initsuite did not write",
+    "foreign_outputs": "issue 27, items 5-8: compare --out/--html, conventions --html and phase "
+                       "--out replace a user's file, write into a stored run, or take one path "
+                       "for two outputs",
 }  # fmt: skip
 _skipped = {f for f in os.environ.get("INITSUITE_FUZZ_SKIP", "").split(",") if f}
 ENABLED: frozenset[str] = frozenset(FAMILIES) - _skipped
@@ -68,7 +71,7 @@ def family(name: str, *values: str) -> list[str]:
 # Placeholders, filled per example: {out} a fresh path in the example's directory, {file} a
 # user's file there, {full} a directory holding a user's file, {missing} a path that does not
 # exist, {base}/{new} two stored tiny sweeps, {probe} a stored probe run, {factory} the test's
-# model factory module.
+# model factory module, {same} one fresh path that two output flags may both draw.
 
 UNKNOWN_FLAGS = ["--bogus", "-z", "--schemes-x", "--jsn", "--quiet=1"]
 ODD_FLAGS = ["--", "—out"]  # may be read as a positional value: refused or not
@@ -87,6 +90,10 @@ BAD_ACTIVATIONS = ["", "nope", "leaky_relu:negative_slope=x", "tanh:", "relu:x=1
 BAD_PATHS_OUT = ["{file}", "{full}", *family("empty_out", ""),
                  *family("bad_out_paths", "{file}/sub", "/proc/initsuite-fuzz/x",
                           "{out}" + "n" * 300)]  # fmt: skip
+# a file output onto a user's file or into a stored run (its meta.json, a new file in it, its
+# figures): refused, and neither changes (issue 27)
+FOREIGN_FILES = family("foreign_outputs", "{file}", "{base}/meta.json", "{base}/x.md",
+                       "{new}/figures/x.png")  # fmt: skip
 TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8)
 
 
@@ -130,7 +137,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
         Opt("--schemes", ["normal", "kaiming_normal,orthogonal"], BAD_SCHEMES, text=True),
         Opt("--width", ["4", "64"], BAD_NUMBERS),
         Opt("--bias", switch=True), Opt("--json", switch=True),
-        Opt("--out", ["{out}.png"], family("bad_out_paths", "{full}", "{file}/x.png")),
+        Opt("--out", ["{out}.png"], [*family("bad_out_paths", "{full}", "{file}/x.png"),
+                                     *FOREIGN_FILES]),
     ], heavy=True),
     Command("sweep", [
         SCHEMES,
@@ -161,6 +169,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
         Opt("--training", [], ["{missing}", "{file}"]),
         Opt("--compare", ["{new}"], ["{missing}", "{file}"]),
         Opt("--out", ["{out}"], family("bad_out_paths", "{file}")),
+        Opt("--html", switch=True),
     ], heavy=True),
     Command("compare", [
         Opt(None, ["{base}"], ["{missing}", "{file}", "{full}", ""], required=True),
@@ -170,8 +179,16 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
              "missing:1.5", "missing:-1", "final_std:-5%", "final_std:nan%"], text=True),
         Opt("--top", ["0", "3"], ["-1", "x", "2.5"]),
         Opt("--json", switch=True),
-        Opt("--out", ["{out}.md"], ["{full}", *family("bad_out_paths", "{file}/x.md")]),
+        Opt("--out", ["{out}.md", "{same}"], ["{full}", *family("bad_out_paths", "{file}/x.md"),
+                                              *FOREIGN_FILES]),
+        Opt("--html", ["{out}.html", "{same}"], ["{full}", *FOREIGN_FILES]),
     ], verdict=True),
+    Command("conventions", [
+        Opt(None, ["torch", "flax"], ["nope", ""], text=True),
+        Opt("--layer", ["linear", "embedding"], ["nope", ""], text=True),
+        Opt("--json", switch=True), Opt("--markdown", switch=True),
+        Opt("--html", ["{out}.html"], ["{full}", *FOREIGN_FILES]),
+    ]),
     Command("reproduce", [
         Opt(None, ["tutorial"], ["tutorials", "", "Tutorial"], required=True),
         Opt("--seeds", ["2"], ["1", *BAD_NUMBERS]),
@@ -343,7 +360,7 @@ def _fill(args: list[str], here: Path, stored: dict[str, Path]) -> list[str]:
     values = {"out": str(here / "o"), "file": str(here / "afile.txt"), "full": str(here / "full"),
               "missing": str(here / "missing" / "run"), "base": str(stored["base"]),
               "new": str(stored["new"]), "probe": str(stored["probe"]),
-              "factory": FACTORY_MODULE}  # fmt: skip
+              "factory": FACTORY_MODULE, "same": str(here / "same.out")}  # fmt: skip
     out = []
     for a in args:
         for k, v in values.items():
@@ -407,6 +424,7 @@ test_cli_fuzz_phase = _test("phase", HEAVY_EXAMPLES)
 test_cli_fuzz_sweep = _test("sweep", EXAMPLES)
 test_cli_fuzz_report = _test("report", HEAVY_EXAMPLES)
 test_cli_fuzz_compare = _test("compare", EXAMPLES)
+test_cli_fuzz_conventions = _test("conventions", HEAVY_EXAMPLES)
 test_cli_fuzz_reproduce = _test("reproduce", HEAVY_EXAMPLES)
 test_cli_fuzz_train = _test("train", HEAVY_EXAMPLES)
 test_cli_fuzz_probe = _test("probe", EXAMPLES)

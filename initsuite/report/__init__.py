@@ -157,10 +157,10 @@ def write_report(
             plan = isometry_plan(IsometryResult.load(run_dir), str(run_dir))
         else:
             plan = frameworks_plan(FrameworksResult.load(run_dir), str(run_dir))
-        return write_plan(plan, out, html=html)
+        return write_plan(plan, out, html=html, home=run_dir)
     bench = _benchmarks(benchmarks, benchmarks_previous, benchmark_gate)
     plan = sweep_plan(run_dir, tutorial_dir, training_dir, compare_dir, partial, bench)
-    return write_plan(plan, out, html=html)
+    return write_plan(plan, out, html=html, home=run_dir)
 
 
 def sweep_plan(

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.core.version import __version__
 from initsuite.report.families import (
     MAX_LINES,
     arch_dashes,
@@ -37,6 +38,7 @@ from initsuite.report.style import (
     style,
 )
 from initsuite.results import store
+from initsuite.results.outputs import PNG_SOFTWARE, check_output
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -47,6 +49,7 @@ __all__ = [
     "init_time_vs_width",
     "save_figure",
     "std_vs_layer",
+    "write_figure",
 ]
 
 _CELL_COLUMNS = ("scheme", "activation", "depth", "width", "divergence_layer", "final_std", "error")
@@ -453,10 +456,20 @@ def _time_lines(ax: Any, sub: pd.DataFrame, schemes: Sequence[str],
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
-    """Write ``fig`` as a PNG at ``path`` atomically (legends kept: tight bbox), then close it."""
+    """Write ``fig`` as a PNG at ``path`` atomically, then close it; ``path`` passes the
+    output check first (:func:`~initsuite.results.outputs.check_output`: an existing file is
+    replaced only if initsuite wrote it, nothing goes inside a results directory)."""
+    return write_figure(fig, check_output(path, "file"), dpi)
+
+
+def write_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically (legends kept: tight bbox), then close it;
+    no output check (a report's staging directory is checked whole). The PNG's ``Software``
+    text marks it as initsuite's (:func:`~initsuite.results.outputs.written_by_initsuite`)."""
     buf = io.BytesIO()
     try:
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white",
+                    metadata={"Software": f"{PNG_SOFTWARE} {__version__}"})  # fmt: skip
     finally:
         import matplotlib.pyplot as plt
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from initsuite.report.figures import save_figure
+from initsuite.report.figures import write_figure
 from initsuite.results import store
-from initsuite.results.outputs import FIGURE_DIR, FIGURES
+from initsuite.results.outputs import FIGURE_DIR, FIGURES, check_output
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -42,17 +42,25 @@ class ReportPlan:
     text: str
 
 
-def write_plan(plan: ReportPlan, out_dir: str | os.PathLike[str], html: bool = False) -> Path:
+def write_plan(
+    plan: ReportPlan,
+    out_dir: str | os.PathLike[str],
+    html: bool = False,
+    home: str | os.PathLike[str] | None = None,
+) -> Path:
     """Draw the plan's figures and write them with its text into ``out_dir``; the path of
     ``report.md``. With ``html``, also ``report.html``: the same text as one self-contained
     page (:func:`initsuite.report.html.plan_html`); without it, an earlier ``report.html``
-    is removed, as it would contradict the new ``report.md``.
+    is removed, as it would contradict the new ``report.md``. ``home``: the results
+    directory reported; ``out_dir`` may be it, or a directory holding no results and not
+    inside any (:func:`~initsuite.results.outputs.check_output`).
 
     Everything is drawn into a temporary directory inside ``out_dir`` and moved into place
     when all is done (:func:`initsuite.store.staged`), so a failure leaves ``out_dir`` as it
     was; the figures of an earlier report are replaced whole. An existing ``figures`` or
     ``report.md`` that initsuite did not write (a symbolic link, a foreign file) is refused.
     """
+    check_output(out_dir, "append", home=home)  # before anything is drawn
     if html:  # plotly only where a figure is interactive
         from initsuite.report.html import check_html_dependencies, check_markdown, plan_html
 
@@ -63,7 +71,8 @@ def write_plan(plan: ReportPlan, out_dir: str | os.PathLike[str], html: bool = F
     owned = {FIGURE_DIR: FIGURES, REPORT_NAME: None, HTML_NAME: None}
     with store.staged(out_dir, owned) as tmp:
         for figure in plan.figures:
-            save_figure(figure.draw(), tmp / FIGURE_DIR / f"{figure.name}.png")
+            # into the report's staging directory, which staged() checked whole
+            write_figure(figure.draw(), tmp / FIGURE_DIR / f"{figure.name}.png")
         store.atomic_write_text(tmp / REPORT_NAME, plan.text)
         if html:
             store.atomic_write_text(tmp / HTML_NAME, plan_html(plan, tmp / FIGURE_DIR))

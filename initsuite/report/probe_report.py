@@ -443,4 +443,4 @@ def write_probe_report(
             figures.append(PlannedFigure(BLOCKS_FIGURE, lambda: probe_blocks(_labelled(blocks))))
     text = render_probe(frame, meta, [f.name for f in figures], blocks)
     out = out_dir if out_dir is not None else run_dir
-    return write_plan(ReportPlan(figures, text), out, html=html)
+    return write_plan(ReportPlan(figures, text), out, html=html, home=run_dir)

@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         old = Path(path).read_text(encoding="utf-8")
         new = fill(old, figures, path)
         if new != old:
-            changed[check_output(path, "file")] = new
+            changed[check_output(path, "update")] = new
     for target, text in changed.items():
         atomic_write_text(target, text)
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -48,6 +49,15 @@ def style() -> Iterator[Any]:
             f"figures need matplotlib and seaborn ({exc.name} is missing): "
             "pip install 'initsuite[report]'"
         ) from None
+    except ValueError as exc:  # matplotlib refuses to start, e.g. MPLBACKEND=nope
+        backend = os.environ.get("MPLBACKEND")
+        if backend and "backend" in str(exc):
+            raise InitsuiteError(
+                f"matplotlib cannot start: MPLBACKEND={backend!r} is not a backend it knows; "
+                "unset MPLBACKEND or set it to agg (initsuite draws without a display)"
+            ) from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InitsuiteError(f"matplotlib cannot start: {first}") from None
     rc: Any = {  # Any: matplotlib types the keys as a Literal of every rcParam
         "font.size": 9,
         "axes.titlesize": 9.5,

@@ -216,7 +216,7 @@ def write(figures: dict[str, Any], out: str | os.PathLike[str]) -> Path:
     """Write ``figures`` as JSON to ``out`` atomically, through the output check."""
     from initsuite.results.store import atomic_write_text
 
-    target = check_output(out, "file")
+    target = check_output(out, "update")
     return atomic_write_text(target, json.dumps(figures, indent=1, sort_keys=True) + "\n")
 
 

@@ -27,7 +27,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
-from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, unknown
 from initsuite.results import columns as C
 
 __all__ = [
@@ -208,6 +208,11 @@ def normalise(gates: str | Mapping[str, Gate | str | int] | None) -> tuple[Gate,
         return ()
     if isinstance(gates, str):
         return tuple(parse_gates(gates).values())
+    if not isinstance(gates, Mapping):
+        raise InitsuiteTypeError(
+            f"gates must be text such as 'final_std:10%,divergence_layer:0', a mapping of "
+            f"metric to limit, or None; got {type(gates).__name__} {gates!r:.60}"
+        )
     out = []
     for metric, limit in gates.items():
         if isinstance(limit, Gate):

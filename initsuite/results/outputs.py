@@ -1,14 +1,19 @@
 """Where initsuite may write: output paths checked before any compute, and which directories
 initsuite wrote (the only ones ``overwrite`` may replace).
 
-    >>> from initsuite.outputs import check_output
+    >>> from initsuite.results.outputs import check_output, check_outputs
     >>> check_output("runs/demo", "new")  # doctest: +SKIP
     PosixPath('runs/demo')
+    >>> check_outputs({"out": ("cmp.md", "file"), "html": ("cmp.html", "file")})  # doctest: +SKIP
 
-:func:`check_output` is the one check every command runs on its output path before computing:
-the path is not empty, no component is a file or a dangling link, no name is too long for the
-filesystem, and the directories the write will use accept a new file (a file is created and
-removed there). A directory is replaced only if its ``meta.json`` names a kind initsuite
+:func:`check_output` is the one check every command runs on each path it writes before
+computing (:func:`check_outputs` for all of a command's outputs at once, also refusing one path
+given for two): the path is not empty, no component is a file or a dangling link, no name is
+too long for the filesystem, and the directories the write will use accept a new file (a file
+is created and removed there). Nothing is written inside a results directory (one whose
+``meta.json`` names a kind initsuite writes) but its own documents: its tables, chunks and
+figures are its writers' alone. An existing file is replaced only if initsuite wrote it
+(:func:`written_by_initsuite`); a directory only if its ``meta.json`` names a kind initsuite
 writes and every entry in it is one that kind's writer makes (:func:`first_foreign`); never the
 working directory or one holding it. Never imports torch.
 """
@@ -26,10 +31,10 @@ from typing import Any, Literal
 
 from initsuite.core.errors import Arg, InitsuiteError, InitsuiteTypeError
 
-__all__ = ["CHUNKS", "FIGURES", "HTML_MARK", "LAYOUTS", "META", "SWEEP_TABLES", "THEORY_DIR",
-           "THEORY_TABLES", "Mode", "check_output",
+__all__ = ["CHUNKS", "FIGURES", "HTML_MARK", "LAYOUTS", "META", "PNG_SOFTWARE", "SWEEP_TABLES",
+           "THEORY_DIR", "THEORY_TABLES", "Mode", "check_output", "check_outputs",
            "check_owned", "check_replaceable", "first_foreign", "first_foreign_figure",
-           "real_target"]  # fmt: skip
+           "real_target", "written_by_initsuite"]  # fmt: skip
 
 META = "meta.json"
 FIGURE_DIR = "figures"
@@ -37,6 +42,11 @@ CHUNKS = "chunks"  # a sweep's cells, one chunk per group (initsuite.chunks)
 THEORY_DIR = "theory"  # a sweep's theory tables, one chunk per grid it ran (initsuite.chunks)
 REPORT_FILES = ("report.md", "compare.md", "report.html")
 HTML_MARK = "<!DOCTYPE html>\n<!-- initsuite report"  # how a report.html initsuite wrote starts
+MD_MARK = "# initsuite"  # how a Markdown file initsuite wrote starts (its title)
+# the titles of the Markdown documents initsuite writes: a report, a study's report, a
+# comparison, a probe's report (a user's "# initsuite notes" is not one)
+_MD_TITLE = re.compile(rb"# initsuite (?:[a-z]+ )?(?:report|compare|probe): ")
+PNG_SOFTWARE = "initsuite"  # how the "Software" text of a PNG figure initsuite wrote starts
 STAGING = ".initsuite-report-"  # a report's temporary directory inside its output directory
 
 # a sweep's measured tables (one chunk per group of cells), and its theory tables (computed once
@@ -65,8 +75,8 @@ FIGURES = frozenset({
     "frameworks_final_std", "frameworks_sigma_w2", "frameworks_training",
 })  # fmt: skip
 
-Mode = Literal["new", "replace", "append", "file"]
-_MODES = ("new", "replace", "append", "file")
+Mode = Literal["new", "replace", "append", "file", "update"]
+_MODES = ("new", "replace", "append", "file", "update")
 
 _RANDOM = r"[a-z0-9_]{8}"  # the random part of tempfile's names
 _PROBE = ".initsuite-probe-"
@@ -79,14 +89,54 @@ _CHUNK = re.compile(r"[0-9a-f]{24}|\.tmp-.+")
 _MARGIN = 32  # room for the temporary names made beside an output (".NAME.tmp-XXXXXXXX")
 
 
-def check_output(out: str | os.PathLike[str], mode: Mode = "new") -> Path:
+def check_outputs(
+    outputs: Mapping[str, tuple[str | os.PathLike[str] | None, Mode]],
+    home: str | os.PathLike[str] | None = None,
+) -> dict[str, Path]:
+    """Check every path one command writes (:func:`check_output`), and that no two of them
+    name the same file; return them as Paths, by name.
+
+    Args:
+        outputs: argument name (``"out"``, ``"html"``: the command line shows its flag) →
+            (its path, or None when not asked for; its mode).
+        home: as for :func:`check_output`.
+    """
+    checked = {name: check_output(out, mode, home=home)
+               for name, (out, mode) in outputs.items() if out is not None}  # fmt: skip
+    seen: dict[object, str] = {}
+    for name, path in checked.items():
+        first = seen.setdefault(_identity(path), name)
+        if first != name:
+            raise InitsuiteError(Arg(first), " and ", Arg(name), f" name the same path "
+                                 f"{str(path)!r}: give each output its own")  # fmt: skip
+    return checked
+
+
+def _identity(path: Path) -> object:
+    """What makes two paths the same file: the inode of one that exists (a hard or symbolic
+    link to it is the same), else its absolute path with links resolved."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return (st.st_dev, st.st_ino)
+
+
+def check_output(
+    out: str | os.PathLike[str], mode: Mode = "new", home: str | os.PathLike[str] | None = None
+) -> Path:
     """Raise :class:`InitsuiteError` unless ``out`` can be written; return it as a Path.
 
     Args:
         out: the output path.
         mode: ``"new"``: a directory that is absent or empty; ``"replace"``: also one that
             initsuite wrote (``overwrite``); ``"append"``: a directory written into as it is
-            (``resume``, a report); ``"file"``: a file, replaced if it exists.
+            (``resume``, a report); ``"file"``: a file, replacing only one that initsuite
+            wrote (:func:`written_by_initsuite`); ``"update"``: a file that initsuite's own
+            tools rewrite in place whatever it holds (the marked figures of a page, a steps
+            record they read first).
+        home: with ``"append"``, the results directory the output belongs to (the run a
+            report is of): any other directory holding results is refused.
     """
     if mode not in _MODES:
         raise InitsuiteError(f"unknown output mode {mode!r} (choose from {', '.join(_MODES)})")
@@ -99,13 +149,21 @@ def check_output(out: str | os.PathLike[str], mode: Mode = "new") -> Path:
     path = Path(text)
     _check_names(path)
     _nearest_existing(path)
-    if mode == "file":
+    _check_outside_results(path, file=mode in ("file", "update"))
+    if mode in ("file", "update"):
         if path.is_dir():
             raise InitsuiteError(f"output path {text!r} is a directory: name a file")
+        if mode == "file" and path.exists() and not written_by_initsuite(path):
+            raise InitsuiteError(
+                f"output path {text!r} exists and was not written by initsuite, which replaces "
+                "only its own files: move it away or name a new file"
+            )
         _check_writable(path, _nearest_existing(path.parent))
         return path
     if path.exists() and not path.is_dir():
         raise InitsuiteError(f"output path {text!r} exists and is not a directory")
+    if mode == "append" and home is not None:
+        _check_home(path, Path(home))
     # a killed writer's temporaries alone (a meta.json never published) hold no results
     if path.is_dir() and any(not _LEFTOVER.fullmatch(e.name) for e in path.iterdir()):
         if mode == "new":
@@ -119,6 +177,44 @@ def check_output(out: str | os.PathLike[str], mode: Mode = "new") -> Path:
     for where in dict.fromkeys(places):
         _check_writable(path, where)
     return path
+
+
+def _check_outside_results(path: Path, file: bool) -> None:
+    """Raise when ``path`` lies inside a results directory (links resolved): its tables,
+    chunks and figures are its writers' alone, and anything else there makes it foreign
+    (unloadable, or not replaceable). A file directly in it may be one of its documents
+    (``report.md``, ``compare.md``, ``report.html``), which a comparison may write."""
+    full = Path(os.path.realpath(path))
+    for parent in full.parents:
+        kind = _kind(parent)
+        if kind is None:
+            continue
+        if file and full.parent == parent and full.name in REPORT_FILES:
+            return
+        raise InitsuiteError(
+            f"output path {str(path)!r} is inside the {kind} results directory "
+            f"{_shown(parent)!r}, whose files are its own: choose a path outside it"
+        )
+
+
+def _shown(path: Path) -> str:
+    """An absolute ``path`` as the user would write it: relative to the working directory
+    when below it."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)
+
+
+def _check_home(path: Path, home: Path) -> None:
+    """Raise when the directory ``path`` holds results other than those at ``home``."""
+    kind = _kind(path)
+    if kind is not None and _identity(path) != _identity(home):
+        raise InitsuiteError(
+            f"output directory {str(path)!r} holds the results of another run ({kind}): a "
+            f"report goes into its own run's directory ({str(home)!r}) or one that holds no "
+            "results"
+        )
 
 
 def _holds_results(path: Path) -> tuple[str | Arg, ...]:
@@ -274,10 +370,50 @@ def first_foreign(path: Path, kind: str) -> Path | None:
     return None
 
 
+def written_by_initsuite(path: str | os.PathLike[str]) -> bool:
+    """Whether the file ``path`` is one initsuite wrote, by its content: a regular file (not a
+    link) holding Markdown that starts with one of its titles (``# initsuite report: ...``,
+    ``# initsuite compare: ...``), an HTML page that starts with :data:`HTML_MARK`, or a PNG
+    whose ``Software`` text starts with :data:`PNG_SOFTWARE` (as
+    :func:`initsuite.report.save_figure` writes it)."""
+    p = Path(path)
+    if p.is_symlink() or not p.is_file():
+        return False
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(_HEAD)
+    except OSError:
+        return False
+    if _MD_TITLE.match(head) or head.startswith(HTML_MARK.encode()):
+        return True
+    return _png_software(head).startswith(PNG_SOFTWARE.encode())
+
+
+_HEAD = 4096  # bytes read to recognise a file: matplotlib writes its text chunks first
+_PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_software(head: bytes) -> bytes:
+    """The ``Software`` text chunk of the PNG that ``head`` begins (b"" if none is there)."""
+    if not head.startswith(_PNG):
+        return b""
+    at = len(_PNG)
+    while at + 8 <= len(head):
+        size, kind = int.from_bytes(head[at : at + 4], "big"), head[at + 4 : at + 8]
+        if kind == b"IDAT":  # the image data: text chunks come before it
+            break
+        if kind == b"tEXt":
+            key, _, value = head[at + 8 : at + 8 + size].partition(b"\0")
+            if key == b"Software":
+                return value
+        at += 12 + size  # length, type, data, CRC
+    return b""
+
+
 def _ours_file(path: Path) -> bool:
     """A Markdown file initsuite wrote starts with its heading, an HTML report with
     :data:`HTML_MARK`; other names are checked by name only."""
-    marks = {".md": b"# initsuite", ".html": HTML_MARK.encode()}
+    marks = {".md": MD_MARK.encode(), ".html": HTML_MARK.encode()}
     mark = marks.get(path.suffix)
     if mark is None:
         return True

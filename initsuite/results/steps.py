@@ -78,7 +78,7 @@ def record(path: str | os.PathLike[str], step: str, seconds: float, rc: int = 0)
     from initsuite.results.store import atomic_write_text  # pandas: only once the step ran
 
     _check_step(step)
-    target = check_output(path, "file")
+    target = check_output(path, "update")
     records = read_steps(target)
     records.append({
         "step": step, "seconds": round(seconds, 3), "rc": rc,
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(args)
     if (ns.since is None) == (not command):
         parser.error("give either -- COMMAND... or --since EPOCH")
-    check_output(ns.file, "file")  # before the command: a bad path costs no compute
+    check_output(ns.file, "update")  # before the command: a bad path costs no compute
     if ns.since is not None:
         record(ns.file, ns.step, time.time() - ns.since)
         return 0

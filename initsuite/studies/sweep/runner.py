@@ -124,7 +124,8 @@ def _check_out(
     """Raise for ``run`` arguments that need an output directory, or contradict."""
     if resume and overwrite:
         raise InitsuiteError("resume continues a sweep and overwrite replaces it: pick one")
-    if out is not None:
+    if out is not None:  # the one output check (a path of the wrong type is a type error)
+        store.check_output(out, "replace" if overwrite else "append" if resume else "new")
         return
     if executor is not None:
         raise InitsuiteError("a distributed sweep needs an output directory (out=...)")
