@@ -156,3 +156,17 @@ def test_texts_format_a_complete_run() -> None:
     # the tutorial's rows are not stored: any name under it is pending, not unknown
     page = "<!-- fig:tutorial.n_0_1_linear.mean -->32<!-- /fig -->"
     assert prose.fill(page, figures) == page.replace(">32<", f">{prose.PENDING}<")
+
+
+def test_figures_json_replaces_only_a_figures_record(tmp_path: Path) -> None:
+    from initsuite.results import figures as F
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    with pytest.raises(InitsuiteError, match="not a figures record"):
+        F.write(_figures(), notes)
+    assert notes.read_text() == "my notes\n"
+    record = tmp_path / "figures.json"
+    F.write(_figures(), record)  # a new file, then its own record again
+    F.write({**_figures(), "run": "again"}, record)
+    assert json.loads(record.read_text())["run"] == "again"

@@ -217,7 +217,23 @@ def write(figures: dict[str, Any], out: str | os.PathLike[str]) -> Path:
     from initsuite.results.store import atomic_write_text
 
     target = check_output(out, "update")
+    if target.exists() and not _is_record(target):
+        raise InitsuiteError(
+            f"{str(target)!r} exists and is not a figures record initsuite wrote (a JSON object "
+            f"with schema {SCHEMA}): move it away or name a new file"
+        )
     return atomic_write_text(target, json.dumps(figures, indent=1, sort_keys=True) + "\n")
+
+
+def _is_record(path: Path) -> bool:
+    """Whether ``path`` holds a figures record (what :func:`write` may replace)."""
+    if path.is_symlink() or not path.is_file():  # a FIFO would block the read
+        return False
+    try:
+        record = _json(path)
+    except InitsuiteError:
+        return False
+    return isinstance(record, dict) and record.get("schema") == SCHEMA and "pending" in record
 
 
 def main(argv: Sequence[str] | None = None) -> int:
