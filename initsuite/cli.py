@@ -633,6 +633,10 @@ def _cmd_phase(args: argparse.Namespace) -> None:
     from initsuite.core import validate
     from initsuite.theory import phase
 
+    if args.out:
+        from initsuite.report.figures import check_png_name
+
+        check_png_name(args.out)
     _check_outputs(out=(args.out, "file"))
     act = activations.get(args.activation)
     width = validate.count("width", args.width)

@@ -161,21 +161,34 @@ def test_compare_html_onto_a_runs_meta_json_is_refused(
 
 
 @pytest.mark.parametrize(
-    "args",
-    [["compare", "{A}", "{B}", "--out"], ["conventions", "torch", "--html"],
-     ["phase", "--activation", "relu", "--schemes", "normal", "--out"]],
+    ("args", "name"),
+    [(["compare", "{A}", "{B}", "--out"], "notes.txt"),
+     (["conventions", "torch", "--html"], "notes.txt"),
+     (["phase", "--activation", "relu", "--schemes", "normal", "--out"], "notes.png")],
     ids=["compare", "conventions", "phase"],
 )  # fmt: skip
 def test_an_existing_user_file_is_never_replaced(
-    args: list[str], runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+    args: list[str], name: str, runs: dict[str, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
     """Item 6: these overwrote notes.txt without a check."""
-    notes = tmp_path / "notes.txt"
+    notes = tmp_path / name
     notes.write_text(NOTES)
     code, _, err = run_cli([*(a.format(**runs) for a in args), str(notes)], capsys)
-    refused(code, err, "notes.txt", "was not written by initsuite")
+    refused(code, err, name, "was not written by initsuite")
     assert notes.read_text() == NOTES
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+@pytest.mark.parametrize("name", ["phase.pdf", "phase.txt", "phase"])
+def test_a_figure_is_written_only_to_a_png_name(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """phase --out x.pdf wrote PNG bytes under a PDF name."""
+    code, out, err = run_cli(["phase", "--activation", "relu", "--schemes", "normal", "--out",
+                              str(tmp_path / name)], capsys)  # fmt: skip
+    refused(code, err, name, "name a file ending .png")
+    assert out == "" and not any(tmp_path.iterdir())
 
 
 def test_a_file_initsuite_wrote_is_replaced(

@@ -459,7 +459,20 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Pa
     """Write ``fig`` as a PNG at ``path`` atomically, then close it; ``path`` passes the
     output check first (:func:`~initsuite.results.outputs.check_output`: an existing file is
     replaced only if initsuite wrote it, nothing goes inside a results directory)."""
-    return write_figure(fig, check_output(path, "file"), dpi)
+    return write_figure(fig, check_output(check_png_name(path), "file"), dpi)
+
+
+def check_png_name(path: str | os.PathLike[str]) -> str | os.PathLike[str]:
+    """Return ``path``; raise unless it names a PNG (``.png``): a figure is written as PNG,
+    and ``x.pdf`` holding PNG bytes would mislead every viewer."""
+    if isinstance(path, (str, os.PathLike)) and not isinstance(os.fspath(path), bytes):
+        suffix = Path(os.fspath(path)).suffix
+        if suffix.lower() != ".png":
+            raise InitsuiteError(
+                f"figure path {os.fspath(path)!r} ends {suffix or 'with no suffix'!r}: a figure "
+                "is written as PNG; name a file ending .png"
+            )
+    return path
 
 
 def write_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
