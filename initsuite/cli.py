@@ -476,6 +476,9 @@ def _add_reproduce(add_parser: AddParser) -> None:
     t.add_argument("--schemes", type=_split_specs, default=None,
                    help="zoo: schemes every model gets after as_built (default: kaiming_normal,"
                    "xavier_normal,normal:std=0.02; gpt2 or lsuv added by kind)")  # fmt: skip
+    t.add_argument("--max-parameters", type=_max_parameters, default=argparse.SUPPRESS,
+                   metavar="N", help="zoo: refuse a model with more parameters (default 5e8; "
+                   "'none': no limit)")  # fmt: skip
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(run=_cmd_reproduce)
@@ -829,7 +832,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     for flag, value, owner in (("--laws", args.laws, "frameworks"),
                                ("--train-steps", args.train_steps, "frameworks"),
                                ("--models", args.models, "zoo"),
-                               ("--schemes", args.schemes, "zoo")):  # fmt: skip
+                               ("--schemes", args.schemes, "zoo"),
+                               ("--max-parameters", True if "max_parameters" in args else None,
+                                "zoo")):  # fmt: skip
         if value is not None and args.study != owner:
             raise InitsuiteError(f"{flag} belongs to 'reproduce {owner}', not {args.study!r}")
     if args.seeds is not None and args.study == "zoo":
@@ -876,7 +881,8 @@ def _reproduce_zoo(args: argparse.Namespace) -> None:
 
     models = None if args.models is None else split_models(args.models)
     schemes = SCHEMES if args.schemes is None else args.schemes
-    study = zoo_study(models, schemes, progress=False if args.quiet else None)
+    limit = {"max_parameters": args.max_parameters} if "max_parameters" in args else {}
+    study = zoo_study(models, schemes, progress=False if args.quiet else None, **limit)
     study.meta["command"] = args.command_line
     path = study.save(args.out, overwrite=args.overwrite)
     if not args.quiet:

@@ -453,6 +453,24 @@ def test_bad_input_raises_one_clear_error(call: object, needle: str) -> None:
         call()  # type: ignore[operator]
 
 
+@pytest.mark.parametrize("scheme", ["flax", "kaiming_normal", "gpt2"])
+def test_a_model_on_the_meta_device_is_refused_before_any_draw(scheme: str) -> None:
+    """Issue 27: ``apply(nn.Linear(4, 4, device="meta"), "flax")`` raised torch's
+    RuntimeError ("META device type not an accelerator"); every scheme, convention and probe
+    now refuses it up front, naming the first tensor without storage."""
+    net = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4, device="meta"))
+    before = net[0].weight.detach().clone()
+    for call in (lambda: apply(net, scheme),
+                 lambda: apply(net, scheme, generator=torch.Generator().manual_seed(0)),
+                 lambda: probe(net, torch.ones(2, 4), scheme=scheme)):  # fmt: skip
+        with pytest.raises(InitsuiteError, match=r"'1\.weight' is on the meta device: "
+                           r"materialise it first, e\.g\. model\.to_empty"):  # fmt: skip
+            call()
+    assert torch.equal(net[0].weight, before)  # refused before the first draw
+    with pytest.raises(InitsuiteError, match="'running_mean' is on the meta device"):
+        probe(nn.BatchNorm1d(4, affine=False, device="meta"), torch.ones(2, 4))
+
+
 # --- Hugging Face ----------------------------------------------------------------------------
 
 

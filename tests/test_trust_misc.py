@@ -228,6 +228,22 @@ def test_timeout_in_the_api_and_its_validation(factories: Path) -> None:
             probe_factory(f"{FACTORIES}:fine", (2, 4), timeout=bad)  # type: ignore[arg-type]
 
 
+def test_a_timeout_that_expires_at_once_is_one_line(
+    factories: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 27: ``--timeout 1e-9`` fired before the block was entered, and the internal
+    alarm exception escaped as a traceback."""
+    handler = signal.getsignal(signal.SIGALRM)
+    for _ in range(3):  # the alarm is due as soon as it is armed, every time
+        with pytest.raises(InitsuiteError, match=r"did not finish within 1e-09 s"):
+            probe_factory(f"{FACTORIES}:fine", (2, 4), timeout=1e-9)
+    code, _, err = _probe_cli([f"{FACTORIES}:fine", "--timeout", "1e-9"], tmp_path, capsys)
+    assert "did not finish within 1e-09 s" in _one_line_error(code, err)
+    assert list((tmp_path / "runs").iterdir()) == []
+    assert signal.getsignal(signal.SIGALRM) == handler
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
 def test_timeout_outside_the_main_thread_is_unavailable() -> None:
     import threading
 

@@ -274,8 +274,15 @@ def test_reproduce_zoo_writes_a_probe_directory_the_report_reads(
         (["reproduce", "isometry", "--schemes", "normal"], "--schemes belongs to 'reproduce zoo'"),
         (["reproduce", "zoo", "--models", "hf:gtp2"], "did you mean 'gpt2'"),
         (["reproduce", "zoo", "--models", "gpt2"], "neither a model"),
+        # issue 27: the size limit's message named --max-parameters, which reproduce lacked
+        (["reproduce", "zoo", "--models", "hf:gpt2,n_layer=2,n_embd=32,n_head=2",
+          "--max-parameters", "1e3"], "more than the limit 1e+03: make it smaller with "
+         "overrides (e.g. hf:llama,num_hidden_layers=4,hidden_size=256,intermediate_size=688) "
+         "or raise the limit (--max-parameters)"),
+        (["reproduce", "tutorial", "--max-parameters", "1e3"],
+         "--max-parameters belongs to 'reproduce zoo'"),
     ],
-)
+)  # fmt: skip
 def test_reproduce_zoo_bad_input_exits_2_in_one_line_writing_nothing(
     args: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -268,7 +269,8 @@ def apply(
         InitsuiteTypeError: an argument of the wrong type (a ``generator`` that is not a
             ``torch.Generator``, a ``model`` that is not an ``nn.Module``), before any draw.
         InitsuiteError: unknown scheme, ``auto`` without an activation, a lazy parameter
-            not materialised yet, or no weight of the model that the scheme accepts.
+            not materialised yet, a model on the meta device (no storage to draw into), or
+            no weight of the model that the scheme accepts.
 
     Example::
 
@@ -320,6 +322,13 @@ def _check_arguments(
     (a wrong type found halfway would leave some layers re-drawn)."""
     if not isinstance(model, nn.Module):
         raise InitsuiteTypeError(f"{who} needs a torch.nn.Module, got {_kind(model)}")
+    tensors = itertools.chain(model.named_parameters(), model.named_buffers())
+    meta = next((name for name, t in tensors if t.is_meta), None)
+    if meta is not None:  # no storage: nothing to draw into, nothing to run
+        raise InitsuiteError(
+            f"{who} needs a model with storage, but {meta!r} is on the meta device: "
+            "materialise it first, e.g. model.to_empty(device='cpu')"
+        )
     if scheme is not None and not isinstance(scheme, (str, _schemes.Scheme)):
         raise InitsuiteTypeError(
             f"scheme must be a spec string or a Scheme (e.g. 'kaiming_normal'), got "
@@ -737,8 +746,9 @@ def probe(
 
     Raises:
         InitsuiteTypeError: an argument of the wrong type, before the model is touched.
-        InitsuiteError: bad arguments, or ``backward=True`` on an output without a floating
-            tensor that requires grad. Whatever the model's forward raises propagates
+        InitsuiteError: bad arguments (a model on the meta device among them), or
+            ``backward=True`` on an output without a floating tensor that requires grad.
+            Whatever the model's forward raises propagates
             unchanged (after the hooks are removed and the buffers restored).
     """
     _check_arguments("probe", model, scheme, activation, include_embeddings)

@@ -100,9 +100,11 @@ def deadline(seconds: float | None, what: str, hint: str = "") -> Iterator[None]
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     started = time.monotonic()
-    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    old_delay, old_interval = signal.getitimer(signal.ITIMER_REAL)
     try:
         try:
+            # armed inside the try: an alarm due at once (timeout=1e-9) is caught here too
+            signal.setitimer(signal.ITIMER_REAL, seconds)
             yield
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)  # disarmed first: no alarm after this
@@ -412,8 +414,12 @@ def probe_factory(
             a timeout.
     """
     limit = check_timeout(timeout)
-    with deadline(limit, f"importing the module of factory {str(factory)!r}",
-                  "raise timeout"):  # fmt: skip
+    what = (
+        f"importing the library of {str(factory)!r} and counting its model"
+        if _sources.is_source(factory)
+        else f"importing the module of factory {str(factory)!r}"
+    )
+    with deadline(limit, what, "raise timeout"):
         cfg = ProbeConfig(
             factory=factory,  # type: ignore[arg-type]  # a callable is named in __post_init__
             input_shape=None if input_shape is None else tuple(input_shape),

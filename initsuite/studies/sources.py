@@ -11,8 +11,10 @@ A *model source* is ``LIBRARY:NAME[,KEY=VALUE...]``:
   key checked against the config), built by ``AutoModel.from_config`` (the base model, with
   the library's ``_init_weights``); token batches for text models, pixel batches for vision.
 
-The size of every model is counted on the ``meta`` device before it is built, so a default
-LLaMA (6.7e9 parameters) is refused in one line instead of exhausting memory.
+Every override's value is checked by what its key names (counts, sizes, probabilities:
+:mod:`initsuite.studies.source_checks`), and the size of every model is counted on the ``meta``
+device before it is built, under caps, so a default LLaMA (6.7e9 parameters) or a GPT-2 of
+100000 layers is refused in one line instead of exhausting memory or time.
 
     >>> src = parse("hf:gpt2,n_layer=2,n_embd=64")
     >>> src.input_shape(batch=2), src.tokens
@@ -23,16 +25,16 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import nn
 
+from initsuite.core import validate
 from initsuite.core.errors import InitsuiteError, did_you_mean, unknown
 from initsuite.core.spec import format_value, split_items
+from initsuite.studies import source_checks as _checks
 
 __all__ = [
     "LIBRARIES", "MAX_PARAMETERS", "ModelSource", "grid", "is_source", "parse", "parse_vary",
@@ -116,8 +118,9 @@ class ModelSource:
         """A fresh model with the library's own initialisation, from torch's global RNG."""
         try:
             return self._build()
-        except (TypeError, ValueError) as exc:
-            raise InitsuiteError(f"{self.spec}: the constructor refused it: {_first(exc)}") from exc
+        except Exception as exc:  # the library's code: counted on meta, so rarely here
+            raise InitsuiteError(f"{self.spec}: the constructor refused it: "
+                                 f"{_checks.one_line(exc)}") from exc  # fmt: skip
 
     def input_shape(self, batch: int) -> tuple[int, ...]:
         """The probe's input shape for ``batch`` examples."""
@@ -128,19 +131,18 @@ class ModelSource:
                 "parameters": self.parameters, "version": self.version}  # fmt: skip
 
 
-def _first(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
 def parse(text: str, max_parameters: int | None = MAX_PARAMETERS) -> ModelSource:
     """The model source ``text`` names, checked: the library importable, the name known (else
-    the nearest names), every override a key the config has (hf), the model no larger than
-    ``max_parameters`` (None: no limit).
+    the nearest names), every override a key the config has (hf) and a value its kind allows
+    (:func:`~initsuite.studies.source_checks.check_value`), the model no larger than
+    ``max_parameters`` (None: no limit) and of at most
+    :data:`~initsuite.studies.source_checks.MAX_MODULES` modules.
 
     Raises:
         InitsuiteError: one line naming what is wrong and the valid choices.
     """
+    if max_parameters is not None:
+        max_parameters = validate.count("max_parameters", max_parameters)
     spec = str(text).strip()
     head, *items = split_items(spec)
     library, _, name = head.partition(":")
@@ -160,15 +162,7 @@ def parse(text: str, max_parameters: int | None = MAX_PARAMETERS) -> ModelSource
         overrides[key.strip()] = _value(value.strip())
     lib = _import(library, spec)
     make = {"timm": _timm, "torchvision": _torchvision, "hf": _hf}[library]
-    source = make(lib, name, overrides, spec)
-    if max_parameters is not None and source.parameters > max_parameters:
-        raise InitsuiteError(
-            f"{source.spec} has {source.parameters:.3g} parameters "
-            f"({4 * source.parameters / 1e9:.3g} GB in float32), more than the limit "
-            f"{max_parameters:.3g}: make it smaller with overrides (e.g. {_SMALLER[library]}) "
-            "or raise the limit (--max-parameters)"
-        )
-    return source
+    return make(lib, name, overrides, spec, max_parameters)
 
 
 _EXAMPLES = {"timm": "timm:resnet50", "torchvision": "torchvision:resnet18", "hf": "hf:gpt2"}
@@ -180,14 +174,6 @@ _SMALLER = {"timm": "timm:vit_small_patch16_224,depth=6",
             "hf": "hf:llama,num_hidden_layers=4,hidden_size=256,intermediate_size=688"}  # fmt: skip
 
 
-def _count(make: Callable[[], nn.Module]) -> tuple[int, nn.Module]:
-    """The parameter count of the model ``make`` builds, built on the meta device (no memory,
-    no random draws), and that meta model."""
-    with torch.device("meta"):
-        model = make()
-    return sum(p.numel() for p in model.parameters()), model
-
-
 def _nearest(name: str, names: list[str], spec: str, listing: str) -> InitsuiteError:
     hint = did_you_mean(name, names)
     near = f"; did you mean {hint!r}?" if hint else ""
@@ -197,7 +183,8 @@ def _nearest(name: str, names: list[str], spec: str, listing: str) -> InitsuiteE
 # --- the libraries -----------------------------------------------------------------------------
 
 
-def _timm(timm: Any, name: str, overrides: dict[str, Any], spec: str) -> ModelSource:
+def _timm(timm: Any, name: str, overrides: dict[str, Any], spec: str, limit: int | None
+          ) -> ModelSource:  # fmt: skip
     names = list(timm.list_models())
     if name not in names:
         near = timm.list_models(f"*{name}*")
@@ -205,10 +192,17 @@ def _timm(timm: Any, name: str, overrides: dict[str, Any], spec: str) -> ModelSo
         err = _nearest(name, names, spec, "timm.list_models('*pattern*')")
         raise InitsuiteError(str(err) + hint) from None
 
-    def build() -> nn.Module:
-        return timm.create_model(name, pretrained=False, **overrides)
+    for key, value in overrides.items():
+        _checks.check_value(spec, key, value)
 
-    n, meta_model = _count_or_refuse(build, spec)
+    def at(depth: int | None) -> Callable[[], nn.Module]:
+        kwargs = overrides if depth is None else {**overrides, "depth": depth}
+        return lambda: timm.create_model(name, pretrained=False, **kwargs)
+
+    build = at(None)
+    depth = overrides.get("depth")  # ViT-like models' number of blocks
+    deep = (depth, at) if isinstance(depth, int) and not isinstance(depth, bool) else None
+    n, meta_model = _checks.count(build, spec, limit, _SMALLER["timm"], deep)
     cfg = getattr(meta_model, "pretrained_cfg", None) or {}
     shape = tuple(int(v) for v in cfg.get("input_size", (3, _IMAGE, _IMAGE)))
     if "img_size" in overrides:  # a ViT built for another size takes that size
@@ -218,15 +212,19 @@ def _timm(timm: Any, name: str, overrides: dict[str, Any], spec: str) -> ModelSo
                        str(timm.__version__), build)  # fmt: skip
 
 
-def _torchvision(models: Any, name: str, overrides: dict[str, Any], spec: str) -> ModelSource:
+def _torchvision(models: Any, name: str, overrides: dict[str, Any], spec: str,
+                 limit: int | None) -> ModelSource:  # fmt: skip
     names = list(models.list_models())
     if name not in names:
         raise _nearest(name, names, spec, "torchvision.models.list_models()") from None
 
+    for key, value in overrides.items():
+        _checks.check_value(spec, key, value)
+
     def build() -> nn.Module:
         return models.get_model(name, weights=None, **overrides)
 
-    n, _ = _count_or_refuse(build, spec)
+    n, _ = _checks.count(build, spec, limit, _SMALLER["torchvision"])
     size = _IMAGE
     try:  # the weights' metadata ship with torchvision: the size they were trained at
         weights = models.get_model_weights(name)
@@ -239,7 +237,8 @@ def _torchvision(models: Any, name: str, overrides: dict[str, Any], spec: str) -
                        str(torchvision.__version__), build)  # fmt: skip
 
 
-def _hf(tr: Any, name: str, overrides: dict[str, Any], spec: str) -> ModelSource:
+def _hf(tr: Any, name: str, overrides: dict[str, Any], spec: str, limit: int | None
+        ) -> ModelSource:  # fmt: skip
     mapping = tr.CONFIG_MAPPING
     names = sorted(mapping.keys())
     if name not in mapping:
@@ -249,49 +248,50 @@ def _hf(tr: Any, name: str, overrides: dict[str, Any], spec: str) -> ModelSource
     valid = {*defaults.to_dict(), *getattr(cls, "attribute_map", {})}
     # the keys of this architecture, not those every config has (dtype, id2label, ...)
     own = sorted(valid - set(tr.PretrainedConfig().to_dict()) - {"model_type"})
+    activations = sorted(getattr(getattr(tr, "activations", None), "ACT2FN", None) or ())
     for key, value in overrides.items():
         if key not in valid:
             hint = did_you_mean(key, own) or did_you_mean(key, sorted(valid))
             near = f"; did you mean {hint!r}?" if hint else ""
             raise InitsuiteError(f"{spec!r}: {cls.__name__} has no key {key!r}{near} (its "
                                  f"keys: {', '.join(own)})")  # fmt: skip
-        overrides[key] = _check_type(spec, key, value, getattr(defaults, key, None))
+        default = getattr(defaults, key, None)
+        overrides[key] = _checks.check_type(spec, key, value, default)
+        _checks.check_value(spec, key, overrides[key], default)
+        # where the default names one of transformers' activations, the value must too
+        _checks.check_choice(spec, key, overrides[key], default, activations,
+                             "transformers activation")  # fmt: skip
+    # an int where the config's default is a float, as a float (its strict fields want one)
+    kwargs = {k: float(v) if isinstance(getattr(defaults, k, None), float)
+              and isinstance(v, int) and not isinstance(v, bool) else v
+              for k, v in overrides.items()}  # fmt: skip
     try:
-        config = cls(**overrides)
-    except (TypeError, ValueError) as exc:
-        raise InitsuiteError(f"{spec!r}: {cls.__name__} refused it: {_first(exc)}") from None
+        config = cls(**kwargs)
+    except Exception as exc:  # the config's own validation (transformers' strict fields)
+        raise InitsuiteError(f"{spec!r}: {cls.__name__} refused it: "
+                             f"{_checks.one_line(exc)}") from None  # fmt: skip
 
     def build() -> nn.Module:
         return tr.AutoModel.from_config(config)
 
-    n, _ = _count_or_refuse(build, spec)
+    # the depth as the config names it: the key given (n_layer), else its canonical name
+    key = next((k for k in overrides if _canonical(cls, k) == "num_hidden_layers"),
+               "num_hidden_layers")  # fmt: skip
+    depth = getattr(config, "num_hidden_layers", None)
+
+    def at(layers: int) -> Callable[[], nn.Module]:
+        return lambda: tr.AutoModel.from_config(cls(**{**kwargs, key: layers}))
+
+    deep = (depth, at) if isinstance(depth, int) and not isinstance(depth, bool) else None
+    n, _ = _checks.count(build, spec, limit, _SMALLER["hf"], deep)
     tokens, shape = _hf_input(config, spec)
     return ModelSource("hf", name, tuple(overrides.items()), n, tokens, shape,
                        str(tr.__version__), build)  # fmt: skip
 
 
-_ARTICLE = {int: "an"}
-
-
-def _check_type(spec: str, key: str, value: Any, default: Any) -> Any:
-    """An override must have its default's type (an int where a float is expected is fine; a
-    list where a tuple is, each item of the type of the default's first): returned as that
-    type."""
-    if default is None or value is None:
-        return value
-    want = type(default)
-    if isinstance(default, (list, tuple)) and isinstance(value, list):
-        if default:
-            for item in value:
-                _check_type(spec, f"{key}'s item", item, default[0])
-        return want(value)
-    ok = isinstance(value, want) and not (isinstance(value, bool) and want is not bool)
-    ok = ok or (want is float and isinstance(value, int) and not isinstance(value, bool))
-    if not ok:
-        raise InitsuiteError(f"{spec!r}: {key} must be {_ARTICLE.get(want, 'a')} {want.__name__} "
-                             f"(its default is "
-                             f"{default!r}), got {value!r}")  # fmt: skip
-    return value
+def _canonical(cls: Any, key: str) -> str:
+    """A config key by its canonical name (GPT-2's ``n_layer`` is ``num_hidden_layers``)."""
+    return str(getattr(cls, "attribute_map", {}).get(key, key))
 
 
 def _hf_input(config: Any, spec: str) -> tuple[int | None, tuple[int, ...]]:
@@ -308,16 +308,6 @@ def _hf_input(config: Any, spec: str) -> tuple[int | None, tuple[int, ...]]:
         return None, (channels, int(h), int(w))
     raise InitsuiteError(f"cannot tell what {spec!r} takes as input (no vocab_size, no "
                          "num_channels): pass --input-shape")  # fmt: skip
-
-
-def _count_or_refuse(build: Callable[[], nn.Module], spec: str) -> tuple[int, nn.Module]:
-    try:
-        n, model = _count(build)
-    except (TypeError, ValueError, RuntimeError, NotImplementedError) as exc:
-        raise InitsuiteError(f"{spec!r}: the constructor refused it: {_first(exc)}") from None
-    if not math.isfinite(n) or n <= 0:
-        raise InitsuiteError(f"{spec!r} built a model without parameters")
-    return n, model
 
 
 Axes = tuple[tuple[str, tuple[Any, ...]], ...]

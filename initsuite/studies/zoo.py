@@ -191,14 +191,17 @@ def _entries(models: Sequence[ZooModel | str] | None) -> tuple[ZooModel, ...]:
     return tuple(out)
 
 
-def _config(entry: ZooModel, schemes: tuple[str, ...], seed: int) -> ProbeConfig:
-    """The probe of one zoo model, checked (sources, overrides, schemes) but not run."""
+def _config(entry: ZooModel, schemes: tuple[str, ...], seed: int,
+            max_parameters: int | None) -> ProbeConfig:  # fmt: skip
+    """The probe of one zoo model, checked (sources, overrides, sizes, schemes) but not run."""
     extra = entry.schemes
-    if extra is None:  # by the kind of input the model takes
-        extra = EXTRA["image" if _sources.parse(entry.spec).tokens is None else "text"]
+    if extra is None:  # by the kind of input the model takes (a varied base is not limited)
+        base = _sources.parse(entry.spec, None if entry.vary else max_parameters)
+        extra = EXTRA["image" if base.tokens is None else "text"]
     return ProbeConfig(
         entry.spec, entry.input_shape, schemes=(*schemes, *extra), backward=True, seed=seed,
         batch=BATCH, vary=dict(entry.vary),  # type: ignore[arg-type]  # parsed in __post_init__
+        max_parameters=max_parameters,
     )  # fmt: skip
 
 
@@ -216,6 +219,7 @@ def zoo_study(
     schemes: Sequence[str] = SCHEMES,
     seed: int = 0,
     progress: bool | None = None,
+    max_parameters: int | None = _sources.MAX_PARAMETERS,
 ) -> ProbeResult:
     """Probe each model of the zoo as built and under each scheme, forward and backward.
 
@@ -228,6 +232,8 @@ def zoo_study(
         schemes: the schemes every model gets, after ``as_built`` (:data:`SCHEMES`).
         seed: the seed of every model's draw and of its inputs.
         progress: a progress bar per model (default: when stderr is a terminal).
+        max_parameters: refuse a model with more parameters (None: no limit), as
+            :func:`~initsuite.studies.probe_factory.probe_factory` does.
 
     Returns:
         One :class:`~initsuite.results.probe.ProbeResult` of every model (its ``model``
@@ -236,7 +242,8 @@ def zoo_study(
 
     Raises:
         InitsuiteError: an unknown model, override, scheme or a model named twice; a model
-            whose forward or backward pass fails (naming the scheme).
+            over a size limit; a model whose forward or backward pass fails (naming the
+            scheme).
     """
     entries = _entries(models)
     if isinstance(schemes, str):
@@ -244,7 +251,7 @@ def zoo_study(
                                  f"{schemes!r}: write [{schemes!r}]")  # fmt: skip
     common = tuple(schemes)
     seed = validate.seed(seed)
-    configs = [_config(e, common, seed) for e in entries]
+    configs = [_config(e, common, seed, max_parameters) for e in entries]
     _check_distinct(configs)
     started = time.perf_counter()
     results, seconds = [], {}
