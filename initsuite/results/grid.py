@@ -76,9 +76,9 @@ def check_config(config: Mapping[str, Any], where: str) -> None:
     ``config`` is a non-empty list of distinct values of its type and every setting present
     is of its type."""
     for axis, (what, ok) in _AXIS_VALUES.items():
-        values = config.get(axis)
         if axis not in config:
             continue
+        values = config[axis]
         if not (isinstance(values, list) and values and all(ok(v) for v in values)):
             raise InitsuiteError(
                 f"{where} has config.{axis} = {_show(values)}, not a non-empty list of {what}: "

@@ -17,13 +17,14 @@ from typing import Any
 from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.results import chunks, store
 from initsuite.results.chunks import THEORY_CHUNK, chunk_name
+from initsuite.results.grid import AXES
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.studies.sweep.theory import theory_tables
 
 __all__ = ["prepare", "publish", "theory_chunk_name"]
 
 # the axes of the grid a resumed sweep may grow
-_AXES = ("schemes", "activations", "depths", "widths", "seeds", "devices", "dtypes", "archs")
+_AXES = tuple(AXES)
 
 
 def theory_chunk_name(cfg: SweepConfig, fp: str) -> str:
