@@ -446,6 +446,9 @@ def _add_compare(add_parser: AddParser) -> None:
                    "init_ms:20%%; metrics: final_std, growth_per_layer (band on new/base), "
                    "divergence_layer (layers moved), init_ms, forward_ms (slower only), "
                    "missing (base cells absent from new)")  # fmt: skip
+    c.add_argument("--partial", action="store_true",
+                   help="compare a sweep that did not finish (a note says how much; the cells "
+                   "it lacks fail only a missing:N gate)")  # fmt: skip
     c.add_argument("--top", type=int, default=10, help="changed cells to list (10; also in --out)")
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.add_argument("--out", default=None, metavar="FILE.md",
@@ -749,7 +752,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         check_markdown()
     _check_outputs(out=(args.out, "file"), html=(args.html, "file"))
     result = compare(SweepResult.load(args.base), SweepResult.load(args.new), gates,
-                     labels=(args.base, args.new))  # fmt: skip
+                     labels=(args.base, args.new), partial=args.partial)  # fmt: skip
     if args.out is not None:
         store.atomic_write_text(args.out, compare_document(result, top=args.top))
     if args.html is not None:

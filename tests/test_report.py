@@ -273,7 +273,9 @@ def test_a_tutorial_dir_is_not_a_run_dir(tmp_path: Path):
 
 
 def test_run_dir_as_tutorial_dir_is_rejected(run_dir: Path, tmp_path: Path):
-    with pytest.raises(InitsuiteError, match=r"tutorial\.parquet.*is missing"):
+    # says what it is, not "not a complete run" (issue 27)
+    with pytest.raises(InitsuiteError, match=r"holds a sweep \(initsuite sweep\), not a "
+                       r"tutorial reproduction"):  # fmt: skip
         write_report(run_dir, tutorial_dir=run_dir, out_dir=tmp_path)
 
 

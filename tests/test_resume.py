@@ -177,7 +177,8 @@ def test_a_leftover_temporary_chunk_is_ignored(clean, tmp_path: Path) -> None:
     res = initsuite.SweepResult.load(out)
     assert len(res.cells) == len(clean.cells) and res.cells["cell_key"].is_unique
     assert_same_tables(res, clean)
-    assert chunks.stored_keys(out) == set(clean.cells["cell_key"])
+    fingerprint = json.dumps(res.meta["fingerprint"])
+    assert chunks.stored_keys(out, fingerprint) == set(clean.cells["cell_key"])
 
 
 def test_resume_refuses_other_settings_and_plain_reruns_refuse_to_mix(tmp_path: Path) -> None:

@@ -342,8 +342,12 @@ def test_a_sweep_stored_with_bias_true_loads_as_torch_default(tmp_path: Path) ->
         assert initsuite.compare(old, new, "final_std:0%,divergence_layer:0,missing:0").passed
     resumed = initsuite.sweep(**grid, out=tmp_path / "chunked", resume=True)
     assert resumed.meta["resumed_cells"] == len(new.cells)
-    _set_bias(whole, False)
-    assert SweepResult.load(whole).meta["config"]["bias"] is None
+    _set_bias(whole, False)  # now contradicts its cells and its fingerprint (issue 27)
+    with pytest.raises(InitsuiteError, match=r"config\.bias = null but a fingerprint with bias"):
+        SweepResult.load(whole)
+    plain = initsuite.sweep(**{**grid, "bias": None}).save(tmp_path / "plain")
+    _set_bias(plain, False)
+    assert SweepResult.load(plain).meta["config"]["bias"] is None
 
 
 @pytest.mark.parametrize(

@@ -199,7 +199,7 @@ def test_save_load_and_report_section(
         assert (run / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     row = next(line for line in text.splitlines() if "| xavier_normal" in line)
     assert "0/1" in row  # reached threshold: 0 of 1 run
-    with pytest.raises(InitsuiteError, match="training directory"):
+    with pytest.raises(InitsuiteError, match=r"holds a sweep .*, not a training study"):
         TrainingResult.load(str(small_sweep_dir))
 
 

@@ -123,7 +123,7 @@ def test_a_missing_chunk_of_a_complete_sweep_is_refused(run_dir: Path, clean) ->
 
 def test_more_cells_than_meta_describes_are_refused(run_dir: Path) -> None:
     _set_meta(run_dir, cells=N_CELLS - 1)
-    assert "more than the 7" in _load_error(run_dir)
+    assert "says the sweep has 7 cells, its config's grid 8" in _load_error(run_dir)
 
 
 @pytest.mark.parametrize(

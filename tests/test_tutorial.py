@@ -108,5 +108,6 @@ def test_loading_refuses_a_damaged_table_or_another_kind(
     with pytest.raises(InitsuiteError, match=r"column 'agree' of .*tutorial\.parquet.* 'yes'"):
         TutorialResult.load(out)
     sweep = initsuite.sweep("normal", "relu", 2, 4, timing=False).save(tmp_path / "sweep")
-    with pytest.raises(InitsuiteError, match="is it a tutorial reproduction directory"):
+    with pytest.raises(InitsuiteError, match=r"holds a sweep \(initsuite sweep\), not a "
+                       r"tutorial reproduction \(initsuite reproduce tutorial\)"):  # fmt: skip
         TutorialResult.load(sweep)

@@ -12,7 +12,6 @@ when this package is imported.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
@@ -43,7 +42,8 @@ from initsuite.results import store
 from initsuite.results.benchmarks import DEFAULT_GATE
 from initsuite.results.frameworks import FrameworksResult
 from initsuite.results.isometry import IsometryResult
-from initsuite.results.sweep import SweepResult
+from initsuite.results.reading import read_meta
+from initsuite.results.sweep import SweepResult, require_complete
 
 if TYPE_CHECKING:
     from initsuite.results.comparison import Comparison
@@ -115,7 +115,8 @@ def write_report(
             ``report.md`` that initsuite did not write is refused.
         partial: report a sweep that did not finish (meta.json says ``"complete": false``),
             with a :class:`PartialReportWarning` and a note atop the report saying how many
-            cells of the grid it covers. Default: refuse such a sweep.
+            cells of the grid it covers; also compare with an unfinished ``compare_dir``.
+            Default: refuse such a sweep.
         html: also write ``report.html``, the same report as one self-contained page with
             interactive figures and sortable, filterable tables
             (:func:`initsuite.report.html.plan_html`; needs plotly). Default: Markdown only
@@ -176,7 +177,8 @@ def sweep_plan(
     Markdown, :func:`~initsuite.report.benchmarks.benchmarks_section`)."""
     raw = SweepResult.load(run_dir)
     note = _incomplete_note(run_dir, raw, partial)
-    comparison = _comparison(compare_dir, run_dir, raw) if compare_dir is not None else None
+    comparison = (_comparison(compare_dir, run_dir, raw, partial) if compare_dir is not None
+                  else None)  # fmt: skip
     tutorial = load_tutorial(tutorial_dir) if tutorial_dir is not None else None
     training = _training(training_dir) if training_dir is not None else None
     result = label_archs(raw)
@@ -272,12 +274,12 @@ def _training_figures(training: Any, colors: dict[str, str]) -> list[PlannedFigu
 
 
 def _comparison(compare_dir: str | os.PathLike[str], run_dir: str | os.PathLike[str],
-                raw: SweepResult) -> Comparison:  # fmt: skip
+                raw: SweepResult, partial: bool) -> Comparison:  # fmt: skip
     from initsuite.results.comparison import compare
 
     # resolved: results/latest is a link that the next benchmark moves
     labels = (_where(compare_dir), _where(run_dir))
-    return compare(SweepResult.load(compare_dir), raw, labels=labels)
+    return compare(SweepResult.load(compare_dir), raw, labels=labels, partial=partial)
 
 
 def _benchmarks(
@@ -317,46 +319,23 @@ def _kind(run_dir: str | os.PathLike[str]) -> str | None:
     """The kind meta.json names; raise, naming the command that reports it, when ``run_dir``
     holds results reported elsewhere (None: no readable meta.json, the loader names the
     problem)."""
-    meta_path = Path(run_dir) / store.META
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        meta = read_meta(Path(run_dir) / store.META)
+    except InitsuiteError:
         return None
-    kind = meta.get("kind") if isinstance(meta, dict) else None
+    kind = meta.get("kind")
     if isinstance(kind, str) and kind in _OTHER_KINDS:
         raise InitsuiteError(f"{str(run_dir)!r} is not a sweep but {_OTHER_KINDS[kind]}")
     return kind if isinstance(kind, str) else None
-
-
-def _grid_cells(meta: dict[str, object]) -> int | None:
-    """The number of cells of the sweep's grid, from its meta.json; None if not recorded."""
-    cells = meta.get("cells")
-    if isinstance(cells, int):
-        return cells
-    config = meta.get("config")
-    axes = ("schemes", "activations", "depths", "widths", "seeds", "devices", "dtypes", "archs")
-    if not isinstance(config, dict) or not all(isinstance(config.get(a), list) for a in axes):
-        return None
-    n = 1
-    for a in axes:
-        n *= len(config[a])
-    return n
 
 
 def _incomplete_note(run_dir: str | os.PathLike[str], result: SweepResult,
                      partial: bool) -> str | None:  # fmt: skip
     """None for a finished sweep; for an unfinished one, refuse unless ``partial``, else warn
     and return the note that heads the report."""
-    if result.meta.get("complete", True) is not False:
+    stored = require_complete(result, str(run_dir), partial, "report")
+    if stored is None:
         return None
-    total = _grid_cells(result.meta)
-    stored = f"{len(result.cells)} of {total if total is not None else '?'} cells"
-    if not partial:
-        raise InitsuiteError(
-            f"{str(run_dir)!r} holds an incomplete sweep ({stored}): finish it with "
-            "`initsuite sweep ... --resume`, or pass --partial (partial=True) to report what "
-            "is stored"
-        )
     warnings.warn(f"{str(run_dir)!r} holds an incomplete sweep ({stored}): the report covers "
                   "the stored cells only", PartialReportWarning, stacklevel=3)  # fmt: skip
     return (f"> **Incomplete sweep:** this report covers {stored} of the grid; the sweep did "

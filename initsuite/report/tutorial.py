@@ -46,7 +46,7 @@ _COLUMNS = {
 
 def load_tutorial(tutorial_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
     """The ``tutorial`` and ``layers`` tables of a tutorial reproduction directory."""
-    tables, _ = store.read(tutorial_dir, tuple(_COLUMNS))
+    tables, _ = store.read(tutorial_dir, tuple(_COLUMNS), kind="tutorial")
     for name, cols in _COLUMNS.items():
         missing = [c for c in cols if c not in tables[name].columns]
         if missing:

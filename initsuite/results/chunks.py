@@ -1,12 +1,14 @@
 """Append-only results directories: a sweep writes its cells in chunks, as it goes.
 
 A chunk is a directory ``DIR/chunks/<name>/`` holding ``cells``, ``layers`` and ``timing``
-parquet tables and a ``manifest.json`` (each table's row count, columns and SHA-256, and the
-chunk's cell keys). It is written whole into a temporary sibling (``.tmp-…``) and renamed
-into place, so a reader sees it complete or not at all; once there it is never modified. Its
-name is a hash of the cell keys it holds (content-addressed): two writers that compute the
-same cells produce the same name, the second rename fails, and the second writer drops its
-copy. A killed writer leaves at most a temporary directory, which readers ignore.
+parquet tables and a ``manifest.json`` (each table's row count, columns and SHA-256, the
+chunk's cell keys, and the fingerprint of the sweep that computed it: the settings and
+versions its numbers depend on, as meta.json records them). It is written whole into a
+temporary sibling (``.tmp-…``) and renamed into place, so a reader sees it complete or not at
+all; once there it is never modified. Its name is a hash of the cell keys it holds
+(content-addressed): two writers that compute the same cells produce the same name, the
+second rename fails, and the second writer drops its copy. A killed writer leaves at most a
+temporary directory, which readers ignore.
 ``meta.json`` records the configuration, the grid's number of cells and whether every one is
 stored (``complete``); every cell carries its ``cell_key`` (a hash of its configuration and
 the versions that matter), which ``--resume`` compares to skip what is stored. The sweep's
@@ -15,10 +17,14 @@ configuration) are one more chunk, in ``DIR/theory/``; meta.json names it (``the
 so a resumed sweep whose grid grew names a new one in its new meta.json, in one step.
 
 Reading (:func:`read`) lists the chunks and checks each against the column schema and its
-manifest (an unexpected entry, a damaged file, a missing or mistyped column, a row count or
-checksum that differs is an error naming it, never a silently smaller table), concatenates
-them, drops rows of cells stored twice (two writers that overlapped; the rows are equal, cells
-being deterministic) and checks the total against meta.json. Never imports torch.
+manifest (an unexpected entry, a damaged file, a missing, extra or mistyped column, a row
+count or checksum that differs is an error naming it, never a silently smaller table) and
+its fingerprint against meta.json's (a chunk of another sweep is refused, naming the setting
+that differs), concatenates them, checks every row against the grid meta.json describes
+(:mod:`initsuite.results.grid`), drops the second copy of a cell two writers both stored
+(overlapping writers store equal rows, cells being deterministic; a cell stored twice in one
+chunk, or twice with different values, is an error) and checks the total against meta.json.
+Never imports torch.
 """
 
 from __future__ import annotations
@@ -34,23 +40,27 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.results import columns as C
+from initsuite.results.gates import key_text
+from initsuite.results.grid import Grid, check_unique, grid_of
 from initsuite.results.outputs import CHUNKS, SWEEP_TABLES, THEORY_DIR, THEORY_TABLES
-from initsuite.results.store import META, first_line, fsync_dir, publish_mode
+from initsuite.results.reading import first_line, read_json, read_regular
+from initsuite.results.store import META, fsync_dir, publish_mode
 
 __all__ = [
     "CHUNKS", "MANIFEST", "TABLES", "THEORY_CHUNK", "THEORY_DIR", "Layout", "cell_key",
-    "check_meta", "check_total", "chunk_name", "has_chunks", "layout", "read", "stored_keys",
+    "check_meta", "chunk_name", "has_chunks", "layout", "read", "stored_keys",
     "theory_stored", "timed_keys", "write_chunk",
 ]  # fmt: skip
 
 MANIFEST = "manifest.json"
 TABLES: tuple[str, ...] = SWEEP_TABLES
 THEORY_CHUNK = "theory_chunk"  # the key of meta.json naming the theory tables' chunk
-_FORMAT = 1  # of the manifest
+_FORMAT = 2  # of the manifest (1: before it carried the sweep's fingerprint)
 _NAME = re.compile(r"[0-9a-f]{24}")
 _TMP = ".tmp-"
 _META_TMP = f".{META}."  # store.atomic_write_text's temporary of meta.json (a killed writer's)
@@ -99,7 +109,7 @@ def layout(path: str | os.PathLike[str]) -> Layout:
 
 
 def write_chunk(out_dir: str | os.PathLike[str], name: str,
-                tables: Mapping[str, pd.DataFrame]) -> bool:  # fmt: skip
+                tables: Mapping[str, pd.DataFrame], fingerprint: str) -> bool:  # fmt: skip
     """Write one chunk and its manifest atomically; False when a chunk of that name is already
     there (another writer stored the same cells).
 
@@ -107,6 +117,9 @@ def write_chunk(out_dir: str | os.PathLike[str], name: str,
         out_dir: the sweep's directory.
         name: the chunk's name (:func:`chunk_name`).
         tables: the cells, layers and timing of some cells, or the sweep's theory tables.
+        fingerprint: the sweep's fingerprint (JSON text of an object, as :func:`cell_key`
+            takes it; meta.json holds the same object): recorded in the manifest, where a
+            reader checks it against meta.json's.
     """
     if set(tables) not in (set(TABLES), set(THEORY_TABLES)):
         raise ValueError(f"a chunk holds {TABLES} or {THEORY_TABLES}, not {tuple(tables)}")
@@ -119,7 +132,7 @@ def write_chunk(out_dir: str | os.PathLike[str], name: str,
     try:
         for table in tables:
             tables[table].to_parquet(tmp / f"{table}.parquet", index=False)
-        manifest = json.dumps(_manifest(tmp, tables), indent=1) + "\n"
+        manifest = json.dumps(_manifest(tmp, tables, fingerprint), indent=1) + "\n"
         (tmp / MANIFEST).write_text(manifest, encoding="utf-8")
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
@@ -139,9 +152,9 @@ def write_chunk(out_dir: str | os.PathLike[str], name: str,
     return True
 
 
-def _manifest(tmp: Path, tables: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
-    """What a reader checks a chunk against: each table's rows, columns and checksum, and
-    the chunk's cell keys."""
+def _manifest(tmp: Path, tables: Mapping[str, pd.DataFrame], fingerprint: str) -> dict[str, Any]:
+    """What a reader checks a chunk against: each table's rows, columns and checksum, the
+    chunk's cell keys and the fingerprint of its sweep."""
     listed = {
         t: {
             "rows": len(tables[t]),
@@ -151,7 +164,8 @@ def _manifest(tmp: Path, tables: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
         for t in tables
     }
     keys = sorted(tables["cells"]["cell_key"].astype(str)) if "cells" in tables else []
-    return {"format": _FORMAT, "tables": listed, "cell_keys": keys}
+    return {"format": _FORMAT, "fingerprint": json.loads(fingerprint), "tables": listed,
+            "cell_keys": keys}  # fmt: skip
 
 
 def _sha256(data: bytes) -> str:
@@ -205,8 +219,8 @@ def _check_files(entry: Path, holds: tuple[str, ...]) -> None:
 
 def _read_table(f: Path) -> tuple[pd.DataFrame, str]:
     """A parquet file's table and the SHA-256 of its bytes (one read)."""
+    data = read_regular(f)
     try:
-        data = f.read_bytes()
         return pd.read_parquet(io.BytesIO(data)), _sha256(data)
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise InitsuiteError(
@@ -222,14 +236,20 @@ def _manifest_of(entry: Path, holds: tuple[str, ...] = TABLES) -> dict[str, Any]
     """A chunk's manifest, checked for shape (it lists exactly the tables ``holds``)."""
     f = entry / MANIFEST
     try:
-        m = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        m = read_json(f)
+    except InitsuiteError as exc:
+        raise InitsuiteError(f"{exc}: the chunk is damaged") from None
+    if isinstance(m, dict) and m.get("format") == 1:
         raise InitsuiteError(
-            f"{str(f)!r} is not valid JSON ({first_line(exc)}): the chunk is damaged"
-        ) from None
+            f"{str(f)!r} is of format 1, written by an older initsuite before chunks carried "
+            "their sweep's fingerprint: its cells cannot be shown to belong to this sweep; "
+            "rerun the sweep into a new ",
+            Arg("out"),
+        )
     tables = m.get("tables") if isinstance(m, dict) else None
     ok = (
         isinstance(tables, dict) and m.get("format") == _FORMAT
+        and isinstance(m.get("fingerprint"), dict)
         and isinstance(m.get("cell_keys"), list)
         and all(isinstance(k, str) for k in m["cell_keys"])
         and set(tables) == set(holds)
@@ -242,6 +262,29 @@ def _manifest_of(entry: Path, holds: tuple[str, ...] = TABLES) -> dict[str, Any]
             "chunk is damaged, or written by another version"
         )
     return m
+
+
+def _check_fingerprint(entry: Path, found: dict[str, Any], expected: Any, meta_path: str) -> None:
+    """Raise unless the chunk ``entry``'s fingerprint is ``expected`` (meta.json's), naming
+    the first setting that differs."""
+    if not isinstance(expected, dict):
+        raise InitsuiteError(
+            f"{meta_path} has no well-formed fingerprint: the chunks in it cannot be shown to "
+            "belong to its sweep; damaged, or written by an older initsuite"
+        )
+    if found == expected:
+        return
+    diff = next((k for k in sorted(set(found) | set(expected))
+                 if found.get(k, _ABSENT) != expected.get(k, _ABSENT)), "?")  # fmt: skip
+    show = lambda v: "absent" if v is _ABSENT else json.dumps(v)[:30]  # noqa: E731
+    raise InitsuiteError(
+        f"chunk {str(entry)!r} was computed with {diff}={show(found.get(diff, _ABSENT))}, the "
+        f"sweep {meta_path} describes has {diff}={show(expected.get(diff, _ABSENT))}: a chunk "
+        "of another sweep; move it away"
+    )
+
+
+_ABSENT = object()
 
 
 # each table's columns, and the columns that identify a row (never null; a directory holds
@@ -257,18 +300,25 @@ _SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 def _read_chunk(
-    entry: Path, holds: tuple[str, ...] = TABLES, names: tuple[str, ...] | None = None
+    entry: Path,
+    fingerprint: Any,
+    meta_path: str,
+    holds: tuple[str, ...] = TABLES,
+    names: tuple[str, ...] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The named tables (default: all it ``holds``) of a chunk, each checked against the
-    column schema and the chunk's manifest (rows, cell keys, checksum)."""
+    column schema (exactly its columns) and the chunk's manifest (rows, cell keys, checksum),
+    the chunk against the ``fingerprint`` of the sweep in ``meta_path``."""
     manifest = _manifest_of(entry, holds)
+    _check_fingerprint(entry, manifest["fingerprint"], fingerprint, meta_path)
     out = {}
     for t in holds if names is None else names:
         f = entry / f"{t}.parquet"
         where = repr(str(f))
         raw, digest = _read_table(f)
         columns, keys = _SCHEMA[t]
-        df = C.conform(raw, columns, where, (*keys, "cell_key") if t == "cells" else keys)
+        df = C.conform(raw, columns, where, (*keys, "cell_key") if t == "cells" else keys,
+                       strict=True)  # fmt: skip
         listed = manifest["tables"][t]
         if len(df) != listed["rows"]:
             raise InitsuiteError(
@@ -289,21 +339,27 @@ def _read_chunk(
     return out
 
 
-def stored_keys(path: str | os.PathLike[str]) -> set[str]:
-    """The ``cell_key`` of every stored cell (each chunk's cells checked)."""
+def stored_keys(path: str | os.PathLike[str], fingerprint: str) -> set[str]:
+    """The ``cell_key`` of every stored cell (each chunk's cells checked, and the chunk
+    against the sweep's ``fingerprint``: JSON text, as :func:`write_chunk` takes it)."""
+    p = Path(path)
+    expected, meta_path = json.loads(fingerprint), repr(str(p / META))
     keys: set[str] = set()
-    for entry in _chunk_dirs(Path(path)):
-        keys.update(_read_chunk(entry, names=("cells",))["cells"]["cell_key"])
+    for entry in _chunk_dirs(p):
+        keys.update(_read_chunk(entry, expected, meta_path, names=("cells",))["cells"]["cell_key"])
     return keys
 
 
-def timed_keys(path: str | os.PathLike[str]) -> set[tuple[Any, ...]]:
+def timed_keys(path: str | os.PathLike[str], fingerprint: str) -> set[tuple[Any, ...]]:
     """The ``TIMING_KEYS`` (scheme, width, device, dtype) of every stored timing row (the
-    chunks whose manifest lists timing rows, each checked)."""
+    chunks whose manifest lists timing rows, each checked against the sweep's
+    ``fingerprint``, as in :func:`stored_keys`)."""
+    p = Path(path)
+    expected, meta_path = json.loads(fingerprint), repr(str(p / META))
     keys: set[tuple[Any, ...]] = set()
-    for entry in _chunk_dirs(Path(path)):
+    for entry in _chunk_dirs(p):
         if _manifest_of(entry)["tables"]["timing"]["rows"]:
-            timing = _read_chunk(entry, names=("timing",))["timing"]
+            timing = _read_chunk(entry, expected, meta_path, names=("timing",))["timing"]
             keys.update(timing[list(C.TIMING_KEYS)].itertuples(index=False, name=None))
     return keys
 
@@ -333,58 +389,93 @@ def check_meta(path: str | os.PathLike[str], meta: Mapping[str, Any]) -> tuple[i
     return cells, complete
 
 
-def check_total(path: str | os.PathLike[str], meta: Mapping[str, Any], stored: int) -> None:
-    """Raise unless ``stored`` cells agree with the sweep ``meta`` describes: at most its
-    ``cells``, and all of them when it says ``complete``."""
-    cells, complete = check_meta(path, meta)
-    meta_path = repr(str(Path(path) / META))
-    where = repr(str(Path(path) / CHUNKS))
-    if stored > cells:
-        raise InitsuiteError(
-            f"{where} holds {stored} cells, more than the {cells} of the sweep {meta_path} "
-            "describes: chunks of another sweep were added"
-        )
-    if complete and stored < cells:
-        raise InitsuiteError(
-            f"{meta_path} describes a complete sweep of {cells} cells, but {where} holds "
-            f"{stored}: a chunk is missing or was emptied"
-        )
-
-
-def read(
-    path: str | os.PathLike[str], meta: Mapping[str, Any] | None = None
-) -> dict[str, pd.DataFrame]:
-    """Every chunk of a directory as one dataset per table, each row once; with ``meta``
-    (its meta.json), the number of cells checked against it (:func:`check_total`) and the
-    theory tables read from the chunk it names (empty when it names none, a sweep stored
+def read(path: str | os.PathLike[str], meta: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
+    """Every chunk of a directory as one dataset per table, each row once, checked against
+    the sweep ``meta`` (its meta.json) describes: each chunk's fingerprint, each row in its
+    grid, the number of cells (at most the grid's; all of them when it says ``complete``);
+    and the theory tables of the chunk it names (empty when it names none, a sweep stored
     before they were, or an unfinished sweep killed before storing them)."""
     p = Path(path)
-    parts: dict[str, list[pd.DataFrame]] = {t: [] for t in TABLES}
+    check_meta(p, meta)
+    meta_path = repr(str(p / META))
+    grid = grid_of(meta, meta_path)
+    parts: dict[str, list[tuple[Path, pd.DataFrame]]] = {t: [] for t in TABLES}
     for entry in _chunk_dirs(p):
-        for table, df in _read_chunk(entry).items():
+        for table, df in _read_chunk(entry, meta.get("fingerprint"), meta_path).items():
             if len(df):
-                parts[table].append(df)
-    out = {}
-    for table, frames in parts.items():
-        if not frames:
-            out[table] = C.frame(_SCHEMA[table][0], [])
-            continue
-        df = pd.concat(frames, ignore_index=True)
-        keys = list(_SCHEMA[table][1])
-        out[table] = df.drop_duplicates(keys, keep="first").reset_index(drop=True)
-    if meta is not None:
-        check_total(p, meta, len(out["cells"]))
-    return {**out, **_theory(p, meta)}
+                parts[table].append((entry / f"{table}.parquet", df))
+    out = {table: _combine(table, frames, grid) for table, frames in parts.items()}
+    grid.check_count(len(out["cells"]), repr(str(p / CHUNKS)))
+    return {**out, **_theory(p, meta, grid)}
 
 
-def _theory(path: Path, meta: Mapping[str, Any] | None) -> dict[str, pd.DataFrame]:
+def _combine(table: str, frames: list[tuple[Path, pd.DataFrame]], grid: Grid) -> pd.DataFrame:
+    """The chunks' rows of ``table`` (with the file each came from) as one table, every row
+    checked against the ``grid``, each key once.
+
+    Two chunks may hold one cell: writers that overlapped (a resume whose grid grew, beside
+    another writer) each stored it, with equal rows (cells are deterministic); the first copy
+    is kept. A key twice in one chunk, or cells whose copies differ, is an error. Timing rows
+    are measurements: of two chunks' rows of one key (writers that each timed), the first is
+    kept.
+    """
+    if not frames:
+        return C.frame(_SCHEMA[table][0], [])
+    df = pd.concat([f for _, f in frames], ignore_index=True)
+    origin = np.repeat(np.arange(len(frames)), [len(f) for _, f in frames])
+
+    def where(i: int) -> str:
+        return repr(str(frames[int(origin[i])][0]))
+
+    grid.check_rows(table, df, where)
+    keys = list(_SCHEMA[table][1])
+    dup = df.duplicated(keys, keep=False).to_numpy(bool)
+    if dup.any():
+        rows = np.flatnonzero(dup)
+        sub = df.iloc[rows].assign(_chunk=origin[rows])
+        twice = np.flatnonzero(sub.duplicated([*keys, "_chunk"]).to_numpy(bool))
+        if len(twice):
+            i = int(rows[twice[0]])
+            raise InitsuiteError(
+                f"{where(i)} holds two rows of {key_text(df.iloc[i], tuple(keys))}: every key "
+                "is stored once; damaged, or not written by initsuite"
+            )
+        if table != "timing":
+            distinct = sub.drop(columns="_chunk").drop_duplicates()
+            differ = np.flatnonzero(distinct.duplicated(keys).to_numpy(bool))
+            if len(differ):
+                i = int(distinct.index[differ[0]])
+                first = int(np.flatnonzero((df[keys] == df.loc[i, keys]).all(axis=1))[0])
+                raise InitsuiteError(
+                    f"{where(first)} and {where(i)} hold {key_text(df.iloc[i], tuple(keys))} "
+                    "with different values: a chunk of another sweep, or an edited one; move "
+                    "it away"
+                )
+        df = df[~df.duplicated(keys).to_numpy(bool)].reset_index(drop=True)
+    if table == "cells":
+        again = np.flatnonzero(df["cell_key"].duplicated().to_numpy(bool))
+        if len(again):
+            raise InitsuiteError(
+                f"cell_key {df['cell_key'].iat[int(again[0])]!r} names two cells in "
+                f"{str(Path(frames[0][0]).parents[1])!r}: damaged, or not written by initsuite"
+            )
+    return df
+
+
+def _theory(path: Path, meta: Mapping[str, Any], grid: Grid) -> dict[str, pd.DataFrame]:
     """The theory tables of the chunk ``meta`` names (others are a smaller grid's, before a
-    resume grew it); empty where there is none to read."""
-    named = meta.get(THEORY_CHUNK) if meta is not None else None
+    resume grew it), checked against the ``grid``; empty where there is none to read."""
+    named = meta.get(THEORY_CHUNK)
     entry = next((e for e in _chunk_dirs(path, THEORY_DIR) if e.name == named), None)
     if entry is not None:
-        return _read_chunk(entry, THEORY_TABLES)
-    if isinstance(named, str) and meta is not None and meta.get("complete") is True:
+        meta_path = repr(str(path / META))
+        tables = _read_chunk(entry, meta.get("fingerprint"), meta_path, THEORY_TABLES)
+        for table, df in tables.items():
+            where = repr(str(entry / f"{table}.parquet"))
+            grid.check_rows(table, df, where)
+            check_unique(df, _SCHEMA[table][1], where)
+        return tables
+    if isinstance(named, str) and meta.get("complete") is True:
         raise InitsuiteError(
             f"{str(path / META)!r} names the theory chunk {named!r}, which "
             f"{str(path / THEORY_DIR)!r} lacks: a chunk is missing"

@@ -35,6 +35,7 @@ __all__ = [
     "FRAMEWORK_TRAINING_KEYS",
     "FRAMEWORK_TRAINING_RUNS",
     "LAYERS",
+    "NONNEGATIVE",
     "OPTIONAL",
     "PHASE_GRID",
     "PHASE_GRID_KEYS",
@@ -476,6 +477,18 @@ OPTIONAL: frozenset[str] = frozenset({
 """Columns added after the first file format: results written before them load with the
 columns empty (null) instead of failing."""
 
+NONNEGATIVE: frozenset[str] = frozenset({
+    "std", "input_std", "final_std", "growth_per_layer", "theory_std", "theory_final_std",
+    "theory_growth_per_layer", "theory_chi1", "jac_sv2_mean", "jac_sv2_var", "jac_sv_max",
+    "jac_sv_min", "jac_condition", "grad_std", "weight_grad_norm", "theory_grad_std",
+    "theory_weight_grad_norm", "input_grad_std", "theory_input_grad_std", "weight_grad_ratio",
+    "init_ms", "init_ms_iqr", "forward_ms", "forward_ms_iqr", "nonfinite_fraction",
+    "stream_std", "update_std", "update_ratio", "stream_grad_std", "weight_norm",
+    "weight_update_ratio", "sv", "sigma_w2", "sigma_b2", "q_star", "chi1", "measured_sd",
+})  # fmt: skip
+"""Columns of standard deviations, norms, variances and times: a stored value below 0 is
+damage (NaN and +inf are values they take)."""
+
 
 def frame(columns: tuple[str, ...], records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Build a table with exactly ``columns``, in order, each with its declared dtype."""
@@ -491,18 +504,29 @@ def coerce(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def conform(
-    df: pd.DataFrame, columns: tuple[str, ...], where: str, keys: tuple[str, ...] = ()
+    df: pd.DataFrame,
+    columns: tuple[str, ...],
+    where: str,
+    keys: tuple[str, ...] = (),
+    strict: bool = False,
 ) -> pd.DataFrame:
     """A stored table as ``columns``, each in its declared dtype, refusing what would not
     convert exactly: a missing column (an :data:`OPTIONAL` one loads null), a value of another
-    type (never coerced to null or truncated), a null in a ``keys`` column. ``where`` names
-    the table (its file) in the one-line :class:`InitsuiteError`."""
-    missing = [c for c in columns if c not in df.columns and c not in OPTIONAL]
+    type (never coerced to null or truncated), a null in a ``keys`` column, a negative value in
+    a :data:`NONNEGATIVE` one; with ``strict`` (a format whose writer always writes exactly
+    ``columns``), an optional column missing or a column beyond them. ``where`` names the
+    table (its file) in the one-line :class:`InitsuiteError`."""
+    missing = [c for c in columns if c not in df.columns and (strict or c not in OPTIONAL)]
+    foreign = [str(c) for c in df.columns if c not in columns]
     if missing:
-        foreign = [str(c) for c in df.columns if c not in _SPEC]
-        hint = f" (it holds {foreign}, which initsuite never writes)" if foreign else ""
+        hint = f" (it holds {foreign}, which initsuite never writes there)" if foreign else ""
         raise InitsuiteError(
             f"{where} lacks column {missing[0]!r}{hint}: damaged, or not written by initsuite"
+        )
+    if strict and foreign:
+        raise InitsuiteError(
+            f"{where} holds column {foreign[0]!r}, which initsuite never writes there: "
+            "damaged, or not written by initsuite"
         )
     frame = df.reset_index(drop=True)
     changed = {c: empty(c, len(frame)) if c not in frame.columns else _exact(frame[c], c, where)
@@ -515,6 +539,13 @@ def conform(
             raise InitsuiteError(
                 f"column {c!r} of {where} is null in row {int(nulls[0])}: every row needs its "
                 "key; damaged, or not written by initsuite"
+            )
+    for c in NONNEGATIVE.intersection(columns):
+        below = np.flatnonzero(frame[c].to_numpy(dtype=float, na_value=np.nan) < 0)
+        if len(below):
+            raise InitsuiteError(
+                f"column {c!r} of {where} holds {frame[c].iat[int(below[0])]!r} in row "
+                f"{int(below[0])}: a {c} is never below 0; damaged, or not written by initsuite"
             )
     return frame
 

@@ -41,7 +41,7 @@ from initsuite.results.gates import (
     ratio,
     same_nonfinite,
 )
-from initsuite.results.sweep import SweepResult
+from initsuite.results.sweep import SweepResult, require_complete
 
 __all__ = ["IN_COMMON_GATE", "NO_CELLS_IN_COMMON", "Comparison", "compare"]
 
@@ -291,6 +291,7 @@ def compare(
     *,
     rtol: float = 1e-4,
     labels: tuple[str, str] = ("base", "new"),
+    partial: bool = False,
 ) -> Comparison:
     """Line up the cells and timing rows of two sweeps and apply regression gates.
 
@@ -305,17 +306,27 @@ def compare(
             which a cell counts as ``changed`` (default 1e-4: same seeds give identical
             numbers, and rounding differences of a reordered float32 sum stay far below it).
         labels: names of the two runs in summaries (e.g. their directories).
+        partial: compare a sweep that did not finish (its meta.json says ``"complete":
+            false``), with a note saying how much of its grid it holds; the cells it lacks
+            are ``only_base`` or ``only_new``, which fail only through ``missing:N``. Default:
+            refuse such a sweep (its gates would pass on the cells it happens to hold).
 
     Returns:
         A :class:`Comparison`; ``passed`` is False when a gate was exceeded.
 
     Raises:
-        InitsuiteError: for a malformed gate, or a run with two rows of one key.
+        InitsuiteError: for a malformed gate, a run with two rows of one key, or an
+            unfinished sweep without ``partial``.
     """
     applied = normalise(gates)  # bad gates fail before any work
     if not (math.isfinite(rtol) and rtol >= 0):
         raise InitsuiteError(f"rtol must be a finite number >= 0, got {rtol!r}")
-    for which, r in (("base", base), ("new", new)):
+    unfinished = []
+    for which, r, label in (("base", base, labels[0]), ("new", new, labels[1])):
+        stored = require_complete(r, label, partial, "compare")
+        if stored is not None:
+            unfinished.append(f"the {which} run {label!r} is an incomplete sweep ({stored}): "
+                              "the cells it lacks count as only in the other run")  # fmt: skip
         _check_unique(r.cells, C.CELL_KEYS, which, "cells")
         _check_unique(r.timing, C.TIMING_KEYS, which, "timing")
     cells = _line_up_cells(base.cells, new.cells, rtol)
@@ -327,7 +338,7 @@ def compare(
         failures = C.coerce(pd.concat([f for f in found if len(f)], ignore_index=True),
                             C.COMPARE_FAILURES)  # fmt: skip
     commits = (_commit(base.meta), _commit(new.meta))
-    notes = _notes(base.meta, new.meta)
+    notes = (*unfinished, *_notes(base.meta, new.meta))
     if not _in_common(cells):
         notes = (NO_CELLS_IN_COMMON, *notes)
     return Comparison(

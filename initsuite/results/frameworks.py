@@ -76,7 +76,7 @@ class FrameworksResult:
             InitsuiteError: it is not a readable frameworks study directory.
         """
         path = store.as_path(in_dir)
-        tables, meta = store.read(path, _TABLES, optional=tuple(_OPTIONAL))
+        tables, meta = store.read(path, _TABLES, optional=tuple(_OPTIONAL), kind=KIND)
         if meta.get("kind") != KIND:
             raise InitsuiteError(
                 f"{str(path / store.META)!r} describes {meta.get('kind')!r:.30} results, not "

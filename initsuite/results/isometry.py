@@ -46,7 +46,7 @@ class IsometryResult:
             InitsuiteError: it is not a readable isometry study directory.
         """
         path = store.as_path(in_dir)
-        tables, meta = store.read(path, ("spectra",))
+        tables, meta = store.read(path, ("spectra",), kind=KIND)
         if meta.get("kind") != KIND:
             raise InitsuiteError(
                 f"{str(path / store.META)!r} describes {meta.get('kind')!r:.30} results, not "

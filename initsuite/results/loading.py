@@ -40,7 +40,6 @@ def read_tables(
     in_dir: str | os.PathLike[str],
     schema: Schema,
     kind: str,
-    command: str,
     optional: Schema | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """The tables of ``schema`` and meta.json of a directory written whole by a Result's
@@ -49,24 +48,19 @@ def read_tables(
     Args:
         in_dir: the directory.
         schema: the tables to read; the first names the kind of directory.
-        kind: what the directory holds, for messages (``"training"``).
-        command: the command that writes it, for messages (``"initsuite train"``).
+        kind: what the directory holds (a key of :data:`~initsuite.results.store.KINDS`,
+            ``"training"``): a directory of another kind is refused as such.
         optional: tables added after the first file format: read and conformed where
             present, empty (no rows) where a directory written before them lacks them.
 
     Raises:
         InitsuiteTypeError: ``in_dir`` is not a path.
-        InitsuiteError: the directory lacks the first table (another kind of directory), or
-            a table or meta.json is missing or damaged.
+        InitsuiteError: the directory holds another kind of results, or a table or
+            meta.json is missing or damaged.
     """
     path = store.as_path(in_dir)
-    first = next(iter(schema))
-    if path.is_dir() and not (path / f"{first}.parquet").exists():
-        raise InitsuiteError(
-            f"{str(path)!r} has no {first}.parquet: is it a {kind} directory ({command!r})?"
-        )
     extra = dict(optional or {})
-    tables, meta = store.read(path, tuple(schema), optional=tuple(extra))
+    tables, meta = store.read(path, tuple(schema), optional=tuple(extra), kind=kind)
     empty = {name: C.frame(cols, []) for name, (cols, _) in extra.items() if name not in tables}
     return conform_tables({**tables, **empty}, {**schema, **extra}, path), meta
 

@@ -73,7 +73,7 @@ class ProbeResult:
             InitsuiteTypeError: ``in_dir`` is not a path.
             InitsuiteError: it is not a readable probe directory.
         """
-        tables, meta = read_tables(in_dir, _SCHEMA, "probe", "initsuite probe", _OPTIONAL)
+        tables, meta = read_tables(in_dir, _SCHEMA, "probe", _OPTIONAL)
         path = store.as_path(in_dir)
         config = meta.get("config")
         config = config if isinstance(config, dict) else {}

@@ -5,13 +5,16 @@ never sees half a run and an interrupted run leaves the previous results untouch
 existing non-empty directory is only replaced when the caller asks for it and initsuite wrote
 it (:mod:`initsuite.outputs`); a symbolic link given as the directory keeps pointing where it
 did, at the new results. Reports are written through a temporary directory inside their output
-directory (:func:`staged`). Never imports torch.
+directory (:func:`staged`). Every stored file is read through :mod:`initsuite.results.reading`
+(regular files only; JSON bounded in size and depth, meta.json's shared fields typed). Never
+imports torch.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import os
 import shutil
@@ -25,6 +28,7 @@ import pandas as pd
 
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
 from initsuite.results.outputs import META, STAGING, check_output, check_owned, real_target
+from initsuite.results.reading import KINDS, first_line, read_meta, read_regular
 
 __all__ = ["as_path", "atomic_write_bytes", "atomic_write_text", "check_output",
            "check_target", "first_line", "fsync_dir", "publish_mode", "read", "read_table",
@@ -227,7 +231,10 @@ def as_path(value: object, what: str = "in_dir") -> Path:
 
 
 def read(
-    in_dir: str | os.PathLike[str], names: tuple[str, ...], optional: tuple[str, ...] = ()
+    in_dir: str | os.PathLike[str],
+    names: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+    kind: str | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Read the named tables and the metadata of a results directory; clear errors if damaged.
 
@@ -236,46 +243,44 @@ def read(
         names: tables that must be there (``<name>.parquet``).
         optional: tables read when present (written by newer versions only); absent ones are
             left out of the returned tables.
+        kind: the kind of results expected (a key of :data:`KINDS`): a meta.json naming
+            another is refused as such, before any table is read. None: any kind.
     """
     path = as_path(in_dir)
     if not path.is_dir():
         raise InitsuiteError(f"no results directory at {str(path)!r}")
+    meta_path = path / META
+    has_meta = meta_path.exists() or meta_path.is_symlink()
+    meta = read_meta(meta_path) if has_meta else {}
+    found = meta.get("kind")
+    if kind is not None and found != kind and found in KINDS:
+        raise InitsuiteError(f"{str(path)!r} holds {KINDS[found]}, not {KINDS[kind]}")
+    # no kind recorded, nor the kind's first table: another kind of directory
+    first = path / f"{names[0]}.parquet" if names else path
+    if kind is not None and found != kind and not (first.exists() or first.is_symlink()):
+        raise InitsuiteError(f"{str(path)!r} has no {first.name}: is it {KINDS[kind]}?")
+    if not has_meta:
+        raise InitsuiteError(f"{str(meta_path)!r} is missing: {str(path)!r} is not a complete run")
     tables: dict[str, pd.DataFrame] = {}
     for name in (*names, *optional):
         f = path / f"{name}.parquet"
-        if not f.exists():
+        if not (f.exists() or f.is_symlink()):
             if name in optional:
                 continue
             raise InitsuiteError(f"{str(f)!r} is missing: {str(path)!r} is not a complete run")
         tables[name] = read_table(f)
-    meta_path = path / META
-    if not meta_path.exists():
-        raise InitsuiteError(f"{str(meta_path)!r} is missing: {str(path)!r} is not a complete run")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InitsuiteError(f"{str(meta_path)!r} is not valid JSON ({first_line(exc)})") from None
-    if not isinstance(meta, dict):
-        raise InitsuiteError(
-            f"{str(meta_path)!r} holds a JSON {type(meta).__name__}, not an object: damaged, "
-            "or not written by initsuite"
-        )
     return tables, meta
 
 
 def read_table(path: Path) -> pd.DataFrame:
     """One parquet file as a DataFrame; an error naming it when it is not readable."""
+    data = read_regular(path)
     try:
-        return pd.read_parquet(path)
+        return pd.read_parquet(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise InitsuiteError(
             f"{str(path)!r} is not a readable parquet file ({first_line(exc)})"
         ) from None
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type name when it has none)."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

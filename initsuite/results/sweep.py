@@ -9,12 +9,14 @@ from typing import Any
 
 import pandas as pd
 
+from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.results import columns as C
 from initsuite.results import store
+from initsuite.results.grid import check_unique, grid_of, n_cells
 from initsuite.results.loading import conform_tables, with_bias_law
 from initsuite.results.summary import summarize
 
-__all__ = ["LEGACY_BIAS", "SweepResult", "sort_tables"]
+__all__ = ["LEGACY_BIAS", "SweepResult", "require_complete", "sort_tables"]
 
 # each table's columns, and the columns that identify a row (never null)
 _SCHEMA = {
@@ -77,8 +79,10 @@ class SweepResult:
         older sweep stored a bool.
 
         Every table is checked against the column schema (a missing, renamed or mistyped
-        column is an error naming the file), a chunked one also against each chunk's manifest
-        and meta.json's cell count: a damaged directory raises, never loads smaller.
+        column, a negative std, is an error naming the file) and the grid meta.json describes
+        (:mod:`initsuite.results.grid`: every row's key in it, each key once, a complete
+        sweep's every cell), a chunked one also against each chunk's manifest and
+        fingerprint: a damaged or mixed directory raises, never loads smaller or other.
 
         Raises:
             InitsuiteTypeError: ``in_dir`` is not a path.
@@ -88,22 +92,57 @@ class SweepResult:
 
         path = store.as_path(in_dir)
         chunked = chunks.layout(path) == "chunked"  # written as it went, by `sweep --out`
-        if chunked:
-            meta = store.read(path, ())[1]
+        schema = {**_SCHEMA, **_THEORY_SCHEMA}
+        if chunked:  # its meta.json's kind is checked with its cell count (chunks.check_meta)
+            meta = with_bias_law(store.read(path, ())[1], LEGACY_BIAS, path)
             tables = chunks.read(path, meta)
         else:
-            tables, meta = store.read(path, tuple(_SCHEMA), optional=tuple(_THEORY_SCHEMA))
+            tables, raw = store.read(path, tuple(_SCHEMA), optional=tuple(_THEORY_SCHEMA),
+                                     kind="sweep")  # fmt: skip
+            meta = with_bias_law(raw, LEGACY_BIAS, path)
         empty = {name: C.frame(cols, []) for name, (cols, _) in _THEORY_SCHEMA.items()}
-        out = conform_tables({**empty, **tables}, {**_SCHEMA, **_THEORY_SCHEMA}, path)
+        out = conform_tables({**empty, **tables}, schema, path)
         if chunked:  # chunks finish in any order
             out["cells"], out["layers"] = sort_tables(out["cells"], out["layers"])
             out["timing"] = out["timing"].sort_values(list(C.TIMING_KEYS), kind="stable")
             out["timing"] = out["timing"].reset_index(drop=True)
-        return cls(out["cells"], out["layers"], out["timing"],
-                   with_bias_law(meta, LEGACY_BIAS, path), out["theory"],
+        else:  # what chunks.read checks of each chunk, on the tables written whole
+            grid = grid_of(meta, repr(str(path / store.META)))
+            for name, (_, keys) in schema.items():
+                where = repr(str(path / f"{name}.parquet"))
+                grid.check_rows(name, out[name], where)
+                check_unique(out[name], keys, where)
+            grid.check_covered(out["cells"], repr(str(path / "cells.parquet")))
+        return cls(out["cells"], out["layers"], out["timing"], meta, out["theory"],
                    out["phase_points"], out["phase_grid"])  # fmt: skip
+
+    def incomplete(self) -> str | None:
+        """None when every cell of the grid is stored (a sweep run in memory, written whole,
+        or finished); for a sweep that did not finish, how much of it is: ``"12 of 72
+        cells"``."""
+        if self.meta.get("complete", True) is not False:
+            return None
+        total, config = self.meta.get("cells"), self.meta.get("config")
+        if not isinstance(total, int):
+            total = n_cells(config) if isinstance(config, dict) else None
+        return f"{len(self.cells)} of {total if total is not None else '?'} cells"
 
     def summary(self) -> pd.DataFrame:
         """One row per (scheme, activation, depth), after arch when there are several:
         :func:`~initsuite.results.summary.summarize` of the cells."""
         return summarize(self.cells)
+
+
+def require_complete(result: SweepResult, where: str, partial: bool, action: str) -> str | None:
+    """None for a sweep whose every cell is stored; for an unfinished one (``where``), how
+    much of it is stored (:meth:`SweepResult.incomplete`) when ``partial`` allows it, else an
+    error saying how to finish it or to ``action`` (``"report"``) what is stored."""
+    stored = result.incomplete()
+    if stored is not None and not partial:
+        raise InitsuiteError(
+            f"{where!r} holds an incomplete sweep ({stored}): finish it with `initsuite sweep "
+            "... --resume`, or pass ",
+            Arg("partial", True),
+            f" to {action} what is stored",
+        )
+    return stored

@@ -53,7 +53,7 @@ class TrainingResult:
             InitsuiteTypeError: ``in_dir`` is not a path.
             InitsuiteError: it is not a readable training directory.
         """
-        tables, meta = read_tables(in_dir, _SCHEMA, "training", "initsuite train")
+        tables, meta = read_tables(in_dir, _SCHEMA, "training")
         meta = with_bias_law(meta, LEGACY_BIAS, store.as_path(in_dir))
         return cls(tables["training"], tables["runs"], meta)
 

@@ -54,6 +54,5 @@ class TutorialResult:
             InitsuiteTypeError: ``in_dir`` is not a path.
             InitsuiteError: it is not a readable tutorial reproduction directory.
         """
-        tables, meta = read_tables(in_dir, _SCHEMA, "tutorial reproduction",
-                                   "initsuite reproduce tutorial")  # fmt: skip
+        tables, meta = read_tables(in_dir, _SCHEMA, "tutorial")
         return cls(tables["tutorial"], tables["layers"], meta)

@@ -17,13 +17,14 @@ from typing import Any
 from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.results import chunks, store
 from initsuite.results.chunks import THEORY_CHUNK, chunk_name
+from initsuite.results.grid import AXES
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.studies.sweep.theory import theory_tables
 
 __all__ = ["prepare", "publish", "theory_chunk_name"]
 
 # the axes of the grid a resumed sweep may grow
-_AXES = ("schemes", "activations", "depths", "widths", "seeds", "devices", "dtypes", "archs")
+_AXES = tuple(AXES)
 
 
 def theory_chunk_name(cfg: SweepConfig, fp: str) -> str:
@@ -103,14 +104,14 @@ def _start(path: Path, cfg: SweepConfig, fp: str, command: str | None) -> None:
     """A new sweep in ``path``: meta.json first, then the theory chunk it names."""
     meta = _running_meta(cfg, fp, command)
     publish(path, meta)
-    _store_theory(path, cfg, meta[THEORY_CHUNK])
+    _store_theory(path, cfg, fp, meta[THEORY_CHUNK])
 
 
-def _store_theory(path: Path, cfg: SweepConfig, name: str) -> None:
+def _store_theory(path: Path, cfg: SweepConfig, fp: str, name: str) -> None:
     """Store the theory tables of ``cfg`` as the chunk ``name``, unless it is there (a writer
     killed after meta.json and before the chunk left it out)."""
     if not chunks.theory_stored(path, name):
-        chunks.write_chunk(path, name, theory_tables(cfg))
+        chunks.write_chunk(path, name, theory_tables(cfg), fp)
 
 
 def _resume(path: Path, cfg: SweepConfig, fp: str, command: str | None) -> set[str]:
@@ -122,14 +123,14 @@ def _resume(path: Path, cfg: SweepConfig, fp: str, command: str | None) -> set[s
     chunks.check_meta(path, meta)
     _check_fingerprint(path, meta.get("fingerprint"), json.loads(fp))
     _check_grid(path, meta.get("config"), cfg)
-    # every stored chunk checked; a missing one is recomputed, and a concurrent writer may
-    # have stored cells of this grid already: bounded by this grid, not the stored meta's
-    keys = set(chunks.read(path)["cells"]["cell_key"])
+    # every stored chunk checked (its fingerprint, its rows in this grid); a missing one is
+    # recomputed, and a concurrent writer may have stored cells of this grid already:
+    # bounded by this grid, not the stored meta's
     now = _running_meta(cfg, fp, command)
-    chunks.check_total(path, now, len(keys))
+    keys = set(chunks.read(path, now)["cells"]["cell_key"])
     if any(meta.get(k) != now[k] for k in ("config", "cells", THEORY_CHUNK)):
         publish(path, now)
-    _store_theory(path, cfg, now[THEORY_CHUNK])
+    _store_theory(path, cfg, fp, now[THEORY_CHUNK])
     return keys
 
 

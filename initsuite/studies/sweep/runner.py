@@ -49,17 +49,18 @@ def run_group(cfg: SweepConfig, key: GroupKey, out: str | None = None) -> int:
     with highest_precision():
         rows = compute(cfg, plans, Predictions(cfg), fp)
     if out is not None:
-        _store(out, rows)
+        _store(out, rows, fp)
     return len(rows.cells)
 
 
-def _store(out: str | os.PathLike[str], rows: Rows, have: set[str] | None = None) -> None:
+def _store(out: str | os.PathLike[str], rows: Rows, fp: str,
+           have: set[str] | None = None) -> None:  # fmt: skip
     """Store a group's cells as a chunk, leaving out the cells in ``have`` (default: read
     from ``out``): a resumed sweep whose grid grew recomputes whole groups, and the cells
     stored before keep their first rows."""
     cells, layers = frames([rows])
     if have is None:
-        have = chunks.stored_keys(out)
+        have = chunks.stored_keys(out, fp)
     if have:
         old = cells["cell_key"].astype(str).isin(have).to_numpy()
         if old.all():
@@ -71,7 +72,7 @@ def _store(out: str | os.PathLike[str], rows: Rows, have: set[str] | None = None
             cells = cells[~old].reset_index(drop=True)
     name = chunk_name(cells["cell_key"].astype(str))
     written = chunks.write_chunk(out, name, {"cells": cells, "layers": layers,
-                                             "timing": C.frame(C.TIMING, [])})  # fmt: skip
+                                             "timing": C.frame(C.TIMING, [])}, fp)  # fmt: skip
     log.info("%s chunk %s (%d cells)", "wrote" if written else "already had", name, len(cells))
 
 
@@ -205,7 +206,7 @@ def _execute(cfg: SweepConfig, fp: str, todo: list[GroupKey], out: str | os.Path
         group = compute(cfg, plans, predict, fp)
         n_layers += group.n_layers
         if out is not None:
-            _store(out, group, stored)
+            _store(out, group, fp, stored)
         else:
             rows.append(group)
         bar.update(len(group.cells))
@@ -219,12 +220,12 @@ def _store_timing(cfg: SweepConfig, fp: str, out: str | os.PathLike[str]) -> Non
     arch)."""
     if not cfg.timing or "mlp" not in cfg.archs:
         return
-    rows = _timing(cfg, skip=chunks.timed_keys(out))
+    rows = _timing(cfg, skip=chunks.timed_keys(out, fp))
     if rows:
         tables = {"cells": C.frame(C.CELLS, []), "layers": C.frame(C.LAYERS, []),
                   "timing": C.frame(C.TIMING, rows)}  # fmt: skip
         keys = [json.dumps([row[k] for k in C.TIMING_KEYS]) for row in rows]
-        chunks.write_chunk(out, chunk_name(["timing", fp, *keys]), tables)
+        chunks.write_chunk(out, chunk_name(["timing", fp, *keys]), tables, fp)
 
 
 def _final_meta(cfg: SweepConfig, fp: str, started: float, sweep_s: float, skipped: int,
@@ -248,7 +249,7 @@ def _final_meta(cfg: SweepConfig, fp: str, started: float, sweep_s: float, skipp
         "complete": True,
     }
     if out is not None:
-        meta["complete"] = _grid_keys(cfg, fp) <= chunks.stored_keys(out)
+        meta["complete"] = _grid_keys(cfg, fp) <= chunks.stored_keys(out, fp)
         meta[chunks.THEORY_CHUNK] = directory.theory_chunk_name(cfg, fp)
     return meta if command is None else {**meta, "command": command}
 
