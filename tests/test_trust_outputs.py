@@ -337,3 +337,17 @@ def test_compare_with_gates_of_the_wrong_type_is_a_type_error(runs: dict[str, Pa
     r = SweepResult.load(runs["A"])
     with pytest.raises(InitsuiteTypeError, match="gates must be text such as"):
         initsuite.compare(r, r, 5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("flag", [[], ["--overwrite"]], ids=["new", "overwrite"])
+def test_an_output_directory_with_a_deeply_nested_meta_json_is_one_line(
+    flag: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The output check read a meta.json nested 200000 deep with json.loads: RecursionError."""
+    out = tmp_path / "D"
+    out.mkdir()
+    text = '{"kind": ' + "[" * 200_000 + "]" * 200_000 + "}"
+    (out / "meta.json").write_text(text)
+    code, _, err = run_cli(["sweep", *SWEEP, "--out", str(out), *flag], capsys)
+    refused(code, err, "'" + str(out))
+    assert (out / "meta.json").read_text() == text and len(list(out.iterdir())) == 1

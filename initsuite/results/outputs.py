@@ -21,7 +21,6 @@ working directory or one holding it. Never imports torch.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from initsuite.core.errors import Arg, InitsuiteError, InitsuiteTypeError
+from initsuite.results.reading import read_json
 
 __all__ = ["CHUNKS", "FIGURES", "HTML_MARK", "LAYOUTS", "META", "PNG_SOFTWARE", "SWEEP_TABLES",
            "THEORY_DIR", "THEORY_TABLES", "Mode", "check_output", "check_outputs",
@@ -332,9 +332,9 @@ def _meta(path: Path) -> dict[str, Any] | None:
     meta_path = path / META
     if meta_path.is_symlink() or not meta_path.is_file():
         return None
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # unreadable, not UTF-8, not JSON
+    try:  # regular files only, size and nesting capped: a FIFO or a deep nest is no meta.json
+        meta = read_json(meta_path)
+    except InitsuiteError:  # unreadable, not UTF-8, not JSON
         return None
     return meta if isinstance(meta, dict) else None
 
