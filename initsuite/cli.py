@@ -639,11 +639,11 @@ def _cmd_phase(args: argparse.Namespace) -> None:
     from initsuite.core import validate
     from initsuite.theory import phase
 
+    _check_outputs(out=(args.out, "file"))
     if args.out:
         from initsuite.report.figures import check_png_name
 
         check_png_name(args.out)
-    _check_outputs(out=(args.out, "file"))
     act = activations.get(args.activation)
     width = validate.count("width", args.width)
     points = phase.scheme_points(act, args.schemes, width, args.bias)

@@ -459,7 +459,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Pa
     """Write ``fig`` as a PNG at ``path`` atomically, then close it; ``path`` passes the
     output check first (:func:`~initsuite.results.outputs.check_output`: an existing file is
     replaced only if initsuite wrote it, nothing goes inside a results directory)."""
-    return write_figure(fig, check_output(check_png_name(path), "file"), dpi)
+    return write_figure(fig, check_png_name(check_output(path, "file")), dpi)
 
 
 def check_png_name(path: str | os.PathLike[str]) -> str | os.PathLike[str]:
