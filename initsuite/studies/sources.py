@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from initsuite.core.errors import InitsuiteError, did_you_mean, unknown
-from initsuite.core.spec import format_value, split_items
+from initsuite.core.spec import format_value, plain_number, split_items
 
 __all__ = [
     "LIBRARIES", "MAX_PARAMETERS", "ModelSource", "grid", "is_source", "parse", "parse_vary",
@@ -63,12 +63,8 @@ def _value(text: str) -> Any:
         return low == "true"
     if low == "none":
         return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    number = plain_number(text)  # "1_0" and "１２" are refused, not read as 10 and 12
+    return text if number is None else number
 
 
 def _import(library: str, spec: str) -> Any:
