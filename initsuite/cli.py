@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from initsuite.core.errors import Arg, InitsuiteError
-from initsuite.core.spec import split_specs
+from initsuite.core.spec import plain_float, plain_int, split_specs
 from initsuite.core.version import __version__
 
 if TYPE_CHECKING:
@@ -151,27 +151,52 @@ def _split_specs(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# Every numeric flag's type is built on these four, which read plain ASCII decimal syntax as
+# specs do (core.spec.plain_int/plain_float): "1_0" is not read as 10 nor "１６" as 16.
+# tests/test_cli_numbers.py finds any flag whose type reads numbers otherwise.
+_PLAIN = "in plain ASCII digits"
+
+
+def _int_arg(text: str) -> int:
+    """An argparse type: an integer written in plain ASCII digits."""
+    number = plain_int(text)
+    if number is None:
+        raise argparse.ArgumentTypeError(f"expected an integer {_PLAIN}, got {text!r}")
+    return number
+
+
+def _float_arg(text: str) -> float:
+    """An argparse type: a number written in plain ASCII decimal or exponent syntax (nan and
+    inf pass here: the library refuses them where a finite number goes, naming the flag)."""
+    number = plain_float(text)
+    if number is None:
+        raise argparse.ArgumentTypeError(f"expected a number {_PLAIN}, got {text!r}")
+    return number
+
+
 def _int_list(text: str) -> list[int]:
+    """An argparse type: comma-separated integers (:func:`_int_arg`)."""
     try:
-        return [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
+        return [_int_arg(t) for t in text.split(",") if t.strip()]
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
+            f"expected comma-separated integers {_PLAIN}, got {text!r}"
         ) from None
 
 
 def _number_or_none(expected: str) -> Callable[[str], float | None]:
-    """An argparse type: a float, or None for 'none'; ``expected`` names the number."""
+    """An argparse type: a number (as :func:`_float_arg` reads it), or None for 'none';
+    ``expected`` names the number."""
 
     def parse(text: str) -> float | None:
         if text.strip().lower() == "none":
             return None
-        try:
-            return float(text)
-        except ValueError:
+        number = plain_float(text)
+        if number is None:
             raise argparse.ArgumentTypeError(
-                f"expected {expected} or 'none', got {text!r}"
-            ) from None
+                f"expected {expected} {_PLAIN} or 'none', got {text!r}"
+            )
+        return number
 
     return parse
 
@@ -234,7 +259,9 @@ def _add_phase(add_parser: AddParser) -> None:
     ph.add_argument("--activation", required=True, help="activation spec, e.g. tanh")
     ph.add_argument("--schemes", type=_split_specs, default=["all"],
                     help="schemes to place (comma list or 'all')")  # fmt: skip
-    ph.add_argument("--width", type=int, default=256, help="layer width for σ_w² (default 256)")
+    ph.add_argument(
+        "--width", type=_int_arg, default=256, help="layer width for σ_w² (default 256)"
+    )
     ph.add_argument("--bias", action="store_true", help="with nn.Linear's default bias")
     ph.add_argument("--out", help="also write the figure (PNG) to this file")
     ph.add_argument("--json", action="store_true", help="machine-readable output")
@@ -252,8 +279,8 @@ def _add_sweep(add_parser: AddParser) -> None:
     w.add_argument("--activations", type=_split_specs, default=["linear", "tanh", "relu"])
     w.add_argument("--depths", type=_int_list, default=[10, 100])
     w.add_argument("--widths", type=_int_list, default=[256])
-    w.add_argument("--batch", type=int, default=16)
-    w.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
+    w.add_argument("--batch", type=_int_arg, default=16)
+    w.add_argument("--seeds", type=_int_arg, default=1, help="number of seeds (0..N-1)")
     w.add_argument("--devices", type=_str_list, default=["cpu"])
     w.add_argument("--dtypes", type=_str_list, default=["float32"])
     w.add_argument("--arch", type=_split_specs, default=["mlp"],
@@ -264,13 +291,13 @@ def _add_sweep(add_parser: AddParser) -> None:
                    "U(±1/√fan_in), the default)")  # fmt: skip
     w.add_argument(
         "--explode-at",
-        type=float,
+        type=_float_arg,
         default=None,
         help="also flag std above this multiple of the input std",
     )
     w.add_argument(
         "--vanish-at",
-        type=float,
+        type=_float_arg,
         default=None,
         help="also flag std below this multiple of the input std",
     )
@@ -284,7 +311,7 @@ def _add_sweep(add_parser: AddParser) -> None:
                    help="cosine of the c-map's input pair (0.5; 'none': no pair)")  # fmt: skip
     w.add_argument("--no-shared", action="store_true",
                    help="draw every scheme on its own (no common random numbers)")  # fmt: skip
-    w.add_argument("--timing-repeats", type=int, default=7)
+    w.add_argument("--timing-repeats", type=_int_arg, default=7)
     _add_sweep_run(w)
     w.set_defaults(run=_cmd_sweep)
 
@@ -327,23 +354,23 @@ def _add_train(add_parser: AddParser) -> None:
         help="comma list of scheme specs, wildcards, or 'all'",
     )
     n.add_argument("--activations", type=_split_specs, default=["relu"])
-    n.add_argument("--depth", type=int, default=30, help="Linear layers in all (30)")
-    n.add_argument("--width", type=int, default=128, help="hidden units (128)")
-    n.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
-    n.add_argument("--steps", type=int, default=400)
-    n.add_argument("--lr", type=float, default=0.002)
+    n.add_argument("--depth", type=_int_arg, default=30, help="Linear layers in all (30)")
+    n.add_argument("--width", type=_int_arg, default=128, help="hidden units (128)")
+    n.add_argument("--seeds", type=_int_arg, default=3, help="number of seeds (0..N-1)")
+    n.add_argument("--steps", type=_int_arg, default=400)
+    n.add_argument("--lr", type=_float_arg, default=0.002)
     n.add_argument("--optimizer", default="sgd", help="sgd (with --momentum) or adam")
-    n.add_argument("--momentum", type=float, default=None,
+    n.add_argument("--momentum", type=_float_arg, default=None,
                    help="SGD's momentum, in [0, 1) (default 0.9); adam takes none")  # fmt: skip
-    n.add_argument("--batch-size", type=int, default=64)
+    n.add_argument("--batch-size", type=_int_arg, default=64)
     n.add_argument(
         "--threshold",
-        type=float,
+        type=_float_arg,
         default=0.5,
         help="train loss to reach (steps_to_threshold; chance is ln 10 = 2.30)",
     )
     n.add_argument(
-        "--eval-every", type=int, default=10, help="steps between full train/test evaluations"
+        "--eval-every", type=_int_arg, default=10, help="steps between full train/test evaluations"
     )
     n.add_argument("--bias", nargs="?", const="zeros", default=None, metavar="LAW",
                    help="Linear layers with bias starting at LAW (zeros, the default)")  # fmt: skip
@@ -367,9 +394,9 @@ def _add_probe(add_parser: AddParser) -> None:
                     help="shape of the model's one input, e.g. 16,3,32,32 (inferred for a "
                     "model by name: --batch images of its size, or --batch × 128 "
                     "tokens)")  # fmt: skip
-    pb.add_argument("--batch", type=int, default=2,
+    pb.add_argument("--batch", type=_int_arg, default=2,
                     help="examples in an inferred input (default 2)")  # fmt: skip
-    pb.add_argument("--tokens", type=int, default=None, metavar="VOCAB",
+    pb.add_argument("--tokens", type=_int_arg, default=None, metavar="VOCAB",
                     help="integer token ids in [0, VOCAB) instead of N(0, 1) values (a text "
                     "model's vocabulary by default)")  # fmt: skip
     pb.add_argument("--max-parameters", type=_max_parameters, default=argparse.SUPPRESS,
@@ -388,7 +415,7 @@ def _add_probe(add_parser: AddParser) -> None:
     pb.add_argument("--backward", action="store_true",
                     help="also back-propagate a random read-out: gradient std per "
                     "module")  # fmt: skip
-    pb.add_argument("--seed", type=int, default=0)
+    pb.add_argument("--seed", type=_int_arg, default=0)
     pb.add_argument("--timeout", type=_timeout_arg, default=argparse.SUPPRESS, metavar="SECONDS",
                     help=f"limit for importing the factory's module and for each model, built "
                     f"and probed (default {PROBE_TIMEOUT:g}; 'none': no limit)")  # fmt: skip
@@ -449,7 +476,9 @@ def _add_compare(add_parser: AddParser) -> None:
     c.add_argument("--partial", action="store_true",
                    help="compare a sweep that did not finish (a note says how much; the cells "
                    "it lacks fail only a missing:N gate)")  # fmt: skip
-    c.add_argument("--top", type=int, default=10, help="changed cells to list (10; also in --out)")
+    c.add_argument(
+        "--top", type=_int_arg, default=10, help="changed cells to list (10; also in --out)"
+    )
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.add_argument("--out", default=None, metavar="FILE.md",
                    help="also write the comparison as Markdown")  # fmt: skip
@@ -464,12 +493,12 @@ def _add_reproduce(add_parser: AddParser) -> None:
     t.add_argument("study", choices=["tutorial", "isometry", "frameworks", "zoo"],
                    help="which study")  # fmt: skip
     t.add_argument("--out", required=True, help="results directory (must not hold results)")
-    t.add_argument("--seeds", type=int, default=None,
+    t.add_argument("--seeds", type=_int_arg, default=None,
                    help="number of seeds (tutorial: 10, isometry: 2, frameworks: 2)")  # fmt: skip
     t.add_argument("--laws", type=_split_specs, default=None,
                    help="frameworks: conventions or scheme specs to apply, comma-separated "
                    "(default: torch,flax,keras,hf_bert,timm_vit)")  # fmt: skip
-    t.add_argument("--train-steps", type=int, default=None,
+    t.add_argument("--train-steps", type=_int_arg, default=None,
                    help="frameworks: SGD steps of each law's digits MLP (default 400; 0: no "
                    "training)")  # fmt: skip
     t.add_argument("--models", default=None, metavar="SOURCES",

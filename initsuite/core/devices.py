@@ -36,7 +36,7 @@ def parse_dtype(name: str) -> str:
 def check_device(name: str) -> str:
     """The canonical device string; raises if unknown or not available on this machine."""
     text = str(name).strip().lower()
-    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", text):
+    if not re.fullmatch(r"cpu|mps|cuda(:[0-9]+)?", text):  # not \d: "cuda:１" is no index
         raise InitsuiteError(unknown("device", name, ["cpu", "cuda", "cuda:N", "mps"]))
     if text.startswith("cuda"):
         if not torch.cuda.is_available():

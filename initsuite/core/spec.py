@@ -20,7 +20,7 @@ from initsuite.core.errors import InitsuiteError, did_you_mean
 
 __all__ = [
     "AUTO", "Param", "check_keys", "format_spec", "format_value", "params_of", "parse_spec",
-    "plain_float", "plain_int", "split_items", "split_specs",
+    "plain_float", "plain_int", "plain_number", "split_items", "split_specs",
 ]  # fmt: skip
 
 AUTO = "auto"
@@ -238,6 +238,17 @@ def plain_float(text: str) -> float | None:
     else None (``"1_0"``, ``"１"``, ``"0x10"``)."""
     text = text.strip()
     return float(text) if _FLOAT_TEXT.fullmatch(text) else None
+
+
+def plain_number(text: str) -> int | float | None:
+    """``text`` as an int (:func:`plain_int`), else a float (:func:`plain_float`), else None
+    when it is no number; raises for text only Python's int() or float() reads as one
+    (``"1_0"``, ``"１"``) rather than reading it either way."""
+    number: int | float | None = plain_int(text)
+    number = plain_float(text) if number is None else number
+    if number is None and _python_number(text):
+        raise InitsuiteError(f"{text!r} is not a plain number: {_PLAIN}")
+    return number
 
 
 def _python_number(value: Any) -> bool:

@@ -68,6 +68,10 @@ def style() -> Iterator[Any]:
         "legend.title_fontsize": 8.5,
         "figure.titlesize": 11,
         "axes.titlelocation": "left",
+        # texts are drawn as written, a stored name's "$" included: seaborn measures some
+        # while drawing; a figure re-enables the numeric tick labels' mathtext when it is
+        # drawn (initsuite.report.plain_text)
+        "text.parse_math": False,
     }
     with (
         warnings.catch_warnings(),
@@ -83,10 +87,12 @@ def style() -> Iterator[Any]:
 
 
 def new_figure(width: float, height: float) -> Figure:
-    """A matplotlib Figure (no pyplot: no backend chosen, no window) of this size in inches."""
-    from matplotlib.figure import Figure
+    """A matplotlib Figure (no pyplot: no backend chosen, no window) of this size in inches,
+    drawing its texts as written: a ``$`` in a stored name is no mathtext
+    (:mod:`initsuite.report.plain_text`)."""
+    from initsuite.report.plain_text import PlainTextFigure
 
-    return Figure(figsize=(width, height), layout="constrained")
+    return PlainTextFigure(figsize=(width, height), layout="constrained")
 
 
 def palette(sns: Any, names: Sequence[str]) -> dict[str, Any]:

@@ -49,8 +49,9 @@ GATE_METRICS: dict[str, GateKind] = {
 }
 """Gateable metrics and how each is bounded (see the module docstring)."""
 
-_PERCENT = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)%$")
-_COUNT = re.compile(r"^\d+$")
+# ASCII digits only, as in specs (core.spec.plain_float): re's \d also matches "１" and "٣"
+_PERCENT = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)%")
+_COUNT = re.compile(r"[0-9]+")
 _EXAMPLE: dict[GateKind, str] = {"ratio": "10%", "slower": "20%", "layers": "0", "cells": "0"}
 
 
@@ -177,7 +178,7 @@ def _limit_message(metric: str, text: str) -> str:
 def _parse_limit(metric: str, limit: str, text: str) -> float:
     kind = GATE_METRICS[metric]
     pattern = _PERCENT if kind in ("ratio", "slower") else _COUNT
-    match = pattern.match(limit)
+    match = pattern.fullmatch(limit)
     if match is None:
         raise InitsuiteError(_limit_message(metric, text))
     return float(match.group(1)) / 100 if kind in ("ratio", "slower") else float(limit)

@@ -33,7 +33,7 @@ from torch import nn
 
 from initsuite.core import validate
 from initsuite.core.errors import InitsuiteError, did_you_mean, unknown
-from initsuite.core.spec import format_value, split_items
+from initsuite.core.spec import format_value, plain_number, split_items
 from initsuite.studies import source_checks as _checks
 
 __all__ = [
@@ -65,12 +65,8 @@ def _value(text: str) -> Any:
         return low == "true"
     if low == "none":
         return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    number = plain_number(text)  # "1_0" and "１２" are refused, not read as 10 and 12
+    return text if number is None else number
 
 
 def _import(library: str, spec: str) -> Any:
