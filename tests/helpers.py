@@ -291,3 +291,16 @@ def foreign_markup(page: str, own_scripts: tuple[str, ...]) -> list[str]:
 
     Tags().feed(page)
     return found
+
+
+def load_error(run: Path) -> str:
+    """The one-line message of the InitsuiteError that loading the sweep ``run`` raises (no
+    chained traceback)."""
+    from initsuite.core.errors import InitsuiteError
+    from initsuite.results.sweep import SweepResult
+
+    with pytest.raises(InitsuiteError) as info:
+        SweepResult.load(run)
+    msg = str(info.value)
+    assert "\n" not in msg and info.value.__cause__ is None
+    return msg

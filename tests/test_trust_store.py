@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from helpers import run_cli
+from helpers import load_error, run_cli
 
 import initsuite
 from initsuite.cli import main
@@ -72,14 +72,6 @@ def _same(a: SweepResult, b: SweepResult) -> None:
     pd.testing.assert_frame_equal(a.layers, b.layers)
 
 
-def _load_error(run: Path) -> str:
-    with pytest.raises(InitsuiteError) as info:
-        SweepResult.load(run)
-    msg = str(info.value)
-    assert "\n" not in msg and info.value.__cause__ is None
-    return msg
-
-
 # -- item 7: every chunk has a manifest, checked on load -------------------------------------
 
 
@@ -100,19 +92,19 @@ def test_every_chunk_carries_a_manifest_of_what_it_holds(stored: Path) -> None:
 def test_a_chunk_table_emptied_is_refused_not_loaded_smaller(run_dir: Path, table: str) -> None:
     f = _chunk(run_dir) / f"{table}.parquet"
     _rewrite(f, lambda df: df.iloc[:0])
-    msg = _load_error(run_dir)
+    msg = load_error(run_dir)
     assert str(f) in msg and "0 rows" in msg and "manifest.json" in msg
 
 
 def test_a_value_changed_in_place_is_refused_by_the_checksum(run_dir: Path) -> None:
     f = _chunk(run_dir) / "cells.parquet"
     _rewrite(f, lambda df: df.assign(final_std=df["final_std"] * 2))
-    assert str(f) in _load_error(run_dir)
+    assert str(f) in load_error(run_dir)
 
 
 def test_a_missing_chunk_of_a_complete_sweep_is_refused(run_dir: Path, clean) -> None:
     shutil.rmtree(_chunk(run_dir))
-    msg = _load_error(run_dir)
+    msg = load_error(run_dir)
     assert "complete sweep of 8 cells" in msg and "holds 4" in msg
     # the same directory, not yet complete (a killed run): the stored cells load, each once
     _set_meta(run_dir, complete=False)
@@ -123,7 +115,7 @@ def test_a_missing_chunk_of_a_complete_sweep_is_refused(run_dir: Path, clean) ->
 
 def test_more_cells_than_meta_describes_are_refused(run_dir: Path) -> None:
     _set_meta(run_dir, cells=N_CELLS - 1)
-    assert "says the sweep has 7 cells, its config's grid 8" in _load_error(run_dir)
+    assert "says the sweep has 7 cells, its config's grid 8" in load_error(run_dir)
 
 
 @pytest.mark.parametrize(
@@ -136,19 +128,19 @@ def test_more_cells_than_meta_describes_are_refused(run_dir: Path) -> None:
 )
 def test_a_meta_json_without_the_cell_count_is_refused(run_dir: Path, meta) -> None:
     (run_dir / "meta.json").write_text(json.dumps(meta))
-    assert str(run_dir / "meta.json") in _load_error(run_dir)
+    assert str(run_dir / "meta.json") in load_error(run_dir)
 
 
 def test_a_chunk_without_manifest_is_named_as_older(run_dir: Path) -> None:
     (_chunk(run_dir) / chunks.MANIFEST).unlink()
-    msg = _load_error(run_dir)
+    msg = load_error(run_dir)
     assert str(_chunk(run_dir)) in msg and "no manifest.json" in msg and "older" in msg
 
 
 @pytest.mark.parametrize("text", ["garbage{", "[]", '{"format": 1}'])
 def test_a_damaged_manifest_is_named(run_dir: Path, text: str) -> None:
     (_chunk(run_dir) / chunks.MANIFEST).write_text(text)
-    assert str(_chunk(run_dir) / chunks.MANIFEST) in _load_error(run_dir)
+    assert str(_chunk(run_dir) / chunks.MANIFEST) in load_error(run_dir)
 
 
 def test_a_manifest_with_another_row_count_is_refused(run_dir: Path) -> None:
@@ -156,7 +148,7 @@ def test_a_manifest_with_another_row_count_is_refused(run_dir: Path) -> None:
     manifest = json.loads(f.read_text())
     manifest["tables"]["layers"]["rows"] += 1
     f.write_text(json.dumps(manifest))
-    assert "layers.parquet" in _load_error(run_dir)
+    assert "layers.parquet" in load_error(run_dir)
 
 
 def test_nothing_committed_holds_chunks_without_manifests() -> None:
@@ -180,7 +172,7 @@ def test_a_renamed_column_is_refused_naming_file_and_column(
 ) -> None:
     f = _chunk(run_dir) / f"{table}.parquet"
     _rewrite(f, lambda df: df.rename(columns={column: f"{column}_renamed"}))
-    msg = _load_error(run_dir)
+    msg = load_error(run_dir)
     assert str(f) in msg and repr(column) in msg and f"{column}_renamed" in msg
 
 
@@ -203,14 +195,14 @@ def test_a_mistyped_value_is_refused_not_coerced(run_dir: Path, column: str) -> 
     f = _chunk(run_dir) / "cells.parquet"
     build, shown = RETYPED[column]
     _rewrite(f, lambda df: df.assign(**{column: build(df[column])}))
-    msg = _load_error(run_dir)
+    msg = load_error(run_dir)
     assert str(f) in msg and repr(column) in msg and shown in msg
 
 
 def test_a_null_key_is_refused(run_dir: Path) -> None:
     f = _chunk(run_dir) / "layers.parquet"
     _rewrite(f, lambda df: df.assign(activation=df["activation"].where(df.index != 2, None)))
-    msg = _load_error(run_dir)
+    msg = load_error(run_dir)
     assert str(f) in msg and "'activation'" in msg and "row 2" in msg
 
 
@@ -219,7 +211,7 @@ def test_a_table_written_whole_is_checked_alike(clean: SweepResult, tmp_path: Pa
     cells = clean.cells.assign(depth=[str(d) if i else "5x"
                                       for i, d in enumerate(clean.cells["depth"])])  # fmt: skip
     cells.to_parquet(out / "cells.parquet", index=False)
-    msg = _load_error(out)
+    msg = load_error(out)
     assert str(out / "cells.parquet") in msg and "'depth'" in msg and "'5x'" in msg
 
 

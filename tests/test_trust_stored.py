@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import torch
-from helpers import run_cli
+from helpers import load_error, run_cli
 
 import initsuite
 from initsuite.core.errors import InitsuiteError
@@ -94,14 +94,6 @@ def _edit_chunk(entry: Path, table: str, change: Callable[[pd.DataFrame], pd.Dat
     (entry / chunks.MANIFEST).write_text(json.dumps(manifest))
 
 
-def _load_error(run: Path) -> str:
-    with pytest.raises(InitsuiteError) as info:
-        SweepResult.load(run)
-    msg = str(info.value)
-    assert "\n" not in msg and info.value.__cause__ is None
-    return msg
-
-
 def _snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else b"<dir>"
             for p in sorted(root.rglob("*"))}  # fmt: skip
@@ -135,7 +127,7 @@ def test_a_chunk_copied_from_another_sweep_is_refused(
     complete sweep, loaded as complete with the other run's numbers."""
     foreign = _chunk(other)
     shutil.copytree(foreign, run_dir / chunks.CHUNKS / foreign.name)
-    msg = _load_error(run_dir)
+    msg = load_error(run_dir)
     assert f"chunk {str(run_dir / chunks.CHUNKS / foreign.name)!r}" in msg
     assert "bias=true" in msg and "bias=false" in msg and "another sweep" in msg
     before = _snapshot(run_dir)
@@ -154,7 +146,7 @@ def test_two_chunks_holding_one_cell_with_different_values_are_refused(run_dir: 
     loaded = SweepResult.load(run_dir)
     assert len(loaded.cells) == N_CELLS and loaded.cells["cell_key"].is_unique
     _edit_chunk(twin, "cells", lambda df: df.assign(final_std=df["final_std"] * 3))
-    msg = _load_error(run_dir)
+    msg = load_error(run_dir)
     assert "with different values" in msg and str(twin / "cells.parquet") in msg
 
 
@@ -163,7 +155,7 @@ def test_a_manifest_of_format_1_is_refused_as_older(run_dir: Path) -> None:
     manifest = json.loads(f.read_text())
     del manifest["fingerprint"]
     f.write_text(json.dumps({**manifest, "format": 1}))
-    msg = _load_error(run_dir)
+    msg = load_error(run_dir)
     assert str(f) in msg and "format 1" in msg and "older initsuite" in msg
 
 
@@ -187,7 +179,7 @@ CHUNK_EDITS: dict[str, tuple[str, Callable[[pd.DataFrame], pd.DataFrame], str]] 
 def test_an_edited_chunk_with_a_recomputed_manifest_is_refused(run_dir: Path, edit: str) -> None:
     table, change, needle = CHUNK_EDITS[edit]
     _edit_chunk(_chunk(run_dir), table, change)
-    msg = _load_error(run_dir)
+    msg = load_error(run_dir)
     assert str(_chunk(run_dir) / f"{table}.parquet") in msg and needle in msg
 
 
@@ -196,7 +188,7 @@ def test_a_table_written_whole_is_checked_alike(whole: Path, edit: str) -> None:
     table, change, needle = CHUNK_EDITS[edit]
     f = whole / f"{table}.parquet"
     change(pd.read_parquet(f)).to_parquet(f, index=False)
-    msg = _load_error(whole)
+    msg = load_error(whole)
     assert str(f) in msg and needle in msg
 
 
@@ -227,7 +219,7 @@ def test_a_meta_json_that_contradicts_its_data_or_types_is_refused(
     meta = _meta(run_dir)
     change(meta)
     _write_meta(run_dir, meta)
-    msg = _load_error(run_dir)
+    msg = load_error(run_dir)
     assert str(run_dir / "meta.json") in msg and needle in msg
 
 
@@ -238,7 +230,7 @@ def test_a_grid_listing_what_no_stored_cell_has_is_refused_written_whole(whole: 
     meta["config"]["depths"] = [2, 3, 4]
     meta["cells"] = 12
     _write_meta(whole, meta)
-    msg = _load_error(whole)
+    msg = load_error(whole)
     assert "lists depths [4], which no cell" in msg and str(whole / "cells.parquet") in msg
 
 
@@ -357,13 +349,13 @@ def test_a_fifo_or_device_in_place_of_a_stored_file_is_refused_not_read(
 def test_a_table_written_whole_linked_to_a_device_is_refused(whole: Path) -> None:
     _zero(whole / "layers.parquet")
     with _deadline(20):
-        assert "a character device" in _load_error(whole)
+        assert "a character device" in load_error(whole)
 
 
 def test_an_oversized_meta_json_is_refused_unread(run_dir: Path) -> None:
     with open(run_dir / "meta.json", "r+b") as fh:  # sparse: no disk spent
         fh.truncate(MAX_JSON_BYTES + 1)
-    assert "more than the" in _load_error(run_dir)
+    assert "more than the" in load_error(run_dir)
 
 
 DEEP = "[" * 200_000 + "]" * 200_000
@@ -386,7 +378,7 @@ def test_json_nested_just_past_the_limit_is_refused(run_dir: Path) -> None:
     for _ in range(MAX_JSON_DEPTH):
         deep = [deep]
     _write_meta(run_dir, {**meta, "note": deep})
-    assert "nests" in _load_error(run_dir)
+    assert "nests" in load_error(run_dir)
 
 
 # -- misleading messages: a directory of another kind says what it is ----------------------------
