@@ -43,16 +43,50 @@ def test_import_contracts_hold() -> None:
 
 def test_import_linter_catches_a_back_arrow(tmp_path: Path) -> None:
     """The contract is live: a copy of the package with core importing the CLI fails it."""
-    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
-    assert exe
-    shutil.copytree(PACKAGE, tmp_path / "initsuite", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    bad = tmp_path / "initsuite" / "core" / "errors.py"
-    bad.write_text(bad.read_text() + "\nimport initsuite.cli  # noqa\n")
-    env = {"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(tmp_path)}
-    proc = subprocess.run([exe], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    proc = _lint_copy(tmp_path, {"core/errors.py": "import initsuite.cli"})
     assert proc.returncode != 0
     assert "initsuite.core.errors -> initsuite.cli" in proc.stdout
+
+
+# the other contracts, each broken: (module, line appended, what lint-imports says)
+_BREAKS = [
+    ("results/columns.py", "import initsuite.engine",
+     "initsuite.results.columns -> initsuite.engine"),
+    # a lazy import counts: the report reads what a run stored, never the theory
+    ("report/style.py", "def f():\n    import initsuite.theory.phase",
+     "initsuite.report.style -> initsuite.theory.phase"),
+    # the circle cut in issue 28: plan imports html, never the reverse
+    ("report/html.py", "import initsuite.report.plan",
+     "initsuite.report.html -> initsuite.report.plan -> initsuite.report.html"),
+    # a module importing its own package's __init__, which imports it
+    ("schemes/lsuv.py", "import initsuite.schemes",
+     "initsuite.schemes -> initsuite.schemes.lsuv -> initsuite.schemes"),
+]  # fmt: skip
+
+
+def test_import_linter_catches_each_broken_contract(tmp_path: Path) -> None:
+    """The other contracts are live: a copy of the package where results reaches the engine,
+    the report the theory, and two import cycles close fails them all, and no more."""
+    proc = _lint_copy(tmp_path, {module: line for module, line, _ in _BREAKS})
+    said = " ".join(proc.stdout.split())  # lint-imports wraps long lines
+    assert proc.returncode != 0 and "1 kept, 3 broken" in said, proc.stdout
+    for message in [m for _, _, m in _BREAKS] + ["No cycles are allowed in initsuite.report."]:
+        assert message in said, message
+
+
+def _lint_copy(tmp_path: Path, lines: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """lint-imports on a copy of the package with each line appended to its module."""
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert exe, "import-linter is part of the test extra"
+    shutil.copytree(PACKAGE, tmp_path / "initsuite", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "tests").mkdir()  # our own contract type (pyproject's contract_types)
+    shutil.copy(ROOT / "tests" / "import_contracts.py", tmp_path / "tests")
+    for module, line in lines.items():
+        path = tmp_path / "initsuite" / module
+        path.write_text(path.read_text() + f"\n\n{line}  # noqa\n")
+    env = {"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(tmp_path)}
+    return subprocess.run([exe], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
 
 
 def test_results_and_report_import_without_torch() -> None:

@@ -119,7 +119,7 @@ def write_report(
             Default: refuse such a sweep.
         html: also write ``report.html``, the same report as one self-contained page with
             interactive figures and sortable, filterable tables
-            (:func:`initsuite.report.html.plan_html`; needs plotly). Default: Markdown only
+            (:func:`initsuite.report.plan.plan_html`; needs plotly). Default: Markdown only
             (an earlier ``report.html`` is removed).
         benchmarks: a pytest-benchmark JSON file (``--benchmark-json``; ``make bench`` writes
             ``RUN/benchmarks.json``); adds a "Benchmarks" section: each median over its group's

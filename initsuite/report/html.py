@@ -1,4 +1,6 @@
-"""A report plan as one self-contained, interactive HTML page (``report.html``).
+"""A report's Markdown as one self-contained, interactive HTML page (``report.html``; a plan
+becomes one through :func:`initsuite.report.plan.plan_html`, which imports this module, never
+the reverse).
 
 The page is the plan's own Markdown converted to HTML (python-markdown, ``tables`` and
 ``fenced_code``), so it has exactly the sections, tables and figures of ``report.md``. Each
@@ -29,12 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from initsuite.core.errors import InitsuiteError
-from initsuite.report.plan import ReportPlan
 from initsuite.results.outputs import HTML_MARK
 
-__all__ = [
-    "PAGE_SCRIPTS", "check_html_dependencies", "check_markdown", "markdown_html", "plan_html",
-]  # fmt: skip
+__all__ = ["PAGE_SCRIPTS", "check_html_dependencies", "check_markdown", "markdown_html"]
 
 _EXTENSIONS = ["tables", "fenced_code", "sane_lists"]
 # an image python-markdown wrote, alone in its paragraph or not
@@ -135,13 +134,6 @@ def check_html_dependencies() -> None:
 
     check_markdown()
     check_plotly()
-
-
-def plan_html(plan: ReportPlan, figure_dir: Path) -> str:
-    """The plan as one HTML page: its Markdown converted, each figure interactive where the
-    plan has an interactive version, else its PNG from ``figure_dir`` inlined."""
-    interactive = {f.name: f.interactive for f in plan.figures if f.interactive is not None}
-    return markdown_html(plan.text, figure_dir, interactive)
 
 
 def markdown_html(text: str, figure_dir: Path | None = None,

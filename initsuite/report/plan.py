@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from initsuite.report.figures import write_figure
+from initsuite.report.html import check_html_dependencies, check_markdown, markdown_html
 from initsuite.results import store
 from initsuite.results.outputs import FIGURE_DIR, FIGURES, check_output
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["HTML_NAME", "REPORT_NAME", "PlannedFigure", "ReportPlan", "write_plan"]
+__all__ = ["HTML_NAME", "REPORT_NAME", "PlannedFigure", "ReportPlan", "plan_html", "write_plan"]
 
 REPORT_NAME = "report.md"
 HTML_NAME = "report.html"
@@ -42,6 +43,13 @@ class ReportPlan:
     text: str
 
 
+def plan_html(plan: ReportPlan, figure_dir: Path) -> str:
+    """The plan as one HTML page: its Markdown converted, each figure interactive where the
+    plan has an interactive version, else its PNG from ``figure_dir`` inlined."""
+    interactive = {f.name: f.interactive for f in plan.figures if f.interactive is not None}
+    return markdown_html(plan.text, figure_dir, interactive)
+
+
 def write_plan(
     plan: ReportPlan,
     out_dir: str | os.PathLike[str],
@@ -50,7 +58,7 @@ def write_plan(
 ) -> Path:
     """Draw the plan's figures and write them with its text into ``out_dir``; the path of
     ``report.md``. With ``html``, also ``report.html``: the same text as one self-contained
-    page (:func:`initsuite.report.html.plan_html`); without it, an earlier ``report.html``
+    page (:func:`plan_html`); without it, an earlier ``report.html``
     is removed, as it would contradict the new ``report.md``. ``home``: the results
     directory reported; ``out_dir`` may be it, or a directory holding no results and not
     inside any (:func:`~initsuite.results.outputs.check_output`).
@@ -62,8 +70,6 @@ def write_plan(
     """
     check_output(out_dir, "append", home=home)  # before anything is drawn
     if html:  # plotly only where a figure is interactive
-        from initsuite.report.html import check_html_dependencies, check_markdown, plan_html
-
         if any(f.interactive is not None for f in plan.figures):
             check_html_dependencies()
         else:
