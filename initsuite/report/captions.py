@@ -8,6 +8,7 @@ import pandas as pd
 
 from initsuite.report.figures import deepest, diverged, ran
 from initsuite.report.style import md_text
+from initsuite.results.columns import label
 from initsuite.results.outputs import FIGURE_DIR
 from initsuite.results.sweep import SweepResult
 
@@ -18,10 +19,15 @@ def _n(df: pd.DataFrame, col: str) -> int:
     return int(df[col].nunique())
 
 
+def _upper(text: str) -> str:
+    """``text`` with its first letter upper case (a label opening a sentence)."""
+    return text[:1].upper() + text[1:]
+
+
 def _cap_std(r: SweepResult) -> str:
     top = deepest(r.layers)
     return (
-        f"Post-activation std of each layer (log scale) for the deepest cells (depth "
+        f"{_upper(label('std'))} of each layer (log scale) for the deepest cells (depth "
         f"{int(top['depth'].max())}) at the largest width ({int(top['width'].max())}). "
         f"{_LAYOUT} Lines are the geometric mean over the "
         f"{_n(top, 'seed')} seeds of the std at each layer, taken over the seeds still running "
@@ -85,7 +91,7 @@ def _cap_cosine(r: SweepResult) -> str:
     c = md_text(r.meta.get("config", {}).get("pair_cosine"))
     return (
         f"Two inputs whose cosine is {c} go through every cell beside the batch; the lines "
-        "are the cosine of their pre-activations at each layer (mean over seeds, band min to "
+        f"are the {label('cosine')} at each layer (mean over seeds, band min to "
         "max) for the deepest cells at the largest width, dotted lines the mean-field c-map. "
         f"{_LAYOUT} "
         "In the ordered phase (χ₁ < 1) the cosine rises towards 1: the net forgets how its "
@@ -129,9 +135,9 @@ def _cap_grad(r: SweepResult) -> str:
     top = deepest(r.layers)
     return (
         f"The backward pass of the deepest cells (depth {int(top['depth'].max())}, width "
-        f"{int(top['width'].max())}): std of dLoss/dh_l, the gradient reaching each layer's "
-        "output, for Loss = Σ R ⊙ h_depth with R a fixed N(0, 1) tensor (so the output's "
-        "gradient has std ≈ 1 at the right edge, and the signal runs right to left). "
+        f"{int(top['width'].max())}): {label('grad_std')}, the gradient dLoss/dh_l reaching "
+        "each layer's output, for Loss = Σ R ⊙ h_depth with R a fixed N(0, 1) tensor (so the "
+        "output's gradient has std ≈ 1 at the right edge, and the signal runs right to left). "
         f"{_LAYOUT} Lines "
         "are geometric means over seeds, bands min to max; dotted lines the mean-field "
         "backward map, sqrt of the product of χ₁ over the layers above (Schoenholz et al. "
@@ -142,11 +148,12 @@ def _cap_grad(r: SweepResult) -> str:
 
 def _cap_wgrad(r: SweepResult) -> str:
     return (
-        "Frobenius norm of dLoss/dW_l per layer for the same cells: what an optimiser step "
-        "would move each layer by. A flat line means every layer learns at the same rate; "
-        "a slope means the layers near one end get almost no update (vanishing) or dominate "
-        "it (exploding), the chain-rule argument behind Glorot & Bengio (2010) and He et al. "
-        "(2015). Dotted: mean field, batch · width² · E[g_l²] · E[φ'²] · E[h_{l-1}²]."
+        f"{label('weight_grad_norm')} per layer (W = W_l) for the same cells: what an "
+        "optimiser step would move each layer by. A flat line means every layer learns at "
+        "the same rate; a slope means the layers near one end get almost no update "
+        "(vanishing) or dominate it (exploding), the chain-rule argument behind Glorot & "
+        "Bengio (2010) and He et al. (2015). Dotted: mean field, batch · width² · E[g_l²] · "
+        "E[φ'²] · E[h_{l-1}²]."
     )
 
 

@@ -1,10 +1,12 @@
 """Schemes grouped into families for the report's figures: one row of panels per family, at
 most :data:`MAX_LINES` schemes a panel, one colour per scheme in every figure of a report.
 
-A default study runs some twenty schemes; drawn in one panel their colours repeat and their
-lines hide each other. Each figure that draws one line per scheme lays its panels out with
-:func:`family_rows` (rows) and colours them with :func:`scheme_colors`, computed from the same
-sorted scheme list, so a scheme has one colour everywhere and the schemes of a panel differ.
+A default study runs some twenty schemes; drawn in one panel their lines hide each other.
+Each figure that draws one line per scheme lays its panels out with :func:`family_rows` (rows)
+and colours them with :func:`scheme_colors`, computed from all the schemes of a report, so a
+scheme has one colour everywhere and no two schemes share one: the schemes of a row differ in
+hue, and a figure that draws every scheme in one panel (the interactive ones, a bar chart per
+activation) still tells them apart.
 
 A scheme's family comes from the scheme registry (``SchemeInfo.family``, shipped in
 ``initsuite/core/scheme_catalog.json``), grouped by :data:`REGISTRY_GROUPS`; the few names
@@ -31,8 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAMILIES", "MAX_LINES", "OVERRIDES", "REGISTRY_GROUPS", "ROW_H", "Row", "arch_dashes",
-    "family", "family_figure", "family_rows", "key_handles", "key_legend", "panel_rows",
-    "row_legend", "scheme_colors",
+    "check_colors", "family", "family_figure", "family_rows", "key_handles", "key_legend",
+    "panel_rows", "row_legend", "scheme_colors",
 ]  # fmt: skip
 
 ROW_H = 2.3  # inches per row of panels: a family's row is shorter than a lone facet
@@ -62,9 +64,10 @@ OVERRIDES: dict[str, str] = {
 }
 """Scheme names whose report family is not their registry family's group."""
 
-# tab10 without its grey (kept for the key: theory, ×): nine colours, distinct in a panel
+# tab10 without its grey (kept for the key: theory, ×): nine hues, distinct in a panel
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#bcbd22", "#17becf")  # fmt: skip
+_MAX_SHADES = 64  # shades of each hue: 9 × 64 schemes, far beyond any study
 # architectures' line styles: none of them dotted, which is the theory's
 _DASHES: tuple[tuple[float, ...], ...] = ((), (6, 2), (6, 1.5, 1.5, 1.5), (11, 3), (3, 1.5))
 
@@ -133,10 +136,7 @@ def panel_rows(colors: dict[str, str], present: Sequence[str],
     """The rows of a figure that draws the schemes ``present``, laid out over all the schemes
     of ``colors`` (the report's, :func:`scheme_colors`) and then thinned to ``present``, so
     that no panel holds two schemes of one colour; rows left empty are dropped."""
-    missing = sorted(set(present) - set(colors))
-    if missing:
-        raise InitsuiteError(f"no colour for schemes {missing}: pass colours of every scheme "
-                             "drawn (scheme_colors of all the report's schemes)")  # fmt: skip
+    check_colors(colors, present)
     keep = set(present)
     rows = []
     for row in family_rows(sorted(colors), max_lines):
@@ -146,10 +146,65 @@ def panel_rows(colors: dict[str, str], present: Sequence[str],
     return rows
 
 
+def check_colors(colors: dict[str, str], present: Sequence[str]) -> None:
+    """Raise unless ``colors`` (a report's, :func:`scheme_colors`) has every scheme drawn:
+    a colour made up for a missing one could be another scheme's."""
+    missing = sorted(set(present) - set(colors))
+    if missing:
+        raise InitsuiteError(f"no colour for schemes {missing}: pass colours of every scheme "
+                             "drawn (scheme_colors of all the report's schemes)")  # fmt: skip
+
+
 def scheme_colors(schemes: Sequence[str]) -> dict[str, str]:
-    """One colour (hex) per scheme, from all the schemes of a report: distinct within each
-    row of :func:`family_rows`, and the same in every figure drawn from that list."""
-    return {s: _COLORS[i] for row in family_rows(schemes) for i, s in enumerate(row.schemes)}
+    """One colour (hex) per scheme, from all the schemes of a report, the same in every
+    figure drawn from that list. No two schemes share a colour, since some panels draw every
+    scheme (the interactive figures, the steps-to-threshold bars); the schemes of a row of
+    :func:`family_rows` (a static panel) differ in hue as well. The first nine schemes take
+    tab10's hues; later ones take darker, then lighter shades of a hue their row lacks.
+
+    >>> scheme_colors(["kaiming_normal", "xavier_uniform"])  # two families, two hues
+    {'kaiming_normal': '#1f77b4', 'xavier_uniform': '#ff7f0e'}
+    """
+    colors: dict[str, str] = {}
+    taken: set[str] = set()
+    for row in family_rows(schemes):
+        hues: set[int] = set()  # the row's hues: at most MAX_LINES < len(_COLORS) of them
+        for scheme in row.schemes:
+            hue, color = _free_color(hues, taken)
+            hues.add(hue)
+            taken.add(color)
+            colors[scheme] = color
+    return colors
+
+
+def _free_color(hues: set[int], taken: set[str]) -> tuple[int, str]:
+    """The first (shade, hue) whose colour is not ``taken``, of a hue not in ``hues``."""
+    for shade in range(_MAX_SHADES):
+        for hue, base in enumerate(_COLORS):
+            color = _shade(base, shade)
+            if hue not in hues and color not in taken:
+                return hue, color
+    raise InitsuiteError(f"more schemes than distinct colours ({len(taken)}): draw fewer")
+
+
+def _shade(color: str, shade: int) -> str:
+    """``color`` (hex) at lightness level ``shade``: itself at 0, then dark (0.25), light
+    (0.75) and the levels between, halving the gaps (never a level twice)."""
+    if shade == 0:
+        return color
+    import colorsys
+
+    if shade <= 2:
+        lightness = 0.25 if shade == 1 else 0.75
+    else:  # the van der Corput sequence over (0.25, 0.75): 0.5, 0.375, 0.625, 0.3125, ...
+        k, f, v = shade - 2, 0.5, 0.0
+        while k:
+            v, k, f = v + f * (k & 1), k >> 1, f / 2
+        lightness = 0.25 + 0.5 * v
+    r, g, b = (int(color[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    h, _, s = colorsys.rgb_to_hls(r, g, b)
+    rgb = colorsys.hls_to_rgb(h, lightness, s)
+    return "#" + "".join(f"{round(c * 255):02x}" for c in rgb)
 
 
 def arch_dashes(archs: Sequence[str]) -> dict[str, tuple[float, ...]]:

@@ -38,6 +38,7 @@ from initsuite.report.style import (
     style,
 )
 from initsuite.results import store
+from initsuite.results.columns import CELLS, TIMING, label
 from initsuite.results.outputs import PNG_SOFTWARE, check_output
 
 if TYPE_CHECKING:
@@ -125,11 +126,11 @@ def _pooled(df: pd.DataFrame, keys: Sequence[str]) -> str:
 # --- figures ---------------------------------------------------------------------------------
 
 
-# quantity -> (y label, title, whether its signal runs backward)
+# quantity -> (title, whether its signal runs backward); its y label is the column schema's
 _QUANTITIES = {
-    "std": ("post-activation std", "Std by layer", False),
-    "grad_std": ("std of dLoss/d(layer output)", "Gradient std by layer", True),
-    "weight_grad_norm": ("‖dLoss/dW‖ (Frobenius)", "Weight-gradient norm by layer", True),
+    "std": ("Std by layer", False),
+    "grad_std": ("Gradient std by layer", True),
+    "weight_grad_norm": ("Weight-gradient norm by layer", True),
 }
 
 
@@ -156,7 +157,7 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None, quantity: str =
     """
     if quantity not in _QUANTITIES:
         raise InitsuiteError(unknown("quantity", quantity, list(_QUANTITIES)))
-    label, title, backward = _QUANTITIES[quantity]
+    (title, backward), name = _QUANTITIES[quantity], label(quantity)
     need(layers, ("scheme", "activation", "depth", "width", "seed", "layer", quantity),
           "layers")  # fmt: skip
     layers = with_arch(layers)
@@ -191,7 +192,7 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None, quantity: str =
             labels = {s: s if s in shown else f"{s} ({hidden})" for s in row.schemes}
             row_legend(axes[i, -1], row.schemes, colors, labels)
         key_legend(fig, key_handles(dashes, theory is not None, "mean-field theory"))
-        fig.supylabel(f"{label} (geometric mean over seeds, log scale)")
+        fig.supylabel(f"{name} (geometric mean over seeds, log scale)")
         combo = f", {pairs[0][0]} {pairs[0][1]}" if len(pairs) == 1 else ""
         fig.suptitle(
             f"{title} at width {w}, depth {depth}{combo}; band: min–max over {n_seeds(df)} seeds"
@@ -389,7 +390,7 @@ def final_std_distribution(cells: pd.DataFrame) -> Figure:
             if s not in present:
                 ax.text(0.02, i, "all diverged", transform=trans, va="center", color="0.4")
         ax.axvline(0, color="0.3", ls=":", lw=1)
-        ax.set(xlabel="log10(final std)", ylabel="scheme")
+        ax.set(xlabel=f"log10({label('final_std', CELLS)})", ylabel="scheme")
         ax.xaxis.grid(True)
         ax.yaxis.grid(False)
         note = f"{n_div} diverged cells left out" + (f", {failed} failed" if failed else "")
@@ -435,7 +436,7 @@ def init_time_vs_width(timing: pd.DataFrame, colors: dict[str, str] | None = Non
             ax.set_title(f"{row.title} · {device}, {dtype}")
         for i, row in enumerate(rows):
             row_legend(axes[i, -1], row.schemes, colors)
-        fig.supylabel("init time per weight, ms (median)")
+        fig.supylabel(f"{label('init_ms', TIMING)} (median)")
         fig.suptitle("Time to initialise one width × width weight; bars: IQR over repeats")
     return fig
 

@@ -24,8 +24,10 @@ import numpy as np
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
+from initsuite.report.families import check_colors, scheme_colors
 from initsuite.report.figures import deepest, levels, pick_width, seed_band
 from initsuite.report.style import need
+from initsuite.results.columns import TRAINING, label
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure
@@ -35,12 +37,8 @@ __all__ = ["check_plotly", "cosine_lines", "lines_vs_layer", "loss_lines"]
 _COLUMNS = 3  # panels per row, as the PNG figures wrap
 _PANEL_HEIGHT = 300  # pixels per row of panels
 
-# the quantities of the layers table drawn against layer, and their axis labels
-_LABELS = {
-    "std": "std of pre-activations",
-    "grad_std": "std of gradients w.r.t. pre-activations",
-    "weight_grad_norm": "weight-gradient norm",
-}
+# the quantities of the layers table drawn against layer (labelled by the column schema)
+_QUANTITIES = ("std", "grad_std", "weight_grad_norm")
 
 
 def check_plotly() -> None:
@@ -94,12 +92,13 @@ def _add_lines(fig: Figure, frame: pd.DataFrame, panels: Sequence[Any], panel: s
     ``arch`` column with several) per panel; the first panel's traces carry the legend, the
     rest share its group so a legend click toggles every panel. A ``theory`` column, where
     ``frame`` has one, is drawn dotted in the same colour and group. ``colors``: the
-    report's colour of each ``hue`` value (default: plotly's palette in order)."""
+    report's colour of each ``hue`` value (default: :func:`scheme_colors` of those drawn),
+    one a value, since a panel draws them all."""
     import plotly.graph_objects as go
 
     hues = levels(frame[hue])
-    palette = _colors(len(hues))
-    color = {name: (colors or {}).get(str(name), palette[j]) for j, name in enumerate(hues)}
+    color = colors if colors is not None else scheme_colors([str(h) for h in hues])
+    check_colors(color, [str(h) for h in hues])
     archs = levels(frame["arch"]) if "arch" in frame.columns else [None]
     dashes = dict(zip(archs, _DASHES * len(archs), strict=False))
     for i, key in enumerate(panels):
@@ -115,7 +114,7 @@ def _add_lines(fig: Figure, frame: pd.DataFrame, panels: Sequence[Any], panel: s
                 where = f"<br>arch: {_label(arch)}" if len(archs) > 1 else ""
                 text = [f"{_label(hue)}: {_label(name)}<br>activation: {_label(key)}{where}"]
                 text *= len(g)
-                line = {"color": color[name], "width": 1.8, "dash": dashes[arch]}
+                line = {"color": color[str(name)], "width": 1.8, "dash": dashes[arch]}
                 fig.add_trace(
                     go.Scatter(x=g[x], y=g[y], mode="lines+markers", name=_label(name),
                                legendgroup=str(name), showlegend=i == 0 and arch == archs[0],
@@ -129,7 +128,8 @@ def _add_lines(fig: Figure, frame: pd.DataFrame, panels: Sequence[Any], panel: s
                         go.Scatter(x=g[x], y=g["theory"], mode="lines",
                                    name=f"{_label(name)} (theory)", legendgroup=str(name),
                                    showlegend=False,
-                                   line={"color": color[name], "width": 1.0, "dash": "dot"},
+                                   line={"color": color[str(name)], "width": 1.0,
+                                         "dash": "dot"},
                                    text=text,
                                    hovertemplate=f"%{{text}}<br>{x_name}: %{{x}}<br>mean-field "
                                    f"{value}: %{{y:.4g}}<extra></extra>"),
@@ -142,13 +142,6 @@ def _add_lines(fig: Figure, frame: pd.DataFrame, panels: Sequence[Any], panel: s
                                      legendgroup="arch", line={"color": "#555",
                                      "dash": dashes[arch]}, hoverinfo="skip"),
                           **_cell(0))  # fmt: skip
-
-
-def _colors(n: int) -> list[str]:
-    from plotly.colors import qualitative
-
-    palette = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
-    return [palette[i % len(palette)] for i in range(n)]
 
 
 def lines_vs_layer(layers: pd.DataFrame, quantity: str = "std", width: int | None = None,
@@ -164,10 +157,12 @@ def lines_vs_layer(layers: pd.DataFrame, quantity: str = "std", width: int | Non
         layers: the ``layers`` table of a sweep.
         quantity: ``"std"``, ``"grad_std"`` or ``"weight_grad_norm"``.
         width: the width to show; default the largest present.
-        colors: the report's colour of each scheme (default: plotly's palette in order).
+        colors: the report's colour of each scheme (default:
+            :func:`~initsuite.report.families.scheme_colors` of the table's schemes).
     """
-    if quantity not in _LABELS:
-        raise InitsuiteError(f"unknown quantity {quantity!r} (choose from {', '.join(_LABELS)})")
+    if quantity not in _QUANTITIES:
+        raise InitsuiteError(f"unknown quantity {quantity!r} (choose from "
+                             f"{', '.join(_QUANTITIES)})")  # fmt: skip
     need(layers, ("scheme", "activation", "depth", "width", "seed", "layer", quantity), "layers")
     check_plotly()
     w = pick_width(layers, width)
@@ -188,10 +183,11 @@ def lines_vs_layer(layers: pd.DataFrame, quantity: str = "std", width: int | Non
     if several:
         band["panel"] += " · " + band["device"].astype(str) + " " + band["dtype"].astype(str)
     panels = levels(band["panel"])
-    fig = _panels(panels, "layer", f"{_LABELS[quantity]} (geometric mean over seeds)", True)
+    name = label(quantity)
+    fig = _panels(panels, "layer", f"{name} (geometric mean over seeds)", True)
     _add_lines(fig, band, panels, "panel", "scheme", "layer", "geo_mean", "layer", quantity,
                colors)  # fmt: skip
-    fig.update_layout(title_text=f"{_LABELS[quantity]} by layer: width {w}, depth {depth}")
+    fig.update_layout(title_text=f"{name} by layer: width {w}, depth {depth}")
     return fig
 
 
@@ -214,7 +210,7 @@ def cosine_lines(layers: pd.DataFrame, width: int | None = None,
         keys = ["arch", *keys]
     agg = df.groupby(keys, observed=True).agg(**aggs).reset_index()
     panels = levels(agg["activation"])
-    fig = _panels(panels, "layer", "cosine (mean over seeds)", False)
+    fig = _panels(panels, "layer", f"{label('cosine')} (mean over seeds)", False)
     _add_lines(fig, agg, panels, "activation", "scheme", "layer", "cosine", "layer", "cosine",
                colors)  # fmt: skip
     fig.update_yaxes(range=[-1.05, 1.05])
@@ -232,7 +228,8 @@ def loss_lines(curves: pd.DataFrame, threshold: float | None = None, hue: str = 
         curves: the ``training`` table of ``initsuite train``.
         threshold: the loss the runs had to reach (drawn when given).
         hue: the column whose values are the traces (the frameworks study's: ``"law"``).
-        colors: the report's colour of each ``hue`` value (default: plotly's palette).
+        colors: the report's colour of each ``hue`` value (default:
+            :func:`~initsuite.report.families.scheme_colors` of those values).
     """
     need(curves, (hue, "activation", "seed", "step", "train_loss"), "training")
     check_plotly()
@@ -242,7 +239,8 @@ def loss_lines(curves: pd.DataFrame, threshold: float | None = None, hue: str = 
     mean = ev.groupby(["activation", hue, "step"], observed=True)["train_loss"].mean()
     mean = mean.reset_index()
     panels = levels(mean["activation"])
-    fig = _panels(panels, "optimiser step", "train loss (mean over seeds)", True)
+    fig = _panels(panels, "optimiser step", f"{label('train_loss', TRAINING)} (mean over seeds)",
+                  True)  # fmt: skip
     _add_lines(fig, mean, panels, "activation", hue, "step", "train_loss", "step", "loss", colors)
     if threshold is not None:
         for i in range(len(panels)):

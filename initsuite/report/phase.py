@@ -37,6 +37,7 @@ from initsuite.report.style import (
     style,
 )
 from initsuite.results.agreement import correlation_depth
+from initsuite.results.columns import label
 from initsuite.results.sweep import SweepResult
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ def cosine_vs_layer(layers: pd.DataFrame, width: int | None = None,
         for i, row in enumerate(rows):
             row_legend(axes[i, -1], row.schemes, colors)
         key_legend(fig, key_handles(dashes, True, "mean-field c-map", stopped=False))
-        fig.supylabel("cosine of the input pair's pre-activations")
+        fig.supylabel(label("cosine"))
         fig.suptitle(f"Correlation map at width {w}, depth {depth}; band: min–max over seeds")
     return fig
 

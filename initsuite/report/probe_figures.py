@@ -8,6 +8,7 @@ Never imports torch; seaborn and matplotlib are imported when a figure is drawn.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from initsuite.report.style import (
     palette,
     style,
 )
+from initsuite.results import columns as schema
 from initsuite.results.probe import models_in_order, schemes_in_order, series
 
 if TYPE_CHECKING:
@@ -50,9 +52,9 @@ def probe_std(frame: pd.DataFrame) -> Figure:
     if frame.empty:
         raise InitsuiteError("the probe table is empty: there is nothing to plot")
     schemes = schemes_in_order(frame)
-    panels = [("std", "divergence_kind", "std of the module's output")]
+    panels = [("std", "divergence_kind", schema.label("std", schema.PROBE))]
     if bool(frame["grad_std"].notna().any()):
-        panels.append(("grad_std", "grad_divergence_kind", "std of dLoss/d(output)"))
+        panels.append(("grad_std", "grad_divergence_kind", schema.label("grad_std", schema.PROBE)))
     last = int(frame["call"].max())
     # the calls of modules some scheme re-drew (Conv, Linear…): where the scale is set
     drawn = sorted(set(frame.loc[frame["reinitialised"].astype(bool), "call"].astype(int)))
@@ -120,10 +122,11 @@ def probe_blocks(blocks: pd.DataFrame) -> Figure:
     if blocks.empty:
         raise InitsuiteError("the blocks table is empty: there is nothing to plot")
     schemes = schemes_in_order(blocks)
-    panels = [("stream_std", "std of the stream after the block", "log"),
-              ("update_ratio", "std added / std before", "symlog")]  # fmt: skip
+    blocks_label = functools.partial(schema.label, table=schema.PROBE_BLOCKS)
+    panels = [("stream_std", blocks_label("stream_std"), "log"),
+              ("update_ratio", blocks_label("update_ratio"), "symlog")]  # fmt: skip
     if bool(blocks["stream_grad_std"].notna().any()):
-        panels.append(("stream_grad_std", "std of dLoss/d(block output)", "log"))
+        panels.append(("stream_grad_std", blocks_label("stream_grad_std"), "log"))
     with style() as sns:
         from matplotlib.lines import Line2D
         from matplotlib.ticker import MaxNLocator

@@ -24,6 +24,7 @@ from initsuite.report.families import (
 )
 from initsuite.report.figures import levels, n_seeds
 from initsuite.report.style import COL_WRAP, facets, md_table, md_text, need, new_figure, style
+from initsuite.results.columns import TRAINING, label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -90,7 +91,7 @@ def loss_curves(
         if threshold is not None:
             handles.append(Line2D([], [], color="0.35", ls="--", label=f"threshold {threshold}"))
         key_legend(fig, handles)
-        fig.supylabel("train loss (cross-entropy, log scale)")
+        fig.supylabel(f"{label('train_loss', TRAINING)}, log scale")
         depth, width = int(curves["depth"].iloc[0]), int(curves["width"].iloc[0])
         fig.suptitle(
             f"Training curves: depth {depth}, width {width}; mean over "
@@ -128,14 +129,14 @@ def steps_to_threshold(runs: pd.DataFrame, colors: dict[str, str] | None = None)
                     ax.barh(i, float(hit.median()), color=colors[scheme], alpha=0.55, height=0.6)
                     ax.plot(hit, [i] * len(hit), "o", color=colors[scheme], ms=4, mec="0.2",
                             mew=0.5)  # fmt: skip
-                label = None
+                note = None
                 if len(r) and len(hit) < len(r):
-                    label = f"{len(hit)}/{len(r)} reached"
+                    note = f"{len(hit)}/{len(r)} reached"
                     if not len(hit):
-                        label = "diverged" if bool(r["diverged"].all()) else "never (stalled)"
-                if label:
+                        note = "diverged" if bool(r["diverged"].all()) else "never (stalled)"
+                if note:
                     x = float(hit.median()) if len(hit) else 0.0
-                    ax.text(x + budget * 0.02, i, label, va="center", fontsize=8, color="0.25")
+                    ax.text(x + budget * 0.02, i, note, va="center", fontsize=8, color="0.25")
             ax.set_yticks(range(len(schemes)), schemes)
             ax.set_ylim(len(schemes) - 0.5, -0.5)
             ax.set_xlim(0, budget * 1.05)

@@ -1,4 +1,5 @@
-"""Every column name of the result tables, defined once, with its dtype and meaning.
+"""Every column name of the result tables, defined once, with its dtype and meaning, and
+for a quantity the report draws, its axis label (:func:`label`).
 
 Tables are tidy (long): one row per cell, per layer of a cell, or per timing point. Later
 stages (store, report, compare) refer to these names only through this module.
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from initsuite.core.errors import InitsuiteError
+from initsuite.core.errors import InitsuiteError, unknown
 
 __all__ = [
     "BENCHMARKS",
@@ -60,6 +61,7 @@ __all__ = [
     "describe",
     "empty",
     "frame",
+    "label",
 ]
 
 # name -> (pandas dtype, meaning)
@@ -75,8 +77,12 @@ _SPEC: dict[str, tuple[str, str]] = {
     "dtype": ("string", "dtype of weights and activations"),
     "bias": ("bool", "Linear layers with bias (U(±1/√fan_in), PyTorch's default)"),
     "layer": ("int64", "1-based layer index"),
-    "std": ("float64", "std (correction=1) of the layer's post-activation values"),
-    "mean": ("float64", "mean of the layer's post-activation values"),
+    "std": (
+        "float64",
+        "std (correction=1) of the layer's output: its post-activation values (resmlp: the "
+        "residual stream after the block)",
+    ),
+    "mean": ("float64", "mean of the layer's output (its post-activation values)"),
     "input_std": ("float64", "std of the input x"),
     "divergence_layer": ("Int64", "first layer that overflowed/underflowed/crossed a threshold"),
     "divergence_kind": ("string", "overflow | underflow | explode | vanish; null if none"),
@@ -318,6 +324,21 @@ _SPEC: dict[str, tuple[str, str]] = {
     ),
 }
 
+# name -> axis label of a quantity a figure draws, as its figures, interactive twins and
+# captions name it (report.*): written here, beside the meaning, so the two cannot drift
+_LABELS: dict[str, str] = {
+    "std": "post-activation std",
+    "grad_std": "std of dLoss/d(layer output)",
+    "weight_grad_norm": "‖dLoss/dW‖ (Frobenius)",
+    "cosine": "cosine of the input pair's pre-activations",
+    "final_std": "final std",
+    "init_ms": "init time per weight, ms",
+    "train_loss": "train loss (cross-entropy)",
+    "stream_std": "std of the stream after the block",
+    "update_ratio": "std added / std before",
+    "stream_grad_std": "std of dLoss/d(block output)",
+}
+
 CELL_KEYS: tuple[str, ...] = (
     "arch", "scheme", "activation", "depth", "width", "batch", "seed", "device", "dtype",
 )  # fmt: skip
@@ -488,6 +509,30 @@ NONNEGATIVE: frozenset[str] = frozenset({
 })  # fmt: skip
 """Columns of standard deviations, norms, variances and times: a stored value below 0 is
 damage (NaN and +inf are values they take)."""
+
+
+# the probe's rows are module calls, not layers: its names shared with the layers table
+# mean the module's output (a Linear's output is a pre-activation)
+_PROBE_LABELS: dict[str, str] = {
+    "std": "std of the module's output",
+    "grad_std": "std of dLoss/d(module output)",
+}
+
+
+def label(column: str, table: tuple[str, ...] = LAYERS) -> str:
+    """The axis label of the quantity ``column`` of ``table`` (one of this module's tables:
+    :data:`LAYERS` by default), what every figure and caption calls it.
+
+    >>> label("std"), label("std", PROBE)
+    ('post-activation std', "std of the module's output")
+    """
+    if column not in table:
+        raise InitsuiteError(unknown("column", column, list(table)))
+    labels = {**_LABELS, **_PROBE_LABELS} if table in (PROBE, PROBE_BLOCKS) else _LABELS
+    if column not in labels:
+        raise InitsuiteError(f"column {column!r} has no label: a figure draws only the "
+                             f"quantities {', '.join(labels)}")  # fmt: skip
+    return labels[column]
 
 
 def frame(columns: tuple[str, ...], records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
