@@ -20,7 +20,7 @@ stacked (3E, E) matrix, whose fan_out is 3E).
     'variance_scaling:scale=1,mode=fan_in,distribution=truncated_normal'
 
 This module holds data and small lookups only; the table is
-:func:`initsuite.studies.conventions.conventions`, the re-initialisation
+:func:`initsuite.conventions`, the re-initialisation
 :func:`initsuite.apply`.
 """
 
