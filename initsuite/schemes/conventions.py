@@ -352,7 +352,9 @@ def conventions(framework: str | list[str] | None = None, layer: str | None = No
 
     Example::
 
-        >>> initsuite.conventions("flax", layer="linear")[["parameter", "law"]]
+        >>> initsuite.conventions("flax", layer="linear").set_index("parameter")["law"].to_dict()
+        {'weight': 'variance_scaling:scale=1,mode=fan_in,distribution=truncated_normal',
+         'bias': 'zeros'}
     """
     import pandas as pd
 

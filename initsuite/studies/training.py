@@ -297,7 +297,8 @@ def train(
         curves (on one device and torch build).
 
     Example:
-        >>> runs = initsuite.train(["kaiming_normal", "xavier_normal"], "relu", depth=30).runs
+        >>> runs = initsuite.train(["kaiming_normal", "xavier_normal"], "relu",
+        ...                        depth=30).runs  # doctest: +SKIP
     """
     cfg = TrainConfig(
         schemes=schemes, activations=activations, depth=depth, width=width,  # type: ignore[arg-type]
