@@ -4,11 +4,14 @@
 >>> initsuite.schemes.list("kaiming*")
 ['kaiming_normal', 'kaiming_uniform']
 >>> res = initsuite.sweep(["xavier_uniform", "kaiming_normal"], ["tanh", "relu"],
-...                       depths=[10, 100], widths=256, seeds=3)
->>> res.cells.head()
->>> runs = initsuite.train(["kaiming_normal", "xavier_normal"], "relu", depth=30).runs
->>> calls = initsuite.probe(my_model, inputs, scheme="kaiming_normal", backward=True).calls
->>> initsuite.compare(res, initsuite.SweepResult.load("runs/old"), "final_std:10%").passed
+...                       depths=[10, 100], widths=256, seeds=3)  # doctest: +SKIP
+>>> res.cells.head()  # doctest: +SKIP
+>>> runs = initsuite.train(["kaiming_normal", "xavier_normal"], "relu",
+...                        depth=30).runs  # doctest: +SKIP
+>>> calls = initsuite.probe(my_model, inputs, scheme="kaiming_normal",
+...                         backward=True).calls  # doctest: +SKIP
+>>> initsuite.compare(res, initsuite.SweepResult.load("runs/old"),
+...                   "final_std:10%").passed  # doctest: +SKIP
 
 The package root is lazy (PEP 562): ``import initsuite`` loads nothing heavy, and each name
 below imports its stage on first use. No name here is also a submodule's name.

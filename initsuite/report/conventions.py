@@ -23,7 +23,11 @@ def conventions_section(table: pd.DataFrame, title: str = "Framework conventions
 
     Example::
 
-        >>> print(conventions_section(initsuite.conventions(["torch", "flax"])))
+        >>> print(conventions_section(initsuite.conventions("flax", layer="linear")))
+        ## Framework conventions
+        ...
+        | flax | linear | weight | variance_scaling:scale=1,mode=fan_in,... | ...
+        | flax | linear | bias | zeros | ...
     """
     shown = [c for c in _SHOWN if c in table.columns]
     body = table[shown] if "convention" in table.columns else table

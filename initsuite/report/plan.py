@@ -64,7 +64,7 @@ def write_plan(
     inside any (:func:`~initsuite.results.outputs.check_output`).
 
     Everything is drawn into a temporary directory inside ``out_dir`` and moved into place
-    when all is done (:func:`initsuite.store.staged`), so a failure leaves ``out_dir`` as it
+    when all is done (:func:`initsuite.results.store.staged`), so a failure leaves ``out_dir`` as it
     was; the figures of an earlier report are replaced whole. An existing ``figures`` or
     ``report.md`` that initsuite did not write (a symbolic link, a foreign file) is refused.
     """

@@ -45,7 +45,7 @@ def probe_std(frame: pd.DataFrame) -> Figure:
     at an overflow, 0) are left out.
 
     Args:
-        frame: the ``probe`` table (:data:`initsuite.columns.PROBE`).
+        frame: the ``probe`` table (:data:`initsuite.results.columns.PROBE`).
     """
     need(frame, ("scheme", "call", "std", "grad_std", "divergence_kind",
                   "grad_divergence_kind"), "probe")  # fmt: skip
@@ -115,7 +115,7 @@ def probe_blocks(blocks: pd.DataFrame) -> Figure:
     gradients, a third panel of the gradient's std at each block's output.
 
     Args:
-        blocks: the ``blocks`` table (:data:`initsuite.columns.PROBE_BLOCKS`).
+        blocks: the ``blocks`` table (:data:`initsuite.results.columns.PROBE_BLOCKS`).
     """
     need(blocks, ("scheme", "block", "stream_std", "update_ratio", "stream_grad_std"),
          "blocks")  # fmt: skip
@@ -246,7 +246,7 @@ def blocks_by_model(blocks: pd.DataFrame, column: str, label: str) -> Figure:
     ``stream_grad_std``).
 
     Args:
-        blocks: the ``blocks`` table (:data:`initsuite.columns.PROBE_BLOCKS`).
+        blocks: the ``blocks`` table (:data:`initsuite.results.columns.PROBE_BLOCKS`).
         column: the column to draw.
         label: the y axis's label.
     """

@@ -6,7 +6,7 @@ model or for several (``--vary``, the zoo study).
     >>> write_probe_report("results/probe-resnet")  # doctest: +SKIP
     PosixPath('results/probe-resnet/report.md')
 
-Reads the directory through :mod:`initsuite.store` only and never imports torch; seaborn and
+Reads the directory through :mod:`initsuite.results` only and never imports torch; seaborn and
 matplotlib are imported when the figure is drawn.
 """
 
@@ -106,7 +106,7 @@ def _blocks_section(blocks: pd.DataFrame, figures: list[str], number: int) -> st
         )
     parts.append(md_table(block_table(blocks)) + "\n")
     parts.append(
-        "One row per scheme (`blocks.parquet`, `initsuite.columns.PROBE_BLOCKS`). *update "
+        "One row per scheme (`blocks.parquet`, `initsuite.results.columns.PROBE_BLOCKS`). *update "
         "ratio*: std of what a block added over the stream's std before it; *first block "
         "grad std*: the gradient's std at the first block's output.\n"
     )
@@ -396,7 +396,7 @@ def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str
         "Gradients come from tensor hooks registered as each call returns (so an in-place "
         "op after it does not change what is recorded); hooks are removed and buffers such "
         "as BatchNorm's running statistics restored afterwards. `probe.parquet` holds every "
-        "row (`initsuite.columns.PROBE`).\n"
+        "row (`initsuite.results.columns.PROBE`).\n"
     )
     return "\n".join(parts)
 
@@ -411,7 +411,7 @@ def write_probe_report(
     blocks, ``figures/probe_blocks.png``; for several (``--vary``, the zoo study) the scaling
     figure of each swept model and the stream and gradient by block, model by model. All or
     nothing: drawn into a temporary directory inside it and moved into place
-    (:func:`initsuite.store.staged`; an existing ``figures`` or ``report.md`` initsuite did
+    (:func:`initsuite.results.store.staged`; an existing ``figures`` or ``report.md`` initsuite did
     not write is refused). With ``html``, also ``report.html``
     (:func:`~initsuite.report.plan.write_plan`).
 

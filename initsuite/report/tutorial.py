@@ -1,7 +1,7 @@
 """The tutorial reproduction in a sweep's report: its table of claims, its figure, its section.
 
 A tutorial reproduction directory (``initsuite reproduce tutorial``) is read through
-:mod:`initsuite.store` only; never imports torch.
+:mod:`initsuite.results.store` only; never imports torch.
 """
 
 from __future__ import annotations

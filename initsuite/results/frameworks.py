@@ -42,15 +42,15 @@ class FrameworksResult:
 
     Attributes:
         layers: one row per law, model, seed and layer
-            (:data:`~initsuite.columns.FRAMEWORK_LAYERS`).
-        runs: one row per law, model and seed (:data:`~initsuite.columns.FRAMEWORK_RUNS`).
+            (:data:`~initsuite.results.columns.FRAMEWORK_LAYERS`).
+        runs: one row per law, model and seed (:data:`~initsuite.results.columns.FRAMEWORK_RUNS`).
         meta: the study's configuration and environment (``kind`` is ``"frameworks"``).
         training: each law's digits MLP in training, one row per law, activation, seed and
-            step (:data:`~initsuite.columns.FRAMEWORK_TRAINING`); empty when not trained.
+            step (:data:`~initsuite.results.columns.FRAMEWORK_TRAINING`); empty when not trained.
         training_runs: one row per law, activation and seed of training
-            (:data:`~initsuite.columns.FRAMEWORK_TRAINING_RUNS`).
+            (:data:`~initsuite.results.columns.FRAMEWORK_TRAINING_RUNS`).
         conventions: the rules of the conventions among the laws
-            (:data:`~initsuite.columns.FRAMEWORK_CONVENTIONS`), as the study applied them.
+            (:data:`~initsuite.results.columns.FRAMEWORK_CONVENTIONS`), as the study applied them.
     """
 
     layers: pd.DataFrame

@@ -27,7 +27,8 @@ class IsometryResult:
     """What the isometry study returns.
 
     Attributes:
-        spectra: one row per singular value of each Jacobian (:data:`~initsuite.columns.SPECTRA`).
+        spectra: one row per singular value of each Jacobian
+            (:data:`~initsuite.results.columns.SPECTRA`).
         meta: the study's configuration and environment (``kind`` is ``"isometry"``).
     """
 

@@ -38,8 +38,9 @@ __all__ = ["CHUNKS", "FIGURES", "HTML_MARK", "LAYOUTS", "META", "PNG_SOFTWARE", 
 
 META = "meta.json"
 FIGURE_DIR = "figures"
-CHUNKS = "chunks"  # a sweep's cells, one chunk per group (initsuite.chunks)
-THEORY_DIR = "theory"  # a sweep's theory tables, one chunk per grid it ran (initsuite.chunks)
+CHUNKS = "chunks"  # a sweep's cells, one chunk per group (initsuite.results.chunks)
+# a sweep's theory tables, one chunk per grid it ran (initsuite.results.chunks)
+THEORY_DIR = "theory"
 REPORT_FILES = ("report.md", "compare.md", "report.html")
 HTML_MARK = "<!DOCTYPE html>\n<!-- initsuite report"  # how a report.html initsuite wrote starts
 MD_MARK = "# initsuite"  # how a Markdown file initsuite wrote starts (its title)

@@ -3,11 +3,11 @@
 A directory is written whole into a temporary sibling and swapped into place, so a reader
 never sees half a run and an interrupted run leaves the previous results untouched. An
 existing non-empty directory is only replaced when the caller asks for it and initsuite wrote
-it (:mod:`initsuite.outputs`); a symbolic link given as the directory keeps pointing where it
-did, at the new results. Reports are written through a temporary directory inside their output
-directory (:func:`staged`). Every stored file is read through :mod:`initsuite.results.reading`
-(regular files only; JSON bounded in size and depth, meta.json's shared fields typed). Never
-imports torch.
+it (:mod:`initsuite.results.outputs`); a symbolic link given as the directory keeps pointing
+where it did, at the new results. Reports are written through a temporary directory inside
+their output directory (:func:`staged`). Every stored file is read through
+:mod:`initsuite.results.reading` (regular files only; JSON bounded in size and depth,
+meta.json's shared fields typed). Never imports torch.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ __all__ = ["as_path", "atomic_write_bytes", "atomic_write_text", "check_output",
 
 def check_target(out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
     """Raise unless ``out_dir`` may be written: absent, empty, or (``overwrite``) a directory
-    initsuite wrote; see :func:`initsuite.outputs.check_output`."""
+    initsuite wrote; see :func:`initsuite.results.outputs.check_output`."""
     return check_output(out_dir, "replace" if overwrite else "new")
 
 

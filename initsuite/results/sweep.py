@@ -47,15 +47,18 @@ class SweepResult:
     """What a sweep returns.
 
     Attributes:
-        cells: one row per cell (columns :data:`initsuite.columns.CELLS`).
-        layers: one row per computed layer of each cell (:data:`~initsuite.columns.LAYERS`).
-        timing: one row per (scheme, width, device, dtype) (:data:`~initsuite.columns.TIMING`).
+        cells: one row per cell (columns :data:`initsuite.results.columns.CELLS`).
+        layers: one row per computed layer of each cell
+            (:data:`~initsuite.results.columns.LAYERS`).
+        timing: one row per (scheme, width, device, dtype)
+            (:data:`~initsuite.results.columns.TIMING`).
         meta: configuration and environment (versions, machine, git commit, UTC time).
         theory: per (arch, scheme, activation, depth, width), whether mean-field theory
-            applies and its σ_w², σ_b² (:data:`~initsuite.columns.THEORY`).
+            applies and its σ_w², σ_b² (:data:`~initsuite.results.columns.THEORY`).
         phase_points: each scheme's place in each activation's phase diagram at the largest
-            width (:data:`~initsuite.columns.PHASE_POINTS`).
-        phase_grid: each activation's phase diagram (:data:`~initsuite.columns.PHASE_GRID`).
+            width (:data:`~initsuite.results.columns.PHASE_POINTS`).
+        phase_grid: each activation's phase diagram
+            (:data:`~initsuite.results.columns.PHASE_GRID`).
     """
 
     cells: pd.DataFrame
@@ -74,7 +77,7 @@ class SweepResult:
     @classmethod
     def load(cls, in_dir: str | os.PathLike[str]) -> SweepResult:
         """Read a results directory, written whole (:meth:`save`) or in chunks (a sweep with
-        ``out``, :mod:`initsuite.chunks`), with the declared column dtypes; the stored
+        ``out``, :mod:`initsuite.results.chunks`), with the declared column dtypes; the stored
         ``config.bias`` is read as a law's name (:mod:`initsuite.core.bias`), also where an
         older sweep stored a bool.
 

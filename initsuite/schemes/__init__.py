@@ -6,10 +6,12 @@ Modules by idea: :mod:`~initsuite.schemes.registry` (the registry and bound sche
 :mod:`~initsuite.schemes.scaling` (Glorot, He, LeCun, JAX/Keras variance scaling, PyTorch's
 default layer init, weight and bias), :mod:`~initsuite.schemes.structured` (eye, dirac,
 orthogonal, sparse, delta-orthogonal, ZerO), :mod:`~initsuite.schemes.residual` (Fixup,
-SkipInit, ReZero, GPT-2, LSUV), :mod:`~initsuite.schemes.frameworks` (other frameworks'
-initializers, ``"keras:he_normal"``, ``"flax:lecun_normal"``), :mod:`~initsuite.schemes.zoo`
-(``"timm:trunc_normal"``, ``"hf:normal"``, ``"lua_torch:default"``, ``"flux:..."``) and
-:mod:`~initsuite.schemes.common` (fans, gains, shared helpers).
+SkipInit, ReZero, GPT-2), :mod:`~initsuite.schemes.lsuv` (LSUV),
+:mod:`~initsuite.schemes.frameworks` (other frameworks' initializers, ``"keras:he_normal"``,
+``"flax:lecun_normal"``), :mod:`~initsuite.schemes.zoo` (``"timm:trunc_normal"``,
+``"hf:normal"``, ``"lua_torch:default"``, ``"flux:..."``),
+:mod:`~initsuite.schemes.conventions` (each framework's law for each layer's parameters, as
+data) and :mod:`~initsuite.schemes.common` (fans, gains, shared helpers).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ stacked (3E, E) matrix, whose fan_out is 3E).
     'variance_scaling:scale=1,mode=fan_in,distribution=truncated_normal'
 
 This module holds data and small lookups only; the table is
-:func:`initsuite.studies.conventions.conventions`, the re-initialisation
+:func:`initsuite.conventions`, the re-initialisation
 :func:`initsuite.apply`.
 """
 
@@ -352,7 +352,9 @@ def conventions(framework: str | list[str] | None = None, layer: str | None = No
 
     Example::
 
-        >>> initsuite.conventions("flax", layer="linear")[["parameter", "law"]]
+        >>> initsuite.conventions("flax", layer="linear").set_index("parameter")["law"].to_dict()
+        {'weight': 'variance_scaling:scale=1,mode=fan_in,distribution=truncated_normal',
+         'bias': 'zeros'}
     """
     import pandas as pd
 

@@ -5,7 +5,9 @@
     ['kaiming_normal', 'kaiming_uniform']
     >>> w = torch.empty(256, 128)
     >>> gen = torch.Generator().manual_seed(0)
-    >>> schemes.get("kaiming_uniform:a=0.5,mode=fan_out")(w, generator=gen)
+    >>> w = schemes.get("kaiming_uniform:a=0.5,mode=fan_out")(w, generator=gen)
+    >>> round(w.var().item() * 256, 1)  # Var(W) · fan_out = gain² = 2 / (1 + a²)
+    1.6
 
 Third-party packages add schemes through the entry-point group ``initsuite.schemes``: each
 entry point names a module or a function; loading it must register the scheme(s) with

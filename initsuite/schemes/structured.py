@@ -333,7 +333,10 @@ def delta_orthogonal(
 
     Example:
         >>> conv = torch.nn.Conv2d(16, 16, 3, padding=1, bias=False)
-        >>> delta_orthogonal(conv.weight, generator=torch.Generator().manual_seed(0))
+        >>> w = delta_orthogonal(conv.weight, generator=torch.Generator().manual_seed(0))
+        >>> centre = w[:, :, 1, 1].detach()  # orthogonal; every other tap is zero
+        >>> torch.allclose(centre @ centre.T, torch.eye(16), atol=1e-5)
+        True
     """
     centre = _check_conv(tensor, _same_padding_centre)
     _check_delta_orthogonal(tuple(tensor.shape))
@@ -406,6 +409,12 @@ def zero(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
 
     Example:
         >>> zero(torch.empty(6, 4))  # 0.5 · the first 6 rows and 4 columns of H_3
+        tensor([[ 0.5000,  0.5000,  0.5000,  0.5000],
+                [ 0.5000, -0.5000,  0.5000, -0.5000],
+                [ 0.5000,  0.5000, -0.5000, -0.5000],
+                [ 0.5000, -0.5000, -0.5000,  0.5000],
+                [ 0.5000,  0.5000,  0.5000,  0.5000],
+                [ 0.5000, -0.5000,  0.5000, -0.5000]])
     """
     if tensor.ndimension() not in (2, 3, 4, 5):
         raise ValueError("Only tensors with 2, 3, 4, or 5 dimensions are supported")

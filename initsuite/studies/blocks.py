@@ -14,8 +14,8 @@ forward order, the last being the branch's output (residual) projection.
   the block, and the gradient at the block's output (the ``blocks`` table).
 
     >>> model = transformers.GPT2Model(transformers.GPT2Config(n_layer=4))  # doctest: +SKIP
-    >>> roles = residual_roles(model)  # doctest: +SKIP
-    >>> roles["h.0.attn.c_proj.weight"].role, roles["h.0.attn.c_proj.weight"].residual_projections
+    >>> proj = residual_roles(model)["h.0.attn.c_proj.weight"]  # doctest: +SKIP
+    >>> proj.role, proj.residual_projections  # doctest: +SKIP
     ('branch_out', 8)
 """
 

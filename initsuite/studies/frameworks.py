@@ -13,7 +13,7 @@ rules of the conventions applied are stored beside the measurements.
 ``initsuite reproduce frameworks --out DIR`` runs it; ``initsuite report DIR`` draws it.
 
     >>> from initsuite.studies.frameworks import frameworks_study
-    >>> frameworks_study(["torch_default", "kaiming_normal"], seeds=1).runs
+    >>> frameworks_study(["torch_default", "kaiming_normal"], seeds=1).runs  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ depths (Saxe et al. 2013, Pennington et al. 2017). ``initsuite reproduce isometr
 runs it; ``initsuite report DIR`` draws it.
 
     >>> from initsuite.studies.isometry import isometry_study
-    >>> isometry_study(seeds=1).spectra.groupby(["scheme", "activation", "depth"]).size()
+    >>> spectra = isometry_study(seeds=1).spectra  # doctest: +SKIP
+    >>> spectra.groupby(["scheme", "activation", "depth"]).size()  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ r"""Re-initialise a torch model with another framework's layer defaults (a *conv
 ``scale``/``shift``, ...) and draws each parameter from the convention's law, in module order.
 :func:`initsuite.apply` calls it when its ``scheme`` is a convention name::
 
+    >>> net = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.LayerNorm(4))
     >>> drawn = initsuite.apply(net, "flax", generator=torch.Generator().manual_seed(0))
-    >>> drawn.untouched  # parameters with no counterpart: {name: why}
+    >>> drawn, drawn.untouched  # what it drew; parameters with no counterpart: {name: why}
+    (['0.weight', '0.bias', '1.weight', '1.bias'], {})
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ Every override's value is checked by what its key names (counts, sizes, probabil
 device before it is built, under caps, so a default LLaMA (6.7e9 parameters) or a GPT-2 of
 100000 layers is refused in one line instead of exhausting memory or time.
 
-    >>> src = parse("hf:gpt2,n_layer=2,n_embd=64")
-    >>> src.input_shape(batch=2), src.tokens
+    >>> src = parse("hf:gpt2,n_layer=2,n_embd=64,n_head=2")  # doctest: +SKIP
+    >>> src.input_shape(batch=2), src.tokens  # doctest: +SKIP
     ((2, 128), 50257)
 """
 

@@ -297,7 +297,8 @@ def train(
         curves (on one device and torch build).
 
     Example:
-        >>> runs = initsuite.train(["kaiming_normal", "xavier_normal"], "relu", depth=30).runs
+        >>> runs = initsuite.train(["kaiming_normal", "xavier_normal"], "relu",
+        ...                        depth=30).runs  # doctest: +SKIP
     """
     cfg = TrainConfig(
         schemes=schemes, activations=activations, depth=depth, width=width,  # type: ignore[arg-type]
@@ -385,9 +386,9 @@ def fit(
     update, stops the run (``diverged``).
 
     Returns:
-        (rows, summary): one row per step (:data:`~initsuite.columns.TRAINING`'s measured
+        (rows, summary): one row per step (:data:`~initsuite.results.columns.TRAINING`'s measured
         columns; NaN where not evaluated) and the run's summary
-        (:data:`~initsuite.columns.TRAINING_RUNS`'s).
+        (:data:`~initsuite.results.columns.TRAINING_RUNS`'s).
     """
     device, dtype = torch.device(cfg.device), DTYPES[cfg.dtype]
     xtr, ytr = data.x_train.to(device, dtype), data.y_train.to(device)

@@ -1,5 +1,7 @@
-"""Mean-field theory. ``maps``: the length and correlation maps, χ₁ and the fixed point q*,
-vectorised; ``meanfield``: per-cell predictions; ``nets``: those of conv and residual-MLP
-cells; ``phase``: the order–chaos phase diagram;
-``gains``: what each activation's gain preserves; ``tables``: theory read against stored
-tables (no torch)."""
+"""Mean-field theory. :mod:`~initsuite.theory.maps`: the length and correlation maps, χ₁ and
+the fixed point q*, vectorised; :mod:`~initsuite.theory.meanfield`: per-cell predictions;
+:mod:`~initsuite.theory.nets`: those of conv and residual-MLP cells;
+:mod:`~initsuite.theory.phase`: the order–chaos phase diagram; :mod:`~initsuite.theory.gains`:
+what each activation's gain preserves; :mod:`~initsuite.theory.spread`: the across-seed spread
+at finite width. Theory read against stored tables (no torch) is
+:mod:`initsuite.results.agreement`."""

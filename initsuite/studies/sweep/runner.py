@@ -90,17 +90,18 @@ def run(
 
     A sweep too large for this machine, or estimated to take over an hour without
     ``allow_large``, is refused before anything is computed or written
-    (:func:`initsuite.budget.check`).
+    (:func:`initsuite.studies.sweep.budget.check`).
 
     Args:
         cfg: the sweep.
         progress: show a progress bar on stderr (default: when stderr is a terminal).
         out: a results directory: each group of cells is stored there as a chunk as soon as
-            it is computed (:mod:`initsuite.chunks`), so an interrupted sweep loses at most
-            the groups in flight. Default: in memory.
+            it is computed (:mod:`initsuite.results.chunks`), so an interrupted sweep loses at
+            most the groups in flight. Default: in memory.
         resume: skip the groups already stored in ``out`` (same settings and versions).
-        executor: None (in process) or a :class:`initsuite.executors.DaskExecutor` (needs
-            ``out``, reachable by every worker).
+        executor: None (in process) or a
+            :class:`~initsuite.studies.sweep.executors.DaskExecutor` (needs ``out``, reachable
+            by every worker).
         allow_large: run a sweep estimated to take over an hour.
         overwrite: replace ``out``, a directory initsuite wrote: the sweep is stored in a
             temporary sibling, in chunks like any sweep, and swapped into place at the end.

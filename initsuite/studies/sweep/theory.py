@@ -1,8 +1,9 @@
 """The theory tables a sweep stores beside its cells, computed once from its configuration.
 
-They hold what the sweep's report draws from theory (:data:`initsuite.columns.THEORY`,
-:data:`~initsuite.columns.PHASE_POINTS`, :data:`~initsuite.columns.PHASE_GRID`), so that a
-report reads a directory alone: no scheme registry (a plugin scheme may be gone), no theory.
+They hold what the sweep's report draws from theory
+(:data:`initsuite.results.columns.THEORY`, :data:`~initsuite.results.columns.PHASE_POINTS`,
+:data:`~initsuite.results.columns.PHASE_GRID`), so that a report reads a directory alone: no
+scheme registry (a plugin scheme may be gone), no theory.
 """
 
 from __future__ import annotations
