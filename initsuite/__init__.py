@@ -38,8 +38,12 @@ _API: dict[str, str] = {
     "probe": "initsuite.studies.probe",
     "probe_factory": "initsuite.studies.probe_factory",
     "apply": "initsuite.studies.probe",
-    "reproduce": "initsuite.studies.tutorial",
+    "reproduce": "initsuite.studies.reproduce",
+    "tutorial_study": "initsuite.studies.tutorial",
+    "isometry_study": "initsuite.studies.isometry",
+    "frameworks_study": "initsuite.studies.frameworks",
     "zoo_study": "initsuite.studies.zoo",
+    "DaskExecutor": "initsuite.studies.sweep.executors",
     "ZooModel": "initsuite.studies.zoo",
     "gains": "initsuite.theory.gains",
     "phase_diagram": "initsuite.theory.phase",
@@ -79,13 +83,17 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite.results.training import TrainingResult as TrainingResult
     from initsuite.results.tutorial import TutorialResult as TutorialResult
     from initsuite.schemes.conventions import conventions as conventions
+    from initsuite.studies.frameworks import frameworks_study as frameworks_study
+    from initsuite.studies.isometry import isometry_study as isometry_study
     from initsuite.studies.probe import apply as apply
     from initsuite.studies.probe import probe as probe
     from initsuite.studies.probe_factory import probe_factory as probe_factory
+    from initsuite.studies.reproduce import reproduce as reproduce
     from initsuite.studies.sweep import SweepConfig as SweepConfig
     from initsuite.studies.sweep import sweep as sweep
+    from initsuite.studies.sweep.executors import DaskExecutor as DaskExecutor
     from initsuite.studies.training import train as train
-    from initsuite.studies.tutorial import reproduce as reproduce
+    from initsuite.studies.tutorial import tutorial_study as tutorial_study
     from initsuite.studies.zoo import ZooModel as ZooModel
     from initsuite.studies.zoo import zoo_study as zoo_study
     from initsuite.theory.gains import gains as gains

@@ -856,11 +856,9 @@ def _cmd_probe(args: argparse.Namespace) -> None:
 
 def _cmd_reproduce(args: argparse.Namespace) -> None:
     from initsuite.results import store
-    from initsuite.studies.isometry import isometry_study
-    from initsuite.studies.tutorial import reproduce
+    from initsuite.studies.reproduce import reproduce
 
     store.check_output(args.out, "replace" if args.overwrite else "new")
-    seeds = {} if args.seeds is None else {"seeds": args.seeds}
     for flag, value, owner in (("--laws", args.laws, "frameworks"),
                                ("--train-steps", args.train_steps, "frameworks"),
                                ("--models", args.models, "zoo"),
@@ -872,55 +870,43 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     if args.seeds is not None and args.study == "zoo":
         raise InitsuiteError("--seeds does not apply to 'reproduce zoo' (one seed, 0: its "
                              "models differ by architecture, not by draw)")  # fmt: skip
-    if args.study == "frameworks":
-        _reproduce_frameworks(args, seeds)
+    study = reproduce(args.study, **_reproduce_settings(args))
+    study.meta["command"] = args.command_line
+    path = study.save(args.out, overwrite=args.overwrite)
+    if args.quiet:
         return
-    if args.study == "zoo":
-        _reproduce_zoo(args)
-        return
-    if args.study == "isometry":
-        study = isometry_study(**seeds)
-        study.meta["command"] = args.command_line
-        path = study.save(args.out, overwrite=args.overwrite)
-        if not args.quiet:
-            print(f"wrote {len(study.spectra)} singular values to {path}")
-        return
-    result = reproduce(**seeds, progress=False if args.quiet else None)
-    result.meta["command"] = args.command_line
-    path = result.save(args.out, overwrite=args.overwrite)
-    if not args.quiet:
+    if args.study == "tutorial":
         cols = ["experiment", "quantity", "expected", "measured_mean", "measured_sd",
                 "tolerance", "agree"]  # fmt: skip
-        _print_table(result.claims[cols], as_json=False)
+        _print_table(study.claims[cols], as_json=False)
         print(f"\nwrote {path}")
-
-
-def _reproduce_frameworks(args: argparse.Namespace, seeds: dict[str, int]) -> None:
-    from initsuite.studies.frameworks import LAWS, SEEDS, TRAIN_STEPS, frameworks_study
-
-    laws = args.laws if args.laws is not None else LAWS
-    steps = TRAIN_STEPS if args.train_steps is None else args.train_steps
-    study = frameworks_study(laws, seeds=seeds.get("seeds", SEEDS), train_steps=steps)
-    study.meta["command"] = args.command_line
-    path = study.save(args.out, overwrite=args.overwrite)
-    if not args.quiet:
+    elif args.study == "isometry":
+        print(f"wrote {len(study.spectra)} singular values to {path}")
+    elif args.study == "frameworks":
         print(f"wrote {len(study.runs)} runs, {len(study.layers)} layer rows and "
               f"{len(study.training_runs)} training runs to {path}")  # fmt: skip
-
-
-def _reproduce_zoo(args: argparse.Namespace) -> None:
-    from initsuite.studies.zoo import SCHEMES, split_models, zoo_study
-
-    models = None if args.models is None else split_models(args.models)
-    schemes = SCHEMES if args.schemes is None else args.schemes
-    limit = {"max_parameters": args.max_parameters} if "max_parameters" in args else {}
-    study = zoo_study(models, schemes, progress=False if args.quiet else None, **limit)
-    study.meta["command"] = args.command_line
-    path = study.save(args.out, overwrite=args.overwrite)
-    if not args.quiet:
+    else:
         n = len(study.meta["models"])
         print(f"wrote {len(study.calls)} module calls of {n} model{'s' if n != 1 else ''} "
               f"to {path} ({study.meta['seconds']:.0f} s)")  # fmt: skip
+
+
+def _reproduce_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword settings of ``initsuite.reproduce(args.study, ...)`` that the flags give (a
+    flag left out keeps the study's default; each flag's study was checked)."""
+    models = args.models
+    if models is not None:
+        from initsuite.studies.zoo import split_models
+
+        models = split_models(models)
+    given = {"seeds": args.seeds, "laws": args.laws, "train_steps": args.train_steps,
+             "models": models, "schemes": args.schemes}  # fmt: skip
+    settings = {k: v for k, v in given.items() if v is not None}
+    if "max_parameters" in args:
+        settings["max_parameters"] = args.max_parameters
+    if args.study in ("tutorial", "zoo"):
+        settings["progress"] = False if args.quiet else None
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,10 @@ STUDIES = {
     "probe_factory": {"schemes", "activation", "seed", "device", "dtype", "progress"},
     "probe": {"scheme", "activation", "seed"},
     "apply": {"scheme", "activation"},
-    "reproduce": {"seeds", "progress"},
+    "tutorial_study": {"seeds", "progress"},
+    "isometry_study": {"schemes", "activations", "depths", "width", "seeds"},
+    "frameworks_study": {"seeds"},
+    "zoo_study": {"schemes", "seed", "progress"},
 }  # fmt: skip
 
 
@@ -56,3 +59,35 @@ print("ok")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_reproduce_runs_every_study_the_cli_has_by_name() -> None:
+    """initsuite.reproduce covers each subject of ``initsuite reproduce`` (it ran only the
+    tutorial), with that study's own settings, refusing one it does not take."""
+    from initsuite.cli import _build_parser
+    from initsuite.studies.reproduce import STUDIES
+
+    _, commands = _build_parser()
+    choices = next(a.choices for a in commands["reproduce"]._actions if a.dest == "study")
+    assert sorted(STUDIES) == sorted(choices)
+    for module, attr in STUDIES.values():
+        study = getattr(initsuite, attr)
+        assert f"{study.__module__}.{study.__name__}" == f"{module}.{attr}"
+    with pytest.raises(
+        initsuite.InitsuiteError, match=r"unknown study 'isometri'; did you mean 'isometry'"
+    ):
+        initsuite.reproduce("isometri")
+    with pytest.raises(
+        initsuite.InitsuiteError, match=r"takes no setting 'seed'; did you mean 'seeds'"
+    ):
+        initsuite.reproduce("tutorial", seed=3)
+    assert initsuite.DaskExecutor.__module__ == "initsuite.studies.sweep.executors"
+
+
+def test_reproduce_isometry_by_name_equals_the_study() -> None:
+    import pandas as pd
+
+    kwargs = dict(schemes=["orthogonal"], activations=["tanh"], depths=(2,), width=8, seeds=1)
+    by_name = initsuite.reproduce("isometry", **kwargs)
+    direct = initsuite.isometry_study(**kwargs)
+    pd.testing.assert_frame_equal(by_name.spectra, direct.spectra)

@@ -146,7 +146,8 @@ def test_reproduce_frameworks_writes_a_directory(
     asked: list[int] = []
     study = FW.frameworks_study
 
-    def small(laws: Sequence[str], seeds: int, train_steps: int) -> FrameworksResult:
+    def small(laws: Sequence[str], *, seeds: int = FW.SEEDS,
+              train_steps: int = FW.TRAIN_STEPS) -> FrameworksResult:  # fmt: skip
         asked.append(train_steps)
         return study(laws, seeds=seeds, models=SMALL[:1], train_steps=2)
 

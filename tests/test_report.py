@@ -309,7 +309,9 @@ def test_the_isometry_study_is_reported_from_its_directory(tmp_path: Path) -> No
     from initsuite.results.isometry import IsometryResult
     from initsuite.studies.isometry import isometry_study
 
-    study = isometry_study(["orthogonal", "xavier_normal"], ["linear", "relu"], (2, 6), 24, 2)
+    study = isometry_study(
+        ["orthogonal", "xavier_normal"], ["linear", "relu"], depths=(2, 6), width=24, seeds=2
+    )
     run = study.save(tmp_path / "iso")
     back = IsometryResult.load(run)
     pd.testing.assert_frame_equal(back.spectra, study.spectra, check_exact=True)

@@ -318,7 +318,7 @@ def test_train_probe_reproduce_take_the_same_rule() -> None:
         with pytest.raises(InitsuiteTypeError):
             training.train("kaiming_normal", "relu", **kwargs)  # type: ignore[arg-type]
     with pytest.raises(InitsuiteTypeError, match=r"seeds must be an int count or a list of ints"):
-        tutorial.reproduce(seeds=3.0)  # type: ignore[arg-type]
+        tutorial.tutorial_study(seeds=3.0)  # type: ignore[arg-type]
     model = torch.nn.Linear(4, 4)
     for seed in (1.0, -1, True):
         with pytest.raises(InitsuiteError, match=r"seed must be (an integer )?>= 0"):

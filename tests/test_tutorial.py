@@ -12,13 +12,13 @@ import initsuite
 from initsuite.core.errors import InitsuiteError
 from initsuite.results import columns as C
 from initsuite.results.tutorial import TutorialResult
-from initsuite.studies.tutorial import EXPERIMENTS, reproduce
+from initsuite.studies.tutorial import EXPERIMENTS, tutorial_study
 
 
 @pytest.fixture(scope="module")
 def result() -> TutorialResult:
     # Four seeds: enough for a spread (sd), small enough to keep the suite fast.
-    return reproduce(seeds=4, progress=False)
+    return tutorial_study(seeds=4, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_tutorial_layers_table(result: TutorialResult) -> None:
 @pytest.mark.parametrize("seeds", [1, [7], [3, 3]])
 def test_seeds_must_allow_a_spread(seeds: object) -> None:
     with pytest.raises(InitsuiteError, match="seeds must be at least 2 seeds"):
-        reproduce(seeds=seeds)  # type: ignore[arg-type]
+        tutorial_study(seeds=seeds)  # type: ignore[arg-type]
 
 
 def test_save_and_load_round_trip(result: TutorialResult, tmp_path: Path) -> None:

@@ -143,7 +143,7 @@ def test_bad_input_is_one_line_before_any_probe(
 ) -> None:
     _no_run(monkeypatch)
     with pytest.raises(InitsuiteError) as info:
-        zoo_study(models, schemes, progress=False)
+        zoo_study(models, schemes=schemes, progress=False)
     message = str(info.value)
     assert needle in message and "\n" not in message
 

@@ -286,6 +286,7 @@ def _rules(laws: Sequence[str]) -> list[dict[str, Any]]:
 
 def frameworks_study(
     laws: Sequence[str] = LAWS,
+    *,
     seeds: int = SEEDS,
     models: Sequence[ModelSpec] = MODELS,
     train_steps: int = TRAIN_STEPS,

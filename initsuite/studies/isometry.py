@@ -33,6 +33,7 @@ _BATCH, _DTYPE, _DEVICE = 16, "float64", "cpu"
 def isometry_study(
     schemes: Sequence[str] = SCHEMES,
     activations: Sequence[str] = ACTIVATIONS,
+    *,
     depths: Sequence[int] = DEPTHS,
     width: int = 256,
     seeds: int = 2,

@@ -30,7 +30,7 @@ from initsuite.results.tutorial import TutorialResult
 from initsuite.studies.sweep import sweep
 from initsuite.theory.meanfield import mlp_moments
 
-__all__ = ["EXPERIMENTS", "Experiment", "reproduce"]
+__all__ = ["EXPERIMENTS", "Experiment", "tutorial_study"]
 
 WIDTH, DEPTH, BATCH = 256, 100, 16
 _XAVIER_TANH_BOUND = 5.0 / 3 * math.sqrt(6.0 / (WIDTH + WIDTH))
@@ -140,7 +140,9 @@ def _claim(exp: Experiment, values: list[float]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def reproduce(*, seeds: int | Iterable[int] = 10, progress: bool | None = None) -> TutorialResult:
+def tutorial_study(
+    *, seeds: int | Iterable[int] = 10, progress: bool | None = None
+) -> TutorialResult:
     """Re-measure every claim of :data:`EXPERIMENTS` over several seeds.
 
     Dellinger (2019), "Weight Initialization in Neural Networks: A Journey From the Basics

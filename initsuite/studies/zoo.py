@@ -216,6 +216,7 @@ def _check_distinct(configs: Sequence[ProbeConfig]) -> None:
 
 def zoo_study(
     models: Sequence[ZooModel | str] | None = None,
+    *,
     schemes: Sequence[str] = SCHEMES,
     seed: int = 0,
     progress: bool | None = None,
