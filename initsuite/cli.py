@@ -362,7 +362,8 @@ def _add_train(add_parser: AddParser) -> None:
     n.add_argument("--optimizer", default="sgd", help="sgd (with --momentum) or adam")
     n.add_argument("--momentum", type=_float_arg, default=None,
                    help="SGD's momentum, in [0, 1) (default 0.9); adam takes none")  # fmt: skip
-    n.add_argument("--batch-size", type=_int_arg, default=64)
+    n.add_argument("--batch", "--batch-size", dest="batch", type=_int_arg, default=64,
+                   help="examples per SGD step (64; --batch-size is its old name)")  # fmt: skip
     n.add_argument(
         "--threshold",
         type=_float_arg,
@@ -804,7 +805,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     result = train(
         args.schemes, args.activations, args.depth, args.width, seeds=args.seeds, steps=args.steps,
         lr=args.lr, optimizer=args.optimizer, momentum=args.momentum,
-        batch_size=args.batch_size, threshold=args.threshold, eval_every=args.eval_every,
+        batch=args.batch, threshold=args.threshold, eval_every=args.eval_every,
         bias=args.bias, dataset=args.dataset, device=args.device, dtype=args.dtype,
         progress=False if args.quiet else None,
     )  # fmt: skip

@@ -91,3 +91,10 @@ def test_reproduce_isometry_by_name_equals_the_study() -> None:
     by_name = initsuite.reproduce("isometry", **kwargs)
     direct = initsuite.isometry_study(**kwargs)
     pd.testing.assert_frame_equal(by_name.spectra, direct.spectra)
+
+
+def test_batch_is_batch_everywhere() -> None:
+    """``batch`` (rows of a step or of an input) in every study; train took ``batch_size``."""
+    for name in ("sweep", "train", "probe_factory"):
+        params = inspect.signature(getattr(initsuite, name)).parameters
+        assert "batch" in params and "batch_size" not in params, name

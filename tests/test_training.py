@@ -267,3 +267,27 @@ def test_missing_scikit_learn_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import fails
     with pytest.raises(InitsuiteError, match=r"pip install 'initsuite\[train\]'"):
         load_dataset("digits")
+
+
+def test_the_batch_is_stored_as_batch_and_an_older_batch_size_still_reports(
+    classic: TrainingResult, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``batch`` in every study (train took ``batch_size``); a directory written before says
+    ``batch_size``, and its report still reads it. ``--batch-size`` stays the flag's old name."""
+    import dataclasses
+
+    from initsuite.report.training import training_section
+
+    cfg = classic.meta["config"]
+    said = f"batches of {cfg['batch']},"
+    assert "batch_size" not in cfg and said in training_section(classic, [], 0)
+    old = {**cfg, "batch_size": cfg["batch"]}
+    del old["batch"]
+    older = dataclasses.replace(classic, meta={**classic.meta, "config": old})
+    assert said in training_section(older, [], 0)
+    base = ["train", "--schemes", "kaiming_normal", "--depth", "3", "--width", "8", "--seeds",
+            "1", "--steps", "2"]  # fmt: skip
+    for flag in ("--batch", "--batch-size"):
+        out = tmp_path / flag.strip("-")
+        assert main([*base, flag, "16", "--out", str(out), "--quiet"]) == 0
+        assert TrainingResult.load(out).meta["config"]["batch"] == 16

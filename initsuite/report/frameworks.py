@@ -171,8 +171,8 @@ def _training_section(result: FrameworksResult) -> list[str]:
                 "a directory written before the study trained).\n"]  # fmt: skip
     table = training_table(runs)
 
-    def get(key: str) -> str:
-        return md_text(cfg.get(key, "?"))
+    def get(key: str) -> str:  # batch: "batch_size" in a directory written before it was
+        return md_text(cfg.get(key, cfg.get("batch_size", "?") if key == "batch" else "?"))
 
     opt = f"SGD with momentum {get('momentum')}" if cfg.get("optimizer") == "sgd" else (
         get("optimizer"))  # fmt: skip
@@ -181,7 +181,7 @@ def _training_section(result: FrameworksResult) -> list[str]:
         f"({get('depth')} Linear layers, width {get('width')}, with biases, "
         "each parameter drawn by the law) trained on scikit-learn's digits for "
         f"{get('steps')} steps of {opt}, learning rate {get('lr')}, batches "
-        f"of {get('batch_size')}; *reached* counts the runs whose full-train-set loss "
+        f"of {get('batch')}; *reached* counts the runs whose full-train-set loss "
         f"fell to {get('threshold')} nats (chance: ln 10 ≈ 2.30). σ_w² = "
         "fan_in·E[W²] of the net as drawn (averaged over its layers), against the critical "
         "σ_w² of the activation at the drawn biases' σ_b².\n"

@@ -158,6 +158,8 @@ def training_section(training: Any, figures: Sequence[str], number: int) -> str:
     def get(key: str, default: str = "None") -> str:  # a stored value as plain text
         return md_text(cfg.get(key, default))
 
+    # "batch_size" in a directory written before the API named it batch everywhere
+    batch = md_text(cfg.get("batch", cfg.get("batch_size", "None")))
     summary = training.summary()
     summary["reached"] = [f"{r}/{n}" for r, n in zip(summary["reached"], summary["runs"],
                                                      strict=True)]  # fmt: skip
@@ -176,7 +178,7 @@ def training_section(training: Any, figures: Sequence[str], number: int) -> str:
         f"{get('width')}, the activation after all but the last) trained on {name} "
         f"({train} training and {test} test examples, {md_text(data.get('classes', '?'))} "
         f"classes, shipped with scikit-learn) for {get('steps')} steps of {opt}, learning rate "
-        f"{get('lr')}, batches of {get('batch_size')}, from each scheme with "
+        f"{get('lr')}, batches of {batch}, from each scheme with "
         f"{len(cfg.get('seeds', []))} seeds (the runs of one seed see the same batches). "
         f"*Reached threshold* counts runs whose full-train-set loss fell to "
         f"{get('threshold')} (chance: ln 10 ≈ 2.30), evaluated every "

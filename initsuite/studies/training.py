@@ -148,7 +148,7 @@ class FitConfig:
     lr: float = 0.002
     optimizer: str = "sgd"
     momentum: float | None = None
-    batch_size: int = 64
+    batch: int = 64
     threshold: float = 0.5
     eval_every: int = 10
     dataset: str = "digits"
@@ -157,7 +157,7 @@ class FitConfig:
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
-        for name in ("steps", "batch_size", "eval_every"):
+        for name in ("steps", "batch", "eval_every"):
             set_(name, validate.count(name, getattr(self, name)))
         for name in ("lr", "threshold"):  # inf is no step size, and no loss to reach
             validate.number(name, getattr(self, name), 0, open_low=True, open_high=True)
@@ -262,7 +262,7 @@ def train(
     lr: float = 0.002,
     optimizer: str = "sgd",
     momentum: float | None = None,
-    batch_size: int = 64,
+    batch: int = 64,
     threshold: float = 0.5,
     eval_every: int = 10,
     bias: str | None = None,
@@ -284,7 +284,7 @@ def train(
         optimizer: ``"sgd"`` (with ``momentum``) or ``"adam"``.
         momentum: SGD's momentum, in [0, 1) (default :data:`SGD_MOMENTUM`); Adam has none,
             and refuses one.
-        batch_size: examples per step (the last partial batch of an epoch is dropped).
+        batch: examples per step (the last partial batch of an epoch is dropped).
         threshold: the full-train-set loss (nats) a run must reach (``steps_to_threshold``).
         eval_every: steps between evaluations on the full train and test sets.
         bias: None (bias-free layers) or ``"zeros"``.
@@ -303,7 +303,7 @@ def train(
     cfg = TrainConfig(
         schemes=schemes, activations=activations, depth=depth, width=width,  # type: ignore[arg-type]
         seeds=validate.seeds(seeds), steps=steps, lr=lr, optimizer=optimizer, momentum=momentum,
-        batch_size=batch_size, threshold=threshold, eval_every=eval_every, bias=bias,
+        batch=batch, threshold=threshold, eval_every=eval_every, bias=bias,
         dataset=dataset, device=device, dtype=dtype,
     )  # fmt: skip
     return run_training(cfg, progress=progress)
@@ -367,9 +367,9 @@ def _unevaluated(step: int, batch_loss: float) -> dict[str, Any]:
 
 def check_batch(cfg: FitConfig, data: Dataset) -> None:
     """Refuse a batch larger than the training split, before any run."""
-    if cfg.batch_size > len(data.x_train):
+    if cfg.batch > len(data.x_train):
         raise InitsuiteError(
-            f"batch_size {cfg.batch_size} exceeds the {len(data.x_train)} training examples "
+            f"batch {cfg.batch} exceeds the {len(data.x_train)} training examples "
             f"of {data.name}"
         )
 
@@ -411,10 +411,10 @@ def fit(
     reached: int | None = 0 if rows[0]["train_loss"] <= cfg.threshold else None
     diverged_step: int | None = None
     for step in range(1, cfg.steps + 1):
-        if pos + cfg.batch_size > n:  # a new epoch; the partial batch is dropped
+        if pos + cfg.batch > n:  # a new epoch; the partial batch is dropped
             order, pos = torch.randperm(n, generator=order_gen), 0
-        idx = order[pos : pos + cfg.batch_size].to(device)
-        pos += cfg.batch_size
+        idx = order[pos : pos + cfg.batch].to(device)
+        pos += cfg.batch
         loss = F.cross_entropy(net(xtr[idx]), ytr[idx])
         value = loss.item()
         if not math.isfinite(value):
