@@ -359,7 +359,7 @@ def verdict_sentences(table: pd.DataFrame, band: tuple[float, float] = BAND) -> 
         ...     "status": ["keeps", "drifts", "drifts"], "signal": [0.9, 1e-31, 2e-31],
         ...     "theory_signal": [1.0, 8e-31, 8e-31], "gradient": np.nan,
         ...     "theory_gradient": np.nan})
-        >>> print(*verdict_sentences(t)[0].split("; "), sep="\n")
+        >>> print(*verdict_sentences(t)[0].split("; "), sep="\\n")
         relu at depth 200: kaiming_normal keeps the signal
         the Xavier schemes vanish (×1e-31 to ×2e-31, as the theory predicts).
     """
