@@ -89,7 +89,9 @@ def verdict_figure(cells: pd.DataFrame, band: tuple[float, float] = BAND) -> Fig
         rgb = np.array([[to_rgb(STATUS_COLORS[s]) if isinstance(s, str) else blank
                          for s in status.loc[r]] for r in rows])  # fmt: skip
         name_w = 0.075 * max(len(r) for r in rows)
-        fig = new_figure(max(4.5, name_w + 1.15 * len(columns) + 0.8), 0.34 * len(rows) + 1.6)
+        fig = new_figure(
+            max(4.5, name_w + 1.15 * len(columns) + 0.8), max(2.2, 0.34 * len(rows) + 1.6)
+        )
         ax = fig.subplots()
         ax.imshow(rgb, aspect="auto", interpolation="nearest")
         for i, r in enumerate(rows):
