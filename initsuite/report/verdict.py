@@ -288,8 +288,8 @@ def times(x: float) -> str:
 
 def _span(values: list[Any], fmt: Callable[[Any], str]) -> str:
     """One value, or the range of several (``×1e-31`` / ``×1e-31 to ×4e-30``)."""
-    v = sorted(set(values))
-    return fmt(v[0]) if len(v) == 1 else f"{fmt(v[0])} to {fmt(v[-1])}"
+    lo, hi = fmt(min(values)), fmt(max(values))
+    return lo if lo == hi else f"{lo} to {hi}"
 
 
 def _out_of_band(r: pd.Series, band: tuple[float, float]) -> tuple[str, float, float]:
@@ -348,6 +348,23 @@ def _outcome(r: pd.Series, band: tuple[float, float]) -> tuple[str, ...]:
     return (f"{verb} backward" if r["direction"] == "backward" else verb, str(r["direction"]))
 
 
+def _by_magnitude(keys: list[tuple[str, ...]], g: pd.DataFrame,
+                  band: tuple[float, float]) -> list[tuple[str, ...]]:  # fmt: skip
+    """``keys`` with each drift's split where its factors (sorted) jump by more than
+    :data:`AGREES`: one clause names schemes that drift alike, not ×1e-24 beside ×1e-10."""
+    factors = [_out_of_band(r, band)[1] if k[0].startswith(("vanish", "grow")) else math.nan
+               for k, (_, r) in zip(keys, g.iterrows(), strict=True)]  # fmt: skip
+    out = list(keys)
+    for verb in {k[0] for k, f in zip(keys, factors, strict=True) if np.isfinite(f)}:
+        mine = sorted((f, i) for i, (k, f) in enumerate(zip(keys, factors, strict=True))
+                      if k[0] == verb and np.isfinite(f))  # fmt: skip
+        cluster, last = 0, mine[0][0]
+        for f, i in mine:
+            cluster += abs(f) > AGREES * abs(last)  # a jump of more than AGREES: a new clause
+            out[i], last = (verb, str(cluster)), f
+    return out
+
+
 def verdict_sentences(table: pd.DataFrame, band: tuple[float, float] = BAND) -> list[str]:
     """One plain sentence (Markdown) per activation (and architecture) of ``table``
     (:func:`verdict_table`): which schemes keep the signal, which vanish or grow and by how
@@ -368,7 +385,7 @@ def verdict_sentences(table: pd.DataFrame, band: tuple[float, float] = BAND) -> 
     several = table["arch"].nunique() > 1
     out = []
     for (arch, act), g in table.groupby(["arch", "activation"], sort=False, observed=True):
-        keys = [_outcome(r, band) for _, r in g.iterrows()]
+        keys = _by_magnitude([_outcome(r, band) for _, r in g.iterrows()], g, band)
         order = sorted(set(keys), key=lambda k: (k[0] != "keep", k[0] == "fail", keys.index(k)))
         everyone = list(g["scheme"])
         clauses = [_clause(k, g[[x == k for x in keys]], everyone, what, band) for k in order]
