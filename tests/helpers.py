@@ -46,6 +46,7 @@ def stub_figures(monkeypatch: pytest.MonkeyPatch) -> None:
     ``with pytest.MonkeyPatch.context() as mp: stub_figures(mp)``)."""
     import initsuite.report as R
     import initsuite.report.probe_report as RP
+    import initsuite.report.verdict_figure as VF
     from initsuite.report import plan
     from initsuite.results import store
 
@@ -58,6 +59,7 @@ def stub_figures(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(R, name, lambda *a, **k: None)
     monkeypatch.setattr(plan, "write_figure", stub_save)
     monkeypatch.setattr(RP, "probe_std", lambda *a, **k: None)
+    monkeypatch.setattr(VF, "verdict_figure", lambda *a, **k: None)
 
 
 @dataclass
@@ -243,7 +245,7 @@ def dump_dom(path: Path) -> str:
 _PAGE_TAGS = frozenset({
     "html", "head", "meta", "title", "style", "script", "body", "pre", "h1", "h2", "h3", "h4",
     "p", "ul", "ol", "li", "strong", "em", "code", "blockquote", "table", "thead", "tbody", "tr",
-    "th", "td", "figure", "img", "div", "a", "br", "hr",
+    "th", "td", "figure", "img", "div", "a", "br", "hr", "details", "summary",
 })  # fmt: skip
 
 

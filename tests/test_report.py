@@ -107,8 +107,8 @@ def test_report_references_every_figure_and_each_is_a_real_png(run_dir: Path, re
     text = report.read_text()
     pngs = sorted((run_dir / "figures").glob("*.png"))
     assert {p.stem for p in pngs} == {
-        "std_vs_layer", "divergence_heatmap", "final_std_distribution", "init_time_vs_width",
-        "cosine_vs_layer", "phase_diagram",
+        "verdict", "std_vs_layer", "divergence_heatmap", "final_std_distribution",
+        "init_time_vs_width", "cosine_vs_layer", "phase_diagram",
     }  # fmt: skip
     referenced = set(re.findall(r"\]\((figures/[\w.-]+\.png)\)", text))
     assert referenced == {f"figures/{p.name}" for p in pngs}

@@ -144,6 +144,22 @@ def test_every_section_table_and_figure_of_the_markdown_is_in_the_page(page: Pat
             assert re.search(rf'id="{name}"><img alt="[^"]*" src="data:image/png;base64,', text)
 
 
+def test_the_verdict_table_is_folded_in_the_page_and_whole_in_the_markdown(page: Path) -> None:
+    md = (page.parent / "report.md").read_text(encoding="utf-8")
+    verdict_md = md.split("## Verdict\n")[1].split("\n## ")[0]
+    assert "](figures/verdict.png)" in verdict_md
+    assert len(re.findall(r"^- (tanh|relu) at depth 6: ", verdict_md, re.MULTILINE)) == 2
+    assert "| relu" in verdict_md and "| tanh" in verdict_md  # the table, in report.md
+    text = page.read_text(encoding="utf-8")
+    verdict = text.split(">Verdict</h2>")[1].split("<h2")[0]
+    assert 'id="verdict"><img alt="The verdict at a glance"' in verdict
+    folded = re.search(r'<details class="folded">\n<summary>The verdict as a table</summary>\n'
+                       r"(.*?)</details>", verdict, re.DOTALL)  # fmt: skip
+    assert folded is not None and "<table>" in folded.group(1)
+    assert verdict.count("<table>") == 1  # the one table is the folded one
+    assert verdict.index('id="verdict"') < verdict.index("<li>relu") < folded.start()
+
+
 def test_writing_markdown_only_removes_an_earlier_page(
     small_sweep_dir: Path, tmp_path: Path
 ) -> None:

@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 import initsuite
-from initsuite.report.verdict import BAND, verdict_section, verdict_table
+from initsuite.report.verdict import (
+    BAND,
+    times,
+    verdict_section,
+    verdict_sentences,
+    verdict_table,
+)
+from initsuite.report.verdict_figure import STATUS_COLORS, verdict_figure
 
 pytest.importorskip("tabulate")
 
@@ -85,6 +92,9 @@ def test_the_medians_at_the_largest_width_decide(run: initsuite.SweepResult) -> 
 def test_the_section_names_each_scheme_in_its_place(run: initsuite.SweepResult) -> None:
     text = verdict_section(run)
     assert text.startswith("## Verdict")
+    # the table whole in the Markdown, between the lines that fold it in report.html
+    table = text.split("<!-- fold: The verdict as a table -->\n")[1].split("<!-- /fold -->")[0]
+    assert "| relu" in table and "| linear" in table
     relu = next(line for line in text.splitlines() if line.startswith("| relu"))
     keeps, diverges, drifts = (c.strip() for c in relu.strip("|").split("|")[1:])
     assert keeps == "kaiming_normal"
@@ -123,3 +133,72 @@ def test_architectures_get_a_row_each() -> None:
     assert sorted(table["arch"]) == ["mlp", "resmlp:branch=2,scale=1"]
     text = verdict_section(res)
     assert "| arch" in text and not math.isnan(table["signal"].iloc[0])
+
+
+def test_the_figure_has_a_coloured_labelled_cell_per_scheme_and_activation(
+    run: initsuite.SweepResult,
+) -> None:
+    from matplotlib.colors import to_rgb
+
+    table = verdict_table(run.cells)
+    ax = verdict_figure(run.cells).axes[0]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    columns = [t.get_text() for t in ax.get_xticklabels()]
+    assert sorted(rows) == ["kaiming_normal", "normal", "torch_default", "xavier_normal"]
+    assert columns == ["linear", "relu"]
+    rgb = ax.images[0].get_array()
+    assert rgb.shape == (4, 2, 3)
+    labels = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+              for t in ax.texts}  # fmt: skip
+    assert len(labels) == 8
+    for _, r in table.iterrows():
+        i, j = rows.index(r["scheme"]), columns.index(r["activation"])
+        np.testing.assert_allclose(rgb[i, j], to_rgb(STATUS_COLORS[r["status"]]))
+        if r["status"] == "diverges":  # its kind and layer
+            assert labels[i, j] == f"{r['kind']} @{r['layer']}"
+        else:  # its factor (all signals here: with gradients in the band or out with them)
+            assert labels[i, j] == times(r["signal"])
+    assert labels[rows.index("normal"), 0] == "overflow @32"
+    assert re.fullmatch(r"×\S+e-\d+", labels[rows.index("xavier_normal"), 1])  # about 2^-20
+
+
+def test_one_sentence_per_activation_with_its_schemes(run: initsuite.SweepResult) -> None:
+    linear, relu = verdict_sentences(verdict_table(run.cells))
+    assert relu.startswith("relu at depth 40: kaiming_normal keeps the signal and gradient; ")
+    # Xavier halves the variance a layer, PyTorch's default more: both vanish, as predicted,
+    # each in its own clause (2^-20 and about 1e-16 are not one magnitude)
+    for scheme in ("torch_default", "xavier_normal"):
+        assert re.search(rf"; {scheme} vanishes \(×\S+e-\d+, as the theory predicts\)", relu)
+    layer, theory = map(int, re.search(r"; normal overflows \(at layer (\d+), theory (\d+)\)",
+                                       linear).groups())  # fmt: skip
+    assert (layer, theory) == (32, 32)
+    assert linear.startswith("linear at depth 40: ") and relu.endswith(".")
+
+
+def test_a_namesakes_schemes_are_named_once_where_all_of_them_agree() -> None:
+    def table(statuses: dict[str, str]) -> pd.DataFrame:
+        signal = {"keeps": 1.0, "drifts": 1e-31}
+        return pd.DataFrame({
+            "arch": "mlp", "activation": "relu", "depth": 200, "scheme": list(statuses),
+            "status": list(statuses.values()), "gradient": math.nan,
+            "signal": [signal[s] for s in statuses.values()], "theory_gradient": math.nan,
+            "theory_signal": [signal[s] * 3 for s in statuses.values()],
+        })  # fmt: skip
+
+    both = {"kaiming_normal": "keeps", "lecun_normal": "drifts", "lecun_uniform": "drifts",
+            "xavier_normal": "drifts", "xavier_uniform": "drifts"}  # fmt: skip
+    assert verdict_sentences(table(both)) == [
+        "relu at depth 200: kaiming_normal keeps the signal; the LeCun and Xavier schemes "
+        "vanish (×1e-31, as the theory predicts)."
+    ]
+    far = table(both).assign(signal=[1.0, 1e-31, 1e-31, 1e-31, 1e-9])  # not one magnitude
+    assert verdict_sentences(far.assign(theory_signal=far["signal"])) == [
+        "relu at depth 200: kaiming_normal keeps the signal; the LeCun schemes and "
+        "xavier_normal vanish (×1e-31, as the theory predicts); xavier_uniform vanishes "
+        "(×1e-9, as the theory predicts)."
+    ]
+    split = {**both, "xavier_uniform": "keeps"}  # the Xavier schemes disagree: named each
+    assert verdict_sentences(table(split)) == [
+        "relu at depth 200: kaiming_normal and xavier_uniform keep the signal; the LeCun "
+        "schemes and xavier_normal vanish (×1e-31, as the theory predicts)."
+    ]

@@ -244,9 +244,10 @@ def test_every_figure_a_report_draws_is_known_to_the_overwrite_check() -> None:
     from initsuite.report.isometry import ISOMETRY_FIGURE
     from initsuite.report.training import TRAINING_FIGURES
     from initsuite.report.tutorial import TUTORIAL_FIGURE
+    from initsuite.report.verdict import VERDICT_FIGURE
 
-    drawn = {*CAPTIONED, TUTORIAL_FIGURE, *TRAINING_FIGURES, RP.PROBE_FIGURE, RP.BLOCKS_FIGURE,
-             RP.SCALING_FIGURE, RP.BLOCK_STD_FIGURE, RP.BLOCK_GRAD_FIGURE,
+    drawn = {VERDICT_FIGURE, *CAPTIONED, TUTORIAL_FIGURE, *TRAINING_FIGURES, RP.PROBE_FIGURE,
+             RP.BLOCKS_FIGURE, RP.SCALING_FIGURE, RP.BLOCK_STD_FIGURE, RP.BLOCK_GRAD_FIGURE,
              ISOMETRY_FIGURE, *FRAMEWORKS_FIGURES}  # fmt: skip
     assert drawn == set(outputs.FIGURES)
 

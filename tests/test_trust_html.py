@@ -224,3 +224,19 @@ def test_no_stored_payload_runs_in_a_browser(pages: dict[str, Path],
     for name, what in seen.items():
         assert (what["name"], what["pwned"], what["errors"]) == (name, "undefined", 0), what
     assert CLOSE in seen["payload sweep"]["legend"]  # plotly shows the escaped name as written
+
+
+def test_a_fold_opens_only_where_initsuite_wrote_one() -> None:
+    """A folded block's summary is escaped, and a stored string that spells the lines which
+    fold a block (quoted by md_text or md_code) opens none."""
+    from initsuite.report.html import folded
+    from initsuite.report.style import md_code, md_text
+
+    page = markdown_html(folded(f"a {SCRIPT}", "| a |\n|---|\n| 1 |"))
+    assert f"<summary>a {html.escape(SCRIPT)}</summary>" in page and SCRIPT not in page
+    forged = "<!-- fold: x -->\n\n| a |\n|---|\n| 1 |\n\n<!-- /fold -->"
+    for quoted in (md_text(forged), md_code(forged)):
+        page = markdown_html(f"# t\n\n{quoted}\n")
+        assert "<details" not in page and "<summary" not in page
+    with pytest.raises(initsuite.InitsuiteError, match="summary"):
+        folded("a --> b", "x")

@@ -38,6 +38,7 @@ from initsuite.report.plan import REPORT_NAME, PlannedFigure, ReportPlan, write_
 from initsuite.report.probe_report import write_probe_report
 from initsuite.report.training import TRAINING_FIGURES, loss_curves, steps_to_threshold
 from initsuite.report.tutorial import TUTORIAL_FIGURE, load_tutorial, tutorial_std_vs_layer
+from initsuite.report.verdict_figure import verdict_figures
 from initsuite.results import store
 from initsuite.results.benchmarks import DEFAULT_GATE
 from initsuite.results.frameworks import FrameworksResult
@@ -183,7 +184,7 @@ def sweep_plan(
     training = _training(training_dir) if training_dir is not None else None
     result = label_archs(raw)
     colors = _report_colors(raw, training)
-    figures = _sweep_figures(result, raw, colors)
+    figures = [*verdict_figures(raw), *_sweep_figures(result, raw, colors)]
     if tutorial is not None and not tutorial["layers"].empty:
         layers = tutorial["layers"]
         figures.append(PlannedFigure(TUTORIAL_FIGURE, lambda: tutorial_std_vs_layer(layers)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FAMILIES", "MAX_LINES", "OVERRIDES", "REGISTRY_GROUPS", "ROW_H", "Row", "arch_dashes",
     "check_colors", "family", "family_figure", "family_rows", "key_handles", "key_legend",
-    "panel_rows", "row_legend", "scheme_colors",
+    "namesake", "panel_rows", "row_legend", "scheme_colors",
 ]  # fmt: skip
 
 ROW_H = 2.3  # inches per row of panels: a family's row is shorter than a lone facet
@@ -101,6 +102,23 @@ def family(scheme: str) -> str:
     if name in OVERRIDES:
         return OVERRIDES[name]
     return REGISTRY_GROUPS.get(_registry_families().get(name, ""), "other")
+
+
+_NAMESAKES = {"lecun": "LeCun", "jax": "JAX", "tf": "TF", "he": "He"}  # as their authors write them
+
+
+def namesake(scheme: str) -> str | None:
+    """Who or what the scheme labelled ``scheme`` is named after, as a prose names a group of
+    schemes ("the Xavier schemes"): the first word of its registry name, where the name has
+    more than one; None for a one-word name (``normal``, ``orthogonal``).
+
+    >>> namesake("xavier_uniform:gain=auto"), namesake("lecun_normal"), namesake("orthogonal")
+    ('Xavier', 'LeCun', None)
+    """
+    words = re.split(r"[_:]", _name(scheme))
+    if len(words) < 2 or not words[0]:
+        return None
+    return _NAMESAKES.get(words[0], words[0].capitalize())
 
 
 @dataclass(frozen=True)

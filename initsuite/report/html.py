@@ -16,6 +16,12 @@ quotes every stored string as text or code (:func:`~initsuite.report.style.md_te
 conversion passes no raw HTML and no ``javascript:`` link, and plotly's labels are escaped
 (:mod:`initsuite.report.interactive`).
 
+A block of the Markdown between the lines :func:`folded` writes is shown whole in
+``report.md`` (the lines are HTML comments, which a Markdown viewer hides) and folded on the
+page: a ``<details>`` element this module writes around the block's own conversion, its summary
+escaped. The lines are matched whole, and no stored string reaches a line's start unescaped,
+so a stored string cannot open or close one.
+
     >>> from initsuite.report.html import markdown_html
     >>> markdown_html("# initsuite report: demo\\n\\n| a |\\n|---|\\n| 1 |\\n")[:15]
     '<!DOCTYPE html>'
@@ -33,13 +39,15 @@ from typing import Any
 from initsuite.core.errors import InitsuiteError
 from initsuite.results.outputs import HTML_MARK
 
-__all__ = ["PAGE_SCRIPTS", "check_html_dependencies", "check_markdown", "markdown_html"]
+__all__ = ["PAGE_SCRIPTS", "check_html_dependencies", "check_markdown", "folded", "markdown_html"]
 
 _EXTENSIONS = ["tables", "fenced_code", "sane_lists"]
 # an image python-markdown wrote, alone in its paragraph or not
 _IMG = re.compile(r'(<p>)?<img alt="([^"]*)" src="([^"]*)"\s*/?>(</p>)?')
 _FIGURE_SRC = re.compile(r"(?:\./)?figures/([a-z0-9_]+)\.png")
 _H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.DOTALL)
+# a folded block (folded()): its opening line (the summary), its Markdown, its closing line
+_FOLD = re.compile(r"^<!-- fold: ([^\n]*?) -->\n(.*?)^<!-- /fold -->$", re.MULTILINE | re.DOTALL)
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1200px;
@@ -49,6 +57,7 @@ table{border-collapse:collapse;margin:.3rem 0 1rem;font-size:.88rem}
 th,td{border:1px solid #ccc;padding:.2rem .5rem}th{background:#f3f3f3;cursor:pointer;
 user-select:none;position:sticky;top:0}th[aria-sort=ascending]::after{content:" \\25B2"}
 th[aria-sort=descending]::after{content:" \\25BC"}tr:nth-child(even) td{background:#fafafa}
+details.folded{margin:.5rem 0 1rem}details.folded>summary{cursor:pointer;color:#444}
 input.table-filter{margin-top:.6rem;padding:.2rem .4rem;width:18rem;font-size:.85rem}
 figure.report-figure{margin:1rem 0}figure.report-figure img{max-width:100%}
 code{background:#f4f4f4;padding:0 .2rem;border-radius:3px}pre{background:#f4f4f4;
@@ -148,7 +157,7 @@ def markdown_html(text: str, figure_dir: Path | None = None,
         interactive: figure name → a function returning its plotly figure; drawn instead of
             the PNG.
     """
-    body = _convert(text)
+    body = _folds(text)
     state = {"plotly": False}
 
     def figure(match: re.Match[str]) -> str:
@@ -169,6 +178,39 @@ def markdown_html(text: str, figure_dir: Path | None = None,
         '<pre id="initsuite-errors" data-count="0"></pre>\n'
         f"{body}\n<script>{_TABLE_SCRIPT}</script>\n</body>\n</html>\n"
     )
+
+
+def folded(summary: str, markdown: str) -> str:
+    """``markdown`` (a block of a report's own Markdown) shown whole in ``report.md`` and
+    folded under ``summary`` (plain text, one line) in ``report.html``.
+
+        >>> print(folded("The table", "| a |\\n|---|\\n| 1 |"))
+        <!-- fold: The table -->
+        <BLANKLINE>
+        | a |
+        |---|
+        | 1 |
+        <BLANKLINE>
+        <!-- /fold -->
+        <BLANKLINE>
+    """
+    if "\n" in summary or "--" in summary:  # it would end the comment or the line
+        raise InitsuiteError(f"a folded block's summary is one line without '--': {summary!r}")
+    return f"<!-- fold: {summary} -->\n\n{markdown.strip()}\n\n<!-- /fold -->\n"
+
+
+def _folds(text: str) -> str:
+    """``text`` as HTML (:func:`_convert`), each block :func:`folded` wrote in a
+    ``<details>`` element: its summary escaped, its Markdown converted on its own."""
+    parts, start = [], 0
+    for match in _FOLD.finditer(text):
+        parts.append(_convert(text[start : match.start()]))
+        summary = html.escape(match.group(1))
+        parts.append(f'<details class="folded">\n<summary>{summary}</summary>\n'
+                     f"{_convert(match.group(2))}\n</details>")  # fmt: skip
+        start = match.end()
+    parts.append(_convert(text[start:]))
+    return "\n".join(p for p in parts if p)
 
 
 def _convert(text: str) -> str:

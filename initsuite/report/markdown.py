@@ -22,7 +22,7 @@ from initsuite.report.style import md_code, md_table, md_text
 from initsuite.report.theory_sections import gradient_section, jacobian_section, theory_section
 from initsuite.report.training import TRAINING_FIGURES, training_section
 from initsuite.report.tutorial import TUTORIAL_FIGURE, tutorial_section
-from initsuite.report.verdict import verdict_section
+from initsuite.report.verdict import VERDICT_FIGURE, verdict_section
 from initsuite.results.summary import summarize
 from initsuite.results.sweep import SweepResult
 
@@ -233,15 +233,17 @@ def render(
             (:func:`~initsuite.report.benchmarks.benchmarks_section`), placed after the
             comparison.
     """
-    known = [*CAPTIONS, TUTORIAL_FIGURE, *TRAINING_FIGURES]
+    known = [VERDICT_FIGURE, *CAPTIONS, TUTORIAL_FIGURE, *TRAINING_FIGURES]
     for name in figures:
         if name not in known:
             raise InitsuiteError(unknown("figure", name, known))
-    verdict = verdict_section(result, comparison)  # by arch: before the labels fold it in
+    glance = VERDICT_FIGURE in figures  # figure 1, when drawn
+    # by arch: before the labels fold it in
+    verdict = verdict_section(result, comparison, figure=glance)
     result = label_archs(result)
     heading = f"# {md_text(title)}\n"
     parts = [heading, verdict, _meta_section(result), _HOW_TO_READ, _draws_note(result)]
-    parts += _figures_section(result, figures)
+    parts += _figures_section(result, figures, first=1 + glance)
     parts += _summary_section(result)
     parts += [theory_section(result), gradient_section(result), jacobian_section(result)]
     parts += _failed_section(result)
@@ -250,7 +252,7 @@ def render(
         parts.append(compare_section(comparison))
     if benchmarks is not None:
         parts.append(benchmarks)
-    number = sum(name in CAPTIONS for name in figures)  # the figures numbered so far
+    number = glance + sum(name in CAPTIONS for name in figures)  # the figures numbered so far
     if tutorial is not None:
         drawn = TUTORIAL_FIGURE in figures and tutorial_layers is not None
         number += drawn
@@ -260,13 +262,14 @@ def render(
     return "\n".join(parts)
 
 
-def _figures_section(result: SweepResult, figures: Sequence[str]) -> list[str]:
-    """The sweep's figures in ``figures`` order, numbered, each with its caption."""
+def _figures_section(result: SweepResult, figures: Sequence[str], first: int = 1) -> list[str]:
+    """The sweep's figures in ``figures`` order, numbered from ``first``, each with its
+    caption."""
     parts = ["## Figures\n"]
     for name in figures:
         if name in CAPTIONS:
             heading, caption = CAPTIONS[name]
-            parts.append(figure_block(name, heading, caption(result), len(parts)))
+            parts.append(figure_block(name, heading, caption(result), first + len(parts) - 1))
     if len(parts) == 1:
         parts.append("No figures: no cell produced data to plot.\n")
     return parts

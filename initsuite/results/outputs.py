@@ -73,7 +73,7 @@ FIGURES = frozenset({
     "final_std_distribution", "init_time_vs_width", "cosine_vs_layer", "phase_diagram",
     "jacobian_spectra", "tutorial_std_vs_layer", "training_loss", "training_steps", "probe_std",
     "probe_blocks", "probe_scaling", "probe_blocks_std", "probe_blocks_grad",
-    "frameworks_final_std", "frameworks_sigma_w2", "frameworks_training",
+    "frameworks_final_std", "frameworks_sigma_w2", "frameworks_training", "verdict",
 })  # fmt: skip
 
 Mode = Literal["new", "replace", "append", "file", "update"]
