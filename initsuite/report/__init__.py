@@ -6,10 +6,8 @@
 
 A report is a function of its directory: it reads stored tables and meta.json through
 :mod:`initsuite.results` only, never the scheme registry, theory or torch, so it works where
-a sweep's plugins are missing. :func:`write_report` plans the report of the kind meta.json
-names through :data:`initsuite.report.kinds.PLANNERS` (a sweep's: :mod:`initsuite.report.sweep`)
-and writes the plan (:func:`initsuite.report.plan.write_plan`). seaborn and matplotlib are
-imported when a figure is drawn, not when this package is imported.
+a sweep's plugins are missing. seaborn and matplotlib are imported when a figure is drawn, not
+when this package is imported.
 """
 
 from __future__ import annotations
@@ -69,7 +67,9 @@ def write_report(
     benchmark_gate: str | None = DEFAULT_GATE,
 ) -> Path:
     """Write ``report.md`` and ``figures/*.png`` for the sweep, isometry or frameworks study,
-    or the probe, in ``run_dir`` (and ``report.html`` with ``html``).
+    or the probe, in ``run_dir`` (and ``report.html`` with ``html``): the planner of the kind
+    its meta.json names (:data:`initsuite.report.kinds.PLANNERS`; a sweep's:
+    :mod:`initsuite.report.sweep`) plans it, and the plan is written.
 
     Args:
         run_dir: a sweep's results directory (``initsuite sweep``, :meth:`SweepResult.save`),
