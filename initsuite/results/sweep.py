@@ -15,21 +15,12 @@ from initsuite.results.base import Result, Table
 from initsuite.results.grid import check_unique, grid_of, n_cells
 from initsuite.results.loading import with_bias_law
 from initsuite.results.summary import summarize
+from initsuite.results.sweep_tables import SWEEP
 
 __all__ = ["LEGACY_BIAS", "SweepResult", "require_complete", "sort_tables"]
 
 LEGACY_BIAS = "torch_default"
 """What a sweep's stored ``"bias": true`` meant before bias laws had names."""
-# each table's columns, and the columns that identify a row (never null); the theory tables,
-# computed from the configuration, are absent from sweeps saved before them
-_TABLES = (
-    Table("cells", C.CELLS, C.CELL_KEYS),
-    Table("layers", C.LAYERS, (*C.CELL_KEYS, "layer")),
-    Table("timing", C.TIMING, C.TIMING_KEYS),
-    Table("theory", C.THEORY, C.THEORY_KEYS, optional=True),
-    Table("phase_points", C.PHASE_POINTS, C.PHASE_POINTS_KEYS, optional=True),
-    Table("phase_grid", C.PHASE_GRID, C.PHASE_GRID_KEYS, optional=True),
-)
 
 
 def sort_tables(cells: pd.DataFrame, layers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -60,7 +51,7 @@ class SweepResult(Result):
     """
 
     kind: ClassVar[str] = "sweep"
-    tables: ClassVar[tuple[Table, ...]] = _TABLES
+    tables: ClassVar[tuple[Table, ...]] = SWEEP
 
     cells: pd.DataFrame
     layers: pd.DataFrame
