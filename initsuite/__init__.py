@@ -32,6 +32,8 @@ _API: dict[str, str] = {
     "TrainingResult": "initsuite.results.training",
     "ProbeResult": "initsuite.results.probe",
     "TutorialResult": "initsuite.results.tutorial",
+    "Result": "initsuite.results.base",
+    "result_class": "initsuite.results.kinds",
     "Comparison": "initsuite.results.comparison",
     "sweep": "initsuite.studies.sweep",
     "train": "initsuite.studies.training",
@@ -76,8 +78,10 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite import schemes as schemes
     from initsuite.core.errors import InitsuiteError as InitsuiteError
     from initsuite.report import write_report as write_report
+    from initsuite.results.base import Result as Result
     from initsuite.results.comparison import Comparison as Comparison
     from initsuite.results.comparison import compare as compare
+    from initsuite.results.kinds import result_class as result_class
     from initsuite.results.probe import ProbeResult as ProbeResult
     from initsuite.results.sweep import SweepResult as SweepResult
     from initsuite.results.training import TrainingResult as TrainingResult

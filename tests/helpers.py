@@ -44,8 +44,8 @@ def stub_figures(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every figure function returns nothing and the report writer saves a stub PNG (the
     ``fast_figures`` fixture; in a fixture of wider scope:
     ``with pytest.MonkeyPatch.context() as mp: stub_figures(mp)``)."""
-    import initsuite.report as R
     import initsuite.report.probe_report as RP
+    import initsuite.report.sweep as R
     import initsuite.report.verdict_figure as VF
     from initsuite.report import plan
     from initsuite.results import store

@@ -24,8 +24,8 @@ import pandas as pd
 import pytest
 from helpers import run_cli
 
-import initsuite.report as R
 import initsuite.report.probe_report as RP
+import initsuite.report.sweep as R
 from initsuite.cli import main
 from initsuite.core.errors import InitsuiteError
 from initsuite.report import PartialReportWarning, plan, write_report

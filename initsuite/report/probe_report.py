@@ -54,6 +54,7 @@ __all__ = [
     "PROBE_FIGURE",
     "SCALING_FIGURE",
     "check_dependencies",
+    "probe_plan",
     "render_probe",
     "write_probe_report",
 ]
@@ -422,7 +423,12 @@ def write_probe_report(
         InitsuiteError: if ``run_dir`` is not a readable probe directory, ``out_dir`` cannot
             be written, or the plotting libraries are missing.
     """
-    result = ProbeResult.load(run_dir)
+    out = out_dir if out_dir is not None else run_dir
+    return write_plan(probe_plan(ProbeResult.load(run_dir)), out, html=html, home=run_dir)
+
+
+def probe_plan(result: ProbeResult) -> ReportPlan:
+    """The report of a probe: its figures (those it has data for) and its text."""
     frame, meta, blocks = result.calls, result.meta, result.blocks
     figures = []
     has_blocks = bool(np.isfinite(blocks["stream_std"].astype(float)).any())
@@ -442,5 +448,4 @@ def write_probe_report(
         if has_blocks:
             figures.append(PlannedFigure(BLOCKS_FIGURE, lambda: probe_blocks(_labelled(blocks))))
     text = render_probe(frame, meta, [f.name for f in figures], blocks)
-    out = out_dir if out_dir is not None else run_dir
-    return write_plan(ReportPlan(figures, text), out, html=html, home=run_dir)
+    return ReportPlan(figures, text)

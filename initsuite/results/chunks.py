@@ -50,6 +50,7 @@ from initsuite.results.grid import Grid, check_unique, grid_of
 from initsuite.results.outputs import CHUNKS, SWEEP_TABLES, THEORY_DIR, THEORY_TABLES
 from initsuite.results.reading import first_line, read_json, read_regular
 from initsuite.results.store import META, fsync_dir, publish_mode
+from initsuite.results.sweep_tables import SWEEP
 
 __all__ = [
     "CHUNKS", "MANIFEST", "TABLES", "THEORY_CHUNK", "THEORY_DIR", "Layout", "cell_key",
@@ -289,14 +290,7 @@ _ABSENT = object()
 
 # each table's columns, and the columns that identify a row (never null; a directory holds
 # one sweep configuration)
-_SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "cells": (C.CELLS, C.CELL_KEYS),
-    "layers": (C.LAYERS, (*C.CELL_KEYS, "layer")),
-    "timing": (C.TIMING, C.TIMING_KEYS),
-    "theory": (C.THEORY, C.THEORY_KEYS),
-    "phase_points": (C.PHASE_POINTS, C.PHASE_POINTS_KEYS),
-    "phase_grid": (C.PHASE_GRID, C.PHASE_GRID_KEYS),
-}
+_SCHEMA = {t.name: (t.columns, t.keys) for t in SWEEP}
 
 
 def _read_chunk(

@@ -7,18 +7,16 @@ Never imports torch.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
 from initsuite.results import columns as C
-from initsuite.results import store
-from initsuite.results.loading import read_tables
+from initsuite.results.base import Result, Table
 
 __all__ = [
     "GROUP", "PROBE_KEYS", "ProbeResult", "models_in_order", "probe_summary", "schemes_in_order",
@@ -30,17 +28,20 @@ PROBE_KEYS: tuple[str, ...] = ("model", "scheme", "seed", "autocast", "call", "m
 GROUP: tuple[str, ...] = ("model", "scheme", "autocast")
 """One probe pass: a model (variant), a scheme and an autocast precision."""
 _LEGACY = ("model", "autocast")  # keys added in 0.2: null in directories written before
-_SCHEMA = {"probe": (C.PROBE, tuple(k for k in PROBE_KEYS if k not in _LEGACY))}
-_OPTIONAL = {"blocks": (C.PROBE_BLOCKS,  # written since the blocks table
-                        tuple(k for k in C.PROBE_BLOCKS_KEYS if k not in _LEGACY))}  # fmt: skip
+_TABLES = (
+    Table("probe", C.PROBE, tuple(k for k in PROBE_KEYS if k not in _LEGACY), attr="calls"),
+    # written since the blocks table, and only when the model has known residual blocks
+    Table("blocks", C.PROBE_BLOCKS, tuple(k for k in C.PROBE_BLOCKS_KEYS if k not in _LEGACY),
+          optional=True, omit_empty=True),
+)  # fmt: skip
 
 
 def _no_blocks() -> pd.DataFrame:
-    return C.frame(C.PROBE_BLOCKS, [])
+    return _TABLES[1].empty()
 
 
 @dataclass
-class ProbeResult:
+class ProbeResult(Result):
     """What :func:`initsuite.probe` and :func:`~initsuite.studies.probe_factory.probe_factory`
     return.
 
@@ -54,32 +55,24 @@ class ProbeResult:
             written before the table.
     """
 
+    kind: ClassVar[str] = "probe"
+    tables: ClassVar[tuple[Table, ...]] = _TABLES
+
     calls: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
     blocks: pd.DataFrame = field(default_factory=_no_blocks)
 
-    def save(self, out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
-        """Write probe.parquet, blocks.parquet (when the model has known residual blocks) and
-        meta.json into ``out_dir`` atomically."""
-        tables = {"probe": self.calls, **({"blocks": self.blocks} if len(self.blocks) else {})}
-        return store.write(out_dir, tables, self.meta, overwrite=overwrite)
-
     @classmethod
-    def load(cls, in_dir: str | os.PathLike[str]) -> ProbeResult:
-        """Read a directory written by :meth:`save`, its tables checked against their
-        columns (``blocks.parquet`` may be absent: written before the table, it loads empty).
-
-        Raises:
-            InitsuiteTypeError: ``in_dir`` is not a path.
-            InitsuiteError: it is not a readable probe directory.
-        """
-        tables, meta = read_tables(in_dir, _SCHEMA, "probe", _OPTIONAL)
-        path = store.as_path(in_dir)
+    def from_tables(cls, tables: dict[str, pd.DataFrame], meta: dict[str, Any],
+                    path: Path) -> ProbeResult:  # fmt: skip
+        """The probe of the conformed ``tables``: the keys added in 0.2 filled where a
+        directory written before them lacks them; a block of a pass that probe.parquet lacks
+        is damage."""
         config = meta.get("config")
         config = config if isinstance(config, dict) else {}
         legacy = {"model": str(config.get("factory") or "model"), "autocast": "float32"}
-        calls, blocks = (_fill_legacy(tables[name], legacy, path / f"{file}.parquet")
-                         for name, file in (("probe", "probe"), ("blocks", "blocks")))  # fmt: skip
+        calls, blocks = (_fill_legacy(tables[name], legacy, path / f"{name}.parquet")
+                         for name in ("probe", "blocks"))  # fmt: skip
         groups = set(calls[list(GROUP)].itertuples(index=False, name=None))
         stray = sorted(set(blocks[list(GROUP)].itertuples(index=False, name=None)) - groups)
         if stray:

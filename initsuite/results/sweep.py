@@ -4,34 +4,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.results import columns as C
 from initsuite.results import store
+from initsuite.results.base import Result, Table
 from initsuite.results.grid import check_unique, grid_of, n_cells
-from initsuite.results.loading import conform_tables, with_bias_law
+from initsuite.results.loading import with_bias_law
 from initsuite.results.summary import summarize
+from initsuite.results.sweep_tables import SWEEP
 
 __all__ = ["LEGACY_BIAS", "SweepResult", "require_complete", "sort_tables"]
 
-# each table's columns, and the columns that identify a row (never null)
-_SCHEMA = {
-    "cells": (C.CELLS, C.CELL_KEYS),
-    "layers": (C.LAYERS, (*C.CELL_KEYS, "layer")),
-    "timing": (C.TIMING, C.TIMING_KEYS),
-}
 LEGACY_BIAS = "torch_default"
 """What a sweep's stored ``"bias": true`` meant before bias laws had names."""
-# the theory tables, computed from the configuration: absent from sweeps saved before them
-_THEORY_SCHEMA = {
-    "theory": (C.THEORY, C.THEORY_KEYS),
-    "phase_points": (C.PHASE_POINTS, C.PHASE_POINTS_KEYS),
-    "phase_grid": (C.PHASE_GRID, C.PHASE_GRID_KEYS),
-}
 
 
 def sort_tables(cells: pd.DataFrame, layers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -43,7 +32,7 @@ def sort_tables(cells: pd.DataFrame, layers: pd.DataFrame) -> tuple[pd.DataFrame
 
 
 @dataclass
-class SweepResult:
+class SweepResult(Result):
     """What a sweep returns.
 
     Attributes:
@@ -61,6 +50,9 @@ class SweepResult:
             (:data:`~initsuite.results.columns.PHASE_GRID`).
     """
 
+    kind: ClassVar[str] = "sweep"
+    tables: ClassVar[tuple[Table, ...]] = SWEEP
+
     cells: pd.DataFrame
     layers: pd.DataFrame
     timing: pd.DataFrame
@@ -68,11 +60,6 @@ class SweepResult:
     theory: pd.DataFrame = field(default_factory=lambda: C.frame(C.THEORY, []))
     phase_points: pd.DataFrame = field(default_factory=lambda: C.frame(C.PHASE_POINTS, []))
     phase_grid: pd.DataFrame = field(default_factory=lambda: C.frame(C.PHASE_GRID, []))
-
-    def save(self, out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
-        """Write every table as ``<name>.parquet`` and meta.json into ``out_dir`` atomically."""
-        tables = {name: getattr(self, name) for name in (*_SCHEMA, *_THEORY_SCHEMA)}
-        return store.write(out_dir, tables, self.meta, overwrite=overwrite)
 
     @classmethod
     def load(cls, in_dir: str | os.PathLike[str]) -> SweepResult:
@@ -95,29 +82,25 @@ class SweepResult:
 
         path = store.as_path(in_dir)
         chunked = chunks.layout(path) == "chunked"  # written as it went, by `sweep --out`
-        schema = {**_SCHEMA, **_THEORY_SCHEMA}
         if chunked:  # its meta.json's kind is checked with its cell count (chunks.check_meta)
             meta = with_bias_law(store.read(path, ())[1], LEGACY_BIAS, path)
             tables = chunks.read(path, meta)
         else:
-            tables, raw = store.read(path, tuple(_SCHEMA), optional=tuple(_THEORY_SCHEMA),
-                                     kind="sweep")  # fmt: skip
+            tables, raw = cls.read_whole(path)
             meta = with_bias_law(raw, LEGACY_BIAS, path)
-        empty = {name: C.frame(cols, []) for name, (cols, _) in _THEORY_SCHEMA.items()}
-        out = conform_tables({**empty, **tables}, schema, path)
+        out = cls.conform(tables, path)
         if chunked:  # chunks finish in any order
             out["cells"], out["layers"] = sort_tables(out["cells"], out["layers"])
             out["timing"] = out["timing"].sort_values(list(C.TIMING_KEYS), kind="stable")
             out["timing"] = out["timing"].reset_index(drop=True)
         else:  # what chunks.read checks of each chunk, on the tables written whole
             grid = grid_of(meta, repr(str(path / store.META)))
-            for name, (_, keys) in schema.items():
-                where = repr(str(path / f"{name}.parquet"))
-                grid.check_rows(name, out[name], where)
-                check_unique(out[name], keys, where)
+            for t in cls.tables:
+                where = repr(str(path / f"{t.name}.parquet"))
+                grid.check_rows(t.name, out[t.name], where)
+                check_unique(out[t.name], t.keys, where)
             grid.check_covered(out["cells"], repr(str(path / "cells.parquet")))
-        return cls(out["cells"], out["layers"], out["timing"], meta, out["theory"],
-                   out["phase_points"], out["phase_grid"])  # fmt: skip
+        return cls.from_tables(out, meta, path)
 
     def incomplete(self) -> str | None:
         """None when every cell of the grid is stored (a sweep run in memory, written whole,

@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from initsuite.results import columns as C
-from initsuite.results import store
-from initsuite.results.loading import read_tables, with_bias_law
+from initsuite.results.base import Result, Table
+from initsuite.results.loading import with_bias_law
 
 __all__ = ["LEGACY_BIAS", "TrainingResult"]
 
-_SCHEMA = {
-    "training": (C.TRAINING, (*C.TRAINING_KEYS, "step")),
-    "runs": (C.TRAINING_RUNS, C.TRAINING_KEYS),
-}
 LEGACY_BIAS = "zeros"
 """What a training study's stored ``"bias": true`` meant before bias laws had names."""
 
 
 @dataclass
-class TrainingResult:
+class TrainingResult(Result):
     """What :func:`initsuite.train` returns.
 
     Attributes:
@@ -35,27 +30,21 @@ class TrainingResult:
         meta: configuration, dataset and environment.
     """
 
+    kind: ClassVar[str] = "training"
+    tables: ClassVar[tuple[Table, ...]] = (
+        Table("training", C.TRAINING, (*C.TRAINING_KEYS, "step"), attr="curves"),
+        Table("runs", C.TRAINING_RUNS, C.TRAINING_KEYS),
+    )
+
     curves: pd.DataFrame
     runs: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def save(self, out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
-        """Write training.parquet, runs.parquet and meta.json into ``out_dir`` atomically."""
-        return store.write(out_dir, {"training": self.curves, "runs": self.runs}, self.meta,
-                           overwrite=overwrite)  # fmt: skip
-
     @classmethod
-    def load(cls, in_dir: str | os.PathLike[str]) -> TrainingResult:
-        """Read a directory written by :meth:`save`, each table checked against its columns;
-        the stored ``config.bias`` is read as a law's name (an older bool True: ``zeros``).
-
-        Raises:
-            InitsuiteTypeError: ``in_dir`` is not a path.
-            InitsuiteError: it is not a readable training directory.
-        """
-        tables, meta = read_tables(in_dir, _SCHEMA, "training")
-        meta = with_bias_law(meta, LEGACY_BIAS, store.as_path(in_dir))
-        return cls(tables["training"], tables["runs"], meta)
+    def from_tables(cls, tables: dict[str, pd.DataFrame], meta: dict[str, Any],
+                    path: Path) -> TrainingResult:  # fmt: skip
+        """The stored ``config.bias`` read as a law's name (an older bool True: ``zeros``)."""
+        return super().from_tables(tables, with_bias_law(meta, LEGACY_BIAS, path), path)
 
     def summary(self) -> pd.DataFrame:
         """One row per (activation, scheme): runs, how many reached the threshold and

@@ -369,8 +369,7 @@ def check_batch(cfg: FitConfig, data: Dataset) -> None:
     """Refuse a batch larger than the training split, before any run."""
     if cfg.batch > len(data.x_train):
         raise InitsuiteError(
-            f"batch {cfg.batch} exceeds the {len(data.x_train)} training examples "
-            f"of {data.name}"
+            f"batch {cfg.batch} exceeds the {len(data.x_train)} training examples of {data.name}"
         )
 
 
