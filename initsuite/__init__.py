@@ -37,7 +37,7 @@ _API: dict[str, str] = {
     "train": "initsuite.studies.training",
     "probe": "initsuite.studies.probe",
     "probe_factory": "initsuite.studies.probe_factory",
-    "apply": "initsuite.studies.probe",
+    "apply": "initsuite.engine.reinit",
     "reproduce": "initsuite.studies.tutorial",
     "zoo_study": "initsuite.studies.zoo",
     "ZooModel": "initsuite.studies.zoo",
@@ -71,6 +71,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite import activations as activations
     from initsuite import schemes as schemes
     from initsuite.core.errors import InitsuiteError as InitsuiteError
+    from initsuite.engine.reinit import apply as apply
     from initsuite.report import write_report as write_report
     from initsuite.results.comparison import Comparison as Comparison
     from initsuite.results.comparison import compare as compare
@@ -79,7 +80,6 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite.results.training import TrainingResult as TrainingResult
     from initsuite.results.tutorial import TutorialResult as TutorialResult
     from initsuite.schemes.conventions import conventions as conventions
-    from initsuite.studies.probe import apply as apply
     from initsuite.studies.probe import probe as probe
     from initsuite.studies.probe_factory import probe_factory as probe_factory
     from initsuite.studies.sweep import SweepConfig as SweepConfig
