@@ -39,7 +39,7 @@ _API: dict[str, str] = {
     "train": "initsuite.studies.training",
     "probe": "initsuite.studies.probe",
     "probe_factory": "initsuite.studies.probe_factory",
-    "apply": "initsuite.studies.probe",
+    "apply": "initsuite.engine.reinit",
     "reproduce": "initsuite.studies.reproduce",
     "tutorial_study": "initsuite.studies.tutorial",
     "isometry_study": "initsuite.studies.isometry",
@@ -77,6 +77,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite import activations as activations
     from initsuite import schemes as schemes
     from initsuite.core.errors import InitsuiteError as InitsuiteError
+    from initsuite.engine.reinit import apply as apply
     from initsuite.report import write_report as write_report
     from initsuite.results.base import Result as Result
     from initsuite.results.comparison import Comparison as Comparison
@@ -89,7 +90,6 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite.schemes.conventions import conventions as conventions
     from initsuite.studies.frameworks import frameworks_study as frameworks_study
     from initsuite.studies.isometry import isometry_study as isometry_study
-    from initsuite.studies.probe import apply as apply
     from initsuite.studies.probe import probe as probe
     from initsuite.studies.probe_factory import probe_factory as probe_factory
     from initsuite.studies.reproduce import reproduce as reproduce

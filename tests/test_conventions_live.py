@@ -256,6 +256,25 @@ def test_residual_projections_without_a_config_count_themselves() -> None:
     assert float(net[0].c_proj.weight.detach().std()) == pytest.approx(0.02, rel=0.1)
 
 
+def test_residual_projections_of_known_blocks_are_found_by_their_roles() -> None:
+    """In known residual blocks the residual projections are the branches' outputs
+    (initsuite.engine.roles.residual_projections), whatever their names: torch's encoder
+    layers have no ``c_proj``, yet hf_gpt2 draws their ``out_proj`` and ``linear2`` at
+    0.02/√N, N = 2 per layer, as the gpt2 scheme does; ``linear1`` keeps 0.02."""
+    torch.manual_seed(0)
+    net = nn.Sequential(*[nn.TransformerEncoderLayer(64, 2, 256, batch_first=True)
+                          for _ in range(2)])  # fmt: skip
+    _apply(net, "hf_gpt2")
+    for name, p in net.named_parameters():
+        if name.endswith(("out_proj.weight", "linear2.weight")):
+            want = 0.02 / 2  # N = 4
+        elif name.endswith("linear1.weight"):
+            want = 0.02
+        else:
+            continue
+        assert float(p.detach().std()) == pytest.approx(want, rel=0.05), name
+
+
 # --- the table, diff, errors, CLI --------------------------------------------------------------
 
 

@@ -17,10 +17,11 @@ import pytest
 import torch
 
 from initsuite.core.errors import InitsuiteError
+from initsuite.engine.reinit import apply
 from initsuite.results.frameworks import FrameworksResult
 from initsuite.schemes import conventions
 from initsuite.studies import frameworks as FW
-from initsuite.studies.probe import INPUT_SEED_OFFSET, apply
+from initsuite.studies.probe import INPUT_SEED_OFFSET
 from tests.helpers import run_cli
 from tests.test_report_directory import NO_TORCH
 

@@ -22,10 +22,11 @@ from torch import nn
 import initsuite
 from initsuite.core.errors import InitsuiteError
 from initsuite.engine.backward import GRAD_SEED_OFFSET
+from initsuite.engine.reinit import apply
 from initsuite.report.probe_report import write_probe_report
 from initsuite.results import columns as C
 from initsuite.results.probe import ProbeResult, probe_summary
-from initsuite.studies.probe import apply, probe
+from initsuite.studies.probe import probe
 
 # --- models initsuite did not write ---------------------------------------------------------
 
@@ -862,7 +863,7 @@ def test_probed_modules_are_leaves_and_owners_of_parameters() -> None:
 
 
 def test_seeded_global_rng_seeds_inside_and_restores_after() -> None:
-    from initsuite.studies.probe import seeded_global_rng
+    from initsuite.engine.reinit import seeded_global_rng
 
     torch.manual_seed(123)
     expected_after = torch.rand(3)

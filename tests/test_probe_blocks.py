@@ -19,11 +19,13 @@ from torch import nn
 from initsuite import schemes as S
 from initsuite.core.errors import InitsuiteError
 from initsuite.engine.backward import GRAD_SEED_OFFSET
+from initsuite.engine.reinit import apply
+from initsuite.engine.roles import residual_roles
 from initsuite.report.probe_report import BLOCKS_FIGURE, write_probe_report
 from initsuite.results import columns as C
 from initsuite.results.probe import ProbeResult
-from initsuite.studies.blocks import BlockRecorder, residual_roles
-from initsuite.studies.probe import apply, probe
+from initsuite.studies.blocks import BlockRecorder
+from initsuite.studies.probe import probe
 
 transformers = pytest.importorskip("transformers")
 

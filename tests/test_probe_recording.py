@@ -17,12 +17,13 @@ import torch
 from helpers import Amplify
 from torch import nn
 
-import initsuite.studies.probe as probe_module
+import initsuite.engine.stats as stats_module
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
 from initsuite.engine.backward import GRAD_SEED_OFFSET
 from initsuite.results import columns as C
 from initsuite.results.probe import ProbeResult, probe_summary
 from initsuite.studies.probe import probe
+from initsuite.studies.recorder import Recorder
 
 NEW_COLUMNS = ["autocast", "weight_norm", "weight_grad_norm", "weight_update_ratio"]
 
@@ -229,7 +230,7 @@ def test_stats_match_exact_sums_across_blocks_offsets_and_nonfinite_values(
     accuracy: on these values it is 6e-13 off in the std at offset 3 and 7e-11 in the mean at
     1e4, where the probe measured at most 3e-13. One inf is counted, not hidden."""
     if block is not None:
-        monkeypatch.setattr(probe_module, "_BLOCK_CPU", block)
+        monkeypatch.setattr(stats_module, "_BLOCK_CPU", block)
     x = torch.randn(600_000, generator=torch.Generator().manual_seed(0))
     x[:1000] *= 5
     for offset in (0.0, 3.0, 1e4):
@@ -255,12 +256,12 @@ def test_a_blocks_update_is_the_exact_difference(
     at 1e-12, for an update as large as the stream and one 1e-6 of it (ConvNeXt's layer
     scale); an inf in either tensor makes it non-finite."""
     if block is not None:
-        monkeypatch.setattr(probe_module, "_BLOCK_CPU", block)
+        monkeypatch.setattr(stats_module, "_BLOCK_CPU", block)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(300_000, generator=gen) * 3 + 2
     for scale in (1.0, 1e-6):
         y = x + scale * torch.randn(300_000, generator=gen)
-        rec = probe_module._Recorder(backward=False)
+        rec = Recorder(backward=False)
         std, mean, bad = rec.finish(rec.difference(y, x).tolist(), y.numel())
         d = (y.double() - x.double()).numpy()
         exact_mean = math.fsum(d) / len(d)

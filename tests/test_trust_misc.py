@@ -20,10 +20,11 @@ from torch import Tensor, nn
 import initsuite
 from initsuite import schemes
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
+from initsuite.engine.reinit import apply
 from initsuite.report.comparison import compare_text
 from initsuite.results.comparison import compare
 from initsuite.schemes import registry
-from initsuite.studies.probe import apply, probe
+from initsuite.studies.probe import probe
 from initsuite.studies.probe_factory import deadline, probe_factory
 
 

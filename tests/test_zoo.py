@@ -16,9 +16,9 @@ import torch
 from initsuite import probe
 from initsuite.core.errors import InitsuiteError
 from initsuite.core.spec import split_items
+from initsuite.engine.roles import residual_roles
 from initsuite.results.probe import ProbeResult
 from initsuite.studies import sources, zoo
-from initsuite.studies.blocks import residual_roles
 from initsuite.studies.zoo import ZooModel, split_models, zoo_study
 from tests.helpers import run_cli
 

@@ -1,4 +1,5 @@
-"""Per-layer statistics: the records of a member's run and how they are computed.
+"""Statistics of activations: per row (:func:`layer_stats`, a sweep's layers) and of a whole
+tensor (:func:`tensor_stats`, a probed module's output), one kernel with one fallback rule.
 
 Moments are accumulated in float64 so that no statistic overflows or loses precision before
 the data itself does.
@@ -7,15 +8,22 @@ the data itself does.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
+from initsuite.core.errors import InitsuiteError
+
 __all__ = [
-    "GradStats", "LayerStats", "classify", "frobenius_of_product", "layer_stats", "pair_cosine",
-    "ratio",
+    "GradStats", "LayerStats", "classify", "finish_stats", "frobenius_of_product", "layer_stats",
+    "pair_cosine", "ratio", "read_back", "tensor_norm", "tensor_stats",
 ]  # fmt: skip
+
+_REDO = 5
+"""Moments summed in one pass are redone (shifted, or in two passes) where |mean| > _REDO·std:
+beyond it the one-pass formula's relative error, ~2e-15·(1 + mean²/var), passes ~5e-14."""
 
 
 def ratio(num: float, den: float) -> float:
@@ -93,7 +101,7 @@ def _one_pass(y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         mean = s1 / n
         var = (norm * norm - s1 * mean) / (n - 1)
         std = math.sqrt(var) if var > 0.0 else (var if math.isnan(var) else 0.0)
-        if abs(mean) > 5 * std and math.isfinite(mean) and math.isfinite(std):
+        if abs(mean) > _REDO * std and math.isfinite(mean) and math.isfinite(std):
             redo.append(row)
         stds.append(std)
         means.append(mean)
@@ -164,3 +172,158 @@ def frobenius_of_product(delta: Tensor, h: Tensor) -> Tensor:
     (d, sd), (x, sx) = out
     gram = (d @ d.transpose(1, 2)) * (x @ x.transpose(1, 2))
     return gram.sum(dim=(1, 2)).clamp_min(0.0).sqrt() * sd * sx
+
+
+# --- whole tensors (the probe) ---------------------------------------------------------------
+
+# Elements per float64 block of the sums. On a CPU 2^19 (4 MiB, in cache): the fastest of
+# 2^15..2^21 on 1 and 2 threads; converting a whole 2M-element tensor at once ran 1.5x slower
+# and sum(dtype=float64) of float32 (a scalar loop) 2.5x. Elsewhere 2^25 (256 MiB): a bounded
+# copy without a Python loop of blocks.
+_BLOCK_CPU = 1 << 19
+_BLOCK_DEVICE = 1 << 25
+
+
+def _blocks(flat: Tensor, buf: Tensor, minus: Tensor | None = None) -> Iterator[Tensor]:
+    """1-D ``flat`` (minus 1-D ``minus``, its length) in float64, block by block, each
+    copied into ``buf`` (one block's length); the difference is taken in float64, exact for
+    float32 and narrower values."""
+    n, size = flat.numel(), buf.numel()
+    for i in range(0, n, size):
+        end = min(i + size, n)
+        block = buf[: end - i].copy_(flat[i:end])
+        if minus is not None:
+            block.sub_(minus[i:end])
+        yield block
+
+
+def _sums(flat: Tensor, buf: Tensor, minus: Tensor | None = None
+          ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """(K, Σy, Σ(y − K)²) over 1-D float32/bfloat16/float16 ``flat``, in float64, K the mean
+    of its first block.
+
+    The values and their squares are exact in float64 and cannot overflow there, and the
+    shift takes the mean out before squaring: var = (Σ(y−K)² − n·(mean − K)²)/(n − 1) is
+    within about 2e-15·(1 + (mean − K)²/var) of exact, where (mean − K)²/var ≤ n/block (K
+    averages a block of the same data) and is O(1) in practice; mean = Σy/n as in
+    :func:`layer_stats`. Its accuracy in one pass of cached blocks,
+    without a float64 copy of the tensor. With ``minus``: the same of ``flat − minus``.
+    """
+    k: Tensor | None = None
+    s1, s2 = [], []
+    for block in _blocks(flat, buf, minus):
+        s1.append(block.sum())
+        if k is None:
+            k = s1[0] / block.numel()
+        s2.append(torch.dot(block.sub_(k), block))
+    if k is None:
+        raise InitsuiteError("no elements to sum")  # callers pass n >= 2
+    if len(s1) == 1:
+        return k, s1[0], s2[0]
+    return k, torch.stack(s1).sum(), torch.stack(s2).sum()
+
+
+def _plain_sums(flat: Tensor, buf: Tensor, minus: Tensor | None = None
+                ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """(0, Σy, Σy²): :func:`_sums` without the shift, one pass fewer over each block, within
+    about 2e-15·(1 + mean²/var) of exact."""
+    s1, s2 = [], []
+    for block in _blocks(flat, buf, minus):
+        s1.append(block.sum())
+        s2.append(torch.dot(block, block))
+    if len(s1) == 1:
+        return torch.zeros_like(s1[0]), s1[0], s2[0]
+    return torch.zeros_like(s1[0]), torch.stack(s1).sum(), torch.stack(s2).sum()
+
+
+def _nonfinite(y: Tensor, minus: Tensor | None = None) -> Tensor:
+    """The number of non-finite values of ``y`` (of ``y − minus``: where either is)."""
+    ok = torch.isfinite(y) if minus is None else torch.isfinite(y) & torch.isfinite(minus)
+    return (~ok).sum().to(torch.float64)
+
+
+def tensor_stats(t: Tensor, buffer: Callable[[torch.device, int], Tensor],
+           minus: Tensor | None = None) -> Tensor:  # fmt: skip
+    """What :func:`finish_stats` turns into the std, mean and non-finite count of all of ``t``'s
+    elements: float64 on its device, read back once, at the end of the pass.
+
+    Below float64, sums [K, Σy, Σ(y − K)², count] in float64 blocks from ``buffer(device,
+    block length)``; float64 takes layer_stats' exact path, and under two elements there is
+    nothing to sum: both give [std, mean, count]. Off the CPU every decision would be a
+    synchronisation: the shifted :func:`_sums` and the non-finite count always run. On a CPU
+    reading a host value costs nothing, so, as layer_stats does, it takes the cheaper
+    :func:`_plain_sums` and redoes them shifted only where the mean exceeds 5 std (the error
+    stays under ~5e-14), and counts the non-finite values (a costlier pass than the sums)
+    only when there are some.
+
+    With ``minus`` (``t``'s shape): the same of ``t − minus``, the difference taken in
+    float64 block by block (no copy of the difference).
+    """
+    y = t.detach().reshape(-1)
+    m = None if minus is None else minus.detach().reshape(-1)
+    n = y.numel()
+    if n < 2 or y.dtype == torch.float64:
+        d = y if m is None else y.to(torch.float64) - m.to(torch.float64)
+        if n < 2:
+            nan = torch.full((), math.nan, dtype=torch.float64, device=y.device)
+            return torch.stack([nan, d[0].to(torch.float64) if n == 1 else nan, _nonfinite(d)])
+        std, mean, _ = layer_stats(d.view(1, -1))
+        return torch.stack([std[0], mean[0], _nonfinite(d)])
+    if y.device.type != "cpu":
+        size = min(n, _BLOCK_DEVICE)
+        return torch.stack([*_sums(y, buffer(y.device, size), m), _nonfinite(y, m)])
+    buf = buffer(y.device, min(n, _BLOCK_CPU))
+    k, s1, s2 = _plain_sums(y, buf, m)
+    # an inf or nan anywhere makes Σy² inf or nan; mean² ≤ 5²·var ⇔ 26·(Σy)² ≤ 25·n·Σy²
+    finite = s2 < math.inf
+    if bool(finite & ((_REDO**2 + 1) * s1 * s1 <= _REDO**2 * n * s2)):
+        return torch.stack([k, s1, s2, torch.zeros_like(s2)])
+    if bool(finite):
+        return torch.stack([*_sums(y, buf, m), torch.zeros_like(s2)])
+    return torch.stack([k, s1, s2, _nonfinite(y, m)])
+
+
+def finish_stats(values: list[float], n: int) -> tuple[float, float, float]:
+    """(std, mean, non-finite count) of a tensor of ``n`` elements from what
+    :func:`tensor_stats` recorded, in float64 arithmetic; std and mean are NaN when a value is
+    inf or nan (as in layer_stats)."""
+    if len(values) == 3:
+        std, mean, bad = values
+        return std, mean, bad
+    k, s1, s2, bad = values
+    if bad:
+        return math.nan, math.nan, bad
+    mean = s1 / n
+    return math.sqrt(max((s2 - n * (mean - k) ** 2) / (n - 1), 0.0)), mean, bad
+
+
+def tensor_norm(t: Tensor, buffer: Callable[[torch.device, int], Tensor]) -> Tensor:
+    """Frobenius norm of ``t``: float64, 0-dim, on its device; finite unless ``t`` holds an
+    inf or nan."""
+    y = t.detach().reshape(-1)
+    n = y.numel()
+    if n == 0:
+        return torch.zeros((), dtype=torch.float64, device=y.device)
+    if y.dtype == torch.float64:  # squares could overflow: scaled by the largest magnitude
+        s = y.abs().amax()
+        s = torch.where(torch.isfinite(s) & (s > 0), s, torch.ones_like(s))
+        return torch.linalg.vector_norm(y / s) * s
+    size = min(n, _BLOCK_CPU if y.device.type == "cpu" else _BLOCK_DEVICE)
+    squares = [torch.dot(b, b) for b in _blocks(y, buffer(y.device, size))]
+    return (squares[0] if len(squares) == 1 else torch.stack(squares).sum()).sqrt()
+
+
+def read_back(vectors: list[Tensor]) -> list[list[float]]:
+    """The values of the 1-D ``vectors``, read with one ``tolist`` per device: one
+    synchronisation of a GPU per pass, not one per value."""
+    by_device: dict[torch.device, list[int]] = {}
+    for i, v in enumerate(vectors):
+        by_device.setdefault(v.device, []).append(i)
+    out: list[list[float]] = [[] for _ in vectors]
+    for index in by_device.values():
+        values = torch.cat([vectors[i] for i in index]).tolist()
+        start = 0
+        for i in index:
+            out[i] = values[start : start + vectors[i].numel()]
+            start += vectors[i].numel()
+    return out

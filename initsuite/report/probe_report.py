@@ -83,7 +83,7 @@ def _labelled(table: pd.DataFrame) -> pd.DataFrame:
 def _blocks_caption(blocks: pd.DataFrame) -> str:
     text = (
         "One point per call of a known residual block (a transformer layer, a ResNet or "
-        "ConvNeXt block: `initsuite.studies.blocks.KNOWN_BLOCKS`), in execution order, one "
+        "ConvNeXt block: `initsuite.engine.roles.KNOWN_BLOCKS`), in execution order, one "
         "line per scheme. Top: std (log scale) of the block's output, the residual stream "
         "after it. Next: std of what the block added (output − input) over the std of its "
         "input: how much each block changes the stream (0 when its branches output nothing, "

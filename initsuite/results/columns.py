@@ -167,7 +167,7 @@ _SPEC: dict[str, tuple[str, str]] = {
     "numel": ("Int64", "elements of that tensor; null when the output holds no float tensor"),
     "nonfinite_fraction": ("float64", "fraction of the output's values that are inf or nan"),
     # initsuite.probe's blocks table: one row per call of a known residual block
-    # (initsuite.studies.blocks.KNOWN_BLOCKS) whose output has its input's shape
+    # (initsuite.engine.roles.KNOWN_BLOCKS) whose output has its input's shape
     "block": ("int64", "1-based position of the block call in execution order (of returns)"),
     "stream_std": ("float64", "std of the block's output: the residual stream after it"),
     "update_std": ("float64", "std of output - input: what the block added to the stream"),

@@ -95,9 +95,11 @@ class Convention:
         checked: the version its laws were checked against live, or ``"not checked live"``.
         source: a link to the source the laws are read from.
         rules: (layer type, parameter) -> :class:`Rule`, every pair of :data:`PARAMETERS`.
-        residual: ``(name, std)``: a Linear weight whose qualified name ends in ``name`` is a
-            residual-branch output projection, drawn N(0, std²/N) with N the model's residual
-            projections (GPT-2's ``c_proj``: ``2·config.n_layer``); None: no such rule.
+        residual: ``(name, std)``: the residual-branch output projections (those of the
+            model's known residual blocks, or else the weights whose qualified name ends in
+            ``name``: :func:`initsuite.engine.roles.residual_projections`) are drawn
+            N(0, std²/N), N the model's residual projections (GPT-2's ``c_proj``:
+            ``2·config.n_layer``); None: no such rule.
     """
 
     name: str

@@ -2,7 +2,7 @@
 
 Mishkin & Matas (2016), "All You Need is a Good Init". One implementation of the rescaling,
 :func:`rescale_to_unit_std`, serves the registered scheme (networks pass the layer's output
-as ``data``) and :func:`initsuite.studies.probe.apply` (which runs a whole model).
+as ``data``) and :func:`initsuite.engine.reinit.apply` (which runs a whole model).
 """
 
 from __future__ import annotations

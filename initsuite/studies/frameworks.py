@@ -32,11 +32,12 @@ from initsuite.core import validate
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
 from initsuite.engine.backward import GRAD_SEED_OFFSET
+from initsuite.engine.reinit import apply, seeded_global_rng
 from initsuite.engine.stats import classify, layer_stats
 from initsuite.results import columns as C
 from initsuite.results.frameworks import KIND, FrameworksResult
 from initsuite.schemes import conventions as _conventions
-from initsuite.studies.probe import INPUT_SEED_OFFSET, apply, seeded_global_rng
+from initsuite.studies.probe import INPUT_SEED_OFFSET
 from initsuite.studies.training import Dataset, FitConfig, check_batch, fit, load_dataset
 from initsuite.theory.phase import critical_sigma_w2
 

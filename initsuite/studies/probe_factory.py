@@ -30,6 +30,7 @@ from initsuite.core import validate
 from initsuite.core.devices import DTYPES, check_device, parse_dtype
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, did_you_mean, unknown
+from initsuite.engine.reinit import seeded_global_rng
 from initsuite.results.probe import ProbeResult
 from initsuite.schemes import conventions as _conventions
 from initsuite.studies import sources as _sources
@@ -42,7 +43,6 @@ from initsuite.studies.probe import (
     ROOT,
     check_autocast,
     probe,
-    seeded_global_rng,
 )
 
 __all__ = [

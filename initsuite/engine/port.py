@@ -24,9 +24,9 @@ from torch import Tensor, nn
 from initsuite import schemes as _schemes
 from initsuite.core.errors import InitsuiteError
 from initsuite.core.spec import parse_spec
+from initsuite.engine.roles import is_transposed_linear, residual_projections
 from initsuite.schemes import conventions as _conv
 from initsuite.schemes.common import fans
-from initsuite.studies.blocks import is_transposed_linear
 
 __all__ = ["Applied", "apply_convention", "layer_type"]
 
@@ -116,11 +116,13 @@ Plan = list[tuple[str, Tensor, str, nn.Module, bool, bool]]
 
 
 def _residual_laws(model: nn.Module, plan: Plan, suffix: str, std: float) -> Plan:
-    """``plan`` with the law of each residual projection (a weight named ``*suffix``) set to
-    N(0, std²/N): N = 2·``model.config.n_layer`` where the model has one (Hugging Face's
-    GPT-2, nanoGPT: an attention and an MLP projection per block), else the number of such
-    weights."""
-    hits = [k for k, (qual, *_) in enumerate(plan) if qual == suffix or qual.endswith("." + suffix)]
+    """``plan`` with the law of each residual projection (:func:`~initsuite.engine.roles.
+    residual_projections`: the known blocks' branch outputs, else the weights named
+    ``*suffix``) set to N(0, std²/N): N = 2·``model.config.n_layer`` where the model has one
+    (Hugging Face's GPT-2, nanoGPT: an attention and an MLP projection per block, as
+    ``_init_weights`` counts them), else the number of residual projections."""
+    projections = set(residual_projections(model, suffix))
+    hits = [k for k, (qual, *_) in enumerate(plan) if qual in projections]
     if not hits:
         return plan
     n_layer = getattr(getattr(model, "config", None), "n_layer", None)

@@ -1,0 +1,141 @@
+"""The probe's records: a forward hook per probed module, recording each call's output (and,
+in a backward probe, the gradient at it and the module's weight norms) as float64 statistics
+that stay on the device until the pass ends (:func:`~initsuite.engine.stats.tensor_stats`)."""
+
+from __future__ import annotations
+
+import functools
+import math
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from initsuite.engine.forward import first_float
+from initsuite.engine.stats import finish_stats, read_back, tensor_norm, tensor_stats
+
+__all__ = ["ROOT", "Call", "Recorder", "probed_modules"]
+
+ROOT = "(root)"
+"""The ``module`` name of the model itself (torch names it ``""``)."""
+
+
+@dataclass
+class Call:
+    """One returned call of a probed module; statistics stay tensors until the end."""
+
+    module: str
+    type: str
+    shape: str | None = None
+    dtype: str | None = None
+    numel: int | None = None
+    tiny: float = math.nan
+    stats: Tensor | None = None  # what tensor_stats recorded of the output
+    grad: Tensor | None = None  # the same of dLoss/d(output)
+    weight: Tensor | None = None  # the module's own ``weight`` parameter
+    norms: Tensor | None = None  # [‖weight‖, ‖dLoss/dweight‖]
+
+
+class Recorder:
+    """The forward hooks' shared state: calls in order of return, open during the forward
+    pass only (a recomputation in backward, e.g. activation checkpointing, adds no rows)."""
+
+    def __init__(self, backward: bool) -> None:
+        self.calls: list[Call] = []
+        self.open = True
+        self.backward = backward
+        self._buffers: dict[torch.device, Tensor] = {}
+        self._seen: dict[int, tuple[weakref.ref[Tensor], int, Tensor]] = {}
+
+    def hook(self, name: str) -> Callable[[nn.Module, Any, Any], None]:
+        def forward_hook(module: nn.Module, args: Any, output: Any) -> None:
+            if self.open:
+                self.record(name, module, output)
+
+        return forward_hook
+
+    def record(self, name: str, module: nn.Module, output: Any) -> None:
+        call = Call(name, type(module).__name__)
+        self.calls.append(call)
+        weight = module._parameters.get("weight")
+        call.weight = weight if isinstance(weight, Tensor) else None
+        t = first_float(output)
+        if t is None:
+            return
+        call.shape = ",".join(str(n) for n in t.shape)
+        call.dtype = str(t.dtype).removeprefix("torch.")
+        call.numel = t.numel()
+        call.tiny = torch.finfo(t.dtype).tiny
+        # now, before a later in-place op (ReLU(inplace=True)) overwrites the tensor
+        call.stats = self.stats(t)
+        if self.backward and t.requires_grad:
+            t.register_hook(functools.partial(_grad_hook, self, call))
+
+    def stats(self, t: Tensor) -> Tensor:
+        """:func:`~initsuite.engine.stats.tensor_stats` of ``t``, taken once per tensor and
+        version: a module that returns
+        its input (Identity, Dropout in eval mode) and the gradient of a tensor two calls
+        returned reuse it."""
+        if t.is_inference():  # no version counter to tell a later in-place change by
+            return tensor_stats(t, self.buffer)
+        seen = self._seen.get(id(t))
+        if seen is not None and seen[0]() is t and seen[1] == t._version:
+            return seen[2]
+        out = tensor_stats(t, self.buffer)
+        self._seen[id(t)] = (weakref.ref(t), t._version, out)
+        return out
+
+    def difference(self, y: Tensor, x: Tensor) -> Tensor:
+        """:func:`~initsuite.engine.stats.tensor_stats` of ``y − x`` (same shape), the
+        difference in float64."""
+        return tensor_stats(y, self.buffer, x)
+
+    @staticmethod
+    def finish(values: list[float], n: int) -> tuple[float, float, float]:
+        """(std, mean, non-finite count) of what :meth:`stats` recorded
+        (:func:`~initsuite.engine.stats.finish_stats`)."""
+        return finish_stats(values, n)
+
+    @staticmethod
+    def read(vectors: list[Tensor]) -> list[list[float]]:
+        """:func:`~initsuite.engine.stats.read_back`: one transfer per device."""
+        return read_back(vectors)
+
+    def buffer(self, device: torch.device, size: int) -> Tensor:
+        """A float64 block of ``size`` elements on ``device``, reused from call to call."""
+        buf = self._buffers.get(device)
+        if buf is None or buf.numel() < size:
+            buf = self._buffers[device] = torch.empty(size, dtype=torch.float64, device=device)
+        return buf[:size]
+
+    def weigh(self, grads: Mapping[int, Tensor]) -> None:
+        """[‖W‖, ‖dLoss/dW‖] of each call's weight W, on its device, each weight once;
+        ``grads`` maps id(W) to its gradient (a weight without one gets NaN)."""
+        done: dict[int, Tensor] = {}
+        for call in self.calls:
+            w = call.weight
+            if w is None:
+                continue
+            if id(w) not in done:
+                g = grads.get(id(w))
+                nan = torch.full((), math.nan, dtype=torch.float64, device=w.device)
+                gnorm = tensor_norm(g, self.buffer) if g is not None else nan
+                done[id(w)] = torch.stack([tensor_norm(w, self.buffer), gnorm])
+            call.norms = done[id(w)]
+
+
+def _grad_hook(rec: Recorder, call: Call, grad: Tensor) -> None:
+    call.grad = rec.stats(grad)
+
+
+def probed_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, module) of what :func:`probe` hooks: leaf modules and modules with parameters
+    of their own, each module once; the model itself is named :data:`ROOT`."""
+    return [
+        (name or ROOT, m)
+        for name, m in model.named_modules()
+        if next(m.children(), None) is None or next(m.parameters(recurse=False), None) is not None
+    ]
