@@ -1,7 +1,10 @@
 """Weight-initialisation schemes: ``names()``, ``list("kaiming*")``, ``get(spec)``,
-``register(...)``.
+``register(SchemeInfo(...))``.
 
-Modules by idea: :mod:`~initsuite.schemes.registry` (the registry and bound schemes),
+Modules by idea: :mod:`~initsuite.schemes.registry` (the registry: a decorator and a lookup),
+:mod:`~initsuite.schemes.info` (:class:`SchemeInfo`, what a scheme is, declared beside its
+function), :mod:`~initsuite.schemes.bound` (:class:`Scheme`, a scheme with its spec's
+parameters),
 :mod:`~initsuite.schemes.plain` (torch's plain distributions and constants),
 :mod:`~initsuite.schemes.scaling` (Glorot, He, LeCun, JAX/Keras variance scaling, PyTorch's
 default layer init, weight and bias), :mod:`~initsuite.schemes.structured` (eye, dirac,

@@ -27,7 +27,7 @@ from initsuite.schemes.common import (
     skip_empty,
     uniform_shared,
 )
-from initsuite.schemes.registry import SharedDraw, register
+from initsuite.schemes.registry import SchemeInfo, SharedDraw, register
 
 __all__ = [
     "TRUNCATED_NORMAL_STD", "default_bias_", "default_bias_bound", "default_bias_variance",
@@ -80,10 +80,11 @@ def _xavier_std(shape: tuple[int, ...] | torch.Size, gain: Gain) -> float:
     return gain_value(gain) * math.sqrt(2.0 / float(fan_in + fan_out))
 
 
-@register(family="uniform", variance="gain² · 2 / (fan_in + fan_out)", variance_fn=_xavier_var,
-          paper=_GLOROT, min_rank=2, torch_fn="xavier_uniform_",
-          shared=lambda shape, gain=1.0: uniform_shared(_xavier_std(shape, gain)),
-          check=check_gain)  # fmt: skip
+@register(SchemeInfo(
+    family="uniform", variance_formula="gain² · 2 / (fan_in + fan_out)", variance=_xavier_var,
+    paper=_GLOROT, min_rank=2, torch_fn="xavier_uniform_",
+    shared=lambda shape, gain=1.0: uniform_shared(_xavier_std(shape, gain)),
+    check=check_gain))  # fmt: skip
 def xavier_uniform(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -98,10 +99,11 @@ def xavier_uniform(
         return tensor.uniform_(-a, a, generator=generator)
 
 
-@register(family="normal", variance="gain² · 2 / (fan_in + fan_out)", variance_fn=_xavier_var,
-          paper=_GLOROT, min_rank=2, torch_fn="xavier_normal_",
-          shared=lambda shape, gain=1.0: normal_shared(_xavier_std(shape, gain)),
-          check=check_gain)  # fmt: skip
+@register(SchemeInfo(
+    family="normal", variance_formula="gain² · 2 / (fan_in + fan_out)", variance=_xavier_var,
+    paper=_GLOROT, min_rank=2, torch_fn="xavier_normal_",
+    shared=lambda shape, gain=1.0: normal_shared(_xavier_std(shape, gain)),
+    check=check_gain))  # fmt: skip
 def xavier_normal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -130,10 +132,10 @@ def _kaiming_std(
     return calculate_gain(nonlinearity, a) / math.sqrt(fan(shape, mode))
 
 
-@register(family="uniform", variance="gain(nonlinearity, a)² / fan_mode",
-          variance_fn=_kaiming_var, paper=_HE, min_rank=2, torch_fn="kaiming_uniform_",
+@register(SchemeInfo(family="uniform", variance_formula="gain(nonlinearity, a)² / fan_mode",
+          variance=_kaiming_var, paper=_HE, min_rank=2, torch_fn="kaiming_uniform_",
           shared=lambda shape, **p: uniform_shared(_kaiming_std(shape, **p)),
-          check=_check_kaiming)  # fmt: skip
+          check=_check_kaiming))  # fmt: skip
 def kaiming_uniform(
     tensor: Tensor,
     a: float = 0.0,
@@ -158,10 +160,10 @@ def kaiming_uniform(
         return tensor.uniform_(-bound, bound, generator=generator)
 
 
-@register(family="normal", variance="gain(nonlinearity, a)² / fan_mode",
-          variance_fn=_kaiming_var, paper=_HE, min_rank=2, torch_fn="kaiming_normal_",
+@register(SchemeInfo(family="normal", variance_formula="gain(nonlinearity, a)² / fan_mode",
+          variance=_kaiming_var, paper=_HE, min_rank=2, torch_fn="kaiming_normal_",
           shared=lambda shape, **p: normal_shared(_kaiming_std(shape, **p)),
-          check=_check_kaiming)  # fmt: skip
+          check=_check_kaiming))  # fmt: skip
 def kaiming_normal(
     tensor: Tensor,
     a: float = 0.0,
@@ -210,11 +212,11 @@ def default_bias_(bias: Tensor, fan_in: int, *, generator: torch.Generator | Non
         return bias.uniform_(-bound, bound, generator=generator)
 
 
-@register(family="uniform", variance="1 / (3 · fan_in)",
-          variance_fn=lambda shape: default_bias_variance(fans(shape)[0]),
+@register(SchemeInfo(family="uniform", variance_formula="1 / (3 · fan_in)",
+          variance=lambda shape: default_bias_variance(fans(shape)[0]),
           paper="PyTorch nn.Linear / nn.Conv reset_parameters (kaiming_uniform, a=√5)",
           min_rank=2, torch_fn="kaiming_uniform_(a=√5)",
-          shared=lambda shape: uniform_shared(_kaiming_std(shape, math.sqrt(5.0))))  # fmt: skip
+          shared=lambda shape: uniform_shared(_kaiming_std(shape, math.sqrt(5.0)))))  # fmt: skip
 def torch_default(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
     r"""PyTorch's default Linear/Conv weight init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 
@@ -231,10 +233,10 @@ def _lecun_std(shape: tuple[int, ...] | torch.Size, gain: Gain) -> float:
     return gain_value(gain) / math.sqrt(fans(shape)[0])
 
 
-@register(family="normal", variance="gain² / fan_in", variance_fn=_lecun_var,
+@register(SchemeInfo(family="normal", variance_formula="gain² / fan_in", variance=_lecun_var,
           paper=_LECUN, min_rank=2,
           shared=lambda shape, gain=1.0: normal_shared(_lecun_std(shape, gain)),
-          check=check_gain)  # fmt: skip
+          check=check_gain))  # fmt: skip
 def lecun_normal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -253,10 +255,10 @@ def lecun_normal(
         return tensor.normal_(0.0, std, generator=generator)
 
 
-@register(family="uniform", variance="gain² / fan_in", variance_fn=_lecun_var,
+@register(SchemeInfo(family="uniform", variance_formula="gain² / fan_in", variance=_lecun_var,
           paper=_LECUN, min_rank=2,
           shared=lambda shape, gain=1.0: uniform_shared(_lecun_std(shape, gain)),
-          check=check_gain)  # fmt: skip
+          check=check_gain))  # fmt: skip
 def lecun_uniform(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -360,13 +362,15 @@ def standard_truncated_normal(like: Tensor, generator: torch.Generator | None) -
 
 
 @register(
-    family="truncated_normal | normal | uniform",
-    variance="scale / n, n = fan_in | fan_out | (fan_in + fan_out)/2",
-    variance_fn=variance_scaling_variance,
-    paper=_KERAS,
-    min_rank=2,
-    shared=_scaling_shared,
-    check=_check_scale,
+    SchemeInfo(
+        family="truncated_normal | normal | uniform",
+        variance_formula="scale / n, n = fan_in | fan_out | (fan_in + fan_out)/2",
+        variance=variance_scaling_variance,
+        paper=_KERAS,
+        min_rank=2,
+        shared=_scaling_shared,
+        check=_check_scale,
+    )
 )
 def variance_scaling(
     tensor: Tensor,

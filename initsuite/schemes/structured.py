@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from initsuite.schemes.common import Gain, at_least, gain_value
-from initsuite.schemes.registry import SharedDraw, register
+from initsuite.schemes.registry import SchemeInfo, SharedDraw, register
 
 __all__ = [
     "delta_orthogonal", "dirac", "eye", "haar_householder", "orthogonal",
@@ -56,8 +56,9 @@ def _check_sparse(shape: tuple[int, ...] | None, sparsity: float, std: float) ->
 # -- identity -------------------------------------------------------------------------------
 
 
-@register(family="identity", variance="0 (deterministic)", variance_fn=lambda shape: None,
-          paper="-", min_rank=2, max_rank=2, torch_fn="eye_")  # fmt: skip
+@register(SchemeInfo(
+    family="identity", variance_formula="0 (deterministic)", variance=lambda shape: None,
+    paper="-", min_rank=2, max_rank=2, torch_fn="eye_"))  # fmt: skip
 def eye(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
     r"""The identity matrix (rectangular: ones on the main diagonal), for Linear weights."""
     if tensor.ndimension() != 2:
@@ -67,8 +68,9 @@ def eye(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
     return tensor
 
 
-@register(family="identity", variance="0 (deterministic)", variance_fn=lambda shape, groups=1: None,
-          paper="-", min_rank=3, max_rank=5, torch_fn="dirac_", check=_check_dirac)  # fmt: skip
+@register(SchemeInfo(
+    family="identity", variance_formula="0 (deterministic)", variance=lambda shape, groups=1: None,
+    paper="-", min_rank=3, max_rank=5, torch_fn="dirac_", check=_check_dirac))  # fmt: skip
 def dirac(tensor: Tensor, groups: int = 1, *, generator: torch.Generator | None = None) -> Tensor:
     r"""Dirac delta at the kernel centre (index ``k // 2``): Conv layers pass channels through.
 
@@ -146,9 +148,10 @@ def _fill_orthogonal(
     return tensor
 
 
-@register(family="orthogonal", variance="gain² / max(rows, cols)", variance_fn=_orthogonal_var,
-          paper=_SAXE, min_rank=2, torch_fn="orthogonal_",
-          shared=_orthogonal_shared)  # fmt: skip
+@register(SchemeInfo(
+    family="orthogonal", variance_formula="gain² / max(rows, cols)", variance=_orthogonal_var,
+    paper=_SAXE, min_rank=2, torch_fn="orthogonal_",
+    shared=_orthogonal_shared))  # fmt: skip
 def orthogonal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -193,8 +196,9 @@ def _orthogonal_householder_shared(shape: tuple[int, ...], gain: Gain = 1.0) -> 
     return None
 
 
-@register(family="orthogonal", variance="gain² / max(rows, cols)", variance_fn=_orthogonal_var,
-          paper=_STEWART, min_rank=2, shared=_orthogonal_householder_shared)  # fmt: skip
+@register(SchemeInfo(
+    family="orthogonal", variance_formula="gain² / max(rows, cols)", variance=_orthogonal_var,
+    paper=_STEWART, min_rank=2, shared=_orthogonal_householder_shared))  # fmt: skip
 def orthogonal_householder(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -219,9 +223,10 @@ def _sparse_var(shape: tuple[int, ...], sparsity: float = 0.9, std: float = 0.01
     return (1 - math.ceil(sparsity * rows) / rows) * std**2
 
 
-@register(family="sparse_normal", variance="(1 - ceil(sparsity·rows)/rows) · std²",
-          variance_fn=_sparse_var, paper=_MARTENS,
-          min_rank=2, max_rank=2, torch_fn="sparse_", check=_check_sparse)  # fmt: skip
+@register(SchemeInfo(
+    family="sparse_normal", variance_formula="(1 - ceil(sparsity·rows)/rows) · std²",
+    variance=_sparse_var, paper=_MARTENS,
+    min_rank=2, max_rank=2, torch_fn="sparse_", check=_check_sparse))  # fmt: skip
 def sparse(
     tensor: Tensor,
     sparsity: float = 0.9,
@@ -299,14 +304,16 @@ def _delta_orthogonal_var(shape: tuple[int, ...], gain: float = 1.0) -> float:
 
 
 @register(
-    family="orthogonal",
-    variance="gain² / (out · K), K = prod(kernel); needs in <= out",
-    variance_fn=_delta_orthogonal_var,
-    paper=_XIAO,
-    min_rank=3,
-    max_rank=5,
-    check=_check_delta_orthogonal,
-    taps="centre",
+    SchemeInfo(
+        family="orthogonal",
+        variance_formula="gain² / (out · K), K = prod(kernel); needs in <= out",
+        variance=_delta_orthogonal_var,
+        paper=_XIAO,
+        min_rank=3,
+        max_rank=5,
+        check=_check_delta_orthogonal,
+        taps="centre",
+    )
 )
 def delta_orthogonal(
     tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
@@ -382,12 +389,14 @@ def zero_matrix(rows: int, cols: int, device: torch.device | str | None = None) 
 
 
 @register(
-    family="identity",
-    variance="0 (deterministic)",
-    variance_fn=lambda shape: None,
-    paper=_ZHAO,
-    min_rank=2,
-    max_rank=5,
+    SchemeInfo(
+        family="identity",
+        variance_formula="0 (deterministic)",
+        variance=lambda shape: None,
+        paper=_ZHAO,
+        min_rank=2,
+        max_rank=5,
+    )
 )
 def zero(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
     r"""ZerO: deterministic identity / Hadamard weights of only zeros and ones (up to c).
