@@ -4,11 +4,11 @@ r"""Framework-qualified schemes: other frameworks' initializers in their own voc
 ``hf:normal``, ``lua_torch:default``, ``flux:kaiming_uniform``... (the last four in
 :mod:`~initsuite.schemes.zoo`). Most are an :class:`Alias`, a row of data: one of torch's or
 JAX's laws already here (:mod:`~initsuite.schemes.scaling`, :mod:`~initsuite.schemes.plain`,
-:mod:`~initsuite.schemes.structured`) under the framework's parameter names and defaults
-(:data:`PRESETS`, :data:`JAX`, :data:`KERAS`). The few whose law is the framework's own (JAX's
-``fan_geo_avg``, a cut in units of the std) are a function with its :class:`SchemeInfo`,
-registered with :func:`qualified`. Every one fills a weight in torch's layout
-``(out, in, *kernel)``.
+:mod:`~initsuite.schemes.structured`, :mod:`~initsuite.schemes.fan_scaling`) under the
+framework's parameter names and defaults (:data:`PRESETS`, :data:`JAX`, :data:`KERAS`). The
+few whose law is the framework's own (JAX's ``fan_geo_avg``, a cut in units of the std) are a
+function with its :class:`SchemeInfo`, registered with :func:`qualified`. Every one fills a
+weight in torch's layout ``(out, in, *kernel)``.
 
 Fans. JAX and Flax kernels are ``(*kernel, in, out)``, Keras' Dense kernels ``(in, out)`` and
 conv kernels ``(*kernel, in, out)``, Flux's ``(out, in)`` and ``(*kernel, in, out)``: each
@@ -38,6 +38,8 @@ from torch import Tensor
 
 from initsuite.core.checked import NOT_CHECKED_LIVE, checked, load
 from initsuite.schemes.common import at_least
+from initsuite.schemes.fan_scaling import scaling_n, variance_scaling, variance_scaling_variance
+from initsuite.schemes.isometric import delta_orthogonal
 from initsuite.schemes.plain import (
     normal,
     ones,
@@ -47,12 +49,7 @@ from initsuite.schemes.plain import (
     zeros,
 )
 from initsuite.schemes.registry import SchemeInfo, register
-from initsuite.schemes.scaling import (
-    scaling_n,
-    variance_scaling,
-    variance_scaling_variance,
-)
-from initsuite.schemes.structured import delta_orthogonal, eye, orthogonal
+from initsuite.schemes.structured import eye, orthogonal
 
 __all__ = [
     "CHECKED", "FRAMEWORKS", "JAX", "KERAS", "LIBRARIES", "NOT_CHECKED_LIVE", "PRESETS",

@@ -14,13 +14,13 @@ import torch
 from torch import Tensor
 
 from initsuite.schemes.common import check_gain, fans
+from initsuite.schemes.fan_scaling import variance_scaling
 from initsuite.schemes.frameworks import Alias, law, positive, qualified
 from initsuite.schemes.plain import normal, trunc_normal, trunc_normal_variance
 from initsuite.schemes.scaling import (
     lecun_normal,
     lecun_uniform,
     torch_default,
-    variance_scaling,
     xavier_normal,
     xavier_uniform,
 )
