@@ -2,7 +2,7 @@
 ``register(SchemeInfo(...))``.
 
 Modules by idea: :mod:`~initsuite.schemes.registry` (the registry: a decorator and a lookup),
-:mod:`~initsuite.schemes.info` (:class:`SchemeInfo`, what a scheme is, declared beside its
+:mod:`~initsuite.schemes.metadata` (:class:`SchemeInfo`, what a scheme is, declared beside its
 function), :mod:`~initsuite.schemes.bound` (:class:`Scheme`, a scheme with its spec's
 parameters),
 :mod:`~initsuite.schemes.plain` (torch's plain distributions and constants),

@@ -12,7 +12,7 @@ from torch import Tensor
 from initsuite import activations as _activations
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, unknown
 from initsuite.core.spec import AUTO, check_keys, format_spec
-from initsuite.schemes.info import (
+from initsuite.schemes.metadata import (
     SHARED_BASES,
     TORCH_LINEAR_NAMES,
     LayerContext,

@@ -9,7 +9,7 @@
     >>> round(w.var().item() * 256, 1)  # Var(W) · fan_out = gain² = 2 / (1 + a²)
     1.6
 
-A scheme is a function and a :class:`~initsuite.schemes.info.SchemeInfo` declared beside it,
+A scheme is a function and a :class:`~initsuite.schemes.metadata.SchemeInfo` declared beside it,
 ``@register(SchemeInfo(...))``. Third-party packages add schemes through the entry-point
 group ``initsuite.schemes``: each entry point names a module or a function; loading it must
 register the scheme(s) with :func:`register`. Entry points are loaded once, on the first
@@ -32,7 +32,7 @@ from initsuite.core.errors import InitsuiteError, unknown
 from initsuite.core.patterns import check_pattern, matches
 from initsuite.core.spec import parse_spec
 from initsuite.schemes.bound import Scheme
-from initsuite.schemes.info import (
+from initsuite.schemes.metadata import (
     ROLES,
     SHARED_BASES,
     TAPS,
@@ -58,17 +58,17 @@ def register(
     info: SchemeInfo | str | None = None, /, **keywords: Any
 ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
     """Decorator: register ``fn(tensor, <params>, *, generator=None) -> tensor`` as the scheme
-    that ``info`` (a :class:`~initsuite.schemes.info.SchemeInfo`) declares.
+    that ``info`` (a :class:`~initsuite.schemes.metadata.SchemeInfo`) declares.
 
     The function fills ``tensor`` in place and returns it; its keyword parameters (with type
     hints and defaults) become the parameters a spec may set. It may also take keyword-only
-    ``context`` (a :class:`~initsuite.schemes.info.LayerContext`) and ``data`` (``weight ->
+    ``context`` (a :class:`~initsuite.schemes.metadata.LayerContext`) and ``data`` (``weight ->
     the layer's output on a batch``); :meth:`Scheme.fill` passes them. The scheme is named
     ``info.name``, or the function's name. Registering a name twice raises.
 
     The older form, ``register(name, family=..., variance=..., variance_fn=..., ...)``, is
     deprecated (it warns, and goes in the release after next): each keyword is the
-    :class:`~initsuite.schemes.info.SchemeInfo` field of that name, but ``variance`` (now
+    :class:`~initsuite.schemes.metadata.SchemeInfo` field of that name, but ``variance`` (now
     ``variance_formula``), ``variance_fn`` (``variance``), ``mean_fn`` (``mean``) and
     ``role_variance_fn`` (``role_variance``).
     """
