@@ -686,8 +686,9 @@ def test_frobenius_of_product_against_the_formed_product() -> None:
 def raising_scheme() -> Iterator[str]:
     name = "_test_raises_at_runtime"
 
-    @schemes.register(name, family="normal", variance="1", variance_fn=lambda shape: 1.0,
-                      paper="-")  # fmt: skip
+    @schemes.register(schemes.SchemeInfo(
+        name=name, family="normal", variance_formula="1", variance=lambda shape: 1.0,
+                      paper="-"))  # fmt: skip
     def _raises(tensor: torch.Tensor, *, generator: torch.Generator | None = None):
         raise RuntimeError("scheme exploded\nwith a second line")
 
@@ -733,9 +734,15 @@ def unfilling_schemes() -> Iterator[list[str]]:
         "_test_returns_data": lambda t, g: t.normal_(0.0, t.shape[1] ** -0.5, generator=g).data,
     }
     for name, fn in made.items():
-        schemes.register(name, family="normal", variance="1/fan_in", paper="-",
-                         variance_fn=lambda shape: 1.0 / shape[1],
-                         )(lambda t, *, generator=None, fn=fn: fn(t, generator))  # fmt: skip
+        schemes.register(
+            schemes.SchemeInfo(
+                name=name,
+                family="normal",
+                variance_formula="1/fan_in",
+                paper="-",
+                variance=lambda shape: 1.0 / shape[1],
+            )
+        )(lambda t, *, generator=None, fn=fn: fn(t, generator))
     try:
         yield list(made)
     finally:

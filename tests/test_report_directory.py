@@ -49,8 +49,15 @@ def plugin_scheme() -> Iterator[str]:
     """A scheme registered as a plugin would register it, for one test (unregistered after)."""
     from initsuite import schemes
 
-    @schemes.register("third_party_normal", family="normal", variance="1.5/fan_in",
-                      variance_fn=lambda shape: 1.5 / shape[1], paper="a plugin")  # fmt: skip
+    @schemes.register(
+        schemes.SchemeInfo(
+            name="third_party_normal",
+            family="normal",
+            variance_formula="1.5/fan_in",
+            variance=lambda shape: 1.5 / shape[1],
+            paper="a plugin",
+        )
+    )
     def third_party_normal(tensor: torch.Tensor, *, generator: object = None) -> torch.Tensor:
         with torch.no_grad():
             return tensor.normal_(0.0, (1.5 / tensor.shape[1]) ** 0.5, generator=generator)

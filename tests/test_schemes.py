@@ -938,7 +938,13 @@ def test_names_and_list() -> None:
 
 def _register_noop(name: str) -> None:
     @schemes.register(
-        name, family="constant", variance="0", variance_fn=lambda shape: 0.0, paper="-"
+        schemes.SchemeInfo(
+            name=name,
+            family="constant",
+            variance_formula="0",
+            variance=lambda shape: 0.0,
+            paper="-",
+        )
     )
     def noop(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return tensor
@@ -971,12 +977,14 @@ CUSTOM = "test_suite_scaled_normal"
 
 def test_custom_scheme_through_the_decorator(scratch_registry: None) -> None:
     @schemes.register(
-        CUSTOM,
-        family="normal",
-        variance="scale²",
-        variance_fn=lambda shape, scale=1.0: scale**2,
-        paper="-",
-        example=f"{CUSTOM}:scale=0.5",
+        schemes.SchemeInfo(
+            name=CUSTOM,
+            family="normal",
+            variance_formula="scale²",
+            variance=lambda shape, scale=1.0: scale**2,
+            paper="-",
+            example=f"{CUSTOM}:scale=0.5",
+        )
     )
     def scaled_normal(
         tensor: Tensor, scale: float = 1.0, *, generator: torch.Generator | None = None
@@ -1025,8 +1033,15 @@ def test_fill_passes_context_and_data_only_to_schemes_that_take_them(
 ) -> None:
     seen: dict[str, Any] = {}
 
-    @schemes.register("test_suite_takes_both", family="constant", variance="0",
-                      variance_fn=lambda shape: 0.0, paper="-")  # fmt: skip
+    @schemes.register(
+        schemes.SchemeInfo(
+            name="test_suite_takes_both",
+            family="constant",
+            variance_formula="0",
+            variance=lambda shape: 0.0,
+            paper="-",
+        )
+    )
     def takes_both(
         tensor: Tensor,
         *,
@@ -1051,7 +1066,13 @@ PLUGIN = "test_suite_plugin_scheme"
 
 def _load_plugin() -> Any:
     @schemes.register(
-        PLUGIN, family="constant", variance="0", variance_fn=lambda shape, val=0.5: 0.0, paper="-"
+        schemes.SchemeInfo(
+            name=PLUGIN,
+            family="constant",
+            variance_formula="0",
+            variance=lambda shape, val=0.5: 0.0,
+            paper="-",
+        )
     )
     def plugin_scheme(
         tensor: Tensor, val: float = 0.5, *, generator: torch.Generator | None = None

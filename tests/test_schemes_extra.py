@@ -20,8 +20,8 @@ from torch import Tensor, nn
 
 from initsuite import schemes
 from initsuite.core.errors import InitsuiteError
-from initsuite.schemes.scaling import TRUNCATED_NORMAL_STD
-from initsuite.schemes.structured import sylvester_hadamard, zero_matrix
+from initsuite.schemes.fan_scaling import TRUNCATED_NORMAL_STD
+from initsuite.schemes.isometric import sylvester_hadamard, zero_matrix
 
 init = torch.nn.init
 SEED = 1234

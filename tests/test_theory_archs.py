@@ -324,7 +324,14 @@ def test_registry_metadata_for_the_theory() -> None:
     assert schemes.info("fixup").layer_variance((16, 16), inner) == pytest.approx(
         2 / 16 * 4 ** (-2 / 4))  # fmt: skip
     with pytest.raises(ValueError, match="unknown taps 'middle'"):
-        schemes.register("test_theory_archs_bad_taps", family="normal", variance="-",
-                         variance_fn=lambda shape: 1.0, paper="-", taps="middle")(
-            lambda tensor, *, generator=None: tensor)  # fmt: skip
+        schemes.register(
+            schemes.SchemeInfo(
+                name="test_theory_archs_bad_taps",
+                family="normal",
+                variance_formula="-",
+                variance=lambda shape: 1.0,
+                paper="-",
+                taps="middle",
+            )
+        )(lambda tensor, *, generator=None: tensor)
     assert "test_theory_archs_bad_taps" not in schemes.names()

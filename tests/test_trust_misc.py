@@ -286,8 +286,8 @@ def broken_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """An entry point whose module registers a scheme, then raises while importing."""
 
     def load() -> Any:
-        @schemes.register(PLUGIN, family="constant", variance="0",
-                          variance_fn=lambda shape: 0.0, paper="-")  # fmt: skip
+        @schemes.register(schemes.SchemeInfo(name=PLUGIN, family="constant", variance_formula="0",
+                          variance=lambda shape: 0.0, paper="-"))  # fmt: skip
         def plugin_scheme(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
             """A scheme from a plugin that fails after registering it."""
             with torch.no_grad():
@@ -325,8 +325,15 @@ def test_a_plugin_exiting_on_import_is_named_and_rolled_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def load() -> Any:
-        schemes.register(PLUGIN, family="constant", variance="0", variance_fn=lambda s: 0.0,
-                         paper="-")(lambda t, *, generator=None: t)  # fmt: skip
+        schemes.register(
+            schemes.SchemeInfo(
+                name=PLUGIN,
+                family="constant",
+                variance_formula="0",
+                variance=lambda s: 0.0,
+                paper="-",
+            )
+        )(lambda t, *, generator=None: t)
         sys.exit(5)
 
     patch_entry_points(

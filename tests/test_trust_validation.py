@@ -174,7 +174,11 @@ def test_theory_refuses_a_negative_variance_instead_of_a_domain_error() -> None:
 
 
 def test_theory_names_a_broken_variance_formula(scratch: None) -> None:
-    @schemes.register(family="normal", variance="-1", variance_fn=lambda shape: -1.0, paper="-")
+    @schemes.register(
+        schemes.SchemeInfo(
+            family="normal", variance_formula="-1", variance=lambda shape: -1.0, paper="-"
+        )
+    )
     def trust_broken_var(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return tensor
 
@@ -228,8 +232,16 @@ def test_register_check_keyword(scratch: None) -> None:
         if not scale > 0:
             raise ValueError(f"scale must be > 0, got {scale!r}")
 
-    @schemes.register(family="normal", variance="scale²", variance_fn=lambda shape, scale=1.0:
-                      scale**2, paper="-", min_rank=2, check=check)  # fmt: skip
+    @schemes.register(
+        schemes.SchemeInfo(
+            family="normal",
+            variance_formula="scale²",
+            variance=lambda shape, scale=1.0: scale**2,
+            paper="-",
+            min_rank=2,
+            check=check,
+        )
+    )
     def trust_scaled(
         tensor: Tensor, scale: float = 1.0, *, generator: torch.Generator | None = None
     ) -> Tensor:
@@ -249,8 +261,15 @@ def test_register_check_keyword(scratch: None) -> None:
 def test_register_check_sees_auto_resolved(scratch: None) -> None:
     got: list[float] = []
 
-    @schemes.register(family="normal", variance="g²", variance_fn=lambda shape, gain=1.0:
-                      gain**2, paper="-", check=lambda shape, gain: got.append(gain))  # fmt: skip
+    @schemes.register(
+        schemes.SchemeInfo(
+            family="normal",
+            variance_formula="g²",
+            variance=lambda shape, gain=1.0: gain**2,
+            paper="-",
+            check=lambda shape, gain: got.append(gain),
+        )
+    )
     def trust_gained(
         tensor: Tensor, gain: float | str = 1.0, *, generator: torch.Generator | None = None
     ) -> Tensor:

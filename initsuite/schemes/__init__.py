@@ -1,12 +1,17 @@
 """Weight-initialisation schemes: ``names()``, ``list("kaiming*")``, ``get(spec)``,
-``register(...)``.
+``register(SchemeInfo(...))``.
 
-Modules by idea: :mod:`~initsuite.schemes.registry` (the registry and bound schemes),
+Modules by idea: :mod:`~initsuite.schemes.registry` (the registry: a decorator and a lookup),
+:mod:`~initsuite.schemes.metadata` (:class:`SchemeInfo`, what a scheme is, declared beside its
+function), :mod:`~initsuite.schemes.bound` (:class:`Scheme`, a scheme with its spec's
+parameters),
 :mod:`~initsuite.schemes.plain` (torch's plain distributions and constants),
-:mod:`~initsuite.schemes.scaling` (Glorot, He, LeCun, JAX/Keras variance scaling, PyTorch's
-default layer init, weight and bias), :mod:`~initsuite.schemes.structured` (eye, dirac,
-orthogonal, sparse, delta-orthogonal, ZerO), :mod:`~initsuite.schemes.residual` (Fixup,
-SkipInit, ReZero, GPT-2), :mod:`~initsuite.schemes.lsuv` (LSUV),
+:mod:`~initsuite.schemes.scaling` (Glorot, He, LeCun, PyTorch's default layer init, weight
+and bias), :mod:`~initsuite.schemes.fan_scaling` (JAX/Keras variance scaling),
+:mod:`~initsuite.schemes.structured` (eye, dirac, orthogonal, sparse),
+:mod:`~initsuite.schemes.isometric` (delta-orthogonal, ZerO),
+:mod:`~initsuite.schemes.residual` (Fixup, SkipInit, ReZero, GPT-2),
+:mod:`~initsuite.schemes.lsuv` (LSUV),
 :mod:`~initsuite.schemes.frameworks` (other frameworks' initializers, ``"keras:he_normal"``,
 ``"flax:lecun_normal"``), :mod:`~initsuite.schemes.zoo` (``"timm:trunc_normal"``,
 ``"hf:normal"``, ``"lua_torch:default"``, ``"flux:..."``),
@@ -19,7 +24,9 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
+from initsuite.schemes import fan_scaling as _fan_scaling  # noqa: F401
 from initsuite.schemes import frameworks as _frameworks  # noqa: F401 - "keras:he_normal"...
+from initsuite.schemes import isometric as _isometric  # noqa: F401
 from initsuite.schemes import lsuv as _lsuv  # noqa: F401 - the data-dependent scheme
 
 # Importing the scheme modules registers their schemes.

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from initsuite.schemes.registry import get, register
+from initsuite.schemes.registry import SchemeInfo, get, register
 from initsuite.schemes.residual import check_scheme_param
 
 __all__ = ["lsuv", "rescale_to_unit_std"]
@@ -60,13 +60,15 @@ def rescale_to_unit_std(
 
 
 @register(
-    family="data_dependent",
-    variance="data-dependent (a start draw rescaled until |Var(output) - 1| < tol)",
-    variance_fn=lambda shape, tol=0.1, max_iter=10, start="orthogonal": None,
-    paper="Mishkin & Matas (2016), All You Need is a Good Init (LSUV)",
-    min_rank=2,
-    archs=(),  # data-dependent, a QR per layer and activation: sweep it by name, not in `all`
-    check=_check_lsuv,
+    SchemeInfo(
+        family="data_dependent",
+        variance_formula="data-dependent (a start draw rescaled until |Var(output) - 1| < tol)",
+        variance=lambda shape, tol=0.1, max_iter=10, start="orthogonal": None,
+        paper="Mishkin & Matas (2016), All You Need is a Good Init (LSUV)",
+        min_rank=2,
+        archs=(),  # data-dependent, a QR per layer and activation: sweep it by name, not in `all`
+        check=_check_lsuv,
+    )
 )
 def lsuv(
     tensor: Tensor,

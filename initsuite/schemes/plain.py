@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from initsuite.schemes.common import at_least, below
-from initsuite.schemes.registry import SharedDraw, register
+from initsuite.schemes.registry import SchemeInfo, SharedDraw, register
 
 __all__ = [
     "constant", "normal", "ones", "trunc_normal", "trunc_normal_mean", "trunc_normal_variance",
@@ -46,14 +46,16 @@ def _check_trunc_normal(
 
 
 @register(
-    family="uniform",
-    variance="(b - a)² / 12",
-    variance_fn=lambda shape, a=0.0, b=1.0: (b - a) ** 2 / 12,
-    mean_fn=lambda shape, a=0.0, b=1.0: (a + b) / 2,
-    paper="-",
-    torch_fn="uniform_",
-    shared=lambda shape, a=0.0, b=1.0: SharedDraw("uniform", (b - a) / 2, (a + b) / 2),
-    check=lambda shape, a, b: below(a, b),
+    SchemeInfo(
+        family="uniform",
+        variance_formula="(b - a)² / 12",
+        variance=lambda shape, a=0.0, b=1.0: (b - a) ** 2 / 12,
+        mean=lambda shape, a=0.0, b=1.0: (a + b) / 2,
+        paper="-",
+        torch_fn="uniform_",
+        shared=lambda shape, a=0.0, b=1.0: SharedDraw("uniform", (b - a) / 2, (a + b) / 2),
+        check=lambda shape, a, b: below(a, b),
+    )
 )
 def uniform(
     tensor: Tensor, a: float = 0.0, b: float = 1.0, *, generator: torch.Generator | None = None
@@ -69,14 +71,16 @@ def uniform(
 
 
 @register(
-    family="normal",
-    variance="std²",
-    variance_fn=lambda shape, mean=0.0, std=1.0: std**2,
-    mean_fn=lambda shape, mean=0.0, std=1.0: mean,
-    paper="-",
-    torch_fn="normal_",
-    shared=lambda shape, mean=0.0, std=1.0: SharedDraw("normal", std, mean),
-    check=lambda shape, mean, std: at_least("std", std),
+    SchemeInfo(
+        family="normal",
+        variance_formula="std²",
+        variance=lambda shape, mean=0.0, std=1.0: std**2,
+        mean=lambda shape, mean=0.0, std=1.0: mean,
+        paper="-",
+        torch_fn="normal_",
+        shared=lambda shape, mean=0.0, std=1.0: SharedDraw("normal", std, mean),
+        check=lambda shape, mean, std: at_least("std", std),
+    )
 )
 def normal(
     tensor: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: torch.Generator | None = None
@@ -118,13 +122,17 @@ def trunc_normal_variance(
 
 
 @register(
-    family="truncated_normal",
-    variance="std²·(1 + (αφ(α) - βφ(β))/Z - ((φ(α) - φ(β))/Z)²), α=(a-mean)/std, β=(b-mean)/std",
-    variance_fn=trunc_normal_variance,
-    mean_fn=trunc_normal_mean,
-    paper="-",
-    torch_fn="trunc_normal_",
-    check=_check_trunc_normal,
+    SchemeInfo(
+        family="truncated_normal",
+        variance_formula=(
+            "std²·(1 + (αφ(α) - βφ(β))/Z - ((φ(α) - φ(β))/Z)²), α=(a-mean)/std, β=(b-mean)/std"
+        ),
+        variance=trunc_normal_variance,
+        mean=trunc_normal_mean,
+        paper="-",
+        torch_fn="trunc_normal_",
+        check=_check_trunc_normal,
+    )
 )
 def trunc_normal(
     tensor: Tensor,
@@ -154,9 +162,9 @@ def trunc_normal(
 # -- deterministic ---------------------------------------------------------------------------
 
 
-@register(family="constant", variance="0", variance_fn=lambda shape, val: 0.0,
-          mean_fn=lambda shape, val: val,
-          paper="-", torch_fn="constant_", example="constant:val=0.01")  # fmt: skip
+@register(SchemeInfo(family="constant", variance_formula="0", variance=lambda shape, val: 0.0,
+          mean=lambda shape, val: val,
+          paper="-", torch_fn="constant_", example="constant:val=0.01"))  # fmt: skip
 def constant(tensor: Tensor, val: float, *, generator: torch.Generator | None = None) -> Tensor:
     r"""Every entry equal to ``val``.
 
@@ -167,16 +175,16 @@ def constant(tensor: Tensor, val: float, *, generator: torch.Generator | None = 
         return tensor.fill_(val)
 
 
-@register(family="constant", variance="0", variance_fn=lambda shape: 0.0,
-          paper="-", torch_fn="zeros_")  # fmt: skip
+@register(SchemeInfo(family="constant", variance_formula="0", variance=lambda shape: 0.0,
+          paper="-", torch_fn="zeros_"))  # fmt: skip
 def zeros(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
     r"""All zeros: no symmetry breaking, the signal dies at the first layer."""
     with torch.no_grad():
         return tensor.zero_()
 
 
-@register(family="constant", variance="0", variance_fn=lambda shape: 0.0,
-          mean_fn=lambda shape: 1.0, paper="-", torch_fn="ones_")  # fmt: skip
+@register(SchemeInfo(family="constant", variance_formula="0", variance=lambda shape: 0.0,
+          mean=lambda shape: 1.0, paper="-", torch_fn="ones_"))  # fmt: skip
 def ones(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
     r"""All ones."""
     with torch.no_grad():

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from initsuite.core.errors import InitsuiteError
-from initsuite.schemes.registry import LayerContext, get, register
+from initsuite.schemes.registry import LayerContext, SchemeInfo, get, register
 
 __all__ = ["check_scheme_param", "fixup", "gpt2", "rezero", "skipinit"]
 
@@ -73,15 +73,17 @@ def _role(context: LayerContext | None) -> str:
 
 
 @register(
-    family="residual",
-    variance="base's, × L^(-2/(2m-2)) in branches; 0 for the residual projection",
-    variance_fn=_base_variance,
-    role_variance_fn=_fixup_variance,
-    paper="Zhang, Dauphin & Ma (2019), Fixup Initialization: Residual Learning Without "
-    "Normalization",
-    min_rank=2,
-    archs=("resmlp",),
-    check=_check_base,
+    SchemeInfo(
+        family="residual",
+        variance_formula="base's, × L^(-2/(2m-2)) in branches; 0 for the residual projection",
+        variance=_base_variance,
+        role_variance=_fixup_variance,
+        paper="Zhang, Dauphin & Ma (2019), Fixup Initialization: Residual Learning Without "
+        "Normalization",
+        min_rank=2,
+        archs=("resmlp",),
+        check=_check_base,
+    )
 )
 def fixup(
     tensor: Tensor,
@@ -122,15 +124,17 @@ def _zero_branch_scale(
 
 
 @register(
-    family="residual",
-    variance="base's (the branch multiplier α = 0)",
-    variance_fn=_base_variance,
-    residual_scale=0.0,
-    paper="De & Smith (2020), Batch Normalization Biases Residual Blocks Towards the Identity "
-    "Function in Deep Networks",
-    min_rank=2,  # weights; the scalar α reaches it through the arch with its context
-    archs=("resmlp",),
-    check=_check_base,
+    SchemeInfo(
+        family="residual",
+        variance_formula="base's (the branch multiplier α = 0)",
+        variance=_base_variance,
+        residual_scale=0.0,
+        paper="De & Smith (2020), Batch Normalization Biases Residual Blocks Towards the Identity "
+        "Function in Deep Networks",
+        min_rank=2,  # weights; the scalar α reaches it through the arch with its context
+        archs=("resmlp",),
+        check=_check_base,
+    )
 )
 def skipinit(
     tensor: Tensor,
@@ -145,14 +149,16 @@ def skipinit(
 
 
 @register(
-    family="residual",
-    variance="base's (the branch multiplier α = 0)",
-    variance_fn=_base_variance,
-    residual_scale=0.0,
-    paper="Bachlechner et al. (2020), ReZero is All You Need: Fast Convergence at Large Depth",
-    min_rank=2,
-    archs=("resmlp",),
-    check=_check_base,
+    SchemeInfo(
+        family="residual",
+        variance_formula="base's (the branch multiplier α = 0)",
+        variance=_base_variance,
+        residual_scale=0.0,
+        paper="Bachlechner et al. (2020), ReZero is All You Need: Fast Convergence at Large Depth",
+        min_rank=2,
+        archs=("resmlp",),
+        check=_check_base,
+    )
 )
 def rezero(
     tensor: Tensor,
@@ -189,14 +195,16 @@ def _gpt2_variance(
 
 
 @register(
-    family="normal",
-    variance="std², std²/N for residual projections (N in the network)",
-    variance_fn=lambda shape, std=0.02: std**2,
-    role_variance_fn=_gpt2_variance,
-    paper="Radford et al. (2019), Language Models are Unsupervised Multitask Learners (GPT-2)",
-    min_rank=1,
-    archs=("resmlp",),
-    check=lambda shape, std: _check_std(std),
+    SchemeInfo(
+        family="normal",
+        variance_formula="std², std²/N for residual projections (N in the network)",
+        variance=lambda shape, std=0.02: std**2,
+        role_variance=_gpt2_variance,
+        paper="Radford et al. (2019), Language Models are Unsupervised Multitask Learners (GPT-2)",
+        min_rank=1,
+        archs=("resmlp",),
+        check=lambda shape, std: _check_std(std),
+    )
 )
 def gpt2(
     tensor: Tensor,
