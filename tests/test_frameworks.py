@@ -123,28 +123,18 @@ def test_table_has_framework_metadata() -> None:
 
 
 def test_a_framework_name_must_match_its_framework() -> None:
-    with pytest.raises(ValueError, match="named 'framework:name'"):
-        schemes.register(
-            schemes.SchemeInfo(
-                name="keras:test_mismatch",
-                family="constant",
-                variance_formula="0",
-                variance=lambda shape: 0.0,
-                paper="-",
-                framework="jax",
-            )
-        )(lambda t, *, generator=None: t)
-    with pytest.raises(ValueError, match="named 'framework:name'"):
-        schemes.register(
-            schemes.SchemeInfo(
-                name="test_unqualified",
-                family="constant",
-                variance_formula="0",
-                variance=lambda shape: 0.0,
-                paper="-",
-                framework="jax",
-            )
-        )(lambda t, *, generator=None: t)
+    for name in ("keras:test_mismatch", "test_unqualified"):  # jax's scheme, named otherwise
+        with pytest.raises(ValueError, match="named 'framework:name'"):
+            schemes.register(
+                schemes.SchemeInfo(
+                    name=name,
+                    family="constant",
+                    variance_formula="0",
+                    variance=lambda shape: 0.0,
+                    paper="-",
+                    framework="jax",
+                )
+            )(lambda t, *, generator=None: t)
     assert "keras:test_mismatch" not in schemes.names()
 
 
