@@ -98,3 +98,13 @@ def test_batch_is_batch_everywhere() -> None:
     for name in ("sweep", "train", "probe_factory"):
         params = inspect.signature(getattr(initsuite, name)).parameters
         assert "batch" in params and "batch_size" not in params, name
+
+
+def test_write_report_takes_its_settings_by_keyword_with_out_dir_last() -> None:
+    """``write_report(run_dir, *, ..., out_dir=None)``: it took nine settings positionally,
+    ``out_dir`` third."""
+    params = list(inspect.signature(initsuite.write_report).parameters.values())
+    assert [p.name for p in params if p.kind is not p.KEYWORD_ONLY] == ["run_dir"]
+    assert params[-1].name == "out_dir"
+    with pytest.raises(TypeError):
+        initsuite.write_report("run", "tutorial")  # type: ignore[misc]

@@ -56,8 +56,8 @@ __all__ = [
 
 def write_report(
     run_dir: str | os.PathLike[str],
+    *,
     tutorial_dir: str | os.PathLike[str] | None = None,
-    out_dir: str | os.PathLike[str] | None = None,
     training_dir: str | os.PathLike[str] | None = None,
     compare_dir: str | os.PathLike[str] | None = None,
     partial: bool = False,
@@ -65,6 +65,7 @@ def write_report(
     benchmarks: str | os.PathLike[str] | None = None,
     benchmarks_previous: str | os.PathLike[str] | None = None,
     benchmark_gate: str | None = DEFAULT_GATE,
+    out_dir: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write ``report.md`` and ``figures/*.png`` for the sweep, isometry or frameworks study,
     or the probe, in ``run_dir`` (and ``report.html`` with ``html``): the planner of the kind
@@ -83,9 +84,6 @@ def write_report(
         compare_dir: an earlier sweep of the same grid (e.g. the previous benchmark); adds a
             "Compared with" section: cells whose divergence layer or final std changed, cells
             in one run only, timing ratios (:func:`initsuite.compare`, no gates). Default: none.
-        out_dir: where to write; default ``run_dir``. Written all or nothing
-            (:func:`~initsuite.report.plan.write_plan`); an existing ``figures`` or
-            ``report.md`` that initsuite did not write is refused.
         partial: report a sweep that did not finish (meta.json says ``"complete": false``),
             with a :class:`PartialReportWarning` and a note atop the report saying how many
             cells of the grid it covers; also compare with an unfinished ``compare_dir``.
@@ -102,6 +100,9 @@ def write_report(
             past ``benchmark_gate`` marked. Needs ``benchmarks``. Default: none.
         benchmark_gate: pytest-benchmark's ``--benchmark-compare-fail`` syntax, e.g.
             ``median:25%`` (the default); None: no gate.
+        out_dir: where to write; default ``run_dir``. Written all or nothing
+            (:func:`~initsuite.report.plan.write_plan`); an existing ``figures`` or
+            ``report.md`` that initsuite did not write is refused.
 
     Returns:
         The path of ``report.md``.
