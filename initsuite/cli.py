@@ -695,8 +695,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from initsuite.results import store
-    from initsuite.studies.sweep.config import SweepConfig
-    from initsuite.studies.sweep.runner import run
+    from initsuite.studies.sweep import SweepConfig, sweep
 
     if args.verbose:
         logging.basicConfig(format="%(name)s: %(message)s")
@@ -725,9 +724,9 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
 
         executor = DaskExecutor(args.scheduler)
     try:
-        result = run(cfg, progress=progress, out=args.out, resume=args.resume,
-                     overwrite=args.overwrite, executor=executor,
-                     allow_large=args.allow_large, command=command)  # fmt: skip
+        result = sweep(cfg, progress=progress, out=args.out, resume=args.resume,
+                       overwrite=args.overwrite, executor=executor,
+                       allow_large=args.allow_large, command=command)  # fmt: skip
     finally:
         if executor is not None:
             executor.close()

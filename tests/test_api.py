@@ -108,3 +108,26 @@ def test_write_report_takes_its_settings_by_keyword_with_out_dir_last() -> None:
     assert params[-1].name == "out_dir"
     with pytest.raises(TypeError):
         initsuite.write_report("run", "tutorial")  # type: ignore[misc]
+
+
+def test_sweep_runs_a_sweep_config_and_refuses_a_setting_beside_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``sweep(SweepConfig)`` runs the config the CLI builds (the CLI now calls it, with
+    ``overwrite`` and ``command``); a grid setting beside a config would be ignored, so it is
+    refused."""
+    import pandas as pd
+
+    from initsuite import SweepConfig
+
+    grid = dict(depths=[3], widths=[8], timing=False)
+    cfg = SweepConfig.build(["kaiming_normal"], ["tanh"], **grid)
+    direct = initsuite.sweep(["kaiming_normal"], ["tanh"], **grid)
+    out = tmp_path / "s"
+    stored = initsuite.sweep(cfg, out=out, command="initsuite sweep ...")
+    pd.testing.assert_frame_equal(stored.cells, direct.cells)
+    assert stored.meta["command"] == "initsuite sweep ..."
+    again = initsuite.sweep(cfg, out=out, overwrite=True)
+    pd.testing.assert_frame_equal(again.cells, direct.cells)
+    with pytest.raises(initsuite.InitsuiteError, match=r"drop depths, batch"):
+        initsuite.sweep(cfg, depths=[4], batch=8)
+    with pytest.raises(TypeError, match=r"needs activations, depths, widths"):
+        initsuite.sweep(["kaiming_normal"])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterable
 from typing import Any
 
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
 from initsuite.results.sweep import SweepResult
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.studies.sweep.runner import run
@@ -14,10 +16,10 @@ __all__ = ["SweepConfig", "sweep"]
 
 
 def sweep(
-    schemes: str | Iterable[str],
-    activations: str | Iterable[str],
-    depths: int | Iterable[int],
-    widths: int | Iterable[int],
+    schemes: str | Iterable[str] | SweepConfig,
+    activations: str | Iterable[str] | None = None,
+    depths: int | Iterable[int] | None = None,
+    widths: int | Iterable[int] | None = None,
     *,
     batch: int = 16,
     seeds: int | Iterable[int] = 1,
@@ -36,14 +38,17 @@ def sweep(
     progress: bool | None = None,
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     executor: Any = None,
     allow_large: bool = False,
+    command: str | None = None,
 ) -> SweepResult:
     """Run every cell of scheme × activation × depth × width × seed × device × dtype × arch.
 
     Args:
         schemes: scheme specs; ``"all"`` and wildcards (``"kaiming*"``) expand to every
-            scheme that fits every arch.
+            scheme that fits every arch. Or a whole :class:`SweepConfig` (the grid and its
+            settings, as ``initsuite sweep`` builds it): then give no other grid setting.
         activations: activation specs (``"tanh"``, ``"leaky_relu:negative_slope=0.2"``).
         depths: layers per net.
         widths: units per layer (channels for conv).
@@ -64,8 +69,10 @@ def sweep(
         progress: show a progress bar (default: when stderr is a terminal).
         out: a directory that stores the cells as they finish; the result is read from it.
         resume: continue the sweep stored in ``out``, skipping its stored cells.
+        overwrite: replace the sweep stored in ``out`` (one that initsuite wrote).
         executor: None (in process) or a :class:`~initsuite.studies.sweep.executors.DaskExecutor`.
         allow_large: run a sweep estimated to take over an hour.
+        command: the command line that asked for the sweep, recorded in its meta.json.
 
     Returns:
         A :class:`~initsuite.results.sweep.SweepResult`: ``cells``, ``layers`` and ``timing``
@@ -79,11 +86,27 @@ def sweep(
         >>> res.cells[["scheme", "depth", "final_std", "growth_per_layer"]]  # doctest: +SKIP
     """
     # long only in its signature and docstring: every setting of the grid, each named once
-    cfg = SweepConfig.build(
-        schemes, activations, depths, widths, batch=batch, seeds=seeds, devices=devices,
-        dtypes=dtypes, archs=archs, bias=bias, explode_at=explode_at, vanish_at=vanish_at,
-        timing=timing, timing_repeats=timing_repeats, shared=shared, pair_cosine=pair_cosine,
-        jacobian=jacobian, backward=backward,
-    )  # fmt: skip
-    return run(cfg, progress=progress, out=out, resume=resume, executor=executor,
-               allow_large=allow_large)  # fmt: skip
+    grid = dict(batch=batch, seeds=seeds, devices=devices, dtypes=dtypes, archs=archs, bias=bias,
+                explode_at=explode_at, vanish_at=vanish_at, timing=timing,
+                timing_repeats=timing_repeats, shared=shared, pair_cosine=pair_cosine,
+                jacobian=jacobian, backward=backward)  # fmt: skip
+    axes = {"activations": activations, "depths": depths, "widths": widths}
+    if isinstance(schemes, SweepConfig):
+        defaults = inspect.signature(sweep).parameters
+        given = [k for k, v in axes.items() if v is not None]
+        given += [k for k, v in grid.items() if v != defaults[k].default]
+        if given:
+            raise InitsuiteError(
+                f"a SweepConfig holds the whole grid and its settings: drop {', '.join(given)} "
+                "(or build the config with them)"
+            )
+        cfg = schemes
+    else:
+        missing = [k for k, v in axes.items() if v is None]
+        if missing:
+            raise InitsuiteTypeError(
+                f"sweep() needs {', '.join(missing)} beside the schemes (or one SweepConfig)"
+            )
+        cfg = SweepConfig.build(schemes, activations, depths, widths, **grid)  # type: ignore[arg-type]
+    return run(cfg, progress=progress, out=out, resume=resume, overwrite=overwrite,
+               executor=executor, allow_large=allow_large, command=command)  # fmt: skip
