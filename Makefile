@@ -204,7 +204,7 @@ bench: $(STAMP)
 	$(TIME) frameworks -- $(BIN)/initsuite report $(RUN)/frameworks --html
 	@echo "== architectures study (conv and residual nets) -> $(RUN)/archs"
 	$(TIME) archs -- $(BIN)/initsuite sweep --schemes $(ARCH_SCHEMES) --activations relu,tanh --depths 10,50 \
-		--widths 64 --seeds 2 --arch $(ARCH_ARCHS) --no-timing --out $(RUN)/archs --quiet
+		--widths 64 --seeds 2 --archs $(ARCH_ARCHS) --no-timing --out $(RUN)/archs --quiet
 	$(TIME) archs -- $(BIN)/initsuite report $(RUN)/archs --html
 	@echo "== zoo study (ResNet-50/18, ConvNeXt-T, ViT-S, GPT-2 and BERT depth sweeps) -> $(RUN)/zoo"
 	$(TIME) zoo -- $(BIN)/initsuite reproduce zoo --out $(RUN)/zoo --quiet

@@ -283,9 +283,10 @@ def _add_sweep(add_parser: AddParser) -> None:
     w.add_argument("--seeds", type=_int_arg, default=1, help="number of seeds (0..N-1)")
     w.add_argument("--devices", type=_str_list, default=["cpu"])
     w.add_argument("--dtypes", type=_str_list, default=["float32"])
-    w.add_argument("--arch", type=_split_specs, default=["mlp"],
+    w.add_argument("--archs", "--arch", dest="archs", type=_split_specs, default=["mlp"],
                    help="comma list of architectures: mlp, conv:kernel=3,image=8, "
-                   "resmlp:branch=2,scale=1|inv_sqrt_depth|zero")  # fmt: skip
+                   "resmlp:branch=2,scale=1|inv_sqrt_depth|zero (--arch: its old name, "
+                   "deprecated)")  # fmt: skip
     w.add_argument("--bias", nargs="?", const="torch_default", default=None, metavar="LAW",
                    help="Linear layers with bias drawn by LAW (torch_default: nn.Linear's "
                    "U(±1/√fan_in), the default)")  # fmt: skip
@@ -707,7 +708,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     cfg = SweepConfig.build(
         args.schemes, args.activations, args.depths, args.widths,
         batch=args.batch, seeds=args.seeds, devices=args.devices, dtypes=args.dtypes,
-        archs=args.arch, bias=args.bias, explode_at=args.explode_at, vanish_at=args.vanish_at,
+        archs=args.archs, bias=args.bias, explode_at=args.explode_at, vanish_at=args.vanish_at,
         timing=not args.no_timing, timing_repeats=args.timing_repeats,
         shared=not args.no_shared, jacobian=args.jacobian, pair_cosine=args.pair_cosine,
         backward=args.backward,

@@ -250,7 +250,7 @@ def test_cli_sweeps_several_archs(tmp_path) -> None:
 
     out = tmp_path / "run"
     code = main(["sweep", "--schemes", "kaiming_normal,fixup", "--activations", "relu",
-                 "--depths", "3", "--widths", "8", "--arch",
+                 "--depths", "3", "--widths", "8", "--archs",
                  "mlp,conv:kernel=3,image=4,resmlp:scale=zero", "--no-timing", "--quiet",
                  "--out", str(out)])  # fmt: skip
     assert code == 0
@@ -318,3 +318,14 @@ def test_conv_and_residual_nets_share_a_family_s_draws(arch: str) -> None:
     b = alone.layers.sort_values(keys).reset_index(drop=True)
     np.testing.assert_allclose(a["std"], b["std"], rtol=1e-12)
     np.testing.assert_allclose(a["mean"], b["mean"], rtol=1e-12, atol=1e-15)
+
+
+def test_the_cli_flag_is_archs_and_arch_stays_its_old_name() -> None:
+    """``--archs`` feeds the ``archs`` axis (the flag was ``--arch``, still accepted)."""
+    from initsuite.cli import _build_parser
+
+    parser, _ = _build_parser()
+    base = ["sweep", "--schemes", "normal", "--out", "x"]
+    for flag in ("--archs", "--arch"):
+        args = parser.parse_args([*base, flag, "mlp,conv"])
+        assert args.archs == ["mlp", "conv"] and not hasattr(args, "arch")
