@@ -47,34 +47,34 @@ def test_a_declaration_is_data_and_register_binds_it(scratch: None) -> None:
                              variance=lambda shape: 0.0)  # fmt: skip
     assert law.name == "" and law.params == {}
 
-    def test_info_fives(tensor: Tensor, val: float = 5.0, *, generator: object = None) -> Tensor:
+    def fives_law(tensor: Tensor, val: float = 5.0, *, generator: object = None) -> Tensor:
         return tensor.fill_(val)
 
-    assert schemes.register(law)(test_info_fives) is test_info_fives
-    bound = schemes.info("test_info_fives")
-    assert bound == law.bind(test_info_fives) and bound.fn is test_info_fives
+    assert schemes.register(law)(fives_law) is fives_law
+    bound = schemes.info("fives_law")
+    assert bound == law.bind(fives_law) and bound.fn is fives_law
     assert list(bound.params) == ["val"] and bound.uses == frozenset()
     assert law.name == "" and law.params == {}  # the declaration is unchanged (frozen)
     with pytest.raises(dataclasses.FrozenInstanceError):
         bound.family = "normal"  # type: ignore[misc]
     with pytest.raises(ValueError, match="already registered"):
-        schemes.register(law)(test_info_fives)
+        schemes.register(law)(fives_law)
     with pytest.raises(ValueError, match="unknown taps 'middle'"):
         dataclasses.replace(law, taps="middle")  # refused where it is declared
 
 
 def test_the_older_keyword_form_still_registers_and_warns(scratch: None) -> None:
-    def test_info_old(tensor: Tensor, scale: float = 1.0, *, generator: object = None) -> Tensor:
+    def old_form_law(tensor: Tensor, scale: float = 1.0, *, generator: object = None) -> Tensor:
         return tensor.fill_(scale)
 
     with pytest.warns(DeprecationWarning, match=r"register\(SchemeInfo"):
-        schemes.register("test_info_old", family="constant", variance="0",
+        schemes.register("old_form_law", family="constant", variance="0",
                          variance_fn=lambda shape, scale=1.0: 0.0, paper="-",
                          mean_fn=lambda shape, scale=1.0: scale, example=None,
-                         )(test_info_old)  # fmt: skip
-    info = schemes.info("test_info_old")
+                         )(old_form_law)  # fmt: skip
+    info = schemes.info("old_form_law")
     assert (info.variance_formula, info.example, info.mean((2,), scale=3.0)) == (
-        "0", "test_info_old", 3.0)  # fmt: skip
+        "0", "old_form_law", 3.0)  # fmt: skip
     with pytest.raises(TypeError, match="unexpected keyword argument 'variance_fun'"), \
             pytest.warns(DeprecationWarning):  # fmt: skip
         schemes.register("x", family="c", variance="0", variance_fun=None, paper="-")

@@ -344,7 +344,7 @@ def _outcome(r: pd.Series, band: tuple[float, float]) -> tuple[str, ...]:
     if r["status"] == "drifts":
         return (_out_of_band(r, band)[0],)
     kind = str(r["kind"])
-    verb = kind if kind in _VERBS else f"diverge ({kind})"
+    verb = kind if kind in _VERBS else f"diverge ({md_text(str(kind))})"
     return (f"{verb} backward" if r["direction"] == "backward" else verb, str(r["direction"]))
 
 
