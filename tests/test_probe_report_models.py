@@ -12,13 +12,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from initsuite.report.probe_report import (
-    BLOCK_GRAD_FIGURE,
-    BLOCK_STD_FIGURE,
-    PROBE_FIGURE,
-    SCALING_FIGURE,
-    write_probe_report,
-)
+from initsuite.report.probe_models import BLOCK_GRAD_FIGURE, BLOCK_STD_FIGURE, SCALING_FIGURE
+from initsuite.report.probe_report import PROBE_FIGURE, write_probe_report
 from initsuite.report.probe_tables import GRAD_LOST, scaling_table, verdict_table
 from initsuite.results import columns as C
 from initsuite.results.probe import ProbeResult
@@ -119,7 +114,7 @@ def test_report_of_a_sweep_draws_the_scaling_and_per_model_figures(sweep_dir: Pa
         assert (figures / f"{name}.png").stat().st_size > 10_000
         assert f"figures/{name}.png" in report
     assert not (figures / f"{PROBE_FIGURE}.png").exists()  # per call: one model only
-    assert "## Which model × scheme diverges or loses its gradient" in report
+    assert "<!-- fold: Which model × scheme diverges or loses its gradient -->" in report
     for n in (2, 8):
         assert f"`{BASE},n_layer={n}`" in report
     assert re.search(r"\|\s*n_layer\s*\|\s*scheme\s*\|", report)  # the scaling table
