@@ -186,7 +186,7 @@ def test_report_of_a_sweep_opens_with_the_verdict_figure_sentences_and_folded_ta
     # one sentence per model, every scheme named in it
     table = pass_table(r.calls, r.blocks)
     names = model_names(r.meta, list(dict.fromkeys(r.calls["model"])))
-    assert list(names.values()) == ["hf:gpt2 at n_layer=2", "hf:gpt2 at n_layer=8"]
+    assert list(names.values()) == ["hf:gpt2, n_layer=2", "hf:gpt2, n_layer=8"]
     sentences = [line[2:] for line in verdict.splitlines() if line.startswith("- ")]
     assert sentences == probe_verdict_sentences(table, names)
     for sentence, name in zip(sentences, names.values(), strict=True):

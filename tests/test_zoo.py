@@ -112,7 +112,7 @@ def test_the_report_of_the_zoo(
         assert needle in text, needle
     opening = text.split("## Verdict\n", 1)[1].split("\n## ", 1)[0]
     sentences = [line for line in opening.splitlines() if line.startswith("- ")]
-    assert [s.split(":")[0] for s in sentences] == ["- GPT-2 at n_layer=1", "- GPT-2 at n_layer=3",
+    assert [s.split(":")[0] for s in sentences] == ["- GPT-2, n_layer=1", "- GPT-2, n_layer=3",
                                                     "- ViT"]  # fmt: skip
     assert "gpt2" not in sentences[2] and "lsuv" in sentences[2]
     verdict = text.split(f"<!-- fold: {TABLE_TITLE}")[1].split("\n\n")[1].splitlines()

@@ -15,6 +15,7 @@ model × scheme table, folded in ``report.html``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -94,15 +95,18 @@ def pass_table(calls: pd.DataFrame, blocks: pd.DataFrame,
 
 
 def model_names(meta: Mapping[str, Any], models: list[str]) -> dict[str, str]:
-    """A short name per model for the verdict's rows and sentences: a swept model by its
-    source and the values it took (``hf:gpt2 at n_layer=12``), a zoo model by what it stands
-    for (``ResNet-50``), else its spec; the spec wherever two would read alike."""
+    """A short name per model for the verdict's rows and sentences: a zoo model by what it
+    stands for (``ResNet-50``), else by its spec; a swept model by the same (its source's
+    name for a spec: ``hf:gpt2``) and the values it took (``hf:gpt2, n_layer=12``); the spec
+    wherever two would read alike."""
     entries = {str(m.get("model")): m for m in meta.get("models", []) or []
                if isinstance(m, Mapping)}  # fmt: skip
     config = meta.get("config")
     listed = config.get("models", []) if isinstance(config, Mapping) else []
-    stands = {str(e.get("spec")): str(e["stands_for"]).split(" (")[0] for e in listed or []
-              if isinstance(e, Mapping) and e.get("stands_for")}  # fmt: skip
+    # what it stands for, its first words: "GPT-2 at width 256, over depth (…)" → "GPT-2 at
+    # width 256"
+    stands = {str(e.get("spec")): re.split(r" \(|, ", str(e["stands_for"]))[0]
+              for e in listed or [] if isinstance(e, Mapping) and e.get("stands_for")}  # fmt: skip
     names = {}
     for model in models:
         entry = entries.get(model, {})
@@ -110,7 +114,7 @@ def model_names(meta: Mapping[str, Any], models: list[str]) -> dict[str, str]:
         base = str(entry.get("base", model))
         if isinstance(values, Mapping) and values:
             at = ",".join(f"{k}={format_value(v)}" for k, v in values.items())
-            names[model] = f"{stands.get(base) or base.split(',')[0]} at {at}"
+            names[model] = f"{stands.get(base) or base.split(',')[0]}, {at}"
         else:
             names[model] = stands.get(base) or model
     counts = pd.Series(list(names.values())).value_counts()
