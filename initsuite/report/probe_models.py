@@ -24,6 +24,7 @@ from initsuite.report.probe_verdict import (
     pass_table,
     probe_verdict_figure,
     probe_verdict_section,
+    stands_for,
 )
 from initsuite.report.style import md_code, md_table, md_text
 from initsuite.report.verdict import VERDICT_FIGURE
@@ -81,10 +82,7 @@ def _models_table(meta: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     for where the study recorded one (the zoo's ``stands_for``)."""
     entries = {str(m.get("model")): m for m in meta.get("models", []) or []
                if isinstance(m, dict)}  # fmt: skip
-    config = meta.get("config")
-    listed = config.get("models", []) if isinstance(config, Mapping) else []
-    stands = {str(e.get("spec")): str(e["stands_for"]) for e in listed or []
-              if isinstance(e, Mapping) and e.get("stands_for")}  # fmt: skip
+    stands = stands_for(meta)
     rows = []
     for model in models_in_order(frame):
         m = entries.get(model, {})

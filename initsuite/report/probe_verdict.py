@@ -42,6 +42,7 @@ __all__ = [
     "probe_verdict_figure",
     "probe_verdict_section",
     "probe_verdict_sentences",
+    "stands_for",
     "verdict_grid",
 ]
 
@@ -94,6 +95,15 @@ def pass_table(calls: pd.DataFrame, blocks: pd.DataFrame,
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
+def stands_for(meta: Mapping[str, Any]) -> dict[str, str]:
+    """What each model spec of a study stands for, where it recorded that (the zoo's
+    ``config["models"]``: ``{"hf:resnet": "ResNet-50 (timm:resnet50, …)"}``)."""
+    config = meta.get("config")
+    listed = config.get("models", []) if isinstance(config, Mapping) else []
+    return {str(e.get("spec")): str(e["stands_for"]) for e in listed or []
+            if isinstance(e, Mapping) and e.get("stands_for")}  # fmt: skip
+
+
 def model_names(meta: Mapping[str, Any], models: list[str]) -> dict[str, str]:
     """A short name per model for the verdict's rows and sentences: a zoo model by what it
     stands for (``ResNet-50``), else by its spec; a swept model by the same (its source's
@@ -101,12 +111,9 @@ def model_names(meta: Mapping[str, Any], models: list[str]) -> dict[str, str]:
     wherever two would read alike."""
     entries = {str(m.get("model")): m for m in meta.get("models", []) or []
                if isinstance(m, Mapping)}  # fmt: skip
-    config = meta.get("config")
-    listed = config.get("models", []) if isinstance(config, Mapping) else []
     # what it stands for, its first words: "GPT-2 at width 256, over depth (…)" → "GPT-2 at
     # width 256"
-    stands = {str(e.get("spec")): re.split(r" \(|, ", str(e["stands_for"]))[0]
-              for e in listed or [] if isinstance(e, Mapping) and e.get("stands_for")}  # fmt: skip
+    stands = {spec: re.split(r" \(|, ", text)[0] for spec, text in stands_for(meta).items()}
     names = {}
     for model in models:
         entry = entries.get(model, {})
