@@ -9,19 +9,30 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from initsuite.report.html import markdown_html
+from initsuite.report.probe_models import BLOCK_GRAD_FIGURE, BLOCK_STD_FIGURE, SCALING_FIGURE
 from initsuite.report.probe_report import (
-    BLOCK_GRAD_FIGURE,
-    BLOCK_STD_FIGURE,
     PROBE_FIGURE,
-    SCALING_FIGURE,
+    probe_plan,
+    render_probe,
     write_probe_report,
 )
 from initsuite.report.probe_tables import GRAD_LOST, scaling_table, verdict_table
+from initsuite.report.probe_verdict import (
+    TABLE_TITLE,
+    model_names,
+    pass_table,
+    probe_verdict_figure,
+    probe_verdict_sentences,
+)
+from initsuite.report.verdict import VERDICT_FIGURE, times
+from initsuite.report.verdict_figure import STATUS_COLORS
 from initsuite.results import columns as C
-from initsuite.results.probe import ProbeResult
+from initsuite.results.probe import ProbeResult, probe_summary
 
 BASE = "hf:gpt2,n_embd=32,n_head=2,vocab_size=100,n_positions=16"
 
@@ -119,9 +130,118 @@ def test_report_of_a_sweep_draws_the_scaling_and_per_model_figures(sweep_dir: Pa
         assert (figures / f"{name}.png").stat().st_size > 10_000
         assert f"figures/{name}.png" in report
     assert not (figures / f"{PROBE_FIGURE}.png").exists()  # per call: one model only
-    assert "## Which model × scheme diverges or loses its gradient" in report
+    assert "<!-- fold: Which model × scheme diverges or loses its gradient -->" in report
     for n in (2, 8):
         assert f"`{BASE},n_layer={n}`" in report
     assert re.search(r"\|\s*n_layer\s*\|\s*scheme\s*\|", report)  # the scaling table
     # initsuite knows its own figures: writing the report again replaces them
     assert write_probe_report(sweep_dir).read_text() == report
+
+
+# --- the verdict at a glance (issue 28, item 9) ----------------------------------------------
+
+
+def _grid(fig: Any) -> tuple[list[str], list[str], Any, dict[tuple[int, int], str]]:
+    """A verdict figure's rows, columns, cell colours and cell texts (by row and column)."""
+    ax = fig.axes[0]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    columns = [t.get_text() for t in ax.get_xticklabels()]
+    texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+             for t in ax.texts}  # fmt: skip
+    return rows, columns, ax.images[0].get_array(), texts
+
+
+def _assert_figure_shows(table: pd.DataFrame, names: dict[str, str], fig: Any) -> None:
+    """Each pass of ``table`` (pass_table) in its cell: its status's colour, and its
+    divergence's kind and module, its lost gradient or its factor."""
+    from matplotlib.colors import to_rgb
+
+    rows, columns, rgb, texts = _grid(fig)
+    assert rows == [names[m] for m in dict.fromkeys(table["model"])]
+    assert columns == list(dict.fromkeys(table["scheme"]))
+    assert len(texts) == len(table) == len(rows) * len(columns)
+    for _, r in table.iterrows():
+        i, j = rows.index(names[r["model"]]), columns.index(r["scheme"])
+        np.testing.assert_allclose(rgb[i, j], to_rgb(STATUS_COLORS[r["status"]]))
+        if r["status"] == "diverges":
+            arrow = "∇ " if r["direction"] == "backward" else ""
+            assert texts[i, j] == f"{arrow}{r['kind']} @{r['module']}"
+        elif r["direction"] == "backward":  # the gradient lost
+            assert texts[i, j] == f"∇ {times(r['gradient'])}"
+        else:
+            assert texts[i, j] == times(r["factor"])
+
+
+def test_report_of_a_sweep_opens_with_the_verdict_figure_sentences_and_folded_table(
+    sweep_dir: Path,
+) -> None:
+    r = ProbeResult.load(sweep_dir)
+    plan = probe_plan(r)
+    assert plan.figures[0].name == VERDICT_FIGURE
+    text = plan.text
+    assert next(line for line in text.splitlines() if line.startswith("## ")) == "## Verdict"
+    verdict = text.split("## Verdict\n", 1)[1].split("\n## ", 1)[0]
+    assert verdict.lstrip().startswith(f"![The verdict at a glance](figures/{VERDICT_FIGURE}.png)")
+    assert text.index(f"{VERDICT_FIGURE}.png") < text.index(f"{SCALING_FIGURE}.png")
+    # one sentence per model, every scheme named in it
+    table = pass_table(r.calls, r.blocks)
+    names = model_names(r.meta, list(dict.fromkeys(r.calls["model"])))
+    assert list(names.values()) == ["hf:gpt2, n_layer=2", "hf:gpt2, n_layer=8"]
+    sentences = [line[2:] for line in verdict.splitlines() if line.startswith("- ")]
+    assert sentences == probe_verdict_sentences(table, names)
+    for sentence, name in zip(sentences, names.values(), strict=True):
+        assert sentence.startswith(f"{name}: ") and sentence.endswith(".")
+        for scheme in ("as_built", "gpt2", "normal:std=0.02"):
+            assert scheme in sentence
+    # the model × scheme table whole in the Markdown, folded in report.html
+    folded = verdict.split(f"<!-- fold: {TABLE_TITLE} -->\n", 1)[1].split("<!-- /fold -->")[0]
+    for model in names:
+        assert re.search(rf"\|\s*{re.escape(model)}\s*\|\s*ok \(", folded)
+    page = markdown_html(text)
+    assert f"<summary>{TABLE_TITLE}</summary>" in page
+    # the statuses against the stored tables: no divergence here; the stream's factor is
+    # the last block's output over the first block's input (update / its ratio to it)
+    summary = probe_summary(r.calls).set_index(["model", "scheme"])
+    for _, p in table.iterrows():
+        assert pd.isna(summary.loc[(p["model"], p["scheme"]), "divergence_kind"])
+        b = r.blocks[(r.blocks["model"] == p["model"]) & (r.blocks["scheme"] == p["scheme"])]
+        b = b.sort_values("block")
+        entering = b["update_std"].iloc[0] / b["update_ratio"].iloc[0]
+        np.testing.assert_allclose(p["factor"], b["stream_std"].iloc[-1] / entering, rtol=1e-12)
+        assert p["status"] == ("keeps" if 0.1 <= p["factor"] <= 10 else "drifts")
+    assert set(table.loc[table["scheme"] == "gpt2", "status"]) == {"keeps"}
+    _assert_figure_shows(table, names, plan.figures[0].draw())
+
+
+def test_verdict_of_every_status_reads_in_cells_and_sentences_escaped() -> None:
+    """Without known blocks the factor is the output's std (last call over first); a pass
+    diverges forward or backward at its module, drifts where its gradient was lost or its
+    std left the band; stored names reach the page escaped."""
+    hostile = "c<img src=x onerror=alert(1)>"
+    calls = _calls([
+        {"model": "a", "scheme": "s1"},
+        {"model": "a", "scheme": "s2", "kind": "overflow"},
+        {"model": "b", "scheme": "s1", "grad_kind": "underflow"},
+        {"model": "b", "scheme": "s2", "grad": GRAD_LOST / 10},
+        {"model": hostile, "scheme": "s1"},
+        {"model": hostile, "scheme": "s2"},
+    ])  # fmt: skip
+    last = calls["call"] == 2
+    calls.loc[last & (calls["model"] == hostile), "std"] = [50.0, 1e-3]
+    calls.loc[last & (calls["model"] == "a") & (calls["scheme"] == "s2"), "module"] = "x.<b>"
+    table = pass_table(calls, C.frame(C.PROBE_BLOCKS, []))
+    assert list(table["status"]) == ["keeps", "diverges", "diverges", "drifts", "drifts",
+                                     "drifts"]  # fmt: skip
+    assert list(table["basis"]) == ["output"] * 6
+    names = model_names({}, ["a", "b", hostile])
+    assert probe_verdict_sentences(table, names)[:2] == [
+        "a: s1 keeps the output's std (×1); s2 overflows (at `x.<b>`).",
+        "b: s1 underflows backward (at `m1`); s2 loses the gradient (×1e-7 at the first module).",
+    ]
+    assert probe_verdict_sentences(table, names)[2].endswith(
+        ": s1 grows the output's std (×50); s2 shrinks it (×1e-3)."
+    )
+    _assert_figure_shows(table, names, probe_verdict_figure(table, names))
+    page = markdown_html(render_probe(calls, {}, [VERDICT_FIGURE], C.frame(C.PROBE_BLOCKS, [])))
+    assert "<img src=x" not in page and "<b>" not in page
+    assert "c&lt;img src=x onerror=alert(1)&gt;" in page

@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 from helpers import run_cli
 
+import initsuite.report.probe_models as PM
 import initsuite.report.probe_report as RP
 import initsuite.report.sweep as R
 from initsuite.cli import main
@@ -247,7 +248,7 @@ def test_every_figure_a_report_draws_is_known_to_the_overwrite_check() -> None:
     from initsuite.report.verdict import VERDICT_FIGURE
 
     drawn = {VERDICT_FIGURE, *CAPTIONED, TUTORIAL_FIGURE, *TRAINING_FIGURES, RP.PROBE_FIGURE,
-             RP.BLOCKS_FIGURE, RP.SCALING_FIGURE, RP.BLOCK_STD_FIGURE, RP.BLOCK_GRAD_FIGURE,
+             RP.BLOCKS_FIGURE, PM.SCALING_FIGURE, PM.BLOCK_STD_FIGURE, PM.BLOCK_GRAD_FIGURE,
              ISOMETRY_FIGURE, *FRAMEWORKS_FIGURES}  # fmt: skip
     assert drawn == set(outputs.FIGURES)
 

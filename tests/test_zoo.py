@@ -17,6 +17,7 @@ from initsuite import probe
 from initsuite.core.errors import InitsuiteError
 from initsuite.core.spec import split_items
 from initsuite.engine.roles import residual_roles
+from initsuite.report.probe_verdict import TABLE_TITLE
 from initsuite.results.probe import ProbeResult
 from initsuite.studies import sources, zoo
 from initsuite.studies.zoo import ZooModel, split_models, zoo_study
@@ -96,9 +97,10 @@ def test_same_seed_same_numbers_and_a_round_trip(tiny: ProbeResult, tmp_path: Pa
 def test_the_report_of_the_zoo(
     tiny: ProbeResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``initsuite report`` on the zoo's directory: the models with what they stand for, the
-    scaling with depth, stream and gradient by block, and the verdict per model × scheme
-    (``—`` where a scheme was not run on a model)."""
+    """``initsuite report`` on the zoo's directory: the verdict first (a sentence per model,
+    named by what it stands for, a blank cell where a scheme was not run on a model), the
+    models with what they stand for, the scaling with depth, stream and gradient by block,
+    and the verdict's table per model × scheme (``—`` where a scheme was not run)."""
     path = tiny.save(tmp_path / "zoo")
     code, _, err = run_cli(["report", str(path)], capsys)
     assert code == 0, err
@@ -106,12 +108,18 @@ def test_the_report_of_the_zoo(
     assert text.startswith("# initsuite probe: the zoo study")
     for needle in ("| stands for", "| ViT ", "## Scaling with the varied key",
                    "## The residual stream, model by model",
-                   "## Which model × scheme diverges or loses its gradient"):  # fmt: skip
+                   f"<!-- fold: {TABLE_TITLE} -->"):  # fmt: skip
         assert needle in text, needle
-    verdict = text.split("## Which model × scheme")[1].split("\n\n")[1].splitlines()
+    opening = text.split("## Verdict\n", 1)[1].split("\n## ", 1)[0]
+    sentences = [line for line in opening.splitlines() if line.startswith("- ")]
+    assert [s.split(":")[0] for s in sentences] == ["- GPT-2, n_layer=1", "- GPT-2, n_layer=3",
+                                                    "- ViT"]  # fmt: skip
+    assert "gpt2" not in sentences[2] and "lsuv" in sentences[2]
+    verdict = text.split(f"<!-- fold: {TABLE_TITLE}")[1].split("\n\n")[1].splitlines()
     vit_row = next(r for r in verdict if r.startswith(f"| {VIT}"))
     assert vit_row.count("| —") == 1 and vit_row.count("| ok") == 3  # no gpt2 for the ViT
-    for name in ("probe_scaling.png", "probe_blocks_std.png", "probe_blocks_grad.png"):
+    for name in ("verdict.png", "probe_scaling.png", "probe_blocks_std.png",
+                 "probe_blocks_grad.png"):  # fmt: skip
         assert (path / "figures" / name).stat().st_size > 0
 
 

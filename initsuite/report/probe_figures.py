@@ -180,9 +180,11 @@ def probe_scaling(table: pd.DataFrame) -> Figure:
     grad = table["first_block_grad_std"].where(table["first_block_grad_std"].notna(),
                                                table["first_grad_std"])  # fmt: skip
     table = table.assign(stream=stream, grad=grad)
-    panels = [("stream", "std of the residual stream\nafter the last block")]
+    # in the schema's words: the stream after the last block, the gradient at the first's
+    panels = [("stream", f"{schema.label('stream_std', schema.PROBE_BLOCKS)}\n(the last)")]
     if bool(np.isfinite(table["grad"].astype(float)).any()):
-        panels.append(("grad", "std of dLoss/d(first block\noutput)"))
+        grad = schema.label("stream_grad_std", schema.PROBE_BLOCKS)
+        panels.append(("grad", f"{grad}\n(the first)"))
     with style() as sns:
         from matplotlib.lines import Line2D
 
@@ -203,26 +205,29 @@ def probe_scaling(table: pd.DataFrame) -> Figure:
                     if len(ok):
                         ax.plot(ok["x"], ok[col], color=colors[name],
                                 dashes=dashes[name], marker="o", ms=4, lw=1.5)  # fmt: skip
-                if numeric:
-                    ax.set_xscale("log", base=2)
-                ax.set_xticks(ticks)
-                ax.set_xticklabels(names)
-                ax.minorticks_off()
-                if ax.lines:
-                    ax.set_yscale("log")
-                    at_least_a_decade(ax)
-                    decade_ticks([ax])
-                if j == 0:
-                    ax.set_ylabel(label)
-                if i == 0:
-                    ax.set_title(base, fontsize=9)
-                if i == len(panels) - 1:
-                    ax.set_xlabel(str(d["key"].iloc[0]))
+                _value_ticks(ax, ticks, names, numeric)
+                ax.set_ylabel(label if j == 0 else "")
+                ax.set_title(base if i == 0 else "", fontsize=9)
+                ax.set_xlabel(str(d["key"].iloc[0]) if i == len(panels) - 1 else "")
         handles: list[Any] = [Line2D([], [], color=colors[s], dashes=dashes[s], lw=1.8,
                                      label=s) for s in labels]  # fmt: skip
         outside_legend(fig, handles, "scheme")
         fig.suptitle("How the stream and the gradient scale with the varied key")
     return fig
+
+
+def _value_ticks(ax: Any, ticks: list[float], names: list[str], numeric: bool) -> None:
+    """A scaling panel's axes: the varied values on x (log where numeric, :func:`_value_axis`),
+    a log y of at least a decade where it has lines."""
+    if numeric:
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(names)
+    ax.minorticks_off()
+    if ax.lines:
+        ax.set_yscale("log")
+        at_least_a_decade(ax)
+        decade_ticks([ax])
 
 
 def _value_axis(values: list[Any]) -> tuple[list[float], list[float], list[str], bool]:

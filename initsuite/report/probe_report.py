@@ -1,6 +1,7 @@
 """The report of ``initsuite probe``: report.md over the tables and figures of
 :mod:`~initsuite.report.probe_tables` and :mod:`~initsuite.report.probe_figures`, for one
-model or for several (``--vary``, the zoo study).
+model or for several (``--vary``, the zoo study: the sections of
+:mod:`~initsuite.report.probe_models`, opening with the verdict).
 
     >>> from initsuite.report.probe_report import write_probe_report
     >>> write_probe_report("results/probe-resnet")  # doctest: +SKIP
@@ -21,24 +22,12 @@ import numpy as np
 import pandas as pd
 
 from initsuite.core.errors import Arg, InitsuiteError
+from initsuite.report.captions import figure_block
 from initsuite.report.plan import PlannedFigure, ReportPlan, write_plan
-from initsuite.report.probe_figures import (
-    blocks_by_model,
-    probe_blocks,
-    probe_scaling,
-    probe_std,
-)
-from initsuite.report.probe_tables import (
-    GRAD_LOST,
-    block_table,
-    scaling_table,
-    type_table,
-    varied,
-    verdict_table,
-)
+from initsuite.report.probe_figures import probe_blocks, probe_std
+from initsuite.report.probe_models import models_figures, models_sections, verdict_section
+from initsuite.report.probe_tables import block_table, type_table
 from initsuite.report.style import md_code, md_table, md_text
-from initsuite.results import columns as C
-from initsuite.results.outputs import FIGURE_DIR
 from initsuite.results.probe import (
     ProbeResult,
     models_in_order,
@@ -49,10 +38,7 @@ from initsuite.results.probe import (
 
 __all__ = [
     "BLOCKS_FIGURE",
-    "BLOCK_GRAD_FIGURE",
-    "BLOCK_STD_FIGURE",
     "PROBE_FIGURE",
-    "SCALING_FIGURE",
     "check_dependencies",
     "probe_plan",
     "render_probe",
@@ -61,10 +47,6 @@ __all__ = [
 
 PROBE_FIGURE = "probe_std"
 BLOCKS_FIGURE = "probe_blocks"
-# a directory of several models (--vary, the zoo study)
-SCALING_FIGURE = "probe_scaling"
-BLOCK_STD_FIGURE = "probe_blocks_std"
-BLOCK_GRAD_FIGURE = "probe_blocks_grad"
 
 
 def _labelled(table: pd.DataFrame) -> pd.DataFrame:
@@ -72,12 +54,6 @@ def _labelled(table: pd.DataFrame) -> pd.DataFrame:
     precision when the table holds several (the figures of one model draw one line per
     scheme and precision)."""
     return table.assign(scheme=series(table)) if len(table) else table
-
-
-# --- tables ----------------------------------------------------------------------------------
-
-
-# --- figure ----------------------------------------------------------------------------------
 
 
 def _blocks_caption(blocks: pd.DataFrame) -> str:
@@ -101,10 +77,8 @@ def _blocks_caption(blocks: pd.DataFrame) -> str:
 def _blocks_section(blocks: pd.DataFrame, figures: list[str], number: int) -> str:
     parts = ["## Residual blocks\n"]
     if BLOCKS_FIGURE in figures:
-        parts.append(
-            f"![The residual stream by block]({FIGURE_DIR}/{BLOCKS_FIGURE}.png)\n\n"
-            f"*Figure {number}: The residual stream by block.* {_blocks_caption(blocks)}\n"
-        )
+        parts.append(figure_block(BLOCKS_FIGURE, "The residual stream by block",
+                                  _blocks_caption(blocks), number))  # fmt: skip
     parts.append(md_table(block_table(blocks)) + "\n")
     parts.append(
         "One row per scheme (`blocks.parquet`, `initsuite.results.columns.PROBE_BLOCKS`). *update "
@@ -238,111 +212,19 @@ def _summary_markdown(frame: pd.DataFrame) -> str:
     return md_table(table, markdown=written) + "\n"
 
 
-def _verdict_markdown(frame: pd.DataFrame) -> str:
-    """The model × scheme verdict in Markdown: its scheme columns are Markdown already."""
-    table = verdict_table(frame)
-    written = [c for c in table.columns if c not in ("model", "autocast")]
-    return md_table(table, markdown=written) + "\n"
-
-
-def _figure(name: str, title: str, number: int, caption: str) -> str:
-    return f"![{title}]({FIGURE_DIR}/{name}.png)\n\n*Figure {number}: {title}.* {caption}\n"
-
-
 def _one_model(frame: pd.DataFrame, figures: list[str], blocks: pd.DataFrame | None) -> list[str]:
     """The sections of a probe of one model: its calls, blocks and module types."""
     parts = []
     if PROBE_FIGURE in figures:
-        parts += ["## Figure\n", _figure(PROBE_FIGURE, "Std by module call", 1, _caption(frame))]
+        parts += [
+            "## Figure\n",
+            figure_block(PROBE_FIGURE, "Std by module call", _caption(frame), 1),
+        ]
     parts += ["## Summary\n", _summary_markdown(frame), _summary_note(frame)]
     if blocks is not None and not blocks.empty:
         parts.append(_blocks_section(_labelled(blocks), figures,
                                      2 if PROBE_FIGURE in figures else 1))  # fmt: skip
     parts += ["## Median output std by module type\n", md_table(type_table(frame)) + "\n"]
-    return parts
-
-
-def _models_table(meta: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per model probed: its spec, parameters and input (from ``meta["models"]``;
-    the table's models alone for a directory without it), and the architecture it stands
-    for where the study recorded one (the zoo's ``stands_for``)."""
-    entries = {str(m.get("model")): m for m in meta.get("models", []) or []
-               if isinstance(m, dict)}  # fmt: skip
-    config = meta.get("config")
-    listed = config.get("models", []) if isinstance(config, Mapping) else []
-    stands = {str(e.get("spec")): str(e["stands_for"]) for e in listed or []
-              if isinstance(e, Mapping) and e.get("stands_for")}  # fmt: skip
-    rows = []
-    for model in models_in_order(frame):
-        m = entries.get(model, {})
-        shape = ",".join(str(n) for n in m.get("input_shape", []))
-        size = f"{int(m['parameters']):,}" if "parameters" in m else "?"
-        inputs = f"{shape} ({m.get('input_values', '?')})" if shape else "?"
-        row = {"model": md_code(model), "parameters": size, "input": md_text(inputs)}
-        if stands:
-            row["stands for"] = md_text(stands.get(str(m.get("base", model)), ""))
-        rows.append(row)
-    return pd.DataFrame.from_records(rows)
-
-
-_SCALING_CAPTION = (
-    "One column per swept model, against the varied key (log scale for positive numbers; "
-    "strings and lists in the order swept), one line per scheme. "
-    "Top: std of the residual stream after the last block (of the last module's output for "
-    "a model without known blocks): a scheme that keeps it flat keeps the signal's scale "
-    "with depth; one that grows like √L adds a fixed variance per block. Bottom: std of the "
-    "gradient at the first block's output, for Loss = Σ R ⊙ y (R ~ N(0, 1)): how much of "
-    "the output's gradient reaches the bottom of the network. GPT-2 draws its residual "
-    "output projections (`c_proj`) at 0.02/√(2L) (`gpt2`, and Hugging Face's `as_built`) "
-    "against plain N(0, 0.02) everywhere (`normal:std=0.02`)."
-)
-
-
-def _several_models(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str],
-                    blocks: pd.DataFrame | None) -> list[str]:  # fmt: skip
-    """The sections of a probe of several models (``--vary``, the zoo study)."""
-    number = 0
-    parts = ["## Models\n", md_table(_models_table(meta, frame), markdown=True) + "\n"]
-    if varied(meta):
-        table = scaling_table(frame, blocks if blocks is not None else
-                              C.frame(C.PROBE_BLOCKS, []), meta)  # fmt: skip
-        parts.append("## Scaling with the varied key\n")
-        if SCALING_FIGURE in figures:
-            number += 1
-            parts.append(_figure(SCALING_FIGURE, "Stream and gradient against the varied key",
-                                 number, _SCALING_CAPTION))  # fmt: skip
-        one_key = table["key"].nunique() == 1
-        key = str(table["key"].iloc[0]) if len(table) and one_key else "value"
-        dropped = ["model", *(["key"] if one_key else []),
-                   *(["base"] if table["base"].nunique() == 1 else []),
-                   *(["autocast"] if table["autocast"].nunique() == 1 else []),
-                   *(c for c in ("first_block_grad_std", "first_grad_std")
-                     if table[c].isna().all())]  # fmt: skip
-        shown = table.drop(columns=dropped).rename(columns={"value": key})
-        parts.append(md_table(shown) + "\n")
-    if blocks is not None and not blocks.empty:
-        parts.append("## The residual stream, model by model\n")
-        for name, title, text in (
-            (BLOCK_STD_FIGURE, "Std of the residual stream by block",
-             "std (log scale) of each known block's output, the residual stream after it"),
-            (BLOCK_GRAD_FIGURE, "Gradient by block",
-             "std (log scale) of the gradient at each known block's output"),
-        ):  # fmt: skip
-            if name in figures:
-                number += 1
-                parts.append(_figure(name, title, number,
-                                     f"One panel per model with known residual blocks, one "
-                                     f"line per scheme: {text}, in execution order "
-                                     f"(`blocks.parquet`)."))  # fmt: skip
-    parts += [
-        "## Which model × scheme diverges or loses its gradient\n",
-        _verdict_markdown(frame),
-        "*overflow* / *underflow*: the first module whose output held inf/nan or fell below "
-        "the dtype's smallest normal number (*gradient …*: walking back from the output); "
-        f"*gradient lost*: the gradient reaching the first module has std below "
-        f"{GRAD_LOST:g}; *ok* shows that gradient's std (R has std ≈ 1).\n",
-        "## Summary\n", _summary_markdown(frame), _summary_note(frame),
-    ]  # fmt: skip
     return parts
 
 
@@ -380,10 +262,13 @@ def render_probe(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str
     title = cfg.get("factory") or (meta.get("model", {}) or {}).get("type") or "model"
     if meta.get("study"):
         title = f"the {meta['study']} study"
-    parts = [f"# initsuite probe: {md_text(title)}\n", _run_section(frame, meta)]
-    if len(models_in_order(frame)) > 1:
-        parts += _several_models(frame, meta, figures, blocks)
+    parts = [f"# initsuite probe: {md_text(title)}\n"]
+    if len(models_in_order(frame)) > 1:  # opens with the verdict, ends with the summary
+        parts += [verdict_section(frame, meta, figures, blocks), _run_section(frame, meta),
+                  *models_sections(frame, meta, figures, blocks), "## Summary\n",
+                  _summary_markdown(frame), _summary_note(frame)]  # fmt: skip
     else:
+        parts.append(_run_section(frame, meta))
         parts += _one_model(_labelled(frame), figures, blocks)
     parts.append(
         "## How the numbers are made\n\n"
@@ -430,22 +315,13 @@ def write_probe_report(
 def probe_plan(result: ProbeResult) -> ReportPlan:
     """The report of a probe: its figures (those it has data for) and its text."""
     frame, meta, blocks = result.calls, result.meta, result.blocks
-    figures = []
-    has_blocks = bool(np.isfinite(blocks["stream_std"].astype(float)).any())
     if len(models_in_order(frame)) > 1:
-        table = scaling_table(frame, blocks, meta)
-        if len(table):
-            figures.append(PlannedFigure(SCALING_FIGURE, lambda: probe_scaling(table)))
-        if has_blocks:
-            figures.append(PlannedFigure(BLOCK_STD_FIGURE, lambda: blocks_by_model(
-                blocks, "stream_std", "std of the stream")))  # fmt: skip
-        if bool(np.isfinite(blocks["stream_grad_std"].astype(float)).any()):
-            figures.append(PlannedFigure(BLOCK_GRAD_FIGURE, lambda: blocks_by_model(
-                blocks, "stream_grad_std", "std of dLoss/d(block output)")))  # fmt: skip
+        figures = models_figures(result)
     else:
+        figures = []
         if bool(np.isfinite(frame["std"].astype(float)).any()):
             figures.append(PlannedFigure(PROBE_FIGURE, lambda: probe_std(_labelled(frame))))
-        if has_blocks:
+        if bool(np.isfinite(blocks["stream_std"].astype(float)).any()):
             figures.append(PlannedFigure(BLOCKS_FIGURE, lambda: probe_blocks(_labelled(blocks))))
     text = render_probe(frame, meta, [f.name for f in figures], blocks)
     return ReportPlan(figures, text)

@@ -20,6 +20,7 @@ from initsuite.results.probe import GROUP, probe_summary, schemes_in_order
 
 __all__ = [
     "GRAD_LOST",
+    "block_ends",
     "block_table",
     "scaling_table",
     "type_table",
@@ -32,17 +33,27 @@ GRAD_LOST = 1e-6
 std: a millionth of the output's (whose gradient R has std ≈ 1)."""
 
 
-def _last_block(blocks: pd.DataFrame) -> pd.DataFrame:
-    """Per pass (:data:`GROUP`), the first and the last block's row values."""
+def block_ends(blocks: pd.DataFrame) -> pd.DataFrame:
+    """Per pass (:data:`GROUP`), the residual stream at both ends of its blocks: its std
+    entering the first block (``first_stream_in``: what the block added over its ratio to
+    it; the block's output where it added nothing or the ratio is unknown), after the last
+    (``final_stream_std``) and the gradient's std at the first block's output
+    (``first_block_grad_std``)."""
+    columns = [*GROUP, "first_stream_in", "final_stream_std", "first_block_grad_std"]
     if blocks.empty:
-        return pd.DataFrame(columns=[*GROUP, "final_stream_std", "first_block_grad_std"])
+        return pd.DataFrame(columns=columns)
     ordered = blocks.sort_values("block", kind="stable")
     # head/tail, not first/last: those skip NaN, and a NaN (an overflow) is the answer
     g = ordered.groupby(list(GROUP), sort=False, observed=True)
     last = g.tail(1).set_index(list(GROUP))["stream_std"]
-    first = g.head(1).set_index(list(GROUP))["stream_grad_std"]
-    return pd.DataFrame({"final_stream_std": last,
-                         "first_block_grad_std": first}).reset_index()  # fmt: skip
+    head = g.head(1).set_index(list(GROUP))
+    # update_ratio = update_std / (the input's std): the input's std again
+    entering = head["update_std"].astype(float) / head["update_ratio"].astype(float)
+    known = np.isfinite(entering) & (entering > 0)
+    first_in = entering.where(known, head["stream_std"].astype(float))
+    out = pd.DataFrame({"first_stream_in": first_in, "final_stream_std": last,
+                        "first_block_grad_std": head["stream_grad_std"]})  # fmt: skip
+    return out.reset_index()[columns]
 
 
 def varied(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -69,7 +80,7 @@ def scaling_table(calls: pd.DataFrame, blocks: pd.DataFrame,
     if not entries:
         return pd.DataFrame(columns=columns)
     summary = probe_summary(calls)
-    ends = _last_block(blocks)
+    ends = block_ends(blocks)
     rows = []
     for m in entries:
         key, value = next(iter(m["values"].items()))
