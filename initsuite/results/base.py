@@ -89,7 +89,7 @@ class Result:
     @classmethod
     def load(cls: type[R], in_dir: str | os.PathLike[str]) -> R:
         """Read a directory written by :meth:`save`, each table checked against its columns
-        (:func:`initsuite.results.columns.conform`); an optional table absent loads empty.
+        (:func:`initsuite.results.conform.conform`); an optional table absent loads empty.
 
         Raises:
             InitsuiteTypeError: ``in_dir`` is not a path.

@@ -45,6 +45,7 @@ import pandas as pd
 
 from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.results import columns as C
+from initsuite.results.conform import conform
 from initsuite.results.gates import key_text
 from initsuite.results.grid import Grid, check_unique, grid_of
 from initsuite.results.outputs import CHUNKS, SWEEP_TABLES, THEORY_DIR, THEORY_TABLES
@@ -311,8 +312,8 @@ def _read_chunk(
         where = repr(str(f))
         raw, digest = _read_table(f)
         columns, keys = _SCHEMA[t]
-        df = C.conform(raw, columns, where, (*keys, "cell_key") if t == "cells" else keys,
-                       strict=True)  # fmt: skip
+        df = conform(raw, columns, where, (*keys, "cell_key") if t == "cells" else keys,
+                     strict=True)  # fmt: skip
         listed = manifest["tables"][t]
         if len(df) != listed["rows"]:
             raise InitsuiteError(
