@@ -39,7 +39,8 @@ from initsuite.report.style import (
 )
 from initsuite.results import store
 from initsuite.results.columns import CELLS, TIMING, label
-from initsuite.results.outputs import PNG_SOFTWARE, check_output
+from initsuite.results.layout import PNG_SOFTWARE
+from initsuite.results.outputs import check_output
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -479,7 +480,7 @@ def check_png_name(path: str | os.PathLike[str]) -> str | os.PathLike[str]:
 def write_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
     """Write ``fig`` as a PNG at ``path`` atomically (legends kept: tight bbox), then close it;
     no output check (a report's staging directory is checked whole). The PNG's ``Software``
-    text marks it as initsuite's (:func:`~initsuite.results.outputs.written_by_initsuite`)."""
+    text marks it as initsuite's (:func:`~initsuite.results.ownership.written_by_initsuite`)."""
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white",

@@ -63,7 +63,7 @@ class Result:
     """What a study returns and stores: its tables (:attr:`tables`) and ``meta``.
 
     Subclasses are dataclasses with one field per table and ``meta``; they set :attr:`kind`
-    and :attr:`tables` (the names of :data:`initsuite.results.outputs.LAYOUTS` ``[kind]``).
+    and :attr:`tables` (the names of :data:`initsuite.results.layout.LAYOUTS` ``[kind]``).
     """
 
     kind: ClassVar[str]

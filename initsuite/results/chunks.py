@@ -48,9 +48,9 @@ from initsuite.results import columns as C
 from initsuite.results.conform import conform
 from initsuite.results.gates import key_text
 from initsuite.results.grid import Grid, check_unique, grid_of
-from initsuite.results.outputs import CHUNKS, SWEEP_TABLES, THEORY_DIR, THEORY_TABLES
+from initsuite.results.layout import CHUNKS, META, SWEEP_TABLES, THEORY_DIR, THEORY_TABLES
 from initsuite.results.reading import first_line, read_json, read_regular
-from initsuite.results.store import META, fsync_dir, publish_mode
+from initsuite.results.store import fsync_dir, publish_mode
 from initsuite.results.sweep_tables import SWEEP
 
 __all__ = [
