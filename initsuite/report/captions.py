@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from initsuite.report.figures import deepest, diverged, ran
+from initsuite.report.selection import deepest, diverged, ran
 from initsuite.report.style import md_text
 from initsuite.results.columns import label
 from initsuite.results.layout import FIGURE_DIR

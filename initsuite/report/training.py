@@ -22,7 +22,7 @@ from initsuite.report.families import (
     row_legend,
     scheme_colors,
 )
-from initsuite.report.figures import levels, n_seeds
+from initsuite.report.selection import levels, n_seeds
 from initsuite.report.style import COL_WRAP, facets, md_table, md_text, need, new_figure, style
 from initsuite.results.columns import TRAINING, label
 
