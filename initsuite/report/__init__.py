@@ -114,6 +114,7 @@ def write_report(
             without ``partial``, if ``out_dir`` cannot be written, or the plotting libraries
             (or, with ``html``, plotly and python-markdown) are missing.
     """
+    # long: the docstring documents each of the ten settings; the code is four lines
     out = out_dir if out_dir is not None else run_dir
     options = ReportOptions(tutorial_dir, training_dir, compare_dir, partial, benchmarks,
                             benchmarks_previous, benchmark_gate)  # fmt: skip

@@ -54,15 +54,7 @@ def divergence_heatmap(cells: pd.DataFrame) -> Figure:
     depths, widths = levels(ok["depth"]), levels(ok["width"])
 
     med, labels = _median_layers(top, schemes, acts)
-    frac = (
-        ok.assign(d=diverged(ok))
-        .pivot_table(index="depth", columns="width", values="d", aggfunc="mean", observed=True)
-        .reindex(index=depths, columns=widths)
-        .to_numpy(dtype=float)
-    )
     with style() as sns:
-        from matplotlib.ticker import PercentFormatter
-
         height = max(3.4, 0.42 * max(len(schemes), len(depths)) + 2.0)
         panel_l, panel_r = max(1.0 * len(acts), 3.2), max(0.9 * len(widths), 2.6)
         fig = new_figure(panel_l + panel_r + 5.0, height)
@@ -80,24 +72,40 @@ def divergence_heatmap(cells: pd.DataFrame) -> Figure:
             f"Median divergence layer at depth {depth}\nover diverged runs, "
             f"{pooled(top, ['width', 'seed'])} pooled\n(k/n: k of n runs diverged; —: none did)"
         )
-        sns.heatmap(
-            frac, ax=right, annot=True, fmt=".0%", cmap="rocket_r", vmin=0, vmax=1,
-            linewidths=0.5, linecolor="white", xticklabels=widths, yticklabels=depths,
-            annot_kws={"fontsize": 8}, cbar_kws={"label": "fraction diverged"},
-        )  # fmt: skip
-        right.collections[0].colorbar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
-        right.set(xlabel="width", ylabel="depth")
-        counts = [(len(schemes), "schemes"), (len(acts), "activations"), (n_seeds(ok), "seeds")]
-        counts += [(ok[k].nunique(), f"{k}s") for k in ("device", "dtype") if ok[k].nunique() > 1]
-        right.set_title(
-            "Fraction of cells diverged\nwithin their depth, pooling\n"
-            + " × ".join(f"{n} {what}" for n, what in counts)
-        )
+        _fraction_diverged(sns, right, ok, depths, widths)
         for ax in (left, right):
             ax.grid(False)
             ax.tick_params(axis="y", rotation=0)
             ax.tick_params(axis="x", rotation=0 if len(ax.get_xticklabels()) <= 6 else 45)
     return fig
+
+
+def _fraction_diverged(sns: Any, ax: Any, ok: pd.DataFrame, depths: list[Any],
+                       widths: list[Any]) -> None:  # fmt: skip
+    """The right panel of :func:`divergence_heatmap`: per depth (rows) and width (columns),
+    the fraction of the cells ``ok`` (those that ran) that diverged within their depth."""
+    from matplotlib.ticker import PercentFormatter
+
+    frac = (
+        ok.assign(d=diverged(ok))
+        .pivot_table(index="depth", columns="width", values="d", aggfunc="mean", observed=True)
+        .reindex(index=depths, columns=widths)
+        .to_numpy(dtype=float)
+    )
+    sns.heatmap(
+        frac, ax=ax, annot=True, fmt=".0%", cmap="rocket_r", vmin=0, vmax=1,
+        linewidths=0.5, linecolor="white", xticklabels=widths, yticklabels=depths,
+        annot_kws={"fontsize": 8}, cbar_kws={"label": "fraction diverged"},
+    )  # fmt: skip
+    ax.collections[0].colorbar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    ax.set(xlabel="width", ylabel="depth")
+    counts = [(ok["scheme"].nunique(), "schemes"), (ok["activation"].nunique(), "activations"),
+              (n_seeds(ok), "seeds")]  # fmt: skip
+    counts += [(ok[k].nunique(), f"{k}s") for k in ("device", "dtype") if ok[k].nunique() > 1]
+    ax.set_title(
+        "Fraction of cells diverged\nwithin their depth, pooling\n"
+        + " × ".join(f"{n} {what}" for n, what in counts)
+    )
 
 
 def _median_layers(top: pd.DataFrame, schemes: list[Any],

@@ -106,11 +106,7 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None, quantity: str =
             ax.set_title(f"{row.title} · {act}{combo}")
         for row_axes in axes:  # y is shared within a row
             decade_ticks(list(row_axes))
-        hidden = "std 0: hidden" if not backward else "no gradient: hidden"
-        shown = set(band["scheme"])
-        for i, row in enumerate(rows):
-            labels = {s: s if s in shown else f"{s} ({hidden})" for s in row.schemes}
-            row_legend(axes[i, -1], row.schemes, colors, labels)
+        _row_legends(axes, rows, set(band["scheme"]), colors, backward)
         key_legend(fig, key_handles(dashes, theory is not None, "mean-field theory"))
         fig.supylabel(f"{name} (geometric mean over seeds, log scale)")
         combo = f", {pairs[0][0]} {pairs[0][1]}" if len(pairs) == 1 else ""
@@ -118,6 +114,16 @@ def std_vs_layer(layers: pd.DataFrame, width: int | None = None, quantity: str =
             f"{title} at width {w}, depth {depth}{combo}; band: min–max over {n_seeds(df)} seeds"
         )
     return fig
+
+
+def _row_legends(axes: Any, rows: Sequence[Any], shown: set[str], colors: dict[str, str],
+                 backward: bool) -> None:  # fmt: skip
+    """Each row's legend of its schemes, one not ``shown`` (no value a log axis can draw)
+    saying why."""
+    hidden = "std 0: hidden" if not backward else "no gradient: hidden"
+    for i, row in enumerate(rows):
+        labels = {s: s if s in shown else f"{s} ({hidden})" for s in row.schemes}
+        row_legend(axes[i, -1], row.schemes, colors, labels)
 
 
 def _panel(df: pd.DataFrame, key: tuple[str, str, str], schemes: Sequence[str]) -> pd.DataFrame:
