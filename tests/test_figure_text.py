@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pytest
 
-from initsuite.report.figures import divergence_heatmap, init_time_vs_width
+from initsuite.report.cell_figures import divergence_heatmap, init_time_vs_width
 from initsuite.report.training import steps_to_threshold
 
 if TYPE_CHECKING:

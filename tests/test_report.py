@@ -418,7 +418,7 @@ def test_final_std_distribution_is_the_same_every_time() -> None:
     the points must land in the same places, and the caller's generator must be untouched."""
     import numpy as np
 
-    from initsuite.report.figures import final_std_distribution
+    from initsuite.report.cell_figures import final_std_distribution
 
     res = initsuite.sweep(["kaiming_normal", "xavier_normal"], ["relu", "tanh"], 6, 16, seeds=4,
                           timing=False)  # fmt: skip

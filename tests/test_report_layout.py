@@ -18,7 +18,7 @@ pytest.importorskip("seaborn")
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 
-from initsuite.report.figures import std_vs_layer
+from initsuite.report.layer_figures import std_vs_layer
 from initsuite.report.phase import cosine_vs_layer
 
 # 24 schemes of six families, as a default study names them (spec strings included)
@@ -179,7 +179,7 @@ def test_report_of_a_multi_arch_sweep_draws_arch_as_line_style(tmp_path: Any) ->
 
 
 def test_timing_figure_uses_the_same_colours(drawn: dict[str, Any]) -> None:
-    from initsuite.report.figures import init_time_vs_width
+    from initsuite.report.cell_figures import init_time_vs_width
 
     timing = pd.DataFrame([
         dict(scheme=s, width=w, device="cpu", dtype="float32", init_ms=0.01 * w,

@@ -19,7 +19,7 @@ from initsuite.report.plan import ReportPlan
 from initsuite.results import columns as C
 from initsuite.results.base import Result
 from initsuite.results.kinds import RESULTS, result_class
-from initsuite.results.outputs import LAYOUTS
+from initsuite.results.layout import LAYOUTS
 from initsuite.results.sweep import SweepResult
 
 # a value of each dtype, for a one-row table of any schema

@@ -18,7 +18,7 @@ import pytest
 import initsuite
 from initsuite.core.errors import InitsuiteError
 from initsuite.results import store
-from initsuite.results.outputs import LAYOUTS
+from initsuite.results.layout import LAYOUTS
 from initsuite.results.sweep import SweepResult
 
 PACKAGE = Path(initsuite.__file__).resolve().parent

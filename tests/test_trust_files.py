@@ -30,7 +30,7 @@ import initsuite.report.sweep as R
 from initsuite.cli import main
 from initsuite.core.errors import InitsuiteError
 from initsuite.report import PartialReportWarning, plan, write_report
-from initsuite.results import outputs, store
+from initsuite.results import layout, store
 from initsuite.results.sweep import SweepResult
 
 SMALL = ["--activations", "relu", "--depths", "2", "--widths", "4", "--no-timing", "--quiet"]
@@ -227,12 +227,12 @@ def test_overwrite_replaces_a_sweep_with_its_report_and_leftovers(
     (sweep_dir / "report.md").write_text("# initsuite report: run\n")
     (sweep_dir / "compare.md").write_text("# initsuite compare: a → b\n")
     (sweep_dir / "figures").mkdir()
-    for name in outputs.FIGURES:
+    for name in layout.FIGURES:
         (sweep_dir / "figures" / f"{name}.png").write_bytes(b"png")
     (sweep_dir / ".meta.json.ab12cd_9").write_text("{")
     (sweep_dir / "chunks" / ".tmp-0123-abcdefgh").mkdir()
     (sweep_dir / "chunks" / ".tmp-0123-abcdefgh" / "cells.parquet").write_bytes(b"half")
-    (sweep_dir / f"{outputs.STAGING}k2j4h5g6" / "figures").mkdir(parents=True)
+    (sweep_dir / f"{layout.STAGING}k2j4h5g6" / "figures").mkdir(parents=True)
     code, _, err = run_cli(_sweep(sweep_dir, "--overwrite"), capsys)
     assert code == 0, err
     assert _same_tables(SweepResult.load(sweep_dir), clean)
@@ -250,7 +250,7 @@ def test_every_figure_a_report_draws_is_known_to_the_overwrite_check() -> None:
     drawn = {VERDICT_FIGURE, *CAPTIONED, TUTORIAL_FIGURE, *TRAINING_FIGURES, RP.PROBE_FIGURE,
              RP.BLOCKS_FIGURE, PM.SCALING_FIGURE, PM.BLOCK_STD_FIGURE, PM.BLOCK_GRAD_FIGURE,
              ISOMETRY_FIGURE, *FRAMEWORKS_FIGURES}  # fmt: skip
-    assert drawn == set(outputs.FIGURES)
+    assert drawn == set(layout.FIGURES)
 
 
 # --- item 18: a symbolic link as --out ---------------------------------------------------------

@@ -28,7 +28,8 @@ import initsuite
 from initsuite.cli import _build_parser, main
 from initsuite.core.errors import InitsuiteTypeError
 from initsuite.report import save_figure
-from initsuite.results.outputs import check_outputs, written_by_initsuite
+from initsuite.results.outputs import check_outputs
+from initsuite.results.ownership import written_by_initsuite
 from initsuite.results.sweep import SweepResult
 
 SWEEP = ["--schemes", "xavier_uniform,kaiming_normal", "--activations", "tanh", "--depths", "3",

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from initsuite.report.figures import deepest, diverged, ran
+from initsuite.report.selection import deepest, diverged, ran
 from initsuite.report.style import md_text
 from initsuite.results.columns import label
-from initsuite.results.outputs import FIGURE_DIR
+from initsuite.results.layout import FIGURE_DIR
 from initsuite.results.sweep import SweepResult
 
 __all__ = ["CAPTIONED", "CAPTIONS", "figure_block"]

@@ -16,10 +16,10 @@ import pandas as pd
 
 from initsuite.report.captions import figure_block
 from initsuite.report.conventions import conventions_section
-from initsuite.report.figures import levels
 from initsuite.report.interactive import loss_lines
 from initsuite.report.markdown import run_lines
 from initsuite.report.plan import PlannedFigure, ReportPlan
+from initsuite.report.selection import levels
 from initsuite.report.style import (
     PANEL_H,
     PANEL_W,

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from initsuite.core.errors import InitsuiteError
-from initsuite.results.outputs import HTML_MARK
+from initsuite.results.layout import HTML_MARK
 
 __all__ = ["PAGE_SCRIPTS", "check_html_dependencies", "check_markdown", "folded", "markdown_html"]
 

@@ -4,7 +4,7 @@ Each function takes the same tidy table as its PNG twin and returns a plotly ``F
 trace per scheme (legend click toggles it in every panel), one panel per activation, hover
 text naming scheme, activation, x and value, zoom by dragging. What is drawn matches the PNG:
 
-* :func:`lines_vs_layer` ↔ :func:`~initsuite.report.figures.std_vs_layer` (geometric mean
+* :func:`lines_vs_layer` ↔ :func:`~initsuite.report.layer_figures.std_vs_layer` (geometric mean
   over seeds at the deepest depth and the largest width, log y);
 * :func:`cosine_lines` ↔ :func:`~initsuite.report.phase.cosine_vs_layer` (mean over seeds);
 * :func:`loss_lines` ↔ :func:`~initsuite.report.training.loss_curves` (mean over seeds, log y).
@@ -25,7 +25,7 @@ import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
 from initsuite.report.families import check_colors, scheme_colors
-from initsuite.report.figures import deepest, levels, pick_width, seed_band
+from initsuite.report.selection import deepest, levels, pick_width, seed_band
 from initsuite.report.style import need
 from initsuite.results.columns import TRAINING, label
 
@@ -149,7 +149,7 @@ def lines_vs_layer(layers: pd.DataFrame, quantity: str = "std", width: int | Non
     """A per-layer quantity (log y) vs layer, one panel per activation (and device, dtype
     pair where there are several), one trace per scheme: the geometric mean over seeds at
     the deepest depth and one width (default the largest), as
-    :func:`~initsuite.report.figures.std_vs_layer` draws it, with the mean-field
+    :func:`~initsuite.report.layer_figures.std_vs_layer` draws it, with the mean-field
     ``theory_<quantity>`` dotted where the table has it (the PNG's min–max bands are not
     drawn: hover shows the values).
 

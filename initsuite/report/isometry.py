@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from initsuite.report.captions import figure_block
-from initsuite.report.figures import levels
 from initsuite.report.markdown import run_lines
 from initsuite.report.plan import PlannedFigure, ReportPlan
+from initsuite.report.selection import levels
 from initsuite.report.style import (
     PANEL_H,
     PANEL_W,

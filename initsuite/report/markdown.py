@@ -17,7 +17,7 @@ import pandas as pd
 from initsuite.core.errors import InitsuiteError, unknown
 from initsuite.report.captions import CAPTIONS, figure_block
 from initsuite.report.comparison import compare_section
-from initsuite.report.figures import deepest, levels
+from initsuite.report.selection import deepest, levels
 from initsuite.report.style import md_code, md_table, md_text
 from initsuite.report.theory_sections import gradient_section, jacobian_section, theory_section
 from initsuite.report.training import TRAINING_FIGURES, training_section

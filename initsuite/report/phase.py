@@ -26,7 +26,7 @@ from initsuite.report.families import (
     row_legend,
     scheme_colors,
 )
-from initsuite.report.figures import deepest, levels, pick_width, with_arch
+from initsuite.report.selection import deepest, levels, pick_width, with_arch
 from initsuite.report.style import (
     COL_WRAP,
     PANEL_H,

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from initsuite.report.figures import write_figure
 from initsuite.report.html import check_html_dependencies, check_markdown, markdown_html
 from initsuite.results import store
-from initsuite.results.outputs import FIGURE_DIR, FIGURES, check_output
+from initsuite.results.layout import FIGURE_DIR, FIGURES
+from initsuite.results.outputs import check_output
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -21,17 +21,17 @@ import pandas as pd
 
 from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.report import interactive
-from initsuite.report.families import scheme_colors
-from initsuite.report.figures import (
+from initsuite.report.cell_figures import (
     divergence_heatmap,
     final_std_distribution,
     init_time_vs_width,
-    levels,
-    std_vs_layer,
 )
+from initsuite.report.families import scheme_colors
+from initsuite.report.layer_figures import std_vs_layer
 from initsuite.report.markdown import label_archs, render
 from initsuite.report.phase import cosine_vs_layer, phase_figure
 from initsuite.report.plan import PlannedFigure, ReportPlan
+from initsuite.report.selection import levels
 from initsuite.report.training import TRAINING_FIGURES, loss_curves, steps_to_threshold
 from initsuite.report.tutorial import TUTORIAL_FIGURE, load_tutorial, tutorial_std_vs_layer
 from initsuite.report.verdict_figure import verdict_figures

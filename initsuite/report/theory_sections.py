@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from initsuite.report.figures import deepest, ran
+from initsuite.report.selection import deepest, ran
 from initsuite.report.style import md_table
 from initsuite.results.agreement import correlation_depth, spread
 from initsuite.results.sweep import SweepResult

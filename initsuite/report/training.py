@@ -22,7 +22,7 @@ from initsuite.report.families import (
     row_legend,
     scheme_colors,
 )
-from initsuite.report.figures import levels, n_seeds
+from initsuite.report.selection import levels, n_seeds
 from initsuite.report.style import COL_WRAP, facets, md_table, md_text, need, new_figure, style
 from initsuite.results.columns import TRAINING, label
 
@@ -73,12 +73,7 @@ def loss_curves(
         for (i, row), (j, act) in itertools.product(enumerate(rows), enumerate(acts)):
             ax = axes[i, j]
             here = band[(band["activation"] == act) & band[hue].isin(list(row.schemes))]
-            for scheme, b in here.groupby(hue, observed=True):
-                c = colors[scheme]
-                ax.fill_between(b["step"], b["min"], b["max"], color=c, alpha=0.15, lw=0)
-                ax.plot(b["step"], b["mean"], color=c, lw=1.6)
-                if int(ended.loc[act, scheme].max()) < last:  # every seed stopped early
-                    ax.plot(b["step"].iloc[-1], b["mean"].iloc[-1], color=c, marker="x", ms=6)
+            _loss_lines(ax, here, hue, colors, ended.loc[act], last)
             ax.axhline(math.log(10), color="0.35", ls=":", lw=1.0)
             if threshold is not None:
                 ax.axhline(threshold, color="0.35", ls="--", lw=1.0)
@@ -98,6 +93,18 @@ def loss_curves(
             f"{n_seeds(curves)} seeds, band min–max"
         )
     return fig
+
+
+def _loss_lines(ax: Any, band: pd.DataFrame, hue: str, colors: dict[str, str],
+                ended: pd.Series, last: int) -> None:  # fmt: skip
+    """One panel's loss lines (mean over seeds, band min to max), × at a line whose every seed
+    stopped before step ``last`` (``ended``: each (``hue`` value, seed)'s last step)."""
+    for scheme, b in band.groupby(hue, observed=True):
+        c = colors[scheme]
+        ax.fill_between(b["step"], b["min"], b["max"], color=c, alpha=0.15, lw=0)
+        ax.plot(b["step"], b["mean"], color=c, lw=1.6)
+        if int(ended.loc[scheme].max()) < last:  # every seed stopped early
+            ax.plot(b["step"].iloc[-1], b["mean"].iloc[-1], color=c, marker="x", ms=6)
 
 
 def steps_to_threshold(runs: pd.DataFrame, colors: dict[str, str] | None = None) -> Figure:
@@ -153,41 +160,11 @@ def training_section(training: Any, figures: Sequence[str], number: int) -> str:
     """The "Training" section of a :class:`~initsuite.TrainingResult`; the figures listed in
     ``figures`` numbered from ``number + 1``."""
     cfg = training.meta.get("config", {})
-    data = training.meta.get("dataset", {})
-
-    def get(key: str, default: str = "None") -> str:  # a stored value as plain text
-        return md_text(cfg.get(key, default))
-
-    # "batch_size" in a directory written before the API named it batch everywhere
-    batch = md_text(cfg.get("batch", cfg.get("batch_size", "None")))
-    summary = training.summary()
-    summary["reached"] = [f"{r}/{n}" for r, n in zip(summary["reached"], summary["runs"],
-                                                     strict=True)]  # fmt: skip
-    summary = summary.drop(columns=["runs"]).rename(columns={
-        "reached": "reached threshold", "median_steps_to_threshold": "median steps",
-        "mean_final_train_loss": "final train loss", "mean_final_test_accuracy":
-        "final test accuracy",
-    })  # fmt: skip
-    opt = get("optimizer", "?")
-    if cfg.get("optimizer") == "sgd":
-        opt = f"SGD with momentum {get('momentum')}"
-    name, train, test = (md_text(data.get(k, "?")) for k in ("name", "train", "test"))
-    layers = f"{get('depth')} {'' if cfg.get('bias') else 'bias-free '}Linear layers"
-    intro = (
-        f"Does the initialisation let the network learn? The MLP ({layers}, width "
-        f"{get('width')}, the activation after all but the last) trained on {name} "
-        f"({train} training and {test} test examples, {md_text(data.get('classes', '?'))} "
-        f"classes, shipped with scikit-learn) for {get('steps')} steps of {opt}, learning rate "
-        f"{get('lr')}, batches of {batch}, from each scheme with "
-        f"{len(cfg.get('seeds', []))} seeds (the runs of one seed see the same batches). "
-        f"*Reached threshold* counts runs whose full-train-set loss fell to "
-        f"{get('threshold')} (chance: ln 10 ≈ 2.30), evaluated every "
-        f"{get('eval_every')} steps; *median steps* is over those runs.\n"
-    )  # fmt: skip
+    eval_every = md_text(cfg.get("eval_every", "None"))
     parts = [
         "## Training\n",
-        intro,
-        md_table(summary) + "\n",
+        _training_intro(cfg, training.meta.get("dataset", {})),
+        md_table(_training_summary(training)) + "\n",
         "He et al. (2015): in a deep ReLU net without normalisation, Kaiming's variance "
         "2/fan_in keeps the signal (χ₁ = 1) and the net trains, while Xavier's 1/fan_in (gain "
         "1) halves the signal's second moment at every layer and PyTorch's default "
@@ -200,7 +177,7 @@ def training_section(training: Any, figures: Sequence[str], number: int) -> str:
         TRAINING_FIGURES[0]: ("Training curves", (
             "One row of panels per scheme family, one column per activation. "
             "Loss on the whole training split (log scale) every "
-            f"{get('eval_every')} steps, mean over seeds, band min to max; dotted: chance "
+            f"{eval_every} steps, mean over seeds, band min to max; dotted: chance "
             "(ln 10), dashed: the threshold. A flat line at chance is a net that does not "
             "learn at all (its output and gradients vanished at init).")),
         TRAINING_FIGURES[1]: ("Steps to threshold", (
@@ -214,3 +191,43 @@ def training_section(training: Any, figures: Sequence[str], number: int) -> str:
             title, cap = captions[name]
             parts.append(figure_block(name, title, cap, number))
     return "\n".join(parts)
+
+
+def _training_summary(training: Any) -> pd.DataFrame:
+    """The section's table: per scheme and activation, runs that reached the threshold (of
+    all), the median steps and the final loss and accuracy."""
+    summary = training.summary()
+    summary["reached"] = [f"{r}/{n}" for r, n in zip(summary["reached"], summary["runs"],
+                                                     strict=True)]  # fmt: skip
+    return summary.drop(columns=["runs"]).rename(columns={
+        "reached": "reached threshold", "median_steps_to_threshold": "median steps",
+        "mean_final_train_loss": "final train loss", "mean_final_test_accuracy":
+        "final test accuracy",
+    })  # fmt: skip
+
+
+def _training_intro(cfg: dict[str, Any], data: dict[str, Any]) -> str:
+    """The section's first paragraph: the net, the data and the optimiser as ``cfg`` (the
+    study's stored configuration) and ``data`` (its dataset's description) record them."""
+
+    def get(key: str, default: str = "None") -> str:  # a stored value as plain text
+        return md_text(cfg.get(key, default))
+
+    # "batch_size" in a directory written before the API named it batch everywhere
+    batch = md_text(cfg.get("batch", cfg.get("batch_size", "None")))
+    opt = get("optimizer", "?")
+    if cfg.get("optimizer") == "sgd":
+        opt = f"SGD with momentum {get('momentum')}"
+    name, train, test = (md_text(data.get(k, "?")) for k in ("name", "train", "test"))
+    layers = f"{get('depth')} {'' if cfg.get('bias') else 'bias-free '}Linear layers"
+    return (
+        f"Does the initialisation let the network learn? The MLP ({layers}, width "
+        f"{get('width')}, the activation after all but the last) trained on {name} "
+        f"({train} training and {test} test examples, {md_text(data.get('classes', '?'))} "
+        f"classes, shipped with scikit-learn) for {get('steps')} steps of {opt}, learning rate "
+        f"{get('lr')}, batches of {batch}, from each scheme with "
+        f"{len(cfg.get('seeds', []))} seeds (the runs of one seed see the same batches). "
+        f"*Reached threshold* counts runs whose full-train-set loss fell to "
+        f"{get('threshold')} (chance: ln 10 ≈ 2.30), evaluated every "
+        f"{get('eval_every')} steps; *median steps* is over those runs.\n"
+    )  # fmt: skip

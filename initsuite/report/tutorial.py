@@ -14,7 +14,7 @@ import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
 from initsuite.report.captions import figure_block
-from initsuite.report.figures import levels, n_seeds, seed_band
+from initsuite.report.selection import levels, n_seeds, seed_band
 from initsuite.report.style import (
     FLOAT_FORMAT,
     decade_ticks,

@@ -89,48 +89,11 @@ def verdict_table(cells: pd.DataFrame, band: tuple[float, float] = BAND) -> pd.D
     prediction's median divergence layer; NaN where it predicts none or has no theory) and
     ``direction`` (forward or backward).
     """
-    lo, hi = band
-    rows = []
     arch = cells["arch"] if "arch" in cells.columns else pd.Series("mlp", index=cells.index)
     cells = cells.assign(arch=arch.astype(str))
-    for (a, act, scheme), g in cells.groupby(["arch", "activation", "scheme"], observed=True,
-                                             sort=True):  # fmt: skip
-        g = g[g["depth"] == g["depth"].max()]
-        g = g[g["width"] == g["width"].max()]  # where the mean-field picture holds best
-        ok = g[g["error"].isna()] if "error" in g.columns else g
-        row: dict[str, object] = {"arch": a, "activation": str(act), "scheme": str(scheme),
-                                  "depth": int(g["depth"].max()), "width": int(g["width"].max()),
-                                  "cells": len(g)}  # fmt: skip
-        signal = ok["final_std"] / ok["input_std"]
-        grad = ok["input_grad_std"] if _has(ok, "input_grad_std") else None
-        fwd = ok["divergence_kind"].notna()
-        bwd = fwd & False  # no backward pass: nothing diverged backward
-        if _has(ok, "grad_divergence_kind"):
-            bwd = ok["grad_divergence_kind"].notna()
-        row["signal"] = float(signal.median()) if len(ok) else math.nan
-        row["gradient"] = float(grad.median()) if grad is not None and len(ok) else math.nan
-        row["theory_signal"] = _median(ok, "theory_final_std", ok["input_std"])
-        row["theory_gradient"] = _median(ok, "theory_input_grad_std")
-        row["diverged"] = int((fwd | bwd).sum())
-        row.update(layer=None, kind=None, theory_layer=None, direction=None)
-        if ok.empty:
-            row["status"] = "failed"
-        elif bool(fwd.any()):
-            row.update(status="diverges", direction="forward",
-                       layer=_median_int(ok.loc[fwd, "divergence_layer"]),
-                       kind=_kinds(ok.loc[fwd, "divergence_kind"]))  # fmt: skip
-            if _has(ok, "theory_divergence_layer"):
-                row["theory_layer"] = _median_int(ok["theory_divergence_layer"])
-        elif bool(bwd.any()):
-            row.update(status="diverges", direction="backward",
-                       layer=_median_int(ok.loc[bwd, "grad_divergence_layer"]),
-                       kind=_kinds(ok.loc[bwd, "grad_divergence_kind"]))  # fmt: skip
-        else:  # the medians over seeds: one unlucky seed does not make a scheme drift
-            inside = lo <= row["signal"] <= hi  # type: ignore[operator]
-            if grad is not None:
-                inside = inside and lo <= row["gradient"] <= hi  # type: ignore[operator]
-            row["status"] = "keeps" if inside else "drifts"
-        rows.append(row)
+    rows = [_verdict_row(key, g, band)
+            for key, g in cells.groupby(["arch", "activation", "scheme"], observed=True,
+                                        sort=True)]  # fmt: skip
     columns = ["arch", "activation", "scheme", "depth", "width", "cells", "status", "signal",
                "gradient", "theory_signal", "theory_gradient", "diverged", "layer", "kind",
                "theory_layer", "direction"]  # fmt: skip
@@ -138,6 +101,49 @@ def verdict_table(cells: pd.DataFrame, band: tuple[float, float] = BAND) -> pd.D
     for c in ("layer", "theory_layer"):
         out[c] = out[c].astype("Int64")
     return out
+
+
+def _verdict_row(key: tuple[Any, ...], g: pd.DataFrame,
+                 band: tuple[float, float]) -> dict[str, object]:  # fmt: skip
+    """The :func:`verdict_table` row of the cells ``g`` of one (arch, activation, scheme)."""
+    lo, hi = band
+    a, act, scheme = key
+    g = g[g["depth"] == g["depth"].max()]
+    g = g[g["width"] == g["width"].max()]  # where the mean-field picture holds best
+    ok = g[g["error"].isna()] if "error" in g.columns else g
+    row: dict[str, object] = {"arch": a, "activation": str(act), "scheme": str(scheme),
+                              "depth": int(g["depth"].max()), "width": int(g["width"].max()),
+                              "cells": len(g)}  # fmt: skip
+    signal = ok["final_std"] / ok["input_std"]
+    grad = ok["input_grad_std"] if _has(ok, "input_grad_std") else None
+    fwd = ok["divergence_kind"].notna()
+    bwd = fwd & False  # no backward pass: nothing diverged backward
+    if _has(ok, "grad_divergence_kind"):
+        bwd = ok["grad_divergence_kind"].notna()
+    row["signal"] = float(signal.median()) if len(ok) else math.nan
+    row["gradient"] = float(grad.median()) if grad is not None and len(ok) else math.nan
+    row["theory_signal"] = _median(ok, "theory_final_std", ok["input_std"])
+    row["theory_gradient"] = _median(ok, "theory_input_grad_std")
+    row["diverged"] = int((fwd | bwd).sum())
+    row.update(layer=None, kind=None, theory_layer=None, direction=None)
+    if ok.empty:
+        row["status"] = "failed"
+    elif bool(fwd.any()):
+        row.update(status="diverges", direction="forward",
+                   layer=_median_int(ok.loc[fwd, "divergence_layer"]),
+                   kind=_kinds(ok.loc[fwd, "divergence_kind"]))  # fmt: skip
+        if _has(ok, "theory_divergence_layer"):
+            row["theory_layer"] = _median_int(ok["theory_divergence_layer"])
+    elif bool(bwd.any()):
+        row.update(status="diverges", direction="backward",
+                   layer=_median_int(ok.loc[bwd, "grad_divergence_layer"]),
+                   kind=_kinds(ok.loc[bwd, "grad_divergence_kind"]))  # fmt: skip
+    else:  # the medians over seeds: one unlucky seed does not make a scheme drift
+        inside = lo <= row["signal"] <= hi  # type: ignore[operator]
+        if grad is not None:
+            inside = inside and lo <= row["gradient"] <= hi  # type: ignore[operator]
+        row["status"] = "keeps" if inside else "drifts"
+    return row
 
 
 def _factor(x: float) -> str:

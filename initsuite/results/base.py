@@ -63,7 +63,7 @@ class Result:
     """What a study returns and stores: its tables (:attr:`tables`) and ``meta``.
 
     Subclasses are dataclasses with one field per table and ``meta``; they set :attr:`kind`
-    and :attr:`tables` (the names of :data:`initsuite.results.outputs.LAYOUTS` ``[kind]``).
+    and :attr:`tables` (the names of :data:`initsuite.results.layout.LAYOUTS` ``[kind]``).
     """
 
     kind: ClassVar[str]
@@ -89,7 +89,7 @@ class Result:
     @classmethod
     def load(cls: type[R], in_dir: str | os.PathLike[str]) -> R:
         """Read a directory written by :meth:`save`, each table checked against its columns
-        (:func:`initsuite.results.columns.conform`); an optional table absent loads empty.
+        (:func:`initsuite.results.conform.conform`); an optional table absent loads empty.
 
         Raises:
             InitsuiteTypeError: ``in_dir`` is not a path.

@@ -321,22 +321,10 @@ def compare(
     applied = normalise(gates)  # bad gates fail before any work
     if not (math.isfinite(rtol) and rtol >= 0):
         raise InitsuiteError(f"rtol must be a finite number >= 0, got {rtol!r}")
-    unfinished = []
-    for which, r, label in (("base", base, labels[0]), ("new", new, labels[1])):
-        stored = require_complete(r, label, partial, "compare")
-        if stored is not None:
-            unfinished.append(f"the {which} run {label!r} is an incomplete sweep ({stored}): "
-                              "the cells it lacks count as only in the other run")  # fmt: skip
-        _check_unique(r.cells, C.CELL_KEYS, which, "cells")
-        _check_unique(r.timing, C.TIMING_KEYS, which, "timing")
+    unfinished = _check_runs(base, new, labels, partial)
     cells = _line_up_cells(base.cells, new.cells, rtol)
     timing = _line_up_timing(base.timing, new.timing)
-    found = [_apply(g, cells, timing) for g in applied]
-    found.append(_nothing_in_common(applied, cells))
-    failures = C.frame(C.COMPARE_FAILURES, [])
-    if any(len(f) for f in found):
-        failures = C.coerce(pd.concat([f for f in found if len(f)], ignore_index=True),
-                            C.COMPARE_FAILURES)  # fmt: skip
+    failures = _failures(applied, cells, timing)
     commits = (_commit(base.meta), _commit(new.meta))
     notes = (*unfinished, *_notes(base.meta, new.meta))
     if not _in_common(cells):
@@ -345,6 +333,33 @@ def compare(
         C.coerce(cells, C.COMPARE_CELLS), C.coerce(timing, C.COMPARE_TIMING), failures,
         applied, labels, rtol, notes, commits,
     )  # fmt: skip
+
+
+def _check_runs(base: SweepResult, new: SweepResult, labels: tuple[str, str],
+                partial: bool) -> list[str]:  # fmt: skip
+    """Raise unless each run is complete (or ``partial``) and holds each key once; the notes
+    on the runs that did not finish."""
+    unfinished = []
+    for which, r, label in (("base", base, labels[0]), ("new", new, labels[1])):
+        stored = require_complete(r, label, partial, "compare")
+        if stored is not None:
+            unfinished.append(f"the {which} run {label!r} is an incomplete sweep ({stored}): "
+                              "the cells it lacks count as only in the other run")  # fmt: skip
+        _check_unique(r.cells, C.CELL_KEYS, which, "cells")
+        _check_unique(r.timing, C.TIMING_KEYS, which, "timing")
+    return unfinished
+
+
+def _failures(applied: tuple[Gate, ...], cells: pd.DataFrame,
+              timing: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
+    """Every gate violation of the lined-up ``cells`` and ``timing``, one row each
+    (:data:`~initsuite.results.columns.COMPARE_FAILURES`)."""
+    found = [_apply(g, cells, timing) for g in applied]
+    found.append(_nothing_in_common(applied, cells))
+    if not any(len(f) for f in found):
+        return C.frame(C.COMPARE_FAILURES, [])
+    return C.coerce(pd.concat([f for f in found if len(f)], ignore_index=True),
+                    C.COMPARE_FAILURES)  # fmt: skip
 
 
 def _apply(gate: Gate, cells: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:

@@ -28,7 +28,8 @@ import pandas as pd
 
 from initsuite.core.errors import InitsuiteError, run_module
 from initsuite.results.benchmarks import BenchmarkRun, load_benchmarks
-from initsuite.results.outputs import META, check_output
+from initsuite.results.layout import META
+from initsuite.results.outputs import check_output
 from initsuite.results.steps import read_steps, step_seconds
 
 __all__ = ["BENCH_RATIOS", "SCHEMA", "collect", "main", "slug", "write"]

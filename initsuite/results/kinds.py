@@ -35,7 +35,7 @@ def _by_kind(*classes: type[Result]) -> dict[str, type[Result]]:
 RESULTS: dict[str, type[Result]] = _by_kind(
     SweepResult, TrainingResult, ProbeResult, TutorialResult, IsometryResult, FrameworksResult
 )
-"""Each kind of results directory (a key of :data:`initsuite.results.outputs.LAYOUTS`) → its
+"""Each kind of results directory (a key of :data:`initsuite.results.layout.LAYOUTS`) → its
 Result class."""
 
 

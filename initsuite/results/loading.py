@@ -15,8 +15,8 @@ import pandas as pd
 
 from initsuite.core.bias import stored_bias_law
 from initsuite.core.errors import InitsuiteError
-from initsuite.results import columns as C
 from initsuite.results import store
+from initsuite.results.conform import conform
 
 __all__ = ["Schema", "conform_tables", "with_bias_law"]
 
@@ -27,12 +27,13 @@ Schema = Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]
 def conform_tables(
     tables: Mapping[str, pd.DataFrame], schema: Schema, path: os.PathLike[str]
 ) -> dict[str, pd.DataFrame]:
-    """Each table of ``schema`` in its declared columns and dtypes (:func:`columns.conform`):
-    a missing or mistyped column, or a null key, raises naming the file."""
+    """Each table of ``schema`` in its declared columns and dtypes
+    (:func:`~initsuite.results.conform.conform`): a missing or mistyped column, or a null key,
+    raises naming the file."""
     out = {}
     for name, (cols, keys) in schema.items():
         where = repr(os.path.join(path, f"{name}.parquet"))
-        out[name] = C.conform(tables[name], cols, where, keys)
+        out[name] = conform(tables[name], cols, where, keys)
     return out
 
 

@@ -27,7 +27,9 @@ from typing import Any
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
-from initsuite.results.outputs import META, STAGING, check_output, check_owned, real_target
+from initsuite.results.layout import META, STAGING
+from initsuite.results.outputs import check_output
+from initsuite.results.ownership import check_owned, real_target
 from initsuite.results.reading import KINDS, first_line, read_meta, read_regular
 
 __all__ = ["as_path", "atomic_write_bytes", "atomic_write_text", "check_output",
