@@ -30,7 +30,6 @@ from typing import Literal
 
 from initsuite.core.errors import Arg, InitsuiteError, InitsuiteTypeError
 from initsuite.results.layout import CHUNKS, LEFTOVER, PROBE_PREFIX, REPORT_FILES
-from initsuite.results.layout import FIGURE_DIR as FIGURE_DIR  # report.probe_report's old path
 from initsuite.results.ownership import (
     check_replaceable,
     real_target,
