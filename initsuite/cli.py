@@ -725,7 +725,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
 
         executor = DaskExecutor(args.scheduler)
     try:
-        result = sweep(cfg, progress=progress, out=args.out, resume=args.resume,
+        result = sweep(cfg, progress=progress, out_dir=args.out, resume=args.resume,
                        overwrite=args.overwrite, executor=executor,
                        allow_large=args.allow_large, command=command)  # fmt: skip
     finally:
@@ -781,7 +781,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
         check_markdown()
     _check_outputs(out=(args.out, "file"), html=(args.html, "file"))
-    result = compare(SweepResult.load(args.base), SweepResult.load(args.new), gates,
+    result = compare(SweepResult.load(args.base), SweepResult.load(args.new), gates=gates,
                      labels=(args.base, args.new), partial=args.partial)  # fmt: skip
     if args.out is not None:
         store.atomic_write_text(args.out, compare_document(result, top=args.top))

@@ -404,7 +404,7 @@ def test_no_cells_in_common_fails_any_gates_unless_missing_allows(
     disjoint: dict[str, Any],
 ) -> None:
     a, b = disjoint["a"], disjoint["b"]
-    cmp = compare(a, b, "final_std:10%")
+    cmp = compare(a, b, gates="final_std:10%")
     assert not cmp.passed
     assert list(cmp.failures["gate"]) == ["cells_in_common"]
     assert any("no cells in common" in n for n in cmp.notes)
@@ -413,15 +413,15 @@ def test_no_cells_in_common_fails_any_gates_unless_missing_allows(
     assert "no cells in common" in compare_text(cmp)
     assert cmp.to_dict()["passed"] is False
     # an explicit missing gate decides: wide enough passes, too narrow fails (as missing)
-    assert compare(a, b, "final_std:10%,missing:1").passed
-    narrow = compare(a, b, "missing:0")
+    assert compare(a, b, gates="final_std:10%,missing:1").passed
+    narrow = compare(a, b, gates="missing:0")
     assert list(narrow.failures["gate"]) == ["missing:0"]
     # without gates nothing fails, but the fact is said
     plain = compare(a, b)
     assert plain.passed and any("no cells in common" in n for n in plain.notes)
     assert "no cells in common" in compare_text(plain)
     # cells in common: no note, no implicit failure
-    same = compare(a, a, "final_std:10%")
+    same = compare(a, a, gates="final_std:10%")
     assert same.passed and not any("in common" in n for n in same.notes)
 
 
