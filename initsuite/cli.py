@@ -424,11 +424,11 @@ def _add_probe(add_parser: AddParser) -> None:
     pb.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
                     help="sweep an override of a model by name, e.g. n_layer=6,12,24 (repeat "
                     "for a grid): one model per point, in one table")  # fmt: skip
-    pb.add_argument("--dtypes", type=_split_specs, default=["float32"],
-                    metavar="P1,P2,...",
+    pb.add_argument("--autocasts", "--dtypes", dest="autocasts", type=_split_specs,
+                    default=["float32"], metavar="P1,P2,...",
                     help="precisions of the forward pass: float32 (no autocast), bfloat16, "
                     "float16 (torch.autocast); each model is probed at each (default "
-                    "float32)")  # fmt: skip
+                    "float32; --dtypes: its old name, deprecated)")  # fmt: skip
     pb.add_argument("--device", default="cpu")
     pb.add_argument("--dtype", default="float32",
                     help="dtype of the model's parameters (default float32)")  # fmt: skip
@@ -820,7 +820,8 @@ def _cmd_probe(args: argparse.Namespace) -> None:
     import os
 
     from initsuite.results import store
-    from initsuite.studies.probe_factory import probe_factory, timeout_available
+    from initsuite.studies.probe_factory import probe_factory
+    from initsuite.studies.user_code import timeout_available
 
     # not given: the default limit, where the platform has one
     timeout = getattr(args, "timeout", PROBE_TIMEOUT if timeout_available() else None)
@@ -839,7 +840,7 @@ def _cmd_probe(args: argparse.Namespace) -> None:
             batch=args.batch, **limit,
             activation=args.activation, backward=args.backward, seed=args.seed,
             device=args.device, dtype=args.dtype, mode=args.mode,
-            include_embeddings=args.include_embeddings, autocast=args.dtypes, vary=args.vary,
+            include_embeddings=args.include_embeddings, autocasts=args.autocasts, vary=args.vary,
             progress=False if args.quiet else None, timeout=timeout,
         )  # fmt: skip
     finally:

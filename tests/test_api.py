@@ -188,3 +188,35 @@ def test_sweep_takes_out_as_the_deprecated_name_of_out_dir(tmp_path) -> None:  #
             "kaiming_normal", "tanh", out=tmp_path / "b", out_dir=tmp_path / "b", **grid
         )
     assert not (tmp_path / "b").exists()
+
+
+def test_autocasts_is_probe_factorys_grid_axis_and_older_directories_still_report(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """``probe_factory(autocasts=...)`` (a grid axis, plural; ``probe`` keeps its one
+    ``autocast``): ``autocast=`` works for one release, warning. meta.json's config now says
+    ``autocasts``; a directory written before says ``autocast``, and it still loads (nothing
+    reads the key back: each row's ``autocast`` column holds its precision)."""
+    import json
+
+    from torch import nn
+
+    def net() -> nn.Module:
+        return nn.Sequential(nn.Linear(4, 4), nn.Tanh())
+
+    kw = dict(schemes=["kaiming_normal"], progress=False)
+    new = initsuite.probe_factory(net, (2, 4), autocasts=["float32", "bfloat16"], **kw)
+    with pytest.warns(DeprecationWarning, match=r"probe_factory\(autocast=\.\.\.\).*autocasts"):
+        old = initsuite.probe_factory(net, (2, 4), autocast=["float32", "bfloat16"], **kw)
+    assert new.calls.equals(old.calls) and set(new.calls["autocast"]) == {"float32", "bfloat16"}
+    assert new.meta["config"]["autocasts"] == ["float32", "bfloat16"]
+    assert "autocast" not in new.meta["config"]
+    out = new.save(tmp_path / "p")
+    meta = json.loads((out / "meta.json").read_text())
+    meta["config"]["autocast"] = meta["config"].pop("autocasts")  # as written before
+    (out / "meta.json").write_text(json.dumps(meta))
+    back = initsuite.ProbeResult.load(out)
+    assert back.calls.equals(new.calls) and back.meta["config"]["autocast"] == [
+        "float32",
+        "bfloat16",
+    ]

@@ -25,7 +25,8 @@ from initsuite.report.comparison import compare_text
 from initsuite.results.comparison import compare
 from initsuite.schemes import registry
 from initsuite.studies.probe import probe
-from initsuite.studies.probe_factory import deadline, probe_factory
+from initsuite.studies.probe_factory import probe_factory
+from initsuite.studies.user_code import deadline
 
 
 def _one_line_error(code: int, err: str) -> str:
@@ -469,6 +470,7 @@ def test_cli_default_timeout_only_where_available(
 ) -> None:  # fmt: skip
     """No SIGALRM (Windows): the default is no limit, an explicit --timeout is an error."""
     from initsuite.studies import probe_factory as pf
+    from initsuite.studies import user_code
 
     seen: list[float | None] = []
     real = pf.run_probe
@@ -483,7 +485,7 @@ def test_cli_default_timeout_only_where_available(
 
     monkeypatch.setattr(pf, "run_probe", spy)
     assert probe_cli(out="o1")[0] == 0
-    monkeypatch.setattr(pf, "timeout_available", lambda: False)
+    monkeypatch.setattr(user_code, "timeout_available", lambda: False)
     code, _, err = probe_cli(out="o2")
     assert code == 0, err
     assert seen == [600.0, None]

@@ -267,7 +267,7 @@ def zoo_study(
             "study": "zoo", "models": [e.to_dict() for e in entries], "schemes": list(common),
             "seed": seed, "batch": BATCH, "image_size": IMAGE, "tokens": TOKENS,
             "backward": True, "mode": "train", "device": "cpu", "dtype": "float32",
-            "autocast": ["float32"], "include_embeddings": False,
+            "autocasts": ["float32"], "include_embeddings": False,
         },
         "models": [m for r in results for m in r.meta["models"]],
         "seconds_by_model": seconds,
