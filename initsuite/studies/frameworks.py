@@ -8,7 +8,7 @@ output std and gradient std, where and how the signal left the range (the engine
 :func:`~initsuite.engine.stats.classify` rule), and σ_w² = fan_in·E[W²] of the drawn weights
 against the critical σ_w² of the activation (mean-field theory, at the drawn biases' σ_b²).
 Then each law's digits MLP (ReLU and tanh, :data:`TRAIN_DEPTH` Linear layers with biases)
-is trained as the training study trains (:func:`initsuite.studies.training.fit`), and the
+is trained as the training study trains (:func:`initsuite.studies.fit.fit`), and the
 rules of the conventions applied are stored beside the measurements.
 ``initsuite reproduce frameworks --out DIR`` runs it; ``initsuite report DIR`` draws it.
 
@@ -37,8 +37,8 @@ from initsuite.engine.stats import classify, layer_stats
 from initsuite.results import columns as C
 from initsuite.results.frameworks import KIND, FrameworksResult
 from initsuite.schemes import conventions as _conventions
+from initsuite.studies.fit import Dataset, FitConfig, check_batch, fit, load_dataset
 from initsuite.studies.probe import INPUT_SEED_OFFSET
-from initsuite.studies.training import Dataset, FitConfig, check_batch, fit, load_dataset
 from initsuite.theory.phase import critical_sigma_w2
 
 __all__ = [
