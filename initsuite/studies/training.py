@@ -23,6 +23,7 @@ from initsuite.core import validate
 from initsuite.core.bias import bias_law
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError
+from initsuite.core.renamed import renamed
 from initsuite.results import columns as C
 from initsuite.results.training import TrainingResult
 from initsuite.studies.fit import (
@@ -94,6 +95,7 @@ class TrainConfig(FitConfig):
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
 
 
+@renamed(batch_size="batch")
 def train(
     schemes: str | Iterable[str],
     activations: str | Iterable[str],
@@ -127,7 +129,8 @@ def train(
         optimizer: ``"sgd"`` (with ``momentum``) or ``"adam"``.
         momentum: SGD's momentum, in [0, 1) (default
             :data:`~initsuite.studies.fit.SGD_MOMENTUM`); Adam has none, and refuses one.
-        batch: examples per step (the last partial batch of an epoch is dropped).
+        batch: examples per step (the last partial batch of an epoch is dropped);
+            ``batch_size``, its old name, is accepted, deprecated, until the next release.
         threshold: the full-train-set loss (nats) a run must reach (``steps_to_threshold``).
         eval_every: steps between evaluations on the full train and test sets.
         bias: None (bias-free layers) or ``"zeros"``.
