@@ -11,7 +11,7 @@
 >>> calls = initsuite.probe(my_model, inputs, scheme="kaiming_normal",
 ...                         backward=True).calls  # doctest: +SKIP
 >>> initsuite.compare(res, initsuite.SweepResult.load("runs/old"),
-...                   "final_std:10%").passed  # doctest: +SKIP
+...                   gates="final_std:10%").passed  # doctest: +SKIP
 
 The package root is lazy (PEP 562): ``import initsuite`` loads nothing heavy, and each name
 below imports its stage on first use. No name here is also a submodule's name.

@@ -99,7 +99,9 @@ def dirs(
 def test_the_same_grid_twice_is_unchanged_and_passes_the_tightest_gates(
     base: initsuite.SweepResult, again: initsuite.SweepResult
 ) -> None:
-    cmp = compare(base, again, "final_std:0%,growth_per_layer:0%,divergence_layer:0,missing:0")
+    cmp = compare(
+        base, again, gates="final_std:0%,growth_per_layer:0%,divergence_layer:0,missing:0"
+    )
     assert cmp.passed and cmp.failures.empty
     assert cmp.counts() == {"same": N_CELLS, "changed": 0, "only_base": 0, "only_new": 0}
     assert list(cmp.cells.columns) == list(C.COMPARE_CELLS)
@@ -141,7 +143,7 @@ def test_gates_fail_exactly_on_the_changes_that_exceed_them(
     base: initsuite.SweepResult, modified: initsuite.SweepResult
 ) -> None:
     gates = "final_std:10%,divergence_layer:0,init_ms:20%,forward_ms:20%,missing:0"
-    cmp = compare(base, modified, gates)
+    cmp = compare(base, modified, gates=gates)
     assert not cmp.passed
     f = cmp.failures.set_index("gate")
     # forward_ms:20% is absent: a 2× speed-up is no failure
@@ -157,13 +159,13 @@ def test_gates_fail_exactly_on_the_changes_that_exceed_them(
     assert one(cmp.timing, **SLOW_ROW)["fails"] == "init_ms:20%"
     # wider gates let the same changes through
     loose = "final_std:20%,divergence_layer:1,init_ms:60%,forward_ms:0%,missing:1"
-    assert compare(base, modified, loose).passed
+    assert compare(base, modified, gates=loose).passed
 
 
 def test_cells_only_in_the_new_run_never_fail(
     base: initsuite.SweepResult, modified: initsuite.SweepResult
 ) -> None:
-    cmp = compare(modified, base, "missing:0")  # base holds a cell modified lacks
+    cmp = compare(modified, base, gates="missing:0")  # base holds a cell modified lacks
     assert cmp.passed and cmp.counts()["only_new"] == 1
 
 
@@ -192,7 +194,7 @@ def test_final_std_band(
         cells.loc[where(cells, **STD_CELL), "final_std"] = value
         return edited(base, cells)
 
-    cmp = compare(set_std(old), set_std(new), {"final_std": limit})
+    cmp = compare(set_std(old), set_std(new), gates={"final_std": limit})
     assert cmp.passed is not fails
     changed = not (old == new or (math.isnan(old) and math.isnan(new)))
     assert (one(cmp.cells, **STD_CELL)["status"] == "changed") is changed
@@ -212,7 +214,7 @@ def test_divergence_layer_gate(
         cells.loc[where(cells, **STD_CELL), "divergence_layer"] = value
         return edited(base, cells)
 
-    cmp = compare(set_layer(old), set_layer(new), {"divergence_layer": limit})
+    cmp = compare(set_layer(old), set_layer(new), gates={"divergence_layer": limit})
     assert cmp.passed is not fails
 
 
@@ -220,7 +222,7 @@ def test_a_run_without_timing_compares_its_cells(
     base: initsuite.SweepResult, modified: initsuite.SweepResult
 ) -> None:
     no_timing = edited(modified, timing=C.frame(C.TIMING, []))
-    cmp = compare(base, no_timing, "init_ms:0%,forward_ms:0%")
+    cmp = compare(base, no_timing, gates="init_ms:0%,forward_ms:0%")
     assert cmp.passed and cmp.timing["new_init_ms"].isna().all()
     assert cmp.timing_ratios().empty
 
@@ -302,14 +304,14 @@ def test_malformed_gates_are_one_clear_error(text: str, needles: list[str]) -> N
 
 
 def test_mapping_gates(base: initsuite.SweepResult, modified: initsuite.SweepResult) -> None:
-    cmp = compare(base, modified, {"final_std": "10%", "divergence_layer": 0})
+    cmp = compare(base, modified, gates={"final_std": "10%", "divergence_layer": 0})
     assert sorted(cmp.failures["metric"]) == ["divergence_layer", "final_std"]
-    assert compare(base, modified, parse_gates("final_std:20%")).passed
+    assert compare(base, modified, gates=parse_gates("final_std:20%")).passed
     # 0.1 could mean 10% or 0.1%: a percentage must be written as one
     with pytest.raises(InitsuiteError, match="percentage"):
-        compare(base, modified, {"final_std": 0.1})  # type: ignore[dict-item]
+        compare(base, modified, gates={"final_std": 0.1})  # type: ignore[dict-item]
     with pytest.raises(InitsuiteError, match="did you mean 'forward_ms'"):
-        compare(base, modified, {"forward": "10%"})
+        compare(base, modified, gates={"forward": "10%"})
 
 
 # --- the command line ------------------------------------------------------------------------
@@ -406,7 +408,7 @@ def test_cli_output_is_the_renderers(
     args = ["compare", dirs["base"], dirs["modified"], "--fail", "final_std:10%,missing:0",
             "--top", "1"]  # fmt: skip
     code, out, _ = run_cli(args, capsys)
-    cmp = compare(base, modified, "final_std:10%,missing:0", labels=(dirs["base"],
+    cmp = compare(base, modified, gates="final_std:10%,missing:0", labels=(dirs["base"],
                   dirs["modified"]))  # fmt: skip
     assert code == 1 and out == compare_text(cmp, top=1) + "\n"
     lines = out.splitlines()
@@ -426,7 +428,7 @@ def test_cli_output_is_the_renderers(
 def test_text_and_markdown_show_the_same_sections(
     base: initsuite.SweepResult, modified: initsuite.SweepResult
 ) -> None:
-    cmp = compare(base, modified, "final_std:20%")
+    cmp = compare(base, modified, gates="final_std:20%")
     text, doc = compare_text(cmp), compare_document(cmp)
     titles = ["largest changes (2 of 2; ratio = new/base)", "only in base (1 cell)",
               "timing ratios (new/base median ms; > 1 is slower)",
@@ -501,14 +503,14 @@ def test_gradient_gates() -> None:
               backward=True)  # fmt: skip
     a = initsuite.sweep(["kaiming_normal", "normal:std=100.0"], **kw)
     b = initsuite.sweep(["kaiming_normal", "normal:std=100.0"], **kw)
-    assert compare(a, b, "input_grad_std:0%,grad_divergence_layer:0").passed
+    assert compare(a, b, gates="input_grad_std:0%,grad_divergence_layer:0").passed
     cells = a.cells.copy()
     k = one(cells, scheme="kaiming_normal", depth=5).name
     cells.loc[k, "input_grad_std"] *= 1.2
     div = cells.index[cells["grad_divergence_layer"].notna()][0]  # normal:std=100, 5 layers
     cells.loc[div, "grad_divergence_layer"] += 1
-    c = compare(a, edited(a, cells), "input_grad_std:10%,grad_divergence_layer:0")
+    c = compare(a, edited(a, cells), gates="input_grad_std:10%,grad_divergence_layer:0")
     assert not c.passed
     assert set(c.failures["metric"]) == {"input_grad_std", "grad_divergence_layer"}
     assert (c.cells["status"] == "changed").sum() == 2
-    assert compare(a, edited(a, cells), "input_grad_std:25%").passed
+    assert compare(a, edited(a, cells), gates="input_grad_std:25%").passed

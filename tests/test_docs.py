@@ -100,7 +100,7 @@ def _sorted(df: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
 def test_documented_pandas_lines_read_a_sweep_without_initsuite(tmp_path: Path) -> None:
     out = tmp_path / "runs" / "demo"
     initsuite.sweep(["kaiming_normal", "xavier_normal"], ["relu", "tanh"], depths=[3, 5],
-                    widths=[8, 16], seeds=2, out=str(out), progress=False)  # fmt: skip
+                    widths=[8, 16], seeds=2, out_dir=str(out), progress=False)  # fmt: skip
     first = sorted((out / "chunks").iterdir())[0]
     shutil.copytree(first, out / "chunks" / f".tmp-{first.name}-x")  # a killed writer's copy
     block = _tested_block(DOCS / "tables.md")

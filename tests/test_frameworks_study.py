@@ -222,7 +222,7 @@ def test_training_follows_sigma_w2_against_the_critical_value(trained: Framework
 def test_training_curves_are_fit_on_the_law_drawn_net(trained: FrameworksResult) -> None:
     """The stored curve of (keras, tanh) is what fit() records on the net drawn by hand:
     torch builds it, apply re-draws it with the seed, the training study's loop trains it."""
-    from initsuite.studies.training import FitConfig, fit, load_dataset
+    from initsuite.studies.fit import FitConfig, fit, load_dataset
 
     data = load_dataset()
     net = FW.digits_mlp("tanh", FW.TRAIN_DEPTH, FW.TRAIN_WIDTH, data)

@@ -1,5 +1,5 @@
 """Sweeps of a real architecture and several precisions in one probe (issue 16): ``--vary``
-grids of a source's overrides and ``--dtypes`` autocast passes, one tidy table keyed by
+grids of a source's overrides and ``--autocasts`` passes, one tidy table keyed by
 ``model``, ``scheme`` and ``autocast``; older directories (one model, no autocast) still load.
 """
 
@@ -63,7 +63,7 @@ def test_each_variant_measures_what_a_probe_of_it_alone_measures() -> None:
 
 def test_autocast_passes_sit_beside_float32_in_one_table() -> None:
     result = probe_factory(f"{BASE},n_layer=2", schemes=["xavier_normal"],
-                           autocast=["float32", "bfloat16"], progress=False)  # fmt: skip
+                           autocasts=["float32", "bfloat16"], progress=False)  # fmt: skip
     calls = result.calls
     assert set(calls["autocast"]) == {"float32", "bfloat16"}
     plain = probe_factory(f"{BASE},n_layer=2", schemes=["xavier_normal"], progress=False)
@@ -76,7 +76,7 @@ def test_autocast_passes_sit_beside_float32_in_one_table() -> None:
 
 
 def test_a_sweep_round_trips_through_its_directory(tmp_path: Path) -> None:
-    result = _sweep(autocast=("float32", "bfloat16"))
+    result = _sweep(autocasts=("float32", "bfloat16"))
     back = ProbeResult.load(result.save(tmp_path / "sweep"))
     assert_same_measurements(back.calls, result.calls)
     assert_same_measurements(back.blocks, result.blocks)
@@ -144,14 +144,14 @@ def test_vary_needs_a_model_by_name_and_is_size_checked_per_variant() -> None:
 def test_an_unknown_precision_names_the_nearest() -> None:
     with pytest.raises(InitsuiteError, match="unknown autocast precision 'bfloat'; did you mean "
                                              "'bfloat16'"):  # fmt: skip
-        ProbeConfig(BASE, autocast=("float32", "bfloat"))
+        ProbeConfig(BASE, autocasts=("float32", "bfloat"))
 
 
-def test_cli_vary_and_dtypes_write_one_directory(
+def test_cli_vary_and_autocasts_write_one_directory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "p"
-    code, _, err = run_cli(["probe", BASE, "--vary", "n_layer=1,2", "--dtypes",
+    code, _, err = run_cli(["probe", BASE, "--vary", "n_layer=1,2", "--autocasts",
                                  "float32,bfloat16", "--schemes", "gpt2", "--backward",
                                  "--no-report", "--out", str(out)], capsys)  # fmt: skip
     assert code == 0, err
@@ -161,6 +161,7 @@ def test_cli_vary_and_dtypes_write_one_directory(
                             str(tmp_path / "bad")], capsys)  # fmt: skip
     assert code == 2 and "no key 'n_layr'; did you mean 'n_layer'" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+    # --dtypes: the flag's old name, kept for one release
     code, _, err = run_cli(["probe", BASE, "--dtypes", "float8", "--out",
                             str(tmp_path / "bad")], capsys)  # fmt: skip
     assert code == 2 and "unknown autocast precision 'float8'" in err

@@ -79,7 +79,7 @@ def test_a_plugin_sweep_is_reported_where_the_plugin_and_torch_are_missing(
 
     run, with_plugin, without = tmp_path / "run", tmp_path / "a", tmp_path / "b"
     res = initsuite.sweep([plugin_scheme, "kaiming_normal"], ["tanh", "relu"], [3, 8], [8, 16],
-                          seeds=2, timing=False, out=run)  # fmt: skip
+                          seeds=2, timing=False, out_dir=run)  # fmt: skip
     # the stored points are what theory computes while the plugin is registered, bit for bit
     live = pd.concat([phase.scheme_points(a, ["kaiming_normal", plugin_scheme], 16)
                       for a in ["relu", "tanh"]], ignore_index=True)  # fmt: skip

@@ -112,7 +112,7 @@ def test_the_report_opens_with_the_verdict(tmp_path: Path, run: initsuite.SweepR
     from initsuite.report import sweep_plan
 
     out = tmp_path / "run"
-    initsuite.sweep(["normal", "kaiming_normal"], "relu", 6, 32, timing=False, out=out,
+    initsuite.sweep(["normal", "kaiming_normal"], "relu", 6, 32, timing=False, out_dir=out,
                     progress=False)  # fmt: skip
     text = sweep_plan(out).text
     headings = [line for line in text.splitlines() if line.startswith("## ")]

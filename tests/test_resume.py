@@ -48,7 +48,7 @@ def _run_cli(args: list[str]) -> subprocess.Popen[str]:
 
 
 def test_a_chunked_run_equals_an_in_memory_run(clean, tmp_path: Path) -> None:
-    res = initsuite.sweep(**GRID, out=tmp_path / "run")
+    res = initsuite.sweep(**GRID, out_dir=tmp_path / "run")
     assert_same_tables(res, clean)
     assert len(list((tmp_path / "run" / chunks.CHUNKS).iterdir())) == N_GROUPS
     assert res.cells["cell_key"].is_unique
@@ -57,19 +57,19 @@ def test_a_chunked_run_equals_an_in_memory_run(clean, tmp_path: Path) -> None:
 
 def test_resume_computes_only_what_is_missing(clean, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    initsuite.sweep(**GRID, out=out)
+    initsuite.sweep(**GRID, out_dir=out)
     gone = sorted((out / chunks.CHUNKS).iterdir())[:2]
     for d in gone:
         for f in d.iterdir():
             f.unlink()
         d.rmdir()
-    res = initsuite.sweep(**GRID, out=out, resume=True)
+    res = initsuite.sweep(**GRID, out_dir=out, resume=True)
     assert_same_tables(res, clean)
     meta = json.loads((out / "meta.json").read_text())
     assert meta["resumed_cells"] == clean.cells.shape[0] * (N_GROUPS - 2) // N_GROUPS
     # a resume with nothing left to do computes nothing and changes nothing
     before = sorted(p.name for p in (out / chunks.CHUNKS).iterdir())
-    again = initsuite.sweep(**GRID, out=out, resume=True)
+    again = initsuite.sweep(**GRID, out_dir=out, resume=True)
     assert_same_tables(again, clean)
     assert sorted(p.name for p in (out / chunks.CHUNKS).iterdir()) == before
 
@@ -152,7 +152,7 @@ def test_two_concurrent_writers_leave_a_consistent_store(clean, tmp_path: Path) 
 
 def test_damaged_and_foreign_files_are_named(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    initsuite.sweep(**{**GRID, "widths": [16], "seeds": 1}, out=out)
+    initsuite.sweep(**{**GRID, "widths": [16], "seeds": 1}, out_dir=out)
     (chunk,) = list((out / chunks.CHUNKS).iterdir())
     (chunk / "cells.parquet").write_bytes(b"not parquet")
     with pytest.raises(InitsuiteError, match=r"cells\.parquet.*not a readable parquet"):
@@ -170,7 +170,7 @@ def test_damaged_and_foreign_files_are_named(tmp_path: Path) -> None:
 
 def test_a_leftover_temporary_chunk_is_ignored(clean, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    initsuite.sweep(**GRID, out=out)
+    initsuite.sweep(**GRID, out_dir=out)
     tmp = out / chunks.CHUNKS / ".tmp-0123-abc"  # a writer killed mid-write
     tmp.mkdir()
     (tmp / "cells.parquet").write_bytes(b"half a file")
@@ -214,7 +214,7 @@ def test_dask_local_cluster_sweep_equals_the_local_one(
     clean, dask_cluster: Any, tmp_path: Path
 ) -> None:
     ex = dask_cluster
-    res = initsuite.sweep(**GRID, out=tmp_path / "run", executor=ex)
+    res = initsuite.sweep(**GRID, out_dir=tmp_path / "run", executor=ex)
     assert_same_tables(res, clean)
     root = tmp_path / "run" / chunks.CHUNKS
     names = sorted(p.name for p in root.iterdir())
@@ -225,7 +225,7 @@ def test_dask_local_cluster_sweep_equals_the_local_one(
     for f in victim.iterdir():
         f.unlink()
     victim.rmdir()
-    res = initsuite.sweep(**GRID, out=tmp_path / "run", executor=ex, resume=True)
+    res = initsuite.sweep(**GRID, out_dir=tmp_path / "run", executor=ex, resume=True)
     assert_same_tables(res, clean)
     assert sorted(p.name for p in root.iterdir()) == names
     assert {n: (root / n / "cells.parquet").stat().st_mtime_ns for n in names[1:]} == kept
@@ -283,8 +283,8 @@ def test_a_grown_grid_stores_only_the_new_cells(tmp_path: Path) -> None:
     cells: the old ones keep their first rows, and the directory holds each cell once."""
     out = tmp_path / "run"
     small = {**GRID, "schemes": ["kaiming_normal"], "widths": [16], "seeds": 1}
-    first = initsuite.sweep(**small, out=out)
-    grown = initsuite.sweep(**{**small, "schemes": ["kaiming_normal", "orthogonal"]}, out=out,
+    first = initsuite.sweep(**small, out_dir=out)
+    grown = initsuite.sweep(**{**small, "schemes": ["kaiming_normal", "orthogonal"]}, out_dir=out,
                             resume=True)  # fmt: skip
     root = out / chunks.CHUNKS
     per_chunk = [len(pd.read_parquet(d / "cells.parquet")) for d in root.iterdir()]
@@ -302,21 +302,21 @@ def test_a_resume_that_grows_the_grid_times_what_is_new(tmp_path: Path) -> None:
     small = {**GRID, "schemes": ["kaiming_normal"], "activations": ["tanh"], "depths": [3],
              "widths": [16], "seeds": 1, "timing": True, "timing_repeats": 1}  # fmt: skip
     grown = {**small, "schemes": ["kaiming_normal", "orthogonal"], "widths": [16, 32]}
-    first = initsuite.sweep(**small, out=out)
-    res = initsuite.sweep(**grown, out=out, resume=True)
+    first = initsuite.sweep(**small, out_dir=out)
+    res = initsuite.sweep(**grown, out_dir=out, resume=True)
     assert res.meta["config"]["timing"] is True
     keys = set(zip(res.timing["scheme"], res.timing["width"], strict=True))
     assert keys == {(s, w) for s in grown["schemes"] for w in grown["widths"]}
     old = res.timing[(res.timing["scheme"] == "kaiming_normal") & (res.timing["width"] == 16)]
     pd.testing.assert_frame_equal(old.reset_index(drop=True), first.timing)
     stored = sorted(p.name for p in (out / chunks.CHUNKS).iterdir())
-    again = initsuite.sweep(**grown, out=out, resume=True)
+    again = initsuite.sweep(**grown, out_dir=out, resume=True)
     assert sorted(p.name for p in (out / chunks.CHUNKS).iterdir()) == stored
     pd.testing.assert_frame_equal(again.timing, res.timing)
 
 
 def test_resume_and_executor_need_a_directory() -> None:
-    with pytest.raises(InitsuiteError, match="give out="):
+    with pytest.raises(InitsuiteError, match="give out_dir="):
         initsuite.sweep("kaiming_normal", "relu", 3, 8, timing=False, resume=True)
     with pytest.raises(InitsuiteError, match="needs an output directory"):
         initsuite.sweep("kaiming_normal", "relu", 3, 8, timing=False, executor=object())
@@ -371,9 +371,9 @@ def test_a_resume_that_grows_the_grid_stores_the_theory_of_the_new_grid(
     out = tmp_path / "run"
     small = {**GRID, "schemes": ["kaiming_normal"], "widths": [16], "seeds": 1}
     grown = {**small, "schemes": ["kaiming_normal", "orthogonal"], "widths": [16, 32]}
-    first = initsuite.sweep(**small, out=out)
+    first = initsuite.sweep(**small, out_dir=out)
     meta_writes.clear()
-    res = initsuite.sweep(**grown, out=out, resume=True)
+    res = initsuite.sweep(**grown, out_dir=out, resume=True)
     fresh = initsuite.sweep(**grown)
     for name in ("theory", "phase_points", "phase_grid"):
         pd.testing.assert_frame_equal(getattr(res, name), getattr(fresh, name), check_exact=True)
@@ -400,11 +400,11 @@ def test_a_sweep_killed_before_its_theory_chunk_resumes(
     with monkeypatch.context() as m:
         m.setattr(chunks, "write_chunk", killed)
         with pytest.raises(Killed):
-            initsuite.sweep(**GRID, out=out)
+            initsuite.sweep(**GRID, out_dir=out)
     assert sorted(p.name for p in out.iterdir()) == ["meta.json"]
     half = initsuite.SweepResult.load(out)
     assert half.meta["complete"] is False and half.cells.empty and half.phase_grid.empty
-    res = initsuite.sweep(**GRID, out=out, resume=True)
+    res = initsuite.sweep(**GRID, out_dir=out, resume=True)
     assert_same_tables(res, clean)
     pd.testing.assert_frame_equal(res.phase_points, clean.phase_points, check_exact=True)
     # a finished sweep whose theory chunk went missing is damaged, and says so

@@ -334,13 +334,13 @@ def test_a_sweep_stored_with_bias_true_loads_as_torch_default(tmp_path: Path) ->
     new = initsuite.sweep(**grid)
     assert new.meta["config"]["bias"] == "torch_default" and new.cells["bias"].all()
     whole = new.save(tmp_path / "whole")
-    initsuite.sweep(**grid, out=tmp_path / "chunked")
+    initsuite.sweep(**grid, out_dir=tmp_path / "chunked")
     for path in (whole, tmp_path / "chunked"):
         _set_bias(path, True)
         old = SweepResult.load(path)
         assert old.meta["config"]["bias"] == "torch_default"
-        assert initsuite.compare(old, new, "final_std:0%,divergence_layer:0,missing:0").passed
-    resumed = initsuite.sweep(**grid, out=tmp_path / "chunked", resume=True)
+        assert initsuite.compare(old, new, gates="final_std:0%,divergence_layer:0,missing:0").passed
+    resumed = initsuite.sweep(**grid, out_dir=tmp_path / "chunked", resume=True)
     assert resumed.meta["resumed_cells"] == len(new.cells)
     _set_bias(whole, False)  # now contradicts its cells and its fingerprint (issue 27)
     with pytest.raises(InitsuiteError, match=r"config\.bias = null but a fingerprint with bias"):

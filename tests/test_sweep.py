@@ -370,7 +370,7 @@ def test_the_theory_tables_hold_what_the_report_draws(tmp_path) -> None:
         want = phase.phase_diagram(act)
         for c in ("sigma_w2", "sigma_b2", "q_star", "chi1", "depth_scale"):
             assert grid[c].tolist() == want[c].tolist(), c
-    stored = initsuite.sweep(schemes, **kw, out=tmp_path / "run")
+    stored = initsuite.sweep(schemes, **kw, out_dir=tmp_path / "run")
     for name in ("theory", "phase_points", "phase_grid"):
         pd.testing.assert_frame_equal(getattr(stored, name), getattr(res, name), check_exact=True)
         _assert_schema(

@@ -16,7 +16,8 @@ from initsuite import activations, schemes
 from initsuite.cli import main
 from initsuite.core.errors import InitsuiteError
 from initsuite.results.training import TrainingResult
-from initsuite.studies.training import SGD_MOMENTUM, FitConfig, load_dataset, make_mlp, train
+from initsuite.studies.fit import SGD_MOMENTUM, FitConfig, load_dataset, make_mlp
+from initsuite.studies.training import train
 
 # Small but deep enough to show the effect: 16 ReLU layers of 48 units, 120 SGD steps.
 SMALL = dict(depth=16, width=48, steps=120, lr=0.005, eval_every=10)

@@ -114,7 +114,7 @@ def test_a_kill_at_every_write_step_resumes_to_the_clean_tables(clean, tmp_path:
             else:
                 break
         assert len(steps) == k  # it died at step k, and nothing wrote after it
-        res = initsuite.sweep(**SMALL, out=out, resume=True)  # the library's --resume
+        res = initsuite.sweep(**SMALL, out_dir=out, resume=True)  # the library's --resume
         _same(res, clean)
         meta = json.loads((out / "meta.json").read_text())
         assert meta["complete"] is True and meta["cells"] == len(clean.cells)
@@ -136,7 +136,7 @@ def test_a_kill_at_every_write_step_resumes_to_the_clean_tables(clean, tmp_path:
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SweepResult]:
     """A small stored sweep with all three tables (timing too), made once."""
     out = tmp_path_factory.mktemp("pristine") / "run"
-    return out, initsuite.sweep(**{**SMALL, "timing": True, "timing_repeats": 1}, out=out)
+    return out, initsuite.sweep(**{**SMALL, "timing": True, "timing_repeats": 1}, out_dir=out)
 
 
 def _tables(run: Path) -> list[Path]:

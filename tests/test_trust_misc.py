@@ -25,7 +25,8 @@ from initsuite.report.comparison import compare_text
 from initsuite.results.comparison import compare
 from initsuite.schemes import registry
 from initsuite.studies.probe import probe
-from initsuite.studies.probe_factory import deadline, probe_factory
+from initsuite.studies.probe_factory import probe_factory
+from initsuite.studies.user_code import deadline
 
 
 def _one_line_error(code: int, err: str) -> str:
@@ -404,7 +405,7 @@ def test_no_cells_in_common_fails_any_gates_unless_missing_allows(
     disjoint: dict[str, Any],
 ) -> None:
     a, b = disjoint["a"], disjoint["b"]
-    cmp = compare(a, b, "final_std:10%")
+    cmp = compare(a, b, gates="final_std:10%")
     assert not cmp.passed
     assert list(cmp.failures["gate"]) == ["cells_in_common"]
     assert any("no cells in common" in n for n in cmp.notes)
@@ -413,15 +414,15 @@ def test_no_cells_in_common_fails_any_gates_unless_missing_allows(
     assert "no cells in common" in compare_text(cmp)
     assert cmp.to_dict()["passed"] is False
     # an explicit missing gate decides: wide enough passes, too narrow fails (as missing)
-    assert compare(a, b, "final_std:10%,missing:1").passed
-    narrow = compare(a, b, "missing:0")
+    assert compare(a, b, gates="final_std:10%,missing:1").passed
+    narrow = compare(a, b, gates="missing:0")
     assert list(narrow.failures["gate"]) == ["missing:0"]
     # without gates nothing fails, but the fact is said
     plain = compare(a, b)
     assert plain.passed and any("no cells in common" in n for n in plain.notes)
     assert "no cells in common" in compare_text(plain)
     # cells in common: no note, no implicit failure
-    same = compare(a, a, "final_std:10%")
+    same = compare(a, a, gates="final_std:10%")
     assert same.passed and not any("in common" in n for n in same.notes)
 
 
@@ -469,6 +470,7 @@ def test_cli_default_timeout_only_where_available(
 ) -> None:  # fmt: skip
     """No SIGALRM (Windows): the default is no limit, an explicit --timeout is an error."""
     from initsuite.studies import probe_factory as pf
+    from initsuite.studies import user_code
 
     seen: list[float | None] = []
     real = pf.run_probe
@@ -483,7 +485,7 @@ def test_cli_default_timeout_only_where_available(
 
     monkeypatch.setattr(pf, "run_probe", spy)
     assert probe_cli(out="o1")[0] == 0
-    monkeypatch.setattr(pf, "timeout_available", lambda: False)
+    monkeypatch.setattr(user_code, "timeout_available", lambda: False)
     code, _, err = probe_cli(out="o2")
     assert code == 0, err
     assert seen == [600.0, None]

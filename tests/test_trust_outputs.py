@@ -325,10 +325,10 @@ def test_an_unknown_matplotlib_backend_is_one_line(runs: dict[str, Path], tmp_pa
 
 @pytest.mark.parametrize("out", [5, b"x"])
 def test_an_api_output_of_the_wrong_type_is_a_type_error(out: object) -> None:
-    """``sweep(..., out=5)`` and ``out=b"x"`` raised pathlib's TypeError."""
+    """``sweep(..., out_dir=5)`` and ``out_dir=b"x"`` raised pathlib's TypeError."""
     with pytest.raises(InitsuiteTypeError, match="output path must be a str or Path"):
         initsuite.sweep(["xavier_uniform"], ["tanh"], depths=[3], widths=[8], timing=False,
-                        out=out)  # type: ignore[arg-type]  # fmt: skip
+                        out_dir=out)  # type: ignore[arg-type]  # fmt: skip
     with pytest.raises(InitsuiteTypeError, match="output path must be a str or Path"):
         check_outputs({"out": (out, "file")})  # type: ignore[dict-item]
 
@@ -337,7 +337,7 @@ def test_compare_with_gates_of_the_wrong_type_is_a_type_error(runs: dict[str, Pa
     """``compare(r, r, 5)`` raised AttributeError."""
     r = SweepResult.load(runs["A"])
     with pytest.raises(InitsuiteTypeError, match="gates must be text such as"):
-        initsuite.compare(r, r, 5)  # type: ignore[arg-type]
+        initsuite.compare(r, r, gates=5)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("flag", [[], ["--overwrite"]], ids=["new", "overwrite"])

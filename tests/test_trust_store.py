@@ -37,7 +37,7 @@ def clean() -> SweepResult:
 def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete chunked sweep, written once; tests damage copies of it."""
     out = tmp_path_factory.mktemp("stored") / "run"
-    initsuite.sweep(**SMALL, out=out)
+    initsuite.sweep(**SMALL, out_dir=out)
     return out
 
 
@@ -287,7 +287,7 @@ def test_resume_refuses_another_grid_naming_the_first_difference(
 ) -> None:
     before = _snapshot(run_dir)
     with pytest.raises(InitsuiteError, match=named):
-        initsuite.sweep(**{**SMALL, **change}, out=run_dir, resume=True)
+        initsuite.sweep(**{**SMALL, **change}, out_dir=run_dir, resume=True)
     assert _snapshot(run_dir) == before
 
 
@@ -310,7 +310,7 @@ def test_a_grown_grid_resume_rewrites_meta_for_the_new_grid(run_dir: Path, monke
     # complete, and what is stored loads
     monkeypatch.setattr(chunks, "write_chunk", killed)
     with pytest.raises(KeyboardInterrupt):
-        initsuite.sweep(**grown, out=run_dir, resume=True)
+        initsuite.sweep(**grown, out_dir=run_dir, resume=True)
     monkeypatch.undo()
     meta = _meta(run_dir)
     assert meta["config"]["schemes"] == grown["schemes"]
@@ -318,8 +318,8 @@ def test_a_grown_grid_resume_rewrites_meta_for_the_new_grid(run_dir: Path, monke
     assert len(SweepResult.load(run_dir).cells) == N_CELLS
     # the old, smaller grid is no longer what the directory holds
     with pytest.raises(InitsuiteError, match=r"schemes \['orthogonal'\] not in this one"):
-        initsuite.sweep(**SMALL, out=run_dir, resume=True)
-    res = initsuite.sweep(**grown, out=run_dir, resume=True)
+        initsuite.sweep(**SMALL, out_dir=run_dir, resume=True)
+    res = initsuite.sweep(**grown, out_dir=run_dir, resume=True)
     meta = _meta(run_dir)
     assert (meta["cells"], meta["complete"]) == (len(res.cells), True) == (12, True)
     _same(res, initsuite.sweep(**grown))
@@ -337,7 +337,7 @@ def test_resume_refuses_a_missing_or_malformed_fingerprint(run_dir: Path, finger
     (run_dir / "meta.json").write_text(json.dumps(meta))
     before = _snapshot(run_dir)
     with pytest.raises(InitsuiteError, match="fingerprint") as info:
-        initsuite.sweep(**{**SMALL, "bias": "torch_default"}, out=run_dir, resume=True)
+        initsuite.sweep(**{**SMALL, "bias": "torch_default"}, out_dir=run_dir, resume=True)
     assert str(run_dir / "meta.json") in str(info.value)
     assert _snapshot(run_dir) == before
 
@@ -423,7 +423,7 @@ def test_a_plain_rerun_into_a_killed_sweep_says_pass_resume(run_dir: Path, capsy
     assert code == 2 and "holds a sweep: pass --resume" in err
     assert _snapshot(run_dir) == before
     with pytest.raises(InitsuiteError, match="pass resume=True"):
-        initsuite.sweep(**SMALL, out=run_dir)
+        initsuite.sweep(**SMALL, out_dir=run_dir)
 
 
 def test_a_plain_rerun_into_an_emptied_killed_sweep_starts_it(run_dir: Path, clean) -> None:
@@ -446,7 +446,7 @@ def test_two_resume_writers_on_a_new_directory_both_succeed(
     def writer_b() -> None:
         if not started:  # once; its own writes pass through the patched functions too
             started.append(True)
-            seen.append(initsuite.sweep(**SMALL, out=out, resume=True))
+            seen.append(initsuite.sweep(**SMALL, out_dir=out, resume=True))
 
     real_replace, real_write_text, real_chunk = store.os.replace, store.atomic_write_text, \
         chunks.write_chunk  # fmt: skip
@@ -474,7 +474,7 @@ def test_two_resume_writers_on_a_new_directory_both_succeed(
         monkeypatch.setattr(chunks, "write_chunk", write_chunk)
     else:
         raise AssertionError(point)
-    first = initsuite.sweep(**SMALL, out=out, resume=True)
+    first = initsuite.sweep(**SMALL, out_dir=out, resume=True)
     monkeypatch.undo()
     assert len(seen) == 1
     _same(first, clean)

@@ -39,7 +39,7 @@ N_CELLS = 8
 def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete chunked sweep, written once; tests damage copies of it."""
     out = tmp_path_factory.mktemp("stored") / "run"
-    initsuite.sweep(**SMALL, out=out)
+    initsuite.sweep(**SMALL, out_dir=out)
     return out
 
 
@@ -47,7 +47,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def other(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same grid run with bias and a draw of its own per scheme (issue 27, item 9)."""
     out = tmp_path_factory.mktemp("other") / "run"
-    initsuite.sweep(**SMALL, bias="torch_default", shared=False, out=out)
+    initsuite.sweep(**SMALL, bias="torch_default", shared=False, out_dir=out)
     return out
 
 
@@ -135,7 +135,7 @@ def test_a_chunk_copied_from_another_sweep_is_refused(
                  ["compare", str(run_dir), str(run_dir)]):  # fmt: skip
         _cli_refuses(args, capsys, foreign.name, "another sweep")
     with pytest.raises(InitsuiteError, match="another sweep"):  # resume neither
-        initsuite.sweep(**SMALL, out=run_dir, resume=True)
+        initsuite.sweep(**SMALL, out_dir=run_dir, resume=True)
     assert _snapshot(run_dir) == before and not (tmp_path / "rep").exists()
 
 
@@ -277,7 +277,7 @@ def test_compare_refuses_an_unfinished_sweep_without_partial(
                   str(tmp_path / "rep")], capsys, "incomplete sweep", "--partial")  # fmt: skip
     base, part = SweepResult.load(stored), SweepResult.load(unfinished)
     with pytest.raises(InitsuiteError, match=r"incomplete sweep .*pass partial=True"):
-        initsuite.compare(base, part, gates)
+        initsuite.compare(base, part, gates=gates)
 
 
 def test_compare_with_partial_says_so_and_missing_decides(

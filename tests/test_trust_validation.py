@@ -122,7 +122,7 @@ def test_a_valid_override_repairs_a_spec() -> None:
 def test_sweep_api_refuses_before_writing(spec: str, shared: bool, tmp_path: Path) -> None:
     out = tmp_path / "o"
     with pytest.raises(InitsuiteError, match=r"^scheme "):
-        initsuite.sweep(spec, "relu", 3, 8, shared=shared, timing=False, out=out)
+        initsuite.sweep(spec, "relu", 3, 8, shared=shared, timing=False, out_dir=out)
     assert not out.exists()
 
 
@@ -377,7 +377,7 @@ def test_absurd_sizes_exit_2_at_once(
 
 def test_absurd_size_in_the_api(tmp_path: Path) -> None:
     with pytest.raises(InitsuiteError, match="of memory"):
-        initsuite.sweep("normal", "relu", 3, 10**6, out=tmp_path / "o")
+        initsuite.sweep("normal", "relu", 3, 10**6, out_dir=tmp_path / "o")
     with pytest.raises(InitsuiteError, match="of memory"):
         initsuite.sweep("normal", "relu", 10**9, 8)
     assert not (tmp_path / "o").exists()

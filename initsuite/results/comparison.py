@@ -287,8 +287,8 @@ def _notes(base: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
 def compare(
     base: SweepResult,
     new: SweepResult,
-    gates: str | Mapping[str, Gate | str | int] | None = None,
     *,
+    gates: str | Mapping[str, Gate | str | int] | None = None,
     rtol: float = 1e-4,
     labels: tuple[str, str] = ("base", "new"),
     partial: bool = False,

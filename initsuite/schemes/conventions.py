@@ -341,7 +341,7 @@ def law_summary(law: str | None, stacked: bool = False) -> dict[str, Any]:
             "truncation": trunc}  # fmt: skip
 
 
-def conventions(framework: str | list[str] | None = None, layer: str | None = None) -> Any:
+def conventions(framework: str | list[str] | None = None, *, layer: str | None = None) -> Any:
     """A tidy DataFrame: convention × layer type × parameter → law, distribution, variance
     (in units of 1/fan_in, or fixed), truncation, the version checked and the source.
 
@@ -390,8 +390,8 @@ def diff(a: str, b: str, layer: str | None = None) -> Any:
         raise InitsuiteError(f"diff needs two different conventions, got {a!r} twice")
     keys = ["layer", "parameter"]
     cols = ["law", "variance_fan_in", "variance", "per_projection"]
-    left = conventions(a, layer)[keys + cols]
-    right = conventions(b, layer)[keys + cols]
+    left = conventions(a, layer=layer)[keys + cols]
+    right = conventions(b, layer=layer)[keys + cols]
     both = left.merge(right, on=keys, suffixes=(f"_{a}", f"_{b}"))
     differs = (both[f"law_{a}"] != both[f"law_{b}"]) | (
         both[f"per_projection_{a}"] != both[f"per_projection_{b}"])  # fmt: skip

@@ -8,7 +8,7 @@ output std and gradient std, where and how the signal left the range (the engine
 :func:`~initsuite.engine.stats.classify` rule), and σ_w² = fan_in·E[W²] of the drawn weights
 against the critical σ_w² of the activation (mean-field theory, at the drawn biases' σ_b²).
 Then each law's digits MLP (ReLU and tanh, :data:`TRAIN_DEPTH` Linear layers with biases)
-is trained as the training study trains (:func:`initsuite.studies.training.fit`), and the
+is trained as the training study trains (:func:`initsuite.studies.fit.fit`), and the
 rules of the conventions applied are stored beside the measurements.
 ``initsuite reproduce frameworks --out DIR`` runs it; ``initsuite report DIR`` draws it.
 
@@ -37,8 +37,8 @@ from initsuite.engine.stats import classify, layer_stats
 from initsuite.results import columns as C
 from initsuite.results.frameworks import KIND, FrameworksResult
 from initsuite.schemes import conventions as _conventions
+from initsuite.studies.fit import Dataset, FitConfig, check_batch, fit, load_dataset
 from initsuite.studies.probe import INPUT_SEED_OFFSET
-from initsuite.studies.training import Dataset, FitConfig, check_batch, fit, load_dataset
 from initsuite.theory.phase import critical_sigma_w2
 
 __all__ = [
@@ -285,6 +285,30 @@ def _rules(laws: Sequence[str]) -> list[dict[str, Any]]:
     return table[list(C.FRAMEWORK_CONVENTIONS)].to_dict("records")
 
 
+def _forward(
+    models: Sequence[ModelSpec], laws: Sequence[str], seeds: Sequence[int]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, list[str]]]]:
+    """Each law applied to each model once per seed and measured: the layers' rows, the
+    runs' rows, and what each law left untouched (by law, then model)."""
+    layer_rows: list[dict[str, Any]] = []
+    run_rows: list[dict[str, Any]] = []
+    untouched: dict[str, dict[str, list[str]]] = {}
+    for spec in models:
+        for law in laws:
+            for seed in seeds:
+                model = build_model(spec)
+                _left(_apply(model, law, seed), law, spec.name, untouched)
+                sigma_w2, sigma_b2, crit = _sigma2(model, spec.arch, spec.activation)
+                out = _measure(model, _input(spec, seed), seed)
+                key = {"law": law, "model": spec.name, "seed": seed}
+                layer_rows += [{**key, **row} for row in out["layers"]]
+                run_rows.append({**key, "arch": spec.arch, "activation": spec.activation,
+                                 "depth": spec.depth, "width": spec.width, **out["summary"],
+                                 "sigma_w2": sigma_w2, "sigma_b2": sigma_b2,
+                                 "critical_sigma_w2": crit})  # fmt: skip
+    return layer_rows, run_rows, untouched
+
+
 def frameworks_study(
     laws: Sequence[str] = LAWS,
     *,
@@ -321,22 +345,7 @@ def frameworks_study(
     data = load_dataset(fit_cfg.dataset) if steps else None
     if data is not None:
         check_batch(fit_cfg, data)
-    layer_rows: list[dict[str, Any]] = []
-    run_rows: list[dict[str, Any]] = []
-    untouched: dict[str, dict[str, list[str]]] = {}
-    for spec in models:
-        for law in law_list:
-            for seed in seed_list:
-                model = build_model(spec)
-                _left(_apply(model, law, seed), law, spec.name, untouched)
-                sigma_w2, sigma_b2, crit = _sigma2(model, spec.arch, spec.activation)
-                out = _measure(model, _input(spec, seed), seed)
-                key = {"law": law, "model": spec.name, "seed": seed}
-                layer_rows += [{**key, **row} for row in out["layers"]]
-                run_rows.append({**key, "arch": spec.arch, "activation": spec.activation,
-                                 "depth": spec.depth, "width": spec.width, **out["summary"],
-                                 "sigma_w2": sigma_w2, "sigma_b2": sigma_b2,
-                                 "critical_sigma_w2": crit})  # fmt: skip
+    layer_rows, run_rows, untouched = _forward(models, law_list, seed_list)
     curves, train_runs = ([], []) if data is None else _train(law_list, seed_list, fit_cfg, data)
     training = None if data is None else {
         "depth": TRAIN_DEPTH, "width": TRAIN_WIDTH, "activations": list(TRAIN_ACTIVATIONS),

@@ -66,7 +66,6 @@ Mode = Literal["train", "eval"]
 MODES: tuple[str, ...] = get_args(Mode)
 
 
-# Over 60 lines: half are the docstring, the public reference of initsuite.probe.
 def probe(
     model: nn.Module,
     inputs: Inputs,
@@ -111,6 +110,7 @@ def probe(
             Whatever the model's forward raises propagates
             unchanged (after the hooks are removed and the buffers restored).
     """
+    # long: half of it is the docstring, the public reference of initsuite.probe
     check_arguments("probe", model, scheme, activation, include_embeddings)
     seed = validate.seed(seed)
     if not isinstance(backward, bool):
@@ -132,17 +132,10 @@ def probe(
     model_info = {"type": type(model).__name__,
                   "parameters": sum(p.numel() for p in model.parameters()),
                   "probed_modules": len(probed_modules(model))}  # fmt: skip
-    drawn = set[str]()
-    if isinstance(scheme, str) and scheme.strip() in _conventions.CONVENTIONS:
-        config["scheme"] = scheme.strip()
-        drawn = {q.rpartition(".")[0] or ROOT
-                 for q in apply_convention(model, scheme.strip(), seeded(seed))}  # fmt: skip
-    elif scheme is not None:
-        s = scheme_or_convention(scheme)
-        config["scheme"] = s.spec
-        drawn = {name or ROOT for name, _ in
-                 draw(model, s, activation, include_embeddings, seeded(seed),
-                        inputs)}  # fmt: skip
+    drawn: set[str] = set()
+    if scheme is not None:
+        config["scheme"], drawn = _redraw(model, scheme, activation, include_embeddings, seed,
+                                          inputs)  # fmt: skip
     devices = {t.device for t in [*model.parameters(), *model.buffers(), *tensors(args),
                                   *tensors(kwargs)]}  # fmt: skip
     blocks = BlockRecorder(model, backward)
@@ -153,6 +146,24 @@ def probe(
     scheme_label = str(config["scheme"])
     return ProbeResult(_frame(calls, label, scheme_label, seed, drawn, precision), meta,
                        blocks.frame(label, scheme_label, seed, precision))  # fmt: skip
+
+
+def _redraw(
+    model: nn.Module,
+    scheme: str | _schemes.Scheme,
+    activation: str | _activations.Activation | None,
+    include_embeddings: bool,
+    seed: int,
+    inputs: Inputs,
+) -> tuple[str, set[str]]:
+    """Re-draw ``model`` in place by a framework convention or a scheme, from ``seed``: the
+    name it goes by and the modules whose parameters it drew."""
+    if isinstance(scheme, str) and scheme.strip() in _conventions.CONVENTIONS:
+        drawn = apply_convention(model, scheme.strip(), seeded(seed))
+        return scheme.strip(), {q.rpartition(".")[0] or ROOT for q in drawn}
+    s = scheme_or_convention(scheme)
+    pairs = draw(model, s, activation, include_embeddings, seeded(seed), inputs)
+    return s.spec, {name or ROOT for name, _ in pairs}
 
 
 def _run(

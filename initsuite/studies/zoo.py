@@ -263,16 +263,23 @@ def zoo_study(
     meta = {
         "kind": "probe",
         "study": "zoo",
-        "config": {
-            "study": "zoo", "models": [e.to_dict() for e in entries], "schemes": list(common),
-            "seed": seed, "batch": BATCH, "image_size": IMAGE, "tokens": TOKENS,
-            "backward": True, "mode": "train", "device": "cpu", "dtype": "float32",
-            "autocast": ["float32"], "include_embeddings": False,
-        },
+        "config": _study_config(entries, common, seed),
         "models": [m for r in results for m in r.meta["models"]],
         "seconds_by_model": seconds,
         "loss": LOSS,
         "environment": environment(["cpu"]),
         "seconds": round(time.perf_counter() - started, 3),
-    }  # fmt: skip
+    }
     return ProbeResult.concat(results, meta)
+
+
+def _study_config(
+    entries: Sequence[ZooModel], schemes: tuple[str, ...], seed: int
+) -> dict[str, Any]:
+    """meta.json's ``config`` of a zoo study: its models, schemes and the fixed settings."""
+    return {
+        "study": "zoo", "models": [e.to_dict() for e in entries], "schemes": list(schemes),
+        "seed": seed, "batch": BATCH, "image_size": IMAGE, "tokens": TOKENS,
+        "backward": True, "mode": "train", "device": "cpu", "dtype": "float32",
+        "autocasts": ["float32"], "include_embeddings": False,
+    }  # fmt: skip

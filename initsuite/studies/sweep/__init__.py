@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
+from initsuite.core.renamed import renamed
 from initsuite.results.sweep import SweepResult
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.studies.sweep.runner import run
@@ -15,6 +16,7 @@ from initsuite.studies.sweep.runner import run
 __all__ = ["SweepConfig", "sweep"]
 
 
+@renamed(out="out_dir")
 def sweep(
     schemes: str | Iterable[str] | SweepConfig,
     activations: str | Iterable[str] | None = None,
@@ -36,12 +38,12 @@ def sweep(
     jacobian: bool = False,
     backward: bool = False,
     progress: bool | None = None,
-    out: str | os.PathLike[str] | None = None,
     resume: bool = False,
     overwrite: bool = False,
     executor: Any = None,
     allow_large: bool = False,
     command: str | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
 ) -> SweepResult:
     """Run every cell of scheme × activation × depth × width × seed × device × dtype × arch.
 
@@ -67,12 +69,13 @@ def sweep(
         jacobian: record each cell's input-output Jacobian spectrum (``jac_*`` columns).
         backward: back-propagate Σ R ⊙ h_depth, R ~ N(0, 1): the gradient columns.
         progress: show a progress bar (default: when stderr is a terminal).
-        out: a directory that stores the cells as they finish; the result is read from it.
-        resume: continue the sweep stored in ``out``, skipping its stored cells.
-        overwrite: replace the sweep stored in ``out`` (one that initsuite wrote).
+        resume: continue the sweep stored in ``out_dir``, skipping its stored cells.
+        overwrite: replace the sweep stored in ``out_dir`` (one that initsuite wrote).
         executor: None (in process) or a :class:`~initsuite.studies.sweep.executors.DaskExecutor`.
         allow_large: run a sweep estimated to take over an hour.
         command: the command line that asked for the sweep, recorded in its meta.json.
+        out_dir: a directory that stores the cells as they finish; the result is read from
+            it (``out``: its old name, deprecated).
 
     Returns:
         A :class:`~initsuite.results.sweep.SweepResult`: ``cells``, ``layers`` and ``timing``
@@ -85,12 +88,21 @@ def sweep(
         >>> res = initsuite.sweep(["xavier_uniform", "kaiming_normal"], "relu", [10, 50], 256)
         >>> res.cells[["scheme", "depth", "final_std", "growth_per_layer"]]  # doctest: +SKIP
     """
-    # long only in its signature and docstring: every setting of the grid, each named once
+    # long: its signature and docstring name every setting of the grid, once each
     grid = dict(batch=batch, seeds=seeds, devices=devices, dtypes=dtypes, archs=archs, bias=bias,
                 explode_at=explode_at, vanish_at=vanish_at, timing=timing,
                 timing_repeats=timing_repeats, shared=shared, pair_cosine=pair_cosine,
                 jacobian=jacobian, backward=backward)  # fmt: skip
-    axes = {"activations": activations, "depths": depths, "widths": widths}
+    cfg = _config(schemes, {"activations": activations, "depths": depths, "widths": widths}, grid)
+    return run(cfg, progress=progress, out=out_dir, resume=resume, overwrite=overwrite,
+               executor=executor, allow_large=allow_large, command=command)  # fmt: skip
+
+
+def _config(
+    schemes: str | Iterable[str] | SweepConfig, axes: dict[str, Any], grid: dict[str, Any]
+) -> SweepConfig:
+    """The SweepConfig that ``sweep``'s arguments name: the one given (with no grid setting
+    beside it, which it would ignore), or one built from the axes and settings."""
     if isinstance(schemes, SweepConfig):
         defaults = inspect.signature(sweep).parameters
         given = [k for k, v in axes.items() if v is not None]
@@ -100,13 +112,10 @@ def sweep(
                 f"a SweepConfig holds the whole grid and its settings: drop {', '.join(given)} "
                 "(or build the config with them)"
             )
-        cfg = schemes
-    else:
-        missing = [k for k, v in axes.items() if v is None]
-        if missing:
-            raise InitsuiteTypeError(
-                f"sweep() needs {', '.join(missing)} beside the schemes (or one SweepConfig)"
-            )
-        cfg = SweepConfig.build(schemes, activations, depths, widths, **grid)  # type: ignore[arg-type]
-    return run(cfg, progress=progress, out=out, resume=resume, overwrite=overwrite,
-               executor=executor, allow_large=allow_large, command=command)  # fmt: skip
+        return schemes
+    missing = [k for k, v in axes.items() if v is None]
+    if missing:
+        raise InitsuiteTypeError(
+            f"sweep() needs {', '.join(missing)} beside the schemes (or one SweepConfig)"
+        )
+    return SweepConfig.build(schemes, **axes, **grid)

@@ -130,10 +130,10 @@ def _check_out(
         store.check_output(out, "replace" if overwrite else "append" if resume else "new")
         return
     if executor is not None:
-        raise InitsuiteError("a distributed sweep needs an output directory (out=...)")
+        raise InitsuiteError("a distributed sweep needs an output directory (out_dir=...)")
     if resume or overwrite:
         what = "resume continues" if resume else "overwrite replaces"
-        raise InitsuiteError(f"{what} the sweep stored in a directory: give out=...")
+        raise InitsuiteError(f"{what} the sweep stored in a directory: give out_dir=...")
 
 
 def _bar(cfg: SweepConfig, show: bool) -> Any:

@@ -1,0 +1,133 @@
+"""The commands that list what is registered or known: ``schemes``, ``activations``, ``gains``
+and ``phase``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from initsuite.cli.common import (
+    AddParser,
+    check_output_flags,
+    int_arg,
+    print_table,
+    spec_list,
+)
+
+__all__ = ["add_activations", "add_gains", "add_phase", "add_schemes"]
+
+
+def add_schemes(add_parser: AddParser) -> None:
+    s = add_parser("schemes", help="list registered initialization schemes")
+    s.add_argument(
+        "pattern",
+        nargs="?",
+        default="*",
+        help="wildcard filter, e.g. 'kaiming*' (exit 1 when none matches)",
+    )
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(run=_cmd_schemes)
+
+
+def _cmd_schemes(args: argparse.Namespace) -> int:
+    from initsuite.core import catalog, patterns
+
+    rows = catalog.load()  # the built-in schemes without torch, when no package adds any
+    if rows is None:
+        from initsuite import schemes
+
+        matched = schemes.list(args.pattern)  # a malformed pattern raises: exit 2
+        if matched:
+            table = schemes.table()
+            rows = table[table["scheme"].isin(matched)].to_dict(orient="records")
+    else:
+        if args.pattern is not None:
+            patterns.check_pattern(args.pattern)
+        rows = [r for r in rows if args.pattern is None
+                or patterns.matches(str(r["scheme"]), args.pattern)]  # fmt: skip
+        matched = [str(r["scheme"]) for r in rows]
+    if not matched:  # like grep: exit 1 when nothing matches
+        if args.json:
+            print("[]")
+        print(f"initsuite: no scheme matches {args.pattern!r} (initsuite schemes lists all)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    if args.json:  # no pandas either
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    import pandas as pd
+
+    print_table(pd.DataFrame.from_records(rows).drop(columns=["summary"]), False)
+    return 0
+
+
+def add_activations(add_parser: AddParser) -> None:
+    a = add_parser("activations", help="list activations and their gains")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+    a.set_defaults(run=_cmd_activations)
+
+
+def _cmd_activations(args: argparse.Namespace) -> None:
+    from initsuite import activations
+
+    print_table(activations.table(), args.json)
+
+
+def add_gains(add_parser: AddParser) -> None:
+    gn = add_parser("gains", help="gains per activation and what each preserves")
+    gn.add_argument("--json", action="store_true", help="machine-readable output")
+    gn.set_defaults(run=_cmd_gains)
+
+
+def _cmd_gains(args: argparse.Namespace) -> None:
+    from initsuite.theory.gains import gains
+
+    print_table(gains(), args.json)
+    if not args.json:
+        print(
+            "\nvariance_gain keeps q = E[h²] at 1; std_ratio keeps the first layer's output std"
+            "\nat the input's; fixed_point_* is where a deep net with auto_gain settles; chi1 > 1"
+            "\nmeans chaotic (inputs decorrelate), < 1 ordered. 'any (scale-invariant)': for"
+            "\nReLU, leaky ReLU and linear every q is a fixed point at the auto gain, so a net"
+            "\nkeeps the scale its input gives it; the values shown are for a unit-variance"
+            "\ninput (q = gain² at every layer). See initsuite/theory/gains.py."
+        )
+
+
+def add_phase(add_parser: AddParser) -> None:
+    ph = add_parser("phase", help="order-chaos phase diagram of an activation")
+    ph.add_argument("--activation", required=True, help="activation spec, e.g. tanh")
+    ph.add_argument("--schemes", type=spec_list, default=["all"],
+                    help="schemes to place (comma list or 'all')")  # fmt: skip
+    ph.add_argument("--width", type=int_arg, default=256, help="layer width for σ_w² (default 256)")
+    ph.add_argument("--bias", action="store_true", help="with nn.Linear's default bias")
+    ph.add_argument("--out", help="also write the figure (PNG) to this file")
+    ph.add_argument("--json", action="store_true", help="machine-readable output")
+    ph.set_defaults(run=_cmd_phase)
+
+
+def _cmd_phase(args: argparse.Namespace) -> None:
+    from initsuite import activations, schemes
+    from initsuite.core import validate
+    from initsuite.theory import phase
+
+    check_output_flags(out=(args.out, "file"))
+    if args.out:
+        from initsuite.report.figures import check_png_name
+
+        check_png_name(args.out)
+    act = activations.get(args.activation)
+    width = validate.count("width", args.width)
+    points = phase.scheme_points(act, args.schemes, width, args.bias)
+    print_table(points, args.json)
+    if not args.json:
+        sigma_b2 = schemes.default_bias_variance(width) if args.bias else 0.0
+        crit = phase.critical_sigma_w2(act, sigma_b2)
+        print(f"\ncritical σ_w² (χ₁ = 1) for {act.spec} at this σ_b²: {crit:.4g}")
+    if args.out:
+        from initsuite.report import plot_phase_diagram, save_figure
+
+        save_figure(plot_phase_diagram(phase.phase_diagram(act), points), args.out)
+        if not args.json:
+            print(f"wrote {args.out}")
