@@ -168,7 +168,7 @@ def _fit_unit_variance(
             h.remove()
 
 
-# Over 60 lines: all but 16 are the docstring, the public reference of initsuite.apply.
+# long: all but 16 lines are the docstring, the public reference of initsuite.apply.
 def apply(
     model: nn.Module,
     scheme: str | _schemes.Scheme,
