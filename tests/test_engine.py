@@ -13,7 +13,6 @@ Small statistics (``layer_stats``) are checked against exact rational arithmetic
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,9 +29,6 @@ import initsuite
 from initsuite import activations, schemes
 from initsuite.engine.mlp import input_pair
 from initsuite.engine.stats import classify, frobenius_of_product, layer_stats, pair_cosine
-
-# The module that runs a sweep's streams through the engine.
-sweep_module = importlib.import_module("initsuite.studies.sweep.cells")
 
 DTYPES = {
     "float64": torch.float64,
@@ -923,7 +919,7 @@ def test_windowed_statistics_reads_give_the_same_cells(every: int) -> None:
         return original(stream, *args, check_every=every, **kwargs)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(sweep_module, "run_stream", windowed)
+    mp.setattr(engine, "run_stream", windowed)
     try:
         res = initsuite.sweep(["normal", "kaiming_normal", "zeros"], **kw)
     finally:
