@@ -146,8 +146,8 @@ class Arch:
         self, scheme: Scheme, params: dict[str, Any], width: int, depth: int, bias: bool
     ) -> Any:
         """The (σ_w², σ_b²) the variance map needs (per architecture), None where mean-field
-        theory does not apply."""
-        raise NotImplementedError
+        theory does not apply (by default: an architecture without a variance map)."""
+        return None
 
     def first_prior(self, priors: Any) -> Prior:
         """(σ_w², σ_b²) of the first weight, from :meth:`priors`."""
