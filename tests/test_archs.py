@@ -24,7 +24,7 @@ import torch.nn.functional as F
 import initsuite
 from initsuite import activations, schemes
 from initsuite.core.errors import InitsuiteError
-from initsuite.engine.archs import ARCH_NAMES, Arch, arch_names, parse_arch, register
+from initsuite.engine.archs import ARCH_NAMES, Arch, parse_arch, register, registered
 from initsuite.engine.archs.base import unregister
 from initsuite.engine.nets import Net, stacked_linear
 from initsuite.schemes.registry import LayerContext
@@ -410,7 +410,7 @@ def test_an_arch_in_one_class_runs_through_engine_theory_and_budget(plain_arch: 
     ships it), is budgeted and swept, its cells and theory columns those of the MLP it
     re-implements (the same draws and products), bit for bit."""
     arch = parse_arch(plain_arch)
-    assert plain_arch in arch_names()
+    assert plain_arch in registered()
     assert pickle.loads(pickle.dumps(arch)) == arch
     kw: dict[str, Any] = dict(schemes=["xavier_uniform", "kaiming_normal"],
                               activations=["tanh", "relu"], depths=[2, 3], widths=8, seeds=2,

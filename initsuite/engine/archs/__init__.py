@@ -20,7 +20,7 @@ registered by name (:func:`~initsuite.engine.archs.base.register`).
 from __future__ import annotations
 
 # isort: off
-from initsuite.engine.archs.base import Arch, Prior, arch_names, parse_arch, register
+from initsuite.engine.archs.base import Arch, Prior, parse_arch, register, registered
 from initsuite.engine.archs.mlp import MLP
 from initsuite.engine.archs.conv import Conv
 from initsuite.engine.archs.resmlp import RESIDUAL_SCALES, ResMLP
@@ -28,7 +28,7 @@ from initsuite.engine.archs.resmlp import RESIDUAL_SCALES, ResMLP
 # isort: on
 
 __all__ = ["ARCH_NAMES", "MLP", "RESIDUAL_SCALES", "Arch", "Conv", "Prior", "ResMLP",
-           "arch_names", "parse_arch", "register"]  # fmt: skip
+           "parse_arch", "register", "registered"]  # fmt: skip
 
-ARCH_NAMES: tuple[str, ...] = arch_names()
-"""The built-in architectures (:func:`arch_names` also lists those registered since)."""
+ARCH_NAMES: tuple[str, ...] = registered()
+"""The built-in architectures (:func:`registered` also lists those registered since)."""

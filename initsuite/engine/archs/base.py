@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from initsuite.schemes import Scheme, SharedDraw
     from initsuite.theory.meanfield import CellTheory
 
-__all__ = ["Arch", "Prior", "arch_names", "parse_arch", "register"]
+__all__ = ["Arch", "Prior", "parse_arch", "register", "registered"]
 
 Prior = tuple[float, float]  # (σ_w², σ_b²)
 
@@ -200,7 +200,7 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-def arch_names() -> tuple[str, ...]:
+def registered() -> tuple[str, ...]:
     """The registered architectures' names, in registration order."""
     return tuple(_REGISTRY)
 
@@ -211,7 +211,7 @@ def parse_arch(spec: str) -> Arch:
         raise InitsuiteError(f"arch must be a spec string, got {spec!r}")
     name, raw = parse_spec(spec, kind="arch")
     if name not in _REGISTRY:
-        raise InitsuiteError(unknown("arch", name, arch_names()))
+        raise InitsuiteError(unknown("arch", name, registered()))
     cls = _REGISTRY[name]
     params = dict(cls.defaults)
     for key, value in raw.items():

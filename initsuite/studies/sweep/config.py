@@ -12,7 +12,7 @@ from initsuite.core import validate
 from initsuite.core.bias import bias_law, stored_bias_law
 from initsuite.core.devices import check_device, parse_dtype
 from initsuite.core.errors import Arg, InitsuiteError
-from initsuite.engine.archs import Arch, arch_names, parse_arch
+from initsuite.engine.archs import Arch, parse_arch, registered
 from initsuite.results.sweep import LEGACY_BIAS
 
 __all__ = ["BIAS_LAWS", "SweepConfig"]
@@ -63,7 +63,7 @@ def _check_supported(archs: Sequence[Arch], options: dict[str, object]) -> None:
     for name, value in options.items():
         other = [arch.spec for arch in archs if not arch.supports(name)]
         if value is True and other:
-            able = " or ".join(repr(n) for n in arch_names() if parse_arch(n).supports(name))
+            able = " or ".join(repr(n) for n in registered() if parse_arch(n).supports(name))
             raise InitsuiteError(
                 f"{name} statistics are computed for arch {able} only, not {other[0]!r}: "
                 "sweep it without ", Arg(name, True),
