@@ -361,7 +361,7 @@ def test_the_theory_tables_hold_what_the_report_draws(tmp_path) -> None:
     assert (cells["theory_final_std"].notna() == cells["mean_field"]).all()
     for act in ("relu", "tanh"):
         points = res.phase_points[res.phase_points["activation"] == act]
-        live = phase.scheme_points(act, schemes, 16, True)
+        live = phase.scheme_points(act, schemes, 16, "torch_default")
         assert points["scheme"].tolist() == live["scheme"].tolist() == ["kaiming_normal"]
         assert (points["width"] == 16).all()
         for c in ("sigma_w2", "sigma_b2", "q_star", "chi1", "depth_scale"):

@@ -50,10 +50,11 @@ class Net:
         device, dtype = torch.device(stream.device), DTYPES[stream.dtype]
         self.stream, self.arch, self.depth = stream, arch, depth
         self.members = stream.members
-        self.draws = CellDraws(stream.seed, device)
+        self.draws = CellDraws(stream.seed, device, stream.bias)
         self.x = self.draws.input(arch.input_shape(stream.batch, stream.width), dtype)
         self.w = torch.empty(arch.weight_shape(stream.width), device=device, dtype=dtype)
-        self.b = torch.empty((stream.width,), device=device, dtype=dtype) if stream.bias else None
+        self.b = (torch.empty((stream.width,), device=device, dtype=dtype)
+                  if stream.bias is not None else None)  # fmt: skip
         self.rows = list(range(len(self.members)))  # the members still running, in stack order
 
     def draw(self, context: LayerContext, first_input: Tensor) -> None:

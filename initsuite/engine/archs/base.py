@@ -143,7 +143,7 @@ class Arch:
         return deepest if self.prefixes else depth
 
     def priors(
-        self, scheme: Scheme, params: dict[str, Any], width: int, depth: int, bias: bool
+        self, scheme: Scheme, params: dict[str, Any], width: int, depth: int, bias: str | None
     ) -> Any:
         """The (σ_w², σ_b²) the variance map needs (per architecture), None where mean-field
         theory does not apply (by default: an architecture without a variance map)."""

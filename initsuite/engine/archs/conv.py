@@ -53,7 +53,7 @@ class Conv(Arch):
         return net.activate(self.product(net.scaled(h), net.w, net.b))
 
     def priors(
-        self, scheme: Scheme, params: dict[str, Any], width: int, depth: int, bias: bool
+        self, scheme: Scheme, params: dict[str, Any], width: int, depth: int, bias: str | None
     ) -> Prior | None:
         return conv_prior(scheme, params, width, self.get("kernel"), bias)
 

@@ -43,7 +43,7 @@ class MLP(Arch):
         return dict.fromkeys(depths, stats)
 
     def priors(
-        self, scheme: Scheme, params: dict[str, Any], width: int, depth: int, bias: bool
+        self, scheme: Scheme, params: dict[str, Any], width: int, depth: int, bias: str | None
     ) -> Prior | None:
         return weight_prior(scheme, params, width, bias)
 

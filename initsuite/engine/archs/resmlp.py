@@ -71,7 +71,7 @@ class ResMLP(Arch):
         return h + a * u if a != 0.0 else h.clone()
 
     def priors(
-        self, scheme: Scheme, params: dict[str, Any], width: int, depth: int, bias: bool
+        self, scheme: Scheme, params: dict[str, Any], width: int, depth: int, bias: str | None
     ) -> list[list[Prior]] | None:
         return resmlp_priors(scheme, params, width, depth, self.get("branch"), bias)
 

@@ -79,7 +79,7 @@ def _group_plans(cfg: SweepConfig, acts: list[Activation], key: GroupKey) -> Ite
     # every scheme draws on its own.
     share = cfg.shared and dtype in ("float32", "float64")
     common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch, seed=seed, device=device,
-                  dtype=dtype, bias=cfg.torch_bias,
+                  dtype=dtype, bias=cfg.bias,
                   pair_cosine=cfg.pair_cosine if parse_arch(arch).supports("cosine") else None,
                   arch=arch)  # fmt: skip
     return _streams(cfg.scheme_objects, acts, share, common)
@@ -179,7 +179,7 @@ class Predictions:
         if key not in self.cache:
             try:
                 priors = parsed.priors(scheme, scheme.resolve(act), width, depth,
-                                       self.cfg.torch_bias)  # fmt: skip
+                                       self.cfg.bias)  # fmt: skip
             except Exception:  # a scheme whose metadata fails has error rows already
                 priors = None
             finfo = torch.finfo(DTYPES[dtype])
@@ -253,7 +253,7 @@ def _jacobian(
     try:
         sums = jacobian_summaries(scheme.spec, act.spec, sorted(cfg.depths), stream.width,
                                   stream.seed, stream.batch, stream.dtype, stream.device,
-                                  bias=cfg.torch_bias)  # fmt: skip
+                                  bias=cfg.bias)  # fmt: skip
     except Exception:  # a failed spectrum leaves NaN, like a failed cell
         return {}
     return {d: {f"jac_{k}": v for k, v in s.items()} for d, s in sums.items()}

@@ -48,7 +48,7 @@ def _prior(
     scheme: Scheme,
     act: Activation,
     width: int,
-    bias: bool,
+    bias: str | None,
     arch: Arch = _MLP,
     depth: int = 1,
 ) -> tuple[float, float] | None:
@@ -74,14 +74,14 @@ def _theory_rows(cfg: SweepConfig, acts: list[Activation]) -> list[dict[str, obj
                 for width in cfg.widths:
                     # σ_w² depends on the depth in residual nets only (Fixup, GPT-2)
                     each = not arch.prefixes
-                    fixed = None if each else _prior(scheme, act, width, cfg.torch_bias, arch)
+                    fixed = None if each else _prior(scheme, act, width, cfg.bias, arch)
                     # the finite-width spread is derived for the MLP (initsuite.theory.spread)
                     law = _law(scheme, act, width) if arch.supports("spread") else None
                     for depth in cfg.depths:
-                        prior = (_prior(scheme, act, width, cfg.torch_bias, arch, depth)
+                        prior = (_prior(scheme, act, width, cfg.bias, arch, depth)
                                  if each else fixed)  # fmt: skip
                         sw2, sb2 = prior if prior is not None else (math.nan, math.nan)
-                        sd = (predicted_log_std_sd(act, depth, width, law, cfg.batch, bool(sb2))
+                        sd = (predicted_log_std_sd(act, depth, width, law, cfg.batch, sb2)
                               if prior is not None and law is not None else math.nan)  # fmt: skip
                         rows.append({"arch": spec, "scheme": scheme.spec, "activation": act.spec,
                                      "depth": depth, "width": width, "sigma_w2": sw2,
@@ -106,17 +106,20 @@ def _phase_points(cfg: SweepConfig, acts: list[Activation]) -> pd.DataFrame:
     frames = []
     for act in acts:
         priors = {s.spec: p for s in cfg.scheme_objects
-                  if (p := _prior(s, act, width, cfg.torch_bias)) is not None
+                  if (p := _prior(s, act, width, cfg.bias)) is not None
                   and math.isfinite(p[0])}  # fmt: skip
         key = tuple((spec, priors[spec]) for spec in sorted(priors))
-        points = _scheme_points(act.spec, key, width, cfg.torch_bias)
+        points = _scheme_points(act.spec, key, width, cfg.bias)
         frames.append(points.assign(width=width))
     return C.coerce(pd.concat(frames, ignore_index=True), C.PHASE_POINTS)
 
 
 @cache
 def _scheme_points(
-    activation: str, key: tuple[tuple[str, tuple[float, float]], ...], width: int, bias: bool
+    activation: str,
+    key: tuple[tuple[str, tuple[float, float]], ...],
+    width: int,
+    bias: str | None,
 ) -> pd.DataFrame:
     """:func:`phase.scheme_points` of the schemes in ``key`` ((spec, (σ_w², σ_b²)) pairs: a
     scheme re-registered with another law misses the cache), once per process: a fixed
