@@ -8,7 +8,13 @@ against the nets they build.
 
 from __future__ import annotations
 
+import ast
 import math
+import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,8 +24,13 @@ import torch.nn.functional as F
 import initsuite
 from initsuite import activations, schemes
 from initsuite.core.errors import InitsuiteError
-from initsuite.engine.archs import parse_arch
+from initsuite.engine.archs import ARCH_NAMES, Arch, parse_arch, register, registered
+from initsuite.engine.archs.base import unregister
+from initsuite.engine.nets import Net, stacked_linear
 from initsuite.schemes.registry import LayerContext
+from initsuite.studies.sweep.budget import estimate
+from initsuite.studies.sweep.config import SweepConfig
+from initsuite.theory.meanfield import CellTheory, cell_theory, weight_prior
 
 
 def _std(t: torch.Tensor) -> float:
@@ -329,3 +340,88 @@ def test_the_cli_flag_is_archs_and_arch_stays_its_old_name() -> None:
     for flag in ("--archs", "--arch"):
         args = parser.parse_args([*base, flag, "mlp,conv"])
         assert args.archs == ["mlp", "conv"] and not hasattr(args, "arch")
+
+
+def _arch_literal(node: ast.expr) -> bool:
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return any(_arch_literal(e) for e in node.elts)
+    return isinstance(node, ast.Constant) and node.value in ARCH_NAMES
+
+
+def test_no_arch_name_dispatch_outside_the_arch_classes() -> None:
+    """What an architecture does lives in its class (initsuite/engine/archs/): nothing else
+    compares an arch's name (``arch.name == "conv"``, ``"mlp" in cfg.archs``): in the
+    engine, the theory and the sweep no comparison with an arch name at all, elsewhere none
+    with a ``.name``."""
+    root = Path(initsuite.__file__).parent
+    scoped = ("engine/", "theory/", "studies/sweep/")
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("engine/archs"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Compare):
+                continue
+            operands = [node.left, *node.comparators]
+            named = any(isinstance(o, ast.Attribute) and o.attr == "name" for o in operands)
+            if any(_arch_literal(o) for o in operands) and (named or rel.startswith(scoped)):
+                found.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, "arch names compared outside the Arch classes:\n" + "\n".join(found)
+
+
+@dataclass(frozen=True)
+class _Plain(Arch):
+    """A bias-free Linear net run by the nets' engine, declared in this one place: the MLP
+    drawn layer by layer, so its cells must be the MLP's."""
+
+    name = "plainlinear"
+
+    def product(self, t: torch.Tensor, weight: torch.Tensor,
+                bias: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        return stacked_linear(t, weight, bias)
+
+    def step(self, net: Net, h: torch.Tensor, layer: int, depth: int) -> torch.Tensor:
+        fan = self.fan(net.stream.width)
+        net.draw(LayerContext(layer, depth, fan, fan), h[0])
+        return net.activate(self.product(net.scaled(h), net.w, net.b))
+
+    def priors(self, scheme: Any, params: dict[str, Any], width: int, depth: int,
+               bias: bool) -> Any:  # fmt: skip
+        return weight_prior(scheme, params, width, bias)
+
+    def variance_map(self, scheme: Any, act: Any, priors: Any, depth: int, batch: int,
+                     width: int, limits: tuple[float, float],
+                     pair_cosine: float | None) -> CellTheory:  # fmt: skip
+        return cell_theory(act, *priors, depth, batch * width, *limits)
+
+
+@pytest.fixture
+def plain_arch() -> Iterator[str]:
+    register(_Plain)
+    try:
+        yield _Plain.name
+    finally:
+        unregister(_Plain.name)
+
+
+def test_an_arch_in_one_class_runs_through_engine_theory_and_budget(plain_arch: str) -> None:
+    """A new architecture is one class: registered, it parses, pickles (the Dask executor
+    ships it), is budgeted and swept, its cells and theory columns those of the MLP it
+    re-implements (the same draws and products), bit for bit."""
+    arch = parse_arch(plain_arch)
+    assert plain_arch in registered()
+    assert pickle.loads(pickle.dumps(arch)) == arch
+    kw: dict[str, Any] = dict(schemes=["xavier_uniform", "kaiming_normal"],
+                              activations=["tanh", "relu"], depths=[2, 3], widths=8, seeds=2,
+                              pair_cosine=None, timing=False)  # fmt: skip
+    assert estimate(SweepConfig.build(**kw, archs=plain_arch)).seconds > 0
+    new = initsuite.sweep(**kw, archs=plain_arch)
+    mlp = initsuite.sweep(**kw)
+    assert (new.cells["arch"] == plain_arch).all() and len(new.cells) == len(mlp.cells) == 16
+    for col in ("std", "mean", "theory_std"):
+        np.testing.assert_array_equal(new.layers[col], mlp.layers[col])
+    np.testing.assert_array_equal(new.theory["sigma_w2"], mlp.theory["sigma_w2"])
+    # what it does not compute is refused, as for conv and resmlp
+    with pytest.raises(InitsuiteError, match="computed for arch 'mlp' only"):
+        SweepConfig.build(**kw, archs=plain_arch, backward=True)

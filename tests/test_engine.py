@@ -13,7 +13,6 @@ Small statistics (``layer_stats``) are checked against exact rational arithmetic
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,9 +29,6 @@ import initsuite
 from initsuite import activations, schemes
 from initsuite.engine.mlp import input_pair
 from initsuite.engine.stats import classify, frobenius_of_product, layer_stats, pair_cosine
-
-# The module that runs a sweep's streams through the engine.
-sweep_module = importlib.import_module("initsuite.studies.sweep.cells")
 
 DTYPES = {
     "float64": torch.float64,
@@ -282,6 +278,31 @@ def test_cell_draws_follow_the_contract() -> None:
     assert torch.equal(conv_b, torch.empty(4, dtype=f64).uniform_(-bound, bound, generator=gen))
     assert torch.equal(w, torch.empty((4, 6), dtype=f64).uniform_(generator=gen))
     assert torch.equal(after, torch.rand(3, generator=gen, dtype=f64))  # no bias drawn
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv:image=4,kernel=3"])
+def test_the_bias_is_a_law_in_engine_and_theory(arch: str) -> None:
+    """Engine and theory take the bias law, not a bool: ``"zeros"`` has σ_b² = 0 and a zero
+    bias that draws no number (its cells are the bias-free ones), ``"torch_default"`` has
+    1/(3·fan_in) and draws; a bool names no law."""
+    from initsuite.core.errors import InitsuiteTypeError
+    from initsuite.engine.archs import parse_arch
+    from initsuite.engine.stack import Member, Stream
+
+    parsed, scheme, act = parse_arch(arch), schemes.get("kaiming_normal"), activations.get("tanh")
+    params = scheme.resolve(act)
+    fan = parsed.fan(12)
+    sigma_b2 = {law: parsed.priors(scheme, params, 12, 4, law)[1]
+                for law in (None, "zeros", "torch_default")}  # fmt: skip
+    assert sigma_b2 == {None: 0.0, "zeros": 0.0, "torch_default": 1 / (3 * fan)}
+    with pytest.raises(InitsuiteTypeError, match="bias must name its law"):
+        parsed.priors(scheme, params, 12, 4, True)
+    member = Member(scheme, tuple(sorted(params.items())), act)
+    std = {law: parsed.run(Stream(None, (member,), width=12, depth=4, batch=8, seed=3,
+                                  device="cpu", dtype="float64", bias=law, arch=arch),
+                           [4])[4][0].std
+           for law in (None, "zeros", "torch_default")}  # fmt: skip
+    assert std["zeros"] == std[None] != std["torch_default"]
 
 
 # -- the sweep against the reference ----------------------------------------------------------
@@ -923,7 +944,7 @@ def test_windowed_statistics_reads_give_the_same_cells(every: int) -> None:
         return original(stream, *args, check_every=every, **kwargs)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(sweep_module, "run_stream", windowed)
+    mp.setattr(engine, "run_stream", windowed)
     try:
         res = initsuite.sweep(["normal", "kaiming_normal", "zeros"], **kw)
     finally:

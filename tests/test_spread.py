@@ -115,7 +115,7 @@ def test_spread_is_unknown_where_no_walk_is_derived() -> None:
     """NaN, "none known": activations that are not positively homogeneous, nets with bias,
     schemes whose law is not modelled."""
     assert math.isnan(predicted_log_std_sd("tanh", 10, 64, GAUSSIAN))
-    assert math.isnan(predicted_log_std_sd("relu", 10, 64, GAUSSIAN, bias=True))
+    assert math.isnan(predicted_log_std_sd("relu", 10, 64, GAUSSIAN, sigma_b2=1 / 192))
     assert math.isnan(predicted_log_std_sd("relu", 10, 64, None))
     assert weight_law("residual", {}, (8, 8)) is None
     assert weight_law("orthogonal", {}, (8, 16)) is None  # a wide layer is no isometry

@@ -24,7 +24,7 @@ from initsuite.results import columns as C
 from initsuite.studies.sweep.config import SweepConfig
 
 sweep_module = importlib.import_module("initsuite.studies.sweep.runner")
-cells_module = importlib.import_module("initsuite.studies.sweep.cells")
+mlp_engine = importlib.import_module("initsuite.engine.mlp")
 
 # The schemas, as the project's spec declares them (a change here is a change of file format).
 CELLS_SCHEMA = {
@@ -229,7 +229,7 @@ def no_compute(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cell ran although the input was bad")
 
-    monkeypatch.setattr(cells_module, "run_stream", fail)
+    monkeypatch.setattr(mlp_engine, "run_stream", fail)
     monkeypatch.setattr(sweep_module, "time_layer", fail)
     yield
 
@@ -361,7 +361,7 @@ def test_the_theory_tables_hold_what_the_report_draws(tmp_path) -> None:
     assert (cells["theory_final_std"].notna() == cells["mean_field"]).all()
     for act in ("relu", "tanh"):
         points = res.phase_points[res.phase_points["activation"] == act]
-        live = phase.scheme_points(act, schemes, 16, True)
+        live = phase.scheme_points(act, schemes, 16, "torch_default")
         assert points["scheme"].tolist() == live["scheme"].tolist() == ["kaiming_normal"]
         assert (points["width"] == 16).all()
         for c in ("sigma_w2", "sigma_b2", "q_star", "chi1", "depth_scale"):

@@ -124,7 +124,7 @@ def test_bias_enters_as_sigma_b2() -> None:
     expected = math.sqrt(1 / (3 * 48))
     np.testing.assert_allclose(res.layers["theory_std"], expected, rtol=1e-12)
     prior = theory.weight_prior(schemes.get("kaiming_normal"), {"a": 0.0, "mode": "fan_in",
-                                "nonlinearity": "leaky_relu"}, 48, True)  # fmt: skip
+                                "nonlinearity": "leaky_relu"}, 48, "torch_default")  # fmt: skip
     assert prior == pytest.approx((2.0, 1 / 144))
 
 

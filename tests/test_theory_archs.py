@@ -154,7 +154,9 @@ def test_conv_theory_matches_monte_carlo(
 ) -> None:  # fmt: skip
     kernel, image, seeds = 3, 8, 4
     scheme = schemes.get(spec)
-    prior = nets.conv_prior(scheme, scheme.resolve(act), channels, kernel, bias)
+    prior = nets.conv_prior(
+        scheme, scheme.resolve(act), channels, kernel, "torch_default" if bias else None
+    )
     sigma_b2 = 1 / (3 * channels * kernel**2) if bias else 0.0
     assert prior == pytest.approx((sigma_w2, sigma_b2), rel=1e-12)
     taps = scheme.info.taps
@@ -201,7 +203,9 @@ def _normal(std: float) -> Init:
 def _resmlp_theory(spec: str, act: str, width: int, blocks: int, m: int, alpha: float,
                    bias: bool) -> np.ndarray:  # fmt: skip
     scheme = schemes.get(spec)
-    priors = nets.resmlp_priors(scheme, scheme.resolve(act), width, blocks, m, bias)
+    priors = nets.resmlp_priors(
+        scheme, scheme.resolve(act), width, blocks, m, "torch_default" if bias else None
+    )
     assert priors is not None
     return np.array(nets.resmlp_moments(act, priors, nets.residual_scale(scheme, alpha)).std)
 

@@ -183,12 +183,12 @@ def test_theory_names_a_broken_variance_formula(scratch: None) -> None:
         return tensor
 
     with pytest.raises(InitsuiteError, match=r"its variance for shape \(8, 8\) is -1.0"):
-        theory.weight_prior(schemes.get("trust_broken_var"), {}, 8, False)
+        theory.weight_prior(schemes.get("trust_broken_var"), {}, 8, None)
 
 
 def test_theory_takes_a_huge_valid_std_as_infinite_variance() -> None:
     # std**2 overflows Python floats: an infinite σ_w², not an OverflowError traceback
-    assert theory.weight_prior(schemes.get("normal:std=1e200"), {"std": 1e200}, 8, False) == (
+    assert theory.weight_prior(schemes.get("normal:std=1e200"), {"std": 1e200}, 8, None) == (
         np.inf, 0.0)  # fmt: skip
     with pytest.raises(InitsuiteError, match="beyond float64's range, so it has no phase"):
         phase.scheme_points("tanh", ["normal:std=1e200"])

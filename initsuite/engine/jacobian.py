@@ -36,7 +36,7 @@ def _spectra(
     batch: int,
     dtype: str,
     device: str,
-    bias: bool = False,
+    bias: str | None = None,
 ) -> dict[int, torch.Tensor]:
     """Singular values at each of ``depths``, from one pass up to the deepest (a depth-d net
     is the first d layers of the deepest, as in sweeps). A depth whose Jacobian is not finite
@@ -45,10 +45,10 @@ def _spectra(
     dt = DTYPES[parse_dtype(dtype)]
     init = _schemes.get(scheme)
     act = _activations.get(activation)
-    draws = CellDraws(seed, dev)
+    draws = CellDraws(seed, dev, bias)
     x = draws.input((batch, width), dt)[:1]
     w = torch.empty((width, width), device=dev, dtype=dt)
-    b = torch.empty((width,), device=dev, dtype=dt) if bias else None
+    b = torch.empty((width,), device=dev, dtype=dt) if bias is not None else None
     jac = torch.eye(width, device=dev, dtype=torch.float64)
     h = x
     wanted = set(depths)
@@ -82,12 +82,13 @@ def jacobian_singular_values(
     batch: int = 16,
     dtype: str = "float64",
     device: str = "cpu",
-    bias: bool = False,
+    bias: str | None = None,
 ) -> torch.Tensor:
     """Singular values (descending, float64, on the CPU) of the input–output Jacobian of a
     ``depth``-layer, ``width``-wide MLP at the first input row of the sweep's cell with this
     seed and batch (the batch sets how many numbers the input takes from the generator, hence
-    which weights follow), with nn.Linear's default bias drawn after each weight if ``bias``.
+    which weights follow), with a bias drawn by the law ``bias`` (:mod:`initsuite.core.bias`)
+    after each weight.
 
     The Jacobian is accumulated layer by layer (one width × width product per layer), so
     memory does not grow with depth; the SVD of the final width × width matrix is taken in
@@ -105,7 +106,7 @@ def jacobian_summaries(
     batch: int = 16,
     dtype: str = "float64",
     device: str = "cpu",
-    bias: bool = False,
+    bias: str | None = None,
 ) -> dict[int, dict[str, Any]]:
     """:func:`spectrum_summary` at each depth, from one pass (see :func:`_spectra`)."""
     spectra = _spectra(scheme, activation, sorted(set(depths)), width, seed, batch, dtype,

@@ -20,8 +20,9 @@ from torch import Tensor
 from initsuite.core.devices import DTYPES
 from initsuite.engine.backward import Checkpoint, checkpoint_spacing, run_backward
 from initsuite.engine.draws import CellDraws
+from initsuite.engine.loop import run_layers
 from initsuite.engine.stack import LayerDraw, Rows, Stream, apply_activations, layer_forward
-from initsuite.engine.stats import LayerStats, classify, layer_stats, pair_cosine
+from initsuite.engine.stats import LayerStats, layer_stats, pair_cosine
 
 __all__ = ["PAIR_SEED_OFFSET", "derive_cells", "input_pair", "run_stream"]
 
@@ -67,114 +68,73 @@ def run_stream(
     device = torch.device(stream.device)
     dtype = DTYPES[stream.dtype]
     every = check_every or (1 if device.type == "cpu" else 8)
-    draws = CellDraws(stream.seed, device)
+    draws = CellDraws(stream.seed, device, stream.bias)
     x = draws.input((stream.batch, stream.width), dtype)
     s0, _, _ = layer_stats(x.reshape(1, -1))
     results = [LayerStats(float(s0[0]), [], []) for _ in stream.members]
     draw = LayerDraw(stream, draws, dtype)
     top = min(max(backward, default=0), stream.depth)
     seg = checkpoint_spacing(top)
-    checkpoints = _forward(stream, draw, x, results, every, explode_at, vanish_at, top, seg)
+    steps = _Steps(stream, draw, x, top, seg)
+    run_layers(steps, steps.h, results, stream.depth, every, explode_at, vanish_at)
     if top:
-        run_backward(stream, draw, checkpoints, seg, results, backward, every, explode_at,
+        run_backward(stream, draw, steps.checkpoints, seg, results, backward, every, explode_at,
                      vanish_at)  # fmt: skip
     return results
 
 
-def _forward(
-    stream: Stream,
-    draw: LayerDraw,
-    x: Tensor,
-    results: list[LayerStats],
-    every: int,
-    explode_at: float | None,
-    vanish_at: float | None,
-    top: int,
-    seg: int,
-) -> dict[int, Checkpoint]:
-    """Push every member from the input ``x`` (batch, width) through the stream's layers,
-    appending to ``results``; the checkpoints the backward pass needs (every ``seg`` layers
-    up to ``top``)."""
-    members, n = stream.members, len(stream.members)
-    device, dtype = draw.draws.device, x.dtype
-    tiny, input_std = torch.finfo(dtype).tiny, results[0].input_std
-    rows = Rows.of(members, list(range(n)), device, dtype)
-    b = stream.batch
-    h = x.expand(n, b, stream.width)
-    pair = None
-    joined = False
-    if stream.pair_cosine is not None:
-        p0 = input_pair(stream.width, stream.pair_cosine, stream.seed, device, dtype)
-        # Four rows (the pair twice): blocks of 4 rows came out bit for bit the same stacked
-        # as alone on this CPU's GEMM (odd blocks did not), so a cell's cosine does not depend
-        # on its company (tested). When the batch is itself a multiple of 4, the pair rides in
-        # the batch's product (every member's block still starts on a multiple of 4, so no
-        # row's rounding changes); otherwise it takes a product of its own.
-        pair = p0.repeat(2, 1).expand(n, 4, stream.width)
-        joined = b % 4 == 0
-        if joined:
-            h = torch.cat([h, pair], dim=1)
-    pending: list[tuple[int, list[int], Tensor, Tensor, Tensor, Tensor | None]] = []
-    checkpoints: dict[int, Checkpoint] = {}
-    with torch.no_grad():
-        for layer in range(1, stream.depth + 1):
-            if seg and layer <= top and (layer - 1) % seg == 0:
-                state = draw.draws.generator.get_state()
-                checkpoints[layer - 1] = Checkpoint(state, rows.ids, h[:, :b])
-            draw.next(h[:, :b])
-            cos_t = None
-            if joined:
-                pre = layer_forward(draw, h, rows, activate=False)
-                cos_t = pair_cosine(pre[:, b:])
-                h = apply_activations(pre, rows)
-            else:
-                h = layer_forward(draw, h, rows)
-                if pair is not None:  # its own product: the batch rows' rounding is unchanged
-                    pre = layer_forward(draw, pair, rows, activate=False)
-                    cos_t = pair_cosine(pre)
-                    pair = apply_activations(pre, rows)
-            std_t, mean_t, finite_t = layer_stats(h[:, :b].reshape(len(rows.ids), -1))
-            pending.append((layer, rows.ids, std_t, mean_t, finite_t, cos_t))
-            if layer % every and layer != stream.depth:
-                continue
-            done = _record(pending, results, tiny, input_std, explode_at, vanish_at)
-            pending = []
-            if done:
-                keep = [row for row, i in enumerate(rows.ids) if i not in done]
-                if not keep:
-                    break
-                rows = Rows.of(members, [rows.ids[r] for r in keep], device, dtype)
-                h = h[keep]
-                if pair is not None and not joined:
-                    pair = pair[keep]
-    return checkpoints
+class _Steps:
+    """The MLP's layers (:mod:`initsuite.engine.stack`) for the shared loop
+    (:func:`~initsuite.engine.loop.run_layers`), with the input pair's cosines and the
+    checkpoints the backward pass needs (every ``seg`` layers up to ``top``)."""
 
+    def __init__(self, stream: Stream, draw: LayerDraw, x: Tensor, top: int, seg: int) -> None:
+        members, n = stream.members, len(stream.members)
+        self.stream, self.draw, self.top, self.seg = stream, draw, top, seg
+        self.device, self.dtype = draw.draws.device, x.dtype
+        self.rows = Rows.of(members, list(range(n)), self.device, self.dtype)
+        b = stream.batch
+        self.h = x.expand(n, b, stream.width)
+        self.pair: Tensor | None = None
+        self.joined = False
+        if stream.pair_cosine is not None:
+            p0 = input_pair(stream.width, stream.pair_cosine, stream.seed, self.device,
+                            self.dtype)  # fmt: skip
+            # Four rows (the pair twice): blocks of 4 rows came out bit for bit the same
+            # stacked as alone on this CPU's GEMM (odd blocks did not), so a cell's cosine
+            # does not depend on its company (tested). When the batch is itself a multiple
+            # of 4, the pair rides in the batch's product (every member's block still starts
+            # on a multiple of 4, so no row's rounding changes); otherwise it takes a
+            # product of its own.
+            self.pair = p0.repeat(2, 1).expand(n, 4, stream.width)
+            self.joined = b % 4 == 0
+            if self.joined:
+                self.h = torch.cat([self.h, self.pair], dim=1)
+        self.checkpoints: dict[int, Checkpoint] = {}
 
-def _record(
-    pending: list[tuple[int, list[int], Tensor, Tensor, Tensor, Tensor | None]],
-    results: list[LayerStats],
-    tiny: float,
-    input_std: float,
-    explode_at: float | None,
-    vanish_at: float | None,
-) -> set[int]:
-    """Append a window of layers' statistics; the members that diverged in it."""
-    done: set[int] = set()
-    for layer, alive, std_t, mean_t, finite_t, cos_t in pending:
-        stds, means, finites = std_t.tolist(), mean_t.tolist(), finite_t.tolist()
-        coss = cos_t.tolist() if cos_t is not None else [math.nan] * len(alive)
-        for row, i in enumerate(alive):
-            if i in done:
-                continue
-            res = results[i]
-            res.std.append(stds[row])
-            res.mean.append(means[row])
-            res.cosine.append(coss[row])
-            kind = classify(stds[row], finites[row], tiny, input_std, explode_at, vanish_at)
-            if kind is not None:
-                res.divergence_layer, res.divergence_kind = layer, kind
-                done.add(i)
-    return done
+    def step(self, layer: int, h: Tensor, ids: list[int]) -> tuple[Tensor, Tensor, Tensor | None]:
+        draw, rows, b = self.draw, self.rows, self.stream.batch
+        if self.seg and layer <= self.top and (layer - 1) % self.seg == 0:
+            state = draw.draws.generator.get_state()
+            self.checkpoints[layer - 1] = Checkpoint(state, rows.ids, h[:, :b])
+        draw.next(h[:, :b])
+        cos_t = None
+        if self.joined:
+            pre = layer_forward(draw, h, rows, activate=False)
+            cos_t = pair_cosine(pre[:, b:])
+            h = apply_activations(pre, rows)
+        else:
+            h = layer_forward(draw, h, rows)
+            if self.pair is not None:  # its own product: the batch rows' rounding is unchanged
+                pre = layer_forward(draw, self.pair, rows, activate=False)
+                cos_t = pair_cosine(pre)
+                self.pair = apply_activations(pre, rows)
+        return h, h[:, :b].reshape(len(rows.ids), -1), cos_t
+
+    def keep(self, rows: list[int], ids: list[int]) -> None:
+        self.rows = Rows.of(self.stream.members, ids, self.device, self.dtype)
+        if self.pair is not None and not self.joined:
+            self.pair = self.pair[rows]
 
 
 def derive_cells(stats: LayerStats, depths: Sequence[int]) -> Iterator[dict[str, Any]]:

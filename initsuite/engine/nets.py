@@ -1,7 +1,9 @@
-"""The conv and residual-MLP engines (:mod:`initsuite.engine.archs`): a stream's members
-share every draw (:mod:`initsuite.engine.draws`) and differ by activation and, in a stream of
-a shared base draw B (common random numbers), by the scale s of their weights s·B; they run
-stacked, one convolution or product per layer.
+"""The engine of the nets beside the MLP (conv, residual MLP: :mod:`initsuite.engine.archs`):
+a stream's members share every draw (:mod:`initsuite.engine.draws`) and differ by
+activation and, in a stream of a shared base draw B (common random numbers), by the scale s
+of their weights s·B; they run stacked, one convolution or product per layer, through the
+architecture's :meth:`~initsuite.engine.archs.Arch.step` and the shared loop
+(:func:`~initsuite.engine.loop.run_layers`).
 
 Weights live one layer at a time, and a member stops at its divergence layer. Conv depths
 are prefixes of the deepest run. Residual nets are run once per depth: α = 1/√L and the
@@ -11,126 +13,112 @@ a prefix of a deeper one.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from initsuite.core.devices import DTYPES
-from initsuite.engine.archs import Arch
 from initsuite.engine.draws import CellDraws
-from initsuite.engine.stack import Member, Stream, base_fill
-from initsuite.engine.stats import LayerStats, classify, layer_stats
+from initsuite.engine.loop import run_layers
+from initsuite.engine.stack import Stream, base_fill
+from initsuite.engine.stats import LayerStats, layer_stats
 from initsuite.schemes import LayerContext
 
-__all__ = ["run_arch_stream"]
+__all__ = ["Net", "NetArch", "activate", "run_net", "stacked_linear"]
 
 
-def run_arch_stream(
-    stream: Stream,
-    arch: Arch,
-    depths: Sequence[int],
-    explode_at: float | None = None,
-    vanish_at: float | None = None,
-) -> dict[int, list[LayerStats]]:
-    """The statistics of every member's cell at each depth: ``{depth: [LayerStats per
-    member]}`` (conv: one run at the deepest depth, shared by all; resmlp: one per depth)."""
-    if arch.name == "conv":
-        stats = _run(stream, arch, max(depths), explode_at, vanish_at)
-        return dict.fromkeys(depths, stats)
-    if arch.name == "resmlp":
-        return {d: _run(stream, arch, d, explode_at, vanish_at) for d in depths}
-    raise ValueError(f"run_arch_stream does not run {arch.name!r} (the MLP engine does)")
+class NetArch(Protocol):
+    """What :func:`run_net` needs of an architecture (:class:`~initsuite.engine.archs.Arch`)."""
+
+    def input_shape(self, batch: int, width: int) -> tuple[int, ...]: ...
+
+    def weight_shape(self, width: int) -> tuple[int, ...]: ...
+
+    def product(self, t: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor: ...
+
+    def step(self, net: Net, h: Tensor, layer: int, depth: int) -> Tensor: ...
 
 
-def _run(
-    stream: Stream, arch: Arch, depth: int, explode_at: float | None, vanish_at: float | None
-) -> list[LayerStats]:
-    device, dtype = torch.device(stream.device), DTYPES[stream.dtype]
-    tiny = torch.finfo(dtype).tiny
-    draws = CellDraws(stream.seed, device)
-    width, batch = stream.width, stream.batch
-    members = stream.members
-    conv = arch.name == "conv"
-    shape = (batch, width, arch.get("image"), arch.get("image")) if conv else (batch, width)
-    x = draws.input(shape, dtype)
-    input_std = float(layer_stats(x.reshape(1, -1))[0][0])
-    results = [LayerStats(input_std, [], []) for _ in members]
-    alive = list(range(len(members)))  # the members still running, in stack order
-    h = x.expand(len(members), *shape)  # every member's input, stacked: (k, batch, ...)
-    fan = arch.fan(width)
-    k = arch.get("kernel") if conv else 1
-    w = torch.empty((width, width, k, k) if conv else (width, width), device=device, dtype=dtype)
-    b = torch.empty((width,), device=device, dtype=dtype) if stream.bias else None
+class Net:
+    """One run of a stream through an architecture: its draws, the layer's weight ``w`` and
+    bias ``b`` (drawn in place each layer), and the running members ``rows``."""
 
-    def layer(t: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-        """The layer on stacked inputs t (k, batch, ...): one convolution for all k members,
-        and one product where each member's block of rows is a multiple of 4 rows (blocks
-        of 4 rows come out of this CPU's GEMM bit for bit as when computed alone, odd blocks
-        do not: as in the MLP engine), so that a cell does not depend on its company."""
-        if conv:
-            flat = t.reshape(-1, *t.shape[2:])
-            return F.conv2d(flat, weight, bias, padding=k // 2).view(t.shape)
-        if t.shape[1] % 4 == 0 or t.shape[0] == 1:
-            return F.linear(t.reshape(-1, t.shape[-1]), weight, bias).view(t.shape)
-        return torch.stack([F.linear(row, weight, bias) for row in t])
+    def __init__(self, stream: Stream, arch: NetArch, depth: int) -> None:
+        device, dtype = torch.device(stream.device), DTYPES[stream.dtype]
+        self.stream, self.arch, self.depth = stream, arch, depth
+        self.members = stream.members
+        self.draws = CellDraws(stream.seed, device, stream.bias)
+        self.x = self.draws.input(arch.input_shape(stream.batch, stream.width), dtype)
+        self.w = torch.empty(arch.weight_shape(stream.width), device=device, dtype=dtype)
+        self.b = (torch.empty((stream.width,), device=device, dtype=dtype)
+                  if stream.bias is not None else None)  # fmt: skip
+        self.rows = list(range(len(self.members)))  # the members still running, in stack order
 
-    def draw(context: LayerContext, first_input: Tensor) -> None:
-        if stream.base is not None:  # B itself; each member's scale goes on its input
-            draws.layer(w, b, base_fill(stream.base))
+    def draw(self, context: LayerContext, first_input: Tensor) -> None:
+        """Draw the layer's ``w`` and ``b``: the base B of a shared stream (each member's
+        scale goes on its input, :meth:`scaled`), else the stream's scheme at ``context``."""
+        if self.stream.base is not None:
+            self.draws.layer(self.w, self.b, base_fill(self.stream.base))
             return
         # data-dependent schemes (LSUV) see the layer's bias-free output on the first
         # member's input (their streams have one member: the data depend on the activation)
-        data = lambda weight: layer(first_input[None], weight)[0]  # noqa: E731
-        draws.layer(w, b, lambda weight, gen: members[0].fill(weight, gen, context, data))
+        data = lambda weight: self.arch.product(first_input[None], weight)[0]  # noqa: E731
+        first = self.members[0]
+        self.draws.layer(self.w, self.b, lambda weight, gen: first.fill(weight, gen, context, data))
 
-    def scaled(t: Tensor, rows: list[int]) -> Tensor:
+    def scaled(self, t: Tensor) -> Tensor:
         """Each member's rows times its scale s: (s·x)·Bᵀ is x·(s·B)ᵀ, as in the MLP engine."""
-        scales = [members[i].scale for i in rows]
+        scales = [self.members[i].scale for i in self.rows]
         if all(c == 1.0 for c in scales):
             return t
-        view = (len(rows),) + (1,) * (t.dim() - 1)
+        view = (len(self.rows),) + (1,) * (t.dim() - 1)
         return t * torch.tensor(scales, device=t.device, dtype=t.dtype).view(view)
 
-    with torch.no_grad():
-        for step in range(1, depth + 1):
-            if not alive:
-                break
-            acts = [members[i].activation for i in alive]
-            rows = list(alive)
-            if conv:
-                draw(LayerContext(step, depth, fan, fan), h[0])
-                y = _activate(layer(scaled(h, rows), w, b), acts)
-            else:
+    def activate(self, t: Tensor) -> Tensor:
+        """Each running member's activation on its rows of the stacked t (k, batch, ...)."""
+        return activate(t, [self.members[i].activation for i in self.rows])
 
-                def branch(t: Tensor, weight: Tensor, rows: list[int] = rows) -> Tensor:
-                    return layer(scaled(t, rows), weight, b)
+    def step(self, layer: int, h: Tensor, ids: list[int]) -> tuple[Tensor, Tensor, None]:
+        self.rows = list(ids)
+        y = self.arch.step(self, h, layer, self.depth)
+        return y, y.reshape(len(ids), -1), None
 
-                y = _block(arch, members[0], acts, h, step, depth, w, draws.generator, draw,
-                           branch)  # fmt: skip
-            std_t, mean_t, finite_t = layer_stats(y.reshape(len(alive), -1))
-            stds, means, finites = std_t.tolist(), mean_t.tolist(), finite_t.tolist()
-            keep = []
-            for row, i in enumerate(alive):
-                res = results[i]
-                res.std.append(stds[row])
-                res.mean.append(means[row])
-                res.cosine.append(math.nan)
-                kind = classify(stds[row], finites[row], tiny, input_std, explode_at, vanish_at)
-                if kind is not None:
-                    res.divergence_layer, res.divergence_kind = step, kind
-                else:
-                    keep.append(row)
-            if len(keep) < len(alive):
-                alive = [alive[row] for row in keep]
-                y = y[keep]
-            h = y
+    def keep(self, rows: list[int], ids: list[int]) -> None:
+        self.rows = list(ids)
+
+
+def run_net(
+    stream: Stream,
+    arch: NetArch,
+    depth: int,
+    explode_at: float | None = None,
+    vanish_at: float | None = None,
+) -> list[LayerStats]:
+    """Every member's statistics over ``depth`` layers (or blocks) of ``arch``, read at every
+    layer."""
+    net = Net(stream, arch, depth)
+    x = net.x
+    input_std = float(layer_stats(x.reshape(1, -1))[0][0])
+    results = [LayerStats(input_std, [], []) for _ in net.members]
+    h = x.expand(len(net.members), *x.shape)  # every member's input, stacked: (k, batch, ...)
+    run_layers(net, h, results, depth, 1, explode_at, vanish_at)
     return results
 
 
-def _activate(t: Tensor, acts: Sequence[Callable[[Tensor], Tensor]]) -> Tensor:
+def stacked_linear(t: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """A Linear layer on stacked inputs t (k, batch, width): one product where each member's
+    block of rows is a multiple of 4 rows (blocks of 4 rows come out of this CPU's GEMM bit
+    for bit as when computed alone, odd blocks do not: as in the MLP engine), so that a cell
+    does not depend on its company."""
+    if t.shape[1] % 4 == 0 or t.shape[0] == 1:
+        return F.linear(t.reshape(-1, t.shape[-1]), weight, bias).view(t.shape)
+    return torch.stack([F.linear(row, weight, bias) for row in t])
+
+
+def activate(t: Tensor, acts: Sequence[Callable[[Tensor], Tensor]]) -> Tensor:
     """Each member's activation on its rows of the stacked t (k, batch, ...)."""
     if all(a is acts[0] for a in acts):
         return acts[0](t)
@@ -138,32 +126,3 @@ def _activate(t: Tensor, acts: Sequence[Callable[[Tensor], Tensor]]) -> Tensor:
     for row, act in enumerate(acts):
         out[row] = act(t[row])
     return out
-
-
-def _block(
-    arch: Arch,
-    first: Member,
-    acts: Sequence[Callable[[Tensor], Tensor]],
-    h: Tensor,
-    block: int,
-    blocks: int,
-    w: Tensor,
-    gen: torch.Generator,
-    draw: Callable[[LayerContext, Tensor], None],
-    layer: Callable[[Tensor, Tensor], Tensor],
-) -> Tensor:
-    """One residual block h + α·f(h), f(h) = W_m φ(⋯ φ(W_1 φ(h))), for the running members'
-    stacked streams h (k, batch, width), member r with activation ``acts[r]``; ``first``
-    draws (every member shares its draws)."""
-    m, width = arch.get("branch"), w.shape[0]
-    alpha = torch.full((1,), arch.alpha(blocks), dtype=torch.float64)
-    if "context" in first.scheme.info.uses:  # SkipInit/ReZero set α; other schemes leave it
-        first.fill(alpha, gen, LayerContext.resmlp(block, blocks, m, 0, width))
-    a = float(alpha[0])
-    u = _activate(h, acts)
-    for j in range(1, m + 1):
-        draw(LayerContext.resmlp(block, blocks, m, j, width), u[0])
-        u = layer(u, w)
-        if j < m:
-            u = _activate(u, acts)
-    return h + a * u if a != 0.0 else h.clone()

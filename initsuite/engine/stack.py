@@ -68,7 +68,7 @@ class Stream:
     seed: int
     device: str
     dtype: str
-    bias: bool = False
+    bias: str | None = None  # the layers' bias law (initsuite.core.bias); None: no bias
     pair_cosine: float | None = 0.5  # cosine of the input pair; None: no pair
     arch: str = "mlp"  # canonical arch spec (initsuite.engine.archs); mlp.py runs "mlp"
 
@@ -97,7 +97,8 @@ class LayerDraw:
         device, width = draws.device, stream.width
         self.stream, self.draws = stream, draws
         self.w = torch.empty((width, width), device=device, dtype=dtype)
-        self.b = torch.empty((width,), device=device, dtype=dtype) if stream.bias else None
+        self.b = (torch.empty((width,), device=device, dtype=dtype)
+                  if stream.bias is not None else None)  # fmt: skip
         self.member = stream.members[0]  # the drawing scheme of a stream without a base
         self.uses_data = "data" in self.member.scheme.info.uses
 

@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from initsuite import activations as _activations
+from initsuite.core.bias import bias_law
 from initsuite.core.errors import InitsuiteError
 from initsuite.schemes import default_bias_variance
 from initsuite.theory.maps import HUGE, chi1, correlation_map, moments
 
 __all__ = [
-    "CellTheory", "GradTheory", "LayerMoments", "c_map", "cell_theory", "first_divergence",
-    "grad_theory", "mlp_moments", "weight_prior",
+    "CellTheory", "GradTheory", "LayerMoments", "bias_variance", "c_map", "cell_theory",
+    "first_divergence", "grad_theory", "mlp_moments", "weight_prior",
 ]  # fmt: skip
 
 
@@ -67,11 +68,23 @@ def mlp_moments(
     return out
 
 
+# σ_b² of each bias law (initsuite.core.bias) at a layer's fan_in.
+_BIAS_VARIANCE = {"torch_default": default_bias_variance, "zeros": lambda fan_in: 0.0}
+
+
+def bias_variance(bias: str | None, fan_in: int) -> float:
+    """σ_b² of a layer's bias under the law ``bias`` (:mod:`initsuite.core.bias`): 0 for
+    ``None`` (no bias) and ``"zeros"``, 1/(3·fan_in) for ``"torch_default"`` (nn.Linear's and
+    nn.Conv2d's U(±1/√fan_in)); a bool or an unknown law raises."""
+    law = bias_law(bias)
+    return 0.0 if law is None else float(_BIAS_VARIANCE[law](fan_in))
+
+
 def weight_prior(
     scheme: Any,
     params: dict[str, Any],
     width: int,
-    bias: bool,
+    bias: str | None,
     shape: tuple[int, ...] | None = None,
     context: Any = None,
 ) -> tuple[float, float] | None:
@@ -80,8 +93,8 @@ def weight_prior(
 
     σ_w² = fan_in·Var(W). ``shape`` (default (width, width)) is the weight's, e.g. a conv
     kernel's (out, in, k, k) with fan_in = in·k²; ``context`` (a ``LayerContext``) where the
-    weight sits, for schemes whose variance depends on it (Fixup, GPT-2). The bias, when
-    present, is nn.Linear's (and nn.Conv2d's) default U(±1/√fan_in): σ_b² = 1/(3·fan_in).
+    weight sits, for schemes whose variance depends on it (Fixup, GPT-2). ``bias`` is the
+    layers' bias law, σ_b² its :func:`bias_variance`.
     """
     shape = (width, width) if shape is None else tuple(shape)
     fan_in = math.prod(shape[1:])
@@ -98,7 +111,7 @@ def weight_prior(
     mean = 0.0 if scheme.info.mean is None else scheme.info.mean(shape, **params)
     if mean != 0.0:  # a non-zero constant or mean: every unit gets the same input, no mean field
         return None
-    return fan_in * var, (default_bias_variance(fan_in) if bias else 0.0)
+    return fan_in * var, bias_variance(bias, fan_in)
 
 
 @dataclass(frozen=True)

@@ -243,10 +243,11 @@ def _theory(
 
 
 def conv_prior(
-    scheme: Any, params: dict[str, Any], width: int, kernel: int, bias: bool
+    scheme: Any, params: dict[str, Any], width: int, kernel: int, bias: str | None
 ) -> Prior | None:
-    """(σ_w², σ_b²) of a width → width k × k conv under ``scheme`` (fan_in = width·k²), or
-    None where mean-field theory does not apply."""
+    """(σ_w², σ_b²) of a width → width k × k conv under ``scheme`` (fan_in = width·k²) and
+    the bias law ``bias`` (:func:`~initsuite.theory.meanfield.bias_variance`), or None where
+    mean-field theory does not apply."""
     return weight_prior(scheme, params, width, bias, shape=(width, width, kernel, kernel))
 
 
@@ -268,7 +269,7 @@ def conv_theory(
 
 
 def resmlp_priors(
-    scheme: Any, params: dict[str, Any], width: int, blocks: int, branch: int, bias: bool
+    scheme: Any, params: dict[str, Any], width: int, blocks: int, branch: int, bias: str | None
 ) -> list[list[Prior]] | None:
     """Per block, the (σ_w², σ_b²) of each branch layer, each at its own
     :class:`~initsuite.schemes.LayerContext` (the engine's); None where theory does not

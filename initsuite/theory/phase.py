@@ -33,6 +33,7 @@ import numpy as np
 
 from initsuite import activations as _activations
 from initsuite import schemes as _schemes
+from initsuite.core.bias import stored_bias_law
 from initsuite.core.errors import InitsuiteError
 from initsuite.theory.maps import (
     HUGE,
@@ -123,15 +124,18 @@ def scheme_points(
     activation: str | _activations.Activation,
     specs: Iterable[str] = ("all",),
     width: int = 256,
-    bias: bool = False,
+    bias: str | bool | None = None,
     iterations: int | None = None,
 ) -> Any:
     """Where each scheme puts a width × width MLP with this activation: one row per scheme
     that mean-field theory applies to (centred, random), with its (σ_w², σ_b²), its phase
-    and depth scales (the columns of ``phase_diagram``)."""
+    and depth scales (the columns of ``phase_diagram``). ``bias``: the layers' bias law
+    (:mod:`initsuite.core.bias`); a bool, the old form (the CLI's ``phase --bias`` flag),
+    reads as ``"torch_default"`` or None."""
     import pandas as pd
 
     act = _activations.get(activation)
+    bias = stored_bias_law(bias, legacy="torch_default")
     rows = []
     for spec in _schemes.expand(list(specs)):
         scheme = _schemes.get(spec)

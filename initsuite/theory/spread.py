@@ -175,7 +175,7 @@ def predicted_log_std_sd(
     width: int,
     law: WeightLaw | None = GAUSSIAN,
     batch: int = 1,
-    bias: bool = False,
+    sigma_b2: float = 0.0,
 ) -> float:
     """Predicted across-seed sd of log(final std) of a depth × width MLP whose final std
     pools ``batch`` independent N(0, 1) inputs (see the module docstring); NaN where none is
@@ -186,10 +186,11 @@ def predicted_log_std_sd(
         depth, width: layers L and units n per layer.
         law: the weights' law (``weight_law``); None: unknown.
         batch: inputs pooled in the std.
-        bias: whether the layers have biases (then NaN: the walk has a fixed point).
+        sigma_b2: the variance of the layers' biases (above 0: NaN, the walk has a fixed
+            point).
     """
     act = _activations.get(activation)
-    if law is None or bias or not act.homogeneous:
+    if law is None or sigma_b2 > 0 or not act.homogeneous:
         return math.nan
     first, hidden = spread_constant(act, law, width, 3.0), spread_constant(act, law, width)
     batches = _effective_batch(act, law, depth, width, batch)

@@ -148,18 +148,10 @@ def _group_memory(
     """Peak bytes of one group's tensors, and what dominates them."""
     b = _ITEMSIZE[dtype]
     stats = 8.0 if device == "cpu" else 24.0  # float64 workspace of the statistics, per value
-    if arch.name == "conv":
-        k, image = arch.get("kernel"), arch.get("image")
-        weights = 3.0 * width * width * k * k * b
-        inputs = float(cfg.batch) * width * image * image
-        values = members * inputs
-    else:
-        weights = 3.0 * width * width * b
-        inputs = float(cfg.batch) * width
-        values = members * (cfg.batch + 4.0) * width
-    held = 6 * b + stats
-    if arch.name == "resmlp":  # and a block's input, its scaled branch and their sum
-        held += 3 * b
+    weights = 3.0 * math.prod(arch.weight_shape(width)) * b
+    inputs = float(math.prod(arch.input_shape(cfg.batch, width)))
+    values = members * arch.budget_rows(cfg.batch) * width
+    held = 6 * b + stats + arch.budget_held(b)  # resmlp: a block's input, branch and sum
     acts = values * held + inputs * b
     back = 0.0
     if cfg.backward:
@@ -182,15 +174,9 @@ def _group_seconds(
     depth: int,
 ) -> float:
     """Seconds of one group (one seed) on a CPU."""
-    w2 = float(width) * width
-    rows = cfg.batch + 4
-    layers = float(depth)  # depths are prefixes of the deepest run
-    if arch.name == "conv":
-        k, image = arch.get("kernel"), arch.get("image")
-        w2 *= k * k
-        rows = cfg.batch * image * image
-    elif arch.name == "resmlp":  # one run per depth, ``branch`` layers per block
-        layers = float(sum(cfg.depths)) * arch.get("branch")
+    w2 = float(math.prod(arch.weight_shape(width)))
+    rows = arch.budget_rows(cfg.batch)
+    layers = arch.budget_layers(cfg.depths)  # conv: prefixes of the deepest run; resmlp: each
     per_layer = (n_schemes * w2 / RNG_PER_S[dtype] + 2 * members * rows * w2 / FLOPS_PER_S[dtype]
                  + members * rows * width * VALUE_SECONDS
                  + n_orth * 4 / 3 * w2 * width / QR_FLOPS_PER_S)  # fmt: skip

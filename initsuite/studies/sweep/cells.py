@@ -21,24 +21,16 @@ import torch
 from initsuite import activations as _activations
 from initsuite.activations import Activation
 from initsuite.core.devices import DTYPES
-from initsuite.engine.archs import Arch, parse_arch
-from initsuite.engine.mlp import derive_cells, run_stream
-from initsuite.engine.nets import run_arch_stream
+from initsuite.engine.archs import parse_arch
+from initsuite.engine.mlp import derive_cells
 from initsuite.engine.stack import Member, Stream
 from initsuite.engine.stats import LayerStats
 from initsuite.results import columns as C
 from initsuite.results.chunks import cell_key
 from initsuite.results.sweep import sort_tables
-from initsuite.schemes import Scheme, SharedDraw
+from initsuite.schemes import Scheme
 from initsuite.studies.sweep.config import SweepConfig
-from initsuite.theory.meanfield import CellTheory, cell_theory, grad_theory, weight_prior
-from initsuite.theory.nets import (
-    conv_prior,
-    conv_theory,
-    residual_scale,
-    resmlp_priors,
-    resmlp_theory,
-)
+from initsuite.theory.meanfield import CellTheory, grad_theory
 
 __all__ = ["GroupKey", "Plan", "Predictions", "Rows", "compute", "fingerprint", "frames",
            "group_cell_keys", "groups", "highest_precision", "plans", "widest_stream"]  # fmt: skip
@@ -87,8 +79,9 @@ def _group_plans(cfg: SweepConfig, acts: list[Activation], key: GroupKey) -> Ite
     # every scheme draws on its own.
     share = cfg.shared and dtype in ("float32", "float64")
     common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch, seed=seed, device=device,
-                  dtype=dtype, bias=cfg.torch_bias,
-                  pair_cosine=cfg.pair_cosine if arch == "mlp" else None, arch=arch)  # fmt: skip
+                  dtype=dtype, bias=cfg.bias,
+                  pair_cosine=cfg.pair_cosine if parse_arch(arch).supports("cosine") else None,
+                  arch=arch)  # fmt: skip
     return _streams(cfg.scheme_objects, acts, share, common)
 
 
@@ -120,8 +113,7 @@ def _streams(
     order = {a.spec: i for i, a in enumerate(acts)}
     arch = parse_arch(common["arch"])
     width = common["width"]
-    shape = ((width, width, arch.get("kernel"), arch.get("kernel")) if arch.name == "conv"
-             else (width, width))  # fmt: skip
+    shape = arch.weight_shape(width)
     bases: dict[str, dict[tuple[Any, ...], Member]] = {}
     base_cells: dict[str, list[tuple[Scheme, Activation, tuple[Any, ...]]]] = {}
     own: dict[tuple[Any, ...], list[tuple[Scheme, Activation]]] = {}  # (spec, params, split)
@@ -134,7 +126,7 @@ def _streams(
             except Exception as exc:  # a plugin's shared() that fails
                 failed.append((scheme, act, _error(exc)))
                 continue
-            if draw is not None and arch.name != "mlp" and not _conv_or_res_shareable(scheme, draw):
+            if draw is not None and not arch.serves(scheme, draw):
                 draw = None
             if draw is None:
                 # a data-dependent scheme's weights depend on the activations below it
@@ -162,15 +154,6 @@ def _streams(
         yield Plan(stream, [(scheme, act, 0)], error=err)
 
 
-def _conv_or_res_shareable(scheme: Scheme, draw: SharedDraw) -> bool:
-    """Whether a conv or residual net can serve ``scheme`` from the shared base draw: a plain
-    scaling of it (the Householder products and the shift's term are the MLP engine's), and
-    the same law at every layer (no layer context: Fixup's and GPT-2's laws depend on the
-    block and the role)."""
-    return (_TRANSFORMS[draw.base] == "plain" and draw.shift == 0
-            and "context" not in scheme.info.uses)  # fmt: skip
-
-
 class Predictions:
     """Mean-field predictions per (scheme, activation, width, dtype, arch), each computed
     once: at the deepest depth for MLPs and conv nets (shallower cells are prefixes), per
@@ -191,43 +174,19 @@ class Predictions:
         depth: int | None = None,
     ) -> CellTheory | None:
         parsed = parse_arch(arch)
-        depth = depth if parsed.name == "resmlp" and depth is not None else self.depth
+        depth = self.depth if depth is None else parsed.theory_depth(depth, self.depth)
         key = (scheme.spec, act.spec, width, dtype, parsed.spec, depth)
         if key not in self.cache:
-            self.cache[key] = self._predict(scheme, act, width, dtype, parsed, depth)
+            try:
+                priors = parsed.priors(scheme, scheme.resolve(act), width, depth,
+                                       self.cfg.bias)  # fmt: skip
+            except Exception:  # a scheme whose metadata fails has error rows already
+                priors = None
+            finfo = torch.finfo(DTYPES[dtype])
+            self.cache[key] = None if priors is None else parsed.variance_map(
+                scheme, act, priors, depth, self.cfg.batch, width, (finfo.max, finfo.tiny),
+                self.cfg.pair_cosine)  # fmt: skip
         return self.cache[key]
-
-    def _predict(
-        self, scheme: Scheme, act: Activation, width: int, dtype: str, arch: Arch, depth: int
-    ) -> CellTheory | None:
-        bias, batch = self.cfg.torch_bias, self.cfg.batch
-        if arch.name not in ("mlp", "conv", "resmlp"):
-            raise ValueError(f"no mean-field theory for arch {arch.name!r}")
-        try:
-            params = scheme.resolve(act)
-            if arch.name == "conv":
-                prior = conv_prior(scheme, params, width, arch.get("kernel"), bias)
-            elif arch.name == "resmlp":
-                priors = resmlp_priors(scheme, params, width, depth, arch.get("branch"), bias)
-            else:
-                prior = weight_prior(scheme, params, width, bias)
-        except Exception:  # a scheme whose metadata fails has error rows already
-            return None
-        finfo = torch.finfo(DTYPES[dtype])
-        limits = (finfo.max, finfo.tiny)
-        if arch.name == "resmlp":
-            if priors is None:
-                return None
-            alpha = residual_scale(scheme, arch.alpha(depth))
-            return resmlp_theory(act, priors, alpha, batch * width, *limits)
-        if prior is None:
-            return None
-        if arch.name == "conv":
-            image = arch.get("image")
-            return conv_theory(act, prior, depth, arch.get("kernel"), image, scheme.info.taps,
-                               batch * width * image * image, *limits)  # fmt: skip
-        return cell_theory(act, *prior, depth, batch * width, *limits,
-                           pair_cosine=self.cfg.pair_cosine)  # fmt: skip
 
 
 def _theory_cell(theory: CellTheory | None, depth: int, n: int) -> dict[str, Any]:
@@ -294,7 +253,7 @@ def _jacobian(
     try:
         sums = jacobian_summaries(scheme.spec, act.spec, sorted(cfg.depths), stream.width,
                                   stream.seed, stream.batch, stream.dtype, stream.device,
-                                  bias=cfg.torch_bias)  # fmt: skip
+                                  bias=cfg.bias)  # fmt: skip
     except Exception:  # a failed spectrum leaves NaN, like a failed cell
         return {}
     return {d: {f"jac_{k}": v for k, v in s.items()} for d, s in sums.items()}
@@ -352,17 +311,12 @@ def compute(cfg: SweepConfig, group: list[Plan], predict: Predictions, fp: str) 
     depths = sorted(cfg.depths)
     for plan in group:
         stream = plan.stream
-        mlp = stream.arch == "mlp"
         by_depth: dict[int, list[LayerStats]] = {}
         if plan.error is None:
             try:
-                if mlp:
-                    stats = run_stream(stream, cfg.explode_at, cfg.vanish_at,
-                                       backward=depths if cfg.backward else ())  # fmt: skip
-                    by_depth = dict.fromkeys(depths, stats)
-                else:
-                    by_depth = run_arch_stream(stream, parse_arch(stream.arch), depths,
-                                               cfg.explode_at, cfg.vanish_at)  # fmt: skip
+                by_depth = parse_arch(stream.arch).run(stream, depths, cfg.explode_at,
+                                                       cfg.vanish_at,
+                                                       depths if cfg.backward else ())  # fmt: skip
             except Exception as exc:  # a failed stream becomes rows with its error
                 plan.error = _error(exc)
         if plan.error is not None:

@@ -12,7 +12,7 @@ from initsuite.core import validate
 from initsuite.core.bias import bias_law, stored_bias_law
 from initsuite.core.devices import check_device, parse_dtype
 from initsuite.core.errors import Arg, InitsuiteError
-from initsuite.engine.archs import Arch, parse_arch
+from initsuite.engine.archs import Arch, parse_arch, registered
 from initsuite.results.sweep import LEGACY_BIAS
 
 __all__ = ["BIAS_LAWS", "SweepConfig"]
@@ -54,22 +54,18 @@ def _check_ranks(objs: Sequence[schemes_mod.Scheme], archs: Sequence[Arch]) -> N
     """Every scheme applies to the weights of every arch."""
     for arch in archs:
         for s in objs:
-            if not s.info.accepts_rank(arch.weight_rank):
-                kind = "Conv2d" if arch.name == "conv" else "Linear"
-                raise InitsuiteError(
-                    f"scheme {s.name!r} does not apply to {arch.name} layers: it needs "
-                    f"tensors of rank {s.info.ranks}, {kind} weights have rank "
-                    f"{arch.weight_rank}"
-                )
+            arch.check_scheme(s)
 
 
-def _check_mlp_only(archs: Sequence[Arch], options: dict[str, object]) -> None:
-    """``options`` set to True (backward, jacobian) are computed for arch ``mlp`` only."""
-    other = [arch.spec for arch in archs if arch.name != "mlp"]
+def _check_supported(archs: Sequence[Arch], options: dict[str, object]) -> None:
+    """``options`` set to True (backward, jacobian) are computed only for the archs that
+    support them (the MLP)."""
     for name, value in options.items():
+        other = [arch.spec for arch in archs if not arch.supports(name)]
         if value is True and other:
+            able = " or ".join(repr(n) for n in registered() if parse_arch(n).supports(name))
             raise InitsuiteError(
-                f"{name} statistics are computed for arch 'mlp' only, not {other[0]!r}: "
+                f"{name} statistics are computed for arch {able} only, not {other[0]!r}: "
                 "sweep it without ", Arg(name, True),
             )  # fmt: skip
 
@@ -172,7 +168,7 @@ class SweepConfig:
             raise InitsuiteError("no activations given")
         objs = tuple(schemes_mod.get(s) for s in self.schemes)
         _check_ranks(objs, archs)
-        _check_mlp_only(archs, {"backward": self.backward, "jacobian": self.jacobian})
+        _check_supported(archs, {"backward": self.backward, "jacobian": self.jacobian})
         acts = tuple(activations.get(a) for a in self.activations)
         for s in objs:
             for a in acts:

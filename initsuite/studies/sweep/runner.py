@@ -14,6 +14,7 @@ from typing import Any
 from initsuite import activations as _activations
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError
+from initsuite.engine.archs import parse_arch
 from initsuite.engine.timing import time_layer
 from initsuite.results import chunks, store
 from initsuite.results import columns as C
@@ -150,7 +151,7 @@ def _in_memory(cfg: SweepConfig, show: bool, command: str | None) -> SweepResult
     with highest_precision(), _bar(cfg, show) as bar:
         rows, n_layers = _execute(cfg, fp, _group_keys(cfg), None, set(), bar)
         sweep_s = time.perf_counter() - started
-        timing = _timing(cfg) if cfg.timing and "mlp" in cfg.archs else []
+        timing = _timing(cfg) if _timed(cfg) else []
     meta = _final_meta(cfg, fp, started, sweep_s, 0, n_layers, command)
     cells, layers = frames(rows)
     return SweepResult(cells, layers, C.frame(C.TIMING, timing), meta, **theory)
@@ -219,7 +220,7 @@ def _store_timing(cfg: SweepConfig, fp: str, out: str | os.PathLike[str]) -> Non
     all of it in a new sweep, what a resume added to the grid (a scheme, a width), and
     store the rows as a chunk (timing is per Linear layer: only for a grid with the mlp
     arch)."""
-    if not cfg.timing or "mlp" not in cfg.archs:
+    if not _timed(cfg):
         return
     rows = _timing(cfg, skip=chunks.timed_keys(out, fp))
     if rows:
@@ -264,6 +265,12 @@ def _group_keys(cfg: SweepConfig) -> list[GroupKey]:
     """Every group of the grid, in run order, without building its streams."""
     return [(a, d, t, w, s) for a in cfg.archs for d in cfg.devices for t in cfg.dtypes
             for w in cfg.widths for s in cfg.seeds]  # fmt: skip
+
+
+def _timed(cfg: SweepConfig) -> bool:
+    """Whether the sweep times layers: timing is per Linear layer of an arch that supports
+    it (the MLP)."""
+    return cfg.timing and any(parse_arch(a).supports("timing") for a in cfg.archs)
 
 
 def _timing(cfg: SweepConfig, skip: Set[tuple[Any, ...]] = frozenset()) -> list[dict[str, Any]]:

@@ -15,16 +15,16 @@ import pandas as pd
 
 from initsuite import activations as _activations
 from initsuite.activations import Activation
-from initsuite.engine.archs import Arch, parse_arch
+from initsuite.engine.archs import MLP, Arch, parse_arch
 from initsuite.results import columns as C
 from initsuite.schemes import Scheme
 from initsuite.studies.sweep.config import SweepConfig
 from initsuite.theory import phase
-from initsuite.theory.meanfield import weight_prior
-from initsuite.theory.nets import conv_prior, resmlp_priors
 from initsuite.theory.spread import WeightLaw, predicted_log_std_sd, weight_law
 
 __all__ = ["theory_tables"]
+
+_MLP = MLP()  # the phase diagram's
 
 
 def theory_tables(cfg: SweepConfig) -> dict[str, pd.DataFrame]:
@@ -37,7 +37,7 @@ def theory_tables(cfg: SweepConfig) -> dict[str, pd.DataFrame]:
     tables = {"theory": C.frame(C.THEORY, _theory_rows(cfg, acts)),
               "phase_points": C.frame(C.PHASE_POINTS, []),
               "phase_grid": C.frame(C.PHASE_GRID, [])}  # fmt: skip
-    if "mlp" in cfg.archs:
+    if any(parse_arch(a).supports("phase") for a in cfg.archs):
         tables["phase_points"] = _phase_points(cfg, acts)
         grids = [_phase_grid(a.spec) for a in acts]
         tables["phase_grid"] = pd.concat(grids, ignore_index=True)
@@ -48,21 +48,16 @@ def _prior(
     scheme: Scheme,
     act: Activation,
     width: int,
-    bias: bool,
-    arch: Arch | None = None,
+    bias: str | None,
+    arch: Arch = _MLP,
     depth: int = 1,
 ) -> tuple[float, float] | None:
     """(σ_w², σ_b²) of the scheme at this activation and width (conv: of its k × k kernel;
     resmlp: of a branch's first layer in a net of ``depth`` blocks); None where mean-field
     theory does not apply, or where the scheme's metadata fails (its cells carry the error)."""
     try:
-        params = scheme.resolve(act)
-        if arch is None or arch.name == "mlp":
-            return weight_prior(scheme, params, width, bias)
-        if arch.name == "conv":
-            return conv_prior(scheme, params, width, arch.get("kernel"), bias)
-        priors = resmlp_priors(scheme, params, width, depth, arch.get("branch"), bias)
-        return None if priors is None else priors[0][0]
+        priors = arch.priors(scheme, scheme.resolve(act), width, depth, bias)
+        return None if priors is None else arch.first_prior(priors)
     except Exception:
         return None
 
@@ -74,21 +69,19 @@ def _theory_rows(cfg: SweepConfig, acts: list[Activation]) -> list[dict[str, obj
     rows = []
     for spec in cfg.archs:
         arch = parse_arch(spec)
-        if arch.name not in ("mlp", "conv", "resmlp"):
-            raise ValueError(f"no mean-field theory for arch {arch.name!r}")
         for scheme in cfg.scheme_objects:
             for act in acts:
                 for width in cfg.widths:
                     # σ_w² depends on the depth in residual nets only (Fixup, GPT-2)
-                    each = arch.name == "resmlp"
-                    fixed = None if each else _prior(scheme, act, width, cfg.torch_bias, arch)
+                    each = not arch.prefixes
+                    fixed = None if each else _prior(scheme, act, width, cfg.bias, arch)
                     # the finite-width spread is derived for the MLP (initsuite.theory.spread)
-                    law = _law(scheme, act, width) if arch.name == "mlp" else None
+                    law = _law(scheme, act, width) if arch.supports("spread") else None
                     for depth in cfg.depths:
-                        prior = (_prior(scheme, act, width, cfg.torch_bias, arch, depth)
+                        prior = (_prior(scheme, act, width, cfg.bias, arch, depth)
                                  if each else fixed)  # fmt: skip
                         sw2, sb2 = prior if prior is not None else (math.nan, math.nan)
-                        sd = (predicted_log_std_sd(act, depth, width, law, cfg.batch, bool(sb2))
+                        sd = (predicted_log_std_sd(act, depth, width, law, cfg.batch, sb2)
                               if prior is not None and law is not None else math.nan)  # fmt: skip
                         rows.append({"arch": spec, "scheme": scheme.spec, "activation": act.spec,
                                      "depth": depth, "width": width, "sigma_w2": sw2,
@@ -113,17 +106,20 @@ def _phase_points(cfg: SweepConfig, acts: list[Activation]) -> pd.DataFrame:
     frames = []
     for act in acts:
         priors = {s.spec: p for s in cfg.scheme_objects
-                  if (p := _prior(s, act, width, cfg.torch_bias)) is not None
+                  if (p := _prior(s, act, width, cfg.bias)) is not None
                   and math.isfinite(p[0])}  # fmt: skip
         key = tuple((spec, priors[spec]) for spec in sorted(priors))
-        points = _scheme_points(act.spec, key, width, cfg.torch_bias)
+        points = _scheme_points(act.spec, key, width, cfg.bias)
         frames.append(points.assign(width=width))
     return C.coerce(pd.concat(frames, ignore_index=True), C.PHASE_POINTS)
 
 
 @cache
 def _scheme_points(
-    activation: str, key: tuple[tuple[str, tuple[float, float]], ...], width: int, bias: bool
+    activation: str,
+    key: tuple[tuple[str, tuple[float, float]], ...],
+    width: int,
+    bias: str | None,
 ) -> pd.DataFrame:
     """:func:`phase.scheme_points` of the schemes in ``key`` ((spec, (σ_w², σ_b²)) pairs: a
     scheme re-registered with another law misses the cache), once per process: a fixed
