@@ -1,10 +1,10 @@
 """The style's size rules, checked: no module over 400 lines, no function over 60 lines
-without a ``# long:`` comment saying why, and no architecture dispatch on a name string."""
+without a ``# long:`` comment saying why (no architecture dispatch on a name:
+tests/test_archs.py)."""
 
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 import pytest
@@ -61,19 +61,3 @@ def test_the_function_check_sees_a_long_function(commented: bool) -> None:
         [] if commented else [f"f (line {line}, {FUNCTION_LINES + 1} lines)"]
     )
     assert _long_functions("def g():\n" + "    x = 1\n" * (FUNCTION_LINES - 1)) == []
-
-
-_DISPATCH = re.compile(r"""\.name\s*(==|!=|in)\s*[\(\["']*(mlp|conv|resmlp)\b""")
-
-
-def test_no_architecture_dispatch_on_its_name() -> None:
-    archs = PACKAGE / "engine" / "archs"
-    hits = [
-        f"{p.relative_to(PACKAGE.parent)}:{i}"
-        for p in _sources()
-        if archs not in p.parents
-        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
-        if _DISPATCH.search(line)
-    ]
-    assert hits == []
-    assert _DISPATCH.search('if arch.name == "conv":')

@@ -4,6 +4,7 @@ Monte Carlo, and their columns in every sweep."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from typing import Any
 
@@ -353,6 +354,26 @@ def test_phase_cli_writes_a_figure(tmp_path: Any, capsys: pytest.CaptureFixture[
     assert "kaiming_normal" in text and "critical σ_w²" in text
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["phase", "--activation", "tanhh"]) == 2
+
+
+@pytest.mark.parametrize("law", [None, "zeros", "torch_default"])
+def test_phase_takes_the_bias_law(law: str | None, capsys: pytest.CaptureFixture[str]) -> None:
+    """``phase --bias LAW`` and ``scheme_points(bias=LAW)``: σ_b² is the law's (0 for
+    ``zeros``, 1/(3·fan_in) for ``torch_default``); a bool names no law."""
+    from initsuite.cli import main
+    from initsuite.core.errors import InitsuiteTypeError
+    from initsuite.theory import phase
+
+    pts = phase.scheme_points("tanh", ["kaiming_normal"], 64, law)
+    expected = 1 / (3 * 64) if law == "torch_default" else 0.0
+    assert pts["sigma_b2"].tolist() == [pytest.approx(expected, rel=1e-12)]
+    flag = [] if law is None else ["--bias", law]
+    assert main(["phase", "--activation", "tanh", "--schemes", "kaiming_normal",
+                 "--width", "64", "--json", *flag]) == 0  # fmt: skip
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["sigma_b2"] == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(InitsuiteTypeError, match="bias must name its law"):
+        phase.scheme_points("tanh", ["kaiming_normal"], 64, True)  # type: ignore[arg-type]
 
 
 def test_phase_at_the_ends_of_float64() -> None:

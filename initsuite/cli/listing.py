@@ -101,16 +101,20 @@ def add_phase(add_parser: AddParser) -> None:
     ph.add_argument("--schemes", type=spec_list, default=["all"],
                     help="schemes to place (comma list or 'all')")  # fmt: skip
     ph.add_argument("--width", type=int_arg, default=256, help="layer width for σ_w² (default 256)")
-    ph.add_argument("--bias", action="store_true", help="with nn.Linear's default bias")
+    ph.add_argument("--bias", nargs="?", const="torch_default", default=None, metavar="LAW",
+                    help="layers with bias drawn by LAW (torch_default: nn.Linear's "
+                    "U(±1/√fan_in), the default; zeros)")  # fmt: skip
     ph.add_argument("--out", help="also write the figure (PNG) to this file")
     ph.add_argument("--json", action="store_true", help="machine-readable output")
     ph.set_defaults(run=_cmd_phase)
 
 
 def _cmd_phase(args: argparse.Namespace) -> None:
-    from initsuite import activations, schemes
+    from initsuite import activations
     from initsuite.core import validate
+    from initsuite.core.bias import bias_law
     from initsuite.theory import phase
+    from initsuite.theory.meanfield import bias_variance
 
     check_output_flags(out=(args.out, "file"))
     if args.out:
@@ -119,10 +123,11 @@ def _cmd_phase(args: argparse.Namespace) -> None:
         check_png_name(args.out)
     act = activations.get(args.activation)
     width = validate.count("width", args.width)
-    points = phase.scheme_points(act, args.schemes, width, args.bias)
+    law = bias_law(args.bias, study="phase")
+    points = phase.scheme_points(act, args.schemes, width, law)
     print_table(points, args.json)
     if not args.json:
-        sigma_b2 = schemes.default_bias_variance(width) if args.bias else 0.0
+        sigma_b2 = bias_variance(law, width)
         crit = phase.critical_sigma_w2(act, sigma_b2)
         print(f"\ncritical σ_w² (χ₁ = 1) for {act.spec} at this σ_b²: {crit:.4g}")
     if args.out:

@@ -33,7 +33,7 @@ import numpy as np
 
 from initsuite import activations as _activations
 from initsuite import schemes as _schemes
-from initsuite.core.bias import stored_bias_law
+from initsuite.core.bias import bias_law
 from initsuite.core.errors import InitsuiteError
 from initsuite.theory.maps import (
     HUGE,
@@ -124,18 +124,17 @@ def scheme_points(
     activation: str | _activations.Activation,
     specs: Iterable[str] = ("all",),
     width: int = 256,
-    bias: str | bool | None = None,
+    bias: str | None = None,
     iterations: int | None = None,
 ) -> Any:
     """Where each scheme puts a width × width MLP with this activation: one row per scheme
     that mean-field theory applies to (centred, random), with its (σ_w², σ_b²), its phase
     and depth scales (the columns of ``phase_diagram``). ``bias``: the layers' bias law
-    (:mod:`initsuite.core.bias`); a bool, the old form (the CLI's ``phase --bias`` flag),
-    reads as ``"torch_default"`` or None."""
+    (:mod:`initsuite.core.bias`: None, ``"torch_default"`` or ``"zeros"``)."""
     import pandas as pd
 
     act = _activations.get(activation)
-    bias = stored_bias_law(bias, legacy="torch_default")
+    bias = bias_law(bias)
     rows = []
     for spec in _schemes.expand(list(specs)):
         scheme = _schemes.get(spec)
