@@ -299,7 +299,7 @@ def test_the_bias_is_a_law_in_engine_and_theory(arch: str) -> None:
         parsed.priors(scheme, params, 12, 4, True)
     member = Member(scheme, tuple(sorted(params.items())), act)
     std = {law: parsed.run(Stream(None, (member,), width=12, depth=4, batch=8, seed=3,
-                                  device="cpu", dtype="float64", bias=law, arch=arch),
+                                  device="cpu", dtype="float64", bias=law),
                            [4])[4][0].std
            for law in (None, "zeros", "torch_default")}  # fmt: skip
     assert std["zeros"] == std[None] != std["torch_default"]

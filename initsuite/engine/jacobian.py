@@ -28,8 +28,8 @@ __all__ = ["jacobian_singular_values", "jacobian_summaries", "spectrum_summary"]
 
 
 def _spectra(
-    scheme: str,
-    activation: str,
+    scheme: str | _schemes.Scheme,
+    activation: str | _activations.Activation,
     depths: list[int],
     width: int,
     seed: int,
@@ -74,8 +74,8 @@ def _spectra(
 
 
 def jacobian_singular_values(
-    scheme: str,
-    activation: str,
+    scheme: str | _schemes.Scheme,
+    activation: str | _activations.Activation,
     depth: int,
     width: int,
     seed: int = 0,
@@ -98,8 +98,8 @@ def jacobian_singular_values(
 
 
 def jacobian_summaries(
-    scheme: str,
-    activation: str,
+    scheme: str | _schemes.Scheme,
+    activation: str | _activations.Activation,
     depths: list[int],
     width: int,
     seed: int = 0,

@@ -70,7 +70,6 @@ class Stream:
     dtype: str
     bias: str | None = None  # the layers' bias law (initsuite.core.bias); None: no bias
     pair_cosine: float | None = 0.5  # cosine of the input pair; None: no pair
-    arch: str = "mlp"  # canonical arch spec (initsuite.engine.archs); mlp.py runs "mlp"
 
 
 def _normal_base(weight: Tensor, generator: torch.Generator) -> None:

@@ -120,9 +120,20 @@ def phase_diagram(
     return out
 
 
+def _chosen(specs: Iterable[str | _schemes.Scheme]) -> list[_schemes.Scheme]:
+    """The schemes ``specs`` name (``all`` and wildcards expanded); Scheme objects as given."""
+    out: list[_schemes.Scheme] = []
+    for item in specs:
+        if isinstance(item, _schemes.Scheme):
+            out.append(item)
+        else:
+            out.extend(_schemes.get(spec) for spec in _schemes.expand([item]))
+    return out
+
+
 def scheme_points(
     activation: str | _activations.Activation,
-    specs: Iterable[str] = ("all",),
+    specs: Iterable[str | _schemes.Scheme] = ("all",),
     width: int = 256,
     bias: str | None = None,
     iterations: int | None = None,
@@ -136,8 +147,7 @@ def scheme_points(
     act = _activations.get(activation)
     bias = bias_law(bias)
     rows = []
-    for spec in _schemes.expand(list(specs)):
-        scheme = _schemes.get(spec)
+    for scheme in _chosen(specs):
         prior = weight_prior(scheme, scheme.resolve(act), width, bias)
         if prior is not None and not math.isfinite(prior[0]):
             raise InitsuiteError(

@@ -143,7 +143,7 @@ def _effective_batch(act: _activations.Activation, law: WeightLaw, depth: int, w
     # E[s⁴]/E[s²]²): 1 for the input, +1 + (κ − 3)/n per i.i.d. layer, +0 per orthogonal one
     grow = 0.0 if law.kind == "orthogonal" else 1.0 + (law.kurtosis - 3.0) / width
     out, spread = [], 1.0
-    for rho in _square_correlations(act.spec, depth):
+    for rho in _square_correlations(act, depth):
         inverse = 1 / batch + (1 - 1 / batch) * (rho + (1 - rho) * spread / width)
         out.append(1 / inverse)
         spread += grow
@@ -151,7 +151,7 @@ def _effective_batch(act: _activations.Activation, law: WeightLaw, depth: int, w
 
 
 @functools.lru_cache(maxsize=256)
-def _square_correlations(activation: str, depth: int) -> tuple[float, ...]:
+def _square_correlations(activation: _activations.Activation, depth: int) -> tuple[float, ...]:
     """The correlation of φ(u)² and φ(v)² at layers 1..depth for two independent inputs,
     (u, v) at the correlation c_l the correlation map gives (c_1 = 0). It depends on the
     activation and the layer alone (homogeneous φ without bias: correlations do not depend on

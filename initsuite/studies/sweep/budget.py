@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from initsuite.core.errors import Arg, InitsuiteError
-from initsuite.engine.archs import Arch, parse_arch
+from initsuite.engine.archs import Arch
 
 if TYPE_CHECKING:
     from initsuite.studies.sweep.config import SweepConfig
@@ -104,12 +104,11 @@ class Estimate:
 def estimate(cfg: SweepConfig, stored: bool = False) -> Estimate:
     """The cost of ``cfg`` (see the module docstring for the formulas); ``stored``: the
     sweep writes chunks to a directory instead of holding its rows in memory."""
-    from initsuite.schemes import get
     from initsuite.studies.sweep.cells import widest_stream
 
     n_schemes, n_acts = len(cfg.schemes), len(cfg.activations)
     members = n_schemes * n_acts
-    n_orth = sum(get(s).info.family == "orthogonal" for s in cfg.schemes)
+    n_orth = sum(s.info.family == "orthogonal" for s in cfg.scheme_objects)
     if cfg.shared:
         n_orth = min(n_orth, 1)  # the shared normal draw's QR serves every orthogonal scheme
     depth, n_depths = max(cfg.depths), len(cfg.depths)
@@ -123,12 +122,11 @@ def estimate(cfg: SweepConfig, stored: bool = False) -> Estimate:
     host = float(BASE_BYTES + tables)
     device: dict[str, float] = {}
     seconds = 0.0
-    for spec in cfg.archs:
-        arch = parse_arch(spec)
+    for arch in cfg.arch_objects:
         for dev in cfg.devices:
             for dt in cfg.dtypes:
                 for width in cfg.widths:
-                    widest = widest_stream(cfg, spec, dev, dt, width)
+                    widest = widest_stream(cfg, arch, dev, dt, width)
                     mem, what = _group_memory(cfg, arch, dev, dt, width, widest, depth)
                     if dev in ("cpu", "mps"):  # mps shares the host's memory
                         host = max(host, BASE_BYTES + tables + mem)

@@ -18,10 +18,9 @@ from typing import Any
 import pandas as pd
 import torch
 
-from initsuite import activations as _activations
 from initsuite.activations import Activation
 from initsuite.core.devices import DTYPES
-from initsuite.engine.archs import parse_arch
+from initsuite.engine.archs import Arch
 from initsuite.engine.mlp import derive_cells
 from initsuite.engine.stack import Member, Stream
 from initsuite.engine.stats import LayerStats
@@ -50,9 +49,11 @@ def highest_precision() -> Iterator[None]:
 
 @dataclass
 class Plan:
-    """A stream and, for each of its cells, the member whose run the cell reads."""
+    """A stream of an architecture and, for each of its cells, the member whose run the cell
+    reads."""
 
     stream: Stream
+    arch: Arch
     cells: list[tuple[Scheme, Activation, int]] = field(default_factory=list)
     error: str | None = None
 
@@ -63,8 +64,8 @@ def _error(exc: BaseException) -> str:
 
 def plans(cfg: SweepConfig) -> Iterator[Plan]:
     """Every stream of the grid, one (arch, device, dtype, width, seed) at a time."""
-    acts = [_activations.get(a) for a in cfg.activations]
-    for arch in cfg.archs:
+    acts = list(cfg.activation_objects)
+    for arch in cfg.arch_objects:
         for device in cfg.devices:
             for dtype in cfg.dtypes:
                 for width in cfg.widths:
@@ -72,7 +73,9 @@ def plans(cfg: SweepConfig) -> Iterator[Plan]:
                         yield from _group_plans(cfg, acts, (arch, device, dtype, width, seed))
 
 
-def _group_plans(cfg: SweepConfig, acts: list[Activation], key: GroupKey) -> Iterator[Plan]:
+def _group_plans(
+    cfg: SweepConfig, acts: list[Activation], key: tuple[Arch, str, str, int, int]
+) -> Iterator[Plan]:
     """The streams of one group (no tensor is drawn until a stream runs)."""
     arch, device, dtype, width, seed = key
     # Half precision rounds a scaled base draw visibly differently (engine docstring): there
@@ -80,17 +83,16 @@ def _group_plans(cfg: SweepConfig, acts: list[Activation], key: GroupKey) -> Ite
     share = cfg.shared and dtype in ("float32", "float64")
     common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch, seed=seed, device=device,
                   dtype=dtype, bias=cfg.bias,
-                  pair_cosine=cfg.pair_cosine if parse_arch(arch).supports("cosine") else None,
-                  arch=arch)  # fmt: skip
-    return _streams(cfg.scheme_objects, acts, share, common)
+                  pair_cosine=cfg.pair_cosine if arch.supports("cosine") else None)  # fmt: skip
+    return _streams(cfg.scheme_objects, acts, arch, share, common)
 
 
-def widest_stream(cfg: SweepConfig, arch: str, device: str, dtype: str, width: int) -> int:
+def widest_stream(cfg: SweepConfig, arch: Arch, device: str, dtype: str, width: int) -> int:
     """The members of the largest stream of a group: the cells one stacked product holds at
     once (the streams of a group run one after another)."""
-    acts = [_activations.get(a) for a in cfg.activations]
     key = (arch, device, dtype, width, cfg.seeds[0])
-    return max(len(plan.stream.members) for plan in _group_plans(cfg, acts, key))
+    plans = _group_plans(cfg, list(cfg.activation_objects), key)
+    return max(len(plan.stream.members) for plan in plans)
 
 
 # The engine's transform of each shared base (engine.Member), in stacking order.
@@ -104,14 +106,17 @@ _TRANSFORM_ORDER = {"plain": 0, "qr": 1, "householder": 2}
 
 
 def _streams(
-    scheme_objs: Iterable[Scheme], acts: list[Activation], share: bool, common: dict[str, Any]
+    scheme_objs: Iterable[Scheme],
+    acts: list[Activation],
+    arch: Arch,
+    share: bool,
+    common: dict[str, Any],
 ) -> Iterator[Plan]:
     """The streams of one (device, dtype, width, seed): one per shared base draw, one per
     scheme (and resolved parameters) that draws on its own. Identical members (e.g.
     xavier_normal and lecun_normal on a square layer) run once; members are ordered by
     transform and activation so that each is one contiguous block of the stack."""
     order = {a.spec: i for i, a in enumerate(acts)}
-    arch = parse_arch(common["arch"])
     width = common["width"]
     shape = arch.weight_shape(width)
     bases: dict[str, dict[tuple[Any, ...], Member]] = {}
@@ -144,14 +149,14 @@ def _streams(
         keys = sorted(members, key=lambda k: (_TRANSFORM_ORDER[k[0]], order[k[3]], first[k]))
         index = {k: i for i, k in enumerate(keys)}
         stream = Stream(base, tuple(members[k] for k in keys), **common)
-        yield Plan(stream, [(s, a, index[k]) for s, a, k in base_cells[base]])
+        yield Plan(stream, arch, [(s, a, index[k]) for s, a, k in base_cells[base]])
     for (_, params, _), pairs in own.items():
         members_own = tuple(Member(pairs[0][0], params, a) for _, a in pairs)
         stream = Stream(None, members_own, **common)
-        yield Plan(stream, [(s, a, i) for i, (s, a) in enumerate(pairs)])
+        yield Plan(stream, arch, [(s, a, i) for i, (s, a) in enumerate(pairs)])
     for scheme, act, err in failed:
         stream = Stream(None, (Member(scheme, (), act),), **common)
-        yield Plan(stream, [(scheme, act, 0)], error=err)
+        yield Plan(stream, arch, [(scheme, act, 0)], error=err)
 
 
 class Predictions:
@@ -170,20 +175,19 @@ class Predictions:
         act: Activation,
         width: int,
         dtype: str,
-        arch: str = "mlp",
+        arch: Arch,
         depth: int | None = None,
     ) -> CellTheory | None:
-        parsed = parse_arch(arch)
-        depth = self.depth if depth is None else parsed.theory_depth(depth, self.depth)
-        key = (scheme.spec, act.spec, width, dtype, parsed.spec, depth)
+        depth = self.depth if depth is None else arch.theory_depth(depth, self.depth)
+        key = (scheme.spec, act.spec, width, dtype, arch.spec, depth)
         if key not in self.cache:
             try:
-                priors = parsed.priors(scheme, scheme.resolve(act), width, depth,
-                                       self.cfg.bias)  # fmt: skip
+                priors = arch.priors(scheme, scheme.resolve(act), width, depth,
+                                     self.cfg.bias)  # fmt: skip
             except Exception:  # a scheme whose metadata fails has error rows already
                 priors = None
             finfo = torch.finfo(DTYPES[dtype])
-            self.cache[key] = None if priors is None else parsed.variance_map(
+            self.cache[key] = None if priors is None else arch.variance_map(
                 scheme, act, priors, depth, self.cfg.batch, width, (finfo.max, finfo.tiny),
                 self.cfg.pair_cosine)  # fmt: skip
         return self.cache[key]
@@ -251,7 +255,7 @@ def _jacobian(
     from initsuite.engine.jacobian import jacobian_summaries
 
     try:
-        sums = jacobian_summaries(scheme.spec, act.spec, sorted(cfg.depths), stream.width,
+        sums = jacobian_summaries(scheme, act, sorted(cfg.depths), stream.width,
                                   stream.seed, stream.batch, stream.dtype, stream.device,
                                   bias=cfg.bias)  # fmt: skip
     except Exception:  # a failed spectrum leaves NaN, like a failed cell
@@ -271,14 +275,15 @@ class Rows:
 GroupKey = tuple[str, str, str, int, int]  # (arch, device, dtype, width, seed)
 
 
-def _group_of(stream: Stream) -> GroupKey:
-    return (stream.arch, stream.device, stream.dtype, stream.width, stream.seed)
+def _group_of(plan: Plan) -> GroupKey:
+    stream = plan.stream
+    return (plan.arch.spec, stream.device, stream.dtype, stream.width, stream.seed)
 
 
 def groups(cfg: SweepConfig) -> Iterator[tuple[GroupKey, list[Plan]]]:
     """The streams of the grid by (arch, device, dtype, width, seed): the unit of work that
     keeps the engine's sharing (common random numbers, depth prefixes), and of storage."""
-    for key, group in itertools.groupby(plans(cfg), key=lambda p: _group_of(p.stream)):
+    for key, group in itertools.groupby(plans(cfg), key=_group_of):
         yield key, list(group)
 
 
@@ -314,9 +319,8 @@ def compute(cfg: SweepConfig, group: list[Plan], predict: Predictions, fp: str) 
         by_depth: dict[int, list[LayerStats]] = {}
         if plan.error is None:
             try:
-                by_depth = parse_arch(stream.arch).run(stream, depths, cfg.explode_at,
-                                                       cfg.vanish_at,
-                                                       depths if cfg.backward else ())  # fmt: skip
+                by_depth = plan.arch.run(stream, depths, cfg.explode_at, cfg.vanish_at,
+                                         depths if cfg.backward else ())  # fmt: skip
             except Exception as exc:  # a failed stream becomes rows with its error
                 plan.error = _error(exc)
         if plan.error is not None:
@@ -324,7 +328,7 @@ def compute(cfg: SweepConfig, group: list[Plan], predict: Predictions, fp: str) 
             by_depth = dict.fromkeys(depths, failed)
         for scheme, act, i in plan.cells:
             key = {
-                "arch": stream.arch, "scheme": scheme.spec, "activation": act.spec,
+                "arch": plan.arch.spec, "scheme": scheme.spec, "activation": act.spec,
                 "width": stream.width, "batch": stream.batch, "seed": stream.seed,
                 "device": stream.device, "dtype": stream.dtype,
             }  # fmt: skip
@@ -332,7 +336,7 @@ def compute(cfg: SweepConfig, group: list[Plan], predict: Predictions, fp: str) 
             jac = _jacobian(cfg, scheme, act, stream) if cfg.jacobian and not st.error else {}
             for depth in depths:
                 st = by_depth[depth][i]
-                theory = predict(scheme, act, stream.width, stream.dtype, stream.arch, depth)
+                theory = predict(scheme, act, stream.width, stream.dtype, plan.arch, depth)
                 (cell,) = derive_cells(st, [depth])
                 n = min(cell["depth"], len(st.std))
                 # no spectrum past a divergence: the cell stopped there

@@ -8,6 +8,7 @@ from typing import Any
 
 from initsuite import activations
 from initsuite import schemes as schemes_mod  # ``build`` has a parameter named schemes
+from initsuite.activations import Activation
 from initsuite.core import validate
 from initsuite.core.bias import bias_law, stored_bias_law
 from initsuite.core.devices import check_device, parse_dtype
@@ -109,7 +110,10 @@ class SweepConfig:
     pair_cosine: float | None = 0.5
     jacobian: bool = False
     backward: bool = False
+    # the specs above, resolved once (build passes the archs it parsed): what the sweep runs
     _scheme_objs: tuple[schemes_mod.Scheme, ...] = field(default=(), repr=False, compare=False)
+    _act_objs: tuple[Activation, ...] = field(default=(), repr=False, compare=False)
+    _arch_objs: tuple[Arch, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def build(
@@ -155,13 +159,17 @@ class SweepConfig:
             pair_cosine=pair_cosine,
             jacobian=jacobian,
             backward=backward,
+            _arch_objs=tuple(arch_objs),
         )
 
     def __post_init__(self) -> None:
         # frozen: the checked, canonical values are set through object.__setattr__
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
-        archs = _parse_archs(self.archs)
-        set_("archs", _unique(a.spec for a in archs))
+        given = self._arch_objs  # build's, where they are still these archs (not replaced)
+        same = [a.spec for a in given] == list(self.archs)
+        parsed = given if given and same else _parse_archs(self.archs)
+        archs = tuple({a.spec: a for a in parsed}.values())
+        set_("archs", tuple(a.spec for a in archs))
         if not self.schemes:
             raise InitsuiteError("no schemes given")
         if not self.activations:
@@ -173,9 +181,13 @@ class SweepConfig:
         for s in objs:
             for a in acts:
                 s.resolve(a)  # a missing required parameter or an unresolvable auto fails here
+        objs = tuple({s.spec: s for s in objs}.values())
+        acts = tuple({a.spec: a for a in acts}.values())
         set_("_scheme_objs", objs)
-        set_("schemes", _unique(s.spec for s in objs))
-        set_("activations", _unique(a.spec for a in acts))
+        set_("_act_objs", acts)
+        set_("_arch_objs", archs)
+        set_("schemes", tuple(s.spec for s in objs))
+        set_("activations", tuple(a.spec for a in acts))
         set_("depths", validate.counts("depths", self.depths))
         set_("widths", validate.counts("widths", self.widths))
         set_("batch", validate.count("batch", self.batch))
@@ -194,6 +206,16 @@ class SweepConfig:
     def scheme_objects(self) -> tuple[schemes_mod.Scheme, ...]:
         """The schemes of :attr:`schemes`, looked up once (in the same order)."""
         return self._scheme_objs
+
+    @property
+    def activation_objects(self) -> tuple[Activation, ...]:
+        """The activations of :attr:`activations`, parsed once (in the same order)."""
+        return self._act_objs
+
+    @property
+    def arch_objects(self) -> tuple[Arch, ...]:
+        """The architectures of :attr:`archs`, parsed once (in the same order)."""
+        return self._arch_objs
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SweepConfig:

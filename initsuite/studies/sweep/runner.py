@@ -11,10 +11,8 @@ import time
 from collections.abc import Set
 from typing import Any
 
-from initsuite import activations as _activations
 from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError
-from initsuite.engine.archs import parse_arch
 from initsuite.engine.timing import time_layer
 from initsuite.results import chunks, store
 from initsuite.results import columns as C
@@ -270,13 +268,13 @@ def _group_keys(cfg: SweepConfig) -> list[GroupKey]:
 def _timed(cfg: SweepConfig) -> bool:
     """Whether the sweep times layers: timing is per Linear layer of an arch that supports
     it (the MLP)."""
-    return cfg.timing and any(parse_arch(a).supports("timing") for a in cfg.archs)
+    return cfg.timing and any(a.supports("timing") for a in cfg.arch_objects)
 
 
 def _timing(cfg: SweepConfig, skip: Set[tuple[Any, ...]] = frozenset()) -> list[dict[str, Any]]:
     """Timing rows of the grid, but for the keys in ``skip`` (``TIMING_KEYS``: timed
     already); a scheme that raises gets none (its cells already carry the error)."""
-    first = _activations.get(cfg.activations[0])
+    first = cfg.activation_objects[0]
     rows = []
     for device in cfg.devices:
         for dtype in cfg.dtypes:

@@ -13,9 +13,8 @@ from functools import cache
 
 import pandas as pd
 
-from initsuite import activations as _activations
 from initsuite.activations import Activation
-from initsuite.engine.archs import MLP, Arch, parse_arch
+from initsuite.engine.archs import MLP, Arch
 from initsuite.results import columns as C
 from initsuite.schemes import Scheme
 from initsuite.studies.sweep.config import SweepConfig
@@ -33,13 +32,13 @@ def theory_tables(cfg: SweepConfig) -> dict[str, pd.DataFrame]:
     The phase tables cover the MLP only (the phase diagram is the MLP's) and are empty
     without it; the phase grid of an activation is computed once per process.
     """
-    acts = sorted((_activations.get(a) for a in cfg.activations), key=lambda a: a.spec)
+    acts = sorted(cfg.activation_objects, key=lambda a: a.spec)
     tables = {"theory": C.frame(C.THEORY, _theory_rows(cfg, acts)),
               "phase_points": C.frame(C.PHASE_POINTS, []),
               "phase_grid": C.frame(C.PHASE_GRID, [])}  # fmt: skip
-    if any(parse_arch(a).supports("phase") for a in cfg.archs):
+    if any(a.supports("phase") for a in cfg.arch_objects):
         tables["phase_points"] = _phase_points(cfg, acts)
-        grids = [_phase_grid(a.spec) for a in acts]
+        grids = [_phase_grid(a) for a in acts]
         tables["phase_grid"] = pd.concat(grids, ignore_index=True)
     return tables
 
@@ -67,8 +66,7 @@ def _theory_rows(cfg: SweepConfig, acts: list[Activation]) -> list[dict[str, obj
     spread (``predicted_log_std_sd``, :mod:`initsuite.theory.spread`) is the MLP's: NaN for
     conv and residual nets."""
     rows = []
-    for spec in cfg.archs:
-        arch = parse_arch(spec)
+    for arch in cfg.arch_objects:
         for scheme in cfg.scheme_objects:
             for act in acts:
                 for width in cfg.widths:
@@ -83,8 +81,9 @@ def _theory_rows(cfg: SweepConfig, acts: list[Activation]) -> list[dict[str, obj
                         sw2, sb2 = prior if prior is not None else (math.nan, math.nan)
                         sd = (predicted_log_std_sd(act, depth, width, law, cfg.batch, sb2)
                               if prior is not None and law is not None else math.nan)  # fmt: skip
-                        rows.append({"arch": spec, "scheme": scheme.spec, "activation": act.spec,
-                                     "depth": depth, "width": width, "sigma_w2": sw2,
+                        rows.append({"arch": arch.spec, "scheme": scheme.spec,
+                                     "activation": act.spec, "depth": depth, "width": width,
+                                     "sigma_w2": sw2,
                                      "sigma_b2": sb2, "mean_field": prior is not None,
                                      "predicted_log_std_sd": sd})  # fmt: skip
     return rows
@@ -105,30 +104,30 @@ def _phase_points(cfg: SweepConfig, acts: list[Activation]) -> pd.DataFrame:
     width = max(cfg.widths)
     frames = []
     for act in acts:
-        priors = {s.spec: p for s in cfg.scheme_objects
+        priors = {s: p for s in cfg.scheme_objects
                   if (p := _prior(s, act, width, cfg.bias)) is not None
                   and math.isfinite(p[0])}  # fmt: skip
-        key = tuple((spec, priors[spec]) for spec in sorted(priors))
-        points = _scheme_points(act.spec, key, width, cfg.bias)
+        key = tuple((s, priors[s]) for s in sorted(priors, key=lambda s: s.spec))
+        points = _scheme_points(act, key, width, cfg.bias)
         frames.append(points.assign(width=width))
     return C.coerce(pd.concat(frames, ignore_index=True), C.PHASE_POINTS)
 
 
 @cache
 def _scheme_points(
-    activation: str,
-    key: tuple[tuple[str, tuple[float, float]], ...],
+    activation: Activation,
+    key: tuple[tuple[Scheme, tuple[float, float]], ...],
     width: int,
     bias: str | None,
 ) -> pd.DataFrame:
-    """:func:`phase.scheme_points` of the schemes in ``key`` ((spec, (σ_w², σ_b²)) pairs: a
+    """:func:`phase.scheme_points` of the schemes in ``key`` ((scheme, (σ_w², σ_b²)) pairs: a
     scheme re-registered with another law misses the cache), once per process: a fixed
     point per scheme costs milliseconds that repeated small sweeps would pay every time."""
-    return phase.scheme_points(activation, [spec for spec, _ in key], width, bias)
+    return phase.scheme_points(activation, [scheme for scheme, _ in key], width, bias)
 
 
 @cache
-def _phase_grid(activation: str) -> pd.DataFrame:
+def _phase_grid(activation: Activation) -> pd.DataFrame:
     """The phase diagram of one activation over the default (σ_w², σ_b²) grid, once per
     process: it depends on nothing else, and takes 0.1-0.2 s (callers copy, never change,
     it: ``pd.concat``)."""
