@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,3 +307,22 @@ def load_error(run: Path) -> str:
     msg = str(info.value)
     assert "\n" not in msg and info.value.__cause__ is None
     return msg
+
+
+def count_parses(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, str]]:
+    """A counter that, from now on, counts every (kind, text) of a scheme, activation or
+    architecture spec that is parsed (each parser's ``parse_spec``, patched)."""
+    import initsuite.activations
+    import initsuite.engine.archs.base
+    from initsuite.core import spec
+
+    parsed: Counter[tuple[str, str]] = Counter()
+    real = spec.parse_spec
+
+    def counting(text: str, *args: Any, **kwargs: Any) -> Any:
+        parsed[(kwargs["kind"], text)] += 1
+        return real(text, *args, **kwargs)
+
+    for module in (initsuite.activations, initsuite.engine.archs.base, registry):
+        monkeypatch.setattr(module, "parse_spec", counting)
+    return parsed

@@ -228,3 +228,26 @@ def test_autocasts_is_probe_factorys_grid_axis_and_older_directories_still_repor
         "float32",
         "bfloat16",
     ]
+
+
+def test_probe_factory_resolves_each_spec_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe of several schemes and a convention at several precisions parses each spec
+    and the activation once, when configured; each pass re-draws from the objects."""
+    from helpers import count_parses
+    from torch import nn
+
+    def net() -> nn.Module:
+        return nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 4))
+
+    parsed = count_parses(monkeypatch)
+    result = initsuite.probe_factory(
+        net, (2, 4), schemes=["kaiming_normal", "xavier_uniform:gain=auto", "flax"],
+        activation="tanh", autocasts=["float32", "bfloat16"], progress=False,
+    )  # fmt: skip
+    assert set(result.calls["scheme"]) == {"as_built", "kaiming_normal",
+                                           "xavier_uniform:gain=auto", "flax"}  # fmt: skip
+    mine = {("scheme", "kaiming_normal"), ("scheme", "xavier_uniform:gain=auto"),
+            ("activation", "tanh")}  # fmt: skip
+    assert {k: parsed[k] for k in mine} == dict.fromkeys(mine, 1)
+    # the laws of the convention's table: once per apply, one apply per pass (2 precisions)
+    assert len(parsed) > len(mine) and max(parsed.values()) == 2

@@ -11,12 +11,14 @@ import importlib
 import itertools
 import json
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 import pytest
 import torch
+from helpers import count_parses
 
 import initsuite
 from initsuite.core.errors import InitsuiteError
@@ -392,26 +394,11 @@ def test_a_scheme_with_no_finite_variance_is_left_off_the_phase_diagram() -> Non
 
 def test_a_sweep_resolves_each_spec_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Specs are parsed at the boundary, once each: below it the sweep (cells, theory,
-    budget, timing, phase points, Jacobian) passes Scheme, Activation and Arch objects."""
-    from collections import Counter
-
-    import initsuite.activations
-    import initsuite.engine.archs.base
-    import initsuite.schemes.registry
-    from initsuite.core import spec
-
-    parsed: Counter[tuple[str, str]] = Counter()
-    real = spec.parse_spec
-
-    def counting(text: str, *args: Any, **kwargs: Any) -> Any:
-        parsed[(kwargs["kind"], text)] += 1
-        return real(text, *args, **kwargs)
-
-    for module in (initsuite.activations, initsuite.engine.archs.base, initsuite.schemes.registry):
-        monkeypatch.setattr(module, "parse_spec", counting)
+    budget, timing, phase points) passes Scheme, Activation and Arch objects."""
+    parsed = count_parses(monkeypatch)
     initsuite.sweep(schemes=["xavier_uniform:gain=auto", "kaiming_normal"],
                     activations=["tanh", "relu"], depths=[2, 3], widths=[4, 8], seeds=2,
-                    archs=["mlp", "conv:kernel=3,image=4"], timing_repeats=1, jacobian=False,
+                    archs=["mlp", "conv:kernel=3,image=4"], timing_repeats=1,
                     progress=False)  # fmt: skip
     assert parsed == Counter({
         ("scheme", "xavier_uniform:gain=auto"): 1, ("scheme", "kaiming_normal"): 1,

@@ -4,12 +4,14 @@ at a size that runs in seconds; determinism; the network and data it trains on; 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import count_parses
 
 import initsuite
 from initsuite import activations, schemes
@@ -67,6 +69,18 @@ def test_same_seed_same_curves_and_seeds_differ() -> None:
     s0 = a.curves[a.curves["seed"] == 0]["batch_loss"].to_numpy()
     s1 = a.curves[a.curves["seed"] == 1]["batch_loss"].to_numpy()
     assert not np.allclose(s0[1:], s1[1:])
+
+
+def test_training_resolves_each_spec_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The specs are parsed when the study is configured, once each, not once per run."""
+    parsed = count_parses(monkeypatch)
+    runs = train(["kaiming_normal", "xavier_normal:gain=auto"], ["relu", "tanh"], seeds=[0, 1],
+                 depth=3, width=8, steps=2, eval_every=1).runs  # fmt: skip
+    assert len(runs) == 8
+    assert parsed == Counter({
+        ("scheme", "kaiming_normal"): 1, ("scheme", "xavier_normal:gain=auto"): 1,
+        ("activation", "relu"): 1, ("activation", "tanh"): 1,
+    })  # fmt: skip
 
 
 def test_tables_are_tidy(classic: TrainingResult) -> None:

@@ -97,19 +97,35 @@ def _weight_shape(m: nn.Module) -> tuple[int, ...]:
     return tuple(w.shape[::-1]) if is_transposed_linear(m) else tuple(w.shape)
 
 
-def _draw(law: str, t: Tensor, owner: nn.Module, transposed: bool, gen: torch.Generator) -> None:
-    """Fill ``t`` in place from ``law``."""
-    name, raw = parse_spec(law, kind="law")
-    if name == _conv.FAN_UNIFORM:
-        fan_in, fan_out = fans(_weight_shape(owner))
-        fan = fan_in if raw.get("mode", "fan_in") == "fan_in" else fan_out
-        bound = 1.0 / math.sqrt(fan) if fan > 0 else 0.0
-        t.uniform_(-bound, bound, generator=gen)
-    elif transposed:  # drawn as the (out, in) Linear it is, stored (in, out)
-        tmp = torch.empty(t.shape[::-1], dtype=t.dtype, device=t.device)
-        t.copy_(_schemes.get(law)(tmp, generator=gen).T)
-    else:
-        _schemes.get(law)(t, generator=gen)
+LawFill = Callable[[Tensor, nn.Module, bool, torch.Generator], None]
+"""Fills a tensor in place from a law: (tensor, its owner, stored transposed, generator)."""
+
+
+def _law_fill(law: str) -> LawFill:
+    """The fill of ``law``, parsed once (a bad law fails here, before the first draw)."""
+    if law.partition(":")[0].strip() == _conv.FAN_UNIFORM:
+        _, raw = parse_spec(law, kind="law")
+        mode = raw.get("mode", "fan_in")
+
+        def fan_uniform(
+            t: Tensor, owner: nn.Module, transposed: bool, gen: torch.Generator
+        ) -> None:
+            fan_in, fan_out = fans(_weight_shape(owner))
+            fan = fan_in if mode == "fan_in" else fan_out
+            bound = 1.0 / math.sqrt(fan) if fan > 0 else 0.0
+            t.uniform_(-bound, bound, generator=gen)
+
+        return fan_uniform
+    scheme = _schemes.get(law)
+
+    def drawn(t: Tensor, owner: nn.Module, transposed: bool, gen: torch.Generator) -> None:
+        if transposed:  # drawn as the (out, in) Linear it is, stored (in, out)
+            tmp = torch.empty(t.shape[::-1], dtype=t.dtype, device=t.device)
+            t.copy_(scheme(tmp, generator=gen).T)
+        else:
+            scheme(t, generator=gen)
+
+    return drawn
 
 
 Plan = list[tuple[str, Tensor, str, nn.Module, bool, bool]]
@@ -142,6 +158,7 @@ def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
     plan: Plan = []
     seen: set[int] = set()
     untouched: dict[str, str] = {}
+    fills: dict[str, LawFill] = {}  # each law parsed once
     for mname, m in model.named_modules():
         layer = layer_type(m)
         if layer is None:
@@ -161,8 +178,8 @@ def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
             if rule.law is None:
                 untouched[qual] = f"{type(m).__name__}: {name} has no {layer} {cparam}"
                 continue
-            if not rule.law.startswith(_conv.FAN_UNIFORM):
-                _schemes.get(rule.law)  # a bad law fails before the first draw
+            if rule.law not in fills:
+                fills[rule.law] = _law_fill(rule.law)
             per = rule.per_projection and pname == "in_proj_weight"
             plan.append((qual, t, rule.law, owner, per, rule.zero_padding))
     for mname, m in model.named_modules():  # parameters of modules no convention covers
@@ -175,11 +192,13 @@ def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
         plan = _residual_laws(model, plan, *conv.residual)
     with torch.no_grad():
         for qual, t, law, owner, per, zero_padding in plan:
+            if law not in fills:  # a residual projection's
+                fills[law] = _law_fill(law)
             gen = pick(t.device)
             blocks = t.chunk(3, dim=0) if per else (t,)  # q, k, v: a layer each
             transposed = is_transposed_linear(owner) and qual.endswith("weight")
             for block in blocks:
-                _draw(law, block, owner, transposed, gen)
+                fills[law](block, owner, transposed, gen)
             padding = getattr(owner, "padding_idx", None)
             if zero_padding and padding is not None:
                 t[padding].fill_(0)

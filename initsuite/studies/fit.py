@@ -91,8 +91,8 @@ class _Activation(torch.nn.Module):
 
 
 def make_mlp(
-    scheme: str,
-    activation: str,
+    scheme: str | _schemes.Scheme,
+    activation: str | _activations.Activation,
     depth: int,
     width: int,
     features: int,
@@ -105,7 +105,8 @@ def make_mlp(
     """The tutorial's MLP for classification, every weight drawn by ``scheme`` in layer order.
 
     Args:
-        scheme, activation: specs; the activation follows every layer but the last.
+        scheme, activation: specs or their objects; the activation follows every layer but
+            the last.
         depth: Linear layers in all (features → width → … → width → classes).
         width: units of the hidden layers.
         features, classes: the input's size and the number of classes.

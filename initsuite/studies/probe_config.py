@@ -51,24 +51,29 @@ def _factory_name(factory: Callable[..., Any]) -> str:
 _BASELINE = (DEFAULT, "default")  # "default": its name before 0.2
 
 
-def _check_schemes(schemes: str | Iterable[str], activation: str | None) -> tuple[str, ...]:
+Law = _schemes.Scheme | str | None
+"""What a pass re-draws its model with: a scheme, a convention's name, or None (as built)."""
+
+
+def _check_schemes(
+    schemes: str | Iterable[str], act: _activations.Activation | None
+) -> dict[str, Law]:
     """``as_built`` first, then each scheme (canonical spec, wildcards expanded) or
-    convention, once; every scheme resolved for ``activation`` before any compute."""
+    convention, once, by its label; every scheme resolved for ``act`` before any compute."""
     items = [schemes] if isinstance(schemes, str) else list(schemes)
-    act = None if activation is None else _activations.get(activation)
-    out: list[str] = [DEFAULT]
+    out: dict[str, Law] = {DEFAULT: None}
     for item in items:
         name = item.strip() if isinstance(item, str) else item
         if name in _BASELINE:
             continue
         if isinstance(name, str) and name in _conventions.CONVENTIONS:
-            out.append(name)
+            out.setdefault(name, name)
             continue
         for spec in _schemes.expand([name], rank=None):
             obj = _schemes.get(spec)
             obj.resolve(act)  # gain=auto without an activation fails here, before any compute
-            out.append(obj.spec)
-    return tuple(dict.fromkeys(out))
+            out.setdefault(obj.spec, obj)
+    return out
 
 
 def _check_autocasts(autocasts: str | Iterable[str | None]) -> tuple[str, ...]:
@@ -133,6 +138,9 @@ class ProbeConfig:
     models: tuple[dict[str, Any], ...] = ()
     _factory: Callable[[], nn.Module] | None = field(default=None, repr=False, compare=False)
     _variants: tuple[Variant, ...] = field(default=(), repr=False, compare=False)
+    # the specs above, resolved once: each scheme label's law, and the activation
+    _laws: dict[str, Law] = field(default_factory=dict, repr=False, compare=False)
+    _act: _activations.Activation | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
@@ -144,9 +152,11 @@ class ProbeConfig:
         set_("batch", validate.count("batch", self.batch))
         if self.max_parameters is not None:
             set_("max_parameters", validate.count("max_parameters", self.max_parameters))
-        set_("schemes", _check_schemes(self.schemes, self.activation))
         act = None if self.activation is None else _activations.get(self.activation)
+        set_("_act", act)
         set_("activation", None if act is None else act.spec)
+        set_("_laws", _check_schemes(self.schemes, act))
+        set_("schemes", tuple(self._laws))
         if self.tokens is not None:  # the vocabulary size
             set_("tokens", validate.count("tokens", self.tokens))
         set_("seed", validate.seed(self.seed))
@@ -207,6 +217,15 @@ class ProbeConfig:
             raise InitsuiteError(f"factory must be a model source ('hf:gpt2'), "
                                  f"'module:callable' or a callable, got "
                                  f"{type(factory).__name__}")  # fmt: skip
+
+    def law(self, label: str) -> Law:
+        """What the pass labelled ``label`` (one of :attr:`schemes`) re-draws the model with."""
+        return self._laws[label]
+
+    @property
+    def activation_object(self) -> _activations.Activation | None:
+        """:attr:`activation`, parsed once."""
+        return self._act
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()

@@ -26,7 +26,7 @@ from initsuite.core.renamed import renamed
 from initsuite.engine.reinit import seeded_global_rng
 from initsuite.results.probe import ProbeResult
 from initsuite.studies import sources as _sources
-from initsuite.studies.probe import DEFAULT, LOSS, probe
+from initsuite.studies.probe import LOSS, probe
 from initsuite.studies.probe_config import ProbeConfig, Variant, make_inputs
 from initsuite.studies.user_code import check_timeout, deadline, exit_text, failing_module, one_line
 
@@ -150,8 +150,8 @@ def _probe_one(cfg: ProbeConfig, variant: Variant, model: nn.Module, x: Tensor, 
     shape = ",".join(map(str, variant.input_shape))
     where = f"scheme {label!r}" + ("" if precision == "float32" else f", autocast {precision}")
     try:
-        return probe(model, x, scheme=None if label == DEFAULT else label,
-                     activation=cfg.activation, backward=cfg.backward, seed=cfg.seed,
+        return probe(model, x, scheme=cfg.law(label), activation=cfg.activation_object,
+                     backward=cfg.backward, seed=cfg.seed,
                      include_embeddings=cfg.include_embeddings, autocast=precision,
                      name=variant.name)  # fmt: skip
     except InitsuiteError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -56,6 +56,9 @@ class TrainConfig(FitConfig):
     width: int = 128
     seeds: tuple[int, ...] = (0, 1, 2)
     bias: str | None = None
+    # the specs above, resolved once: what the runs draw with
+    _scheme_objs: tuple[_schemes.Scheme, ...] = field(default=(), repr=False, compare=False)
+    _act_objs: tuple[_activations.Activation, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
@@ -74,13 +77,25 @@ class TrainConfig(FitConfig):
                 )
             for a in acts:
                 s.resolve(a)
-        set_("schemes", tuple(dict.fromkeys(s.spec for s in objs)))
-        set_("activations", tuple(dict.fromkeys(a.spec for a in acts)))
+        set_("_scheme_objs", tuple({s.spec: s for s in objs}.values()))
+        set_("_act_objs", tuple({a.spec: a for a in acts}.values()))
+        set_("schemes", tuple(s.spec for s in self._scheme_objs))
+        set_("activations", tuple(a.spec for a in self._act_objs))
         set_("depth", validate.count("depth", self.depth, 2))
         set_("width", validate.count("width", self.width))
         set_("seeds", validate.seeds(self.seeds))
         super().__post_init__()
         set_("bias", bias_law(self.bias, BIAS_LAWS, "training"))
+
+    @property
+    def scheme_objects(self) -> tuple[_schemes.Scheme, ...]:
+        """The schemes of :attr:`schemes`, looked up once (in the same order)."""
+        return self._scheme_objs
+
+    @property
+    def activation_objects(self) -> tuple[_activations.Activation, ...]:
+        """The activations of :attr:`activations`, parsed once (in the same order)."""
+        return self._act_objs
 
     @property
     def fit(self) -> FitConfig:
@@ -92,7 +107,9 @@ class TrainConfig(FitConfig):
         return len(self.schemes) * len(self.activations) * len(self.seeds)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+        """The configuration as plain JSON-able values (for meta.json)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()
+                if not k.startswith("_")}  # fmt: skip
 
 
 @renamed(batch_size="batch")
@@ -167,10 +184,10 @@ def run_training(cfg: TrainConfig, progress: bool | None = None) -> TrainingResu
     started = time.perf_counter()
     with tqdm(total=cfg.n_runs, disable=not show, unit="run", file=sys.stderr,
               desc="train") as bar:  # fmt: skip
-        for act in cfg.activations:
-            for scheme in cfg.schemes:
+        for act in cfg.activation_objects:
+            for scheme in cfg.scheme_objects:
                 for seed in cfg.seeds:
-                    key = {"scheme": scheme, "activation": act, "depth": cfg.depth,
+                    key = {"scheme": scheme.spec, "activation": act.spec, "depth": cfg.depth,
                            "width": cfg.width, "seed": seed}  # fmt: skip
                     gen = torch.Generator(device=torch.device(cfg.device)).manual_seed(seed)
                     net = make_mlp(scheme, act, cfg.depth, cfg.width, data.features,
