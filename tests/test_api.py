@@ -160,9 +160,7 @@ SUBJECTS: dict[str, tuple[str, ...]] = {
     "result_class": ("kind",),
     # theory's functions of (σ_w², σ_b²): the point or grid is what they are evaluated on
     "critical_sigma_w2": ("activation", "sigma_b2"),
-    # ``iterations`` is a setting, left positional: theory/ is being reworked beside this
-    # change (issue 28, item 4); make it keyword-only there and drop it from this tuple
-    "phase_diagram": ("activation", "sigma_w2", "sigma_b2", "iterations"),
+    "phase_diagram": ("activation", "sigma_w2", "sigma_b2"),
 }
 OUTPUT_NAMES = {"out", "output", "out_path", "output_dir", "out_directory", "outdir"}
 

@@ -312,3 +312,16 @@ def test_overwrite_replaces_a_frameworks_directory_it_wrote(
     code, _, err = run_cli([*args, "--overwrite"], capsys)
     assert code == 0, err
     assert len(FrameworksResult.load(out).training_runs) == 2
+
+
+def test_every_net_of_the_study_is_a_kind_and_an_unknown_kind_names_the_nearest() -> None:
+    """Each model's kind builds its blocks and its input from one table (no dispatch on the
+    arch's name): depth blocks, an input the first block takes."""
+    for spec in FW.MODELS:
+        net = FW.build_model(FW.ModelSpec(spec.name, spec.arch, spec.activation, 2, 8, 0))
+        assert len(net) == 2
+        x = torch.zeros(FW.NET_KINDS[spec.arch].input_shape(8))
+        assert net(x).shape == x.shape
+    assert {s.arch for s in FW.MODELS} == set(FW.NET_KINDS)
+    with pytest.raises(InitsuiteError, match=r"unknown arch 'resmpl'.*'resmlp'"):
+        FW.build_model(FW.ModelSpec("x", "resmpl", "relu", 2, 8, 0))

@@ -29,8 +29,9 @@ from initsuite.report.probe_verdict import (
     probe_verdict_figure,
     probe_verdict_sentences,
 )
-from initsuite.report.verdict import VERDICT_FIGURE, times
+from initsuite.report.verdict import VERDICT_FIGURE
 from initsuite.report.verdict_figure import STATUS_COLORS
+from initsuite.report.verdict_text import times
 from initsuite.results import columns as C
 from initsuite.results.probe import ProbeResult, probe_summary
 

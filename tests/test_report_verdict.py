@@ -11,14 +11,9 @@ import pandas as pd
 import pytest
 
 import initsuite
-from initsuite.report.verdict import (
-    BAND,
-    times,
-    verdict_section,
-    verdict_sentences,
-    verdict_table,
-)
+from initsuite.report.verdict import verdict_section, verdict_table
 from initsuite.report.verdict_figure import STATUS_COLORS, verdict_figure
+from initsuite.report.verdict_text import BAND, times, verdict_sentences
 
 pytest.importorskip("tabulate")
 

@@ -4,7 +4,7 @@ and scheme, whether the pass *keeps* the residual stream, *drifts* or *diverges*
 
 A pass *diverges* when a module's output overflowed or underflowed (forward), or its gradient
 did (backward): where is the module. It *drifts* when the stream's std grew or shrank by
-more than :data:`~initsuite.report.verdict.BAND` between the first block's input and the last
+more than :data:`~initsuite.report.verdict_text.BAND` between the first block's input and the last
 block's output (without known residual blocks: between the first and the last call's output),
 or when its gradient was lost (below :data:`~initsuite.report.probe_tables.GRAD_LOST` at the
 first module). It *keeps* it otherwise. Read off the stored ``probe`` and ``blocks`` tables
@@ -27,8 +27,9 @@ from initsuite.report.captions import figure_block
 from initsuite.report.html import folded
 from initsuite.report.probe_tables import GRAD_LOST, block_ends, verdict_table
 from initsuite.report.style import md_code, md_table, md_text
-from initsuite.report.verdict import BAND, VERDICT_FIGURE, times
+from initsuite.report.verdict import VERDICT_FIGURE
 from initsuite.report.verdict_figure import cell_label, status_figure
+from initsuite.report.verdict_text import BAND, listed, times
 from initsuite.results import columns as C
 from initsuite.results.probe import GROUP, models_in_order, probe_summary, schemes_in_order
 
@@ -198,11 +199,6 @@ def probe_verdict_figure(table: pd.DataFrame, names: Mapping[str, str]) -> Figur
 # --- one sentence per model -------------------------------------------------------------------
 
 
-def _listed(names: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
 def _span(values: pd.Series) -> str:
     """One factor, or the range of several (``×1.1 to ×3``)."""
     lo, hi = times(float(values.min())), times(float(values.max()))
@@ -228,7 +224,7 @@ def _clause(key: tuple[str, str], rows: pd.DataFrame, what: str) -> str:
     verb, *rest = key[0].split(" ", 1)
     if not plural:
         verb += "es" if verb.endswith(("sh", "ss")) else "s"
-    head = f"{_listed([md_text(s) for s in rows['scheme']])} {' '.join([verb, *rest])}"
+    head = f"{listed([md_text(s) for s in rows['scheme']])} {' '.join([verb, *rest])}"
     if key[0] in ("keep", "grow", "shrink"):
         return f"{head} {what} ({_span(rows['factor'])})"
     if key[0] == "lose":

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.results.sweep import LEGACY_ARCH, PHASE_ARCH
 
 __all__ = ["combos", "deepest", "diverged", "levels", "n_seeds", "pick_width", "pooled", "ran",
            "seed_band", "with_arch"]  # fmt: skip
@@ -82,5 +83,12 @@ def pooled(df: pd.DataFrame, keys: Sequence[str]) -> str:
 
 
 def with_arch(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with an ``arch`` column (``"mlp"`` where a table from before archs has none)."""
-    return df if "arch" in df.columns else df.assign(arch="mlp")
+    """``df`` with an ``arch`` column (:data:`~initsuite.results.sweep.LEGACY_ARCH` where a
+    table from before archs has none)."""
+    return df if "arch" in df.columns else df.assign(arch=LEGACY_ARCH)
+
+
+def phase_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``df`` of the architecture the phase tables describe
+    (:data:`~initsuite.results.sweep.PHASE_ARCH`)."""
+    return df[with_arch(df)["arch"] == PHASE_ARCH]

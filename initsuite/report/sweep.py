@@ -31,7 +31,7 @@ from initsuite.report.layer_figures import std_vs_layer
 from initsuite.report.markdown import label_archs, render
 from initsuite.report.phase import cosine_vs_layer, phase_figure
 from initsuite.report.plan import PlannedFigure, ReportPlan
-from initsuite.report.selection import levels
+from initsuite.report.selection import levels, phase_rows
 from initsuite.report.training import TRAINING_FIGURES, loss_curves, steps_to_threshold
 from initsuite.report.tutorial import TUTORIAL_FIGURE, load_tutorial, tutorial_std_vs_layer
 from initsuite.report.verdict_figure import verdict_figures
@@ -139,11 +139,9 @@ def _sweep_figures(result: SweepResult, raw: SweepResult,
     # per-layer figures draw the architecture as line style: the stored, unlabelled table
     layers = raw.layers
     ran = cells[cells["error"].isna()]
-    mlp = raw.cells["arch"] == "mlp"
     # the phase diagram is mean-field theory for the MLP: its cells only, by scheme name
-    mlp_result = SweepResult(raw.cells[mlp], raw.layers[raw.layers["arch"] == "mlp"],
-                             raw.timing, raw.meta, raw.theory, raw.phase_points,
-                             raw.phase_grid)  # fmt: skip
+    mlp_result = SweepResult(phase_rows(raw.cells), phase_rows(raw.layers), raw.timing,
+                             raw.meta, raw.theory, raw.phase_points, raw.phase_grid)  # fmt: skip
     candidates: list[tuple[str, Any, bool]] = [
         ("std_vs_layer", lambda: std_vs_layer(layers, colors=colors), not layers.empty),
         ("divergence_heatmap", lambda: divergence_heatmap(cells), not ran.empty),
@@ -157,7 +155,7 @@ def _sweep_figures(result: SweepResult, raw: SweepResult,
         ("cosine_vs_layer", lambda: cosine_vs_layer(layers, colors=colors),
          _has(layers, "cosine")),
         ("phase_diagram", lambda: phase_figure(mlp_result),
-         bool((ran["arch"] == "mlp").any()) and not raw.phase_grid.empty),
+         not phase_rows(ran).empty and not raw.phase_grid.empty),
     ]  # fmt: skip
     lines = {
         "std_vs_layer": lambda: interactive.lines_vs_layer(layers, colors=colors),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from initsuite.report.selection import deepest, ran
+from initsuite.report.selection import deepest, phase_rows, ran
 from initsuite.report.style import md_table
 from initsuite.results.agreement import correlation_depth, spread
 from initsuite.results.sweep import SweepResult
@@ -83,8 +83,7 @@ def correlation_depth_table(result: SweepResult) -> pd.DataFrame:
     layers = result.layers
     if points.empty or points["xi_c"].isna().all() or "cosine" not in layers:
         return pd.DataFrame(columns=cols)
-    if "arch" in layers:
-        layers = layers[layers["arch"] == "mlp"]
+    layers = phase_rows(layers)
     deep = layers[(layers["depth"] == layers["depth"].max())
                   & (layers["width"] == layers["width"].max())]  # fmt: skip
     measured = correlation_depth(deep)

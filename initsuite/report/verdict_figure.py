@@ -21,7 +21,8 @@ from initsuite.core.errors import InitsuiteError
 from initsuite.report.families import family_rows
 from initsuite.report.plan import PlannedFigure
 from initsuite.report.style import new_figure, style
-from initsuite.report.verdict import BAND, VERDICT_FIGURE, times, verdict_table
+from initsuite.report.verdict import VERDICT_FIGURE, verdict_table
+from initsuite.report.verdict_text import BAND, times
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -17,10 +17,17 @@ from initsuite.results.loading import with_bias_law
 from initsuite.results.summary import summarize
 from initsuite.results.sweep_tables import SWEEP
 
-__all__ = ["LEGACY_BIAS", "SweepResult", "require_complete", "sort_tables"]
+__all__ = ["LEGACY_ARCH", "LEGACY_BIAS", "PHASE_ARCH", "SweepResult", "require_complete",
+           "sort_tables"]  # fmt: skip
 
 LEGACY_BIAS = "torch_default"
 """What a sweep's stored ``"bias": true`` meant before bias laws had names."""
+LEGACY_ARCH = "mlp"
+"""The ``arch`` of every row of a table stored before sweeps had architectures."""
+PHASE_ARCH = "mlp"
+"""The architecture whose mean-field phase the ``phase_points`` and ``phase_grid`` tables
+describe (the phase diagram is the MLP's: :meth:`initsuite.engine.archs.Arch.supports`
+``"phase"``)."""
 
 
 def sort_tables(cells: pd.DataFrame, layers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

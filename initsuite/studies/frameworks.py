@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from initsuite.core import validate
 from initsuite.core.env import environment
-from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, unknown
 from initsuite.engine.backward import GRAD_SEED_OFFSET
 from initsuite.engine.reinit import apply, seeded_global_rng
 from initsuite.engine.stats import classify, layer_stats
@@ -42,9 +42,9 @@ from initsuite.studies.probe import INPUT_SEED_OFFSET
 from initsuite.theory.phase import critical_sigma_w2
 
 __all__ = [
-    "EXPLODE_AT", "LAWS", "MODELS", "SCHEME_LAWS", "SEEDS", "TRAIN_ACTIVATIONS", "TRAIN_DEPTH",
-    "TRAIN_STEPS", "TRAIN_WIDTH", "VANISH_AT", "ModelSpec", "build_model", "check_laws",
-    "digits_mlp", "frameworks_study",
+    "EXPLODE_AT", "LAWS", "MODELS", "NET_KINDS", "SCHEME_LAWS", "SEEDS", "TRAIN_ACTIVATIONS",
+    "TRAIN_DEPTH", "TRAIN_STEPS", "TRAIN_WIDTH", "VANISH_AT", "ModelSpec", "NetKind",
+    "build_model", "check_laws", "digits_mlp", "frameworks_study",
 ]  # fmt: skip
 
 LAWS: tuple[str, ...] = ("torch", "flax", "keras", "hf_bert", "timm_vit")
@@ -59,8 +59,6 @@ SCHEME_LAWS: tuple[str, ...] = (
 SEEDS = 2
 EXPLODE_AT, VANISH_AT = 10.0, 0.1  # a decade either way of the input's std
 _BATCH, _TOKENS, _DTYPE, _DEVICE = 64, 16, "float32", "cpu"
-# the bias-free feed-forward stacks, where the variance map has a critical σ_w²
-_MEAN_FIELD = ("mlp", "conv")
 TRAIN_DEPTH, TRAIN_WIDTH, TRAIN_STEPS = 30, 128, 400
 """The trained net: the training study's MLP (64 → 128 × 29 → 10 Linear layers, with
 biases, as the frameworks draw them), trained for 400 SGD steps."""
@@ -107,19 +105,43 @@ class _Residual(nn.Module):
         return h + self.branch(h)
 
 
+def _transformer_block(width: int, activation: str) -> nn.Module:
+    return nn.TransformerEncoderLayer(width, nhead=4, dim_feedforward=4 * width, dropout=0.0,
+                                      activation=activation, batch_first=True,
+                                      norm_first=True)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NetKind:
+    """What a net of the study is: one block of ``width`` with an activation, the shape of
+    its input, and whether mean-field theory gives it a critical σ_w²."""
+
+    block: Callable[[int, str], nn.Module]
+    input_shape: Callable[[int], tuple[int, ...]]  # of the width
+    mean_field: bool  # a bias-free feed-forward stack, with a critical σ_w²
+
+
+NET_KINDS: dict[str, NetKind] = {
+    "mlp": NetKind(lambda w, a: nn.Sequential(nn.Linear(w, w), _ACTS[a]()),
+                   lambda w: (_BATCH, w), True),
+    "conv": NetKind(lambda w, a: nn.Sequential(nn.Conv2d(w, w, 3, padding=1), _ACTS[a]()),
+                    lambda w: (_BATCH // 4, w, 8, 8), True),
+    "resmlp": NetKind(lambda w, a: _Residual(w, _ACTS[a]), lambda w: (_BATCH, w), False),
+    "transformer": NetKind(_transformer_block, lambda w: (_BATCH // 8, _TOKENS, w), False),
+}  # fmt: skip
+"""The study's kinds of net, by :attr:`ModelSpec.arch`."""
+
+
+def _kind(spec: ModelSpec) -> NetKind:
+    kind = NET_KINDS.get(spec.arch)
+    if kind is None:
+        raise InitsuiteError(unknown("arch", spec.arch, tuple(NET_KINDS)))
+    return kind
+
+
 def _blocks(spec: ModelSpec) -> list[nn.Module]:
-    act, w = _ACTS[spec.activation], spec.width
-    if spec.arch == "mlp":
-        return [nn.Sequential(nn.Linear(w, w), act()) for _ in range(spec.depth)]
-    if spec.arch == "conv":
-        return [nn.Sequential(nn.Conv2d(w, w, 3, padding=1), act()) for _ in range(spec.depth)]
-    if spec.arch == "resmlp":
-        return [_Residual(w, act) for _ in range(spec.depth)]
-    if spec.arch == "transformer":
-        return [nn.TransformerEncoderLayer(w, nhead=4, dim_feedforward=4 * w, dropout=0.0,
-                                           activation=spec.activation, batch_first=True,
-                                           norm_first=True) for _ in range(spec.depth)]  # fmt: skip
-    raise InitsuiteError(f"unknown arch {spec.arch!r} (choose from mlp, conv, resmlp, transformer)")
+    block = _kind(spec).block
+    return [block(spec.width, spec.activation) for _ in range(spec.depth)]
 
 
 def build_model(spec: ModelSpec) -> nn.Sequential:
@@ -142,9 +164,7 @@ def digits_mlp(activation: str, depth: int, width: int, data: Dataset) -> nn.Seq
 
 
 def _input(spec: ModelSpec, seed: int) -> Tensor:
-    shape = {"mlp": (_BATCH, spec.width), "resmlp": (_BATCH, spec.width),
-             "conv": (_BATCH // 4, spec.width, 8, 8),
-             "transformer": (_BATCH // 8, _TOKENS, spec.width)}[spec.arch]  # fmt: skip
+    shape = _kind(spec).input_shape(spec.width)
     gen = torch.Generator().manual_seed(seed + INPUT_SEED_OFFSET)
     return torch.randn(shape, generator=gen)
 
@@ -201,7 +221,7 @@ def _sigma2(model: nn.Module, arch: str, activation: str) -> tuple[float, float,
                 float(m.bias.detach().double().square().mean()) if m.bias is not None else 0.0
             )
     sigma_w2, sigma_b2 = sum(sw) / len(sw), sum(sb) / len(sb)
-    if arch not in _MEAN_FIELD:
+    if not NET_KINDS[arch].mean_field:
         return sigma_w2, sigma_b2, math.nan
     # at σ_b² to two digits: one bisection per activation and bias law, not per run (a
     # 0.5% change of σ_b² moves tanh's critical σ_w² by about 1e-4)

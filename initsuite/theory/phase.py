@@ -97,6 +97,7 @@ def phase_diagram(
     activation: str | _activations.Activation,
     sigma_w2: Sequence[float] | np.ndarray | None = None,
     sigma_b2: Sequence[float] | np.ndarray | None = None,
+    *,
     iterations: int | None = None,
 ) -> Any:
     """A tidy DataFrame over the (σ_w², σ_b²) grid: ``q_star``, ``chi1``, ``depth_scale``
