@@ -387,7 +387,7 @@ class _Plain(Arch):
         return net.activate(self.product(net.scaled(h), net.w, net.b))
 
     def priors(self, scheme: Any, params: dict[str, Any], width: int, depth: int,
-               bias: bool) -> Any:  # fmt: skip
+               bias: str | None) -> Any:  # fmt: skip
         return weight_prior(scheme, params, width, bias)
 
     def variance_map(self, scheme: Any, act: Any, priors: Any, depth: int, batch: int,
