@@ -305,6 +305,21 @@ def test_timm_resnet_matches_init_weights_and_zero_init_last(block: str) -> None
     assert set(drawn) == {n for n, _ in net.named_parameters()}
 
 
+def test_last_norm_rule_zeroes_torchvision_blocks_only_under_timm_resnet() -> None:
+    """torchvision's ResNet keeps its last BatchNorms at 1 (zero_init_residual=False, its
+    default) and so does the torch convention; timm_resnet, applied to it, zeroes them as
+    timm's zero_init_last would."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    net = nn.Sequential(BasicBlock(8, 8), Bottleneck(8, 2))  # its blocks, small
+    last = ["0.bn2.weight", "1.bn3.weight"]
+    _apply(net, "torch")
+    assert all(bool((net.get_parameter(n) == 1).all()) for n in last)
+    _apply(net, "timm_resnet")
+    assert all(not net.get_parameter(n).any() for n in last)
+    assert bool((net.get_parameter("0.bn1.weight") == 1).all())
+
+
 @pytest.mark.live("timm")
 def test_timm_vit_and_convnext_match_their_init() -> None:
     from timm.models.convnext import ConvNeXt
