@@ -192,7 +192,8 @@ def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
                 )
             rule = conv.rules[layer, cparam]
             if rule.law is None:
-                untouched[qual] = f"{type(m).__name__}: {name} has no {layer} {cparam}"
+                why = rule.note or f"{name} has no {layer} {cparam}"
+                untouched[qual] = f"{type(m).__name__}: {why}"
                 continue
             if rule.law not in fills:
                 fills[rule.law] = _law_fill(rule.law)

@@ -140,7 +140,7 @@ def _each(layers: tuple[str, ...], rules: dict[str, Rule]) -> dict[str, dict[str
     return dict.fromkeys(layers, rules)
 
 
-_LSTM_NONE = _dense(None, None, "not described here: left as it was")
+_LSTM_NONE = dict.fromkeys(_DENSE, Rule(None, note="this convention does not describe LSTM"))
 _TORCH_LAYERS: dict[str, dict[str, Rule]] = {
     "linear": _dense(_TORCH_W, _TORCH_B),
     **_each(("conv1d", "conv2d", "conv3d"), _dense(_TORCH_W, _TORCH_B)),
@@ -217,7 +217,7 @@ _LUA_LAYERS: dict[str, dict[str, Rule]] = {
                                          "torch's fan_out of the (in, out, k…) weight"),
         "bias": Rule("fan_uniform:mode=fan_out")}),
     "embedding": {"weight": Rule("normal", note="LookupTable:reset: N(0, 1), every row")},
-    "lstm": _dense(None, None, "no such layer in torch/nn"),
+    "lstm": dict.fromkeys(_DENSE, Rule(None, note="no LSTM in torch/nn")),
     "layer_norm": _norms(None, None), "group_norm": _norms(None, None),
     "batch_norm": {"scale": Rule("uniform", note="BatchNormalization:reset weight:uniform()"),
                    "shift": Rule("zeros")},
