@@ -167,6 +167,22 @@ def _relaw(plan: Plan, quals: set[str], law: str) -> Plan:
             for qual, t, old, owner, per, zero_padding in plan]  # fmt: skip
 
 
+def _draw(plan: Plan, fills: dict[str, LawFill], pick: Pick) -> None:
+    """Draw each parameter of ``plan`` in order; ``fills`` caches each law's parsed fill."""
+    with torch.no_grad():
+        for qual, t, law, owner, per, zero_padding in plan:
+            if law not in fills:  # a residual projection's, a last norm's
+                fills[law] = _law_fill(law)
+            gen = pick(t.device)
+            blocks = t.chunk(3, dim=0) if per else (t,)  # q, k, v: a layer each
+            transposed = is_transposed_linear(owner) and qual.endswith("weight")
+            for block in blocks:
+                fills[law](block, owner, transposed, gen)
+            padding = getattr(owner, "padding_idx", None)
+            if zero_padding and padding is not None:
+                t[padding].fill_(0)
+
+
 def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
     """Draw every parameter of ``model`` that convention ``name`` has a law for (see
     :func:`initsuite.apply`); warn naming the module types of the parameters left alone."""
@@ -209,18 +225,7 @@ def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
         plan = _residual_laws(model, plan, *conv.residual)
     if conv.last_norm is not None:  # timm's zero_init_last: the closing norm of each branch
         plan = _relaw(plan, set(last_norms(model)), conv.last_norm)
-    with torch.no_grad():
-        for qual, t, law, owner, per, zero_padding in plan:
-            if law not in fills:  # a residual projection's
-                fills[law] = _law_fill(law)
-            gen = pick(t.device)
-            blocks = t.chunk(3, dim=0) if per else (t,)  # q, k, v: a layer each
-            transposed = is_transposed_linear(owner) and qual.endswith("weight")
-            for block in blocks:
-                fills[law](block, owner, transposed, gen)
-            padding = getattr(owner, "padding_idx", None)
-            if zero_padding and padding is not None:
-                t[padding].fill_(0)
+    _draw(plan, fills, pick)
     if untouched:
         kinds = sorted({why.partition(":")[0] for why in untouched.values()})
         warnings.warn(f"convention {name!r} left {len(untouched)} parameter(s) as they were, "
