@@ -5,7 +5,8 @@ A *convention* is a framework's whole-model default: for each layer type (``line
 (``weight``/``bias``, ``scale``/``shift`` of a norm, the attention projections) the law of its
 starting values, written as a registry scheme spec **in torch's layout** (a Flax Dense kernel
 is (in, out), torch's weight (out, in): the spec is the one that gives torch's tensor Flax's
-distribution). Two laws are not registry schemes, because a bias has no fans of its own:
+distribution). Three laws are not registry schemes (a bias has no fans of its own, and an
+LSTM's bound comes from its hidden size):
 
 * ``fan_uniform:mode=fan_in`` (or ``fan_out``): U(±1/√fan) with the fan of the layer's
   weight (torch's default bias, :func:`~initsuite.schemes.default_bias_`);
@@ -53,8 +54,7 @@ _NORM = ("scale", "shift")
 PARAMETERS: Mapping[str, tuple[str, ...]] = {
     "linear": _DENSE, "conv1d": _DENSE, "conv2d": _DENSE, "conv3d": _DENSE,
     **dict.fromkeys(_CONV_T, _DENSE), "lstm": _DENSE, "embedding": ("weight",),
-    "layer_norm": _NORM,
-    "batch_norm": _NORM, "group_norm": _NORM,
+    "layer_norm": _NORM, "batch_norm": _NORM, "group_norm": _NORM,
     "multihead_attention": ("in_proj_weight", "in_proj_bias", "out_proj_weight",
                             "out_proj_bias"),
 }  # fmt: skip
