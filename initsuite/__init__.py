@@ -51,7 +51,7 @@ _API: dict[str, str] = {
     "phase_diagram": "initsuite.theory.phase",
     "critical_sigma_w2": "initsuite.theory.phase",
     "compare": "initsuite.results.comparison",
-    "conventions": "initsuite.schemes.conventions",
+    "conventions": "initsuite.schemes.convention_table",
     "write_report": "initsuite.report",
 }
 _SUBMODULES = ("activations", "schemes")
@@ -87,7 +87,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite.results.sweep import SweepResult as SweepResult
     from initsuite.results.training import TrainingResult as TrainingResult
     from initsuite.results.tutorial import TutorialResult as TutorialResult
-    from initsuite.schemes.conventions import conventions as conventions
+    from initsuite.schemes.convention_table import conventions as conventions
     from initsuite.studies.frameworks import frameworks_study as frameworks_study
     from initsuite.studies.isometry import isometry_study as isometry_study
     from initsuite.studies.probe import probe as probe

@@ -26,7 +26,9 @@ from scipy.stats import ks_2samp
 from torch import nn
 
 import initsuite
+from initsuite.core.checked import checked
 from initsuite.core.errors import InitsuiteError
+from initsuite.schemes import convention_table as table
 from initsuite.schemes import conventions as conv
 from tests.helpers import run_cli
 
@@ -57,8 +59,9 @@ def _apply(model: nn.Module, name: str, seed: int = 0) -> list[str]:
 
 
 _LAYERS = [lambda: nn.Linear(40, 30), lambda: nn.Conv2d(6, 8, 3), lambda: nn.Conv1d(5, 7, 2),
-           lambda: nn.ConvTranspose2d(6, 4, 3), lambda: nn.Embedding(50, 16),
-           lambda: nn.LayerNorm(9)]  # fmt: skip
+           lambda: nn.ConvTranspose2d(6, 4, 3), lambda: nn.ConvTranspose3d(3, 4, 2),
+           lambda: nn.Embedding(50, 16, padding_idx=2), lambda: nn.LayerNorm(9),
+           lambda: nn.LSTM(6, 5, num_layers=2, proj_size=3)]  # fmt: skip
 
 
 @pytest.mark.live("torch")
@@ -67,7 +70,8 @@ def test_torch_convention_is_reset_parameters_bit_for_bit(make) -> None:
     torch.manual_seed(3)
     ref = make()
     ours = copy.deepcopy(ref)
-    nn.init.normal_(ours.weight)  # something else first
+    for p in ours.parameters():  # something else first
+        nn.init.normal_(p)
     initsuite.apply(ours, "torch", generator=torch.Generator().manual_seed(3))
     for (n, a), (_, b) in zip(ref.named_parameters(), ours.named_parameters(), strict=True):
         assert torch.equal(a, b), n
@@ -235,6 +239,122 @@ def test_hf_bert_and_gpt2_match_init_weights() -> None:
     assert float(cproj.std()) == pytest.approx(0.02 / 2, rel=0.02)  # n_layer = 2
 
 
+@pytest.fixture(scope="module")
+def hf_models() -> dict[str, nn.Module]:
+    """A tiny BERT and GPT-2, whose ``_init_weights`` is the ground truth per layer."""
+    import transformers as tr
+
+    bert = tr.BertModel(tr.BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                      intermediate_size=32, vocab_size=50,
+                                      max_position_embeddings=8))  # fmt: skip
+    gpt2 = tr.GPT2Model(tr.GPT2Config(n_embd=16, n_layer=1, n_head=2, n_positions=8,
+                                      vocab_size=50))  # fmt: skip
+    return {"hf_bert": bert, "hf_gpt2": gpt2}
+
+
+_HF_LAYERS = {
+    # _init_weights redraws ConvTranspose1d/2d only: a 3-d layer keeps torch's U(±1/√fan_in)
+    "conv_transpose3d": lambda: nn.ConvTranspose3d(16, 16, 3),
+    "conv_transpose2d": lambda: nn.ConvTranspose2d(32, 16, 3),
+    # xavier_uniform on each weight_* matrix (fan_out 4·hidden), zero biases
+    "lstm": lambda: nn.LSTM(64, 64),
+}
+
+
+@pytest.mark.live("transformers")
+@pytest.mark.parametrize("name", ["hf_bert", "hf_gpt2"])
+@pytest.mark.parametrize("layer", list(_HF_LAYERS))
+def test_hf_layers_match_init_weights(hf_models, name: str, layer: str) -> None:
+    torch.manual_seed(0)
+    ref = _HF_LAYERS[layer]()
+    ours = copy.deepcopy(ref)
+    hf_models[name]._init_weights(ref)
+    drawn = _apply(ours, name, seed=1)
+    assert not drawn.untouched, drawn.untouched
+    for (n, a), (_, b) in zip(ref.named_parameters(), ours.named_parameters(), strict=True):
+        assert_same_law(_np(a), _np(b), bounded=layer != "conv_transpose2d"), n
+
+
+# --- timm: each model's own init is the ground truth --------------------------------------------
+
+
+def _timm_check(model: nn.Module, name: str) -> list[str]:
+    """Every parameter the convention draws has the law timm gave it; returns those drawn."""
+    ref = {n: _np(p) for n, p in model.named_parameters()}
+    drawn = _apply(model, name, seed=5)
+    params = dict(model.named_parameters())
+    for n in drawn:
+        assert_same_law(ref[n], _np(params[n])), n
+    return drawn
+
+
+@pytest.mark.live("timm")
+@pytest.mark.parametrize("block", ["BasicBlock", "Bottleneck"])
+def test_timm_resnet_matches_init_weights_and_zero_init_last(block: str) -> None:
+    """timm's ResNet: Conv2d kaiming_normal (fan_out, relu), the rest torch's, and the last
+    BatchNorm of every block (bn2, bn3) with scale 0 (zero_init_last, on by default)."""
+    from timm.models import resnet
+
+    torch.manual_seed(0)
+    net = resnet.ResNet(getattr(resnet, block), [1, 1, 1, 1], channels=(16, 32, 32, 32),
+                        stem_width=16, num_classes=10)  # fmt: skip
+    last = "bn3" if block == "Bottleneck" else "bn2"
+    zeroed = [n for n, p in net.named_parameters() if n.endswith(f"{last}.weight")]
+    assert len(zeroed) == 4 and all(not net.get_parameter(n).any() for n in zeroed)
+    drawn = _timm_check(net, "timm_resnet")
+    assert set(drawn) == {n for n, _ in net.named_parameters()}
+
+
+def test_last_norm_rule_zeroes_torchvision_blocks_only_under_timm_resnet() -> None:
+    """torchvision's ResNet keeps its last BatchNorms at 1 (zero_init_residual=False, its
+    default) and so does the torch convention; timm_resnet, applied to it, zeroes them as
+    timm's zero_init_last would."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    net = nn.Sequential(BasicBlock(8, 8), Bottleneck(8, 2))  # its blocks, small
+    last = ["0.bn2.weight", "1.bn3.weight"]
+    _apply(net, "torch")
+    assert all(bool((net.get_parameter(n) == 1).all()) for n in last)
+    _apply(net, "timm_resnet")
+    assert all(not net.get_parameter(n).any() for n in last)
+    assert bool((net.get_parameter("0.bn1.weight") == 1).all())
+
+
+@pytest.mark.live("timm")
+def test_timm_vit_and_convnext_match_their_init() -> None:
+    from timm.models.convnext import ConvNeXt
+    from timm.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=2,
+                            num_classes=10)  # fmt: skip
+    drawn = _timm_check(vit, "timm_vit")
+    assert "blocks.0.attn.qkv.weight" in drawn and "patch_embed.proj.weight" in drawn
+    convnext = ConvNeXt(depths=(1, 1, 1, 1), dims=(16, 32, 32, 32), num_classes=10)
+    drawn = _timm_check(convnext, "timm_convnext")
+    assert "stages.1.blocks.0.conv_dw.weight" in drawn and "head.fc.weight" in drawn
+
+
+# --- Lua Torch, JAX -----------------------------------------------------------------------------
+
+
+def test_lua_torch_embedding_draws_every_row() -> None:
+    """LookupTable:reset draws N(0, 1) on every row: no padding row to zero (torch zeroes it)."""
+    emb = nn.Embedding(3, 8192, padding_idx=1)
+    _apply(emb, "lua_torch")
+    normal = np.random.default_rng(0).standard_normal(8192)
+    assert_same_law(normal, _np(emb.weight[1]))
+    _apply(emb, "torch")
+    assert not emb.weight[1].any()
+
+
+def test_jax_is_not_a_convention(capsys) -> None:
+    with pytest.raises(InitsuiteError, match=r"JAX has no layers.*jax:.*'flax'"):
+        initsuite.apply(nn.Linear(2, 2), "jax")
+    code, _, err = run_cli(["conventions", "--diff", "torch", "jax"], capsys)
+    assert code == 2 and "JAX has no layers" in err and len(err.strip().splitlines()) == 1
+
+
 def test_residual_projections_without_a_config_count_themselves() -> None:
     """A GPT-2-style torch model of one's own (nanoGPT's names, no config): N is the number
     of ``c_proj`` weights; every other Linear keeps N(0, 0.02²)."""
@@ -282,8 +402,8 @@ def test_table_covers_every_convention_layer_and_parameter() -> None:
     t = initsuite.conventions()
     n = sum(len(v) for v in conv.PARAMETERS.values())
     assert len(t) == n * len(conv.names())
-    assert set(t["checked"][t["convention"].isin(["timm_vit", "lua_torch", "flux"])]) == {
-        "not checked live"}  # fmt: skip
+    assert set(t["checked"][t["convention"].isin(["lua_torch", "flux"])]) == {"not checked live"}
+    assert set(t["checked"][t["convention"].str.startswith("timm_")]) == {checked("timm")}
     row = t[(t.convention == "torch") & (t.layer == "linear") & (t.parameter == "weight")]
     assert row["variance_fan_in"].item() == pytest.approx(1 / 3)
     mha = t[(t.convention == "torch") & (t.parameter == "in_proj_weight")]
@@ -291,14 +411,14 @@ def test_table_covers_every_convention_layer_and_parameter() -> None:
 
 
 def test_diff_torch_flax() -> None:
-    d = conv.diff("torch", "flax")
+    d = table.diff("torch", "flax")
     assert ("linear", "bias") in set(zip(d.layer, d.parameter, strict=True))
     assert ("layer_norm", "scale") not in set(zip(d.layer, d.parameter, strict=True))
 
 
 @pytest.mark.parametrize("call", [lambda: initsuite.conventions("flx"),
                                   lambda: initsuite.conventions(layer="lineer"),
-                                  lambda: conv.diff("torch", "torch")])  # fmt: skip
+                                  lambda: table.diff("torch", "torch")])  # fmt: skip
 def test_bad_input_is_one_line(call) -> None:
     with pytest.raises(InitsuiteError) as exc:
         call()

@@ -25,7 +25,7 @@ def add_conventions(add_parser: AddParser) -> None:
 
 
 def _cmd_conventions(args: argparse.Namespace) -> None:
-    from initsuite.schemes import conventions as conv
+    from initsuite.schemes import convention_table as table_of
 
     if args.json and args.markdown:
         raise InitsuiteError("--json and --markdown: pick one")
@@ -39,9 +39,9 @@ def _cmd_conventions(args: argparse.Namespace) -> None:
         check_markdown()
     check_output_flags(html=(args.html, "file"))
     if args.diff:
-        table = conv.diff(args.diff[0], args.diff[1], layer=args.layer)
+        table = table_of.diff(args.diff[0], args.diff[1], layer=args.layer)
     else:
-        table = conv.conventions(args.framework or None, layer=args.layer)
+        table = table_of.conventions(args.framework or None, layer=args.layer)
     title = f"{args.diff[0]} vs {args.diff[1]}" if args.diff else "Framework conventions"
     if args.html is not None:
         from initsuite.report.conventions import conventions_page

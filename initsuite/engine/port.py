@@ -2,8 +2,9 @@ r"""Re-initialise a torch model with another framework's layer defaults (a *conv
 
 :func:`apply_convention` walks the model's modules, maps each to a layer type of
 :mod:`initsuite.schemes.conventions` (``nn.Linear`` and Hugging Face's ``Conv1D`` →
-``linear``, ``nn.ConvTranspose*`` → ``conv_transpose``, a norm's ``weight``/``bias`` →
-``scale``/``shift``, ...) and draws each parameter from the convention's law, in module order.
+``linear``, ``nn.ConvTranspose2d`` → ``conv_transpose2d``, a norm's ``weight``/``bias`` →
+``scale``/``shift``, an ``nn.LSTM``'s ``weight_*``/``bias_*`` → ``weight``/``bias``, ...)
+and draws each parameter from the convention's law, in module order.
 :func:`initsuite.apply` calls it when its ``scheme`` is a convention name::
 
     >>> net = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.LayerNorm(4))
@@ -24,7 +25,7 @@ from torch import Tensor, nn
 from initsuite import schemes as _schemes
 from initsuite.core.errors import InitsuiteError
 from initsuite.core.spec import parse_spec
-from initsuite.engine.roles import is_transposed_linear, residual_projections
+from initsuite.engine.roles import is_transposed_linear, last_norms, residual_projections
 from initsuite.schemes import conventions as _conv
 from initsuite.schemes.common import fans
 
@@ -48,11 +49,11 @@ def layer_type(m: nn.Module) -> str | None:
     class name, as transformers' own ``_init_weights`` does."""
     if isinstance(m, nn.Linear) or is_transposed_linear(m):
         return "linear"
-    for k, cls in enumerate(_CONVS, start=1):
-        if isinstance(m, cls):
+    for k, (conv, conv_t) in enumerate(zip(_CONVS, _CONV_T, strict=True), start=1):
+        if isinstance(m, conv):
             return f"conv{k}d"
-    if isinstance(m, _CONV_T):
-        return "conv_transpose"
+        if isinstance(m, conv_t):
+            return f"conv_transpose{k}d"
     if isinstance(m, (nn.Embedding, nn.EmbeddingBag)):
         return "embedding"
     if isinstance(m, nn.modules.batchnorm._NormBase):
@@ -63,6 +64,8 @@ def layer_type(m: nn.Module) -> str | None:
         return "layer_norm"
     if isinstance(m, nn.MultiheadAttention):
         return "multihead_attention"
+    if isinstance(m, nn.LSTM):  # GRU and RNN: no convention describes them
+        return "lstm"
     return None
 
 
@@ -85,6 +88,9 @@ def _parameters(m: nn.Module, layer: str) -> Iterator[tuple[str, str, nn.Module]
     elif layer in ("layer_norm", "batch_norm", "group_norm"):
         for p in ("weight", "bias"):
             yield p, _NORM_PARAM[p], m
+    elif layer == "lstm":
+        for p, _ in m.named_parameters(recurse=False):
+            yield p, p.partition("_")[0], m  # weight_ih_l0 -> weight, bias_hh_l0 -> bias
     else:
         yield from ((p, p, m) for p in _conv.PARAMETERS[layer])
 
@@ -103,6 +109,17 @@ LawFill = Callable[[Tensor, nn.Module, bool, torch.Generator], None]
 
 def _law_fill(law: str) -> LawFill:
     """The fill of ``law``, parsed once (a bad law fails here, before the first draw)."""
+    if law.strip() == _conv.HIDDEN_UNIFORM:
+
+        def hidden_uniform(
+            t: Tensor, owner: nn.Module, transposed: bool, gen: torch.Generator
+        ) -> None:
+            if not isinstance(owner, nn.RNNBase):
+                raise InitsuiteError(f"{type(owner).__name__} has no hidden_size to draw from")
+            bound = 1.0 / math.sqrt(owner.hidden_size) if owner.hidden_size > 0 else 0.0
+            t.uniform_(-bound, bound, generator=gen)
+
+        return hidden_uniform
     if law.partition(":")[0].strip() == _conv.FAN_UNIFORM:
         _, raw = parse_spec(law, kind="law")
         mode = raw.get("mode", "fan_in")
@@ -138,17 +155,32 @@ def _residual_laws(model: nn.Module, plan: Plan, suffix: str, std: float) -> Pla
     (Hugging Face's GPT-2, nanoGPT: an attention and an MLP projection per block, as
     ``_init_weights`` counts them), else the number of residual projections."""
     projections = set(residual_projections(model, suffix))
-    hits = [k for k, (qual, *_) in enumerate(plan) if qual in projections]
-    if not hits:
-        return plan
+    hits = sum(qual in projections for qual, *_ in plan)
     n_layer = getattr(getattr(model, "config", None), "n_layer", None)
-    n = 2 * n_layer if isinstance(n_layer, int) and n_layer > 0 else len(hits)
-    law = f"normal:std={std / math.sqrt(n)!r}"
-    out = list(plan)
-    for k in hits:
-        qual, t, _, owner, per, zero_padding = out[k]
-        out[k] = (qual, t, law, owner, per, zero_padding)
-    return out
+    n = 2 * n_layer if isinstance(n_layer, int) and n_layer > 0 else hits
+    return _relaw(plan, projections, f"normal:std={std / math.sqrt(max(n, 1))!r}")
+
+
+def _relaw(plan: Plan, quals: set[str], law: str) -> Plan:
+    """``plan`` with the law of the parameters named in ``quals`` set to ``law``."""
+    return [(qual, t, law if qual in quals else old, owner, per, zero_padding)
+            for qual, t, old, owner, per, zero_padding in plan]  # fmt: skip
+
+
+def _draw(plan: Plan, fills: dict[str, LawFill], pick: Pick) -> None:
+    """Draw each parameter of ``plan`` in order; ``fills`` caches each law's parsed fill."""
+    with torch.no_grad():
+        for qual, t, law, owner, per, zero_padding in plan:
+            if law not in fills:  # a residual projection's, a last norm's
+                fills[law] = _law_fill(law)
+            gen = pick(t.device)
+            blocks = t.chunk(3, dim=0) if per else (t,)  # q, k, v: a layer each
+            transposed = is_transposed_linear(owner) and qual.endswith("weight")
+            for block in blocks:
+                fills[law](block, owner, transposed, gen)
+            padding = getattr(owner, "padding_idx", None)
+            if zero_padding and padding is not None:
+                t[padding].fill_(0)
 
 
 def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
@@ -176,7 +208,8 @@ def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
                 )
             rule = conv.rules[layer, cparam]
             if rule.law is None:
-                untouched[qual] = f"{type(m).__name__}: {name} has no {layer} {cparam}"
+                why = rule.note or f"{name} has no {layer} {cparam}"
+                untouched[qual] = f"{type(m).__name__}: {why}"
                 continue
             if rule.law not in fills:
                 fills[rule.law] = _law_fill(rule.law)
@@ -190,18 +223,9 @@ def apply_convention(model: nn.Module, name: str, pick: Pick) -> Applied:
                 untouched[qual] = f"{type(m).__name__}: not a layer type of the conventions"
     if conv.residual is not None:
         plan = _residual_laws(model, plan, *conv.residual)
-    with torch.no_grad():
-        for qual, t, law, owner, per, zero_padding in plan:
-            if law not in fills:  # a residual projection's
-                fills[law] = _law_fill(law)
-            gen = pick(t.device)
-            blocks = t.chunk(3, dim=0) if per else (t,)  # q, k, v: a layer each
-            transposed = is_transposed_linear(owner) and qual.endswith("weight")
-            for block in blocks:
-                fills[law](block, owner, transposed, gen)
-            padding = getattr(owner, "padding_idx", None)
-            if zero_padding and padding is not None:
-                t[padding].fill_(0)
+    if conv.last_norm is not None:  # timm's zero_init_last: the closing norm of each branch
+        plan = _relaw(plan, set(last_norms(model)), conv.last_norm)
+    _draw(plan, fills, pick)
     if untouched:
         kinds = sorted({why.partition(":")[0] for why in untouched.values()})
         warnings.warn(f"convention {name!r} left {len(untouched)} parameter(s) as they were, "

@@ -271,6 +271,8 @@ def scheme_or_convention(spec: str | _schemes.Scheme) -> _schemes.Scheme:
         name = spec.strip() if isinstance(spec, str) else ""
         if not str(exc).startswith("unknown scheme") or not name:
             raise
+        if name in _conventions.NOT_CONVENTIONS:
+            raise InitsuiteError(_conventions.NOT_CONVENTIONS[name]) from None
         choices = [*_conventions.CONVENTIONS, *_schemes.names()]
         hint = did_you_mean(name, choices)
         raise InitsuiteError(

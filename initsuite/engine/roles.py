@@ -28,7 +28,7 @@ from initsuite.schemes import LayerContext
 
 __all__ = [
     "KNOWN_BLOCKS", "BlockKind", "Branch", "find_blocks", "is_transposed_linear",
-    "residual_projections", "residual_roles",
+    "last_norms", "residual_projections", "residual_roles",
 ]  # fmt: skip
 
 _WEIGHTS = ("weight", "in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight")
@@ -43,11 +43,14 @@ class Branch:
     ``stages``: f's weight layers in forward order, each stage the module paths (relative to
     the block) of the layers that act side by side (attention's q, k and v); the last stage is
     the branch's output projection, one layer. ``optional``: present only in some
-    configurations (cross-attention); then the branch counts where its modules exist."""
+    configurations (cross-attention); then the branch counts where its modules exist.
+    ``last_norm``: the norm after the output projection that closes the branch (a ResNet
+    block's ``bn3``, whose scale timm's ``zero_init_last`` sets to 0), if any."""
 
     name: str
     stages: tuple[tuple[str, ...], ...]
     optional: bool = False
+    last_norm: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.stages) < 2 or len(self.stages[-1]) != 1 or not all(self.stages):
@@ -134,16 +137,16 @@ KNOWN_BLOCKS: tuple[BlockKind, ...] = (
         Branch("conv_mlp", (("conv_dw",), ("mlp.fc1",), ("mlp.fc2",))),
     ), _TIMM),
     BlockKind("Bottleneck", "timm.models.resnet", "x", (
-        Branch("conv", (("conv1",), ("conv2",), ("conv3",))),
+        Branch("conv", (("conv1",), ("conv2",), ("conv3",)), last_norm="bn3"),
     ), _TIMM),
     BlockKind("BasicBlock", "timm.models.resnet", "x", (
-        Branch("conv", (("conv1",), ("conv2",))),
+        Branch("conv", (("conv1",), ("conv2",)), last_norm="bn2"),
     ), _TIMM),
     BlockKind("Bottleneck", "torchvision.models.resnet", "x", (
-        Branch("conv", (("conv1",), ("conv2",), ("conv3",))),
+        Branch("conv", (("conv1",), ("conv2",), ("conv3",)), last_norm="bn3"),
     ), _TV),
     BlockKind("BasicBlock", "torchvision.models.resnet", "x", (
-        Branch("conv", (("conv1",), ("conv2",))),
+        Branch("conv", (("conv1",), ("conv2",)), last_norm="bn2"),
     ), _TV),
 )  # fmt: skip
 """The residual blocks initsuite knows. Layers a branch holds besides those listed (norms,
@@ -275,3 +278,18 @@ def residual_projections(model: nn.Module, suffix: str) -> list[str]:
         return [qual for qual, ctx in roles.items() if ctx.role == "branch_out"]
     return [qual for qual, _ in model.named_parameters(remove_duplicate=True)
             if qual == suffix or qual.endswith("." + suffix)]  # fmt: skip
+
+
+def last_norms(model: nn.Module) -> list[str]:
+    """The qualified names of the scales (``weight``) of the norms that close the residual
+    branches of ``model``'s known blocks (:attr:`Branch.last_norm`: a ResNet block's last
+    BatchNorm), in module order; a norm without a scale (``affine=False``) has none."""
+    out: list[str] = []
+    for where, block, kind in find_blocks(model):
+        for branch in kind.branches:
+            if branch.last_norm is None:
+                continue
+            norm = dict(block.named_modules()).get(branch.last_norm)
+            if norm is not None and isinstance(getattr(norm, "weight", None), Tensor):
+                out.append(".".join(p for p in (where, branch.last_norm, "weight") if p))
+    return out

@@ -1,7 +1,7 @@
 """Framework conventions as a Markdown report section.
 
 :func:`conventions_section` renders :func:`initsuite.conventions`'s table (or
-:func:`~initsuite.schemes.conventions.diff`'s) as a section: reads the frame only, never
+:func:`~initsuite.schemes.convention_table.diff`'s) as a section: reads the frame only, never
 imports torch or the registry.
 """
 

@@ -16,7 +16,8 @@ and bias), :mod:`~initsuite.schemes.fan_scaling` (JAX/Keras variance scaling),
 ``"flax:lecun_normal"``), :mod:`~initsuite.schemes.zoo` (``"timm:trunc_normal"``,
 ``"hf:normal"``, ``"lua_torch:default"``, ``"flux:..."``),
 :mod:`~initsuite.schemes.conventions` (each framework's law for each layer's parameters, as
-data) and :mod:`~initsuite.schemes.common` (fans, gains, shared helpers).
+data), :mod:`~initsuite.schemes.convention_table` (those laws as a table, and where two
+conventions differ) and :mod:`~initsuite.schemes.common` (fans, gains, shared helpers).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from initsuite.engine.reinit import apply, seeded_global_rng
 from initsuite.engine.stats import classify, layer_stats
 from initsuite.results import columns as C
 from initsuite.results.frameworks import KIND, FrameworksResult
+from initsuite.schemes import convention_table
 from initsuite.schemes import conventions as _conventions
 from initsuite.studies.fit import Dataset, FitConfig, check_batch, fit, load_dataset
 from initsuite.studies.probe import INPUT_SEED_OFFSET
@@ -300,7 +301,7 @@ def _rules(laws: Sequence[str]) -> list[dict[str, Any]]:
     names = [law for law in laws if law in _conventions.CONVENTIONS]
     if not names:
         return []
-    table = _conventions.conventions(names)
+    table = convention_table.conventions(names)
     table = table.rename(columns={"layer": "layer_type", "law": "rule"})
     return table[list(C.FRAMEWORK_CONVENTIONS)].to_dict("records")
 
