@@ -348,11 +348,17 @@ def test_lua_torch_embedding_draws_every_row() -> None:
     assert not emb.weight[1].any()
 
 
-def test_jax_is_not_a_convention(capsys) -> None:
+def test_jax_is_not_a_convention(capsys, tmp_path) -> None:
     with pytest.raises(InitsuiteError, match=r"JAX has no layers.*jax:.*'flax'"):
         initsuite.apply(nn.Linear(2, 2), "jax")
     code, _, err = run_cli(["conventions", "--diff", "torch", "jax"], capsys)
     assert code == 2 and "JAX has no layers" in err and len(err.strip().splitlines()) == 1
+    # the probe's schemes say the same (its list takes conventions and schemes alike)
+    out = str(tmp_path / "p")
+    code, _, err = run_cli(["probe", "torch.nn:Identity", "--input-shape", "2,3", "--schemes",
+                            "kaiming_normal,jax", "--out", out], capsys)  # fmt: skip
+    assert code == 2 and "JAX has no layers" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p").exists()
 
 
 def test_residual_projections_without_a_config_count_themselves() -> None:

@@ -16,6 +16,7 @@ from initsuite import schemes as _schemes
 from initsuite.core import validate
 from initsuite.core.devices import DTYPES, check_device, parse_dtype
 from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.engine.reinit import scheme_or_convention
 from initsuite.schemes import conventions as _conventions
 from initsuite.studies import sources as _sources
 from initsuite.studies.probe import AUTOCAST, DEFAULT, INPUT_SEED_OFFSET, MODES, check_autocast
@@ -70,7 +71,7 @@ def _check_schemes(
             out.setdefault(name, name)
             continue
         for spec in _schemes.expand([name], rank=None):
-            obj = _schemes.get(spec)
+            obj = scheme_or_convention(spec)  # an unknown name: the nearest scheme or convention
             obj.resolve(act)  # gain=auto without an activation fails here, before any compute
             out.setdefault(obj.spec, obj)
     return out
