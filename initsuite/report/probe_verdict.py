@@ -281,6 +281,8 @@ def _standing(g: pd.DataFrame) -> str | None:
     own = g[g["scheme"] == DEFAULT].iloc[0]
     keepers = [md_text(x) for x in g.loc[(g["status"] == "keeps") & (g["scheme"] != DEFAULT),
                                          "scheme"]]  # fmt: skip
+    if own["status"] == "keeps" and len(keepers) == g["scheme"].nunique() - 1 > 1:
+        return "as built it keeps both, as every scheme here does"
     if own["status"] == "keeps":
         others = (
             f"as {listed(keepers)} {'does' if len(keepers) == 1 else 'do'}" if keepers else "alone"
