@@ -64,9 +64,13 @@ def zero_parameters(
     found = [f for f in found if f[0] not in not_by_design]
     if not found:
         return {}
-    with torch.no_grad():
-        flags = [bool(v) for v in torch.stack([(t == 0).all().cpu() for _, _, t in found])]
-    return {qual: holder for (qual, holder, _), zero in zip(found, flags, strict=True) if zero}
+    flags: dict[int, bool] = {}
+    with torch.no_grad():  # one read-back per device, not one per parameter
+        for device in {t.device for _, _, t in found}:
+            ts = [t for _, _, t in found if t.device == device]
+            read = torch.stack([(t == 0).all() for t in ts]).tolist()
+            flags.update((id(t), bool(v)) for t, v in zip(ts, read, strict=True))
+    return {qual: holder for qual, holder, t in found if flags[id(t)]}
 
 
 def _held(module: str, zero: Mapping[str, str]) -> str | None:
