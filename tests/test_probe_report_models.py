@@ -167,8 +167,9 @@ def _assert_figure_shows(table: pd.DataFrame, names: dict[str, str], fig: Any) -
         if r["status"] == "diverges":
             arrow = "∇ " if r["direction"] == "backward" else ""
             assert texts[i, j] == f"{arrow}{r['kind']} @{r['module']}"
-        elif r["direction"] == "backward":  # the gradient lost
-            assert texts[i, j] == f"∇ {times(r['gradient'])}"
+        elif r["direction"] == "backward":  # the gradient lost, or out of the band
+            lost = r["gradient"] < GRAD_LOST
+            assert texts[i, j] == f"∇ {times(r['gradient' if lost else 'grad_factor'])}"
         else:
             assert texts[i, j] == times(r["factor"])
 
@@ -236,7 +237,7 @@ def test_verdict_of_every_status_reads_in_cells_and_sentences_escaped() -> None:
     assert list(table["basis"]) == ["output"] * 6
     names = model_names({}, ["a", "b", hostile])
     assert probe_verdict_sentences(table, names)[:2] == [
-        "a: s1 keeps the output's std (×1); s2 overflows (at `x.<b>`).",
+        "a: s1 keeps the output's std (×1) and the gradient (×1); s2 overflows (at `x.<b>`).",
         "b: s1 underflows backward (at `m1`); s2 loses the gradient (×1e-7 at the first module).",
     ]
     assert probe_verdict_sentences(table, names)[2].endswith(

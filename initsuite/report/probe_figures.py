@@ -42,7 +42,8 @@ def probe_std(frame: pd.DataFrame) -> Figure:
     vertical line in a scheme's colour marks its first divergence (forward: the first call
     that overflowed or underflowed; backward: the first, walking back, whose gradient did).
     Grey bands mark the calls of modules a scheme re-drew. Values a log axis cannot show (NaN
-    at an overflow, 0) are left out.
+    at an overflow, 0) are left out; a zero branch's (exactly 0 by design: ``zero_by``,
+    ``grad_zero_by``) is marked by a caret at the panel's foot instead, in the scheme's colour.
 
     Args:
         frame: the ``probe`` table (:data:`initsuite.results.columns.PROBE`).
@@ -55,6 +56,7 @@ def probe_std(frame: pd.DataFrame) -> Figure:
     panels = [("std", "divergence_kind", schema.label("std", schema.PROBE))]
     if bool(frame["grad_std"].notna().any()):
         panels.append(("grad_std", "grad_divergence_kind", schema.label("grad_std", schema.PROBE)))
+    zeros = [c for c in ("zero_by", "grad_zero_by") if c in frame.columns]
     last = int(frame["call"].max())
     # the calls of modules some scheme re-drew (Conv, Linear…): where the scale is set
     drawn = sorted(set(frame.loc[frame["reinitialised"].astype(bool), "call"].astype(int)))
@@ -82,6 +84,9 @@ def probe_std(frame: pd.DataFrame) -> Figure:
                                      label=s) for s in schemes]  # fmt: skip
         if frame[["divergence_kind", "grad_divergence_kind"]].notna().any().any():
             handles.append(Line2D([], [], color="0.35", ls=":", label="first divergence"))
+        if frame[zeros].notna().any().any():
+            handles.append(Line2D([], [], color="0.35", ls="none", marker=2, ms=6,
+                                  label="zero branch (0 by design)"))  # fmt: skip
         if drawn:
             handles.append(Patch(color="0.92", label="re-drawn by the schemes"))
         outside_legend(fig, handles, "scheme")
@@ -105,6 +110,11 @@ def _draw_calls(ax: Any, frame: pd.DataFrame, col: str, kind_col: str, colors: d
             plotted = True
         for call in d.loc[d[kind_col].notna(), "call"]:
             ax.axvline(int(call), color=c, ls=":", lw=1.2)
+        zero_col = {"std": "zero_by", "grad_std": "grad_zero_by"}[col]
+        if zero_col in d.columns and bool(d[zero_col].notna().any()):
+            at = d.loc[d[zero_col].notna(), "call"].astype(int).tolist()
+            ax.plot(at, [0.02] * len(at), transform=ax.get_xaxis_transform(), ls="none",
+                    marker=2, ms=6, color=c, clip_on=False)  # fmt: skip
     return plotted
 
 

@@ -172,6 +172,12 @@ def _caption(frame: pd.DataFrame) -> str:
         "marks a scheme's first divergence (an inf/nan in the output, or a std below the "
         "dtype's smallest normal number)."
     )
+    if bool(frame["zero_by"].notna().any() or frame["grad_zero_by"].notna().any()):
+        text += (
+            " A caret at a panel's foot marks a zero branch: an output (or gradient) exactly "
+            "0 because a parameter is zero by design (a residual branch's last norm weight or "
+            "multiplier), not an underflow."
+        )
     if grads:
         text += (
             " Bottom: std of the gradient reaching each call's output, for Loss = Σ R ⊙ y with "
@@ -202,13 +208,16 @@ def _summary_for_report(frame: pd.DataFrame) -> pd.DataFrame:
         out["first grad divergence"] = [
             _where(*r) for r in zip(s["grad_divergence_call"], s["grad_divergence_module"],
                                     s["grad_divergence_kind"], strict=True)]  # fmt: skip
+    if bool(s["zero_by"].notna().any()):
+        out["zero branches"] = [md_code(z) if pd.notna(z) else "—" for z in s["zero_by"]]
     return out.rename(columns={"last_std": "last std"})
 
 
 def _summary_markdown(frame: pd.DataFrame) -> str:
     """The summary table in Markdown: its divergence columns are Markdown already."""
     table = _summary_for_report(frame)
-    written = [c for c in ("first divergence", "first grad divergence") if c in table.columns]
+    written = [c for c in ("first divergence", "first grad divergence", "zero branches")
+               if c in table.columns]  # fmt: skip
     return md_table(table, markdown=written) + "\n"
 
 
@@ -241,12 +250,19 @@ def _summary_note(frame: pd.DataFrame) -> str:
         "model's own values unless embeddings were asked for); "
         "*last std*: the std of the last call's output; *first divergence*: the first call whose "
         "output overflowed (inf/nan) or underflowed (std below the dtype's smallest normal "
-        "number), — if none."
+        "number), — if none; a zero branch is neither."
         + (
             " *first grad std*: the gradient at the first call's output, the end-to-end "
             "backward gain (R has std ≈ 1); *first grad divergence*: the first call, walking back "
             "from the output, whose gradient left the range."
             if bool(frame["grad_std"].notna().any())
+            else ""
+        )
+        + (
+            " *zero branches*: the parameters that are zero by design (timm's "
+            "`zero_init_last`, torchvision's `zero_init_residual`, Fixup, SkipInit, ReZero) "
+            "behind the outputs and gradients that are exactly 0 (`zero_by`, `grad_zero_by`)."
+            if bool(frame["zero_by"].notna().any() or frame["grad_zero_by"].notna().any())
             else ""
         )
         + "\n"

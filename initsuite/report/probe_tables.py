@@ -38,21 +38,24 @@ def block_ends(blocks: pd.DataFrame) -> pd.DataFrame:
     entering the first block (``first_stream_in``: what the block added over its ratio to
     it; the block's output where it added nothing or the ratio is unknown), after the last
     (``final_stream_std``) and the gradient's std at the first block's output
-    (``first_block_grad_std``)."""
-    columns = [*GROUP, "first_stream_in", "final_stream_std", "first_block_grad_std"]
+    (``first_block_grad_std``) and at the last's (``last_block_grad_std``)."""
+    columns = [*GROUP, "first_stream_in", "final_stream_std", "first_block_grad_std",
+               "last_block_grad_std"]  # fmt: skip
     if blocks.empty:
         return pd.DataFrame(columns=columns)
     ordered = blocks.sort_values("block", kind="stable")
     # head/tail, not first/last: those skip NaN, and a NaN (an overflow) is the answer
     g = ordered.groupby(list(GROUP), sort=False, observed=True)
-    last = g.tail(1).set_index(list(GROUP))["stream_std"]
+    tail = g.tail(1).set_index(list(GROUP))
+    last = tail["stream_std"]
     head = g.head(1).set_index(list(GROUP))
     # update_ratio = update_std / (the input's std): the input's std again
     entering = head["update_std"].astype(float) / head["update_ratio"].astype(float)
     known = np.isfinite(entering) & (entering > 0)
     first_in = entering.where(known, head["stream_std"].astype(float))
     out = pd.DataFrame({"first_stream_in": first_in, "final_stream_std": last,
-                        "first_block_grad_std": head["stream_grad_std"]})  # fmt: skip
+                        "first_block_grad_std": head["stream_grad_std"],
+                        "last_block_grad_std": tail["stream_grad_std"]})  # fmt: skip
     return out.reset_index()[columns]
 
 
@@ -102,18 +105,19 @@ def scaling_table(calls: pd.DataFrame, blocks: pd.DataFrame,
 
 def _verdict(row: pd.Series) -> str:
     """One pass's outcome in Markdown: where it diverged forward or backward, whether its
-    gradient was lost, or ok."""
+    gradient was lost, or ok; and the parameters behind its zero branches, if any."""
     if pd.notna(row["divergence_kind"]):
         return f"{md_text(row['divergence_kind'])} at {md_code(row['divergence_module'])}"
     if pd.notna(row["grad_divergence_kind"]):
         return (f"gradient {md_text(row['grad_divergence_kind'])} at "
                 f"{md_code(row['grad_divergence_module'])}")  # fmt: skip
     grad = float(row["first_grad_std"])
+    zero = f"; zero branch: {md_code(row['zero_by'])}" if pd.notna(row["zero_by"]) else ""
     if math.isnan(grad):
-        return "ok"
+        return f"ok{zero}"
     if grad < GRAD_LOST:
-        return f"gradient lost ({grad:.1e})"
-    return f"ok ({grad:.2g})"
+        return f"gradient lost ({grad:.1e}){zero}"
+    return f"ok ({grad:.2g}){zero}"
 
 
 def verdict_table(calls: pd.DataFrame, schemes: Sequence[str] | None = None) -> pd.DataFrame:

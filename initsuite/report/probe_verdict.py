@@ -6,11 +6,16 @@ A pass *diverges* when a module's output overflowed or underflowed (forward), or
 did (backward): where is the module. It *drifts* when the stream's std grew or shrank by
 more than :data:`~initsuite.report.verdict_text.BAND` between the first block's input and the last
 block's output (without known residual blocks: between the first and the last call's output),
-or when its gradient was lost (below :data:`~initsuite.report.probe_tables.GRAD_LOST` at the
-first module). It *keeps* it otherwise. Read off the stored ``probe`` and ``blocks`` tables
-alone: a figure of the statuses (the sweep's grid,
-:func:`~initsuite.report.verdict_figure.status_figure`), one sentence per model, then the
-model × scheme table, folded in ``report.html``.
+when the gradient's std did between the last block's output and the first's (its own factor
+across the blocks, not its size, which depends on the loss; without blocks: between the
+last call's output and the first's), or when its gradient was lost (below
+:data:`~initsuite.report.probe_tables.GRAD_LOST` at the first module). It *keeps* it
+otherwise. A zero branch (an output or gradient exactly 0 because a parameter is zero by
+design: :mod:`initsuite.studies.zero_branch`) is none of these: the sentences name those
+parameters apart. Read off the stored ``probe`` and ``blocks`` tables alone: a figure of the
+statuses (the sweep's grid, :func:`~initsuite.report.verdict_figure.status_figure`), one
+sentence per model (with where ``as_built`` stands among the schemes), then the model ×
+scheme table, folded in ``report.html``.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ __all__ = [
 TABLE_TITLE = "Which model × scheme diverges or loses its gradient"
 """The folded title of the model × scheme table under the verdict."""
 _STREAM, _OUTPUT = "the residual stream", "the output's std"  # what a factor measures
+DEFAULT = "as_built"  # the scheme column of a model's own init (initsuite.studies.probe.DEFAULT)
 
 
 def pass_table(calls: pd.DataFrame, blocks: pd.DataFrame,
@@ -60,17 +66,24 @@ def pass_table(calls: pd.DataFrame, blocks: pd.DataFrame,
     ``factor`` (the stream's std after the last block over its std entering the first; the
     last call's output std over the first call's without known blocks), ``basis`` (which of
     the two, ``stream`` or ``output``), ``gradient`` (the gradient's std at the first call's
-    output; R has std ≈ 1), ``kind`` and ``module`` (the first divergence, forward before
-    backward) and ``direction`` (forward, backward for a divergence or a lost gradient, else
-    null).
+    output; R has std ≈ 1), ``grad_factor`` (the gradient's std at the first block's output
+    over at the last's; the first call's over the last call's without known blocks; NaN
+    without a backward pass), ``kind`` and ``module`` (the first divergence, forward before
+    backward), ``direction`` (forward, backward for a divergence, a lost gradient or a
+    gradient out of the band, else null) and ``zero_by`` (the zero-by-design parameters
+    behind its zero branches: :func:`~initsuite.results.probe.zero_summary`).
     """
     summary = probe_summary(calls)
-    columns = [*GROUP, "status", "factor", "basis", "gradient", "kind", "module", "direction"]
+    columns = [*GROUP, "status", "factor", "basis", "gradient", "grad_factor", "kind", "module",
+               "direction", "zero_by"]  # fmt: skip
     if summary.empty:
         return pd.DataFrame(columns=columns)
     ends = block_ends(blocks).set_index(list(GROUP))
     ordered = calls[calls["numel"].notna()].sort_values("call", kind="stable")
     first = ordered.groupby(list(GROUP), sort=False, observed=True)["std"].first()
+    grads = ordered[ordered["grad_std"].notna()].groupby(list(GROUP), sort=False,
+                                                         observed=True)["grad_std"]  # fmt: skip
+    grad_factor = grads.first() / grads.last()
     lo, hi = band
     rows = []
     for _, s in summary.iterrows():
@@ -78,10 +91,16 @@ def pass_table(calls: pd.DataFrame, blocks: pd.DataFrame,
         row: dict[str, Any] = {k: s[k] for k in GROUP}
         if key in ends.index:
             e = ends.loc[key]
-            row.update(basis="stream", factor=float(e["final_stream_std"] / e["first_stream_in"]))
+            row.update(
+                basis="stream",
+                factor=float(e["final_stream_std"] / e["first_stream_in"]),
+                grad_factor=float(e["first_block_grad_std"] / e["last_block_grad_std"]),
+            )
         else:
-            row.update(basis="output", factor=float(s["last_std"] / first.get(key, np.nan)))
-        row.update(gradient=float(s["first_grad_std"]), kind=None, module=None, direction=None)
+            row.update(basis="output", factor=float(s["last_std"] / first.get(key, np.nan)),
+                       grad_factor=float(grad_factor.get(key, np.nan)))  # fmt: skip
+        row.update(gradient=float(s["first_grad_std"]), kind=None, module=None, direction=None,
+                   zero_by=s["zero_by"])  # fmt: skip
         if pd.notna(s["divergence_kind"]):
             row.update(status="diverges", kind=s["divergence_kind"],
                        module=s["divergence_module"], direction="forward")  # fmt: skip
@@ -90,8 +109,12 @@ def pass_table(calls: pd.DataFrame, blocks: pd.DataFrame,
                        module=s["grad_divergence_module"], direction="backward")  # fmt: skip
         elif row["gradient"] < GRAD_LOST:  # NaN without a backward pass: not lost
             row.update(status="drifts", direction="backward")
+        elif not lo <= row["factor"] <= hi:
+            row["status"] = "drifts"
+        elif np.isfinite(row["grad_factor"]) and not lo <= row["grad_factor"] <= hi:
+            row.update(status="drifts", direction="backward")
         else:
-            row["status"] = "keeps" if lo <= row["factor"] <= hi else "drifts"
+            row["status"] = "keeps"
         rows.append(row)
     return pd.DataFrame.from_records(rows, columns=columns)
 
@@ -151,9 +174,13 @@ def _label(r: pd.Series) -> str:
     if r["status"] == "diverges":
         return cell_label("diverges", kind=r["kind"], where=_short(r["module"]),
                           backward=r["direction"] == "backward")  # fmt: skip
-    if r["direction"] == "backward":  # the gradient lost
-        return cell_label(r["status"], factor=r["gradient"], backward=True)
-    return cell_label(r["status"], factor=r["factor"])
+    if r["direction"] == "backward":  # the gradient lost, or out of the band
+        lost = r["gradient"] < GRAD_LOST
+        label = cell_label(r["status"], factor=r["gradient" if lost else "grad_factor"],
+                           backward=True)  # fmt: skip
+    else:
+        label = cell_label(r["status"], factor=r["factor"])
+    return f"{label}\n0 by design" if pd.notna(r["zero_by"]) else label
 
 
 def verdict_grid(table: pd.DataFrame,
@@ -179,7 +206,10 @@ def _xlabel(table: pd.DataFrame) -> str:
         without = "without known blocks, " if parts else "factor: "
         parts.append(f"{without}{output}, the last call over the first")
     if ((table["status"] == "drifts") & (table["direction"] == "backward")).any():
-        parts.append(f"∇: {C.label('grad_std', C.PROBE)} at the first call")
+        parts.append(
+            f"∇: {C.label('grad_std', C.PROBE)}, the first block over the last "
+            "(lost: at the first call)"
+        )
     return "; ".join(parts)
 
 
@@ -211,7 +241,9 @@ def _outcome(r: pd.Series) -> tuple[str, str]:
         return ("keep", "")
     if r["status"] == "drifts":
         if r["direction"] == "backward":
-            return ("lose", "backward")
+            if r["gradient"] < GRAD_LOST:
+                return ("lose", "backward")
+            return ("shrink" if r["grad_factor"] < 1 else "grow", "gradient")
         return ("shrink" if r["factor"] < 1 else "grow", "")
     kind = str(r["kind"])
     verb = kind if kind in C.DIVERGENCE_KINDS else f"diverge ({md_text(kind)})"
@@ -225,7 +257,15 @@ def _clause(key: tuple[str, str], rows: pd.DataFrame, what: str) -> str:
     if not plural:
         verb += "es" if verb.endswith(("sh", "ss")) else "s"
     head = f"{listed([md_text(s) for s in rows['scheme']])} {' '.join([verb, *rest])}"
-    if key[0] in ("keep", "grow", "shrink"):
+    if key == ("keep", ""):
+        grads = rows["grad_factor"][np.isfinite(rows["grad_factor"].astype(float))]
+        both = f" and the gradient ({_span(grads)})" if len(grads) else ""
+        return f"{head} {what} ({_span(rows['factor'])}){both}"
+    if key[1] == "gradient":
+        where = "block" if (rows["basis"] == "stream").all() else "call"
+        return (f"{head} the gradient ({_span(rows['grad_factor'])} from the last {where} to "
+                "the first)")  # fmt: skip
+    if key[0] in ("grow", "shrink"):
         return f"{head} {what} ({_span(rows['factor'])})"
     if key[0] == "lose":
         return f"{head} the gradient ({_span(rows['gradient'])} at the first module)"
@@ -233,11 +273,49 @@ def _clause(key: tuple[str, str], rows: pd.DataFrame, what: str) -> str:
     return f"{head}{' backward' if key[1] == 'backward' else ''} (at {where})"
 
 
+def _standing(g: pd.DataFrame) -> str | None:
+    """Where ``as_built`` stands among the schemes of one model's passes ``g``; None
+    without it or without other schemes."""
+    if DEFAULT not in set(g["scheme"]) or g["scheme"].nunique() < 2:
+        return None
+    own = g[g["scheme"] == DEFAULT].iloc[0]
+    keepers = [md_text(x) for x in g.loc[(g["status"] == "keeps") & (g["scheme"] != DEFAULT),
+                                         "scheme"]]  # fmt: skip
+    if own["status"] == "keeps" and len(keepers) == g["scheme"].nunique() - 1 > 1:
+        return "as built it keeps both, as every scheme here does"
+    if own["status"] == "keeps":
+        others = (
+            f"as {listed(keepers)} {'does' if len(keepers) == 1 else 'do'}" if keepers else "alone"
+        )
+        return f"as built it keeps both, {others}"
+    status = "drifts" if own["status"] == "drifts" else "diverges"
+    if keepers:
+        verb = "keeps" if len(keepers) == 1 else "keep"
+        return f"as built it {status}, where {listed(keepers)} {verb} both"
+    return f"as built it {status}, and no scheme keeps both"
+
+
+def _zero_sentence(g: pd.DataFrame) -> str | None:
+    """The parameters that are zero by design in one model's passes, and under which schemes
+    (``as_built`` first), as one clause; None if none."""
+    zero = g[g["zero_by"].notna()]
+    if zero.empty:
+        return None
+    parts = []
+    for patterns, rows in zero.groupby("zero_by", sort=False):
+        who = [("as built" if x == DEFAULT else f"under {md_text(x)}") for x in rows["scheme"]]
+        names = ", ".join(md_code(p.strip()) for p in str(patterns).split(", "))
+        parts.append(f"{names} = 0 {listed(who)}")
+    return ("zero by design, each such branch starting at 0 (a zero branch, not an "
+            f"underflow): {'; '.join(parts)}")  # fmt: skip
+
+
 def probe_verdict_sentences(table: pd.DataFrame, names: Mapping[str, str]) -> list[str]:
     """One plain sentence (Markdown) per model (and precision) of ``table``
     (:func:`pass_table`): which schemes keep the residual stream (or the output's std) and
-    by what factor, which grow or shrink it and by how much, which lose the gradient, which
-    diverge and at which module. ``names``: each model's (:func:`model_names`)."""
+    the gradient and by what factors, which grow or shrink either and by how much, which lose
+    the gradient, which diverge and at which module; where ``as_built`` stands among them;
+    and which parameters are zero by design. ``names``: each model's (:func:`model_names`)."""
     out = []
     t = table.assign(row=_row_key(table, names))
     for row, g in t.groupby("row", sort=False):
@@ -248,7 +326,9 @@ def probe_verdict_sentences(table: pd.DataFrame, names: Mapping[str, str]) -> li
         for k in order:
             clauses.append(_clause(k, g[[x == k for x in keys]], what))
             what = "it"  # named once, in the first clause that names it
-        out.append(f"{md_text(row)}: {'; '.join(clauses)}.")
+        extra = [x for x in (_standing(g), _zero_sentence(g)) if x]
+        out.append(f"{md_text(row)}: {'; '.join(clauses)}."
+                   + "".join(f" {x[0].upper()}{x[1:]}." for x in extra))  # fmt: skip
     return out
 
 
@@ -259,10 +339,14 @@ def _caption(table: pd.DataFrame, band: tuple[float, float]) -> str:
         "A cell reads the factor by which the residual stream's std changed from the first "
         "block's input to the last block's output (without known residual blocks: the "
         f"output's std, from the first call's to the last's): within {band[0]:g}-{band[1]:g}× "
-        "it keeps, outside it drifts. ∇ and the gradient's std at the first call where the "
-        f"gradient was lost (below {GRAD_LOST:g}; R has std ≈ 1): it drifts. Or the kind of the "
+        "it keeps, outside it drifts. With a backward pass the gradient's std must stay in "
+        "the band too, from the last block's output to the first's: ∇ and its factor where "
+        "it does not, or ∇ and the gradient's std at the first call where the gradient was "
+        f"lost (below {GRAD_LOST:g}; R has std ≈ 1): it drifts. Or the kind of the "
         "first divergence (an inf/nan, or a std below the dtype's smallest normal number) and "
-        "the module's last dotted parts (∇: the gradient's, walking back from the output)."
+        "the module's last dotted parts (∇: the gradient's, walking back from the output). "
+        "*0 by design*: the pass has zero branches (outputs or gradients exactly 0 because a "
+        "parameter is zero by design, e.g. timm's `zero_init_last`), which are not divergences."
     )
 
 
@@ -286,7 +370,9 @@ def probe_verdict_section(calls: pd.DataFrame, meta: Mapping[str, Any], blocks: 
         "*overflow* / *underflow*: the first module whose output held inf/nan or fell below "
         "the dtype's smallest normal number (*gradient …*: walking back from the output); "
         f"*gradient lost*: the gradient reaching the first module has std below "
-        f"{GRAD_LOST:g}; *ok* shows that gradient's std (R has std ≈ 1)."
+        f"{GRAD_LOST:g}; *ok* shows that gradient's std (R has std ≈ 1); *zero branch*: the "
+        "parameters that are zero by design behind outputs or gradients that are exactly 0 "
+        "(not an underflow)."
     )
     lines.append(folded(TABLE_TITLE, f"{md_table(shown, markdown=written)}\n\n{note}"))
     return "\n".join(lines)

@@ -111,6 +111,15 @@ SPECS: dict[str, tuple[str, str]] = {
     "shape": ("string", "shape of the output tensor recorded, comma-separated; null if none"),
     "numel": ("Int64", "elements of that tensor; null when the output holds no float tensor"),
     "nonfinite_fraction": ("float64", "fraction of the output's values that are inf or nan"),
+    "zero_by": (
+        "string",
+        "the zero-by-design parameter that makes the output exactly 0 (a zero branch, not a "
+        "divergence; initsuite.studies.zero_branch); null if none or in directories before it",
+    ),
+    "grad_zero_by": (
+        "string",
+        "the same for the gradient at the output (0 upstream of that parameter in its branch)",
+    ),
     # initsuite.probe's blocks table: one row per call of a known residual block
     # (initsuite.engine.roles.KNOWN_BLOCKS) whose output has its input's shape
     "block": ("int64", "1-based position of the block call in execution order (of returns)"),

@@ -104,10 +104,12 @@ PROBE: tuple[str, ...] = (
     "model", "scheme", "seed", "autocast", "call", "module", "type", "reinitialised", "shape",
     "dtype", "numel", "std", "mean", "nonfinite_fraction", "grad_std", "weight_norm",
     "weight_grad_norm", "weight_update_ratio", "divergence_kind", "grad_divergence_kind",
+    "zero_by", "grad_zero_by",
 )  # fmt: skip
 """``initsuite.probe``: one row per module call (``scheme`` is ``as_built`` for the model's
 own initialisation; the weight columns describe the module's own ``weight``, its gradient
-summed over every call of the pass)."""
+summed over every call of the pass; ``zero_by``/``grad_zero_by`` name the zero-by-design
+parameter behind an exactly-zero output or gradient: a zero branch, not a divergence)."""
 PROBE_BLOCKS_KEYS: tuple[str, ...] = (
     "model", "scheme", "seed", "autocast", "block", "module", "type",
 )  # fmt: skip
@@ -219,7 +221,7 @@ OPTIONAL: frozenset[str] = frozenset({
     "theory_grad_std", "theory_weight_grad_norm", "input_grad_std", "theory_input_grad_std",
     "weight_grad_ratio", "grad_divergence_layer", "grad_divergence_kind", "cell_key",
     "c_star", "chi_c", "xi_c", "chi_q", "xi_q", "autocast", "weight_norm", "weight_update_ratio",
-    "model",
+    "model", "zero_by", "grad_zero_by",
 })  # fmt: skip
 """Columns added after the first file format: results written before them load with the
 columns empty (null) instead of failing."""

@@ -7,7 +7,8 @@ Never imports torch.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,8 +20,8 @@ from initsuite.results import columns as C
 from initsuite.results.base import Result, Table
 
 __all__ = [
-    "GROUP", "PROBE_KEYS", "ProbeResult", "models_in_order", "probe_summary", "schemes_in_order",
-    "series",
+    "GROUP", "PROBE_KEYS", "ProbeResult", "models_in_order", "name_patterns", "probe_summary",
+    "schemes_in_order", "series", "zero_summary",
 ]  # fmt: skip
 
 PROBE_KEYS: tuple[str, ...] = ("model", "scheme", "seed", "autocast", "call", "module", "type")
@@ -141,6 +142,37 @@ def series(table: pd.DataFrame) -> pd.Series:
     return label
 
 
+def name_patterns(names: Iterable[str]) -> list[tuple[str, int]]:
+    """Dotted names grouped by pattern, in order of first appearance: names alike but for
+    their numbers share one, each number that varies a ``*`` (``layer1.0.bn3.weight`` …
+    ``layer4.2.bn3.weight`` → ``layer*.*.bn3.weight``), with how many names it stands for.
+
+    >>> name_patterns(["layer1.0.bn3.weight", "layer1.1.bn3.weight", "layer2.0.bn3.weight",
+    ...                "head.weight"])
+    [('layer*.*.bn3.weight', 3), ('head.weight', 1)]
+    """
+    groups: dict[str, list[list[str]]] = {}
+    for name in dict.fromkeys(names):
+        groups.setdefault(re.sub(r"\d+", "#", name), []).append(re.split(r"(\d+)", name))
+    out = []
+    for parts in groups.values():
+        # the split alternates text and numbers; a number position that varies is a *
+        pattern = "".join(p if len({q[i] for q in parts}) == 1 or i % 2 == 0 else "*"
+                          for i, p in enumerate(parts[0]))  # fmt: skip
+        out.append((pattern, len(parts)))
+    return out
+
+
+def zero_summary(rows: pd.DataFrame) -> str | None:
+    """The zero-by-design parameters behind a pass's zero branches (``zero_by`` and
+    ``grad_zero_by``), by :func:`name_patterns` (``layer*.*.bn3.weight (16)``); None if
+    none."""
+    names = [str(v) for c in ("zero_by", "grad_zero_by") for v in rows[c].dropna()]
+    if not names:
+        return None
+    return ", ".join(p if n == 1 else f"{p} ({n})" for p, n in name_patterns(names))
+
+
 def _first(rows: pd.DataFrame, column: str) -> Any:
     return rows[column].iloc[0] if len(rows) else None
 
@@ -153,10 +185,11 @@ def probe_summary(calls: pd.DataFrame) -> pd.DataFrame:
     modules called), ``reinitialised``
     (modules whose weight the scheme drew), ``last_std`` (std of the last call's output),
     ``divergence_call``/``_module``/``_kind`` (the first call that overflowed or underflowed;
-    null if none), ``first_grad_std`` (the gradient at the output of the first call that has
-    one: the end-to-end backward gain, R having std ≈ 1) and ``grad_divergence_call``/
-    ``_module``/``_kind`` (the first call, walking back from the output, whose gradient left
-    the range).
+    null if none; a zero branch is neither), ``first_grad_std`` (the gradient at the output
+    of the first call that has one: the end-to-end backward gain, R having std ≈ 1) and
+    ``grad_divergence_call``/``_module``/``_kind`` (the first call, walking back from the
+    output, whose gradient left the range), ``zero_by`` (the zero-by-design parameters
+    behind its zero branches, by pattern: :func:`zero_summary`; null if none).
     """
     missing = [c for c in C.PROBE if c not in calls.columns]
     if missing:
@@ -183,6 +216,7 @@ def probe_summary(calls: pd.DataFrame) -> pd.DataFrame:
             "grad_divergence_call": _first(gdiv, "call"),
             "grad_divergence_module": _first(gdiv, "module"),
             "grad_divergence_kind": _first(gdiv, "grad_divergence_kind"),
+            "zero_by": zero_summary(g),
         })  # fmt: skip
     out = pd.DataFrame.from_records(rows)
     if out.empty:
@@ -191,4 +225,4 @@ def probe_summary(calls: pd.DataFrame) -> pd.DataFrame:
                        "divergence_call": "Int64", "grad_divergence_call": "Int64",
                        "divergence_module": "string", "divergence_kind": "string",
                        "grad_divergence_module": "string",
-                       "grad_divergence_kind": "string"})  # fmt: skip
+                       "grad_divergence_kind": "string", "zero_by": "string"})  # fmt: skip

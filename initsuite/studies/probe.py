@@ -39,12 +39,19 @@ from initsuite.engine.reinit import (
     seeded,
     seeded_global_rng,
 )
+from initsuite.engine.roles import residual_roles
 from initsuite.engine.stats import classify, finish_stats, ratio, read_back
 from initsuite.results import columns as C
 from initsuite.results.probe import ProbeResult
 from initsuite.schemes import conventions as _conventions
 from initsuite.studies.blocks import BlockRecorder
 from initsuite.studies.recorder import ROOT, Call, Recorder, probed_modules
+from initsuite.studies.zero_branch import (
+    ZERO_ROLES,
+    grad_zero_branches,
+    zero_branches,
+    zero_parameters,
+)
 
 __all__ = [
     "AUTOCAST", "DEFAULT", "INPUT_SEED_OFFSET", "LOSS", "MODES", "ROOT", "check_autocast",
@@ -133,9 +140,11 @@ def probe(
                   "parameters": sum(p.numel() for p in model.parameters()),
                   "probed_modules": len(probed_modules(model))}  # fmt: skip
     drawn: set[str] = set()
+    undesigned: set[str] = set()  # weights the scheme drew that it does not mean to zero
     if scheme is not None:
-        config["scheme"], drawn = _redraw(model, scheme, activation, include_embeddings, seed,
-                                          inputs)  # fmt: skip
+        config["scheme"], drawn, undesigned = _redraw(model, scheme, activation,
+                                                      include_embeddings, seed, inputs)  # fmt: skip
+    zero = zero_parameters(model, undesigned)
     devices = {t.device for t in [*model.parameters(), *model.buffers(), *tensors(args),
                                   *tensors(kwargs)]}  # fmt: skip
     blocks = BlockRecorder(model, backward)
@@ -144,7 +153,7 @@ def probe(
             "loss": LOSS if backward else None,
             "environment": environment(sorted({str(d) for d in devices}))}  # fmt: skip
     scheme_label = str(config["scheme"])
-    return ProbeResult(_frame(calls, label, scheme_label, seed, drawn, precision), meta,
+    return ProbeResult(_frame(calls, label, scheme_label, seed, drawn, precision, zero), meta,
                        blocks.frame(label, scheme_label, seed, precision))  # fmt: skip
 
 
@@ -155,15 +164,21 @@ def _redraw(
     include_embeddings: bool,
     seed: int,
     inputs: Inputs,
-) -> tuple[str, set[str]]:
+) -> tuple[str, set[str], set[str]]:
     """Re-draw ``model`` in place by a framework convention or a scheme, from ``seed``: the
-    name it goes by and the modules whose parameters it drew."""
+    name it goes by, the modules whose parameters it drew, and the parameters it drew that
+    it does not mean to zero (all but a scheme's residual branch ends,
+    :data:`~initsuite.studies.zero_branch.ZERO_ROLES`; a convention's zeros are its
+    library's design)."""
     if isinstance(scheme, str) and scheme.strip() in _conventions.CONVENTIONS:
         drawn = apply_convention(model, scheme.strip(), seeded(seed))
-        return scheme.strip(), {q.rpartition(".")[0] or ROOT for q in drawn}
+        return scheme.strip(), {q.rpartition(".")[0] or ROOT for q in drawn}, set()
     s = scheme_or_convention(scheme)
     pairs = draw(model, s, activation, include_embeddings, seeded(seed), inputs)
-    return s.spec, {name or ROOT for name, _ in pairs}
+    roles = residual_roles(model) if "context" in s.info.uses else {}
+    quals = {f"{name}.{p}" if name else p for name, p in pairs}
+    undesigned = {q for q in quals if q not in roles or roles[q].role not in ZERO_ROLES}
+    return s.spec, {name or ROOT for name, _ in pairs}, undesigned
 
 
 def _run(
@@ -260,42 +275,55 @@ def _autocast(
 
 
 def _frame(calls: list[Call], model: str, label: str, seed: int, drawn: set[str],
-           precision: str = "float32") -> pd.DataFrame:  # fmt: skip
+           precision: str = "float32",
+           zero: dict[str, str] | None = None) -> pd.DataFrame:  # fmt: skip
+    """The probe table of ``calls``: statistics read back, each all-zero output or gradient
+    that a zero-by-design parameter in ``zero`` explains marked (``zero_by``,
+    ``grad_zero_by``: :mod:`~initsuite.studies.zero_branch`), and the first real divergence
+    forward (and backward, walking back from the output) classified."""
     nan = math.nan
     pending = [v for c in calls for v in (c.stats, c.grad, c.norms) if v is not None]
     values = iter(read_back(pending))
     read = [[next(values) if v is not None else None for v in (c.stats, c.grad, c.norms)]
             for c in calls]  # fmt: skip
+    out = [finish_stats(st, c.numel) if st is not None and c.numel is not None else (nan, nan, 0)
+           for c, (st, _, _) in zip(calls, read, strict=True)]  # fmt: skip
+    grad = [finish_stats(g, c.numel or 0) if g is not None else (nan, nan, 0)
+            for c, (_, g, _) in zip(calls, read, strict=True)]  # fmt: skip
+    modules, sources = [c.module for c in calls], [c.sources for c in calls]
+    zero_by = zero_branches(modules, [_all_zero(v) for v in out], sources, zero or {})
+    grad_zero_by = grad_zero_branches(modules, [_all_zero(v) for v in grad], sources, zero or {})
     rows: list[dict[str, Any]] = []
-    grad_finite: list[bool] = []
     div_seen = False
-    for k, (c, (stats, grad, norms)) in enumerate(zip(calls, read, strict=True), start=1):
-        std = mean = frac = nan
+    for k, (c, (_, _, norms)) in enumerate(zip(calls, read, strict=True)):
+        (std, mean, bad), (grad_std, _, _) = out[k], grad[k]
         kind = None
-        if stats is not None and c.numel is not None:
-            std, mean, bad = finish_stats(stats, c.numel)
-            frac = bad / c.numel if c.numel else nan
-            if not div_seen and c.numel:
-                kind = classify(std, bad == 0, c.tiny, 1.0, None, None)
-                div_seen = kind is not None
+        if not div_seen and c.stats is not None and c.numel and zero_by[k] is None:
+            kind = classify(std, bad == 0, c.tiny, 1.0, None, None)
+            div_seen = kind is not None
         wnorm, gnorm = norms if norms is not None else (nan, nan)
-        grad_std, _, grad_bad = (finish_stats(grad, c.numel or 0) if grad is not None
-                                 else (nan, 0, 0))  # fmt: skip
-        grad_finite.append(grad_bad == 0)
         rows.append({
-            "model": model, "scheme": label, "seed": seed, "autocast": precision, "call": k,
+            "model": model, "scheme": label, "seed": seed, "autocast": precision, "call": k + 1,
             "module": c.module, "type": c.type, "reinitialised": c.module in drawn,
             "shape": c.shape, "dtype": c.dtype, "numel": c.numel, "std": std, "mean": mean,
-            "nonfinite_fraction": frac, "grad_std": grad_std,
+            "nonfinite_fraction": bad / c.numel if c.numel else nan, "grad_std": grad_std,
             "weight_norm": wnorm, "weight_grad_norm": gnorm,
             "weight_update_ratio": ratio(gnorm, wnorm), "divergence_kind": kind,
-            "grad_divergence_kind": None,
+            "grad_divergence_kind": None, "zero_by": zero_by[k], "grad_zero_by": grad_zero_by[k],
         })  # fmt: skip
     # walking back from the output: the first call whose gradient left the range
-    for row, c, finite in zip(reversed(rows), reversed(calls), reversed(grad_finite), strict=True):
-        if c.grad is not None:
-            kind = classify(row["grad_std"], finite, c.tiny, 1.0, None, None)
+    for k in reversed(range(len(calls))):
+        if calls[k].grad is not None and grad_zero_by[k] is None:
+            kind = classify(grad[k][0], grad[k][2] == 0, calls[k].tiny, 1.0, None, None)
             if kind is not None:
-                row["grad_divergence_kind"] = kind
+                rows[k]["grad_divergence_kind"] = kind
                 break
     return C.frame(C.PROBE, rows)
+
+
+def _all_zero(stats: tuple[float, float, float]) -> bool:
+    """Whether (std, mean, non-finite count) are those of a tensor that is all exactly 0:
+    std and mean 0 (a non-zero value makes Σy² > 0 in float64, where no square of a lower
+    precision's value underflows)."""
+    std, mean, bad = stats
+    return std == 0 and mean == 0 and bad == 0

@@ -37,6 +37,9 @@ class Call:
     grad: Tensor | None = None  # the same of dLoss/d(output)
     weight: Tensor | None = None  # the module's own ``weight`` parameter
     norms: Tensor | None = None  # [‖weight‖, ‖dLoss/dweight‖]
+    # indices of the earlier calls whose output tensors this call took as inputs (the chain
+    # a zero branch is followed along: initsuite.studies.zero_branch)
+    sources: tuple[int, ...] = ()
 
 
 class Recorder:
@@ -49,16 +52,17 @@ class Recorder:
         self.backward = backward
         self._buffers: dict[torch.device, Tensor] = {}
         self._seen: dict[int, tuple[weakref.ref[Tensor], int, Tensor]] = {}
+        self._made: dict[int, tuple[weakref.ref[Tensor], int]] = {}  # id(output) → its call
 
     def hook(self, name: str) -> Callable[[nn.Module, Any, Any], None]:
         def forward_hook(module: nn.Module, args: Any, output: Any) -> None:
             if self.open:
-                self.record(name, module, output)
+                self.record(name, module, output, args)
 
         return forward_hook
 
-    def record(self, name: str, module: nn.Module, output: Any) -> None:
-        call = Call(name, type(module).__name__)
+    def record(self, name: str, module: nn.Module, output: Any, args: Any = ()) -> None:
+        call = Call(name, type(module).__name__, sources=self._sources(args))
         self.calls.append(call)
         weight = module._parameters.get("weight")
         call.weight = weight if isinstance(weight, Tensor) else None
@@ -69,10 +73,21 @@ class Recorder:
         call.dtype = str(t.dtype).removeprefix("torch.")
         call.numel = t.numel()
         call.tiny = torch.finfo(t.dtype).tiny
+        self._made[id(t)] = (weakref.ref(t), len(self.calls) - 1)
         # now, before a later in-place op (ReLU(inplace=True)) overwrites the tensor
         call.stats = self.stats(t)
         if self.backward and t.requires_grad:
             t.register_hook(functools.partial(_grad_hook, self, call))
+
+    def _sources(self, args: Any) -> tuple[int, ...]:
+        """The calls whose output tensors are among ``args`` (the last call that returned
+        each, as long as the tensor lives: an id is reused only after its tensor is gone)."""
+        out = []
+        for a in args if isinstance(args, tuple) else ():
+            made = self._made.get(id(a)) if isinstance(a, Tensor) else None
+            if made is not None and made[0]() is a:
+                out.append(made[1])
+        return tuple(out)
 
     def stats(self, t: Tensor) -> Tensor:
         """:func:`~initsuite.engine.stats.tensor_stats` of ``t``, taken once per tensor and
