@@ -2,11 +2,12 @@
 
 An override has its default's type where the library gives one (transformers' configs:
 :func:`check_type`) and names one of the library's choices where the default does (an
-activation: :func:`check_choice`). Its value is checked by the kind of quantity its key names,
-the same words in every library (transformers' ``n_layer``, ``attn_pdrop``, ``hidden_size``;
-timm's ``depth``, ``drop_rate``, ``embed_dim``; torchvision's ``num_classes``:
-:func:`check_value`), so that ``n_layer=-1`` or ``attn_pdrop=nan`` is refused in one line
-instead of failing later inside the model's forward pass:
+activation: :func:`check_choice`); a timm or torchvision key the model's class does not take
+is named with the class's keys (:func:`check_keys`). Its value is checked by the kind of
+quantity its key names, the same words in every library (transformers' ``n_layer``,
+``attn_pdrop``, ``hidden_size``; timm's ``depth``, ``drop_rate``, ``embed_dim``; torchvision's
+``num_classes``: :func:`check_value`), so that ``n_layer=-1`` or ``attn_pdrop=nan`` is refused
+in one line instead of failing later inside the model's forward pass:
 
 * every number finite;
 * a size (``*_size``, ``*_dim``, ``n_embd``, ``*_heads``, ``*_positions``, ``*_channels``,
