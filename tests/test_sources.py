@@ -1,8 +1,7 @@
 """Real models by name (issue 16): ``hf:``/``timm:``/``torchvision:`` sources with overrides,
 their inferred inputs, the size guard, the as-built baseline, conventions in a probe, and the
-one-line errors. transformers is installed here (the ``conventions`` extra); timm and
-torchvision are not (PyPI's torchvision is a CUDA build), so their tests skip with the reason
-and their error paths are checked with the libraries hidden."""
+one-line errors. transformers, timm and torchvision are in the locked environment (the
+``zoo`` extra), so their tests never skip; a missing library is checked with it hidden."""
 
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 
 from initsuite.core.errors import InitsuiteError
@@ -95,7 +95,6 @@ def test_unknown_library_lists_the_valid_ones() -> None:
 
 
 def test_timm_source_live() -> None:
-    timm = pytest.importorskip("timm", reason="timm is not installed (initsuite[zoo])")
     src = sources.parse("timm:vit_small_patch16_224,depth=2")
     assert src.sample_shape == (3, 224, 224) and src.version == timm.__version__
     assert len(src.build().blocks) == 2
@@ -104,7 +103,6 @@ def test_timm_source_live() -> None:
 
 
 def test_torchvision_source_live() -> None:
-    pytest.importorskip("torchvision", reason="torchvision is not installed (initsuite[zoo])")
     src = sources.parse("torchvision:resnet18,num_classes=10")
     assert src.sample_shape == (3, 224, 224)
     assert src.build().fc.out_features == 10

@@ -5,6 +5,7 @@ ResNet, ConvNeXt and ViT; list values in model sources; ``initsuite reproduce zo
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,66 @@ def test_the_report_of_the_zoo(
 
 
 # --- bad input: refused before any compute ---------------------------------------------------
+
+
+# --- the real builds, their stand-ins, a vision depth sweep ------------------------------------
+
+
+def test_the_default_zoo_probes_the_real_builds() -> None:
+    """timm's and torchvision's own builds (installed here, so none is swapped), each with a
+    Hugging Face stand-in; ViT-S swept over timm's ``depth``; GPT-2 and BERT kept."""
+    vision = [m for m in zoo.MODELS if m.stand_in is not None]
+    assert [m.spec.partition(",")[0] for m in vision] == [
+        "timm:resnet50", "torchvision:resnet18", "timm:convnext_tiny",
+        "timm:vit_small_patch16_224"]  # fmt: skip
+    assert all(m.available() == (m, None) for m in zoo.MODELS)
+    assert all(m.stand_in is not None and m.stand_in.spec.startswith("hf:") for m in vision)
+    assert vision[-1].vary == (("depth", (6, 12, 24)),)
+    text = [m.spec.partition(",")[0] for m in zoo.MODELS if m.stand_in is None]
+    assert text == ["hf:gpt2", "hf:bert"]
+
+
+TIMM_VIT = "timm:vit_small_patch16_224,embed_dim=32,num_heads=2,img_size=16,patch_size=8"
+
+
+@pytest.fixture(scope="module")
+def vision() -> ProbeResult:
+    """A timm ViT over depth, and torchvision's ResNet-18 with torchvision hidden: probed
+    through its stand-in (the tiny Hugging Face ViT)."""
+    stand_in = ZooModel(VIT, schemes=(), input_shape=(2, 3, 16, 16), stands_for="ViT (HF)")
+    models = [ZooModel(TIMM_VIT, vary=(("depth", (2, 4)),), schemes=(), input_shape=(2, 3, 16, 16),
+                       stands_for="timm ViT over depth"),
+              ZooModel("torchvision:resnet18", schemes=(), stand_in=stand_in)]  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("torchvision", "torchvision.models"):
+            mp.setitem(sys.modules, name, None)  # import torchvision raises ImportError
+        return zoo_study(models, schemes=("normal:std=0.02",), seed=1, progress=False)
+
+
+def test_a_missing_library_probes_the_stand_in_and_says_so(vision: ProbeResult) -> None:
+    (swap,) = vision.meta["stand_ins"]
+    assert swap["model"] == "torchvision:resnet18" and swap["stand_in"] == VIT
+    assert "needs torchvision" in swap["reason"] and "pip install" in swap["reason"]
+    assert [m["model"] for m in vision.meta["models"]] == [f"{TIMM_VIT},depth=2",
+                                                           f"{TIMM_VIT},depth=4", VIT]  # fmt: skip
+    assert vision.meta["config"]["models"][1]["spec"] == VIT
+
+
+def test_a_timm_depth_sweep_through_the_report(vision: ProbeResult, tmp_path: Path) -> None:
+    """``depth`` reaches timm's builder (2 and 4 blocks found by the probe), and the report
+    draws stream and gradient against it, as for GPT-2, and names the stand-in."""
+    from initsuite.report.probe_report import write_probe_report
+
+    per = vision.blocks.groupby("model")["type"].agg(list)
+    assert per[f"{TIMM_VIT},depth=2"] == ["Block"] * 4  # 2 blocks × 2 schemes
+    assert per[f"{TIMM_VIT},depth=4"] == ["Block"] * 8
+    path = vision.save(tmp_path / "zoo")
+    text = write_probe_report(path).read_text()
+    models = text.split("## Models\n", 1)[1].split("\n## ", 1)[0]
+    assert f"- `{VIT}` in place of `torchvision:resnet18`: " in models
+    scaling = text.split("## Scaling with the varied key", 1)[1].split("\n## ", 1)[0]
+    assert "|   depth |" in scaling
+    assert (path / "figures" / "probe_scaling.png").stat().st_size > 0
 
 
 def _no_run(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -282,6 +343,20 @@ def test_reproduce_zoo_writes_a_probe_directory_the_report_reads(
         (["reproduce", "isometry", "--schemes", "normal"], "--schemes belongs to 'reproduce zoo'"),
         (["reproduce", "zoo", "--models", "hf:gtp2"], "did you mean 'gpt2'"),
         (["reproduce", "zoo", "--models", "gpt2"], "neither a model"),
+        # issue 29: the nearest names, the keys a builder takes, the size guard on meta
+        (["reproduce", "zoo", "--models", "timm:resnet5O"],
+         "did you mean 'resnet50'? (nearest: resnet51q, "),
+        (["reproduce", "zoo", "--models", "torchvision:resnet19"],
+         "did you mean 'resnet18'? (nearest: resnet152, "),
+        (["reproduce", "zoo", "--models", "hf:gpt3"], "(nearest: gpt2, "),
+        (["reproduce", "zoo", "--models", "timm:vit_small_patch16_224,dpth=3"],
+         "VisionTransformer takes no key 'dpth'; did you mean 'depth'? (its keys: img_size, "),
+        (["reproduce", "zoo", "--models", "torchvision:resnet18,foo=1"],
+         "ResNet takes no key 'foo' (its keys: block, layers, num_classes, "),
+        (["reproduce", "zoo", "--models", "timm:resnet50", "--max-parameters", "1e6"],
+         "timm:resnet50 has 2.56e+07 parameters (0.102 GB in float32), more than the limit"),
+        (["reproduce", "zoo", "--models", "torchvision:resnet18", "--max-parameters", "1e6"],
+         "(e.g. a smaller builder: torchvision:mobilenet_v3_small)"),
         # issue 27: the size limit's message named --max-parameters, which reproduce lacked
         (["reproduce", "zoo", "--models", "hf:gpt2,n_layer=2,n_embd=32,n_head=2",
           "--max-parameters", "1e3"], "more than the limit 1e+03: make it smaller with "

@@ -96,6 +96,22 @@ def _models_table(meta: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows)
 
 
+def _stand_ins(meta: Mapping[str, Any]) -> list[str]:
+    """The paragraph naming each model probed through a stand-in (the zoo's
+    ``meta["stand_ins"]``: its library missing), or none."""
+    swaps = [s for s in meta.get("stand_ins", []) or [] if isinstance(s, dict)]
+    if not swaps:
+        return []
+    lines = [f"- {md_code(str(s.get('stand_in')))} in place of {md_code(str(s.get('model')))}: "
+             f"{md_text(str(s.get('reason', '')))}" for s in swaps]  # fmt: skip
+    return [
+        "**Stand-ins.** These models were probed through a Hugging Face build of the same "
+        "architecture, their own library missing where the study ran:\n",
+        *lines,
+        "",
+    ]
+
+
 def _scaling_section(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[str],
                      blocks: pd.DataFrame, number: int) -> list[str]:  # fmt: skip
     """The scaling with the varied key: its figure (number ``number``) and its table."""
@@ -130,7 +146,8 @@ def models_sections(frame: pd.DataFrame, meta: Mapping[str, Any], figures: list[
     figure 1, opens the report: :func:`verdict_section`)."""
     blocks = blocks if blocks is not None else C.frame(C.PROBE_BLOCKS, [])
     number = 1 if VERDICT_FIGURE in figures else 0
-    parts = ["## Models\n", md_table(_models_table(meta, frame), markdown=True) + "\n"]
+    parts = ["## Models\n", *_stand_ins(meta),
+             md_table(_models_table(meta, frame), markdown=True) + "\n"]  # fmt: skip
     if varied(meta):
         number += SCALING_FIGURE in figures
         parts += _scaling_section(frame, meta, figures, blocks, number)

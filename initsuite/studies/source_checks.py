@@ -2,11 +2,12 @@
 
 An override has its default's type where the library gives one (transformers' configs:
 :func:`check_type`) and names one of the library's choices where the default does (an
-activation: :func:`check_choice`). Its value is checked by the kind of quantity its key names,
-the same words in every library (transformers' ``n_layer``, ``attn_pdrop``, ``hidden_size``;
-timm's ``depth``, ``drop_rate``, ``embed_dim``; torchvision's ``num_classes``:
-:func:`check_value`), so that ``n_layer=-1`` or ``attn_pdrop=nan`` is refused in one line
-instead of failing later inside the model's forward pass:
+activation: :func:`check_choice`); a timm or torchvision key the model's class does not take
+is named with the class's keys (:func:`check_keys`). Its value is checked by the kind of
+quantity its key names, the same words in every library (transformers' ``n_layer``,
+``attn_pdrop``, ``hidden_size``; timm's ``depth``, ``drop_rate``, ``embed_dim``; torchvision's
+``num_classes``: :func:`check_value`), so that ``n_layer=-1`` or ``attn_pdrop=nan`` is refused
+in one line instead of failing later inside the model's forward pass:
 
 * every number finite;
 * a size (``*_size``, ``*_dim``, ``n_embd``, ``*_heads``, ``*_positions``, ``*_channels``,
@@ -31,20 +32,21 @@ is that arithmetic, and a model past a limit is refused before it is built.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import re
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.modules import module as _module
 
-from initsuite.core.errors import Arg, InitsuiteError, unknown
+from initsuite.core.errors import Arg, InitsuiteError, did_you_mean, unknown
 
 __all__ = [
-    "MAX_MODULES", "check_choice", "check_type", "check_value", "count", "one_line",
+    "MAX_MODULES", "check_choice", "check_keys", "check_type", "check_value", "count", "one_line",
 ]  # fmt: skip
 
 MAX_MODULES = 100_000
@@ -252,6 +254,7 @@ def count(
     max_parameters: int | None,
     smaller: str,
     depth: tuple[int, Callable[[int], Callable[[], nn.Module]]] | None = None,
+    keys: Callable[[], None] | None = None,
 ) -> tuple[int, nn.Module]:
     """The parameter count of the model ``make`` builds, and that model, built on the meta
     device under the caps (``max_parameters``, None: none; :data:`MAX_MODULES`).
@@ -264,6 +267,8 @@ def count(
         depth: (the model's depth, ``at(d)``: a builder of the same model at ``d`` layers),
             where the source names its depth: a model deeper than 64 layers is counted by
             arithmetic before it is built.
+        keys: where the constructor refuses the overrides, raises the one line naming a key
+            the model does not take (:func:`check_keys`).
 
     Raises:
         InitsuiteError: the model is over a limit, or its constructor raised.
@@ -278,11 +283,36 @@ def count(
         limit = MAX_MODULES if over.what == "modules" else max_parameters or 0
         raise _too_large(spec, over.what, over.n, limit, smaller, "", stopped=True) from None
     except Exception as exc:  # the library's own code refused these overrides
+        if keys is not None:
+            keys()
         raise InitsuiteError(f"{spec!r}: the constructor refused it: {one_line(exc)}") from None
     _check_size(spec, n, modules, "", "", max_parameters, smaller)
     if n <= 0:
         raise InitsuiteError(f"{spec!r} built a model without parameters")
     return n, model
+
+
+def check_keys(spec: str, overrides: Iterable[str], make_default: Callable[[], nn.Module]
+               ) -> None:  # fmt: skip
+    """Refuse an override key the model's class does not take (its ``__init__``'s parameters,
+    the class found by building the model without overrides on the meta device): ``'SPEC':
+    CLASS takes no key KEY; did you mean …? (its keys: …)``. A class that takes ``**kwargs``
+    or a default that does not build is left to the constructor's own message."""
+    try:
+        _, _, model = _measure(make_default, None)
+    except (Exception, _Over):
+        return
+    cls = type(model)
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    takes = [k for k, p in params.items() if k != "self" and p.kind is not p.VAR_POSITIONAL]
+    for key in overrides:
+        if key not in takes:
+            hint = did_you_mean(key, takes)
+            near = f"; did you mean {hint!r}?" if hint else ""
+            raise InitsuiteError(f"{spec!r}: {cls.__name__} takes no key {key!r}{near} (its "
+                                 f"keys: {', '.join(takes)})")  # fmt: skip
 
 
 def _check_size(spec: str, n: int, modules: int, how_n: str, how_modules: str,

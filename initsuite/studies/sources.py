@@ -23,6 +23,7 @@ device before it is built, under caps, so a default LLaMA (6.7e9 parameters) or 
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,7 +38,8 @@ from initsuite.core.spec import format_value, plain_number, split_items
 from initsuite.studies import source_checks as _checks
 
 __all__ = [
-    "LIBRARIES", "MAX_PARAMETERS", "ModelSource", "grid", "is_source", "parse", "parse_vary",
+    "LIBRARIES", "MAX_PARAMETERS", "ModelSource", "grid", "is_source", "missing", "parse",
+    "parse_vary",
 ]  # fmt: skip
 
 LIBRARIES: tuple[str, ...] = ("timm", "torchvision", "hf")
@@ -78,6 +80,16 @@ def _import(library: str, spec: str) -> Any:
             f"{spec} needs {_PIP[library]} ({type(exc).__name__}: {exc}): pip install "
             f"'initsuite[zoo]' (or {_PIP[library]} alone)"
         ) from None
+
+
+def missing(text: str) -> str | None:
+    """Why ``text``'s library does not import (one line, with the pip command), or None."""
+    spec = str(text).strip()
+    try:
+        _import(spec.partition(":")[0], spec)
+    except InitsuiteError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -166,13 +178,18 @@ _OVERRIDE = {"timm": "timm:vit_small_patch16_224,depth=24",
              "torchvision": "torchvision:resnet18,num_classes=10",
              "hf": "hf:gpt2,n_layer=48,n_embd=256"}  # fmt: skip
 _SMALLER = {"timm": "timm:vit_small_patch16_224,depth=6",
-            "torchvision": "a smaller builder, e.g. torchvision:resnet18",
+            "torchvision": "a smaller builder: torchvision:mobilenet_v3_small",
             "hf": "hf:llama,num_hidden_layers=4,hidden_size=256,intermediate_size=688"}  # fmt: skip
 
 
-def _nearest(name: str, names: list[str], spec: str, listing: str) -> InitsuiteError:
+def _nearest(name: str, names: list[str], spec: str, listing: str,
+             also: Sequence[str] = ()) -> InitsuiteError:  # fmt: skip
+    """The closest names by spelling, then ``also`` (those containing it, for timm)."""
     hint = did_you_mean(name, names)
     near = f"; did you mean {hint!r}?" if hint else ""
+    close = [*difflib.get_close_matches(name, names, n=5, cutoff=0.5), *also]
+    rest = [n for n in dict.fromkeys(close) if n != hint][:4]
+    listing = f"nearest: {', '.join(rest)}; {listing}" if rest else listing
     return InitsuiteError(f"unknown model {name!r} in {spec!r}{near} ({listing} lists them)")
 
 
@@ -183,10 +200,8 @@ def _timm(timm: Any, name: str, overrides: dict[str, Any], spec: str, limit: int
           ) -> ModelSource:  # fmt: skip
     names = list(timm.list_models())
     if name not in names:
-        near = timm.list_models(f"*{name}*")
-        hint = f"; e.g. {', '.join(near[:5])}" if near else ""
-        err = _nearest(name, names, spec, "timm.list_models('*pattern*')")
-        raise InitsuiteError(str(err) + hint) from None
+        raise _nearest(name, names, spec, "timm.list_models('*pattern*')",
+                       timm.list_models(f"*{name}*")) from None  # fmt: skip
 
     for key, value in overrides.items():
         _checks.check_value(spec, key, value)
@@ -198,7 +213,10 @@ def _timm(timm: Any, name: str, overrides: dict[str, Any], spec: str, limit: int
     build = at(None)
     depth = overrides.get("depth")  # ViT-like models' number of blocks
     deep = (depth, at) if isinstance(depth, int) and not isinstance(depth, bool) else None
-    n, meta_model = _checks.count(build, spec, limit, _SMALLER["timm"], deep)
+    keys = lambda: _checks.check_keys(  # noqa: E731  # the class's keys, where it refuses one
+        spec, overrides, lambda: timm.create_model(name, pretrained=False)
+    )
+    n, meta_model = _checks.count(build, spec, limit, _SMALLER["timm"], deep, keys)
     cfg = getattr(meta_model, "pretrained_cfg", None) or {}
     shape = tuple(int(v) for v in cfg.get("input_size", (3, _IMAGE, _IMAGE)))
     if "img_size" in overrides:  # a ViT built for another size takes that size
@@ -220,7 +238,10 @@ def _torchvision(models: Any, name: str, overrides: dict[str, Any], spec: str,
     def build() -> nn.Module:
         return models.get_model(name, weights=None, **overrides)
 
-    n, _ = _checks.count(build, spec, limit, _SMALLER["torchvision"])
+    keys = lambda: _checks.check_keys(  # noqa: E731  # the class's keys, where it refuses one
+        spec, overrides, lambda: models.get_model(name, weights=None)
+    )
+    n, _ = _checks.count(build, spec, limit, _SMALLER["torchvision"], keys=keys)
     size = _IMAGE
     try:  # the weights' metadata ship with torchvision: the size they were trained at
         weights = models.get_model_weights(name)

@@ -13,24 +13,22 @@ its own initialisation (``as_built``, the library's ``_init_weights``) against
   depth grows), ``lsuv`` for the vision models (each layer rescaled on the probe's batch to
   unit output variance: the data-dependent answer to BatchNorm-free depth).
 
-The models (:data:`MODELS`) are Hugging Face transformers' configs, built from code without
-download: the same architectures as timm's and torchvision's builds layer for layer, which
-``models=["timm:resnet50", ...]`` probes instead (both are in the project's locked
-environment):
+The models (:data:`MODELS`) are the libraries' own builds, from code (``pretrained=False``,
+``weights=None``: nothing is downloaded):
 
-- ResNet-50 (``hf:resnet``: ``ResNetConfig``'s defaults are ResNet-50), ResNet-18 (its
-  basic blocks, depths [2,2,2,2], widths 64 to 512) and ConvNeXt-T (``hf:convnext``: the
-  defaults are the tiny one), on 128 px images;
-- ViT-S/16 (``hf:vit`` at ViT-S's width: 384, 6 heads, MLP 1536, 12 layers) on 128 px images
-  (64 patches);
-- GPT-2 and BERT at reduced width (256, 4 heads) swept over depth (3 to 48 and 3 to 24
-  layers), on 2 × 64 tokens.
+- timm's ``resnet50`` and ``convnext_tiny`` and torchvision's ``resnet18``, on 128 px images;
+- timm's ViT-S/16 (``vit_small_patch16_224`` at ``img_size=128``, 64 patches) swept over
+  depth (6, 12 and 24 blocks; 12 is the model as published);
+- GPT-2 and BERT (Hugging Face transformers' configs) at reduced width (256, 4 heads) swept
+  over depth (3 to 48 and 3 to 24 layers), on 2 × 64 tokens.
 
-Batch 2 everywhere, float32, train mode (BatchNorm on the batch's statistics, as in the first
-step). Where timm or torchvision import, ``zoo_study(["timm:resnet50", ...])`` (``initsuite
-reproduce zoo --models timm:resnet50,...``) probes their builds instead; the default list
-stays the Hugging Face one, so the study gives the same numbers everywhere.
-``initsuite reproduce zoo --out DIR`` runs it; ``initsuite report DIR`` draws it.
+Where timm or torchvision does not import, a vision model is probed through its stand-in
+(:attr:`ZooModel.stand_in`): the same architecture built by transformers (``hf:resnet``,
+``hf:convnext``, ``hf:vit`` at ViT-S's width), whose numbers differ (its ResNet keeps the
+last BatchNorm of each block at 1 where timm's ``zero_init_last`` sets it to 0).
+``meta["stand_ins"]`` records each swap and why, and the report's *Models* section names
+them. Batch 2 everywhere, float32, train mode (BatchNorm on the batch's statistics, as in the
+first step). ``initsuite reproduce zoo --out DIR`` runs it; ``initsuite report DIR`` draws it.
 
     >>> from initsuite.studies.zoo import ZooModel, zoo_study
     >>> tiny = ZooModel("hf:gpt2,n_embd=32,n_head=2", vary=(("n_layer", (2, 4)),),
@@ -80,6 +78,8 @@ class ZooModel:
         input_shape: the input's shape, batch first; None: the source's (``BATCH`` images of
             its size, or ``BATCH`` × up to 128 tokens).
         stands_for: the architecture in words, for the record.
+        stand_in: the model probed in its place where its library does not import (a
+            Hugging Face build of the same architecture); None: the study refuses it there.
     """
 
     spec: str
@@ -87,6 +87,7 @@ class ZooModel:
     schemes: tuple[str, ...] | None = None
     input_shape: tuple[int, ...] | None = None
     stands_for: str = ""
+    stand_in: ZooModel | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.spec, str) or not _sources.is_source(self.spec):
@@ -110,26 +111,50 @@ class ZooModel:
         if self.input_shape is not None:
             object.__setattr__(self, "input_shape", tuple(
                 validate.count("input_shape", n) for n in self.input_shape))  # fmt: skip
+        if self.stand_in is not None and not isinstance(self.stand_in, ZooModel):
+            raise InitsuiteTypeError(f"zoo model {self.spec!r}: stand_in must be a ZooModel, "
+                                     f"got {type(self.stand_in).__name__}")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {"spec": self.spec, "vary": {k: list(v) for k, v in self.vary},
                 "schemes": None if self.schemes is None else list(self.schemes),
                 "input_shape": None if self.input_shape is None else list(self.input_shape),
-                "stands_for": self.stands_for}  # fmt: skip
+                "stands_for": self.stands_for,
+                "stand_in": None if self.stand_in is None else self.stand_in.spec}  # fmt: skip
+
+    def available(self) -> tuple[ZooModel, dict[str, str] | None]:
+        """The model to probe: this one, or its stand-in where this one's library does not
+        import, with the record of the swap (``{"model", "stand_in", "reason"}``)."""
+        reason = None if self.stand_in is None else _sources.missing(self.spec)
+        if reason is None or self.stand_in is None:
+            return self, None
+        return self.stand_in, {"model": self.spec, "stand_in": self.stand_in.spec,
+                               "reason": reason}  # fmt: skip
 
 
 _IMAGES = (BATCH, 3, IMAGE, IMAGE)
+_DEPTHS = (6, 12, 24)  # ViT-S's depth sweep (12: as published)
+
+
+def _vision(spec: str, stands_for: str, stand_in: str, vary: str = "") -> ZooModel:
+    """A vision model of the zoo on ``_IMAGES`` with ``lsuv``, and its Hugging Face stand-in
+    (``vary``: its depth swept over :data:`_DEPTHS`, the real model's ``depth``)."""
+
+    def entry(spec: str, key: str, stand_in: ZooModel | None = None) -> ZooModel:
+        return ZooModel(spec, vary=((key, _DEPTHS),) if vary else (), schemes=("lsuv",),
+                        input_shape=_IMAGES, stands_for=stands_for, stand_in=stand_in)  # fmt: skip
+
+    return entry(spec, "depth", entry(stand_in, vary))
+
+
 MODELS: tuple[ZooModel, ...] = (
-    ZooModel("hf:resnet", schemes=("lsuv",), input_shape=_IMAGES,
-             stands_for="ResNet-50 (timm:resnet50, torchvision:resnet50)"),
-    ZooModel("hf:resnet,layer_type=basic,depths=[2,2,2,2],hidden_sizes=[64,128,256,512],"
-             "embedding_size=64", schemes=("lsuv",), input_shape=_IMAGES,
-             stands_for="ResNet-18 (torchvision:resnet18, timm:resnet18)"),
-    ZooModel("hf:convnext", schemes=("lsuv",), input_shape=_IMAGES,
-             stands_for="ConvNeXt-T (timm:convnext_tiny)"),
-    ZooModel(f"hf:vit,hidden_size=384,num_attention_heads=6,intermediate_size=1536,"
-             f"image_size={IMAGE}", schemes=("lsuv",), input_shape=_IMAGES,
-             stands_for="ViT-S/16 (timm:vit_small_patch16_224)"),
+    _vision("timm:resnet50", "ResNet-50", "hf:resnet"),
+    _vision("torchvision:resnet18", "ResNet-18", "hf:resnet,layer_type=basic,depths=[2,2,2,2],"
+            "hidden_sizes=[64,128,256,512],embedding_size=64"),
+    _vision("timm:convnext_tiny", "ConvNeXt-T", "hf:convnext"),
+    _vision(f"timm:vit_small_patch16_224,img_size={IMAGE}", "ViT-S/16 over depth",
+            f"hf:vit,hidden_size=384,num_attention_heads=6,intermediate_size=1536,"
+            f"image_size={IMAGE}", vary="num_hidden_layers"),
     ZooModel(f"hf:gpt2,n_embd={_WIDTH}", vary=(("n_layer", (3, 6, 12, 24, 48)),),
              schemes=("gpt2",), input_shape=(BATCH, TOKENS),
              stands_for="GPT-2 at width 256, over depth"),
@@ -239,14 +264,16 @@ def zoo_study(
     Returns:
         One :class:`~initsuite.results.probe.ProbeResult` of every model (its ``model``
         column) and scheme; ``meta["models"]`` lists each model (its base spec, the values
-        it took, input, parameters), ``meta["seconds_by_model"]`` each entry's time.
+        it took, input, parameters), ``meta["seconds_by_model"]`` each entry's time,
+        ``meta["stand_ins"]`` each model swapped for its stand-in (its library missing), why.
 
     Raises:
         InitsuiteError: an unknown model, override, scheme or a model named twice; a model
             over a size limit; a model whose forward or backward pass fails (naming the
             scheme).
     """
-    entries = _entries(models)
+    chosen = [e.available() for e in _entries(models)]
+    entries = tuple(e for e, _ in chosen)
     if isinstance(schemes, str):
         raise InitsuiteTypeError(f"schemes must be a list of scheme specs, got the string "
                                  f"{schemes!r}: write [{schemes!r}]")  # fmt: skip
@@ -266,6 +293,7 @@ def zoo_study(
         "config": _study_config(entries, common, seed),
         "models": [m for r in results for m in r.meta["models"]],
         "seconds_by_model": seconds,
+        "stand_ins": [swap for _, swap in chosen if swap is not None],
         "loss": LOSS,
         "environment": environment(["cpu"]),
         "seconds": round(time.perf_counter() - started, 3),
