@@ -43,10 +43,11 @@ class Recorder:
     """The forward hooks' shared state: calls in order of return, open during the forward
     pass only (a recomputation in backward, e.g. activation checkpointing, adds no rows)."""
 
-    def __init__(self, backward: bool) -> None:
+    def __init__(self, backward: bool, stats: str = "exact") -> None:
         self.calls: list[Call] = []
         self.open = True
         self.backward = backward
+        self.how = stats  # tensor_stats' stats=: exact or fast
         self._buffers: dict[torch.device, Tensor] = {}
         self._seen: dict[int, tuple[weakref.ref[Tensor], int, Tensor]] = {}
 
@@ -80,18 +81,18 @@ class Recorder:
         its input (Identity, Dropout in eval mode) and the gradient of a tensor two calls
         returned reuse it."""
         if t.is_inference():  # no version counter to tell a later in-place change by
-            return tensor_stats(t, self.buffer)
+            return tensor_stats(t, self.buffer, stats=self.how)
         seen = self._seen.get(id(t))
         if seen is not None and seen[0]() is t and seen[1] == t._version:
             return seen[2]
-        out = tensor_stats(t, self.buffer)
+        out = tensor_stats(t, self.buffer, stats=self.how)
         self._seen[id(t)] = (weakref.ref(t), t._version, out)
         return out
 
     def difference(self, y: Tensor, x: Tensor) -> Tensor:
         """:func:`~initsuite.engine.stats.tensor_stats` of ``y − x`` (same shape), the
         difference in float64."""
-        return tensor_stats(y, self.buffer, x)
+        return tensor_stats(y, self.buffer, x, stats=self.how)
 
     @staticmethod
     def finish(values: list[float], n: int) -> tuple[float, float, float]:
@@ -122,8 +123,8 @@ class Recorder:
             if id(w) not in done:
                 g = grads.get(id(w))
                 nan = torch.full((), math.nan, dtype=torch.float64, device=w.device)
-                gnorm = tensor_norm(g, self.buffer) if g is not None else nan
-                done[id(w)] = torch.stack([tensor_norm(w, self.buffer), gnorm])
+                gnorm = tensor_norm(g, self.buffer, stats=self.how) if g is not None else nan
+                done[id(w)] = torch.stack([tensor_norm(w, self.buffer, stats=self.how), gnorm])
             call.norms = done[id(w)]
 
 
