@@ -5,12 +5,16 @@ no hook of the probe keeps a module's output alive."""
 from __future__ import annotations
 
 import gc
+import json
 import math
 import weakref
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import module_on_path, run_cli
 from torch import Tensor, nn
 
 import initsuite.engine.stats as stats_module
@@ -143,3 +147,27 @@ def test_no_hook_keeps_a_modules_output_alive(stats) -> None:
     assert len(refs) > 20 and len(result.calls) > 0
     alive = [r() for r in refs if r() is not None]
     assert not alive, [tuple(t.shape) for t in alive]
+
+
+_FACTORY = "initsuite_fast_stats_factory"
+
+
+@pytest.fixture
+def factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    source = "from torch import nn\n\ndef mlp():\n    return nn.Sequential(nn.Linear(6, 8))\n"
+    yield from module_on_path(tmp_path, monkeypatch, _FACTORY, source)
+
+
+def test_cli_stats_fast_is_recorded_and_a_bad_one_is_one_line(
+    factory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["probe", f"{_FACTORY}:mlp", "--input-shape", "4,6", "--backward", "--no-report",
+            "--quiet"]  # fmt: skip
+    code, _, err = run_cli([*args, "--stats", "fast", "--out", str(tmp_path / "fast")], capsys)
+    assert code == 0, err
+    meta = json.loads((tmp_path / "fast" / "meta.json").read_text())
+    assert meta["config"]["stats"] == "fast"
+    code, _, err = run_cli([*args, "--stats", "fats", "--out", str(tmp_path / "bad")], capsys)
+    assert code == 2 and err.strip().count("\n") == 0 and "Traceback" not in err, err
+    assert "unknown stats 'fats'; did you mean 'fast'?" in err
+    assert not (tmp_path / "bad").exists()
