@@ -147,6 +147,8 @@ def test_no_hook_keeps_a_modules_output_alive(stats) -> None:
     assert len(refs) > 20 and len(result.calls) > 0
     alive = [r() for r in refs if r() is not None]
     assert not alive, [tuple(t.shape) for t in alive]
+    # the hooks that took each weight's gradient norm are gone with the pass
+    assert all(not p._backward_hooks for p in model.parameters())
 
 
 _FACTORY = "initsuite_fast_stats_factory"

@@ -201,7 +201,7 @@ def _run(
                 if backward:
                     grads = _backward(model, output, [*tensors(args), *tensors(kwargs)], seed)
         finally:
-            for h in handles:
+            for h in handles + rec.weight_hooks:
                 h.remove()
     rec.weigh(grads)
     return rec.calls
