@@ -15,12 +15,29 @@ from torch import Tensor
 
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, did_you_mean
 
-__all__ = ["STATS", "check_stats", "fast_squares", "fast_sums", "float32_buffer"]
+__all__ = [
+    "FAST_BLOCK", "STATS", "check_stats", "fast_block", "fast_squares", "fast_sums",
+    "float32_buffer",
+]  # fmt: skip
 
 STATS: tuple[str, ...] = ("exact", "fast")
 """How :func:`~initsuite.engine.stats.tensor_stats` sums: in float64 (``exact``, the
 default) or in float32 (``fast``, on a CPU: about half the time, the std within ~1e-6
 relative)."""
+
+
+FAST_BLOCK = 1 << 16
+"""float32 elements per thread in a block of the fast sums (256 KiB: in a core's L2 cache
+beside the data streaming through it; see :func:`fast_block`). Probing ResNet-50 on one
+thread, the probe ÷ plain pass ratio was 1.30 at 2^16 and 2^17, 1.33 at 2^18, 1.37 at 2^19
+and 1.35 at 2^15."""
+
+
+def fast_block(n: int) -> int:
+    """Elements per block of the fast sums of ``n`` values: :data:`FAST_BLOCK` per thread
+    torch reduces on (each thread's share stays in its core's cache, and more threads get
+    fewer, larger reductions to split)."""
+    return min(n, FAST_BLOCK * torch.get_num_threads())
 
 
 def check_stats(stats: object) -> str:
@@ -54,8 +71,12 @@ def fast_sums(flat: Tensor, buf: Tensor, minus: Tensor | None = None) -> Tensor:
     parts = [(i, min(i + size, n)) for i in range(0, n, size)]
 
     def block(i: int, end: int) -> Tensor:  # y (y − minus) of [i, end) in float32, in buf
-        b = buf[: end - i].copy_(flat[i:end])
-        return b if minus is None else b.sub_(minus[i:end])
+        b = buf[: end - i]
+        if minus is None:
+            return b.copy_(flat[i:end])
+        if flat.dtype == minus.dtype == f32:  # one op: the same rounding as copy, then sub_
+            return torch.sub(flat[i:end], minus[i:end], out=b)
+        return b.copy_(flat[i:end]).sub_(minus[i:end])
 
     if minus is None:
         s1 = flat.sum(dtype=f32)

@@ -15,7 +15,13 @@ import torch
 from torch import Tensor
 
 from initsuite.core.errors import InitsuiteError
-from initsuite.engine.fast_stats import check_stats, fast_squares, fast_sums, float32_buffer
+from initsuite.engine.fast_stats import (
+    check_stats,
+    fast_block,
+    fast_squares,
+    fast_sums,
+    float32_buffer,
+)
 
 __all__ = [
     "GradStats", "LayerStats", "classify", "finish_stats", "frobenius_of_product", "layer_stats",
@@ -277,7 +283,7 @@ def tensor_stats(t: Tensor, buffer: Callable[[torch.device, int], Tensor],
         std, mean, _ = layer_stats(d.view(1, -1))
         return torch.stack([std[0], mean[0], _nonfinite(d)])
     if stats == "fast" and y.device.type == "cpu":
-        fast = fast_sums(y, float32_buffer(buffer, y.device, min(n, _BLOCK_CPU)), m)
+        fast = fast_sums(y, float32_buffer(buffer, y.device, fast_block(n)), m)
         if math.isfinite(fast[2]):  # else an inf or nan, or a square past float32's range
             return fast
     if y.device.type != "cpu":
@@ -322,7 +328,7 @@ def tensor_norm(t: Tensor, buffer: Callable[[torch.device, int], Tensor], *,
         s = torch.where(torch.isfinite(s) & (s > 0), s, torch.ones_like(s))
         return torch.linalg.vector_norm(y / s) * s
     if check_stats(stats) == "fast" and y.device.type == "cpu":
-        total = fast_squares(y, float32_buffer(buffer, y.device, min(n, _BLOCK_CPU)))
+        total = fast_squares(y, float32_buffer(buffer, y.device, fast_block(n)))
         if math.isfinite(total):  # else an inf or nan, or squares past float32's range
             return total.sqrt()
     size = min(n, _BLOCK_CPU if y.device.type == "cpu" else _BLOCK_DEVICE)
