@@ -15,6 +15,13 @@ import torch
 from torch import Tensor
 
 from initsuite.core.errors import InitsuiteError
+from initsuite.engine.fast_stats import (
+    check_stats,
+    fast_block,
+    fast_squares,
+    fast_sums,
+    float32_buffer,
+)
 
 __all__ = [
     "GradStats", "LayerStats", "classify", "finish_stats", "frobenius_of_product", "layer_stats",
@@ -243,7 +250,7 @@ def _nonfinite(y: Tensor, minus: Tensor | None = None) -> Tensor:
 
 
 def tensor_stats(t: Tensor, buffer: Callable[[torch.device, int], Tensor],
-           minus: Tensor | None = None) -> Tensor:  # fmt: skip
+           minus: Tensor | None = None, *, stats: str = "exact") -> Tensor:  # fmt: skip
     """What :func:`finish_stats` turns into the std, mean and non-finite count of all of ``t``'s
     elements: float64 on its device, read back once, at the end of the pass.
 
@@ -258,7 +265,13 @@ def tensor_stats(t: Tensor, buffer: Callable[[torch.device, int], Tensor],
 
     With ``minus`` (``t``'s shape): the same of ``t − minus``, the difference taken in
     float64 block by block (no copy of the difference).
+
+    ``stats="fast"`` sums in float32 instead, on a CPU
+    (:func:`~initsuite.engine.fast_stats.fast_sums`: std within about (log2(n) + 3)·2⁻²⁵
+    relative, about half the time); where those sums are not finite, and off the CPU, it
+    takes the exact path.
     """
+    check_stats(stats)
     y = t.detach().reshape(-1)
     m = None if minus is None else minus.detach().reshape(-1)
     n = y.numel()
@@ -269,6 +282,10 @@ def tensor_stats(t: Tensor, buffer: Callable[[torch.device, int], Tensor],
             return torch.stack([nan, d[0].to(torch.float64) if n == 1 else nan, _nonfinite(d)])
         std, mean, _ = layer_stats(d.view(1, -1))
         return torch.stack([std[0], mean[0], _nonfinite(d)])
+    if stats == "fast" and y.device.type == "cpu":
+        fast = fast_sums(y, float32_buffer(buffer, y.device, fast_block(n)), m)
+        if math.isfinite(fast[2]):  # else an inf or nan, or a square past float32's range
+            return fast
     if y.device.type != "cpu":
         size = min(n, _BLOCK_DEVICE)
         return torch.stack([*_sums(y, buffer(y.device, size), m), _nonfinite(y, m)])
@@ -297,9 +314,11 @@ def finish_stats(values: list[float], n: int) -> tuple[float, float, float]:
     return math.sqrt(max((s2 - n * (mean - k) ** 2) / (n - 1), 0.0)), mean, bad
 
 
-def tensor_norm(t: Tensor, buffer: Callable[[torch.device, int], Tensor]) -> Tensor:
+def tensor_norm(t: Tensor, buffer: Callable[[torch.device, int], Tensor], *,
+                stats: str = "exact") -> Tensor:  # fmt: skip
     """Frobenius norm of ``t``: float64, 0-dim, on its device; finite unless ``t`` holds an
-    inf or nan."""
+    inf or nan. ``stats="fast"``: the squares summed in float32 on a CPU (torch's cascade
+    sum: within about (log2(n) + 2)·2⁻²⁵ relative), exact where that is not finite."""
     y = t.detach().reshape(-1)
     n = y.numel()
     if n == 0:
@@ -308,6 +327,10 @@ def tensor_norm(t: Tensor, buffer: Callable[[torch.device, int], Tensor]) -> Ten
         s = y.abs().amax()
         s = torch.where(torch.isfinite(s) & (s > 0), s, torch.ones_like(s))
         return torch.linalg.vector_norm(y / s) * s
+    if check_stats(stats) == "fast" and y.device.type == "cpu":
+        total = fast_squares(y, float32_buffer(buffer, y.device, fast_block(n)))
+        if math.isfinite(total):  # else an inf or nan, or squares past float32's range
+            return total.sqrt()
     size = min(n, _BLOCK_CPU if y.device.type == "cpu" else _BLOCK_DEVICE)
     squares = [torch.dot(b, b) for b in _blocks(y, buffer(y.device, size))]
     return (squares[0] if len(squares) == 1 else torch.stack(squares).sum()).sqrt()

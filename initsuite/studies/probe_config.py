@@ -16,6 +16,7 @@ from initsuite import schemes as _schemes
 from initsuite.core import validate
 from initsuite.core.devices import DTYPES, check_device, parse_dtype
 from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.engine.fast_stats import check_stats
 from initsuite.engine.reinit import scheme_or_convention
 from initsuite.schemes import conventions as _conventions
 from initsuite.studies import sources as _sources
@@ -113,7 +114,8 @@ class ProbeConfig:
     statistics and dropout is active, as in the first training step; ``eval``: running
     statistics, no dropout). ``max_parameters`` refuses a source larger than that (None: no
     limit). ``autocasts`` lists the precisions each model is probed at (``float32``: no
-    autocast; ``bfloat16``, ``float16``: the forward under ``torch.autocast``). ``vary``
+    autocast; ``bfloat16``, ``float16``: the forward under ``torch.autocast``). ``stats``:
+    how the statistics are summed (:data:`~initsuite.engine.fast_stats.STATS`). ``vary``
     sweeps a source's overrides: ``(("n_layer", (6, 12, 24)),)`` probes one model per point
     of the grid (:func:`~initsuite.studies.sources.parse_vary` takes the CLI's
     ``n_layer=6,12,24`` or a mapping); ``models`` then lists them, each as its spec and the
@@ -135,6 +137,7 @@ class ProbeConfig:
     max_parameters: int | None = _sources.MAX_PARAMETERS
     source: dict[str, Any] | None = None
     autocasts: tuple[str, ...] = ("float32",)
+    stats: str = "exact"
     vary: _sources.Axes = ()
     models: tuple[dict[str, Any], ...] = ()
     _factory: Callable[[], nn.Module] | None = field(default=None, repr=False, compare=False)
@@ -169,6 +172,7 @@ class ProbeConfig:
         set_("dtype", parse_dtype(self.dtype))
         set_("device", check_device(self.device))
         set_("autocasts", _check_autocasts(self.autocasts))
+        set_("stats", check_stats(self.stats))
         set_("vary", _sources.parse_vary(self.vary) if self.vary else ())
         if self.vary and not _sources.is_source(self.factory):
             raise InitsuiteError(

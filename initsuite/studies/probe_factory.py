@@ -50,6 +50,7 @@ def probe_factory(
     batch: int = 2,
     max_parameters: int | None = _sources.MAX_PARAMETERS,
     autocasts: str | Iterable[str] = ("float32",),
+    stats: str = "exact",
     vary: Iterable[str] | Mapping[str, Iterable[Any]] = (),
     progress: bool | None = None,
     timeout: float | None = None,
@@ -81,6 +82,8 @@ def probe_factory(
         autocasts: a precision or several (``("float32", "bfloat16")``): each model is probed
             at each, the forward pass under ``torch.autocast`` (``float32``: none). Its old
             name ``autocast`` is accepted, deprecated, until the next release.
+        stats: how the statistics are summed: ``"exact"`` (float64) or ``"fast"`` (float32
+            on a CPU; see :func:`initsuite.probe`).
         vary: a sweep of a source's overrides, ``{"n_layer": [6, 12, 24]}`` or the CLI's
             ``["n_layer=6,12,24", "n_embd=128,256"]``: one model per point of the grid, in
             one table (its ``model`` column names each: ``hf:gpt2,n_layer=6``).
@@ -111,7 +114,7 @@ def probe_factory(
             mode=mode, include_embeddings=include_embeddings, batch=batch,
             max_parameters=max_parameters,
             autocasts=(autocasts,) if isinstance(autocasts, str) else tuple(autocasts),
-            vary=vary if isinstance(vary, Mapping) else tuple(vary),  # type: ignore[arg-type]
+            stats=stats, vary=vary if isinstance(vary, Mapping) else tuple(vary),  # type: ignore[arg-type]
         )  # fmt: skip
     return run_probe(cfg, progress=progress, timeout=limit)
 
@@ -153,7 +156,7 @@ def _probe_one(cfg: ProbeConfig, variant: Variant, model: nn.Module, x: Tensor, 
         return probe(model, x, scheme=cfg.law(label), activation=cfg.activation_object,
                      backward=cfg.backward, seed=cfg.seed,
                      include_embeddings=cfg.include_embeddings, autocast=precision,
-                     name=variant.name)  # fmt: skip
+                     name=variant.name, stats=cfg.stats)  # fmt: skip
     except InitsuiteError:
         raise
     except Exception as exc:  # the model's own forward or backward failed

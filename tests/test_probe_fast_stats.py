@@ -1,0 +1,175 @@
+"""``probe(..., stats="fast")``: float32 sums within their stated bounds of the exact float64
+ones, the exact path where float32 cannot hold the sums, the choice checked and recorded; and
+no hook of the probe keeps a module's output alive."""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import module_on_path, run_cli
+from torch import Tensor, nn
+
+import initsuite.engine.stats as stats_module
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
+from initsuite.studies.probe import probe
+from initsuite.studies.recorder import Recorder
+
+U32 = 2.0**-24  # float32's unit roundoff
+
+
+def _bound(n: int, extra: float) -> float:
+    """fast_sums' stated error (relative) for n values: (log2(n) + extra)·u, ×4 for the
+    constants the cascade's bound leaves out (torch's cascade is pairwise-like, not exactly
+    pairwise), still 30-100× below the 1e-4 to 1e-5 a running float32 sum reaches here."""
+    return 4 * (math.log2(max(n, 2)) + extra) * U32
+
+
+def _models() -> dict[str, tuple[nn.Module, Tensor]]:
+    torch.manual_seed(0)
+    conv = nn.Sequential(
+        nn.Conv2d(3, 16, 3), nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 16, 3), nn.Flatten(),
+        nn.Linear(16 * 28 * 28, 10),
+    )  # fmt: skip
+    # a mean far above the std: the case a one-pass float32 formula gets wrong
+    shifted = nn.Sequential(nn.Linear(64, 256), nn.Sigmoid(), nn.Linear(256, 256))
+    with torch.no_grad():
+        shifted[2].bias.fill_(300.0)
+    # torch's own residual blocks: the probe's blocks table measures them
+    layers = [nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True)
+              for _ in range(3)]  # fmt: skip
+    residual = nn.Sequential(*layers)
+    return {
+        "conv": (conv, torch.randn(8, 3, 32, 32)),
+        "shifted": (shifted, torch.randn(512, 64)),
+        "residual": (residual, torch.randn(8, 32, 64)),
+    }
+
+
+@pytest.fixture(scope="module")
+def pair() -> dict[str, tuple]:
+    out = {}
+    for name, (model, x) in _models().items():
+        exact = probe(model, x, backward=True)
+        fast = probe(model, x, backward=True, stats="fast")
+        out[name] = (exact, fast)
+    return out
+
+
+@pytest.mark.parametrize("name", ["conv", "shifted", "residual"])
+def test_fast_stats_are_within_their_float32_bound_of_the_exact_ones(pair, name) -> None:
+    exact, fast = pair[name]
+    a, b = exact.calls, fast.calls
+    n = a["numel"].to_numpy(dtype=float)
+    # std and gradient std: Σ(y − K)² within (log2 n + 3)·u, the std half that
+    for col in ("std", "grad_std"):
+        rel = np.abs(b[col] - a[col]) / a[col]
+        assert (rel <= [_bound(k, 3) / 2 for k in n]).all(), (col, rel.max())
+    # mean: within (log2 n + 2)·u of the root mean square
+    rms = np.sqrt(a["mean"] ** 2 + a["std"] ** 2)
+    err = np.abs(b["mean"] - a["mean"]) / rms
+    assert (err <= [_bound(k, 2) for k in n]).all(), err.max()
+    for col in ("weight_norm", "weight_grad_norm"):
+        rel = (np.abs(b[col] - a[col]) / a[col]).dropna()
+        assert (rel <= _bound(10**6, 2)).all(), (col, rel.max())
+    assert list(b["divergence_kind"].fillna("")) == list(a["divergence_kind"].fillna(""))
+    assert (len(exact.blocks) > 0) == (name == "residual")
+    if len(exact.blocks):  # the residual blocks' update y − x summed in float32 blocks too
+        cols = [c for c in exact.blocks.columns if c.endswith("std")]
+        for col in cols:
+            rel = (np.abs(fast.blocks[col] - exact.blocks[col]) / exact.blocks[col]).dropna()
+            assert (rel <= _bound(10**6, 4)).all(), (col, rel.max())
+    # the exact path is the default and leaves no trace in the configuration; fast is recorded
+    assert "stats" not in exact.meta["config"]
+    assert fast.meta["config"]["stats"] == "fast"
+
+
+def test_the_shifted_case_is_really_shifted(pair) -> None:
+    """The "shifted" model's last output has |mean| ≫ std (else the test above proves less)."""
+    row = pair["shifted"][0].calls.iloc[-1]
+    assert abs(row["mean"]) > 100 * row["std"]
+
+
+@pytest.mark.parametrize("values", ["huge", "inf", "nan"])
+def test_fast_takes_the_exact_path_where_float32_cannot_hold_the_sums(values) -> None:
+    """Squares past float32's range (finite values of 1e25), or a non-finite value: the fast
+    sums are not finite, and tensor_stats returns the exact float64 ones."""
+    torch.manual_seed(1)
+    t = torch.randn(10_000)
+    if values == "huge":
+        t = t * 1e25
+    else:
+        t[17] = math.inf if values == "inf" else math.nan
+    rec = Recorder(False)
+    exact = stats_module.tensor_stats(t, rec.buffer)
+    fast = stats_module.tensor_stats(t, rec.buffer, stats="fast")
+    assert torch.equal(exact.nan_to_num(7.0), fast.nan_to_num(7.0))
+    norm_exact = stats_module.tensor_norm(t, rec.buffer)
+    norm_fast = stats_module.tensor_norm(t, rec.buffer, stats="fast")
+    assert torch.equal(norm_exact.nan_to_num(7.0), norm_fast.nan_to_num(7.0))
+
+
+def test_a_bad_stats_is_one_line_naming_the_choices() -> None:
+    net = nn.Linear(2, 2)
+    with pytest.raises(InitsuiteError, match=r"unknown stats 'fsat'; did you mean 'fast'\? "
+                       r"\(choose from exact, fast\)"):  # fmt: skip
+        probe(net, torch.randn(1, 2), stats="fsat")
+    with pytest.raises(InitsuiteTypeError, match="stats must be one of exact, fast, got int"):
+        probe(net, torch.randn(1, 2), stats=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("stats", ["exact", "fast"])
+def test_no_hook_keeps_a_modules_output_alive(stats) -> None:
+    """After the probe returns (its result held), every output and gradient of the pass is
+    freed: the hooks keep statistics, never tensors."""
+    model, x = _models()["residual"]
+    refs: list[weakref.ref[Tensor]] = []
+
+    def keep_ref(module: nn.Module, args: object, output: object) -> None:
+        if isinstance(output, Tensor):  # (attention returns a tuple: its parts are seen below)
+            refs.append(weakref.ref(output))
+            output.register_hook(lambda g: refs.append(weakref.ref(g)))  # type: ignore[arg-type]
+
+    handles = [m.register_forward_hook(keep_ref) for m in model.modules()]
+    try:
+        result = probe(model, x, backward=True, stats=stats)
+    finally:
+        for h in handles:
+            h.remove()
+    gc.collect()
+    assert len(refs) > 20 and len(result.calls) > 0
+    alive = [r() for r in refs if r() is not None]
+    assert not alive, [tuple(t.shape) for t in alive]
+    # the hooks that took each weight's gradient norm are gone with the pass
+    assert all(not p._backward_hooks for p in model.parameters())
+
+
+_FACTORY = "initsuite_fast_stats_factory"
+
+
+@pytest.fixture
+def factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    source = "from torch import nn\n\ndef mlp():\n    return nn.Sequential(nn.Linear(6, 8))\n"
+    yield from module_on_path(tmp_path, monkeypatch, _FACTORY, source)
+
+
+def test_cli_stats_fast_is_recorded_and_a_bad_one_is_one_line(
+    factory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["probe", f"{_FACTORY}:mlp", "--input-shape", "4,6", "--backward", "--no-report",
+            "--quiet"]  # fmt: skip
+    code, _, err = run_cli([*args, "--stats", "fast", "--out", str(tmp_path / "fast")], capsys)
+    assert code == 0, err
+    meta = json.loads((tmp_path / "fast" / "meta.json").read_text())
+    assert meta["config"]["stats"] == "fast"
+    code, _, err = run_cli([*args, "--stats", "fats", "--out", str(tmp_path / "bad")], capsys)
+    assert code == 2 and err.strip().count("\n") == 0 and "Traceback" not in err, err
+    assert "unknown stats 'fats'; did you mean 'fast'?" in err
+    assert not (tmp_path / "bad").exists()
