@@ -16,8 +16,9 @@ blocks (:class:`~initsuite.studies.blocks.BlockRecorder`), and returns a
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, get_args
 
 import pandas as pd
@@ -49,10 +50,9 @@ from initsuite.studies.blocks import BlockRecorder
 from initsuite.studies.recorder import ROOT, Call, Recorder, probed_modules
 from initsuite.studies.zero_branch import (
     ZERO_ROLES,
-    ZeroCheck,
     grad_zero_branches,
     zero_branches,
-    zero_check,
+    zero_parameters,
 )
 
 __all__ = [
@@ -154,7 +154,8 @@ def probe(
     if scheme is not None:
         config["scheme"], drawn, undesigned = _redraw(model, scheme, activation,
                                                       include_embeddings, seed, inputs)  # fmt: skip
-    zero = zero_check(model, undesigned)  # before the pass; read back with its statistics
+    # read after the pass, and only where it saw an exact zero (the pass changes no parameter)
+    zero = functools.partial(zero_parameters, model, undesigned)
     devices = {t.device for t in [*model.parameters(), *model.buffers(), *tensors(args),
                                   *tensors(kwargs)]}  # fmt: skip
     blocks = BlockRecorder(model, backward)
@@ -287,17 +288,14 @@ def _autocast(
 
 def _frame(calls: list[Call], model: str, label: str, seed: int, drawn: set[str],
            precision: str = "float32",
-           zero: ZeroCheck | None = None) -> pd.DataFrame:  # fmt: skip
+           zero: Callable[[], dict[str, str]] | None = None) -> pd.DataFrame:  # fmt: skip
     """The probe table of ``calls``: statistics read back, each all-zero output or gradient
     that a zero-by-design parameter in ``zero`` explains marked (``zero_by``,
     ``grad_zero_by``: :mod:`~initsuite.studies.zero_branch`), and the first real divergence
     forward (and backward, walking back from the output) classified."""
     nan = math.nan
     pending = [v for c in calls for v in (c.stats, c.grad, c.norms) if v is not None]
-    flags = list(zero.flags) if zero is not None else []
-    every = read_back(pending + flags)  # one read-back per device for the whole pass
-    designed = zero.zero(every[len(pending) :]) if zero is not None else {}
-    values = iter(every[: len(pending)])
+    values = iter(read_back(pending))
     read = [[next(values) if v is not None else None for v in (c.stats, c.grad, c.norms)]
             for c in calls]  # fmt: skip
     out = [finish_stats(st, c.numel) if st is not None and c.numel is not None else (nan, nan, 0)
@@ -305,8 +303,10 @@ def _frame(calls: list[Call], model: str, label: str, seed: int, drawn: set[str]
     grad = [finish_stats(g, c.numel or 0) if g is not None else (nan, nan, 0)
             for c, (_, g, _) in zip(calls, read, strict=True)]  # fmt: skip
     modules, sources = [c.module for c in calls], [c.sources for c in calls]
-    zero_by = zero_branches(modules, [_all_zero(v) for v in out], sources, designed)
-    grad_zero_by = grad_zero_branches(modules, [_all_zero(v) for v in grad], sources, designed)
+    out_zero, grad_zero = [_all_zero(v) for v in out], [_all_zero(v) for v in grad]
+    designed = zero() if zero is not None and any(out_zero + grad_zero) else {}
+    zero_by = zero_branches(modules, out_zero, sources, designed)
+    grad_zero_by = grad_zero_branches(modules, grad_zero, sources, designed)
     rows: list[dict[str, Any]] = []
     div_seen = False
     for k, (c, (_, _, norms)) in enumerate(zip(calls, read, strict=True)):
