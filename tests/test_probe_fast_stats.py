@@ -17,6 +17,7 @@ import torch
 from helpers import module_on_path, run_cli
 from torch import Tensor, nn
 
+import initsuite.engine.fast_stats as fast_stats
 import initsuite.engine.stats as stats_module
 from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
 from initsuite.studies.probe import probe
@@ -95,6 +96,47 @@ def test_the_shifted_case_is_really_shifted(pair) -> None:
     """The "shifted" model's last output has |mean| ≫ std (else the test above proves less)."""
     row = pair["shifted"][0].calls.iloc[-1]
     assert abs(row["mean"]) > 100 * row["std"]
+
+
+def _nchw(case: str) -> Tensor:
+    """4 × 256 × 32 × 32 float32 (1 M values: 8 blocks of 2^17, the first the first 128
+    channels of image 0). ``channels``: channel means N(0, 100²) around a unit spread, the
+    first 64 channels 100 higher (the first block's mean 0.2 std off the tensor's); ``large``:
+    a mean of 10⁴ in image 0 and 1.1·10⁴ in the others (the first block's 1.7 std off)."""
+    torch.manual_seed(2)
+    t = torch.randn(4, 256, 32, 32)
+    if case == "channels":
+        t += 100 * torch.randn(1, 256, 1, 1)
+        t[:, :64] += 100
+        return t
+    return t + torch.tensor([1e4, 1.1e4, 1.1e4, 1.1e4]).view(4, 1, 1, 1)
+
+
+@pytest.mark.parametrize("case", ["channels", "large"])
+def test_one_pass_fast_sums_keep_their_bound_and_a_far_shift_takes_two_passes(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fast_sums' stated bound: the one-pass std within ½·((1 + ρ²) + 2ρ·√(1 + ρ²))·γ of the
+    exact one, γ = (log2 n + 3)·u and ρ = |mean − K|/std (K the first block's mean); where
+    ρ > 1 the tensor is redone in two passes (counted), within ½·γ."""
+    t = _nchw(case)
+    calls = []
+    two_pass = fast_stats.fast_two_pass
+    monkeypatch.setattr(fast_stats, "fast_two_pass",
+                        lambda *a: calls.append(1) or two_pass(*a))  # fmt: skip
+    n, block = t.numel(), 1 << 17
+    exact = stats_module.tensor_stats(t, Recorder(False).buffer).tolist()
+    std, mean, _ = stats_module.finish_stats(exact, n)
+    fast = fast_stats.fast_sums(t.reshape(-1), torch.empty(block)).tolist()
+    f_std, f_mean, bad = stats_module.finish_stats(fast, n)
+    rho = abs(mean - t.reshape(-1)[:block].double().mean().item()) / std
+    assert calls == ([] if case == "channels" else [1])
+    assert (0.1 < rho < 1) if case == "channels" else rho > 1.5, rho
+    gamma = _bound(n, 3)
+    if not calls:
+        gamma *= (1 + rho**2) + 2 * rho * math.sqrt(1 + rho**2)
+    assert bad == 0 and abs(f_std - std) / std <= gamma / 2, (f_std, std, rho)
+    assert abs(f_mean - mean) <= _bound(n, 3) * math.sqrt(std**2 + (mean - fast[0]) ** 2)
 
 
 @pytest.mark.parametrize("values", ["huge", "inf", "nan"])
