@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable, Sized
+from collections.abc import Iterable, Sequence, Sized
 from numbers import Integral, Number
 from typing import Any
 
-from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, unknown
 
 __all__ = [
     "MAX_SEED",
     "MAX_SEEDS",
     "as_tuple",
+    "choice",
     "count",
     "counts",
     "flag",
@@ -107,6 +108,26 @@ def seeds(value: object, name: str = "seeds") -> tuple[int, ...]:
             raise InitsuiteError(f"{name} must be at most 2**63 - 1, got {s}")
         out.append(s)
     return tuple(dict.fromkeys(out))
+
+
+def choice(
+    name: str,
+    value: object,
+    choices: Sequence[str],
+    *,
+    kind: str | None = None,
+    none: bool = False,
+) -> str:
+    """``value`` checked to be one of ``choices`` (a string); an unknown one names the
+    nearest. ``kind``: what the message calls it (default ``name``); ``none``: None is a
+    choice too, handled by the caller, and named in the messages."""
+    shown = ", ".join(choices)
+    if not isinstance(value, str):
+        either = "None or one of" if none else "one of"
+        raise InitsuiteTypeError(f"{name} must be {either} {shown}, got {type(value).__name__}")
+    if value not in choices:
+        raise InitsuiteError(unknown(kind or name, value, ["None", *choices] if none else choices))
+    return value
 
 
 def flag(name: str, value: object) -> bool:

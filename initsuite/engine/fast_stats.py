@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, did_you_mean
+from initsuite.core import validate
 
 __all__ = [
     "FAST_BLOCK", "STATS", "check_stats", "fast_block", "fast_squares", "fast_sums",
@@ -47,18 +47,7 @@ def fast_block(n: int) -> int:
 def check_stats(stats: object) -> str:
     """The ``stats`` argument of :func:`~initsuite.engine.stats.tensor_stats` (and the
     probe's), checked: one of :data:`STATS`."""
-    if not isinstance(stats, str):
-        raise InitsuiteTypeError(
-            f"stats must be one of {', '.join(STATS)}, got {type(stats).__name__}"
-        )
-    if stats not in STATS:
-        hint = did_you_mean(stats, STATS)
-        raise InitsuiteError(
-            f"unknown stats {stats!r}"
-            + (f"; did you mean {hint!r}?" if hint else "")
-            + f" (choose from {', '.join(STATS)})"
-        )
-    return stats
+    return validate.choice("stats", stats, STATS)
 
 
 def fast_sums(flat: Tensor, buf: Tensor, minus: Tensor | None = None) -> Tensor:

@@ -29,7 +29,7 @@ from initsuite import activations as _activations
 from initsuite import schemes as _schemes
 from initsuite.core import validate
 from initsuite.core.env import environment
-from initsuite.core.errors import InitsuiteError, InitsuiteTypeError, did_you_mean
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
 from initsuite.engine.backward import GRAD_SEED_OFFSET
 from initsuite.engine.fast_stats import STATS, check_stats
 from initsuite.engine.forward import Inputs, first_float, restored_buffers, split_inputs, tensors
@@ -255,18 +255,7 @@ def check_autocast(autocast: object) -> str:
     """The ``autocast`` argument as its precision's name (``float32``: none)."""
     if autocast is None:
         return "float32"
-    if not isinstance(autocast, str):
-        raise InitsuiteTypeError(
-            f"autocast must be None or one of {', '.join(AUTOCAST)}, got {type(autocast).__name__}"
-        )
-    if autocast not in AUTOCAST:
-        hint = did_you_mean(autocast, AUTOCAST)
-        raise InitsuiteError(
-            f"unknown autocast precision {autocast!r}"
-            + (f"; did you mean {hint!r}?" if hint else "")
-            + f" (choose from None, {', '.join(AUTOCAST)})"
-        )
-    return autocast
+    return validate.choice("autocast", autocast, AUTOCAST, kind="autocast precision", none=True)
 
 
 def _autocast(
