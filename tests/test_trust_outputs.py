@@ -305,6 +305,7 @@ def test_a_full_standard_output_is_named(
         monkeypatch.undo()
         with contextlib.suppress(OSError):
             full.close()
+        assert code == 2, args
         refused(code, capsys.readouterr().err, "cannot write standard output: No space left")
 
 

@@ -340,9 +340,11 @@ def test_a_fifo_or_device_in_place_of_a_stored_file_is_refused_not_read(
     target = where(run_dir)
     plant(target)
     with _deadline(20):
-        _cli_refuses(["report", str(run_dir), "--out", str(tmp_path / "rep")], capsys,
-                     repr(str(target)), what, "not a regular file")  # fmt: skip
-        _cli_refuses(["compare", str(stored), str(run_dir)], capsys, repr(str(target)))
+        said = _cli_refuses(["report", str(run_dir), "--out", str(tmp_path / "rep")], capsys,
+                            repr(str(target)), what)  # fmt: skip
+        assert "not a regular file" in said
+        said = _cli_refuses(["compare", str(stored), str(run_dir)], capsys)
+        assert repr(str(target)) in said
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
@@ -369,7 +371,7 @@ def test_json_nested_200000_deep_is_refused_in_one_line(
     target.write_text(DEEP)
     for args in (["report", str(run_dir), "--out", str(tmp_path / "rep")],
                  ["compare", str(stored), str(run_dir)]):  # fmt: skip
-        _cli_refuses(args, capsys, repr(str(target)), "nests")
+        assert "nests" in _cli_refuses(args, capsys, repr(str(target)))
 
 
 def test_json_nested_just_past_the_limit_is_refused(run_dir: Path) -> None:
