@@ -317,6 +317,37 @@ print("ok")
     assert proc.stdout.strip() == "ok"
 
 
+def test_stored_tables_reach_arrow_as_memory_arrow_owns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading a run and resuming its chunks hand arrow only its own buffers, never a Python
+    file object: arrow's scanner releases its source on a thread of its own, and a Python
+    object released there while the interpreter exits aborts the process after its work
+    (one run in about 50 of the child above did, "terminate called without an active
+    exception")."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sources: list[object] = []
+    read_table = pq.read_table
+
+    def spy(source: object, *args: Any, **kwargs: Any) -> Any:
+        sources.append(source)
+        return read_table(source, *args, **kwargs)
+
+    grid = dict(schemes="kaiming_normal", activations="tanh", depths=[2, 3], widths=[4, 6],
+                timing=False)  # fmt: skip
+    out = tmp_path / "run"
+    initsuite.sweep(**grid, out_dir=out)
+    monkeypatch.setattr(pq, "read_table", spy)
+    initsuite.sweep(**grid, out_dir=out, resume=True)  # reads every chunk's tables
+    SweepResult.load(out)
+    assert len(sources) >= 4
+    for source in sources:
+        assert isinstance(source, pa.NativeFile), type(source)
+        assert not isinstance(source, pa.PythonFile), type(source)
+
+
 # -- bias laws: directories written before they had names ------------------------------------
 
 

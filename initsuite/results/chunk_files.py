@@ -9,7 +9,6 @@ sweep is an error naming it. How chunks are named, written and combined is
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ import pandas as pd
 from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.results.conform import conform
 from initsuite.results.layout import CHUNKS, SWEEP_TABLES, THEORY_TABLES
-from initsuite.results.reading import first_line, read_json, read_regular
+from initsuite.results.reading import parse_parquet, read_json, read_regular
 from initsuite.results.sweep_tables import SWEEP
 
 __all__ = ["MANIFEST", "SCHEMA", "TABLES", "TMP_PREFIX", "chunk_dirs", "is_count", "manifest",
@@ -106,12 +105,7 @@ def _check_files(entry: Path, holds: tuple[str, ...]) -> None:
 def _read_table(f: Path) -> tuple[pd.DataFrame, str]:
     """A parquet file's table and the SHA-256 of its bytes (one read)."""
     data = read_regular(f)
-    try:
-        return pd.read_parquet(io.BytesIO(data)), _sha256(data)
-    except Exception as exc:  # pyarrow raises several types for damaged files
-        raise InitsuiteError(
-            f"{str(f)!r} is not a readable parquet file ({first_line(exc)})"
-        ) from None
+    return parse_parquet(data, f), _sha256(data)
 
 
 def is_count(v: Any) -> bool:

@@ -4,8 +4,9 @@ shared fields checked for type.
 A results directory is shared data, so no stored file is trusted: a FIFO or a device where a
 table or meta.json belongs would hang a reader or fill its memory, and JSON nested thousands
 deep overflows a parser's stack. :func:`read_regular` opens a file without blocking and reads
-it only if it is a regular file; :func:`read_json` caps its size and nesting; :func:`read_meta`
-checks the fields every kind of meta.json shares. Never imports torch.
+it only if it is a regular file; :func:`read_json` caps its size and nesting;
+:func:`parse_parquet` turns a table's bytes into a frame; :func:`read_meta` checks the fields
+every kind of meta.json shares. Never imports torch.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+
 from initsuite.core.errors import InitsuiteError
 
-__all__ = ["KINDS", "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "first_line", "read_json", "read_meta",
-           "read_regular"]  # fmt: skip
+__all__ = ["KINDS", "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "first_line", "parse_parquet",
+           "read_json", "read_meta", "read_regular"]  # fmt: skip
 
 KINDS: dict[str, str] = {
     "sweep": "a sweep (initsuite sweep)",
@@ -81,6 +85,25 @@ def read_regular(path: Path, limit: int | None = None) -> bytes:
     if limit is not None and len(data) > limit:  # it grew while being read
         raise InitsuiteError(f"{str(path)!r} holds more than the {limit} bytes initsuite reads")
     return data
+
+
+def parse_parquet(data: bytes, path: Path) -> pd.DataFrame:
+    """The table in ``data``, the bytes of the parquet file at ``path`` (named in the error).
+
+    The bytes are copied into memory arrow owns first. Arrow's scanner releases its source on
+    one of its own threads, sometimes after the caller returned; a Python file object (such as
+    ``io.BytesIO``) released there must take the GIL, and if the interpreter is exiting by
+    then, the thread is killed inside C++ and the process aborts ("terminate called without an
+    active exception") after all its work was done.
+    """
+    try:
+        sink = pa.BufferOutputStream()
+        sink.write(data)
+        return pd.read_parquet(pa.BufferReader(sink.getvalue()))
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise InitsuiteError(
+            f"{str(path)!r} is not a readable parquet file ({first_line(exc)})"
+        ) from None
 
 
 def read_json(path: Path, limit: int = MAX_JSON_BYTES) -> Any:

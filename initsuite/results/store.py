@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
 from initsuite.results.layout import META, STAGING
 from initsuite.results.outputs import check_output
 from initsuite.results.ownership import check_owned, real_target
-from initsuite.results.reading import KINDS, first_line, read_meta, read_regular
+from initsuite.results.reading import KINDS, first_line, parse_parquet, read_meta, read_regular
 
 __all__ = ["as_path", "atomic_write_bytes", "atomic_write_text", "check_output",
            "check_target", "first_line", "fsync_dir", "publish_mode", "read", "read_table",
@@ -276,13 +275,7 @@ def read(
 
 def read_table(path: Path) -> pd.DataFrame:
     """One parquet file as a DataFrame; an error naming it when it is not readable."""
-    data = read_regular(path)
-    try:
-        return pd.read_parquet(io.BytesIO(data))
-    except Exception as exc:  # pyarrow raises several types for damaged files
-        raise InitsuiteError(
-            f"{str(path)!r} is not a readable parquet file ({first_line(exc)})"
-        ) from None
+    return parse_parquet(read_regular(path), path)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
