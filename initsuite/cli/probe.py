@@ -70,7 +70,8 @@ def add_probe(add_parser: AddParser) -> None:
                     "float32; --dtypes: its old name, deprecated)")  # fmt: skip
     pb.add_argument("--stats", default="exact",
                     help="how the statistics are summed: exact (float64, default) or fast "
-                    "(float32 on a CPU: about half the cost, std within ~1e-6)")  # fmt: skip
+                    "(float32 on a CPU: about half the cost, std within 2e-5, typically "
+                    "1e-7)")  # fmt: skip
     pb.add_argument("--device", default="cpu")
     pb.add_argument("--dtype", default="float32",
                     help="dtype of the model's parameters (default float32)")  # fmt: skip

@@ -266,11 +266,10 @@ def tensor_stats(t: Tensor, buffer: Callable[[torch.device, int], Tensor],
     With ``minus`` (``t``'s shape): the same of ``t − minus``, the difference taken in
     float64 block by block (no copy of the difference).
 
-    ``stats="fast"`` sums in float32 instead, on a CPU, in one pass of cached blocks shifted
-    by the first block's mean (:func:`~initsuite.engine.fast_stats.fast_sums`: std within
-    about (log2(n) + 3)·2⁻²⁵ relative, 5× that at most, two passes where the shift is more
-    than a std off; about half the time); where those sums are not finite, and off the CPU,
-    it takes the exact path.
+    ``stats="fast"`` sums in float32 instead, on a CPU, Σy and Σy² in a reduction each
+    (:func:`~initsuite.engine.fast_stats.fast_sums`: std within 2e-5 relative, typically
+    1e-7; two passes where the mean is more than a std from 0; about half the time); where
+    float32 cannot hold those sums, and off the CPU, it takes the exact path.
     """
     check_stats(stats)
     y = t.detach().reshape(-1)
@@ -285,7 +284,7 @@ def tensor_stats(t: Tensor, buffer: Callable[[torch.device, int], Tensor],
         return torch.stack([std[0], mean[0], _nonfinite(d)])
     if stats == "fast" and y.device.type == "cpu":
         fast = fast_sums(y, float32_buffer(buffer, y.device, fast_block(n)), m)
-        if math.isfinite(fast[2]):  # else an inf or nan, or a square past float32's range
+        if fast is not None:  # else an inf or nan, or squares past float32's range
             return fast
     if y.device.type != "cpu":
         size = min(n, _BLOCK_DEVICE)
@@ -318,8 +317,9 @@ def finish_stats(values: list[float], n: int) -> tuple[float, float, float]:
 def tensor_norm(t: Tensor, buffer: Callable[[torch.device, int], Tensor], *,
                 stats: str = "exact") -> Tensor:  # fmt: skip
     """Frobenius norm of ``t``: float64, 0-dim, on its device; finite unless ``t`` holds an
-    inf or nan. ``stats="fast"``: the squares summed in float32 on a CPU (torch's cascade
-    sum: within about (log2(n) + 2)·2⁻²⁵ relative), exact where that is not finite."""
+    inf or nan. ``stats="fast"``: the squares summed in float32 on a CPU
+    (:func:`~initsuite.engine.fast_stats.fast_squares`: within 8e-6 relative), exact where
+    float32 cannot hold the sum."""
     y = t.detach().reshape(-1)
     n = y.numel()
     if n == 0:
@@ -330,7 +330,7 @@ def tensor_norm(t: Tensor, buffer: Callable[[torch.device, int], Tensor], *,
         return torch.linalg.vector_norm(y / s) * s
     if check_stats(stats) == "fast" and y.device.type == "cpu":
         total = fast_squares(y, float32_buffer(buffer, y.device, fast_block(n)))
-        if math.isfinite(total):  # else an inf or nan, or squares past float32's range
+        if total is not None:  # else an inf or nan, or squares past float32's range
             return total.sqrt()
     size = min(n, _BLOCK_CPU if y.device.type == "cpu" else _BLOCK_DEVICE)
     squares = [torch.dot(b, b) for b in _blocks(y, buffer(y.device, size))]

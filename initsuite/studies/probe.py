@@ -110,7 +110,7 @@ def probe(
         name: the ``model`` column of the tables (default: the model's class name).
         stats: how the statistics are summed, one of :data:`STATS`: ``"exact"`` (default;
             float64, within ~1e-13 of exact arithmetic) or ``"fast"`` (float32 on a CPU:
-            about half the cost, std within ~1e-6 relative; see
+            about half the cost, std within 2e-5 relative, typically 1e-7; see
             :func:`~initsuite.engine.stats.tensor_stats`).
 
     Returns:
