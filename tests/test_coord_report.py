@@ -11,7 +11,13 @@ import pytest
 
 from initsuite.core.errors import InitsuiteError
 from initsuite.report.coord_figures import coord_panels
-from initsuite.report.coord_tables import BAND, coord_slopes, disagreements, unstable
+from initsuite.report.coord_tables import (
+    BAND,
+    coord_slopes,
+    coord_verdict,
+    disagreements,
+    unstable,
+)
 
 # (parametrization, role) -> exponent of rms in width; delta_rms = rms / 10 after step 0
 EXPONENTS = {("sp", "hidden"): 0.5, ("sp", "output"): 1.0, ("mup", "hidden"): 0.0,
@@ -117,3 +123,17 @@ def test_the_figure_has_a_panel_per_parametrization_and_step() -> None:
     assert got == pytest.approx(want.to_dict())
     delta = coord_panels(coords, "delta_rms")
     assert [a.get_title(loc="left") for a in delta.get_axes()][:2] == ["sp, step 1", "sp, step 2"]
+
+
+def test_the_verdict_names_stable_roles_and_the_steepest_slope_of_the_others() -> None:
+    predicted = {("sp", "adam", "output", "rms", "trained"): 0.0}
+    lines = coord_verdict(coord_slopes(_coords(), predicted=predicted))
+    assert lines[0] == ("**sp** (mlp, adam, depth 2): hidden grows with width (rms slope "
+                        "+0.50 at step 0); output grows with width (rms slope +1.00 at step "
+                        "0).")  # fmt: skip
+    assert lines[2] == ("**mup** (mlp, adam, depth 2): stable in width at every step: hidden, "
+                        "output.")  # fmt: skip
+    assert lines[-1].startswith("Disagreements with the predicted exponents: sp output rms "
+                                "against width at step 1, depth 2: measured +1.00, predicted "
+                                "+0.00;")  # fmt: skip
+    assert len(lines) == 5

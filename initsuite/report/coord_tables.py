@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
-from initsuite.report.style import need
+from initsuite.report.style import md_text, need
 
-__all__ = ["AXES", "BAND", "PHASES", "QUANTITIES", "SLOPES", "coord_slopes", "disagreements",
-           "phase", "unstable"]  # fmt: skip
+__all__ = ["AXES", "BAND", "PHASES", "QUANTITIES", "SLOPES", "coord_slopes", "coord_verdict",
+           "disagreements", "phase", "unstable"]  # fmt: skip
 
 BAND = 0.1
 """The largest |slope| of a stable coordinate: under 2^0.1 ≈ 7% of change per doubling of
@@ -82,10 +82,10 @@ def coord_slopes(coords: pd.DataFrame, axis: str = "width",
     long = long.assign(log_value=np.log(long["value"]), log_axis=np.log(long[axis]))
     group = [*_KEYS, other, "role", "step", "quantity"]
     # the role's coordinate at each width: the geometric mean over its modules
-    per_point = long.groupby([*group, "seed", axis], as_index=False, observed=True).agg(
+    per_point = long.groupby([*group, "seed", axis], as_index=False, observed=True, sort=False).agg(
         log_value=("log_value", "mean"), log_axis=("log_axis", "first"))  # fmt: skip
     rows = []
-    for key, g in per_point.groupby(group, observed=True, sort=True):
+    for key, g in per_point.groupby(group, observed=True, sort=False):  # the run's order
         slopes = [_slope(s["log_axis"].to_numpy(), s["log_value"].to_numpy())
                   for _, s in g.groupby("seed", observed=True)]  # fmt: skip
         slopes = [s for s in slopes if math.isfinite(s)]
@@ -135,3 +135,46 @@ def disagreements(slopes: pd.DataFrame) -> pd.DataFrame:
     """The rows whose measured slope disagrees with the predicted exponent (beyond
     :data:`BAND` of its interval); rows without a prediction are left out."""
     return slopes[slopes["agrees"].eq(False)]
+
+
+def coord_verdict(slopes: pd.DataFrame) -> list[str]:
+    """One Markdown sentence per parametrization × model × optimizer × the other axis's value,
+    in the table's order: the roles whose coordinates are stable at every step, and each other
+    role's steepest slope (its quantity, step, interval and prediction); then one sentence
+    listing the slopes that disagree with their prediction."""
+    need(slopes, SLOPES, "slopes")
+    out = []
+    keys = [*_KEYS, "axis", "at"]
+    for key, g in slopes.groupby(keys, observed=True, sort=False):
+        p, model, optimizer, axis, at = key
+        other = "depth" if axis == "width" else "width"
+        head = f"**{md_text(p)}** ({md_text(model)}, {md_text(optimizer)}, {other} {at})"
+        roles = list(dict.fromkeys(g["role"]))
+        stable = [r for r in roles if bool(g[g["role"] == r]["stable"].all())]
+        moving = [_steepest(g[(g["role"] == r) & ~g["stable"].astype(bool)], axis)
+                  for r in roles if r not in stable]  # fmt: skip
+        parts = []
+        if stable:
+            parts.append(f"stable in {axis} at every step: {', '.join(map(md_text, stable))}")
+        if moving:
+            parts.append("; ".join(moving))
+        out.append(f"{head}: {'; '.join(parts)}.")
+    bad = disagreements(slopes)
+    if len(bad):
+        items = [f"{md_text(r.parametrization)} {md_text(r.role)} {r.quantity} against {r.axis}"
+                 f" at step {r.step}, {'depth' if r.axis == 'width' else 'width'} {r.at}: "
+                 f"measured {r.slope:+.2f}, predicted {r.predicted:+.2f}"
+                 for r in bad.itertuples()]  # fmt: skip
+        out.append("Disagreements with the predicted exponents: " + "; ".join(items) + ".")
+    return out
+
+
+def _steepest(rows: pd.DataFrame, axis: str) -> str:
+    """The steepest slope of one role's unstable rows, as a clause."""
+    r = rows.loc[rows["slope"].abs().idxmax()]
+    verb = "grows" if r["slope"] > 0 else "shrinks"
+    low, high = f"{r['slope_low']:+.2f}", f"{r['slope_high']:+.2f}"
+    spread = f" [{low}, {high}]" if low != high else ""  # one seed, or seeds that agree
+    want = "" if math.isnan(r["predicted"]) else f", predicted {r['predicted']:+.2f}"
+    return (f"{md_text(r['role'])} {verb} with {axis} ({r['quantity']} slope "
+            f"{r['slope']:+.2f}{spread} at step {r['step']}{want})")  # fmt: skip
