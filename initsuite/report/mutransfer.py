@@ -1,0 +1,135 @@
+"""The μTransfer reproduction's tables, verdict and figure: the best learning rate of each
+width (or depth) under each parametrization, how far it moves, and the loss against
+log2(learning rate), a line per width, a panel per parametrization.
+
+A run's loss is its training loss after the study's steps; the best learning rate of a width
+is the one whose loss, averaged over seeds, is least (a diverged run's loss is +inf). Each
+seed's own best gives the spread.
+
+Never imports torch; seaborn and matplotlib are imported when the figure is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from initsuite.core.errors import InitsuiteError
+from initsuite.report.style import md_text, need, new_figure, outside_legend, style
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["BEST", "best_lrs", "loss_vs_lr", "lr_shifts", "mutransfer_verdict"]
+
+BEST: tuple[str, ...] = (
+    "parametrization", "model", "optimizer", "axis", "at", "value", "best_lr", "best_log2_lr",
+    "best_loss", "seed_low_log2_lr", "seed_high_log2_lr", "seeds",
+)  # fmt: skip
+"""The columns of :func:`best_lrs`: ``value`` is the width (or depth) of the row, ``at`` the
+other axis's value; the seed columns are the least and greatest of each seed's own best."""
+
+_KEYS = ["parametrization", "model", "optimizer"]
+_RUNS = (*_KEYS, "width", "depth", "lr", "seed", "train_loss")
+
+
+def _axis(runs: pd.DataFrame, axis: str | None) -> str:
+    """The swept axis: ``width`` unless only depth varies (or as asked)."""
+    if axis is None:
+        axis = "depth" if runs["width"].nunique() < 2 <= runs["depth"].nunique() else "width"
+    if axis not in ("width", "depth"):
+        raise InitsuiteError(f"axis must be width or depth, got {axis!r}")
+    return axis
+
+
+def best_lrs(runs: pd.DataFrame, axis: str | None = None) -> pd.DataFrame:
+    """The best learning rate of each parametrization × model × optimizer × value of ``axis``
+    (× the other axis's value): the :data:`BEST` table, in the runs' order."""
+    need(runs, _RUNS, "runs")
+    axis = _axis(runs, axis)
+    other = "depth" if axis == "width" else "width"
+    rows = []
+    for key, g in runs.groupby([*_KEYS, other, axis], observed=True, sort=False):
+        mean = g.groupby("lr", observed=True)["train_loss"].mean()
+        if not np.isfinite(mean).any():
+            continue  # every learning rate diverged: no best
+        best = float(mean.idxmin())
+        per_seed = [math.log2(float(s.loc[s["train_loss"].idxmin(), "lr"]))
+                    for _, s in g.groupby("seed", observed=True)
+                    if np.isfinite(s["train_loss"]).any()]  # fmt: skip
+        rows.append((*key[:3], axis, key[3], key[4], best, math.log2(best), float(mean.min()),
+                     min(per_seed), max(per_seed), len(per_seed)))  # fmt: skip
+    return pd.DataFrame(rows, columns=list(BEST))
+
+
+def lr_shifts(best: pd.DataFrame) -> pd.DataFrame:
+    """How many octaves the best learning rate moves from the smallest value of the axis to
+    the largest, per parametrization × model × optimizer × the other axis's value: columns
+    ``start``, ``end`` (the axis's values), ``from_log2_lr``, ``to_log2_lr``, ``octaves`` and
+    ``span`` (the largest minus the least best log2 lr over every value)."""
+    need(best, BEST, "best")
+    rows = []
+    for key, g in best.groupby([*_KEYS, "axis", "at"], observed=True, sort=False):
+        g = g.sort_values("value")
+        first, last = g.iloc[0], g.iloc[-1]
+        rows.append((*key, int(first["value"]), int(last["value"]), first["best_log2_lr"],
+                     last["best_log2_lr"], last["best_log2_lr"] - first["best_log2_lr"],
+                     g["best_log2_lr"].max() - g["best_log2_lr"].min()))  # fmt: skip
+    return pd.DataFrame(rows, columns=[*_KEYS, "axis", "at", "start", "end", "from_log2_lr",
+                                       "to_log2_lr", "octaves", "span"])  # fmt: skip
+
+
+def mutransfer_verdict(best: pd.DataFrame) -> list[str]:
+    """One Markdown sentence per parametrization × model × optimizer × the other axis's value:
+    where the best learning rate goes as the axis grows, in octaves."""
+    out = []
+    for r in lr_shifts(best).itertuples():
+        other = "depth" if r.axis == "width" else "width"
+        moves = ("stays put" if r.span == 0 else
+                 f"moves {r.octaves:+g} octaves" if r.octaves else
+                 f"ends where it started, {r.span:g} octaves apart on the way")  # fmt: skip
+        out.append(f"**{md_text(r.parametrization)}** ({md_text(r.model)}, "
+                   f"{md_text(r.optimizer)}, {other} {r.at}): the best learning rate {moves} "
+                   f"from {r.axis} {r.start} to {r.end} (2^{r.from_log2_lr:g} → "
+                   f"2^{r.to_log2_lr:g}).")  # fmt: skip
+    return out
+
+
+def loss_vs_lr(runs: pd.DataFrame, axis: str | None = None) -> Figure:
+    """Training loss (log) against log2(learning rate), a line per width (or depth), a panel
+    per parametrization, each point the mean over seeds; a ring marks each line's best."""
+    need(runs, _RUNS, "runs")
+    axis = _axis(runs, axis)
+    other = "depth" if axis == "width" else "width"
+    df = runs[runs[other] == runs[other].max()]
+    finite = df[np.isfinite(df["train_loss"])]
+    mean = (finite.groupby(["parametrization", axis, "lr"], observed=True, sort=False)
+            ["train_loss"].mean().reset_index())  # fmt: skip
+    params = list(dict.fromkeys(df["parametrization"]))
+    values = sorted(mean[axis].unique())
+    with style() as sns:
+        colors = dict(zip(values, sns.color_palette("viridis", len(values)), strict=True))
+        fig = new_figure(3.0 * len(params) + 1.4, 2.8)
+        axes = fig.subplots(1, len(params), sharey=True, squeeze=False)[0]
+        for ax, p in zip(axes, params, strict=True):
+            for v in values:
+                g = mean[(mean["parametrization"] == p) & (mean[axis] == v)].sort_values("lr")
+                if g.empty:
+                    continue
+                x = np.log2(g["lr"].to_numpy())
+                ax.plot(x, g["train_loss"], color=colors[v], marker="o", markersize=2.5)
+                k = int(np.argmin(g["train_loss"].to_numpy()))
+                ax.plot(x[k], g["train_loss"].iloc[k], "o", mfc="none", color=colors[v],
+                        markersize=8)  # fmt: skip
+            ax.set_yscale("log")
+            ax.set_title(str(p))
+            ax.set_xlabel("log2(learning rate)")
+        axes[0].set_ylabel("training loss")
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=colors[v], label=str(v)) for v in values]
+        outside_legend(fig, handles, axis)
+    return fig
