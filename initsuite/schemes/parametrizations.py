@@ -191,9 +191,11 @@ def get_parametrization(name: str | Parametrization) -> Parametrization:
 
 
 def table() -> list[dict[str, str]]:
-    """One row per parametrization: name, title, optimizers, papers, and its rule per role."""
+    """One row per parametrization: name, title, optimizers, papers, its rule per role
+    (``rule_<role>``) and notes."""
     return [{"parametrization": p.name, "title": p.title, "optimizers": ", ".join(p.optimizers),
-             "papers": "; ".join(p.papers), **{f"rule_{r}": p.rules.get(r, "") for r in ROLES}}
+             "papers": "; ".join(p.papers), **{f"rule_{r}": p.rules.get(r, "") for r in ROLES},
+             "notes": p.notes}
             for p in (_REGISTRY[n] for n in sorted(_REGISTRY))]  # fmt: skip
 
 
