@@ -53,7 +53,9 @@ def test_registry_lists_the_entries_with_their_papers() -> None:
         P.register_parametrization(P.get_parametrization("sp"))
 
 
-def test_cli_lists_parametrizations_and_one_with_its_rules(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_lists_parametrizations_and_one_with_its_rules(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, out, _ = run_cli(["parametrizations"], capsys)
     assert code == 0 and all(n in out for n in P.list_parametrizations())
     code, out, _ = run_cli(["parametrizations", "depth_mup"], capsys)
@@ -64,7 +66,9 @@ def test_cli_lists_parametrizations_and_one_with_its_rules(capsys: pytest.Captur
     assert code == 1 and "no parametrization matches 'zzz*'" in err
 
 
-def test_unknown_parametrization_is_one_line_with_the_nearest(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_parametrization_is_one_line_with_the_nearest(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(initsuite.InitsuiteError, match=r"unknown parametrization 'mu'; did you "
                        r"mean 'mup'\? \(choose from completep, .*, sp\)"):  # fmt: skip
         initsuite.parametrize(mlp(32), "mu", base=mlp(16), roles=ROLES)
@@ -73,7 +77,7 @@ def test_unknown_parametrization_is_one_line_with_the_nearest(capsys: pytest.Cap
 def test_bad_optimizer_and_sgd_for_completep() -> None:
     with pytest.raises(initsuite.InitsuiteError, match=r"unknown optimizer 'adagrad'.*sgd, adam"):
         initsuite.parametrize(mlp(32), "mup", base=mlp(16), roles=ROLES, optimizer="adagrad")
-    with pytest.raises(initsuite.InitsuiteError, match="completep.* adam only"):
+    with pytest.raises(initsuite.InitsuiteError, match=r"completep.* adam only"):
         initsuite.parametrize(mlp(32), "completep", base=mlp(16), roles=ROLES, optimizer="sgd")
 
 
@@ -83,7 +87,7 @@ def test_base_larger_than_the_model_is_refused_before_any_draw() -> None:
     with pytest.raises(initsuite.InitsuiteError, match=r"base's 0.weight is \(32, 8\), the "
                        r"model's \(16, 8\).*no larger"):  # fmt: skip
         initsuite.parametrize(model, "mup", base=mlp(32), roles=ROLES)
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
 def test_parameter_without_a_role_names_it_and_counts_the_rest() -> None:
@@ -91,7 +95,7 @@ def test_parameter_without_a_role_names_it_and_counts_the_rest() -> None:
                        r"of the Sequential has no parametrization role: pass roles=.*input, "
                        r"hidden, output, bias, norm, branch"):  # fmt: skip
         initsuite.parametrize(mlp(32), "mup", base=mlp(16), roles={"*.bias": "bias"})
-    with pytest.raises(initsuite.InitsuiteError, match="role 'readout' for '4.weight'"):
+    with pytest.raises(initsuite.InitsuiteError, match=r"role 'readout' for '4\.weight'"):
         initsuite.parametrize(mlp(32), "mup", base=mlp(16), roles={"4.weight": "readout"})
 
 
@@ -148,3 +152,16 @@ def test_gpt2_roles_are_inferred_and_its_tied_readout_scaled() -> None:
     assert p.lr_mult["transformer.wte.weight"] == 1.0
     ids = torch.arange(6).reshape(1, 6)
     assert torch.isfinite(model(ids).logits).all()
+
+
+def test_docs_page_shows_every_rule_and_paper() -> None:
+    """docs/parametrizations.md holds each entry's rules table: it cannot drift from the
+    registry."""
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs" / "parametrizations.md").read_text("utf-8")
+    for row in P.table():
+        assert f"## `{row['parametrization']}`" in page
+        for role in P.ROLES:
+            assert f"| `{role}` | {row['rule_' + role]} |" in page, (row["parametrization"], role)
+        assert all(paper in page for paper in row["papers"].split("; "))

@@ -53,8 +53,10 @@ OPTIMIZERS = [("adam", "MuAdam"), ("adamw", "MuAdamW"), ("sgd", "MuSGD")]
 
 
 @pytest.mark.parametrize("optimizer,mu", OPTIMIZERS)
-@pytest.mark.parametrize("width,bias,hidden_out", [(64, True, None), (256, False, None),
-                                                   (64, True, 128), (48, True, None)])
+@pytest.mark.parametrize(
+    "width,bias,hidden_out",
+    [(64, True, None), (256, False, None), (64, True, 128), (48, True, None)],
+)
 def test_learning_rates_and_weight_decay_equal_mups_bit_for_bit(
     optimizer: str, mu: str, width: int, bias: bool, hidden_out: int | None
 ) -> None:
@@ -97,11 +99,11 @@ def test_init_equals_mups_rescaled_pytorch_init(bias: bool) -> None:
     mup.set_base_shapes(ref, mlp(BASE, mup.MuReadout, bias))
     ours = mlp(width, bias=bias)
     initsuite.parametrize(ours, "mup", base=mlp(BASE, bias=bias), roles=ROLES, seed=3)
-    for (name, a), (_, b) in zip(ours.named_parameters(), ref.named_parameters()):
+    for (name, a), (_, b) in zip(ours.named_parameters(), ref.named_parameters(), strict=True):
         assert torch.equal(a, b), name
     torch.manual_seed(11)
     own = mup_model(width, bias)  # mup's own draw, from torch's global RNG
-    for (name, a), (_, b) in zip(ours.named_parameters(), own.named_parameters()):
+    for (name, a), (_, b) in zip(ours.named_parameters(), own.named_parameters(), strict=True):
         # independent draws of one law: p is uniform; 1e-4 fails a true match 1 time in 10⁴
         # (the seeds are fixed, so the test is deterministic on a given torch)
         assert stats.ks_2samp(a.detach().flatten(), b.detach().flatten()).pvalue > 1e-4, name
@@ -125,7 +127,7 @@ def test_forward_and_three_steps_equal_mups(optimizer: str, mu: str) -> None:
     assert torch.equal(ours(x), ref(x))  # width_mult a power of 2: x/4 and x·0.25 agree
     opts = [p.optimizer(0.05), getattr(mup, mu)(ref.parameters(), lr=0.05)]
     for _ in range(3):
-        for model, opt in zip((ours, ref), opts):
+        for model, opt in zip((ours, ref), opts, strict=True):
             opt.zero_grad()
             nn.functional.cross_entropy(model(x), y).backward()
             opt.step()

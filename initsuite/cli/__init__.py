@@ -6,7 +6,8 @@ an argument the library's message names is shown as the command's flag.
 ``initsuite schemes PATTERN`` when no scheme matches.
 
 One module per group of commands, each ``add_<command>`` building its parser and naming the
-function that runs it: :mod:`initsuite.cli.listing` (schemes, parametrizations, activations, gains, phase),
+function that runs it: :mod:`initsuite.cli.listing` (schemes, parametrizations, activations, gains,
+phase),
 :mod:`initsuite.cli.sweep`, :mod:`initsuite.cli.train`, :mod:`initsuite.cli.probe`,
 :mod:`initsuite.cli.report` (report, compare), :mod:`initsuite.cli.reproduce` and
 :mod:`initsuite.cli.conventions`. They share :mod:`initsuite.cli.common` (the parser with
@@ -40,8 +41,8 @@ from initsuite.core.version import __version__
 __all__ = ["main"]
 
 
-_COMMANDS = (add_schemes, add_parametrizations, add_activations, add_gains, add_phase, add_sweep, add_train,
-             add_probe, add_report, add_compare, add_reproduce,
+_COMMANDS = (add_schemes, add_parametrizations, add_activations, add_gains, add_phase,
+             add_sweep, add_train, add_probe, add_report, add_compare, add_reproduce,
              add_conventions)  # fmt: skip
 """One ``add_<command>`` per subcommand, in ``initsuite --help``'s order."""
 

@@ -90,8 +90,9 @@ def _cmd_parametrizations(args: argparse.Namespace) -> int:
     print_table(pd.DataFrame.from_records(rows)[["parametrization", "optimizers", "title"]], False)
     if len(rows) == 1:
         print()
-        print_table(pd.DataFrame({"role": P.ROLES,
-                                  "rule": [rows[0][f"rule_{r}"] for r in P.ROLES]}), False)
+        print_table(
+            pd.DataFrame({"role": P.ROLES, "rule": [rows[0][f"rule_{r}"] for r in P.ROLES]}), False
+        )
         print("\npapers: " + rows[0]["papers"])
         if rows[0]["notes"]:
             print("notes: " + rows[0]["notes"])

@@ -117,9 +117,9 @@ def infer_roles(model: nn.Module, roles: Mapping[str, str] | None = None) -> dic
     """
     user = _checked(roles, "roles") if roles is not None else {}
     own: dict[str, str] = {}
-    if callable(getattr(model, "parametrization_roles", None)):
-        own = _checked(model.parametrization_roles(), f"{type(model).__name__}"
-                       ".parametrization_roles()")  # fmt: skip
+    declared = getattr(model, "parametrization_roles", None)
+    if callable(declared):
+        own = _checked(declared(), f"{type(model).__name__}.parametrization_roles()")
     structure = structural_roles(model) if not own else {}
     out: dict[str, str] = {}
     missing: list[str] = []

@@ -174,10 +174,12 @@ def _mults(name: str, shape: tuple[int, ...], base: Mapping[str, tuple[int, ...]
         raise InitsuiteError(f"parameter {name!r} is not in the base model (the same "
                              "architecture at the base width, matched by name)")  # fmt: skip
     b = base[name]
-    if len(b) != len(shape) or any(bd > d or bd < 1 for bd, d in zip(b, shape)):
+    if len(b) != len(shape) or any(bd > d or bd < 1 for bd, d in zip(b, shape, strict=True)):
         raise InitsuiteError(f"the base's {name} is {b}, the model's {shape}: a base must be "
                              "the same architecture, no larger in any dim")  # fmt: skip
-    mults = tuple(d / bd for d, bd in zip(shape, b))  # mup's InfDim.width_mult: dim / base_dim
+    mults = tuple(
+        d / bd for d, bd in zip(shape, b, strict=True)
+    )  # mup's InfDim.width_mult: dim / base_dim
     return (mults[1], mults[0], *mults[2:]) if transposed and len(mults) == 2 else mults
 
 
@@ -223,28 +225,34 @@ def _redraw(model: nn.Module, scheme: Any, seed: int, mults: Mapping[str, Multip
     with torch.no_grad():
         for name, q in model.named_parameters():
             m, attr = layers[name]
-            gen = pick(q.device)
-            if name in drawn:
-                pass
-            elif isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and attr == "weight":
-                q.normal_(0.0, 1.0, generator=gen)
-                if getattr(m, "padding_idx", None) is not None:
-                    q[m.padding_idx].fill_(0)
-            elif q.dim() == 1 and attr == "bias" and isinstance(getattr(m, "weight", None),
-                                                                  Tensor) and m.weight.dim() >= 2:
-                w = m.weight
-                fan_in = w.shape[0] if is_transposed_linear(m) else math.prod(w.shape[1:])
-                default_bias_(q, fan_in, generator=gen)
-            elif q.dim() == 1 and attr == "weight" and "Norm" in type(m).__name__:
-                q.fill_(1.0)
-            elif q.dim() == 1 and attr == "bias" and "Norm" in type(m).__name__:
-                q.zero_()
+            if name not in drawn:
+                _draw_own(m, attr, q, pick(q.device))
             if mults[name].init != 1.0:
                 q.mul_(mults[name].init)
 
 
-def _hook(model: nn.Module, shapes: Mapping[str, Shape], mults: Mapping[str, Multipliers],
-          handles: list[Any]) -> float:
+def _draw_own(m: nn.Module, attr: str, q: Tensor, gen: torch.Generator) -> None:
+    """A parameter the scheme does not draw, by its layer's own law (PyTorch's
+    ``reset_parameters``); a free parameter keeps its value."""
+    weight = m._parameters.get("weight") if attr == "bias" else None
+    norm = "Norm" in type(m).__name__
+    if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and attr == "weight":
+        q.normal_(0.0, 1.0, generator=gen)
+        if m.padding_idx is not None:
+            q[m.padding_idx].fill_(0)
+    elif weight is not None and weight.dim() >= 2 and q.dim() == 1:
+        fan_in = weight.shape[0] if is_transposed_linear(m) else math.prod(weight.shape[1:])
+        default_bias_(q, fan_in, generator=gen)
+    elif norm and q.dim() == 1 and attr == "weight":
+        q.fill_(1.0)
+    elif norm and q.dim() == 1:
+        q.zero_()
+
+
+def _hook(
+    model: nn.Module, shapes: Mapping[str, Shape], mults: Mapping[str, Multipliers],
+    handles: list[Any],
+) -> float:  # fmt: skip
     """Register the forward multipliers (one per layer, its weight's); the readout's."""
     layers = _layer_of(model)
     output = 1.0
