@@ -165,3 +165,68 @@ def test_docs_page_shows_every_rule_and_paper() -> None:
         for role in P.ROLES:
             assert f"| `{role}` | {row['rule_' + role]} |" in page, (row["parametrization"], role)
         assert all(paper in page for paper in row["papers"].split("; "))
+
+
+def _bert(width: int) -> nn.Module:
+    import transformers
+
+    return transformers.BertForMaskedLM(transformers.BertConfig(
+        vocab_size=40, hidden_size=width, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=2 * width, max_position_embeddings=16))  # fmt: skip
+
+
+def _llama(width: int) -> nn.Module:
+    import transformers
+
+    return transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=40, hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=16))  # fmt: skip
+
+
+def _vit(width: int) -> nn.Module:
+    import timm
+
+    return timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32,
+                             patch_size=8, embed_dim=width, num_heads=2, depth=2,
+                             num_classes=5)  # fmt: skip
+
+
+@pytest.mark.parametrize(("make", "want"), [
+    (_bert, {"bert.embeddings.word_embeddings.weight": "input",
+             "bert.encoder.layer.1.attention.self.key.weight": "hidden",
+             "bert.encoder.layer.1.output.dense.weight": "branch",
+             "bert.encoder.layer.0.output.LayerNorm.weight": "norm",
+             "cls.predictions.transform.dense.weight": "hidden",
+             "cls.predictions.decoder.weight": "output", "cls.predictions.bias": "bias"}),
+    (_llama, {"model.embed_tokens.weight": "input", "model.layers.0.mlp.gate_proj.weight":
+              "hidden", "model.layers.0.self_attn.o_proj.weight": "branch",
+              "model.layers.1.mlp.down_proj.weight": "branch", "model.norm.weight": "norm",
+              "lm_head.weight": "output"}),
+    (_vit, {"cls_token": "input", "pos_embed": "input", "patch_embed.proj.weight": "input",
+            "blocks.0.attn.qkv.weight": "hidden", "blocks.1.mlp.fc2.weight": "branch",
+            "blocks.1.norm2.bias": "bias", "norm.weight": "norm", "head.weight": "output"}),
+])  # fmt: skip
+def test_bert_llama_and_timm_vit_roles_from_their_structure(make, want) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("timm" if make is _vit else "transformers")
+    p = initsuite.parametrize(make(32), "depth_mup", base=make(16))
+    assert {n: p.roles[n] for n in want} == want
+    assert p.output_mult == 0.5
+    # two blocks: a branch weight's Adam lr is 1/m_in · 1/√L
+    branch = next(n for n, r in want.items() if r == "branch")
+    assert p.lr_mult[branch] == pytest.approx(1 / 2 / math.sqrt(2))
+
+
+def test_a_forward_multiplier_no_hook_can_apply_is_refused_before_any_draw() -> None:
+    """ntk multiplies every hidden weight's term by 1/√m: nn.MultiheadAttention's stacked
+    in_proj_weight has no layer of its own to hook, so that is one line, not a silent 1."""
+
+    def layer(width: int) -> nn.Module:
+        return nn.TransformerEncoderLayer(width, 2, 2 * width, dropout=0.0, batch_first=True)
+
+    model = layer(32)
+    before = [q.clone() for q in model.parameters()]
+    want = r"in_proj_weight \(hidden\) has forward multiplier 0\.7071.*MultiheadAttention's"
+    with pytest.raises(initsuite.InitsuiteError, match=want):
+        initsuite.parametrize(model, "ntk", base=layer(16))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert initsuite.parametrize(model, "mup", base=layer(16)).output_mult == 1.0

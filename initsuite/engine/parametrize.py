@@ -142,13 +142,17 @@ def parametrize(
     shapes = _shapes(model, role_of, _base_shapes(base), _depth_mult(model, role_of, depth,
                                                                       base_depth))  # fmt: skip
     mults = {name: p.multipliers(s, family) for name, s in shapes.items()}
+    plan, output = _forward_plan(model, shapes, mults)
     previous = _ACTIVE.get(model)
     if previous is not None:
         previous.remove()
     _redraw(model, drawn, seed, mults)
     own = {name: mults[name] for name, _ in model.named_parameters()}  # each tensor once
-    out = Parametrized(model, p, optimizer, role_of, own, 1.0)
-    out.output_mult = _hook(model, shapes, mults, out._handles)
+    out = Parametrized(model, p, optimizer, role_of, own, output)
+    for layer, after, mult in plan:  # W·(c x) = c·W x: the layer's bias is not scaled
+        hook = layer.register_forward_hook(_scale_output(mult)) if after else \
+            layer.register_forward_pre_hook(_scale_input(mult))  # fmt: skip
+        out._handles.append(hook)
     _ACTIVE[model] = out
     return out
 
@@ -249,32 +253,37 @@ def _draw_own(m: nn.Module, attr: str, q: Tensor, gen: torch.Generator) -> None:
         q.zero_()
 
 
-def _hook(
-    model: nn.Module, shapes: Mapping[str, Shape], mults: Mapping[str, Multipliers],
-    handles: list[Any],
-) -> float:  # fmt: skip
-    """Register the forward multipliers (one per layer, its weight's); the readout's."""
+_HOOKABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding, nn.EmbeddingBag)
+
+
+def _forward_plan(
+    model: nn.Module, shapes: Mapping[str, Shape], mults: Mapping[str, Multipliers]
+) -> tuple[list[tuple[nn.Module, bool, float]], float]:
+    """(layer, whether its output is scaled, multiplier) of each forward multiplier that is
+    not 1, and the readout's multiplier; checked before anything is drawn."""
     layers = _layer_of(model)
+    plan: list[tuple[nn.Module, bool, float]] = []
     output = 1.0
     for name, shape in shapes.items():
         m, attr = layers[name]
-        if attr != "weight":
-            continue
         mult = mults[name].forward
-        if shape.role == "output":
+        if shape.role == "output" and attr == "weight":
             output = mult
         if mult == 1.0:
             continue
-        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)):
-            handles.append(m.register_forward_hook(_scale_output(mult)))
-        else:
-            handles.append(m.register_forward_pre_hook(_scale_input(mult)))
-    return output
+        if attr != "weight" or not (isinstance(m, _HOOKABLE) or is_transposed_linear(m)):
+            raise InitsuiteError(
+                f"{name} ({shape.role}) has forward multiplier {mult:.4g}, and only a Linear, "
+                f"Conv, Conv1D or Embedding weight's can be applied (a hook on its layer), "
+                f"not a {type(m).__name__}'s {attr}"
+            )
+        plan.append((m, isinstance(m, (nn.Embedding, nn.EmbeddingBag)), mult))
+    return plan, output
 
 
 def _scale_input(mult: float) -> Any:
     def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        return (args[0] * mult, *args[1:])  # W (c·x) = c · W x; the bias is not scaled
+        return (args[0] * mult, *args[1:])
 
     return hook
 
