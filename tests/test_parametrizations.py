@@ -77,8 +77,10 @@ def test_unknown_parametrization_is_one_line_with_the_nearest(
 def test_bad_optimizer_and_sgd_for_completep() -> None:
     with pytest.raises(initsuite.InitsuiteError, match=r"unknown optimizer 'adagrad'.*sgd, adam"):
         initsuite.parametrize(mlp(32), "mup", base=mlp(16), roles=ROLES, optimizer="adagrad")
-    with pytest.raises(initsuite.InitsuiteError, match=r"completep.* adam only"):
+    with pytest.raises(initsuite.InitsuiteError, match=r"'completep' .* adam only, not 'sgd'"):
         initsuite.parametrize(mlp(32), "completep", base=mlp(16), roles=ROLES, optimizer="sgd")
+    with pytest.raises(initsuite.InitsuiteError, match=r"'ntk' .* sgd only, not 'adamw' \(ini"):
+        initsuite.parametrize(mlp(32), "ntk", base=mlp(16), roles=ROLES, optimizer="adamw")
 
 
 def test_base_larger_than_the_model_is_refused_before_any_draw() -> None:
@@ -227,6 +229,6 @@ def test_a_forward_multiplier_no_hook_can_apply_is_refused_before_any_draw() -> 
     before = [q.clone() for q in model.parameters()]
     want = r"in_proj_weight \(hidden\) has forward multiplier 0\.7071.*MultiheadAttention's"
     with pytest.raises(initsuite.InitsuiteError, match=want):
-        initsuite.parametrize(model, "ntk", base=layer(16))
+        initsuite.parametrize(model, "ntk", base=layer(16), optimizer="sgd")
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert initsuite.parametrize(model, "mup", base=layer(16)).output_mult == 1.0

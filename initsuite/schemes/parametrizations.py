@@ -155,7 +155,8 @@ class Parametrization:
         if family not in self.optimizers:
             raise InitsuiteError(
                 f"parametrization {self.name!r} defines learning rates for "
-                f"{' and '.join(self.optimizers)} only ({self.papers[-1]}), not {optimizer!r}"
+                f"{' and '.join(self.optimizers)} only, not {optimizer!r} (initsuite "
+                f"parametrizations {self.name} says why)"
             )
         return self.rule(shape, family)
 
@@ -238,11 +239,9 @@ def _mup(s: Shape, family: str) -> Multipliers:
 
 def _ntk(s: Shape, family: str) -> Multipliers:
     # NTK: hidden and readout weights N(0, 1) times 1/√fan_in in the forward pass, input
-    # weights and biases Θ(1) (a = 0, b = 0); SGD's lr is width-free. Adam's entrywise
-    # update of size lr needs lr · fan_in^(-a) · fan_in = Θ(1): lr ∝ 1/√fan_in.
+    # weights and biases Θ(1) (a = 0, b = 0); SGD's lr is width-free (TP4's NTP, c = 0).
     if s.role in ("hidden", "branch", "output"):
-        lr = 1.0 / math.sqrt(s.m_in) if family == "adam" else 1.0
-        return Multipliers(init=math.sqrt(s.m_in), forward=1.0 / math.sqrt(s.m_in), lr=lr)
+        return Multipliers(init=math.sqrt(s.m_in), forward=1.0 / math.sqrt(s.m_in))
     return Multipliers(init=math.sqrt(s.m_in) if s.role == "bias" else 1.0)
 
 
@@ -307,12 +306,14 @@ register_parametrization(Parametrization(
 ))  # fmt: skip
 register_parametrization(Parametrization(
     "ntk", "neural tangent parametrization: N(0, 1) weights, 1/√fan_in multipliers",
-    (_JACOT, _EVERETT + " (NTK, full alignment)"),
-    {"input": "init ×1, forward ×1, lr ×1 (SGD and Adam)",
-     "hidden": "init × √m_in, forward × 1/√m_in; SGD lr ×1, Adam lr / √m_in",
+    (_JACOT, _TP4 + " (NTP: c = 0)", _EVERETT + " (NTK's a, b)"),
+    {"input": "init ×1, forward ×1, SGD lr ×1",
+     "hidden": "init × √m_in, forward × 1/√m_in, SGD lr ×1",
      "output": "as hidden", "branch": "as hidden",
-     "bias": "init × √m_in of its layer (Θ(1)), forward ×1, lr ×1",
-     "norm": "init ×1, forward ×1, lr ×1"}, _ntk,
+     "bias": "init × √m_in of its layer (Θ(1)), forward ×1, SGD lr ×1",
+     "norm": "init ×1, forward ×1, SGD lr ×1"}, _ntk, optimizers=("sgd",),
+    notes="SGD only: the Adam exponents of Everett et al.'s Table 1 for NTK could not be "
+          "checked here.",
 ))  # fmt: skip
 register_parametrization(Parametrization(
     "mean_field", "mean-field parametrization: μP with N(0, 1) hidden weights",
