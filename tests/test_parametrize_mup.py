@@ -142,7 +142,7 @@ def test_mean_field_trains_the_same_function_as_mup(optimizer: str) -> None:
     x = torch.randn(16, 8, generator=torch.Generator().manual_seed(2))
     y = torch.randint(0, 3, (16,), generator=torch.Generator().manual_seed(3))
     for name in ("mup", "mean_field"):
-        model = mlp(256)
+        model = mlp(128)
         p = initsuite.parametrize(model, name, base=mlp(BASE), optimizer=optimizer, roles=ROLES)
         # Adam's ε is not scale-free: the hidden gradients differ by √m between the two
         opt = p.optimizer(0.02, **({"eps": 1e-30} if optimizer == "adam" else {}))

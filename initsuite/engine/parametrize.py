@@ -139,8 +139,7 @@ def parametrize(
     seed = validate.seed(seed)
     drawn = scheme_or_convention(scheme)
     role_of = infer_roles(model, roles)
-    shapes = _shapes(model, role_of, _base_shapes(base), _depth_mult(model, role_of, depth,
-                                                                      base_depth))  # fmt: skip
+    shapes = _shapes(model, role_of, _base_shapes(base), _depth_mult(role_of, depth, base_depth))
     mults = {name: p.multipliers(s, family) for name, s in shapes.items()}
     plan, output = _forward_plan(model, shapes, mults)
     previous = _ACTIVE.get(model)
@@ -149,10 +148,9 @@ def parametrize(
     _redraw(model, drawn, seed, mults)
     own = {name: mults[name] for name, _ in model.named_parameters()}  # each tensor once
     out = Parametrized(model, p, optimizer, role_of, own, output)
-    for layer, after, mult in plan:  # W·(c x) = c·W x: the layer's bias is not scaled
-        hook = layer.register_forward_hook(_scale_output(mult)) if after else \
-            layer.register_forward_pre_hook(_scale_input(mult))  # fmt: skip
-        out._handles.append(hook)
+    out._handles += [layer.register_forward_hook(_scale_output(mult)) if after else
+                     layer.register_forward_pre_hook(_scale_input(mult))  # W·(c x) = c·W x
+                     for layer, after, mult in plan]  # fmt: skip
     _ACTIVE[model] = out
     return out
 
@@ -208,8 +206,7 @@ def _shapes(model: nn.Module, role_of: Mapping[str, str], base: Mapping[str, tup
     return out
 
 
-def _depth_mult(model: nn.Module, role_of: Mapping[str, str], depth: int | None,
-                base_depth: int | None) -> float:  # fmt: skip
+def _depth_mult(role_of: Mapping[str, str], depth: int | None, base_depth: int | None) -> float:
     if depth is None:
         depth = len({block_prefix(n) for n, r in role_of.items() if r == "branch"} - {None})
         depth = max(depth, 1)
