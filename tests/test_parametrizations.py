@@ -101,6 +101,13 @@ def test_parameter_without_a_role_names_it_and_counts_the_rest() -> None:
         initsuite.parametrize(mlp(32), "mup", base=mlp(16), roles={"4.weight": "readout"})
 
 
+def test_a_learning_rate_that_is_not_finite_is_one_line() -> None:
+    p = initsuite.parametrize(mlp(32), "mup", base=mlp(16), roles=ROLES)
+    for lr in (float("nan"), float("inf"), 0.0):
+        with pytest.raises(initsuite.InitsuiteError, match="lr must be a positive finite number"):
+            p.optimizer(lr)
+
+
 def test_parametrize_again_replaces_the_hooks() -> None:
     model, x = mlp(64), torch.randn(4, 8)
     first = initsuite.parametrize(model, "mup", base=mlp(16), roles=ROLES)

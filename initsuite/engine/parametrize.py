@@ -80,7 +80,7 @@ class Parametrized:
     def optimizer(self, lr: float, **kwargs: Any) -> torch.optim.Optimizer:
         """The torch optimizer named at :func:`parametrize` (SGD, Adam or AdamW) over
         :meth:`param_groups`; ``kwargs`` (``weight_decay``, ``betas``, ``momentum``...) go to
-        it, the weight decay scaled per group."""
+        it, the weight decay (default 0, AdamW's too, as ``mup.MuAdamW``) scaled per group."""
         groups = self.param_groups(lr, kwargs.pop("weight_decay", 0.0))
         cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
         return cls[self.optimizer_name](groups, lr=lr, **kwargs)
@@ -235,13 +235,13 @@ def _redraw(model: nn.Module, scheme: Any, seed: int, mults: Mapping[str, Multip
 def _draw_own(m: nn.Module, attr: str, q: Tensor, gen: torch.Generator) -> None:
     """A parameter the scheme does not draw, by its layer's own law (PyTorch's
     ``reset_parameters``); a free parameter keeps its value."""
-    weight = m._parameters.get("weight") if attr == "bias" else None
+    weight = getattr(m, "weight", None) if attr == "bias" else None
     norm = "Norm" in type(m).__name__
     if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and attr == "weight":
         q.normal_(0.0, 1.0, generator=gen)
         if m.padding_idx is not None:
             q[m.padding_idx].fill_(0)
-    elif weight is not None and weight.dim() >= 2 and q.dim() == 1:
+    elif isinstance(weight, Tensor) and weight.dim() >= 2 and q.dim() == 1:
         fan_in = weight.shape[0] if is_transposed_linear(m) else math.prod(weight.shape[1:])
         default_bias_(q, fan_in, generator=gen)
     elif norm and q.dim() == 1 and attr == "weight":

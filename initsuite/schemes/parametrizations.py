@@ -89,12 +89,6 @@ class Shape:
         return self.mults[1] if len(self.mults) > 1 else self.owner_in
 
     @property
-    def m(self) -> float:
-        """The role's width multiplier: fan_out's for an input weight or a vector, fan_in's
-        for a hidden, branch or output weight (the width a layer sums over)."""
-        return self.m_in if self.role in ("hidden", "branch", "output") else self.m_out
-
-    @property
     def infinite(self) -> tuple[int, ...]:
         """The dims that differ from the base (``mup``'s "infinite" dims)."""
         return tuple(i for i, m in enumerate(self.mults) if m != 1.0)
@@ -121,6 +115,7 @@ class Multipliers:
 
     @property
     def lr_mult(self) -> float:
+        """The learning rate's multiplier as one number."""
         return self.lr / self.lr_div
 
 
