@@ -239,3 +239,48 @@ def test_a_forward_multiplier_no_hook_can_apply_is_refused_before_any_draw() -> 
         initsuite.parametrize(model, "ntk", base=layer(16), optimizer="sgd")
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert initsuite.parametrize(model, "mup", base=layer(16)).output_mult == 1.0
+
+
+def _depth_slopes(name: str, optimizer: str) -> tuple[float, float]:
+    """Slopes in log L of the residual stream's rms at init and of its change after one
+    step (a ResMLP of width 64, L = 2, 8, 32)."""
+    import numpy as np
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 8, generator=gen), torch.randint(0, 3, (16,), generator=gen)
+    depths, init, delta = (2, 8, 32), [], []
+    for depth in depths:
+        model = ResMLP(64, depth)
+        p = initsuite.parametrize(model, name, base=ResMLP(16, depth), optimizer=optimizer)
+
+        def stream(model: ResMLP = model) -> torch.Tensor:
+            h = model.inp(x)
+            for block in model.blocks:
+                h = h + block(h)
+            return h.detach()
+
+        h0 = stream()
+        opt = p.optimizer(0.05 if optimizer == "sgd" else 1e-3)
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        init.append(h0.pow(2).mean().sqrt().item())
+        delta.append((stream() - h0).pow(2).mean().sqrt().item())
+    lw = np.log(depths)
+    return np.polyfit(lw, np.log(init), 1)[0], np.polyfit(lw, np.log(delta), 1)[0]
+
+
+DEPTH_CASES = [("depth_mup", "sgd"), ("depth_mup", "adam"), ("completep", "adam"), ("mup", "adam")]
+
+
+@pytest.mark.parametrize(("name", "optimizer"), DEPTH_CASES)
+def test_depth_rules_keep_the_residual_stream_and_its_update_flat_in_depth(
+    name: str, optimizer: str
+) -> None:
+    """Depth-μP (1/√L branches; SGD's lr depth-free, Adam's × 1/√L) and CompleteP (1/L,
+    Adam's lr depth-free) hold the stream and its one-step change at Θ(1) from L = 2 to 32
+    (measured slopes within 0.15 of 0); μP alone lets both grow (the change about as L)."""
+    init, delta = _depth_slopes(name, optimizer)
+    if name == "mup":
+        assert init > 0.2 and delta > 0.8
+    else:
+        assert abs(init) < 0.15 and abs(delta) < 0.15
