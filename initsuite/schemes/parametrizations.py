@@ -197,10 +197,10 @@ def table() -> list[dict[str, str]]:
 
 # --- the rules -------------------------------------------------------------------------------
 
-_TP4 = "Yang & Hu 2021, Tensor Programs IV (ICML), §3 and §5: abc-parametrizations"
-_TP5 = "Yang et al. 2022, Tensor Programs V (arXiv:2203.03466), Table 3 and Table 8"
+_TP4 = "Yang & Hu 2021, Tensor Programs IV (ICML): abc-parametrizations"
+_TP5 = "Yang et al. 2022, Tensor Programs V (arXiv:2203.03466): μP for SGD and Adam"
 _MUP = "mup 1.0.0: MuReadout, set_base_shapes(rescale_params=True), MuAdam, MuSGD"
-_TP6 = "Yang, Yu, Zhu & Hayou 2023, Tensor Programs VI (arXiv:2310.02244), Table 1: Depth-μP"
+_TP6 = "Yang, Yu, Zhu & Hayou 2023, Tensor Programs VI (arXiv:2310.02244): Depth-μP"
 _BORDELON = "Bordelon et al. 2023, Depthwise hyperparameter transfer in residual networks"
 _EVERETT = "Everett et al. 2024, Scaling Exponents Across Parameterizations and Optimizers, Table 1"
 _JACOT = "Jacot, Gabriel & Hongler 2018, Neural Tangent Kernel: the NTK parametrization"
@@ -242,7 +242,7 @@ def _ntk(s: Shape, family: str) -> Multipliers:
 
 def _mean_field(s: Shape, family: str) -> Multipliers:
     # μP moved by the abc-symmetry (a, b, c) → (a + θ, b − θ, c − 2θ) for SGD, c − θ for
-    # Adam (TP4 §3; Everett et al. §2) with θ = 1/2 on hidden weights: N(0, 1) entries times
+    # Adam (TP4; Everett et al.) with θ = 1/2 on hidden weights: N(0, 1) entries times
     # 1/√fan_in in the forward pass. Input, output and bias rules are the mup package's
     # (already a = 0 or 1 and b = 0 there), so both train the same function identically.
     base = _mup(s, family)

@@ -1,7 +1,7 @@
 r"""The width exponents a parametrization predicts for a coordinate check: how the rms of a
 layer's output scales with width at init, and how the rms of its change after the first
-optimizer step does (Yang & Hu 2021, Tensor Programs IV, §5 and Table 3; Everett et al.
-2024, §3, full alignment).
+optimizer step does (Yang & Hu 2021, Tensor Programs IV; Everett et al. 2024, under full
+alignment).
 
     >>> coord_exponents("sp", "sgd")["output"].delta  # SP's logits move ∝ n after one step
     1.0
@@ -26,7 +26,7 @@ hidden layers → readout, each of whose weights has effective entries of size n
 
 ``branch`` scales as ``hidden`` in width; biases and norms are not predicted here. SP's
 output exponent under SGD (1) and NTK's hidden one (−½) are TP4's; μP's are 0 for every
-layer under both optimizers (TP4 Table 3; TP5).
+layer under both optimizers (TP4; TP5).
 """
 
 from __future__ import annotations
