@@ -40,6 +40,8 @@ _API: dict[str, str] = {
     "probe": "initsuite.studies.probe",
     "probe_factory": "initsuite.studies.probe_factory",
     "apply": "initsuite.engine.reinit",
+    "parametrize": "initsuite.engine.parametrize",
+    "Parametrized": "initsuite.engine.parametrize",
     "reproduce": "initsuite.studies.reproduce",
     "tutorial_study": "initsuite.studies.tutorial",
     "isometry_study": "initsuite.studies.isometry",
@@ -77,6 +79,8 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite import activations as activations
     from initsuite import schemes as schemes
     from initsuite.core.errors import InitsuiteError as InitsuiteError
+    from initsuite.engine.parametrize import Parametrized as Parametrized
+    from initsuite.engine.parametrize import parametrize as parametrize
     from initsuite.engine.reinit import apply as apply
     from initsuite.report import write_report as write_report
     from initsuite.results.base import Result as Result

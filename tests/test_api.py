@@ -148,6 +148,7 @@ SUBJECTS: dict[str, tuple[str, ...]] = {
     "probe": ("model", "inputs"),
     "probe_factory": ("factory", "input_shape"),
     "apply": ("model", "scheme"),
+    "parametrize": ("model", "parametrization"),
     "reproduce": ("name",),
     "tutorial_study": (),
     "isometry_study": ("schemes", "activations"),

@@ -6,7 +6,8 @@ an argument the library's message names is shown as the command's flag.
 ``initsuite schemes PATTERN`` when no scheme matches.
 
 One module per group of commands, each ``add_<command>`` building its parser and naming the
-function that runs it: :mod:`initsuite.cli.listing` (schemes, activations, gains, phase),
+function that runs it: :mod:`initsuite.cli.listing` (schemes, parametrizations, activations, gains,
+phase),
 :mod:`initsuite.cli.sweep`, :mod:`initsuite.cli.train`, :mod:`initsuite.cli.probe`,
 :mod:`initsuite.cli.report` (report, compare), :mod:`initsuite.cli.reproduce` and
 :mod:`initsuite.cli.conventions`. They share :mod:`initsuite.cli.common` (the parser with
@@ -21,7 +22,13 @@ from typing import Any
 
 from initsuite.cli.common import Parser, flag, one_line
 from initsuite.cli.conventions import add_conventions
-from initsuite.cli.listing import add_activations, add_gains, add_phase, add_schemes
+from initsuite.cli.listing import (
+    add_activations,
+    add_gains,
+    add_parametrizations,
+    add_phase,
+    add_schemes,
+)
 from initsuite.cli.probe import add_probe
 from initsuite.cli.report import add_compare, add_report
 from initsuite.cli.reproduce import add_reproduce
@@ -34,8 +41,8 @@ from initsuite.core.version import __version__
 __all__ = ["main"]
 
 
-_COMMANDS = (add_schemes, add_activations, add_gains, add_phase, add_sweep, add_train,
-             add_probe, add_report, add_compare, add_reproduce,
+_COMMANDS = (add_schemes, add_parametrizations, add_activations, add_gains, add_phase,
+             add_sweep, add_train, add_probe, add_report, add_compare, add_reproduce,
              add_conventions)  # fmt: skip
 """One ``add_<command>`` per subcommand, in ``initsuite --help``'s order."""
 

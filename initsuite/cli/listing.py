@@ -1,5 +1,5 @@
-"""The commands that list what is registered or known: ``schemes``, ``activations``, ``gains``
-and ``phase``."""
+"""The commands that list what is registered or known: ``schemes``, ``parametrizations``,
+``activations``, ``gains`` and ``phase``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from initsuite.cli.common import (
     spec_list,
 )
 
-__all__ = ["add_activations", "add_gains", "add_phase", "add_schemes"]
+__all__ = ["add_activations", "add_gains", "add_parametrizations", "add_phase", "add_schemes"]
 
 
 def add_schemes(add_parser: AddParser) -> None:
@@ -59,6 +59,43 @@ def _cmd_schemes(args: argparse.Namespace) -> int:
     import pandas as pd
 
     print_table(pd.DataFrame.from_records(rows).drop(columns=["summary"]), False)
+    return 0
+
+
+def add_parametrizations(add_parser: AddParser) -> None:
+    s = add_parser("parametrizations", help="list width/depth parametrizations (SP, μP, ...)")
+    s.add_argument("pattern", nargs="?", default="*",
+                   help="wildcard filter, e.g. '*mup' (exit 1 when none matches); one match "
+                   "shows its rule per role and its papers")  # fmt: skip
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(run=_cmd_parametrizations)
+
+
+def _cmd_parametrizations(args: argparse.Namespace) -> int:
+    from initsuite.schemes import parametrizations as P
+
+    matched = set(P.list_parametrizations(args.pattern))  # a malformed pattern: exit 2
+    rows = [r for r in P.table() if r["parametrization"] in matched]
+    if not rows:
+        if args.json:
+            print("[]")
+        print(f"initsuite: no parametrization matches {args.pattern!r} (initsuite "
+              "parametrizations lists all)", file=sys.stderr)  # fmt: skip
+        return 1
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    import pandas as pd
+
+    print_table(pd.DataFrame.from_records(rows)[["parametrization", "optimizers", "title"]], False)
+    if len(rows) == 1:
+        print()
+        print_table(
+            pd.DataFrame({"role": P.ROLES, "rule": [rows[0][f"rule_{r}"] for r in P.ROLES]}), False
+        )
+        print("\npapers: " + rows[0]["papers"])
+        if rows[0]["notes"]:
+            print("notes: " + rows[0]["notes"])
     return 0
 
 

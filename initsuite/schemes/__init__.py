@@ -17,7 +17,9 @@ and bias), :mod:`~initsuite.schemes.fan_scaling` (JAX/Keras variance scaling),
 ``"hf:normal"``, ``"lua_torch:default"``, ``"flux:..."``),
 :mod:`~initsuite.schemes.conventions` (each framework's law for each layer's parameters, as
 data), :mod:`~initsuite.schemes.convention_table` (those laws as a table, and where two
-conventions differ) and :mod:`~initsuite.schemes.common` (fans, gains, shared helpers).
+conventions differ), :mod:`~initsuite.schemes.parametrizations` (SP, μP, depth-μP...: each
+role's init, forward and learning-rate multipliers across widths and depths) and
+:mod:`~initsuite.schemes.common` (fans, gains, shared helpers).
 """
 
 from __future__ import annotations
