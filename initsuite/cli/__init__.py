@@ -8,6 +8,7 @@ an argument the library's message names is shown as the command's flag.
 One module per group of commands, each ``add_<command>`` building its parser and naming the
 function that runs it: :mod:`initsuite.cli.listing` (schemes, activations, gains, phase),
 :mod:`initsuite.cli.sweep`, :mod:`initsuite.cli.train`, :mod:`initsuite.cli.probe`,
+:mod:`initsuite.cli.coordcheck`,
 :mod:`initsuite.cli.report` (report, compare), :mod:`initsuite.cli.reproduce` and
 :mod:`initsuite.cli.conventions`. They share :mod:`initsuite.cli.common` (the parser with
 one-line errors, flag types, tables) and :mod:`initsuite.cli.stdout` (what they print).
@@ -21,6 +22,7 @@ from typing import Any
 
 from initsuite.cli.common import Parser, flag, one_line
 from initsuite.cli.conventions import add_conventions
+from initsuite.cli.coordcheck import add_coordcheck
 from initsuite.cli.listing import add_activations, add_gains, add_phase, add_schemes
 from initsuite.cli.probe import add_probe
 from initsuite.cli.report import add_compare, add_report
@@ -35,7 +37,7 @@ __all__ = ["main"]
 
 
 _COMMANDS = (add_schemes, add_activations, add_gains, add_phase, add_sweep, add_train,
-             add_probe, add_report, add_compare, add_reproduce,
+             add_probe, add_coordcheck, add_report, add_compare, add_reproduce,
              add_conventions)  # fmt: skip
 """One ``add_<command>`` per subcommand, in ``initsuite --help``'s order."""
 

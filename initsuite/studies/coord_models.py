@@ -25,6 +25,7 @@ from torch import nn
 from initsuite import activations as _activations
 from initsuite.core import validate
 from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.core.spec import check_keys, params_of, plain_number
 
 __all__ = ["HEAD_DIM", "MODELS", "ROLES", "CoordModel", "declared_roles", "get_model",
            "mlp", "resmlp", "transformer"]  # fmt: skip
@@ -263,12 +264,35 @@ def get_model(name: str, options: Mapping[str, Any] | None = None) -> CoordModel
                              f"'package.module:function', got {type(name).__name__}")  # fmt: skip
     if name in MODELS:
         factory, depth, least, tokens = MODELS[name]
-        return CoordModel(name, factory, depth, least, tokens, options)
+        return CoordModel(name, factory, depth, least, tokens, _options(name, factory, options))
     if ":" in name and not name.startswith("hf:"):
         from initsuite.studies.user_code import load_factory
 
-        return CoordModel(name, load_factory(name), 3, 1, False, options)
+        # the user's function takes what it takes: numbers written as text read as numbers
+        plain = {k: _number(v) for k, v in options.items()}
+        return CoordModel(name, load_factory(name), 3, 1, False, plain)
     raise InitsuiteError(unknown("model", name, [*MODELS, "package.module:function"]))
+
+
+def _number(value: Any) -> Any:
+    number = plain_number(value) if isinstance(value, str) else None
+    return value if number is None else number
+
+
+def _options(name: str, factory: Callable[..., nn.Module], options: Mapping[str, Any]
+             ) -> dict[str, Any]:  # fmt: skip
+    """A built-in model's ``options`` checked against its factory's keywords and types (a
+    size >= 1, a known activation)."""
+    params = params_of(factory, skip=("depth",))
+    owner = f"model {name!r}"
+    check_keys(owner, options, params)
+    out = {k: params[k].convert(v, owner) for k, v in options.items()}
+    for key, value in out.items():
+        if key == "activation":
+            _activations.get(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            validate.count(f"{owner} option {key}", value)
+    return out
 
 
 def declared_roles(model: nn.Module) -> dict[str, str]:
