@@ -4,7 +4,6 @@ each step; its models' roles; its stored form; bad input."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -217,13 +216,12 @@ def test_a_parametrization_without_parametrize_is_one_line(monkeypatch: pytest.M
                                                            ) -> None:  # fmt: skip
     monkeypatch.setattr(CC, "_has_parametrize", lambda: False)
     with pytest.raises(InitsuiteError, match=r"^parametrization 'mup' needs "
-                       r"initsuite.parametrize, which this build lacks: use 'sp'$"):  # fmt: skip
+                       r"parametrize, which this build lacks: use 'sp'$"):  # fmt: skip
         initsuite.coord_check("mlp", ["sp", "mup"], widths=[8])
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("initsuite.engine.parametrize") is None,
-    reason="initsuite.parametrize (issue 30, item 2) is not merged yet",
+    not CC._has_parametrize(), reason="parametrize (issue 30, item 2) is not merged yet"
 )
 def test_sp_grows_with_width_where_mup_stays_flat() -> None:
     """Tensor Programs V's figure in kind: after 3 Adam steps the readout's l1 grows about as

@@ -3,8 +3,8 @@ depth: ``mlp``, ``resmlp``, a GPT-2-style pre-LN ``transformer``, and a user's f
 ``package.module:function(width, depth)``.
 
 Each built-in model declares the role of every parameter (``parametrization_roles()``: an
-fnmatch pattern over parameter names → one of :data:`ROLES`), which
-``initsuite.parametrize`` reads to give each parameter its init, multiplier and learning rate.
+fnmatch pattern over parameter names → one of :data:`ROLES`), which ``parametrize`` (issue 30,
+item 2) reads to give each parameter its init, multiplier and learning rate.
 
     >>> from initsuite.studies.coord_models import get_model
     >>> net = get_model("mlp").build(64, 3)

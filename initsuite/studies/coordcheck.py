@@ -33,14 +33,16 @@ from initsuite.studies.coord_models import CoordModel, get_model
 __all__ = ["DATA", "DATA_SEED", "OPTIMIZERS", "PARAMETRIZATIONS", "CoordCheckConfig",
            "coord_check", "make_batch"]  # fmt: skip
 
-# The names initsuite.parametrize knows (issue 30, item 1), until its registry
-# (initsuite.schemes.parametrizations) replaces this constant.
+# The names that parametrize knows (issue 30, item 1), until the parametrizations' registry
+# replaces this constant.
 PARAMETRIZATIONS: tuple[str, ...] = ("sp", "ntk", "mup", "mean_field", "depth_mup", "completep")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
 DATA: tuple[str, ...] = ("synthetic", "digits")
 DATA_SEED = 0x00C0_0BD5
 """The seed of the fixed batch's generator: one batch for every run, as mup's check uses."""
-_PARAMETRIZE = "initsuite.engine.parametrize"
+# parametrize's module (issue 30, item 2), named relative to its package and imported lazily:
+# a build without it runs sp alone
+_PARAMETRIZE = (".parametrize", "initsuite.engine")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,7 +96,7 @@ class CoordCheckConfig:
                                  "model of features: use data 'synthetic' here")  # fmt: skip
         if any(p != "sp" for p in self.parametrizations) and not _has_parametrize():
             other = next(p for p in self.parametrizations if p != "sp")
-            raise InitsuiteError(f"parametrization {other!r} needs initsuite.parametrize, which "
+            raise InitsuiteError(f"parametrization {other!r} needs parametrize, which "
                                  "this build lacks: use 'sp'")  # fmt: skip
 
     def _bases(self) -> None:
@@ -122,7 +124,7 @@ class CoordCheckConfig:
 
 
 def _has_parametrize() -> bool:
-    return importlib.util.find_spec(_PARAMETRIZE) is not None
+    return importlib.util.find_spec(*_PARAMETRIZE) is not None
 
 
 def make_batch(cfg: CoordCheckConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,12 +168,12 @@ def _optimizer_of(cfg: CoordCheckConfig, name: str, depth: int
                   ) -> Callable[[nn.Module, int], torch.optim.Optimizer]:  # fmt: skip
     """``make_optimizer(model, seed)`` of parametrization ``name``: ``sp`` trains the model as
     built with the plain torch optimizer; the others re-draw it through
-    ``initsuite.parametrize`` against the model at the base width (built on the meta device:
+    ``parametrize`` against the model at the base width (built on the meta device:
     only its shapes count) and take its optimizer."""
     model, base_width = cfg.model_object, cfg.base_width or min(cfg.widths)
     if name == "sp":
         return lambda net, seed: _torch_optimizer(cfg.optimizer, net, cfg.lr)
-    parametrize = importlib.import_module(_PARAMETRIZE).parametrize
+    parametrize = importlib.import_module(*_PARAMETRIZE).parametrize
 
     def make(net: nn.Module, seed: int) -> torch.optim.Optimizer:
         with torch.device("meta"):
@@ -242,7 +244,7 @@ def coord_check(
     Args:
         model: ``mlp``, ``resmlp``, ``transformer`` or ``package.module:function`` (called
             as ``function(width, depth, **options)``; its model takes ``inputs`` features).
-        parametrizations: names of ``initsuite.parametrize`` (``sp``: the model as built,
+        parametrizations: names of ``parametrize`` (``sp``: the model as built,
             one learning rate).
         widths: the widths (a transformer's n_embd; heads = width // 16).
         depths: the depths (default: the model's: mlp 3 Linear layers, resmlp 4 blocks,
