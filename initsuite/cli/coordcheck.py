@@ -63,8 +63,8 @@ def _cmd_coordcheck(args: argparse.Namespace) -> None:
         args.model, args.parametrizations, args.widths, args.depths, optimizer=args.optimizer,
         lr=args.lr, steps=args.steps, seeds=args.seeds, data=args.data, batch=args.batch,
         base_width=args.base_width, base_depth=args.base_depth, options=args.options,
-        device=args.device, out=args.out, overwrite=args.overwrite,
-        progress=False if args.quiet else None, command=args.command_line,
+        device=args.device, progress=False if args.quiet else None, overwrite=args.overwrite,
+        command=args.command_line, out_dir=args.out,
     )  # fmt: skip
     if not args.quiet:
         c = result.coords

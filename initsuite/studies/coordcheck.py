@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -233,10 +234,10 @@ def coord_check(
     base_depth: int | None = None,
     options: Mapping[str, Any] | None = None,
     device: str = "cpu",
-    out: str | None = None,
-    overwrite: bool = False,
     progress: bool | None = None,
+    overwrite: bool = False,
     command: str | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
 ) -> CoordCheckResult:
     """mup's coordinate check: each module's output size over a few training steps, per
     parametrization × width × depth × seed (Yang et al. 2022, Tensor Programs V).
@@ -260,10 +261,10 @@ def coord_check(
         options: the model's options (mlp: ``activation``, ``inputs``, ``classes``, ``bias``;
             transformer: ``heads``, ``vocab``, ``seq``).
         device: where to train.
-        out: a results directory to save to (checked before anything runs).
-        overwrite: replace ``out`` if initsuite wrote it.
         progress: show a progress bar (default: when stderr is a terminal).
+        overwrite: replace ``out_dir`` if initsuite wrote it.
         command: the command line that asked for it, recorded in meta.json.
+        out_dir: a results directory to save to (checked before anything runs).
 
     Returns:
         A :class:`~initsuite.results.coordcheck.CoordCheckResult`.
@@ -281,13 +282,13 @@ def coord_check(
         seeds=validate.seeds(seeds), data=data, batch=batch, base_width=base_width,
         base_depth=base_depth, options=dict(options or {}), device=device,
     )  # fmt: skip
-    if out is not None:
+    if out_dir is not None:
         from initsuite.results import store
 
-        store.check_output(out, "replace" if overwrite else "new")
+        store.check_output(out_dir, "replace" if overwrite else "new")
     result = run_coord_check(cfg, progress=progress)
     if command is not None:
         result.meta["command"] = command
-    if out is not None:
-        result.save(out, overwrite=overwrite)
+    if out_dir is not None:
+        result.save(out_dir, overwrite=overwrite)
     return result
