@@ -30,10 +30,11 @@ __all__ = ["ENGINE_COLUMNS", "SEEDINGS", "coord_data", "module_roles"]
 
 Seeding = Literal["per_run", "mup"]
 SEEDINGS: tuple[str, ...] = ("per_run", "mup")
-"""How models are seeded: ``per_run`` builds each (width, seed) model after
-``torch.manual_seed(seed)`` inside ``torch.random.fork_rng`` (the same draws whatever the
-order, the caller's global RNG untouched); ``mup`` seeds torch's global RNG once per seed and
-builds the widths in order, as ``mup.coord_check.get_coord_data`` does."""
+"""How runs are seeded: ``per_run`` builds and trains each (width, seed) model after
+``torch.manual_seed(seed)`` inside ``torch.random.fork_rng`` (its init and any dropout draw
+the same whatever else runs, and the caller's global RNG is left as it was); ``mup`` seeds
+torch's global RNG once per seed and builds the widths in order, as
+``mup.coord_check.get_coord_data`` does."""
 ENGINE_COLUMNS: tuple[str, ...] = (
     "width", "seed", "step", "module", "type", "role", "l1", "rms", "delta_rms", "loss",
 )  # fmt: skip
@@ -196,23 +197,19 @@ def coord_data(
         if seeding == "mup":
             torch.manual_seed(seed)
         for width, build in models.items():
-            if seeding == "mup":
-                model, optimizer = _setup(build, make_optimizer, seed, device)
-            else:
-                with torch.random.fork_rng(devices=[]):
+            # per_run: the run's every draw (its init, any dropout) from its own seed
+            forked = seeding == "per_run"
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [],
+                                       enabled=forked):  # fmt: skip
+                if forked:
                     torch.manual_seed(seed)
-                    model, optimizer = _setup(build, make_optimizer, seed, device)
-            rows = _train(model, optimizer, batch, loss, steps, roles(model))
-            del model, optimizer  # before the next width's model is built
+                model = build().to(device).train()
+                optimizer = make_optimizer(model, seed)
+                rows = _train(model, optimizer, batch, loss, steps, roles(model))
+                del model, optimizer  # before the next width's model is built
             n = len(rows["step"])
             columns["width"] += [width] * n
             columns["seed"] += [seed] * n
             for key, values in rows.items():
                 columns[key] += values
     return pd.DataFrame(columns, columns=list(ENGINE_COLUMNS))
-
-
-def _setup(build: Callable[[], nn.Module], make_optimizer: MakeOptimizer, seed: int,
-           device: torch.device) -> tuple[nn.Module, torch.optim.Optimizer]:  # fmt: skip
-    model = build().to(device).train()
-    return model, make_optimizer(model, seed)
