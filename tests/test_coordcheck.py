@@ -160,6 +160,22 @@ def test_resmlp_and_transformer_run_over_depth() -> None:
     assert c["l1"].notna().all() and np.isfinite(c["loss"]).all()
 
 
+def test_an_hf_source_takes_its_width_and_depth_from_the_grid() -> None:
+    """``hf:gpt2``: the width is n_embd with heads of 16, the depth n_layer; a source that
+    sets them itself is refused."""
+    pytest.importorskip("transformers")
+    spec = "hf:gpt2,vocab_size=64,n_positions=32"
+    net = get_model(spec).build(32, 1)
+    config = net.model.config  # type: ignore[union-attr]
+    assert (config.n_embd, config.n_head, config.n_layer) == (32, 2, 1)
+    c = initsuite.coord_check(spec, "sp", widths=[16, 32], depths=1, steps=1, seeds=1).coords
+    assert set(c["width"]) == {16, 32} and (c["model"] == spec).all()
+    assert {"model.h.0.attn.c_attn", "readout", ROOT} <= set(c["module"])
+    assert np.isfinite(c["loss"]).all()
+    with pytest.raises(InitsuiteError, match=r"sets 'n_embd' from the width and depth"):
+        get_model("hf:gpt2,n_embd=64")
+
+
 def test_save_and_load_round_trip(sp: CoordCheckResult, tmp_path: Path) -> None:
     sp.save(tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["coords.parquet",

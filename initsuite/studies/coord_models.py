@@ -1,5 +1,6 @@
 """The models of the coordinate check (:func:`initsuite.coord_check`), built at any width and
-depth: ``mlp``, ``resmlp``, a GPT-2-style pre-LN ``transformer``, and a user's factory
+depth: ``mlp``, ``resmlp``, a GPT-2-style pre-LN ``transformer``, a Hugging Face text model
+(``hf:gpt2``, its width the config's ``hidden_size``), and a user's factory
 ``package.module:function(width, depth)``.
 
 Each built-in model declares the role of every parameter (``parametrization_roles()``: an
@@ -28,7 +29,7 @@ from initsuite.core.errors import InitsuiteError, unknown
 from initsuite.core.spec import check_keys, params_of, plain_number
 
 __all__ = ["HEAD_DIM", "MODELS", "ROLES", "CoordModel", "declared_roles", "get_model",
-           "mlp", "resmlp", "transformer"]  # fmt: skip
+           "heads_at", "mlp", "resmlp", "transformer"]  # fmt: skip
 
 ROLES: tuple[str, ...] = ("input", "hidden", "output", "bias", "norm", "branch")
 """A parameter's role: ``input`` (fan_in fixed, fan_out grows with width), ``hidden`` (both
@@ -148,7 +149,7 @@ class CoordTransformer(nn.Module):
     def __init__(self, width: int, depth: int = 2, heads: int | None = None, vocab: int = 64,
                  seq: int = 16) -> None:  # fmt: skip
         super().__init__()
-        heads = _heads(width, heads)
+        heads = heads_at(width, heads)
         self.wte = nn.Embedding(vocab, width)
         self.wpe = nn.Embedding(seq, width)
         self.blocks = nn.ModuleList(_Block(width, heads) for _ in range(depth))
@@ -168,7 +169,7 @@ class CoordTransformer(nn.Module):
                 "lm_head.weight": "output", "*.bias": "bias"}  # fmt: skip
 
 
-def _heads(width: int, heads: int | None) -> int:
+def heads_at(width: int, heads: int | None = None) -> int:
     """The transformer's heads at ``width``: ``heads``, or width // HEAD_DIM; a width they do
     not divide raises, naming the nearest widths that work."""
     step = HEAD_DIM if heads is None else heads
@@ -212,6 +213,7 @@ class CoordModel:
         min_depth: the smallest depth it builds.
         tokens: it takes token ids (vocabulary ``options["vocab"]``), not features.
         options: keyword options passed to every build (``activation``, ``inputs``, ...).
+        attention: it has attention heads: a width they do not divide is refused.
     """
 
     name: str
@@ -220,13 +222,14 @@ class CoordModel:
     min_depth: int = 1
     tokens: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    attention: bool = False
 
     def check(self, width: int, depth: int) -> None:
         """Raise before any compute where ``width`` or ``depth`` cannot be built."""
         if depth < self.min_depth:
             raise InitsuiteError(f"{self.name} needs depth >= {self.min_depth}, got {depth}")
-        if self.name == "transformer":
-            _heads(width, self.options.get("heads"))
+        if self.attention:
+            heads_at(width, self.options.get("heads"))
 
     def build(self, width: int, depth: int) -> nn.Module:
         """A fresh model at ``width`` and ``depth`` (its own init, from torch's global RNG)."""
@@ -251,9 +254,11 @@ MODELS: dict[str, tuple[Callable[..., nn.Module], int, int, bool]] = {
 
 
 def get_model(name: str, options: Mapping[str, Any] | None = None) -> CoordModel:
-    """The coordinate check's model ``name``: a built-in (:data:`MODELS`) or a user factory
-    ``package.module:function`` called as ``function(width, depth, **options)`` (its model
-    takes float features of size ``options["inputs"]``, 64 by default, and returns logits).
+    """The coordinate check's model ``name``: a built-in (:data:`MODELS`), a text model of
+    Hugging Face (``hf:gpt2,vocab_size=256``: :mod:`initsuite.studies.coord_sources`), or a
+    user factory ``package.module:function`` called as ``function(width, depth, **options)``
+    (its model takes float features of size ``options["inputs"]``, 64 by default, and
+    returns logits).
 
     Raises:
         InitsuiteError: an unknown name, with the nearest and the choices.
@@ -264,14 +269,24 @@ def get_model(name: str, options: Mapping[str, Any] | None = None) -> CoordModel
                              f"'package.module:function', got {type(name).__name__}")  # fmt: skip
     if name in MODELS:
         factory, depth, least, tokens = MODELS[name]
-        return CoordModel(name, factory, depth, least, tokens, _options(name, factory, options))
-    if ":" in name and not name.startswith("hf:"):
+        checked = _options(name, factory, options)
+        return CoordModel(name, factory, depth, least, tokens, checked, attention=tokens)
+    if name.startswith("hf:"):
+        from initsuite.studies.coord_sources import hf_model
+
+        return hf_model(name, options)
+    if name.partition(":")[0] in ("timm", "torchvision"):
+        raise InitsuiteError(f"model {name!r}: the coordinate check sets a text model's width, "
+                             "of an hf: source (hf:gpt2, hf:bert, hf:llama); a vision model "
+                             "has no width key")  # fmt: skip
+    if ":" in name:
         from initsuite.studies.user_code import load_factory
 
         # the user's function takes what it takes: numbers written as text read as numbers
         plain = {k: _number(v) for k, v in options.items()}
         return CoordModel(name, load_factory(name), 3, 1, False, plain)
-    raise InitsuiteError(unknown("model", name, [*MODELS, "package.module:function"]))
+    raise InitsuiteError(unknown("model", name, [*MODELS, "hf:MODEL_TYPE",
+                                                 "package.module:function"]))  # fmt: skip
 
 
 def _number(value: Any) -> Any:
