@@ -20,7 +20,8 @@ from initsuite.results import columns as C
 from initsuite.results.coordcheck import CoordCheckResult
 from initsuite.studies import coordcheck as CC
 from initsuite.studies.coord_engine import coord_data
-from initsuite.studies.coord_models import ROLES, declared_roles, get_model
+from initsuite.studies.coord_models import ROLES, declared_roles
+from initsuite.studies.coord_sources import get_model
 from initsuite.studies.recorder import ROOT
 
 mup = pytest.importorskip("mup")

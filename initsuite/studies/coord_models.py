@@ -7,8 +7,8 @@ Each built-in model declares the role of every parameter (``parametrization_role
 fnmatch pattern over parameter names → one of :data:`ROLES`), which ``parametrize`` (issue 30,
 item 2) reads to give each parameter its init, multiplier and learning rate.
 
-    >>> from initsuite.studies.coord_models import get_model
-    >>> net = get_model("mlp").build(64, 3)
+    >>> from initsuite.studies.coord_models import mlp
+    >>> net = mlp(64, depth=3)
     >>> [n for n, _ in net.named_parameters()][:2]
     ['input.weight', 'input.bias']
 """
@@ -25,11 +25,10 @@ from torch import nn
 
 from initsuite import activations as _activations
 from initsuite.core import validate
-from initsuite.core.errors import InitsuiteError, unknown
-from initsuite.core.spec import check_keys, params_of, plain_number
+from initsuite.core.errors import InitsuiteError
 
-__all__ = ["HEAD_DIM", "MODELS", "ROLES", "CoordModel", "declared_roles", "get_model",
-           "heads_at", "mlp", "resmlp", "transformer"]  # fmt: skip
+__all__ = ["HEAD_DIM", "MODELS", "ROLES", "CoordModel", "declared_roles", "heads_at", "mlp",
+           "resmlp", "transformer"]  # fmt: skip
 
 ROLES: tuple[str, ...] = ("input", "hidden", "output", "bias", "norm", "branch")
 """A parameter's role: ``input`` (fan_in fixed, fan_out grows with width), ``hidden`` (both
@@ -251,63 +250,6 @@ MODELS: dict[str, tuple[Callable[..., nn.Module], int, int, bool]] = {
     "transformer": (transformer, 2, 1, True),
 }
 """The built-in models: name → (factory, default depth, least depth, takes tokens)."""
-
-
-def get_model(name: str, options: Mapping[str, Any] | None = None) -> CoordModel:
-    """The coordinate check's model ``name``: a built-in (:data:`MODELS`), a text model of
-    Hugging Face (``hf:gpt2,vocab_size=256``: :mod:`initsuite.studies.coord_sources`), or a
-    user factory ``package.module:function`` called as ``function(width, depth, **options)``
-    (its model takes float features of size ``options["inputs"]``, 64 by default, and
-    returns logits).
-
-    Raises:
-        InitsuiteError: an unknown name, with the nearest and the choices.
-    """
-    options = dict(options or {})
-    if not isinstance(name, str):
-        raise InitsuiteError(f"model must be a name ({', '.join(MODELS)}) or "
-                             f"'package.module:function', got {type(name).__name__}")  # fmt: skip
-    if name in MODELS:
-        factory, depth, least, tokens = MODELS[name]
-        checked = _options(name, factory, options)
-        return CoordModel(name, factory, depth, least, tokens, checked, attention=tokens)
-    if name.startswith("hf:"):
-        from initsuite.studies.coord_sources import hf_model
-
-        return hf_model(name, options)
-    if name.partition(":")[0] in ("timm", "torchvision"):
-        raise InitsuiteError(f"model {name!r}: the coordinate check sets a text model's width, "
-                             "of an hf: source (hf:gpt2, hf:bert, hf:llama); a vision model "
-                             "has no width key")  # fmt: skip
-    if ":" in name:
-        from initsuite.studies.user_code import load_factory
-
-        # the user's function takes what it takes: numbers written as text read as numbers
-        plain = {k: _number(v) for k, v in options.items()}
-        return CoordModel(name, load_factory(name), 3, 1, False, plain)
-    raise InitsuiteError(unknown("model", name, [*MODELS, "hf:MODEL_TYPE",
-                                                 "package.module:function"]))  # fmt: skip
-
-
-def _number(value: Any) -> Any:
-    number = plain_number(value) if isinstance(value, str) else None
-    return value if number is None else number
-
-
-def _options(name: str, factory: Callable[..., nn.Module], options: Mapping[str, Any]
-             ) -> dict[str, Any]:  # fmt: skip
-    """A built-in model's ``options`` checked against its factory's keywords and types (a
-    size >= 1, a known activation)."""
-    params = params_of(factory, skip=("depth",))
-    owner = f"model {name!r}"
-    check_keys(owner, options, params)
-    out = {k: params[k].convert(v, owner) for k, v in options.items()}
-    for key, value in out.items():
-        if key == "activation":
-            _activations.get(value)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            validate.count(f"{owner} option {key}", value)
-    return out
 
 
 def declared_roles(model: nn.Module) -> dict[str, str]:

@@ -1,6 +1,7 @@
-"""Hugging Face text models in the coordinate check: ``hf:MODEL_TYPE[,KEY=VALUE...]`` built
-from its transformers config at each width and depth (:mod:`initsuite.studies.sources` checks
-the source and counts its size).
+"""The coordinate check's models by name (:func:`get_model`): the built-ins of
+:mod:`initsuite.studies.coord_models`, a user's factory, and Hugging Face text models,
+``hf:MODEL_TYPE[,KEY=VALUE...]``, built from their transformers config at each width and depth
+(:mod:`initsuite.studies.sources` checks the source and counts its size).
 
 The width sets the config's ``hidden_size`` (GPT-2's ``n_embd``), with heads of
 :data:`~initsuite.studies.coord_models.HEAD_DIM` (``num_attention_heads`` = width // 16, and
@@ -14,19 +15,20 @@ default's ratio to the width; the depth sets ``num_hidden_layers``. The base mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from initsuite import activations as _activations
 from initsuite.core import validate
-from initsuite.core.errors import InitsuiteError
-from initsuite.core.spec import plain_int, split_items
-from initsuite.studies.coord_models import HEAD_DIM, CoordModel, heads_at
+from initsuite.core.errors import InitsuiteError, unknown
+from initsuite.core.spec import check_keys, params_of, plain_int, plain_number, split_items
+from initsuite.studies.coord_models import HEAD_DIM, MODELS, CoordModel, heads_at
 from initsuite.studies.sources import parse
 
-__all__ = ["SET_BY_THE_CHECK", "hf_model"]
+__all__ = ["SET_BY_THE_CHECK", "get_model", "hf_model"]
 
 SET_BY_THE_CHECK = ("hidden_size", "num_attention_heads", "num_key_value_heads",
                     "intermediate_size", "num_hidden_layers")  # fmt: skip
@@ -113,3 +115,58 @@ def hf_model(spec: str, options: Mapping[str, Any] | None = None) -> CoordModel:
 
     return CoordModel(spec, factory, 2, 1, True,
                       {"vocab": vocab, "seq": seq}, attention=True)  # fmt: skip
+
+
+def get_model(name: str, options: Mapping[str, Any] | None = None) -> CoordModel:
+    """The coordinate check's model ``name``: a built-in (:data:`MODELS`), a text model of
+    Hugging Face (``hf:gpt2,vocab_size=256``: :func:`hf_model`), or a
+    user factory ``package.module:function`` called as ``function(width, depth, **options)``
+    (its model takes float features of size ``options["inputs"]``, 64 by default, and
+    returns logits).
+
+    Raises:
+        InitsuiteError: an unknown name, with the nearest and the choices.
+    """
+    options = dict(options or {})
+    if not isinstance(name, str):
+        raise InitsuiteError(f"model must be a name ({', '.join(MODELS)}) or "
+                             f"'package.module:function', got {type(name).__name__}")  # fmt: skip
+    if name in MODELS:
+        factory, depth, least, tokens = MODELS[name]
+        checked = _options(name, factory, options)
+        return CoordModel(name, factory, depth, least, tokens, checked, attention=tokens)
+    if name.startswith("hf:"):
+        return hf_model(name, options)
+    if name.partition(":")[0] in ("timm", "torchvision"):
+        raise InitsuiteError(f"model {name!r}: the coordinate check sets a text model's width, "
+                             "of an hf: source (hf:gpt2, hf:bert, hf:llama); a vision model "
+                             "has no width key")  # fmt: skip
+    if ":" in name:
+        from initsuite.studies.user_code import load_factory
+
+        # the user's function takes what it takes: numbers written as text read as numbers
+        plain = {k: _number(v) for k, v in options.items()}
+        return CoordModel(name, load_factory(name), 3, 1, False, plain)
+    raise InitsuiteError(unknown("model", name, [*MODELS, "hf:MODEL_TYPE",
+                                                 "package.module:function"]))  # fmt: skip
+
+
+def _number(value: Any) -> Any:
+    number = plain_number(value) if isinstance(value, str) else None
+    return value if number is None else number
+
+
+def _options(name: str, factory: Callable[..., nn.Module], options: Mapping[str, Any]
+             ) -> dict[str, Any]:  # fmt: skip
+    """A built-in model's ``options`` checked against its factory's keywords and types (a
+    size >= 1, a known activation)."""
+    params = params_of(factory, skip=("depth",))
+    owner = f"model {name!r}"
+    check_keys(owner, options, params)
+    out = {k: params[k].convert(v, owner) for k, v in options.items()}
+    for key, value in out.items():
+        if key == "activation":
+            _activations.get(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            validate.count(f"{owner} option {key}", value)
+    return out

@@ -29,7 +29,8 @@ from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.results import columns as C
 from initsuite.results.coordcheck import CoordCheckResult
 from initsuite.studies.coord_engine import coord_data
-from initsuite.studies.coord_models import CoordModel, get_model
+from initsuite.studies.coord_models import CoordModel
+from initsuite.studies.coord_sources import get_model
 
 __all__ = ["DATA", "DATA_SEED", "OPTIMIZERS", "PARAMETRIZATIONS", "CoordCheckConfig",
            "coord_check", "make_batch"]  # fmt: skip
