@@ -212,6 +212,7 @@ BAD = {
     "a non-finite lr": (["--lr", "inf"], "lr must be a positive finite number, got inf"),
     "unknown model": (["--model", "mpl"], "unknown model 'mpl'; did you mean 'mlp'?"),
     "unknown data": (["--data", "digts"], "unknown data 'digts'; did you mean 'digits'?"),
+    "unknown device": (["--device", "gpu"], "unknown device 'gpu'; did you mean 'cpu'?"),
     "unknown option": (["--options", "activaton=tanh"],
                        "model 'mlp' has no parameter 'activaton'; did you mean 'activation'?"),
 }  # fmt: skip

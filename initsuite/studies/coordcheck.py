@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from initsuite.core import validate
+from initsuite.core.devices import check_device
 from initsuite.core.env import environment
 from initsuite.core.errors import Arg, InitsuiteError
 from initsuite.results import columns as C
@@ -79,6 +80,7 @@ class CoordCheckConfig:
         set_("data", validate.choice("data", self.data, DATA))
         set_("lr", validate.number("lr", self.lr, 0, math.inf, open_low=True, open_high=True))
         set_("steps", validate.count("steps", self.steps))
+        set_("device", check_device(self.device))
         set_("widths", validate.counts("widths", self.widths))
         model = get_model(self.model, self.options)
         set_("_model", model)
