@@ -185,6 +185,19 @@ def test_save_and_load_round_trip(sp: CoordCheckResult, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(back.coords, sp.coords)
     assert back.meta == json.loads(json.dumps(sp.meta)) and back.meta["kind"] == "coordcheck"
     assert initsuite.result_class("coordcheck") is CoordCheckResult
+    with pytest.raises(InitsuiteError, match=r"is not a sweep but a coordinate check .*no report"):
+        initsuite.write_report(tmp_path / "run")
+
+
+def test_digits_feed_the_fixed_batch() -> None:
+    """``data="digits"``: the first rows of a seeded permutation of the training split of
+    scikit-learn's digits, standardised (the training study's loader)."""
+    cfg = CC.CoordCheckConfig(model="mlp", parametrizations=("sp",), data="digits", batch=32)
+    x, y = CC.make_batch(cfg)
+    assert x.shape == (32, 64) and x.dtype == torch.float32 and set(y.tolist()) <= set(range(10))
+    assert abs(x.mean().item()) < 0.5  # standardised features (the split's mean is 0)
+    c = initsuite.coord_check("mlp", "sp", widths=[8], steps=1, seeds=1, data="digits").coords
+    assert np.isfinite(c["loss"]).all() and (c["loss"] < 10).all()
 
 
 def test_the_cli_writes_the_coords(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -213,6 +226,8 @@ BAD = {
     "unknown model": (["--model", "mpl"], "unknown model 'mpl'; did you mean 'mlp'?"),
     "unknown data": (["--data", "digts"], "unknown data 'digts'; did you mean 'digits'?"),
     "unknown device": (["--device", "gpu"], "unknown device 'gpu'; did you mean 'cpu'?"),
+    "digits on a transformer": (["--model", "transformer", "--widths", "16", "--data", "digits"],
+                                "data 'digits' feeds 8×8 images (64 inputs, 10 classes)"),
     "unknown option": (["--options", "activaton=tanh"],
                        "model 'mlp' has no parameter 'activaton'; did you mean 'activation'?"),
 }  # fmt: skip
