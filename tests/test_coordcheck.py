@@ -171,7 +171,7 @@ def test_an_hf_source_takes_its_width_and_depth_from_the_grid() -> None:
     assert (config.n_embd, config.n_head, config.n_layer) == (32, 2, 1)
     c = initsuite.coord_check(spec, "sp", widths=[16, 32], depths=1, steps=1, seeds=1).coords
     assert set(c["width"]) == {16, 32} and (c["model"] == spec).all()
-    assert {"model.h.0.attn.c_attn", "readout", ROOT} <= set(c["module"])
+    assert {"model.h.0.attn.c_attn", "lm_head", ROOT} <= set(c["module"])
     assert np.isfinite(c["loss"]).all()
     with pytest.raises(InitsuiteError, match=r"sets 'n_embd' from the width and depth"):
         get_model("hf:gpt2,n_embd=64")

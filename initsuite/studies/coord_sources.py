@@ -37,15 +37,17 @@ _SEQ = 16  # the sequence length of the fixed batch unless options name one
 
 
 class HFReadout(nn.Module):
-    """A transformers base model and an untied Linear readout of its last hidden state."""
+    """A transformers base model and an untied Linear readout of its last hidden state,
+    named ``lm_head`` as the libraries name theirs (so that the roles of its parameters are
+    read from the structure of the known blocks)."""
 
     def __init__(self, model: nn.Module, width: int, vocab: int) -> None:
         super().__init__()
         self.model = model
-        self.readout = nn.Linear(width, vocab, bias=False)
+        self.lm_head = nn.Linear(width, vocab, bias=False)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.model(input_ids=idx).last_hidden_state)
+        return self.lm_head(self.model(input_ids=idx).last_hidden_state)
 
 
 def _sizes(cls: Any, width: int, depth: int) -> dict[str, Any]:
