@@ -245,6 +245,30 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert not out.exists()
 
 
+def test_a_user_factory_runs_and_its_errors_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "umods.py").write_text(
+        "from torch import nn\n"
+        "def good(width, depth, inputs=64):\n"
+        "    return nn.Sequential(nn.Linear(inputs, width), nn.Tanh(), nn.Linear(width, 10))\n"
+        "def narrow(width, depth):\n"
+        "    return nn.Sequential(nn.Linear(32, width), nn.Linear(width, 10))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    c = initsuite.coord_check("umods:good", "sp", widths=[8, 16], steps=1, seeds=1,
+                              options={"inputs": 16}).coords  # fmt: skip
+    assert {"0", "1", "2", ROOT} == set(c["module"]) and (c["model"] == "umods:good").all()
+    out = tmp_path / "cc"
+    argv = ["coordcheck", "--model", "umods:narrow", "--parametrizations", "sp", "--widths",
+            "8", "--steps", "1", "--seeds", "1", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert ("model 'umods:narrow' failed at depth 3 (the check feeds it 64×64 features; options "
+            "inputs=N, classes=N change them): RuntimeError: ") in err  # fmt: skip
+
+
 def test_a_parametrization_without_parametrize_is_one_line(monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:  # fmt: skip
     monkeypatch.setattr(CC, "_has_parametrize", lambda: False)

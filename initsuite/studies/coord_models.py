@@ -213,6 +213,7 @@ class CoordModel:
         tokens: it takes token ids (vocabulary ``options["vocab"]``), not features.
         options: keyword options passed to every build (``activation``, ``inputs``, ...).
         attention: it has attention heads: a width they do not divide is refused.
+        user: it is a user's code, whose errors are reported in one line.
     """
 
     name: str
@@ -222,6 +223,7 @@ class CoordModel:
     tokens: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
     attention: bool = False
+    user: bool = False
 
     def check(self, width: int, depth: int) -> None:
         """Raise before any compute where ``width`` or ``depth`` cannot be built."""

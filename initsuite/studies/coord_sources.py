@@ -148,7 +148,7 @@ def get_model(name: str, options: Mapping[str, Any] | None = None) -> CoordModel
 
         # the user's function takes what it takes: numbers written as text read as numbers
         plain = {k: _number(v) for k, v in options.items()}
-        return CoordModel(name, load_factory(name), 3, 1, False, plain)
+        return CoordModel(name, load_factory(name), 3, 1, False, plain, user=True)
     raise InitsuiteError(unknown("model", name, [*MODELS, "hf:MODEL_TYPE",
                                                  "package.module:function"]))  # fmt: skip
 

@@ -32,6 +32,7 @@ from initsuite.results.coordcheck import CoordCheckResult
 from initsuite.studies.coord_engine import coord_data
 from initsuite.studies.coord_models import CoordModel
 from initsuite.studies.coord_sources import get_model
+from initsuite.studies.user_code import one_line
 
 __all__ = ["DATA", "DATA_SEED", "OPTIMIZERS", "PARAMETRIZATIONS", "CoordCheckConfig",
            "coord_check", "make_batch"]  # fmt: skip
@@ -189,6 +190,23 @@ def _optimizer_of(cfg: CoordCheckConfig, name: str, depth: int
     return make
 
 
+def _user_errors(model: CoordModel, depth: int, inputs: torch.Tensor,
+                 run: Callable[[], pd.DataFrame]) -> pd.DataFrame:  # fmt: skip
+    """``run()``, where an error of a user's model (its factory or its forward) is one line;
+    an error of a built-in model is a bug, and keeps its traceback."""
+    try:
+        return run()
+    except InitsuiteError:
+        raise
+    except Exception as exc:
+        if not model.user:
+            raise
+        shape = "×".join(map(str, inputs.shape))
+        raise InitsuiteError(f"model {model.name!r} failed at depth {depth} (the check feeds "
+                             f"it {shape} features; options inputs=N, classes=N change them): "
+                             f"{one_line(exc)}") from exc  # fmt: skip
+
+
 def run_coord_check(cfg: CoordCheckConfig, progress: bool | None = None) -> CoordCheckResult:
     """Run a validated :class:`CoordCheckConfig`."""
     from tqdm.auto import tqdm
@@ -201,8 +219,9 @@ def run_coord_check(cfg: CoordCheckConfig, progress: bool | None = None) -> Coor
     grid = [(p, d) for p in cfg.parametrizations for d in cfg.depths]
     for name, depth in tqdm(grid, disable=not show, unit="grid", file=sys.stderr, desc="coords"):
         models = {w: partial(model.build, w, depth) for w in cfg.widths}
-        df = coord_data(models, _optimizer_of(cfg, name, depth), batch, _xent, cfg.steps,
-                        cfg.seeds)  # fmt: skip
+        run = partial(coord_data, models, _optimizer_of(cfg, name, depth), batch, _xent,
+                      cfg.steps, cfg.seeds)  # fmt: skip
+        df = _user_errors(model, depth, batch[0], run)
         frames.append(df.assign(parametrization=name, model=model.name, depth=depth,
                                 optimizer=cfg.optimizer, lr=float(cfg.lr)))  # fmt: skip
     coords = C.coerce(pd.concat(frames, ignore_index=True), C.COORDS)
