@@ -30,6 +30,7 @@ _API: dict[str, str] = {
     "SweepConfig": "initsuite.studies.sweep.config",
     "SweepResult": "initsuite.results.sweep",
     "TrainingResult": "initsuite.results.training",
+    "CoordCheckResult": "initsuite.results.coordcheck",
     "ProbeResult": "initsuite.results.probe",
     "TutorialResult": "initsuite.results.tutorial",
     "Result": "initsuite.results.base",
@@ -37,6 +38,7 @@ _API: dict[str, str] = {
     "Comparison": "initsuite.results.comparison",
     "sweep": "initsuite.studies.sweep",
     "train": "initsuite.studies.training",
+    "coord_check": "initsuite.studies.coordcheck",
     "probe": "initsuite.studies.probe",
     "probe_factory": "initsuite.studies.probe_factory",
     "apply": "initsuite.engine.reinit",
@@ -86,12 +88,14 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite.results.base import Result as Result
     from initsuite.results.comparison import Comparison as Comparison
     from initsuite.results.comparison import compare as compare
+    from initsuite.results.coordcheck import CoordCheckResult as CoordCheckResult
     from initsuite.results.kinds import result_class as result_class
     from initsuite.results.probe import ProbeResult as ProbeResult
     from initsuite.results.sweep import SweepResult as SweepResult
     from initsuite.results.training import TrainingResult as TrainingResult
     from initsuite.results.tutorial import TutorialResult as TutorialResult
     from initsuite.schemes.convention_table import conventions as conventions
+    from initsuite.studies.coordcheck import coord_check as coord_check
     from initsuite.studies.frameworks import frameworks_study as frameworks_study
     from initsuite.studies.isometry import isometry_study as isometry_study
     from initsuite.studies.probe import probe as probe

@@ -147,6 +147,7 @@ SUBJECTS: dict[str, tuple[str, ...]] = {
     "train": ("schemes", "activations", "depth", "width"),
     "probe": ("model", "inputs"),
     "probe_factory": ("factory", "input_shape"),
+    "coord_check": ("model", "parametrizations", "widths", "depths"),
     "apply": ("model", "scheme"),
     "parametrize": ("model", "parametrization"),
     "reproduce": ("name",),

@@ -163,7 +163,7 @@ def test_api_pages_cover_the_public_api() -> None:
 
 
 @pytest.mark.parametrize(
-    "table", ["CELLS", "LAYERS", "TIMING", "TRAINING", "TRAINING_RUNS", "PROBE"]
+    "table", ["CELLS", "LAYERS", "TIMING", "TRAINING", "TRAINING_RUNS", "PROBE", "COORDS"]
 )
 def test_tables_page_lists_every_column(table: str) -> None:
     page = (DOCS / "tables.md").read_text(encoding="utf-8")

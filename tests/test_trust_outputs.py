@@ -79,6 +79,8 @@ BASE = {
     "train": ["train", "--schemes", "kaiming_normal", "--depth", "2", "--width", "4", "--seeds",
               "1", "--steps", "1", "--quiet"],
     "probe": ["probe", "no_such_module:f", "--input-shape", "2,3", "--quiet"],
+    "coordcheck": ["coordcheck", "--parametrizations", "sp", "--widths", "8", "--steps", "1",
+                   "--seeds", "1", "--quiet"],
     "report": ["report", "{A}"],
     "compare": ["compare", "{A}", "{B}"],
     "reproduce": ["reproduce", "tutorial", "--quiet"],
@@ -110,7 +112,8 @@ def test_the_parser_walk_finds_every_known_output_flag() -> None:
     command line to run each with (a new command with an output needs one in :data:`BASE`)."""
     found = set(path_options())
     assert found >= {("phase", "--out"), ("sweep", "--out"), ("train", "--out"),
-                     ("probe", "--out"), ("report", "--out"), ("compare", "--out"),
+                     ("probe", "--out"), ("coordcheck", "--out"), ("report", "--out"),
+                     ("compare", "--out"),
                      ("compare", "--html"), ("reproduce", "--out"),
                      ("conventions", "--html")}  # fmt: skip
     assert {command for command, _ in found} <= set(BASE), "add the command to BASE"

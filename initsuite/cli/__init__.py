@@ -9,6 +9,7 @@ One module per group of commands, each ``add_<command>`` building its parser and
 function that runs it: :mod:`initsuite.cli.listing` (schemes, parametrizations, activations, gains,
 phase),
 :mod:`initsuite.cli.sweep`, :mod:`initsuite.cli.train`, :mod:`initsuite.cli.probe`,
+:mod:`initsuite.cli.coordcheck`,
 :mod:`initsuite.cli.report` (report, compare), :mod:`initsuite.cli.reproduce` and
 :mod:`initsuite.cli.conventions`. They share :mod:`initsuite.cli.common` (the parser with
 one-line errors, flag types, tables) and :mod:`initsuite.cli.stdout` (what they print).
@@ -22,6 +23,7 @@ from typing import Any
 
 from initsuite.cli.common import Parser, flag, one_line
 from initsuite.cli.conventions import add_conventions
+from initsuite.cli.coordcheck import add_coordcheck
 from initsuite.cli.listing import (
     add_activations,
     add_gains,
@@ -42,8 +44,8 @@ __all__ = ["main"]
 
 
 _COMMANDS = (add_schemes, add_parametrizations, add_activations, add_gains, add_phase,
-             add_sweep, add_train, add_probe, add_report, add_compare, add_reproduce,
-             add_conventions)  # fmt: skip
+             add_sweep, add_train, add_probe, add_coordcheck, add_report, add_compare,
+             add_reproduce, add_conventions)  # fmt: skip
 """One ``add_<command>`` per subcommand, in ``initsuite --help``'s order."""
 
 

@@ -9,7 +9,7 @@ reported within a sweep's report (training, tutorial) has a planner that says so
 
     >>> from initsuite.report.kinds import PLANNERS
     >>> sorted(PLANNERS)
-    ['frameworks', 'isometry', 'probe', 'sweep', 'training', 'tutorial']
+    ['coordcheck', 'frameworks', 'isometry', 'probe', 'sweep', 'training', 'tutorial']
 
 Never imports torch.
 """
@@ -73,6 +73,11 @@ PLANNERS: dict[str, Planner] = {
     "training": _within_sweep(
         "a training directory (initsuite train): include it in a sweep's report with "
         "`initsuite report SWEEP --training DIR`"
+    ),
+    # its verdict and figures (issue 30, item 4) are not written yet: refused in one line
+    "coordcheck": _within_sweep(
+        "a coordinate check (initsuite coordcheck): it has no report yet; read its "
+        "coords.parquet (docs/tables.md)"
     ),
     "tutorial": _within_sweep(
         "a tutorial reproduction directory (initsuite reproduce tutorial): include it in a "

@@ -14,8 +14,14 @@ SPECS: dict[str, tuple[str, str]] = {
     "arch": ("string", "architecture (mlp: depth × Linear(width, width) + activation)"),
     "scheme": ("string", "canonical scheme spec, e.g. kaiming_uniform:a=0.5"),
     "activation": ("string", "canonical activation spec"),
-    "depth": ("int64", "number of layers"),
-    "width": ("int64", "units per layer (fan_in = fan_out = width)"),
+    "depth": (
+        "int64",
+        "number of layers (coordcheck: Linear layers of mlp, blocks of resmlp and transformer)",
+    ),
+    "width": (
+        "int64",
+        "units per layer (fan_in = fan_out = width); coordcheck: the model's width (n_embd)",
+    ),
     "batch": ("int64", "rows of the N(0, 1) input"),
     "seed": ("int64", "seed of the cell's torch.Generator"),
     "device": ("string", "torch device the cell ran on"),
@@ -212,8 +218,9 @@ SPECS: dict[str, tuple[str, str]] = {
     "law": ("string", "a framework convention (torch, flax, ...) or a scheme spec, as applied"),
     "model": (
         "string",
-        "the model: a net of the frameworks study (mlp_relu_100), or what a "
-        "probe built (hf:gpt2,n_layer=12: its source, with the overrides of --vary)",
+        "the model: a net of the frameworks study (mlp_relu_100), what a probe built "
+        "(hf:gpt2,n_layer=12: its source, with the overrides of --vary), or the coordinate "
+        "check's model (mlp, resmlp, transformer, package.module:function)",
     ),
     "convention": ("string", "a framework convention (initsuite conventions lists them)"),
     "layer_type": (
@@ -252,6 +259,19 @@ SPECS: dict[str, tuple[str, str]] = {
         "σ_w² on the critical line χ₁ = 1 at the run's σ_b² to 2 digits (mlp, conv); NaN "
         "where no theory",
     ),
+    # initsuite coordcheck: one row per module output and step (initsuite.studies.coordcheck)
+    "parametrization": ("string", "how the model's init, multipliers and learning rates scale"),
+    "optimizer": ("string", "sgd | adam | adamw"),
+    "lr": ("float64", "the base learning rate (each parameter's is it times its multiplier)"),
+    "role": (
+        "string",
+        "the role of the module's weight: input, hidden, output, bias, norm, branch; null for "
+        "a module without parameters of its own",
+    ),
+    "l1": ("float64", "mean |output| of the module on the fixed batch (mup's coord check)"),
+    "rms": ("float64", "root mean square of the module's output"),
+    "delta_rms": ("float64", "root mean square of the output minus its step-0 output"),
+    "loss": ("float64", "the training loss on the fixed batch at this step (before its update)"),
     # pytest-benchmark runs (initsuite.results.benchmarks)
     "group": ("string", "the benchmark's group, e.g. 'init 1024x1024' (empty when it has none)"),
     "name": ("string", "the benchmark's test name, e.g. test_scheme[1024x1024-orthogonal]"),

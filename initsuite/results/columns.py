@@ -27,6 +27,8 @@ __all__ = [
     "COMPARE_FAILURES",
     "COMPARE_STATUSES",
     "COMPARE_TIMING",
+    "COORDS",
+    "COORDS_KEYS",
     "DIVERGENCE_KINDS",
     "FRAMEWORK_CONVENTIONS",
     "FRAMEWORK_CONVENTIONS_KEYS",
@@ -179,6 +181,16 @@ FRAMEWORK_CONVENTIONS: tuple[str, ...] = (
 )  # fmt: skip
 """``initsuite reproduce frameworks``: the rules of the conventions it applied, as applied."""
 
+COORDS_KEYS: tuple[str, ...] = (
+    "parametrization", "model", "width", "depth", "seed", "step", "module",
+)  # fmt: skip
+COORDS: tuple[str, ...] = (
+    "parametrization", "model", "optimizer", "lr", "width", "depth", "seed", "step", "module",
+    "type", "role", "l1", "rms", "delta_rms", "loss",
+)  # fmt: skip
+"""``initsuite coordcheck``: one row per parametrization, width, depth, seed, step and module
+output (``coords.parquet``)."""
+
 DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish")
 
 COMPARE_STATUSES: tuple[str, ...] = ("same", "changed", "only_base", "only_new")
@@ -234,6 +246,7 @@ NONNEGATIVE: frozenset[str] = frozenset({
     "init_ms", "init_ms_iqr", "forward_ms", "forward_ms_iqr", "nonfinite_fraction",
     "stream_std", "update_std", "update_ratio", "stream_grad_std", "weight_norm",
     "weight_update_ratio", "sv", "sigma_w2", "sigma_b2", "q_star", "chi1", "measured_sd",
+    "lr", "l1", "rms", "delta_rms",
 })  # fmt: skip
 """Columns of standard deviations, norms, variances and times: a stored value below 0 is
 damage (NaN and +inf are values they take)."""

@@ -40,6 +40,7 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "tutorial": ("tutorial", "layers"),
     "isometry": ("spectra",),
     "frameworks": ("layers", "runs", "training", "training_runs", "conventions"),
+    "coordcheck": ("coords",),
 }
 
 # every figure a report draws (initsuite.report: the sweep's, the tutorial's and the training's

@@ -33,6 +33,7 @@ KINDS: dict[str, str] = {
     "tutorial": "a tutorial reproduction (initsuite reproduce tutorial)",
     "isometry": "an isometry study (initsuite reproduce isometry)",
     "frameworks": "a frameworks study (initsuite reproduce frameworks)",
+    "coordcheck": "a coordinate check (initsuite coordcheck)",
 }
 """What each ``kind`` of meta.json is and the command that writes it, for messages."""
 MAX_JSON_BYTES = 64 * 2**20
