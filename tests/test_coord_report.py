@@ -133,7 +133,32 @@ def test_the_verdict_names_stable_roles_and_the_steepest_slope_of_the_others() -
                         "0).")  # fmt: skip
     assert lines[2] == ("**mup** (mlp, adam, depth 2): stable in width at every step: hidden, "
                         "output.")  # fmt: skip
-    assert lines[-1].startswith("Disagreements with the predicted exponents: sp output rms "
-                                "against width at step 1, depth 2: measured +1.00, predicted "
-                                "+0.00;")  # fmt: skip
+    assert lines[-1] == ("Disagreements with the predicted exponents: sp output rms against "
+                         "width (depth 2, steps 1-2): measured +1.00, predicted +0.00; sp "
+                         "output rms against width (depth 8, steps 1-2): measured +1.00, "
+                         "predicted +0.00.")  # fmt: skip
     assert len(lines) == 5
+
+
+def test_a_coordinate_checks_report_opens_with_its_verdict(tmp_path) -> None:
+    """`initsuite report` on a coordinate check: the verdict first, measured against the
+    exponents the run stored, then mup's figures and the slopes table."""
+    import json
+
+    import initsuite
+    from initsuite.cli import main
+
+    res = initsuite.coord_check("mlp", ["sp", "mup"], widths=[32, 128], steps=1, seeds=1)
+    stored = {(r["parametrization"], r["role"]): r for r in res.meta["predicted"]}
+    assert stored[("sp", "output")]["delta"] == 1.5 and stored[("mup", "hidden")]["delta"] == 0
+    res.save(tmp_path / "cc")
+    assert main(["report", str(tmp_path / "cc")]) == 0
+    text = (tmp_path / "cc" / "report.md").read_text()
+    heads = [line for line in text.splitlines() if line.startswith("## ")]
+    assert heads == ["## Verdict", "## Figures", "## Slopes against width, at the last step",
+                     "## Run"]  # fmt: skip
+    verdict = text.split("## Verdict")[1].split("## Figures")[0]
+    assert "- **sp** (mlp, adam, depth 3): " in verdict and "- **mup** (mlp" in verdict
+    assert sorted(p.name for p in (tmp_path / "cc" / "figures").iterdir()) == [
+        "coords_delta.png", "coords_l1.png"]  # fmt: skip
+    assert json.loads((tmp_path / "cc" / "meta.json").read_text())["kind"] == "coordcheck"

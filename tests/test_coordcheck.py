@@ -215,7 +215,7 @@ def test_the_cli_writes_the_coords(tmp_path: Path, capsys: pytest.CaptureFixture
 BAD = {
     "unknown parametrization": (["--parametrizations", "sp,mupp"],
                                 "unknown parametrization 'mupp'; did you mean 'mup'? (choose "
-                                "from sp, ntk, mup, mean_field, depth_mup, completep)"),
+                                "from completep, depth_mup, mean_field, mup, ntk, sp)"),
     "base larger than the model": (["--widths", "16,32", "--base-width", "32"],
                                    "--base-width 32 is larger than the model at width 16"),
     "widths that do not divide the heads": (["--model", "transformer", "--widths", "32,40"],
@@ -269,17 +269,13 @@ def test_a_user_factory_runs_and_its_errors_are_one_line(
             "inputs=N, classes=N change them): RuntimeError: ") in err  # fmt: skip
 
 
-def test_a_parametrization_without_parametrize_is_one_line(monkeypatch: pytest.MonkeyPatch
-                                                           ) -> None:  # fmt: skip
-    monkeypatch.setattr(CC, "_has_parametrize", lambda: False)
-    with pytest.raises(InitsuiteError, match=r"^parametrization 'mup' needs "
-                       r"parametrize, which this build lacks: use 'sp'$"):  # fmt: skip
-        initsuite.coord_check("mlp", ["sp", "mup"], widths=[8])
+def test_a_parametrization_without_rules_for_the_optimizer_is_one_line() -> None:
+    """completep defines Adam's learning rates only: refused before any run computes."""
+    with pytest.raises(InitsuiteError, match=r"^parametrization 'completep' defines learning "
+                       r"rates for adam only, not 'sgd'"):  # fmt: skip
+        initsuite.coord_check("mlp", ["sp", "completep"], widths=[8], optimizer="sgd")
 
 
-@pytest.mark.skipif(
-    not CC._has_parametrize(), reason="parametrize (issue 30, item 2) is not merged yet"
-)
 def test_sp_grows_with_width_where_mup_stays_flat() -> None:
     """Tensor Programs V's figure in kind: after 3 Adam steps the readout's l1 grows about as
     width under SP (slope ≈ 1 in log-log, measured 1.0 on 64..1024) and stays flat under μP."""

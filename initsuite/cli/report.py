@@ -14,8 +14,8 @@ __all__ = ["add_compare", "add_report"]
 
 def add_report(add_parser: AddParser) -> None:
     r = add_parser("report", help="write report.md and figures for a results directory")
-    r.add_argument("dir", help="results directory: a sweep, a probe, or 'initsuite reproduce "
-                   "isometry/frameworks/zoo'")  # fmt: skip
+    r.add_argument("dir", help="results directory: a sweep, a probe, a coordinate check, or "
+                   "'initsuite reproduce isometry/frameworks/zoo'")  # fmt: skip
     r.add_argument("--tutorial", default=None, help="a 'reproduce tutorial' directory to include")
     r.add_argument("--training", default=None, help="an 'initsuite train' directory to include")
     r.add_argument("--compare", default=None, metavar="BASE",

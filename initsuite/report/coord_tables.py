@@ -161,12 +161,27 @@ def coord_verdict(slopes: pd.DataFrame) -> list[str]:
         out.append(f"{head}: {'; '.join(parts)}.")
     bad = disagreements(slopes)
     if len(bad):
-        items = [f"{md_text(r.parametrization)} {md_text(r.role)} {r.quantity} against {r.axis}"
-                 f" at step {r.step}, {'depth' if r.axis == 'width' else 'width'} {r.at}: "
-                 f"measured {r.slope:+.2f}, predicted {r.predicted:+.2f}"
-                 for r in bad.itertuples()]  # fmt: skip
+        items = []
+        keys = ["parametrization", "role", "quantity", "axis", "at", "predicted"]
+        for (p, role, quantity, axis, at, want), g in bad.groupby(keys, sort=False):
+            other = "depth" if axis == "width" else "width"
+            lo, hi = g["slope"].min(), g["slope"].max()
+            measured = f"{lo:+.2f}" if f"{lo:+.2f}" == f"{hi:+.2f}" else f"{lo:+.2f} to {hi:+.2f}"
+            items.append(f"{md_text(p)} {md_text(role)} {quantity} against {axis} ({other} "
+                         f"{at}, {_steps(g['step'].tolist())}): measured {measured}, predicted "
+                         f"{want:+.2f}")  # fmt: skip
         out.append("Disagreements with the predicted exponents: " + "; ".join(items) + ".")
     return out
+
+
+def _steps(steps: list[int]) -> str:
+    """``step 2`` or ``steps 1-3`` (``steps 1, 3`` where they are not consecutive)."""
+    steps = sorted(set(steps))
+    if len(steps) == 1:
+        return f"step {steps[0]}"
+    if steps == list(range(steps[0], steps[-1] + 1)):
+        return f"steps {steps[0]}-{steps[-1]}"
+    return "steps " + ", ".join(map(str, steps))
 
 
 def _steepest(rows: pd.DataFrame, axis: str) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from initsuite.core.errors import InitsuiteError
+from initsuite.report.coord_report import coordcheck_plan
 from initsuite.report.frameworks import frameworks_plan
 from initsuite.report.isometry import isometry_plan
 from initsuite.report.plan import ReportPlan
@@ -74,11 +75,7 @@ PLANNERS: dict[str, Planner] = {
         "a training directory (initsuite train): include it in a sweep's report with "
         "`initsuite report SWEEP --training DIR`"
     ),
-    # its verdict and figures (issue 30, item 4) are not written yet: refused in one line
-    "coordcheck": _within_sweep(
-        "a coordinate check (initsuite coordcheck): it has no report yet; read its "
-        "coords.parquet (docs/tables.md)"
-    ),
+    "coordcheck": _study("coordcheck", coordcheck_plan),
     "tutorial": _within_sweep(
         "a tutorial reproduction directory (initsuite reproduce tutorial): include it in a "
         "sweep's report with `initsuite report SWEEP --tutorial DIR`"

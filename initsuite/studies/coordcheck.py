@@ -9,7 +9,6 @@ grows with width; under μP it stays flat.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import sys
@@ -27,26 +26,24 @@ from initsuite.core import validate
 from initsuite.core.devices import check_device
 from initsuite.core.env import environment
 from initsuite.core.errors import Arg, InitsuiteError
+from initsuite.engine.param_roles import infer_roles
+from initsuite.engine.parametrize import parametrize
 from initsuite.results import columns as C
 from initsuite.results.coordcheck import CoordCheckResult
+from initsuite.schemes.parametrizations import Shape, get_parametrization
 from initsuite.studies.coord_engine import coord_data
 from initsuite.studies.coord_models import CoordModel
 from initsuite.studies.coord_sources import get_model
 from initsuite.studies.user_code import one_line
+from initsuite.theory.coord_exponents import coord_exponents
 
-__all__ = ["DATA", "DATA_SEED", "OPTIMIZERS", "PARAMETRIZATIONS", "CoordCheckConfig",
-           "coord_check", "make_batch"]  # fmt: skip
+__all__ = ["DATA", "DATA_SEED", "OPTIMIZERS", "CoordCheckConfig", "coord_check", "make_batch",
+           "predictions", "roles_of"]  # fmt: skip
 
-# The names that parametrize knows (issue 30, item 1), until the parametrizations' registry
-# replaces this constant.
-PARAMETRIZATIONS: tuple[str, ...] = ("sp", "ntk", "mup", "mean_field", "depth_mup", "completep")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
 DATA: tuple[str, ...] = ("synthetic", "digits")
 DATA_SEED = 0x00C0_0BD5
 """The seed of the fixed batch's generator: one batch for every run, as mup's check uses."""
-# parametrize's module (issue 30, item 2), named relative to its package and imported lazily:
-# a build without it runs sp alone
-_PARAMETRIZE = (".parametrize", "initsuite.engine")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,10 +71,10 @@ class CoordCheckConfig:
         names = validate.as_tuple(self.parametrizations)
         if not names:
             raise InitsuiteError("no parametrizations given")
-        for name in names:
-            validate.choice("parametrization", name, PARAMETRIZATIONS)
-        set_("parametrizations", tuple(dict.fromkeys(names)))
         set_("optimizer", validate.choice("optimizer", self.optimizer, OPTIMIZERS))
+        for name in names:  # an unknown name, or an optimizer it has no rules for: now
+            get_parametrization(name).multipliers(Shape("hidden", ()), self.optimizer)
+        set_("parametrizations", tuple(dict.fromkeys(names)))
         set_("data", validate.choice("data", self.data, DATA))
         set_("lr", validate.number("lr", self.lr, 0, math.inf, open_low=True, open_high=True))
         set_("steps", validate.count("steps", self.steps))
@@ -99,10 +96,6 @@ class CoordCheckConfig:
                                       or model.input_option("classes", 10) != 10):  # fmt: skip
             raise InitsuiteError("data 'digits' feeds 8×8 images (64 inputs, 10 classes) to a "
                                  "model of features: use data 'synthetic' here")  # fmt: skip
-        if any(p != "sp" for p in self.parametrizations) and not _has_parametrize():
-            other = next(p for p in self.parametrizations if p != "sp")
-            raise InitsuiteError(f"parametrization {other!r} needs parametrize, which "
-                                 "this build lacks: use 'sp'")  # fmt: skip
 
     def _bases(self) -> None:
         """The base width and depth (default: the smallest), never above the model's."""
@@ -128,8 +121,14 @@ class CoordCheckConfig:
                 for k, v in self.__dict__.items() if not k.startswith("_")}  # fmt: skip
 
 
-def _has_parametrize() -> bool:
-    return importlib.util.find_spec(*_PARAMETRIZE) is not None
+def roles_of(model: nn.Module) -> dict[str, str]:
+    """{parameter name: role} of the ``role`` column (:func:`initsuite.engine.param_roles.
+    infer_roles`); a model whose parameters have no role (a user's, run as built under
+    ``sp``, where no role is needed) gets none: its column is null, never a guessed role."""
+    try:
+        return infer_roles(model)
+    except InitsuiteError:
+        return {}
 
 
 def make_batch(cfg: CoordCheckConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,13 +171,12 @@ def _torch_optimizer(name: str, model: nn.Module, lr: float) -> torch.optim.Opti
 def _optimizer_of(cfg: CoordCheckConfig, name: str, depth: int
                   ) -> Callable[[nn.Module, int], torch.optim.Optimizer]:  # fmt: skip
     """``make_optimizer(model, seed)`` of parametrization ``name``: ``sp`` trains the model as
-    built with the plain torch optimizer; the others re-draw it through
-    ``parametrize`` against the model at the base width (built on the meta device:
-    only its shapes count) and take its optimizer."""
+    built with the plain torch optimizer (as mup's coordinate check does without mup); the
+    others re-draw it through :func:`initsuite.parametrize` against the model at the base
+    width (built on the meta device: only its shapes count) and take its optimizer."""
     model, base_width = cfg.model_object, cfg.base_width or min(cfg.widths)
     if name == "sp":
         return lambda net, seed: _torch_optimizer(cfg.optimizer, net, cfg.lr)
-    parametrize = importlib.import_module(*_PARAMETRIZE).parametrize
 
     def make(net: nn.Module, seed: int) -> torch.optim.Optimizer:
         with torch.device("meta"):
@@ -207,6 +205,26 @@ def _user_errors(model: CoordModel, depth: int, inputs: torch.Tensor,
                              f"{one_line(exc)}") from exc  # fmt: skip
 
 
+def predictions(parametrizations: Iterable[str], optimizer: str, bias: bool = False
+                ) -> list[dict[str, Any]]:  # fmt: skip
+    """The width exponents each parametrization predicts under ``optimizer``
+    (:func:`initsuite.theory.coord_exponents.coord_exponents`; ``bias``: the layers have
+    biases), one row per parametrization × role (``branch`` as ``hidden``), for meta.json:
+    ``rms_init`` (the rms at step 0), ``delta`` (the rms of the change after a step) and
+    ``rms_after``; null where the analysis gives none (a hidden layer whose exponent depends
+    on its place)."""
+    rows = []
+    for name in parametrizations:
+        for role, e in coord_exponents(name, optimizer, bias=bias).items():
+            values = {k: None if math.isnan(v) else v
+                      for k, v in (("rms_init", e.rms_init), ("delta", e.delta),
+                                   ("rms_after", e.rms_after))}  # fmt: skip
+            for r in (role, "branch") if role == "hidden" else (role,):
+                rows.append({"parametrization": name, "optimizer": optimizer, "role": r,
+                             **values})  # fmt: skip
+    return rows
+
+
 def run_coord_check(cfg: CoordCheckConfig, progress: bool | None = None) -> CoordCheckResult:
     """Run a validated :class:`CoordCheckConfig`."""
     from tqdm.auto import tqdm
@@ -220,11 +238,12 @@ def run_coord_check(cfg: CoordCheckConfig, progress: bool | None = None) -> Coor
     for name, depth in tqdm(grid, disable=not show, unit="grid", file=sys.stderr, desc="coords"):
         models = {w: partial(model.build, w, depth) for w in cfg.widths}
         run = partial(coord_data, models, _optimizer_of(cfg, name, depth), batch, _xent,
-                      cfg.steps, cfg.seeds)  # fmt: skip
+                      cfg.steps, cfg.seeds, roles=roles_of)  # fmt: skip
         df = _user_errors(model, depth, batch[0], run)
         frames.append(df.assign(parametrization=name, model=model.name, depth=depth,
                                 optimizer=cfg.optimizer, lr=float(cfg.lr)))  # fmt: skip
     coords = C.coerce(pd.concat(frames, ignore_index=True), C.COORDS)
+    has_bias = bool(coords["role"].eq("bias").any())
     meta = {
         "kind": "coordcheck",
         "config": cfg.to_dict(),
@@ -234,6 +253,7 @@ def run_coord_check(cfg: CoordCheckConfig, progress: bool | None = None) -> Coor
             "seed": DATA_SEED,
             "input_shape": list(batch[0].shape),
         },
+        "predicted": predictions(cfg.parametrizations, cfg.optimizer, bias=has_bias),
         "environment": environment([cfg.device]),
         "seconds": round(time.perf_counter() - started, 3),
     }
@@ -267,8 +287,9 @@ def coord_check(
     Args:
         model: ``mlp``, ``resmlp``, ``transformer`` or ``package.module:function`` (called
             as ``function(width, depth, **options)``; its model takes ``inputs`` features).
-        parametrizations: names of ``parametrize`` (``sp``: the model as built,
-            one learning rate).
+        parametrizations: registered parametrizations (``initsuite parametrizations``;
+            ``sp``: the model as built, one learning rate; the others re-drawn by
+            :func:`initsuite.parametrize` relative to the model at ``base_width``).
         widths: the widths (a transformer's n_embd; heads = width // 16).
         depths: the depths (default: the model's: mlp 3 Linear layers, resmlp 4 blocks,
             transformer 2 blocks).
