@@ -31,6 +31,7 @@ _API: dict[str, str] = {
     "SweepResult": "initsuite.results.sweep",
     "TrainingResult": "initsuite.results.training",
     "CoordCheckResult": "initsuite.results.coordcheck",
+    "MuTransferResult": "initsuite.results.mutransfer",
     "ProbeResult": "initsuite.results.probe",
     "TutorialResult": "initsuite.results.tutorial",
     "Result": "initsuite.results.base",
@@ -49,6 +50,7 @@ _API: dict[str, str] = {
     "isometry_study": "initsuite.studies.isometry",
     "frameworks_study": "initsuite.studies.frameworks",
     "zoo_study": "initsuite.studies.zoo",
+    "mutransfer_study": "initsuite.studies.mutransfer",
     "DaskExecutor": "initsuite.studies.sweep.executors",
     "ZooModel": "initsuite.studies.zoo",
     "gains": "initsuite.theory.gains",
@@ -90,6 +92,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite.results.comparison import compare as compare
     from initsuite.results.coordcheck import CoordCheckResult as CoordCheckResult
     from initsuite.results.kinds import result_class as result_class
+    from initsuite.results.mutransfer import MuTransferResult as MuTransferResult
     from initsuite.results.probe import ProbeResult as ProbeResult
     from initsuite.results.sweep import SweepResult as SweepResult
     from initsuite.results.training import TrainingResult as TrainingResult
@@ -98,6 +101,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite.studies.coordcheck import coord_check as coord_check
     from initsuite.studies.frameworks import frameworks_study as frameworks_study
     from initsuite.studies.isometry import isometry_study as isometry_study
+    from initsuite.studies.mutransfer import mutransfer_study as mutransfer_study
     from initsuite.studies.probe import probe as probe
     from initsuite.studies.probe_factory import probe_factory as probe_factory
     from initsuite.studies.reproduce import reproduce as reproduce

@@ -155,6 +155,7 @@ SUBJECTS: dict[str, tuple[str, ...]] = {
     "isometry_study": ("schemes", "activations"),
     "frameworks_study": ("laws",),
     "zoo_study": ("models",),
+    "mutransfer_study": ("models",),
     "write_report": ("run_dir",),
     "compare": ("base", "new"),
     "conventions": ("framework",),

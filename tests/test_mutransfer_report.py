@@ -23,10 +23,11 @@ def _runs(seeds: int = 2, diverge_above: float = -3.0) -> pd.DataFrame:
             for k in range(-12, -1):
                 for seed in range(seeds):
                     shift = 1 if (p, width, seed) == ("mup", 256, 1) else 0
-                    loss = (k - best - shift) ** 2 + 0.1 if k <= diverge_above else math.inf
-                    rows.append(("mlp", p, "adam", width, 3, 2.0**k, seed, 100, loss, loss))
+                    bad = k > diverge_above
+                    loss = math.nan if bad else (k - best - shift) ** 2 + 0.1
+                    rows.append(("mlp", p, "adam", width, 3, 2.0**k, seed, 100, bad, loss, loss))
     cols = ["model", "parametrization", "optimizer", "width", "depth", "lr", "seed", "steps",
-            "train_loss", "test_loss"]  # fmt: skip
+            "diverged", "final_train_loss", "final_test_loss"]  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -63,8 +64,8 @@ def test_diverged_runs_are_never_the_best_and_depth_is_an_axis() -> None:
     assert set(by_depth["axis"]) == {"depth"} and by_depth["value"].tolist()[:4] == [2, 4, 8, 16]
     with pytest.raises(InitsuiteError, match="axis must be width or depth, got 'lr'"):
         best_lrs(runs, axis="lr")
-    with pytest.raises(InitsuiteError, match=r"runs needs columns \['train_loss'\]"):
-        best_lrs(runs.drop(columns="train_loss"))
+    with pytest.raises(InitsuiteError, match=r"runs needs columns \['final_train_loss'\]"):
+        best_lrs(runs.drop(columns="final_train_loss"))
 
 
 def test_the_figure_draws_a_line_per_width_in_a_panel_per_parametrization() -> None:
@@ -75,3 +76,14 @@ def test_the_figure_draws_a_line_per_width_in_a_panel_per_parametrization() -> N
     assert len(lines) == 4  # one per width, the best's ring apart
     x = np.asarray(lines[0].get_xdata())
     assert x.tolist() == list(range(-12, -2))  # 2^-2 and above diverged: left out
+
+
+def test_a_learning_rate_where_one_seed_diverged_is_never_the_best() -> None:
+    """The mean over seeds counts a diverged seed as +inf (pandas' mean would skip its NaN)."""
+    runs = _runs()
+    hit = (runs["parametrization"] == "sp") & (runs["width"] == 64) & (runs["lr"] == 2.0**-6)
+    runs.loc[hit & (runs["seed"] == 1), ["diverged", "final_train_loss"]] = [True, math.nan]
+    best = best_lrs(runs).set_index(["parametrization", "value"])
+    assert best.loc[("sp", 64), "best_log2_lr"] in (-7, -5)
+    low, high = best.loc[("sp", 64), ["seed_low_log2_lr", "seed_high_log2_lr"]]
+    assert -6 in (low, high) and low != high  # seed 0 alone still prefers it

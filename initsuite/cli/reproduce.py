@@ -20,21 +20,25 @@ __all__ = ["add_reproduce"]
 
 def add_reproduce(add_parser: AddParser) -> None:
     t = add_parser("reproduce", help="reproduce a classic study")
-    t.add_argument("study", choices=["tutorial", "isometry", "frameworks", "zoo"],
+    t.add_argument("study", choices=["tutorial", "isometry", "frameworks", "zoo", "mutransfer"],
                    help="which study")  # fmt: skip
     t.add_argument("--out", required=True, help="results directory (must not hold results)")
     t.add_argument("--seeds", type=int_arg, default=None,
-                   help="number of seeds (tutorial: 10, isometry: 2, frameworks: 2)")  # fmt: skip
+                   help="number of seeds (tutorial: 10, isometry: 2, frameworks: 2, "
+                   "mutransfer: 2)")  # fmt: skip
     t.add_argument("--laws", type=spec_list, default=None,
                    help="frameworks: conventions or scheme specs to apply, comma-separated "
                    "(default: torch,flax,keras,hf_bert,timm_vit)")  # fmt: skip
     t.add_argument("--train-steps", type=int_arg, default=None,
                    help="frameworks: SGD steps of each law's digits MLP (default 400; 0: no "
-                   "training)")  # fmt: skip
+                   "training); mutransfer: the steps of every experiment (default "
+                   "100)")  # fmt: skip
     t.add_argument("--models", default=None, metavar="SOURCES",
                    help="zoo: model sources, comma-separated, a KEY=VALUE item overriding the "
                    "model before it, e.g. timm:resnet50,hf:gpt2,n_layer=6 (default: ResNet-50, "
-                   "ConvNeXt-T, ViT-S, GPT-2 and BERT depth sweeps from transformers)")  # fmt: skip
+                   "ConvNeXt-T, ViT-S, GPT-2 and BERT depth sweeps from transformers); "
+                   "mutransfer: its experiments, of mlp, transformer, resmlp (default: "
+                   "all)")  # fmt: skip
     t.add_argument("--schemes", type=spec_list, default=None,
                    help="zoo: schemes every model gets after as_built (default: kaiming_normal,"
                    "xavier_normal,normal:std=0.02; gpt2 or lsuv added by kind)")  # fmt: skip
@@ -51,14 +55,15 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     from initsuite.studies.reproduce import reproduce
 
     store.check_output(args.out, "replace" if args.overwrite else "new")
-    for flag, value, owner in (("--laws", args.laws, "frameworks"),
-                               ("--train-steps", args.train_steps, "frameworks"),
-                               ("--models", args.models, "zoo"),
-                               ("--schemes", args.schemes, "zoo"),
-                               ("--max-parameters", True if "max_parameters" in args else None,
-                                "zoo")):  # fmt: skip
-        if value is not None and args.study != owner:
-            raise InitsuiteError(f"{flag} belongs to 'reproduce {owner}', not {args.study!r}")
+    for flag, value, owners in (("--laws", args.laws, ("frameworks",)),
+                                ("--train-steps", args.train_steps, ("frameworks", "mutransfer")),
+                                ("--models", args.models, ("zoo", "mutransfer")),
+                                ("--schemes", args.schemes, ("zoo",)),
+                                ("--max-parameters", True if "max_parameters" in args else None,
+                                 ("zoo",))):  # fmt: skip
+        if value is not None and args.study not in owners:
+            which = " or ".join(f"'reproduce {o}'" for o in owners)
+            raise InitsuiteError(f"{flag} belongs to {which}, not {args.study!r}")
     if args.seeds is not None and args.study == "zoo":
         raise InitsuiteError("--seeds does not apply to 'reproduce zoo' (one seed, 0: its "
                              "models differ by architecture, not by draw)")  # fmt: skip
@@ -77,6 +82,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     elif args.study == "frameworks":
         print(f"wrote {len(study.runs)} runs, {len(study.layers)} layer rows and "
               f"{len(study.training_runs)} training runs to {path}")  # fmt: skip
+    elif args.study == "mutransfer":
+        print(f"wrote {len(study.runs)} training runs to {path} "
+              f"({study.meta['seconds']:.0f} s)")  # fmt: skip
     else:
         n = len(study.meta["models"])
         print(f"wrote {len(study.calls)} module calls of {n} model{'s' if n != 1 else ''} "
@@ -87,7 +95,9 @@ def _reproduce_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword settings of ``initsuite.reproduce(args.study, ...)`` that the flags give (a
     flag left out keeps the study's default; each flag's study was checked)."""
     models = args.models
-    if models is not None:
+    if models is not None and args.study == "mutransfer":
+        models = [m.strip() for m in models.split(",") if m.strip()]
+    elif models is not None:
         from initsuite.studies.zoo import split_models
 
         models = split_models(models)
@@ -96,6 +106,6 @@ def _reproduce_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings = {k: v for k, v in given.items() if v is not None}
     if "max_parameters" in args:
         settings["max_parameters"] = args.max_parameters
-    if args.study in ("tutorial", "zoo"):
+    if args.study in ("tutorial", "zoo", "mutransfer"):
         settings["progress"] = False if args.quiet else None
     return settings

@@ -24,10 +24,12 @@ from initsuite.report.plan import PlannedFigure, ReportPlan
 from initsuite.report.style import md_table, md_text
 from initsuite.results.coordcheck import CoordCheckResult
 
-__all__ = ["coordcheck_plan", "predicted_exponents", "slopes_table"]
+__all__ = ["COORD_FIGURES", "coordcheck_plan", "predicted_exponents", "slopes_table"]
 
 _FIGURES = (("coords_l1", "l1", "width"), ("coords_delta", "delta_rms", "width"),
             ("coords_depth", "rms", "depth"))  # fmt: skip
+COORD_FIGURES: tuple[str, ...] = tuple(name for name, _, _ in _FIGURES)
+"""The figures a coordinate check's report may draw."""
 
 
 def predicted_exponents(meta: Mapping[str, Any]) -> dict[tuple[str, str, str, str, str], float]:

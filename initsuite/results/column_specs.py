@@ -97,6 +97,7 @@ SPECS: dict[str, tuple[str, str]] = {
     "diverged_step": ("Int64", "step at which it did; null if never"),
     "initial_train_loss": ("float64", "train_loss at initialisation (ln classes ≈ chance)"),
     "final_train_loss": ("float64", "train_loss after the last step (NaN if diverged)"),
+    "final_test_loss": ("float64", "test_loss after the last step (NaN if diverged)"),
     "final_train_accuracy": ("float64", "train accuracy after the last step"),
     "final_test_accuracy": ("float64", "test accuracy after the last step"),
     "init_ms": ("float64", "median time to initialise one width×width weight, ms"),

@@ -40,6 +40,8 @@ __all__ = [
     "FRAMEWORK_TRAINING_KEYS",
     "FRAMEWORK_TRAINING_RUNS",
     "LAYERS",
+    "MUTRANSFER",
+    "MUTRANSFER_KEYS",
     "NONNEGATIVE",
     "OPTIONAL",
     "PHASE_GRID",
@@ -190,6 +192,14 @@ COORDS: tuple[str, ...] = (
 )  # fmt: skip
 """``initsuite coordcheck``: one row per parametrization, width, depth, seed, step and module
 output (``coords.parquet``)."""
+
+MUTRANSFER_KEYS: tuple[str, ...] = (
+    "parametrization", "model", "optimizer", "width", "depth", "lr", "seed",
+)  # fmt: skip
+MUTRANSFER: tuple[str, ...] = (
+    *MUTRANSFER_KEYS, "steps", "diverged", "final_train_loss", "final_test_loss",
+)  # fmt: skip
+"""``initsuite reproduce mutransfer``: one row per trained model (``runs.parquet``)."""
 
 DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish")
 

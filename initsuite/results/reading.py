@@ -34,6 +34,7 @@ KINDS: dict[str, str] = {
     "isometry": "an isometry study (initsuite reproduce isometry)",
     "frameworks": "a frameworks study (initsuite reproduce frameworks)",
     "coordcheck": "a coordinate check (initsuite coordcheck)",
+    "mutransfer": "a μTransfer reproduction (initsuite reproduce mutransfer)",
 }
 """What each ``kind`` of meta.json is and the command that writes it, for messages."""
 MAX_JSON_BYTES = 64 * 2**20

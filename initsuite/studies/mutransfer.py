@@ -26,16 +26,17 @@ from torch import nn
 from initsuite.core import validate
 from initsuite.core.errors import InitsuiteError
 
-__all__ = ["DEFAULT_LRS", "MUTRANSFER", "Task", "bigram_task", "digits_task", "train_runs"]
+__all__ = ["DEFAULT_LRS", "EXPERIMENTS", "MUTRANSFER", "TASKS", "Experiment", "Task",
+           "bigram_task", "digits_task", "mutransfer_study", "train_runs"]  # fmt: skip
 
 DEFAULT_LRS: tuple[float, ...] = tuple(2.0**k for k in range(-12, -3))
 """Adam's learning rates of the default grid: 2^-12 … 2^-4, an octave apart."""
 MUTRANSFER: tuple[str, ...] = (
     "parametrization", "model", "optimizer", "width", "depth", "lr", "seed", "steps",
-    "train_loss", "test_loss",
+    "diverged", "final_train_loss", "final_test_loss",
 )  # fmt: skip
-"""The columns of a μTransfer run table: one row per trained model; a loss that left the
-representable range is +inf (the run stopped there)."""
+"""The columns of a μTransfer run table: one row per trained model; a run whose loss left the
+representable range stopped there (``diverged``, its losses NaN)."""
 TASK_SEED = 20221
 """The seed of the synthetic task's chain and samples: one task for every run."""
 
@@ -82,10 +83,10 @@ def bigram_task(vocab: int = 64, seq: int = 16, train: int = 2048, test: int = 5
 
 
 def _train_one(model: nn.Module, optimizer: torch.optim.Optimizer, task: Task, steps: int,
-               batch: int, seed: int) -> tuple[float, float]:  # fmt: skip
-    """(train loss, test loss) after ``steps`` Adam/SGD steps on minibatches of ``batch``
-    drawn with replacement from a generator seeded with ``seed``; (inf, inf) as soon as a
-    step's loss is not finite."""
+               batch: int, seed: int) -> tuple[bool, float, float]:  # fmt: skip
+    """(diverged, train loss, test loss) after ``steps`` steps on minibatches of ``batch``
+    drawn with replacement from a generator seeded with ``seed``; (True, NaN, NaN) as soon
+    as a loss is not finite."""
     g = torch.Generator().manual_seed(seed)
     n = task.x_train.shape[0]
     model.train()
@@ -93,7 +94,7 @@ def _train_one(model: nn.Module, optimizer: torch.optim.Optimizer, task: Task, s
         idx = torch.randint(0, n, (min(batch, n),), generator=g)
         loss = task.loss(model(task.x_train[idx]), task.y_train[idx])
         if not math.isfinite(loss.item()):
-            return math.inf, math.inf
+            return True, math.nan, math.nan
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -101,7 +102,9 @@ def _train_one(model: nn.Module, optimizer: torch.optim.Optimizer, task: Task, s
     with torch.no_grad():
         out = [task.loss(model(x), y).item()
                for x, y in ((task.x_train, task.y_train), (task.x_test, task.y_test))]  # fmt: skip
-    return tuple(v if math.isfinite(v) else math.inf for v in out)  # type: ignore[return-value]
+    if not all(math.isfinite(v) for v in out):
+        return True, math.nan, math.nan
+    return False, out[0], out[1]
 
 
 def train_runs(
@@ -152,10 +155,88 @@ def train_runs(
                             net = build(width, depth)
                         put = parametrize(net, p, base=base, optimizer=optimizer,
                                           depth=depth, base_depth=base_d, seed=seed)  # fmt: skip
-                        train, test = _train_one(net, put.optimizer(lr), task, steps, batch,
-                                                 seed)  # fmt: skip
-                        rows.append((p, model, optimizer, width, depth, lr, seed, steps, train,
-                                     test))  # fmt: skip
+                        done = _train_one(net, put.optimizer(lr), task, steps, batch, seed)
+                        rows.append((p, model, optimizer, width, depth, lr, seed, steps, *done))
                 if progress is not None:
                     progress(f"{p} width {width} depth {depth}: {len(lrs) * len(seeds)} runs")
     return pd.DataFrame(rows, columns=list(MUTRANSFER))
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of the study: a model trained on a task under some parametrizations,
+    swept over widths (or depths), each at every learning rate and seed."""
+
+    model: str
+    task: str
+    parametrizations: tuple[str, ...]
+    widths: tuple[int, ...]
+    depths: tuple[int, ...]
+    steps: int
+    batch: int
+
+    @property
+    def axis(self) -> str:
+        return "depth" if len(self.depths) > 1 else "width"
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "mlp": Experiment("mlp", "digits", ("sp", "mup"), (64, 256, 1024), (3,), 100, 128),
+    "transformer": Experiment("transformer", "bigram", ("sp", "mup"), (32, 64, 128), (2,), 100, 32),
+    "resmlp": Experiment("resmlp", "digits", ("mup", "depth_mup"), (128,), (2, 8, 32), 100, 128),
+}  # fmt: skip
+"""The study's experiments: TP5's MLP over width, a small transformer over width, and a
+residual MLP over depth (μP against depth-μP's 1/√L branches)."""
+TASKS: dict[str, Callable[[], Task]] = {"digits": digits_task, "bigram": bigram_task}
+
+
+def mutransfer_study(
+    models: str | Iterable[str] = tuple(EXPERIMENTS),
+    *,
+    seeds: int = 2,
+    lrs: Iterable[float] = DEFAULT_LRS,
+    optimizer: str = "adam",
+    train_steps: int | None = None,
+    progress: bool | None = None,
+) -> Any:
+    """Train each experiment of :data:`EXPERIMENTS` named in ``models`` at every learning rate
+    in ``lrs`` for seeds 0 … ``seeds`` − 1 (``train_steps``: the steps of every experiment,
+    instead of each one's own); a :class:`~initsuite.results.mutransfer.MuTransferResult`
+    whose report says where each width's (or depth's) best learning rate lies under each
+    parametrization."""
+    import sys
+    import time
+
+    from initsuite.core.env import environment
+    from initsuite.results import columns as C
+    from initsuite.results.mutransfer import MuTransferResult
+    from initsuite.studies.coord_sources import get_model
+
+    names = validate.as_tuple(models)
+    for name in names:
+        validate.choice("model", name, tuple(EXPERIMENTS))
+    n_seeds = validate.count("seeds", seeds)
+    optimizer = validate.choice("optimizer", optimizer, ("sgd", "adam", "adamw"))
+    steps = None if train_steps is None else validate.count("train_steps", train_steps)
+    lrs = tuple(lrs)
+    show = sys.stderr.isatty() if progress is None else progress
+    say = (lambda line: print(line, file=sys.stderr)) if show else None
+    started = time.perf_counter()
+    frames, config = [], {}
+    for name in dict.fromkeys(names):
+        e = EXPERIMENTS[name]
+        build = get_model(e.model).build
+        task = TASKS[e.task]()
+        frames.append(train_runs(build, e.parametrizations, e.widths, e.depths, lrs,
+                                 range(n_seeds), task, model=e.model, optimizer=optimizer,
+                                 steps=steps or e.steps, batch=e.batch, progress=say))  # fmt: skip
+        config[name] = {"task": e.task, "axis": e.axis, "parametrizations": list(
+            e.parametrizations), "widths": list(e.widths), "depths": list(e.depths),
+            "steps": steps or e.steps, "batch": e.batch}  # fmt: skip
+    runs = C.coerce(pd.concat(frames, ignore_index=True), C.MUTRANSFER)
+    meta = {"kind": "mutransfer",
+            "config": {"experiments": config, "seeds": n_seeds, "lrs": list(lrs),
+                       "optimizer": optimizer, "task_seed": TASK_SEED},
+            "environment": environment(["cpu"]),
+            "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
+    return MuTransferResult(runs, meta)

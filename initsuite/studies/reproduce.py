@@ -3,7 +3,7 @@ name, with that study's own settings.
 
     >>> from initsuite.studies.reproduce import STUDIES
     >>> sorted(STUDIES)
-    ['frameworks', 'isometry', 'tutorial', 'zoo']
+    ['frameworks', 'isometry', 'mutransfer', 'tutorial', 'zoo']
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ STUDIES: dict[str, tuple[str, str]] = {
     "isometry": ("initsuite.studies.isometry", "isometry_study"),
     "frameworks": ("initsuite.studies.frameworks", "frameworks_study"),
     "zoo": ("initsuite.studies.zoo", "zoo_study"),
+    "mutransfer": ("initsuite.studies.mutransfer", "mutransfer_study"),
 }
 
 
@@ -34,13 +35,15 @@ def reproduce(name: str = "tutorial", /, **settings: Any) -> Any:
             :func:`~initsuite.studies.isometry.isometry_study`), ``"frameworks"`` (each
             framework's convention on deep nets and in training:
             :func:`~initsuite.studies.frameworks.frameworks_study`) or ``"zoo"`` (real
-            architectures as built and re-drawn: :func:`~initsuite.studies.zoo.zoo_study`).
+            architectures as built and re-drawn: :func:`~initsuite.studies.zoo.zoo_study`) or
+            ``"mutransfer"`` (the best learning rate across widths and depths under each
+            parametrization: :func:`~initsuite.studies.mutransfer.mutransfer_study`).
         **settings: that study's keyword arguments (``seeds=``, ``laws=``, ``models=``...);
             one it does not take is refused, naming the nearest one it does.
 
     Returns:
-        The study's Result: ``TutorialResult``, ``IsometryResult``, ``FrameworksResult`` or
-        ``ProbeResult`` (the zoo); ``.save(dir)`` writes it.
+        The study's Result: ``TutorialResult``, ``IsometryResult``, ``FrameworksResult``,
+        ``ProbeResult`` (the zoo) or ``MuTransferResult``; ``.save(dir)`` writes it.
 
     Example:
         >>> import initsuite
