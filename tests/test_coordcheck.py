@@ -65,6 +65,7 @@ class _MuMLP(nn.Module):
         return self.readout(self.act2(self.fc2(self.act1(self.fc1(x)))))
 
 
+@pytest.mark.live("mup")
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_l1_equals_mups_get_coord_data_under_mup(optimizer: str) -> None:
     """mup's own μP setup (set_base_shapes, MuReadout, MuAdam/MuSGD), recorded by both."""
@@ -88,6 +89,7 @@ def test_l1_equals_mups_get_coord_data_under_mup(optimizer: str) -> None:
     assert set(ours["step"]) == {0, 1, 2, 3}  # and one step more than mup records
 
 
+@pytest.mark.live("mup")
 def test_sp_of_the_api_equals_mups_get_coord_data(sp: CoordCheckResult) -> None:
     """The API's sp (the model as built, torch's Adam) on its own batch, against mup's
     get_coord_data(mup=False) on the same model and batch: one width at a time, since mup

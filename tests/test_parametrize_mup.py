@@ -14,6 +14,7 @@ from torch import nn
 import initsuite
 
 mup = pytest.importorskip("mup")
+pytestmark = pytest.mark.live("mup")  # every test here compares with the installed mup
 stats = pytest.importorskip("scipy.stats")
 
 BASE = 16

@@ -31,6 +31,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from initsuite.core.checked import checked
 from initsuite.core.errors import InitsuiteError, unknown
 from initsuite.core.patterns import check_pattern, matches
 
@@ -199,7 +200,8 @@ def table() -> list[dict[str, str]]:
 
 _TP4 = "Yang & Hu 2021, Tensor Programs IV (ICML): abc-parametrizations"
 _TP5 = "Yang et al. 2022, Tensor Programs V (arXiv:2203.03466): μP for SGD and Adam"
-_MUP = "mup 1.0.0: MuReadout, set_base_shapes(rescale_params=True), MuAdam, MuSGD"
+# the mup version its live tests last agreed with (initsuite.core.checked)
+_MUP = f"{checked('mup')}: MuReadout, set_base_shapes(rescale_params=True), MuAdam, MuSGD"
 _TP6 = "Yang, Yu, Zhu & Hayou 2023, Tensor Programs VI (arXiv:2310.02244): Depth-μP"
 _BORDELON = "Bordelon et al. 2023, Depthwise hyperparameter transfer in residual networks"
 _EVERETT = "Everett et al. 2024, Scaling Exponents Across Parameterizations and Optimizers, Table 1"
