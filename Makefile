@@ -87,6 +87,8 @@ ARCH_ARCHS ?= conv:kernel=3,image=8,resmlp:scale=1,resmlp:scale=inv_sqrt_depth
 # Conventions (initsuite.apply(model, "flax")) or scheme specs, e.g. the weight laws alone:
 # FRAMEWORKS_LAWS=torch_default,kaiming_normal,xavier_uniform
 FRAMEWORKS_LAWS ?= torch,flax,keras,hf_bert,timm_vit
+# The μTransfer reproduction (make bench): each seed trains 324 small models, about 2.5 minutes
+MUTRANSFER_SEEDS ?= 1
 # Gates of the comparison with the previous run (make bench): same seeds give the same numbers,
 # so the cells' gates are tight; timings on a shared machine are not.
 COMPARE_GATES ?= final_std:1%,divergence_layer:0,missing:0,init_ms:50%,forward_ms:50%
@@ -210,6 +212,18 @@ bench: $(STAMP)
 	@echo "== zoo study (ResNet-50/18, ConvNeXt-T, ViT-S, GPT-2 and BERT depth sweeps) -> $(RUN)/zoo"
 	$(TIME) zoo -- $(BIN)/initsuite reproduce zoo --out $(RUN)/zoo --quiet
 	$(TIME) zoo -- $(BIN)/initsuite report $(RUN)/zoo --html
+	@echo "== coordinate checks (sp, mup on the MLP; sp, mup, depth_mup on the transformer over width and depth) -> $(RUN)/coordcheck, $(RUN)/coordcheck_transformer"
+	$(TIME) coordcheck -- $(BIN)/initsuite coordcheck --model mlp --parametrizations sp,mup \
+		--widths 64,256,1024 --steps 3 --seeds 2 --out $(RUN)/coordcheck --quiet
+	$(TIME) coordcheck -- $(BIN)/initsuite report $(RUN)/coordcheck --html
+	$(TIME) coordcheck -- $(BIN)/initsuite coordcheck --model transformer \
+		--parametrizations sp,mup,depth_mup --widths 32,64,128 --depths 2,8 --steps 3 --seeds 2 \
+		--out $(RUN)/coordcheck_transformer --quiet
+	$(TIME) coordcheck -- $(BIN)/initsuite report $(RUN)/coordcheck_transformer --html
+	@echo "== μTransfer (best learning rate across width and depth) -> $(RUN)/mutransfer"
+	$(TIME) mutransfer -- $(BIN)/initsuite reproduce mutransfer --seeds $(MUTRANSFER_SEEDS) \
+		--out $(RUN)/mutransfer --quiet
+	$(TIME) mutransfer -- $(BIN)/initsuite report $(RUN)/mutransfer --html
 	@echo "== pytest-benchmark suite -> results/benchmarks and $(RUN)/benchmarks.json, compared with the previous run (results/latest/benchmarks.json, if any; gate $(BENCH_GATE))"
 	$(TIME) benchmarks -- $(BIN)/python -m pytest bench -q $(BENCH_ARGS) --benchmark-autosave \
 		--benchmark-storage=file://results/benchmarks --benchmark-columns=median,iqr,ops,rounds \
@@ -236,6 +250,10 @@ reference: $(STAMP)
 	$(BIN)/initsuite report results/latest/isometry --out results/reference/isometry
 	$(BIN)/initsuite report results/latest/frameworks --out results/reference/frameworks
 	$(BIN)/initsuite report results/latest/zoo --out results/reference/zoo
+	$(BIN)/initsuite report results/latest/coordcheck --out results/reference/coordcheck
+	$(BIN)/initsuite report results/latest/coordcheck_transformer \
+		--out results/reference/coordcheck_transformer
+	$(BIN)/initsuite report results/latest/mutransfer --out results/reference/mutransfer
 	$(BIN)/python bench/screenshot.py results/latest/study/report.html results/reference/report.png
 	$(BIN)/python -m initsuite.results.figures results/latest results/reference/figures.json
 	$(BIN)/python -m initsuite.report.prose results/reference/figures.json $(FIGURE_PAGES)

@@ -22,8 +22,8 @@ import pandas as pd
 from initsuite.core.errors import InitsuiteError
 from initsuite.report.style import md_text, need
 
-__all__ = ["AXES", "BAND", "PHASES", "QUANTITIES", "SLOPES", "coord_slopes", "coord_verdict",
-           "disagreements", "phase", "unstable"]  # fmt: skip
+__all__ = ["AXES", "BAND", "MAX_DISAGREEMENTS", "PHASES", "QUANTITIES", "SLOPES", "coord_slopes",
+           "coord_verdict", "disagreements", "phase", "unstable"]  # fmt: skip
 
 BAND = 0.1
 """The largest |slope| of a stable coordinate: under 2^0.1 ≈ 7% of change per doubling of
@@ -43,6 +43,8 @@ SLOPES: tuple[str, ...] = (
 width slope), ``slope`` the mean over seeds, ``slope_low``/``slope_high`` its interval,
 ``points`` the number of widths (or depths) fitted."""
 
+MAX_DISAGREEMENTS = 6
+"""The disagreements a verdict names, the furthest from their prediction first."""
 PHASES = ("init", "trained")
 """Which prediction a step takes: ``init`` at step 0, ``trained`` after one step or more."""
 
@@ -161,6 +163,9 @@ def coord_verdict(slopes: pd.DataFrame) -> list[str]:
         out.append(f"{head}: {'; '.join(parts)}.")
     bad = disagreements(slopes)
     if len(bad):
+        # the furthest first; the rest are in the slopes table
+        bad = bad.assign(off=(bad["slope"] - bad["predicted"]).abs()).sort_values(
+            "off", ascending=False, kind="stable")  # fmt: skip
         items = []
         keys = ["parametrization", "role", "quantity", "axis", "at", "predicted"]
         for (p, role, quantity, axis, at, want), g in bad.groupby(keys, sort=False):
@@ -170,7 +175,10 @@ def coord_verdict(slopes: pd.DataFrame) -> list[str]:
             items.append(f"{md_text(p)} {md_text(role)} {quantity} against {axis} ({other} "
                          f"{at}, {_steps(g['step'].tolist())}): measured {measured}, predicted "
                          f"{want:+.2f}")  # fmt: skip
-        out.append("Disagreements with the predicted exponents: " + "; ".join(items) + ".")
+        more = len(items) - MAX_DISAGREEMENTS
+        tail = f"; and {more} more (the slopes table has them all)" if more > 0 else ""
+        out.append("Disagreements with the predicted exponents: "
+                   + "; ".join(items[:MAX_DISAGREEMENTS]) + tail + ".")  # fmt: skip
     return out
 
 

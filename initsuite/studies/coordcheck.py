@@ -243,7 +243,9 @@ def run_coord_check(cfg: CoordCheckConfig, progress: bool | None = None) -> Coor
         frames.append(df.assign(parametrization=name, model=model.name, depth=depth,
                                 optimizer=cfg.optimizer, lr=float(cfg.lr)))  # fmt: skip
     coords = C.coerce(pd.concat(frames, ignore_index=True), C.COORDS)
-    has_bias = bool(coords["role"].eq("bias").any())
+    with torch.device("meta"):  # only its parameters' roles count
+        shape = model.build(cfg.base_width or min(cfg.widths), cfg.depths[0])
+    has_bias = "bias" in roles_of(shape).values()
     meta = {
         "kind": "coordcheck",
         "config": cfg.to_dict(),
