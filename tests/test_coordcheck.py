@@ -285,3 +285,32 @@ def test_sp_grows_with_width_where_mup_stays_flat() -> None:
         rows = last[last["parametrization"] == name]
         slope = np.polyfit(np.log(rows["width"]), np.log(rows["l1"]), 1)[0]
         assert bound[0] < slope < bound[1], (name, slope)
+
+
+def test_a_dask_executor_runs_each_run_as_a_task_and_equals_the_local_check(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One task per parametrization × depth × width × seed (its config sent as plain data):
+    the table equals the in-process one. An in-process cluster keeps the test quick; the task
+    and its arguments pickle, as a cluster of processes needs."""
+    import pickle
+
+    pytest.importorskip("dask.distributed")
+    from dask.distributed import Client
+
+    from initsuite.studies.sweep.executors import DaskExecutor
+
+    grid = dict(widths=[8, 16], depths=[2, 3], steps=1, seeds=2)
+    local = initsuite.coord_check("mlp", ["sp", "mup"], **grid)
+    cfg = CC.CoordCheckConfig(model="mlp", parametrizations=("sp", "mup"), widths=(8, 16),
+                              depths=(2, 3), steps=1, seeds=(0, 1))  # fmt: skip
+    task, config, key = pickle.loads(pickle.dumps((CC.coord_task, cfg.to_dict(),
+                                                   ["mup", 3, 16, 1])))  # fmt: skip
+    one = task(config, key)
+    assert set(one["width"]) == {16} and set(one["seed"]) == {1}
+    client = Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None)
+    with DaskExecutor(client=client) as ex:
+        remote = initsuite.coord_check("mlp", ["sp", "mup"], **grid, executor=ex)
+    pd.testing.assert_frame_equal(remote.coords, local.coords)
+    assert main(["coordcheck", "--scheduler", "tcp://x:1", "--out", "never"]) == 2
+    assert "--scheduler is for --executor dask" in capsys.readouterr().err

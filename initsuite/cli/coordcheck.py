@@ -50,6 +50,11 @@ def add_coordcheck(add_parser: AddParser) -> None:
     c.add_argument("--batch", type=int_arg, default=None,
                    help="rows of the fixed batch (64; 8 sequences for a transformer)")  # fmt: skip
     c.add_argument("--device", default="cpu")
+    c.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="local (default): in process; dask: one task per run on a Dask "
+                   "cluster")  # fmt: skip
+    c.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address (default: a local cluster of 2 workers)")  # fmt: skip
     c.add_argument("--out", required=True, help="results directory (must not hold results)")
     c.add_argument("--overwrite", action="store_true")
     c.add_argument("--quiet", action="store_true")
@@ -57,15 +62,28 @@ def add_coordcheck(add_parser: AddParser) -> None:
 
 
 def _cmd_coordcheck(args: argparse.Namespace) -> None:
+    from initsuite.core.errors import InitsuiteError
     from initsuite.studies.coordcheck import coord_check
 
-    result = coord_check(
-        args.model, args.parametrizations, args.widths, args.depths, optimizer=args.optimizer,
-        lr=args.lr, steps=args.steps, seeds=args.seeds, data=args.data, batch=args.batch,
-        base_width=args.base_width, base_depth=args.base_depth, options=args.options,
-        device=args.device, progress=False if args.quiet else None, overwrite=args.overwrite,
-        command=args.command_line, out_dir=args.out,
-    )  # fmt: skip
+    if args.scheduler and args.executor != "dask":
+        raise InitsuiteError("--scheduler is for --executor dask")
+    executor = None
+    if args.executor == "dask":
+        from initsuite.studies.sweep.executors import DaskExecutor
+
+        executor = DaskExecutor(args.scheduler)
+    try:
+        result = coord_check(
+            args.model, args.parametrizations, args.widths, args.depths,
+            optimizer=args.optimizer, lr=args.lr, steps=args.steps, seeds=args.seeds,
+            data=args.data, batch=args.batch, base_width=args.base_width,
+            base_depth=args.base_depth, options=args.options, device=args.device,
+            executor=executor, progress=False if args.quiet else None,
+            overwrite=args.overwrite, command=args.command_line, out_dir=args.out,
+        )  # fmt: skip
+    finally:
+        if executor is not None:
+            executor.close()
     if not args.quiet:
         c = result.coords
         last = c[c["step"] == c["step"].max()]

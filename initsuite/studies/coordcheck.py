@@ -225,23 +225,45 @@ def predictions(parametrizations: Iterable[str], optimizer: str, bias: bool = Fa
     return rows
 
 
-def run_coord_check(cfg: CoordCheckConfig, progress: bool | None = None) -> CoordCheckResult:
-    """Run a validated :class:`CoordCheckConfig`."""
+def _runs(cfg: CoordCheckConfig, batch: tuple[torch.Tensor, torch.Tensor], name: str,
+          depth: int, widths: Iterable[int], seeds: Iterable[int]) -> pd.DataFrame:  # fmt: skip
+    """The coords of parametrization ``name`` at ``depth``, every width × seed (seed-major)."""
+    model = cfg.model_object
+    models = {w: partial(model.build, w, depth) for w in widths}
+    run = partial(coord_data, models, _optimizer_of(cfg, name, depth), batch, _xent,
+                  cfg.steps, tuple(seeds), roles=roles_of)  # fmt: skip
+    df = _user_errors(model, depth, batch[0], run)
+    return df.assign(parametrization=name, model=model.name, depth=depth,
+                     optimizer=cfg.optimizer, lr=float(cfg.lr))  # fmt: skip
+
+
+def coord_task(config: dict[str, Any], key: list[Any]) -> pd.DataFrame:
+    """Run on a worker: one run, ``key`` = [parametrization, depth, width, seed], of the
+    coordinate check ``config`` (its :meth:`CoordCheckConfig.to_dict`). A run draws from its
+    own seed alone, so a run here equals the same run in process."""
+    name, depth, width, seed = key
+    cfg = CoordCheckConfig(**config)
+    return _runs(cfg, make_batch(cfg), str(name), int(depth), (int(width),), (int(seed),))
+
+
+def run_coord_check(cfg: CoordCheckConfig, progress: bool | None = None,
+                    executor: Any = None) -> CoordCheckResult:  # fmt: skip
+    """Run a validated :class:`CoordCheckConfig`, in process or, given an ``executor``
+    (:class:`~initsuite.studies.sweep.executors.DaskExecutor`), one task per run."""
     from tqdm.auto import tqdm
 
     batch = make_batch(cfg)
     model = cfg.model_object
-    frames = []
     started = time.perf_counter()
     show = sys.stderr.isatty() if progress is None else progress
     grid = [(p, d) for p in cfg.parametrizations for d in cfg.depths]
-    for name, depth in tqdm(grid, disable=not show, unit="grid", file=sys.stderr, desc="coords"):
-        models = {w: partial(model.build, w, depth) for w in cfg.widths}
-        run = partial(coord_data, models, _optimizer_of(cfg, name, depth), batch, _xent,
-                      cfg.steps, cfg.seeds, roles=roles_of)  # fmt: skip
-        df = _user_errors(model, depth, batch[0], run)
-        frames.append(df.assign(parametrization=name, model=model.name, depth=depth,
-                                optimizer=cfg.optimizer, lr=float(cfg.lr)))  # fmt: skip
+    if executor is None:
+        frames = [_runs(cfg, batch, name, depth, cfg.widths, cfg.seeds)
+                  for name, depth in tqdm(grid, disable=not show, unit="grid", file=sys.stderr,
+                                          desc="coords")]  # fmt: skip
+    else:  # seed-major within each (parametrization, depth), as coord_data orders them
+        keys = [(p, d, w, s) for p, d in grid for s in cfg.seeds for w in cfg.widths]
+        frames = executor.map_calls(coord_task, cfg.to_dict(), keys)
     coords = C.coerce(pd.concat(frames, ignore_index=True), C.COORDS)
     with torch.device("meta"):  # only its parameters' roles count
         shape = model.build(cfg.base_width or min(cfg.widths), cfg.depths[0])
@@ -278,6 +300,7 @@ def coord_check(
     base_depth: int | None = None,
     options: Mapping[str, Any] | None = None,
     device: str = "cpu",
+    executor: Any = None,
     progress: bool | None = None,
     overwrite: bool = False,
     command: str | None = None,
@@ -306,7 +329,10 @@ def coord_check(
         options: the model's options (mlp: ``activation``, ``inputs``, ``classes``, ``bias``;
             transformer: ``heads``, ``vocab``, ``seq``).
         device: where to train.
-        progress: show a progress bar (default: when stderr is a terminal).
+        executor: None (in process) or a :class:`~initsuite.studies.sweep.executors.
+            DaskExecutor`: one task per run (parametrization × depth × width × seed); the
+            table equals the in-process one.
+        progress: show a progress bar (default: when stderr is a terminal; in process only).
         overwrite: replace ``out_dir`` if initsuite wrote it.
         command: the command line that asked for it, recorded in meta.json.
         out_dir: a results directory to save to (checked before anything runs).
@@ -331,7 +357,7 @@ def coord_check(
         from initsuite.results import store
 
         store.check_output(out_dir, "replace" if overwrite else "new")
-    result = run_coord_check(cfg, progress=progress)
+    result = run_coord_check(cfg, progress=progress, executor=executor)
     if command is not None:
         result.meta["command"] = command
     if out_dir is not None:

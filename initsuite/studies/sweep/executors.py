@@ -12,7 +12,7 @@ chunk's name is the hash of its cells, and a second copy of a chunk is dropped).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from initsuite.core.errors import Arg, InitsuiteError, InitsuiteTypeError
@@ -120,6 +120,14 @@ class DaskExecutor:
         futures = [self.client.submit(_task, plain, list(k), out, pure=False) for k in keys]
         for future in as_completed(futures):
             yield int(future.result())
+
+    def map_calls(self, fn: Callable[[Any, list[Any]], Any], config: Any,
+                  keys: Sequence[Sequence[Any]]) -> list[Any]:  # fmt: skip
+        """``fn(config, key)`` for each of ``keys`` on the cluster, one task each; the results
+        in the order of ``keys``. ``fn`` is a module-level function the workers import and
+        ``config`` plain data (a study's ``to_dict()``); an error in a task is raised here."""
+        futures = [self.client.submit(fn, config, list(k), pure=False) for k in keys]
+        return list(self.client.gather(futures))
 
     def close(self) -> None:
         """Close the client (and the local cluster this executor started)."""
