@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -85,3 +86,18 @@ def test_reproduce_mutransfer_writes_runs_and_a_report(tmp_path) -> None:
 def test_bad_settings_are_one_line(settings, message) -> None:
     with pytest.raises(InitsuiteError, match=message.replace("?", r"\?")):
         initsuite.reproduce("mutransfer", **{"train_steps": 1, **settings})
+
+
+def test_a_dask_executor_trains_each_model_as_a_task_and_equals_the_local_study() -> None:
+    pytest.importorskip("dask.distributed")
+    from dask.distributed import Client
+
+    from initsuite.studies.sweep.executors import DaskExecutor
+
+    settings = {"models": ["mlp"], "seeds": 1, "lrs": [2.0**-6, 2.0**-4], "train_steps": 1}
+    local = initsuite.reproduce("mutransfer", **settings)
+    client = Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None)
+    with DaskExecutor(client=client) as ex:
+        remote = initsuite.reproduce("mutransfer", **settings, executor=ex)
+    pd.testing.assert_frame_equal(remote.runs, local.runs)
+    assert len(local.runs) == 2 * 3 * 2

@@ -45,6 +45,12 @@ def add_reproduce(add_parser: AddParser) -> None:
     t.add_argument("--max-parameters", type=max_parameters_arg, default=argparse.SUPPRESS,
                    metavar="N", help="zoo: refuse a model with more parameters (default 5e8; "
                    "'none': no limit)")  # fmt: skip
+    t.add_argument("--executor", choices=["local", "dask"], default=None,
+                   help="mutransfer: local (default, in process) or dask (one task per "
+                   "trained model)")  # fmt: skip
+    t.add_argument("--scheduler", default=None,
+                   help="mutransfer with --executor dask: the Dask scheduler's address "
+                   "(default: a local cluster of 2 workers)")  # fmt: skip
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(run=_cmd_reproduce)
@@ -59,6 +65,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
                                 ("--train-steps", args.train_steps, ("frameworks", "mutransfer")),
                                 ("--models", args.models, ("zoo", "mutransfer")),
                                 ("--schemes", args.schemes, ("zoo",)),
+                                ("--executor", args.executor, ("mutransfer",)),
+                                ("--scheduler", args.scheduler, ("mutransfer",)),
                                 ("--max-parameters", True if "max_parameters" in args else None,
                                  ("zoo",))):  # fmt: skip
         if value is not None and args.study not in owners:
@@ -67,7 +75,18 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     if args.seeds is not None and args.study == "zoo":
         raise InitsuiteError("--seeds does not apply to 'reproduce zoo' (one seed, 0: its "
                              "models differ by architecture, not by draw)")  # fmt: skip
-    study = reproduce(args.study, **_reproduce_settings(args))
+    if args.scheduler and args.executor != "dask":
+        raise InitsuiteError("--scheduler is for --executor dask")
+    settings = _reproduce_settings(args)
+    if args.executor == "dask":
+        from initsuite.studies.sweep.executors import DaskExecutor
+
+        settings["executor"] = DaskExecutor(args.scheduler)
+    try:
+        study = reproduce(args.study, **settings)
+    finally:
+        if "executor" in settings:
+            settings["executor"].close()
     study.meta["command"] = args.command_line
     path = study.save(args.out, overwrite=args.overwrite)
     if args.quiet:

@@ -27,7 +27,8 @@ from initsuite.core import validate
 from initsuite.core.errors import InitsuiteError
 
 __all__ = ["DEFAULT_LRS", "EXPERIMENTS", "MUTRANSFER", "TASKS", "Experiment", "Task",
-           "bigram_task", "digits_task", "mutransfer_study", "train_runs"]  # fmt: skip
+           "bigram_task", "digits_task", "mutransfer_study", "mutransfer_task",
+           "train_runs"]  # fmt: skip
 
 DEFAULT_LRS: tuple[float, ...] = tuple(2.0**k for k in range(-12, -3))
 """Adam's learning rates of the default grid: 2^-12 … 2^-4, an octave apart."""
@@ -190,6 +191,20 @@ residual MLP over depth (μP against depth-μP's 1/√L branches)."""
 TASKS: dict[str, Callable[[], Task]] = {"digits": digits_task, "bigram": bigram_task}
 
 
+def mutransfer_task(config: dict[str, Any], key: list[Any]) -> pd.DataFrame:
+    """Run on a worker: one trained model of the study, ``key`` = [experiment,
+    parametrization, width, depth, lr, seed]; ``config``: ``optimizer`` and ``steps`` (None:
+    the experiment's own)."""
+    from initsuite.studies.coord_sources import get_model
+
+    name, p, width, depth, lr, seed = key
+    e = EXPERIMENTS[name]
+    return train_runs(get_model(e.model).build, [p], [int(width)], [int(depth)], [float(lr)],
+                      [int(seed)], TASKS[e.task](), model=e.model, optimizer=config["optimizer"],
+                      steps=config["steps"] or e.steps, batch=e.batch,
+                      base_width=min(e.widths), base_depth=min(e.depths))  # fmt: skip
+
+
 def mutransfer_study(
     models: str | Iterable[str] = tuple(EXPERIMENTS),
     *,
@@ -197,13 +212,16 @@ def mutransfer_study(
     lrs: Iterable[float] = DEFAULT_LRS,
     optimizer: str = "adam",
     train_steps: int | None = None,
+    executor: Any = None,
     progress: bool | None = None,
 ) -> Any:
     """Train each experiment of :data:`EXPERIMENTS` named in ``models`` at every learning rate
     in ``lrs`` for seeds 0 … ``seeds`` − 1 (``train_steps``: the steps of every experiment,
     instead of each one's own); a :class:`~initsuite.results.mutransfer.MuTransferResult`
     whose report says where each width's (or depth's) best learning rate lies under each
-    parametrization."""
+    parametrization. ``executor``: None (in process) or a :class:`~initsuite.studies.sweep.
+    executors.DaskExecutor`, one task per trained model (the table equals the in-process
+    one: each run draws from its own seed alone)."""
     import sys
     import time
 
@@ -225,11 +243,16 @@ def mutransfer_study(
     frames, config = [], {}
     for name in dict.fromkeys(names):
         e = EXPERIMENTS[name]
-        build = get_model(e.model).build
-        task = TASKS[e.task]()
-        frames.append(train_runs(build, e.parametrizations, e.widths, e.depths, lrs,
-                                 range(n_seeds), task, model=e.model, optimizer=optimizer,
-                                 steps=steps or e.steps, batch=e.batch, progress=say))  # fmt: skip
+        if executor is not None:
+            keys = [(name, p, w, d, lr, s) for p in e.parametrizations for d in e.depths
+                    for w in e.widths for lr in lrs for s in range(n_seeds)]  # fmt: skip
+            plain = {"optimizer": optimizer, "steps": steps}
+            frames += executor.map_calls(mutransfer_task, plain, keys)
+        else:
+            frames.append(train_runs(get_model(e.model).build, e.parametrizations, e.widths,
+                                     e.depths, lrs, range(n_seeds), TASKS[e.task](),
+                                     model=e.model, optimizer=optimizer, steps=steps or e.steps,
+                                     batch=e.batch, progress=say))  # fmt: skip
         config[name] = {"task": e.task, "axis": e.axis, "parametrizations": list(
             e.parametrizations), "widths": list(e.widths), "depths": list(e.depths),
             "steps": steps or e.steps, "batch": e.batch}  # fmt: skip
