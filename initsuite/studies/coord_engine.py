@@ -14,7 +14,9 @@ needs.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -35,6 +37,10 @@ SEEDINGS: tuple[str, ...] = ("per_run", "mup")
 the same whatever else runs, and the caller's global RNG is left as it was); ``mup`` seeds
 torch's global RNG once per seed and builds the widths in order, as
 ``mup.coord_check.get_coord_data`` does."""
+_GLOBAL_RNG = threading.Lock()
+"""torch's global RNG is one per process, and an ``nn.Module`` draws its own init from it: a
+``per_run`` run holds this while it seeds, builds and trains, so that runs on threads (a Dask
+worker with several threads) take turns instead of drawing from each other's seed."""
 ENGINE_COLUMNS: tuple[str, ...] = (
     "width", "seed", "step", "module", "type", "role", "l1", "rms", "delta_rms", "loss",
 )  # fmt: skip
@@ -199,8 +205,9 @@ def coord_data(
         for width, build in models.items():
             # per_run: the run's every draw (its init, any dropout) from its own seed
             forked = seeding == "per_run"
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [],
-                                       enabled=forked):  # fmt: skip
+            with (_GLOBAL_RNG if forked else contextlib.nullcontext()),\
+                    torch.random.fork_rng(devices=[device] if device.type == "cuda" else [],
+                                          enabled=forked):  # fmt: skip
                 if forked:
                     torch.manual_seed(seed)
                 model = build().to(device).train()
