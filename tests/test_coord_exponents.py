@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import initsuite
-from initsuite.theory.coord_exponents import coord_exponent_table, coord_exponents
+from initsuite.theory.coord_exponents import coord_exponent_table, coord_exponents, depth_exponents
 
 ROLES = {"0.weight": "input", "2.weight": "hidden", "4.weight": "hidden", "6.weight": "output"}
 
@@ -76,3 +76,57 @@ def test_predicted_exponents_match_a_measured_mlp(name: str, optimizer: str) -> 
     measured = _slopes(name, optimizer)
     for role, e in coord_exponents(name, optimizer).items():
         assert measured[role] == pytest.approx((e.rms_init, e.delta), abs=0.25), role
+
+
+def test_depth_exponents_known_values() -> None:
+    """Depth-μP (a = L^-½) and CompleteP (a = L^-1) hold the stream and its change at L⁰
+    under the optimizers they define, a branch's own term at L^-α; a = 1 (every width-only
+    entry) grows the stream as (1 + c)^L, and unscaled block biases add a √L sum: no power
+    law, NaN but for the input layer at init."""
+    for name, optimizer, alpha in (("depth_mup", "sgd", 0.5), ("depth_mup", "adam", 0.5),
+                                   ("completep", "adam", 1.0)):  # fmt: skip
+        e = depth_exponents(name, optimizer)
+        assert {r: (x.rms_init, x.delta, x.rms_after) for r, x in e.items()} == {
+            "input": (0, 0, 0), "hidden": (0, 0, 0), "branch": (-alpha, -alpha, -alpha),
+            "norm": (0, 0, 0), "output": (0, 0, 0)}, (name, optimizer)  # fmt: skip
+    for name, optimizer, bias in (("sp", "sgd", False), ("mup", "adam", False),
+                                  ("ntk", "sgd", False), ("mean_field", "sgd", False),
+                                  ("depth_mup", "adam", True)):  # fmt: skip
+        e = depth_exponents(name, optimizer, bias=bias)
+        assert e["input"].rms_init == 0 and math.isnan(e["input"].delta)
+        assert all(math.isnan(x.rms_init) and math.isnan(x.rms_after)
+                   for r, x in e.items() if r != "input"), name  # fmt: skip
+    with pytest.raises(initsuite.InitsuiteError, match="adam only"):
+        depth_exponents("completep", "sgd")
+
+
+@pytest.fixture(scope="module")
+def resmlp_over_depth() -> initsuite.CoordCheckResult:
+    """A bias-free resmlp of width 64 and 256 input features at L = 2, 8, 32, one Adam step."""
+    return initsuite.coord_check("resmlp", ["depth_mup", "completep", "mup"], widths=64,
+                                 depths=[2, 8, 32], optimizer="adam", lr=1e-3, steps=1,
+                                 seeds=1, options={"bias": False, "inputs": 256},
+                                 progress=False)  # fmt: skip
+
+
+def test_depth_exponents_match_a_measured_resmlp(resmlp_over_depth) -> None:
+    """The coordinate check stores the depth exponents, and the measured slopes of every
+    role against log L (2 to 32) lie within 0.15 of them; μP (no prediction) grows with L.
+    The branch's change under depth_mup, predicted L^-½ (a times the stream's change, which
+    the input layer's depth-free update holds at Θ(1)), measures −0.58: its own weights'
+    L^-1 terms still count at L ≤ 32, the less the more the input layer moves (−0.73 with
+    64 input features, −0.85 with 16: hence 256)."""
+    from initsuite.report.coord_report import predicted_exponents
+    from initsuite.report.coord_tables import coord_slopes
+
+    res = resmlp_over_depth
+    stored = {(r["parametrization"], r["role"]): r for r in res.meta["predicted"]}
+    assert stored[("completep", "branch")]["depth_delta"] == -1.0
+    assert stored[("mup", "hidden")]["depth_rms_init"] is None
+    s = coord_slopes(res.coords, "depth", predicted_exponents(res.meta, "depth"))
+    known = s[s["predicted"].notna()]
+    assert set(known[known["role"] != "input"]["parametrization"]) == {"depth_mup", "completep"}
+    assert set(known["role"]) == {"input", "hidden", "branch", "output"}
+    np.testing.assert_allclose(known["slope"], known["predicted"], atol=0.15)
+    mup = s[(s["parametrization"] == "mup") & (s["role"] == "hidden")]
+    assert mup["predicted"].isna().all() and (mup["slope"] > 0.1).all()

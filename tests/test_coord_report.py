@@ -162,3 +162,24 @@ def test_a_coordinate_checks_report_opens_with_its_verdict(tmp_path) -> None:
     assert sorted(p.name for p in (tmp_path / "cc" / "figures").iterdir()) == [
         "coords_delta.png", "coords_l1.png"]  # fmt: skip
     assert json.loads((tmp_path / "cc" / "meta.json").read_text())["kind"] == "coordcheck"
+
+
+def test_the_depth_slopes_table_shows_the_predicted_exponents(tmp_path) -> None:
+    """A check over depth: the report's depth slopes carry the depth exponents the run
+    stored (depth-μP's branch at L^-½, the roles that read the stream at L⁰); μP, whose
+    stream grows exponentially in L, has none."""
+    import initsuite
+    from initsuite.report.coord_report import coordcheck_plan
+
+    res = initsuite.coord_check("resmlp", ["depth_mup", "mup"], widths=16, depths=[2, 8],
+                                steps=1, seeds=1, options={"bias": False},
+                                progress=False)  # fmt: skip
+    text = coordcheck_plan(res, str(tmp_path)).text
+    table = text.split("## Slopes against depth, at the last step")[1].split("##")[0]
+    rows = {tuple(c.strip() for c in line.strip("|").split("|")[:3]): line
+            for line in table.splitlines() if line.startswith("| ")}  # fmt: skip
+    cells = {k: [c.strip() for c in v.strip("|").split("|")] for k, v in rows.items()}
+    assert cells[("depth_mup", "branch", "rms")][-2] == "-0.50"
+    assert cells[("depth_mup", "hidden", "delta_rms")][-2] == "+0.00"
+    assert cells[("mup", "hidden", "rms")][-2] == ""
+    assert "in width, of a stack of bias-free residual blocks in depth" in text

@@ -16,9 +16,10 @@ from typing import Any
 
 import pandas as pd
 
+from initsuite.core.errors import InitsuiteError
 from initsuite.report.captions import figure_block
 from initsuite.report.coord_figures import coord_panels
-from initsuite.report.coord_tables import BAND, coord_slopes, coord_verdict
+from initsuite.report.coord_tables import AXES, BAND, coord_slopes, coord_verdict
 from initsuite.report.markdown import run_lines
 from initsuite.report.plan import PlannedFigure, ReportPlan
 from initsuite.report.style import md_table, md_text
@@ -32,17 +33,22 @@ COORD_FIGURES: tuple[str, ...] = tuple(name for name, _, _ in _FIGURES)
 """The figures a coordinate check's report may draw."""
 
 
-def predicted_exponents(meta: Mapping[str, Any]) -> dict[tuple[str, str, str, str, str], float]:
-    """The width exponents the run stored (``meta["predicted"]``) as :func:`coord_slopes`
+def predicted_exponents(meta: Mapping[str, Any], axis: str = "width"
+                        ) -> dict[tuple[str, str, str, str, str], float]:  # fmt: skip
+    """The exponents of ``axis`` (width or depth) the run stored (``meta["predicted"]``:
+    ``rms_init``, ... for width, ``depth_rms_init``, ... for depth) as :func:`coord_slopes`
     takes them: the rms at step 0 (``init``), and after a step the rms and its change
     (``trained``)."""
+    if axis not in AXES:
+        raise InitsuiteError(f"axis must be one of {', '.join(AXES)}, got {axis!r}")
+    prefix = "" if axis == "width" else f"{axis}_"
     out: dict[tuple[str, str, str, str, str], float] = {}
     for row in meta.get("predicted") or []:
         key = (str(row["parametrization"]), str(row["optimizer"]), str(row["role"]))
         for quantity, phase, field in (("rms", "init", "rms_init"),
                                        ("rms", "trained", "rms_after"),
                                        ("delta_rms", "trained", "delta")):  # fmt: skip
-            value = row.get(field)
+            value = row.get(prefix + field)
             if isinstance(value, (int, float)) and math.isfinite(value):
                 out[(*key, quantity, phase)] = float(value)
     return out
@@ -68,9 +74,8 @@ def slopes_table(slopes: pd.DataFrame) -> pd.DataFrame:
 def coordcheck_plan(result: CoordCheckResult, run_dir: str) -> ReportPlan:
     """The report of a coordinate check: verdict, figures, slopes."""
     coords, cfg = result.coords, result.meta.get("config", {}) or {}
-    predicted = predicted_exponents(result.meta)
-    axes = [a for a in ("width", "depth") if coords[a].nunique() >= 2]
-    slopes = {a: coord_slopes(coords, a, predicted if a == "width" else None) for a in axes}
+    axes = [a for a in AXES if coords[a].nunique() >= 2]
+    slopes = {a: coord_slopes(coords, a, predicted_exponents(result.meta, a)) for a in axes}
     parts = [f"# initsuite coordinate check: {md_text(Path(run_dir).resolve().name)}\n",
              "## Verdict\n"]  # fmt: skip
     for a in axes:
@@ -81,9 +86,10 @@ def coordcheck_plan(result: CoordCheckResult, run_dir: str) -> ReportPlan:
     parts.append(f"\nA role is *stable* when the slope of log(coordinate) against log({against}) "
                  f"lies within ±{BAND} (under 7% per doubling) over the seeds' interval (mean ± 2 "
                  "standard errors) at every step; its coordinate is the geometric mean over the "
-                 "role's modules. Predicted exponents (width only) are the parametrization's "
-                 "own rules pushed through one step of an MLP (`initsuite.theory."
-                 "coord_exponents`): asymptotic, so a small width may lag them.\n")  # fmt: skip
+                 "role's modules. Predicted exponents are the parametrization's own rules "
+                 "pushed through one step of an MLP in width, of a stack of bias-free residual "
+                 "blocks in depth (`initsuite.theory.coord_exponents`): asymptotic, so a "
+                 "small width or depth may lag them.\n")  # fmt: skip
     figures, n = [], 0
     parts.append("## Figures\n")
     for name, quantity, axis in _FIGURES:

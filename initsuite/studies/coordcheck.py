@@ -35,7 +35,7 @@ from initsuite.studies.coord_engine import coord_data
 from initsuite.studies.coord_models import CoordModel
 from initsuite.studies.coord_sources import get_model
 from initsuite.studies.user_code import one_line
-from initsuite.theory.coord_exponents import coord_exponents
+from initsuite.theory.coord_exponents import coord_exponents, depth_exponents
 
 __all__ = ["DATA", "DATA_SEED", "OPTIMIZERS", "CoordCheckConfig", "coord_check", "make_batch",
            "predictions", "roles_of"]  # fmt: skip
@@ -207,21 +207,24 @@ def _user_errors(model: CoordModel, depth: int, inputs: torch.Tensor,
 
 def predictions(parametrizations: Iterable[str], optimizer: str, bias: bool = False
                 ) -> list[dict[str, Any]]:  # fmt: skip
-    """The width exponents each parametrization predicts under ``optimizer``
-    (:func:`initsuite.theory.coord_exponents.coord_exponents`; ``bias``: the layers have
-    biases), one row per parametrization × role (``branch`` as ``hidden``), for meta.json:
-    ``rms_init`` (the rms at step 0), ``delta`` (the rms of the change after a step) and
-    ``rms_after``; null where the analysis gives none (a hidden layer whose exponent depends
-    on its place)."""
+    """The exponents each parametrization predicts under ``optimizer`` (``bias``: the layers
+    have biases), one row per parametrization × role, for meta.json. Of width
+    (:func:`initsuite.theory.coord_exponents.coord_exponents`; ``branch`` as ``hidden``, no
+    ``norm``): ``rms_init`` (the rms at step 0), ``delta`` (the rms of the change after a
+    step) and ``rms_after``. Of depth
+    (:func:`initsuite.theory.coord_exponents.depth_exponents`): ``depth_rms_init``,
+    ``depth_delta`` and ``depth_rms_after``. Null where the analysis gives none."""
     rows = []
     for name in parametrizations:
-        for role, e in coord_exponents(name, optimizer, bias=bias).items():
-            values = {k: None if math.isnan(v) else v
-                      for k, v in (("rms_init", e.rms_init), ("delta", e.delta),
-                                   ("rms_after", e.rms_after))}  # fmt: skip
-            for r in (role, "branch") if role == "hidden" else (role,):
-                rows.append({"parametrization": name, "optimizer": optimizer, "role": r,
-                             **values})  # fmt: skip
+        width = coord_exponents(name, optimizer, bias=bias)
+        width["branch"] = width["hidden"]
+        for role, d in depth_exponents(name, optimizer, bias=bias).items():
+            w = width.get(role)
+            values = {f"{axis}{k}": None if e is None or math.isnan(getattr(e, k)) else
+                      getattr(e, k) for axis, e in (("", w), ("depth_", d))
+                      for k in ("rms_init", "delta", "rms_after")}  # fmt: skip
+            rows.append({"parametrization": name, "optimizer": optimizer, "role": role,
+                         **values})  # fmt: skip
     return rows
 
 

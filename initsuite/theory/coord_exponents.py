@@ -27,18 +27,26 @@ hidden layers → readout, each of whose weights has effective entries of size n
 ``branch`` scales as ``hidden`` in width; biases and norms are not predicted here. SP's
 output exponent under SGD (1) and NTK's hidden one (−½) are TP4's; μP's are 0 for every
 layer under both optimizers (TP4; TP5).
+
+:func:`depth_exponents` gives the exponents of depth L (the number of residual blocks) for a
+stack of blocks x + a·f(x) (Yang et al. 2023, TP6; Bordelon et al. 2023; Dey et al. 2025):
+
+    >>> depth_exponents("depth_mup", "adam")["branch"].delta  # a·f(x) moves ∝ a = L^-½
+    -0.5
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from initsuite.schemes.parametrizations import Shape, get_parametrization, optimizer_family
 
-__all__ = ["PREDICTED_ROLES", "CoordExponents", "coord_exponent_table", "coord_exponents"]
+__all__ = ["DEPTH_ROLES", "PREDICTED_ROLES", "CoordExponents", "coord_exponent_table",
+           "coord_exponents", "depth_exponents"]  # fmt: skip
 
 PREDICTED_ROLES = ("input", "hidden", "output")
+DEPTH_ROLES = ("input", "hidden", "branch", "norm", "output")
 _M = 2.0**20  # the width multiplier the rules are read at: exact powers of two
 
 
@@ -53,6 +61,8 @@ class CoordExponents:
 
     @property
     def rms_after(self) -> float:
+        if math.isnan(self.rms_init) or math.isnan(self.delta):  # max() keeps the first NaN
+            return math.nan
         return max(self.rms_init, self.delta)
 
 
@@ -115,6 +125,62 @@ def coord_exponents(
     out = {r: CoordExponents(r, coords[i], delta[i]) for i, r in enumerate(roles)}
     if (coords[1], delta[1]) != (coords[2], delta[2]):  # the exponents depend on the layer
         out["hidden"] = CoordExponents("hidden", math.nan, math.nan)
+    return out
+
+
+def depth_exponents(parametrization: str, optimizer: str, *, bias: bool = False
+                    ) -> dict[str, CoordExponents]:  # fmt: skip
+    r"""The predicted exponents of depth L (the number of residual blocks, relative to a
+    base) of each :data:`DEPTH_ROLES` module's output, for blocks h ← h + a·W₂ φ(W₁ ·) of the
+    residual stream h with the parametrization's branch multiplier a = L^-α (``depth_mup``
+    α = ½, ``completep`` α = 1, every other entry α = 0: a = 1). NaN where the analysis
+    gives no power law.
+
+    The residual stream itself (the blocks' outputs) has no role: its exponents are those of
+    the roles that read it, ``hidden`` (W₁ of the stream), ``norm`` (a pre-norm of it) and
+    ``output`` (the logits); ``branch`` is a block's own term a·f(h), ``input`` the layer
+    before the blocks. α and the blocks' learning-rate exponent λ are read from the rules at
+    a large depth multiplier (as the width exponents are), and one step goes:
+
+    - at init, each block adds a·f(h) of rms ∝ a·|h|, independent across blocks:
+      |h_L|² ∝ (1 + c·L^(-2α))^L, Θ(1) for α ≥ ½ (exponent 0; the branch's −α); for α < ½
+      it grows as exp(L^(1−2α)), and for a = 1 as (1 + c)^L: not a power law, NaN (except
+      ``input``, before every block: 0);
+    - a block's update moves the stream by a·ΔW·x: L^(λ−2α) under SGD (a's factor in the
+      gradient too), L^(λ−α) under Adam (its first step is lr·sign(g xᵀ)); the L blocks move
+      it together (their updates follow one backpropagated signal), so the stream changes by
+      L^d, d = 1 + λ − 2α (SGD) or 1 + λ − α (Adam), and by Θ(1) through the input layer's
+      own update (its learning rate is depth-free, its gradient Θ(1) for α ≥ ½): max(d, 0).
+      ``depth_mup`` (SGD: λ = 0; Adam: λ = −½) and ``completep`` (Adam: λ = 0) give d = 0.
+    - ``branch``'s change: a times its input's change (the stream's, or W₁'s own update),
+      or its own weight's, L^(d−1): −α for both depth rules.
+
+    ``bias``: the blocks have biases. They are added unscaled by a (the forward multiplier
+    scales W·x, as ``mup.MuReadout`` does), so the stream is a Θ(1) part plus a √L sum of
+    biases: no power law at the depths a check runs, NaN but for ``input``'s rms at init.
+
+    Raises:
+        InitsuiteError: an unknown parametrization or optimizer, or one it has no rules for.
+    """
+    p = get_parametrization(parametrization)
+    p.multipliers(Shape("hidden", ()), optimizer)  # refuses an optimizer p has no rules for
+    family = optimizer_family(optimizer)
+    alpha = -_log(p.rule(Shape("branch", (1.0, 1.0), depth=_M, in_block=True), family).forward)
+    lam = _log(p.rule(Shape("hidden", (1.0, 1.0), depth=_M, in_block=True), family).lr_mult)
+    nan = CoordExponents("", math.nan, math.nan)
+    out = {r: replace(nan, role=r) for r in DEPTH_ROLES}
+    if alpha < 0.5 or bias:
+        out["input"] = replace(nan, role="input", rms_init=0.0)
+        return out
+    sgd = family == "sgd"
+    d = 1 + lam - (2 * alpha if sgd else alpha)
+    stream = max(d, 0.0)
+    inner = max(stream, lam - alpha if sgd else lam)  # W₁h moves with h, or as W₁ moves
+    out["input"] = CoordExponents("input", 0.0, 0.0)
+    out["hidden"] = CoordExponents("hidden", 0.0, inner)
+    out["norm"] = CoordExponents("norm", 0.0, inner)
+    out["branch"] = CoordExponents("branch", -alpha, max(inner - alpha, d - 1))
+    out["output"] = CoordExponents("output", 0.0, stream)
     return out
 
 
