@@ -54,7 +54,8 @@ def add_coordcheck(add_parser: AddParser) -> None:
                    help="local (default): in process; dask: one task per run on a Dask "
                    "cluster")  # fmt: skip
     c.add_argument("--scheduler", default=None,
-                   help="Dask scheduler address (default: a local cluster of 2 workers)")  # fmt: skip
+                   help="Dask scheduler address (default: a local cluster of 2 "
+                   "workers)")  # fmt: skip
     c.add_argument("--out", required=True, help="results directory (must not hold results)")
     c.add_argument("--overwrite", action="store_true")
     c.add_argument("--quiet", action="store_true")

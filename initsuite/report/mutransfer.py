@@ -108,14 +108,18 @@ def mutransfer_verdict(best: pd.DataFrame) -> list[str]:
     out = []
     for r in lr_shifts(best).itertuples():
         other = "depth" if r.axis == "width" else "width"
+        away = f"ends where it started, {r.span:g} {_octaves(r.span)} off on the way"
         moves = ("stays put" if r.span == 0 else
-                 f"moves {r.octaves:+g} octaves" if r.octaves else
-                 f"ends where it started, {r.span:g} octaves apart on the way")  # fmt: skip
+                 f"moves {r.octaves:+g} {_octaves(r.octaves)}" if r.octaves else away)  # fmt: skip
         out.append(f"**{md_text(r.parametrization)}** ({md_text(r.model)}, "
                    f"{md_text(r.optimizer)}, {other} {r.at}): the best learning rate {moves} "
                    f"from {r.axis} {r.start} to {r.end} (2^{r.from_log2_lr:g} → "
                    f"2^{r.to_log2_lr:g}).")  # fmt: skip
     return out
+
+
+def _octaves(n: float) -> str:
+    return "octave" if abs(n) == 1 else "octaves"
 
 
 def loss_vs_lr(runs: pd.DataFrame, axis: str | None = None) -> Figure:
