@@ -81,18 +81,18 @@ def test_predicted_exponents_match_a_measured_mlp(name: str, optimizer: str) -> 
 def test_depth_exponents_known_values() -> None:
     """Depth-μP (a = L^-½) and CompleteP (a = L^-1) hold the stream and its change at L⁰
     under the optimizers they define, a branch's own term at L^-α; a = 1 (every width-only
-    entry) grows the stream as (1 + c)^L, and unscaled block biases add a √L sum: no power
-    law, NaN but for the input layer at init."""
+    entry) grows the stream as (1 + c)^L: no power law, NaN but for the input layer at init.
+    Block biases change nothing (the branch multiplier scales them with the branch)."""
     for name, optimizer, alpha in (("depth_mup", "sgd", 0.5), ("depth_mup", "adam", 0.5),
                                    ("completep", "adam", 1.0)):  # fmt: skip
-        e = depth_exponents(name, optimizer)
-        assert {r: (x.rms_init, x.delta, x.rms_after) for r, x in e.items()} == {
-            "input": (0, 0, 0), "hidden": (0, 0, 0), "branch": (-alpha, -alpha, -alpha),
-            "norm": (0, 0, 0), "output": (0, 0, 0)}, (name, optimizer)  # fmt: skip
-    for name, optimizer, bias in (("sp", "sgd", False), ("mup", "adam", False),
-                                  ("ntk", "sgd", False), ("mean_field", "sgd", False),
-                                  ("depth_mup", "adam", True)):  # fmt: skip
-        e = depth_exponents(name, optimizer, bias=bias)
+        for bias in (False, True):
+            e = depth_exponents(name, optimizer, bias=bias)
+            assert {r: (x.rms_init, x.delta, x.rms_after) for r, x in e.items()} == {
+                "input": (0, 0, 0), "hidden": (0, 0, 0), "branch": (-alpha, -alpha, -alpha),
+                "norm": (0, 0, 0), "output": (0, 0, 0)}, (name, optimizer)  # fmt: skip
+    for name, optimizer in (("sp", "sgd"), ("mup", "adam"), ("ntk", "sgd"),
+                            ("mean_field", "sgd")):  # fmt: skip
+        e = depth_exponents(name, optimizer, bias=True)
         assert e["input"].rms_init == 0 and math.isnan(e["input"].delta)
         assert all(math.isnan(x.rms_init) and math.isnan(x.rms_after)
                    for r, x in e.items() if r != "input"), name  # fmt: skip
@@ -130,3 +130,19 @@ def test_depth_exponents_match_a_measured_resmlp(resmlp_over_depth) -> None:
     np.testing.assert_allclose(known["slope"], known["predicted"], atol=0.15)
     mup = s[(s["parametrization"] == "mup") & (s["role"] == "hidden")]
     assert mup["predicted"].isna().all() and (mup["slope"] > 0.1).all()
+
+
+def test_depth_exponents_hold_with_biases_in_the_blocks() -> None:
+    """The resmlp's default, biases in every block: the branch multiplier scales the branch's
+    last bias with it, so the slopes still lie within 0.15 of the same exponents (they did
+    not while the multiplier scaled W·x alone: the biases' √L sum grew the stream)."""
+    from initsuite.report.coord_report import predicted_exponents
+    from initsuite.report.coord_tables import coord_slopes
+
+    res = initsuite.coord_check("resmlp", ["depth_mup", "completep"], widths=64,
+                                depths=[2, 8, 32], optimizer="adam", lr=1e-3, steps=1,
+                                seeds=1, options={"inputs": 256}, progress=False)  # fmt: skip
+    s = coord_slopes(res.coords, "depth", predicted_exponents(res.meta, "depth"))
+    known = s[s["predicted"].notna()]
+    assert set(known["role"]) == {"input", "hidden", "branch", "output"}
+    np.testing.assert_allclose(known["slope"], known["predicted"], atol=0.15)

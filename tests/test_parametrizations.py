@@ -284,3 +284,19 @@ def test_depth_rules_keep_the_residual_stream_and_its_update_flat_in_depth(
         assert init > 0.2 and delta > 0.8
     else:
         assert abs(init) < 0.15 and abs(delta) < 0.15
+
+
+def test_a_branch_multiplier_scales_the_whole_branch_bias_included() -> None:
+    """x + a·f(x) (TP6; Dey et al.): a resmlp block's last Linear under depth_mup at L = 8
+    over a base of 2 returns a·(W h + b), a = (8 / 2)^-½; the readout keeps MuReadout's
+    W·(c x) + b."""
+    from initsuite.studies.coord_models import resmlp
+
+    model, base = resmlp(32, depth=8, bias=True), resmlp(16, depth=8, bias=True)
+    p = initsuite.parametrize(model, "depth_mup", base=base, depth=8, base_depth=2)
+    branch = next(n for n, r in p.roles.items() if r == "branch" and n.endswith("weight"))
+    layer = model.get_submodule(branch.rpartition(".")[0])
+    h = torch.randn(5, 32, generator=torch.Generator().manual_seed(0))
+    assert layer.bias is not None and layer.bias.abs().sum() > 0
+    expected = 0.5 * torch.nn.functional.linear(h, layer.weight, layer.bias)
+    torch.testing.assert_close(layer(h), expected, rtol=0, atol=0)

@@ -257,7 +257,8 @@ def _forward_plan(
     model: nn.Module, shapes: Mapping[str, Shape], mults: Mapping[str, Multipliers]
 ) -> tuple[list[tuple[nn.Module, bool, float]], float]:
     """(layer, whether its output is scaled, multiplier) of each forward multiplier that is
-    not 1, and the readout's multiplier; checked before anything is drawn."""
+    not 1, and the readout's multiplier; checked before anything is drawn. A branch's output
+    is scaled (its bias with it), any other layer's input."""
     layers = _layer_of(model)
     plan: list[tuple[nn.Module, bool, float]] = []
     output = 1.0
@@ -274,7 +275,10 @@ def _forward_plan(
                 f"Conv, Conv1D or Embedding weight's can be applied (a hook on its layer), "
                 f"not a {type(m).__name__}'s {attr}"
             )
-        plan.append((m, isinstance(m, (nn.Embedding, nn.EmbeddingBag)), mult))
+        # a branch's multiplier scales its whole term, bias included (x + a·f(x), TP6 and
+        # Dey et al.); a readout's its input, as MuReadout does (W·(c x) + b)
+        after = isinstance(m, (nn.Embedding, nn.EmbeddingBag)) or shape.role == "branch"
+        plan.append((m, after, mult))
     return plan, output
 
 

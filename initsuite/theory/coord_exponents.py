@@ -155,9 +155,10 @@ def depth_exponents(parametrization: str, optimizer: str, *, bias: bool = False
     - ``branch``'s change: a times its input's change (the stream's, or W₁'s own update),
       or its own weight's, L^(d−1): −α for both depth rules.
 
-    ``bias``: the blocks have biases. They are added unscaled by a (the forward multiplier
-    scales W·x, as ``mup.MuReadout`` does), so the stream is a Θ(1) part plus a √L sum of
-    biases: no power law at the depths a check runs, NaN but for ``input``'s rms at init.
+    ``bias``: the blocks have biases. The branch multiplier scales the branch's whole term,
+    its last bias included (:func:`initsuite.parametrize` scales the branch layer's output),
+    and the biases' learning rates take the blocks' depth factor: they scale as the weights
+    do, and the exponents are the same.
 
     Raises:
         InitsuiteError: an unknown parametrization or optimizer, or one it has no rules for.
@@ -169,7 +170,7 @@ def depth_exponents(parametrization: str, optimizer: str, *, bias: bool = False
     lam = _log(p.rule(Shape("hidden", (1.0, 1.0), depth=_M, in_block=True), family).lr_mult)
     nan = CoordExponents("", math.nan, math.nan)
     out = {r: replace(nan, role=r) for r in DEPTH_ROLES}
-    if alpha < 0.5 or bias:
+    if alpha < 0.5:
         out["input"] = replace(nan, role="input", rms_init=0.0)
         return out
     sgd = family == "sgd"
