@@ -45,11 +45,10 @@ def _mup_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(module=df["module"].replace("", ROOT))
 
 
-def _compare_l1(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+def _paired_l1(ours: pd.DataFrame, theirs: pd.DataFrame) -> pd.DataFrame:
+    """mup's records beside initsuite's of the same (width, seed, step, module)."""
     keys = ["width", "seed", "step", "module"]
-    both = _mup_rows(theirs).merge(ours, on=keys, suffixes=("_mup", ""), validate="one_to_one")
-    assert len(both) == len(theirs) > 0
-    np.testing.assert_allclose(both["l1"], both["l1_mup"], rtol=RTOL)
+    return _mup_rows(theirs).merge(ours, on=keys, suffixes=("_mup", ""), validate="one_to_one")
 
 
 class _MuMLP(nn.Module):
@@ -85,7 +84,9 @@ def test_l1_equals_mups_get_coord_data_under_mup(optimizer: str) -> None:
                             nseeds=2, cuda=False, show_progress=False)  # fmt: skip
     ours = coord_data(models, lambda m, s: opt(m.parameters(), lr=lr), (x, y),
                       nn.functional.cross_entropy, 3, (0, 1), seeding="mup")  # fmt: skip
-    _compare_l1(ours, theirs)
+    both = _paired_l1(ours, theirs)
+    assert len(both) == len(theirs) > 0
+    np.testing.assert_allclose(both["l1"], both["l1_mup"], rtol=RTOL)
     assert set(ours["step"]) == {0, 1, 2, 3}  # and one step more than mup records
 
 
@@ -100,7 +101,9 @@ def test_sp_of_the_api_equals_mups_get_coord_data(sp: CoordCheckResult) -> None:
         theirs = get_coord_data({width: lambda w=width: model.build(w, 3)}, [(x, y)],
                                 optimizer="adam", lr=0.01, mup=False, nsteps=3, nseeds=1,
                                 cuda=False, show_progress=False)  # fmt: skip
-        _compare_l1(sp.coords, theirs)
+        both = _paired_l1(sp.coords, theirs)
+        assert len(both) == len(theirs) > 0, width
+        np.testing.assert_allclose(both["l1"], both["l1_mup"], rtol=RTOL)
 
 
 def test_each_step_records_every_module_its_change_and_the_loss(sp: CoordCheckResult) -> None:
