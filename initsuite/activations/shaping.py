@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -33,9 +35,9 @@ from initsuite.activations import registry
 from initsuite.activations.registry import Activation, ActivationInfo, ClosedForms
 from initsuite.activations.shaping_solver import Constants, solve_leaky_relu, solve_smooth
 from initsuite.core.errors import InitsuiteError, unknown
-from initsuite.core.spec import Param, check_keys, format_spec
+from initsuite.core.spec import Param, check_keys, format_spec, plain_int
 
-__all__ = ["METHODS", "ShapedActivation", "Shaping"]
+__all__ = ["METHODS", "ShapedActivation", "Shaping", "table"]
 
 METHODS = ("dks", "tat")
 # the target each (method, base) takes, and the range it must lie in
@@ -61,6 +63,9 @@ class Shaping:
         return dataclasses.asdict(self)
 
 
+_FIELDS = tuple(f.name for f in dataclasses.fields(Shaping))
+
+
 @dataclass(frozen=True, eq=False)
 class ShapedActivation(Activation):
     """A DKS or TAT transform of a registered activation; call it like any activation."""
@@ -77,6 +82,12 @@ class ShapedActivation(Activation):
             x = x * s.alpha + s.beta
         y = core(x)
         return (y + s.delta if s.delta != 0.0 else y) * s.gamma
+
+    @cached_property
+    def computed_gain(self) -> float:
+        """1/√E[φ̂(z)²]: 1 at every depth (Q(1) = 1 is one of the conditions solved), so an
+        unbound spec has it too, and ``gain=auto`` resolves before the depth is known."""
+        return 1.0 if self.needs_depth else 1.0 / self.second_moment**0.5
 
     @property
     def needs_depth(self) -> bool:
@@ -100,13 +111,31 @@ class ShapedActivation(Activation):
                                           (forms.slope_moment, 2), (forms.kernel, 2))))  # fmt: skip
 
 
+def table(specs: Iterable[str | Activation], depth: int | None = None) -> Any:
+    """A DataFrame: one row per activation spec with its formula, gain and, for a dks: or
+    tat: spec, its solved constants (an unbound spec is bound to ``depth``)."""
+    import pandas as pd
+
+    rows = []
+    for spec in specs:
+        act = registry.get(spec)
+        if act.needs_depth and depth is not None:
+            act = act.at_depth(depth)
+        s = getattr(act, "shaping", None)
+        if s is not None and s.alpha is None:
+            raise InitsuiteError(_unbound(act.spec))
+        rows.append({"activation": act.spec, "formula": act.info.formula, "gain": act.gain,
+                     **(s.as_dict() if s is not None else dict.fromkeys(_FIELDS))})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def _scaled(f: Any, factor: float, *args: Any) -> Any:
     return factor * f(*args)
 
 
 def _unbound(spec: str) -> str:
-    return (f"activation {spec!r} depends on the net's depth: give depth=D in the spec "
-            "(or bind it with .at_depth(D))")  # fmt: skip
+    return (f"activation {spec!r} depends on the net's depth: give depth=D in its spec or "
+            "bind it to one (.at_depth(D); initsuite activations --depth D)")  # fmt: skip
 
 
 def _check_target(owner: str, key: str, value: float) -> None:
@@ -115,10 +144,20 @@ def _check_target(owner: str, key: str, value: float) -> None:
         raise InitsuiteError(f"{owner}: {key}={value} is out of range (need {_TARGETS[key]})")
 
 
+def _depth(owner: str, value: Any) -> int:
+    n = plain_int(value) if isinstance(value, str) else value
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise InitsuiteError(f"{owner}: depth={value} is not valid (need an integer >= 1: "
+                             "the net's nonlinear layers)")  # fmt: skip
+    return int(n)
+
+
 def _target_key(method: str, base: str, owner: str) -> str:
     if base == "relu":  # dks warns against DKS on ReLU and refuses TAT on it
-        raise InitsuiteError(f"{owner}: {method.upper()} on plain relu is ill-advised (dks "
-                             "refuses it); use tat:leaky_relu:eta=... instead")  # fmt: skip
+        why = "is ill-advised (dks warns against it)" if method == "dks" else (
+            "is not supported (dks refuses it)")  # fmt: skip
+        raise InitsuiteError(f"{owner}: {method.upper()} on plain relu {why}; use leaky_relu "
+                             "instead, e.g. tat:leaky_relu:eta=0.9,depth=50")  # fmt: skip
     if method == "dks":
         return "zeta"
     return "eta" if base == "leaky_relu" else "tau"
@@ -129,22 +168,19 @@ def get(name: str, raw: dict[str, Any]) -> ShapedActivation:
     spec, or values): the namespace hook of ``initsuite.activations.get``."""
     method, _, base_name = name.partition(":")
     if not base_name:
-        raise InitsuiteError(f"activation {name!r} needs a base activation, e.g. "
-                             f"'{method}:tanh:zeta=1.5,depth=50'" if method == "dks" else
-                             f"'{method}:leaky_relu:eta=0.9,depth=50'")  # fmt: skip
+        example = "dks:tanh:zeta=1.5,depth=50" if method == "dks" else "tat:softplus:tau=0.3"
+        raise InitsuiteError(f"activation {name!r} needs a base activation, e.g. {example!r}")
     if base_name not in registry._REGISTRY:
         raise InitsuiteError(unknown(f"{method} base activation", base_name, registry.names()))
     owner = f"activation {name!r}"
     key = _target_key(method, base_name, owner)
-    params = {key: Param(key, float), "depth": Param("depth", int | None, None)}
-    check_keys(owner, raw, params)
+    target = Param(key, float)
+    check_keys(owner, raw, {key: target, "depth": Param("depth", int)})
     if key not in raw:
         raise InitsuiteError(f"{owner} needs its target {key}=... ({_TARGETS[key]})")
-    value = params[key].convert(raw[key], owner)
+    value = target.convert(raw[key], owner)
     _check_target(owner, key, value)
-    depth = params["depth"].convert(raw.get("depth"), owner)
-    if depth is not None and (isinstance(depth, bool) or depth < 1):
-        raise InitsuiteError(f"{owner}: depth={depth} is out of range (need an integer >= 1)")
+    depth = None if raw.get("depth") is None else _depth(owner, raw["depth"])
     bound = {key: value} if depth is None else {key: value, "depth": depth}
     return _build(method, base_name, key, value, depth, format_spec(name, bound))
 
@@ -181,7 +217,7 @@ def _solve(method: str, base: Activation, key: str, value: float, depth: int,
             f"(need eta < {reach:.6g}, the C(0) of a ReLU chain that deep); lower eta or "
             "add layers"))  # fmt: skip
     local = value ** (1.0 / depth) if key == "zeta" else value / depth
-    return solve_smooth(base, method, local)
+    return solve_smooth(base, method, local, f"activation {spec!r}")
 
 
 def _never(x: Tensor, **_: Any) -> Tensor:

@@ -95,7 +95,7 @@ def _layer(base: Activation, p: dict[str, float], dks: bool) -> tuple[Constants,
     return Constants(alpha, beta, gamma, delta, slope), [q_slope, c_slope, c_curv]
 
 
-def solve_smooth(base: Activation, method: str, local: float) -> Constants:
+def solve_smooth(base: Activation, method: str, local: float, owner: str) -> Constants:
     """α, β, γ, δ (and the negative slope of a leaky ReLU) meeting the local targets.
 
     Args:
@@ -103,6 +103,7 @@ def solve_smooth(base: Activation, method: str, local: float) -> Constants:
         method: ``"dks"`` (Q′(1) = 1, C(0) = 0, C′(1) = ``local``) or ``"tat"`` (Q′(1) = 1,
             C′(1) = 1, C″(1) = ``local``; solutions with α·γ >= 2 rejected, as dks does).
         local: the layer's target, ζ^(1/D) or τ/D.
+        owner: what the error message names (the spec).
 
     Raises:
         InitsuiteError: no start reached a solution.
@@ -129,9 +130,10 @@ def solve_smooth(base: Activation, method: str, local: float) -> Constants:
         consts = _layer(base, dict(zip(names, sol.x, strict=True)), dks)[0]
         if dks or consts.alpha * consts.gamma < 2.0:
             return consts
+    what = "C'(1)" if dks else "C''(1)"
     raise InitsuiteError(
-        f"{method}:{base.spec}: no solution found for the local target {local:.6g} "
-        f"from {_TRIES} starting points; try another target or activation"
+        f"{owner}: no solution found (each layer's {what} = {local:.6g}, "
+        f"from {_TRIES} starting points); try another target or activation"
     )
 
 
