@@ -35,6 +35,7 @@ KINDS: dict[str, str] = {
     "frameworks": "a frameworks study (initsuite reproduce frameworks)",
     "coordcheck": "a coordinate check (initsuite coordcheck)",
     "mutransfer": "a μTransfer reproduction (initsuite reproduce mutransfer)",
+    "kernel_shaping": "a kernel-shaping reproduction (initsuite reproduce kernel-shaping)",
 }
 """What each ``kind`` of meta.json is and the command that writes it, for messages."""
 MAX_JSON_BYTES = 64 * 2**20
