@@ -28,6 +28,7 @@ from torch import nn
 from initsuite import activations as _activations
 from initsuite import schemes as _schemes
 from initsuite.core import validate
+from initsuite.core.env import environment
 from initsuite.core.errors import InitsuiteError, unknown
 from initsuite.studies.fit import Dataset, FitConfig, check_batch, fit, load_dataset, make_mlp
 
@@ -213,7 +214,6 @@ def kernel_shaping_study(
     Example:
         >>> initsuite.reproduce("kernel-shaping", depths=[50], seeds=1)  # doctest: +SKIP
     """
-    from initsuite.core.env import environment
     from initsuite.results import columns as C
     from initsuite.results.kernel_shaping import KernelShapingResult
 
@@ -233,7 +233,8 @@ def kernel_shaping_study(
         show = sys.stderr.isatty() if progress is None else progress
         done = [_train_shown(k, width, cfg, data, show, n_seeds) for k in keys]
     config = {"nets": [n.name for n in chosen], "labels": {n.name: n.label for n in chosen},
-              "depths": depth_list, "width": width, "seeds": n_seeds, "fit": cfg.to_dict()}  # fmt: skip
+              "depths": depth_list, "width": width, "seeds": n_seeds,
+              "fit": cfg.to_dict()}  # fmt: skip
     meta = {"kind": "kernel_shaping", "config": config, "environment": environment(["cpu"]),
             "dataset": {"name": data.name, "train": len(data.x_train), "test": len(data.x_test)},
             "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
