@@ -80,7 +80,7 @@ def _plain_loop(net: str, depth: int, width: int, seed: int, steps: int, batch: 
 def test_a_run_equals_a_plain_torch_loop_and_leaves_the_callers_rng_alone(net: str) -> None:
     torch.manual_seed(7)
     before = torch.random.get_rng_state()
-    res = initsuite.reproduce("kernel-shaping", nets=[net], **{**TINY, "seeds": 1})
+    res = initsuite.reproduce("kernel-shaping", nets=[net], **{**TINY, "seeds": 1, "lr": 1e-3})
     assert torch.equal(torch.random.get_rng_state(), before)
     measured = res.curves.dropna(subset=["batch_loss"]).sort_values("step")["batch_loss"]
     expected = _plain_loop(net, 16, 8, 0, TINY["steps"], TINY["batch"], 1e-3)
@@ -168,3 +168,20 @@ def test_bad_settings_of_the_api_are_one_line() -> None:
         initsuite.reproduce("kernel-shaping", depths=[])
     with pytest.raises(InitsuiteError, match=r"takes no setting 'depth'; did you mean 'depths'"):
         initsuite.reproduce("kernel-shaping", depth=50)
+
+
+def test_a_dask_executor_trains_each_net_as_a_task_and_equals_the_local_study() -> None:
+    pytest.importorskip("dask.distributed")
+    from dask.distributed import Client
+
+    from initsuite.studies.sweep.executors import DaskExecutor
+
+    settings = {"nets": ["relu_he", "dks_tanh"], "depths": [4], "width": 4, "seeds": 1,
+                "steps": 2, "batch": 16}  # fmt: skip
+    local = initsuite.reproduce("kernel-shaping", **settings)
+    client = Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None)
+    with DaskExecutor(client=client) as ex:
+        remote = initsuite.reproduce("kernel-shaping", **settings, executor=ex)
+    pd.testing.assert_frame_equal(remote.curves, local.curves)
+    pd.testing.assert_frame_equal(remote.runs, local.runs)
+    assert len(local.runs) == 2 and len(local.curves) == 2 * 3

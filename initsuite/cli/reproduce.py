@@ -62,7 +62,7 @@ def add_reproduce(add_parser: AddParser) -> None:
     t.add_argument("--optimizer", default=None,
                    help="kernel-shaping: adam (default) or sgd (momentum 0.9)")  # fmt: skip
     t.add_argument("--lr", type=float_arg, default=None,
-                   help="kernel-shaping: every net's learning rate (default 0.001)")  # fmt: skip
+                   help="kernel-shaping: every net's learning rate (default 0.0001)")  # fmt: skip
     t.add_argument("--executor", choices=["local", "dask"], default=None,
                    help="mutransfer, kernel-shaping: local (default, in process) or dask (one "
                    "task per trained model)")  # fmt: skip

@@ -31,6 +31,8 @@ __all__ = ["KERNEL_SHAPING_FIGURE", "STEPS", "kernel_shaping_plan", "kernel_shap
 
 KERNEL_SHAPING_FIGURE = "kernel_shaping_loss"
 """The figure of a kernel-shaping report: training loss against step."""
+# a run may cross the threshold and rise again (an unstable learning rate): the verdict gives
+# each net's final losses beside its steps to the threshold
 
 STEPS: tuple[str, ...] = (
     "net", "depth", "seeds", "reached", "diverged", "median_steps", "min_steps", "max_steps",
@@ -71,11 +73,11 @@ def kernel_shaping_verdict(table: pd.DataFrame, cfg: Mapping[str, Any]) -> list[
            f"{md_text(fit.get('batch', '?'))})")  # fmt: skip
     out = []
     for depth, g in table.groupby("depth", sort=True):
-        every = [f"**{md_text(r.net)}** ({_median(r.median_steps)} steps)"
+        every = [f"**{md_text(r.net)}** ({_median(r.median_steps)} steps; {_final(r)})"
                  for r in g.itertuples() if r.reached == r.seeds]  # fmt: skip
-        some = [f"**{md_text(r.net)}** ({r.reached} of {r.seeds} seeds)"
+        some = [f"**{md_text(r.net)}** ({r.reached} of {r.seeds} seeds; {_final(r)})"
                 for r in g.itertuples() if 0 < r.reached < r.seeds]  # fmt: skip
-        none = [f"**{md_text(r.net)}** (final loss {_loss(r)})"
+        none = [f"**{md_text(r.net)}** ({_final(r)})"
                 for r in g.itertuples() if r.reached == 0]  # fmt: skip
         parts = [f"in every seed for {', '.join(every)}" if every else "",
                  f"in some seeds for {', '.join(some)}" if some else "",
@@ -90,11 +92,13 @@ def _median(v: float) -> str:
     return f"median {v:g}" if np.isfinite(v) else "—"
 
 
-def _loss(r: Any) -> str:
+def _final(r: Any) -> str:
+    """The final training loss over seeds (a run may cross the threshold, then rise)."""
     if not np.isfinite(r.final_train_loss):
-        return "none: every seed diverged"
-    return f"{r.final_train_loss:.3g}, seeds {r.min_final_train_loss:.3g} to " \
-           f"{r.max_final_train_loss:.3g}"  # fmt: skip
+        return "every seed diverged"
+    spread = (f"{r.min_final_train_loss:.3g}" if r.min_final_train_loss == r.max_final_train_loss
+              else f"{r.min_final_train_loss:.3g} to {r.max_final_train_loss:.3g}")  # fmt: skip
+    return f"final loss {spread}"
 
 
 def loss_curves(curves: pd.DataFrame, threshold: float | None = None,

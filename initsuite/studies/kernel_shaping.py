@@ -188,7 +188,7 @@ def kernel_shaping_study(
     seeds: int = 3,
     steps: int = 500,
     optimizer: str = "adam",
-    lr: float = 1e-3,
+    lr: float = 1e-4,
     batch: int = 128,
     threshold: float = 0.5,
     eval_every: int = 25,
