@@ -42,6 +42,7 @@ def test_dks_meets_its_four_conditions(base: str) -> None:
     assert maps.correlation_map(act, 1.0, 0.0, 1.0)[1] == pytest.approx(0.0, abs=1e-8)
     assert maps.chi1(act, 1.0, 1.0) == pytest.approx(1.5 ** (1 / 50), abs=1e-8)
     assert act.gain == pytest.approx(1.0, abs=1e-8)
+    assert act.shaping.alpha > 0  # of the mirror roots ±α, the one dks's starts reach
 
 
 def test_tat_smooth_meets_its_conditions() -> None:
@@ -134,3 +135,11 @@ def test_sweep_binds_an_unbound_spec_to_each_cell_depth(tmp_path) -> None:  # ty
     assert set(rows) == {(free, 3), (free, 6), (fixed, 3)}
     assert rows[free, 3]["alpha"] == rows[fixed, 3]["alpha"] != rows[free, 6]["alpha"]
     assert set(res.cells["activation"]) == {free, fixed}
+
+
+def test_a_trained_mlp_binds_an_unbound_spec_to_its_nonlinear_layers() -> None:
+    from initsuite.studies.fit import make_mlp
+
+    net = make_mlp("orthogonal", "dks:tanh:zeta=1.5", 4, 8, 5, 3, torch.Generator())
+    specs = {m.act.spec for m in net if hasattr(m, "act")}
+    assert specs == {"dks:tanh:zeta=1.5,depth=3"}  # 4 Linear layers, 3 activations
