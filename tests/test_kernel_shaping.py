@@ -17,6 +17,7 @@ import initsuite
 from initsuite import activations
 from initsuite.core.errors import InitsuiteError
 from initsuite.core.quadrature import gaussian_expectation
+from initsuite.studies.training import TrainConfig
 from initsuite.theory import maps
 
 
@@ -143,3 +144,13 @@ def test_a_trained_mlp_binds_an_unbound_spec_to_its_nonlinear_layers() -> None:
     net = make_mlp("orthogonal", "dks:tanh:zeta=1.5", 4, 8, 5, 3, torch.Generator())
     specs = {m.act.spec for m in net if hasattr(m, "act")}
     assert specs == {"dks:tanh:zeta=1.5,depth=3"}  # 4 Linear layers, 3 activations
+
+
+def test_an_unreachable_depth_is_refused_before_anything_is_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "sweep"
+    with pytest.raises(InitsuiteError, match="out of reach for 3 leaky-ReLU layers"):
+        initsuite.sweep("orthogonal", "tat:leaky_relu:eta=0.9", depths=[3, 60], widths=[8],
+                        timing=False, progress=False, out_dir=out)  # fmt: skip
+    assert not out.exists()
+    with pytest.raises(InitsuiteError, match="out of reach for 3 leaky-ReLU layers"):
+        TrainConfig(schemes="orthogonal", activations="tat:leaky_relu:eta=0.9", depth=4)
