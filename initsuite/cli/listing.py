@@ -100,15 +100,34 @@ def _cmd_parametrizations(args: argparse.Namespace) -> int:
 
 
 def add_activations(add_parser: AddParser) -> None:
-    a = add_parser("activations", help="list activations and their gains")
+    a = add_parser("activations", help="list activations and their gains, or show some specs "
+                   "(a dks: or tat: one with its solved constants)")  # fmt: skip
+    a.add_argument("specs", nargs="*", type=spec_list, metavar="SPEC",
+                   help="activation specs to show, e.g. dks:tanh:zeta=1.5,depth=50 "
+                   "(default: list every registered activation)")  # fmt: skip
+    a.add_argument(
+        "--depth",
+        type=int_arg,
+        default=None,
+        help="bind the dks: or tat: specs that leave the depth out to this one",
+    )
     a.add_argument("--json", action="store_true", help="machine-readable output")
     a.set_defaults(run=_cmd_activations)
 
 
 def _cmd_activations(args: argparse.Namespace) -> None:
     from initsuite import activations
+    from initsuite.activations import shaping
+    from initsuite.core import validate
+    from initsuite.core.errors import InitsuiteError
 
-    print_table(activations.table(), args.json)
+    if not args.specs:
+        if args.depth is not None:
+            raise InitsuiteError("--depth binds the dks: or tat: specs given: name some")
+        print_table(activations.table(), args.json)
+        return
+    depth = None if args.depth is None else validate.count("--depth", args.depth)
+    print_table(shaping.table([s for group in args.specs for s in group], depth), args.json)
 
 
 def add_gains(add_parser: AddParser) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["gaussian_expectation", "hermite_rule", "normal_rule"]
+__all__ = ["gaussian_expectation", "hermite_rule", "normal_rule", "split_normal_rule"]
 
 # Beyond |z| = 12 the Gaussian weight is below 1e-31: nothing there can matter in float64.
 _HALF_RANGE = 12.0
@@ -37,6 +37,21 @@ def normal_rule(order: int = 24) -> tuple[np.ndarray, np.ndarray]:
     """
     x, w = np.polynomial.legendre.leggauss(order)
     edges = np.linspace(-_HALF_RANGE, _HALF_RANGE, 2 * _PANELS + 1)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    nodes = (0.5 * (hi - lo) * x + 0.5 * (hi + lo)).ravel()
+    weights = (0.5 * (hi - lo) * w).ravel() * np.exp(-0.5 * nodes**2) / math.sqrt(2 * math.pi)
+    return nodes, weights
+
+
+def split_normal_rule(split: float, order: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """``normal_rule(order)`` with the panel around ``split`` cut in two there: for an
+    integrand whose kink moved off 0 (φ(α·z + β) kinks at z = -β/α). Not cached: the split
+    point changes with every trial (α, β) of a solver.
+    """
+    x, w = np.polynomial.legendre.leggauss(order)
+    edges = np.linspace(-_HALF_RANGE, _HALF_RANGE, 2 * _PANELS + 1)
+    if -_HALF_RANGE < split < _HALF_RANGE and not np.any(edges == split):
+        edges = np.sort(np.append(edges, split))
     lo, hi = edges[:-1, None], edges[1:, None]
     nodes = (0.5 * (hi - lo) * x + 0.5 * (hi + lo)).ravel()
     weights = (0.5 * (hi - lo) * w).ravel() * np.exp(-0.5 * nodes**2) / math.sqrt(2 * math.pi)

@@ -106,7 +106,7 @@ def make_mlp(
 
     Args:
         scheme, activation: specs or their objects; the activation follows every layer but
-            the last.
+            the last (a dks: or tat: spec without depth is bound to those depth - 1 layers).
         depth: Linear layers in all (features → width → … → width → classes).
         width: units of the hidden layers.
         features, classes: the input's size and the number of classes.
@@ -115,7 +115,8 @@ def make_mlp(
         device, dtype: where the net lives and its dtype (a name, e.g. ``"float32"``).
     """
     law = bias_law(bias, BIAS_LAWS, "training")
-    init, act = _schemes.get(scheme), _activations.get(activation)
+    init = _schemes.get(scheme)
+    act = _activations.get(activation).at_depth(max(depth - 1, 1))
     dims = [features] + [width] * (depth - 1) + [classes]
     modules: list[torch.nn.Module] = []
     for k, (fan_in, fan_out) in enumerate(itertools.pairwise(dims)):

@@ -56,6 +56,10 @@ class Plan:
     arch: Arch
     cells: list[tuple[Scheme, Activation, int]] = field(default_factory=list)
     error: str | None = None
+    # a depth-dependent activation whose spec left the depth out (dks:, tat:) is bound to
+    # each cell's depth: its stream serves that depth alone, not shallower ones by prefix
+    depths: tuple[int, ...] = ()  # the depths it serves; () for all of the sweep's
+    labels: dict[str, str] = field(default_factory=dict)  # bound spec -> the sweep's spec
 
 
 def _error(exc: BaseException) -> str:
@@ -84,7 +88,15 @@ def _group_plans(
     common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch, seed=seed, device=device,
                   dtype=dtype, bias=cfg.bias,
                   pair_cosine=cfg.pair_cosine if arch.supports("cosine") else None)  # fmt: skip
-    return _streams(cfg.scheme_objects, acts, arch, share, common)
+    free = [a for a in acts if not a.needs_depth]
+    if free:
+        yield from _streams(cfg.scheme_objects, free, arch, share, common)
+    for depth in sorted(cfg.depths):
+        bound = {a.at_depth(depth): a.spec for a in acts if a.needs_depth}
+        for plan in _streams(cfg.scheme_objects, list(bound), arch, share,
+                             {**common, "depth": depth}):  # fmt: skip
+            plan.depths, plan.labels = (depth,), {b.spec: spec for b, spec in bound.items()}
+            yield plan
 
 
 def widest_stream(cfg: SweepConfig, arch: Arch, device: str, dtype: str, width: int) -> int:
@@ -249,13 +261,13 @@ def _grad_columns(
 
 
 def _jacobian(
-    cfg: SweepConfig, scheme: Scheme, act: Activation, stream: Stream
+    cfg: SweepConfig, scheme: Scheme, act: Activation, stream: Stream, depths: list[int]
 ) -> dict[int, dict[str, Any]]:
     """The ``jac_*`` columns of a cell at each of its depths (one pass, the cell's own draws)."""
     from initsuite.engine.jacobian import jacobian_summaries
 
     try:
-        sums = jacobian_summaries(scheme, act, sorted(cfg.depths), stream.width,
+        sums = jacobian_summaries(scheme, act, depths, stream.width,
                                   stream.seed, stream.batch, stream.dtype, stream.device,
                                   bias=cfg.bias)  # fmt: skip
     except Exception:  # a failed spectrum leaves NaN, like a failed cell
@@ -313,9 +325,9 @@ def compute(cfg: SweepConfig, group: list[Plan], predict: Predictions, fp: str) 
     ``cell_key``)."""
     out = Rows()
     cells, layers = out.cells, out.layers
-    depths = sorted(cfg.depths)
     for plan in group:
         stream = plan.stream
+        depths = list(plan.depths) or sorted(cfg.depths)
         by_depth: dict[int, list[LayerStats]] = {}
         if plan.error is None:
             try:
@@ -328,12 +340,14 @@ def compute(cfg: SweepConfig, group: list[Plan], predict: Predictions, fp: str) 
             by_depth = dict.fromkeys(depths, failed)
         for scheme, act, i in plan.cells:
             key = {
-                "arch": plan.arch.spec, "scheme": scheme.spec, "activation": act.spec,
+                "arch": plan.arch.spec, "scheme": scheme.spec,
+                "activation": plan.labels.get(act.spec, act.spec),
                 "width": stream.width, "batch": stream.batch, "seed": stream.seed,
                 "device": stream.device, "dtype": stream.dtype,
             }  # fmt: skip
             st = by_depth[depths[-1]][i]
-            jac = _jacobian(cfg, scheme, act, stream) if cfg.jacobian and not st.error else {}
+            jac = (_jacobian(cfg, scheme, act, stream, depths)
+                   if cfg.jacobian and not st.error else {})  # fmt: skip
             for depth in depths:
                 st = by_depth[depth][i]
                 theory = predict(scheme, act, stream.width, stream.dtype, plan.arch, depth)

@@ -189,6 +189,9 @@ class SweepConfig:
         set_("schemes", tuple(s.spec for s in objs))
         set_("activations", tuple(a.spec for a in acts))
         set_("depths", validate.counts("depths", self.depths))
+        for a in acts:  # a dks:/tat: spec without depth is solved per depth: a target out of
+            for depth in self.depths if a.needs_depth else ():  # reach fails here, unwritten
+                a.at_depth(depth)
         set_("widths", validate.counts("widths", self.widths))
         set_("batch", validate.count("batch", self.batch))
         set_("seeds", validate.seeds(self.seeds))  # an int here is a count too
@@ -241,6 +244,18 @@ class SweepConfig:
             len(self.schemes) * len(self.activations) * len(self.depths) * len(self.widths)
             * len(self.seeds) * len(self.devices) * len(self.dtypes) * len(self.archs)
         )  # fmt: skip
+
+    def shaping(self) -> list[dict[str, Any]]:
+        """The solved constants of the kernel-shaped activations (dks:, tat:), one row per
+        activation and depth it runs at (for meta.json's ``"shaping"``)."""
+        rows = []
+        for act in self.activation_objects:
+            for depth in sorted(self.depths) if act.needs_depth else [None]:
+                bound = act if depth is None else act.at_depth(depth)
+                shaping = getattr(bound, "shaping", None)
+                if shaping is not None:
+                    rows.append({"activation": act.spec, **shaping.as_dict()})
+        return rows
 
     def to_dict(self) -> dict[str, object]:
         """The configuration as plain JSON-able values (for meta.json)."""

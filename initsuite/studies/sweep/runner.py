@@ -248,6 +248,8 @@ def _final_meta(cfg: SweepConfig, fp: str, started: float, sweep_s: float, skipp
         "timing_seconds": round(time.perf_counter() - started - sweep_s, 3),
         "complete": True,
     }
+    if shaping := cfg.shaping():  # the constants of dks: and tat: activations, per depth
+        meta["shaping"] = shaping
     if out is not None:
         meta["complete"] = _grid_keys(cfg, fp) <= chunks.stored_keys(out, fp)
         meta[chunks.THEORY_CHUNK] = directory.theory_chunk_name(cfg, fp)
@@ -274,7 +276,7 @@ def _timed(cfg: SweepConfig) -> bool:
 def _timing(cfg: SweepConfig, skip: Set[tuple[Any, ...]] = frozenset()) -> list[dict[str, Any]]:
     """Timing rows of the grid, but for the keys in ``skip`` (``TIMING_KEYS``: timed
     already); a scheme that raises gets none (its cells already carry the error)."""
-    first = cfg.activation_objects[0]
+    first = cfg.activation_objects[0].at_depth(max(cfg.depths))
     rows = []
     for device in cfg.devices:
         for dtype in cfg.dtypes:

@@ -36,9 +36,11 @@ def theory_tables(cfg: SweepConfig) -> dict[str, pd.DataFrame]:
     tables = {"theory": C.frame(C.THEORY, _theory_rows(cfg, acts)),
               "phase_points": C.frame(C.PHASE_POINTS, []),
               "phase_grid": C.frame(C.PHASE_GRID, [])}  # fmt: skip
-    if any(a.supports("phase") for a in cfg.arch_objects):
-        tables["phase_points"] = _phase_points(cfg, acts)
-        grids = [_phase_grid(a) for a in acts]
+    # an activation bound to each cell's depth (dks:, tat: without depth) has no one diagram
+    fixed = [a for a in acts if not a.needs_depth]
+    if fixed and any(a.supports("phase") for a in cfg.arch_objects):
+        tables["phase_points"] = _phase_points(cfg, fixed)
+        grids = [_phase_grid(a) for a in fixed]
         tables["phase_grid"] = pd.concat(grids, ignore_index=True)
     return tables
 
@@ -70,16 +72,21 @@ def _theory_rows(cfg: SweepConfig, acts: list[Activation]) -> list[dict[str, obj
         for scheme in cfg.scheme_objects:
             for act in acts:
                 for width in cfg.widths:
-                    # σ_w² depends on the depth in residual nets only (Fixup, GPT-2)
-                    each = not arch.prefixes
+                    # σ_w² depends on the depth in residual nets only (Fixup, GPT-2), and
+                    # so does an activation bound to each cell's depth (dks:, tat:)
+                    each = not arch.prefixes or act.needs_depth
                     fixed = None if each else _prior(scheme, act, width, cfg.bias, arch)
                     # the finite-width spread is derived for the MLP (initsuite.theory.spread)
-                    law = _law(scheme, act, width) if arch.supports("spread") else None
+                    spread = arch.supports("spread")
+                    law = _law(scheme, act, width) if spread and not each else None
                     for depth in cfg.depths:
-                        prior = (_prior(scheme, act, width, cfg.bias, arch, depth)
+                        bound = act.at_depth(depth)
+                        prior = (_prior(scheme, bound, width, cfg.bias, arch, depth)
                                  if each else fixed)  # fmt: skip
+                        if each and spread:
+                            law = _law(scheme, bound, width)
                         sw2, sb2 = prior if prior is not None else (math.nan, math.nan)
-                        sd = (predicted_log_std_sd(act, depth, width, law, cfg.batch, sb2)
+                        sd = (predicted_log_std_sd(bound, depth, width, law, cfg.batch, sb2)
                               if prior is not None and law is not None else math.nan)  # fmt: skip
                         rows.append({"arch": arch.spec, "scheme": scheme.spec,
                                      "activation": act.spec, "depth": depth, "width": width,

@@ -36,7 +36,8 @@ from initsuite.core.quadrature import gaussian_expectation
 from initsuite.core.spec import Param, check_keys, format_spec, params_of, parse_spec
 
 __all__ = [
-    "Activation", "ActivationInfo", "ClosedForms", "get", "list", "names", "register", "table",
+    "Activation", "ActivationInfo", "ClosedForms", "get", "list", "names", "register",
+    "register_namespace", "table",
 ]  # fmt: skip
 
 
@@ -187,12 +188,39 @@ class Activation:
         (grad,) = torch.autograd.grad(self(x).sum(), x)
         return grad.numpy()
 
+    @property
+    def needs_depth(self) -> bool:
+        """True for a depth-dependent activation whose spec leaves the depth out
+        (``"dks:tanh:zeta=1.5"``): bind it with :meth:`at_depth` before use."""
+        return False
+
+    def at_depth(self, depth: int) -> Activation:
+        """This activation for a net of ``depth`` nonlinear layers: itself, unless its
+        constants depend on the depth and its spec left it out."""
+        return self
+
+
+# Spec namespaces resolved by other modules ("dks:", "tat:"): prefix -> get(name, raw params).
+# The shaping module fills it on import, so the registry needs no import of its own.
+_NAMESPACES: dict[str, Callable[[str, dict[str, str]], Activation]] = {}
+
+
+def register_namespace(prefix: str, resolve: Callable[[str, dict[str, str]], Activation]) -> None:
+    """Make ``get`` pass specs ``"PREFIX:NAME:k=v"`` to ``resolve("PREFIX:NAME", {k: v})``."""
+    if prefix in _NAMESPACES or prefix in _REGISTRY:
+        raise ValueError(f"activation namespace {prefix!r} is already taken")
+    _NAMESPACES[prefix] = resolve
+
 
 def get(spec: str | Activation) -> Activation:
-    """The activation named by ``spec`` (``"tanh"``, ``"leaky_relu:negative_slope=0.2"``)."""
+    """The activation named by ``spec`` (``"tanh"``, ``"leaky_relu:negative_slope=0.2"``,
+    ``"dks:tanh:zeta=1.5,depth=50"``)."""
     if isinstance(spec, Activation):
         return spec
-    name, raw = parse_spec(spec, kind="activation")
+    name, raw = parse_spec(spec, kind="activation", namespaces=_NAMESPACES)
+    prefix = name.partition(":")[0]
+    if prefix in _NAMESPACES:
+        return _NAMESPACES[prefix](name, raw)
     info = _REGISTRY.get(name)
     if info is None:
         raise InitsuiteError(unknown("activation", name, sorted(_REGISTRY)))
