@@ -8,9 +8,8 @@ class (:func:`initsuite.results.kinds.result_class`) and refuses a sweep's optio
 reported within a sweep's report (training, tutorial) has a planner that says so.
 
     >>> from initsuite.report.kinds import PLANNERS
-    >>> sorted(PLANNERS)
-    ['cmap', 'coordcheck', 'frameworks', 'isometry', 'mutransfer', 'probe', 'sweep', 'training',
-     'tutorial']
+    >>> print(*sorted(PLANNERS))
+    cmap coordcheck frameworks isometry mutransfer probe sweep training tutorial
 
 Never imports torch.
 """
