@@ -5,6 +5,7 @@ normalisation to q = 1; checked by their laws here and against DeepMind's ``dks`
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from initsuite import schemes
 from initsuite.core.errors import InitsuiteError
 from initsuite.engine.draws import CellDraws, normalize_q
+from initsuite.report.markdown import render
 from initsuite.schemes.isometric import delta_scaled_orthogonal, scaled_orthogonal, suo_scale
 from initsuite.schemes.structured import orthogonal
 
@@ -196,6 +198,7 @@ def test_sweep_inputs_normalized_keeps_q_one_through_a_linear_suo_net(
     def m2(inputs: str) -> list[float]:
         res = initsuite.sweep(scheme, "linear", inputs=inputs, **kw)  # type: ignore[arg-type]
         assert res.meta["config"]["inputs"] == inputs
+        assert re.search(rf"\| inputs +\| {inputs} +\|", render(res))  # the report says which
         rows = res.layers
         return list(rows["std"] ** 2 * (n - 1) / n + rows["mean"] ** 2)
 
