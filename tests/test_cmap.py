@@ -13,7 +13,7 @@ import pytest
 
 import initsuite
 from initsuite import activations
-from initsuite.core.errors import InitsuiteError
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
 from initsuite.report.cmap import cmap_table, network_cmap
 from initsuite.studies.cmap import cmap_study
 
@@ -168,3 +168,5 @@ def test_the_study_refuses_an_unreachable_target_before_running() -> None:
                    depths=(3,), widths=(8,), seeds=1)  # fmt: skip
     with pytest.raises(InitsuiteError, match="cosines"):
         cmap_study([("relu", "kaiming_normal")], depths=(3,), widths=(8,), cosines=(1.5,))
+    with pytest.raises(InitsuiteTypeError, match=r"each net is an \(activation, scheme\) pair"):
+        cmap_study(["relu"], depths=(3,), widths=(8,))  # type: ignore[list-item]

@@ -29,7 +29,7 @@ from initsuite import schemes as _schemes
 from initsuite.core import validate
 from initsuite.core.devices import DTYPES, check_device, parse_dtype
 from initsuite.core.env import environment
-from initsuite.core.errors import InitsuiteError
+from initsuite.core.errors import InitsuiteError, InitsuiteTypeError
 from initsuite.engine.draws import CellDraws
 from initsuite.engine.mlp import input_pair
 from initsuite.results import columns as C
@@ -142,13 +142,13 @@ def cmap_study(
         A :class:`~initsuite.results.cmap.CMapResult`: one row of ``cmap`` per net, depth,
         width, seed and input cosine; ``meta["shaping"]`` the solved constants.
     """
-    pairs = [(str(a), str(s)) for a, s in nets]
+    pairs = [_net(n) for n in nets]
     if not pairs:
         raise InitsuiteError("no nets given: pass (activation, scheme) pairs")
     depth_list = sorted(set(validate.counts("depths", depths)))
     width_list = sorted(set(validate.counts("widths", widths)))
     seed_list = list(range(validate.count("seeds", seeds)))
-    cos = [validate.number("cosines", float(c), -1.0, 1.0) for c in cosines]
+    cos = [validate.number("cosines", c, -1.0, 1.0) for c in cosines]
     if not cos:
         raise InitsuiteError("no cosines given: pass input cosines in [-1, 1]")
     dtype, device = parse_dtype(dtype), check_device(device)
@@ -172,6 +172,17 @@ def cmap_study(
     meta = {"kind": KIND, "config": config, "environment": environment([device]),
             "shaping": shaping}  # fmt: skip
     return CMapResult(C.coerce(pd.concat(frames, ignore_index=True), C.CMAP), meta)
+
+
+def _net(net: object) -> tuple[str, str]:
+    """One (activation spec, scheme spec) pair of ``nets``, checked."""
+    if (isinstance(net, str) or not isinstance(net, Sequence) or len(net) != 2
+            or not all(isinstance(x, str) for x in net)):  # fmt: skip
+        raise InitsuiteTypeError(
+            f"each net is an (activation, scheme) pair of specs, e.g. ('relu', "
+            f"'kaiming_normal'), got {net!r}"
+        )
+    return net[0], net[1]
 
 
 def _rows(act: str, scheme: str, depth: int, width: int, seed: int, cos: list[float],
