@@ -1166,7 +1166,8 @@ def test_table_has_one_row_per_scheme() -> None:
 def test_table_by_rank() -> None:
     linear = list(schemes.table(rank=2)["scheme"])
     assert "dirac" not in linear
-    assert linear == [n for n in SCHEMES if n.split(":")[-1] not in ("dirac", "delta_orthogonal")]
+    conv_only = ("dirac", "delta_orthogonal", "delta_scaled_orthogonal")
+    assert linear == [n for n in SCHEMES if n.split(":")[-1] not in conv_only]
     conv = list(schemes.table(rank=4)["scheme"])
     assert "dirac" in conv
     assert "eye" not in conv

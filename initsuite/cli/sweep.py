@@ -16,6 +16,7 @@ from initsuite.cli.common import (
     str_list,
 )
 from initsuite.core.errors import InitsuiteError
+from initsuite.core.inputs import INPUT_LAWS
 
 __all__ = ["add_sweep"]
 
@@ -62,6 +63,9 @@ def add_sweep(add_parser: AddParser) -> None:
                    "gradient norm per layer")  # fmt: skip
     w.add_argument("--pair-cosine", type=cosine_arg, default=0.5,
                    help="cosine of the c-map's input pair (0.5; 'none': no pair)")  # fmt: skip
+    w.add_argument("--inputs", choices=INPUT_LAWS, default="gaussian",
+                   help="the input batch: gaussian, N(0, 1); normalized, each example then "
+                   "scaled to q = 1 (Deep Kernel Shaping's assumption)")  # fmt: skip
     w.add_argument("--no-shared", action="store_true",
                    help="draw every scheme on its own (no common random numbers)")  # fmt: skip
     w.add_argument("--timing-repeats", type=int_arg, default=7)
@@ -115,7 +119,8 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     cfg = SweepConfig.build(
         args.schemes, args.activations, args.depths, args.widths,
         batch=args.batch, seeds=args.seeds, devices=args.devices, dtypes=args.dtypes,
-        archs=args.archs, bias=args.bias, explode_at=args.explode_at, vanish_at=args.vanish_at,
+        archs=args.archs, bias=args.bias, inputs=args.inputs, explode_at=args.explode_at,
+        vanish_at=args.vanish_at,
         timing=not args.no_timing, timing_repeats=args.timing_repeats,
         shared=not args.no_shared, jacobian=args.jacobian, pair_cosine=args.pair_cosine,
         backward=args.backward,

@@ -37,6 +37,7 @@ def _spectra(
     dtype: str,
     device: str,
     bias: str | None = None,
+    inputs: str = "gaussian",
 ) -> dict[int, torch.Tensor]:
     """Singular values at each of ``depths``, from one pass up to the deepest (a depth-d net
     is the first d layers of the deepest, as in sweeps). A depth whose Jacobian is not finite
@@ -45,7 +46,7 @@ def _spectra(
     dt = DTYPES[parse_dtype(dtype)]
     init = _schemes.get(scheme)
     act = _activations.get(activation)
-    draws = CellDraws(seed, dev, bias)
+    draws = CellDraws(seed, dev, bias, inputs)
     x = draws.input((batch, width), dt)[:1]
     w = torch.empty((width, width), device=dev, dtype=dt)
     b = torch.empty((width,), device=dev, dtype=dt) if bias is not None else None
@@ -107,10 +108,12 @@ def jacobian_summaries(
     dtype: str = "float64",
     device: str = "cpu",
     bias: str | None = None,
+    inputs: str = "gaussian",
 ) -> dict[int, dict[str, Any]]:
-    """:func:`spectrum_summary` at each depth, from one pass (see :func:`_spectra`)."""
+    """:func:`spectrum_summary` at each depth, from one pass (see :func:`_spectra`), at the
+    input the sweep's cell draws by the input law ``inputs`` (:mod:`initsuite.core.inputs`)."""
     spectra = _spectra(scheme, activation, sorted(set(depths)), width, seed, batch, dtype,
-                       device, bias)  # fmt: skip
+                       device, bias, inputs)  # fmt: skip
     return {d: spectrum_summary(sv) for d, sv in spectra.items()}
 
 

@@ -68,7 +68,7 @@ def run_stream(
     device = torch.device(stream.device)
     dtype = DTYPES[stream.dtype]
     every = check_every or (1 if device.type == "cpu" else 8)
-    draws = CellDraws(stream.seed, device, stream.bias)
+    draws = CellDraws(stream.seed, device, stream.bias, stream.inputs)
     x = draws.input((stream.batch, stream.width), dtype)
     s0, _, _ = layer_stats(x.reshape(1, -1))
     results = [LayerStats(float(s0[0]), [], []) for _ in stream.members]

@@ -50,7 +50,7 @@ class Net:
         device, dtype = torch.device(stream.device), DTYPES[stream.dtype]
         self.stream, self.arch, self.depth = stream, arch, depth
         self.members = stream.members
-        self.draws = CellDraws(stream.seed, device, stream.bias)
+        self.draws = CellDraws(stream.seed, device, stream.bias, stream.inputs)
         self.x = self.draws.input(arch.input_shape(stream.batch, stream.width), dtype)
         self.w = torch.empty(arch.weight_shape(stream.width), device=device, dtype=dtype)
         self.b = (torch.empty((stream.width,), device=device, dtype=dtype)

@@ -69,6 +69,7 @@ class Stream:
     device: str
     dtype: str
     bias: str | None = None  # the layers' bias law (initsuite.core.bias); None: no bias
+    inputs: str = "gaussian"  # the input law (initsuite.core.inputs)
     pair_cosine: float | None = 0.5  # cosine of the input pair; None: no pair
 
 

@@ -42,6 +42,7 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "frameworks": ("layers", "runs", "training", "training_runs", "conventions"),
     "coordcheck": ("coords",),
     "mutransfer": ("runs",),
+    "cmap": ("cmap",),
 }
 
 # every figure a report draws (initsuite.report: the sweep's, the tutorial's and the training's
@@ -54,7 +55,7 @@ FIGURES = frozenset({
     "probe_blocks", "probe_scaling", "probe_blocks_std", "probe_blocks_grad",
     "frameworks_final_std", "frameworks_sigma_w2", "frameworks_training", "verdict",
     "coords_l1", "coords_delta", "coords_depth", "mutransfer_mlp", "mutransfer_transformer",
-    "mutransfer_resmlp",
+    "mutransfer_resmlp", "network_cmap",
 })  # fmt: skip
 
 _RANDOM = r"[a-z0-9_]{8}"  # the random part of tempfile's names

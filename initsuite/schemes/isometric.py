@@ -1,5 +1,6 @@
 r"""Schemes isometric by construction: delta-orthogonal (an orthogonal matrix at a conv
-kernel's centre tap) and ZerO (Hadamard and identity blocks, only zeros and ones).
+kernel's centre tap), DKS's scaled uniform orthogonal (SUO, dense and delta) and ZerO
+(Hadamard and identity blocks, only zeros and ones).
 
 Each function fills ``tensor`` in place and returns it and draws only from ``generator``.
 """
@@ -13,14 +14,21 @@ import torch
 from torch import Tensor
 
 from initsuite.schemes.common import Gain, gain_value
-from initsuite.schemes.registry import SchemeInfo, register
+from initsuite.schemes.registry import SchemeInfo, SharedDraw, register
 from initsuite.schemes.structured import orthogonal
 
-__all__ = ["delta_orthogonal", "sylvester_hadamard", "zero", "zero_matrix"]
+__all__ = [
+    "delta_orthogonal", "delta_scaled_orthogonal", "scaled_orthogonal", "suo_scale",
+    "sylvester_hadamard", "zero", "zero_matrix",
+]  # fmt: skip
 
 _XIAO = (
     "Xiao et al. (2018), Dynamical Isometry and a Mean Field Theory of CNNs: How to Train "
     "10,000-Layer Vanilla Convolutional Neural Networks"
+)
+_MARTENS_DKS = (
+    "Martens et al. (2021), Rapid training of deep neural networks without skip connections or "
+    "normalization layers using Deep Kernel Shaping (Parameter distributions)"
 )
 _ZHAO = (
     "Zhao, Schäfer & Anandkumar (2021), ZerO Initialization: Initializing Neural Networks with "
@@ -112,6 +120,129 @@ def delta_orthogonal(
         return tensor
     with torch.no_grad():
         q = orthogonal(tensor.new_empty(tensor.shape[:2]), gain_value(gain), generator=generator)
+        tensor.zero_()
+        tensor[centre] = q
+    return tensor
+
+
+# -- scaled uniform orthogonal (DKS) -----------------------------------------------------------
+
+
+def suo_scale(rows: int, cols: int) -> float:
+    """DKS's rescale of a (rows × cols) = (out × in) orthogonal matrix, max(√(out/in), 1):
+    the factor by which the layer keeps q = ‖x‖²/dim from its input to its output."""
+    return max(math.sqrt(rows / cols), 1.0)
+
+
+def _scaled_orthogonal_var(shape: tuple[int, ...], gain: float = 1.0) -> float:
+    # gain² · max(rows/cols, 1) / max(rows, cols) = gain² / cols in both cases
+    return gain**2 / math.prod(shape[1:])
+
+
+def _scaled_orthogonal_shared(shape: tuple[int, ...], gain: Gain = 1.0) -> SharedDraw | None:
+    # square: the scale is 1 and the draw is orthogonal's
+    if len(shape) == 2 and shape[0] == shape[1]:
+        return SharedDraw("orthogonal", gain_value(gain))
+    return None
+
+
+@register(
+    SchemeInfo(
+        family="orthogonal",
+        variance_formula="gain² / fan_in (gain · max(√(rows/cols), 1) · Haar orthogonal)",
+        variance=_scaled_orthogonal_var,
+        paper=_MARTENS_DKS,
+        min_rank=2,
+        shared=_scaled_orthogonal_shared,
+    )
+)
+def scaled_orthogonal(
+    tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""DKS's scaled uniform orthogonal (SUO) weights: ``orthogonal`` times max(√(out/in), 1).
+
+    W = gain · max(√(rows/cols), 1) · Q, Q the Haar (semi-)orthogonal matrix ``orthogonal``
+    draws (same generator, same values) of the (rows × cols) flattening, rows = out,
+    cols = in · K. A widening layer (Q with orthonormal columns) keeps ‖x‖ and so would shrink
+    q = ‖x‖²/dim by in/out: the factor √(out/in) restores it; a narrowing one (orthonormal
+    rows) keeps q on average as it is. With gain 1 and zero biases every layer then maps
+    q = 1 to q = 1, which DKS and TAT assume (Martens et al. 2021, "Parameter
+    distributions"). Var(W) = gain² / fan_in. Conv kernels that should hold the matrix at
+    the centre tap only take ``delta_scaled_orthogonal``.
+
+    Args:
+        gain: scale factor on top of the rescale, or ``auto``; DKS/TAT leave it at 1 (default).
+
+    Example:
+        >>> w = scaled_orthogonal(torch.empty(64, 16), generator=torch.Generator().manual_seed(0))
+        >>> x = torch.randn(16, dtype=torch.float64)
+        >>> q_in, q_out = x.square().mean(), (w.double() @ x).square().mean()
+        >>> abs(q_out / q_in - 1) < 1e-5  # widening 16 -> 64, q kept exactly
+        tensor(True)
+    """
+    if tensor.ndimension() < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    rows = tensor.size(0)
+    scale = suo_scale(rows, tensor.numel() // rows) if tensor.numel() else 1.0
+    return orthogonal(tensor, gain_value(gain) * scale, generator=generator)
+
+
+def _check_odd_kernel(shape: tuple[int, ...] | None, gain: float = 1.0) -> None:
+    # the centre of an even kernel is not a tap: dks refuses it too
+    if shape is not None and any(k % 2 == 0 for k in shape[2:]):
+        raise ValueError(
+            f"a delta initialization needs odd kernel sizes (Martens et al. 2021), got shape "
+            f"{tuple(shape)}; 'scaled_orthogonal' fills even kernels at every tap"
+        )
+
+
+def _delta_scaled_orthogonal_var(shape: tuple[int, ...], gain: float = 1.0) -> float:
+    return gain**2 / (shape[1] * math.prod(shape[2:]))
+
+
+@register(
+    SchemeInfo(
+        family="orthogonal",
+        variance_formula="gain² / (in · K), K = prod(kernel); odd kernels",
+        variance=_delta_scaled_orthogonal_var,
+        paper=_MARTENS_DKS,
+        min_rank=3,
+        max_rank=5,
+        check=_check_odd_kernel,
+        taps="centre",
+    )
+)
+def delta_scaled_orthogonal(
+    tensor: Tensor, gain: Gain = 1.0, *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""DKS's Delta SUO conv kernel: a scaled orthogonal matrix at the centre tap.
+
+    W[:, :, c] = gain · max(√(out/in), 1) · Q with Q the (out × in) Haar matrix
+    ``delta_orthogonal`` draws (same generator, same values), zeros at every other tap, so a
+    stride-1 "same" conv applies the q-preserving ``scaled_orthogonal`` matrix at every pixel
+    (Martens et al. 2021, "Parameter distributions"). Unlike ``delta_orthogonal`` a narrowing
+    layer (in > out) is allowed: its orthonormal rows keep q on average. Kernel sizes must be
+    odd (c = (k - 1) / 2, the middle); Var(W) = gain² / (in · K), K = prod(kernel).
+
+    Args:
+        gain: scale factor on top of the rescale, or ``auto``; DKS/TAT leave it at 1 (default).
+
+    Example:
+        >>> conv = torch.nn.Conv2d(8, 32, 3, padding=1, bias=False)
+        >>> w = delta_scaled_orthogonal(conv.weight, generator=torch.Generator().manual_seed(0))
+        >>> centre = w[:, :, 1, 1].detach()  # 2 · orthonormal columns: √(32/8) = 2
+        >>> torch.allclose(centre.T @ centre, 4 * torch.eye(8), atol=1e-5)
+        True
+    """
+    centre = _check_conv(tensor, _same_padding_centre)
+    _check_odd_kernel(tuple(tensor.shape))
+    if tensor.numel() == 0:
+        return tensor
+    scale = suo_scale(tensor.size(0), tensor.size(1))
+    with torch.no_grad():
+        q = orthogonal(
+            tensor.new_empty(tensor.shape[:2]), gain_value(gain) * scale, generator=generator
+        )
         tensor.zero_()
         tensor[centre] = q
     return tensor

@@ -29,6 +29,7 @@ def sweep(
     dtypes: str | Iterable[str] = ("float32",),
     archs: str | Iterable[str] = "mlp",
     bias: str | None = None,
+    inputs: str = "gaussian",
     explode_at: float | None = None,
     vanish_at: float | None = None,
     timing: bool = True,
@@ -60,6 +61,8 @@ def sweep(
         dtypes: ``"float64"``, ``"float32"``, ``"bfloat16"``, ``"float16"``.
         archs: ``"mlp"``, ``"conv:kernel=3,image=8"``, ``"resmlp:branch=2,scale=1"``.
         bias: None (bias-free layers) or ``"torch_default"`` (nn.Linear's U(±1/√fan_in)).
+        inputs: the input batch: ``"gaussian"`` x ~ N(0, 1), or ``"normalized"``, the same
+            draw with each example scaled to q = 1 (Deep Kernel Shaping's assumption).
         explode_at, vanish_at: multiples of the input's std beyond which a layer's std also
             counts as divergence (None: off).
         timing, timing_repeats: time one layer's init and forward per scheme, width, device
@@ -90,7 +93,7 @@ def sweep(
     """
     # long: its signature and docstring name every setting of the grid, once each
     grid = dict(batch=batch, seeds=seeds, devices=devices, dtypes=dtypes, archs=archs, bias=bias,
-                explode_at=explode_at, vanish_at=vanish_at, timing=timing,
+                inputs=inputs, explode_at=explode_at, vanish_at=vanish_at, timing=timing,
                 timing_repeats=timing_repeats, shared=shared, pair_cosine=pair_cosine,
                 jacobian=jacobian, backward=backward)  # fmt: skip
     cfg = _config(schemes, {"activations": activations, "depths": depths, "widths": widths}, grid)

@@ -86,7 +86,7 @@ def _group_plans(
     # every scheme draws on its own.
     share = cfg.shared and dtype in ("float32", "float64")
     common = dict(width=width, depth=max(cfg.depths), batch=cfg.batch, seed=seed, device=device,
-                  dtype=dtype, bias=cfg.bias,
+                  dtype=dtype, bias=cfg.bias, inputs=cfg.inputs,
                   pair_cosine=cfg.pair_cosine if arch.supports("cosine") else None)  # fmt: skip
     free = [a for a in acts if not a.needs_depth]
     if free:
@@ -269,7 +269,7 @@ def _jacobian(
     try:
         sums = jacobian_summaries(scheme, act, depths, stream.width,
                                   stream.seed, stream.batch, stream.dtype, stream.device,
-                                  bias=cfg.bias)  # fmt: skip
+                                  bias=cfg.bias, inputs=cfg.inputs)  # fmt: skip
     except Exception:  # a failed spectrum leaves NaN, like a failed cell
         return {}
     return {d: {f"jac_{k}": v for k, v in s.items()} for d, s in sums.items()}
@@ -307,6 +307,8 @@ def fingerprint(cfg: SweepConfig) -> str:
         "initsuite": __version__, "torch": torch.__version__, "bias": cfg.torch_bias,
         "explode_at": cfg.explode_at, "vanish_at": cfg.vanish_at, "shared": cfg.shared,
         "pair_cosine": cfg.pair_cosine, "jacobian": cfg.jacobian, "backward": cfg.backward,
+        # only where set: the fingerprints of sweeps stored before the input law stay theirs
+        **({"inputs": cfg.inputs} if cfg.inputs != "gaussian" else {}),
     }, sort_keys=True)  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from initsuite.core import validate
 from initsuite.core.bias import bias_law, stored_bias_law
 from initsuite.core.devices import check_device, parse_dtype
 from initsuite.core.errors import Arg, InitsuiteError
+from initsuite.core.inputs import input_law
 from initsuite.engine.archs import Arch, parse_arch, registered
 from initsuite.results.sweep import LEGACY_BIAS
 
@@ -88,6 +89,8 @@ class SweepConfig:
     Schemes and activations are stored as canonical spec strings, seeds as explicit values
     (``seeds=3`` means seeds 0, 1, 2). Thresholds ``explode_at``/``vanish_at`` are multiples of
     the input's std that also count as divergence (None: only overflow/underflow do).
+    ``inputs``: the input batch's law (:mod:`initsuite.core.inputs`): ``"gaussian"``, or
+    ``"normalized"`` (each example at q = 1, as Deep Kernel Shaping assumes).
     ``shared``: serve schemes that are scalings of one base draw from a single draw per layer
     (common random numbers; see :mod:`initsuite.engine`); False gives every scheme its own.
     """
@@ -102,6 +105,7 @@ class SweepConfig:
     dtypes: tuple[str, ...] = ("float32",)
     archs: tuple[str, ...] = ("mlp",)
     bias: str | None = None
+    inputs: str = "gaussian"
     explode_at: float | None = None
     vanish_at: float | None = None
     timing: bool = True
@@ -128,6 +132,7 @@ class SweepConfig:
         dtypes: str | Iterable[str] = ("float32",),
         archs: str | Iterable[str] = "mlp",
         bias: str | None = None,
+        inputs: str = "gaussian",
         explode_at: float | None = None,
         vanish_at: float | None = None,
         timing: bool = True,
@@ -151,6 +156,7 @@ class SweepConfig:
             dtypes=validate.as_tuple(dtypes),
             archs=tuple(a.spec for a in arch_objs),
             bias=bias,
+            inputs=inputs,
             explode_at=explode_at,
             vanish_at=vanish_at,
             timing=timing,
@@ -198,6 +204,7 @@ class SweepConfig:
         set_("dtypes", _unique(parse_dtype(d) for d in self.dtypes))
         set_("devices", _unique(check_device(d) for d in self.devices))
         set_("bias", bias_law(self.bias, BIAS_LAWS, "sweep"))
+        set_("inputs", input_law(self.inputs))
         for name in ("shared", "timing", "jacobian", "backward"):
             validate.flag(name, getattr(self, name))
         _check_thresholds(self.explode_at, self.vanish_at)
@@ -227,6 +234,7 @@ class SweepConfig:
             d["schemes"], d["activations"], d["depths"], d["widths"], batch=d["batch"],
             seeds=list(d["seeds"]), devices=d["devices"], dtypes=d["dtypes"],
             archs=d.get("archs", ["mlp"]), bias=stored_bias_law(d["bias"], LEGACY_BIAS),
+            inputs=d.get("inputs", "gaussian"),
             explode_at=d["explode_at"],
             vanish_at=d["vanish_at"], timing=d["timing"], timing_repeats=d["timing_repeats"],
             shared=d["shared"], pair_cosine=d["pair_cosine"], jacobian=d["jacobian"],
@@ -270,6 +278,7 @@ class SweepConfig:
             "dtypes": list(self.dtypes),
             "archs": list(self.archs),
             "bias": self.bias,
+            "inputs": self.inputs,
             "explode_at": self.explode_at,
             "vanish_at": self.vanish_at,
             "timing": self.timing,
