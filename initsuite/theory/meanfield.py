@@ -161,7 +161,8 @@ def c_maps(
     c0 = np.asarray(cosines, dtype=float).reshape(-1)
     out = np.full((depth, c0.size), math.nan)
     q = sigma_w2 + sigma_b2
-    c = (sigma_w2 * c0 + sigma_b2) / q if q > 0 else np.full(c0.size, math.nan)
+    # q = ∞ (an overflowing σ_w²) has no cosine: NaN, without numpy's ∞/∞ warning
+    c = (sigma_w2 * c0 + sigma_b2) / q if 0 < q < math.inf else np.full(c0.size, math.nan)
     live = np.ones(c0.size, dtype=bool)  # the columns still moving
     for layer in range(depth):
         out[layer, live] = c[live]
