@@ -60,7 +60,7 @@ LATEST ?= .venv-latest
 # The live checks: every test marked live(LIBRARY) (tests/live_record.py)
 LIVE_TESTS ?= tests/test_frameworks_live.py tests/test_conventions_live.py \
 	tests/test_delta_orthogonal.py tests/test_sources.py tests/test_parametrize_mup.py \
-	tests/test_coordcheck.py tests/test_kernel_shaping_init.py
+	tests/test_coordcheck.py tests/test_kernel_shaping_live.py tests/test_kernel_shaping_init.py
 # pytest workers: one per core, each with one torch thread (tests/conftest.py)
 TEST_WORKERS ?= 2
 PYTEST_ARGS ?=

@@ -32,6 +32,7 @@ _API: dict[str, str] = {
     "TrainingResult": "initsuite.results.training",
     "CoordCheckResult": "initsuite.results.coordcheck",
     "MuTransferResult": "initsuite.results.mutransfer",
+    "CMapResult": "initsuite.results.cmap",
     "KernelShapingResult": "initsuite.results.kernel_shaping",
     "ProbeResult": "initsuite.results.probe",
     "TutorialResult": "initsuite.results.tutorial",
@@ -49,6 +50,7 @@ _API: dict[str, str] = {
     "reproduce": "initsuite.studies.reproduce",
     "tutorial_study": "initsuite.studies.tutorial",
     "isometry_study": "initsuite.studies.isometry",
+    "cmap_study": "initsuite.studies.cmap",
     "frameworks_study": "initsuite.studies.frameworks",
     "zoo_study": "initsuite.studies.zoo",
     "mutransfer_study": "initsuite.studies.mutransfer",
@@ -90,6 +92,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite.engine.reinit import apply as apply
     from initsuite.report import write_report as write_report
     from initsuite.results.base import Result as Result
+    from initsuite.results.cmap import CMapResult as CMapResult
     from initsuite.results.comparison import Comparison as Comparison
     from initsuite.results.comparison import compare as compare
     from initsuite.results.coordcheck import CoordCheckResult as CoordCheckResult
@@ -101,6 +104,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite.results.training import TrainingResult as TrainingResult
     from initsuite.results.tutorial import TutorialResult as TutorialResult
     from initsuite.schemes.convention_table import conventions as conventions
+    from initsuite.studies.cmap import cmap_study as cmap_study
     from initsuite.studies.coordcheck import coord_check as coord_check
     from initsuite.studies.frameworks import frameworks_study as frameworks_study
     from initsuite.studies.isometry import isometry_study as isometry_study

@@ -312,7 +312,7 @@ def load_error(run: Path) -> str:
 def count_parses(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, str]]:
     """A counter that, from now on, counts every (kind, text) of a scheme, activation or
     architecture spec that is parsed (each parser's ``parse_spec``, patched)."""
-    import initsuite.activations
+    import initsuite.activations.registry
     import initsuite.engine.archs.base
     from initsuite.core import spec
 
@@ -323,6 +323,6 @@ def count_parses(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, str]]:
         parsed[(kwargs["kind"], text)] += 1
         return real(text, *args, **kwargs)
 
-    for module in (initsuite.activations, initsuite.engine.archs.base, registry):
+    for module in (initsuite.activations.registry, initsuite.engine.archs.base, registry):
         monkeypatch.setattr(module, "parse_spec", counting)
     return parsed

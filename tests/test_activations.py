@@ -267,10 +267,10 @@ def test_params_are_converted_and_canonical() -> None:
 
 
 def test_registering_a_name_twice_raises() -> None:
-    before = dict(activations._REGISTRY)
+    before = dict(activations.registry._REGISTRY)
     with pytest.raises(ValueError, match="'tanh' is already registered"):
         activations.register("tanh", formula="x")(lambda x: x)
-    assert before == activations._REGISTRY
+    assert before == activations.registry._REGISTRY
 
 
 def test_unknown_activation_suggests_nearest() -> None:

@@ -23,6 +23,7 @@ STUDIES = {
     "apply": {"scheme", "activation"},
     "tutorial_study": {"seeds", "progress"},
     "isometry_study": {"schemes", "activations", "depths", "width", "seeds"},
+    "cmap_study": {"depths", "widths", "seeds", "device", "dtype"},
     "frameworks_study": {"seeds"},
     "zoo_study": {"schemes", "seed", "progress"},
 }  # fmt: skip
@@ -153,6 +154,7 @@ SUBJECTS: dict[str, tuple[str, ...]] = {
     "reproduce": ("name",),
     "tutorial_study": (),
     "isometry_study": ("schemes", "activations"),
+    "cmap_study": ("nets",),
     "frameworks_study": ("laws",),
     "zoo_study": ("models",),
     "mutransfer_study": ("models",),

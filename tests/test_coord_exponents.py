@@ -23,6 +23,11 @@ def test_known_values_and_every_entry_predicted() -> None:
     sp, ntk = coord_exponents("sp", "sgd"), coord_exponents("ntk", "sgd")
     assert (sp["hidden"].delta, sp["output"].delta, sp["output"].rms_after) == (0.5, 1.0, 1.0)
     assert (ntk["hidden"].delta, ntk["output"].delta) == (-0.5, 0.0)
+    ntk_adam, sp_adam = coord_exponents("ntk", "adam"), coord_exponents("sp", "adam")
+    # under Adam ntk is SP with lr / n on hidden and readout weights: features move Θ(1),
+    # and the readout's initial weights, aligned with that move, carry it to logits ∝ √n
+    assert (ntk_adam["hidden"].delta, ntk_adam["output"].delta) == (0.0, 0.5)
+    assert sp_adam["output"].delta == 1.5  # one global lr
     for name in ("mup", "mean_field", "depth_mup", "completep"):
         e = coord_exponents(name, "adam")
         assert [x.delta for x in e.values()] == [0.0, 0.0, 0.0], name
@@ -68,7 +73,7 @@ def _slopes(name: str, optimizer: str) -> dict[str, tuple[float, float]]:
 
 
 @pytest.mark.parametrize(("name", "optimizer"), [("sp", "sgd"), ("sp", "adam"), ("mup", "sgd"),
-                                                 ("ntk", "sgd")])  # fmt: skip
+                                                 ("ntk", "sgd"), ("ntk", "adam")])  # fmt: skip
 def test_predicted_exponents_match_a_measured_mlp(name: str, optimizer: str) -> None:
     """Widths 64 to 512, one step, no biases: the fitted slopes within 0.25 of the
     prediction (at these widths SP's logits under Adam, predicted n^1.5, measure about

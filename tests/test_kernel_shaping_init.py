@@ -5,6 +5,7 @@ normalisation to q = 1; checked by their laws here and against DeepMind's ``dks`
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from initsuite import schemes
 from initsuite.core.errors import InitsuiteError
 from initsuite.engine.draws import CellDraws, normalize_q
+from initsuite.report.markdown import render
 from initsuite.schemes.isometric import delta_scaled_orthogonal, scaled_orthogonal, suo_scale
 from initsuite.schemes.structured import orthogonal
 
@@ -174,21 +176,33 @@ def test_normalize_q_equals_dks_per_location_normalization() -> None:
                                pre.per_location_normalization(flat, homog_mode="off"))  # fmt: skip
 
 
-def test_sweep_inputs_normalized_keeps_q_one_through_a_linear_suo_net() -> None:
-    """End to end: normalised inputs (q = 1 per example) through a linear SUO net keep the
-    mean square of every layer at 1 exactly; the gaussian draw is only near 1."""
+@pytest.mark.parametrize(
+    ("scheme", "arch", "n"),
+    [
+        ("scaled_orthogonal", "mlp", 16 * 4),
+        ("delta_scaled_orthogonal", "conv:kernel=3,image=5", 16 * 4 * 25),
+    ],
+)
+def test_sweep_inputs_normalized_keeps_q_one_through_a_linear_suo_net(
+    scheme: str, arch: str, n: int
+) -> None:
+    """End to end: normalised inputs (q = 1 per example, per pixel in a conv) through a linear
+    SUO net keep the mean square of every layer at 1 exactly (the delta kernel applies one
+    orthogonal matrix at every pixel, so the zero padding changes nothing); the gaussian draw
+    is only near 1. ``n``: the entries behind a layer's (sample) std."""
     import initsuite
 
-    kw = dict(depths=3, widths=16, batch=4, dtypes="float64", timing=False, progress=False)
-    n = 16 * 4  # the entries behind a layer's (sample) std
+    kw = dict(depths=3, widths=16, batch=4, dtypes="float64", timing=False, progress=False,
+              archs=arch)  # fmt: skip
 
     def m2(inputs: str) -> list[float]:
-        res = initsuite.sweep("scaled_orthogonal", "linear", inputs=inputs, **kw)  # type: ignore[arg-type]
+        res = initsuite.sweep(scheme, "linear", inputs=inputs, **kw)  # type: ignore[arg-type]
         assert res.meta["config"]["inputs"] == inputs
+        assert re.search(rf"\| inputs +\| {inputs} +\|", render(res))  # the report says which
         rows = res.layers
         return list(rows["std"] ** 2 * (n - 1) / n + rows["mean"] ** 2)
 
     assert m2("normalized") == pytest.approx([1.0] * 3, abs=TOL)
     assert all(abs(v - 1.0) > 1e-3 for v in m2("gaussian"))
     with pytest.raises(InitsuiteError, match="unknown input law 'unit'"):
-        initsuite.sweep("scaled_orthogonal", "linear", inputs="unit", **kw)  # type: ignore[arg-type]
+        initsuite.sweep(scheme, "linear", inputs="unit", **kw)  # type: ignore[arg-type]

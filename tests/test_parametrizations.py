@@ -79,8 +79,37 @@ def test_bad_optimizer_and_sgd_for_completep() -> None:
         initsuite.parametrize(mlp(32), "mup", base=mlp(16), roles=ROLES, optimizer="adagrad")
     with pytest.raises(initsuite.InitsuiteError, match=r"'completep' .* adam only, not 'sgd'"):
         initsuite.parametrize(mlp(32), "completep", base=mlp(16), roles=ROLES, optimizer="sgd")
-    with pytest.raises(initsuite.InitsuiteError, match=r"'ntk' .* sgd only, not 'adamw' \(ini"):
-        initsuite.parametrize(mlp(32), "ntk", base=mlp(16), roles=ROLES, optimizer="adamw")
+
+
+def test_ntk_under_adam_trains_sps_function_with_per_layer_rates() -> None:
+    """The abc-symmetry, exactly: ntk under Adam (N(0, 1) hidden and readout weights times
+    1/√m, their lr / √m) takes the same steps as the plain model of the same effective
+    weights trained with Everett et al.'s SP rates (lr / m on hidden and readout weights,
+    lr elsewhere), Adam's ε too small to count. float64; m = 4."""
+    torch.manual_seed(0)
+    with torch.device("cpu"):
+        model, ref = mlp(64).double(), mlp(64).double()
+    p = initsuite.parametrize(model, "ntk", base=mlp(16), roles=ROLES, optimizer="adam")
+    assert p.lr_mult == {"0.weight": 1.0, "0.bias": 1.0, "2.weight": 0.5, "2.bias": 1.0,
+                         "4.weight": 0.5, "4.bias": 1.0}  # fmt: skip
+    with torch.no_grad():
+        for i, scale in ((0, 1.0), (2, 0.5), (4, 0.5)):  # the effective weight w / √m_in
+            ref[i].weight.copy_(model[i].weight * scale)
+            ref[i].bias.copy_(model[i].bias)
+    lr, eps = 1e-2, 1e-30
+    rates = {"2.weight": lr / 4, "4.weight": lr / 4}
+    opt_ref = torch.optim.Adam([{"params": [q], "lr": rates.get(n, lr)}
+                                for n, q in ref.named_parameters()], eps=eps)  # fmt: skip
+    opt = p.optimizer(lr, eps=eps)
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(16, 8, generator=gen, dtype=torch.float64), torch.randint(0, 3, (16,))
+    for _ in range(4):
+        for net, o in ((model, opt), (ref, opt_ref)):
+            o.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+            o.step()
+        torch.testing.assert_close(model(x), ref(x), rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(model(x), mlp(64).double()(x))  # it did train
 
 
 def test_base_larger_than_the_model_is_refused_before_any_draw() -> None:

@@ -36,7 +36,8 @@ from initsuite.core.quadrature import gaussian_expectation
 from initsuite.core.spec import Param, check_keys, format_spec, params_of, parse_spec
 
 __all__ = [
-    "Activation", "ActivationInfo", "ClosedForms", "get", "list", "names", "register", "table",
+    "Activation", "ActivationInfo", "ClosedForms", "get", "list", "names", "register",
+    "register_namespace", "table",
 ]  # fmt: skip
 
 
@@ -202,6 +203,13 @@ class Activation:
 # Spec namespaces resolved by other modules ("dks:", "tat:"): prefix -> get(name, raw params).
 # The shaping module fills it on import, so the registry needs no import of its own.
 _NAMESPACES: dict[str, Callable[[str, dict[str, str]], Activation]] = {}
+
+
+def register_namespace(prefix: str, resolve: Callable[[str, dict[str, str]], Activation]) -> None:
+    """Make ``get`` pass specs ``"PREFIX:NAME:k=v"`` to ``resolve("PREFIX:NAME", {k: v})``."""
+    if prefix in _NAMESPACES or prefix in _REGISTRY:
+        raise ValueError(f"activation namespace {prefix!r} is already taken")
+    _NAMESPACES[prefix] = resolve
 
 
 def get(spec: str | Activation) -> Activation:

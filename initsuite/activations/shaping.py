@@ -16,7 +16,7 @@ binds it to each cell's depth, :meth:`ShapedActivation.at_depth` does it by hand
     >>> from initsuite import activations
     >>> act = activations.get("dks:tanh:zeta=1.5,depth=50")
     >>> round(act.shaping.alpha, 4), round(act.gain, 6)
-    (1.0946, 1.0)
+    (0.1284, 1.0)
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from initsuite.activations.shaping_solver import Constants, solve_leaky_relu, so
 from initsuite.core.errors import InitsuiteError, unknown
 from initsuite.core.spec import Param, check_keys, format_spec, plain_int
 
-__all__ = ["METHODS", "ShapedActivation", "Shaping", "table"]
+__all__ = ["METHODS", "ShapedActivation", "Shaping", "resolve", "table"]
 
 METHODS = ("dks", "tat")
 # the target each (method, base) takes, and the range it must lie in
@@ -97,7 +97,7 @@ class ShapedActivation(Activation):
         """Bound to ``depth`` nonlinear layers where the spec left the depth out; else itself."""
         if not self.needs_depth:
             return self
-        return get(self.name, {**self.params, "depth": depth})
+        return resolve(self.name, {**self.params, "depth": depth})
 
     @cached_property
     def closed_forms(self) -> ClosedForms:
@@ -163,14 +163,14 @@ def _target_key(method: str, base: str, owner: str) -> str:
     return "eta" if base == "leaky_relu" else "tau"
 
 
-def get(name: str, raw: dict[str, Any]) -> ShapedActivation:
+def resolve(name: str, raw: dict[str, Any]) -> ShapedActivation:
     """The shaped activation ``name`` (``"dks:tanh"``) with parameters ``raw`` (strings from a
     spec, or values): the namespace hook of ``initsuite.activations.get``."""
     method, _, base_name = name.partition(":")
     if not base_name:
         example = "dks:tanh:zeta=1.5,depth=50" if method == "dks" else "tat:softplus:tau=0.3"
         raise InitsuiteError(f"activation {name!r} needs a base activation, e.g. {example!r}")
-    if base_name not in registry._REGISTRY:
+    if base_name not in registry.names():
         raise InitsuiteError(unknown(f"{method} base activation", base_name, registry.names()))
     owner = f"activation {name!r}"
     key = _target_key(method, base_name, owner)
@@ -224,9 +224,5 @@ def _never(x: Tensor, **_: Any) -> Tensor:
     raise AssertionError("a ShapedActivation calls its own __call__")
 
 
-def _hook(name: str, raw: dict[str, str]) -> Activation:
-    return get(name, raw)
-
-
 for _method in METHODS:
-    registry._NAMESPACES[_method] = _hook
+    registry.register_namespace(_method, resolve)

@@ -21,6 +21,7 @@ several roots exist (±β for tanh) the same one is returned.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -128,8 +129,10 @@ def solve_smooth(base: Activation, method: str, local: float, owner: str) -> Con
         if not sol.success:
             continue
         consts = _layer(base, dict(zip(names, sol.x, strict=True)), dks)[0]
-        if dks or consts.alpha * consts.gamma < 2.0:
-            return consts
+        if dks or consts.alpha * consts.gamma < 2.0:  # dks's rule, on the root as found
+            # u = α·z + β has the same law for -α: every condition holds for both roots, and
+            # a positive α is the one dks's starts (all α > 0) usually reach
+            return dataclasses.replace(consts, alpha=abs(consts.alpha))
     what = "C'(1)" if dks else "C''(1)"
     raise InitsuiteError(
         f"{owner}: no solution found (each layer's {what} = {local:.6g}, "

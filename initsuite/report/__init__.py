@@ -20,6 +20,7 @@ from initsuite.report.cell_figures import (
     final_std_distribution,
     init_time_vs_width,
 )
+from initsuite.report.cmap import network_cmap
 from initsuite.report.figures import save_figure
 from initsuite.report.isometry import jacobian_spectra
 from initsuite.report.kinds import kind_of, planner
@@ -41,6 +42,7 @@ __all__ = [
     "init_time_vs_width",
     "jacobian_spectra",
     "loss_curves",
+    "network_cmap",
     "phase_figure",
     "plot_phase_diagram",
     "render",

@@ -8,9 +8,8 @@ class (:func:`initsuite.results.kinds.result_class`) and refuses a sweep's optio
 reported within a sweep's report (training, tutorial) has a planner that says so.
 
     >>> from initsuite.report.kinds import PLANNERS
-    >>> sorted(PLANNERS)
-    ['coordcheck', 'frameworks', 'isometry', 'kernel_shaping', 'mutransfer', 'probe', 'sweep',
-     'training', 'tutorial']
+    >>> print(*sorted(PLANNERS))
+    cmap coordcheck frameworks isometry kernel_shaping mutransfer probe sweep training tutorial
 
 Never imports torch.
 """
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from initsuite.core.errors import InitsuiteError
+from initsuite.report.cmap import cmap_plan
 from initsuite.report.coord_report import coordcheck_plan
 from initsuite.report.frameworks import frameworks_plan
 from initsuite.report.isometry import isometry_plan
@@ -80,6 +80,7 @@ PLANNERS: dict[str, Planner] = {
     ),
     "coordcheck": _study("coordcheck", coordcheck_plan),
     "mutransfer": _study("mutransfer", mutransfer_plan),
+    "cmap": _study("cmap", cmap_plan),
     "kernel_shaping": _study("kernel_shaping", kernel_shaping_plan),
     "tutorial": _within_sweep(
         "a tutorial reproduction directory (initsuite reproduce tutorial): include it in a "

@@ -124,6 +124,7 @@ def _meta_section(r: SweepResult) -> str:
         ("devices", listed("devices", "device")),
         ("dtypes", listed("dtypes", "dtype")),
         ("bias", md_text(pick("bias"))),
+        ("inputs", md_text(cfg.get("inputs", "gaussian"))),  # before the input law: gaussian
         ("explode_at (× input std)", md_text(cfg.get("explode_at") or "not set")),
         ("vanish_at (× input std)", md_text(cfg.get("vanish_at") or "not set")),
         (

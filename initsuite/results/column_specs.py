@@ -215,6 +215,18 @@ SPECS: dict[str, tuple[str, str]] = {
     "phase": ("string", "ordered | critical | chaotic"),
     # initsuite reproduce isometry
     "sv": ("float64", "a singular value of the input–output Jacobian"),
+    # the c-map study (initsuite.studies.cmap)
+    "input_cosine": ("float64", "cosine of the input pair (each input at q = 1)"),
+    "output_cosine": (
+        "float64",
+        "cosine of the pair after depth nonlinear layers (the next layer's pre-activations)",
+    ),
+    "theory_output_cosine": (
+        "float64",
+        "the activation's c-map composed over depth layers, at the scheme's σ_w²",
+    ),
+    "output_q": ("float64", "mean square of the pair's pre-activations after depth layers"),
+    "theory_output_q": ("float64", "the length map composed over depth layers, from q = 1"),
     # initsuite reproduce frameworks
     "law": ("string", "a framework convention (torch, flax, ...) or a scheme spec, as applied"),
     "model": (
@@ -309,6 +321,8 @@ LABELS: dict[str, str] = {
     "grad_std": "std of dLoss/d(layer output)",
     "weight_grad_norm": "‖dLoss/dW‖ (Frobenius)",
     "cosine": "cosine of the input pair's pre-activations",
+    "input_cosine": "input cosine c₀",
+    "output_cosine": "output cosine after depth layers",
     "final_std": "final std",
     "init_ms": "init time per weight, ms",
     "train_loss": "train loss (cross-entropy)",

@@ -23,6 +23,8 @@ __all__ = [
     "BENCHMARK_RATIOS",
     "CELLS",
     "CELL_KEYS",
+    "CMAP",
+    "CMAP_KEYS",
     "COMPARE_CELLS",
     "COMPARE_FAILURES",
     "COMPARE_STATUSES",
@@ -156,6 +158,13 @@ PHASE_GRID: tuple[str, ...] = (
 SPECTRA_KEYS: tuple[str, ...] = ("scheme", "activation", "depth", "seed")
 SPECTRA: tuple[str, ...] = (*SPECTRA_KEYS, "sv")
 """``initsuite reproduce isometry``: one row per singular value of a Jacobian."""
+
+CMAP_KEYS: tuple[str, ...] = ("activation", "scheme", "depth", "width", "seed", "input_cosine")
+CMAP: tuple[str, ...] = (
+    *CMAP_KEYS, "output_cosine", "theory_output_cosine", "output_q", "theory_output_q",
+)  # fmt: skip
+"""The c-map study (:func:`initsuite.studies.cmap.cmap_study`): one row per net, depth,
+width, seed and input cosine."""
 
 FRAMEWORK_KEYS: tuple[str, ...] = ("law", "model", "seed")
 FRAMEWORK_LAYERS_KEYS: tuple[str, ...] = (*FRAMEWORK_KEYS, "layer")

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from initsuite.core.errors import InitsuiteError
+from initsuite.core.inputs import INPUT_LAWS
 from initsuite.results.gates import key_text
 
 __all__ = ["AXES", "CONFIG", "Grid", "check_config", "check_unique", "grid_of", "n_cells"]
@@ -56,6 +57,7 @@ _SETTINGS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "pair_cosine": ("a number or null", lambda v: v is None or _is_number(v)),
     "jacobian": ("a boolean", lambda v: isinstance(v, bool)),
     "backward": ("a boolean", lambda v: isinstance(v, bool)),
+    "inputs": (f"one of {', '.join(INPUT_LAWS)}", lambda v: v in INPUT_LAWS),
 }  # fmt: skip
 # what each axis lists: strings, or integers from a lower bound
 _AXIS_VALUES: dict[str, tuple[str, Callable[[Any], bool]]] = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from initsuite.core.errors import InitsuiteError, unknown
 from initsuite.results.base import Result
+from initsuite.results.cmap import CMapResult
 from initsuite.results.coordcheck import CoordCheckResult
 from initsuite.results.frameworks import FrameworksResult
 from initsuite.results.isometry import IsometryResult
@@ -37,7 +38,7 @@ def _by_kind(*classes: type[Result]) -> dict[str, type[Result]]:
 
 RESULTS: dict[str, type[Result]] = _by_kind(
     SweepResult, TrainingResult, ProbeResult, TutorialResult, IsometryResult, FrameworksResult,
-    CoordCheckResult, MuTransferResult, KernelShapingResult,
+    CoordCheckResult, MuTransferResult, CMapResult, KernelShapingResult,
 )  # fmt: skip
 """Each kind of results directory (a key of :data:`initsuite.results.layout.LAYOUTS`) → its
 Result class."""

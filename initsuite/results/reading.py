@@ -35,6 +35,7 @@ KINDS: dict[str, str] = {
     "frameworks": "a frameworks study (initsuite reproduce frameworks)",
     "coordcheck": "a coordinate check (initsuite coordcheck)",
     "mutransfer": "a μTransfer reproduction (initsuite reproduce mutransfer)",
+    "cmap": "a c-map study (initsuite.cmap_study)",
     "kernel_shaping": "a kernel-shaping reproduction (initsuite reproduce kernel-shaping)",
 }
 """What each ``kind`` of meta.json is and the command that writes it, for messages."""

@@ -154,6 +154,9 @@ def _scaled_orthogonal_shared(shape: tuple[int, ...], gain: Gain = 1.0) -> Share
         paper=_MARTENS_DKS,
         min_rank=2,
         shared=_scaled_orthogonal_shared,
+        # on a sweep's square layers it is orthogonal, value for value: swept by name, so
+        # that `all` holds no duplicate rows
+        archs=(),
     )
 )
 def scaled_orthogonal(

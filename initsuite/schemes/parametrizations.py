@@ -236,9 +236,13 @@ def _mup(s: Shape, family: str) -> Multipliers:
 
 def _ntk(s: Shape, family: str) -> Multipliers:
     # NTK: hidden and readout weights N(0, 1) times 1/√fan_in in the forward pass, input
-    # weights and biases Θ(1) (a = 0, b = 0); SGD's lr is width-free (TP4's NTP, c = 0).
+    # weights and biases Θ(1) (a = 0, b = 0). SGD's lr is width-free (TP4's NTP, c = 0);
+    # Adam's is 1/√fan_in (c = ½): by the abc-symmetry (a + θ, b − θ, c − θ) with θ = ½ it
+    # is SP with Everett et al.'s full-alignment lr 1/fan_in, as SGD's c = 0 is (c − 2θ).
     if s.role in ("hidden", "branch", "output"):
-        return Multipliers(init=math.sqrt(s.m_in), forward=1.0 / math.sqrt(s.m_in))
+        root = math.sqrt(s.m_in)
+        step = root if family == "adam" else 1.0  # the lr's divisor, the decay's numerator
+        return Multipliers(init=root, forward=1.0 / root, lr_div=step, wd=step)
     return Multipliers(init=math.sqrt(s.m_in) if s.role == "bias" else 1.0)
 
 
@@ -303,14 +307,16 @@ register_parametrization(Parametrization(
 ))  # fmt: skip
 register_parametrization(Parametrization(
     "ntk", "neural tangent parametrization: N(0, 1) weights, 1/√fan_in multipliers",
-    (_JACOT, _TP4 + " (NTP: c = 0)", _EVERETT + " (NTK's a, b)"),
-    {"input": "init ×1, forward ×1, SGD lr ×1",
-     "hidden": "init × √m_in, forward × 1/√m_in, SGD lr ×1",
+    (_JACOT, _TP4 + " (NTP: c = 0)", _EVERETT + " (NTK's a, b; c by its symmetry)"),
+    {"input": "init ×1, forward ×1, lr ×1 (SGD and Adam)",
+     "hidden": "init × √m_in, forward × 1/√m_in; SGD lr ×1, Adam lr / √m_in",
      "output": "as hidden", "branch": "as hidden",
-     "bias": "init × √m_in of its layer (Θ(1)), forward ×1, SGD lr ×1",
-     "norm": "init ×1, forward ×1, SGD lr ×1"}, _ntk, optimizers=("sgd",),
-    notes="SGD only: the Adam exponents of Everett et al.'s Table 1 for NTK could not be "
-          "checked here.",
+     "bias": "init × √m_in of its layer (Θ(1)), forward ×1, lr ×1 (SGD and Adam)",
+     "norm": "init ×1, forward ×1, lr ×1 (SGD and Adam)"}, _ntk,
+    notes="SP's equivalence class: under the abc-symmetry (a + θ, b − θ, c − 2θ for SGD, "
+          "c − θ for Adam with ε → 0; TP4, Everett et al.) it trains the same function as SP "
+          "with Everett et al.'s full-alignment learning rates, 1/fan_in on hidden and "
+          "readout weights and width-free on the rest.",
 ))  # fmt: skip
 register_parametrization(Parametrization(
     "mean_field", "mean-field parametrization: μP with N(0, 1) hidden weights",

@@ -82,6 +82,8 @@ class TrainConfig(FitConfig):
         set_("schemes", tuple(s.spec for s in self._scheme_objs))
         set_("activations", tuple(a.spec for a in self._act_objs))
         set_("depth", validate.count("depth", self.depth, 2))
+        for a in self._act_objs:  # a dks:/tat: spec without depth: solved for the net's
+            a.at_depth(self.depth - 1)  # depth - 1 activations (make_mlp), failing here
         set_("width", validate.count("width", self.width))
         set_("seeds", validate.seeds(self.seeds))
         super().__post_init__()

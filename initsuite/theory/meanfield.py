@@ -10,6 +10,7 @@ of equal variance get the same prediction; exact in the infinite-width limit. Th
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from initsuite.schemes import default_bias_variance
 from initsuite.theory.maps import HUGE, chi1, correlation_map, moments
 
 __all__ = [
-    "CellTheory", "GradTheory", "LayerMoments", "bias_variance", "c_map", "cell_theory",
+    "CellTheory", "GradTheory", "LayerMoments", "bias_variance", "c_map", "c_maps", "cell_theory",
     "first_divergence", "grad_theory", "mlp_moments", "weight_prior",
 ]  # fmt: skip
 
@@ -137,23 +138,46 @@ def c_map(
 ) -> list[float]:
     """Cosine of two inputs' pre-activations at layers 1..depth (Poole et al. 2016): with
     inputs of q = 1 and cosine ``cosine``,
-    c_{l+1} = (σ_w²·E[φ(u)φ(v)] + σ_b²) / q_{l+1}, (u, v) of variance q_l, correlation c_l."""
+    c_{l+1} = (σ_w²·E[φ(u)φ(v)] + σ_b²) / q_{l+1}, (u, v) of variance q_l, correlation c_l.
+    One column of :func:`c_maps`."""
+    return [float(c) for c in c_maps(activation, sigma_w2, sigma_b2, depth, [cosine])[:, 0]]
+
+
+def c_maps(
+    activation: str | _activations.Activation,
+    sigma_w2: float,
+    sigma_b2: float,
+    depth: int,
+    cosines: Sequence[float] | np.ndarray,
+) -> np.ndarray:
+    """:func:`c_map` of every input cosine at once: an array (depth, len(cosines)), row l-1
+    the pre-activation cosine at layer l. Layer l is the activation's c-map composed l-1
+    times (the first layer's pre-activations keep the inputs' cosine, up to the bias), with
+    q moving by the length map beside it; from inputs at q = 1 through a q-preserving
+    activation (DKS, TAT) and σ_w² = 1 (scaled orthogonal weights), C_φ composed l-1 times.
+    A column that has settled (q fixed, c moving by at most 1e-15) repeats its value; one
+    whose q or c leaves the finite range is NaN from there."""
     act = _activations.get(activation)
+    c0 = np.asarray(cosines, dtype=float).reshape(-1)
+    out = np.full((depth, c0.size), math.nan)
     q = sigma_w2 + sigma_b2
-    c = (sigma_w2 * cosine + sigma_b2) / q if q > 0 else math.nan
-    out: list[float] = []
-    for _ in range(depth):
-        out.append(c)
-        if not (math.isfinite(q) and 0 < q < HUGE and math.isfinite(c)):
-            out.extend([math.nan] * (depth - len(out)))
+    # q = ∞ (an overflowing σ_w²) has no cosine: NaN, without numpy's ∞/∞ warning
+    c = (sigma_w2 * c0 + sigma_b2) / q if 0 < q < math.inf else np.full(c0.size, math.nan)
+    live = np.ones(c0.size, dtype=bool)  # the columns still moving
+    for layer in range(depth):
+        out[layer, live] = c[live]
+        live &= np.isfinite(c)
+        if not (math.isfinite(q) and 0 < q < HUGE) or not live.any():
             break
         q_next, c_next = correlation_map(act, q, c, sigma_w2, sigma_b2)
+        q_next = float(np.asarray(q_next).reshape(-1)[0])  # q does not depend on c
+        c_next = np.asarray(c_next, dtype=float).reshape(-1)
         # settled: the rest repeat it (1e-15 in c, not exact; kept so stored columns stay)
-        if q_next == q and abs(c_next - c) <= 1e-15:
-            out.extend([c_next] * (depth - len(out)))
-            break
+        settled = live & (q_next == q) & (np.abs(c_next - c) <= 1e-15)
+        out[layer + 1 :, settled] = c_next[settled]
+        live &= ~settled
         q, c = q_next, c_next
-    return out[:depth]
+    return out
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,9 @@ class SweepConfig:
         set_("schemes", tuple(s.spec for s in objs))
         set_("activations", tuple(a.spec for a in acts))
         set_("depths", validate.counts("depths", self.depths))
+        for a in acts:  # a dks:/tat: spec without depth is solved per depth: a target out of
+            for depth in self.depths if a.needs_depth else ():  # reach fails here, unwritten
+                a.at_depth(depth)
         set_("widths", validate.counts("widths", self.widths))
         set_("batch", validate.count("batch", self.batch))
         set_("seeds", validate.seeds(self.seeds))  # an int here is a count too
