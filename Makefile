@@ -89,6 +89,9 @@ ARCH_ARCHS ?= conv:kernel=3,image=8,resmlp:scale=1,resmlp:scale=inv_sqrt_depth
 FRAMEWORKS_LAWS ?= torch,flax,keras,hf_bert,timm_vit
 # The μTransfer reproduction (make bench): each seed trains 324 small models, about 2.5 minutes
 MUTRANSFER_SEEDS ?= 1
+# the kernel-shaping reproduction's small version: every net at depths 50 and 100, width 128
+# (the study's own default is width 256, 500 steps: several times make bench's budget on 2 cores)
+KSHAPING_FLAGS ?= --depths 50,100 --width 128 --seeds 3 --steps 100
 # Gates of the comparison with the previous run (make bench): same seeds give the same numbers,
 # so the cells' gates are tight; timings on a shared machine are not.
 COMPARE_GATES ?= final_std:1%,divergence_layer:0,missing:0,init_ms:50%,forward_ms:50%
@@ -224,6 +227,10 @@ bench: $(STAMP)
 	$(TIME) mutransfer -- $(BIN)/initsuite reproduce mutransfer --seeds $(MUTRANSFER_SEEDS) \
 		--out $(RUN)/mutransfer --quiet
 	$(TIME) mutransfer -- $(BIN)/initsuite report $(RUN)/mutransfer --html
+	@echo "== kernel shaping (which deep vanilla MLPs train: ReLU/He, tanh/Xavier, DKS, TAT, Fixup) -> $(RUN)/kernel_shaping"
+	$(TIME) kernel-shaping -- $(BIN)/initsuite reproduce kernel-shaping $(KSHAPING_FLAGS) \
+		--out $(RUN)/kernel_shaping --quiet
+	$(TIME) kernel-shaping -- $(BIN)/initsuite report $(RUN)/kernel_shaping --html
 	@echo "== pytest-benchmark suite -> results/benchmarks and $(RUN)/benchmarks.json, compared with the previous run (results/latest/benchmarks.json, if any; gate $(BENCH_GATE))"
 	$(TIME) benchmarks -- $(BIN)/python -m pytest bench -q $(BENCH_ARGS) --benchmark-autosave \
 		--benchmark-storage=file://results/benchmarks --benchmark-columns=median,iqr,ops,rounds \
@@ -254,6 +261,7 @@ reference: $(STAMP)
 	$(BIN)/initsuite report results/latest/coordcheck_transformer \
 		--out results/reference/coordcheck_transformer
 	$(BIN)/initsuite report results/latest/mutransfer --out results/reference/mutransfer
+	$(BIN)/initsuite report results/latest/kernel_shaping --out results/reference/kernel_shaping
 	$(BIN)/python bench/screenshot.py results/latest/study/report.html results/reference/report.png
 	$(BIN)/python -m initsuite.results.figures results/latest results/reference/figures.json
 	$(BIN)/python -m initsuite.report.prose results/reference/figures.json $(FIGURE_PAGES)

@@ -33,6 +33,7 @@ _API: dict[str, str] = {
     "CoordCheckResult": "initsuite.results.coordcheck",
     "MuTransferResult": "initsuite.results.mutransfer",
     "CMapResult": "initsuite.results.cmap",
+    "KernelShapingResult": "initsuite.results.kernel_shaping",
     "ProbeResult": "initsuite.results.probe",
     "TutorialResult": "initsuite.results.tutorial",
     "Result": "initsuite.results.base",
@@ -53,6 +54,7 @@ _API: dict[str, str] = {
     "frameworks_study": "initsuite.studies.frameworks",
     "zoo_study": "initsuite.studies.zoo",
     "mutransfer_study": "initsuite.studies.mutransfer",
+    "kernel_shaping_study": "initsuite.studies.kernel_shaping",
     "DaskExecutor": "initsuite.studies.sweep.executors",
     "ZooModel": "initsuite.studies.zoo",
     "gains": "initsuite.theory.gains",
@@ -94,6 +96,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite.results.comparison import Comparison as Comparison
     from initsuite.results.comparison import compare as compare
     from initsuite.results.coordcheck import CoordCheckResult as CoordCheckResult
+    from initsuite.results.kernel_shaping import KernelShapingResult as KernelShapingResult
     from initsuite.results.kinds import result_class as result_class
     from initsuite.results.mutransfer import MuTransferResult as MuTransferResult
     from initsuite.results.probe import ProbeResult as ProbeResult
@@ -105,6 +108,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports (re-exported
     from initsuite.studies.coordcheck import coord_check as coord_check
     from initsuite.studies.frameworks import frameworks_study as frameworks_study
     from initsuite.studies.isometry import isometry_study as isometry_study
+    from initsuite.studies.kernel_shaping import kernel_shaping_study as kernel_shaping_study
     from initsuite.studies.mutransfer import mutransfer_study as mutransfer_study
     from initsuite.studies.probe import probe as probe
     from initsuite.studies.probe_factory import probe_factory as probe_factory

@@ -158,6 +158,7 @@ SUBJECTS: dict[str, tuple[str, ...]] = {
     "frameworks_study": ("laws",),
     "zoo_study": ("models",),
     "mutransfer_study": ("models",),
+    "kernel_shaping_study": ("nets",),
     "write_report": ("run_dir",),
     "compare": ("base", "new"),
     "conventions": ("framework",),

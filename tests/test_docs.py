@@ -163,7 +163,18 @@ def test_api_pages_cover_the_public_api() -> None:
 
 
 @pytest.mark.parametrize(
-    "table", ["CELLS", "LAYERS", "TIMING", "TRAINING", "TRAINING_RUNS", "PROBE", "COORDS"]
+    "table",
+    [
+        "CELLS",
+        "LAYERS",
+        "TIMING",
+        "TRAINING",
+        "TRAINING_RUNS",
+        "PROBE",
+        "COORDS",
+        "KSHAPING_CURVES",
+        "KSHAPING_RUNS",
+    ],
 )
 def test_tables_page_lists_every_column(table: str) -> None:
     page = (DOCS / "tables.md").read_text(encoding="utf-8")

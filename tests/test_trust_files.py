@@ -245,6 +245,7 @@ def test_every_figure_a_report_draws_is_known_to_the_overwrite_check() -> None:
     from initsuite.report.coord_report import COORD_FIGURES
     from initsuite.report.frameworks import FRAMEWORKS_FIGURES
     from initsuite.report.isometry import ISOMETRY_FIGURE
+    from initsuite.report.kernel_shaping import KERNEL_SHAPING_FIGURE
     from initsuite.report.mutransfer import MUTRANSFER_FIGURES
     from initsuite.report.training import TRAINING_FIGURES
     from initsuite.report.tutorial import TUTORIAL_FIGURE
@@ -253,7 +254,7 @@ def test_every_figure_a_report_draws_is_known_to_the_overwrite_check() -> None:
     drawn = {VERDICT_FIGURE, *CAPTIONED, TUTORIAL_FIGURE, *TRAINING_FIGURES, RP.PROBE_FIGURE,
              RP.BLOCKS_FIGURE, PM.SCALING_FIGURE, PM.BLOCK_STD_FIGURE, PM.BLOCK_GRAD_FIGURE,
              ISOMETRY_FIGURE, *FRAMEWORKS_FIGURES, *COORD_FIGURES,
-             *MUTRANSFER_FIGURES, CMAP_FIGURE}  # fmt: skip
+             *MUTRANSFER_FIGURES, CMAP_FIGURE, KERNEL_SHAPING_FIGURE}  # fmt: skip
     assert drawn == set(layout.FIGURES)
 
 

@@ -8,7 +8,9 @@ from typing import Any
 
 from initsuite.cli.common import (
     AddParser,
+    float_arg,
     int_arg,
+    int_list,
     max_parameters_arg,
     print_table,
     spec_list,
@@ -17,15 +19,18 @@ from initsuite.core.errors import InitsuiteError
 
 __all__ = ["add_reproduce"]
 
+# kernel-shaping's own flags: each is the study's keyword of the same name
+_KSHAPING_FLAGS = ("nets", "depths", "width", "steps", "optimizer", "lr")
+
 
 def add_reproduce(add_parser: AddParser) -> None:
     t = add_parser("reproduce", help="reproduce a classic study")
-    t.add_argument("study", choices=["tutorial", "isometry", "frameworks", "zoo", "mutransfer"],
-                   help="which study")  # fmt: skip
+    t.add_argument("study", choices=["tutorial", "isometry", "frameworks", "zoo", "mutransfer",
+                                     "kernel-shaping"], help="which study")  # fmt: skip
     t.add_argument("--out", required=True, help="results directory (must not hold results)")
     t.add_argument("--seeds", type=int_arg, default=None,
                    help="number of seeds (tutorial: 10, isometry: 2, frameworks: 2, "
-                   "mutransfer: 2)")  # fmt: skip
+                   "mutransfer: 2, kernel-shaping: 3)")  # fmt: skip
     t.add_argument("--laws", type=spec_list, default=None,
                    help="frameworks: conventions or scheme specs to apply, comma-separated "
                    "(default: torch,flax,keras,hf_bert,timm_vit)")  # fmt: skip
@@ -45,12 +50,25 @@ def add_reproduce(add_parser: AddParser) -> None:
     t.add_argument("--max-parameters", type=max_parameters_arg, default=argparse.SUPPRESS,
                    metavar="N", help="zoo: refuse a model with more parameters (default 5e8; "
                    "'none': no limit)")  # fmt: skip
+    t.add_argument("--nets", type=spec_list, default=None,
+                   help="kernel-shaping: nets, comma-separated, of relu_he, tanh_xavier, "
+                   "dks_tanh, tat_leaky_relu, resmlp_fixup (default: all)")  # fmt: skip
+    t.add_argument("--depths", type=int_list, default=None,
+                   help="kernel-shaping: Linear layers of each net (default 50,100)")  # fmt: skip
+    t.add_argument("--width", type=int_arg, default=None,
+                   help="kernel-shaping: units of the hidden layers (default 256)")  # fmt: skip
+    t.add_argument("--steps", type=int_arg, default=None,
+                   help="kernel-shaping: optimiser steps of each run (default 500)")  # fmt: skip
+    t.add_argument("--optimizer", default=None,
+                   help="kernel-shaping: adam (default) or sgd (momentum 0.9)")  # fmt: skip
+    t.add_argument("--lr", type=float_arg, default=None,
+                   help="kernel-shaping: every net's learning rate (default 0.0001)")  # fmt: skip
     t.add_argument("--executor", choices=["local", "dask"], default=None,
-                   help="mutransfer: local (default, in process) or dask (one task per "
-                   "trained model)")  # fmt: skip
+                   help="mutransfer, kernel-shaping: local (default, in process) or dask (one "
+                   "task per trained model)")  # fmt: skip
     t.add_argument("--scheduler", default=None,
-                   help="mutransfer with --executor dask: the Dask scheduler's address "
-                   "(default: a local cluster of 2 workers)")  # fmt: skip
+                   help="mutransfer, kernel-shaping with --executor dask: the Dask scheduler's "
+                   "address (default: a local cluster of 2 workers)")  # fmt: skip
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(run=_cmd_reproduce)
@@ -65,8 +83,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
                                 ("--train-steps", args.train_steps, ("frameworks", "mutransfer")),
                                 ("--models", args.models, ("zoo", "mutransfer")),
                                 ("--schemes", args.schemes, ("zoo",)),
-                                ("--executor", args.executor, ("mutransfer",)),
-                                ("--scheduler", args.scheduler, ("mutransfer",)),
+                                ("--executor", args.executor, ("mutransfer", "kernel-shaping")),
+                                ("--scheduler", args.scheduler, ("mutransfer", "kernel-shaping")),
+                                *((f"--{k}", getattr(args, k), ("kernel-shaping",))
+                                  for k in _KSHAPING_FLAGS),
                                 ("--max-parameters", True if "max_parameters" in args else None,
                                  ("zoo",))):  # fmt: skip
         if value is not None and args.study not in owners:
@@ -101,7 +121,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     elif args.study == "frameworks":
         print(f"wrote {len(study.runs)} runs, {len(study.layers)} layer rows and "
               f"{len(study.training_runs)} training runs to {path}")  # fmt: skip
-    elif args.study == "mutransfer":
+    elif args.study in ("mutransfer", "kernel-shaping"):
         print(f"wrote {len(study.runs)} training runs to {path} "
               f"({study.meta['seconds']:.0f} s)")  # fmt: skip
     else:
@@ -122,9 +142,11 @@ def _reproduce_settings(args: argparse.Namespace) -> dict[str, Any]:
         models = split_models(models)
     given = {"seeds": args.seeds, "laws": args.laws, "train_steps": args.train_steps,
              "models": models, "schemes": args.schemes}  # fmt: skip
+    if args.study == "kernel-shaping":
+        given.update({k: getattr(args, k) for k in _KSHAPING_FLAGS})
     settings = {k: v for k, v in given.items() if v is not None}
     if "max_parameters" in args:
         settings["max_parameters"] = args.max_parameters
-    if args.study in ("tutorial", "zoo", "mutransfer"):
+    if args.study in ("tutorial", "zoo", "mutransfer", "kernel-shaping"):
         settings["progress"] = False if args.quiet else None
     return settings

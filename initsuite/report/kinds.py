@@ -9,7 +9,7 @@ reported within a sweep's report (training, tutorial) has a planner that says so
 
     >>> from initsuite.report.kinds import PLANNERS
     >>> print(*sorted(PLANNERS))
-    cmap coordcheck frameworks isometry mutransfer probe sweep training tutorial
+    cmap coordcheck frameworks isometry kernel_shaping mutransfer probe sweep training tutorial
 
 Never imports torch.
 """
@@ -26,6 +26,7 @@ from initsuite.report.cmap import cmap_plan
 from initsuite.report.coord_report import coordcheck_plan
 from initsuite.report.frameworks import frameworks_plan
 from initsuite.report.isometry import isometry_plan
+from initsuite.report.kernel_shaping import kernel_shaping_plan
 from initsuite.report.mutransfer import mutransfer_plan
 from initsuite.report.plan import ReportPlan
 from initsuite.report.probe_report import probe_plan
@@ -80,6 +81,7 @@ PLANNERS: dict[str, Planner] = {
     "coordcheck": _study("coordcheck", coordcheck_plan),
     "mutransfer": _study("mutransfer", mutransfer_plan),
     "cmap": _study("cmap", cmap_plan),
+    "kernel_shaping": _study("kernel_shaping", kernel_shaping_plan),
     "tutorial": _within_sweep(
         "a tutorial reproduction directory (initsuite reproduce tutorial): include it in a "
         "sweep's report with `initsuite report SWEEP --tutorial DIR`"

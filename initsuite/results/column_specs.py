@@ -285,6 +285,9 @@ SPECS: dict[str, tuple[str, str]] = {
     "rms": ("float64", "root mean square of the module's output"),
     "delta_rms": ("float64", "root mean square of the output minus its step-0 output"),
     "loss": ("float64", "the training loss on the fixed batch at this step (before its update)"),
+    # initsuite reproduce kernel-shaping (initsuite.studies.kernel_shaping)
+    "net": ("string", "the kernel-shaping study's net: its activation, init and input"),
+    "normalized": ("bool", "each input example scaled to q = 1 (mean square 1), as DKS assumes"),
     # pytest-benchmark runs (initsuite.results.benchmarks)
     "group": ("string", "the benchmark's group, e.g. 'init 1024x1024' (empty when it has none)"),
     "name": ("string", "the benchmark's test name, e.g. test_scheme[1024x1024-orthogonal]"),

@@ -41,6 +41,9 @@ __all__ = [
     "FRAMEWORK_TRAINING",
     "FRAMEWORK_TRAINING_KEYS",
     "FRAMEWORK_TRAINING_RUNS",
+    "KSHAPING_CURVES",
+    "KSHAPING_KEYS",
+    "KSHAPING_RUNS",
     "LAYERS",
     "MUTRANSFER",
     "MUTRANSFER_KEYS",
@@ -209,6 +212,20 @@ MUTRANSFER: tuple[str, ...] = (
     *MUTRANSFER_KEYS, "steps", "diverged", "final_train_loss", "final_test_loss",
 )  # fmt: skip
 """``initsuite reproduce mutransfer``: one row per trained model (``runs.parquet``)."""
+
+KSHAPING_KEYS: tuple[str, ...] = ("net", "depth", "width", "seed")
+KSHAPING_CURVES: tuple[str, ...] = (
+    *KSHAPING_KEYS, "step", "batch_loss", "train_loss", "train_accuracy", "test_loss",
+    "test_accuracy",
+)  # fmt: skip
+"""``initsuite reproduce kernel-shaping``: one row per net, depth, seed and step
+(``curves.parquet``)."""
+KSHAPING_RUNS: tuple[str, ...] = (
+    *KSHAPING_KEYS, "arch", "activation", "scheme", "normalized", "steps",
+    "steps_to_threshold", "reached", "diverged", "diverged_step", "initial_train_loss",
+    "final_train_loss", "final_train_accuracy", "final_test_accuracy",
+)  # fmt: skip
+"""``initsuite reproduce kernel-shaping``: one row per trained net (``runs.parquet``)."""
 
 DIVERGENCE_KINDS: tuple[str, ...] = ("overflow", "underflow", "explode", "vanish")
 

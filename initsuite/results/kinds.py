@@ -17,6 +17,7 @@ from initsuite.results.cmap import CMapResult
 from initsuite.results.coordcheck import CoordCheckResult
 from initsuite.results.frameworks import FrameworksResult
 from initsuite.results.isometry import IsometryResult
+from initsuite.results.kernel_shaping import KernelShapingResult
 from initsuite.results.mutransfer import MuTransferResult
 from initsuite.results.probe import ProbeResult
 from initsuite.results.sweep import SweepResult
@@ -37,7 +38,7 @@ def _by_kind(*classes: type[Result]) -> dict[str, type[Result]]:
 
 RESULTS: dict[str, type[Result]] = _by_kind(
     SweepResult, TrainingResult, ProbeResult, TutorialResult, IsometryResult, FrameworksResult,
-    CoordCheckResult, MuTransferResult, CMapResult,
+    CoordCheckResult, MuTransferResult, CMapResult, KernelShapingResult,
 )  # fmt: skip
 """Each kind of results directory (a key of :data:`initsuite.results.layout.LAYOUTS`) → its
 Result class."""

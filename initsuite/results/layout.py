@@ -43,6 +43,7 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "coordcheck": ("coords",),
     "mutransfer": ("runs",),
     "cmap": ("cmap",),
+    "kernel_shaping": ("curves", "runs"),
 }
 
 # every figure a report draws (initsuite.report: the sweep's, the tutorial's and the training's
@@ -55,7 +56,7 @@ FIGURES = frozenset({
     "probe_blocks", "probe_scaling", "probe_blocks_std", "probe_blocks_grad",
     "frameworks_final_std", "frameworks_sigma_w2", "frameworks_training", "verdict",
     "coords_l1", "coords_delta", "coords_depth", "mutransfer_mlp", "mutransfer_transformer",
-    "mutransfer_resmlp", "network_cmap",
+    "mutransfer_resmlp", "network_cmap", "kernel_shaping_loss",
 })  # fmt: skip
 
 _RANDOM = r"[a-z0-9_]{8}"  # the random part of tempfile's names

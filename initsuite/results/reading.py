@@ -36,6 +36,7 @@ KINDS: dict[str, str] = {
     "coordcheck": "a coordinate check (initsuite coordcheck)",
     "mutransfer": "a μTransfer reproduction (initsuite reproduce mutransfer)",
     "cmap": "a c-map study (initsuite.cmap_study)",
+    "kernel_shaping": "a kernel-shaping reproduction (initsuite reproduce kernel-shaping)",
 }
 """What each ``kind`` of meta.json is and the command that writes it, for messages."""
 MAX_JSON_BYTES = 64 * 2**20

@@ -32,7 +32,8 @@ __all__ = ["STEPS", "main", "read_steps", "record", "step_seconds"]
 
 STEPS: tuple[str, ...] = (
     "set-up", "study", "compare", "tutorial", "training", "dynamics", "isometry",
-    "frameworks", "archs", "zoo", "coordcheck", "mutransfer", "benchmarks", "report", "total",
+    "frameworks", "archs", "zoo", "coordcheck", "mutransfer", "kernel-shaping",
+    "benchmarks", "report", "total",
 )  # fmt: skip
 """The steps of ``make bench``, in its order: ``set-up`` is the virtual environment (nothing
 when it exists), each study its run and report, ``benchmarks`` the pytest-benchmark suite,

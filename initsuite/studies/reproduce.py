@@ -3,7 +3,7 @@ name, with that study's own settings.
 
     >>> from initsuite.studies.reproduce import STUDIES
     >>> sorted(STUDIES)
-    ['frameworks', 'isometry', 'mutransfer', 'tutorial', 'zoo']
+    ['frameworks', 'isometry', 'kernel-shaping', 'mutransfer', 'tutorial', 'zoo']
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ STUDIES: dict[str, tuple[str, str]] = {
     "frameworks": ("initsuite.studies.frameworks", "frameworks_study"),
     "zoo": ("initsuite.studies.zoo", "zoo_study"),
     "mutransfer": ("initsuite.studies.mutransfer", "mutransfer_study"),
+    "kernel-shaping": ("initsuite.studies.kernel_shaping", "kernel_shaping_study"),
 }
 
 
@@ -35,15 +36,18 @@ def reproduce(name: str = "tutorial", /, **settings: Any) -> Any:
             :func:`~initsuite.studies.isometry.isometry_study`), ``"frameworks"`` (each
             framework's convention on deep nets and in training:
             :func:`~initsuite.studies.frameworks.frameworks_study`) or ``"zoo"`` (real
-            architectures as built and re-drawn: :func:`~initsuite.studies.zoo.zoo_study`) or
+            architectures as built and re-drawn: :func:`~initsuite.studies.zoo.zoo_study`),
             ``"mutransfer"`` (the best learning rate across widths and depths under each
-            parametrization: :func:`~initsuite.studies.mutransfer.mutransfer_study`).
+            parametrization: :func:`~initsuite.studies.mutransfer.mutransfer_study`) or
+            ``"kernel-shaping"`` (which deep vanilla MLPs train, DKS's and TAT's among them:
+            :func:`~initsuite.studies.kernel_shaping.kernel_shaping_study`).
         **settings: that study's keyword arguments (``seeds=``, ``laws=``, ``models=``...);
             one it does not take is refused, naming the nearest one it does.
 
     Returns:
         The study's Result: ``TutorialResult``, ``IsometryResult``, ``FrameworksResult``,
-        ``ProbeResult`` (the zoo) or ``MuTransferResult``; ``.save(dir)`` writes it.
+        ``ProbeResult`` (the zoo), ``MuTransferResult`` or ``KernelShapingResult``;
+        ``.save(dir)`` writes it.
 
     Example:
         >>> import initsuite
