@@ -132,6 +132,32 @@ def test_the_cli_writes_every_net_and_a_report_that_opens_with_the_verdict(
     assert (study_dir / "figures" / "kernel_shaping_loss.png").exists()
 
 
+def test_the_study_stores_the_vanilla_nets_cmaps_and_reports_them_beside_the_theory(
+    study_dir: Path,
+) -> None:
+    """The c-map at init of each vanilla net (not the residual one), as deep as its nonlinear
+    layers, over the study's width and seeds: the standalone c-map study's rows, stored as
+    cmap.parquet and shown after the training with its figure."""
+    from initsuite.studies.cmap import cmap_study
+
+    res = KernelShapingResult.load(study_dir)
+    vanilla = [(n.activation, n.scheme) for n in NETS.values() if n.arch == "mlp"]
+    alone = cmap_study(vanilla, depths=[15], widths=[8], seeds=2)
+    pd.testing.assert_frame_equal(res.cmap, alone.cmap)
+    assert set(res.cmap["activation"]) == {a for a, _ in vanilla} and len(vanilla) == 4
+    assert res.meta["shaping"] == alone.meta["shaping"]
+    text = (study_dir / "report.md").read_text()
+    assert text.index("## Steps to") < text.index("## Why: the vanilla nets' c-maps")
+    assert (
+        "![The network's c-map](figures/network_cmap.png)\n\n*Figure 2: The network's c-map.*"
+        in text
+    )
+    assert (study_dir / "figures" / "network_cmap.png").exists()
+    skipped = initsuite.reproduce("kernel-shaping", nets=["relu_he"], **{**TINY, "seeds": 1,
+                                  "steps": 1}, cmap=False)  # fmt: skip
+    assert skipped.cmap.empty
+
+
 def test_a_residual_nets_branches_start_at_zero_under_fixup() -> None:
     from initsuite.studies.kernel_shaping import build_net
 

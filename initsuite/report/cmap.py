@@ -35,7 +35,8 @@ from initsuite.results.columns import CMAP, label
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["CMAP_FIGURE", "cmap_plan", "cmap_summary", "cmap_table", "network_cmap"]
+__all__ = ["CMAP_FIGURE", "cmap_plan", "cmap_section", "cmap_summary", "cmap_table",
+           "network_cmap"]  # fmt: skip
 
 CMAP_FIGURE = "network_cmap"
 _NET = ["activation", "scheme"]
@@ -85,18 +86,30 @@ def _render(result: CMapResult, run_dir: str, drawn: bool) -> str:
         "\n".join(run_lines(result.meta)) + "\n",
         "## Figures\n",
     ]
-    if drawn:
-        parts.append(figure_block(CMAP_FIGURE, "The network's c-map", _caption(cfg), 1))
-        parts += ["## Summary\n", md_table(cmap_summary(result.cmap)) + "\n", _SUMMARY]
-    else:
+    if not drawn:
         parts.append("No figures: the study holds no rows.\n")
-    shaping = result.meta.get("shaping") or []
+    parts += cmap_section(result.cmap, cfg, result.meta.get("shaping") or [], level=2)
+    return "\n".join(parts)
+
+
+def cmap_section(cmap: pd.DataFrame, cfg: Mapping[str, Any], shaping: list[Any], *,
+                 level: int, number: int = 1) -> list[str]:  # fmt: skip
+    """The c-map figure's block, its summary table and the solved constants, as Markdown
+    parts under headings of ``level`` (a report that draws :data:`CMAP_FIGURE` from ``cmap``;
+    ``cfg``: the study's depths, widths and seeds; ``number``: the figure's in its report).
+    Nothing when ``cmap`` has no rows."""
+    if cmap.empty:
+        return []
+    head = "#" * level
+    parts = [figure_block(CMAP_FIGURE, "The network's c-map", _caption(cfg), number),
+             f"{head} Summary\n", md_table(cmap_summary(cmap)) + "\n", _SUMMARY]  # fmt: skip
     if shaping:
         cols = ["activation", "depth", "alpha", "beta", "gamma", "delta", "negative_slope"]
-        parts += ["## Solved constants\n", md_table(pd.DataFrame(shaping).reindex(columns=cols))
-                  + "\n", "φ̂(x) = γ·(φ(α·x + β) + δ), TAT's leaky ReLU γ·leaky_relu(x, "
+        parts += [f"{head} Solved constants\n",
+                  md_table(pd.DataFrame(shaping).reindex(columns=cols)) + "\n",
+                  "φ̂(x) = γ·(φ(α·x + β) + δ), TAT's leaky ReLU γ·leaky_relu(x, "
                   "negative_slope), solved for a net of `depth` nonlinear layers.\n"]  # fmt: skip
-    return "\n".join(parts)
+    return parts
 
 
 _SUMMARY = (

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from initsuite.report.captions import figure_block
+from initsuite.report.cmap import CMAP_FIGURE, cmap_section, network_cmap
 from initsuite.report.markdown import run_lines
 from initsuite.report.plan import PlannedFigure, ReportPlan
 from initsuite.report.style import md_table, md_text, need, new_figure, outside_legend, style
@@ -158,9 +159,26 @@ def kernel_shaping_plan(result: Any, run_dir: str) -> ReportPlan:
     draw = functools.partial(loss_curves, result.curves, threshold, cfg.get("labels"))
     parts += ["## Loss curves\n", figure_block(KERNEL_SHAPING_FIGURE, "training loss against step",
               _caption(cfg), 1), "## Steps to the threshold\n", md_table(_shown(table)) + "\n",
-              "## Nets\n", md_table(_nets(result.runs, cfg)) + "\n",
-              "\n".join(run_lines(result.meta)) + "\n"]  # fmt: skip
-    return ReportPlan([PlannedFigure(KERNEL_SHAPING_FIGURE, draw)], "\n".join(parts))
+              "## Nets\n", md_table(_nets(result.runs, cfg)) + "\n"]  # fmt: skip
+    figures = [PlannedFigure(KERNEL_SHAPING_FIGURE, draw)]
+    cmap = getattr(result, "cmap", None)
+    if cmap is not None and not cmap.empty:
+        shaping = result.meta.get("shaping") or []
+        parts += ["## Why: the vanilla nets' c-maps at init, measured beside the theory\n",
+                  _CMAP_INTRO, *cmap_section(cmap, cfg.get("cmap", {}) or {}, shaping, level=3,
+                                             number=2)]  # fmt: skip
+        figures.append(PlannedFigure(CMAP_FIGURE, functools.partial(network_cmap, cmap)))
+    parts.append("\n".join(run_lines(result.meta)) + "\n")
+    return ReportPlan(figures, "\n".join(parts))
+
+
+_CMAP_INTRO = (
+    "The same nets at init, before any step: the cosine of an input pair (each input at "
+    "q = 1) after all their nonlinear layers, against the input cosine, over the same seeds "
+    "and width, beside the activation's c-map composed over the depth (the mean-field "
+    "theory). A net whose map sends every input cosine to one value sees every input alike "
+    "and has no signal to train on.\n"
+)
 
 
 def _caption(cfg: Mapping[str, Any]) -> str:

@@ -33,6 +33,8 @@ from initsuite.core.errors import InitsuiteError, unknown
 from initsuite.studies.fit import Dataset, FitConfig, check_batch, fit, load_dataset, make_mlp
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from initsuite.studies.coord_models import CoordResMLP
 
 Run = tuple[list[dict[str, Any]], dict[str, Any]]
@@ -180,6 +182,19 @@ def _grid(nets: str | Iterable[str],
     return chosen, depth_list
 
 
+def _cmaps(nets: list[ShapingNet], depths: list[int], width: int, seeds: int,
+           meta: dict[str, Any]) -> pd.DataFrame:  # fmt: skip
+    """The c-maps at init of MLP ``nets`` of ``depths`` Linear layers (as deep as their D − 1
+    nonlinear ones); their grid and solved constants go into ``meta``."""
+    from initsuite.studies.cmap import cmap_study
+
+    maps = cmap_study([(n.activation, n.scheme) for n in nets], depths=[d - 1 for d in depths],
+                      widths=(width,), seeds=seeds)  # fmt: skip
+    meta["config"]["cmap"] = maps.meta["config"]
+    meta["shaping"] = maps.meta["shaping"]
+    return maps.cmap
+
+
 def kernel_shaping_study(
     nets: str | Iterable[str] = tuple(NETS),
     *,
@@ -192,6 +207,7 @@ def kernel_shaping_study(
     batch: int = 128,
     threshold: float = 0.5,
     eval_every: int = 25,
+    cmap: bool = True,
     executor: Any = None,
     progress: bool | None = None,
 ) -> Any:
@@ -207,6 +223,9 @@ def kernel_shaping_study(
             (:class:`~initsuite.studies.fit.FitConfig`): ``optimizer`` ``"adam"`` or
             ``"sgd"`` (momentum 0.9); ``threshold`` the full-train-set loss (nats) whose first
             evaluated step is the run's ``steps_to_threshold``.
+        cmap: also measure the vanilla nets' c-maps at init over the same depths (their
+            nonlinear layers), width and seeds, beside the composed maps
+            (:func:`~initsuite.studies.cmap.cmap_study`): why the nets train or not.
         executor: None (in process) or a :class:`~initsuite.studies.sweep.executors.
             DaskExecutor`, one task per trained net (each run draws from its seed alone).
         progress: print a line per net and depth to stderr (default: when it is a terminal).
@@ -214,6 +233,7 @@ def kernel_shaping_study(
     Example:
         >>> initsuite.reproduce("kernel-shaping", depths=[50], seeds=1)  # doctest: +SKIP
     """
+    # long: a docstring line per keyword; the body is the grid, the runs and the tables
     from initsuite.results import columns as C
     from initsuite.results.kernel_shaping import KernelShapingResult
 
@@ -239,4 +259,13 @@ def kernel_shaping_study(
             "dataset": {"name": data.name, "train": len(data.x_train), "test": len(data.x_test)},
             "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
     curves = C.frame(C.KSHAPING_CURVES, [r for rows, _ in done for r in rows])
-    return KernelShapingResult(curves, C.frame(C.KSHAPING_RUNS, [r for _, r in done]), meta)
+    runs = C.frame(C.KSHAPING_RUNS, [r for _, r in done])
+    vanilla = [n for n in chosen if n.arch == "mlp"]
+    if not (cmap and vanilla):
+        return KernelShapingResult(curves, runs, meta=meta)
+    return KernelShapingResult(
+        curves,
+        runs,
+        _cmaps(vanilla, depth_list, width, n_seeds, meta),
+        meta | {"seconds": round(time.perf_counter() - started, 3)},
+    )
