@@ -43,7 +43,7 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "coordcheck": ("coords",),
     "mutransfer": ("runs",),
     "cmap": ("cmap",),
-    "kernel_shaping": ("curves", "runs"),
+    "kernel_shaping": ("curves", "runs", "cmap"),
 }
 
 # every figure a report draws (initsuite.report: the sweep's, the tutorial's and the training's
