@@ -136,6 +136,14 @@ def test_sweep_binds_an_unbound_spec_to_each_cell_depth(tmp_path) -> None:  # ty
     assert set(rows) == {(free, 3), (free, 6), (fixed, 3)}
     assert rows[free, 3]["alpha"] == rows[fixed, 3]["alpha"] != rows[free, 6]["alpha"]
     assert set(res.cells["activation"]) == {free, fixed}
+    # the sweep's report shows them: a row per activation and depth, from what the run stored
+    from initsuite.report.markdown import render
+    from initsuite.results.sweep import SweepResult
+
+    text = render(SweepResult.load(tmp_path))
+    solved = text[text.index("### Solved constants"):].split("\n\n")[1].splitlines()[2:]
+    assert len(solved) == 3 and [r.split("|")[2].strip() for r in solved] == ["3", "6", "3"]
+    assert f"{rows[free, 6]['alpha']:.3g}" in solved[1]
 
 
 def test_a_trained_mlp_binds_an_unbound_spec_to_its_nonlinear_layers() -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from initsuite.report.captions import figure_block
-from initsuite.report.markdown import run_lines
+from initsuite.report.markdown import run_lines, shaping_section
 from initsuite.report.plan import PlannedFigure, ReportPlan
 from initsuite.report.selection import levels
 from initsuite.report.style import (
@@ -103,13 +103,7 @@ def cmap_section(cmap: pd.DataFrame, cfg: Mapping[str, Any], shaping: list[Any],
     head = "#" * level
     parts = [figure_block(CMAP_FIGURE, "The network's c-map", _caption(cfg), number),
              f"{head} Summary\n", md_table(cmap_summary(cmap)) + "\n", _SUMMARY]  # fmt: skip
-    if shaping:
-        cols = ["activation", "depth", "alpha", "beta", "gamma", "delta", "negative_slope"]
-        parts += [f"{head} Solved constants\n",
-                  md_table(pd.DataFrame(shaping).reindex(columns=cols)) + "\n",
-                  "φ̂(x) = γ·(φ(α·x + β) + δ), TAT's leaky ReLU γ·leaky_relu(x, "
-                  "negative_slope), solved for a net of `depth` nonlinear layers.\n"]  # fmt: skip
-    return parts
+    return parts + shaping_section(shaping, level=level)
 
 
 _SUMMARY = (

@@ -33,6 +33,7 @@ __all__ = [
     "label_archs",
     "render",
     "run_lines",
+    "shaping_section",
     "summary_table",
     "timing_table",
 ]
@@ -134,7 +135,22 @@ def _meta_section(r: SweepResult) -> str:
     ]
     table = pd.DataFrame(config, columns=["setting", "value"])
     configuration = md_table(table, markdown=["value"])
-    return "\n".join(lines) + "\n\n### Configuration\n\n" + configuration + "\n"
+    solved = shaping_section(r.meta.get("shaping") or [], level=3)
+    return ("\n".join(lines) + "\n\n### Configuration\n\n" + configuration + "\n"
+            + ("\n" + "\n".join(solved) if solved else ""))  # fmt: skip
+
+
+def shaping_section(shaping: list[Any], *, level: int) -> list[str]:
+    """The solved constants of a run's kernel-shaped activations (meta.json's ``shaping``:
+    one record per ``dks:``/``tat:`` activation and depth), as Markdown parts under a heading
+    of ``level``; nothing when the run has none."""
+    if not shaping:
+        return []
+    cols = ["activation", "depth", "alpha", "beta", "gamma", "delta", "negative_slope"]
+    return [f"{'#' * level} Solved constants\n",
+            md_table(pd.DataFrame(shaping).reindex(columns=cols)) + "\n",
+            "φ̂(x) = γ·(φ(α·x + β) + δ), TAT's leaky ReLU γ·leaky_relu(x, negative_slope), "
+            "solved for a net of `depth` nonlinear layers.\n"]  # fmt: skip
 
 
 _HOW_TO_READ = """\
