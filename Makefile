@@ -92,6 +92,10 @@ MUTRANSFER_SEEDS ?= 1
 # the kernel-shaping reproduction's small version: every net at depths 50 and 100, width 128
 # (the study's own default is width 256, 500 steps: several times make bench's budget on 2 cores)
 KSHAPING_FLAGS ?= --depths 50,100 --width 128 --seeds 3 --steps 100
+# its sweep (about 50 s with the report): every scheme × activation, the classic pairs (ReLU
+# with He's init, tanh with Xavier's at gain 5/3, SELU with LeCun's) among them
+KSWEEP_SCHEMES ?= scaled_orthogonal,kaiming_normal,xavier_normal:gain=auto,lecun_normal
+KSWEEP_ACTIVATIONS ?= dks:tanh:zeta=1.5,tat:leaky_relu:eta=0.9,relu,tanh,selu
 # Gates of the comparison with the previous run (make bench): same seeds give the same numbers,
 # so the cells' gates are tight; timings on a shared machine are not.
 COMPARE_GATES ?= final_std:1%,divergence_layer:0,missing:0,init_ms:50%,forward_ms:50%
@@ -231,6 +235,11 @@ bench: $(STAMP)
 	$(TIME) kernel-shaping -- $(BIN)/initsuite reproduce kernel-shaping $(KSHAPING_FLAGS) \
 		--out $(RUN)/kernel_shaping --quiet
 	$(TIME) kernel-shaping -- $(BIN)/initsuite report $(RUN)/kernel_shaping --html
+	@echo "== kernel-shaping sweep (std, pair cosine and their theory per layer at depths 50-1000: DKS, TAT, ReLU, tanh, SELU under SUO, He, Xavier, LeCun; q = 1 inputs) -> $(RUN)/kernel_sweep"
+	$(TIME) kernel-shaping -- $(BIN)/initsuite sweep --schemes $(KSWEEP_SCHEMES) \
+		--activations $(KSWEEP_ACTIVATIONS) --inputs normalized --depths 50,100,200,1000 \
+		--widths 256 --seeds 3 --no-timing --out $(RUN)/kernel_sweep --quiet
+	$(TIME) kernel-shaping -- $(BIN)/initsuite report $(RUN)/kernel_sweep --html
 	@echo "== pytest-benchmark suite -> results/benchmarks and $(RUN)/benchmarks.json, compared with the previous run (results/latest/benchmarks.json, if any; gate $(BENCH_GATE))"
 	$(TIME) benchmarks -- $(BIN)/python -m pytest bench -q $(BENCH_ARGS) --benchmark-autosave \
 		--benchmark-storage=file://results/benchmarks --benchmark-columns=median,iqr,ops,rounds \
@@ -262,6 +271,7 @@ reference: $(STAMP)
 		--out results/reference/coordcheck_transformer
 	$(BIN)/initsuite report results/latest/mutransfer --out results/reference/mutransfer
 	$(BIN)/initsuite report results/latest/kernel_shaping --out results/reference/kernel_shaping
+	$(BIN)/initsuite report results/latest/kernel_sweep --out results/reference/kernel_sweep
 	$(BIN)/python bench/screenshot.py results/latest/study/report.html results/reference/report.png
 	$(BIN)/python -m initsuite.results.figures results/latest results/reference/figures.json
 	$(BIN)/python -m initsuite.report.prose results/reference/figures.json $(FIGURE_PAGES)

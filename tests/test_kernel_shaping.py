@@ -141,7 +141,7 @@ def test_sweep_binds_an_unbound_spec_to_each_cell_depth(tmp_path) -> None:  # ty
     from initsuite.results.sweep import SweepResult
 
     text = render(SweepResult.load(tmp_path))
-    solved = text[text.index("### Solved constants"):].split("\n\n")[1].splitlines()[2:]
+    solved = text[text.index("### Solved constants") :].split("\n\n")[1].splitlines()[2:]
     assert len(solved) == 3 and [r.split("|")[2].strip() for r in solved] == ["3", "6", "3"]
     assert f"{rows[free, 6]['alpha']:.3g}" in solved[1]
 
