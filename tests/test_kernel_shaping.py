@@ -118,6 +118,11 @@ def test_cli_shows_constants_and_refuses_bad_specs(capsys: pytest.CaptureFixture
     assert row["alpha"] == activations.get("dks:tanh:zeta=1.5,depth=50").shaping.alpha
     code, out, err = run_cli(["activations", "tat:leaky_relu:eta=0.9,depth=10"], capsys)
     assert code == 2 and not out and len(err.strip().splitlines()) == 1 and "eta <" in err
+    # the plain listing names the kernel-shaped specs (they are not rows of it); --json stays JSON
+    code, out, _ = run_cli(["activations"], capsys)
+    assert code == 0 and "dks:NAME:zeta=Z[,depth=D]" in out and "tat:NAME:tau=T" in out
+    code, out, _ = run_cli(["activations", "--json"], capsys)
+    assert code == 0 and "tanh" in {r["activation"] for r in json.loads(out)}
 
 
 def test_sweep_binds_an_unbound_spec_to_each_cell_depth(tmp_path) -> None:  # type: ignore[no-untyped-def]

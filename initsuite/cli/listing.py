@@ -125,6 +125,10 @@ def _cmd_activations(args: argparse.Namespace) -> None:
         if args.depth is not None:
             raise InitsuiteError("--depth binds the dks: or tat: specs given: name some")
         print_table(activations.table(), args.json)
+        if not args.json:  # the kernel-shaped ones are specs over these, not rows of the table
+            print("\nkernel-shaped (DKS, TAT): dks:NAME:zeta=Z[,depth=D], "
+                  "tat:leaky_relu:eta=E[,depth=D], tat:NAME:tau=T[,depth=D]; "
+                  "initsuite activations SPEC shows the solved constants")  # fmt: skip
         return
     depth = None if args.depth is None else validate.count("--depth", args.depth)
     print_table(shaping.table([s for group in args.specs for s in group], depth), args.json)
