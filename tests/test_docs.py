@@ -168,6 +168,7 @@ def test_api_pages_cover_the_public_api() -> None:
         "CELLS",
         "LAYERS",
         "TIMING",
+        "THEORY",
         "TRAINING",
         "TRAINING_RUNS",
         "PROBE",

@@ -127,28 +127,74 @@ def test_cli_shows_constants_and_refuses_bad_specs(capsys: pytest.CaptureFixture
 
 def test_sweep_binds_an_unbound_spec_to_each_cell_depth(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A depth-3 cell of "dks:tanh:zeta=1.5" runs the constants solved for depth 3 (the same
-    numbers as "dks:tanh:zeta=1.5,depth=3"), not a prefix of the depth-6 net; meta.json
-    stores the constants of each depth."""
-    res = initsuite.sweep("orthogonal", ["dks:tanh:zeta=1.5", "dks:tanh:zeta=1.5,depth=3"],
+    numbers as "dks:tanh:zeta=1.5,depth=3"), not a prefix of the depth-6 net; the sweep's
+    theory table stores the constants each cell ran with, and its report shows them."""
+    res = initsuite.sweep(["orthogonal", "kaiming_normal"],
+                          ["dks:tanh:zeta=1.5", "dks:tanh:zeta=1.5,depth=3", "tanh"],
                           depths=[3, 6], widths=[8], seeds=1, timing=False, progress=False,
                           out_dir=tmp_path)  # fmt: skip
-    layers = res.layers.set_index(["activation", "depth", "layer"])["std"]
+    layers = res.layers.set_index(["scheme", "activation", "depth", "layer"]).sort_index()["std"]
     free, fixed = "dks:tanh:zeta=1.5", "dks:tanh:zeta=1.5,depth=3"
-    assert np.array_equal(layers[free, 3].to_numpy(), layers[fixed, 3].to_numpy())
-    assert not np.array_equal(layers[free, 3].to_numpy(), layers[free, 6].to_numpy()[:3])
-    shaping = json.loads((tmp_path / "meta.json").read_text())["shaping"]
-    rows = {(r["activation"], r["depth"]): r for r in shaping}
-    assert set(rows) == {(free, 3), (free, 6), (fixed, 3)}
-    assert rows[free, 3]["alpha"] == rows[fixed, 3]["alpha"] != rows[free, 6]["alpha"]
-    assert set(res.cells["activation"]) == {free, fixed}
-    # the sweep's report shows them: a row per activation and depth, from what the run stored
+    o = "orthogonal"
+    assert np.array_equal(layers[o, free, 3].to_numpy(), layers[o, fixed, 3].to_numpy())
+    assert not np.array_equal(layers[o, free, 3].to_numpy(), layers[o, free, 6].to_numpy()[:3])
+    assert set(res.cells["activation"]) == {free, fixed, "tanh"}
+    # the theory table, as stored: each cell's constants, those of its activation bound to
+    # the depth the spec names, else to the cell's own
+    from initsuite.results.sweep import SweepResult
+
+    stored = SweepResult.load(tmp_path)
+    theory = stored.theory.set_index(["scheme", "activation", "depth"]).sort_index()
+    cols = ["alpha", "beta", "gamma", "delta", "negative_slope"]
+    for scheme in ("orthogonal", "kaiming_normal"):
+        for act, depth, solved_at in [(free, 3, 3), (free, 6, 6), (fixed, 3, 3), (fixed, 6, 3)]:
+            s = activations.get(f"{free},depth={solved_at}").shaping
+            row = theory.loc[(scheme, act, depth), cols]
+            assert row[:4].tolist() == [s.alpha, s.beta, s.gamma, s.delta]
+            assert np.isnan(row["negative_slope"])
+        assert theory.loc[(scheme, "tanh"), cols].isna().all().all()
+    assert theory.loc[(o, free, 3), "alpha"] != theory.loc[(o, free, 6), "alpha"]
+    # the sweep's report shows them: a row per activation and constants, from what was stored
+    from initsuite.report.markdown import render
+
+    text = render(stored)
+    solved = text[text.index("### Solved constants") :].split("\n\n")[1].splitlines()[2:]
+    cells = [(r.split("|")[1].strip(), r.split("|")[2].strip()) for r in solved]
+    assert cells == [(free, "3"), (free, "6"), (fixed, "3, 6")]
+    assert f"{theory.loc[(o, free, 6), 'alpha']:.3g}" in solved[1]
+
+
+def test_a_sweep_stored_before_its_theory_table_carried_constants_reports_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A sweep written before the theory table had the constants (meta.json's ``shaping``)
+    loads with them null and its report shows meta.json's."""
+    import pandas as pd
+
     from initsuite.report.markdown import render
     from initsuite.results.sweep import SweepResult
 
-    text = render(SweepResult.load(tmp_path))
-    solved = text[text.index("### Solved constants") :].split("\n\n")[1].splitlines()[2:]
-    assert len(solved) == 3 and [r.split("|")[2].strip() for r in solved] == ["3", "6", "3"]
-    assert f"{rows[free, 6]['alpha']:.3g}" in solved[1]
+    initsuite.sweep("orthogonal", "dks:tanh:zeta=1.5", depths=[3], widths=[8], timing=False,
+                    progress=False, out_dir=tmp_path)  # fmt: skip
+    (theory,) = (tmp_path / "theory").glob("*/theory.parquet")
+    old = pd.read_parquet(theory).drop(columns=["alpha", "beta", "gamma", "delta",
+                                                "negative_slope"])  # fmt: skip
+    # a column the manifest says was written, missing from the file: refused
+    listed = json.loads((theory.parent / "manifest.json").read_text())["tables"]["theory"]
+    _rewrite_chunk_table(theory, old)
+    manifest = json.loads((theory.parent / "manifest.json").read_text())
+    manifest["tables"]["theory"]["columns"] = listed["columns"]
+    (theory.parent / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InitsuiteError, match="lacks column 'alpha'"):
+        SweepResult.load(tmp_path)
+    _rewrite_chunk_table(theory, old)  # as an older initsuite wrote it
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    meta["shaping"] = [{"activation": "dks:tanh:zeta=1.5", "depth": 3, "alpha": 0.59,
+                        "beta": 0.88, "gamma": 3.0, "delta": -0.6,
+                        "negative_slope": None}]  # fmt: skip
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    stored = SweepResult.load(tmp_path)
+    assert stored.theory["alpha"].isna().all()
+    text = render(stored)
+    assert "| dks:tanh:zeta=1.5 |       3 |    0.59 |" in text
 
 
 def test_a_trained_mlp_binds_an_unbound_spec_to_its_nonlinear_layers() -> None:
@@ -167,3 +213,17 @@ def test_an_unreachable_depth_is_refused_before_anything_is_written(tmp_path) ->
     assert not out.exists()
     with pytest.raises(InitsuiteError, match="out of reach for 3 leaky-ReLU layers"):
         TrainConfig(schemes="orthogonal", activations="tat:leaky_relu:eta=0.9", depth=4)
+
+
+def _rewrite_chunk_table(f, df) -> None:  # type: ignore[no-untyped-def]
+    """Write ``df`` as the chunk table ``f`` and its manifest to match, as an older initsuite
+    that wrote fewer columns would have."""
+    import hashlib
+
+    df.to_parquet(f, index=False)
+    manifest_path = f.parent / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    columns = {str(c): str(d) for c, d in df.dtypes.items()}
+    digest = hashlib.sha256(f.read_bytes()).hexdigest()
+    manifest["tables"][f.stem] = {"rows": len(df), "sha256": digest, "columns": columns}
+    manifest_path.write_text(json.dumps(manifest))

@@ -23,6 +23,7 @@ from initsuite.report.theory_sections import gradient_section, jacobian_section,
 from initsuite.report.training import TRAINING_FIGURES, training_section
 from initsuite.report.tutorial import TUTORIAL_FIGURE, tutorial_section
 from initsuite.report.verdict import VERDICT_FIGURE, verdict_section
+from initsuite.results import columns as C
 from initsuite.results.summary import summarize
 from initsuite.results.sweep import SweepResult
 
@@ -135,9 +136,30 @@ def _meta_section(r: SweepResult) -> str:
     ]
     table = pd.DataFrame(config, columns=["setting", "value"])
     configuration = md_table(table, markdown=["value"])
-    solved = shaping_section(r.meta.get("shaping") or [], level=3)
+    solved = _sweep_constants(r)
     return ("\n".join(lines) + "\n\n### Configuration\n\n" + configuration + "\n"
             + ("\n" + "\n".join(solved) if solved else ""))  # fmt: skip
+
+
+def _sweep_constants(r: SweepResult) -> list[str]:
+    """The "Solved constants" parts of a sweep's report: from its theory table, a row per
+    kernel-shaped activation and constants with the cell depths that ran them (a sweep stored
+    before the table carried them: meta.json's ``shaping``)."""
+    rows = r.theory[r.theory["alpha"].notna().to_numpy(bool)]
+    if rows.empty:
+        return shaping_section(r.meta.get("shaping") or [], level=3)
+    keys = ["activation", *C.SHAPING]
+    depths = rows.groupby(keys, dropna=False, sort=False)["depth"]
+    table = depths.agg(lambda d: ", ".join(str(v) for v in sorted(set(d)))).reset_index()
+    table["first"] = depths.min().to_numpy()
+    table = table.sort_values(["activation", "first"]).rename(columns={"depth": "cell depths"})
+    return [
+        "### Solved constants\n",
+        md_table(table[["activation", "cell depths", *C.SHAPING]]) + "\n",
+        "The constants each kernel-shaped activation ran with (the theory table's): "
+        "φ̂(x) = γ·(φ(α·x + β) + δ), TAT's leaky ReLU γ·leaky_relu(x, negative_slope), solved "
+        "for the depth its spec names (`depth=D`), else for each cell's own depth.\n",
+    ]
 
 
 def shaping_section(shaping: list[Any], *, level: int) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from initsuite.core.errors import Arg, InitsuiteError
+from initsuite.results.columns import OPTIONAL
 from initsuite.results.conform import conform
 from initsuite.results.layout import CHUNKS, SWEEP_TABLES, THEORY_TABLES
 from initsuite.results.reading import parse_parquet, read_json, read_regular
@@ -185,9 +186,13 @@ def read_chunk(
         where = repr(str(f))
         raw, digest = _read_table(f)
         columns, keys = SCHEMA[t]
-        df = conform(raw, columns, where, (*keys, "cell_key") if t == "cells" else keys,
-                     strict=True)  # fmt: skip
         listed = manifest["tables"][t]
+        # an optional column added after the chunk's writer: the manifest lists what it wrote
+        written = listed.get("columns")
+        lacking = (OPTIONAL.intersection(columns).difference(written)
+                   if isinstance(written, dict) else frozenset())  # fmt: skip
+        df = conform(raw, columns, where, (*keys, "cell_key") if t == "cells" else keys,
+                     strict=True, lacking=frozenset(lacking))  # fmt: skip
         if len(df) != listed["rows"]:
             raise InitsuiteError(
                 f"{where} holds {len(df)} rows, its chunk's {MANIFEST} {listed['rows']}: the "

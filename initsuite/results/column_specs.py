@@ -204,6 +204,12 @@ SPECS: dict[str, tuple[str, str]] = {
         "float64",
         "across-seed sd of log final std at finite width (Hanin & Rolnick 2018); NaN if unknown",
     ),
+    # a dks:/tat: activation's constants at the cell's depth; NaN for any other activation
+    "alpha": ("float64", "α of φ̂(x) = γ·(φ(α·x + β) + δ), DKS's and TAT's input scale"),
+    "beta": ("float64", "β of φ̂(x) = γ·(φ(α·x + β) + δ), the input shift"),
+    "gamma": ("float64", "γ of φ̂(x) = γ·(φ(α·x + β) + δ), the output scale"),
+    "delta": ("float64", "δ of φ̂(x) = γ·(φ(α·x + β) + δ), the output shift"),
+    "negative_slope": ("float64", "TAT's leaky-ReLU negative slope; NaN for other transforms"),
     "q_star": ("float64", "fixed point q* the variance map reaches from q = 1 (0: vanishes)"),
     "chi1": ("float64", "χ₁ = σ_w²·E[φ'(√q* z)²] at the fixed point: > 1 chaotic, < 1 ordered"),
     "depth_scale": ("float64", "ξ₁ = 1/|ln χ₁|: perturbation and gradient depth scale, layers"),

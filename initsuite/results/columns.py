@@ -56,6 +56,7 @@ __all__ = [
     "PROBE",
     "PROBE_BLOCKS",
     "PROBE_BLOCKS_KEYS",
+    "SHAPING",
     "SPECTRA",
     "SPECTRA_KEYS",
     "THEORY",
@@ -135,12 +136,16 @@ TUTORIAL: tuple[str, ...] = (
 """``initsuite reproduce tutorial``: one row per claim (``tutorial.parquet``)."""
 TUTORIAL_LAYERS: tuple[str, ...] = ("experiment", "seed", "layer", "std", "mean", "theory_std")
 """The tutorial's nets layer by layer: one row per claim, seed and layer (``layers.parquet``)."""
+SHAPING: tuple[str, ...] = ("alpha", "beta", "gamma", "delta", "negative_slope")
+"""The solved constants of a ``dks:``/``tat:`` activation (:class:`~initsuite.activations.Shaping`):
+φ̂(x) = γ·(φ(α·x + β) + δ), TAT's leaky ReLU γ·leaky_relu(x, negative_slope)."""
 THEORY_KEYS: tuple[str, ...] = ("arch", "scheme", "activation", "depth", "width")
 THEORY: tuple[str, ...] = (
-    *THEORY_KEYS, "sigma_w2", "sigma_b2", "mean_field", "predicted_log_std_sd",
+    *THEORY_KEYS, "sigma_w2", "sigma_b2", "mean_field", "predicted_log_std_sd", *SHAPING,
 )  # fmt: skip
 """A sweep's ``theory`` table: per cell configuration, whether and where mean-field theory
-places it (computed from the configuration alone, before any cell runs)."""
+places it, and the solved constants of a kernel-shaped activation at the cell's depth
+(computed from the configuration alone, before any cell runs)."""
 PHASE_POINTS_KEYS: tuple[str, ...] = ("activation", "scheme")
 PHASE_POINTS: tuple[str, ...] = (
     *PHASE_POINTS_KEYS, "width", "sigma_w2", "sigma_b2", "q_star", "chi1", "depth_scale",
@@ -269,7 +274,7 @@ OPTIONAL: frozenset[str] = frozenset({
     "theory_grad_std", "theory_weight_grad_norm", "input_grad_std", "theory_input_grad_std",
     "weight_grad_ratio", "grad_divergence_layer", "grad_divergence_kind", "cell_key",
     "c_star", "chi_c", "xi_c", "chi_q", "xi_q", "autocast", "weight_norm", "weight_update_ratio",
-    "model", "zero_by", "grad_zero_by",
+    "model", "zero_by", "grad_zero_by", *SHAPING,
 })  # fmt: skip
 """Columns added after the first file format: results written before them load with the
 columns empty (null) instead of failing."""

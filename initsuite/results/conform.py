@@ -23,15 +23,18 @@ def conform(
     where: str,
     keys: tuple[str, ...] = (),
     strict: bool = False,
+    lacking: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """A stored table as ``columns``, each in its declared dtype, refusing what would not
     convert exactly: a missing column (an :data:`~initsuite.results.columns.OPTIONAL` one
     loads null), a value of another type (never coerced to null or truncated), a null in a
     ``keys`` column, a negative value in a :data:`~initsuite.results.columns.NONNEGATIVE` one;
     with ``strict`` (a format whose writer always writes exactly ``columns``), an optional
-    column missing or a column beyond them. ``where`` names the table (its file) in the
+    column missing (but those in ``lacking``: a writer from before them, as its chunk's
+    manifest records) or a column beyond them. ``where`` names the table (its file) in the
     one-line :class:`InitsuiteError`."""
-    missing = [c for c in columns if c not in df.columns and (strict or c not in OPTIONAL)]
+    missing = [c for c in columns if c not in df.columns
+               and (c not in OPTIONAL or (strict and c not in lacking))]  # fmt: skip
     foreign = [str(c) for c in df.columns if c not in columns]
     if missing:
         hint = f" (it holds {foreign}, which initsuite never writes there)" if foreign else ""

@@ -253,18 +253,6 @@ class SweepConfig:
             * len(self.seeds) * len(self.devices) * len(self.dtypes) * len(self.archs)
         )  # fmt: skip
 
-    def shaping(self) -> list[dict[str, Any]]:
-        """The solved constants of the kernel-shaped activations (dks:, tat:), one row per
-        activation and depth it runs at (for meta.json's ``"shaping"``)."""
-        rows = []
-        for act in self.activation_objects:
-            for depth in sorted(self.depths) if act.needs_depth else [None]:
-                bound = act if depth is None else act.at_depth(depth)
-                shaping = getattr(bound, "shaping", None)
-                if shaping is not None:
-                    rows.append({"activation": act.spec, **shaping.as_dict()})
-        return rows
-
     def to_dict(self) -> dict[str, object]:
         """The configuration as plain JSON-able values (for meta.json)."""
         return {

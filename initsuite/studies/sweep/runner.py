@@ -248,8 +248,6 @@ def _final_meta(cfg: SweepConfig, fp: str, started: float, sweep_s: float, skipp
         "timing_seconds": round(time.perf_counter() - started - sweep_s, 3),
         "complete": True,
     }
-    if shaping := cfg.shaping():  # the constants of dks: and tat: activations, per depth
-        meta["shaping"] = shaping
     if out is not None:
         meta["complete"] = _grid_keys(cfg, fp) <= chunks.stored_keys(out, fp)
         meta[chunks.THEORY_CHUNK] = directory.theory_chunk_name(cfg, fp)

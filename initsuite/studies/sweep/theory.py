@@ -27,7 +27,8 @@ _MLP = MLP()  # the phase diagram's
 
 
 def theory_tables(cfg: SweepConfig) -> dict[str, pd.DataFrame]:
-    """The ``theory``, ``phase_points`` and ``phase_grid`` tables of the sweep ``cfg``.
+    """The ``theory``, ``phase_points`` and ``phase_grid`` tables of the sweep ``cfg``; the
+    theory table carries each ``dks:``/``tat:`` activation's constants at each cell's depth.
 
     The phase tables cover the MLP only (the phase diagram is the MLP's) and are empty
     without it; the phase grid of an activation is computed once per process.
@@ -92,8 +93,18 @@ def _theory_rows(cfg: SweepConfig, acts: list[Activation]) -> list[dict[str, obj
                                      "activation": act.spec, "depth": depth, "width": width,
                                      "sigma_w2": sw2,
                                      "sigma_b2": sb2, "mean_field": prior is not None,
-                                     "predicted_log_std_sd": sd})  # fmt: skip
+                                     "predicted_log_std_sd": sd,
+                                     **_constants(bound)})  # fmt: skip
     return rows
+
+
+def _constants(act: Activation) -> dict[str, float]:
+    """The solved constants (:data:`~initsuite.results.columns.SHAPING`) of a kernel-shaped
+    activation bound to its depth; NaN for any other activation, and for a transform's
+    constant it has none of (DKS's negative slope)."""
+    shaping = getattr(act, "shaping", None)
+    values = shaping.as_dict() if shaping is not None else {}
+    return {c: math.nan if values.get(c) is None else float(values[c]) for c in C.SHAPING}
 
 
 def _law(scheme: Scheme, act: Activation, width: int) -> WeightLaw | None:
