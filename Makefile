@@ -240,6 +240,9 @@ bench: $(STAMP)
 		--activations $(KSWEEP_ACTIVATIONS) --inputs normalized --depths 50,100,200,1000 \
 		--widths 256 --seeds 3 --no-timing --out $(RUN)/kernel_sweep --quiet
 	$(TIME) kernel-shaping -- $(BIN)/initsuite report $(RUN)/kernel_sweep --html
+	@echo "== the network's c-map (output cosine against input cosine at depths 50-1000, width 256, measured beside the composed map: DKS, TAT, ReLU/He, tanh/Xavier, SELU/LeCun) -> $(RUN)/cmap"
+	$(TIME) kernel-shaping -- $(BIN)/initsuite cmap --out $(RUN)/cmap --quiet
+	$(TIME) kernel-shaping -- $(BIN)/initsuite report $(RUN)/cmap --html
 	@echo "== pytest-benchmark suite -> results/benchmarks and $(RUN)/benchmarks.json, compared with the previous run (results/latest/benchmarks.json, if any; gate $(BENCH_GATE))"
 	$(TIME) benchmarks -- $(BIN)/python -m pytest bench -q $(BENCH_ARGS) --benchmark-autosave \
 		--benchmark-storage=file://results/benchmarks --benchmark-columns=median,iqr,ops,rounds \
@@ -272,6 +275,7 @@ reference: $(STAMP)
 	$(BIN)/initsuite report results/latest/mutransfer --out results/reference/mutransfer
 	$(BIN)/initsuite report results/latest/kernel_shaping --out results/reference/kernel_shaping
 	$(BIN)/initsuite report results/latest/kernel_sweep --out results/reference/kernel_sweep
+	$(BIN)/initsuite report results/latest/cmap --out results/reference/cmap
 	$(BIN)/python bench/screenshot.py results/latest/study/report.html results/reference/report.png
 	$(BIN)/python -m initsuite.results.figures results/latest results/reference/figures.json
 	$(BIN)/python -m initsuite.report.prose results/reference/figures.json $(FIGURE_PAGES)

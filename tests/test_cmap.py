@@ -170,3 +170,30 @@ def test_the_study_refuses_an_unreachable_target_before_running() -> None:
         cmap_study([("relu", "kaiming_normal")], depths=(3,), widths=(8,), cosines=(1.5,))
     with pytest.raises(InitsuiteTypeError, match=r"each net is an \(activation, scheme\) pair"):
         cmap_study(["relu"], depths=(3,), widths=(8,))  # type: ignore[list-item]
+
+
+def test_the_cli_runs_the_study_and_refuses_bad_input_in_one_line(study: initsuite.CMapResult,
+                                                                   tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """``initsuite cmap`` stores what the API returns for the same nets (the same numbers),
+    and a bad flag is one line, exit 2, nothing written."""
+    from helpers import run_cli
+
+    cfg = study.meta["config"]
+    net = [a for pair in cfg["nets"] for a in ("--net", *pair)]
+    flags = [*net, "--depths", ",".join(map(str, cfg["depths"])),
+             "--widths", ",".join(map(str, cfg["widths"])), "--seeds", str(len(cfg["seeds"])),
+             "--cosines", ",".join(map(str, cfg["cosines"]))]  # fmt: skip
+    code, out, err = run_cli(["cmap", *flags, "--out", str(tmp_path / "c")], capsys)
+    assert code == 0, err
+    assert "C(c₀)" in out and f"wrote {len(study.cmap)} rows" in out
+    back = initsuite.CMapResult.load(tmp_path / "c")
+    pd.testing.assert_frame_equal(back.cmap, study.cmap)
+    assert back.meta["command"].startswith("initsuite cmap --net")
+    for bad, says in ((["--depths", "0"], "depths must be >= 1"),
+                      (["--net", "relu", "kaiming_normall"], "did you mean 'kaiming_normal'"),
+                      (["--net", "tat:leaky_relu:eta=0.9", "orthogonal", "--depths", "5"],
+                       "out of reach for 5 leaky-ReLU layers"),
+                      (["--cosines", "0,2"], "in [-1, 1]")):  # fmt: skip
+        code, out, err = run_cli(["cmap", *bad, "--out", str(tmp_path / "bad")], capsys)
+        assert code == 2 and not out and len(err.strip().splitlines()) == 1 and says in err
+        assert not (tmp_path / "bad").exists()

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from initsuite.cli.cmap import add_cmap
 from initsuite.cli.common import Parser, flag, one_line
 from initsuite.cli.conventions import add_conventions
 from initsuite.cli.coordcheck import add_coordcheck
@@ -44,7 +45,7 @@ __all__ = ["main"]
 
 
 _COMMANDS = (add_schemes, add_parametrizations, add_activations, add_gains, add_phase,
-             add_sweep, add_train, add_probe, add_coordcheck, add_report, add_compare,
+             add_sweep, add_train, add_probe, add_coordcheck, add_cmap, add_report, add_compare,
              add_reproduce, add_conventions)  # fmt: skip
 """One ``add_<command>`` per subcommand, in ``initsuite --help``'s order."""
 

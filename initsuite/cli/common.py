@@ -122,6 +122,16 @@ def int_list(text: str) -> list[int]:
         ) from None
 
 
+def float_list(text: str) -> list[float]:
+    """An argparse type: comma-separated numbers (:func:`float_arg`)."""
+    try:
+        return [float_arg(t) for t in text.split(",") if t.strip()]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers {PLAIN}, got {text!r}"
+        ) from None
+
+
 def number_or_none(expected: str) -> Callable[[str], float | None]:
     """An argparse type: a number (as :func:`float_arg` reads it), or None for 'none';
     ``expected`` names the number."""
