@@ -81,6 +81,8 @@ BASE = {
     "probe": ["probe", "no_such_module:f", "--input-shape", "2,3", "--quiet"],
     "coordcheck": ["coordcheck", "--parametrizations", "sp", "--widths", "8", "--steps", "1",
                    "--seeds", "1", "--quiet"],
+    "cmap": ["cmap", "--net", "relu", "kaiming_normal", "--depths", "2", "--widths", "4",
+             "--seeds", "1", "--quiet"],
     "report": ["report", "{A}"],
     "compare": ["compare", "{A}", "{B}"],
     "reproduce": ["reproduce", "tutorial", "--quiet"],
@@ -112,7 +114,8 @@ def test_the_parser_walk_finds_every_known_output_flag() -> None:
     command line to run each with (a new command with an output needs one in :data:`BASE`)."""
     found = set(path_options())
     assert found >= {("phase", "--out"), ("sweep", "--out"), ("train", "--out"),
-                     ("probe", "--out"), ("coordcheck", "--out"), ("report", "--out"),
+                     ("probe", "--out"), ("coordcheck", "--out"), ("cmap", "--out"),
+                     ("report", "--out"),
                      ("compare", "--out"),
                      ("compare", "--html"), ("reproduce", "--out"),
                      ("conventions", "--html")}  # fmt: skip

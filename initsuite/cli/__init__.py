@@ -9,7 +9,7 @@ One module per group of commands, each ``add_<command>`` building its parser and
 function that runs it: :mod:`initsuite.cli.listing` (schemes, parametrizations, activations, gains,
 phase),
 :mod:`initsuite.cli.sweep`, :mod:`initsuite.cli.train`, :mod:`initsuite.cli.probe`,
-:mod:`initsuite.cli.coordcheck`,
+:mod:`initsuite.cli.coordcheck`, :mod:`initsuite.cli.cmap`,
 :mod:`initsuite.cli.report` (report, compare), :mod:`initsuite.cli.reproduce` and
 :mod:`initsuite.cli.conventions`. They share :mod:`initsuite.cli.common` (the parser with
 one-line errors, flag types, tables) and :mod:`initsuite.cli.stdout` (what they print).
