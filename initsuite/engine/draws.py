@@ -17,10 +17,10 @@ import torch
 from torch import Tensor
 
 from initsuite.core.bias import bias_law
-from initsuite.core.inputs import INPUT_LAWS, input_law
+from initsuite.core.inputs import input_law
 from initsuite.schemes import default_bias_, fans
 
-__all__ = ["INPUT_LAWS", "CellDraws", "Fill", "normalize_q"]
+__all__ = ["CellDraws", "Fill", "normalize_q"]
 
 Fill = Callable[[Tensor, torch.Generator], object]
 """``fill(weight, generator)``: fills ``weight`` in place from ``generator``."""
@@ -67,8 +67,8 @@ class CellDraws:
         seed: the cell's seed.
         device: where the generator and the tensors it fills live.
         bias: the law of the biases :meth:`layer` fills (:mod:`initsuite.core.bias`).
-        inputs: the input law (:data:`INPUT_LAWS`): ``"gaussian"`` x ~ N(0, 1), or
-            ``"normalized"`` the same draw with each example scaled to q = 1.
+        inputs: the input law (:data:`~initsuite.core.inputs.INPUT_LAWS`): ``"gaussian"``
+            x ~ N(0, 1), or ``"normalized"`` the same draw with each example scaled to q = 1.
     """
 
     def __init__(self, seed: int, device: torch.device, bias: str | None = "torch_default",

@@ -116,10 +116,17 @@ def delta_orthogonal(
     """
     centre = _check_conv(tensor, _same_padding_centre)
     _check_delta_orthogonal(tuple(tensor.shape))
+    return _at_centre(tensor, centre, gain_value(gain), generator)
+
+
+def _at_centre(tensor: Tensor, centre: tuple[slice | int, ...], gain: float,
+               generator: torch.Generator | None) -> Tensor:  # fmt: skip
+    """``tensor`` zeroed but at the tap ``centre``, which holds ``gain`` × the (out × in)
+    matrix ``orthogonal`` draws from ``generator``."""
     if tensor.numel() == 0:
         return tensor
     with torch.no_grad():
-        q = orthogonal(tensor.new_empty(tensor.shape[:2]), gain_value(gain), generator=generator)
+        q = orthogonal(tensor.new_empty(tensor.shape[:2]), gain, generator=generator)
         tensor.zero_()
         tensor[centre] = q
     return tensor
@@ -239,16 +246,8 @@ def delta_scaled_orthogonal(
     """
     centre = _check_conv(tensor, _same_padding_centre)
     _check_odd_kernel(tuple(tensor.shape))
-    if tensor.numel() == 0:
-        return tensor
-    scale = suo_scale(tensor.size(0), tensor.size(1))
-    with torch.no_grad():
-        q = orthogonal(
-            tensor.new_empty(tensor.shape[:2]), gain_value(gain) * scale, generator=generator
-        )
-        tensor.zero_()
-        tensor[centre] = q
-    return tensor
+    scale = suo_scale(tensor.size(0), tensor.size(1)) if tensor.numel() else 1.0
+    return _at_centre(tensor, centre, gain_value(gain) * scale, generator)
 
 
 # -- ZerO ------------------------------------------------------------------------------------
